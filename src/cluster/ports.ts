@@ -1,0 +1,74 @@
+/**
+ * Ports between the node and the outside world. Each has a production adapter (JetStream, NATS KV,
+ * MongoDB) and an embedded one (local files / in-process), and one shared contract test suite runs
+ * against every adapter.
+ */
+import type { EngineSnapshot } from '../engine/api.js';
+import type { CommandEnvelope } from '../engine/types.js';
+
+/**
+ * One durable append: a group-committed batch of commands for one partition.
+ * `seq` is the log position of the batch: strictly increasing per partition, not necessarily contiguous
+ * (JetStream stream sequences are shared by all subjects of a stream).
+ */
+export interface LogBatch {
+  seq: number;
+  commands: CommandEnvelope[];
+}
+
+export interface CommandLog {
+  /**
+   * Appends a batch after `expectedLastSeq` (0 = the partition's log is empty). Resolves with the new
+   * batch's `seq` once durable in the configured mode. Rejects with code `SB_ERR_NOT_OWNER` when the
+   * partition's last seq is not `expectedLastSeq` (a newer owner wrote: fencing).
+   */
+  append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number>;
+  /** Batches with seq > `afterSeq`, in order, up to the current end. */
+  read(partition: string, afterSeq: number): AsyncIterable<LogBatch>;
+  /** Seq of the partition's last batch, 0 if none. */
+  lastSeq(partition: string): Promise<number>;
+  /** Allows deleting batches with seq ≤ `uptoSeq` (covered by a snapshot that is durable). */
+  trim(partition: string, uptoSeq: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoredSnapshot {
+  partition: string;
+  /** Seq of the last log batch folded into this snapshot. */
+  seq: number;
+  takenAt: number;
+  digest: string;
+  snapshot: EngineSnapshot;
+}
+
+export interface SnapshotStore {
+  /** Replaces the partition's snapshot if `seq` is newer than the stored one. */
+  save(s: StoredSnapshot): Promise<void>;
+  load(partition: string): Promise<StoredSnapshot | null>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export type OwnershipChange = { partition: string; owned: boolean };
+
+/**
+ * Who serves which partition. Embedded: this node owns everything. Cluster: NATS KV leases with
+ * revision compare-and-set and TTL, spread by rendezvous hashing over live nodes.
+ */
+export interface Ownership {
+  readonly nodeId: string;
+  start(): Promise<void>;
+  /** Tries to own the partition now (or confirms it already does). False when another node holds it. */
+  acquire(partition: string): Promise<boolean>;
+  owns(partition: string): boolean;
+  /** Node id of the current owner, if known. */
+  ownerOf(partition: string): string | null;
+  /** Called when a partition is lost (must stop serving it at once) or gained. */
+  onChange(listener: (c: OwnershipChange) => void): () => void;
+  stop(): Promise<void>;
+}

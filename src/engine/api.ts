@@ -1,0 +1,68 @@
+/**
+ * The engine's public surface: one instance per partition (a tenant). Mutable inside for speed (indexes,
+ * heaps), deterministic outside: the same envelopes in the same order always give the same events,
+ * replies, snapshot and digest.
+ */
+import type {
+  AgentConfig,
+  AgentStats,
+  ApplyResult,
+  CommandEnvelope,
+  ConversationView,
+  CustomerConfig,
+  LintFinding,
+  QueueConfig,
+  QueueStats,
+  RoutingConfig,
+} from './types.js';
+
+/** Read-only questions; never logged, never change state. `at` is the asker's clock for derived values. */
+export type Query =
+  | { type: 'conversation'; conversationId: string }
+  | { type: 'queue_stats'; queueId: string }
+  | { type: 'all_queue_stats' }
+  | { type: 'agent_stats'; agentId: string }
+  | { type: 'agent'; agentId: string }
+  | { type: 'queue'; queueId: string }
+  | { type: 'customer'; customerId: string }
+  | { type: 'list_agents' }
+  | { type: 'list_queues' }
+  | { type: 'routing_config' }
+  | { type: 'lint' }
+  | { type: 'digest' };
+
+export type QueryResult =
+  | { type: 'conversation'; conversation: ConversationView | null }
+  | { type: 'queue_stats'; stats: QueueStats | null }
+  | { type: 'all_queue_stats'; stats: QueueStats[] }
+  | { type: 'agent_stats'; stats: AgentStats | null }
+  | { type: 'agent'; agent: AgentConfig | null }
+  | { type: 'queue'; queue: QueueConfig | null }
+  | { type: 'customer'; customer: CustomerConfig | null }
+  | { type: 'list_agents'; agents: AgentConfig[] }
+  | { type: 'list_queues'; queues: QueueConfig[] }
+  | { type: 'routing_config'; config: RoutingConfig }
+  | { type: 'lint'; findings: LintFinding[] }
+  | { type: 'digest'; digest: string };
+
+/** Serialisable engine state (structured-clone and JSON safe). Versioned for forward migration. */
+export interface EngineSnapshot {
+  version: number;
+  partition: string;
+  /** Opaque to everyone but the engine. */
+  state: unknown;
+}
+
+export interface Engine {
+  readonly partition: string;
+  /** Applies one command. Never throws for bad input: returns `{ ok: false, error }` and changes nothing. */
+  apply(env: CommandEnvelope): ApplyResult;
+  query(q: Query, at: number): QueryResult;
+  /** Earliest time a `tick` has work to do (offer timeout, overflow step, wrap-up end, SLA window), or null. */
+  nextTimerAt(): number | null;
+  snapshot(): EngineSnapshot;
+  /** Hash of the full logical state; equal digests ⇔ equal states (for tests and recovery checks). */
+  digest(): string;
+  /** Time of the last applied command (the engine's notion of "now"). */
+  readonly now: number;
+}

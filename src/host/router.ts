@@ -1,0 +1,38 @@
+/**
+ * The seam between the API (service layer) and the partition host. The API validates and authorises,
+ * then submits commands and queries here; where the partition lives (this node's worker, or another
+ * node) is the router's business.
+ */
+import type { Query, QueryResult } from '../engine/api.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
+
+/** An engine event as published: with its partition, log position and time. */
+export interface PublishedEvent {
+  tenant: string;
+  /** Log seq of the batch that produced it (events of one batch share it). */
+  seq: number;
+  at: number;
+  event: EngineEvent;
+}
+
+export interface EventFilter {
+  tenant: string;
+  queueId?: string;
+  agentId?: string;
+  conversationId?: string;
+  types?: string[];
+}
+
+export interface PartitionRouter {
+  /**
+   * Applies a command on the partition's owner and resolves once it is durable (in the configured mode).
+   * Rejects with a catalogue-coded error (`SB_ERR_OVERLOADED`, `SB_ERR_UNAVAILABLE`,
+   * `SB_ERR_DEADLINE_EXCEEDED`, ...) when it cannot; engine rejections resolve as `{ ok: false }`.
+   */
+  submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult>;
+  query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
+  /** Live events of the tenant matching the filter. Returns an unsubscribe function. */
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
+  /** True once recovered and able to serve. */
+  ready(): boolean;
+}
