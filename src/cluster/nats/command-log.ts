@@ -1,0 +1,238 @@
+/**
+ * `CommandLog` on NATS JetStream: stream `SB_COMMANDS`, one subject per partition (`sb.cmd.<token>`, see
+ * `subjects.ts`), one message per group-committed batch.
+ *
+ * Semantics of `append(partition, commands, expectedLastSeq)`:
+ *
+ * | server state of `sb.cmd.p`          | append(p, cmds, expected)     | result                                  |
+ * |-------------------------------------|-------------------------------|-----------------------------------------|
+ * | last seq 41                         | expected 41                   | stored as 57 (stream seq), resolves 57  |
+ * | last seq 57 (a newer owner wrote)   | expected 41                   | rejects `SB_ERR_NOT_OWNER` (fencing)    |
+ * | 57 stored by *this* append, ack lost | same call retried (expected 41) | `Nats-Msg-Id` duplicate → resolves 57  |
+ *
+ * Fencing is `expect.lastSubjectSequence`; dedupe is `Nats-Msg-Id` = `<partition token>:<expected>:<first
+ * command id>`. The expected sequence is part of the id on purpose: a later batch may start with a
+ * command whose id repeats an earlier one (a client retry that the engine answers from memory), and with
+ * the id alone the server would swallow that whole later batch as a "duplicate".
+ *
+ * Durability: the ack means "stored by the stream leader and, for R3, by a quorum". Whether it survives
+ * power loss depends on the server's `jetstream.sync_interval` — see `deploy/nats/README.md`.
+ */
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type MsgRequest,
+  RetentionPolicy,
+  StorageType,
+  type StoredMsg,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { CommandEnvelope } from '../../engine/types.js';
+import { SwitchboardError } from '../../errors/catalogue.js';
+import type { CommandLog, LogBatch } from '../ports.js';
+import { COMMANDS_STREAM, commandSubject, idToken } from './subjects.js';
+
+export interface JetStreamLogOptions {
+  /** Stream name (tests use their own to run in parallel on one server). Default `SB_COMMANDS`. */
+  stream?: string;
+  /** Subject prefix, default `sb.cmd` (must match the stream's subjects). */
+  subjectPrefix?: string;
+  /** `file` (default, survives restarts) or `memory` (fast, lost when the server stops). */
+  storage?: 'file' | 'memory';
+  /** 1 for a single server; 3 (or 5) in production: a quorum must store a batch before it is acked. */
+  replicas?: number;
+  /** Publish ack timeout, ms (default 5000). */
+  timeoutMs?: number;
+  /** Dedupe window for `Nats-Msg-Id`, ms (default 2 min, the server's default). */
+  duplicateWindowMs?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Batch wire format: the JSON array of envelopes (measured in `loadtest/bench-log-codec.ts`). */
+export function encodeBatch(commands: CommandEnvelope[]): Uint8Array {
+  return encoder.encode(JSON.stringify(commands));
+}
+
+export function decodeBatch(data: Uint8Array): CommandEnvelope[] {
+  return JSON.parse(decoder.decode(data)) as CommandEnvelope[];
+}
+
+function isWrongLastSequence(e: unknown): boolean {
+  if (e instanceof JetStreamApiError) return e.code === 10071 || e.code === 10164;
+  return /wrong last sequence/i.test(String((e as Error)?.message ?? ''));
+}
+
+function isNotFound(e: unknown): boolean {
+  if (e instanceof JetStreamApiError) return e.code === 10037 || e.status === 404;
+  return /no message found|not found/i.test(String((e as Error)?.message ?? ''));
+}
+
+/** Creates (or updates to) the command stream's configuration. Idempotent. */
+export async function ensureCommandStream(
+  jsm: JetStreamManager,
+  opts: JetStreamLogOptions = {},
+): Promise<void> {
+  const name = opts.stream ?? COMMANDS_STREAM;
+  const prefix = opts.subjectPrefix ?? 'sb.cmd';
+  const cfg = {
+    name,
+    subjects: [`${prefix}.*`],
+    retention: RetentionPolicy.Limits,
+    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: opts.replicas ?? 1,
+    duplicate_window: (opts.duplicateWindowMs ?? 120_000) * 1_000_000,
+    // Purge is how `trim` works; deletes of single messages are never needed.
+    deny_delete: true,
+    allow_direct: true,
+  };
+  try {
+    await jsm.streams.info(name);
+    const { name: _n, storage: _s, ...updatable } = cfg;
+    await jsm.streams.update(name, updatable);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
+    await jsm.streams.add(cfg);
+  }
+}
+
+/** The JetStream command log. Construct with {@link JetStreamCommandLog.open}. */
+export class JetStreamCommandLog implements CommandLog {
+  private readonly stream: string;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    opts: JetStreamLogOptions,
+    private readonly ownsConnection: boolean,
+  ) {
+    this.stream = opts.stream ?? COMMANDS_STREAM;
+    this.prefix = opts.subjectPrefix ?? 'sb.cmd';
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  /** Ensures the stream exists with the given settings, then returns the log. */
+  static async open(
+    nc: NatsConnection,
+    opts: JetStreamLogOptions = {},
+    ownsConnection = false,
+  ): Promise<JetStreamCommandLog> {
+    const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5000 });
+    await ensureCommandStream(jsm, opts);
+    return new JetStreamCommandLog(
+      nc,
+      jetstream(nc, { timeout: opts.timeoutMs ?? 5000 }),
+      jsm,
+      opts,
+      ownsConnection,
+    );
+  }
+
+  subject(partition: string): string {
+    return this.prefix === 'sb.cmd' ? commandSubject(partition) : `${this.prefix}.${idToken(partition)}`;
+  }
+
+  async append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number> {
+    if (commands.length === 0) throw new SwitchboardError('SB_ERR_INTERNAL', 'empty batch');
+    const first = commands[0] as CommandEnvelope;
+    const msgID = `${idToken(partition)}:${expectedLastSeq}:${first.id}`;
+    try {
+      const ack = await this.js.publish(this.subject(partition), encodeBatch(commands), {
+        msgID,
+        expect: { lastSubjectSequence: expectedLastSeq },
+        timeout: this.timeoutMs,
+      });
+      return ack.seq;
+    } catch (e) {
+      if (isWrongLastSequence(e)) {
+        // The server checks the expectation before the dedupe table, so a retry of a batch that did land
+        // looks fenced: recognise our own batch by its message id right after `expectedLastSeq`.
+        const stored = await this.nextAfter(partition, expectedLastSeq).catch(() => null);
+        if (stored && stored.header?.get('Nats-Msg-Id') === msgID) return stored.seq;
+        throw new SwitchboardError(
+          'SB_ERR_NOT_OWNER',
+          `partition ${partition}: log moved past ${expectedLastSeq} (another owner appended)`,
+          undefined,
+          { cause: e },
+        );
+      }
+      if (/maximum payload/i.test(String((e as Error)?.message))) {
+        throw new SwitchboardError(
+          'SB_ERR_PAYLOAD_TOO_LARGE',
+          `batch of ${commands.length} commands exceeds max_payload`,
+        );
+      }
+      throw new SwitchboardError(
+        'SB_ERR_UNAVAILABLE',
+        `append to ${partition} failed: ${(e as Error).message}`,
+        undefined,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+
+  private async nextAfter(partition: string, seq: number): Promise<StoredMsg | null> {
+    try {
+      // `next_by_subj` is part of the server's STREAM.MSG.GET API; the client's type only lists seq/last.
+      const req = { seq: seq + 1, next_by_subj: this.subject(partition) } as unknown as MsgRequest;
+      return await this.jsm.streams.getMessage(this.stream, req);
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async lastSeq(partition: string): Promise<number> {
+    // STREAM.MSG.GET goes to the stream leader, so this is never a stale replica's view.
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(partition) });
+      return m?.seq ?? 0;
+    } catch (e) {
+      if (isNotFound(e)) return 0;
+      throw e;
+    }
+  }
+
+  async *read(partition: string, afterSeq: number): AsyncIterable<LogBatch> {
+    const target = await this.lastSeq(partition);
+    if (target <= afterSeq) return;
+    // An ordered consumer streams the partition's batches in order (flow-controlled, recreated on gaps),
+    // far cheaper than one request per batch when replaying thousands.
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: [this.subject(partition)],
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: afterSeq + 1,
+    });
+    const msgs = await consumer.consume({ max_messages: 512 });
+    try {
+      for await (const m of msgs) {
+        yield { seq: m.seq, commands: decodeBatch(m.data) };
+        if (m.seq >= target) break;
+      }
+    } finally {
+      await msgs.close().catch(() => {});
+      await consumer.delete().catch(() => {});
+    }
+  }
+
+  async trim(partition: string, uptoSeq: number): Promise<void> {
+    // Purge strictly below `uptoSeq`: the batch at `uptoSeq` (the snapshot's own) stays, so the subject
+    // is never empty and `expect.lastSubjectSequence` keeps fencing after a trim.
+    if (uptoSeq <= 1) return;
+    await this.jsm.streams.purge(this.stream, { filter: this.subject(partition), seq: uptoSeq });
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.nc.drain();
+  }
+}

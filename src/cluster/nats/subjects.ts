@@ -1,0 +1,98 @@
+/**
+ * Names on NATS: stream, bucket and subject layout of cluster mode, and the escaping that turns any
+ * tenant/queue/agent id into one subject token (and one KV key).
+ *
+ * Token escaping: `[A-Za-z0-9_-]` stay as they are; every other UTF-8 byte becomes `=XX` (two lowercase
+ * hex digits), `=` included, so the mapping is injective and reversible. `=` is legal both in subject
+ * tokens and in KV keys, while `.`, `*`, `>` and whitespace (which would split or wildcard a subject) never
+ * survive. The empty string becomes `=` alone, and the literal id `_` becomes `=5f` so it cannot be
+ * confused with the `_` placeholder of event subjects.
+ *
+ * | id            | token              |
+ * |---------------|--------------------|
+ * | `acme`        | `acme`             |
+ * | `acme.eu`     | `acme=2eeu`        |
+ * | `a b>*`       | `a=20b=3e=2a`      |
+ * | `café`        | `caf=c3=a9`        |
+ */
+
+/** Commands stream (one message per group-committed batch). */
+export const COMMANDS_STREAM = 'SB_COMMANDS';
+/** Events stream, for gateways that consume durably. */
+export const EVENTS_STREAM = 'SB_EVENTS';
+/** KV bucket: node membership (key per node, heartbeat). */
+export const NODES_BUCKET = 'SB_NODES';
+/** KV bucket: partition leases (key per partition, revision CAS). */
+export const LEASES_BUCKET = 'SB_LEASES';
+
+const SAFE = /^[A-Za-z0-9_-]+$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Escapes an id into a single subject token / KV key (see the table above). */
+export function idToken(id: string): string {
+  if (id === '') return '=';
+  if (id === '_') return '=5f';
+  if (SAFE.test(id)) return id;
+  let out = '';
+  for (const ch of id) {
+    if (/^[A-Za-z0-9_-]$/.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const b of encoder.encode(ch)) out += `=${b.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Inverse of {@link idToken}. */
+export function tokenToId(token: string): string {
+  if (token === '=') return '';
+  if (!token.includes('=')) return token;
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; ) {
+    if (token[i] === '=') {
+      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
+      i += 3;
+    } else {
+      bytes.push(token.charCodeAt(i));
+      i += 1;
+    }
+  }
+  return decoder.decode(new Uint8Array(bytes));
+}
+
+/** Subject of a partition's command batches: `sb.cmd.<partition>`. */
+export function commandSubject(partition: string): string {
+  return `sb.cmd.${idToken(partition)}`;
+}
+
+/** `sb.evt.<tenant>.<queue|_>.<agent|_>.<type>` — `_` where the event names no queue or agent. */
+export function eventSubject(
+  tenant: string,
+  queueId: string | undefined,
+  agentId: string | undefined,
+  type: string,
+): string {
+  return `sb.evt.${idToken(tenant)}.${queueId === undefined ? '_' : idToken(queueId)}.${
+    agentId === undefined ? '_' : idToken(agentId)
+  }.${idToken(type)}`;
+}
+
+/** Subscription subject for a tenant's events, narrowed by queue/agent/one type when the filter allows. */
+export function eventFilterSubject(
+  tenant: string,
+  queueId?: string,
+  agentId?: string,
+  types?: string[],
+): string {
+  const q = queueId === undefined ? '*' : idToken(queueId);
+  const a = agentId === undefined ? '*' : idToken(agentId);
+  const t = types && types.length === 1 ? idToken(types[0] as string) : '*';
+  return `sb.evt.${idToken(tenant)}.${q}.${a}.${t}`;
+}
+
+/** Request/reply subject of a node (forwarded commands and queries). */
+export function rpcSubject(nodeId: string): string {
+  return `sb.rpc.${idToken(nodeId)}`;
+}

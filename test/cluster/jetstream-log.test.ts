@@ -1,0 +1,77 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
+import { natsForTest } from '../support/nats-server.js';
+import { clusterCommandLogContract, collect, env } from './log-contract.js';
+
+let nats: Awaited<ReturnType<typeof natsForTest>>;
+let nc: NatsConnection;
+const logs: JetStreamCommandLog[] = [];
+// A stream per test file so files can share an external NATS_URL server in parallel.
+const stream = `SB_COMMANDS_T${process.pid}`;
+const subjectPrefix = `sbt${process.pid}.cmd`;
+
+beforeAll(async () => {
+  nats = await natsForTest('jetstream-log');
+  nc = await connect({ servers: nats.urls });
+  console.log('[jetstream-log] CommandLog stores under test: JetStream (single server, file storage)');
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await nats?.cleanup();
+});
+
+async function openLog(): Promise<JetStreamCommandLog> {
+  const log = await JetStreamCommandLog.open(nc, { stream, subjectPrefix, storage: 'file', replicas: 1 });
+  logs.push(log);
+  return log;
+}
+
+clusterCommandLogContract('JetStream', openLog);
+
+describe('JetStream command log specifics', () => {
+  it('a retried append whose ack was lost is stored once (Nats-Msg-Id dedupe)', async () => {
+    const log = await openLog();
+    const p = `acme-dedupe-${Date.now()}`;
+    const batch = [env(), env()];
+    const s1 = await log.append(p, batch, 0);
+    // Same batch, same expected seq: what a client does when the first ack timed out.
+    const again = await log.append(p, batch, 0);
+    expect(again).toBe(s1);
+    expect(await collect(log.read(p, 0))).toEqual([{ seq: s1, commands: batch }]);
+  });
+
+  it('a later batch that starts with a repeated request id is not swallowed as a duplicate', async () => {
+    const log = await openLog();
+    const p = `acme-retry-${Date.now()}`;
+    const first = env();
+    const s1 = await log.append(p, [first], 0);
+    const s2 = await log.append(p, [first, env()], s1);
+    expect(s2).toBeGreaterThan(s1);
+    expect((await collect(log.read(p, 0))).length).toBe(2);
+  });
+
+  it('tenant ids with dots, spaces and wildcards map to their own subjects', async () => {
+    const log = await openLog();
+    const a = `acme.eu ${Date.now()}`;
+    const b = `acme>*${Date.now()}`;
+    const sa = await log.append(a, [env()], 0);
+    await log.append(b, [env()], 0);
+    expect(log.subject(a)).not.toContain(' ');
+    expect(await log.lastSeq(a)).toBe(sa);
+    expect((await collect(log.read(a, 0))).length).toBe(1);
+  });
+
+  it('a long log replays completely through the ordered consumer', async () => {
+    const log = await openLog();
+    const p = `acme-long-${Date.now()}`;
+    let last = 0;
+    for (let i = 0; i < 300; i++) {
+      last = await log.append(p, [env()], last);
+    }
+    const batches = await collect(log.read(p, 0));
+    expect(batches.length).toBe(300);
+    expect(batches.at(-1)?.seq).toBe(last);
+  });
+});
