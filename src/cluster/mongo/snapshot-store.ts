@@ -1,0 +1,171 @@
+/**
+ * `SnapshotStore` on MongoDB (official driver). One head document per partition in `snapshots`
+ * (`_id` = partition, with `seq`, `digest`, `takenAt`); the serialized engine snapshot is inline when small
+ * and otherwise split into ≤ 8 MB chunks in `snapshot_chunks`, keyed by (partition, seq, i), because a
+ * BSON document cannot exceed 16 MB.
+ *
+ * Save order makes a crash at any point harmless:
+ *  1. chunks of the new snapshot are inserted (invisible: no head points to them yet);
+ *  2. the head is replaced in one `replaceOne` (filter `seq < new seq`, upsert) — the atomic switch;
+ *  3. chunks of older snapshots are deleted.
+ * A crash after 1 leaves orphan chunks that the next successful save removes; a crash after 2 leaves old
+ * chunks, also removed by the next save. Every write uses `w: 'majority'`, reads use read concern
+ * `majority`, so a snapshot acknowledged here survives a primary failover.
+ *
+ * "Only newer": the filter matches only an older head; when a newer (or equal) one is stored, the upsert
+ * collides on `_id` (E11000) and the save is a no-op — its chunks are removed again.
+ */
+import { Binary, type Collection, type Db, MongoClient, MongoServerError } from 'mongodb';
+import type { EngineSnapshot } from '../../engine/api.js';
+import type { SnapshotStore, StoredSnapshot } from '../ports.js';
+
+export interface MongoSnapshotOptions {
+  /** Database name (default `switchboard`). */
+  db?: string;
+  /** Collection prefix, so tests can run in parallel in one database (default none). */
+  prefix?: string;
+  /** Payloads up to this size stay inline in the head document (default 8 MB). */
+  inlineLimitBytes?: number;
+  /** Chunk size for larger payloads (default 8 MB; must stay well below 16 MB). */
+  chunkBytes?: number;
+}
+
+interface HeadDoc {
+  _id: string;
+  seq: number;
+  takenAt: number;
+  digest: string;
+  bytes: number;
+  /** Present when the payload is inline. */
+  data?: Binary;
+  /** Number of chunks when the payload is chunked. */
+  chunks?: number;
+}
+
+interface ChunkDoc {
+  _id: string;
+  partition: string;
+  seq: number;
+  i: number;
+  data: Binary;
+}
+
+const MAJORITY = { writeConcern: { w: 'majority' as const } };
+const MB = 1024 * 1024;
+
+/** MongoDB snapshot store. Construct with {@link MongoSnapshotStore.connect}. */
+export class MongoSnapshotStore implements SnapshotStore {
+  private readonly heads: Collection<HeadDoc>;
+  private readonly chunks: Collection<ChunkDoc>;
+  private readonly inlineLimit: number;
+  private readonly chunkBytes: number;
+
+  private constructor(
+    private readonly client: MongoClient,
+    db: Db,
+    opts: MongoSnapshotOptions,
+    private readonly ownsClient: boolean,
+  ) {
+    const prefix = opts.prefix ?? '';
+    this.heads = db.collection<HeadDoc>(`${prefix}snapshots`);
+    this.chunks = db.collection<ChunkDoc>(`${prefix}snapshot_chunks`);
+    this.inlineLimit = opts.inlineLimitBytes ?? 8 * MB;
+    this.chunkBytes = Math.min(opts.chunkBytes ?? 8 * MB, 12 * MB);
+  }
+
+  /** Connects (or reuses `client`) and creates the chunk index. */
+  static async connect(
+    urlOrClient: string | MongoClient,
+    opts: MongoSnapshotOptions = {},
+  ): Promise<MongoSnapshotStore> {
+    const owns = typeof urlOrClient === 'string';
+    const client =
+      typeof urlOrClient === 'string'
+        ? new MongoClient(urlOrClient, { serverSelectionTimeoutMS: 5000, readConcern: { level: 'majority' } })
+        : urlOrClient;
+    if (owns) await client.connect();
+    const store = new MongoSnapshotStore(client, client.db(opts.db ?? 'switchboard'), opts, owns);
+    await store.chunks.createIndex({ partition: 1, seq: 1, i: 1 });
+    return store;
+  }
+
+  async save(s: StoredSnapshot): Promise<void> {
+    const payload = Buffer.from(JSON.stringify(s.snapshot));
+    const head: Omit<HeadDoc, '_id'> = {
+      seq: s.seq,
+      takenAt: s.takenAt,
+      digest: s.digest,
+      bytes: payload.length,
+    };
+    let chunked = false;
+    if (payload.length <= this.inlineLimit) {
+      head.data = new Binary(payload);
+    } else {
+      chunked = true;
+      const docs: ChunkDoc[] = [];
+      for (let off = 0, i = 0; off < payload.length; off += this.chunkBytes, i++) {
+        docs.push({
+          _id: `${s.partition}:${s.seq}:${i}`,
+          partition: s.partition,
+          seq: s.seq,
+          i,
+          data: new Binary(payload.subarray(off, off + this.chunkBytes)),
+        });
+      }
+      head.chunks = docs.length;
+      // A retried save of the same seq may meet its own earlier chunks: replace them, one at a time so no
+      // single request approaches the 48 MB message limit.
+      for (const d of docs) await this.chunks.replaceOne({ _id: d._id }, d, { upsert: true, ...MAJORITY });
+    }
+    try {
+      await this.heads.replaceOne({ _id: s.partition, seq: { $lt: s.seq } }, head, {
+        upsert: true,
+        ...MAJORITY,
+      });
+    } catch (e) {
+      if (e instanceof MongoServerError && e.code === 11000) {
+        // A snapshot at least as new is stored; ours is redundant.
+        if (chunked) await this.chunks.deleteMany({ partition: s.partition, seq: s.seq }, MAJORITY);
+        return;
+      }
+      throw e;
+    }
+    await this.chunks.deleteMany({ partition: s.partition, seq: { $lt: s.seq } }, MAJORITY);
+  }
+
+  async load(partition: string): Promise<StoredSnapshot | null> {
+    const head = await this.heads.findOne({ _id: partition });
+    if (!head) return null;
+    let payload: Uint8Array;
+    if (head.data) {
+      payload = head.data.buffer;
+    } else {
+      const parts = await this.chunks.find({ partition, seq: head.seq }).sort({ i: 1 }).toArray();
+      if (parts.length !== head.chunks || parts.some((p, i) => p.i !== i)) {
+        throw new Error(
+          `snapshot of ${partition} at seq ${head.seq}: expected ${head.chunks} chunks, found ${parts.length}`,
+        );
+      }
+      payload = Buffer.concat(parts.map((p) => p.data.buffer));
+    }
+    if (payload.length !== head.bytes) {
+      throw new Error(
+        `snapshot of ${partition} at seq ${head.seq}: ${payload.length} bytes, expected ${head.bytes}`,
+      );
+    }
+    const snapshot = JSON.parse(
+      Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
+    );
+    return {
+      partition,
+      seq: head.seq,
+      takenAt: head.takenAt,
+      digest: head.digest,
+      snapshot: snapshot as EngineSnapshot,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+}

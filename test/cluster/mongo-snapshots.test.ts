@@ -1,0 +1,58 @@
+import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoSnapshotStore } from '../../src/cluster/mongo/snapshot-store.js';
+import { mongoTarget, type RunningMongo, startMongo } from '../support/ferretdb.js';
+import { clusterSnapshotStoreContract, snap } from './snapshot-contract.js';
+
+const target = mongoTarget();
+const unavailable = target.kind === 'none';
+if (target.kind === 'none') console.warn(`[mongo-snapshots] SKIPPED: ${target.reason}`);
+
+let mongo: RunningMongo | null = null;
+let client: MongoClient | null = null;
+const prefix = `t${process.pid}_`;
+// Small limits so the chunked path runs with kilobytes, not 16 MB documents.
+const chunkedOpts = { prefix, inlineLimitBytes: 1024, chunkBytes: 700 };
+
+beforeAll(async () => {
+  if (target.kind === 'none') return;
+  mongo = await startMongo(target);
+  client = new MongoClient(mongo.url, { serverSelectionTimeoutMS: 5000 });
+  await client.connect();
+  console.log(`[mongo-snapshots] SnapshotStore stores under test: MongoSnapshotStore on ${mongo.label}`);
+});
+
+afterAll(async () => {
+  await client
+    ?.db('switchboard_test')
+    .dropDatabase()
+    .catch(() => {});
+  await client?.close();
+  await mongo?.cleanup();
+});
+
+const open = (opts = { prefix }) =>
+  MongoSnapshotStore.connect(client as MongoClient, { db: 'switchboard_test', ...opts });
+
+describe.skipIf(unavailable)('MongoSnapshotStore', () => {
+  clusterSnapshotStoreContract('MongoDB (inline)', () => open());
+  clusterSnapshotStoreContract('MongoDB (chunked)', () => open(chunkedOpts));
+
+  it('a snapshot larger than one chunk is split, reassembled exactly, and old chunks are removed', async () => {
+    const store = await open(chunkedOpts);
+    const p = `acme-big-${Date.now()}`;
+    const waiting = Array.from({ length: 200 }, (_, i) => ({
+      id: `conv-${i}`,
+      queue: 'billing',
+      priority: i % 10,
+    }));
+    await store.save(snap(p, 5, { waiting }));
+    const chunks = client?.db('switchboard_test').collection(`${prefix}snapshot_chunks`);
+    const first = await chunks?.countDocuments({ partition: p, seq: 5 });
+    expect(first).toBeGreaterThan(3);
+    expect((await store.load(p))?.snapshot.state).toEqual({ waiting });
+    await store.save(snap(p, 9, { waiting: waiting.slice(0, 150) }));
+    expect(await chunks?.countDocuments({ partition: p, seq: 5 })).toBe(0);
+    expect((await store.load(p))?.seq).toBe(9);
+  });
+});
