@@ -379,9 +379,9 @@ export interface Agent {
   skills: SkillLevel[];
   /** Teams the agent belongs to (free-form names). */
   teams: string[];
-  /** Support tier, 1 = first line (1–10). Escalation goes to a higher tier. */
+  /** Support tier, 1 = first line (1–10; 0 = 1). Escalation goes to a higher tier. */
   tier: number;
-  /** New or experienced. */
+  /** New or experienced (unspecified = experienced). */
   seniority: Seniority;
   /**
    * Concurrent conversations per channel, keyed by channel name in lower case (`chat`, `voice`,
@@ -483,7 +483,7 @@ export interface OverflowStep {
 export interface Queue {
   /** Queue id, unique in the tenant. */
   id: string;
-  /** Human-readable name. */
+  /** Human-readable name (empty = the id). */
   name: string;
   /** The channel it serves. */
   channel: Channel;
@@ -497,7 +497,10 @@ export interface Queue {
   broadcastWidth: number;
   /** Queue priority 0–10: a freed agent serves higher-priority queues first. */
   priority: number;
-  /** The service-level target. */
+  /**
+   * The service-level target; absent = the channel's usual one: chat 90 % in 10 s, voice 80 % in 20 s,
+   * email 100 % in 24 h, sms 90 % in 5 min, social 90 % in 1 h.
+   */
   serviceLevel?:
     | ServiceLevelTarget
     | undefined;
@@ -521,7 +524,7 @@ export interface Queue {
 export interface Customer {
   /** Customer id, unique in the tenant. */
   id: string;
-  /** Value tier (required). */
+  /** Value tier (unspecified = standard). */
   valueTier: ValueTier;
   /** Agents who served the customer, most recent first. */
   previousAgents: string[];

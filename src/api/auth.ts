@@ -1,0 +1,63 @@
+/**
+ * Tenant authorisation. Each tenant has its own API token; the admin token opens every tenant. With no
+ * token configured at all, auth is off (the node logs a warning at start-up).
+ *
+ * | token given            | result              |
+ * |------------------------|---------------------|
+ * | none (auth on)         | UNAUTHENTICATED     |
+ * | unknown token          | UNAUTHENTICATED     |
+ * | admin token            | allowed             |
+ * | this tenant's token    | allowed             |
+ * | another tenant's token | PERMISSION_DENIED   |
+ */
+import { SwitchboardError } from '../errors/catalogue.js';
+
+export interface AuthConfig {
+  /** tenant → token. */
+  tokens: Record<string, string>;
+  adminToken?: string;
+}
+
+export class TenantAuth {
+  /** token → tenant: one map lookup per call, whatever the number of tenants. */
+  private readonly tenantByToken = new Map<string, string>();
+  private readonly adminToken: string | undefined;
+  /** False when no token is configured: every call is allowed. */
+  readonly enabled: boolean;
+
+  constructor(cfg: AuthConfig) {
+    for (const [tenant, token] of Object.entries(cfg.tokens)) {
+      if (token.length > 0) this.tenantByToken.set(token, tenant);
+    }
+    this.adminToken = cfg.adminToken !== undefined && cfg.adminToken.length > 0 ? cfg.adminToken : undefined;
+    this.enabled = this.tenantByToken.size > 0 || this.adminToken !== undefined;
+  }
+
+  /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `token` may act on `tenant`. */
+  check(token: string | undefined, tenant: string): void {
+    if (!this.enabled) return;
+    if (token === undefined || token.length === 0) {
+      throw new SwitchboardError(
+        'SB_ERR_UNAUTHENTICATED',
+        'missing API token: send "authorization: Bearer <token>"',
+      );
+    }
+    if (token === this.adminToken) return;
+    const owner = this.tenantByToken.get(token);
+    if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
+    if (owner !== tenant) {
+      throw new SwitchboardError(
+        'SB_ERR_PERMISSION_DENIED',
+        `the token does not grant access to tenant "${tenant}"`,
+        'tenant',
+      );
+    }
+  }
+}
+
+/** `Bearer abc` → `abc`; anything else → undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ') return header.slice(7).trim();
+  return undefined;
+}

@@ -1,0 +1,691 @@
+/**
+ * The one service layer behind gRPC and HTTP. Each method takes a decoded request and a call context,
+ * then: checks the tenant → authorises the token → validates every field → builds a `CommandEnvelope`
+ * (or a `Query`) → asks the `PartitionRouter` → maps the answer. It throws only `SwitchboardError`s
+ * (catalogue codes); the transports turn them into gRPC statuses or HTTP error bodies.
+ *
+ * Method names match the generated `*ServiceServer` interfaces (`enqueue`, `upsertAgent`, ...), so both
+ * transports bind them by name from the generated service definitions.
+ *
+ * Idempotency — the envelope id is the engine's dedupe key (a repeated id gets the first answer):
+ *
+ * | call                          | envelope id                                       |
+ * |-------------------------------|---------------------------------------------------|
+ * | Enqueue                       | `enqueue:<conversationId>` (request id ignored)   |
+ * | Cancel, EndConversation       | `<type>:r:<requestId>`, else `<type>:<convId>`    |
+ * | any other command             | `<type>:r:<requestId>`, else `<type>:<boot>:<n>`  |
+ *
+ * A conversation is enqueued, cancelled and ended at most once, so those keys are natural; other commands
+ * (presence, offers, upserts) legitimately repeat with the same arguments, so without a request id each
+ * call is new.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Histogram, type Registry } from 'prom-client';
+import type { Clock } from '../cluster/ports.js';
+import type { Query, QueryResult } from '../engine/api.js';
+import type { Command, CommandEnvelope, Reply } from '../engine/types.js';
+import { ERRORS, type ErrorCode, isSwitchboardError, SwitchboardError } from '../errors/catalogue.js';
+import type * as admin from '../gen/switchboard/v1/admin.js';
+import type * as desk from '../gen/switchboard/v1/agent_desk.js';
+import type { WatchEventsRequest } from '../gen/switchboard/v1/events.js';
+import type * as gw from '../gen/switchboard/v1/gateway.js';
+import type * as stats from '../gen/switchboard/v1/statistics.js';
+import type { EventFilter, PartitionRouter } from '../host/router.js';
+import { type AuthConfig, TenantAuth } from './auth.js';
+import * as out from './to-proto.js';
+import { checkOutcome, checkPresence, toAgentConfig } from './validate/agent.js';
+import {
+  checkId,
+  checkInt,
+  checkOptionalId,
+  checkRequestId,
+  checkTenant,
+  invalid,
+} from './validate/common.js';
+import { toConversationRequest } from './validate/conversation.js';
+import { toCustomerConfig } from './validate/customer.js';
+import { toEventFilter } from './validate/events.js';
+import { toQueueConfig } from './validate/queue.js';
+import { toRoutingConfig } from './validate/routing.js';
+
+/** What a transport knows about the caller. */
+export interface CallContext {
+  /** Bearer token from `authorization`, if any. */
+  token: string | undefined;
+  /** Absolute deadline, epoch ms (wall clock); `Infinity` = none. */
+  deadline: number;
+}
+
+/** Every unary method of the API, as named in the generated server interfaces. */
+export const UNARY_METHODS = [
+  'upsertAgent',
+  'removeAgent',
+  'getAgent',
+  'listAgents',
+  'upsertQueue',
+  'removeQueue',
+  'getQueue',
+  'listQueues',
+  'upsertCustomer',
+  'getCustomer',
+  'setRoutingConfig',
+  'getRoutingConfig',
+  'lint',
+  'setPresence',
+  'acceptOffer',
+  'rejectOffer',
+  'endConversation',
+  'finishWrapUp',
+  'enqueue',
+  'cancel',
+  'transfer',
+  'escalate',
+  'assign',
+  'getConversation',
+  'getQueueStats',
+  'listQueueStats',
+  'getAgentStats',
+] as const;
+export type UnaryMethod = (typeof UNARY_METHODS)[number];
+
+/**
+ * Every error code this layer can produce by itself (the engine and the router add theirs, also from
+ * the catalogue). The catalogue contract test checks each one exists.
+ */
+export const SERVICE_ERROR_CODES: readonly ErrorCode[] = [
+  'SB_ERR_INVALID_ARGUMENT',
+  'SB_ERR_UNAUTHENTICATED',
+  'SB_ERR_PERMISSION_DENIED',
+  'SB_ERR_AGENT_NOT_FOUND',
+  'SB_ERR_QUEUE_NOT_FOUND',
+  'SB_ERR_CONVERSATION_NOT_FOUND',
+  'SB_ERR_CUSTOMER_NOT_FOUND',
+  'SB_ERR_DEADLINE_EXCEEDED',
+  'SB_ERR_PAYLOAD_TOO_LARGE',
+  'SB_ERR_NOT_IMPLEMENTED',
+  'SB_ERR_UNAVAILABLE',
+  'SB_ERR_INTERNAL',
+];
+
+export interface ServiceOptions {
+  router: PartitionRouter;
+  clock: Clock;
+  auth: AuthConfig;
+  registry: Registry;
+  logger: Logger;
+}
+
+type Timer = { observe(v: number): void };
+
+/** Converts anything thrown below the service into a catalogue error (unknown → INTERNAL, logged). */
+export function toSwitchboardError(e: unknown, logger?: Logger): SwitchboardError {
+  if (e instanceof SwitchboardError) return e;
+  if (isSwitchboardError(e)) return new SwitchboardError(e.code, e.message, e.field);
+  logger?.error({ err: e }, 'internal error in the API service');
+  return new SwitchboardError('SB_ERR_INTERNAL', 'internal error; nothing was changed');
+}
+
+export class SwitchboardService {
+  readonly auth: TenantAuth;
+  private readonly router: PartitionRouter;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly timers: Record<UnaryMethod, Timer>;
+  /** Process-unique prefix for ids of calls without a request id. */
+  private readonly boot = randomUUID().slice(0, 8);
+  private seq = 0;
+
+  constructor(opts: ServiceOptions) {
+    this.router = opts.router;
+    this.clock = opts.clock;
+    this.logger = opts.logger;
+    this.auth = new TenantAuth(opts.auth);
+    const name = 'switchboard_command_duration_seconds';
+    const hist =
+      (opts.registry.getSingleMetric(name) as Histogram<'method'> | undefined) ??
+      new Histogram({
+        name,
+        help: 'API call duration in the service layer (validation, routing, durable apply), by method',
+        labelNames: ['method'],
+        buckets: [
+          0.00005, 0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512, 0.1024, 1,
+        ],
+        registers: [opts.registry],
+      });
+    const timers = {} as Record<UnaryMethod, Timer>;
+    for (const m of UNARY_METHODS) timers[m] = hist.labels(m);
+    this.timers = timers;
+  }
+
+  /** True once the router can serve (readiness). */
+  ready(): boolean {
+    return this.router.ready();
+  }
+
+  // ---- admin -------------------------------------------------------------------------------------
+
+  async upsertAgent(req: admin.UpsertAgentRequest, ctx: CallContext): Promise<admin.UpsertAgentResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const agent = toAgentConfig(req.agent);
+      await this.command(
+        tenant,
+        { type: 'upsert_agent', agent },
+        this.id('upsert_agent', req.requestId),
+        ctx,
+      );
+      return { agent: out.agentToProto(agent) };
+    } finally {
+      this.timers.upsertAgent.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async removeAgent(req: admin.RemoveAgentRequest, ctx: CallContext): Promise<admin.RemoveAgentResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const agentId = checkId(req.agentId, 'agentId');
+      await this.command(
+        tenant,
+        { type: 'remove_agent', agentId },
+        this.id('remove_agent', req.requestId),
+        ctx,
+      );
+      return {};
+    } finally {
+      this.timers.removeAgent.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getAgent(req: admin.GetAgentRequest, ctx: CallContext): Promise<admin.GetAgentResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const agentId = checkId(req.agentId, 'agentId');
+      const r = await this.query(tenant, { type: 'agent', agentId }, ctx);
+      if (r.type !== 'agent') return unexpected(r);
+      if (r.agent === null) throw notFound('SB_ERR_AGENT_NOT_FOUND', 'agent', agentId, 'agentId');
+      return { agent: out.agentToProto(r.agent) };
+    } finally {
+      this.timers.getAgent.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listAgents(req: admin.ListAgentsRequest, ctx: CallContext): Promise<admin.ListAgentsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const r = await this.query(tenant, { type: 'list_agents' }, ctx);
+      if (r.type !== 'list_agents') return unexpected(r);
+      return { agents: r.agents.map(out.agentToProto) };
+    } finally {
+      this.timers.listAgents.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async upsertQueue(req: admin.UpsertQueueRequest, ctx: CallContext): Promise<admin.UpsertQueueResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queue = toQueueConfig(req.queue);
+      await this.command(
+        tenant,
+        { type: 'upsert_queue', queue },
+        this.id('upsert_queue', req.requestId),
+        ctx,
+      );
+      return { queue: out.queueToProto(queue) };
+    } finally {
+      this.timers.upsertQueue.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async removeQueue(req: admin.RemoveQueueRequest, ctx: CallContext): Promise<admin.RemoveQueueResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queueId = checkId(req.queueId, 'queueId');
+      await this.command(
+        tenant,
+        { type: 'remove_queue', queueId },
+        this.id('remove_queue', req.requestId),
+        ctx,
+      );
+      return {};
+    } finally {
+      this.timers.removeQueue.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getQueue(req: admin.GetQueueRequest, ctx: CallContext): Promise<admin.GetQueueResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queueId = checkId(req.queueId, 'queueId');
+      const r = await this.query(tenant, { type: 'queue', queueId }, ctx);
+      if (r.type !== 'queue') return unexpected(r);
+      if (r.queue === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId, 'queueId');
+      return { queue: out.queueToProto(r.queue) };
+    } finally {
+      this.timers.getQueue.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listQueues(req: admin.ListQueuesRequest, ctx: CallContext): Promise<admin.ListQueuesResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const r = await this.query(tenant, { type: 'list_queues' }, ctx);
+      if (r.type !== 'list_queues') return unexpected(r);
+      return { queues: r.queues.map(out.queueToProto) };
+    } finally {
+      this.timers.listQueues.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async upsertCustomer(
+    req: admin.UpsertCustomerRequest,
+    ctx: CallContext,
+  ): Promise<admin.UpsertCustomerResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const customer = toCustomerConfig(req.customer);
+      await this.command(
+        tenant,
+        { type: 'upsert_customer', customer },
+        this.id('upsert_customer', req.requestId),
+        ctx,
+      );
+      return { customer: out.customerToProto(customer) };
+    } finally {
+      this.timers.upsertCustomer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getCustomer(req: admin.GetCustomerRequest, ctx: CallContext): Promise<admin.GetCustomerResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const customerId = checkId(req.customerId, 'customerId');
+      const r = await this.query(tenant, { type: 'customer', customerId }, ctx);
+      if (r.type !== 'customer') return unexpected(r);
+      if (r.customer === null)
+        throw notFound('SB_ERR_CUSTOMER_NOT_FOUND', 'customer', customerId, 'customerId');
+      return { customer: out.customerToProto(r.customer) };
+    } finally {
+      this.timers.getCustomer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async setRoutingConfig(
+    req: admin.SetRoutingConfigRequest,
+    ctx: CallContext,
+  ): Promise<admin.SetRoutingConfigResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const config = toRoutingConfig(req.config);
+      await this.command(
+        tenant,
+        { type: 'set_routing_config', config },
+        this.id('set_routing_config', req.requestId),
+        ctx,
+      );
+      return { config: out.routingConfigToProto(config) };
+    } finally {
+      this.timers.setRoutingConfig.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getRoutingConfig(
+    req: admin.GetRoutingConfigRequest,
+    ctx: CallContext,
+  ): Promise<admin.GetRoutingConfigResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const r = await this.query(tenant, { type: 'routing_config' }, ctx);
+      if (r.type !== 'routing_config') return unexpected(r);
+      return { config: out.routingConfigToProto(r.config) };
+    } finally {
+      this.timers.getRoutingConfig.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async lint(req: admin.LintRequest, ctx: CallContext): Promise<admin.LintResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const r = await this.query(tenant, { type: 'lint' }, ctx);
+      if (r.type !== 'lint') return unexpected(r);
+      return { findings: r.findings.map(out.lintFindingToProto) };
+    } finally {
+      this.timers.lint.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  // ---- agent desk --------------------------------------------------------------------------------
+
+  async setPresence(req: desk.SetPresenceRequest, ctx: CallContext): Promise<desk.SetPresenceResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'set_presence',
+        agentId: checkId(req.agentId, 'agentId'),
+        presence: checkPresence(req.presence),
+      };
+      await this.command(tenant, cmd, this.id('set_presence', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.setPresence.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async acceptOffer(req: desk.AcceptOfferRequest, ctx: CallContext): Promise<desk.AcceptOfferResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'accept_offer',
+        agentId: checkId(req.agentId, 'agentId'),
+        conversationId: checkId(req.conversationId, 'conversationId'),
+      };
+      await this.command(tenant, cmd, this.id('accept_offer', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.acceptOffer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async rejectOffer(req: desk.RejectOfferRequest, ctx: CallContext): Promise<desk.RejectOfferResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'reject_offer',
+        agentId: checkId(req.agentId, 'agentId'),
+        conversationId: checkId(req.conversationId, 'conversationId'),
+      };
+      await this.command(tenant, cmd, this.id('reject_offer', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.rejectOffer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async endConversation(
+    req: desk.EndConversationRequest,
+    ctx: CallContext,
+  ): Promise<desk.EndConversationResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const conversationId = checkId(req.conversationId, 'conversationId');
+      const cmd: Command = { type: 'end_conversation', conversationId, outcome: checkOutcome(req.outcome) };
+      await this.command(tenant, cmd, this.id('end_conversation', req.requestId, conversationId), ctx);
+      return {};
+    } finally {
+      this.timers.endConversation.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async finishWrapUp(req: desk.FinishWrapUpRequest, ctx: CallContext): Promise<desk.FinishWrapUpResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = { type: 'finish_wrap_up', agentId: checkId(req.agentId, 'agentId') };
+      await this.command(tenant, cmd, this.id('finish_wrap_up', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.finishWrapUp.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  // ---- gateway -----------------------------------------------------------------------------------
+
+  async enqueue(req: gw.EnqueueRequest, ctx: CallContext): Promise<gw.EnqueueResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      checkRequestId(req.requestId);
+      const conversation = toConversationRequest(req.conversation);
+      const reply = await this.command(
+        tenant,
+        { type: 'enqueue', conversation },
+        `enqueue:${conversation.id}`,
+        ctx,
+      );
+      return out.enqueueReplyToProto(reply);
+    } finally {
+      this.timers.enqueue.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async cancel(req: gw.CancelRequest, ctx: CallContext): Promise<gw.CancelResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const conversationId = checkId(req.conversationId, 'conversationId');
+      await this.command(
+        tenant,
+        { type: 'cancel', conversationId },
+        this.id('cancel', req.requestId, conversationId),
+        ctx,
+      );
+      return {};
+    } finally {
+      this.timers.cancel.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async transfer(req: gw.TransferRequest, ctx: CallContext): Promise<gw.TransferResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'transfer',
+        conversationId: checkId(req.conversationId, 'conversationId'),
+      };
+      const toQueueId = checkOptionalId(req.toQueueId, 'toQueueId');
+      const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
+      if (toQueueId === undefined && toAgentId === undefined)
+        invalid('toQueueId', 'give toQueueId or toAgentId');
+      if (toQueueId !== undefined) cmd.toQueueId = toQueueId;
+      if (toAgentId !== undefined) cmd.toAgentId = toAgentId;
+      await this.command(tenant, cmd, this.id('transfer', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.transfer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async escalate(req: gw.EscalateRequest, ctx: CallContext): Promise<gw.EscalateResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'escalate',
+        conversationId: checkId(req.conversationId, 'conversationId'),
+      };
+      const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
+      const toTier = req.toTier === undefined ? undefined : checkInt(req.toTier, 'toTier', 1, 10);
+      if (toAgentId === undefined && toTier === undefined) invalid('toAgentId', 'give toAgentId or toTier');
+      if (toAgentId !== undefined) cmd.toAgentId = toAgentId;
+      if (toTier !== undefined) cmd.toTier = toTier;
+      await this.command(tenant, cmd, this.id('escalate', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.escalate.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async assign(req: gw.AssignRequest, ctx: CallContext): Promise<gw.AssignResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const cmd: Command = {
+        type: 'assign',
+        conversationId: checkId(req.conversationId, 'conversationId'),
+        agentId: checkId(req.agentId, 'agentId'),
+      };
+      await this.command(tenant, cmd, this.id('assign', req.requestId), ctx);
+      return {};
+    } finally {
+      this.timers.assign.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getConversation(
+    req: gw.GetConversationRequest,
+    ctx: CallContext,
+  ): Promise<gw.GetConversationResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const conversationId = checkId(req.conversationId, 'conversationId');
+      const r = await this.query(tenant, { type: 'conversation', conversationId }, ctx);
+      if (r.type !== 'conversation') return unexpected(r);
+      if (r.conversation === null) {
+        throw notFound('SB_ERR_CONVERSATION_NOT_FOUND', 'conversation', conversationId, 'conversationId');
+      }
+      return { conversation: out.conversationToProto(r.conversation) };
+    } finally {
+      this.timers.getConversation.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  // ---- statistics --------------------------------------------------------------------------------
+
+  async getQueueStats(
+    req: stats.GetQueueStatsRequest,
+    ctx: CallContext,
+  ): Promise<stats.GetQueueStatsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queueId = checkId(req.queueId, 'queueId');
+      const r = await this.query(tenant, { type: 'queue_stats', queueId }, ctx);
+      if (r.type !== 'queue_stats') return unexpected(r);
+      if (r.stats === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId, 'queueId');
+      return { stats: out.queueStatsToProto(r.stats) };
+    } finally {
+      this.timers.getQueueStats.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listQueueStats(
+    req: stats.ListQueueStatsRequest,
+    ctx: CallContext,
+  ): Promise<stats.ListQueueStatsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const r = await this.query(tenant, { type: 'all_queue_stats' }, ctx);
+      if (r.type !== 'all_queue_stats') return unexpected(r);
+      return { stats: r.stats.map(out.queueStatsToProto) };
+    } finally {
+      this.timers.listQueueStats.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async getAgentStats(
+    req: stats.GetAgentStatsRequest,
+    ctx: CallContext,
+  ): Promise<stats.GetAgentStatsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const agentId = checkId(req.agentId, 'agentId');
+      const r = await this.query(tenant, { type: 'agent_stats', agentId }, ctx);
+      if (r.type !== 'agent_stats') return unexpected(r);
+      if (r.stats === null) throw notFound('SB_ERR_AGENT_NOT_FOUND', 'agent', agentId, 'agentId');
+      return { stats: out.agentStatsToProto(r.stats) };
+    } finally {
+      this.timers.getAgentStats.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  // ---- events ------------------------------------------------------------------------------------
+
+  /** Checks and authorises a WatchEvents call; the transport subscribes with the returned filter. */
+  eventFilter(req: WatchEventsRequest, ctx: CallContext): EventFilter {
+    const tenant = this.authorise(req.tenant, ctx);
+    return toEventFilter(tenant, req);
+  }
+
+  subscribe(filter: EventFilter, onEvent: Parameters<PartitionRouter['subscribe']>[1]): () => void {
+    return this.router.subscribe(filter, onEvent);
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------------
+
+  /** Tenant syntax first (it names the partition), then the token. */
+  private authorise(tenant: string, ctx: CallContext): string {
+    if (this.auth.enabled && (ctx.token === undefined || ctx.token === '')) this.auth.check(undefined, '');
+    const t = checkTenant(tenant);
+    this.auth.check(ctx.token, t);
+    return t;
+  }
+
+  /** Envelope id: see the table in the file comment. */
+  private id(type: string, requestId: string, naturalKey?: string): string {
+    const rid = checkRequestId(requestId);
+    if (rid !== '') return `${type}:r:${rid}`;
+    if (naturalKey !== undefined) return `${type}:${naturalKey}`;
+    this.seq++;
+    return `${type}:${this.boot}:${this.seq}`;
+  }
+
+  private remaining(ctx: CallContext): number | undefined {
+    if (ctx.deadline === Number.POSITIVE_INFINITY) return undefined;
+    const left = ctx.deadline - Date.now();
+    if (left <= 0)
+      throw new SwitchboardError(
+        'SB_ERR_DEADLINE_EXCEEDED',
+        'the deadline passed before the call was routed',
+      );
+    return left;
+  }
+
+  private async command(tenant: string, cmd: Command, id: string, ctx: CallContext): Promise<Reply> {
+    const env: CommandEnvelope = { id, at: this.clock.now(), cmd };
+    const deadline = this.remaining(ctx);
+    let result: Awaited<ReturnType<PartitionRouter['submit']>>;
+    try {
+      result = await this.router.submit(tenant, env, deadline);
+    } catch (e) {
+      throw toSwitchboardError(e, this.logger);
+    }
+    if (result.ok) return result.reply;
+    const code = result.error.code in ERRORS ? (result.error.code as ErrorCode) : 'SB_ERR_INTERNAL';
+    if (code === 'SB_ERR_INTERNAL')
+      this.logger.error({ error: result.error, cmd: cmd.type }, 'engine returned an uncatalogued error');
+    throw new SwitchboardError(
+      code,
+      code === 'SB_ERR_INTERNAL' ? 'internal error; nothing was changed' : result.error.message,
+      result.error.field,
+    );
+  }
+
+  private async query(tenant: string, q: Query, ctx: CallContext): Promise<QueryResult> {
+    const deadline = this.remaining(ctx);
+    try {
+      return await this.router.query(tenant, q, deadline);
+    } catch (e) {
+      throw toSwitchboardError(e, this.logger);
+    }
+  }
+}
+
+function notFound(code: ErrorCode, what: string, id: string, field: string): SwitchboardError {
+  return new SwitchboardError(code, `no ${what} "${id}"`, field);
+}
+
+/** The router answered a different query than asked: a host bug, reported as INTERNAL without details. */
+function unexpected(_r: QueryResult): never {
+  throw new SwitchboardError('SB_ERR_INTERNAL', 'internal error; nothing was changed');
+}

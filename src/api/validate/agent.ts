@@ -1,0 +1,66 @@
+/** Agent configuration and agent-desk fields: proto → engine, every field checked. */
+import type { AgentConfig, Channel, Outcome, Presence, Seniority } from '../../engine/types.js';
+import { CHANNELS } from '../../engine/types.js';
+import type { Agent } from '../../gen/switchboard/v1/common.js';
+import {
+  checkEnum,
+  checkId,
+  checkIdList,
+  checkInt,
+  checkList,
+  checkSkillLevels,
+  checkText,
+  invalid,
+} from './common.js';
+
+const PRESENCE_BY_PB: readonly (Presence | undefined)[] = [undefined, 'offline', 'online', 'away'];
+const SENIORITY_BY_PB: readonly (Seniority | undefined)[] = ['experienced', 'new', 'experienced'];
+const OUTCOME_BY_PB: readonly (Outcome | undefined)[] = [undefined, 'resolved', 'closed', 'needs_follow_up'];
+
+/** Upper bound on concurrent conversations per channel: beyond it a typo, not a staffing decision. */
+export const MAX_CAPACITY = 100;
+export const MAX_WRAP_UP_SECONDS = 86_400;
+
+export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfig {
+  if (a === undefined || a === null) invalid(field, 'is required');
+  const capacity: Partial<Record<Channel, number>> = {};
+  if (typeof a.capacity !== 'object' || a.capacity === null)
+    invalid(`${field}.capacity`, 'must be an object');
+  for (const key of Object.keys(a.capacity)) {
+    if (!(CHANNELS as readonly string[]).includes(key)) {
+      invalid(`${field}.capacity.${key}`, `unknown channel; use one of ${CHANNELS.join(', ')}`);
+    }
+    capacity[key as Channel] = checkInt(a.capacity[key], `${field}.capacity.${key}`, 0, MAX_CAPACITY);
+  }
+  const teams = checkList(a.teams, `${field}.teams`, 50);
+  for (let i = 0; i < teams.length; i++) checkText(teams[i], `${field}.teams[${i}]`, 64);
+  return {
+    id: checkId(a.id, `${field}.id`),
+    displayName: checkText(a.displayName, `${field}.displayName`),
+    skills: checkSkillLevels(a.skills, `${field}.skills`),
+    teams: teams.slice(),
+    tier: a.tier === 0 ? 1 : checkInt(a.tier, `${field}.tier`, 1, 10),
+    seniority: checkEnum(a.seniority, SENIORITY_BY_PB, `${field}.seniority`, 'seniority'),
+    capacity,
+    wrapUpSeconds: checkInt(a.wrapUpSeconds, `${field}.wrapUpSeconds`, 0, MAX_WRAP_UP_SECONDS),
+    queues: checkIdList(a.queues, `${field}.queues`),
+  };
+}
+
+export function checkPresence(value: unknown, field = 'presence'): Presence {
+  return checkEnum(
+    value,
+    PRESENCE_BY_PB,
+    field,
+    'presence (PRESENCE_ONLINE, PRESENCE_AWAY, PRESENCE_OFFLINE)',
+  );
+}
+
+export function checkOutcome(value: unknown, field = 'outcome'): Outcome {
+  return checkEnum(
+    value,
+    OUTCOME_BY_PB,
+    field,
+    'outcome (OUTCOME_RESOLVED, OUTCOME_CLOSED, OUTCOME_NEEDS_FOLLOW_UP)',
+  );
+}

@@ -1,0 +1,49 @@
+/** WatchEvents filters. */
+import type { EventType } from '../../engine/types.js';
+import type { WatchEventsRequest } from '../../gen/switchboard/v1/events.js';
+import type { EventFilter } from '../../host/router.js';
+import { checkList, checkOptionalId, invalid } from './common.js';
+
+/** Every engine event type; the `Event.kind` oneof field names, in engine spelling. */
+export const EVENT_TYPES: readonly EventType[] = [
+  'offered',
+  'offer_rescinded',
+  'offer_missed',
+  'assigned',
+  'queued',
+  'over_capacity',
+  'outside_hours',
+  'overflowed',
+  'abandoned',
+  'transferred',
+  'escalated',
+  'conversation_ended',
+  'wrap_up_started',
+  'wrap_up_ended',
+  'presence_changed',
+  'alert',
+];
+
+/** Builds the router's filter; `tenant` is already checked and authorised. */
+export function toEventFilter(tenant: string, r: WatchEventsRequest): EventFilter {
+  const f: EventFilter = { tenant };
+  const queueId = checkOptionalId(r.queueId, 'queueId');
+  if (queueId !== undefined) f.queueId = queueId;
+  const agentId = checkOptionalId(r.agentId, 'agentId');
+  if (agentId !== undefined) f.agentId = agentId;
+  const conversationId = checkOptionalId(r.conversationId, 'conversationId');
+  if (conversationId !== undefined) f.conversationId = conversationId;
+  const types = checkList(r.types, 'types', EVENT_TYPES.length);
+  if (types.length > 0) {
+    for (let i = 0; i < types.length; i++) {
+      // Accept the camelCase JSON spelling of the oneof field as well as the engine's snake_case.
+      const t = String(types[i]).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      if (!(EVENT_TYPES as readonly string[]).includes(t)) {
+        invalid(`types[${i}]`, `unknown event type; use one of ${EVENT_TYPES.join(', ')}`);
+      }
+      types[i] = t;
+    }
+    f.types = types.slice();
+  }
+  return f;
+}
