@@ -1,0 +1,121 @@
+/**
+ * Determinism, the basis of recovery: the same commands give the same state; snapshot → restore → continue
+ * equals never snapshotting (through JSON and through structured clone, as snapshots travel); a retried
+ * command id changes nothing and gets the same answer.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { EngineSnapshot } from '../../src/engine/index.js';
+import { createEngine, restoreEngine } from '../../src/engine/index.js';
+import {
+  FULL,
+  replay,
+  runScenario,
+  runsFor,
+  type Step,
+  scenarioArb,
+  timeoutFor,
+} from '../support/engine-gen.js';
+
+const P = 'tenant-prop';
+
+function snapshotRoundTrip(via: 'json' | 'structuredClone') {
+  const numRuns = runsFor(0.1);
+  return [
+    () => {
+      fc.assert(
+        fc.property(scenarioArb(FULL), fc.double({ min: 0, max: 1, noNaN: true }), (s, cutAt) => {
+          const straight = createEngine(P);
+          const { steps } = runScenario(straight, FULL, s);
+          const envs = steps.map((st) => st.env);
+          const cut = Math.floor(cutAt * envs.length);
+
+          const before = createEngine(P);
+          replay(before, envs.slice(0, cut));
+          const snap = before.snapshot();
+          const copy: EngineSnapshot =
+            via === 'json' ? JSON.parse(JSON.stringify(snap)) : structuredClone(snap);
+          const restored = restoreEngine(copy);
+          expect(restored.digest()).toBe(before.digest());
+          expect(restored.nextTimerAt()).toBe(before.nextTimerAt());
+
+          const rest = replay(restored, envs.slice(cut));
+          expect(rest).toEqual(steps.slice(cut).map((st) => st.result));
+          expect(restored.digest()).toBe(straight.digest());
+        }),
+        { numRuns },
+      );
+    },
+    timeoutFor(numRuns),
+  ] as const;
+}
+
+describe('determinism over random days', () => {
+  const replayRuns = runsFor(0.1);
+  it(
+    'replaying the same commands gives the same events, replies and digest',
+    () => {
+      fc.assert(
+        fc.property(scenarioArb(FULL), (s) => {
+          const first = createEngine(P);
+          const { steps } = runScenario(first, FULL, s);
+          const second = createEngine(P);
+          const results = replay(
+            second,
+            steps.map((st) => st.env),
+          );
+          expect(results).toEqual(steps.map((st) => st.result));
+          expect(second.digest()).toBe(first.digest());
+        }),
+        { numRuns: replayRuns },
+      );
+    },
+    timeoutFor(replayRuns),
+  );
+
+  it(
+    'snapshot → JSON → restore → continue gives the same digest as never snapshotting',
+    ...snapshotRoundTrip('json'),
+  );
+
+  it(
+    'snapshot → structuredClone → restore → continue gives the same digest as never snapshotting',
+    ...snapshotRoundTrip('structuredClone'),
+  );
+
+  const dupRuns = runsFor(0.1);
+  it(
+    'a retried command id changes nothing and gets the same reply',
+    () => {
+      fc.assert(
+        fc.property(scenarioArb(FULL), (s) => {
+          const digests: string[] = [];
+          const problems: string[] = [];
+          const seen: Step[] = [];
+          runScenario(createEngine(P), FULL, s, {
+            afterEach: (engine, _model, step, i) => {
+              digests.push(engine.digest());
+              seen.push(step);
+              if (step.duplicateOf === undefined) return;
+              const orig = seen[step.duplicateOf]!;
+              const where = `step ${i} re-sends ${step.env.id} (${step.env.cmd.type})`;
+              if (digests[i] !== digests[i - 1]) problems.push(`${where}: digest changed`);
+              if (!step.result.ok) problems.push(`${where}: answered with error ${step.result.error.code}`);
+              else if (orig.result.ok) {
+                if (JSON.stringify(step.result.reply) !== JSON.stringify(orig.result.reply)) {
+                  problems.push(
+                    `${where}: reply ${JSON.stringify(step.result.reply)} ≠ ${JSON.stringify(orig.result.reply)}`,
+                  );
+                }
+                if (step.result.duplicate !== true) problems.push(`${where}: not flagged duplicate`);
+              }
+            },
+          });
+          expect(problems).toEqual([]);
+        }),
+        { numRuns: dupRuns },
+      );
+    },
+    timeoutFor(dupRuns),
+  );
+});

@@ -1,0 +1,332 @@
+/**
+ * An independent model of a partition rebuilt only from the commands a test sent and the events the engine
+ * emitted — what a gateway or a supervisor dashboard sees. Every routing decision (`offered`, `assigned`)
+ * is checked against it as the event arrives:
+ *
+ *   capacity     agent's load on the channel (open conversations + pending offers) ≤ its capacity
+ *   one owner    a conversation never gets a second accepted assignment while one is open
+ *   eligibility  automatic decisions go only to online agents, out of wrap-up, holding the skills,
+ *                serving the queue, with capacity, who did not already miss this conversation
+ *   arrival      (optional) equal-priority conversations of a queue are first served in arrival order
+ *
+ * Violations are collected as sentences naming the command, so a fast-check counterexample reads like an
+ * incident report.
+ */
+import type {
+  AgentConfig,
+  ApplyResult,
+  Channel,
+  CommandEnvelope,
+  EngineEvent,
+  Presence,
+  QueueConfig,
+  SkillRequirement,
+} from '../../src/engine/types.js';
+
+/** What the model believes about one conversation. */
+export interface ModelConversation {
+  id: string;
+  channel: Channel;
+  queueId: string;
+  priority: number;
+  /** The conversation's own requirements (the queue's are looked up when needed). */
+  requiredSkills: SkillRequirement[];
+  /** Order of arrival across the partition. */
+  arrival: number;
+  state: 'waiting' | 'offered' | 'assigned' | 'done';
+  owner: string | null;
+  offers: Set<string>;
+  missedBy: Set<string>;
+  /** Overflow relaxations seen in `overflowed` events (make eligibility more lenient, never stricter). */
+  relaxBy: number;
+  dropped: Set<string>;
+  firstServed: boolean;
+}
+
+export interface ModelAgent {
+  cfg: AgentConfig;
+  presence: Presence;
+  inWrapUp: boolean;
+}
+
+/** Which invariant a violation breaks; each property test asserts its own kind. */
+export type ViolationKind = 'capacity' | 'owner' | 'eligibility' | 'arrival_order' | 'consistency';
+
+export interface Violation {
+  kind: ViolationKind;
+  message: string;
+}
+
+/** Automatic rules: these must respect full eligibility. Manual assign / transfer to an agent only capacity. */
+const AUTOMATIC_RULES = new Set([
+  'dedicated_agent',
+  'previous_agent',
+  'new_customer_to_new_agent',
+  'strategy',
+]);
+
+export interface ModelOptions {
+  /** Check first-served order per (queue, priority). Only meaningful when agents are equivalent. */
+  checkArrivalOrder?: boolean;
+}
+
+export class RoutingModel {
+  readonly agents = new Map<string, ModelAgent>();
+  readonly queues = new Map<string, QueueConfig>();
+  readonly conversations = new Map<string, ModelConversation>();
+  readonly violations: Violation[] = [];
+  private arrivals = 0;
+  private current = '';
+
+  constructor(private readonly options: ModelOptions = {}) {}
+
+  /** Feeds one applied command and its result. Duplicates (result.duplicate) must change nothing. */
+  observe(env: CommandEnvelope, result: ApplyResult): void {
+    this.current = `${env.id} ${env.cmd.type}`;
+    if (!result.ok || result.duplicate) return;
+    const cmd = env.cmd;
+    switch (cmd.type) {
+      case 'upsert_agent': {
+        const prev = this.agents.get(cmd.agent.id);
+        this.agents.set(cmd.agent.id, {
+          cfg: cmd.agent,
+          presence: prev?.presence ?? 'offline',
+          inWrapUp: prev?.inWrapUp ?? false,
+        });
+        break;
+      }
+      case 'upsert_queue':
+        this.queues.set(cmd.queue.id, cmd.queue);
+        break;
+      case 'set_presence': {
+        const a = this.agents.get(cmd.agentId);
+        if (a) a.presence = cmd.presence;
+        break;
+      }
+      case 'enqueue': {
+        const c = cmd.conversation;
+        if (!this.conversations.has(c.id) && result.reply.kind === 'enqueued') {
+          this.conversations.set(c.id, {
+            id: c.id,
+            channel: c.channel,
+            queueId: result.reply.queueId,
+            priority: c.priority,
+            requiredSkills: c.requiredSkills,
+            arrival: this.arrivals++,
+            state: 'waiting',
+            owner: null,
+            offers: new Set(),
+            missedBy: new Set(),
+            relaxBy: 0,
+            dropped: new Set(),
+            firstServed: false,
+          });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    for (const e of result.events) this.event(e);
+    for (const c of this.conversations.values()) {
+      if (c.state === 'done' && c.offers.size > 0) {
+        this.fail(
+          'consistency',
+          `conversation ${c.id} is finished but offers to ${[...c.offers].join(',')} were never rescinded`,
+        );
+        c.offers.clear();
+      }
+    }
+  }
+
+  /** Open conversations plus pending offers of `agentId` on `channel`. */
+  load(agentId: string, channel: Channel): number {
+    let n = 0;
+    for (const c of this.conversations.values()) {
+      if (c.channel !== channel) continue;
+      if (c.owner === agentId && c.state === 'assigned') n++;
+      else if (c.offers.has(agentId)) n++;
+    }
+    return n;
+  }
+
+  capacity(agentId: string, channel: Channel): number {
+    return this.agents.get(agentId)?.cfg.capacity[channel] ?? 0;
+  }
+
+  /**
+   * Whether `agentId` may serve `conv` now. `lenient` credits every overflow relaxation seen in events (for
+   * judging a decision the engine made); strict ignores them (for claiming an agent was wrongly left idle).
+   */
+  eligible(agentId: string, conv: ModelConversation, lenient: boolean): string | null {
+    const a = this.agents.get(agentId);
+    if (!a) return 'unknown agent';
+    if (a.presence !== 'online') return `presence ${a.presence}`;
+    if (a.inWrapUp) return 'in wrap-up';
+    if (conv.missedBy.has(agentId)) return 'already missed this conversation';
+    if (a.cfg.queues.length > 0 && !a.cfg.queues.includes(conv.queueId)) return 'does not serve the queue';
+    if ((a.cfg.capacity[conv.channel] ?? 0) <= 0) return `no ${conv.channel} capacity`;
+    for (const r of this.requirements(conv)) {
+      if (lenient && conv.dropped.has(r.skill)) continue;
+      const min = lenient ? Math.max(1, r.minLevel - conv.relaxBy) : r.minLevel;
+      const has = a.cfg.skills.find((s) => s.skill === r.skill)?.level ?? 0;
+      if (has < min) return `skill ${r.skill} ${has} < ${min}`;
+    }
+    return null;
+  }
+
+  /** Queue requirements merged with the conversation's own (the stricter minimum wins). */
+  requirements(conv: ModelConversation): SkillRequirement[] {
+    const merged = new Map<string, number>();
+    for (const r of this.queues.get(conv.queueId)?.requiredSkills ?? []) merged.set(r.skill, r.minLevel);
+    for (const r of conv.requiredSkills) merged.set(r.skill, Math.max(merged.get(r.skill) ?? 0, r.minLevel));
+    return [...merged].map(([skill, minLevel]) => ({ skill, minLevel }));
+  }
+
+  private event(e: EngineEvent): void {
+    switch (e.type) {
+      case 'offered': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        this.checkDecision(c, e.agentId, 'offer', true, c.offers.has(e.agentId));
+        if (c.state === 'assigned')
+          this.fail('owner', `${c.id} offered to ${e.agentId} while owned by ${c.owner}`);
+        this.served(c);
+        c.offers.add(e.agentId);
+        if (c.state === 'waiting') c.state = 'offered';
+        break;
+      }
+      case 'assigned': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        const automatic = AUTOMATIC_RULES.has(e.explanation.rule);
+        this.checkDecision(c, e.agentId, 'assignment', automatic, c.offers.has(e.agentId));
+        if (c.owner !== null && c.state === 'assigned') {
+          this.fail(
+            'owner',
+            `${c.id} assigned to ${e.agentId} while already owned by ${c.owner} (two owners)`,
+          );
+        }
+        this.served(c);
+        c.offers.delete(e.agentId);
+        c.owner = e.agentId;
+        c.state = 'assigned';
+        break;
+      }
+      case 'offer_rescinded': {
+        this.conv(e.conversationId)?.offers.delete(e.agentId);
+        this.settle(e.conversationId);
+        break;
+      }
+      case 'offer_missed': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        c.offers.delete(e.agentId);
+        c.missedBy.add(e.agentId);
+        this.settle(e.conversationId);
+        break;
+      }
+      case 'transferred': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        c.owner = null;
+        c.queueId = e.queueId;
+        c.state = c.offers.size > 0 ? 'offered' : 'waiting';
+        break;
+      }
+      case 'conversation_ended':
+      case 'abandoned': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        c.state = 'done';
+        c.owner = null;
+        break;
+      }
+      case 'overflowed': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        if (e.action.kind === 'relax_skills') c.relaxBy += e.action.by;
+        if (e.action.kind === 'drop_skills') for (const s of e.action.skills) c.dropped.add(s);
+        break;
+      }
+      case 'wrap_up_started': {
+        const a = this.agents.get(e.agentId);
+        if (a) a.inWrapUp = true;
+        break;
+      }
+      case 'wrap_up_ended': {
+        const a = this.agents.get(e.agentId);
+        if (a) a.inWrapUp = false;
+        break;
+      }
+      case 'presence_changed': {
+        const a = this.agents.get(e.agentId);
+        if (a) a.presence = e.presence;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private checkDecision(
+    c: ModelConversation,
+    agentId: string,
+    what: string,
+    fullEligibility: boolean,
+    alreadyCounted: boolean,
+  ): void {
+    const load = this.load(agentId, c.channel) + (alreadyCounted ? 0 : 1);
+    const cap = this.capacity(agentId, c.channel);
+    if (load > cap) {
+      this.fail(
+        'capacity',
+        `${what} of ${c.id} to ${agentId} puts ${c.channel} load at ${load} > capacity ${cap}`,
+      );
+    }
+    if (fullEligibility && !alreadyCounted) {
+      const why = this.eligible(agentId, c, true);
+      if (why)
+        this.fail(
+          'eligibility',
+          `${what} of ${c.id} (queue ${c.queueId}) to ineligible agent ${agentId}: ${why}`,
+        );
+    }
+  }
+
+  private served(c: ModelConversation): void {
+    if (c.firstServed) return;
+    c.firstServed = true;
+    if (!this.options.checkArrivalOrder) return;
+    for (const o of this.conversations.values()) {
+      if (o.queueId === c.queueId && o.priority === c.priority && o.arrival < c.arrival) {
+        if (!o.firstServed && o.state === 'waiting') {
+          this.fail(
+            'arrival_order',
+            `${c.id} served before ${o.id}, which arrived earlier in ${c.queueId} at the same priority`,
+          );
+        }
+      }
+    }
+  }
+
+  private settle(id: string): void {
+    const c = this.conversations.get(id);
+    if (c && c.state === 'offered' && c.offers.size === 0) c.state = 'waiting';
+  }
+
+  private conv(id: string): ModelConversation | undefined {
+    const c = this.conversations.get(id);
+    if (!c) this.fail('consistency', `event names conversation ${id} that was never enqueued`);
+    return c;
+  }
+
+  /** Violations of one kind, as readable sentences. */
+  of(kind: ViolationKind): string[] {
+    return this.violations.filter((v) => v.kind === kind).map((v) => v.message);
+  }
+
+  private fail(kind: ViolationKind, msg: string): void {
+    this.violations.push({ kind, message: `[${this.current}] ${msg}` });
+  }
+}
