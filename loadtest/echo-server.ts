@@ -1,0 +1,61 @@
+/**
+ * A bare grpc-js unary echo server: the transport's floor the router is judged against
+ * (`npm run loadtest:grpc -- --compare-echo`). No protobuf decoding, no work: it answers each request
+ * with as many bytes as the request's first four bytes ask for (big-endian), so the echo client can
+ * mirror the router's request and response sizes exactly.
+ *
+ *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1]
+ */
+
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+
+/** The echo method, with pass-through (Buffer) serialisation on both sides. */
+export const echoService = {
+  echo: {
+    path: '/switchboard.loadtest.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** A request payload of `requestBytes` bytes asking for a `replyBytes`-byte answer. */
+export function echoPayload(requestBytes: number, replyBytes: number): Buffer {
+  const b = Buffer.alloc(Math.max(4, requestBytes), 0x5a);
+  b.writeUInt32BE(replyBytes, 0);
+  return b;
+}
+
+const replies = new Map<number, Buffer>();
+
+function main(): void {
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
+  });
+  const server = new grpc.Server();
+  server.addService(echoService, {
+    echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const n = call.request.length >= 4 ? call.request.readUInt32BE(0) : 0;
+      let reply = replies.get(n);
+      if (!reply) {
+        reply = Buffer.alloc(n, 0xa5);
+        replies.set(n, reply);
+      }
+      cb(null, reply);
+    },
+  });
+  server.bindAsync(`${values.host}:${values.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    console.log(JSON.stringify({ msg: 'listening', grpcPort: port }));
+  });
+  process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
+}
+
+if (process.argv[1]?.endsWith('echo-server.js')) main();

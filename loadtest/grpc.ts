@@ -1,0 +1,557 @@
+/**
+ * `npm run loadtest:grpc` — enqueue → assignment over gRPC, judged against the transport's own floor.
+ *
+ *   npm run loadtest:grpc                         # starts its own node, open loop + closed loop
+ *   npm run loadtest:grpc -- --compare-echo       # also a bare grpc-js echo server, alternating rounds
+ *   npm run loadtest:grpc -- --target host:50051 --token tok --metrics-url http://host:8080/metrics
+ *   npm run loadtest:grpc -- --cluster            # against a local cluster (loadtest/lib/cluster.ts)
+ *
+ * Each iteration enqueues one conversation (the measured call: its reply says "assigned") and then ends
+ * it, so agents keep freeing capacity and the node stays in a steady state. The echo iteration makes
+ * the same two calls with the same request and response sizes against a server that does nothing.
+ * Last line: {"rps":..,"p50_us":..,"p99_us":..,"p999_us":..,"echo_p50_us":..,"echo_p99_us":..}.
+ */
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
+import { AgentDeskServiceClient, EndConversationRequest } from '../src/gen/switchboard/v1/agent_desk.js';
+import {
+  Channel,
+  Outcome,
+  Presence,
+  Seniority,
+  Strategy,
+  ValueTier,
+} from '../src/gen/switchboard/v1/common.js';
+import {
+  EnqueueRequest,
+  EnqueueResponse,
+  EnqueueStatus,
+  enqueueStatusToJSON,
+  GatewayServiceClient,
+} from '../src/gen/switchboard/v1/gateway.js';
+import { echoPayload, echoService } from './echo-server.js';
+import { closedLoop, type Iteration, type LoopResult, openLoop, WindowedLatency } from './lib/load-loops.js';
+import { repoRoot } from './lib/machine.js';
+import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
+import { ASSIGNMENT_LATENCY, diffHistogram, histogramQuantile, scrapeHistogram } from './lib/prom.js';
+import { writeReport } from './lib/report.js';
+
+const HELP = `usage: npm run loadtest:grpc -- [options]
+  --target HOST:PORT     existing node (default: start one on free ports with a temporary data dir)
+  --token TOKEN          bearer token for --target (auth off on the node this script starts)
+  --metrics-url URL      /metrics of --target, for the server-side assignment histogram
+  --compare-echo         also measure a bare grpc-js echo server with the same message sizes
+  --cluster              run against a local cluster (needs loadtest/lib/cluster.ts)
+  --rate N               open-loop target rate, enqueues per second (default 1000)
+  --concurrency N        closed-loop callers (default 16)
+  --rounds N             alternating rounds per mode (default 3)
+  --round-seconds S      length of each round (default 4)
+  --agents N             agents created, 100 chat conversations each (default 50)
+  --no-report            skip the HTML/JSON files`;
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => unknown;
+
+function call<Req, Res>(fn: Unary<Req, Res>, self: unknown, req: Req, md: grpc.Metadata): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn.call(self, req, md, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+interface Target {
+  address: string;
+  metricsUrl?: string;
+  stop(): Promise<void>;
+}
+
+async function clusterTarget(): Promise<Target> {
+  const libPath = join(repoRoot(), 'dist', 'loadtest', 'lib', 'cluster.js');
+  if (!existsSync(libPath)) {
+    throw new Error(
+      '--cluster: loadtest/lib/cluster.ts is not there yet (the cluster engineer provides it); no local cluster to run against.',
+    );
+  }
+  const mod = (await import(libPath)) as {
+    startLocalCluster?: () => Promise<{
+      grpcTargets: string[];
+      metricsUrls?: string[];
+      stop(): Promise<void>;
+    }>;
+  };
+  if (typeof mod.startLocalCluster !== 'function') {
+    throw new Error('--cluster: loadtest/lib/cluster.ts does not export startLocalCluster()');
+  }
+  const c = await mod.startLocalCluster();
+  return {
+    address: c.grpcTargets[0]!,
+    ...(c.metricsUrls?.[0] ? { metricsUrl: c.metricsUrls[0] } : {}),
+    stop: () => c.stop(),
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string' },
+      token: { type: 'string' },
+      'metrics-url': { type: 'string' },
+      'compare-echo': { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      rate: { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '16' },
+      rounds: { type: 'string', default: '3' },
+      'round-seconds': { type: 'string', default: '4' },
+      agents: { type: 'string', default: '50' },
+      'no-report': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const rate = Number(values.rate);
+  const concurrency = Number(values.concurrency);
+  const rounds = Number(values.rounds);
+  const roundMs = Number(values['round-seconds']) * 1000;
+  const agentCount = Number(values.agents);
+  const withEcho = values['compare-echo'];
+
+  const children: ChildServer[] = [];
+  let target: Target;
+  if (values.cluster) target = await clusterTarget();
+  else if (values.target) {
+    target = {
+      address: values.target,
+      ...(values['metrics-url'] ? { metricsUrl: values['metrics-url'] } : {}),
+      stop: async () => {},
+    };
+  } else {
+    const node = await startSwitchboardNode();
+    children.push(node);
+    const { grpcPort, httpPort } = node.listening;
+    target = {
+      address: `127.0.0.1:${grpcPort}`,
+      metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
+      stop: () => node.stop(),
+    };
+    console.log(`node started: gRPC ${grpcPort}, HTTP ${httpPort}`);
+  }
+  let echoAddress: string | undefined;
+  if (withEcho) {
+    const echo = await startChild(join(repoRoot(), 'dist', 'loadtest', 'echo-server.js'), []);
+    children.push(echo);
+    echoAddress = `127.0.0.1:${echo.listening.grpcPort}`;
+    console.log(`echo server started: gRPC ${echo.listening.grpcPort}`);
+  }
+
+  try {
+    return await run();
+  } finally {
+    await target.stop();
+    for (const c of children) await c.stop();
+  }
+
+  async function run(): Promise<number> {
+    const creds = grpc.credentials.createInsecure();
+    const md = new grpc.Metadata();
+    if (values.token) md.set('authorization', `Bearer ${values.token}`);
+    const admin = new AdminServiceClient(target.address, creds);
+    const desk = new AgentDeskServiceClient(target.address, creds);
+    const gateway = new GatewayServiceClient(target.address, creds);
+    const tenant = 'loadtest';
+    const runId = `lt${Date.now().toString(36)}`;
+    const queueId = 'lt-chat';
+
+    // ---- setup: one chat queue, agents with ample capacity, all online ----
+    await call(
+      admin.upsertQueue,
+      admin,
+      {
+        tenant,
+        requestId: '',
+        queue: {
+          id: queueId,
+          name: 'Load test chat',
+          channel: Channel.CHANNEL_CHAT,
+          requiredSkills: [{ skill: 'support', minLevel: 1 }],
+          strategy: Strategy.STRATEGY_LEAST_BUSY,
+          onlineOnly: false,
+          broadcastWidth: 1,
+          priority: 5,
+          serviceLevel: { target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 },
+          maxSize: 0,
+          offerTimeoutSeconds: 0,
+          overflow: [],
+          previousAgentWaitSeconds: 0,
+          newCustomersToNewAgents: false,
+        },
+      },
+      md,
+    );
+    for (let i = 0; i < agentCount; i++) {
+      const id = `lt-agent-${i}`;
+      await call(
+        admin.upsertAgent,
+        admin,
+        {
+          tenant,
+          requestId: '',
+          agent: {
+            id,
+            displayName: `Agent ${i}`,
+            skills: [{ skill: 'support', level: 5 }],
+            teams: ['load'],
+            tier: 1,
+            seniority: Seniority.SENIORITY_EXPERIENCED,
+            capacity: { chat: 100 },
+            wrapUpSeconds: 0,
+            queues: [],
+          },
+        },
+        md,
+      );
+      await call(
+        desk.setPresence,
+        desk,
+        { tenant, requestId: '', agentId: id, presence: Presence.PRESENCE_ONLINE },
+        md,
+      );
+    }
+
+    // ---- the router iteration: Enqueue (measured) then EndConversation ----
+    let seq = 0;
+    const statuses: Record<string, number> = {};
+    let sampleReq: EnqueueRequest | undefined;
+    let sampleRes: EnqueueResponse | undefined;
+    const routerIter: Iteration = (measure) =>
+      new Promise((resolve, reject) => {
+        const n = seq++;
+        const id = `${runId}-${n}`;
+        const req: EnqueueRequest = {
+          tenant,
+          requestId: '',
+          conversation: {
+            id,
+            channel: Channel.CHANNEL_CHAT,
+            customer: { id: `cust-${n % 5000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
+            requiredSkills: [],
+            queueId,
+            priority: 5,
+          },
+        };
+        const t0 = process.hrtime.bigint();
+        gateway.enqueue(req, md, (err, res) => {
+          const t1 = process.hrtime.bigint();
+          if (err) return reject(err);
+          const st = enqueueStatusToJSON(res.status);
+          statuses[st] = (statuses[st] ?? 0) + 1;
+          if (res.status !== EnqueueStatus.ENQUEUE_STATUS_ASSIGNED) {
+            return reject(new Error(`enqueue answered ${st}, not ASSIGNED: agents out of capacity?`));
+          }
+          measure(t0, t1);
+          sampleReq ??= req;
+          sampleRes ??= res;
+          desk.endConversation(
+            { tenant, requestId: '', conversationId: id, outcome: Outcome.OUTCOME_RESOLVED },
+            md,
+            (err2) => (err2 ? reject(err2) : resolve()),
+          );
+        });
+      });
+
+    // One probe call fixes the message sizes the echo iteration mirrors.
+    await routerIter(() => {});
+    const enqReqBytes = EnqueueRequest.encode(sampleReq!).finish().length;
+    const enqResBytes = EnqueueResponse.encode(sampleRes!).finish().length;
+    const endReqBytes = EndConversationRequest.encode({
+      tenant,
+      requestId: '',
+      conversationId: sampleReq!.conversation!.id,
+      outcome: Outcome.OUTCOME_RESOLVED,
+    }).finish().length;
+    console.log(
+      `message sizes: Enqueue ${enqReqBytes} B → ${enqResBytes} B, EndConversation ${endReqBytes} B → 0 B`,
+    );
+
+    let echoIter: Iteration | undefined;
+    if (echoAddress) {
+      const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+      const echo = new EchoClient(echoAddress, creds) as unknown as {
+        echo: (
+          req: Buffer,
+          md: grpc.Metadata,
+          cb: (err: grpc.ServiceError | null, res: Buffer) => void,
+        ) => void;
+      };
+      const first = echoPayload(enqReqBytes, enqResBytes);
+      const second = echoPayload(endReqBytes, 0);
+      echoIter = (measure) =>
+        new Promise((resolve, reject) => {
+          const t0 = process.hrtime.bigint();
+          echo.echo(first, md, (err) => {
+            const t1 = process.hrtime.bigint();
+            if (err) return reject(err);
+            measure(t0, t1);
+            echo.echo(second, md, (err2) => (err2 ? reject(err2) : resolve()));
+          });
+        });
+    }
+
+    const metricsBefore = target.metricsUrl
+      ? await scrapeHistogram(target.metricsUrl, ASSIGNMENT_LATENCY).catch(() => null)
+      : null;
+    const origin = process.hrtime.bigint();
+    const lat = {
+      routerOpen: new WindowedLatency(origin),
+      echoOpen: new WindowedLatency(origin),
+      routerClosed: new WindowedLatency(origin),
+      echoClosed: new WindowedLatency(origin),
+    };
+    const results: Record<string, LoopResult[]> = {
+      routerOpen: [],
+      echoOpen: [],
+      routerClosed: [],
+      echoClosed: [],
+    };
+
+    console.log('warm-up…');
+    await closedLoop(8, 2000, routerIter);
+    if (echoIter) await closedLoop(8, 2000, echoIter);
+
+    const sides = (round: number): ['router' | 'echo', Iteration][] => {
+      const list: ['router' | 'echo', Iteration][] = [['router', routerIter]];
+      if (echoIter) list.push(['echo', echoIter]);
+      // Alternate who goes first so a slow drift of the machine hits both equally.
+      return round % 2 === 0 ? list : list.reverse();
+    };
+    for (let r = 0; r < rounds; r++) {
+      for (const [who, iter] of sides(r)) {
+        const key = `${who}Open` as const;
+        const res = await openLoop(rate, roundMs, iter, lat[key]);
+        results[key]!.push(res);
+        console.log(
+          `open loop  ${rate}/s  round ${r + 1}/${rounds} ${who.padEnd(6)} ${res.ops} ok ${res.errors} errors  p50 ${lat[key].total.percentileUs(50).toFixed(0)} µs  p99 ${lat[key].total.percentileUs(99).toFixed(0)} µs`,
+        );
+      }
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (const [who, iter] of sides(r)) {
+        const key = `${who}Closed` as const;
+        const res = await closedLoop(concurrency, roundMs, iter, lat[key]);
+        results[key]!.push(res);
+        console.log(
+          `closed loop ×${concurrency} round ${r + 1}/${rounds} ${who.padEnd(6)} ${res.opsPerSecond.toFixed(0)} it/s  ${res.errors} errors  p50 ${lat[key].total.percentileUs(50).toFixed(0)} µs  p99 ${lat[key].total.percentileUs(99).toFixed(0)} µs`,
+        );
+      }
+    }
+    const metricsAfter = target.metricsUrl
+      ? await scrapeHistogram(target.metricsUrl, ASSIGNMENT_LATENCY).catch(() => null)
+      : null;
+    admin.close();
+    desk.close();
+    gateway.close();
+
+    const sum = (k: string) => {
+      const rs = results[k] ?? [];
+      const ops = rs.reduce((n, x) => n + x.ops, 0);
+      const secs = rs.reduce((n, x) => n + x.seconds, 0);
+      return {
+        ops,
+        errors: rs.reduce((n, x) => n + x.errors, 0),
+        rps: secs > 0 ? ops / secs : 0,
+        firstError: rs.find((x) => x.firstError)?.firstError,
+      };
+    };
+    const ro = lat.routerOpen.total.summary();
+    const rc = lat.routerClosed.total.summary();
+    const eo = lat.echoOpen.total.summary();
+    const ec = lat.echoClosed.total.summary();
+    const server = metricsAfter ? diffHistogram(metricsBefore, metricsAfter) : null;
+    const serverP = (q: number) =>
+      server && server.count > 0 ? Math.round(histogramQuantile(server, q) * 1e6) : null;
+    const errors = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed'].reduce(
+      (n, k) => n + sum(k).errors,
+      0,
+    );
+    const r1 = (x: number) => Math.round(x);
+    const summary = {
+      rps: r1(sum('routerClosed').rps),
+      p50_us: r1(ro.p50_us),
+      p99_us: r1(ro.p99_us),
+      p999_us: r1(ro.p999_us),
+      echo_p50_us: echoIter ? r1(eo.p50_us) : null,
+      echo_p99_us: echoIter ? r1(eo.p99_us) : null,
+      p99_vs_echo: echoIter && eo.p99_us > 0 ? Math.round((ro.p99_us / eo.p99_us) * 100) / 100 : null,
+      open_rate: rate,
+      closed_concurrency: concurrency,
+      closed_p50_us: r1(rc.p50_us),
+      closed_p99_us: r1(rc.p99_us),
+      echo_rps: echoIter ? r1(sum('echoClosed').rps) : null,
+      echo_closed_p99_us: echoIter ? r1(ec.p99_us) : null,
+      server_assign_p50_us: serverP(0.5),
+      server_assign_p99_us: serverP(0.99),
+      errors,
+    };
+    const firstErr = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed']
+      .map((k) => sum(k).firstError)
+      .find(Boolean);
+    console.log(
+      `\nenqueue→assignment (open loop ${rate}/s): p50 ${ro.p50_us.toFixed(0)} µs  p99 ${ro.p99_us.toFixed(0)} µs  p99.9 ${ro.p999_us.toFixed(0)} µs  (${ro.count} calls)`,
+    );
+    if (echoIter) {
+      console.log(
+        `bare grpc-js echo (same sizes, same rate): p50 ${eo.p50_us.toFixed(0)} µs  p99 ${eo.p99_us.toFixed(0)} µs  → router p99 = ${summary.p99_vs_echo}× echo p99 (target ≤ 2×)`,
+      );
+    }
+    console.log(
+      `closed loop ×${concurrency}: router ${summary.rps} enqueue+end/s${echoIter ? `, echo ${summary.echo_rps}/s` : ''}`,
+    );
+    if (summary.server_assign_p50_us !== null)
+      console.log(
+        `node's own histogram: assignment p50 ${summary.server_assign_p50_us} µs  p99 ${summary.server_assign_p99_us} µs`,
+      );
+    console.log(`enqueue statuses: ${JSON.stringify(statuses)}`);
+    if (firstErr) console.log(`first error: ${firstErr}`);
+
+    let reportPath: string | undefined;
+    if (!values['no-report']) {
+      const toSeries = (w: WindowedLatency, p: 'p50_us' | 'p99_us', seconds: number[]) => {
+        const m = new Map(w.perSecond().map((x) => [x.second, x[p]]));
+        return seconds.map((s) => m.get(s) ?? null);
+      };
+      const chartFor = (title: string, a: WindowedLatency, b: WindowedLatency) => {
+        const secs = [...new Set([...a.perSecond(), ...b.perSecond()].map((x) => x.second))].sort(
+          (x, y) => x - y,
+        );
+        return {
+          title,
+          kind: 'line' as const,
+          labels: secs.map((s) => `${s}s`),
+          series: [
+            { name: 'router p50', values: toSeries(a, 'p50_us', secs) },
+            { name: 'router p99', values: toSeries(a, 'p99_us', secs) },
+            ...(echoIter
+              ? [
+                  { name: 'echo p50', values: toSeries(b, 'p50_us', secs) },
+                  { name: 'echo p99', values: toSeries(b, 'p99_us', secs) },
+                ]
+              : []),
+          ],
+          yLabel: 'µs',
+        };
+      };
+      const pct = ['p50', 'p90', 'p99', 'p99.9'];
+      const pick = (s: typeof ro) => [s.p50_us, s.p90_us, s.p99_us, s.p999_us].map(r1);
+      reportPath = writeReport({
+        kind: 'loadtest-grpc',
+        title: 'Switchboard gRPC load test — enqueue → assignment',
+        summary: {
+          [`p50 @ ${rate}/s`]: `${summary.p50_us} µs`,
+          [`p99 @ ${rate}/s`]: `${summary.p99_us} µs`,
+          'p99.9': `${summary.p999_us} µs`,
+          ...(echoIter
+            ? {
+                'echo p50': `${summary.echo_p50_us} µs`,
+                'echo p99': `${summary.echo_p99_us} µs`,
+                'p99 ÷ echo p99': `${summary.p99_vs_echo}×`,
+              }
+            : {}),
+          [`max (×${concurrency})`]: `${summary.rps} /s`,
+          ...(summary.server_assign_p50_us !== null
+            ? {
+                'server assign p50': `${summary.server_assign_p50_us} µs`,
+                'server assign p99': `${summary.server_assign_p99_us} µs`,
+              }
+            : {}),
+          errors,
+        },
+        charts: [
+          {
+            title: 'Latency percentiles (open loop)',
+            kind: 'bar',
+            labels: pct,
+            series: [
+              { name: 'router', values: pick(ro) },
+              ...(echoIter ? [{ name: 'echo', values: pick(eo) }] : []),
+            ],
+            yLabel: 'µs',
+          },
+          chartFor(`Latency over time, open loop at ${rate}/s (per second)`, lat.routerOpen, lat.echoOpen),
+          chartFor(
+            `Latency over time, closed loop ×${concurrency} (per second)`,
+            lat.routerClosed,
+            lat.echoClosed,
+          ),
+        ],
+        tables: [
+          {
+            title: 'Percentiles (µs)',
+            columns: ['run', 'calls', 'throughput /s', 'p50', 'p90', 'p99', 'p99.9', 'max'],
+            rows: [
+              ['router, open loop', ro.count, r1(sum('routerOpen').rps), ...pick(ro), r1(ro.max_us)],
+              ...(echoIter
+                ? [['echo, open loop', eo.count, r1(sum('echoOpen').rps), ...pick(eo), r1(eo.max_us)]]
+                : []),
+              [
+                `router, closed ×${concurrency}`,
+                rc.count,
+                r1(sum('routerClosed').rps),
+                ...pick(rc),
+                r1(rc.max_us),
+              ],
+              ...(echoIter
+                ? [
+                    [
+                      `echo, closed ×${concurrency}`,
+                      ec.count,
+                      r1(sum('echoClosed').rps),
+                      ...pick(ec),
+                      r1(ec.max_us),
+                    ],
+                  ]
+                : []),
+            ],
+          },
+        ],
+        notes: [
+          `Each iteration: Enqueue (measured, ${enqReqBytes} B → ${enqResBytes} B) then EndConversation (${endReqBytes} B → 0 B). The echo iteration sends the same sizes to a bare grpc-js server.`,
+          `Rounds of ${roundMs / 1000} s alternate router and echo (who goes first alternates too), so machine noise hits both.`,
+          'Latency is measured at the client from the call to its callback (HDR histogram, µs).',
+          `Target: ${target.address}${values.cluster ? ' (local cluster)' : ''}.`,
+        ],
+        data: {
+          summary,
+          statuses,
+          results,
+          sizes: { enqReqBytes, enqResBytes, endReqBytes },
+          router_open: ro,
+          router_closed: rc,
+          echo_open: echoIter ? eo : null,
+          echo_closed: echoIter ? ec : null,
+          perSecond: Object.fromEntries(Object.entries(lat).map(([k, w]) => [k, w.perSecond()])),
+        },
+      }).html;
+      console.log(`report: ${reportPath}`);
+    }
+    console.log(JSON.stringify({ ...summary, ...(reportPath ? { report: reportPath } : {}) }));
+    return errors > 0 ? 1 : 0;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,78 @@
+/**
+ * Reads a Prometheus histogram from a node's `/metrics` text and turns the difference between two
+ * scrapes into percentiles — the server's own microsecond view of enqueue → assignment, which
+ * autocannon (whole milliseconds) cannot give.
+ */
+
+/** Cumulative bucket counts of one histogram, summed over all label sets; `le` in seconds. */
+export interface HistogramScrape {
+  buckets: { le: number; count: number }[];
+  count: number;
+  sum: number;
+}
+
+/** Parses `name_bucket{...,le="x"} n` lines (all label sets summed) from Prometheus text format. */
+export function parseHistogram(text: string, name: string): HistogramScrape | null {
+  const byLe = new Map<number, number>();
+  let count = 0;
+  let sum = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (rest.startsWith('_bucket')) {
+      const m = /le="([^"]+)"/.exec(rest);
+      if (!m) continue;
+      const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+      byLe.set(le, (byLe.get(le) ?? 0) + value);
+      seen = true;
+    } else if (rest.startsWith('_count')) count += value;
+    else if (rest.startsWith('_sum')) sum += value;
+  }
+  if (!seen) return null;
+  const buckets = [...byLe.entries()].sort((a, b) => a[0] - b[0]).map(([le, c]) => ({ le, count: c }));
+  return { buckets, count, sum };
+}
+
+/** after − before, bucket by bucket (same bucket layout assumed, as from one process). */
+export function diffHistogram(before: HistogramScrape | null, after: HistogramScrape): HistogramScrape {
+  if (!before) return after;
+  const prev = new Map(before.buckets.map((b) => [b.le, b.count]));
+  return {
+    buckets: after.buckets.map((b) => ({ le: b.le, count: b.count - (prev.get(b.le) ?? 0) })),
+    count: after.count - before.count,
+    sum: after.sum - before.sum,
+  };
+}
+
+/**
+ * Quantile (0–1) in seconds by linear interpolation inside the bucket that holds it, like PromQL's
+ * `histogram_quantile`: resolution is the bucket width (buckets double from 50 µs here). NaN if empty.
+ */
+export function histogramQuantile(h: HistogramScrape, q: number): number {
+  const total = h.buckets.length > 0 ? h.buckets[h.buckets.length - 1]!.count : 0;
+  if (total <= 0) return Number.NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of h.buckets) {
+    if (b.count >= rank) {
+      if (!Number.isFinite(b.le)) return prevLe;
+      const inBucket = b.count - prevCount;
+      return inBucket > 0 ? prevLe + ((b.le - prevLe) * (rank - prevCount)) / inBucket : b.le;
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
+/** Fetches `/metrics` and returns the named histogram (null if the node does not export it). */
+export async function scrapeHistogram(metricsUrl: string, name: string): Promise<HistogramScrape | null> {
+  const res = await fetch(metricsUrl);
+  if (!res.ok) throw new Error(`GET ${metricsUrl}: HTTP ${res.status}`);
+  return parseHistogram(await res.text(), name);
+}
+
+export const ASSIGNMENT_LATENCY = 'switchboard_assignment_latency_seconds';
