@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { diffHistogram, histogramQuantile, parseHistogram } from '../../loadtest/lib/prom.js';
+import { erlangB, erlangC, erlangCAverageWait, erlangCServiceLevel } from '../../loadtest/sim/erlang.js';
+import { gini } from '../../loadtest/sim/measures.js';
+
+describe('Erlang C staffing yardstick', () => {
+  it('gives the textbook probability of waiting for 3 agents offered 2 Erlangs (4/9)', () => {
+    expect(erlangB(3, 2)).toBeCloseTo(4 / 19, 10);
+    expect(erlangC(3, 2)).toBeCloseTo(4 / 9, 10);
+  });
+
+  it('stays finite and sensible for a 1 000-agent contact center where factorials would overflow', () => {
+    const c = erlangC(1000, 950);
+    expect(Number.isFinite(c)).toBe(true);
+    expect(c).toBeGreaterThan(0);
+    expect(c).toBeLessThan(1);
+  });
+
+  it('says every customer waits when the offered load reaches the number of agents', () => {
+    expect(erlangC(10, 10)).toBe(1);
+    expect(erlangCServiceLevel({ agents: 10, arrivalRate: 1, handleSeconds: 10 }, 20)).toBe(0);
+  });
+
+  it('answers 80/20 service level and ASA consistent with the closed form for a voice queue', () => {
+    // 20 agents, 17 Erlangs (85 % occupancy), AHT 120 s.
+    const x = { agents: 20, arrivalRate: 17 / 120, handleSeconds: 120 };
+    const pw = erlangC(20, 17);
+    expect(erlangCServiceLevel(x, 20)).toBeCloseTo(1 - pw * Math.exp(-(20 / 120 - 17 / 120) * 20), 12);
+    expect(erlangCAverageWait(x)).toBeCloseTo(pw / (3 / 120), 9);
+  });
+});
+
+describe('fairness and server histograms', () => {
+  it('rates an even share of conversations 0 and one agent taking everything close to 1', () => {
+    expect(gini([5, 5, 5, 5])).toBe(0);
+    expect(gini([0, 0, 0, 12])).toBeCloseTo(0.75, 10);
+  });
+
+  it("reads the node's assignment histogram difference as microsecond percentiles", () => {
+    const scrape = (a: number, b: number, c: number) =>
+      parseHistogram(
+        [
+          `switchboard_assignment_latency_seconds_bucket{le="0.00005"} ${a}`,
+          `switchboard_assignment_latency_seconds_bucket{le="0.0001"} ${b}`,
+          `switchboard_assignment_latency_seconds_bucket{le="+Inf"} ${c}`,
+          `switchboard_assignment_latency_seconds_count ${c}`,
+        ].join('\n'),
+        'switchboard_assignment_latency_seconds',
+      )!;
+    const d = diffHistogram(scrape(10, 10, 10), scrape(10, 110, 110));
+    expect(d.count).toBe(100);
+    // All 100 new decisions fell in (50 µs, 100 µs]: the median interpolates to 75 µs.
+    expect(histogramQuantile(d, 0.5) * 1e6).toBeCloseTo(75, 6);
+  });
+});
