@@ -1,0 +1,83 @@
+/**
+ * Embedded `SnapshotStore`: one file per partition under `<dataDir>/snapshots/`, written atomically
+ * (temp file + fdatasync + rename + directory fsync), so a crash leaves either the old snapshot or the new
+ * one, never a mix. The file is a single CRC-framed record, so a damaged file is detected on load.
+ */
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SnapshotStore, StoredSnapshot } from '../ports.js';
+import { encodeRecord, partitionFileName, scanRecords } from './record-file.js';
+
+/** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
+export class FileSnapshotStore implements SnapshotStore {
+  /** Seq of the stored snapshot per partition (avoids re-reading a file to compare seqs). */
+  private readonly seqs = new Map<string, number>();
+  /** Serialises saves of one partition. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly dir: string) {}
+
+  save(s: StoredSnapshot): Promise<void> {
+    const prev = this.chains.get(s.partition) ?? Promise.resolve();
+    const run = prev.then(() => this.write(s));
+    this.chains.set(
+      s.partition,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  async load(partition: string): Promise<StoredSnapshot | null> {
+    await this.chains.get(partition);
+    return this.read(partition);
+  }
+
+  private async read(partition: string): Promise<StoredSnapshot | null> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.path(partition));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const { records, torn } = scanRecords<StoredSnapshot>(buf);
+    const s = records[0];
+    if (torn !== null || !s) throw new Error(`snapshot of ${partition} is damaged (${torn ?? 'empty'})`);
+    this.seqs.set(partition, s.seq);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.chains.values());
+  }
+
+  private path(partition: string): string {
+    return join(this.dir, `${partitionFileName(partition)}.snap`);
+  }
+
+  private async write(s: StoredSnapshot): Promise<void> {
+    let stored = this.seqs.get(s.partition);
+    if (stored === undefined) stored = (await this.read(s.partition).catch(() => null))?.seq ?? -1;
+    if (s.seq <= stored) return;
+    await mkdir(this.dir, { recursive: true });
+    const path = this.path(s.partition);
+    const tmp = `${path}.tmp`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.write(encodeRecord(s));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } catch {
+      // Directory fsync is unsupported on some file systems; the file content is already durable.
+    } finally {
+      await d.close();
+    }
+    this.seqs.set(s.partition, s.seq);
+  }
+}

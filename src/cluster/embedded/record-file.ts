@@ -1,0 +1,71 @@
+/**
+ * The framing shared by the embedded log files: one record per group-committed batch.
+ *
+ * ```
+ * ┌──────────────┬──────────────┬─────────────────────────┐
+ * │ u32 LE: len  │ u32 LE: crc  │ len bytes of UTF-8 JSON │   crc = CRC-32 of the JSON bytes
+ * └──────────────┴──────────────┴─────────────────────────┘
+ * ```
+ *
+ * A crash can leave a torn tail (a short header, a short body, or a body whose CRC does not match because
+ * the page was only partly written). `scanRecords` stops at the first such record and reports where the
+ * valid prefix ends, so the caller truncates there: everything before it was acknowledged only after a
+ * complete write, everything after it never was.
+ */
+import { crc32 } from 'node:zlib';
+
+const HEADER = 8;
+/** Guards against a garbage length field making us allocate gigabytes. */
+const MAX_RECORD = 256 * 1024 * 1024;
+
+/** Frames one JSON value as a record. */
+export function encodeRecord(value: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(value), 'utf8');
+  const out = Buffer.allocUnsafe(HEADER + body.length);
+  out.writeUInt32LE(body.length, 0);
+  out.writeUInt32LE(crc32(body) >>> 0, 4);
+  body.copy(out, HEADER);
+  return out;
+}
+
+export interface ScanResult<T> {
+  records: T[];
+  /** Byte offset where the valid prefix ends (= file length when nothing is torn). */
+  validLength: number;
+  /** Why the scan stopped early, if it did. */
+  torn: string | null;
+}
+
+/** Decodes every complete, CRC-valid record from the start of `buf`. */
+export function scanRecords<T>(buf: Buffer): ScanResult<T> {
+  const records: T[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf.length - off < HEADER) return { records, validLength: off, torn: 'short header' };
+    const len = buf.readUInt32LE(off);
+    const crc = buf.readUInt32LE(off + 4);
+    if (len > MAX_RECORD) return { records, validLength: off, torn: 'implausible length' };
+    if (buf.length - off - HEADER < len) return { records, validLength: off, torn: 'short body' };
+    const body = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(body) >>> 0 !== crc) return { records, validLength: off, torn: 'crc mismatch' };
+    try {
+      records.push(JSON.parse(body.toString('utf8')) as T);
+    } catch {
+      return { records, validLength: off, torn: 'unparseable body' };
+    }
+    off += HEADER + len;
+  }
+  return { records, validLength: off, torn: null };
+}
+
+/** File-name-safe and reversible encoding of a partition id (tenant ids may hold dots, slashes, spaces). */
+export function partitionFileName(partition: string): string {
+  return encodeURIComponent(partition).replace(
+    /[.*!'()~]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+export function partitionFromFileName(name: string): string {
+  return decodeURIComponent(name);
+}

@@ -1,0 +1,60 @@
+/**
+ * Port factories: the node's composition root picks embedded (local files) or cluster (NATS/Mongo)
+ * adapters here and never names an adapter class itself.
+ */
+import { join } from 'node:path';
+import { acquireDataDirLock } from './embedded/data-dir-lock.js';
+import { FileCommandLog, type FsyncPolicy } from './embedded/file-command-log.js';
+import { FileSnapshotStore } from './embedded/file-snapshot-store.js';
+import { LocalOwnership } from './embedded/local-ownership.js';
+import { type Clock, type CommandLog, type Ownership, type SnapshotStore, systemClock } from './ports.js';
+
+/** The ports a node runs on, whichever adapters back them. */
+export interface NodePorts {
+  mode: 'embedded' | 'cluster';
+  log: CommandLog;
+  snapshots: SnapshotStore;
+  ownership: Ownership;
+  clock: Clock;
+  /** Partitions with durable state this node should recover at start (embedded: every log file). */
+  knownPartitions(): Promise<string[]>;
+  /** Closes the adapters (after the host has drained and snapshotted). */
+  close(): Promise<void>;
+}
+
+export interface EmbeddedPortsOptions {
+  dataDir: string;
+  nodeId: string;
+  fsync?: FsyncPolicy;
+  fsyncIntervalMs?: number;
+  clock?: Clock;
+  /** Told when a torn log tail is cut off at start-up (the node logs it). */
+  onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
+}
+
+/** Local files under `dataDir` (`log/`, `snapshots/`, `LOCK`); this node owns every partition. */
+export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<NodePorts> {
+  const release = await acquireDataDirLock(opts.dataDir);
+  const log = new FileCommandLog({
+    dir: join(opts.dataDir, 'log'),
+    fsync: opts.fsync ?? 'always',
+    ...(opts.fsyncIntervalMs !== undefined ? { fsyncIntervalMs: opts.fsyncIntervalMs } : {}),
+    ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
+  });
+  const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));
+  const ownership = new LocalOwnership(opts.nodeId);
+  return {
+    mode: 'embedded',
+    log,
+    snapshots,
+    ownership,
+    clock: opts.clock ?? systemClock,
+    knownPartitions: () => log.partitions(),
+    async close() {
+      await log.close();
+      await snapshots.close();
+      await ownership.stop();
+      await release();
+    },
+  };
+}

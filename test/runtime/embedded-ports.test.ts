@@ -1,0 +1,137 @@
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireDataDirLock, FileCommandLog, FileSnapshotStore } from '../../src/cluster/embedded/index.js';
+import { createEmbeddedPorts } from '../../src/cluster/index.js';
+import {
+  collect,
+  commandLogContract,
+  enqueueEnvelope,
+  envelope,
+  snapshotStoreContract,
+  storedSnapshot,
+} from '../support/contracts.js';
+
+const dirs: string[] = [];
+const opened: { close(): Promise<void> }[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'sb-embedded-'));
+  dirs.push(d);
+  return d;
+}
+afterAll(async () => {
+  for (const o of opened) await o.close().catch(() => undefined);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function openLog(dir?: string, fsync: 'always' | 'interval' = 'always'): Promise<FileCommandLog> {
+  const log = new FileCommandLog({ dir: dir ?? (await tempDir()), fsync, fsyncIntervalMs: 20 });
+  opened.push(log);
+  return log;
+}
+
+commandLogContract('FileCommandLog (fsync always)', () => openLog());
+commandLogContract('FileCommandLog (fsync interval)', () => openLog(undefined, 'interval'));
+snapshotStoreContract('FileSnapshotStore', async () => new FileSnapshotStore(await tempDir()));
+
+describe('FileCommandLog on disk', () => {
+  it('a reopened log has every acknowledged batch of every tenant', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    const s1 = await log.append('acme', [enqueueEnvelope('c1')], 0);
+    await log.append('acme', [envelope()], s1);
+    await log.append('globex.eu/support', [envelope()], 0);
+    await log.close();
+    const again = await openLog(dir);
+    expect(await again.lastSeq('acme')).toBe(2);
+    expect((await collect(again.read('acme', 0))).map((b) => b.seq)).toEqual([1, 2]);
+    expect((await again.partitions()).sort()).toEqual(['acme', 'globex.eu/support']);
+  });
+
+  it('a torn tail left by a crash mid-write is detected, cut off, and the log continues after it', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    await log.append('acme', [enqueueEnvelope('c1')], 0);
+    await log.append('acme', [enqueueEnvelope('c2')], 1);
+    await log.close();
+    const [file] = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+    const path = join(dir, file as string);
+    const full = (await stat(path)).size;
+    // The second record lost its last 5 bytes: the write was interrupted.
+    await truncate(path, full - 5);
+    const torn: string[] = [];
+    const again = new FileCommandLog({ dir, onTornTail: (i) => torn.push(i.reason) });
+    opened.push(again);
+    expect(await again.lastSeq('acme')).toBe(1);
+    expect(torn).toEqual(['short body']);
+    expect(await again.append('acme', [enqueueEnvelope('c3')], 1)).toBe(2);
+    const batches = await collect(again.read('acme', 0));
+    expect(
+      batches.map((b) => b.commands[0]?.cmd.type === 'enqueue' && b.commands[0].cmd.conversation.id),
+    ).toEqual(['c1', 'c3']);
+  });
+
+  it('a half-written record whose bytes are garbage fails its CRC and is cut off', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    await log.append('acme', [envelope()], 0);
+    await log.close();
+    const [file] = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+    const path = join(dir, file as string);
+    const good = await readFile(path);
+    // A complete-looking header for a 16-byte body whose content never made it to disk.
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(16, 0);
+    header.writeUInt32LE(0xdeadbeef, 4);
+    await appendFile(path, Buffer.concat([header, Buffer.alloc(16)]));
+    const torn: string[] = [];
+    const again = new FileCommandLog({ dir, onTornTail: (i) => torn.push(i.reason) });
+    opened.push(again);
+    expect(await again.lastSeq('acme')).toBe(1);
+    expect(torn).toEqual(['crc mismatch']);
+    expect((await stat(path)).size).toBe(good.length);
+  });
+
+  it('a trim interrupted before its rename leaves the original log intact', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    await log.append('acme', [envelope()], 0);
+    await log.close();
+    const [file] = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+    await writeFile(join(dir, `${file}.trim`), 'partial');
+    const again = await openLog(dir);
+    expect(await again.lastSeq('acme')).toBe(1);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.trim'))).toEqual([]);
+  });
+});
+
+describe('FileSnapshotStore on disk', () => {
+  it('a snapshot survives a reopen and a damaged snapshot file is reported, not trusted', async () => {
+    const dir = await tempDir();
+    await new FileSnapshotStore(dir).save(storedSnapshot('acme', 7));
+    expect((await new FileSnapshotStore(dir).load('acme'))?.seq).toBe(7);
+    const [file] = await readdir(dir);
+    const path = join(dir, file as string);
+    const buf = await readFile(path);
+    buf[buf.length - 2] = (buf[buf.length - 2] as number) ^ 0xff;
+    await writeFile(path, buf);
+    await expect(new FileSnapshotStore(dir).load('acme')).rejects.toThrow(/damaged/);
+  });
+});
+
+describe('embedded ports', () => {
+  it('a second node cannot open a data directory that a live node is using', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'LOCK'), String(process.ppid));
+    await expect(createEmbeddedPorts({ dataDir: dir, nodeId: 'n2' })).rejects.toThrow(/in use/);
+  });
+
+  it("a dead node's lock is taken over after a crash", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'LOCK'), '999999999');
+    const release = await acquireDataDirLock(dir);
+    expect(await readFile(join(dir, 'LOCK'), 'utf8')).toBe(String(process.pid));
+    await release();
+  });
+});

@@ -1,0 +1,210 @@
+/**
+ * The shared contract suites every `CommandLog` and `SnapshotStore` adapter must pass (embedded files,
+ * JetStream, MongoDB). Call them from a test file with a factory that opens a store; each test uses its
+ * own fresh tenant names, so one server/store can be shared by all tests.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CommandLog, LogBatch, SnapshotStore, StoredSnapshot } from '../../src/cluster/ports.js';
+import type { CommandEnvelope } from '../../src/engine/types.js';
+
+let n = 0;
+const T0 = 1_700_000_000_000;
+
+/** A command envelope with a fresh id (a tick unless a command is given). */
+export function envelope(cmd: CommandEnvelope['cmd'] = { type: 'tick' }, at = T0 + n): CommandEnvelope {
+  n += 1;
+  return { id: `req-${process.pid}-${n}`, at, cmd };
+}
+
+/** A realistic enqueue envelope: nested records, optional fields, unicode. */
+export function enqueueEnvelope(conversationId: string): CommandEnvelope {
+  return envelope({
+    type: 'enqueue',
+    conversation: {
+      id: conversationId,
+      channel: 'chat',
+      customer: { id: 'cust-Zoë', valueTier: 'high_value' },
+      requiredSkills: [
+        { skill: 'billing', minLevel: 3 },
+        { skill: 'lang:fr', minLevel: 1 },
+      ],
+      queueId: 'chat-billing',
+      priority: 5,
+    },
+  });
+}
+
+export async function collect(it: AsyncIterable<LogBatch>): Promise<LogBatch[]> {
+  const out: LogBatch[] = [];
+  for await (const b of it) out.push(b);
+  return out;
+}
+
+/** A stored snapshot with a recognisable state. */
+export function storedSnapshot(
+  partition: string,
+  seq: number,
+  state: unknown = { agents: seq },
+): StoredSnapshot {
+  return {
+    partition,
+    seq,
+    takenAt: T0 + seq,
+    digest: `d${seq}`,
+    snapshot: { version: 1, partition, state },
+  };
+}
+
+function tenantNamer(name: string): () => string {
+  let i = 0;
+  const tag = name.replace(/\W/g, '');
+  return () => `tenant-${tag}-${process.pid}-${Date.now()}-${++i}`;
+}
+
+/** Runs the CommandLog contract against logs opened by `factory`. */
+export function commandLogContract(name: string, factory: () => Promise<CommandLog>): void {
+  const tenant = tenantNamer(name);
+
+  describe(`CommandLog contract: ${name}`, () => {
+    it('a new tenant has an empty log', async () => {
+      const log = await factory();
+      const p = tenant();
+      expect(await log.lastSeq(p)).toBe(0);
+      expect(await collect(log.read(p, 0))).toEqual([]);
+    });
+
+    it('appended batches read back in order, exactly, with increasing seqs', async () => {
+      const log = await factory();
+      const p = tenant();
+      const b1 = [enqueueEnvelope('conv-1'), envelope()];
+      const b2 = [envelope({ type: 'cancel', conversationId: 'conv-1' })];
+      const s1 = await log.append(p, b1, 0);
+      const s2 = await log.append(p, b2, s1);
+      expect(s1).toBeGreaterThan(0);
+      expect(s2).toBeGreaterThan(s1);
+      expect(await log.lastSeq(p)).toBe(s2);
+      expect(await collect(log.read(p, 0))).toEqual([
+        { seq: s1, commands: b1 },
+        { seq: s2, commands: b2 },
+      ]);
+      expect(await collect(log.read(p, s1))).toEqual([{ seq: s2, commands: b2 }]);
+      expect(await collect(log.read(p, s2))).toEqual([]);
+    });
+
+    it('a stale owner cannot append after a newer owner did (fencing), and writes nothing', async () => {
+      const log = await factory();
+      const p = tenant();
+      const s1 = await log.append(p, [envelope()], 0);
+      const s2 = await log.append(p, [envelope()], s1);
+      await expect(log.append(p, [envelope()], s1)).rejects.toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+      await expect(log.append(p, [envelope()], 0)).rejects.toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+      expect(await log.lastSeq(p)).toBe(s2);
+      expect((await collect(log.read(p, 0))).length).toBe(2);
+    });
+
+    it('of two owners racing from the same seq exactly one wins', async () => {
+      const log = await factory();
+      const p = tenant();
+      const s1 = await log.append(p, [envelope()], 0);
+      const results = await Promise.allSettled([
+        log.append(p, [envelope()], s1),
+        log.append(p, [envelope()], s1),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason).toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+    });
+
+    it("one tenant's appends never fence another tenant", async () => {
+      const log = await factory();
+      const a = tenant();
+      const b = tenant();
+      const sa = await log.append(a, [envelope()], 0);
+      await log.append(b, [envelope()], 0);
+      expect(await log.append(a, [envelope()], sa)).toBeGreaterThan(sa);
+      expect((await collect(log.read(b, 0))).length).toBe(1);
+    });
+
+    it('a large group-committed batch of conversations round-trips', async () => {
+      const log = await factory();
+      const p = tenant();
+      const batch = Array.from({ length: 500 }, (_, i) => enqueueEnvelope(`conv-${i}`));
+      const s = await log.append(p, batch, 0);
+      expect(await collect(log.read(p, 0))).toEqual([{ seq: s, commands: batch }]);
+    });
+
+    it('trim keeps every batch after the snapshot point, keeps lastSeq, and fencing still works', async () => {
+      const log = await factory();
+      const p = tenant();
+      let last = 0;
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        last = await log.append(p, [envelope()], last);
+        seqs.push(last);
+      }
+      await log.trim(p, seqs[2] as number);
+      expect((await collect(log.read(p, seqs[2] as number))).map((b) => b.seq)).toEqual(seqs.slice(3));
+      await log.trim(p, seqs[4] as number);
+      expect(await log.lastSeq(p)).toBe(seqs[4]);
+      expect(await collect(log.read(p, seqs[4] as number))).toEqual([]);
+      await expect(log.append(p, [envelope()], seqs[3] as number)).rejects.toMatchObject({
+        code: 'SB_ERR_NOT_OWNER',
+      });
+      const s6 = await log.append(p, [envelope()], last);
+      expect((await collect(log.read(p, last))).map((b) => b.seq)).toEqual([s6]);
+    });
+  });
+}
+
+/** Runs the SnapshotStore contract against stores opened by `factory`. */
+export function snapshotStoreContract(name: string, factory: () => Promise<SnapshotStore>): void {
+  const tenant = tenantNamer(name);
+
+  describe(`SnapshotStore contract: ${name}`, () => {
+    it('a tenant without a snapshot loads null', async () => {
+      const store = await factory();
+      expect(await store.load(tenant())).toBeNull();
+    });
+
+    it('a saved snapshot loads back exactly, with its seq and digest', async () => {
+      const store = await factory();
+      const p = tenant();
+      const s = storedSnapshot(p, 42, {
+        queues: [{ id: 'chat-billing', waiting: ['conv-1', 'conv-2'] }],
+        cursor: 3,
+        names: ['Zoë', '李'],
+      });
+      await store.save(s);
+      expect(await store.load(p)).toEqual(s);
+    });
+
+    it('a newer snapshot replaces an older one, an older or equal one never replaces it', async () => {
+      const store = await factory();
+      const p = tenant();
+      await store.save(storedSnapshot(p, 10));
+      await store.save(storedSnapshot(p, 20));
+      expect((await store.load(p))?.seq).toBe(20);
+      await store.save(storedSnapshot(p, 15));
+      expect((await store.load(p))?.seq).toBe(20);
+      await store.save(storedSnapshot(p, 20, { other: true }));
+      expect(await store.load(p)).toEqual(storedSnapshot(p, 20));
+    });
+
+    it('concurrent saves settle on the newest', async () => {
+      const store = await factory();
+      const p = tenant();
+      await Promise.all([30, 10, 50, 40].map((seq) => store.save(storedSnapshot(p, seq))));
+      expect((await store.load(p))?.seq).toBe(50);
+    });
+
+    it('snapshots of different tenants are independent', async () => {
+      const store = await factory();
+      const a = tenant();
+      const b = tenant();
+      await store.save(storedSnapshot(a, 1));
+      await store.save(storedSnapshot(b, 2));
+      expect((await store.load(a))?.seq).toBe(1);
+      expect((await store.load(b))?.seq).toBe(2);
+    });
+  });
+}
