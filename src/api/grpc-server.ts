@@ -1,0 +1,256 @@
+/**
+ * gRPC transport over the service layer: the five generated `switchboard.v1` services, `grpc.health.v1`
+ * (SERVING only while the router is ready) and server reflection (so `grpcurl` works without .proto
+ * files), loaded from the buf-built descriptor set `src/gen/switchboard.binpb`.
+ *
+ * Errors carry the catalogue's gRPC status, a message naming the field, and trailing metadata
+ * `sb-error-code` and `sb-field`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
+import { AdminServiceService } from '../gen/switchboard/v1/admin.js';
+import { AgentDeskServiceService } from '../gen/switchboard/v1/agent_desk.js';
+import { type Event, EventServiceService, type WatchEventsRequest } from '../gen/switchboard/v1/events.js';
+import { GatewayServiceService } from '../gen/switchboard/v1/gateway.js';
+import { StatisticsServiceService } from '../gen/switchboard/v1/statistics.js';
+import type { PublishedEvent } from '../host/router.js';
+import { bearerToken } from './auth.js';
+import {
+  type CallContext,
+  type SwitchboardService,
+  toSwitchboardError,
+  UNARY_METHODS,
+  type UnaryMethod,
+} from './service.js';
+import { eventToProto } from './to-proto.js';
+
+export interface GrpcServerOptions {
+  service: SwitchboardService;
+  logger: Logger;
+  /** Largest accepted request message, bytes (larger → RESOURCE_EXHAUSTED from grpc-js). */
+  maxMessageBytes: number;
+}
+
+const SERVICES = [
+  AdminServiceService,
+  AgentDeskServiceService,
+  GatewayServiceService,
+  StatisticsServiceService,
+  EventServiceService,
+] as const;
+
+/** Fully-qualified names, for per-service health status. */
+export const SERVICE_NAMES = [
+  'switchboard.v1.AdminService',
+  'switchboard.v1.AgentDeskService',
+  'switchboard.v1.GatewayService',
+  'switchboard.v1.StatisticsService',
+  'switchboard.v1.EventService',
+];
+
+/**
+ * Stands in for a request whose bytes are not a valid message. grpc-js answers a throwing deserializer
+ * with INTERNAL; bad input is the caller's fault, so the handler answers INVALID_ARGUMENT instead.
+ */
+const MALFORMED = Object.freeze({ malformed: true });
+const MALFORMED_ERROR = new SwitchboardError(
+  'SB_ERR_INVALID_ARGUMENT',
+  'request: the bytes are not a valid protobuf message of this method',
+  'request',
+);
+
+/** A watcher whose client stops reading is cut off past this many buffered bytes (no unbounded memory). */
+const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
+const READINESS_POLL_MS = 250;
+
+const UNARY = new Set<string>(UNARY_METHODS);
+
+export class GrpcApiServer {
+  readonly server: grpc.Server;
+  private readonly service: SwitchboardService;
+  private readonly logger: Logger;
+  private readonly health: HealthImplementation;
+  private readonly watchers = new Set<grpc.ServerWritableStream<WatchEventsRequest, Event>>();
+  private readinessTimer: NodeJS.Timeout | undefined;
+  private serving = false;
+
+  constructor(opts: GrpcServerOptions) {
+    this.service = opts.service;
+    this.logger = opts.logger;
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': opts.maxMessageBytes,
+    });
+    for (const def of SERVICES) {
+      const safeDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+      const impl: grpc.UntypedServiceImplementation = {};
+      for (const [key, method] of Object.entries(def as unknown as grpc.ServiceDefinition)) {
+        safeDef[key] = { ...method, requestDeserialize: tolerant(method.requestDeserialize) };
+        if (UNARY.has(key)) impl[key] = this.unary(key as UnaryMethod);
+        else if (key === 'watchEvents') impl[key] = this.watchEvents.bind(this);
+        else throw new Error(`no handler for ${key}`);
+      }
+      this.server.addService(safeDef as grpc.ServiceDefinition, impl);
+    }
+    this.health = new HealthImplementation(
+      Object.fromEntries(['', ...SERVICE_NAMES].map((n) => [n, 'NOT_SERVING' as const])),
+    );
+    this.health.addToServer(this.server);
+    const reflection = loadReflection(this.logger);
+    reflection?.addToServer(this.server);
+  }
+
+  /** Binds and starts; resolves with the bound port (0 = any free port). */
+  async listen(host: string, port: number): Promise<number> {
+    const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      );
+    });
+    this.updateHealth();
+    this.readinessTimer = setInterval(() => this.updateHealth(), READINESS_POLL_MS);
+    this.readinessTimer.unref();
+    return bound;
+  }
+
+  /** Ends event streams, lets unary calls finish for up to `graceMs`, then forces the rest. */
+  async close(graceMs: number): Promise<void> {
+    if (this.readinessTimer) clearInterval(this.readinessTimer);
+    this.setServing(false);
+    for (const w of this.watchers) w.end();
+    this.watchers.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private updateHealth(): void {
+    this.setServing(this.service.ready());
+  }
+
+  private setServing(serving: boolean): void {
+    if (serving === this.serving) return;
+    this.serving = serving;
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', status);
+    for (const n of SERVICE_NAMES) this.health.setStatus(n, status);
+  }
+
+  /** One handler per method, built once: the per-call cost is the service call itself. */
+  private unary(method: UnaryMethod): grpc.handleUnaryCall<unknown, unknown> {
+    const service = this.service;
+    const logger = this.logger;
+    const fn = service[method] as (req: unknown, ctx: CallContext) => Promise<unknown>;
+    return async (call, callback) => {
+      if (call.request === MALFORMED) {
+        callback(toStatus(MALFORMED_ERROR));
+        return;
+      }
+      try {
+        callback(null, await fn.call(service, call.request, contextOf(call)));
+      } catch (e) {
+        callback(toStatus(toSwitchboardError(e, logger)));
+      }
+    };
+  }
+
+  private watchEvents(call: grpc.ServerWritableStream<WatchEventsRequest, Event>): void {
+    let unsubscribe: () => void;
+    try {
+      if (call.request === (MALFORMED as unknown)) throw MALFORMED_ERROR;
+      const filter = this.service.eventFilter(call.request, contextOf(call));
+      unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
+        if (call.writableLength > WATCH_BUFFER_LIMIT) {
+          call.emit(
+            'error',
+            toStatus(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect')),
+          );
+          return;
+        }
+        call.write(eventToProto(e));
+      });
+    } catch (e) {
+      call.emit('error', toStatus(toSwitchboardError(e, this.logger)));
+      return;
+    }
+    this.watchers.add(call);
+    const done = () => {
+      unsubscribe();
+      this.watchers.delete(call);
+    };
+    call.on('cancelled', done);
+    call.on('close', done);
+    call.on('finish', done);
+  }
+}
+
+function contextOf(
+  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+): CallContext {
+  const auth = call.metadata.get('authorization')[0];
+  const d = call.getDeadline();
+  const deadline = d instanceof Date ? d.getTime() : d;
+  return {
+    token: typeof auth === 'string' ? bearerToken(auth) : undefined,
+    deadline: Number.isFinite(deadline) ? deadline : Number.POSITIVE_INFINITY,
+  };
+}
+
+function tolerant(decode: grpc.deserialize<unknown>): grpc.deserialize<unknown> {
+  return (bytes: Buffer) => {
+    try {
+      return decode(bytes);
+    } catch {
+      return MALFORMED;
+    }
+  };
+}
+
+/** Catalogue error → gRPC status with `sb-error-code` / `sb-field` metadata. */
+export function toStatus(e: SwitchboardError): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set('sb-error-code', e.code);
+  if (e.field !== undefined) metadata.set('sb-field', e.field);
+  return { code: errorSpec(e.code).grpc, details: e.message, metadata };
+}
+
+/**
+ * Where the descriptor set is: beside this module when running from source (`src/api` → `src/gen`),
+ * or in the source tree when running the compiled `dist/src/api` (tsc does not copy it).
+ */
+function descriptorPath(): string | null {
+  for (const rel of ['../gen/switchboard.binpb', '../../../src/gen/switchboard.binpb']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+function loadReflection(logger: Logger): ReflectionService | null {
+  const path = descriptorPath();
+  if (path === null) {
+    logger.warn('src/gen/switchboard.binpb not found: gRPC reflection is off (run `npm run proto`)');
+    return null;
+  }
+  const opts = { longs: String, enums: String, defaults: true, oneofs: true };
+  const sb = protoLoader.loadFileDescriptorSetFromBuffer(readFileSync(path), opts);
+  const health = protoLoader.loadSync(healthProtoPath, opts);
+  // The two proto-loader copies (0.7 under @grpc/reflection, 0.8 here) describe packages the same way.
+  return new ReflectionService({ ...sb, ...health } as unknown as ConstructorParameters<
+    typeof ReflectionService
+  >[0]);
+}

@@ -1,0 +1,312 @@
+/**
+ * HTTP/JSON transport over the service layer, on bare `node:http`: about thirty fixed routes need no
+ * framework, and autocannon measures the service rather than a router library. Also `/healthz`
+ * (process alive), `/readyz` (router ready), `/metrics` (Prometheus) and an SSE mirror of WatchEvents.
+ *
+ * Every error is `{"error":{"code","message","field"}}` with the catalogue's HTTP status; a stack trace
+ * or internal message never leaves the process.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
+import { Event as PbEvent, WatchEventsRequest } from '../gen/switchboard/v1/events.js';
+import type { PublishedEvent } from '../host/router.js';
+import { bearerToken } from './auth.js';
+import { EVENTS_PATH, type Route, RouteTable } from './routes.js';
+import { type CallContext, type SwitchboardService, toSwitchboardError } from './service.js';
+import { eventToProto } from './to-proto.js';
+
+export interface HttpServerOptions {
+  service: SwitchboardService;
+  registry: Registry;
+  logger: Logger;
+  /** Largest accepted request body, bytes (larger → 413). */
+  maxBodyBytes: number;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const SSE_HEARTBEAT_MS = 15_000;
+const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
+
+export class HttpApiServer {
+  private readonly server: Server;
+  private readonly routes = new RouteTable();
+  private readonly service: SwitchboardService;
+  private readonly registry: Registry;
+  private readonly logger: Logger;
+  private readonly maxBodyBytes: number;
+  private readonly streams = new Set<ServerResponse>();
+
+  constructor(opts: HttpServerOptions) {
+    this.service = opts.service;
+    this.registry = opts.registry;
+    this.logger = opts.logger;
+    this.maxBodyBytes = opts.maxBodyBytes;
+    this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      this.handle(req, res).catch((e: unknown) => {
+        this.logger.error({ err: e }, 'http handler failed');
+        if (!res.headersSent) sendError(res, new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
+        else res.destroy();
+      });
+    });
+    this.server.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Listens; resolves with the bound port (port 0 = any free port). */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
+  async close(graceMs: number): Promise<void> {
+    for (const s of this.streams) s.end();
+    this.streams.clear();
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const method = req.method ?? 'GET';
+
+    if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (pathname === '/readyz') {
+      const ready = this.service.ready();
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready' });
+    }
+    if (pathname === '/metrics' && method === 'GET') {
+      const body = await this.registry.metrics();
+      res.writeHead(200, { 'content-type': this.registry.contentType });
+      res.end(body);
+      return;
+    }
+
+    let match: ReturnType<RouteTable['match']>;
+    try {
+      match = this.routes.match(method, pathname);
+      if (match === null && method === 'GET') {
+        const tenant = eventsTenant(pathname);
+        if (tenant !== null) return this.events(req, res, tenant, query);
+      }
+    } catch {
+      return drainThen(req, res, invalidArg('path', 'malformed percent-encoding in the path'));
+    }
+    if (match === null) {
+      return drainThen(
+        req,
+        res,
+        new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', `no route ${method} ${pathname.slice(0, 200)}`),
+      );
+    }
+
+    const ctx = contextOf(req);
+    let request: unknown;
+    try {
+      const body = await readBody(req, this.maxBodyBytes);
+      request = buildRequest(match.route, match.params, body, req.headers['idempotency-key']);
+    } catch (e) {
+      return sendError(res, toSwitchboardError(e, this.logger));
+    }
+    try {
+      const fn = this.service[match.route.rpc] as (r: unknown, c: CallContext) => Promise<unknown>;
+      const answer = await fn.call(this.service, request, ctx);
+      sendJson(res, 200, match.route.response.toJSON(answer as never));
+    } catch (e) {
+      sendError(res, toSwitchboardError(e, this.logger));
+    }
+  }
+
+  /** Server-sent events: one `event: <type>` + `data: <Event JSON>` per routing event. */
+  private events(req: IncomingMessage, res: ServerResponse, tenant: string, query: string): void {
+    const params = new URLSearchParams(query);
+    const types = params.get('types');
+    let unsubscribe: () => void;
+    try {
+      const watch = WatchEventsRequest.fromJSON({
+        tenant,
+        queueId: params.get('queueId') ?? undefined,
+        agentId: params.get('agentId') ?? undefined,
+        conversationId: params.get('conversationId') ?? undefined,
+        types: types ? types.split(',') : [],
+      });
+      const filter = this.service.eventFilter(watch, contextOf(req));
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      res.write(': watching\n\n');
+      unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
+        res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
+      });
+    } catch (e) {
+      sendError(res, toSwitchboardError(e, this.logger));
+      return;
+    }
+    this.streams.add(res);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
+    heartbeat.unref();
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      this.streams.delete(res);
+    });
+  }
+}
+
+function eventsTenant(pathname: string): string | null {
+  const parts = pathname.split('/').slice(1);
+  if (parts.length !== EVENTS_TAIL.length) return null;
+  if (parts[0] !== 'v1' || parts[1] !== 'tenants' || parts[3] !== 'events' || parts[2] === '') return null;
+  return decodeURIComponent(parts[2]!);
+}
+
+function contextOf(req: IncomingMessage): CallContext {
+  const timeout = req.headers['x-timeout-ms'];
+  const ms = typeof timeout === 'string' ? Number(timeout) : Number.NaN;
+  return {
+    token: bearerToken(req.headers.authorization),
+    deadline: Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Number.POSITIVE_INFINITY,
+  };
+}
+
+function invalidArg(field: string, message: string): SwitchboardError {
+  return new SwitchboardError('SB_ERR_INVALID_ARGUMENT', `${field}: ${message}`, field);
+}
+
+/** Reads the body up to `max` bytes; larger → PAYLOAD_TOO_LARGE (413) without buffering the rest. */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > max) {
+    req.resume();
+    return Promise.reject(tooLarge(max));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > max) {
+        failed = true;
+        reject(tooLarge(max));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks, size).toString('utf8'));
+    });
+    req.on('error', (e) => {
+      if (!failed) {
+        failed = true;
+        reject(invalidArg('body', `could not be read (${e.message})`));
+      }
+    });
+  });
+}
+
+function tooLarge(max: number): SwitchboardError {
+  return new SwitchboardError('SB_ERR_PAYLOAD_TOO_LARGE', `body: larger than ${max} bytes`, 'body');
+}
+
+/**
+ * Path params + JSON body → the request message, through the generated proto3 JSON codec. A body that
+ * is not a JSON object, or that the codec cannot read (e.g. an int64 "abc"), is INVALID_ARGUMENT.
+ */
+function buildRequest(
+  route: Route,
+  params: Record<string, string>,
+  body: string,
+  idempotencyKey: string | string[] | undefined,
+): unknown {
+  let parsed: unknown = {};
+  if (body.trim().length > 0) {
+    try {
+      parsed = JSON.parse(body);
+    } catch (e) {
+      throw invalidArg('body', `is not valid JSON (${(e as Error).message.slice(0, 100)})`);
+    }
+  } else if (route.body !== null && route.body !== '*') {
+    throw invalidArg(route.body, 'is required (send it as the JSON body)');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalidArg(
+      route.body === '*' || route.body === null ? 'body' : route.body,
+      'must be a JSON object',
+    );
+  }
+  const obj: Record<string, unknown> =
+    route.body === '*' ? { ...(parsed as object) } : route.body === null ? {} : { [route.body]: parsed };
+  for (const [name, value] of Object.entries(params)) {
+    const dot = name.indexOf('.');
+    if (dot === -1) {
+      if (obj[name] !== undefined && obj[name] !== value) {
+        throw invalidArg(
+          name,
+          `is "${String(obj[name]).slice(0, 64)}" in the body but "${value}" in the path`,
+        );
+      }
+      obj[name] = value;
+    } else {
+      const outer = obj[name.slice(0, dot)] as Record<string, unknown>;
+      const inner = name.slice(dot + 1);
+      if (outer[inner] !== undefined && outer[inner] !== '' && outer[inner] !== value) {
+        throw invalidArg(
+          name,
+          `is "${String(outer[inner]).slice(0, 64)}" in the body but "${value}" in the path`,
+        );
+      }
+      outer[inner] = value;
+    }
+  }
+  if (obj.requestId === undefined && typeof idempotencyKey === 'string') obj.requestId = idempotencyKey;
+  try {
+    return route.request.fromJSON(obj);
+  } catch (e) {
+    throw invalidArg(
+      'body',
+      `does not match the ${route.rpc} request (${(e as Error).message.slice(0, 100)})`,
+    );
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, e: SwitchboardError): void {
+  const spec = errorSpec(e.code);
+  const error: { code: string; message: string; field?: string } = { code: e.code, message: e.message };
+  if (e.field !== undefined) error.field = e.field;
+  if (spec.http === 413) res.setHeader('connection', 'close');
+  sendJson(res, spec.http, { error });
+}
+
+/** Answers an error once the (ignored) body is consumed, so the keep-alive connection stays usable. */
+function drainThen(req: IncomingMessage, res: ServerResponse, e: SwitchboardError): void {
+  req.resume();
+  sendError(res, e);
+}

@@ -1,0 +1,74 @@
+/**
+ * Entry point of the API for the node composition (`src/node.ts`): one service layer, two transports.
+ *
+ *   const api = createApi({ router, clock, auth, registry, logger });
+ *   const { grpcPort, httpPort } = await api.start({ host: '0.0.0.0', grpcPort: 50051, httpPort: 8080 });
+ *   ...
+ *   await api.stop(5_000);
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../cluster/ports.js';
+import type { PartitionRouter } from '../host/router.js';
+import { GrpcApiServer } from './grpc-server.js';
+import { HttpApiServer } from './http-server.js';
+import { SwitchboardService } from './service.js';
+
+export { GrpcApiServer, toStatus } from './grpc-server.js';
+export { HttpApiServer } from './http-server.js';
+export { ROUTES } from './routes.js';
+export { type CallContext, SwitchboardService, UNARY_METHODS } from './service.js';
+
+/** gRPC's own default; the same limit applies to HTTP bodies. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+export interface ApiOptions {
+  router: PartitionRouter;
+  clock: Clock;
+  /** Per-tenant tokens (tenant → token) and an admin token for every tenant; none at all = auth off. */
+  auth: { tokens: Record<string, string>; adminToken?: string };
+  /** `switchboard_command_duration_seconds` is registered here; `/metrics` serves it. */
+  registry: Registry;
+  logger: Logger;
+  /** Largest gRPC message / HTTP body accepted, bytes (default 4 MiB). */
+  maxMessageBytes?: number;
+}
+
+export interface Api {
+  /** Binds both servers; ports 0 pick free ports, and the bound ones are returned. */
+  start(opts: {
+    host: string;
+    grpcPort: number;
+    httpPort: number;
+  }): Promise<{ grpcPort: number; httpPort: number }>;
+  /** Stops accepting, finishes in-flight calls for up to `graceMs` (default 5 s), ends event streams. */
+  stop(graceMs?: number): Promise<void>;
+  /** The transport-independent service layer (for in-process callers and tests). */
+  readonly service: SwitchboardService;
+}
+
+export function createApi(opts: ApiOptions): Api {
+  const service = new SwitchboardService(opts);
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (!service.auth.enabled) {
+    opts.logger.warn('no API tokens configured: authentication is OFF (set --tokens / --admin-token)');
+  }
+  const grpcServer = new GrpcApiServer({ service, logger: opts.logger, maxMessageBytes });
+  const httpServer = new HttpApiServer({
+    service,
+    registry: opts.registry,
+    logger: opts.logger,
+    maxBodyBytes: maxMessageBytes,
+  });
+  return {
+    service,
+    async start({ host, grpcPort, httpPort }) {
+      const g = await grpcServer.listen(host, grpcPort);
+      const h = await httpServer.listen(host, httpPort);
+      return { grpcPort: g, httpPort: h };
+    },
+    async stop(graceMs = 5_000) {
+      await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Presence } from '../../src/gen/switchboard/v1/common.js';
+import type { Event } from '../../src/gen/switchboard/v1/events.js';
+import { EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
+import { ADMIN_TOKEN, call, callError, type Harness, startHarness, TOKENS } from './support/harness.js';
+
+let h: Harness;
+const T = 'acme';
+
+beforeAll(async () => {
+  h = await startHarness();
+  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
+  for (const id of ['ana', 'bob']) {
+    await call(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent: chatAgent(id) });
+  }
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('gRPC API over a real server', () => {
+  it('an agent who comes online gets the next chat, and the gateway learns the agent name', async () => {
+    await call(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: '',
+      agentId: 'ana',
+      presence: Presence.PRESENCE_ONLINE,
+    });
+    const r = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('c1'),
+    });
+    expect(r.status).toBe(EnqueueStatus.ENQUEUE_STATUS_ASSIGNED);
+    expect(r.agentId).toBe('ana');
+    expect(r.agentName).toBe('Agent ana');
+    const conv = await call(h.gateway, h.gateway.getConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'c1',
+    });
+    expect(conv.conversation?.agentId).toBe('ana');
+    expect(conv.conversation?.explanation?.queueId).toBe('billing');
+    expect(typeof conv.conversation?.createdAtMs).toBe('bigint');
+  });
+
+  it('with every agent busy a chat waits with its position and estimated wait', async () => {
+    const r = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('c2'),
+    });
+    expect(r.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
+    expect(r.position).toBe(1);
+    expect(r.estimatedWaitMs).toBeGreaterThanOrEqual(0);
+    const stats = await call(h.stats, h.stats.getQueueStats, {
+      tenant: T,
+      requestId: '',
+      queueId: 'billing',
+    });
+    expect(stats.stats?.waiting).toBe(1);
+  });
+
+  it('repeating an Enqueue gives the same answer and routes nothing twice', async () => {
+    const before = h.router.digest(T);
+    const again = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: 'retry-1',
+      conversation: chat('c2'),
+    });
+    expect(again.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
+    expect(again.position).toBe(1);
+    expect(h.router.digest(T)).toBe(before);
+  });
+
+  it('a customer who leaves is abandoned, and cancelling twice with one request id is harmless', async () => {
+    await call(h.gateway, h.gateway.cancel, { tenant: T, requestId: 'cx-1', conversationId: 'c2' });
+    await call(h.gateway, h.gateway.cancel, { tenant: T, requestId: 'cx-1', conversationId: 'c2' });
+    const conv = await call(h.gateway, h.gateway.getConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'c2',
+    });
+    expect(conv.conversation?.status).toBe(6); // CONVERSATION_STATUS_ABANDONED
+  });
+
+  it('an unknown agent is NOT_FOUND with the catalogue code in the trailers', async () => {
+    const err = await callError(h.admin, h.admin.getAgent, { tenant: T, requestId: '', agentId: 'nobody' });
+    expect(err.code).toBe(grpc.status.NOT_FOUND);
+    expect(err.metadata.get('sb-error-code')).toEqual(['SB_ERR_AGENT_NOT_FOUND']);
+  });
+
+  it('a bad field is INVALID_ARGUMENT naming the field, and changes nothing', async () => {
+    const before = h.router.digest(T);
+    const agent = chatAgent('eve', {
+      skills: [
+        { skill: 'billing', level: 5 },
+        { skill: 'sales', level: 11 },
+      ],
+    });
+    const err = await callError(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent });
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toContain('agent.skills[1].level');
+    expect(err.metadata.get('sb-field')).toEqual(['agent.skills[1].level']);
+    expect(h.router.digest(T)).toBe(before);
+  });
+
+  it('no token is UNAUTHENTICATED, another tenant’s token is PERMISSION_DENIED, the admin token opens any tenant', async () => {
+    const req = { tenant: T, requestId: '', agentId: 'ana' };
+    expect((await callError(h.admin, h.admin.getAgent, req, null)).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await callError(h.admin, h.admin.getAgent, req, 'forged')).code).toBe(
+      grpc.status.UNAUTHENTICATED,
+    );
+    expect((await callError(h.admin, h.admin.getAgent, req, TOKENS.globex)).code).toBe(
+      grpc.status.PERMISSION_DENIED,
+    );
+    expect((await call(h.admin, h.admin.getAgent, req, ADMIN_TOKEN)).agent?.id).toBe('ana');
+  });
+
+  it('an oversized message is RESOURCE_EXHAUSTED', async () => {
+    const agent = chatAgent('big', { displayName: 'x'.repeat(100 * 1024) });
+    const err = await callError(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent });
+    expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('a call slower than its deadline is DEADLINE_EXCEEDED', async () => {
+    h.router.delayMs = 300;
+    try {
+      const err = await callError(
+        h.gateway,
+        h.gateway.enqueue,
+        { tenant: T, requestId: '', conversation: chat('slow') },
+        TOKENS.acme,
+        {
+          deadline: Date.now() + 100,
+        },
+      );
+      expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    } finally {
+      h.router.delayMs = 0;
+    }
+  });
+
+  it('admin reads: lists, customer profile, routing settings and lint', async () => {
+    const agents = await call(h.admin, h.admin.listAgents, { tenant: T, requestId: '' });
+    expect(agents.agents.map((a) => a.id).sort()).toEqual(['ana', 'bob']);
+    const queues = await call(h.admin, h.admin.listQueues, { tenant: T, requestId: '' });
+    expect(queues.queues[0]?.id).toBe('billing');
+    await call(h.admin, h.admin.upsertCustomer, {
+      tenant: T,
+      requestId: '',
+      customer: { id: 'vip', valueTier: 2, previousAgents: ['ana'], dedicatedAgentId: 'ana' },
+    });
+    const c = await call(h.admin, h.admin.getCustomer, { tenant: T, requestId: '', customerId: 'vip' });
+    expect(c.customer?.dedicatedAgentId).toBe('ana');
+    const cfg = await call(h.admin, h.admin.getRoutingConfig, { tenant: T, requestId: '' });
+    expect(cfg.config).toBeDefined();
+    const lint = await call(h.admin, h.admin.lint, { tenant: T, requestId: '' });
+    expect(Array.isArray(lint.findings)).toBe(true);
+    const agentStats = await call(h.stats, h.stats.getAgentStats, {
+      tenant: T,
+      requestId: '',
+      agentId: 'ana',
+    });
+    expect(agentStats.stats?.presence).toBe(Presence.PRESENCE_ONLINE);
+  });
+
+  it('WatchEvents streams the assignment of a chat in the watched queue', async () => {
+    const stream = h.events.watchEvents(
+      { tenant: T, requestId: '', queueId: 'billing', types: ['assigned'] },
+      (() => {
+        const md = new grpc.Metadata();
+        md.set('authorization', `Bearer ${TOKENS.acme}`);
+        return md;
+      })(),
+    );
+    const got = new Promise<Event>((resolve, reject) => {
+      stream.on('data', (e: Event) => resolve(e));
+      stream.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await call(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: '',
+      agentId: 'bob',
+      presence: Presence.PRESENCE_ONLINE,
+    });
+    await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat('c3') });
+    const e = await got;
+    expect(e.assigned?.conversationId).toBe('c3');
+    expect(e.assigned?.agentName).toBe('Agent bob');
+    stream.cancel();
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * Starts the real API (gRPC + HTTP on free ports) over an in-memory router and gives typed clients:
+ * generated grpc-js clients, a promise wrapper per unary call, and an HTTP helper.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { type Api, createApi } from '../../../src/api/index.js';
+import { AdminServiceClient } from '../../../src/gen/switchboard/v1/admin.js';
+import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_desk.js';
+import { EventServiceClient } from '../../../src/gen/switchboard/v1/events.js';
+import { GatewayServiceClient } from '../../../src/gen/switchboard/v1/gateway.js';
+import { StatisticsServiceClient } from '../../../src/gen/switchboard/v1/statistics.js';
+import { InMemoryRouter, loadEngineFactory } from './engine-router.js';
+
+export const TOKENS = { acme: 'tok-acme', globex: 'tok-globex' };
+export const ADMIN_TOKEN = 'tok-admin';
+
+export interface Harness {
+  api: Api;
+  router: InMemoryRouter;
+  registry: Registry;
+  grpcPort: number;
+  httpPort: number;
+  realEngine: boolean;
+  admin: InstanceType<typeof AdminServiceClient>;
+  desk: InstanceType<typeof AgentDeskServiceClient>;
+  gateway: InstanceType<typeof GatewayServiceClient>;
+  stats: InstanceType<typeof StatisticsServiceClient>;
+  events: InstanceType<typeof EventServiceClient>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  opts: { maxMessageBytes?: number; auth?: boolean } = {},
+): Promise<Harness> {
+  const { create, real } = await loadEngineFactory();
+  const router = new InMemoryRouter(create);
+  const registry = new Registry();
+  const api = createApi({
+    router,
+    clock: { now: () => Date.now() },
+    auth: opts.auth === false ? { tokens: {} } : { tokens: TOKENS, adminToken: ADMIN_TOKEN },
+    registry,
+    logger: pino({ level: 'silent' }),
+    maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
+  });
+  const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
+  const addr = `127.0.0.1:${grpcPort}`;
+  const creds = grpc.credentials.createInsecure();
+  const admin = new AdminServiceClient(addr, creds);
+  const desk = new AgentDeskServiceClient(addr, creds);
+  const gateway = new GatewayServiceClient(addr, creds);
+  const stats = new StatisticsServiceClient(addr, creds);
+  const events = new EventServiceClient(addr, creds);
+  return {
+    api,
+    router,
+    registry,
+    grpcPort,
+    httpPort,
+    realEngine: real,
+    admin,
+    desk,
+    gateway,
+    stats,
+    events,
+    async close() {
+      for (const c of [admin, desk, gateway, stats, events]) c.close();
+      await api.stop(500);
+    },
+  };
+}
+
+/** Metadata with a bearer token. */
+export function bearer(token: string | null): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (token !== null) md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+type UnaryFn<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => unknown;
+
+/** Promise wrapper for a generated unary client method (bound to its client). */
+export function call<Req, Res>(
+  client: grpc.Client,
+  fn: UnaryFn<Req, Res>,
+  req: Req,
+  token: string | null = TOKENS.acme,
+  options: Partial<grpc.CallOptions> = {},
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn.call(client, req, bearer(token), options, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** The gRPC error of a call that must fail. */
+export async function callError<Req, Res>(
+  client: grpc.Client,
+  fn: UnaryFn<Req, Res>,
+  req: Req,
+  token: string | null = TOKENS.acme,
+  options: Partial<grpc.CallOptions> = {},
+): Promise<grpc.ServiceError> {
+  try {
+    await call(client, fn, req, token, options);
+  } catch (e) {
+    return e as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+export async function http(
+  h: Pick<Harness, 'httpPort'>,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = TOKENS.acme,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (token !== null) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+  }
+  const res = await fetch(`http://127.0.0.1:${h.httpPort}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, body: parsed, text };
+}
