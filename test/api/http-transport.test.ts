@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, Queue } from '../../src/gen/switchboard/v1/common.js';
+import { ConversationRequest } from '../../src/gen/switchboard/v1/gateway.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
+import { type Harness, http, startHarness, TOKENS } from './support/harness.js';
+
+let h: Harness;
+const base = '/v1/tenants/acme';
+type ErrorBody = { error: { code: string; message: string; field?: string } };
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('HTTP/JSON mirror', () => {
+  it('defines a queue and an agent, and routes a chat to the agent once online', async () => {
+    const q = await http(h, 'PUT', `${base}/queues/billing`, Queue.toJSON(chatQueue('billing')));
+    expect(q.status).toBe(200);
+    expect((q.body as { queue: { channel: string } }).queue.channel).toBe('CHANNEL_CHAT');
+    const a = await http(h, 'PUT', `${base}/agents/ana`, Agent.toJSON(chatAgent('ana')));
+    expect(a.status).toBe(200);
+    const p = await http(h, 'POST', `${base}/agents/ana/presence`, { presence: 'PRESENCE_ONLINE' });
+    expect(p.status).toBe(200);
+    const e = await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h1')));
+    expect(e.status).toBe(200);
+    expect(e.body).toMatchObject({ conversationId: 'h1', status: 'ENQUEUE_STATUS_ASSIGNED', agentId: 'ana' });
+    const g = await http(h, 'GET', `${base}/conversations/h1`);
+    expect(g.body).toMatchObject({
+      conversation: { id: 'h1', agentId: 'ana', status: 'CONVERSATION_STATUS_ASSIGNED' },
+    });
+  });
+
+  it('a busy team queues the chat with position; a repeat gives the same answer; cancel abandons it', async () => {
+    const first = await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h2')));
+    expect(first.body).toMatchObject({ status: 'ENQUEUE_STATUS_QUEUED', position: 1 });
+    const again = await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h2')));
+    expect(again.body).toEqual(first.body);
+    const stats = await http(h, 'GET', `${base}/queues/billing/stats`);
+    expect(stats.body).toMatchObject({ stats: { queueId: 'billing', waiting: 1 } });
+    const c = await http(h, 'POST', `${base}/conversations/h2:cancel`, {});
+    expect(c.status).toBe(200);
+    const g = await http(h, 'GET', `${base}/conversations/h2`);
+    expect(g.body).toMatchObject({ conversation: { status: 'CONVERSATION_STATUS_ABANDONED' } });
+  });
+
+  it('ending a conversation frees the agent; stats and lists answer', async () => {
+    const end = await http(h, 'POST', `${base}/conversations/h1:end`, { outcome: 'OUTCOME_RESOLVED' });
+    expect(end.status).toBe(200);
+    const s = await http(h, 'GET', `${base}/agents/ana/stats`);
+    expect(s.body).toMatchObject({ stats: { agentId: 'ana', presence: 'PRESENCE_ONLINE' } });
+    expect((await http(h, 'GET', `${base}/agents`)).status).toBe(200);
+    expect((await http(h, 'GET', `${base}/queues`)).status).toBe(200);
+    expect((await http(h, 'GET', `${base}/queue-stats`)).status).toBe(200);
+    expect((await http(h, 'GET', `${base}/routing-config`)).status).toBe(200);
+    expect((await http(h, 'GET', `${base}/lint`)).status).toBe(200);
+  });
+
+  it('a bad field answers 400 naming the field', async () => {
+    const bad = Agent.toJSON(
+      chatAgent('eve', {
+        skills: [
+          { skill: 'billing', level: 5 },
+          { skill: 'x', level: 0 },
+        ],
+      }),
+    );
+    const r = await http(h, 'PUT', `${base}/agents/eve`, bad);
+    expect(r.status).toBe(400);
+    expect((r.body as ErrorBody).error).toMatchObject({
+      code: 'SB_ERR_INVALID_ARGUMENT',
+      field: 'agent.skills[1].level',
+    });
+  });
+
+  it('bad JSON answers 400 with field "body"; an unknown route answers 404 JSON', async () => {
+    const r = await http(h, 'POST', `${base}/conversations`, '{"id": ');
+    expect(r.status).toBe(400);
+    expect((r.body as ErrorBody).error.field).toBe('body');
+    const n = await http(h, 'GET', '/v1/nowhere');
+    expect(n.status).toBe(404);
+    expect((n.body as ErrorBody).error.code).toBe('SB_ERR_NOT_IMPLEMENTED');
+  });
+
+  it('an unknown conversation answers 404; a path/body id mismatch answers 400', async () => {
+    const r = await http(h, 'GET', `${base}/conversations/ghost`);
+    expect(r.status).toBe(404);
+    expect((r.body as ErrorBody).error.code).toBe('SB_ERR_CONVERSATION_NOT_FOUND');
+    const m = await http(h, 'PUT', `${base}/agents/ana`, Agent.toJSON(chatAgent('bob')));
+    expect(m.status).toBe(400);
+    expect((m.body as ErrorBody).error.field).toBe('agent.id');
+  });
+
+  it('auth: no token 401, another tenant’s token 403', async () => {
+    expect((await http(h, 'GET', `${base}/agents/ana`, undefined, null)).status).toBe(401);
+    expect((await http(h, 'GET', `${base}/agents/ana`, undefined, TOKENS.globex)).status).toBe(403);
+  });
+
+  it('an oversized body answers 413', async () => {
+    const r = await http(h, 'PUT', `${base}/agents/big`, {
+      ...(Agent.toJSON(chatAgent('big')) as object),
+      displayName: 'x'.repeat(100_000),
+    });
+    expect(r.status).toBe(413);
+    expect((r.body as ErrorBody).error.code).toBe('SB_ERR_PAYLOAD_TOO_LARGE');
+  });
+
+  it('a request slower than x-timeout-ms answers 504', async () => {
+    h.router.delayMs = 300;
+    try {
+      const r = await http(
+        h,
+        'POST',
+        `${base}/conversations`,
+        ConversationRequest.toJSON(chat('slow')),
+        TOKENS.acme,
+        {
+          'x-timeout-ms': '50',
+        },
+      );
+      expect(r.status).toBe(504);
+    } finally {
+      h.router.delayMs = 0;
+    }
+  });
+
+  it('liveness, readiness and Prometheus metrics', async () => {
+    expect((await http(h, 'GET', '/healthz')).status).toBe(200);
+    expect((await http(h, 'GET', '/readyz')).status).toBe(200);
+    h.router.isReady = false;
+    expect((await http(h, 'GET', '/readyz')).status).toBe(503);
+    h.router.isReady = true;
+    const m = await http(h, 'GET', '/metrics');
+    expect(m.text).toContain('switchboard_command_duration_seconds_bucket{le="0.00005",method="enqueue"}');
+  });
+
+  it('server-sent events carry a routing event of the watched queue', async () => {
+    const ctrl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${h.httpPort}${base}/events?queueId=billing&types=queued`, {
+      headers: { authorization: `Bearer ${TOKENS.acme}` },
+      signal: ctrl.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h3')));
+    await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h4')));
+    let text = '';
+    while (!text.includes('data: ')) {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toContain('event: queued');
+    expect(text).toMatch(/"conversationId":"h[34]"/);
+    ctrl.abort();
+  });
+});
