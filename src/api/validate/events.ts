@@ -35,15 +35,14 @@ export function toEventFilter(tenant: string, r: WatchEventsRequest): EventFilte
   if (conversationId !== undefined) f.conversationId = conversationId;
   const types = checkList(r.types, 'types', EVENT_TYPES.length);
   if (types.length > 0) {
-    for (let i = 0; i < types.length; i++) {
+    f.types = types.map((raw, i) => {
       // Accept the camelCase JSON spelling of the oneof field as well as the engine's snake_case.
-      const t = String(types[i]).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      const t = String(raw).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
       if (!(EVENT_TYPES as readonly string[]).includes(t)) {
         invalid(`types[${i}]`, `unknown event type; use one of ${EVENT_TYPES.join(', ')}`);
       }
-      types[i] = t;
-    }
-    f.types = types.slice();
+      return t;
+    });
   }
   return f;
 }
