@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SwitchboardError } from '../../errors/catalogue.js';
-import { Channel, type Customer, type RoutingConfig } from '../../gen/switchboard/v1/common.js';
+import {
+  Channel,
+  type Customer,
+  type RoutingConfig,
+  type ValueTier,
+} from '../../gen/switchboard/v1/common.js';
 import type { ConversationRequest } from '../../gen/switchboard/v1/gateway.js';
 import { checkRequestId, checkTenant } from './common.js';
 import { toConversationRequest } from './conversation.js';
@@ -58,7 +63,11 @@ describe('conversation validation', () => {
     ['no channel', { channel: Channel.CHANNEL_UNSPECIFIED }, 'conversation.channel'],
     ['no customer', { customer: undefined }, 'conversation.customer'],
     ['customer without id', { customer: { id: '', valueTier: 0 } }, 'conversation.customer.id'],
-    ['unknown value tier', { customer: { id: 'c', valueTier: 9 } }, 'conversation.customer.valueTier'],
+    [
+      'unknown value tier',
+      { customer: { id: 'c', valueTier: 9 as ValueTier } },
+      'conversation.customer.valueTier',
+    ],
     ['priority 11', { priority: 11 }, 'conversation.priority'],
     ['negative priority', { priority: -1 }, 'conversation.priority'],
     ['bad queue id', { queueId: 'a b' }, 'conversation.queueId'],
