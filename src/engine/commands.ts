@@ -1,0 +1,721 @@
+/**
+ * Command handlers. Each one checks everything that could fail (existence, state) BEFORE changing
+ * anything, so a rejected command leaves the partition exactly as it was (same digest).
+ */
+import type { ErrorCode } from '../errors/catalogue.js';
+import { type Agent, CHANNEL_INDEX, Conv } from './model.js';
+import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
+import type { ConvRouteStatus, Partition } from './partition.js';
+import type {
+  AgentConfig,
+  Command,
+  ConversationRequest,
+  CustomerConfig,
+  EngineError,
+  Outcome,
+  Presence,
+  QueueConfig,
+  Reply,
+  RoutingConfig,
+} from './types.js';
+import { F } from './window.js';
+
+const OK: Reply = { kind: 'ok' };
+
+export class Rejection {
+  constructor(readonly error: EngineError) {}
+}
+
+function reject(code: ErrorCode, message: string, field?: string): never {
+  throw new Rejection(field === undefined ? { code, message } : { code, message, field });
+}
+
+function mustAgent(p: Partition, id: string, field = 'agentId'): Agent {
+  const a = p.agents.get(id);
+  if (!a) reject('SB_ERR_AGENT_NOT_FOUND', `no agent "${id}"`, field);
+  return a;
+}
+
+function mustConv(p: Partition, id: string, field = 'conversationId'): Conv {
+  const c = p.convs.get(id);
+  if (!c) reject('SB_ERR_CONVERSATION_NOT_FOUND', `no open conversation "${id}"`, field);
+  return c;
+}
+
+/** Applies a validated command. Throws `Rejection` before any mutation when the command cannot apply. */
+export function execute(p: Partition, cmd: Command, at: number): Reply {
+  if (cmd.type === 'tick') return tick(p, Math.max(p.now, at));
+  p.now = Math.max(p.now, at);
+  switch (cmd.type) {
+    case 'upsert_agent':
+      return upsertAgent(p, normAgent(cmd.agent));
+    case 'remove_agent':
+      return removeAgent(p, cmd.agentId);
+    case 'upsert_queue':
+      return upsertQueue(p, normQueue(cmd.queue));
+    case 'remove_queue':
+      return removeQueue(p, cmd.queueId);
+    case 'upsert_customer':
+      return upsertCustomer(p, normCustomer(cmd.customer));
+    case 'set_routing_config':
+      return setRouting(p, normRouting(cmd.config));
+    case 'set_presence':
+      return setPresence(p, mustAgent(p, cmd.agentId), cmd.presence);
+    case 'accept_offer':
+      return acceptOffer(p, cmd.agentId, cmd.conversationId);
+    case 'reject_offer':
+      return rejectOffer(p, cmd.agentId, cmd.conversationId);
+    case 'enqueue':
+      return enqueue(p, cmd.conversation);
+    case 'cancel':
+      return cancel(p, cmd.conversationId);
+    case 'transfer':
+      return transfer(p, cmd.conversationId, cmd.toQueueId, cmd.toAgentId);
+    case 'escalate':
+      return escalate(p, cmd.conversationId, cmd.toAgentId, cmd.toTier);
+    case 'assign':
+      return manualAssign(p, cmd.conversationId, cmd.agentId);
+    case 'end_conversation':
+      return endConversation(p, cmd.conversationId, cmd.outcome);
+    case 'finish_wrap_up': {
+      const a = mustAgent(p, cmd.agentId);
+      if (a.wrapUntil === 0) reject('SB_ERR_INVALID_STATE', `agent "${a.id}" is not in wrap-up`, 'agentId');
+      endWrap(p, a);
+      return OK;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ configuration
+
+function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
+  const a = p.agents.get(cfg.id);
+  if (!a) {
+    p.addAgent(cfg);
+    return OK;
+  }
+  p.reconfigureAgent(a, cfg);
+  p.serveAgent(a);
+  return OK;
+}
+
+function removeAgent(p: Partition, id: string): Reply {
+  const a = mustAgent(p, id);
+  if (a.convs.length > 0)
+    reject('SB_ERR_INVALID_STATE', `agent "${id}" still holds ${a.convs.length} conversation(s)`, 'agentId');
+  a.accrue(p.now);
+  const wasOffline = a.presence === 'offline';
+  p.detachOnline(a);
+  a.presence = 'offline';
+  if (!wasOffline)
+    p.events.push({ type: 'presence_changed', agentId: id, presence: 'offline', reason: 'removed' });
+  p.refreshAgent(a);
+  for (const m of [...a.members]) p.removeMember(m);
+  if (a.wrapPos >= 0) p.wraps.remove(a);
+  a.wrapUntil = 0;
+  p.countSkills(a, -1);
+  p.agents.delete(id);
+  const offered = takeOffers(p, a, 'agent_unavailable');
+  const reserved = a.reserved.slice();
+  for (const c of reserved) p.unreserve(c);
+  for (const c of offered) rerouteIfUnoffered(p, c);
+  for (const c of reserved) p.route(c, false, false);
+  return OK;
+}
+
+function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
+  const old = p.queues.get(cfg.id);
+  if (old && old.cfg.channel !== cfg.channel && old.active > 0)
+    reject(
+      'SB_ERR_QUEUE_IN_USE',
+      `queue "${cfg.id}" has open conversations; its channel cannot change`,
+      'queue.channel',
+    );
+  if (!old) {
+    const q = p.makeQueue(cfg);
+    q.window.advance(p.now);
+    p.queues.set(cfg.id, q);
+    p.buildLanes(q);
+  } else {
+    rebuildQueue(p, old.id, cfg);
+  }
+  // Queues that widen into this one build a clause from its requirements.
+  for (const other of [...p.queues.values()]) {
+    if (other.id === cfg.id) continue;
+    if (other.cfg.overflow.some((s) => s.action.kind === 'widen_to_queue' && s.action.queueId === cfg.id))
+      rebuildQueue(p, other.id, other.cfg);
+  }
+  p.hours.delete(cfg.id);
+  drain(p, cfg.id);
+  return OK;
+}
+
+/** Rebuilds a queue's lanes (config change), keeping waiting conversations and round-robin turns. */
+function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
+  const q = p.queues.get(id)!;
+  const turns = new Map<string, number>();
+  for (const lane of q.lanes)
+    for (const m of lane.members) if (m.turn > 0) turns.set(`${lane.step}|${m.agent.id}`, m.turn);
+  const counters = q.lanes.map((l) => l.turnCounter);
+  const waiting = p.teardownLanes(q);
+  const windowChanged = q.cfg.serviceLevel.windowSeconds !== cfg.serviceLevel.windowSeconds;
+  const fresh = p.makeQueue(cfg);
+  q.cfg = cfg;
+  q.strategy = fresh.strategy;
+  q.ch = CHANNEL_INDEX[cfg.channel];
+  if (windowChanged) {
+    q.window = fresh.window;
+    q.window.advance(p.now);
+  }
+  p.buildLanes(q);
+  q.lanes.forEach((lane, i) => {
+    lane.turnCounter = counters[i] ?? 0;
+    for (const m of lane.members) m.turn = turns.get(`${lane.step}|${m.agent.id}`) ?? 0;
+    lane.pool.rebuild();
+  });
+  for (const c of waiting) {
+    c.step = Math.min(c.step, q.lanes.length - 1);
+    p.setAdHoc(c);
+    p.insertWaiting(c, q.lanes[c.step]!);
+    p.reschedule(c);
+  }
+}
+
+/** After a config change, available agents of the queue pull waiting work (agent order by seq). */
+function drain(p: Partition, queueId: string): void {
+  const q = p.queues.get(queueId);
+  if (!q || q.waiting === 0) return;
+  const agents = new Set<Agent>();
+  for (const lane of q.lanes) for (const m of lane.pool.items) agents.add(m.agent);
+  for (const a of [...agents].sort((x, y) => x.seq - y.seq)) p.serveAgent(a);
+}
+
+function removeQueue(p: Partition, id: string): Reply {
+  const q = p.queues.get(id);
+  if (!q) reject('SB_ERR_QUEUE_NOT_FOUND', `no queue "${id}"`, 'queueId');
+  if (q.active > 0)
+    reject('SB_ERR_QUEUE_IN_USE', `queue "${id}" has ${q.active} open conversation(s)`, 'queueId');
+  for (const other of p.queues.values()) {
+    if (other.cfg.overflow.some((s) => s.action.kind === 'widen_to_queue' && s.action.queueId === id))
+      reject('SB_ERR_QUEUE_IN_USE', `queue "${other.id}" overflows into "${id}"`, 'queueId');
+  }
+  if (p.config.queueRules.some((r) => r.queueId === id))
+    reject('SB_ERR_QUEUE_IN_USE', `a queue rule routes to "${id}"`, 'queueId');
+  p.teardownLanes(q);
+  p.queues.delete(id);
+  p.hours.delete(id);
+  p.recomputeSlaNext();
+  return OK;
+}
+
+function upsertCustomer(p: Partition, cfg: CustomerConfig): Reply {
+  p.customers.set(cfg.id, cfg);
+  return OK;
+}
+
+function setRouting(p: Partition, cfg: RoutingConfig): Reply {
+  p.config = cfg;
+  return OK;
+}
+
+// ------------------------------------------------------------------ presence
+
+export function setPresence(
+  p: Partition,
+  a: Agent,
+  presence: Presence,
+  reason: 'agent' | 'missed_offers' = 'agent',
+): Reply {
+  if (a.presence === presence) return OK;
+  a.accrue(p.now);
+  p.detachOnline(a);
+  a.presence = presence;
+  p.attachOnline(a);
+  p.events.push({ type: 'presence_changed', agentId: a.id, presence, reason });
+  if (presence === 'online') {
+    a.idleSince = p.now;
+    a.consecutiveMisses = 0;
+    for (const m of a.members) m.lane.queue.strategy.returned?.(m, m.lane.queue.cfg);
+    p.refreshAgent(a);
+    p.serveAgent(a);
+    return OK;
+  }
+  p.refreshAgent(a);
+  const offered = takeOffers(p, a, 'agent_unavailable');
+  const released = presence === 'offline' ? a.reserved.slice() : [];
+  for (const c of released) p.unreserve(c);
+  for (const c of offered) rerouteIfUnoffered(p, c);
+  for (const c of released) p.route(c, false, false);
+  return OK;
+}
+
+/** Withdraws every pending offer the agent holds (oldest conversation first); returns them. */
+function takeOffers(p: Partition, a: Agent, reason: 'agent_unavailable' | 'cancelled'): Conv[] {
+  const convs = a.offers.map((id) => p.convs.get(id)!).sort((x, y) => x.seq - y.seq);
+  for (const c of convs) withdraw(p, c, a, reason);
+  return convs;
+}
+
+function withdraw(
+  p: Partition,
+  c: Conv,
+  a: Agent,
+  reason: 'agent_unavailable' | 'cancelled' | 'accepted_elsewhere',
+): void {
+  a.accrue(p.now);
+  a.load[c.queue.ch]!--;
+  a.offers.splice(a.offers.indexOf(c.id), 1);
+  c.offers.splice(c.offers.indexOf(a.id), 1);
+  p.events.push({
+    type: 'offer_rescinded',
+    conversationId: c.id,
+    agentId: a.id,
+    queueId: c.queue.id,
+    reason,
+  });
+  p.refreshAgent(a);
+}
+
+/** A conversation whose last offer went away goes back to routing with its original age. */
+function rerouteIfUnoffered(p: Partition, c: Conv): void {
+  if (c.status !== 'offered' || c.offers.length > 0) return;
+  c.status = 'waiting';
+  c.pending = null;
+  p.route(c, false, false);
+}
+
+// ------------------------------------------------------------------ offers
+
+function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: Conv } {
+  const a = mustAgent(p, agentId);
+  const c = p.convs.get(convId);
+  if (c?.status !== 'offered' || !c.offers.includes(agentId))
+    reject('SB_ERR_NO_OFFER', `agent "${agentId}" holds no offer for "${convId}"`, 'conversationId');
+  return { a, c };
+}
+
+function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
+  const { a, c } = offerOf(p, agentId, convId);
+  const others = c.offers.filter((id) => id !== agentId).map((id) => p.agents.get(id)!);
+  for (const o of others) withdraw(p, c, o, 'accepted_elsewhere');
+  a.consecutiveMisses = 0;
+  a.offers.splice(a.offers.indexOf(c.id), 1);
+  p.assign(c, a, c.pending ?? p.explain(c, c.queue.lanes[c.step]!, 'strategy', 1), true);
+  p.refreshAgent(a);
+  for (const o of others) p.serveAgent(o);
+  return OK;
+}
+
+function rejectOffer(p: Partition, agentId: string, convId: string): Reply {
+  const { a, c } = offerOf(p, agentId, convId);
+  miss(p, a, c, 'rejected');
+  return OK;
+}
+
+/** A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent. */
+export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'timeout'): void {
+  a.accrue(p.now);
+  a.load[c.queue.ch]!--;
+  a.offers.splice(a.offers.indexOf(c.id), 1);
+  c.offers.splice(c.offers.indexOf(a.id), 1);
+  c.excluded = c.excluded ? [...c.excluded, a.id] : [a.id];
+  a.consecutiveMisses++;
+  a.missedTotal++;
+  p.events.push({
+    type: 'offer_missed',
+    conversationId: c.id,
+    agentId: a.id,
+    queueId: c.queue.id,
+    reason,
+    consecutiveMisses: a.consecutiveMisses,
+  });
+  p.refreshAgent(a);
+  const k = p.config.maxMissedOffers;
+  if (k > 0 && a.consecutiveMisses >= k && a.presence === 'online') {
+    p.events.push({ type: 'alert', alert: 'agent_missed_offers', agentId: a.id, value: a.consecutiveMisses });
+    setPresence(p, a, 'away', 'missed_offers');
+  }
+  rerouteIfUnoffered(p, c);
+  p.serveAgent(a);
+}
+
+// ------------------------------------------------------------------ conversations
+
+function sameRequest(c: Conv, r: ConversationRequest): boolean {
+  if (c.channel !== r.channel || c.customerId !== r.customer.id || c.priority !== r.priority) return false;
+  if (c.topic !== r.topic || c.requestedQueueId !== r.queueId || c.valueTier !== r.customer.valueTier)
+    return false;
+  if (c.requiredSkills.length !== r.requiredSkills.length) return false;
+  return c.requiredSkills.every(
+    (s, i) => s.skill === r.requiredSkills[i]!.skill && s.minLevel === r.requiredSkills[i]!.minLevel,
+  );
+}
+
+function enqueue(p: Partition, r: ConversationRequest): Reply {
+  const existing = p.convs.get(r.id);
+  if (existing) {
+    if (!sameRequest(existing, r))
+      reject(
+        'SB_ERR_CONVERSATION_EXISTS',
+        `conversation "${r.id}" exists with different content`,
+        'conversation.id',
+      );
+    return statusReply(p, existing);
+  }
+  const closed = p.recent.get(r.id);
+  if (closed)
+    reject('SB_ERR_CONVERSATION_EXISTS', `conversation "${r.id}" was already handled`, 'conversation.id');
+  let queueId = r.queueId;
+  if (queueId === undefined) {
+    const names = r.requiredSkills.map((s) => s.skill);
+    const rule = p.config.queueRules.find(
+      (x) =>
+        p.queues.has(x.queueId) &&
+        (x.channel === undefined || x.channel === r.channel) &&
+        (x.topic === undefined || x.topic === r.topic) &&
+        (x.skills === undefined || x.skills.every((s) => names.includes(s))),
+    );
+    if (!rule)
+      reject('SB_ERR_NO_QUEUE_MATCHES', 'no queue given and no queue rule matches', 'conversation.queueId');
+    queueId = rule.queueId;
+  }
+  const q = p.queues.get(queueId);
+  if (!q) reject('SB_ERR_QUEUE_NOT_FOUND', `no queue "${queueId}"`, 'conversation.queueId');
+  if (q.cfg.channel !== r.channel)
+    reject(
+      'SB_ERR_INVALID_ARGUMENT',
+      `queue "${q.id}" serves ${q.cfg.channel}, not ${r.channel}`,
+      'conversation.channel',
+    );
+
+  let customer = p.customers.get(r.customer.id);
+  const isNew = !customer || customer.previousAgents.length === 0;
+  if (!customer) {
+    customer = { id: r.customer.id, valueTier: 'standard', previousAgents: [] };
+    p.customers.set(customer.id, customer);
+  }
+  const reqs = r.requiredSkills.map((s) => ({ skill: s.skill, minLevel: s.minLevel }));
+  const c = new Conv(
+    r.id,
+    ++p.convSeq,
+    r.channel,
+    r.customer.id,
+    r.customer.valueTier,
+    r.priority,
+    reqs,
+    r.topic,
+    r.queueId,
+    q,
+    p.now,
+  );
+  c.newCustomer = isNew;
+  p.convs.set(c.id, c);
+  q.active++;
+  q.inbound++;
+  q.window.add(p.now, F.inbound, 1);
+  p.noteWindowSample(q);
+  p.setAdHoc(c);
+  const st = p.route(c, true, true);
+  return statusReply(p, c, st);
+}
+
+function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
+  const base = { kind: 'enqueued' as const, conversationId: c.id, queueId: c.queue.id };
+  if (c.status === 'assigned' || c.status === 'wrap_up' || c.status === 'closed') {
+    const a = c.agentId ? p.agents.get(c.agentId) : undefined;
+    return { ...base, status: 'assigned', agentId: c.agentId ?? undefined, agentName: a?.cfg.displayName };
+  }
+  if (c.status === 'offered') return { ...base, status: 'offered' };
+  const pos = p.position(c);
+  const est = p.estimate(c, pos);
+  const st = routed ?? p.waitingStatus(c);
+  if (st === 'outside_hours')
+    return { ...base, status: st, position: pos, estimatedWaitMs: est, nextOpenAt: p.nextOpenOf(c) };
+  return {
+    ...base,
+    status: st === 'over_capacity' ? 'over_capacity' : 'queued',
+    position: pos,
+    estimatedWaitMs: est,
+  };
+}
+
+function cancel(p: Partition, id: string): Reply {
+  const c = p.convs.get(id);
+  if (!c) {
+    if (p.recent.has(id))
+      reject('SB_ERR_INVALID_STATE', `conversation "${id}" is already closed`, 'conversationId');
+    reject('SB_ERR_CONVERSATION_NOT_FOUND', `no conversation "${id}"`, 'conversationId');
+  }
+  if (c.status === 'assigned')
+    reject('SB_ERR_INVALID_STATE', `conversation "${id}" is with an agent; end it instead`, 'conversationId');
+  const freed = c.offers.map((aid) => p.agents.get(aid)!);
+  for (const a of freed) withdraw(p, c, a, 'cancelled');
+  p.removeWaiting(c);
+  p.unreserve(c);
+  const q = c.queue;
+  const waited = p.now - c.enqueuedAt;
+  c.status = 'abandoned';
+  q.abandoned++;
+  q.window.add(p.now, F.abandoned, 1);
+  if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000) q.window.add(p.now, F.abandonedAfterThreshold, 1);
+  p.noteWindowSample(q);
+  p.events.push({ type: 'abandoned', conversationId: id, queueId: q.id, waitedMs: waited });
+  p.evaluateSla(q);
+  p.close(c);
+  for (const a of freed) p.serveAgent(a);
+  return OK;
+}
+
+function requireAvailable(_p: Partition, a: Agent, ch: number, field: string): void {
+  if (a.presence !== 'online' || a.wrapUntil !== 0)
+    reject(
+      'SB_ERR_AGENT_NOT_ELIGIBLE',
+      `agent "${a.id}" is ${a.wrapUntil ? 'in wrap-up' : a.presence}`,
+      field,
+    );
+  if (a.load[ch]! >= a.cap[ch]!)
+    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${a.id}" has no free capacity`, field);
+}
+
+/** Detaches a conversation from whoever holds it (waiting slot, reservation, offers, agents). */
+function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_elsewhere'): Agent[] {
+  const freed: Agent[] = [];
+  for (const aid of c.offers.slice()) {
+    const a = p.agents.get(aid)!;
+    withdraw(p, c, a, offerReason);
+    freed.push(a);
+  }
+  p.removeWaiting(c);
+  p.unreserve(c);
+  if (c.status === 'assigned') {
+    for (const aid of c.participants) {
+      const a = p.agents.get(aid)!;
+      a.accrue(p.now);
+      a.load[c.queue.ch]!--;
+      a.convs.splice(a.convs.indexOf(c.id), 1);
+      p.refreshAgent(a);
+      freed.push(a);
+    }
+    c.participants = [];
+    c.agentId = null;
+  }
+  return freed;
+}
+
+function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: string): Reply {
+  const c = mustConv(p, id);
+  const q2 = toQueueId !== undefined ? p.queues.get(toQueueId) : c.queue;
+  if (!q2) reject('SB_ERR_QUEUE_NOT_FOUND', `no queue "${toQueueId}"`, 'toQueueId');
+  if (q2.cfg.channel !== c.channel)
+    reject(
+      'SB_ERR_INVALID_ARGUMENT',
+      `queue "${q2.id}" serves ${q2.cfg.channel}, not ${c.channel}`,
+      'toQueueId',
+    );
+  let target: Agent | undefined;
+  if (toAgentId !== undefined) {
+    target = mustAgent(p, toAgentId, 'toAgentId');
+    if (c.agentId === toAgentId)
+      reject('SB_ERR_INVALID_STATE', `"${toAgentId}" already has "${id}"`, 'toAgentId');
+    const held = c.offers.includes(toAgentId) || c.participants.includes(toAgentId) ? 1 : 0;
+    if (target.presence !== 'online' || target.wrapUntil !== 0)
+      reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${toAgentId}" is not available`, 'toAgentId');
+    if (target.load[q2.ch]! - held >= target.cap[q2.ch]!)
+      reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${toAgentId}" has no free capacity`, 'toAgentId');
+  }
+  const from = c.agentId;
+  const oldQ = c.queue;
+  const freed = detach(p, c, 'cancelled');
+  oldQ.transferred++;
+  if (q2 !== oldQ) {
+    oldQ.active--;
+    q2.active++;
+    q2.inbound++;
+    q2.window.add(p.now, F.inbound, 1);
+    p.noteWindowSample(q2);
+    c.queue = q2;
+    c.answered = false;
+    c.qord = -1;
+  }
+  c.step = 0;
+  c.excluded = null;
+  c.enqueuedAt = p.now;
+  c.status = 'waiting';
+  p.setAdHoc(c);
+  p.events.push({
+    type: 'transferred',
+    conversationId: id,
+    fromAgentId: from,
+    queueId: q2.id,
+    toAgentId: toAgentId ?? null,
+  });
+  if (target) {
+    p.assign(c, target, p.explain(c, q2.lanes[0]!, 'transfer', 1), false);
+    p.refreshAgent(target);
+  } else {
+    p.route(c, false, true);
+  }
+  for (const a of freed) if (a !== target) p.serveAgent(a);
+  return OK;
+}
+
+function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number): Reply {
+  const c = mustConv(p, id);
+  if (c.status !== 'assigned')
+    reject('SB_ERR_INVALID_STATE', `conversation "${id}" is not with an agent`, 'conversationId');
+  const ch = c.queue.ch;
+  let target: Agent | undefined;
+  if (toAgentId !== undefined) {
+    target = mustAgent(p, toAgentId, 'toAgentId');
+    if (c.participants.includes(toAgentId))
+      reject('SB_ERR_INVALID_STATE', `"${toAgentId}" already participates in "${id}"`, 'toAgentId');
+    requireAvailable(p, target, ch, 'toAgentId');
+  } else {
+    const tier = toTier!;
+    for (const a of p.agents.values()) {
+      if (a.cfg.tier < tier || c.participants.includes(a.id) || !a.available(ch)) continue;
+      if (
+        !target ||
+        a.load[ch]! < target.load[ch]! ||
+        (a.load[ch] === target.load[ch] && a.idleSince < target.idleSince)
+      )
+        target = a;
+    }
+    if (!target) reject('SB_ERR_AGENT_NOT_ELIGIBLE', `no agent of tier ≥ ${tier} is available`, 'toTier');
+  }
+  target.accrue(p.now);
+  target.load[ch]!++;
+  target.convs.push(c.id);
+  c.participants.push(target.id);
+  p.refreshAgent(target);
+  p.events.push({ type: 'escalated', conversationId: id, agentId: target.id, queueId: c.queue.id });
+  return OK;
+}
+
+function manualAssign(p: Partition, id: string, agentId: string): Reply {
+  const c = mustConv(p, id);
+  if (c.status !== 'waiting' && c.status !== 'offered')
+    reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
+  const a = mustAgent(p, agentId);
+  const lane = c.queue.lanes[c.step]!;
+  if (!lane.admits(a) || (c.adHoc !== null && !a.satisfies(c.adHoc)))
+    reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" lacks a required skill for "${id}"`, 'agentId');
+  const held = c.offers.includes(agentId) ? 1 : 0;
+  if (a.presence !== 'online' || a.wrapUntil !== 0)
+    reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" is not available`, 'agentId');
+  if (a.load[c.queue.ch]! - held >= a.cap[c.queue.ch]!)
+    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
+  const freed = detach(p, c, 'accepted_elsewhere');
+  p.assign(c, a, p.explain(c, lane, 'manual_assign', 1), false);
+  p.refreshAgent(a);
+  for (const f of freed) if (f !== a) p.serveAgent(f);
+  return OK;
+}
+
+function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
+  const c = mustConv(p, id);
+  if (c.status !== 'assigned')
+    reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
+  const q = c.queue;
+  const handleMs = p.now - c.assignedAt;
+  const primary = p.agents.get(c.agentId!)!;
+  const people = c.participants.map((aid) => p.agents.get(aid)!);
+  for (const a of people) {
+    a.accrue(p.now);
+    a.load[q.ch]!--;
+    a.convs.splice(a.convs.indexOf(c.id), 1);
+  }
+  primary.handled++;
+  primary.handleMsTotal += handleMs;
+  q.window.add(p.now, F.handled, 1);
+  q.window.add(p.now, F.handleSumMs, handleMs);
+  p.noteWindowSample(q);
+  p.events.push({
+    type: 'conversation_ended',
+    conversationId: id,
+    agentId: primary.id,
+    queueId: q.id,
+    outcome,
+    handleMs,
+  });
+  const wrap = primary.cfg.wrapUpSeconds;
+  if (wrap > 0) {
+    const endsAt = Math.max(primary.wrapUntil, p.now + wrap * 1000);
+    p.setWrap(primary, endsAt);
+    p.events.push({ type: 'wrap_up_started', agentId: primary.id, conversationId: id, endsAt });
+  } else if (primary.convs.length === 0) {
+    primary.idleSince = p.now;
+  }
+  c.status = 'closed';
+  c.outcome = outcome;
+  p.close(c);
+  for (const a of people) p.refreshAgent(a);
+  for (const a of people) p.serveAgent(a);
+  return OK;
+}
+
+export function endWrap(p: Partition, a: Agent): void {
+  a.accrue(p.now);
+  p.wraps.remove(a);
+  a.wrapUntil = 0;
+  if (a.convs.length === 0) a.idleSince = p.now;
+  p.events.push({ type: 'wrap_up_ended', agentId: a.id });
+  p.refreshAgent(a);
+  p.serveAgent(a);
+}
+
+// ------------------------------------------------------------------ time
+
+/** Fires every timer due up to `now`, in time order (wrap-ups first on ties, then conversations by seq). */
+function tick(p: Partition, until: number): Reply {
+  for (let guard = 0; guard < 10_000_000; guard++) {
+    const w = p.wraps.peek();
+    const c = p.timers.peek();
+    const tw = w ? w.wrapUntil : Number.POSITIVE_INFINITY;
+    const tc = c ? c.timerAt : Number.POSITIVE_INFINITY;
+    const ts = p.slaNextAt ?? Number.POSITIVE_INFINITY;
+    const t = Math.min(tw, tc, ts);
+    if (t > until) break;
+    p.now = Math.max(p.now, t);
+    if (tw === t) endWrap(p, w!);
+    else if (tc === t) fireConvTimer(p, c!);
+    else advanceWindows(p);
+  }
+  p.now = until;
+  advanceWindows(p);
+  return OK;
+}
+
+function advanceWindows(p: Partition): void {
+  for (const q of p.queues.values()) if (q.window.advance(p.now)) p.evaluateSla(q);
+  p.recomputeSlaNext();
+}
+
+function fireConvTimer(p: Partition, c: Conv): void {
+  const t = p.now;
+  if (c.status === 'offered') {
+    if (c.offerExpiresAt <= t) {
+      const agents = c.offers.map((aid) => p.agents.get(aid)!);
+      for (const a of agents) if (c.offers.includes(a.id)) miss(p, a, c, 'timeout');
+      return;
+    }
+  } else if (c.status === 'waiting') {
+    if (c.reservedFor !== null && c.reservedUntil <= t) {
+      p.unreserve(c);
+      p.route(c, false, false);
+      return;
+    }
+    if (c.reservedFor === null && p.overflowDue(c) <= t) {
+      p.removeWaiting(c);
+      p.route(c, false, false);
+      return;
+    }
+    if (c.noticeAt <= t) {
+      p.notice(c, false);
+      return;
+    }
+  }
+  p.reschedule(c);
+}
+
+export type { QueueConfig };

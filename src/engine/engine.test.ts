@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { agentConfig, conversation, queueConfig, Scenario } from './fixtures.js';
+import { createEngine, restoreEngine } from './index.js';
+import type { Command } from './types.js';
+
+function rejected(s: Scenario, cmd: Command) {
+  const before = s.engine.digest();
+  const r = s.run(cmd);
+  expect(r.ok).toBe(false);
+  expect(s.engine.digest()).toBe(before);
+  return r.ok ? null : r.error;
+}
+
+describe('configuration is validated and a rejected command changes nothing', () => {
+  it('an agent skill level outside 1–10 is rejected with the field path', () => {
+    const s = new Scenario();
+    const bad = agentConfig('ann', { skills: [{ skill: 'billing', level: 11 }] });
+    expect(rejected(s, { type: 'upsert_agent', agent: bad })).toMatchObject({
+      code: 'SB_ERR_INVALID_ARGUMENT',
+      field: 'agent.skills[0].level',
+    });
+  });
+
+  it('a negative capacity is rejected', () => {
+    const s = new Scenario();
+    const bad = agentConfig('ann', { capacity: { chat: -1 } });
+    expect(rejected(s, { type: 'upsert_agent', agent: bad })?.field).toBe('agent.capacity.chat');
+  });
+
+  it('a queue with an unknown time zone is rejected', () => {
+    const s = new Scenario();
+    const bad = queueConfig('q1', { businessHours: { timeZone: 'Mars/Olympus', windows: [], holidays: [] } });
+    expect(rejected(s, { type: 'upsert_queue', queue: bad })?.field).toBe('queue.businessHours.timeZone');
+  });
+
+  it('a queue with an unknown strategy is rejected', () => {
+    const s = new Scenario();
+    const bad = { ...queueConfig('q1'), strategy: 'random' } as unknown as ReturnType<typeof queueConfig>;
+    expect(rejected(s, { type: 'upsert_queue', queue: bad })?.field).toBe('queue.strategy');
+  });
+
+  it('a conversation priority above 10 is rejected', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    expect(rejected(s, { type: 'enqueue', conversation: conversation('c1', { priority: 11 }) })?.field).toBe(
+      'conversation.priority',
+    );
+  });
+
+  it('a conversation for an unknown queue is rejected', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    expect(
+      rejected(s, { type: 'enqueue', conversation: conversation('c1', { queueId: 'nope' }) })?.code,
+    ).toBe('SB_ERR_QUEUE_NOT_FOUND');
+  });
+
+  it('a chat conversation sent to a voice queue is rejected', () => {
+    const s = new Scenario().queue(queueConfig('v', { channel: 'voice' }));
+    expect(rejected(s, { type: 'enqueue', conversation: conversation('c1', { queueId: 'v' }) })?.field).toBe(
+      'conversation.channel',
+    );
+  });
+
+  it('presence for an unknown agent is rejected', () => {
+    const s = new Scenario();
+    expect(rejected(s, { type: 'set_presence', agentId: 'ghost', presence: 'online' })?.code).toBe(
+      'SB_ERR_AGENT_NOT_FOUND',
+    );
+  });
+
+  it('garbage input is rejected, never thrown', () => {
+    const e = createEngine('t');
+    const before = e.digest();
+    const r = e.apply({ id: 'x', at: 1, cmd: { type: 'enqueue', conversation: null } } as never);
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_INVALID_ARGUMENT', field: 'conversation' } });
+    expect(e.apply(null as never).ok).toBe(false);
+    expect(e.digest()).toBe(before);
+  });
+
+  it('removing a queue with waiting conversations is refused', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.enqueue(conversation('c1'));
+    expect(rejected(s, { type: 'remove_queue', queueId: 'q1' })?.code).toBe('SB_ERR_QUEUE_IN_USE');
+  });
+});
+
+describe('command ids', () => {
+  it('a repeated command id is answered from memory and changes nothing', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    const first = s.run({ type: 'enqueue', conversation: conversation('c1') }, 'req-1');
+    const digest = s.engine.digest();
+    const again = s.run({ type: 'enqueue', conversation: conversation('c1') }, 'req-1');
+    expect(again).toMatchObject({ ...first, duplicate: true });
+    expect(s.engine.digest()).toBe(digest);
+  });
+
+  it('a repeated conversation id with the same content reports its status without a second assignment', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
+    expect(r).toMatchObject({ ok: true, events: [], reply: { status: 'assigned', agentId: 'ann' } });
+  });
+
+  it('a conversation id reused for different content is refused', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.enqueue(conversation('c1'));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c1', { priority: 5 }) });
+    expect(r.ok ? null : r.error.code).toBe('SB_ERR_CONVERSATION_EXISTS');
+  });
+});
+
+describe('snapshot and digest', () => {
+  function busyDesk() {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 15, strategy: 'round_robin' }));
+    s.online(agentConfig('ann', { capacity: { chat: 2 }, wrapUpSeconds: 10 }), agentConfig('bob'));
+    for (let i = 0; i < 6; i++) s.enqueue(conversation(`c${i}`, { priority: i % 3 }));
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c0' });
+    return s;
+  }
+
+  function continueWith(s: Scenario, e = s.engine) {
+    const cmds: Command[] = [
+      { type: 'tick' },
+      { type: 'end_conversation', conversationId: 'c0', outcome: 'resolved' },
+      { type: 'tick' },
+      { type: 'cancel', conversationId: 'c5' },
+      { type: 'tick' },
+    ];
+    return cmds.map((cmd, i) => e.apply({ id: `cont-${i}`, at: s.t + (i + 1) * 16_000, cmd }));
+  }
+
+  it('restoring a snapshot gives the same digest, and continuing gives the same events as never snapshotting', () => {
+    const a = busyDesk();
+    const b = busyDesk();
+    expect(b.engine.digest()).toBe(a.engine.digest());
+    const restored = restoreEngine(JSON.parse(JSON.stringify(b.engine.snapshot())));
+    expect(restored.digest()).toBe(a.engine.digest());
+    const ra = continueWith(a);
+    const rb = continueWith(b, restored);
+    expect(rb).toEqual(ra);
+    expect(restored.digest()).toBe(a.engine.digest());
+    expect(restored.nextTimerAt()).toBe(a.engine.nextTimerAt());
+  });
+
+  it('the digest changes when the state changes', () => {
+    const s = busyDesk();
+    const d = s.engine.digest();
+    s.when({ type: 'cancel', conversationId: 'c5' });
+    expect(s.engine.digest()).not.toBe(d);
+    expect(d).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
+
+describe('digest hash', () => {
+  it('is FNV-1a 64 (reference vectors)', async () => {
+    const { fnv1a64 } = await import('./digest.js');
+    expect(fnv1a64('')).toBe('cbf29ce484222325');
+    expect(fnv1a64('a')).toBe('af63dc4c8601ec8c');
+    expect(fnv1a64('hello world')).toBe('779a65e7023cd2e7');
+  });
+});

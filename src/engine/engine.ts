@@ -1,0 +1,145 @@
+/**
+ * The `Engine` implementation: validation, command-id dedupe, apply, queries, snapshot and digest
+ * around a `Partition`.
+ *
+ * Dedupe: the replies of the last `dedupeWindow` accepted commands (default 10 000) are remembered by
+ * command id, oldest evicted first, and are part of the snapshot; a repeated id within that window gets
+ * the remembered result with `duplicate: true` and changes nothing. Rejected commands are not remembered
+ * (they changed nothing, so re-evaluating a retry is harmless and keeps the digest unchanged).
+ */
+import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
+import { execute, Rejection } from './commands.js';
+import { fnv1a64 } from './digest.js';
+import { lint } from './lint.js';
+import { Partition } from './partition.js';
+import { agentStats, queueStats } from './queries.js';
+import { capture, rebuild, SNAPSHOT_VERSION, type StateV1 } from './snapshot.js';
+import type { ApplyResult, CommandEnvelope } from './types.js';
+import { validateEnvelope } from './validate.js';
+
+export interface EngineOptions {
+  /** Command ids remembered for dedupe (default 10 000). */
+  dedupeWindow?: number;
+  /** Closed conversations kept for queries/explain (default 10 000). */
+  recentClosed?: number;
+}
+
+export const DEFAULT_DEDUPE_WINDOW = 10_000;
+
+export class RoutingEngine implements Engine {
+  constructor(
+    readonly partition: string,
+    private p: Partition,
+    private readonly dedupe: Map<string, ApplyResult>,
+    private readonly dedupeWindow: number,
+  ) {}
+
+  get now(): number {
+    return this.p.now;
+  }
+
+  apply(env: CommandEnvelope): ApplyResult {
+    const id = (env as { id?: unknown } | null)?.id;
+    if (typeof id === 'string') {
+      const prior = this.dedupe.get(id);
+      if (prior) return { ...prior, duplicate: true };
+    }
+    const invalid = validateEnvelope(env);
+    if (invalid) return { ok: false, error: invalid };
+    const p = this.p;
+    const before = p.now;
+    p.events = [];
+    let result: ApplyResult;
+    try {
+      const reply = execute(p, env.cmd, env.at);
+      result = { ok: true, reply, events: p.events };
+    } catch (e) {
+      p.now = before;
+      p.events = [];
+      if (e instanceof Rejection) return { ok: false, error: e.error };
+      // A bug, not bad input: report it as internal rather than crash the host.
+      return {
+        ok: false,
+        error: { code: 'SB_ERR_INTERNAL', message: 'internal error while applying the command' },
+      };
+    }
+    p.events = [];
+    this.dedupe.set(env.id, result);
+    if (this.dedupe.size > this.dedupeWindow) this.dedupe.delete(this.dedupe.keys().next().value!);
+    return result;
+  }
+
+  query(q: Query, at: number): QueryResult {
+    const p = this.p;
+    switch (q.type) {
+      case 'conversation': {
+        const c = p.convs.get(q.conversationId);
+        return {
+          type: 'conversation',
+          conversation: c ? p.view(c, at) : (p.recent.get(q.conversationId) ?? null),
+        };
+      }
+      case 'queue_stats': {
+        const qu = p.queues.get(q.queueId);
+        return { type: 'queue_stats', stats: qu ? queueStats(p, qu, at) : null };
+      }
+      case 'all_queue_stats':
+        return { type: 'all_queue_stats', stats: [...p.queues.values()].map((x) => queueStats(p, x, at)) };
+      case 'agent_stats': {
+        const a = p.agents.get(q.agentId);
+        return { type: 'agent_stats', stats: a ? agentStats(p, a, at) : null };
+      }
+      case 'agent':
+        return { type: 'agent', agent: structuredClone(p.agents.get(q.agentId)?.cfg ?? null) };
+      case 'queue':
+        return { type: 'queue', queue: structuredClone(p.queues.get(q.queueId)?.cfg ?? null) };
+      case 'customer':
+        return { type: 'customer', customer: structuredClone(p.customers.get(q.customerId) ?? null) };
+      case 'list_agents':
+        return { type: 'list_agents', agents: structuredClone([...p.agents.values()].map((a) => a.cfg)) };
+      case 'list_queues':
+        return { type: 'list_queues', queues: structuredClone([...p.queues.values()].map((x) => x.cfg)) };
+      case 'routing_config':
+        return { type: 'routing_config', config: structuredClone(p.config) };
+      case 'lint':
+        return { type: 'lint', findings: lint(p) };
+      case 'digest':
+        return { type: 'digest', digest: this.digest() };
+    }
+  }
+
+  nextTimerAt(): number | null {
+    const p = this.p;
+    let t = Number.POSITIVE_INFINITY;
+    const w = p.wraps.peek();
+    if (w) t = w.wrapUntil;
+    const c = p.timers.peek();
+    if (c && c.timerAt < t) t = c.timerAt;
+    if (p.slaNextAt !== null && p.slaNextAt < t) t = p.slaNextAt;
+    return t === Number.POSITIVE_INFINITY ? null : t;
+  }
+
+  snapshot(): EngineSnapshot {
+    return {
+      version: SNAPSHOT_VERSION,
+      partition: this.partition,
+      state: structuredClone(capture(this.p, this.dedupe)),
+    };
+  }
+
+  digest(): string {
+    return fnv1a64(JSON.stringify([this.partition, capture(this.p, this.dedupe)]));
+  }
+
+  static create(partition: string, options: EngineOptions = {}): RoutingEngine {
+    const p = new Partition();
+    p.recentLimit = options.recentClosed ?? 10_000;
+    return new RoutingEngine(partition, p, new Map(), options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+  }
+
+  static restore(s: EngineSnapshot, options: EngineOptions = {}): RoutingEngine {
+    if (s.version !== SNAPSHOT_VERSION) throw new Error(`unsupported engine snapshot version ${s.version}`);
+    const { p, dedupe } = rebuild(s.state as StateV1);
+    return new RoutingEngine(s.partition, p, dedupe, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The engine's mutable runtime records. Logical state (what a snapshot holds) lives in plain fields;
+ * index fields (`hpos`, `tpos`, pools, heaps) are derived and rebuilt on restore.
+ *
+ * Picture of the indexes for one queue with one overflow step:
+ *
+ *   Queue q ── lanes[0] (base requirements)      pool: heap of available Members, strategy order
+ *          │                                       levels[0..10]: heap of waiting Convs per priority
+ *          └─ lanes[1] (after overflow step 1)     same shape, membership of the relaxed requirements
+ *
+ *   Agent ── members[] ── one Member per lane it may serve (pool slot `hpos`, round-robin `turn`)
+ *
+ * A conversation waits in exactly one lane (the one for its current overflow step) or is reserved for
+ * one agent, or is offered/assigned (in no lane).
+ */
+import { IndexedHeap } from './heap.js';
+import type { RoutingStrategy } from './strategies/strategy.js';
+import type {
+  AgentConfig,
+  Channel,
+  ConversationStatus,
+  CustomerConfig,
+  Explanation,
+  Outcome,
+  Presence,
+  QueueConfig,
+  SkillRequirement,
+} from './types.js';
+import { SlidingWindow } from './window.js';
+
+export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
+export const PRIORITY_LEVELS = 11;
+
+export class Agent {
+  skills: Map<string, number>;
+  /** Capacity per channel index. */
+  cap: number[];
+  /** Open conversations + pending offers + escalation participations, per channel index. */
+  load: number[] = [0, 0, 0, 0, 0];
+  presence: Presence = 'offline';
+  /** End of wrap-up, 0 when not wrapping up. */
+  wrapUntil = 0;
+  wrapPos = -1;
+  idleSince: number;
+  lastAssignedAt = 0;
+  consecutiveMisses = 0;
+  missedTotal = 0;
+  handled = 0;
+  handleMsTotal = 0;
+  onlineMs = 0;
+  busyMs = 0;
+  acctAt: number;
+  members: Member[] = [];
+  /** Ids of conversations this agent holds (assigned or participating). */
+  convs: string[] = [];
+  /** Ids of conversations offered to this agent, pending. */
+  offers: string[] = [];
+  /** Conversations waiting for this agent (previous/dedicated agent wait budget), oldest first. */
+  reserved: Conv[] = [];
+
+  constructor(
+    public cfg: AgentConfig,
+    readonly seq: number,
+    now: number,
+  ) {
+    this.skills = skillMap(cfg);
+    this.cap = capArray(cfg);
+    this.idleSince = now;
+    this.acctAt = now;
+  }
+
+  setConfig(cfg: AgentConfig): void {
+    this.cfg = cfg;
+    this.skills = skillMap(cfg);
+    this.cap = capArray(cfg);
+  }
+
+  get id(): string {
+    return this.cfg.id;
+  }
+
+  available(ch: number): boolean {
+    return this.presence === 'online' && this.wrapUntil === 0 && this.load[ch]! < this.cap[ch]!;
+  }
+
+  satisfies(reqs: readonly SkillRequirement[]): boolean {
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      const l = this.skills.get(r.skill);
+      if (l === undefined || l < r.minLevel) return false;
+    }
+    return true;
+  }
+
+  busy(): boolean {
+    return this.convs.length > 0 || this.wrapUntil !== 0;
+  }
+
+  /** Accrues online and busy time up to `now`; call before presence or workload changes. */
+  accrue(now: number): void {
+    const dt = now - this.acctAt;
+    if (dt > 0 && this.presence !== 'offline') {
+      this.onlineMs += dt;
+      if (this.busy()) this.busyMs += dt;
+    }
+    this.acctAt = now;
+  }
+
+  memberOf(lane: Lane): Member | undefined {
+    const ms = this.members;
+    for (let i = 0; i < ms.length; i++) if (ms[i]!.lane === lane) return ms[i];
+    return undefined;
+  }
+}
+
+function skillMap(cfg: AgentConfig): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const s of cfg.skills) m.set(s.skill, s.level);
+  return m;
+}
+
+function capArray(cfg: AgentConfig): number[] {
+  const c = cfg.capacity;
+  return [c.chat ?? 0, c.voice ?? 0, c.email ?? 0, c.sms ?? 0, c.social ?? 0];
+}
+
+/** One agent's place in one lane: its pool slot and its round-robin turn there. */
+export class Member {
+  hpos = -1;
+  /** Round-robin: the lane's turn counter when this agent was last picked (lower goes first). */
+  turn = 0;
+  /** Most-skilled: sum of the agent's levels on the lane's required skills. */
+  score = 0;
+  constructor(
+    readonly agent: Agent,
+    readonly lane: Lane,
+  ) {}
+}
+
+/** Who may serve a lane: agents of `scope` (or of every queue) holding `reqs`, of at least `minTier`. */
+export interface Clause {
+  scope: string;
+  reqs: SkillRequirement[];
+  minTier: number;
+}
+
+export class Lane {
+  readonly pool: IndexedHeap<Member>;
+  readonly members = new Set<Member>();
+  readonly levels: (IndexedHeap<Conv> | null)[] = new Array(PRIORITY_LEVELS).fill(null);
+  /** Bit p set ⇔ levels[p] is non-empty. */
+  levelMask = 0;
+  waiting = 0;
+  turnCounter = 0;
+  /** Members currently online, and their summed capacity on the lane's channel (staffing). */
+  online = 0;
+  onlineCapacity = 0;
+
+  constructor(
+    readonly queue: Queue,
+    readonly step: number,
+    readonly clauses: Clause[],
+    readonly ch: number,
+    /** Labels of the overflow actions applied to reach this lane, e.g. "relax_skills:1". */
+    readonly relaxed: string[],
+    strategy: RoutingStrategy,
+  ) {
+    this.pool = new IndexedHeap<Member>(
+      (a, b) => strategy.compare(a, b) < 0,
+      (m) => m.hpos,
+      (m, i) => {
+        m.hpos = i;
+      },
+    );
+  }
+
+  admits(a: Agent): boolean {
+    for (const c of this.clauses) {
+      if (a.cfg.tier < c.minTier) continue;
+      if (a.cfg.queues.length > 0 && !a.cfg.queues.includes(c.scope)) continue;
+      if (a.satisfies(c.reqs)) return true;
+    }
+    return false;
+  }
+
+  skillScore(a: Agent): number {
+    let s = 0;
+    for (const r of this.clauses[0]!.reqs) s += a.skills.get(r.skill) ?? 0;
+    return s;
+  }
+
+  level(p: number): IndexedHeap<Conv> {
+    let h = this.levels[p];
+    if (!h) {
+      h = new IndexedHeap<Conv>(
+        (a, b) => a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq),
+        (c) => c.hpos,
+        (c, i) => {
+          c.hpos = i;
+        },
+      );
+      this.levels[p] = h;
+    }
+    return h;
+  }
+}
+
+export type SlaState = 'ok' | 'at_risk' | 'breached';
+
+export class Queue {
+  lanes: Lane[] = [];
+  strategy: RoutingStrategy;
+  ch: number;
+  /** Waiting per priority level (all lanes), arrivals and removals per level: for position estimates. */
+  levelCount: number[] = new Array(PRIORITY_LEVELS).fill(0);
+  levelArrivals: number[] = new Array(PRIORITY_LEVELS).fill(0);
+  levelRemovals: number[] = new Array(PRIORITY_LEVELS).fill(0);
+  waiting = 0;
+  /** Active (not closed) conversations whose queue this is. */
+  active = 0;
+  inbound = 0;
+  assigned = 0;
+  abandoned = 0;
+  transferred = 0;
+  window: SlidingWindow;
+  slaState: SlaState = 'ok';
+  overCapacity = false;
+
+  constructor(
+    public cfg: QueueConfig,
+    strategy: RoutingStrategy,
+  ) {
+    this.strategy = strategy;
+    this.ch = CHANNEL_INDEX[cfg.channel];
+    this.window = new SlidingWindow(cfg.serviceLevel.windowSeconds * 1000);
+  }
+
+  get id(): string {
+    return this.cfg.id;
+  }
+}
+
+export class Conv {
+  status: ConversationStatus = 'waiting';
+  /** Time it entered its current queue: its age for ordering, waits and service level. */
+  enqueuedAt: number;
+  /** Overflow steps applied in the current queue. */
+  step = 0;
+  /** Requirements of the request beyond the lane's (after relaxation); null = none. */
+  adHoc: SkillRequirement[] | null = null;
+  /** Agents who rejected or let an offer time out; they are never offered this conversation again. */
+  excluded: string[] | null = null;
+  lane: Lane | null = null;
+  hpos = -1;
+  tpos = -1;
+  timerAt = Number.POSITIVE_INFINITY;
+  /** Order of arrival within (queue, priority level), for position estimates; -1 = not yet queued here. */
+  qord = -1;
+  /** Counted as answered in its current queue's service level. */
+  answered = false;
+  agentId: string | null = null;
+  participants: string[] = [];
+  offers: string[] = [];
+  offerExpiresAt = 0;
+  reservedFor: string | null = null;
+  reservedUntil = 0;
+  noticeAt = 0;
+  lastPosition = 0;
+  lastEstimateMs = 0;
+  assignedAt = 0;
+  outcome: Outcome | null = null;
+  explanation: Explanation | null = null;
+  /** Explanation of the pending offer, becomes `explanation` on accept. */
+  pending: Explanation | null = null;
+  /** Customer was unknown (or had no history) at first contact. */
+  newCustomer = false;
+
+  constructor(
+    readonly id: string,
+    readonly seq: number,
+    readonly channel: Channel,
+    readonly customerId: string,
+    readonly valueTier: CustomerConfig['valueTier'] | undefined,
+    readonly priority: number,
+    readonly requiredSkills: SkillRequirement[],
+    readonly topic: string | undefined,
+    readonly requestedQueueId: string | undefined,
+    public queue: Queue,
+    readonly createdAt: number,
+  ) {
+    this.enqueuedAt = createdAt;
+  }
+}

@@ -1,0 +1,793 @@
+/**
+ * The routing core of one partition: state, incremental indexes and the two matching directions.
+ *
+ * - Conversation side (`route`): customer rules, then the lane's pool heap → O(log agents).
+ * - Agent side (`serveAgent`): for each lane the agent serves, the heads of ≤ 11 priority-level heaps →
+ *   O(lanes served × (11 + log waiting)).
+ * Nothing here scans all agents or all conversations per decision. Two bounded lazy searches exist:
+ * conversations with ad-hoc skills or excluded agents are matched by a best-first walk of at most
+ * `SEARCH_LIMIT` heap entries (so such a conversation may wait while a matching agent exists deeper than
+ * that in the pool; it is retried whenever agents change), and customer rules look at ≤ 3 agents.
+ */
+import { IndexedHeap } from './heap.js';
+import { HoursCache, nextOpenAt } from './hours.js';
+import {
+  Agent,
+  CHANNEL_INDEX,
+  type Clause,
+  type Conv,
+  Lane,
+  Member,
+  PRIORITY_LEVELS,
+  Queue,
+} from './model.js';
+import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
+import { STRATEGIES } from './strategies/index.js';
+import type {
+  AgentConfig,
+  ConversationView,
+  CustomerConfig,
+  EngineEvent,
+  Explanation,
+  OverflowAction,
+  QueueConfig,
+  RoutingConfig,
+  SkillRequirement,
+} from './types.js';
+import { F } from './window.js';
+
+/** Max heap entries examined by a filtered (lazy) search. */
+export const SEARCH_LIMIT = 64;
+/** How often a waiting conversation's position/estimate is re-checked for a material change. */
+export const NOTICE_RECHECK_MS = 30_000;
+/** Handle time assumed for wait estimates before a queue has handled anything in its window. */
+export const DEFAULT_AHT_MS = 300_000;
+/** Offer timeout for `broadcast` queues configured with `offerTimeoutSeconds: 0` (broadcast always offers). */
+export const BROADCAST_DEFAULT_TIMEOUT_S = 30;
+/** Previous agents remembered per customer. */
+export const PREVIOUS_AGENTS_KEPT = 5;
+
+export const DEFAULT_ROUTING: RoutingConfig = {
+  maxMissedOffers: 3,
+  agingPerMinute: 1,
+  slaDrivenPriority: false,
+  queueRules: [],
+  slaAtRiskMargin: 0.05,
+};
+
+/**
+ * "Material" change of a queued notice: the position moved by at least max(1, 20 % of the last one), or
+ * the estimate moved by at least max(30 s, 25 % of the last one). Checked every `NOTICE_RECHECK_MS`.
+ */
+export function materialChange(oldPos: number, pos: number, oldEst: number, est: number): boolean {
+  if (Math.abs(pos - oldPos) >= Math.max(1, Math.ceil(oldPos * 0.2))) return true;
+  return Math.abs(est - oldEst) >= Math.max(30_000, oldEst * 0.25);
+}
+
+export type ConvRouteStatus = 'assigned' | 'offered' | 'queued' | 'over_capacity' | 'outside_hours';
+
+export class Partition implements RuleContext {
+  now = 0;
+  agentSeq = 0;
+  convSeq = 0;
+  config: RoutingConfig = DEFAULT_ROUTING;
+  readonly agents = new Map<string, Agent>();
+  readonly queues = new Map<string, Queue>();
+  readonly customers = new Map<string, CustomerConfig>();
+  readonly convs = new Map<string, Conv>();
+  /** Recently closed or abandoned conversations (views), oldest first, at most `recentLimit`. */
+  readonly recent = new Map<string, ConversationView>();
+  recentLimit = 10_000;
+  /** Agents per skill (for lint). */
+  readonly skillHolders = new Map<string, number>();
+  readonly hours = new Map<string, HoursCache>();
+  /** Conversations by next timer (offer expiry, overflow, reservation end, notice re-check). */
+  readonly timers = new IndexedHeap<Conv>(
+    (a, b) => a.timerAt < b.timerAt || (a.timerAt === b.timerAt && a.seq < b.seq),
+    (c) => c.tpos,
+    (c, i) => {
+      c.tpos = i;
+    },
+  );
+  /** Agents in wrap-up by end time. */
+  readonly wraps = new IndexedHeap<Agent>(
+    (a, b) => a.wrapUntil < b.wrapUntil || (a.wrapUntil === b.wrapUntil && a.seq < b.seq),
+    (a) => a.wrapPos,
+    (a, i) => {
+      a.wrapPos = i;
+    },
+  );
+  /** Earliest time a service-level window drops a bucket (null = none). */
+  slaNextAt: number | null = null;
+  /** Output buffer of the command being applied. */
+  events: EngineEvent[] = [];
+  /** Status of the last `route` (for the enqueue reply). */
+  lastStatus: ConvRouteStatus = 'queued';
+  lastNextOpenAt: number | null = null;
+
+  // ---------------------------------------------------------------- RuleContext
+
+  agent(id: string): Agent | undefined {
+    return this.agents.get(id);
+  }
+
+  eligibleMember(agent: Agent, lane: Lane, conv: Conv): Member | null {
+    const m = agent.memberOf(lane);
+    if (!m || m.hpos < 0) return null;
+    return fits(agent, conv) ? m : null;
+  }
+
+  firstMember(lane: Lane, conv: Conv, extra: (m: Member) => boolean): Member | null {
+    return lane.pool.findFirst((m) => extra(m) && fits(m.agent, conv), SEARCH_LIMIT) ?? null;
+  }
+
+  // ---------------------------------------------------------------- agents & lanes
+
+  addAgent(cfg: AgentConfig): Agent {
+    const a = new Agent(cfg, ++this.agentSeq, this.now);
+    this.agents.set(cfg.id, a);
+    this.countSkills(a, 1);
+    for (const q of this.queues.values())
+      for (const lane of q.lanes) if (lane.admits(a)) this.addMember(a, lane);
+    return a;
+  }
+
+  /** Applies a new configuration to an existing agent: memberships, pools, staffing. */
+  reconfigureAgent(a: Agent, cfg: AgentConfig): void {
+    a.accrue(this.now);
+    this.countSkills(a, -1);
+    this.detachOnline(a);
+    a.setConfig(cfg);
+    this.countSkills(a, 1);
+    for (const q of this.queues.values()) {
+      for (const lane of q.lanes) {
+        const m = a.memberOf(lane);
+        const admit = lane.admits(a);
+        if (admit && !m) this.addMember(a, lane);
+        else if (!admit && m) this.removeMember(m);
+        else if (m) m.score = lane.skillScore(a);
+      }
+    }
+    this.attachOnline(a);
+    this.refreshAgent(a);
+  }
+
+  countSkills(a: Agent, d: number): void {
+    for (const s of a.cfg.skills) {
+      const n = (this.skillHolders.get(s.skill) ?? 0) + d;
+      if (n === 0) this.skillHolders.delete(s.skill);
+      else this.skillHolders.set(s.skill, n);
+    }
+  }
+
+  addMember(a: Agent, lane: Lane): Member {
+    const m = new Member(a, lane);
+    m.score = lane.skillScore(a);
+    lane.members.add(m);
+    a.members.push(m);
+    if (a.presence === 'online') {
+      lane.online++;
+      lane.onlineCapacity += a.cap[lane.ch]!;
+    }
+    if (a.available(lane.ch)) lane.pool.push(m);
+    return m;
+  }
+
+  removeMember(m: Member): void {
+    const { lane, agent } = m;
+    lane.pool.remove(m);
+    lane.members.delete(m);
+    const i = agent.members.indexOf(m);
+    if (i >= 0) agent.members.splice(i, 1);
+    if (agent.presence === 'online') {
+      lane.online--;
+      lane.onlineCapacity -= agent.cap[lane.ch]!;
+    }
+  }
+
+  detachOnline(a: Agent): void {
+    if (a.presence !== 'online') return;
+    for (const m of a.members) {
+      m.lane.online--;
+      m.lane.onlineCapacity -= a.cap[m.lane.ch]!;
+    }
+  }
+
+  attachOnline(a: Agent): void {
+    if (a.presence !== 'online') return;
+    for (const m of a.members) {
+      m.lane.online++;
+      m.lane.onlineCapacity += a.cap[m.lane.ch]!;
+    }
+  }
+
+  /** Re-files the agent in every pool it belongs to after its load, idle time or presence changed. */
+  refreshAgent(a: Agent): void {
+    const ms = a.members;
+    for (let i = 0; i < ms.length; i++) {
+      const m = ms[i]!;
+      const pool = m.lane.pool;
+      if (a.available(m.lane.ch)) {
+        if (m.hpos < 0) pool.push(m);
+        else pool.update(m);
+      } else if (m.hpos >= 0) pool.remove(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- queues & lanes
+
+  /** Builds the lanes of a queue: lane 0 = base requirements, lane k = after overflow steps 1..k. */
+  buildLanes(q: Queue): void {
+    const cfg = q.cfg;
+    let reqs = cfg.requiredSkills.map((r) => ({ skill: r.skill, minLevel: r.minLevel }));
+    let minTier = 0;
+    const widened: Clause[] = [];
+    let relaxed: string[] = [];
+    const lanes: Lane[] = [new Lane(q, 0, [{ scope: cfg.id, reqs, minTier }], q.ch, [], q.strategy)];
+    cfg.overflow.forEach((step, i) => {
+      const a = step.action;
+      if (a.kind === 'relax_skills') reqs = relaxReqs(reqs, a.by);
+      else if (a.kind === 'drop_skills') reqs = reqs.filter((r) => !a.skills.includes(r.skill));
+      else if (a.kind === 'widen_to_queue') {
+        const t = this.queues.get(a.queueId);
+        if (t) widened.push({ scope: t.id, reqs: t.cfg.requiredSkills, minTier: 0 });
+      } else minTier = Math.max(minTier, a.tier);
+      relaxed = [...relaxed, actionLabel(a)];
+      const clauses: Clause[] = [{ scope: cfg.id, reqs, minTier }];
+      for (const w of widened) clauses.push({ scope: w.scope, reqs: w.reqs, minTier });
+      lanes.push(new Lane(q, i + 1, clauses, q.ch, relaxed, q.strategy));
+    });
+    q.lanes = lanes;
+    for (const a of this.agents.values())
+      for (const lane of lanes) if (lane.admits(a)) this.addMember(a, lane);
+  }
+
+  /** Removes a queue's lanes from every agent; returns the conversations that were waiting in them. */
+  teardownLanes(q: Queue): Conv[] {
+    const waiting: Conv[] = [];
+    for (const lane of q.lanes) {
+      for (const h of lane.levels) if (h) for (const c of h.items) waiting.push(c);
+      for (const m of [...lane.members]) this.removeMember(m);
+    }
+    for (const c of waiting) this.removeWaiting(c);
+    waiting.sort((a, b) => a.seq - b.seq);
+    return waiting;
+  }
+
+  // ---------------------------------------------------------------- waiting structures
+
+  insertWaiting(c: Conv, lane: Lane): void {
+    const q = lane.queue;
+    const p = c.priority;
+    c.lane = lane;
+    c.status = 'waiting';
+    lane.level(p).push(c);
+    lane.levelMask |= 1 << p;
+    lane.waiting++;
+    q.waiting++;
+    q.levelCount[p]!++;
+    if (c.qord < 0) c.qord = q.levelArrivals[p]!++;
+    else q.levelRemovals[p]!--;
+  }
+
+  removeWaiting(c: Conv): void {
+    const lane = c.lane;
+    if (!lane) return;
+    const q = lane.queue;
+    const p = c.priority;
+    const h = lane.levels[p]!;
+    h.remove(c);
+    if (h.size === 0) lane.levelMask &= ~(1 << p);
+    lane.waiting--;
+    q.waiting--;
+    q.levelCount[p]!--;
+    q.levelRemovals[p]!++;
+    c.lane = null;
+    if (q.overCapacity && (q.cfg.maxSize === 0 || q.waiting <= q.cfg.maxSize)) q.overCapacity = false;
+  }
+
+  /** Effective priority for cross-queue ordering: queue priority dominates, waiting raises it (aging). */
+  effective(c: Conv): number {
+    const wait = this.now - c.enqueuedAt;
+    let e =
+      c.queue.cfg.priority * PRIORITY_LEVELS + c.priority + (this.config.agingPerMinute * wait) / 60_000;
+    if (this.config.slaDrivenPriority) {
+      e += 10 * Math.min(1, wait / (c.queue.cfg.serviceLevel.thresholdSeconds * 1000));
+    }
+    return e;
+  }
+
+  /** Is `a` to be served before `b`? Higher effective priority, then older, then earlier arrival. */
+  ahead(a: Conv, ea: number, b: Conv, eb: number): boolean {
+    if (ea !== eb) return ea > eb;
+    if (a.enqueuedAt !== b.enqueuedAt) return a.enqueuedAt < b.enqueuedAt;
+    return a.seq < b.seq;
+  }
+
+  /** Best waiting conversation of `lane` that `agent` may take. */
+  bestWaiting(lane: Lane, agent: Agent): { c: Conv; e: number } | null {
+    let best: Conv | null = null;
+    let bestE = 0;
+    const mask = lane.levelMask;
+    for (let p = PRIORITY_LEVELS - 1; p >= 0; p--) {
+      if ((mask & (1 << p)) === 0) continue;
+      const h = lane.levels[p]!;
+      let c = h.peek()!;
+      if (!fits(agent, c)) {
+        const found = h.findFirst((x) => fits(agent, x), SEARCH_LIMIT);
+        if (!found) continue;
+        c = found;
+      }
+      const e = this.effective(c);
+      if (best === null || this.ahead(c, e, best, bestE)) {
+        best = c;
+        bestE = e;
+      }
+    }
+    return best ? { c: best, e: bestE } : null;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  overflowDue(c: Conv): number {
+    const step = c.queue.cfg.overflow[c.step];
+    return step ? c.enqueuedAt + step.afterSeconds * 1000 : Number.POSITIVE_INFINITY;
+  }
+
+  reschedule(c: Conv): void {
+    let t = Number.POSITIVE_INFINITY;
+    if (c.status === 'offered') t = c.offerExpiresAt;
+    else if (c.status === 'waiting') {
+      t = Math.min(this.overflowDue(c), c.noticeAt);
+      if (c.reservedFor !== null) t = Math.min(t, c.reservedUntil);
+    }
+    if (t === Number.POSITIVE_INFINITY) {
+      if (c.tpos >= 0) this.timers.remove(c);
+      c.timerAt = t;
+      return;
+    }
+    c.timerAt = t;
+    if (c.tpos >= 0) this.timers.update(c);
+    else this.timers.push(c);
+  }
+
+  setWrap(a: Agent, until: number): void {
+    a.wrapUntil = until;
+    if (a.wrapPos >= 0) this.wraps.update(a);
+    else this.wraps.push(a);
+  }
+
+  // ---------------------------------------------------------------- routing: conversation side
+
+  /**
+   * Routes a conversation that is not offered/assigned and not in any lane: customer rules (first
+   * contact only), then the strategy, else it waits in its lane with a notice.
+   */
+  route(c: Conv, withRules: boolean, initialNotice: boolean): ConvRouteStatus {
+    this.catchUpOverflow(c);
+    const q = c.queue;
+    const lane = q.lanes[c.step]!;
+    if (withRules) {
+      const customer = this.customers.get(c.customerId);
+      if (customer) {
+        for (const rule of CUSTOMER_RULES) {
+          const d = rule(this, c, customer, lane);
+          if (!d) continue;
+          if (d.kind === 'deliver') {
+            this.deliver(c, [d.agent], null, this.explain(c, lane, d.rule, 1));
+            return this.lastStatus;
+          }
+          this.reserve(c, d.agent, d.untilMs, initialNotice);
+          return this.lastStatus;
+        }
+      }
+    }
+    if (q.strategy.automatic && lane.pool.size > 0) {
+      const width = q.strategy.width(q.cfg);
+      if (width === 1) {
+        const m = unconstrained(c)
+          ? lane.pool.peek()!
+          : lane.pool.findFirst((x) => fits(x.agent, c), SEARCH_LIMIT);
+        if (m) {
+          this.deliver(c, [m.agent], [m], this.explain(c, lane, 'strategy', lane.pool.size));
+          return this.lastStatus;
+        }
+      } else {
+        const ms = lane.pool.findTop((x) => fits(x.agent, c), width, SEARCH_LIMIT);
+        if (ms.length > 0) {
+          this.deliver(
+            c,
+            ms.map((m) => m.agent),
+            ms,
+            this.explain(c, lane, 'strategy', lane.pool.size),
+          );
+          return this.lastStatus;
+        }
+      }
+    }
+    this.insertWaiting(c, lane);
+    this.notice(c, initialNotice);
+    return this.lastStatus;
+  }
+
+  explain(c: Conv, lane: Lane, rule: Explanation['rule'], candidates: number): Explanation {
+    return {
+      rule,
+      strategy: c.queue.cfg.strategy,
+      queueId: c.queue.id,
+      candidates,
+      relaxed: lane.relaxed.slice(),
+      waitedMs: this.now - c.enqueuedAt,
+    };
+  }
+
+  /** Applies overflow steps that are already due (e.g. while the conversation was being offered). */
+  catchUpOverflow(c: Conv): void {
+    while (this.overflowDue(c) <= this.now) this.applyStep(c);
+  }
+
+  applyStep(c: Conv): void {
+    const q = c.queue;
+    const step = q.cfg.overflow[c.step]!;
+    this.events.push({
+      type: 'overflowed',
+      conversationId: c.id,
+      queueId: q.id,
+      step: c.step,
+      action: step.action,
+    });
+    c.step++;
+    this.setAdHoc(c);
+  }
+
+  /** Requirements of the request not already guaranteed by its lane (after the steps applied so far). */
+  setAdHoc(c: Conv): void {
+    if (c.requiredSkills.length === 0) {
+      c.adHoc = null;
+      return;
+    }
+    let reqs = c.requiredSkills;
+    const steps = c.queue.cfg.overflow;
+    for (let i = 0; i < c.step; i++) {
+      const a = steps[i]!.action;
+      if (a.kind === 'relax_skills') reqs = relaxReqs(reqs, a.by);
+      else if (a.kind === 'drop_skills') reqs = reqs.filter((r) => !a.skills.includes(r.skill));
+    }
+    const lane = c.queue.lanes[c.step];
+    const base = lane ? lane.clauses[0]!.reqs : [];
+    const extra = reqs.filter((r) => !base.some((b) => b.skill === r.skill && b.minLevel >= r.minLevel));
+    c.adHoc = extra.length > 0 ? extra : null;
+  }
+
+  reserve(c: Conv, agent: Agent, until: number, initialNotice: boolean): void {
+    c.status = 'waiting';
+    c.reservedFor = agent.id;
+    c.reservedUntil = until;
+    agent.reserved.push(c);
+    this.notice(c, initialNotice);
+  }
+
+  unreserve(c: Conv): void {
+    if (c.reservedFor === null) return;
+    const a = this.agents.get(c.reservedFor);
+    if (a) {
+      const i = a.reserved.indexOf(c);
+      if (i >= 0) a.reserved.splice(i, 1);
+    }
+    c.reservedFor = null;
+    c.reservedUntil = 0;
+  }
+
+  /** Offers or assigns according to the queue's offer timeout (broadcast always offers). */
+  deliver(c: Conv, agents: Agent[], members: Member[] | null, expl: Explanation): void {
+    const q = c.queue;
+    if (q.cfg.offerTimeoutSeconds > 0 || q.cfg.strategy === 'broadcast') this.offer(c, agents, expl);
+    else this.assign(c, agents[0]!, expl, false);
+    if (members) for (const m of members) q.strategy.picked?.(m);
+    for (const a of agents) this.refreshAgent(a);
+  }
+
+  offer(c: Conv, agents: Agent[], expl: Explanation): void {
+    const q = c.queue;
+    const timeout = q.cfg.offerTimeoutSeconds > 0 ? q.cfg.offerTimeoutSeconds : BROADCAST_DEFAULT_TIMEOUT_S;
+    c.status = 'offered';
+    c.offers = agents.map((a) => a.id);
+    c.offerExpiresAt = this.now + timeout * 1000;
+    c.pending = expl;
+    for (const a of agents) {
+      a.accrue(this.now);
+      a.load[q.ch]!++;
+      a.offers.push(c.id);
+      this.events.push({
+        type: 'offered',
+        conversationId: c.id,
+        agentId: a.id,
+        queueId: q.id,
+        expiresAt: c.offerExpiresAt,
+      });
+    }
+    this.reschedule(c);
+    this.lastStatus = 'offered';
+  }
+
+  /** Makes `a` the conversation's agent. `fromOffer`: the load was already counted by the offer. */
+  assign(c: Conv, a: Agent, expl: Explanation, fromOffer: boolean): void {
+    const q = c.queue;
+    a.accrue(this.now);
+    if (!fromOffer) a.load[q.ch]!++;
+    a.convs.push(c.id);
+    a.lastAssignedAt = this.now;
+    a.idleSince = this.now;
+    c.status = 'assigned';
+    c.agentId = a.id;
+    c.participants = [a.id];
+    c.offers = [];
+    c.pending = null;
+    c.assignedAt = this.now;
+    c.explanation = expl;
+    this.rememberAgent(c.customerId, a.id);
+    if (!c.answered) {
+      c.answered = true;
+      const wait = this.now - c.enqueuedAt;
+      q.assigned++;
+      q.window.add(this.now, F.answered, 1);
+      q.window.add(this.now, F.waitSumMs, wait);
+      if (wait <= q.cfg.serviceLevel.thresholdSeconds * 1000)
+        q.window.add(this.now, F.answeredInThreshold, 1);
+      this.noteWindowSample(q);
+      this.evaluateSla(q);
+    }
+    this.events.push({
+      type: 'assigned',
+      conversationId: c.id,
+      agentId: a.id,
+      agentName: a.cfg.displayName,
+      queueId: q.id,
+      expectedResponseMs: q.cfg.serviceLevel.thresholdSeconds * 1000,
+      explanation: expl,
+    });
+    this.reschedule(c);
+    this.lastStatus = 'assigned';
+  }
+
+  rememberAgent(customerId: string, agentId: string): void {
+    const cu = this.customers.get(customerId);
+    if (!cu || cu.previousAgents[0] === agentId) return;
+    const prev = [agentId];
+    for (const p of cu.previousAgents) if (p !== agentId && prev.length < PREVIOUS_AGENTS_KEPT) prev.push(p);
+    cu.previousAgents = prev;
+  }
+
+  // ---------------------------------------------------------------- notices
+
+  position(c: Conv): number {
+    if (c.reservedFor !== null) return 1;
+    const q = c.queue;
+    const p = c.priority;
+    let ahead = 0;
+    for (let k = p + 1; k < PRIORITY_LEVELS; k++) ahead += q.levelCount[k]!;
+    const inLevel = Math.min(Math.max(0, c.qord - q.levelRemovals[p]!), Math.max(0, q.levelCount[p]! - 1));
+    return 1 + ahead + inLevel;
+  }
+
+  averageHandleMs(q: Queue): number {
+    const s = q.window.sums;
+    return s[F.handled]! > 0 ? s[F.handleSumMs]! / s[F.handled]! : DEFAULT_AHT_MS;
+  }
+
+  /** Estimated wait: position × recent average handle time ÷ online capacity of the queue's agents. */
+  estimate(c: Conv, pos: number): number {
+    if (c.reservedFor !== null) return Math.max(0, c.reservedUntil - this.now);
+    const q = c.queue;
+    const staffing = Math.max(1, q.lanes[0]!.onlineCapacity);
+    return Math.round((pos * this.averageHandleMs(q)) / staffing);
+  }
+
+  /** Emits the waiting notice (initially always, later only when it changed materially). */
+  notice(c: Conv, initial: boolean): void {
+    const q = c.queue;
+    const pos = this.position(c);
+    const est = this.estimate(c, pos);
+    c.noticeAt = this.now + NOTICE_RECHECK_MS;
+    this.reschedule(c);
+    const bh = q.cfg.businessHours;
+    if (bh && !this.hoursOf(q).isOpen(bh, this.now)) {
+      this.lastStatus = 'outside_hours';
+      this.lastNextOpenAt = nextOpenAt(bh, this.now);
+      if (initial)
+        this.events.push({
+          type: 'outside_hours',
+          conversationId: c.id,
+          queueId: q.id,
+          nextOpenAt: this.lastNextOpenAt,
+        });
+      c.lastPosition = pos;
+      c.lastEstimateMs = est;
+      return;
+    }
+    const over = q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize;
+    if (over && !q.overCapacity) {
+      q.overCapacity = true;
+      this.events.push({ type: 'alert', alert: 'queue_over_capacity', queueId: q.id, value: q.waiting });
+    }
+    this.lastStatus = over ? 'over_capacity' : 'queued';
+    if (!initial && !materialChange(c.lastPosition, pos, c.lastEstimateMs, est)) return;
+    c.lastPosition = pos;
+    c.lastEstimateMs = est;
+    this.events.push({
+      type: over ? 'over_capacity' : 'queued',
+      conversationId: c.id,
+      queueId: q.id,
+      position: pos,
+      estimatedWaitMs: est,
+    });
+  }
+
+  hoursOf(q: Queue): HoursCache {
+    let h = this.hours.get(q.id);
+    if (!h) {
+      h = new HoursCache();
+      this.hours.set(q.id, h);
+    }
+    return h;
+  }
+
+  // ---------------------------------------------------------------- routing: agent side
+
+  /** Gives a freed agent the best work it can take, repeatedly, until it has no free capacity left. */
+  serveAgent(a: Agent): void {
+    for (let guard = 0; guard < 10_000; guard++) {
+      if (a.presence !== 'online' || a.wrapUntil !== 0 || !this.agents.has(a.id)) return;
+      const reserved = this.takeReserved(a);
+      if (reserved) continue;
+      let best: Conv | null = null;
+      let bestE = 0;
+      let bestM: Member | null = null;
+      const ms = a.members;
+      for (let i = 0; i < ms.length; i++) {
+        const m = ms[i]!;
+        if (m.hpos < 0 || m.lane.waiting === 0 || !m.lane.queue.strategy.automatic) continue;
+        const r = this.bestWaiting(m.lane, a);
+        if (r && (best === null || this.ahead(r.c, r.e, best, bestE))) {
+          best = r.c;
+          bestE = r.e;
+          bestM = m;
+        }
+      }
+      if (!best || !bestM) return;
+      const lane = bestM.lane;
+      this.removeWaiting(best);
+      this.deliver(best, [a], [bestM], this.explain(best, lane, 'strategy', lane.pool.size));
+    }
+  }
+
+  /** Delivers the oldest conversation waiting for this agent (customer-rule wait budget), if it can. */
+  takeReserved(a: Agent): boolean {
+    for (const c of a.reserved) {
+      const lane = c.queue.lanes[c.step]!;
+      const m = this.eligibleMember(a, lane, c);
+      if (!m) continue;
+      const rule: Explanation['rule'] =
+        this.customers.get(c.customerId)?.dedicatedAgentId === a.id ? 'dedicated_agent' : 'previous_agent';
+      this.unreserve(c);
+      this.deliver(c, [a], null, this.explain(c, lane, rule, 1));
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- statistics
+
+  noteWindowSample(q: Queue): void {
+    const exp = q.window.nextExpiry();
+    if (exp !== null && (this.slaNextAt === null || exp < this.slaNextAt)) this.slaNextAt = exp;
+  }
+
+  recomputeSlaNext(): void {
+    let next: number | null = null;
+    for (const q of this.queues.values()) {
+      const e = q.window.nextExpiry();
+      if (e !== null && (next === null || e < next)) next = e;
+    }
+    this.slaNextAt = next;
+  }
+
+  serviceLevel(sums: number[]): number | null {
+    const denom = sums[F.answered]! + sums[F.abandonedAfterThreshold]!;
+    return denom > 0 ? sums[F.answeredInThreshold]! / denom : null;
+  }
+
+  /** Emits an alert when the queue's service level crosses into at-risk, breached, or back to ok. */
+  evaluateSla(q: Queue): void {
+    const sl = this.serviceLevel(q.window.sums);
+    if (sl === null) return;
+    const target = q.cfg.serviceLevel.target;
+    const state = sl < target ? 'breached' : sl < target + this.config.slaAtRiskMargin ? 'at_risk' : 'ok';
+    if (state === q.slaState) return;
+    q.slaState = state;
+    this.events.push({
+      type: 'alert',
+      alert: state === 'breached' ? 'sla_breached' : state === 'at_risk' ? 'sla_at_risk' : 'sla_recovered',
+      queueId: q.id,
+      value: sl,
+    });
+  }
+
+  /** Status a waiting conversation reports: outside hours beats over capacity beats queued. */
+  waitingStatus(c: Conv): ConvRouteStatus {
+    const q = c.queue;
+    const bh = q.cfg.businessHours;
+    if (bh && !this.hoursOf(q).isOpen(bh, this.now)) return 'outside_hours';
+    return q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize ? 'over_capacity' : 'queued';
+  }
+
+  nextOpenOf(c: Conv): number | null {
+    const bh = c.queue.cfg.businessHours;
+    return bh ? nextOpenAt(bh, this.now) : this.now;
+  }
+
+  /** Retires a closed or abandoned conversation into the bounded recent list. */
+  close(c: Conv): void {
+    if (c.tpos >= 0) this.timers.remove(c);
+    c.timerAt = Number.POSITIVE_INFINITY;
+    c.queue.active--;
+    this.convs.delete(c.id);
+    this.recent.set(c.id, this.view(c, this.now));
+    if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  view(c: Conv, at: number): ConversationView {
+    const waiting = c.status === 'waiting';
+    const pos = waiting ? this.position(c) : null;
+    return {
+      id: c.id,
+      channel: c.channel,
+      customerId: c.customerId,
+      queueId: c.queue.id,
+      priority: c.priority,
+      status: c.status,
+      createdAt: c.createdAt,
+      agentId: c.agentId,
+      participants: c.participants.slice(),
+      offeredTo: c.offers.slice(),
+      outcome: c.outcome,
+      explanation: c.explanation,
+      position: pos,
+      estimatedWaitMs: pos === null ? null : Math.max(0, this.estimate(c, pos) - Math.max(0, at - this.now)),
+    };
+  }
+
+  makeQueue(cfg: QueueConfig): Queue {
+    return new Queue(cfg, STRATEGIES[cfg.strategy]);
+  }
+}
+
+/** Conversation without ad-hoc requirements or exclusions: any pool member fits. */
+export function unconstrained(c: Conv): boolean {
+  return c.adHoc === null && c.excluded === null;
+}
+
+/** May `a` take `c`, beyond lane membership and availability? */
+export function fits(a: Agent, c: Conv): boolean {
+  if (c.excluded?.includes(a.id)) return false;
+  return c.adHoc === null || a.satisfies(c.adHoc);
+}
+
+export function relaxReqs(reqs: readonly SkillRequirement[], by: number): SkillRequirement[] {
+  return reqs.map((r) => ({ skill: r.skill, minLevel: Math.max(1, r.minLevel - by) }));
+}
+
+export function actionLabel(a: OverflowAction): string {
+  switch (a.kind) {
+    case 'relax_skills':
+      return `relax_skills:${a.by}`;
+    case 'drop_skills':
+      return `drop_skills:${a.skills.join('+')}`;
+    case 'widen_to_queue':
+      return `widen_to_queue:${a.queueId}`;
+    case 'escalate_tier':
+      return `escalate_tier:${a.tier}`;
+  }
+}
+
+export { CHANNEL_INDEX };

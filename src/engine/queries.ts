@@ -1,0 +1,64 @@
+/** Read models: statistics and views computed from incremental counters (no scans of conversations). */
+import type { Agent, Queue } from './model.js';
+import { DEFAULT_AHT_MS, type Partition } from './partition.js';
+import type { AgentStats, QueueStats } from './types.js';
+import { F } from './window.js';
+
+export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
+  const t = Math.max(at, p.now);
+  const s = q.window.sumsAt(t);
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const lane of q.lanes) {
+    for (const h of lane.levels) {
+      const c = h?.peek();
+      if (c && c.enqueuedAt < oldest) oldest = c.enqueuedAt;
+    }
+  }
+  for (const a of reservedIn(p, q)) if (a.enqueuedAt < oldest) oldest = a.enqueuedAt;
+  const base = q.lanes[0]!;
+  const answered = s[F.answered]!;
+  const denom = answered + s[F.abandonedAfterThreshold]!;
+  return {
+    queueId: q.id,
+    waiting: q.waiting + reservedIn(p, q).length,
+    longestWaitMs: oldest === Number.POSITIVE_INFINITY ? 0 : t - oldest,
+    agentsOnline: base.online,
+    agentsAvailable: base.pool.size,
+    serviceLevel: denom > 0 ? s[F.answeredInThreshold]! / denom : null,
+    averageWaitMs: answered > 0 ? s[F.waitSumMs]! / answered : 0,
+    abandonmentRate: s[F.inbound]! > 0 ? s[F.abandoned]! / s[F.inbound]! : 0,
+    averageHandleMs: s[F.handled]! > 0 ? s[F.handleSumMs]! / s[F.handled]! : 0,
+    inbound: q.inbound,
+    assigned: q.assigned,
+    abandoned: q.abandoned,
+    transferred: q.transferred,
+  };
+}
+
+/** Conversations of `q` waiting for one agent (customer-rule wait budget); few by construction. */
+function reservedIn(_p: Partition, q: Queue) {
+  const out = [];
+  for (const m of q.lanes[0]!.members) for (const c of m.agent.reserved) if (c.queue === q) out.push(c);
+  return out;
+}
+
+export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
+  const t = Math.max(at, p.now);
+  const dt = t - a.acctAt;
+  const logged = a.presence !== 'offline' && dt > 0;
+  const online = a.onlineMs + (logged ? dt : 0);
+  const busy = a.busyMs + (logged && a.busy() ? dt : 0);
+  return {
+    agentId: a.id,
+    presence: a.presence,
+    busy: a.busy(),
+    handled: a.handled,
+    open: a.convs.length,
+    averageHandleMs: a.handled > 0 ? a.handleMsTotal / a.handled : 0,
+    missedOffers: a.missedTotal,
+    consecutiveMisses: a.consecutiveMisses,
+    occupancy: online > 0 ? busy / online : 0,
+  };
+}
+
+export { DEFAULT_AHT_MS };

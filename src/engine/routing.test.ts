@@ -1,0 +1,285 @@
+import { describe, expect, it } from 'vitest';
+import { agentConfig, assignments, conversation, offers, only, queueConfig, Scenario } from './fixtures.js';
+import { restoreEngine } from './index.js';
+
+function chatDesk(strategy: 'least_busy' | 'round_robin' = 'least_busy') {
+  const s = new Scenario();
+  s.queue(queueConfig('q1', { strategy }));
+  return s;
+}
+
+describe('a conversation arrives', () => {
+  it('goes to an online agent with free capacity on its channel', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann'));
+    const events = s.enqueue(conversation('c1'));
+    expect(assignments(events)).toEqual(['c1→ann']);
+    const assigned = only(events, 'assigned')[0]!;
+    expect(assigned.agentName).toBe('Agent ann');
+    expect(assigned.explanation).toMatchObject({ rule: 'strategy', strategy: 'least_busy', candidates: 1 });
+  });
+
+  it('waits with position and estimated wait when no agent is free', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c2') });
+    expect(r.ok && r.reply).toMatchObject({ kind: 'enqueued', status: 'queued', position: 1 });
+    const second = s.enqueue(conversation('c3'));
+    expect(only(second, 'queued')[0]).toMatchObject({ conversationId: 'c3', position: 2 });
+  });
+
+  it('is never given to an offline or away agent', () => {
+    const s = chatDesk();
+    s.given({ type: 'upsert_agent', agent: agentConfig('off') });
+    s.online(agentConfig('away'));
+    s.given({ type: 'set_presence', agentId: 'away', presence: 'away' });
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+  });
+
+  it('is only given to agents holding every required skill at the minimum level', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { requiredSkills: [{ skill: 'billing', minLevel: 5 }] }));
+    s.online(
+      agentConfig('junior', { skills: [{ skill: 'billing', level: 3 }] }),
+      agentConfig('senior', { skills: [{ skill: 'billing', level: 7 }] }),
+    );
+    expect(assignments(s.enqueue(conversation('c1')))).toEqual(['c1→senior']);
+    expect(only(s.enqueue(conversation('c2')), 'queued')).toHaveLength(1);
+  });
+
+  it('with extra skills of its own goes only to agents who also hold those', () => {
+    const s = chatDesk();
+    s.online(agentConfig('en'), agentConfig('fr', { skills: [{ skill: 'lang:fr', level: 4 }] }));
+    const events = s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'lang:fr', minLevel: 2 }] }));
+    expect(assignments(events)).toEqual(['c1→fr']);
+  });
+
+  it('respects per-channel capacity: a voice call does not use chat capacity', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('chat'));
+    s.queue(queueConfig('voice', { channel: 'voice' }));
+    s.online(agentConfig('ann', { capacity: { chat: 2, voice: 1 } }));
+    expect(assignments(s.enqueue(conversation('c1', { queueId: 'chat' })))).toEqual(['c1→ann']);
+    expect(assignments(s.enqueue(conversation('v1', { queueId: 'voice', channel: 'voice' })))).toEqual([
+      'v1→ann',
+    ]);
+    expect(assignments(s.enqueue(conversation('c2', { queueId: 'chat' })))).toEqual(['c2→ann']);
+    expect(only(s.enqueue(conversation('c3', { queueId: 'chat' })), 'queued')).toHaveLength(1);
+  });
+});
+
+describe('an agent frees capacity', () => {
+  it('ending a conversation starts wrap-up, and the agent takes the oldest waiting conversation after it', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann', { wrapUpSeconds: 30 }));
+    s.enqueue(conversation('c1'));
+    s.enqueue(conversation('c2'));
+    s.t += 60_000;
+    const ended = s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(only(ended, 'conversation_ended')[0]).toMatchObject({ handleMs: 60_000, outcome: 'resolved' });
+    expect(only(ended, 'wrap_up_started')[0]).toMatchObject({ agentId: 'ann', endsAt: s.t + 30_000 });
+    expect(assignments(ended)).toEqual([]);
+    expect(s.engine.nextTimerAt()).toBeLessThanOrEqual(s.t + 30_000);
+    const after = s.advance(30_000);
+    expect(only(after, 'wrap_up_ended')).toHaveLength(1);
+    expect(assignments(after)).toEqual(['c2→ann']);
+  });
+
+  it('finishing wrap-up early frees the agent at once', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann', { wrapUpSeconds: 120 }));
+    s.enqueue(conversation('c1'));
+    s.enqueue(conversation('c2'));
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'closed' });
+    expect(assignments(s.when({ type: 'finish_wrap_up', agentId: 'ann' }))).toEqual(['c2→ann']);
+  });
+
+  it('coming online pulls the highest-priority waiting conversation first', () => {
+    const s = chatDesk();
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('low', { priority: 1 }));
+    s.enqueue(conversation('high', { priority: 8 }));
+    const events = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    expect(assignments(events)).toEqual(['high→ann']);
+  });
+
+  it('equal-priority conversations are served in arrival order', () => {
+    const s = chatDesk();
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 3 } }) });
+    for (const id of ['c1', 'c2', 'c3', 'c4']) {
+      s.enqueue(conversation(id));
+      s.t += 1000;
+    }
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'c1→ann',
+      'c2→ann',
+      'c3→ann',
+    ]);
+  });
+
+  it('gaining a skill lets the agent take a conversation that was waiting for it', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { requiredSkills: [{ skill: 'billing', minLevel: 1 }] }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    const events = s.when({
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { skills: [{ skill: 'billing', level: 2 }] }),
+    });
+    expect(assignments(events)).toEqual(['c1→ann']);
+  });
+});
+
+describe('strategies', () => {
+  it('least busy sends to the agent with the fewest open conversations, ties to the longest idle', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann', { capacity: { chat: 3 } }));
+    s.t += 1000;
+    s.online(agentConfig('bob', { capacity: { chat: 3 } }));
+    const got = [1, 2, 3, 4].map((i) => assignments(s.enqueue(conversation(`c${i}`)))[0]);
+    expect(got).toEqual(['c1→ann', 'c2→bob', 'c3→ann', 'c4→bob']);
+  });
+
+  it('round robin gives each agent a turn in order', () => {
+    const s = chatDesk('round_robin');
+    s.online(...['ann', 'bob', 'cat'].map((id) => agentConfig(id, { capacity: { chat: 5 } })));
+    const got = [1, 2, 3, 4, 5, 6].map(
+      (i) => assignments(s.enqueue(conversation(`c${i}`)))[0]!.split('→')[1],
+    );
+    expect(got).toEqual(['ann', 'bob', 'cat', 'ann', 'bob', 'cat']);
+  });
+
+  it('round robin keeps its cursor across snapshot and restore', () => {
+    const s = chatDesk('round_robin');
+    s.online(...['ann', 'bob', 'cat'].map((id) => agentConfig(id, { capacity: { chat: 5 } })));
+    s.enqueue(conversation('c1'));
+    const restored = restoreEngine(s.engine.snapshot());
+    const r = restored.apply({
+      id: 'x',
+      at: s.t,
+      cmd: { type: 'enqueue', conversation: conversation('c2') },
+    });
+    expect(r.ok && assignments(r.events)).toEqual(['c2→bob']);
+  });
+});
+
+describe('offers', () => {
+  function offering() {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann'));
+    s.t += 1000;
+    s.online(agentConfig('bob'));
+    return s;
+  }
+
+  it('an offer that is accepted becomes an assignment', () => {
+    const s = offering();
+    const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
+    expect(r.ok && r.reply).toMatchObject({ status: 'offered' });
+    expect(r.ok && offers(r.events)).toEqual(['c1→ann']);
+    const accepted = s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c1' });
+    expect(assignments(accepted)).toEqual(['c1→ann']);
+  });
+
+  it('a rejected offer goes to the next agent and the conversation keeps its age', () => {
+    const s = offering();
+    s.enqueue(conversation('c1'));
+    s.t += 5000;
+    const events = s.when({ type: 'reject_offer', agentId: 'ann', conversationId: 'c1' });
+    expect(only(events, 'offer_missed')[0]).toMatchObject({ reason: 'rejected', consecutiveMisses: 1 });
+    expect(offers(events)).toEqual(['c1→bob']);
+    const accepted = s.when({ type: 'accept_offer', agentId: 'bob', conversationId: 'c1' });
+    expect(only(accepted, 'assigned')[0]!.explanation.waitedMs).toBe(5000);
+  });
+
+  it('an offer nobody answers times out on tick and moves on', () => {
+    const s = offering();
+    s.enqueue(conversation('c1'));
+    expect(s.engine.nextTimerAt()).toBe(s.t + 20_000);
+    const events = s.advance(20_000);
+    expect(only(events, 'offer_missed')[0]).toMatchObject({ agentId: 'ann', reason: 'timeout' });
+    expect(offers(events)).toEqual(['c1→bob']);
+  });
+
+  it('accepting an offer one does not hold is refused', () => {
+    const s = offering();
+    s.enqueue(conversation('c1'));
+    const r = s.run({ type: 'accept_offer', agentId: 'bob', conversationId: 'c1' });
+    expect(r.ok ? null : r.error.code).toBe('SB_ERR_NO_OFFER');
+  });
+
+  it('a pending offer counts against capacity', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    expect(only(s.enqueue(conversation('c2')), 'queued')).toHaveLength(1);
+  });
+});
+
+describe('supervisor and customer actions', () => {
+  it('a supervisor assigns a waiting conversation by hand', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'manual' }));
+    s.online(agentConfig('ann'));
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+    const events = s.when({ type: 'assign', conversationId: 'c1', agentId: 'ann' });
+    expect(only(events, 'assigned')[0]!.explanation.rule).toBe('manual_assign');
+  });
+
+  it('a customer who leaves the queue is counted as abandoned with the time waited', () => {
+    const s = chatDesk();
+    s.enqueue(conversation('c1'));
+    s.t += 42_000;
+    const events = s.when({ type: 'cancel', conversationId: 'c1' });
+    expect(only(events, 'abandoned')[0]).toMatchObject({ waitedMs: 42_000 });
+    const stats = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    expect(stats.type === 'queue_stats' && stats.stats).toMatchObject({
+      waiting: 0,
+      abandoned: 1,
+      abandonmentRate: 1,
+    });
+  });
+
+  it('a cancelled offer is rescinded and the agent is free again', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    const events = s.when({ type: 'cancel', conversationId: 'c1' });
+    expect(only(events, 'offer_rescinded')[0]).toMatchObject({ agentId: 'ann', reason: 'cancelled' });
+    expect(offers(s.enqueue(conversation('c2')))).toEqual(['c2→ann']);
+  });
+});
+
+describe('queries', () => {
+  it('explains an assignment per conversation', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    const q = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(q.type === 'conversation' && q.conversation).toMatchObject({
+      status: 'assigned',
+      agentId: 'ann',
+      explanation: { rule: 'strategy', queueId: 'q1' },
+    });
+  });
+
+  it('reports per-agent statistics including occupancy', () => {
+    const s = chatDesk();
+    s.online(agentConfig('ann'));
+    s.t += 10_000;
+    s.enqueue(conversation('c1'));
+    s.t += 10_000;
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    const r = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
+    expect(r.type === 'agent_stats' && r.stats).toMatchObject({
+      handled: 1,
+      open: 0,
+      averageHandleMs: 10_000,
+      occupancy: 0.5,
+    });
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * Customer rules run before the queue's strategy when a conversation first arrives. Each looks at the
+ * customer and the conversation's lane and either names an agent to deliver to, asks to keep the
+ * conversation for one agent for a while (wait budget), or passes.
+ */
+import type { Agent, Conv, Lane, Member } from '../model.js';
+import type { CustomerConfig, Explanation } from '../types.js';
+
+export type RuleDecision =
+  | { kind: 'deliver'; agent: Agent; member: Member | null; rule: Explanation['rule'] }
+  | { kind: 'reserve'; agent: Agent; untilMs: number; rule: Explanation['rule'] }
+  | null;
+
+/** What a rule may ask of the engine (kept narrow so rules stay testable and pure). */
+export interface RuleContext {
+  readonly now: number;
+  agent(id: string): Agent | undefined;
+  /** The agent's pool slot in `lane` if it can take `conv` right now (available, fits, not excluded). */
+  eligibleMember(agent: Agent, lane: Lane, conv: Conv): Member | null;
+  /** First available member of `lane` (strategy order) that fits `conv` and `extra`. */
+  firstMember(lane: Lane, conv: Conv, extra: (m: Member) => boolean): Member | null;
+}
+
+export type CustomerRule = (
+  ctx: RuleContext,
+  conv: Conv,
+  customer: CustomerConfig,
+  lane: Lane,
+) => RuleDecision;
+
+/** May the conversation wait for this agent? Only for an agent who belongs to the lane and is logged in. */
+export function canWaitFor(agent: Agent, lane: Lane): boolean {
+  return agent.presence !== 'offline' && agent.memberOf(lane) !== undefined;
+}

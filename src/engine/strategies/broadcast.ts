@@ -1,0 +1,12 @@
+import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
+
+/**
+ * `broadcast`: offer to up to `broadcastWidth` eligible agents at once (least busy first); the first to
+ * accept wins and the other offers are rescinded. Always offers, never assigns directly.
+ */
+export const broadcast: RoutingStrategy = {
+  name: 'broadcast',
+  automatic: true,
+  compare: byLoadThenIdle,
+  width: (q) => Math.max(1, q.broadcastWidth),
+};

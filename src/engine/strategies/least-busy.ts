@@ -1,0 +1,9 @@
+import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
+
+/** `least_busy`: fewest open conversations (offers included), ties to the longest idle. */
+export const leastBusy: RoutingStrategy = {
+  name: 'least_busy',
+  automatic: true,
+  compare: byLoadThenIdle,
+  width: () => 1,
+};

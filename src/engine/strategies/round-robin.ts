@@ -1,0 +1,20 @@
+import type { RoutingStrategy } from './strategy.js';
+
+/**
+ * `round_robin`: equal share in turn. Each member remembers the lane's turn counter at its last pick;
+ * the lowest turn goes next, so agents rotate in a fixed order and a busy agent keeps its place until it
+ * frees up. With `onlineOnly`, an agent who was away or offline rejoins at the back of the rotation
+ * instead of catching up (cost-centred teams). The counter and turns are logical state (snapshotted).
+ */
+export const roundRobin: RoutingStrategy = {
+  name: 'round_robin',
+  automatic: true,
+  compare: (a, b) => (a.turn !== b.turn ? a.turn - b.turn : a.agent.seq - b.agent.seq),
+  width: () => 1,
+  picked(m) {
+    m.turn = ++m.lane.turnCounter;
+  },
+  returned(m, queue) {
+    if (queue.onlineOnly) m.turn = ++m.lane.turnCounter;
+  },
+};
