@@ -30,7 +30,7 @@ const HELP = `usage: npm run simulate -- [scenario] [options]
                          {"strategy":"round_robin"} {"wrapUpSeconds":0} {"volume":1.2}
   --compare FILE         same day (seed and traffic of the base scenario) with FILE's queues and agents
   --erlang-check         single-skill queue at ~85 % occupancy vs Erlang C (must agree within 2 points)
-  --seeds N              seeds pooled by --erlang-check (default 6)
+  --seeds N              seeds pooled by --erlang-check (default 20)
   --no-report            skip the HTML/JSON files`;
 
 function resolveScenario(arg: string): string {
@@ -50,15 +50,15 @@ function printQueues(label: string, r: SimResult): void {
     `\n${label}: ${r.scenario}, seed ${r.seed}, ${r.days} day(s), ${r.arrivals} conversations, ${r.commands} engine commands in ${r.wallMs} ms (${r.commandsPerSecond} cmd/s)`,
   );
   console.log(
-    `${'queue'.padEnd(18)}${pad('agents', 7)}${pad('offered', 9)}${pad('answered', 9)}${pad('abandon', 9)}${pad('SL', 8)}${pad('target', 12)}${pad('ASA s', 8)}${pad('p90 s', 8)}${pad('occup', 7)}${pad('gini', 7)}`,
+    `${'queue'.padEnd(18)}${pad('agents', 7)}${pad('offered', 9)}${pad('answered', 9)}${pad('abandon', 9)}${pad('SL', 8)}${pad('target', 12)}${pad('ASA s', 10)}${pad('p90 s', 10)}${pad('occup', 7)}${pad('gini', 7)}`,
   );
   for (const q of r.queues) {
     console.log(
-      `${q.id.padEnd(18)}${pad(q.agents, 7)}${pad(q.offered, 9)}${pad(q.answered, 9)}${pad(`${(q.abandonRate * 100).toFixed(1)}%`, 9)}${pad(`${(q.serviceLevel * 100).toFixed(1)}%`, 8)}${pad(`${q.serviceLevelTarget * 100}%/${q.thresholdSeconds}s`, 12)}${pad(q.asaSeconds, 8)}${pad(q.p90WaitSeconds, 8)}${pad(q.occupancy.toFixed(2), 7)}${pad(q.gini.toFixed(2), 7)}`,
+      `${q.id.padEnd(18)}${pad(q.agents, 7)}${pad(q.offered, 9)}${pad(q.answered, 9)}${pad(`${(q.abandonRate * 100).toFixed(1)}%`, 9)}${pad(`${(q.serviceLevel * 100).toFixed(1)}%`, 8)}${pad(`${q.serviceLevelTarget * 100}%/${q.thresholdSeconds}s`, 12)}${pad(q.asaSeconds, 10)}${pad(q.p90WaitSeconds, 10)}${pad(q.occupancy.toFixed(2), 7)}${pad(q.gini.toFixed(2), 7)}`,
     );
   }
   console.log(
-    `${'all'.padEnd(18)}${pad('', 7)}${pad('', 9)}${pad('', 9)}${pad(`${(r.abandonRate * 100).toFixed(1)}%`, 9)}${pad(`${(r.serviceLevel * 100).toFixed(1)}%`, 8)}${pad('', 12)}${pad(r.asaSeconds, 8)}${pad('', 8)}${pad(r.occupancy.toFixed(2), 7)}${pad(r.gini.toFixed(2), 7)}`,
+    `${'all'.padEnd(18)}${pad('', 7)}${pad('', 9)}${pad('', 9)}${pad(`${(r.abandonRate * 100).toFixed(1)}%`, 9)}${pad(`${(r.serviceLevel * 100).toFixed(1)}%`, 8)}${pad('', 12)}${pad(r.asaSeconds, 10)}${pad('', 10)}${pad(r.occupancy.toFixed(2), 7)}${pad(r.gini.toFixed(2), 7)}`,
   );
   const errs = Object.entries(r.engineErrors);
   if (errs.length > 0) console.log(`engine refused: ${errs.map(([k, v]) => `${k}×${v}`).join(', ')}`);
@@ -155,7 +155,7 @@ function main(): number {
   if (values.days !== undefined) base = { ...base, days: Number(values.days) };
 
   if (erlang) {
-    const e = erlangCheck(base, Number(values.seeds ?? 6));
+    const e = erlangCheck(base, Number(values.seeds ?? 20));
     const ok = Math.abs(e.diffPoints) <= 2;
     console.log(
       `\nErlang C check: ${e.agents} agents, offered load ${e.offeredLoad.toFixed(2)} Erlangs (occupancy ${(e.occupancy * 100).toFixed(1)}%), ${e.conversations} conversations pooled`,
@@ -173,6 +173,7 @@ function main(): number {
       JSON.stringify({
         ...summaryLine(e.runs[0]!),
         service_level: e.simulated,
+        queues: { [base.queues[0]!.id]: e.simulated },
         erlang_c_service_level: e.expected,
         diff_points: e.diffPoints,
         asa_s: e.asaSimulated,

@@ -37,8 +37,10 @@ export interface QueueReport {
   offered: number;
   answered: number;
   abandoned: number;
+  /** Still waiting when the run stopped (end of the last day + 2 h). */
+  unanswered: number;
   abandonRate: number;
-  /** Answered within the threshold ÷ (answered + abandoned after the threshold). */
+  /** Answered within the threshold ÷ (answered + abandoned after it + still waiting past it at the end). */
   serviceLevel: number;
   serviceLevelTarget: number;
   thresholdSeconds: number;
@@ -111,6 +113,7 @@ interface QueueTrack {
   within: number;
   abandoned: number;
   abandonedLate: number;
+  unanswered: number;
   waitMsSum: number;
   waits: number[];
   b: { arrivals: number[]; answered: number[]; within: number[]; late: number[]; waitMs: number[] };
@@ -143,6 +146,7 @@ export function simulate(s: Scenario, arrivals: Arrival[] = generateArrivals(s))
       within: 0,
       abandoned: 0,
       abandonedLate: 0,
+      unanswered: 0,
       waitMsSum: 0,
       waits: [],
       b: { arrivals: z(), answered: z(), within: z(), late: z(), waitMs: z() },
@@ -338,6 +342,11 @@ export function simulate(s: Scenario, arrivals: Arrival[] = generateArrivals(s))
     let end = clockSeconds(g.shift.end) * 1000;
     if (end <= start) end += DAY_MS;
     const allDay = end - start >= DAY_MS;
+    if (!allDay && end > DAY_MS) {
+      // A night shift crossing midnight: at the start of the run the agent is already on the previous night's shift.
+      timeline.schedule(0, { kind: 'presence', agentId, presence: 'online' });
+      timeline.schedule(end - DAY_MS, { kind: 'presence', agentId, presence: 'offline' });
+    }
     for (let d = 0; d < s.days; d++) {
       const base = d * DAY_MS;
       if (!allDay || d === 0)
@@ -447,6 +456,17 @@ export function simulate(s: Scenario, arrivals: Arrival[] = generateArrivals(s))
     }
   }
   for (const a of agents.values()) touch(a, endMs);
+  // Customers still waiting when the run stops count against the service level once past the threshold.
+  for (let c = 0; c < arrivals.length; c++) {
+    if ((state[c] !== WAITING && state[c] !== OFFERED) || !counted(c)) continue;
+    const arr = arrivals[c]!;
+    const q = queues.get(arr.queueId)!;
+    q.unanswered++;
+    if (now - arr.at > q.thresholdMs) {
+      q.abandonedLate++;
+      q.b.late[slot(arr.at)]!++;
+    }
+  }
 
   return summarise();
 
@@ -488,6 +508,7 @@ export function simulate(s: Scenario, arrivals: Arrival[] = generateArrivals(s))
         offered: t.offered,
         answered: t.answered,
         abandoned: t.abandoned,
+        unanswered: t.unanswered,
         abandonRate: round(t.offered > 0 ? t.abandoned / t.offered : 0),
         serviceLevel: round(denom > 0 ? t.within / denom : 1),
         serviceLevelTarget: q.serviceLevel.target,

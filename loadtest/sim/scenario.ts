@@ -74,7 +74,7 @@ const agentGroupSchema = z.object({
   id: z.string().min(1),
   count: z.number().int().min(0),
   skills: z.array(skillLevel).default([]),
-  capacity: z.record(channel, z.number().int().min(0)),
+  capacity: z.partialRecord(channel, z.number().int().min(0)),
   wrapUpSeconds: z.number().min(0).default(0),
   tier: z.number().int().min(1).default(1),
   seniority: z.enum(['new', 'experienced']).default('experienced'),

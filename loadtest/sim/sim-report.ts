@@ -51,6 +51,7 @@ function queueTable(title: string, r: SimResult): Table {
       q.offered,
       q.answered,
       `${q.abandoned} (${(q.abandonRate * 100).toFixed(1)} %)`,
+      q.unanswered,
       `${(q.serviceLevel * 100).toFixed(1)} %`,
       `${q.serviceLevelTarget * 100} % in ${q.thresholdSeconds} s`,
       q.asaSeconds,
@@ -99,12 +100,17 @@ export function simulationReport(x: SimReportInput): ReportInput {
     series: ids.map((id) => ({ name: id, values: r.series.queues[id]!.waitingAvg })),
     yLabel: 'waiting',
   });
+  // Email waits are hours, chat waits seconds: on one axis the live channels would be a flat line.
+  const live = r.queues.filter((q) => q.thresholdSeconds <= 300).map((q) => q.id);
   charts.push({
-    title: 'Average speed of answer over the day',
+    title: `Average speed of answer over the day${live.length > 0 && live.length < ids.length ? ' (live channels)' : ''}`,
     kind: 'line',
     labels,
     labelEvery: every,
-    series: ids.map((id) => ({ name: id, values: r.series.queues[id]!.asaSeconds })),
+    series: (live.length > 0 ? live : ids).map((id) => ({
+      name: id,
+      values: r.series.queues[id]!.asaSeconds,
+    })),
     yLabel: 'seconds',
   });
   charts.push({
