@@ -1,0 +1,156 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KvOwnership, type KvOwnershipOptions } from '../../src/cluster/nats/ownership.js';
+import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
+import type { OwnershipChange } from '../../src/cluster/ports.js';
+import { natsForTest } from '../support/nats-server.js';
+
+let nats: Awaited<ReturnType<typeof natsForTest>>;
+const conns: NatsConnection[] = [];
+const nodes: KvOwnership[] = [];
+let bucketN = 0;
+
+beforeAll(async () => {
+  nats = await natsForTest('ownership');
+});
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+  await Promise.all(conns.map((c) => c.close().catch(() => {})));
+  await nats?.cleanup();
+});
+
+const TTL = 1000;
+
+/** Fresh buckets per test so tests run independently on one server. */
+function buckets(): Pick<KvOwnershipOptions, 'nodesBucket' | 'leasesBucket'> {
+  bucketN += 1;
+  return {
+    nodesBucket: `T${process.pid}_NODES_${bucketN}`,
+    leasesBucket: `T${process.pid}_LEASES_${bucketN}`,
+  };
+}
+
+async function node(
+  nodeId: string,
+  b: ReturnType<typeof buckets>,
+  extra: Partial<KvOwnershipOptions> = {},
+): Promise<{ o: KvOwnership; nc: NatsConnection; changes: (OwnershipChange & { t: number })[] }> {
+  const nc = await connect({ servers: nats.urls });
+  conns.push(nc);
+  const o = new KvOwnership(nc, {
+    nodeId,
+    leaseTtlMs: TTL,
+    settleMs: 100,
+    ...b,
+    ...extra,
+    log: process.env.DBG ? (m, f) => console.log(Date.now() % 100000, m, JSON.stringify(f)) : undefined,
+  });
+  const changes: (OwnershipChange & { t: number })[] = [];
+  o.onChange((c) => changes.push({ ...c, t: Date.now() }));
+  await o.start();
+  nodes.push(o);
+  return { o, nc, changes };
+}
+
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('partition leases on NATS KV', () => {
+  it('two routers claiming the same tenant at once: exactly one wins, the other knows who', async () => {
+    const b = buckets();
+    // No rebalancing here: only the compare-and-set race is under test.
+    const still = { proactive: false, settleMs: 60_000 };
+    const [a, c] = await Promise.all([node('router-a', b, still), node('router-b', b, still)]);
+    const results = await Promise.all([a.o.acquire('acme'), c.o.acquire('acme')]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results[0] ? a.o : c.o;
+    const loser = results[0] ? c.o : a.o;
+    expect(winner.owns('acme')).toBe(true);
+    expect(loser.owns('acme')).toBe(false);
+    await until(() => loser.ownerOf('acme') === winner.nodeId);
+    // The loser keeps losing while the winner renews.
+    await new Promise((r) => setTimeout(r, TTL * 1.2));
+    expect(await loser.acquire('acme')).toBe(false);
+    expect(winner.owns('acme')).toBe(true);
+  });
+
+  it('a router cut off from NATS stops serving before its lease expires, then another takes over', async () => {
+    const b = buckets();
+    const a = await node('router-a', b, { proactive: false });
+    const c = await node('router-b', b);
+    expect(await a.o.acquire('globex')).toBe(true);
+    const cutAt = Date.now();
+    await a.nc.close(); // renewals now fail: the lease runs out
+    await until(() => c.o.owns('globex'), TTL * 4);
+    const lost = a.changes.find((x) => x.partition === 'globex' && !x.owned);
+    const gained = c.changes.find((x) => x.partition === 'globex' && x.owned);
+    expect(lost).toBeDefined();
+    expect(gained).toBeDefined();
+    // Stops within TTL/2 (+ check interval), strictly before the other router starts.
+    expect((lost?.t ?? 0) - cutAt).toBeLessThan(TTL / 2 + 150);
+    expect(lost?.t ?? 0).toBeLessThan(gained?.t ?? 0);
+    console.log(`[ownership] lease takeover after cut-off: ${(gained?.t ?? 0) - cutAt} ms (TTL ${TTL} ms)`);
+  });
+
+  it('a router that shuts down hands its tenants over cleanly to the rendezvous winner', async () => {
+    const b = buckets();
+    const a = await node('router-a', b);
+    const c = await node('router-b', b);
+    const tenants = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
+    for (const t of tenants) {
+      const owner = a.o.desiredOwner(t) === 'router-a' ? a.o : c.o;
+      expect(await owner.acquire(t)).toBe(true);
+    }
+    await a.o.stop();
+    await until(() => tenants.every((t) => c.o.owns(t)), TTL * 3);
+    for (const t of tenants) {
+      const lost = a.changes.find((x) => x.partition === t && !x.owned);
+      const gained = c.changes.filter((x) => x.partition === t && x.owned).at(-1);
+      if (lost) expect(lost.t).toBeLessThanOrEqual(gained?.t ?? 0);
+    }
+  });
+
+  it('a joining router receives the tenants that hash to it, and no tenant has two owners', async () => {
+    const b = buckets();
+    const a = await node('router-a', b);
+    const tenants = Array.from({ length: 12 }, (_, i) => `tenant-${i}`);
+    for (const t of tenants) expect(await a.o.acquire(t)).toBe(true);
+    const c = await node('router-b', b);
+    const expected = tenants.filter((t) => rendezvousOwner(t, ['router-a', 'router-b']) === 'router-b');
+    expect(expected.length).toBeGreaterThan(0);
+    await until(() => expected.every((t) => c.o.owns(t)), TTL * 4);
+    for (const t of tenants) expect(a.o.owns(t) && c.o.owns(t)).toBe(false);
+    expect(tenants.filter((t) => a.o.owns(t)).length).toBe(tenants.length - expected.length);
+  });
+});
+
+describe('rendezvous hashing', () => {
+  it('spreads tenants evenly and moves only the joiner’s share when a router joins', () => {
+    const tenants = Array.from({ length: 3000 }, (_, i) => `tenant-${i}`);
+    const three = ['n1', 'n2', 'n3'];
+    const counts = new Map<string, number>();
+    for (const t of tenants) {
+      const o = rendezvousOwner(t, three) as string;
+      counts.set(o, (counts.get(o) ?? 0) + 1);
+    }
+    for (const n of three) expect(Math.abs((counts.get(n) ?? 0) - 1000)).toBeLessThan(120);
+    const four = [...three, 'n4'];
+    let moved = 0;
+    for (const t of tenants) {
+      const before = rendezvousOwner(t, three);
+      const after = rendezvousOwner(t, four);
+      if (before !== after) {
+        moved++;
+        expect(after).toBe('n4');
+      }
+    }
+    expect(moved / tenants.length).toBeGreaterThan(0.2);
+    expect(moved / tenants.length).toBeLessThan(0.3);
+  });
+});
