@@ -30,7 +30,7 @@ const HELP = `usage: npm run simulate -- [scenario] [options]
                          {"strategy":"round_robin"} {"wrapUpSeconds":0} {"volume":1.2}
   --compare FILE         same day (seed and traffic of the base scenario) with FILE's queues and agents
   --erlang-check         single-skill queue at ~85 % occupancy vs Erlang C (must agree within 2 points)
-  --seeds N              seeds pooled by --erlang-check (default 20)
+  --seeds N              seeds pooled by --erlang-check (default 12)
   --no-report            skip the HTML/JSON files`;
 
 function resolveScenario(arg: string): string {
@@ -155,7 +155,7 @@ function main(): number {
   if (values.days !== undefined) base = { ...base, days: Number(values.days) };
 
   if (erlang) {
-    const e = erlangCheck(base, Number(values.seeds ?? 20));
+    const e = erlangCheck(base, Number(values.seeds ?? 12));
     const ok = Math.abs(e.diffPoints) <= 2;
     console.log(
       `\nErlang C check: ${e.agents} agents, offered load ${e.offeredLoad.toFixed(2)} Erlangs (occupancy ${(e.occupancy * 100).toFixed(1)}%), ${e.conversations} conversations pooled`,
