@@ -1,8 +1,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
+import { collect, commandLogContract, envelope as env } from '../support/contracts.js';
 import { natsForTest } from '../support/nats-server.js';
-import { clusterCommandLogContract, collect, env } from './log-contract.js';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 let nc: NatsConnection;
@@ -28,7 +28,7 @@ async function openLog(): Promise<JetStreamCommandLog> {
   return log;
 }
 
-clusterCommandLogContract('JetStream', openLog);
+commandLogContract('JetStream (single server, file storage)', openLog);
 
 describe('JetStream command log specifics', () => {
   it('a retried append whose ack was lost is stored once (Nats-Msg-Id dedupe)', async () => {

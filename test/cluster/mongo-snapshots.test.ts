@@ -1,8 +1,8 @@
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoSnapshotStore } from '../../src/cluster/mongo/snapshot-store.js';
+import { storedSnapshot as snap, snapshotStoreContract } from '../support/contracts.js';
 import { mongoTarget, type RunningMongo, startMongo } from '../support/ferretdb.js';
-import { clusterSnapshotStoreContract, snap } from './snapshot-contract.js';
 
 const target = mongoTarget();
 const unavailable = target.kind === 'none';
@@ -35,8 +35,8 @@ const open = (opts = { prefix }) =>
   MongoSnapshotStore.connect(client as MongoClient, { db: 'switchboard_test', ...opts });
 
 describe.skipIf(unavailable)('MongoSnapshotStore', () => {
-  clusterSnapshotStoreContract('MongoDB (inline)', () => open());
-  clusterSnapshotStoreContract('MongoDB (chunked)', () => open(chunkedOpts));
+  snapshotStoreContract('MongoDB (inline)', () => open());
+  snapshotStoreContract('MongoDB (chunked)', () => open(chunkedOpts));
 
   it('a snapshot larger than one chunk is split, reassembled exactly, and old chunks are removed', async () => {
     const store = await open(chunkedOpts);
