@@ -117,18 +117,23 @@ export class MongoSnapshotStore implements SnapshotStore {
       // single request approaches the 48 MB message limit.
       for (const d of docs) await this.chunks.replaceOne({ _id: d._id }, d, { upsert: true, ...MAJORITY });
     }
-    try {
-      await this.heads.replaceOne({ _id: s.partition, seq: { $lt: s.seq } }, head, {
-        upsert: true,
-        ...MAJORITY,
-      });
-    } catch (e) {
-      if (e instanceof MongoServerError && e.code === 11000) {
-        // A snapshot at least as new is stored; ours is redundant.
-        if (chunked) await this.chunks.deleteMany({ partition: s.partition, seq: s.seq }, MAJORITY);
-        return;
+    for (;;) {
+      try {
+        await this.heads.replaceOne({ _id: s.partition, seq: { $lt: s.seq } }, head, {
+          upsert: true,
+          ...MAJORITY,
+        });
+        break;
+      } catch (e) {
+        if (!(e instanceof MongoServerError && e.code === 11000)) throw e;
+        // The upsert collided: either a snapshot at least as new is stored (ours is redundant), or two
+        // first saves raced to insert and an older one won — then replace it.
+        const cur = await this.heads.findOne({ _id: s.partition }, { projection: { seq: 1 } });
+        if (cur && cur.seq >= s.seq) {
+          if (chunked) await this.chunks.deleteMany({ partition: s.partition, seq: s.seq }, MAJORITY);
+          return;
+        }
       }
-      throw e;
     }
     await this.chunks.deleteMany({ partition: s.partition, seq: { $lt: s.seq } }, MAJORITY);
   }
