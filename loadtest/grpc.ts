@@ -46,7 +46,7 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --metrics-url URL      /metrics of --target, for the server-side assignment histogram
   --compare-echo         also measure a bare grpc-js echo server with the same message sizes
   --cluster              run against a local cluster (needs loadtest/lib/cluster.ts)
-  --rate N               open-loop target rate, enqueues per second (default 1000)
+  --rate N               open-loop target rate, enqueues per second (default 500)
   --concurrency N        closed-loop callers (default 16)
   --rounds N             alternating rounds per mode (default 3)
   --round-seconds S      length of each round (default 4)
@@ -104,7 +104,7 @@ async function main(): Promise<number> {
       'metrics-url': { type: 'string' },
       'compare-echo': { type: 'boolean', default: false },
       cluster: { type: 'boolean', default: false },
-      rate: { type: 'string', default: '1000' },
+      rate: { type: 'string', default: '500' },
       concurrency: { type: 'string', default: '16' },
       rounds: { type: 'string', default: '3' },
       'round-seconds': { type: 'string', default: '4' },

@@ -114,6 +114,7 @@ async function main(): Promise<number> {
     const statuses: Record<string, number> = {};
     const toEnd: string[] = [];
     let ended = 0;
+    let assignedAll = 0;
     let endErrors = 0;
     let firstEndError: string | undefined;
     let stopEnding = false;
@@ -160,7 +161,10 @@ async function main(): Promise<number> {
         try {
           const r = JSON.parse(body) as { status?: string; conversationId?: string };
           statuses[r.status ?? '?'] = (statuses[r.status ?? '?'] ?? 0) + 1;
-          if (r.status === 'ENQUEUE_STATUS_ASSIGNED' && r.conversationId) toEnd.push(r.conversationId);
+          if (r.status === 'ENQUEUE_STATUS_ASSIGNED' && r.conversationId) {
+            assignedAll++;
+            toEnd.push(r.conversationId);
+          }
         } catch {
           statuses.unparseable = (statuses.unparseable ?? 0) + 1;
         }
@@ -237,6 +241,8 @@ async function main(): Promise<number> {
       client_p99_us: Math.round(client.p99_us),
       requests: result.requests.total,
       ended,
+      /** Assigned conversations (warm-up included) the side loop did not manage to end. */
+      still_open: assignedAll - ended,
     };
     console.log(
       `\n${result.requests.total} enqueues in ${duration} s: ${summary.rps} req/s, ${errors} errors (${result.non2xx} non-2xx, ${result.errors} socket, ${result.timeouts} timeouts, ${endErrors} failed ends)`,

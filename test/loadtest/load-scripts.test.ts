@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '../..');
+const node = join(root, 'dist/src/cli/main.js');
+const run = promisify(execFile);
+if (!existsSync(node)) console.warn(`load script tests skipped: ${node} missing (npm test builds it)`);
+
+/** Runs a built load script with short phases; returns its last stdout line parsed as JSON. */
+async function lastLine(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(
+    process.execPath,
+    [join(root, 'dist/loadtest', script), ...args, '--no-report'],
+    {
+      cwd: root,
+      timeout: 90_000,
+    },
+  );
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+describe('load scripts against a node they start themselves', () => {
+  it.skipIf(!existsSync(node))(
+    'the gRPC load test routes every enqueue to an agent and measures the echo floor beside it',
+    async () => {
+      const r = await lastLine('grpc.js', [
+        '--compare-echo',
+        '--rounds',
+        '1',
+        '--round-seconds',
+        '1',
+        '--rate',
+        '200',
+        '--concurrency',
+        '4',
+        '--agents',
+        '5',
+      ]);
+      expect(r.errors).toBe(0);
+      for (const k of ['rps', 'p50_us', 'p99_us', 'p999_us', 'echo_p50_us', 'echo_p99_us']) {
+        expect(typeof r[k], k).toBe('number');
+        expect(r[k] as number, k).toBeGreaterThan(0);
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(node))(
+    'the HTTP load test keeps agents free by ending conversations and reads the node’s own histogram',
+    async () => {
+      const r = await lastLine('http.js', ['--duration', '2', '--connections', '4', '--agents', '5']);
+      expect(r.errors).toBe(0);
+      expect(r.rps as number).toBeGreaterThan(0);
+      expect(typeof r.p50_ms).toBe('number');
+      expect(r.still_open).toBe(0);
+      expect(r.server_assign_p50_us as number).toBeGreaterThan(0);
+    },
+  );
+});
