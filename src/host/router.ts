@@ -36,3 +36,35 @@ export interface PartitionRouter {
   /** True once recovered and able to serve. */
   ready(): boolean;
 }
+
+/** What `LocalPartitionRouter` needs from the actor host (see `partition-host.ts`). */
+export interface LocalHost {
+  submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult>;
+  query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
+  ready(): boolean;
+}
+
+/**
+ * The router of a node that serves its partitions itself (embedded mode, or the local half of a cluster
+ * node): submits and queries go to this node's actor host; events are filtered on the main thread.
+ */
+export class LocalPartitionRouter implements PartitionRouter {
+  constructor(private readonly host: LocalHost) {}
+
+  submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
+    return this.host.submit(tenant, env, deadlineMs);
+  }
+
+  query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
+    return this.host.query(tenant, q, deadlineMs);
+  }
+
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
+    return this.host.subscribe(filter, onEvent);
+  }
+
+  ready(): boolean {
+    return this.host.ready();
+  }
+}

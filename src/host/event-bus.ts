@@ -1,0 +1,59 @@
+/**
+ * Live event fan-out on the main thread: subscribers register per tenant with a filter; the host
+ * publishes the events of each durable batch once. Filtering is cheap field comparison, so it stays
+ * here rather than crossing to the worker.
+ */
+import type { EngineEvent } from '../engine/types.js';
+import type { EventFilter, PublishedEvent } from './router.js';
+
+type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void };
+
+/** Does `event` concern what `filter` asks for? An absent criterion matches everything. */
+export function matches(filter: EventFilter, event: EngineEvent): boolean {
+  if (filter.types && filter.types.length > 0 && !filter.types.includes(event.type)) return false;
+  const e = event as { queueId?: string; agentId?: string; conversationId?: string };
+  if (filter.queueId !== undefined && e.queueId !== filter.queueId) return false;
+  if (filter.agentId !== undefined && e.agentId !== filter.agentId) return false;
+  if (filter.conversationId !== undefined && e.conversationId !== filter.conversationId) return false;
+  return true;
+}
+
+/** Tenant-scoped publish/subscribe of engine events. */
+export class EventBus {
+  private readonly byTenant = new Map<string, Set<Subscriber>>();
+
+  subscribe(filter: EventFilter, fn: (e: PublishedEvent) => void): () => void {
+    let set = this.byTenant.get(filter.tenant);
+    if (!set) {
+      set = new Set();
+      this.byTenant.set(filter.tenant, set);
+    }
+    const sub = { filter, fn };
+    set.add(sub);
+    return () => {
+      set.delete(sub);
+      if (set.size === 0 && this.byTenant.get(filter.tenant) === set) this.byTenant.delete(filter.tenant);
+    };
+  }
+
+  hasSubscribers(tenant: string): boolean {
+    return this.byTenant.has(tenant);
+  }
+
+  publish(tenant: string, seq: number, at: number, events: readonly EngineEvent[]): void {
+    const set = this.byTenant.get(tenant);
+    if (!set) return;
+    for (const event of events) {
+      let published: PublishedEvent | null = null;
+      for (const sub of set) {
+        if (!matches(sub.filter, event)) continue;
+        published ??= { tenant, seq, at, event };
+        try {
+          sub.fn(published);
+        } catch {
+          // A broken subscriber (closed stream) must not stop delivery to the others.
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,701 @@
+/**
+ * The actor host, main-thread side: routes every command of a partition to the one worker thread that
+ * hosts it, micro-batches across the thread hop, group-commits to the command log, and releases replies
+ * and events only once durable.
+ *
+ * Life of a command (one partition; `W` = its worker slot):
+ *
+ * ```
+ * submit ─▶ slot mailbox (this turn) ─┬─ setImmediate ─▶ one HostRequest to W ─▶ results ─┐
+ *                                     └─ setImmediate ─▶ log.append(batch) ─▶ seq ────────┴─▶ release in order
+ * ```
+ *
+ * - Micro-batching: everything submitted for a slot during one event-loop turn travels in one message;
+ *   while a call is in flight, new work gathers for the next one (≤ 1 call in flight per slot), so the
+ *   hop (~70 µs) is paid per batch, not per conversation.
+ * - Group commit: the append happens HERE, on the main thread, concurrently with the worker applying the
+ *   same batch: the main thread already holds the commands (they came from the API), the log adapter is
+ *   one object per node (a JetStream connection or file handles, not one per thread), fencing and
+ *   ownership live beside it, and a worker that dies can never leave a half-written record. One append is
+ *   in flight per partition; what arrives meanwhile becomes the next append (one fsync for many).
+ * - A reply is released when its command is both applied (worker answered) and durable (append acked),
+ *   in submission order. A failed/fenced append or a dead worker fails the partition: every unreleased
+ *   command is rejected (retryable; the command id makes the retry idempotent), the partition is reloaded
+ *   from snapshot + log, and only then serves again. Acknowledged work is always in the log.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { NodePorts } from '../cluster/index.js';
+import type { Query, QueryResult } from '../engine/api.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats } from '../engine/types.js';
+import { SwitchboardError } from '../errors/catalogue.js';
+import type { NodeMetrics } from '../metrics/index.js';
+import { EventBus } from './event-bus.js';
+import { type Part, PartitionState, type Pending } from './partition-state.js';
+import type { HostItem, HostResult } from './protocol.js';
+import { preciseNow } from './protocol.js';
+import type { EventFilter, PublishedEvent } from './router.js';
+import type { WorkerPool } from './worker-pool.js';
+
+export interface PartitionHostOptions {
+  ports: Pick<NodePorts, 'log' | 'snapshots' | 'ownership' | 'clock' | 'knownPartitions' | 'mode'>;
+  pool: WorkerPool;
+  /** Commands accepted and not yet answered, node-wide; beyond it `SB_ERR_OVERLOADED`. */
+  maxInflight?: number;
+  /** Snapshot a partition after this many logged commands … */
+  snapshotEveryCommands?: number;
+  /** … or this many seconds after its last snapshot, if anything changed. */
+  snapshotEverySeconds?: number;
+  metrics?: NodeMetrics;
+  logger?: Logger;
+}
+
+type Handler = (r: HostResult) => void;
+
+interface Slot {
+  index: number;
+  items: HostItem[];
+  handlers: Handler[];
+  inflight: boolean;
+  partitions: number;
+}
+
+const unavailable = (message: string) => new SwitchboardError('SB_ERR_UNAVAILABLE', message);
+
+/** Hosts partitions on a worker pool; the `LocalPartitionRouter` exposes it to the API. */
+export class PartitionHost {
+  private readonly ports: PartitionHostOptions['ports'];
+  private readonly pool: WorkerPool;
+  private readonly slots: Slot[] = [];
+  private readonly parts = new Map<string, Part>();
+  /** Partitions with durable state (embedded: a log file exists); others answer queries from a blank engine. */
+  private readonly known = new Set<string>();
+  private readonly bus = new EventBus();
+  private readonly maxInflight: number;
+  private readonly snapshotEvery: number;
+  private readonly snapshotEveryMs: number;
+  private readonly metrics: NodeMetrics | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly boot = randomUUID().slice(0, 8);
+  private inflight = 0;
+  private tickSeq = 0;
+  private flushScheduled = false;
+  private readonly dirtySlots = new Set<Slot>();
+  private readonly dirtyAppends = new Set<Part>();
+  private isReady = false;
+  private closing = false;
+  private snapshotTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: PartitionHostOptions) {
+    this.ports = opts.ports;
+    this.pool = opts.pool;
+    this.maxInflight = opts.maxInflight ?? 20_000;
+    this.snapshotEvery = opts.snapshotEveryCommands ?? 10_000;
+    this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
+    this.metrics = opts.metrics;
+    this.logger = opts.logger;
+    for (let i = 0; i < this.pool.size; i++) {
+      this.slots.push({ index: i, items: [], handlers: [], inflight: false, partitions: 0 });
+    }
+    this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
+  }
+
+  /** Recovers every partition with durable state, then starts serving. */
+  async start(): Promise<void> {
+    const names = await this.ports.knownPartitions();
+    for (const n of names) this.known.add(n);
+    // Bounded parallelism: each load reads a snapshot and a log tail.
+    const queue = [...names];
+    const loaders = Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let n = queue.shift(); n !== undefined; n = queue.shift()) await this.ensureLoaded(n);
+    });
+    await Promise.all(loaders);
+    this.snapshotTimer = setInterval(() => this.snapshotIdle(), Math.max(1000, this.snapshotEveryMs / 4));
+    this.snapshotTimer.unref();
+    this.isReady = true;
+  }
+
+  ready(): boolean {
+    return this.isReady && !this.closing;
+  }
+
+  get inflightCount(): number {
+    return this.inflight;
+  }
+
+  get partitionsOwned(): number {
+    let n = 0;
+    for (const p of this.parts.values()) if (p.state.status === 'ready') n++;
+    return n;
+  }
+
+  // ---- commands ----------------------------------------------------------------------------------
+
+  submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
+    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    if (this.inflight >= this.maxInflight) {
+      return Promise.reject(
+        new SwitchboardError(
+          'SB_ERR_OVERLOADED',
+          `node has ${this.inflight} commands in flight; retry with backoff`,
+        ),
+      );
+    }
+    return new Promise<ApplyResult>((resolve, reject) => {
+      const pending: Pending = {
+        env,
+        receivedAt: env.cmd.type === 'enqueue' ? preciseNow() : Number.NaN,
+        resolve,
+        reject,
+        result: null,
+        seq: 0,
+        settled: false,
+        timer: null,
+      };
+      this.inflight++;
+      if (deadlineMs !== undefined) {
+        pending.timer = setTimeout(() => this.expire(tenant, pending), Math.max(0, deadlineMs));
+      }
+      this.accept(this.partFor(tenant), pending);
+    });
+  }
+
+  query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
+    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const run = async (): Promise<QueryResult> => {
+      const at = this.ports.clock.now();
+      if (!this.parts.has(tenant) && this.ports.mode === 'embedded' && !this.known.has(tenant)) {
+        // Nothing was ever written for this tenant: answer from a blank engine without creating one.
+        return this.ask(this.slots[0] as Slot, {
+          kind: 'query',
+          partition: tenant,
+          query: q,
+          at,
+          ephemeral: true,
+        });
+      }
+      const part = this.partFor(tenant);
+      await part.state.whenReady();
+      return this.ask(this.slots[part.slot] as Slot, { kind: 'query', partition: tenant, query: q, at });
+    };
+    if (deadlineMs === undefined) return run();
+    return withDeadline(run(), deadlineMs);
+  }
+
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
+    return this.bus.subscribe(filter, onEvent);
+  }
+
+  /** Every loaded partition's queue statistics (for the per-queue gauges at scrape time). */
+  async allQueueStats(): Promise<{ tenant: string; stats: QueueStats[] }[]> {
+    const out: { tenant: string; stats: QueueStats[] }[] = [];
+    await Promise.all(
+      [...this.parts.values()]
+        .filter((p) => p.state.status === 'ready')
+        .map(async (p) => {
+          const r = await this.query(p.name, { type: 'all_queue_stats' }).catch(() => null);
+          if (r?.type === 'all_queue_stats') out.push({ tenant: p.name, stats: r.stats });
+        }),
+    );
+    return out;
+  }
+
+  /** Test hook: kills the worker thread hosting `tenant` (needs a pool started with `testHooks`). */
+  async crashWorkerOf(tenant: string, how: 'exit' | 'throw' = 'exit'): Promise<void> {
+    const part = this.partFor(tenant);
+    await part.state.whenReady();
+    await this.call(this.slots[part.slot] as Slot, { kind: 'crash', how });
+  }
+
+  /** Slot index hosting a tenant (tests and diagnostics). */
+  slotOf(tenant: string): number | null {
+    return this.parts.get(tenant)?.slot ?? null;
+  }
+
+  /**
+   * Graceful stop: refuse new work, let in-flight commands finish (up to `graceMs`), snapshot every
+   * changed partition, stop the workers. The caller closes the ports afterwards.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    const until = Date.now() + graceMs;
+    while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(
+      [...this.parts.values()]
+        .filter((p) => p.state.status === 'ready' && p.state.sinceSnapshot > 0)
+        .map((p) =>
+          this.snapshot(p).catch((e) =>
+            this.logger?.warn({ err: e, tenant: p.name }, 'final snapshot failed'),
+          ),
+        ),
+    );
+    for (const p of this.parts.values()) p.state.clearTimer();
+    await this.pool.close();
+  }
+
+  // ---- routing and batching ----------------------------------------------------------------------
+
+  private partFor(tenant: string): Part {
+    let part = this.parts.get(tenant);
+    if (!part) {
+      // Least-loaded slot at first sight; sticky for the partition's life on this node.
+      let slot = this.slots[0] as Slot;
+      for (const s of this.slots) if (s.partitions < slot.partitions) slot = s;
+      slot.partitions++;
+      part = { name: tenant, slot: slot.index, state: new PartitionState() };
+      this.parts.set(tenant, part);
+      void this.ensureLoaded(tenant);
+    }
+    return part;
+  }
+
+  private accept(part: Part, p: Pending): void {
+    const st = part.state;
+    if (st.status !== 'ready') {
+      st.waiting.push(p);
+      return;
+    }
+    // Time only moves forward inside a partition's log, whatever order concurrent calls were stamped in.
+    if (p.env.at < st.lastAt) p.env = { ...p.env, at: st.lastAt };
+    else st.lastAt = p.env.at;
+    const slot = this.slots[part.slot] as Slot;
+    const last = slot.items.at(-1);
+    if (last && last.kind === 'apply' && last.partition === part.name && st.openBatch) {
+      last.commands.push(p.env);
+      last.receivedAt.push(p.receivedAt);
+      st.openBatch.push(p);
+    } else {
+      const batch: Pending[] = [p];
+      const gen = st.gen;
+      st.openBatch = batch;
+      this.enqueueItem(
+        slot,
+        { kind: 'apply', partition: part.name, commands: [p.env], receivedAt: [p.receivedAt] },
+        (r) => this.onApplied(part, gen, batch, r),
+      );
+    }
+    st.unreleased.push(p);
+    st.toAppend.push(p);
+    this.dirtyAppends.add(part);
+    this.scheduleFlush();
+  }
+
+  private enqueueItem(slot: Slot, item: HostItem, handler: Handler): void {
+    slot.items.push(item);
+    slot.handlers.push(handler);
+    this.dirtySlots.add(slot);
+    this.scheduleFlush();
+  }
+
+  private ask(slot: Slot, item: HostItem & { kind: 'query' }): Promise<QueryResult> {
+    return new Promise((resolve, reject) => {
+      this.enqueueItem(slot, item, (r) => {
+        if (r.kind === 'query') resolve(r.result);
+        else reject(unavailable(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`));
+      });
+    });
+  }
+
+  private call(slot: Slot, item: HostItem): Promise<HostResult> {
+    return new Promise((resolve) => this.enqueueItem(slot, item, resolve));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const part of this.dirtyAppends) this.kickAppend(part);
+      this.dirtyAppends.clear();
+      for (const slot of this.dirtySlots) this.flushSlot(slot);
+      this.dirtySlots.clear();
+    });
+  }
+
+  private flushSlot(slot: Slot): void {
+    if (slot.inflight || slot.items.length === 0) return;
+    const items = slot.items;
+    const handlers = slot.handlers;
+    slot.items = [];
+    slot.handlers = [];
+    // Batches handed over are closed: later commands of the partition start a new apply item.
+    for (const it of items) if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
+    slot.inflight = true;
+    this.pool.call(slot.index, { items }).then(
+      (res) => {
+        slot.inflight = false;
+        for (let i = 0; i < handlers.length; i++) (handlers[i] as Handler)(res.results[i] as HostResult);
+        this.afterCall(slot);
+      },
+      (err: Error) => {
+        slot.inflight = false;
+        const r: HostResult = { kind: 'error', code: 'SB_ERR_UNAVAILABLE', message: err.message };
+        for (const h of handlers) h(r);
+        this.afterCall(slot);
+      },
+    );
+  }
+
+  private afterCall(slot: Slot): void {
+    if (slot.items.length > 0) {
+      this.dirtySlots.add(slot);
+      this.scheduleFlush();
+    }
+  }
+
+  // ---- results, durability, release --------------------------------------------------------------
+
+  private onApplied(part: Part, gen: number, batch: Pending[], r: HostResult): void {
+    const st = part.state;
+    if (st.gen !== gen) return;
+    if (r.kind !== 'apply') {
+      this.fail(part, r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`, 'SB_ERR_UNAVAILABLE');
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) (batch[i] as Pending).result = r.results[i] as ApplyResult;
+    const m = this.metrics;
+    if (m) {
+      m.engineApply.observe(r.applySeconds);
+      for (const l of r.assignmentLatencies) m.assignmentLatency.observe(l);
+    }
+    this.setTimer(part, r.nextTimerAt);
+    this.release(part);
+  }
+
+  private kickAppend(part: Part): void {
+    const st = part.state;
+    if (st.appending || st.toAppend.length === 0 || st.status !== 'ready') return;
+    const batch = st.takeAppendBatch();
+    const gen = st.gen;
+    const t0 = performance.now();
+    const envs = batch.map((p) => p.env);
+    st.appending = this.ports.log.append(part.name, envs, st.lastSeq).then(
+      (seq) => {
+        this.metrics?.logAppend.observe((performance.now() - t0) / 1000);
+        st.appending = null;
+        if (st.gen !== gen) return;
+        this.known.add(part.name);
+        st.lastSeq = seq;
+        st.sinceSnapshot += batch.length;
+        for (const p of batch) p.seq = seq;
+        st.markDurable(batch, seq);
+        this.release(part);
+        this.kickAppend(part);
+      },
+      (err: unknown) => {
+        st.appending = null;
+        if (st.gen !== gen) return;
+        const code =
+          (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
+        this.logger?.error({ err, tenant: part.name }, 'command log append failed: reloading the partition');
+        this.fail(part, `command log append failed: ${(err as Error).message}`, code);
+      },
+    );
+  }
+
+  private release(part: Part): void {
+    const st = part.state;
+    const q = st.unreleased;
+    let n = 0;
+    while (n < q.length) {
+      const p = q[n] as Pending;
+      if (p.result === null || p.seq === 0) break;
+      n++;
+      this.inflight--;
+      if (p.timer) clearTimeout(p.timer);
+      const r = p.result;
+      if (r.ok && !r.duplicate) {
+        if (r.reply.kind === 'enqueued') this.metrics?.inbound.labels(part.name, r.reply.queueId).inc();
+        if (r.events.length > 0) {
+          this.record(part.name, r.events);
+          this.bus.publish(part.name, p.seq, p.env.at, r.events);
+        }
+      }
+      if (!p.settled) {
+        p.settled = true;
+        p.resolve?.(r);
+      }
+    }
+    if (n > 0) q.splice(0, n);
+    if (st.sinceSnapshot >= this.snapshotEvery && !st.snapshotting) {
+      void this.snapshot(part).catch((e) =>
+        this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
+      );
+    }
+  }
+
+  /** Business counters from the events of one durable command. */
+  private record(tenant: string, events: readonly EngineEvent[]): void {
+    const m = this.metrics;
+    if (!m) return;
+    for (const e of events) {
+      switch (e.type) {
+        case 'assigned':
+          m.assigned.labels(tenant, e.queueId).inc();
+          m.agentAssigned.labels(tenant, e.agentId).inc();
+          break;
+        case 'abandoned':
+          m.abandoned.labels(tenant, e.queueId).inc();
+          break;
+        case 'transferred':
+          m.transferred.labels(tenant, e.queueId).inc();
+          break;
+        case 'offer_missed':
+          m.offersMissed.labels(tenant, e.agentId).inc();
+          break;
+        case 'alert':
+          m.alerts.labels(tenant, e.alert).inc();
+          break;
+        default:
+      }
+    }
+  }
+
+  private expire(tenant: string, p: Pending): void {
+    if (p.settled) return;
+    const part = this.parts.get(tenant);
+    const st = part?.state;
+    const i = st ? st.waiting.indexOf(p) : -1;
+    // Not yet handed to a worker: withdraw it, so the rejected call changes nothing.
+    if (st && i >= 0) {
+      st.waiting.splice(i, 1);
+      this.inflight--;
+    }
+    p.settled = true;
+    p.reject?.(
+      new SwitchboardError('SB_ERR_DEADLINE_EXCEEDED', 'the deadline passed before the command was durable'),
+    );
+  }
+
+  // ---- timers ------------------------------------------------------------------------------------
+
+  private setTimer(part: Part, at: number | null): void {
+    const st = part.state;
+    if (at === null) {
+      st.clearTimer();
+      return;
+    }
+    if (st.timerAt === at && st.timer) return;
+    st.clearTimer();
+    st.timerAt = at;
+    st.timer = setTimeout(() => this.tick(part), Math.max(1, at - this.ports.clock.now()));
+    st.timer.unref();
+  }
+
+  /** Timers are commands too: a `tick` goes through the log like any other, stamped by the clock. */
+  private tick(part: Part): void {
+    const st = part.state;
+    st.timer = null;
+    st.timerAt = null;
+    if (this.closing || st.status !== 'ready') return;
+    const env: CommandEnvelope = {
+      id: `tick:${this.boot}:${++this.tickSeq}`,
+      at: this.ports.clock.now(),
+      cmd: { type: 'tick' },
+    };
+    this.inflight++;
+    this.accept(part, {
+      env,
+      receivedAt: Number.NaN,
+      resolve: null,
+      reject: null,
+      result: null,
+      seq: 0,
+      settled: false,
+      timer: null,
+    });
+  }
+
+  // ---- load, failure, snapshots ------------------------------------------------------------------
+
+  private ensureLoaded(tenant: string): Promise<void> {
+    const part = this.parts.get(tenant) ?? this.partFor(tenant);
+    const st = part.state;
+    if (st.status === 'ready') return Promise.resolve();
+    if (st.loading) return st.loading;
+    st.loading = this.load(part).finally(() => {
+      st.loading = null;
+    });
+    return st.loading;
+  }
+
+  private async load(part: Part): Promise<void> {
+    const st = part.state;
+    const { log, snapshots, ownership } = this.ports;
+    try {
+      if (st.appending) await st.appending.catch(() => undefined);
+      if (!(await ownership.acquire(part.name))) {
+        throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
+      }
+      const stored = await snapshots.load(part.name);
+      const batches: CommandEnvelope[][] = [];
+      let last = stored?.seq ?? 0;
+      for await (const b of log.read(part.name, last)) {
+        batches.push(b.commands);
+        last = b.seq;
+      }
+      const logLast = await log.lastSeq(part.name);
+      if (logLast > last)
+        throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
+      const r = await this.call(this.slots[part.slot] as Slot, {
+        kind: 'load',
+        partition: part.name,
+        snapshot: stored?.snapshot ?? null,
+        snapshotDigest: stored?.digest ?? null,
+        batches,
+      });
+      if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+      st.lastSeq = last;
+      st.lastAt = r.now;
+      st.sinceSnapshot = r.replayed;
+      st.lastSnapshotAt = Date.now();
+      if (last > 0 || stored) this.known.add(part.name);
+      this.logger?.info(
+        {
+          tenant: part.name,
+          slot: part.slot,
+          snapshotSeq: stored?.seq ?? 0,
+          replayed: r.replayed,
+          lastSeq: last,
+          digest: r.digest,
+          ms: Math.round(r.seconds * 1000),
+        },
+        'partition recovered',
+      );
+      st.status = 'ready';
+      this.setTimer(part, r.nextTimerAt);
+      const waiting = st.waiting.splice(0);
+      for (const p of waiting) this.accept(part, p);
+      st.notifyReady();
+    } catch (err) {
+      const code =
+        (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
+      this.logger?.error({ err, tenant: part.name }, 'partition could not be loaded');
+      const e = new SwitchboardError(
+        code,
+        `partition ${part.name} is unavailable: ${(err as Error).message}`,
+      );
+      for (const p of st.waiting.splice(0)) this.settleError(p, e);
+      st.notifyFailed(e);
+      // Forget it: the next command retries the load from scratch.
+      this.parts.delete(part.name);
+      (this.slots[part.slot] as Slot).partitions--;
+      st.gen++;
+    }
+  }
+
+  /** Drops the partition's unreleased work and reloads it from snapshot + log. */
+  private fail(part: Part, reason: string, code: 'SB_ERR_UNAVAILABLE' | 'SB_ERR_NOT_OWNER'): void {
+    const st = part.state;
+    if (st.status !== 'ready') return;
+    st.status = 'failed';
+    st.gen++;
+    st.clearTimer();
+    const err = new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`);
+    for (const p of st.unreleased.splice(0)) this.settleError(p, err);
+    st.toAppend = [];
+    st.openBatch = null;
+    st.resetBarrier();
+    // Work for this partition not yet handed to the worker is void: its commands were rejected above.
+    const slot = this.slots[part.slot] as Slot;
+    for (let i = slot.items.length - 1; i >= 0; i--) {
+      const it = slot.items[i] as HostItem;
+      if (it.kind === 'apply' && it.partition === part.name) {
+        slot.items.splice(i, 1);
+        slot.handlers.splice(i, 1);
+      }
+    }
+    this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
+    st.resetReady();
+    void this.ensureLoaded(part.name);
+  }
+
+  private settleError(p: Pending, e: Error): void {
+    this.inflight--;
+    if (p.timer) clearTimeout(p.timer);
+    if (p.settled) return;
+    p.settled = true;
+    p.reject?.(e);
+  }
+
+  private onWorkerReplaced(slotIndex: number): void {
+    this.metrics?.workerRestarts.inc();
+    this.logger?.error(
+      { slot: slotIndex },
+      'partition-host worker died: restoring its partitions on a fresh thread',
+    );
+    for (const part of this.parts.values()) {
+      if (part.slot === slotIndex) this.fail(part, 'worker thread died', 'SB_ERR_UNAVAILABLE');
+    }
+  }
+
+  /**
+   * Non-blocking snapshot: a barrier after the last command handed to the worker splits the append
+   * stream, so the snapshot's seq is exactly that of the batch ending at the barrier. It is saved only
+   * once that batch is durable, then the log is trimmed up to it.
+   */
+  private async snapshot(part: Part): Promise<void> {
+    const st = part.state;
+    if (st.snapshotting || st.status !== 'ready') return;
+    st.snapshotting = true;
+    const gen = st.gen;
+    try {
+      const durable = st.setBarrier();
+      st.sinceSnapshot = 0;
+      const r = await this.call(this.slots[part.slot] as Slot, { kind: 'snapshot', partition: part.name });
+      const seq = await durable;
+      if (st.gen !== gen || r.kind !== 'snapshot' || seq === null) return;
+      await this.ports.snapshots.save({
+        partition: part.name,
+        seq,
+        takenAt: r.now,
+        digest: r.digest,
+        snapshot: r.snapshot,
+      });
+      st.lastSnapshotAt = Date.now();
+      if (seq > 0) await this.ports.log.trim(part.name, seq);
+      this.known.add(part.name);
+    } finally {
+      st.snapshotting = false;
+    }
+  }
+
+  private snapshotIdle(): void {
+    const now = Date.now();
+    for (const part of this.parts.values()) {
+      const st = part.state;
+      if (st.status === 'ready' && st.sinceSnapshot > 0 && now - st.lastSnapshotAt >= this.snapshotEveryMs) {
+        void this.snapshot(part).catch((e) =>
+          this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
+        );
+      }
+    }
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(
+      () =>
+        reject(
+          new SwitchboardError(
+            'SB_ERR_DEADLINE_EXCEEDED',
+            'the deadline passed before the query was answered',
+          ),
+        ),
+      Math.max(0, ms),
+    );
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

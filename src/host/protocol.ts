@@ -1,0 +1,80 @@
+/**
+ * Messages across the thread hop between the node's main thread and a partition-host worker.
+ *
+ * One `HostRequest` carries everything the main thread collected for one worker during an event-loop turn
+ * (command batches of several partitions, queries, loads, snapshots); the worker handles the items in
+ * order and answers with one `HostResponse` whose `results[i]` answers `items[i]`. That ordering is the
+ * actor guarantee: a query sent after a batch sees the batch applied.
+ *
+ * Everything is plain data: it crosses threads by structured clone.
+ */
+import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
+import type { ApplyResult, CommandEnvelope } from '../engine/types.js';
+
+export type HostItem =
+  /**
+   * Apply commands to a hosted partition. `receivedAt[i]` is when the node received command i
+   * (`performance.timeOrigin + performance.now()`, ms; NaN when it is not an enqueue), so the worker can
+   * time "enqueue received → assignment decided" at the moment of decision.
+   */
+  | { kind: 'apply'; partition: string; commands: CommandEnvelope[]; receivedAt: number[] }
+  /** Answer a query; `ephemeral` = the partition has no state anywhere, answer from a pristine engine. */
+  | { kind: 'query'; partition: string; query: Query; at: number; ephemeral?: boolean }
+  /** (Re)build a partition from its snapshot and the log batches after it. */
+  | {
+      kind: 'load';
+      partition: string;
+      snapshot: EngineSnapshot | null;
+      snapshotDigest: string | null;
+      batches: CommandEnvelope[][];
+    }
+  | { kind: 'snapshot'; partition: string }
+  | { kind: 'drop'; partition: string }
+  /** Test hook (only honoured when the pool was started with `testHooks`): kill the worker thread. */
+  | { kind: 'crash'; how: 'exit' | 'throw' };
+
+export type HostResult =
+  | {
+      kind: 'apply';
+      results: ApplyResult[];
+      /** The engine's next timer after the batch (ms epoch) or null. */
+      nextTimerAt: number | null;
+      /** Seconds from "enqueue received by the node" to "assignment decided", one per assigned enqueue. */
+      assignmentLatencies: number[];
+      /** Pure engine time for the batch, seconds. */
+      applySeconds: number;
+    }
+  | { kind: 'query'; result: QueryResult }
+  | {
+      kind: 'load';
+      digest: string;
+      nextTimerAt: number | null;
+      now: number;
+      replayed: number;
+      seconds: number;
+    }
+  | { kind: 'snapshot'; snapshot: EngineSnapshot; digest: string; now: number }
+  | { kind: 'drop' }
+  | { kind: 'crash' }
+  /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
+  | { kind: 'error'; code: string; message: string };
+
+export interface HostRequest {
+  items: HostItem[];
+}
+
+export interface HostResponse {
+  results: HostResult[];
+}
+
+/** `workerData` of a partition-host worker. */
+export interface HostWorkerData {
+  /** `port`: plain worker_threads driven by `parentPort`; `piscina`: a Piscina task function. */
+  transport: 'port' | 'piscina';
+  testHooks: boolean;
+}
+
+/** Wall-clock milliseconds with sub-µs resolution that agree across threads of one process. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,204 @@
+/**
+ * Two interchangeable ways to run partition-host workers, both with a fixed thread per slot (sticky: a
+ * partition is pinned to a slot, a slot to one live thread) and supervision (a dead thread is replaced,
+ * the host is told so it reloads that slot's partitions):
+ *
+ * - `PiscinaPool`: Piscina 5 with a sticky `loadBalancer` reading the slot from
+ *   `task[Piscina.queueOptionsSymbol]`, `minThreads === maxThreads`, `idleTimeout: Infinity`,
+ *   `atomics: 'disabled'` (parked workers would stall) and a bounded `maxQueue`.
+ * - `PortPool`: plain `worker_threads`, one request/response pair per message on `parentPort`.
+ *
+ * Both carry one `HostRequest` per call; the host keeps at most one call in flight per slot and folds
+ * everything that arrives meanwhile into the next call, so queues are bounded by the host's in-flight cap.
+ * `loadtest/bench-host.ts` measures the two side by side.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Piscina, type PiscinaTask } from 'piscina';
+import type { HostRequest, HostResponse, HostWorkerData } from './protocol.js';
+
+export type PoolKind = 'piscina' | 'port';
+
+export interface WorkerPool {
+  readonly kind: PoolKind;
+  readonly size: number;
+  /** Worker threads replaced after a crash since start. */
+  readonly restarts: number;
+  /** Sends one request to the slot's worker. Rejects when that worker dies before answering. */
+  call(slot: number, req: HostRequest): Promise<HostResponse>;
+  /** The slot's thread was replaced: everything it hosted is gone. */
+  onReplaced(listener: (slot: number) => void): void;
+  close(): Promise<void>;
+}
+
+export interface PoolOptions {
+  kind: PoolKind;
+  threads: number;
+  testHooks?: boolean;
+  /** Path of the compiled worker; defaults to `dist/workers/partition-host.js`. */
+  workerFile?: string;
+}
+
+/** The compiled worker next to this module, or under `dist/` when running from TypeScript sources. */
+export function defaultWorkerFile(): string {
+  const beside = fileURLToPath(new URL('../../workers/partition-host.js', import.meta.url));
+  if (existsSync(beside)) return beside;
+  return fileURLToPath(new URL('../../dist/workers/partition-host.js', import.meta.url));
+}
+
+export function createWorkerPool(opts: PoolOptions): WorkerPool {
+  const file = opts.workerFile ?? defaultWorkerFile();
+  if (!existsSync(file)) throw new Error(`partition-host worker not found at ${file}: run \`npm run build\``);
+  return opts.kind === 'piscina'
+    ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false)
+    : new PortPool(file, opts.threads, opts.testHooks ?? false);
+}
+
+type Waiter = { resolve: (r: HostResponse) => void; reject: (e: Error) => void };
+
+interface PortSlot {
+  worker: Worker;
+  waiters: Map<number, Waiter>;
+}
+
+class PortPool implements WorkerPool {
+  readonly kind = 'port' as const;
+  restarts = 0;
+  private readonly slots: PortSlot[] = [];
+  private readonly listeners: ((slot: number) => void)[] = [];
+  private nextId = 1;
+  private closing = false;
+
+  constructor(
+    private readonly file: string,
+    readonly size: number,
+    private readonly testHooks: boolean,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
+  }
+
+  call(slot: number, req: HostRequest): Promise<HostResponse> {
+    const s = this.slots[slot] as PortSlot;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      s.waiters.set(id, { resolve, reject });
+      s.worker.postMessage({ id, req });
+    });
+  }
+
+  onReplaced(listener: (slot: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private spawn(index: number): PortSlot {
+    const workerData: HostWorkerData = { transport: 'port', testHooks: this.testHooks };
+    const worker = new Worker(this.file, { workerData });
+    const slot: PortSlot = { worker, waiters: new Map() };
+    worker.on('message', (m: { id: number; res: HostResponse }) => {
+      const w = slot.waiters.get(m.id);
+      if (!w) return;
+      slot.waiters.delete(m.id);
+      w.resolve(m.res);
+    });
+    // 'error' is followed by 'exit'; the replacement happens once, on exit.
+    worker.on('error', () => {});
+    worker.on('exit', (code) => {
+      const err = new Error(`partition-host worker ${index} exited with code ${code}`);
+      for (const w of slot.waiters.values()) w.reject(err);
+      slot.waiters.clear();
+      if (this.closing) return;
+      this.restarts++;
+      this.slots[index] = this.spawn(index);
+      for (const l of this.listeners) l(index);
+    });
+    return slot;
+  }
+}
+
+type PiscinaWorkerRef = Parameters<
+  NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}
+>[1][number];
+
+class PiscinaPool implements WorkerPool {
+  readonly kind = 'piscina' as const;
+  restarts = 0;
+  private readonly pool: Piscina<HostRequest, HostResponse>;
+  /**
+   * Thread id of the live Piscina worker bound to each slot (null until first use or after it died).
+   * Ids, not objects: Piscina hands the balancer a fresh wrapper object on every call.
+   */
+  private readonly bound: (number | null)[];
+  private readonly listeners: ((slot: number) => void)[] = [];
+  private closing = false;
+
+  constructor(
+    file: string,
+    readonly size: number,
+    testHooks: boolean,
+  ) {
+    this.bound = new Array(size).fill(null);
+    const workerData: HostWorkerData = { transport: 'piscina', testHooks };
+    this.pool = new Piscina<HostRequest, HostResponse>({
+      filename: file,
+      minThreads: size,
+      maxThreads: size,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      atomics: 'disabled',
+      // The host keeps ≤ 1 call in flight per slot, plus a reload after a crash: 2 × slots is a hard bound.
+      maxQueue: size * 2,
+      concurrentTasksPerWorker: 1,
+      workerData,
+      loadBalancer: (task, workers) => this.balance(task, workers),
+    });
+    this.pool.on('workerDestroy', (w: PiscinaWorkerRef) => {
+      const slot = this.bound.indexOf(w.id);
+      if (slot < 0) return;
+      this.bound[slot] = null;
+      if (this.closing) return;
+      this.restarts++;
+      for (const l of this.listeners) l(slot);
+    });
+    // A crashed thread with no task in flight surfaces as a pool 'error'; the replacement is handled above.
+    this.pool.on('error', () => {});
+  }
+
+  call(slot: number, req: HostRequest): Promise<HostResponse> {
+    const task = { ...req, [Piscina.queueOptionsSymbol]: { slot } };
+    return this.pool.run(task as HostRequest);
+  }
+
+  onReplaced(listener: (slot: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.pool.destroy();
+  }
+
+  /**
+   * Sticky balancer: a slot keeps its worker for life; a slot without one (first use, or its worker died)
+   * adopts a live worker no other slot holds. Null = wait (Piscina retries when a worker frees up or a
+   * replacement is ready).
+   */
+  private balance(task: PiscinaTask, workers: PiscinaWorkerRef[]): PiscinaWorkerRef | null {
+    const opts = (task as unknown as Record<symbol, unknown>)[Piscina.queueOptionsSymbol] as {
+      slot: number;
+    } | null;
+    const slot = opts?.slot ?? 0;
+    const id = this.bound[slot] ?? null;
+    let w = id === null ? undefined : workers.find((c) => c.id === id && !c.destroyed && !c.terminating);
+    if (!w) {
+      w = workers.find((c) => !c.destroyed && !c.terminating && !this.bound.includes(c.id));
+      if (!w) return null;
+      this.bound[slot] = w.id;
+    }
+    return w.currentUsage < 1 ? w : null;
+  }
+}

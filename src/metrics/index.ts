@@ -1,0 +1,184 @@
+/**
+ * The node's Prometheus metrics (prom-client, main thread). Workers never touch the registry: their
+ * observations (assignment latency, apply time) ride back with each batch reply and are recorded here.
+ * Metric names are fixed in the team brief; `getOrCreate` lets the API layer and the host share a
+ * registry without registering a name twice.
+ */
+import { Counter, exponentialBuckets, Gauge, Histogram, type Registry } from 'prom-client';
+import type { QueueStats } from '../engine/types.js';
+
+/** 50 µs … ~0.8 s: the assignment decision lives in the tens of µs, a durable reply in ms. */
+export const LATENCY_BUCKETS = exponentialBuckets(0.00005, 2, 15);
+
+type Metric = Counter<string> | Gauge<string> | Histogram<string>;
+
+function getOrCreate<M extends Metric>(registry: Registry, name: string, make: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? make();
+}
+
+/** Per-queue gauges are read from the engines at scrape time (one query per partition, cached briefly). */
+export type QueueStatsSource = () => Promise<{ tenant: string; stats: QueueStats[] }[]>;
+
+export interface NodeMetrics {
+  assignmentLatency: Histogram<string>;
+  logAppend: Histogram<string>;
+  engineApply: Histogram<string>;
+  inbound: Counter<'tenant' | 'queue'>;
+  assigned: Counter<'tenant' | 'queue'>;
+  abandoned: Counter<'tenant' | 'queue'>;
+  transferred: Counter<'tenant' | 'queue'>;
+  agentAssigned: Counter<'tenant' | 'agent'>;
+  offersMissed: Counter<'tenant' | 'agent'>;
+  alerts: Counter<'tenant' | 'alert'>;
+  workerRestarts: Counter<string>;
+}
+
+export interface MetricsSources {
+  inflight: () => number;
+  partitionsOwned: () => number;
+  queueStats: QueueStatsSource;
+}
+
+/** Registers (or reuses) every node metric on `registry`. */
+export function createNodeMetrics(registry: Registry, sources: MetricsSources): NodeMetrics {
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    getOrCreate(registry, name, () => new Counter<L>({ name, help, labelNames, registers })) as Counter<L>;
+
+  let cache: { at: number; value: Promise<{ tenant: string; stats: QueueStats[] }[]> } | null = null;
+  const queueStats = () => {
+    const now = Date.now();
+    if (!cache || now - cache.at > 500) cache = { at: now, value: sources.queueStats().catch(() => []) };
+    return cache.value;
+  };
+  const queueGauge = (name: string, help: string, pick: (s: QueueStats) => number | null) =>
+    getOrCreate(
+      registry,
+      name,
+      () =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['tenant', 'queue'],
+          registers,
+          async collect() {
+            this.reset();
+            for (const { tenant, stats } of await queueStats()) {
+              for (const s of stats) {
+                const v = pick(s);
+                if (v !== null) this.labels(tenant, s.queueId).set(v);
+              }
+            }
+          },
+        }),
+    );
+
+  queueGauge('switchboard_queue_waiting', 'Conversations waiting in the queue', (s) => s.waiting);
+  queueGauge(
+    'switchboard_queue_longest_wait_seconds',
+    'Wait of the oldest waiting conversation',
+    (s) => s.longestWaitMs / 1000,
+  );
+  queueGauge(
+    'switchboard_queue_service_level',
+    'Fraction answered within the threshold over the sliding window',
+    (s) => s.serviceLevel,
+  );
+  queueGauge(
+    'switchboard_queue_agents_available',
+    'Agents able to take a conversation of the queue now',
+    (s) => s.agentsAvailable,
+  );
+  getOrCreate(
+    registry,
+    'switchboard_host_inflight',
+    () =>
+      new Gauge({
+        name: 'switchboard_host_inflight',
+        help: 'Commands accepted by this node and not yet answered (bounded: beyond the cap, SB_ERR_OVERLOADED)',
+        registers,
+        collect() {
+          this.set(sources.inflight());
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'switchboard_partitions_owned',
+    () =>
+      new Gauge({
+        name: 'switchboard_partitions_owned',
+        help: 'Partitions (tenants) loaded and served by this node',
+        registers,
+        collect() {
+          this.set(sources.partitionsOwned());
+        },
+      }),
+  );
+
+  return {
+    assignmentLatency: getOrCreate(
+      registry,
+      'switchboard_assignment_latency_seconds',
+      () =>
+        new Histogram({
+          name: 'switchboard_assignment_latency_seconds',
+          help: 'Enqueue received by the node → assignment decided by the partition actor',
+          buckets: LATENCY_BUCKETS,
+          registers,
+        }),
+    ),
+    logAppend: getOrCreate(
+      registry,
+      'switchboard_log_append_seconds',
+      () =>
+        new Histogram({
+          name: 'switchboard_log_append_seconds',
+          help: 'Durable append of one group-committed batch to the command log',
+          buckets: LATENCY_BUCKETS,
+          registers,
+        }),
+    ),
+    engineApply: getOrCreate(
+      registry,
+      'switchboard_engine_apply_seconds',
+      () =>
+        new Histogram({
+          name: 'switchboard_engine_apply_seconds',
+          help: 'Engine time to apply one micro-batch inside a partition-host worker',
+          buckets: LATENCY_BUCKETS,
+          registers,
+        }),
+    ),
+    inbound: counter('switchboard_conversations_inbound_total', 'Conversations enqueued', [
+      'tenant',
+      'queue',
+    ]),
+    assigned: counter('switchboard_conversations_assigned_total', 'Conversations assigned to an agent', [
+      'tenant',
+      'queue',
+    ]),
+    abandoned: counter('switchboard_conversations_abandoned_total', 'Conversations cancelled while waiting', [
+      'tenant',
+      'queue',
+    ]),
+    transferred: counter('switchboard_conversations_transferred_total', 'Conversations transferred', [
+      'tenant',
+      'queue',
+    ]),
+    agentAssigned: counter('switchboard_agent_assigned_total', 'Conversations assigned, by agent', [
+      'tenant',
+      'agent',
+    ]),
+    offersMissed: counter('switchboard_offers_missed_total', 'Offers rejected or timed out, by agent', [
+      'tenant',
+      'agent',
+    ]),
+    alerts: counter('switchboard_alerts_total', 'Alerts raised by the engine', ['tenant', 'alert']),
+    workerRestarts: counter(
+      'switchboard_worker_restarts_total',
+      'Partition-host worker threads replaced after a crash',
+      [],
+    ),
+  };
+}
