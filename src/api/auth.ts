@@ -33,6 +33,23 @@ export class TenantAuth {
     this.enabled = this.tenantByToken.size > 0 || this.adminToken !== undefined;
   }
 
+  /**
+   * Throws UNAUTHENTICATED unless the token is known (or auth is off). For requests whose tenant cannot
+   * be read (undecodable bytes, bad JSON): an anonymous caller learns nothing about the request format.
+   */
+  authenticate(token: string | undefined): void {
+    if (!this.enabled) return;
+    if (token === undefined || token.length === 0) {
+      throw new SwitchboardError(
+        'SB_ERR_UNAUTHENTICATED',
+        'missing API token: send "authorization: Bearer <token>"',
+      );
+    }
+    if (token !== this.adminToken && !this.tenantByToken.has(token)) {
+      throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
+    }
+  }
+
   /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `token` may act on `tenant`. */
   check(token: string | undefined, tenant: string): void {
     if (!this.enabled) return;

@@ -156,11 +156,11 @@ export class GrpcApiServer {
     const logger = this.logger;
     const fn = service[method] as (req: unknown, ctx: CallContext) => Promise<unknown>;
     return async (call, callback) => {
-      if (call.request === MALFORMED) {
-        callback(toStatus(MALFORMED_ERROR));
-        return;
-      }
       try {
+        if (call.request === MALFORMED) {
+          service.auth.authenticate(contextOf(call).token);
+          throw MALFORMED_ERROR;
+        }
         callback(null, await fn.call(service, call.request, contextOf(call)));
       } catch (e) {
         callback(toStatus(toSwitchboardError(e, logger)));
@@ -171,7 +171,10 @@ export class GrpcApiServer {
   private watchEvents(call: grpc.ServerWritableStream<WatchEventsRequest, Event>): void {
     let unsubscribe: () => void;
     try {
-      if (call.request === (MALFORMED as unknown)) throw MALFORMED_ERROR;
+      if (call.request === (MALFORMED as unknown)) {
+        this.service.auth.authenticate(contextOf(call).token);
+        throw MALFORMED_ERROR;
+      }
       const filter = this.service.eventFilter(call.request, contextOf(call));
       unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
         if (call.writableLength > WATCH_BUFFER_LIMIT) {
@@ -224,7 +227,8 @@ function tolerant(decode: grpc.deserialize<unknown>): grpc.deserialize<unknown> 
 export function toStatus(e: SwitchboardError): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   metadata.set('sb-error-code', e.code);
-  if (e.field !== undefined) metadata.set('sb-field', e.field);
+  // Metadata values must be printable ASCII; a field path may quote caller input.
+  if (e.field !== undefined) metadata.set('sb-field', e.field.replace(/[^\x20-\x7e]/g, '?'));
   return { code: errorSpec(e.code).grpc, details: e.message, metadata };
 }
 

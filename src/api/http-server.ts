@@ -121,6 +121,7 @@ export class HttpApiServer {
     const ctx = contextOf(req);
     let request: unknown;
     try {
+      this.service.auth.authenticate(ctx.token);
       const body = await readBody(req, this.maxBodyBytes);
       request = buildRequest(match.route, match.params, body, req.headers['idempotency-key']);
     } catch (e) {

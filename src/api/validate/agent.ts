@@ -19,6 +19,7 @@ const OUTCOME_BY_PB: readonly (Outcome | undefined)[] = [undefined, 'resolved', 
 
 /** Upper bound on concurrent conversations per channel: beyond it a typo, not a staffing decision. */
 export const MAX_CAPACITY = 100;
+const SAFE_KEY_RE = /^[A-Za-z0-9_-]{1,32}$/;
 export const MAX_WRAP_UP_SECONDS = 86_400;
 
 export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfig {
@@ -28,7 +29,10 @@ export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfi
     invalid(`${field}.capacity`, 'must be an object');
   for (const key of Object.keys(a.capacity)) {
     if (!(CHANNELS as readonly string[]).includes(key)) {
-      invalid(`${field}.capacity.${key}`, `unknown channel; use one of ${CHANNELS.join(', ')}`);
+      // The key is caller-controlled: name it in the path only when it is plain ASCII (it goes into
+      // gRPC metadata, which rejects anything else).
+      const at = SAFE_KEY_RE.test(key) ? `${field}.capacity.${key}` : `${field}.capacity`;
+      invalid(at, `unknown channel ${JSON.stringify(key.slice(0, 32))}; use one of ${CHANNELS.join(', ')}`);
     }
     capacity[key as Channel] = checkInt(a.capacity[key], `${field}.capacity.${key}`, 0, MAX_CAPACITY);
   }
