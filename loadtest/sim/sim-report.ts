@@ -75,7 +75,10 @@ export function simulationReport(x: SimReportInput): ReportInput {
     kind: 'bar',
     labels: ids,
     series: [
-      { name: v ? 'base' : 'service level', values: r.queues.map((q) => q.serviceLevel) },
+      {
+        name: x.erlang ? 'simulated (pooled seeds)' : v ? 'base' : 'service level',
+        values: x.erlang ? [x.erlang.simulated] : r.queues.map((q) => q.serviceLevel),
+      },
       ...(v
         ? [
             {
@@ -166,8 +169,10 @@ export function simulationReport(x: SimReportInput): ReportInput {
   };
   if (v) summary[`SL ${x.variantLabel ?? 'what-if'}`] = `${(v.serviceLevel * 100).toFixed(1)} %`;
   if (x.erlang) {
+    summary['service level'] = `${(x.erlang.simulated * 100).toFixed(2)} % (pooled)`;
+    summary.ASA = `${x.erlang.asaSimulated} s (Erlang C ${x.erlang.asaErlang} s)`;
+    summary.conversations = x.erlang.conversations;
     summary['Erlang C SL'] = `${(x.erlang.expected * 100).toFixed(2)} %`;
-    summary['simulated SL (pooled)'] = `${(x.erlang.simulated * 100).toFixed(2)} %`;
     summary.difference = `${x.erlang.diffPoints} points`;
   }
   const tables = [queueTable(v ? 'Queues — base' : 'Queues', r)];
@@ -188,6 +193,11 @@ export function simulationReport(x: SimReportInput): ReportInput {
       'Occupancy = time with at least one open conversation or in wrap-up ÷ staffed time (online, or busy finishing work).',
       'Gini of assignments per agent: 0 = perfectly even share; the per-staffed-hour variant discounts shorter shifts.',
       'Series are folded over days into 15-minute slots of the day; the warm-up period is excluded.',
+      ...(x.erlang
+        ? [
+            `Erlang C check: ${x.erlang.agents} agents at ${(x.erlang.occupancy * 100).toFixed(1)} % occupancy; the figures over the day and the queue table are the first seed, the service level and ASA cards are pooled over all seeds.`,
+          ]
+        : []),
     ],
     data: x,
   };
