@@ -254,6 +254,15 @@ const ROWS = [
         [target(quantile(0.5, 'switchboard_command_duration_seconds', ['method']), '{{method}}')],
         { unit: 's' },
       ),
+      timeseries(
+        'Engine apply time per micro-batch',
+        'Pure engine time inside a worker (target: p99 ≤ 20 µs per decision). If assignment latency is high and this is not, the cost is in the shell: thread hop, log append, event loop.',
+        [
+          target(quantile(0.5, 'switchboard_engine_apply_seconds', ['pod']), 'p50 {{pod}}'),
+          target(quantile(0.99, 'switchboard_engine_apply_seconds', ['pod']), 'p99 {{pod}}', 'B'),
+        ],
+        { unit: 's', w: 24 },
+      ),
     ],
   ],
   [
