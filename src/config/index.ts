@@ -1,0 +1,274 @@
+/**
+ * Node configuration: command-line flags, each with an environment variable; a flag wins over its
+ * variable, the variable over the default. Validated with zod; `parseConfig` never exits — the CLI prints
+ * `ConfigError.issues` and exits with code 2.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+interface Option {
+  flag: string;
+  env: string | null;
+  kind: 'string' | 'boolean';
+  default: string;
+  help: string;
+}
+
+/** Every option, in `--help` order. The first block is the cross-team contract; the rest are tuning. */
+export const OPTIONS = {
+  grpcPort: {
+    flag: 'grpc-port',
+    env: 'SB_GRPC_PORT',
+    kind: 'string',
+    default: '50051',
+    help: 'gRPC port (0 = any free port)',
+  },
+  httpPort: {
+    flag: 'http-port',
+    env: 'SB_HTTP_PORT',
+    kind: 'string',
+    default: '8080',
+    help: 'HTTP port: /healthz /readyz /metrics /v1/… (0 = any free port)',
+  },
+  host: { flag: 'host', env: 'SB_HOST', kind: 'string', default: '0.0.0.0', help: 'Interface to bind' },
+  dataDir: {
+    flag: 'data-dir',
+    env: 'SB_DATA_DIR',
+    kind: 'string',
+    default: './data',
+    help: 'Embedded mode: command log and snapshots live here',
+  },
+  workers: {
+    flag: 'workers',
+    env: 'SB_WORKERS',
+    kind: 'string',
+    default: '1',
+    help: 'Partition-host worker threads',
+  },
+  demo: {
+    flag: 'demo',
+    env: 'SB_DEMO',
+    kind: 'boolean',
+    default: 'false',
+    help: 'Load the sample tenant "demo" (queues, 10 agents) at start',
+  },
+  logLevel: {
+    flag: 'log-level',
+    env: 'SB_LOG_LEVEL',
+    kind: 'string',
+    default: 'info',
+    help: 'fatal | error | warn | info | debug | trace | silent',
+  },
+  tokens: {
+    flag: 'tokens',
+    env: 'SB_TOKENS',
+    kind: 'string',
+    default: '',
+    help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB" (none = auth off)',
+  },
+  adminToken: {
+    flag: 'admin-token',
+    env: 'SB_ADMIN_TOKEN',
+    kind: 'string',
+    default: '',
+    help: 'Token valid for every tenant',
+  },
+  natsUrl: {
+    flag: 'nats-url',
+    env: 'NATS_URL',
+    kind: 'string',
+    default: '',
+    help: 'NATS server(s), comma-separated: set ⇒ cluster mode',
+  },
+  mongoUrl: {
+    flag: 'mongo-url',
+    env: 'MONGO_URL',
+    kind: 'string',
+    default: '',
+    help: 'MongoDB for snapshots in cluster mode',
+  },
+  nodeId: {
+    flag: 'node-id',
+    env: 'SB_NODE_ID',
+    kind: 'string',
+    default: '',
+    help: 'Node id (default: hostname-pid)',
+  },
+  fsync: {
+    flag: 'fsync',
+    env: 'SB_FSYNC',
+    kind: 'string',
+    default: 'always',
+    help: 'Embedded log durability: always (fsync per group commit) | interval',
+  },
+  fsyncIntervalMs: {
+    flag: 'fsync-interval-ms',
+    env: 'SB_FSYNC_INTERVAL_MS',
+    kind: 'string',
+    default: '100',
+    help: 'With --fsync interval: flush period, ms',
+  },
+  pool: {
+    flag: 'pool',
+    env: 'SB_POOL',
+    kind: 'string',
+    default: 'port',
+    help: 'Worker transport: port (worker_threads + MessagePort) | piscina',
+  },
+  maxInflight: {
+    flag: 'max-inflight',
+    env: 'SB_MAX_INFLIGHT',
+    kind: 'string',
+    default: '20000',
+    help: 'Commands in flight per node before SB_ERR_OVERLOADED',
+  },
+  snapshotEvery: {
+    flag: 'snapshot-every',
+    env: 'SB_SNAPSHOT_EVERY',
+    kind: 'string',
+    default: '10000',
+    help: 'Snapshot a partition after this many commands',
+  },
+  snapshotSeconds: {
+    flag: 'snapshot-seconds',
+    env: 'SB_SNAPSHOT_SECONDS',
+    kind: 'string',
+    default: '60',
+    help: '… or this many seconds after its last snapshot',
+  },
+  maxMessageBytes: {
+    flag: 'max-message-bytes',
+    env: 'SB_MAX_MESSAGE_BYTES',
+    kind: 'string',
+    default: '4194304',
+    help: 'Largest gRPC message / HTTP body',
+  },
+  shutdownGraceMs: {
+    flag: 'shutdown-grace-ms',
+    env: 'SB_SHUTDOWN_GRACE_MS',
+    kind: 'string',
+    default: '10000',
+    help: 'On SIGTERM: time to finish in-flight work',
+  },
+} as const satisfies Record<string, Option>;
+
+type Key = keyof typeof OPTIONS;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().min(1);
+
+const schema = z.object({
+  grpcPort: port,
+  httpPort: port,
+  host: z.string().min(1),
+  dataDir: z.string().min(1),
+  workers: positive.max(64),
+  demo: z.boolean(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  tokens: z.string().transform((s, ctx) => {
+    const out: Record<string, string> = {};
+    for (const pair of s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const i = pair.indexOf('=');
+      const tenant = pair.slice(0, i).trim();
+      const token = pair.slice(i + 1).trim();
+      if (i <= 0 || tenant === '' || token === '') {
+        ctx.addIssue({ code: 'custom', message: `"${pair}" is not tenant=token` });
+        return z.NEVER;
+      }
+      out[tenant] = token;
+    }
+    return out;
+  }),
+  adminToken: z.string(),
+  natsUrl: z.string(),
+  mongoUrl: z.string(),
+  nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
+  fsync: z.enum(['always', 'interval']),
+  fsyncIntervalMs: positive.max(60_000),
+  pool: z.enum(['port', 'piscina']),
+  maxInflight: positive,
+  snapshotEvery: positive,
+  snapshotSeconds: positive,
+  maxMessageBytes: positive.min(1024),
+  shutdownGraceMs: z.coerce.number().int().min(0),
+});
+
+export type NodeConfig = z.infer<typeof schema>;
+
+/** Invalid flags or variables; `issues` are ready to print, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ParsedArgs = { help: true } | { help: false; config: NodeConfig };
+
+/** Parses `argv` (without node and script) and `env` into a validated config. Throws `ConfigError`. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const o of Object.values(OPTIONS)) options[o.flag] = { type: o.kind };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError([`${(e as Error).message} (see --help)`]);
+  }
+  if (values.help) return { help: true };
+  const raw: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(OPTIONS) as [Key, Option][]) {
+    const fromFlag = values[o.flag];
+    const fromEnv = o.env ? env[o.env] : undefined;
+    if (o.kind === 'boolean') {
+      raw[key] =
+        fromFlag === true || (fromFlag === undefined && /^(1|true|yes)$/i.test(fromEnv ?? o.default));
+    } else {
+      raw[key] = (fromFlag as string | undefined) ?? fromEnv ?? o.default;
+    }
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => {
+        const o = OPTIONS[i.path[0] as Key];
+        const name = o ? `--${o.flag}${o.env ? ` (${o.env})` : ''}` : String(i.path.join('.'));
+        return `${name}: ${i.message}; got ${JSON.stringify(raw[i.path[0] as string])}`;
+      }),
+    );
+  }
+  return { help: false, config: r.data };
+}
+
+/** A valid config with every default, overridden by `over` (tests and embedders). */
+export function defaultConfig(over: Partial<NodeConfig> = {}): NodeConfig {
+  const parsed = parseConfig([], {});
+  if (parsed.help) throw new Error('unreachable');
+  return { ...parsed.config, ...over };
+}
+
+export function helpText(): string {
+  const lines = [
+    'switchboard — routes customer conversations to the best available agent',
+    '',
+    'Usage: switchboard [options]          (npm start -- [options])',
+    '',
+    'With no NATS_URL the node runs embedded: one process, state under --data-dir, restored on restart.',
+    '',
+    'Options (flag, environment variable, default):',
+  ];
+  for (const o of Object.values(OPTIONS) as Option[]) {
+    const flag = `--${o.flag}${o.kind === 'string' ? ' <v>' : ''}`;
+    lines.push(
+      `  ${flag.padEnd(26)}${(o.env ?? '').padEnd(22)}${o.help}${o.default ? ` [${o.default}]` : ''}`,
+    );
+  }
+  lines.push('  -h, --help                                      Show this help');
+  lines.push('', 'Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.');
+  return lines.join('\n');
+}

@@ -1,0 +1,158 @@
+/**
+ * Composition root: config → ports (embedded files or NATS/Mongo) → worker pool → actor host → router →
+ * API servers. Nothing else in the code base decides which adapter runs.
+ */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApi } from './api/index.js';
+import type { NodePorts } from './cluster/index.js';
+import * as cluster from './cluster/index.js';
+import { type Clock, systemClock } from './cluster/ports.js';
+import type { NodeConfig } from './config/index.js';
+import { PartitionHost } from './host/partition-host.js';
+import { LocalPartitionRouter } from './host/router.js';
+import { createWorkerPool } from './host/worker-pool.js';
+import { createNodeMetrics } from './metrics/index.js';
+
+export interface RunningNode {
+  grpcPort: number;
+  httpPort: number;
+  nodeId: string;
+  mode: 'embedded' | 'cluster';
+  host: PartitionHost;
+  router: LocalPartitionRouter;
+  registry: Registry;
+  logger: Logger;
+  /** Graceful stop: API stops accepting, in-flight work finishes, partitions are snapshotted, ports closed. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Enables the worker crash hook (tests). */
+  testHooks?: boolean;
+}
+
+type ClusterFactory = (opts: {
+  natsUrl: string;
+  mongoUrl: string;
+  nodeId: string;
+  clock: Clock;
+  logger: Logger;
+}) => Promise<NodePorts>;
+
+async function openPorts(
+  config: NodeConfig,
+  nodeId: string,
+  clock: Clock,
+  logger: Logger,
+): Promise<NodePorts> {
+  if (config.natsUrl !== '') {
+    // Provided by the cluster adapters (src/cluster/index.ts) once they are wired in.
+    const factory = (cluster as unknown as { createClusterPorts?: ClusterFactory }).createClusterPorts;
+    if (!factory) throw new Error('cluster mode (NATS_URL) is not available in this build');
+    return factory({ natsUrl: config.natsUrl, mongoUrl: config.mongoUrl, nodeId, clock, logger });
+  }
+  return cluster.createEmbeddedPorts({
+    dataDir: resolve(config.dataDir),
+    nodeId,
+    fsync: config.fsync,
+    fsyncIntervalMs: config.fsyncIntervalMs,
+    clock,
+    onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
+  });
+}
+
+/** Starts a node and resolves once it listens and every known partition is recovered. */
+export async function startNode(config: NodeConfig, opts: StartOptions = {}): Promise<RunningNode> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
+  const clock = opts.clock ?? systemClock;
+  const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
+  const ports = await openPorts(config, nodeId, clock, logger);
+  let host: PartitionHost | null = null;
+  try {
+    await ports.ownership.start();
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const pool = createWorkerPool({
+      kind: config.pool,
+      threads: config.workers,
+      testHooks: opts.testHooks ?? false,
+    });
+    const metrics = createNodeMetrics(registry, {
+      inflight: () => host?.inflightCount ?? 0,
+      partitionsOwned: () => host?.partitionsOwned ?? 0,
+      queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
+    });
+    host = new PartitionHost({
+      ports,
+      pool,
+      metrics,
+      logger,
+      maxInflight: config.maxInflight,
+      snapshotEveryCommands: config.snapshotEvery,
+      snapshotEverySeconds: config.snapshotSeconds,
+    });
+    const t0 = performance.now();
+    await host.start();
+    logger.info(
+      { mode: ports.mode, partitions: host.partitionsOwned, ms: Math.round(performance.now() - t0) },
+      'recovery complete',
+    );
+    const router = new LocalPartitionRouter(host);
+    const api = createApi({
+      router,
+      clock,
+      auth: { tokens: config.tokens, ...(config.adminToken ? { adminToken: config.adminToken } : {}) },
+      registry,
+      logger,
+      maxMessageBytes: config.maxMessageBytes,
+    });
+    const { grpcPort, httpPort } = await api.start({
+      host: config.host,
+      grpcPort: config.grpcPort,
+      httpPort: config.httpPort,
+    });
+    logger.info(
+      {
+        grpcPort,
+        httpPort,
+        nodeId,
+        mode: ports.mode,
+        workers: config.workers,
+        pool: config.pool,
+        fsync: config.fsync,
+      },
+      'listening',
+    );
+    const h = host;
+    let stopping: Promise<void> | null = null;
+    return {
+      grpcPort,
+      httpPort,
+      nodeId,
+      mode: ports.mode,
+      host: h,
+      router,
+      registry,
+      logger,
+      stop() {
+        stopping ??= (async () => {
+          logger.info('stopping: no new calls, finishing in-flight work');
+          await api.stop(config.shutdownGraceMs);
+          await h.stop(config.shutdownGraceMs);
+          await ports.close();
+          logger.info('stopped: partitions snapshotted, log closed');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await host?.stop(0).catch(() => undefined);
+    await ports.close().catch(() => undefined);
+    throw e;
+  }
+}
