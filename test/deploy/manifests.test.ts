@@ -9,6 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { buildDashboard } from '../../deploy/grafana/build-dashboard.mjs';
@@ -138,6 +145,26 @@ describe('Kubernetes manifests', () => {
       expect(obj?.apiVersion, file).toBeTruthy();
       expect(obj?.kind, file).toBeTruthy();
       if (obj.kind !== 'Kustomization') expect(obj.metadata?.name, file).toBeTruthy();
+    }
+  });
+
+  it('every resource validates against its Kubernetes / Prometheus Operator schema (types, required fields)', () => {
+    const models: Record<string, new (o: Obj) => { validate(): void }> = {
+      Namespace,
+      ConfigMap,
+      Secret,
+      Service,
+      ServiceAccount,
+      Deployment,
+      StatefulSet,
+      PodDisruptionBudget,
+      ServiceMonitor,
+      PrometheusRule,
+    };
+    for (const { file, obj } of docs.filter((d) => d.obj.kind !== 'Kustomization')) {
+      const Model = models[obj.kind];
+      expect(Model, `${file}: no schema for ${obj.kind}`).toBeDefined();
+      expect(() => new Model!(obj).validate(), `${file}: ${obj.kind}/${obj.metadata.name}`).not.toThrow();
     }
   });
 
