@@ -662,8 +662,12 @@ export class SwitchboardService {
     }
     if (result.ok) return result.reply;
     const code = result.error.code in ERRORS ? (result.error.code as ErrorCode) : 'SB_ERR_INTERNAL';
-    if (code === 'SB_ERR_INTERNAL')
-      this.logger.error({ error: result.error, cmd: cmd.type }, 'engine returned an uncatalogued error');
+    if (code === 'SB_ERR_INTERNAL') {
+      this.logger.error(
+        { error: result.error, cmd: cmd.type },
+        'the engine reported an internal or uncatalogued error',
+      );
+    }
     throw new SwitchboardError(
       code,
       code === 'SB_ERR_INTERNAL' ? 'internal error; nothing was changed' : result.error.message,

@@ -1,30 +1,17 @@
 /**
- * An in-memory `PartitionRouter` for the API tests: one engine per tenant, applied synchronously, events
- * published to subscribers. It uses the real engine (`createEngine` from src/engine/index.ts) when the
- * tree has it, and the small fake otherwise — the API's contract with the router is the same.
+ * An in-memory `PartitionRouter` for the API tests: one real engine (`createEngine`) per tenant, applied
+ * synchronously, events published to subscribers — the API's whole contract with the partition host,
+ * without worker threads or a command log.
  *
  * Knobs for transport tests: `delayMs` (a slow partition, for deadlines) and `isReady`.
  */
 import type { Engine, Query, QueryResult } from '../../../src/engine/api.js';
+import { createEngine } from '../../../src/engine/index.js';
 import type { ApplyResult, CommandEnvelope } from '../../../src/engine/types.js';
 import { SwitchboardError } from '../../../src/errors/catalogue.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../../src/host/router.js';
-import { createFakeEngine } from './fake-engine.js';
 
 type EngineFactory = (partition: string) => Engine;
-
-/** The real engine if `src/engine/index.ts` exists, else the fake (and says so once). */
-export async function loadEngineFactory(): Promise<{ create: EngineFactory; real: boolean }> {
-  const path = '../../../src/engine/index.js';
-  try {
-    const mod = (await import(/* @vite-ignore */ path)) as { createEngine?: EngineFactory };
-    if (typeof mod.createEngine === 'function') return { create: mod.createEngine, real: true };
-  } catch {
-    // Not in the tree yet.
-  }
-  console.warn('API tests: src/engine/index.ts is missing, running against the fake engine');
-  return { create: createFakeEngine, real: false };
-}
 
 function matches(f: EventFilter, p: PublishedEvent): boolean {
   if (f.tenant !== p.tenant) return false;
@@ -45,7 +32,7 @@ export class InMemoryRouter implements PartitionRouter {
   /** Every envelope that reached an engine, for idempotency assertions. */
   readonly submitted: CommandEnvelope[] = [];
 
-  constructor(private readonly create: EngineFactory) {}
+  constructor(private readonly create: EngineFactory = (p) => createEngine(p)) {}
 
   engine(tenant: string): Engine {
     let e = this.engines.get(tenant);

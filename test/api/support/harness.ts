@@ -11,7 +11,7 @@ import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_de
 import { EventServiceClient } from '../../../src/gen/switchboard/v1/events.js';
 import { GatewayServiceClient } from '../../../src/gen/switchboard/v1/gateway.js';
 import { StatisticsServiceClient } from '../../../src/gen/switchboard/v1/statistics.js';
-import { InMemoryRouter, loadEngineFactory } from './engine-router.js';
+import { InMemoryRouter } from './engine-router.js';
 
 export const TOKENS = { acme: 'tok-acme', globex: 'tok-globex' };
 export const ADMIN_TOKEN = 'tok-admin';
@@ -22,7 +22,6 @@ export interface Harness {
   registry: Registry;
   grpcPort: number;
   httpPort: number;
-  realEngine: boolean;
   admin: InstanceType<typeof AdminServiceClient>;
   desk: InstanceType<typeof AgentDeskServiceClient>;
   gateway: InstanceType<typeof GatewayServiceClient>;
@@ -34,8 +33,7 @@ export interface Harness {
 export async function startHarness(
   opts: { maxMessageBytes?: number; auth?: boolean } = {},
 ): Promise<Harness> {
-  const { create, real } = await loadEngineFactory();
-  const router = new InMemoryRouter(create);
+  const router = new InMemoryRouter();
   const registry = new Registry();
   const api = createApi({
     router,
@@ -59,7 +57,6 @@ export async function startHarness(
     registry,
     grpcPort,
     httpPort,
-    realEngine: real,
     admin,
     desk,
     gateway,
