@@ -131,9 +131,19 @@ function agentOp(p: Profile, a: number): fc.Arbitrary<Extract<Op, { k: 'agent' }
   return fc.record({
     k: fc.constant('agent' as const),
     a: fc.constant(a),
-    skills: fc.array(nat(10), { minLength: 2, maxLength: 2 }),
-    chat: nat(3),
-    voice: nat(1),
+    // Mostly staffable days: most agents hold skills at a useful level and have chat capacity.
+    skills: fc.array(
+      fc.oneof(
+        { arbitrary: fc.constant(0), weight: 1 },
+        { arbitrary: fc.integer({ min: 2, max: 10 }), weight: 3 },
+      ),
+      { minLength: 2, maxLength: 2 },
+    ),
+    chat: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 1 },
+      { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 5 },
+    ),
+    voice: nat(2),
     wrap: pickOf(p.wrapUpSeconds),
     queues: fc.oneof(fc.constant<number[]>([]), fc.uniqueArray(nat(MAX_QUEUES - 1), { maxLength: 2 })),
   });
@@ -143,8 +153,16 @@ function queueOp(p: Profile, q: number): fc.Arbitrary<Extract<Op, { k: 'queue' }
   return fc.record({
     k: fc.constant('queue' as const),
     q: fc.constant(q),
-    voice: p.equivalentAgents ? fc.constant(false) : fc.boolean(),
-    req: p.equivalentAgents ? fc.constant([5, 0]) : fc.array(nat(8), { minLength: 2, maxLength: 2 }),
+    voice: p.equivalentAgents ? fc.constant(false) : nat(3).map((n) => n === 0),
+    req: p.equivalentAgents
+      ? fc.constant([5, 0])
+      : fc.array(
+          fc.oneof(
+            { arbitrary: fc.constant(0), weight: 1 },
+            { arbitrary: fc.integer({ min: 1, max: 6 }), weight: 1 },
+          ),
+          { minLength: 2, maxLength: 2 },
+        ),
     strategy: nat(p.strategies.length - 1),
     width: fc.integer({ min: 1, max: 3 }),
     priority: nat(10),
@@ -155,7 +173,7 @@ function queueOp(p: Profile, q: number): fc.Arbitrary<Extract<Op, { k: 'queue' }
 }
 
 /** Arbitrary scenario for a profile; `maxOps` bounds the day so the suite stays fast. */
-export function scenarioArb(p: Profile, maxOps = 40): fc.Arbitrary<Scenario> {
+export function scenarioArb(p: Profile, maxOps = 60): fc.Arbitrary<Scenario> {
   const agentIdx = nat(MAX_AGENTS - 1);
   const queueIdx = p.equivalentAgents ? fc.constant(0) : nat(MAX_QUEUES - 1);
   const weighted: { arbitrary: fc.Arbitrary<Op>; weight: number }[] = [
@@ -172,7 +190,7 @@ export function scenarioArb(p: Profile, maxOps = 40): fc.Arbitrary<Scenario> {
     },
     { weight: 5, arbitrary: fc.record({ k: fc.constant('accept' as const), pick: nat(20) }) },
     { weight: 4, arbitrary: fc.record({ k: fc.constant('end' as const), pick: nat(20), outcome: nat(2) }) },
-    { weight: 3, arbitrary: fc.record({ k: fc.constant('wrap' as const), a: agentIdx }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('wrap' as const), a: agentIdx }) },
     { weight: 4, arbitrary: fc.record({ k: fc.constant('tick' as const), dt: nat(40_000) }) },
     {
       weight: 3,
@@ -229,6 +247,8 @@ export function scenarioArb(p: Profile, maxOps = 40): fc.Arbitrary<Scenario> {
     ops: fc.array(fc.record({ op: fc.oneof(...weighted), dt: nat(3000) }), {
       minLength: 1,
       maxLength: maxOps,
+      // Full-length days are where offers, wrap-ups and timeouts interleave; shrinking still shortens them.
+      size: 'max',
     }),
   });
 }
@@ -385,8 +405,11 @@ export function runScenario(engine: Engine, p: Profile, s: Scenario, opts: RunOp
           cmd: { type: 'end_conversation', conversationId: owned[op.pick % owned.length]!.id, outcome },
         };
       }
-      case 'wrap':
-        return { cmd: { type: 'finish_wrap_up', agentId: aid(op.a) } };
+      case 'wrap': {
+        const wrapping = [...model.agents.entries()].filter(([, a]) => a.inWrapUp).map(([id]) => id);
+        const agentId = wrapping.length > 0 ? wrapping[op.a % wrapping.length]! : aid(op.a);
+        return { cmd: { type: 'finish_wrap_up', agentId } };
+      }
       case 'cancel': {
         const live = open((st) => st !== 'done');
         if (live.length === 0) return null;

@@ -83,6 +83,9 @@ export class RoutingModel {
   /** Feeds one applied command and its result. Duplicates (result.duplicate) must change nothing. */
   observe(env: CommandEnvelope, result: ApplyResult): void {
     this.current = `${env.id} ${env.cmd.type}`;
+    if (!result.ok && result.error.code === 'SB_ERR_INTERNAL') {
+      this.fail('consistency', `internal error: ${result.error.message}`);
+    }
     if (!result.ok || result.duplicate) return;
     const cmd = env.cmd;
     switch (cmd.type) {
@@ -231,6 +234,8 @@ export class RoutingModel {
         if (!c) return;
         c.owner = null;
         c.queueId = e.queueId;
+        // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are forgiven.
+        c.missedBy.clear();
         c.state = c.offers.size > 0 ? 'offered' : 'waiting';
         break;
       }
