@@ -3,7 +3,7 @@
  * anything, so a rejected command leaves the partition exactly as it was (same digest).
  */
 import type { ErrorCode } from '../errors/catalogue.js';
-import { type Agent, CHANNEL_INDEX, Conv } from './model.js';
+import { type Agent, CHANNEL_INDEX, Conv, NO_SKILLS, NONE } from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
 import type {
@@ -388,13 +388,12 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
       'conversation.channel',
     );
 
-  let customer = p.customers.get(r.customer.id);
+  const customer = p.customers.get(r.customer.id);
   const isNew = !customer || customer.previousAgents.length === 0;
-  if (!customer) {
-    customer = { id: r.customer.id, valueTier: 'standard', previousAgents: [] };
-    p.customers.set(customer.id, customer);
-  }
-  const reqs = r.requiredSkills.map((s) => ({ skill: s.skill, minLevel: s.minLevel }));
+  const reqs =
+    r.requiredSkills.length === 0
+      ? NO_SKILLS
+      : r.requiredSkills.map((s) => ({ skill: s.skill, minLevel: s.minLevel }));
   const c = new Conv(
     r.id,
     ++p.convSeq,
@@ -420,20 +419,37 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
 }
 
 function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
-  const base = { kind: 'enqueued' as const, conversationId: c.id, queueId: c.queue.id };
   if (c.status === 'assigned' || c.status === 'wrap_up' || c.status === 'closed') {
     const a = c.agentId ? p.agents.get(c.agentId) : undefined;
-    return { ...base, status: 'assigned', agentId: c.agentId ?? undefined, agentName: a?.cfg.displayName };
+    return {
+      kind: 'enqueued',
+      conversationId: c.id,
+      status: 'assigned',
+      queueId: c.queue.id,
+      agentId: c.agentId ?? undefined,
+      agentName: a?.cfg.displayName,
+    };
   }
-  if (c.status === 'offered') return { ...base, status: 'offered' };
+  if (c.status === 'offered')
+    return { kind: 'enqueued', conversationId: c.id, status: 'offered', queueId: c.queue.id };
   const pos = p.position(c);
   const est = p.estimate(c, pos);
   const st = routed ?? p.waitingStatus(c);
   if (st === 'outside_hours')
-    return { ...base, status: st, position: pos, estimatedWaitMs: est, nextOpenAt: p.nextOpenOf(c) };
+    return {
+      kind: 'enqueued',
+      conversationId: c.id,
+      status: st,
+      queueId: c.queue.id,
+      position: pos,
+      estimatedWaitMs: est,
+      nextOpenAt: p.nextOpenOf(c),
+    };
   return {
-    ...base,
+    kind: 'enqueued',
+    conversationId: c.id,
     status: st === 'over_capacity' ? 'over_capacity' : 'queued',
+    queueId: c.queue.id,
     position: pos,
     estimatedWaitMs: est,
   };
@@ -496,7 +512,7 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
       p.refreshAgent(a);
       freed.push(a);
     }
-    c.participants = [];
+    c.participants = NONE;
     c.agentId = null;
   }
   return freed;

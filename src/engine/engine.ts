@@ -4,17 +4,19 @@
  *
  * Dedupe: the replies of the last `dedupeWindow` accepted commands (default 10 000) are remembered by
  * command id, oldest evicted first, and are part of the snapshot; a repeated id within that window gets
- * the remembered result with `duplicate: true` and changes nothing. Rejected commands are not remembered
+ * the remembered reply with no events and `duplicate: true`, and changes nothing (its events were
+ * already published the first time; only replies are kept so the window stays small and short-lived). Rejected commands are not remembered
  * (they changed nothing, so re-evaluating a retry is harmless and keeps the digest unchanged).
  */
 import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
 import { fnv1a64 } from './digest.js';
 import { lint } from './lint.js';
+import { BoundedMap } from './memo.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
 import { capture, rebuild, SNAPSHOT_VERSION, type StateV1 } from './snapshot.js';
-import type { ApplyResult, CommandEnvelope } from './types.js';
+import type { ApplyResult, CommandEnvelope, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
 export interface EngineOptions {
@@ -30,8 +32,7 @@ export class RoutingEngine implements Engine {
   constructor(
     readonly partition: string,
     private p: Partition,
-    private readonly dedupe: Map<string, ApplyResult>,
-    private readonly dedupeWindow: number,
+    private readonly dedupe: BoundedMap<Reply>,
   ) {}
 
   get now(): number {
@@ -42,7 +43,7 @@ export class RoutingEngine implements Engine {
     const id = (env as { id?: unknown } | null)?.id;
     if (typeof id === 'string') {
       const prior = this.dedupe.get(id);
-      if (prior) return { ...prior, duplicate: true };
+      if (prior) return { ok: true, reply: prior, events: [], duplicate: true };
     }
     const invalid = validateEnvelope(env);
     if (invalid) return { ok: false, error: invalid };
@@ -64,8 +65,7 @@ export class RoutingEngine implements Engine {
       };
     }
     p.events = [];
-    this.dedupe.set(env.id, result);
-    if (this.dedupe.size > this.dedupeWindow) this.dedupe.delete(this.dedupe.keys().next().value!);
+    this.dedupe.set(env.id, result.reply);
     return result;
   }
 
@@ -74,10 +74,8 @@ export class RoutingEngine implements Engine {
     switch (q.type) {
       case 'conversation': {
         const c = p.convs.get(q.conversationId);
-        return {
-          type: 'conversation',
-          conversation: c ? p.view(c, at) : (p.recent.get(q.conversationId) ?? null),
-        };
+        if (c) return { type: 'conversation', conversation: p.view(c, at) };
+        return { type: 'conversation', conversation: p.recentView(q.conversationId) };
       }
       case 'queue_stats': {
         const qu = p.queues.get(q.queueId);
@@ -133,13 +131,13 @@ export class RoutingEngine implements Engine {
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
     const p = new Partition();
-    p.recentLimit = options.recentClosed ?? 10_000;
-    return new RoutingEngine(partition, p, new Map(), options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    p.recent.limit = options.recentClosed ?? 10_000;
+    return new RoutingEngine(partition, p, new BoundedMap(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
   }
 
   static restore(s: EngineSnapshot, options: EngineOptions = {}): RoutingEngine {
     if (s.version !== SNAPSHOT_VERSION) throw new Error(`unsupported engine snapshot version ${s.version}`);
-    const { p, dedupe } = rebuild(s.state as StateV1);
-    return new RoutingEngine(s.partition, p, dedupe, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    const { p, dedupe } = rebuild(s.state as StateV1, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    return new RoutingEngine(s.partition, p, dedupe);
   }
 }

@@ -11,13 +11,15 @@
  */
 import { IndexedHeap } from './heap.js';
 import { HoursCache, nextOpenAt } from './hours.js';
+import { BoundedMap } from './memo.js';
 import {
   Agent,
   CHANNEL_INDEX,
   type Clause,
-  type Conv,
+  Conv,
   Lane,
   Member,
+  NONE,
   PRIORITY_LEVELS,
   Queue,
 } from './model.js';
@@ -34,7 +36,7 @@ import type {
   RoutingConfig,
   SkillRequirement,
 } from './types.js';
-import { F } from './window.js';
+import { BUCKETS, F } from './window.js';
 
 /** Max heap entries examined by a filtered (lazy) search. */
 export const SEARCH_LIMIT = 64;
@@ -76,8 +78,8 @@ export class Partition implements RuleContext {
   readonly customers = new Map<string, CustomerConfig>();
   readonly convs = new Map<string, Conv>();
   /** Recently closed or abandoned conversations (views), oldest first, at most `recentLimit`. */
-  readonly recent = new Map<string, ConversationView>();
-  recentLimit = 10_000;
+  /** Recently closed or abandoned conversations, oldest first (restored ones as views). */
+  readonly recent = new BoundedMap<Conv | ConversationView>(10_000);
   /** Agents per skill (for lint). */
   readonly skillHolders = new Map<string, number>();
   readonly hours = new Map<string, HoursCache>();
@@ -338,8 +340,8 @@ export class Partition implements RuleContext {
     let t = Number.POSITIVE_INFINITY;
     if (c.status === 'offered') t = c.offerExpiresAt;
     else if (c.status === 'waiting') {
-      t = Math.min(this.overflowDue(c), c.noticeAt);
-      if (c.reservedFor !== null) t = Math.min(t, c.reservedUntil);
+      // A reserved conversation is outside its lane: overflow waits until the reservation ends.
+      t = Math.min(c.noticeAt, c.reservedFor !== null ? c.reservedUntil : this.overflowDue(c));
     }
     if (t === Number.POSITIVE_INFINITY) {
       if (c.tpos >= 0) this.timers.remove(c);
@@ -368,18 +370,21 @@ export class Partition implements RuleContext {
     const q = c.queue;
     const lane = q.lanes[c.step]!;
     if (withRules) {
-      const customer = this.customers.get(c.customerId);
-      if (customer) {
-        for (const rule of CUSTOMER_RULES) {
-          const d = rule(this, c, customer, lane);
-          if (!d) continue;
-          if (d.kind === 'deliver') {
-            this.deliver(c, [d.agent], null, this.explain(c, lane, d.rule, 1));
-            return this.lastStatus;
-          }
-          this.reserve(c, d.agent, d.untilMs, initialNotice);
+      // A customer without a record has no history: the rules see a blank one.
+      const customer = this.customers.get(c.customerId) ?? {
+        id: c.customerId,
+        valueTier: 'standard',
+        previousAgents: NONE,
+      };
+      for (const rule of CUSTOMER_RULES) {
+        const d = rule(this, c, customer, lane);
+        if (!d) continue;
+        if (d.kind === 'deliver') {
+          this.deliver(c, [d.agent], null, this.explain(c, lane, d.rule, 1));
           return this.lastStatus;
         }
+        this.reserve(c, d.agent, d.untilMs, initialNotice);
+        return this.lastStatus;
       }
     }
     if (q.strategy.automatic && lane.pool.size > 0) {
@@ -416,7 +421,7 @@ export class Partition implements RuleContext {
       strategy: c.queue.cfg.strategy,
       queueId: c.queue.id,
       candidates,
-      relaxed: lane.relaxed.slice(),
+      relaxed: lane.relaxed.length === 0 ? NONE : lane.relaxed.slice(),
       waitedMs: this.now - c.enqueuedAt,
     };
   }
@@ -521,7 +526,7 @@ export class Partition implements RuleContext {
     c.status = 'assigned';
     c.agentId = a.id;
     c.participants = [a.id];
-    c.offers = [];
+    c.offers = NONE;
     c.pending = null;
     c.assignedAt = this.now;
     c.explanation = expl;
@@ -550,9 +555,15 @@ export class Partition implements RuleContext {
     this.lastStatus = 'assigned';
   }
 
+  /** Customers are materialised at their first assignment: until then there is nothing to remember. */
   rememberAgent(customerId: string, agentId: string): void {
-    const cu = this.customers.get(customerId);
-    if (!cu || cu.previousAgents[0] === agentId) return;
+    let cu = this.customers.get(customerId);
+    if (!cu) {
+      cu = { id: customerId, valueTier: 'standard', previousAgents: [agentId] };
+      this.customers.set(customerId, cu);
+      return;
+    }
+    if (cu.previousAgents[0] === agentId) return;
     const prev = [agentId];
     for (const p of cu.previousAgents) if (p !== agentId && prev.length < PREVIOUS_AGENTS_KEPT) prev.push(p);
     cu.previousAgents = prev;
@@ -678,9 +689,10 @@ export class Partition implements RuleContext {
 
   // ---------------------------------------------------------------- statistics
 
+  /** A sample just landed in `q`'s newest bucket: older samples are already accounted for. O(1). */
   noteWindowSample(q: Queue): void {
-    const exp = q.window.nextExpiry();
-    if (exp !== null && (this.slaNextAt === null || exp < this.slaNextAt)) this.slaNextAt = exp;
+    const exp = (q.window.head + BUCKETS) * q.window.bucketMs;
+    if (this.slaNextAt === null || exp < this.slaNextAt) this.slaNextAt = exp;
   }
 
   recomputeSlaNext(): void {
@@ -732,8 +744,13 @@ export class Partition implements RuleContext {
     c.timerAt = Number.POSITIVE_INFINITY;
     c.queue.active--;
     this.convs.delete(c.id);
-    this.recent.set(c.id, this.view(c, this.now));
-    if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(c.id, c);
+  }
+
+  recentView(id: string): ConversationView | null {
+    const r = this.recent.get(id);
+    if (!r) return null;
+    return r instanceof Conv ? this.view(r, this.now) : structuredClone(r);
   }
 
   view(c: Conv, at: number): ConversationView {

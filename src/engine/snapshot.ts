@@ -4,11 +4,11 @@
  * lists, staffing counts) is derived and rebuilt on restore, so a restored engine decides exactly like the
  * original (all heap orders are strict total orders on logical fields).
  */
+import { BoundedMap } from './memo.js';
 import { Agent, Conv, type Queue } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
-  ApplyResult,
   Channel,
   ConversationStatus,
   ConversationView,
@@ -17,6 +17,7 @@ import type {
   Outcome,
   Presence,
   QueueConfig,
+  Reply,
   RoutingConfig,
   SkillRequirement,
   ValueTier,
@@ -97,10 +98,10 @@ export interface StateV1 {
   conversations: ConvRec[];
   recent: ConversationView[];
   recentLimit: number;
-  dedupe: [string, ApplyResult][];
+  dedupe: [string, Reply][];
 }
 
-export function capture(p: Partition, dedupe: Map<string, ApplyResult>): StateV1 {
+export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV1 {
   return {
     now: p.now,
     agentSeq: p.agentSeq,
@@ -170,21 +171,21 @@ export function capture(p: Partition, dedupe: Map<string, ApplyResult>): StateV1
       pending: c.pending,
       newCustomer: c.newCustomer,
     })),
-    recent: [...p.recent.values()],
-    recentLimit: p.recentLimit,
+    recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
+    recentLimit: p.recent.limit,
     dedupe: [...dedupe.entries()],
   };
 }
 
 /** Rebuilds a partition (and its dedupe memory) from a captured state. Deep-copies its input. */
-export function rebuild(input: StateV1): { p: Partition; dedupe: Map<string, ApplyResult> } {
+export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; dedupe: BoundedMap<Reply> } {
   const s = structuredClone(input);
   const p = new Partition();
   p.now = s.now;
   p.agentSeq = s.agentSeq;
   p.convSeq = s.convSeq;
   p.config = s.config;
-  p.recentLimit = s.recentLimit;
+  p.recent.limit = s.recentLimit;
   for (const r of s.agents) {
     const a = new Agent(r.cfg, r.seq, r.idleSince);
     a.presence = r.presence;
@@ -290,5 +291,7 @@ export function rebuild(input: StateV1): { p: Partition; dedupe: Map<string, App
   }
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
-  return { p, dedupe: new Map(s.dedupe) };
+  const dedupe = new BoundedMap<Reply>(dedupeWindow);
+  for (const [k, v] of s.dedupe) dedupe.set(k, v);
+  return { p, dedupe };
 }

@@ -67,6 +67,7 @@ function arr(v: unknown, f: string, max = 10_000): unknown[] {
   return v;
 }
 function unique(list: string[], f: string): void {
+  if (list.length < 2) return;
   const seen = new Set<string>();
   list.forEach((s, i) => {
     if (seen.has(s)) fail(`${f}[${i}]`, `${f}[${i}] repeats "${s}"`);
