@@ -8,10 +8,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
 import { AdminServiceService } from '../gen/switchboard/v1/admin.js';
@@ -233,28 +234,58 @@ export function toStatus(e: SwitchboardError): Partial<grpc.StatusObject> {
 }
 
 /**
- * Where the descriptor set is: beside this module when running from source (`src/api` → `src/gen`),
- * or in the source tree when running the compiled `dist/src/api` (tsc does not copy it).
+ * Where a buf-built descriptor set is: beside this module when running from source (`src/api` →
+ * `src/gen`), or in the source tree when running the compiled `dist/src/api` (tsc does not copy it).
  */
-function descriptorPath(): string | null {
-  for (const rel of ['../gen/switchboard.binpb', '../../../src/gen/switchboard.binpb']) {
+function descriptorPath(name: string): string | null {
+  for (const rel of [`../gen/${name}`, `../../../src/gen/${name}`]) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;
   }
   return null;
 }
 
+/**
+ * A package definition for reflection from a descriptor set. proto-loader re-serialises descriptors
+ * through protobufjs, which names map entry messages wrongly (Agent.capacity, Health's statuses) and
+ * grpcurl then refuses the whole file, so the originals from buf are served instead.
+ */
+function loadDescriptorSet(path: string): protoLoader.PackageDefinition {
+  const set = readFileSync(path);
+  const pkg = protoLoader.loadFileDescriptorSetFromBuffer(set, {
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const originals = fileDescriptorProtos(set);
+  for (const def of Object.values(pkg)) {
+    if ('fileDescriptorProtos' in def)
+      (def as { fileDescriptorProtos: Buffer[] }).fileDescriptorProtos = originals;
+  }
+  return pkg;
+}
+
 function loadReflection(logger: Logger): ReflectionService | null {
-  const path = descriptorPath();
-  if (path === null) {
+  const sbPath = descriptorPath('switchboard.binpb');
+  if (sbPath === null) {
     logger.warn('src/gen/switchboard.binpb not found: gRPC reflection is off (run `npm run proto`)');
     return null;
   }
-  const opts = { longs: String, enums: String, defaults: true, oneofs: true };
-  const sb = protoLoader.loadFileDescriptorSetFromBuffer(readFileSync(path), opts);
-  const health = protoLoader.loadSync(healthProtoPath, opts);
+  const healthPath = descriptorPath('health.binpb');
+  const pkg = { ...loadDescriptorSet(sbPath), ...(healthPath === null ? {} : loadDescriptorSet(healthPath)) };
   // The two proto-loader copies (0.7 under @grpc/reflection, 0.8 here) describe packages the same way.
-  return new ReflectionService({ ...sb, ...health } as unknown as ConstructorParameters<
-    typeof ReflectionService
-  >[0]);
+  return new ReflectionService(pkg as unknown as ConstructorParameters<typeof ReflectionService>[0]);
+}
+
+/** The serialised `FileDescriptorProto`s of a `FileDescriptorSet` (field 1, repeated, length-delimited). */
+function fileDescriptorProtos(set: Uint8Array): Buffer[] {
+  const reader = new BinaryReader(set);
+  const files: Buffer[] = [];
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 1 && wireType === WireType.LengthDelimited) files.push(Buffer.from(reader.bytes()));
+    else reader.skip(wireType);
+  }
+  return files;
 }
