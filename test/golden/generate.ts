@@ -36,8 +36,8 @@ export function mulberry32(seed: number): () => number {
 
 export const GOLDEN_PARTITION = 'tenant-golden';
 export const GOLDEN_SEED = 20260105;
-/** Monday 5 January 2026, 08:00 UTC. */
-const START = Date.UTC(2026, 0, 5, 8, 0, 0);
+/** Monday 5 January 2026, 07:30 UTC (08:30 in Paris: the email queue opens half an hour in). */
+const START = Date.UTC(2026, 0, 5, 7, 30, 0);
 const DAY_MS = 5 * 3600_000;
 const TICK_MS = 10_000;
 
