@@ -58,6 +58,32 @@ describe('HTTP/JSON mirror', () => {
     expect((await http(h, 'GET', `${base}/lint`)).status).toBe(200);
   });
 
+  it('an idempotency-key header makes a repeated presence change one command with one answer', async () => {
+    const key = { 'idempotency-key': 'desk-42' };
+    const before = h.router.submitted.length;
+    const a = await http(
+      h,
+      'POST',
+      `${base}/agents/ana/presence`,
+      { presence: 'PRESENCE_AWAY' },
+      TOKENS.acme,
+      key,
+    );
+    const b = await http(
+      h,
+      'POST',
+      `${base}/agents/ana/presence`,
+      { presence: 'PRESENCE_AWAY' },
+      TOKENS.acme,
+      key,
+    );
+    expect(a.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    const ids = h.router.submitted.slice(before).map((e) => e.id);
+    expect(ids).toEqual(['set_presence:r:desk-42', 'set_presence:r:desk-42']);
+    await http(h, 'POST', `${base}/agents/ana/presence`, { presence: 'PRESENCE_ONLINE' });
+  });
+
   it('a bad field answers 400 naming the field', async () => {
     const bad = Agent.toJSON(
       chatAgent('eve', {
