@@ -42,7 +42,12 @@ function applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
 }
 
 function missing(partition: string): HostResult {
-  return { kind: 'error', code: 'SB_ERR_UNAVAILABLE', message: `partition ${partition} is not loaded here` };
+  return {
+    kind: 'error',
+    code: 'SB_ERR_UNAVAILABLE',
+    message: `partition ${partition} is not loaded here`,
+    missing: true,
+  };
 }
 
 function handleItem(item: HostItem): HostResult {

@@ -58,6 +58,8 @@ interface Slot {
   handlers: Handler[];
   inflight: boolean;
   partitions: number;
+  /** Bumped when the slot's thread is replaced: a load answered across a replacement is void. */
+  epoch: number;
 }
 
 const unavailable = (message: string) => new SwitchboardError('SB_ERR_UNAVAILABLE', message);
@@ -95,7 +97,7 @@ export class PartitionHost {
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     for (let i = 0; i < this.pool.size; i++) {
-      this.slots.push({ index: i, items: [], handlers: [], inflight: false, partitions: 0 });
+      this.slots.push({ index: i, items: [], handlers: [], inflight: false, partitions: 0, epoch: 0 });
     }
     this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
   }
@@ -176,7 +178,16 @@ export class PartitionHost {
       }
       const part = this.partFor(tenant);
       await part.state.whenReady();
-      return this.ask(this.slots[part.slot] as Slot, { kind: 'query', partition: tenant, query: q, at });
+      const gen = part.state.gen;
+      return this.ask(
+        this.slots[part.slot] as Slot,
+        { kind: 'query', partition: tenant, query: q, at },
+        () => {
+          // The thread lost the partition without us hearing of it (replaced while idle): reload it.
+          if (part.state.gen === gen)
+            this.fail(part, 'worker no longer hosts the partition', 'SB_ERR_UNAVAILABLE');
+        },
+      );
     };
     if (deadlineMs === undefined) return run();
     return withDeadline(run(), deadlineMs);
@@ -289,11 +300,12 @@ export class PartitionHost {
     this.scheduleFlush();
   }
 
-  private ask(slot: Slot, item: HostItem & { kind: 'query' }): Promise<QueryResult> {
+  private ask(slot: Slot, item: HostItem & { kind: 'query' }, onMissing?: () => void): Promise<QueryResult> {
     return new Promise((resolve, reject) => {
       this.enqueueItem(slot, item, (r) => {
-        if (r.kind === 'query') resolve(r.result);
-        else reject(unavailable(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`));
+        if (r.kind === 'query') return resolve(r.result);
+        if (r.kind === 'error' && r.missing) onMissing?.();
+        reject(unavailable(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`));
       });
     });
   }
@@ -539,7 +551,9 @@ export class PartitionHost {
       const logLast = await log.lastSeq(part.name);
       if (logLast > last)
         throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
-      const r = await this.call(this.slots[part.slot] as Slot, {
+      const slot = this.slots[part.slot] as Slot;
+      const epoch = slot.epoch;
+      const r = await this.call(slot, {
         kind: 'load',
         partition: part.name,
         snapshot: stored?.snapshot ?? null,
@@ -547,6 +561,7 @@ export class PartitionHost {
         batches,
       });
       if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+      if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
       st.lastSeq = last;
       st.lastAt = r.now;
       st.sinceSnapshot = r.replayed;
@@ -622,6 +637,7 @@ export class PartitionHost {
 
   private onWorkerReplaced(slotIndex: number): void {
     this.metrics?.workerRestarts.inc();
+    (this.slots[slotIndex] as Slot).epoch++;
     this.logger?.error(
       { slot: slotIndex },
       'partition-host worker died: restoring its partitions on a fresh thread',
@@ -660,6 +676,8 @@ export class PartitionHost {
     } finally {
       st.snapshotting = false;
     }
+    // Commands that arrived while this snapshot was being written may already warrant the next one.
+    if (st.gen === gen && st.sinceSnapshot >= this.snapshotEvery && !this.closing) await this.snapshot(part);
   }
 
   private snapshotIdle(): void {

@@ -57,7 +57,7 @@ export type HostResult =
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
-  | { kind: 'error'; code: string; message: string };
+  | { kind: 'error'; code: string; message: string; missing?: boolean };
 
 export interface HostRequest {
   items: HostItem[];

@@ -157,7 +157,12 @@ class PiscinaPool implements WorkerPool {
       loadBalancer: (task, workers) => this.balance(task, workers),
     });
     this.pool.on('workerDestroy', (w: PiscinaWorkerRef) => {
-      const slot = this.bound.indexOf(w.id);
+      let slot = this.bound.indexOf(w.id);
+      if (slot < 0) {
+        // A thread that already exited reports id -1: find the bound slot whose thread is gone.
+        const live = new Set(this.pool.threads.map((t) => t.threadId).filter((id) => id >= 0));
+        slot = this.bound.findIndex((id) => id !== null && !live.has(id));
+      }
       if (slot < 0) return;
       this.bound[slot] = null;
       if (this.closing) return;

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, helpText, parseConfig } from '../../src/config/index.js';
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = parseConfig(argv, env);
+  if (r.help) throw new Error('unexpected --help');
+  return r.config;
+}
+
+describe('node configuration', () => {
+  it('defaults give an embedded node on :50051/:8080 with state under ./data', () => {
+    const c = config([]);
+    expect(c).toMatchObject({
+      grpcPort: 50051,
+      httpPort: 8080,
+      host: '0.0.0.0',
+      dataDir: './data',
+      workers: 1,
+    });
+    expect(c).toMatchObject({ natsUrl: '', demo: false, fsync: 'always', logLevel: 'info', tokens: {} });
+  });
+
+  it('a flag wins over its environment variable, which wins over the default', () => {
+    const env = {
+      SB_GRPC_PORT: '6000',
+      SB_HTTP_PORT: '7000',
+      SB_TOKENS: 'acme=tok-a, globex=tok-g',
+      SB_DEMO: 'true',
+    };
+    const c = config(['--grpc-port', '0'], env);
+    expect(c.grpcPort).toBe(0);
+    expect(c.httpPort).toBe(7000);
+    expect(c.tokens).toEqual({ acme: 'tok-a', globex: 'tok-g' });
+    expect(c.demo).toBe(true);
+  });
+
+  it('invalid values are reported by flag and variable name, all at once', () => {
+    try {
+      parseConfig(['--grpc-port', '70000', '--workers', 'two'], { SB_TOKENS: 'acme' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const issues = (e as ConfigError).issues.join('\n');
+      expect(issues).toMatch(/--grpc-port \(SB_GRPC_PORT\)/);
+      expect(issues).toMatch(/--workers \(SB_WORKERS\)/);
+      expect(issues).toMatch(/--tokens \(SB_TOKENS\).*not tenant=token/);
+    }
+  });
+
+  it('an unknown flag is an error, --help lists every option with its variable', () => {
+    expect(() => parseConfig(['--grpc-prot', '1'], {})).toThrow(ConfigError);
+    expect(parseConfig(['--help'], {})).toEqual({ help: true });
+    for (const v of [
+      'SB_GRPC_PORT',
+      'SB_HTTP_PORT',
+      'SB_DATA_DIR',
+      'SB_WORKERS',
+      'NATS_URL',
+      'MONGO_URL',
+      'SB_NODE_ID',
+    ]) {
+      expect(helpText()).toContain(v);
+    }
+  });
+});

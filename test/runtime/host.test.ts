@@ -1,0 +1,254 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import type { ApplyResult, EngineEvent } from '../../src/engine/types.js';
+import type { PublishedEvent } from '../../src/host/router.js';
+import { collect } from '../support/contracts.js';
+import { type Harness, removeDir, startHost } from './harness.js';
+
+const dirs: string[] = [];
+const running: Harness[] = [];
+async function host(opts: Parameters<typeof startHost>[0] = {}): Promise<Harness> {
+  const h = await startHost(opts);
+  if (!dirs.includes(h.dir)) dirs.push(h.dir);
+  running.push(h);
+  return h;
+}
+afterAll(async () => {
+  for (const h of running) await h.crash().catch(() => undefined);
+  for (const d of dirs) await removeDir(d);
+});
+
+/** A billing desk: one chat queue, `agents` online agents with chat capacity 1. */
+async function billingDesk(h: Harness, tenant: string, agents: number): Promise<void> {
+  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
+  for (let i = 1; i <= agents; i++) {
+    await h.send(tenant, {
+      type: 'upsert_agent',
+      agent: agentConfig(`agent-${i}`, { displayName: `Agent ${i}` }),
+    });
+    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
+  }
+}
+
+const enqueue = (h: Harness, tenant: string, id: string) =>
+  h.send(tenant, { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) });
+
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt > 100 || (e as { code?: string }).code !== 'SB_ERR_UNAVAILABLE') throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function status(r: ApplyResult): string {
+  if (!r.ok) return r.error.code;
+  return r.reply.kind === 'enqueued' ? r.reply.status : r.reply.kind;
+}
+
+describe('actor host', () => {
+  it('a conversation is assigned, the answer comes only once durable, and the event reaches subscribers', async () => {
+    const h = await host();
+    await billingDesk(h, 'acme', 1);
+    const seen: PublishedEvent[] = [];
+    const unsubscribe = h.host.subscribe({ tenant: 'acme', queueId: 'chat-billing' }, (e) => seen.push(e));
+    const r = await enqueue(h, 'acme', 'conv-1');
+    expect(r.ok && r.reply.kind === 'enqueued' && r.reply.agentName).toBe('Agent 1');
+    const logged = await collect(h.ports.log.read('acme', 0));
+    const last = logged.at(-1);
+    expect(last?.commands.some((c) => c.cmd.type === 'enqueue')).toBe(true);
+    expect(seen.map((e) => e.event.type)).toEqual(['assigned']);
+    expect(seen[0]?.seq).toBe(last?.seq);
+    unsubscribe();
+  });
+
+  it('subscribers only see their own tenant and filter', async () => {
+    const h = await host();
+    await billingDesk(h, 'acme', 1);
+    await billingDesk(h, 'globex', 1);
+    const acmeAgent: EngineEvent[] = [];
+    const globex: EngineEvent[] = [];
+    h.host.subscribe({ tenant: 'acme', agentId: 'agent-1', types: ['assigned'] }, (e) =>
+      acmeAgent.push(e.event),
+    );
+    h.host.subscribe({ tenant: 'globex' }, (e) => globex.push(e.event));
+    await enqueue(h, 'acme', 'conv-a');
+    await enqueue(h, 'acme', 'conv-b');
+    expect(acmeAgent.map((e) => e.type)).toEqual(['assigned']);
+    expect(globex).toEqual([]);
+  });
+
+  it('every command of a tenant reaches the one worker hosting it, tenants spread over workers', async () => {
+    const h = await host({ threads: 2 });
+    await billingDesk(h, 'acme', 2);
+    await billingDesk(h, 'globex', 2);
+    const a = h.host.slotOf('acme');
+    const g = h.host.slotOf('globex');
+    expect(new Set([a, g])).toEqual(new Set([0, 1]));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => enqueue(h, i % 2 ? 'acme' : 'globex', `conv-${i}`)),
+    );
+    // Two agents per tenant: if a command had reached a worker without the tenant's state it would fail.
+    expect(results.filter((r) => status(r) === 'assigned').length).toBe(4);
+    expect(results.filter((r) => status(r) === 'queued').length).toBe(36);
+    expect(h.host.slotOf('acme')).toBe(a);
+  });
+
+  it('a burst of conversations crosses the thread hop and the log in batches, in arrival order', async () => {
+    const h = await host();
+    await billingDesk(h, 'acme', 1);
+    let calls = 0;
+    const call = h.pool.call.bind(h.pool);
+    h.pool.call = (slot, req) => {
+      calls++;
+      return call(slot, req);
+    };
+    const before = (await h.ports.log.lastSeq('acme')) as number;
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)));
+    const appends = (await h.ports.log.lastSeq('acme')) - before;
+    expect(calls).toBeLessThan(30);
+    expect(appends).toBeLessThan(30);
+    const positions = results.map((r) =>
+      r.ok && r.reply.kind === 'enqueued' ? (r.reply.position ?? 0) : -1,
+    );
+    expect(positions.slice(1)).toEqual(Array.from({ length: 299 }, (_, i) => i + 1));
+  });
+
+  it('an overloaded node answers SB_ERR_OVERLOADED instead of queueing without bound, then recovers', async () => {
+    const h = await host({ maxInflight: 50 });
+    await billingDesk(h, 'acme', 1);
+    const settled = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
+    );
+    const rejected = settled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
+    expect(settled.filter((s) => s.status === 'fulfilled').length).toBe(50);
+    expect(rejected.length).toBe(150);
+    expect(rejected.every((r) => r.reason.code === 'SB_ERR_OVERLOADED')).toBe(true);
+    expect(h.host.inflightCount).toBe(0);
+    expect(status(await enqueue(h, 'acme', 'conv-after'))).toBe('queued');
+  });
+
+  it('a deadline that passes before the command is durable rejects with SB_ERR_DEADLINE_EXCEEDED', async () => {
+    const h = await host({ fsync: 'always' });
+    await billingDesk(h, 'acme', 1);
+    const env = {
+      id: 'late-1',
+      at: Date.now(),
+      cmd: { type: 'enqueue' as const, conversation: conversation('late') },
+    };
+    await expect(h.host.submit('acme', env, 0)).rejects.toMatchObject({ code: 'SB_ERR_DEADLINE_EXCEEDED' });
+  });
+
+  it('an offer nobody accepts times out through a logged tick and goes to the next agent', async () => {
+    const h = await host();
+    await h.send('acme', {
+      type: 'upsert_queue',
+      queue: queueConfig('chat-billing', { offerTimeoutSeconds: 1 }),
+    });
+    for (const id of ['agent-1', 'agent-2']) {
+      await h.send('acme', { type: 'upsert_agent', agent: agentConfig(id) });
+      await h.send('acme', { type: 'set_presence', agentId: id, presence: 'online' });
+    }
+    const missed = new Promise<PublishedEvent>((resolve) =>
+      h.host.subscribe({ tenant: 'acme', types: ['offer_missed'] }, resolve),
+    );
+    const r = await enqueue(h, 'acme', 'conv-1');
+    expect(status(r)).toBe('offered');
+    const e = await missed;
+    expect(e.event).toMatchObject({ type: 'offer_missed', reason: 'timeout', conversationId: 'conv-1' });
+    const ticks = (await collect(h.ports.log.read('acme', 0)))
+      .flatMap((b) => b.commands)
+      .filter((c) => c.cmd.type === 'tick');
+    expect(ticks.length).toBeGreaterThan(0);
+  });
+});
+
+describe.each(['port', 'piscina'] as const)('worker crash recovery (%s pool)', (pool) => {
+  it('a worker that dies loses no acknowledged work: its tenants come back on a fresh thread', async () => {
+    const h = await host({ pool, threads: 2 });
+    await billingDesk(h, 'acme', 2);
+    for (let i = 0; i < 5; i++) await enqueue(h, 'acme', `conv-${i}`);
+    const before = await h.digest('acme');
+    await h.host.crashWorkerOf('acme', 'exit');
+    // Calls during the reload get a retryable SB_ERR_UNAVAILABLE; a retry succeeds once it is back.
+    expect(await retry(() => h.digest('acme'))).toBe(before);
+    expect(status(await retry(() => enqueue(h, 'acme', 'conv-after-crash')))).toBe('queued');
+    expect(h.pool.restarts).toBe(1);
+    expect(await h.registry.getSingleMetricAsString('switchboard_worker_restarts_total')).toMatch(/ 1$/m);
+  });
+
+  it('commands in flight when the worker dies are rejected as retryable, and a retry is idempotent', async () => {
+    const h = await host({ pool, threads: 1 });
+    await billingDesk(h, 'acme', 1);
+    const crash = h.host.crashWorkerOf('acme', 'throw');
+    const inflight = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
+    );
+    await crash;
+    for (const s of inflight) {
+      if (s.status === 'rejected') expect(['SB_ERR_UNAVAILABLE']).toContain(s.reason.code);
+    }
+    // Retrying with the same ids: each conversation exists exactly once.
+    let results: ApplyResult[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const s = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
+      );
+      if (s.every((x) => x.status === 'fulfilled')) {
+        results = s.map((x) => (x as PromiseFulfilledResult<ApplyResult>).value);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(results.length).toBe(20);
+    const stats = await retry(() => h.host.query('acme', { type: 'queue_stats', queueId: 'chat-billing' }));
+    expect(stats.type === 'queue_stats' && stats.stats?.waiting).toBe(19);
+  });
+});
+
+describe('restart recovery', () => {
+  it('after a graceful stop the node restores the same state from the snapshot', async () => {
+    const h = await host({ threads: 2 });
+    await billingDesk(h, 'acme', 2);
+    await billingDesk(h, 'globex', 1);
+    for (let i = 0; i < 6; i++) await enqueue(h, i % 2 ? 'acme' : 'globex', `conv-${i}`);
+    const digests = [await h.digest('acme'), await h.digest('globex')];
+    await h.stop();
+    expect((await readdir(join(h.dir, 'snapshots'))).length).toBe(2);
+    const again = await host({ dir: h.dir, threads: 2 });
+    expect([await again.digest('acme'), await again.digest('globex')]).toEqual(digests);
+  });
+
+  it('after a crash (no final snapshot) the node replays the log to the same state', async () => {
+    const h = await host({ fsync: 'always' });
+    await billingDesk(h, 'acme', 1);
+    for (let i = 0; i < 5; i++) await enqueue(h, 'acme', `conv-${i}`);
+    const digest = await h.digest('acme');
+    await h.crash();
+    const again = await host({ dir: h.dir });
+    expect(await again.digest('acme')).toBe(digest);
+    expect(status(await enqueue(again, 'acme', 'conv-next'))).toBe('queued');
+  });
+
+  it('periodic snapshots trim the log, and snapshot + log tail restore the same state', async () => {
+    const h = await host({ snapshotEveryCommands: 10 });
+    await billingDesk(h, 'acme', 2);
+    for (let i = 0; i < 40; i++) await enqueue(h, 'acme', `conv-${i}`);
+    const digest = await h.digest('acme');
+    let stored = await h.ports.snapshots.load('acme');
+    for (let i = 0; i < 100 && (stored?.seq ?? 0) < 35; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      stored = await h.ports.snapshots.load('acme');
+    }
+    expect(stored?.seq).toBeGreaterThanOrEqual(35);
+    expect((await collect(h.ports.log.read('acme', 0))).length).toBeLessThan(15);
+    await h.crash();
+    const again = await host({ dir: h.dir });
+    expect(await again.digest('acme')).toBe(digest);
+  });
+});
