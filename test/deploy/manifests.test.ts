@@ -44,8 +44,24 @@ const BRIEF_ENV = [
   'MONGO_URL',
   'SB_NODE_ID',
 ];
-/** Every variable the CLI reads (src/config: flag ⇔ env table). */
-const CLI_ENV: string[] = Object.values(OPTIONS).flatMap((o) => (o.env === null ? [] : [o.env as string]));
+/** Every variable the node reads: src/config's flag ⇔ env table, plus tuning read straight from process.env. */
+function nodeEnv(): string[] {
+  const fromOptions = Object.values(OPTIONS).flatMap((o) => (o.env === null ? [] : [o.env as string]));
+  const direct: string[] = [];
+  const walk = (dir: string): void => {
+    for (const f of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, f.name);
+      if (f.isDirectory()) walk(p);
+      else if (f.name.endsWith('.ts') && !f.name.endsWith('.test.ts')) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/process\.env\.([A-Z][A-Z0-9_]*)/g))
+          direct.push(m[1]!);
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  return [...new Set([...fromOptions, ...direct])];
+}
+const CLI_ENV = nodeEnv();
 /** Grafana's reference to the datasource variable (Grafana syntax, not a JS template). */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: see above.
 const DS_UID = '${DS_PROMETHEUS}';
