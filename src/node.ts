@@ -103,8 +103,12 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       'recovery complete',
     );
     const router = new LocalPartitionRouter(host);
+    // Cluster mode: forward to lease holders over NATS, answer forwarded calls, publish events.
+    const clusterRouter = cluster.isClusterPorts(ports)
+      ? cluster.createClusterRouter(ports, router, { log: (msg, fields) => logger.info(fields ?? {}, msg) })
+      : null;
     const api = createApi({
-      router,
+      router: clusterRouter ?? router,
       clock,
       auth: { tokens: config.tokens, ...(config.adminToken ? { adminToken: config.adminToken } : {}) },
       registry,
@@ -143,6 +147,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         stopping ??= (async () => {
           logger.info('stopping: no new calls, finishing in-flight work');
           await api.stop(config.shutdownGraceMs);
+          await clusterRouter?.stop();
           await h.stop(config.shutdownGraceMs);
           await ports.close();
           logger.info('stopped: partitions snapshotted, log closed');

@@ -58,3 +58,6 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     },
   };
 }
+
+// Cluster mode (NATS_URL set): JetStream log, KV leases, Mongo/JetStream snapshots, forwarding router.
+export { createClusterPorts, createClusterRouter, isClusterPorts } from './nats/index.js';

@@ -134,7 +134,13 @@ export class KvOwnership implements Ownership {
     }
   }
 
+  private started = false;
+  /** Partitions this node handed over, and until when it must not claim them back unless it is their winner. */
+  private readonly cooldown = new Map<string, number>();
+
   async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
     this.nodes = await this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.nodeTtl);
     this.leases = await this.bucket(this.opts.leasesBucket ?? LEASES_BUCKET, this.ttl);
     await this.heartbeat();
@@ -290,6 +296,13 @@ export class KvOwnership implements Ownership {
   acquire(partition: string): Promise<boolean> {
     if (this.owns(partition)) return Promise.resolve(true);
     if (this.stopped || this.held.get(partition)?.releasing) return Promise.resolve(false);
+    const until = this.cooldown.get(partition);
+    if (until !== undefined) {
+      // Just handed over: a late tick or retry on this node must not pull it back (ping-pong).
+      if (until > this.clock.now() && this.desiredOwner(partition) !== this.nodeId)
+        return Promise.resolve(false);
+      this.cooldown.delete(partition);
+    }
     const inflight = this.acquiring.get(partition);
     if (inflight) return inflight;
     const p = this.tryAcquire(partition).finally(() => this.acquiring.delete(partition));
@@ -446,6 +459,7 @@ export class KvOwnership implements Ownership {
     const h = this.held.get(partition);
     if (!h || h.releasing) return;
     h.releasing = true;
+    this.cooldown.set(partition, this.clock.now() + 2 * this.ttl);
     this.log('partition handed over', { partition });
     this.emit({ partition, owned: false });
     try {

@@ -1,0 +1,274 @@
+/**
+ * Cluster routing: a `PartitionRouter` that serves a tenant locally when this node holds its lease and
+ * otherwise forwards the call to the owner over NATS request/reply (`sb.rpc.<nodeId>`), with deadlines.
+ *
+ * Who serves a call for tenant T arriving at node N:
+ *
+ * | lease of T                         | N does                                                            |
+ * |------------------------------------|-------------------------------------------------------------------|
+ * | held by N                          | local host                                                        |
+ * | held by live node M                | forward to M (M re-checks; at most one more hop)                  |
+ * | none, N is the rendezvous winner   | claim the lease, load T (snapshot + log), serve locally           |
+ * | none, M is the rendezvous winner   | forward to M, which claims it because it was asked                |
+ * | owner unreachable / moving         | back off 25–200 ms and retry until the deadline, then UNAVAILABLE |
+ *
+ * Retrying is safe because every command carries its request id: an owner that already applied it
+ * answers from memory. Events reach subscribers on any node through the NATS event subjects.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Query, QueryResult } from '../../engine/api.js';
+import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
+import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
+import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
+import type { Ownership } from '../ports.js';
+import { type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
+import { rpcSubject } from './subjects.js';
+
+/** What the router needs from ownership beyond the port: who should own a tenant. */
+export interface ClusterOwnership extends Ownership {
+  desiredOwner(partition: string): string | null;
+}
+
+export interface ClusterRouterOptions {
+  nc: NatsConnection;
+  ownership: ClusterOwnership;
+  /** This node's own router (the runtime's `LocalPartitionRouter` over the partition host). */
+  local: PartitionRouter;
+  /** When given, the events of every tenant this node owns are published to `SB_EVENTS`. */
+  events?: JetStreamEventPublisher;
+  /** Event subject prefix (tests), default `sb.evt`. */
+  eventSubjectPrefix?: string;
+  /** Deadline for calls that bring none, ms (default 10 000: enough to ride out a failover). */
+  defaultDeadlineMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type RpcRequest =
+  | { kind: 'submit'; tenant: string; env: CommandEnvelope; hops: number; ms?: number }
+  | { kind: 'query'; tenant: string; q: Query; hops: number; ms?: number };
+
+type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const RETRYABLE = new Set(['SB_ERR_NOT_OWNER', 'SB_ERR_UNAVAILABLE']);
+
+function isNoResponders(e: unknown): boolean {
+  const err = e as { name?: string; message?: string; cause?: { name?: string } };
+  return (
+    err?.name === 'NoRespondersError' ||
+    err?.cause?.name === 'NoRespondersError' ||
+    /no responders/i.test(String(err?.message ?? ''))
+  );
+}
+
+/** Routes to the lease holder; see the table above. Call `start()` to answer forwarded calls. */
+export class ClusterPartitionRouter implements PartitionRouter {
+  private sub: Subscription | null = null;
+  private readonly eventTaps = new Map<string, () => void>();
+  private unwatch: (() => void) | null = null;
+  private unwarm: (() => void) | null = null;
+  private readonly defaultDeadline: number;
+  forwarded = 0;
+
+  constructor(private readonly opts: ClusterRouterOptions) {
+    this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
+  }
+
+  get nodeId(): string {
+    return this.opts.ownership.nodeId;
+  }
+
+  /** Subscribes to `sb.rpc.<nodeId>` and taps the events of owned tenants into `SB_EVENTS`. */
+  start(): void {
+    this.sub = this.opts.nc.subscribe(rpcSubject(this.nodeId), {
+      callback: (err, msg) => {
+        if (err) return;
+        void this.handle(msg.data).then(
+          (reply) => msg.respond(enc.encode(JSON.stringify(reply))),
+          () => {},
+        );
+      },
+    });
+    // A gained partition is loaded at once (not on its first call), and a logged tick proves the loaded
+    // state is current: if this node kept a stale copy from an earlier lease, the append is fenced and
+    // the host reloads it from snapshot + log before serving.
+    let warm = 0;
+    this.unwarm = this.opts.ownership.onChange((c) => {
+      if (!c.owned) return;
+      const env: CommandEnvelope = {
+        id: `gain:${this.nodeId}:${Date.now()}:${++warm}`,
+        at: Date.now(),
+        cmd: { type: 'tick' },
+      };
+      this.opts.local.submit(c.partition, env).catch((e) =>
+        this.opts.log?.('warm-up after gaining a partition failed', {
+          partition: c.partition,
+          err: String(e),
+        }),
+      );
+    });
+    const events = this.opts.events;
+    if (events) {
+      this.unwatch = this.opts.ownership.onChange((c) => {
+        if (c.owned && !this.eventTaps.has(c.partition)) {
+          let lastSeq = -1;
+          let index = 0;
+          const off = this.opts.local.subscribe({ tenant: c.partition }, (e) => {
+            index = e.seq === lastSeq ? index + 1 : 0;
+            lastSeq = e.seq;
+            events.publish(e, index);
+          });
+          this.eventTaps.set(c.partition, off);
+        } else if (!c.owned) {
+          this.eventTaps.get(c.partition)?.();
+          this.eventTaps.delete(c.partition);
+        }
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.unwarm?.();
+    this.unwatch?.();
+    for (const off of this.eventTaps.values()) off();
+    this.eventTaps.clear();
+    if (this.sub) {
+      this.sub.unsubscribe();
+      this.sub = null;
+    }
+    await this.opts.events?.flush();
+  }
+
+  submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
+    const deadline = Date.now() + (deadlineMs ?? this.defaultDeadline);
+    return this.route<ApplyResult>(
+      tenant,
+      deadline,
+      0,
+      (ms) => this.opts.local.submit(tenant, env, ms),
+      (hops) => ({ kind: 'submit', tenant, env, hops }),
+    );
+  }
+
+  query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
+    const deadline = Date.now() + (deadlineMs ?? this.defaultDeadline);
+    return this.route<QueryResult>(
+      tenant,
+      deadline,
+      0,
+      (ms) => this.opts.local.query(tenant, q, ms),
+      (hops) => ({ kind: 'query', tenant, q, hops }),
+    );
+  }
+
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
+    if (!this.opts.events) return this.opts.local.subscribe(filter, onEvent);
+    return subscribeClusterEvents(this.opts.nc, filter, onEvent, this.opts.eventSubjectPrefix);
+  }
+
+  ready(): boolean {
+    return this.opts.local.ready();
+  }
+
+  private async route<T>(
+    tenant: string,
+    deadline: number,
+    hops: number,
+    local: (ms: number) => Promise<T>,
+    request: (hops: number) => RpcRequest,
+  ): Promise<T> {
+    const own = this.opts.ownership;
+    let backoff = 25;
+    let lastErr: unknown = null;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        if (own.owns(tenant)) return await local(left);
+        const owner = own.ownerOf(tenant);
+        const target = owner ?? own.desiredOwner(tenant);
+        // Claim when nobody holds it and we are the winner — or when another node forwarded it here.
+        if (owner === null && (target === this.nodeId || hops > 0)) {
+          if (await own.acquire(tenant)) return await local(deadline - Date.now());
+        } else if (target && target !== this.nodeId && hops < 2) {
+          return await this.forward<T>(target, request(hops + 1), deadline);
+        }
+      } catch (e) {
+        if (!isSwitchboardError(e) || !RETRYABLE.has(e.code)) throw e;
+        lastErr = e;
+      }
+      if (hops > 0) break; // a forwarded call does not loop here: the origin retries
+      await new Promise((r) => setTimeout(r, Math.min(backoff, Math.max(0, deadline - Date.now()))));
+      backoff = Math.min(200, backoff * 2);
+    }
+    if (lastErr && isSwitchboardError(lastErr) && hops > 0) throw lastErr;
+    throw new SwitchboardError(
+      'SB_ERR_UNAVAILABLE',
+      `tenant ${tenant} has no reachable owner yet (${lastErr ? (lastErr as Error).message : 'lease moving'}); retry`,
+    );
+  }
+
+  private async forward<T>(node: string, req: RpcRequest, deadline: number): Promise<T> {
+    const timeout = Math.max(1, deadline - Date.now());
+    // Remaining time, not an absolute deadline: the nodes' clocks need not agree.
+    req.ms = timeout;
+    this.forwarded++;
+    let raw: Uint8Array;
+    try {
+      const m = await this.opts.nc.request(rpcSubject(node), enc.encode(JSON.stringify(req)), { timeout });
+      raw = m.data;
+    } catch (e) {
+      if (isNoResponders(e))
+        throw new SwitchboardError('SB_ERR_UNAVAILABLE', `node ${node} is not reachable`);
+      if (Date.now() >= deadline) {
+        throw new SwitchboardError(
+          'SB_ERR_DEADLINE_EXCEEDED',
+          `node ${node} did not answer before the deadline`,
+        );
+      }
+      throw new SwitchboardError('SB_ERR_UNAVAILABLE', `forward to ${node} failed: ${(e as Error).message}`);
+    }
+    const reply = JSON.parse(dec.decode(raw)) as RpcReply;
+    if (reply.ok) return reply.result as T;
+    throw new SwitchboardError(
+      (isSwitchboardError({ code: reply.code }) ? reply.code : 'SB_ERR_INTERNAL') as SwitchboardError['code'],
+      reply.message,
+    );
+  }
+
+  /** Answers a forwarded call: serve if we own (or can claim) the tenant, else one more hop. */
+  private async handle(data: Uint8Array): Promise<RpcReply> {
+    let req: RpcRequest;
+    try {
+      req = JSON.parse(dec.decode(data)) as RpcRequest;
+    } catch {
+      return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded request' };
+    }
+    const deadline = Date.now() + Math.max(1, Math.min(req.ms ?? this.defaultDeadline, 60_000));
+    try {
+      const result =
+        req.kind === 'submit'
+          ? await this.route(
+              req.tenant,
+              deadline,
+              req.hops,
+              (ms) => this.opts.local.submit(req.tenant, req.env, ms),
+              (hops) => ({ ...req, hops }),
+            )
+          : await this.route(
+              req.tenant,
+              deadline,
+              req.hops,
+              (ms) => this.opts.local.query(req.tenant, req.q, ms),
+              (hops) => ({ ...req, hops }),
+            );
+      return { ok: true, result };
+    } catch (e) {
+      if (isSwitchboardError(e)) return { ok: false, code: e.code, message: e.message };
+      this.opts.log?.('forwarded call failed', { err: String(e) });
+      return { ok: false, code: 'SB_ERR_INTERNAL', message: 'internal error on the owning node' };
+    }
+  }
+}

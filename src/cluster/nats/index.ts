@@ -1,0 +1,143 @@
+/**
+ * Cluster-mode ports: JetStream command log, NATS KV ownership, snapshots in MongoDB (`MONGO_URL`) or,
+ * without it, in JetStream, and the event publisher. One NATS connection per node carries all of it.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { PartitionRouter } from '../../host/router.js';
+import type { NodePorts } from '../index.js';
+import { MongoSnapshotStore } from '../mongo/snapshot-store.js';
+import { type Clock, systemClock } from '../ports.js';
+import { JetStreamCommandLog } from './command-log.js';
+import { JetStreamEventPublisher } from './events.js';
+import { ClusterPartitionRouter } from './forwarding.js';
+import { LeaseFencedCommandLog } from './lease-fenced-log.js';
+import { KvOwnership } from './ownership.js';
+import { JetStreamSnapshotStore } from './snapshot-store.js';
+
+export { JetStreamCommandLog } from './command-log.js';
+export { JetStreamEventPublisher } from './events.js';
+export { ClusterPartitionRouter } from './forwarding.js';
+export { LeaseFencedCommandLog } from './lease-fenced-log.js';
+export { KvOwnership } from './ownership.js';
+export { JetStreamSnapshotStore } from './snapshot-store.js';
+
+export interface ClusterPortsConfig {
+  /** Comma-separated NATS URLs. */
+  natsUrl: string;
+  /** MongoDB URL for snapshots; absent = snapshots in JetStream (`SB_SNAPSHOTS`). */
+  mongoUrl?: string;
+  nodeId: string;
+  /** Replicas of every stream and bucket (1 for one server; 3 in production). Default: SB_NATS_REPLICAS or 1. */
+  replicas?: number;
+  /** `file` (default) or `memory` JetStream storage. */
+  storage?: 'file' | 'memory';
+  /** Lease TTL, ms (default 3000). */
+  leaseTtlMs?: number;
+  /** Publish events to `SB_EVENTS` (default true). */
+  events?: boolean;
+  clock?: Clock;
+  /** Called by ownership before a handed-over lease is deleted (the host drains the partition here). */
+  beforeRelease?: (partition: string) => Promise<void>;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** A pino-style logger; used when `log` is not given. */
+  logger?: { info(o: object, msg: string): void };
+}
+
+/** The node ports plus what only cluster mode has. */
+export interface ClusterPorts extends NodePorts {
+  mode: 'cluster';
+  log: LeaseFencedCommandLog;
+  nc: NatsConnection;
+  ownership: KvOwnership;
+  events: JetStreamEventPublisher | null;
+  snapshotBackend: 'mongodb' | 'jetstream';
+}
+
+/** Connects to NATS (and MongoDB), creates streams and buckets if missing, starts ownership. */
+export async function createClusterPorts(config: ClusterPortsConfig): Promise<ClusterPorts> {
+  const nc = await connect({
+    servers: config.natsUrl.split(',').map((s) => s.trim()),
+    name: `switchboard-${config.nodeId}`,
+    // Keep trying through a NATS restart: leases lapse meanwhile, nothing is acknowledged without a quorum.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    pingInterval: 5000,
+  });
+  const log_ =
+    config.log ??
+    (config.logger
+      ? (msg: string, fields?: Record<string, unknown>) => config.logger?.info(fields ?? {}, msg)
+      : undefined);
+  const envReplicas = Number(process.env.SB_NATS_REPLICAS ?? '');
+  const common = {
+    replicas: config.replicas ?? (envReplicas > 0 ? envReplicas : 1),
+    storage: config.storage ?? 'file',
+  };
+  const jsLog = await JetStreamCommandLog.open(nc, common);
+  const snapshots = config.mongoUrl
+    ? await MongoSnapshotStore.connect(config.mongoUrl)
+    : await JetStreamSnapshotStore.open(nc, common);
+  const events =
+    config.events === false
+      ? null
+      : await JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) });
+  let log: LeaseFencedCommandLog | null = null;
+  const ownership = new KvOwnership(nc, {
+    nodeId: config.nodeId,
+    ...common,
+    ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
+    // Handover waits for the partition's appends in flight, so the next owner reads a settled log.
+    beforeRelease: async (p: string) => {
+      await log?.drain(p);
+      await config.beforeRelease?.(p);
+    },
+    ...(log_ ? { log: log_ } : {}),
+    ...(config.clock ? { clock: config.clock } : {}),
+  });
+  log = new LeaseFencedCommandLog(jsLog, ownership);
+  await ownership.start();
+  return {
+    mode: 'cluster',
+    nc,
+    log,
+    snapshots,
+    ownership,
+    events,
+    snapshotBackend: config.mongoUrl ? 'mongodb' : 'jetstream',
+    clock: config.clock ?? systemClock,
+    // Partitions are loaded when this node gains their lease (or is asked), never all at start.
+    knownPartitions: async () => [],
+    async close() {
+      await ownership.stop();
+      await events?.flush();
+      await snapshots.close();
+      await log.close();
+      await nc.drain();
+    },
+  };
+}
+
+/** Is `ports` cluster ports (as returned by {@link createClusterPorts})? */
+export function isClusterPorts(ports: NodePorts): ports is ClusterPorts {
+  return ports.mode === 'cluster' && (ports as Partial<ClusterPorts>).nc !== undefined;
+}
+
+/**
+ * Wraps the node's local router (`LocalPartitionRouter` over the partition host) for cluster mode:
+ * forwards to lease holders, answers forwarded calls, publishes owned tenants' events. Started.
+ */
+export function createClusterRouter(
+  ports: ClusterPorts,
+  local: PartitionRouter,
+  opts: { defaultDeadlineMs?: number; log?: (msg: string, fields?: Record<string, unknown>) => void } = {},
+): ClusterPartitionRouter {
+  const router = new ClusterPartitionRouter({
+    nc: ports.nc,
+    ownership: ports.ownership,
+    local,
+    ...(ports.events ? { events: ports.events } : {}),
+    ...opts,
+  });
+  router.start();
+  return router;
+}

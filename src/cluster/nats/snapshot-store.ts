@@ -1,0 +1,188 @@
+/**
+ * `SnapshotStore` on JetStream, for clusters run without MongoDB (`NATS_URL` only): stream
+ * `SB_SNAPSHOTS`, per partition a head subject `sb.snap.<p>.h` and the chunks of the snapshot taken at
+ * seq S on `sb.snap.<p>.c.<S>` (each chunk below the server's `max_payload`).
+ *
+ * Save: chunks first (`Nats-Msg-Id` `<p>:<S>:<i>`, so a retried save stores each once), then the head
+ * with `expect.lastSubjectSequence` = the head we read — a compare-and-set that only ever moves the head
+ * to a newer S — then the previous snapshot's chunk subject is purged. A crash between steps leaves
+ * either unreferenced chunks or an old chunk subject, never a head without its chunks.
+ */
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import type { EngineSnapshot } from '../../engine/api.js';
+import type { SnapshotStore, StoredSnapshot } from '../ports.js';
+import { idToken } from './subjects.js';
+
+export interface JetStreamSnapshotOptions {
+  stream?: string;
+  subjectPrefix?: string;
+  storage?: 'file' | 'memory';
+  replicas?: number;
+  /** Chunk size cap (default: the server's max_payload less 64 KiB, at most 4 MiB). */
+  chunkBytes?: number;
+}
+
+interface Head {
+  seq: number;
+  takenAt: number;
+  digest: string;
+  bytes: number;
+  chunks: number;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function apiCode(e: unknown): number | undefined {
+  return e instanceof JetStreamApiError ? e.code : undefined;
+}
+
+/** JetStream-backed snapshots; open with {@link JetStreamSnapshotStore.open}. */
+export class JetStreamSnapshotStore implements SnapshotStore {
+  private readonly stream: string;
+  private readonly prefix: string;
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly chunkBytes: number,
+    opts: JetStreamSnapshotOptions,
+  ) {
+    this.stream = opts.stream ?? 'SB_SNAPSHOTS';
+    this.prefix = opts.subjectPrefix ?? 'sb.snap';
+  }
+
+  static async open(
+    nc: NatsConnection,
+    opts: JetStreamSnapshotOptions = {},
+  ): Promise<JetStreamSnapshotStore> {
+    const jsm = await jetstreamManager(nc);
+    const name = opts.stream ?? 'SB_SNAPSHOTS';
+    try {
+      await jsm.streams.info(name);
+    } catch (e) {
+      if (apiCode(e) !== 10059) throw e;
+      await jsm.streams.add({
+        name,
+        subjects: [`${opts.subjectPrefix ?? 'sb.snap'}.>`],
+        retention: RetentionPolicy.Limits,
+        storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+        num_replicas: opts.replicas ?? 1,
+        duplicate_window: 120_000 * 1_000_000,
+      });
+    }
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const chunk = opts.chunkBytes ?? Math.min(4 * 1024 * 1024, maxPayload - 64 * 1024);
+    return new JetStreamSnapshotStore(jetstream(nc), jsm, chunk, opts);
+  }
+
+  private headSubject(p: string): string {
+    return `${this.prefix}.${idToken(p)}.h`;
+  }
+
+  private chunkSubject(p: string, seq: number): string {
+    return `${this.prefix}.${idToken(p)}.c.${seq}`;
+  }
+
+  private async head(p: string): Promise<{ head: Head; streamSeq: number } | null> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.headSubject(p) });
+      if (!m) return null;
+      return { head: JSON.parse(dec.decode(m.data)) as Head, streamSeq: m.seq };
+    } catch (e) {
+      if (apiCode(e) === 10037) return null;
+      throw e;
+    }
+  }
+
+  async save(s: StoredSnapshot): Promise<void> {
+    let cur = await this.head(s.partition);
+    if (cur && cur.head.seq >= s.seq) return;
+    const payload = enc.encode(JSON.stringify(s.snapshot));
+    const subj = this.chunkSubject(s.partition, s.seq);
+    let chunks = 0;
+    for (let off = 0; off < payload.length || chunks === 0; off += this.chunkBytes) {
+      const h = headers();
+      h.set('Sb-Chunk', String(chunks));
+      await this.js.publish(subj, payload.subarray(off, off + this.chunkBytes), {
+        msgID: `${idToken(s.partition)}:${s.seq}:${chunks}`,
+        headers: h,
+      });
+      chunks++;
+    }
+    const head: Head = { seq: s.seq, takenAt: s.takenAt, digest: s.digest, bytes: payload.length, chunks };
+    for (;;) {
+      try {
+        await this.js.publish(this.headSubject(s.partition), enc.encode(JSON.stringify(head)), {
+          expect: { lastSubjectSequence: cur?.streamSeq ?? 0 },
+        });
+        break;
+      } catch (e) {
+        if (apiCode(e) !== 10071) throw e;
+        cur = await this.head(s.partition);
+        if (cur && cur.head.seq >= s.seq) {
+          await this.jsm.streams.purge(this.stream, { filter: subj });
+          return;
+        }
+      }
+    }
+    await this.jsm.streams.purge(this.stream, { filter: this.headSubject(s.partition), keep: 1 });
+    if (cur)
+      await this.jsm.streams.purge(this.stream, { filter: this.chunkSubject(s.partition, cur.head.seq) });
+  }
+
+  async load(partition: string): Promise<StoredSnapshot | null> {
+    const cur = await this.head(partition);
+    if (!cur) return null;
+    const { head } = cur;
+    const parts: Uint8Array[] = new Array(head.chunks);
+    let got = 0;
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: [this.chunkSubject(partition, head.seq)],
+      deliver_policy: DeliverPolicy.All,
+    });
+    const msgs = await consumer.consume({ max_messages: 16 });
+    try {
+      for await (const m of msgs) {
+        const i = Number(m.headers?.get('Sb-Chunk'));
+        if (Number.isInteger(i) && i < head.chunks && parts[i] === undefined) {
+          parts[i] = m.data.slice();
+          got++;
+        }
+        if (got === head.chunks || m.info.pending === 0) break;
+      }
+    } finally {
+      await msgs.close().catch(() => {});
+      await consumer.delete().catch(() => {});
+    }
+    if (got !== head.chunks) {
+      throw new Error(`snapshot of ${partition} at seq ${head.seq}: ${got} of ${head.chunks} chunks found`);
+    }
+    const bytes = new Uint8Array(head.bytes);
+    let off = 0;
+    for (const p of parts) {
+      bytes.set(p, off);
+      off += p.length;
+    }
+    if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
+    return {
+      partition,
+      seq: head.seq,
+      takenAt: head.takenAt,
+      digest: head.digest,
+      snapshot: JSON.parse(dec.decode(bytes)) as EngineSnapshot,
+    };
+  }
+
+  async close(): Promise<void> {}
+}
