@@ -22,7 +22,7 @@ import { buildDashboard } from '../../deploy/grafana/build-dashboard.mjs';
 import metricNames from '../../deploy/metrics-names.json' with { type: 'json' };
 import { OPTIONS } from '../../src/config/index.js';
 import { findNatsServer } from '../support/nats-server.js';
-import { analyseQuery, substituteGrafanaVariables } from './promql.js';
+import { queryProblems } from './promql.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are checked field by field below.
 type Obj = any;
@@ -88,43 +88,6 @@ const alerts: Obj[] = rule.spec.groups.flatMap((g: Obj) => g.rules).filter((r: O
 const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'switchboard.json'), 'utf8'));
 const container = deployment.spec.template.spec.containers[0];
 const envValue = (name: string) => container.env.find((e: Obj) => e.name === name);
-
-type Metric = { name: string; type?: string; labels?: string[] };
-const own: Metric[] = [...metricNames.metrics, ...metricNames.requested];
-const external = new Set(metricNames.external.map((m) => m.name));
-
-/** The listed metric a series name belongs to (histograms through _bucket/_sum/_count), or undefined. */
-function metricOf(series: string): Metric | undefined {
-  const exact = own.find((m) => m.name === series && m.type !== 'histogram');
-  if (exact) return exact;
-  const base = series.replace(/_(bucket|sum|count)$/, '');
-  return own.find((m) => m.name === base && m.type === 'histogram' && base !== series);
-}
-
-/** Checks one PromQL query; returns the problems found (empty = fine). */
-function queryProblems(expr: string): string[] {
-  const use = analyseQuery(substituteGrafanaVariables(expr));
-  const problems = [...use.errors];
-  const known = new Set<string>(metricNames.targetLabels);
-  for (const sel of use.selectors) {
-    if (external.has(sel.metric)) {
-      for (const l of sel.labels) known.add(l);
-      continue;
-    }
-    const m = metricOf(sel.metric);
-    if (!m) {
-      problems.push(`unknown metric ${sel.metric || '(none)'}`);
-      continue;
-    }
-    const allowed = new Set([...(m.labels ?? []), ...metricNames.targetLabels]);
-    if (sel.metric.endsWith('_bucket')) allowed.add('le');
-    for (const l of allowed) known.add(l);
-    for (const l of sel.labels) if (!allowed.has(l)) problems.push(`${sel.metric} has no label ${l}`);
-  }
-  for (const l of use.groupingLabels)
-    if (!known.has(l)) problems.push(`groups by ${l}, which no selector has`);
-  return problems;
-}
 
 function dashboardQueries(): { where: string; expr: string }[] {
   const out: { where: string; expr: string }[] = [];

@@ -1,8 +1,10 @@
 /**
  * PromQL checks for the deploy tests: parse with Prometheus's own grammar (`@prometheus-io/lezer-promql`,
- * the parser of the Prometheus UI) and list what a query selects and groups by.
+ * the parser of the Prometheus UI), list what a query selects and groups by, and hold it against
+ * deploy/metrics-names.json.
  */
 import { parser } from '@prometheus-io/lezer-promql';
+import metricNames from '../../deploy/metrics-names.json' with { type: 'json' };
 
 /** One `metric{label=...}` selector in a query. */
 export interface Selector {
@@ -61,4 +63,41 @@ export function analyseQuery(expr: string): QueryUse {
     },
   });
   return use;
+}
+
+type Metric = { name: string; type?: string; labels?: string[] };
+const own: Metric[] = [...metricNames.metrics, ...metricNames.requested];
+const external = new Set(metricNames.external.map((m) => m.name));
+
+/** The listed metric a series name belongs to (histograms through _bucket/_sum/_count), or undefined. */
+function metricOf(series: string): Metric | undefined {
+  const exact = own.find((m) => m.name === series && m.type !== 'histogram');
+  if (exact) return exact;
+  const base = series.replace(/_(bucket|sum|count)$/, '');
+  return own.find((m) => m.name === base && m.type === 'histogram' && base !== series);
+}
+
+/** Checks one PromQL query; returns the problems found (empty = fine). */
+export function queryProblems(expr: string): string[] {
+  const use = analyseQuery(substituteGrafanaVariables(expr));
+  const problems = [...use.errors];
+  const known = new Set<string>(metricNames.targetLabels);
+  for (const sel of use.selectors) {
+    if (external.has(sel.metric)) {
+      for (const l of sel.labels) known.add(l);
+      continue;
+    }
+    const m = metricOf(sel.metric);
+    if (!m) {
+      problems.push(`unknown metric ${sel.metric || '(none)'}`);
+      continue;
+    }
+    const allowed = new Set([...(m.labels ?? []), ...metricNames.targetLabels]);
+    if (sel.metric.endsWith('_bucket')) allowed.add('le');
+    for (const l of allowed) known.add(l);
+    for (const l of sel.labels) if (!allowed.has(l)) problems.push(`${sel.metric} has no label ${l}`);
+  }
+  for (const l of use.groupingLabels)
+    if (!known.has(l)) problems.push(`groups by ${l}, which no selector has`);
+  return problems;
 }
