@@ -1,0 +1,118 @@
+/**
+ * A real Switchboard node in a child process for system tests: `node dist/src/cli/main.js` on port 0
+ * with a temp data directory; resolves once the node logs `{"msg":"listening",...}`. It can be killed
+ * (`SIGKILL`, like a crash), stopped (`SIGTERM`, graceful) and restarted on the same data directory.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const NODE_MAIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+export interface NodeProcessOptions {
+  dataDir?: string;
+  /** Extra CLI flags, e.g. `['--tokens', 'acme=tok']`. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+export interface NodeProcess {
+  readonly dataDir: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Every stdout/stderr line so far (for assertions and failure messages). */
+  lines(): string[];
+  /** `kill -9`: no drain, no snapshot. Resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful); SIGKILL after `graceMs`. Resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+  /** A new node on the same data directory (after kill/stop). */
+  restart(): Promise<NodeProcess>;
+  /** Stops the node if still running and deletes its data directory. */
+  dispose(): Promise<void>;
+}
+
+/** Starts a node; fails with the node's own output if it does not become ready. */
+export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<NodeProcess> {
+  if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npm run build\` first`);
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-node-')));
+  const args = [
+    NODE_MAIN,
+    '--grpc-port',
+    '0',
+    '--http-port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    dataDir,
+  ];
+  const child = spawn(process.execPath, [...args, ...(opts.args ?? [])], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SB_LOG_LEVEL: 'info', ...opts.env },
+  });
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => lines.push(l));
+  const listening = await new Promise<{ grpcPort: number; httpPort: number }>((res, rej) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(
+        new Error(`node did not log "listening" within ${opts.timeoutMs ?? 30_000} ms:\n${lines.join('\n')}`),
+      );
+    }, opts.timeoutMs ?? 30_000);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      lines.push(l);
+      if (!l.includes('"listening"')) return;
+      try {
+        const m = JSON.parse(l) as { msg?: string; grpcPort?: number; httpPort?: number };
+        if (m.msg === 'listening' && m.grpcPort && m.httpPort) {
+          clearTimeout(timer);
+          res({ grpcPort: m.grpcPort, httpPort: m.httpPort });
+        }
+      } catch {
+        // Not a JSON log line.
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`node exited with code ${code} before listening:\n${lines.join('\n')}`));
+    });
+  });
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const proc: NodeProcess = {
+    dataDir,
+    grpcPort: listening.grpcPort,
+    httpPort: listening.httpPort,
+    pid: child.pid as number,
+    child,
+    lines: () => [...lines],
+    async kill() {
+      if (!gone()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop(graceMs = 10_000) {
+      if (gone()) return child.exitCode;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    restart: () => startNodeProcess({ ...opts, dataDir }),
+    async dispose() {
+      await proc.kill();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return proc;
+}
