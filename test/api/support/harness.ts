@@ -40,7 +40,7 @@ export async function startHarness(
     clock: { now: () => Date.now() },
     auth: opts.auth === false ? { tokens: {} } : { tokens: TOKENS, adminToken: ADMIN_TOKEN },
     registry,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });

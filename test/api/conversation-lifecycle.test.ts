@@ -1,0 +1,169 @@
+/**
+ * The agent-desk and gateway calls that move a conversation along, over gRPC against the real engine:
+ * offers accepted and rejected, transfer, escalation, supervisor assignment in a manual queue, end with
+ * an outcome and wrap-up.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Outcome, Presence, Strategy } from '../../src/gen/switchboard/v1/common.js';
+import { ConversationStatus, EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
+import { call, callError, type Harness, startHarness } from './support/harness.js';
+
+let h: Harness;
+const T = 'acme';
+const online = (agentId: string) =>
+  call(h.desk, h.desk.setPresence, { tenant: T, requestId: '', agentId, presence: Presence.PRESENCE_ONLINE });
+const conversation = async (id: string) =>
+  (await call(h.gateway, h.gateway.getConversation, { tenant: T, requestId: '', conversationId: id }))
+    .conversation!;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const queues = [
+    chatQueue('sales', { offerTimeoutSeconds: 30, strategy: Strategy.STRATEGY_ROUND_ROBIN }),
+    chatQueue('billing'),
+    chatQueue('vip', { strategy: Strategy.STRATEGY_MANUAL }),
+  ];
+  for (const queue of queues) await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue });
+  const agents = [
+    chatAgent('ana', { queues: ['sales'] }),
+    chatAgent('bob', { queues: ['sales'] }),
+    chatAgent('sue', { queues: ['billing', 'vip'], tier: 3, capacity: { chat: 3 }, wrapUpSeconds: 60 }),
+  ];
+  for (const agent of agents) await call(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent });
+  for (const id of ['ana', 'bob', 'sue']) await online(id);
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('a conversation through offers, transfer, escalation and wrap-up', () => {
+  it('an offer rejected by one agent goes to the next, who accepts it', async () => {
+    const r = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('lead-1', 'sales'),
+    });
+    expect(r.status).toBe(EnqueueStatus.ENQUEUE_STATUS_OFFERED);
+    const first = (await conversation('lead-1')).offeredTo[0]!;
+    await call(h.desk, h.desk.rejectOffer, {
+      tenant: T,
+      requestId: '',
+      agentId: first,
+      conversationId: 'lead-1',
+    });
+    const after = await conversation('lead-1');
+    expect(after.status).toBe(ConversationStatus.CONVERSATION_STATUS_OFFERED);
+    const second = after.offeredTo[0]!;
+    expect(second).not.toBe(first);
+    await call(h.desk, h.desk.acceptOffer, {
+      tenant: T,
+      requestId: '',
+      agentId: second,
+      conversationId: 'lead-1',
+    });
+    const accepted = await conversation('lead-1');
+    expect(accepted.status).toBe(ConversationStatus.CONVERSATION_STATUS_ASSIGNED);
+    expect(accepted.agentId).toBe(second);
+  });
+
+  it('accepting an offer the agent does not hold is FAILED_PRECONDITION', async () => {
+    const err = await callError(h.desk, h.desk.acceptOffer, {
+      tenant: T,
+      requestId: '',
+      agentId: 'sue',
+      conversationId: 'lead-1',
+    });
+    expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
+  });
+
+  it('an assigned chat transferred to the billing queue lands with the billing agent', async () => {
+    await call(h.gateway, h.gateway.transfer, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'lead-1',
+      toQueueId: 'billing',
+    });
+    const moved = await conversation('lead-1');
+    expect(moved.queueId).toBe('billing');
+    expect(moved.agentId).toBe('sue');
+  });
+
+  it('escalating to a tier-3 agent adds a participant, and a transfer with no target is INVALID_ARGUMENT', async () => {
+    await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('lead-2', 'sales'),
+    });
+    const lead2 = await conversation('lead-2');
+    await call(h.desk, h.desk.acceptOffer, {
+      tenant: T,
+      requestId: '',
+      agentId: lead2.offeredTo[0]!,
+      conversationId: 'lead-2',
+    });
+    await call(h.gateway, h.gateway.escalate, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'lead-2',
+      toTier: 3,
+    });
+    expect((await conversation('lead-2')).participants).toContain('sue');
+    const err = await callError(h.gateway, h.gateway.transfer, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'lead-2',
+    });
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  it('a manual queue waits for the supervisor, who assigns by hand', async () => {
+    const r = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('vip-1', 'vip'),
+    });
+    expect(r.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
+    await call(h.gateway, h.gateway.assign, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'vip-1',
+      agentId: 'sue',
+    });
+    expect((await conversation('vip-1')).agentId).toBe('sue');
+  });
+
+  it('ending with an outcome closes the conversation; finishing wrap-up is accepted', async () => {
+    await call(h.desk, h.desk.endConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'vip-1',
+      outcome: Outcome.OUTCOME_RESOLVED,
+    });
+    const closed = await conversation('vip-1');
+    expect([
+      ConversationStatus.CONVERSATION_STATUS_CLOSED,
+      ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
+    ]).toContain(closed.status);
+    await call(h.desk, h.desk.finishWrapUp, { tenant: T, requestId: '', agentId: 'sue' });
+    const stats = await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'sue' });
+    expect(Number(stats.stats!.handled)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('removing a queue that still has work is FAILED_PRECONDITION; an unknown one is NOT_FOUND', async () => {
+    await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('vip-2', 'vip'),
+    });
+    const busy = await callError(h.admin, h.admin.removeQueue, { tenant: T, requestId: '', queueId: 'vip' });
+    expect(busy.code).toBe(grpc.status.FAILED_PRECONDITION);
+    const none = await callError(h.admin, h.admin.removeQueue, {
+      tenant: T,
+      requestId: '',
+      queueId: 'ghost',
+    });
+    expect(none.code).toBe(grpc.status.NOT_FOUND);
+  });
+});
