@@ -167,6 +167,20 @@ describe('gRPC API over a real server', () => {
     expect(agentStats.stats?.presence).toBe(Presence.PRESENCE_ONLINE);
   });
 
+  it('WatchEvents without a token ends at once with UNAUTHENTICATED; an unknown event type is INVALID_ARGUMENT', async () => {
+    const failure = (req: Parameters<typeof h.events.watchEvents>[0], token: string | null) =>
+      new Promise<grpc.ServiceError>((resolve) => {
+        const md = new grpc.Metadata();
+        if (token !== null) md.set('authorization', `Bearer ${token}`);
+        h.events.watchEvents(req, md).on('error', resolve);
+      });
+    const anonymous = await failure({ tenant: T, requestId: '', types: [] }, null);
+    expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
+    const badType = await failure({ tenant: T, requestId: '', types: ['exploded'] }, TOKENS.acme);
+    expect(badType.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(badType.metadata.get('sb-field')).toEqual(['types[0]']);
+  });
+
   it('WatchEvents streams the assignment of a chat in the watched queue', async () => {
     const stream = h.events.watchEvents(
       { tenant: T, requestId: '', queueId: 'billing', types: ['assigned'] },

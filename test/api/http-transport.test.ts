@@ -162,6 +162,11 @@ describe('HTTP/JSON mirror', () => {
     expect(m.text).toContain('switchboard_command_duration_seconds_bucket{le="0.00005",method="enqueue"}');
   });
 
+  it('server-sent events need the tenant token', async () => {
+    const r = await http(h, 'GET', `${base}/events`, undefined, TOKENS.globex);
+    expect(r.status).toBe(403);
+  });
+
   it('server-sent events carry a routing event of the watched queue', async () => {
     const ctrl = new AbortController();
     const res = await fetch(`http://127.0.0.1:${h.httpPort}${base}/events?queueId=billing&types=queued`, {

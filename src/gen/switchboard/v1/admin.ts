@@ -41,7 +41,7 @@ export interface UpsertAgentRequest {
 
 /** UpsertAgent result. */
 export interface UpsertAgentResponse {
-  /** The agent as stored. */
+  /** The agent as accepted, with defaults applied. */
   agent?: Agent | undefined;
 }
 
@@ -101,7 +101,7 @@ export interface UpsertQueueRequest {
 
 /** UpsertQueue result. */
 export interface UpsertQueueResponse {
-  /** The queue as stored. */
+  /** The queue as accepted, with defaults applied. */
   queue?: Queue | undefined;
 }
 
@@ -161,7 +161,7 @@ export interface UpsertCustomerRequest {
 
 /** UpsertCustomer result. */
 export interface UpsertCustomerResponse {
-  /** The customer as stored. */
+  /** The customer as accepted, with defaults applied. */
   customer?: Customer | undefined;
 }
 
@@ -193,7 +193,7 @@ export interface SetRoutingConfigRequest {
 
 /** SetRoutingConfig result. */
 export interface SetRoutingConfigResponse {
-  /** The settings as stored. */
+  /** The settings as accepted. */
   config?: RoutingConfig | undefined;
 }
 
