@@ -10,7 +10,14 @@
  *
  * Both carry one `HostRequest` per call; the host keeps at most one call in flight per slot and folds
  * everything that arrives meanwhile into the next call, so queues are bounded by the host's in-flight cap.
- * `loadtest/bench-host.ts` measures the two side by side.
+ *
+ * Why `port` is the default (`--pool`): `loadtest/bench-host.ts` measures the raw round trip at p50 ≈ 34 µs
+ * for a MessagePort vs ≈ 49 µs for a Piscina task (13.4k vs 5.5k sequential round trips/s on this 2-core
+ * machine), because every Piscina task pays for its task queue, balancer call, TaskInfo and async-hooks
+ * resource. Piscina's remaining value here would be supervision, but an actor host needs its own anyway
+ * (which thread held which partitions, reload on replacement), and with a fixed thread per slot that is
+ * twenty lines (`PortPool.spawn`). Once micro-batched, both transports carry the same load; Piscina stays
+ * selectable and both run the same crash-recovery tests.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +45,11 @@ export interface PoolOptions {
   testHooks?: boolean;
   /** Path of the compiled worker; defaults to `dist/workers/partition-host.js`. */
   workerFile?: string;
+  /**
+   * Piscina only: queued tasks allowed beyond the running ones (default 2 × threads, enough for the host,
+   * which keeps ≤ 1 call in flight per slot). Benchmarks sending one task per conversation raise it.
+   */
+  maxQueue?: number;
 }
 
 /** The compiled worker next to this module, or under `dist/` when running from TypeScript sources. */
@@ -51,7 +63,7 @@ export function createWorkerPool(opts: PoolOptions): WorkerPool {
   const file = opts.workerFile ?? defaultWorkerFile();
   if (!existsSync(file)) throw new Error(`partition-host worker not found at ${file}: run \`npm run build\``);
   return opts.kind === 'piscina'
-    ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false)
+    ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false, opts.maxQueue ?? opts.threads * 2)
     : new PortPool(file, opts.threads, opts.testHooks ?? false);
 }
 
@@ -141,6 +153,7 @@ class PiscinaPool implements WorkerPool {
     file: string,
     readonly size: number,
     testHooks: boolean,
+    maxQueue: number,
   ) {
     this.bound = new Array(size).fill(null);
     const workerData: HostWorkerData = { transport: 'piscina', testHooks };
@@ -150,8 +163,8 @@ class PiscinaPool implements WorkerPool {
       maxThreads: size,
       idleTimeout: Number.POSITIVE_INFINITY,
       atomics: 'disabled',
-      // The host keeps ≤ 1 call in flight per slot, plus a reload after a crash: 2 × slots is a hard bound.
-      maxQueue: size * 2,
+      // The host keeps ≤ 1 call in flight per slot: a small bound, so a runaway caller fails fast.
+      maxQueue,
       concurrentTasksPerWorker: 1,
       workerData,
       loadBalancer: (task, workers) => this.balance(task, workers),

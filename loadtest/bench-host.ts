@@ -1,0 +1,261 @@
+/**
+ * `npm run bench:host`: what the thread hop costs per conversation, and what micro-batching buys.
+ *
+ * Every scenario routes the same enqueues (one tenant, 20 agents with room to spare, so each conversation
+ * is assigned) and measures per-conversation latency (submit → answer) and throughput:
+ *
+ * - `hop/<pool>/1-by-1`        one call per conversation, one in flight (the raw round trip)
+ * - `hop/<pool>/1-by-1 ×C`     one call per conversation, C clients in flight (no batching)
+ * - `host/<pool>/batched ×C`   the PartitionHost: C clients, commands micro-batched per event-loop turn,
+ *                              in-memory log (isolates hop + batching + engine)
+ * - `host/port/file-<fsync> ×C` the same with the real embedded log (interval / always fsync)
+ *
+ * `<pool>` is `port` (worker_threads + MessagePort) or `piscina` (Piscina 5, sticky balancer).
+ * Flags: --conversations N (default 20000), --clients C (default 64). Last line: one JSON object.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createEmbeddedPorts, type NodePorts } from '../src/cluster/index.js';
+import type { CommandLog, LogBatch } from '../src/cluster/ports.js';
+import { systemClock } from '../src/cluster/ports.js';
+import type { AgentConfig, Command, CommandEnvelope, QueueConfig } from '../src/engine/types.js';
+import { PartitionHost } from '../src/host/partition-host.js';
+import type { HostItem } from '../src/host/protocol.js';
+import { createWorkerPool, type PoolKind, type WorkerPool } from '../src/host/worker-pool.js';
+import { formatTable, LatencyHistogram } from './lib/hdr.js';
+
+const { values } = parseArgs({
+  options: {
+    conversations: { type: 'string', default: '20000' },
+    clients: { type: 'string', default: '64' },
+  },
+});
+const N = Number(values.conversations);
+const C = Number(values.clients);
+const TENANT = 'bench';
+
+const QUEUE: QueueConfig = {
+  id: 'chat',
+  name: 'Chat',
+  channel: 'chat',
+  requiredSkills: [],
+  strategy: 'least_busy',
+  onlineOnly: false,
+  broadcastWidth: 0,
+  priority: 0,
+  serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 },
+  maxSize: 0,
+  offerTimeoutSeconds: 0,
+  overflow: [],
+  previousAgentWaitSeconds: 0,
+  newCustomersToNewAgents: false,
+};
+
+function agent(i: number): AgentConfig {
+  return {
+    id: `agent-${i}`,
+    displayName: `Agent ${i}`,
+    skills: [],
+    teams: [],
+    tier: 1,
+    seniority: 'experienced',
+    capacity: { chat: 1_000_000 },
+    wrapUpSeconds: 0,
+    queues: [],
+  };
+}
+
+const SETUP: Command[] = [
+  { type: 'upsert_queue', queue: QUEUE },
+  ...Array.from({ length: 20 }, (_, i): Command => ({ type: 'upsert_agent', agent: agent(i) })),
+  ...Array.from(
+    { length: 20 },
+    (_, i): Command => ({ type: 'set_presence', agentId: `agent-${i}`, presence: 'online' }),
+  ),
+];
+
+let seq = 0;
+function envelope(cmd: Command): CommandEnvelope {
+  return { id: `b${++seq}`, at: Date.now(), cmd };
+}
+function enqueueEnvelope(): CommandEnvelope {
+  const id = `conv-${++seq}`;
+  return envelope({
+    type: 'enqueue',
+    conversation: {
+      id,
+      channel: 'chat',
+      customer: { id: `cust-${seq}` },
+      requiredSkills: [],
+      priority: 0,
+      queueId: 'chat',
+    },
+  });
+}
+
+/** A log that is durable instantly: isolates the hop and batching from the disk. */
+class MemoryLog implements CommandLog {
+  private readonly last = new Map<string, number>();
+  async append(p: string, _c: CommandEnvelope[], expected: number): Promise<number> {
+    const s = (this.last.get(p) ?? 0) + 1;
+    if (expected !== s - 1) throw Object.assign(new Error('fenced'), { code: 'SB_ERR_NOT_OWNER' });
+    this.last.set(p, s);
+    return s;
+  }
+  async *read(): AsyncIterable<LogBatch> {}
+  async lastSeq(p: string): Promise<number> {
+    return this.last.get(p) ?? 0;
+  }
+  async trim(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+interface Row {
+  scenario: string;
+  conversations: number;
+  per_sec: number;
+  p50_us: number;
+  p99_us: number;
+  p999_us: number;
+}
+
+/** Runs `clients` closed loops until `total` conversations are done; one latency per conversation. */
+async function closedLoop(
+  name: string,
+  total: number,
+  clients: number,
+  one: () => Promise<unknown>,
+): Promise<Row> {
+  const h = new LatencyHistogram();
+  // Warm-up: JIT and worker start-up out of the measurement.
+  await Promise.all(Array.from({ length: Math.min(clients, 200) }, () => one()));
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (started < total) {
+        started++;
+        const s = process.hrtime.bigint();
+        await one();
+        h.recordNs(process.hrtime.bigint() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const sum = h.summary();
+  const row = {
+    scenario: name,
+    conversations: total,
+    per_sec: Math.round(total / secs),
+    p50_us: sum.p50_us,
+    p99_us: sum.p99_us,
+    p999_us: sum.p999_us,
+  };
+  process.stderr.write(`  ${name}: ${row.per_sec}/s p50 ${row.p50_us} µs p99 ${row.p99_us} µs\n`);
+  return row;
+}
+
+async function hopScenarios(kind: PoolKind): Promise<Row[]> {
+  const pool: WorkerPool = createWorkerPool({ kind, threads: 1, maxQueue: C * 2 });
+  try {
+    const load: HostItem = {
+      kind: 'load',
+      partition: TENANT,
+      snapshot: null,
+      snapshotDigest: null,
+      batches: [SETUP.map(envelope)],
+    };
+    await pool.call(0, { items: [load] });
+    const one = () =>
+      pool.call(0, {
+        items: [
+          { kind: 'apply', partition: TENANT, commands: [enqueueEnvelope()], receivedAt: [Number.NaN] },
+        ],
+      });
+    return [
+      await closedLoop(`hop/${kind}/1-by-1`, Math.min(N, 10_000), 1, one),
+      await closedLoop(`hop/${kind}/1-by-1 x${C}`, N, C, one),
+    ];
+  } finally {
+    await pool.close();
+  }
+}
+
+async function hostScenario(name: string, kind: PoolKind, ports: NodePorts | null): Promise<Row> {
+  const pool = createWorkerPool({ kind, threads: 1 });
+  const memory = new MemoryLog();
+  const p = ports ?? {
+    mode: 'embedded' as const,
+    log: memory,
+    snapshots: { save: async () => {}, load: async () => null, close: async () => {} },
+    ownership: {
+      nodeId: 'bench',
+      start: async () => {},
+      acquire: async () => true,
+      owns: () => true,
+      ownerOf: () => 'bench',
+      onChange: () => () => {},
+      stop: async () => {},
+    },
+    clock: systemClock,
+    knownPartitions: async () => [],
+    close: async () => {},
+  };
+  const host = new PartitionHost({ ports: p, pool, maxInflight: C * 4, snapshotEveryCommands: 1e9 });
+  await host.start();
+  try {
+    for (const cmd of SETUP) await host.submit(TENANT, envelope(cmd));
+    return await closedLoop(name, N, C, () => host.submit(TENANT, enqueueEnvelope()));
+  } finally {
+    await host.stop(1000);
+    await p.close();
+  }
+}
+
+async function fileHost(fsync: 'always' | 'interval'): Promise<Row> {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-bench-host-'));
+  try {
+    const ports = await createEmbeddedPorts({ dataDir: dir, nodeId: 'bench', fsync });
+    return await hostScenario(`host/port/file-${fsync} x${C}`, 'port', ports);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(`bench-host: ${N} conversations per scenario, ${C} concurrent clients\n`);
+  const rows: Row[] = [];
+  for (const kind of ['port', 'piscina'] as const) rows.push(...(await hopScenarios(kind)));
+  for (const kind of ['port', 'piscina'] as const)
+    rows.push(await hostScenario(`host/${kind}/batched x${C}`, kind, null));
+  rows.push(await fileHost('interval'));
+  rows.push(await fileHost('always'));
+  console.log(
+    formatTable([
+      ['scenario', 'conversations/s', 'p50 µs', 'p99 µs', 'p99.9 µs'],
+      ...rows.map((r) => [r.scenario, r.per_sec, r.p50_us, r.p99_us, r.p999_us]),
+    ]),
+  );
+  const by = (s: string) => rows.find((r) => r.scenario === s) as Row;
+  const summary = {
+    bench: 'host',
+    conversations: N,
+    clients: C,
+    hop_p50_us: { port: by('hop/port/1-by-1').p50_us, piscina: by('hop/piscina/1-by-1').p50_us },
+    batching_speedup_port: +(
+      by(`host/port/batched x${C}`).per_sec / by(`hop/port/1-by-1 x${C}`).per_sec
+    ).toFixed(2),
+    batching_speedup_piscina: +(
+      by(`host/piscina/batched x${C}`).per_sec / by(`hop/piscina/1-by-1 x${C}`).per_sec
+    ).toFixed(2),
+    rows,
+  };
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
