@@ -19,7 +19,7 @@
  * (presence, offers, upserts) legitimately repeat with the same arguments, so without a request id each
  * call is new.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
@@ -103,6 +103,7 @@ export const SERVICE_ERROR_CODES: readonly ErrorCode[] = [
   'SB_ERR_CUSTOMER_NOT_FOUND',
   'SB_ERR_DEADLINE_EXCEEDED',
   'SB_ERR_PAYLOAD_TOO_LARGE',
+  'SB_ERR_OVERLOADED',
   'SB_ERR_NOT_IMPLEMENTED',
   'SB_ERR_UNAVAILABLE',
   'SB_ERR_INTERNAL',
@@ -132,8 +133,8 @@ export class SwitchboardService {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly timers: Record<UnaryMethod, Timer>;
-  /** Process-unique prefix for ids of calls without a request id. */
-  private readonly boot = randomUUID().slice(0, 8);
+  /** Process-unique prefix (48 random bits) for ids of calls without a request id. */
+  private readonly boot = randomBytes(6).toString('base64url');
   private seq = 0;
 
   constructor(opts: ServiceOptions) {
