@@ -7,6 +7,7 @@
  * Last stdout line: {"agents":..,"waiting":..,"snapshot_bytes":..,"serialize_ms":..,"restore_ms":..,"digest_ok":true,...}
  */
 
+import { availableParallelism, loadavg } from 'node:os';
 import type { EngineSnapshot } from '../src/engine/index.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
 import { EngineWorkload } from './lib/engine-workload.js';
@@ -72,6 +73,7 @@ function main(): void {
     `snapshot ${(bytes / 1048576).toFixed(1)} MiB; digest ${digestOk ? 'matches' : 'DIFFERS'}; restored partition routes: ${routes}`,
   );
   console.log(`${parseMs + restoreMs < 1000 ? 'PASS' : 'FAIL'}  parse + restore < 1 s`);
+  console.log(`load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`);
   console.log(
     JSON.stringify({
       agents,

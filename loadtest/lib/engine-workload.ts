@@ -78,9 +78,8 @@ export class EngineWorkload {
   private at = Date.UTC(2026, 0, 5, 9, 0, 0);
   private seq = 0;
   private conv = 0;
-  /** Conversations currently assigned to backlog / live agents (ids), for picking one to end. */
+  /** Conversations currently assigned to backlog agents (ids), for picking one to end. */
   private readonly backlogOpen: string[] = [];
-  private readonly liveOpen: string[] = [];
 
   constructor(
     readonly engine: Engine,
@@ -126,7 +125,8 @@ export class EngineWorkload {
         teams: [],
         tier: 1,
         seniority: 'experienced',
-        capacity: { chat: this.capacity },
+        // Live agents get twice the seats so one conversation each leaves real spare capacity.
+        capacity: { chat: backlog ? this.capacity : 2 * this.capacity },
         wrapUpSeconds: 0,
         queues: [],
       };
@@ -135,13 +135,13 @@ export class EngineWorkload {
     }
   }
 
-  /** Fills backlog agents to capacity and live agents to half capacity (assigned, not waiting). */
+  /** Fills backlog agents to capacity and gives live agents one conversation each on average. */
   fillAssigned(): void {
     const backlogSlots = this.backlogAgents * this.capacity;
     for (let i = 0; i < backlogSlots; i++)
       this.noteAssigned(this.run(this.backlogArrival()), this.backlogOpen);
-    const liveSlots = Math.floor((this.liveAgents * this.capacity) / 2);
-    for (let i = 0; i < liveSlots; i++) this.noteAssigned(this.run(this.liveArrival()), this.liveOpen);
+    // Live agents hold one conversation each on average: spare capacity, but a real spread of loads.
+    for (let i = 0; i < this.liveAgents; i++) this.run(this.liveArrival());
   }
 
   /** Queues `n` conversations behind the saturated backlog agents. */
@@ -157,7 +157,7 @@ export class EngineWorkload {
     return this.arrival('l');
   }
 
-  private arrival(prefix: 'b' | 'l'): Command {
+  private arrival(prefix: 'b' | 'l', queueId?: string): Command {
     const id = `c${++this.conv}`;
     return {
       type: 'enqueue',
@@ -166,7 +166,7 @@ export class EngineWorkload {
         channel: 'chat',
         customer: { id: `cust-${id}` },
         requiredSkills: [],
-        queueId: `${prefix}${Math.floor(this.rand() * this.queues)}`,
+        queueId: queueId ?? `${prefix}${Math.floor(this.rand() * this.queues)}`,
         priority: Math.floor(this.rand() * 4),
       },
     };
@@ -186,22 +186,27 @@ export class EngineWorkload {
     });
   }
 
-  /** Records the decision of a measured arrival and ends a random live conversation to keep spare capacity. */
+  /**
+   * After a measured arrival: ends the conversation just assigned (unmeasured), so live agents' loads stay
+   * where the fill put them. Returns whether the arrival was assigned.
+   */
   afterArrival(r: ApplyResult): boolean {
-    const decided = this.noteAssigned(r, this.liveOpen);
-    this.run({
-      type: 'end_conversation',
-      conversationId: takeRandom(this.liveOpen, this.rand),
-      outcome: 'resolved',
-    });
-    return decided;
+    const assigned = firstAssigned(r);
+    if (assigned)
+      this.run({ type: 'end_conversation', conversationId: assigned.conversationId, outcome: 'resolved' });
+    return assigned !== null;
   }
 
-  /** Records the decision of a measured release and queues one more conversation to keep the backlog size. */
+  /**
+   * After a measured release: remembers the newly assigned conversation and queues a new one in the same
+   * queue (unmeasured), so every queue's backlog keeps its size. Returns whether a conversation was chosen.
+   */
   afterRelease(r: ApplyResult): boolean {
-    const decided = this.noteAssigned(r, this.backlogOpen);
-    this.run(this.backlogArrival());
-    return decided;
+    const assigned = firstAssigned(r);
+    if (!assigned) return false;
+    this.backlogOpen.push(assigned.conversationId);
+    this.run(this.arrival('b', assigned.queueId));
+    return true;
   }
 
   /** Applies an envelope, failing loudly on an error. */
@@ -222,6 +227,12 @@ export class EngineWorkload {
     }
     return decided;
   }
+}
+
+function firstAssigned(r: ApplyResult): { conversationId: string; queueId: string } | null {
+  if (!r.ok) return null;
+  for (const e of r.events) if (e.type === 'assigned') return e;
+  return null;
 }
 
 function takeRandom(xs: string[], rand: () => number): string {
