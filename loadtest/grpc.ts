@@ -48,9 +48,10 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --cluster              run against a local cluster (needs loadtest/lib/cluster.ts)
   --rate N               open-loop target rate, enqueues per second (default 500)
   --concurrency N        closed-loop callers (default 16)
-  --rounds N             alternating rounds per mode (default 3)
-  --round-seconds S      length of each round (default 4)
+  --rounds N             alternating rounds per mode (default 6)
+  --round-seconds S      length of each round (default 2)
   --agents N             agents created, 100 chat conversations each (default 50)
+  --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
   --no-report            skip the HTML/JSON files`;
 
 type Unary<Req, Res> = (
@@ -106,9 +107,10 @@ async function main(): Promise<number> {
       cluster: { type: 'boolean', default: false },
       rate: { type: 'string', default: '500' },
       concurrency: { type: 'string', default: '16' },
-      rounds: { type: 'string', default: '3' },
-      'round-seconds': { type: 'string', default: '4' },
+      rounds: { type: 'string', default: '6' },
+      'round-seconds': { type: 'string', default: '2' },
       agents: { type: 'string', default: '50' },
+      'node-args': { type: 'string', default: '' },
       'no-report': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -134,7 +136,7 @@ async function main(): Promise<number> {
       stop: async () => {},
     };
   } else {
-    const node = await startSwitchboardNode();
+    const node = await startSwitchboardNode(values['node-args'].split(/\s+/).filter(Boolean));
     children.push(node);
     const { grpcPort, httpPort } = node.listening;
     target = {
@@ -323,7 +325,7 @@ async function main(): Promise<number> {
     };
 
     console.log('warm-up…');
-    await closedLoop(8, 2000, routerIter);
+    await closedLoop(8, 4000, routerIter);
     if (echoIter) await closedLoop(8, 2000, echoIter);
 
     const sides = (round: number): ['router' | 'echo', Iteration][] => {
@@ -445,7 +447,8 @@ async function main(): Promise<number> {
                 ]
               : []),
           ],
-          yLabel: 'µs',
+          yLabel: 'µs (log scale)',
+          log: true,
         };
       };
       const pct = ['p50', 'p90', 'p99', 'p99.9'];
@@ -482,7 +485,8 @@ async function main(): Promise<number> {
               { name: 'router', values: pick(ro) },
               ...(echoIter ? [{ name: 'echo', values: pick(eo) }] : []),
             ],
-            yLabel: 'µs',
+            yLabel: 'µs (log scale)',
+            log: true,
           },
           chartFor(`Latency over time, open loop at ${rate}/s (per second)`, lat.routerOpen, lat.echoOpen),
           chartFor(

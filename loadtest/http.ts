@@ -34,6 +34,7 @@ const HELP = `usage: npm run loadtest -- [options]
   --duration S         seconds of load (default 20)
   --rate N             fixed overall enqueue rate per second (default: as fast as it answers)
   --agents N           agents created, 100 chat conversations each (default 50)
+  --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
   --no-report          skip the HTML/JSON files`;
 
 async function main(): Promise<number> {
@@ -45,6 +46,7 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '20' },
       rate: { type: 'string' },
       agents: { type: 'string', default: '50' },
+      'node-args': { type: 'string', default: '' },
       'no-report': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -57,7 +59,7 @@ async function main(): Promise<number> {
   let base: string;
   if (values.target) base = values.target.replace(/\/$/, '');
   else {
-    node = await startSwitchboardNode();
+    node = await startSwitchboardNode(values['node-args'].split(/\s+/).filter(Boolean));
     base = `http://127.0.0.1:${node.listening.httpPort}`;
     console.log(`node started: HTTP ${node.listening.httpPort}, gRPC ${node.listening.grpcPort}`);
   }
@@ -113,6 +115,8 @@ async function main(): Promise<number> {
     let seq = 0;
     const statuses: Record<string, number> = {};
     const toEnd: string[] = [];
+    const toCancel: string[] = [];
+    let cancelled = 0;
     let ended = 0;
     let assignedAll = 0;
     let endErrors = 0;
@@ -121,7 +125,16 @@ async function main(): Promise<number> {
 
     // The side loop: end each assigned conversation right away, a few calls in flight.
     const endWorker = async () => {
-      while (!stopEnding || toEnd.length > 0) {
+      while (!stopEnding || toEnd.length > 0 || toCancel.length > 0) {
+        const cancel = toCancel.shift();
+        if (cancel !== undefined) {
+          // A queued conversation may have been assigned meanwhile: then cancel is refused and it is ended.
+          await send('POST', `${T}/conversations/${cancel}:cancel`, {}).then(
+            () => cancelled++,
+            () => toEnd.push(cancel),
+          );
+          continue;
+        }
         const id = toEnd.shift();
         if (id === undefined) {
           await new Promise((r) => setTimeout(r, 2));
@@ -164,6 +177,12 @@ async function main(): Promise<number> {
           if (r.status === 'ENQUEUE_STATUS_ASSIGNED' && r.conversationId) {
             assignedAll++;
             toEnd.push(r.conversationId);
+          } else if (
+            r.conversationId &&
+            (r.status === 'ENQUEUE_STATUS_QUEUED' || r.status === 'ENQUEUE_STATUS_OVER_CAPACITY')
+          ) {
+            // Nobody free (the end loop fell behind): the customer leaves, so no capacity is held for ever.
+            toCancel.push(r.conversationId);
           }
         } catch {
           statuses.unparseable = (statuses.unparseable ?? 0) + 1;
@@ -190,7 +209,8 @@ async function main(): Promise<number> {
         }
       });
 
-    const workers = Array.from({ length: Math.max(2, Math.ceil(connections / 2)) }, endWorker);
+    // As many enders as autocannon connections, so ending keeps pace with enqueueing.
+    const workers = Array.from({ length: Math.max(2, connections) }, endWorker);
     console.log('warm-up 2 s…');
     await cannon(2);
     const before = await scrapeHistogram(metricsUrl, ASSIGNMENT_LATENCY).catch(() => null);
@@ -243,6 +263,7 @@ async function main(): Promise<number> {
       ended,
       /** Assigned conversations (warm-up included) the side loop did not manage to end. */
       still_open: assignedAll - ended,
+      cancelled,
     };
     console.log(
       `\n${result.requests.total} enqueues in ${duration} s: ${summary.rps} req/s, ${errors} errors (${result.non2xx} non-2xx, ${result.errors} socket, ${result.timeouts} timeouts, ${endErrors} failed ends)`,
@@ -259,7 +280,7 @@ async function main(): Promise<number> {
       );
     else console.log(`node's /metrics has no ${ASSIGNMENT_LATENCY} histogram`);
     console.log(
-      `enqueue statuses: ${JSON.stringify(statuses)}; conversations ended by the side loop: ${ended}`,
+      `enqueue statuses: ${JSON.stringify(statuses)}; conversations ended by the side loop: ${ended}, queued ones cancelled: ${cancelled}`,
     );
     if (firstEndError) console.log(`first failed end: ${firstEndError}`);
 
@@ -297,7 +318,8 @@ async function main(): Promise<number> {
               { name: 'p50', values: at(perSec, 'p50_us') },
               { name: 'p99', values: at(perSec, 'p99_us') },
             ],
-            yLabel: 'µs',
+            yLabel: 'µs (log scale)',
+            log: true,
           },
           {
             title: "Node's enqueue→assignment latency over the run (from /metrics, per second)",
@@ -307,7 +329,8 @@ async function main(): Promise<number> {
               { name: 'server p50', values: at(serverPerSecond, 'p50_us') },
               { name: 'server p99', values: at(serverPerSecond, 'p99_us') },
             ],
-            yLabel: 'µs',
+            yLabel: 'µs (log scale)',
+            log: true,
           },
           {
             title: 'Throughput over the run',

@@ -21,6 +21,8 @@ export interface ChartSpec {
   reference?: { value: number; label: string };
   /** Show every n-th x label (long time axes). */
   labelEvery?: number;
+  /** Logarithmic y axis (latencies: a p50 of 300 µs and a p99 spike of 200 ms on one chart). */
+  log?: boolean;
 }
 
 const W = 760;
@@ -63,17 +65,24 @@ export function renderChart(c: ChartSpec): string {
   for (const s of c.series)
     for (const v of s.values) if (v !== null && Number.isFinite(v)) dataMax = Math.max(dataMax, v);
   if (c.reference) dataMax = Math.max(dataMax, c.reference.value);
-  const yMax = c.yMax ?? niceMax(dataMax);
+  let dataMin = Number.POSITIVE_INFINITY;
+  for (const s of c.series) for (const v of s.values) if (v !== null && v > 0) dataMin = Math.min(dataMin, v);
+  const yMax = c.log ? 10 ** Math.ceil(Math.log10(Math.max(dataMax, 1e-9))) : (c.yMax ?? niceMax(dataMax));
+  const yMin = c.log ? 10 ** Math.floor(Math.log10(Number.isFinite(dataMin) ? dataMin : yMax / 10)) : 0;
+  const decades = c.log ? Math.max(1, Math.round(Math.log10(yMax / yMin))) : 4;
   const n = c.labels.length;
-  const y = (v: number) => M.top + ph - (Math.min(v, yMax) / yMax) * ph;
+  const y = (v: number) =>
+    c.log
+      ? M.top + ph - (Math.log10(Math.min(Math.max(v, yMin), yMax) / yMin) / decades) * ph
+      : M.top + ph - (Math.min(v, yMax) / yMax) * ph;
   const out: string[] = [];
   out.push(
     `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(c.title)}">`,
   );
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${M.left}" y="20" font-size="14" font-weight="bold">${esc(c.title)}</text>`);
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let i = 0; i <= decades; i++) {
+    const v = c.log ? yMin * 10 ** i : (yMax * i) / 4;
     const yy = y(v);
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${yy}" y2="${yy}" stroke="#ddd"/>`);
     out.push(`<text x="${M.left - 6}" y="${yy + 4}" font-size="11" text-anchor="end">${fmt(v)}</text>`);
@@ -99,7 +108,7 @@ export function renderChart(c: ChartSpec): string {
     const bw = (groupW * 0.8) / Math.max(1, c.series.length);
     c.series.forEach((s, si) => {
       s.values.forEach((v, i) => {
-        if (v === null || !Number.isFinite(v)) return;
+        if (v === null || !Number.isFinite(v) || (c.log && v <= 0)) return;
         const x = M.left + i * groupW + groupW * 0.1 + si * bw;
         const top = y(v);
         out.push(
@@ -112,7 +121,7 @@ export function renderChart(c: ChartSpec): string {
       let d = '';
       let pen = false;
       s.values.forEach((v, i) => {
-        if (v === null || !Number.isFinite(v)) {
+        if (v === null || !Number.isFinite(v) || (c.log && v <= 0)) {
           pen = false;
           return;
         }
