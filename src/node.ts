@@ -36,25 +36,22 @@ export interface StartOptions {
   testHooks?: boolean;
 }
 
-type ClusterFactory = (opts: {
-  natsUrl: string;
-  mongoUrl: string;
-  nodeId: string;
-  clock: Clock;
-  logger: Logger;
-}) => Promise<NodePorts>;
-
 async function openPorts(
   config: NodeConfig,
   nodeId: string,
   clock: Clock,
   logger: Logger,
+  beforeRelease: (partition: string) => Promise<void>,
 ): Promise<NodePorts> {
   if (config.natsUrl !== '') {
-    // Provided by the cluster adapters (src/cluster/index.ts) once they are wired in.
-    const factory = (cluster as unknown as { createClusterPorts?: ClusterFactory }).createClusterPorts;
-    if (!factory) throw new Error('cluster mode (NATS_URL) is not available in this build');
-    return factory({ natsUrl: config.natsUrl, mongoUrl: config.mongoUrl, nodeId, clock, logger });
+    return cluster.createClusterPorts({
+      natsUrl: config.natsUrl,
+      ...(config.mongoUrl ? { mongoUrl: config.mongoUrl } : {}),
+      nodeId,
+      clock,
+      logger,
+      beforeRelease,
+    });
   }
   return cluster.createEmbeddedPorts({
     dataDir: resolve(config.dataDir),
@@ -71,8 +68,11 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   const clock = opts.clock ?? systemClock;
   const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
-  const ports = await openPorts(config, nodeId, clock, logger);
   let host: PartitionHost | null = null;
+  // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
+  const ports = await openPorts(config, nodeId, clock, logger, async (p) => {
+    await host?.drain(p);
+  });
   try {
     await ports.ownership.start();
     const registry = new Registry();

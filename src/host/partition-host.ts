@@ -87,6 +87,7 @@ export class PartitionHost {
   private isReady = false;
   private closing = false;
   private snapshotTimer: NodeJS.Timeout | null = null;
+  private readonly unwatchOwnership: () => void;
 
   constructor(opts: PartitionHostOptions) {
     this.ports = opts.ports;
@@ -100,6 +101,10 @@ export class PartitionHost {
       this.slots.push({ index: i, items: [], handlers: [], inflight: false, partitions: 0, epoch: 0 });
     }
     this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
+    // A lost lease means another node may already be writing: stop serving the partition at once.
+    this.unwatchOwnership = this.ports.ownership.onChange((c) => {
+      if (!c.owned) this.unload(c.partition);
+    });
   }
 
   /** Recovers every partition with durable state, then starts serving. */
@@ -230,6 +235,7 @@ export class PartitionHost {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.unwatchOwnership();
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     const until = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
@@ -605,10 +611,55 @@ export class PartitionHost {
   private fail(part: Part, reason: string, code: 'SB_ERR_UNAVAILABLE' | 'SB_ERR_NOT_OWNER'): void {
     const st = part.state;
     if (st.status !== 'ready') return;
+    this.abandon(part, new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`));
+    this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
+    st.resetReady();
+    void this.ensureLoaded(part.name);
+  }
+
+  /**
+   * Stops serving a partition now (its lease moved to another node): unanswered commands get
+   * `SB_ERR_NOT_OWNER` (retryable: the router forwards the retry to the new owner) and the worker drops it.
+   */
+  unload(tenant: string): void {
+    const part = this.parts.get(tenant);
+    if (!part) return;
+    const err = new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${tenant} moved to another node; retry`);
+    this.abandon(part, err);
+    for (const p of part.state.waiting.splice(0)) this.settleError(p, err);
+    part.state.notifyFailed(err);
+    this.parts.delete(tenant);
+    const slot = this.slots[part.slot] as Slot;
+    slot.partitions--;
+    this.enqueueItem(slot, { kind: 'drop', partition: tenant }, () => {});
+    this.logger?.info({ tenant }, 'partition released');
+  }
+
+  /**
+   * Before handing a partition over: waits (bounded) for its commands in flight to become durable and
+   * answered, then snapshots it so the next owner replays little.
+   */
+  async drain(tenant: string, timeoutMs = 2000): Promise<void> {
+    const part = this.parts.get(tenant);
+    if (!part) return;
+    const st = part.state;
+    const until = Date.now() + timeoutMs;
+    while ((st.unreleased.length > 0 || st.appending) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (st.status === 'ready' && st.sinceSnapshot > 0) {
+      await this.snapshot(part).catch((e) =>
+        this.logger?.warn({ err: e, tenant }, 'snapshot before handover failed'),
+      );
+    }
+  }
+
+  /** Voids the partition's pipeline: every unanswered command is rejected with `err`. */
+  private abandon(part: Part, err: SwitchboardError): void {
+    const st = part.state;
     st.status = 'failed';
     st.gen++;
     st.clearTimer();
-    const err = new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`);
     for (const p of st.unreleased.splice(0)) this.settleError(p, err);
     st.toAppend = [];
     st.openBatch = null;
@@ -622,9 +673,6 @@ export class PartitionHost {
         slot.handlers.splice(i, 1);
       }
     }
-    this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
-    st.resetReady();
-    void this.ensureLoaded(part.name);
   }
 
   private settleError(p: Pending, e: Error): void {
