@@ -3,7 +3,7 @@
  * anything, so a rejected command leaves the partition exactly as it was (same digest).
  */
 import type { ErrorCode } from '../errors/catalogue.js';
-import { type Agent, CHANNEL_INDEX, Conv, NO_SKILLS, NONE } from './model.js';
+import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE } from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
 import type {
@@ -95,6 +95,13 @@ function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
     return OK;
   }
   p.reconfigureAgent(a, cfg);
+  // Pending offers the agent can no longer take (skill or seat removed) go back to routing.
+  const lost = a.offers
+    .map((id) => p.convs.get(id)!)
+    .filter((c) => a.load[c.queue.ch]! > a.cap[c.queue.ch]! || !laneOf(c).admits(a))
+    .sort((x, y) => x.seq - y.seq);
+  for (const c of lost) withdraw(p, c, a, 'agent_unavailable');
+  for (const c of lost) rerouteIfUnoffered(p, c);
   p.serveAgent(a);
   return OK;
 }
@@ -176,7 +183,7 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
   for (const c of waiting) {
     c.step = Math.min(c.step, q.lanes.length - 1);
     p.setAdHoc(c);
-    p.insertWaiting(c, q.lanes[c.step]!);
+    p.insertWaiting(c, laneOf(c));
     p.reschedule(c);
   }
 }
@@ -296,11 +303,13 @@ function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: 
 
 function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   const { a, c } = offerOf(p, agentId, convId);
+  if (a.load[c.queue.ch]! > a.cap[c.queue.ch]!)
+    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
   const others = c.offers.filter((id) => id !== agentId).map((id) => p.agents.get(id)!);
   for (const o of others) withdraw(p, c, o, 'accepted_elsewhere');
   a.consecutiveMisses = 0;
   a.offers.splice(a.offers.indexOf(c.id), 1);
-  p.assign(c, a, c.pending ?? p.explain(c, c.queue.lanes[c.step]!, 'strategy', 1), true);
+  p.assign(c, a, c.pending ?? p.explain(c, laneOf(c), 'strategy', 1), true);
   p.refreshAgent(a);
   for (const o of others) p.serveAgent(o);
   return OK;
@@ -613,7 +622,8 @@ function manualAssign(p: Partition, id: string, agentId: string): Reply {
   if (c.status !== 'waiting' && c.status !== 'offered')
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
   const a = mustAgent(p, agentId);
-  const lane = c.queue.lanes[c.step]!;
+  const lane = laneOf(c);
+  p.setAdHoc(c);
   if (!lane.admits(a) || (c.adHoc !== null && !a.satisfies(c.adHoc)))
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" lacks a required skill for "${id}"`, 'agentId');
   const held = c.offers.includes(agentId) ? 1 : 0;
@@ -690,11 +700,13 @@ function tick(p: Partition, until: number): Reply {
     const tw = w ? w.wrapUntil : Number.POSITIVE_INFINITY;
     const tc = c ? c.timerAt : Number.POSITIVE_INFINITY;
     const ts = p.slaNextAt ?? Number.POSITIVE_INFINITY;
-    const t = Math.min(tw, tc, ts);
+    const tn = p.nextNoticeAt();
+    const t = Math.min(tw, tc, ts, tn);
     if (t > until) break;
     p.now = Math.max(p.now, t);
     if (tw === t) endWrap(p, w!);
     else if (tc === t) fireConvTimer(p, c!);
+    else if (tn === t) for (const n of p.takeNoticesAt(t)) p.notice(n, false);
     else advanceWindows(p);
   }
   p.now = until;
@@ -724,10 +736,6 @@ function fireConvTimer(p: Partition, c: Conv): void {
     if (c.reservedFor === null && p.overflowDue(c) <= t) {
       p.removeWaiting(c);
       p.route(c, false, false);
-      return;
-    }
-    if (c.noticeAt <= t) {
-      p.notice(c, false);
       return;
     }
   }

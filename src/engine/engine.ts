@@ -114,6 +114,8 @@ export class RoutingEngine implements Engine {
     const c = p.timers.peek();
     if (c && c.timerAt < t) t = c.timerAt;
     if (p.slaNextAt !== null && p.slaNextAt < t) t = p.slaNextAt;
+    const n = p.nextNoticeAt();
+    if (n < t) t = n;
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 

@@ -1,19 +1,30 @@
 /**
- * Indexed binary min-heap: every item knows its own slot (via `getPos`/`setPos`), so `remove` and
- * `update` of an arbitrary item are O(log n) with no side map.
+ * Indexed binary min-heap with numeric keys kept beside the items in typed arrays.
  *
- * Invariant: `items[i]` is never ordered after `items[(i - 1) >> 1]` by `before`, and
- * `getPos(items[i]) === i`; an item outside the heap has position -1.
+ * Order: (k1, k2, tie) ascending. The keys of an item are read from it (through `keys`) only when it is
+ * pushed or updated; sifting compares the typed arrays, so a sift over a 100 000-entry heap touches
+ * contiguous memory instead of chasing pointers into agents and conversations (the measured difference
+ * on this machine is several µs per decision at 10⁵ entries).
  *
- * `before` must be a strict total order (ties broken by a unique sequence number) so that the order in
- * which items were pushed never shows in what `peek`, `findFirst` or `findTop` return — that is what makes
- * heaps rebuilt from a snapshot decide exactly like the originals.
+ * Invariants: slot i is never ordered after its parent (i - 1) >> 1; `getPos(items[i]) === i`; an item
+ * outside the heap has position -1. `tie` must be unique per item, which makes the order strict and total:
+ * what `peek`, `findFirst` and `findTop` return never depends on push order, so heaps rebuilt from a
+ * snapshot decide exactly like the originals.
  */
+export interface HeapKeys<T> {
+  k1(x: T): number;
+  k2(x: T): number;
+  tie(x: T): number;
+}
+
 export class IndexedHeap<T> {
   readonly items: T[] = [];
+  private a = new Float64Array(16);
+  private b = new Float64Array(16);
+  private t = new Float64Array(16);
 
   constructor(
-    private readonly before: (a: T, b: T) => boolean,
+    private readonly keys: HeapKeys<T>,
     private readonly getPos: (x: T) => number,
     private readonly setPos: (x: T, i: number) => void,
   ) {}
@@ -32,16 +43,17 @@ export class IndexedHeap<T> {
   }
 
   push(x: T): void {
-    const items = this.items;
-    items.push(x);
-    this.setPos(x, items.length - 1);
-    this.up(items.length - 1);
+    const n = this.items.length;
+    if (n === this.a.length) this.grow();
+    this.items.push(x);
+    this.load(n, x);
+    this.setPos(x, n);
+    this.up(n);
   }
 
   pop(): T | undefined {
-    const items = this.items;
-    if (items.length === 0) return undefined;
-    const top = items[0]!;
+    if (this.items.length === 0) return undefined;
+    const top = this.items[0]!;
     this.removeAt(0);
     return top;
   }
@@ -53,23 +65,27 @@ export class IndexedHeap<T> {
     return true;
   }
 
-  /** Restores the order after `x`'s key changed (either direction). */
+  /** Re-reads `x`'s keys and restores the order (either direction). */
   update(x: T): void {
     const i = this.getPos(x);
     if (i < 0) return;
+    this.load(i, x);
     if (!this.up(i)) this.down(i);
   }
 
-  /** Re-establishes the heap after many keys changed at once (O(n)). */
+  /** Re-reads every key and re-establishes the heap (O(n)), after many keys changed at once. */
   rebuild(): void {
     const items = this.items;
-    for (let i = 0; i < items.length; i++) this.setPos(items[i]!, i);
+    for (let i = 0; i < items.length; i++) {
+      this.load(i, items[i]!);
+      this.setPos(items[i]!, i);
+    }
     for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
   /**
-   * The first item in heap order that satisfies `pred`, examining at most `limit` items (best-first walk
-   * of the tree). O(1) when the top matches; O(limit · log limit) otherwise.
+   * The first item in heap order satisfying `pred`, examining at most `limit` items (best-first walk of
+   * the tree). O(1) when the top matches; O(limit · log limit) otherwise.
    */
   findFirst(pred: (x: T) => boolean, limit: number): T | undefined {
     const items = this.items;
@@ -85,62 +101,128 @@ export class IndexedHeap<T> {
     return this.walk(pred, n, limit);
   }
 
+  private less(i: number, j: number): boolean {
+    const a = this.a;
+    if (a[i] !== a[j]) return a[i]! < a[j]!;
+    const b = this.b;
+    if (b[i] !== b[j]) return b[i]! < b[j]!;
+    return this.t[i]! < this.t[j]!;
+  }
+
+  private load(i: number, x: T): void {
+    this.a[i] = this.keys.k1(x);
+    this.b[i] = this.keys.k2(x);
+    this.t[i] = this.keys.tie(x);
+  }
+
+  private move(from: number, to: number): void {
+    const x = this.items[from]!;
+    this.items[to] = x;
+    this.a[to] = this.a[from]!;
+    this.b[to] = this.b[from]!;
+    this.t[to] = this.t[from]!;
+    this.setPos(x, to);
+  }
+
+  private grow(): void {
+    const cap = this.a.length * 2;
+    const a = new Float64Array(cap);
+    const b = new Float64Array(cap);
+    const t = new Float64Array(cap);
+    a.set(this.a);
+    b.set(this.b);
+    t.set(this.t);
+    this.a = a;
+    this.b = b;
+    this.t = t;
+  }
+
   private walk(pred: (x: T) => boolean, n: number, limit: number): T[] {
     const items = this.items;
     const out: T[] = [];
-    // Frontier of slot indexes, itself a small heap ordered by the items they hold.
+    // Frontier of slot indexes, itself a small heap ordered like the main one.
     const frontier: number[] = [0];
-    const less = (a: number, b: number) => this.before(items[a]!, items[b]!);
     let examined = 0;
     while (frontier.length > 0 && examined < limit && out.length < n) {
       const i = frontier[0]!;
       const last = frontier.pop()!;
       if (frontier.length > 0) {
         frontier[0] = last;
-        siftDownIdx(frontier, 0, less);
+        this.frontierDown(frontier);
       }
       examined++;
       if (pred(items[i]!)) out.push(items[i]!);
       const l = 2 * i + 1;
-      if (l < items.length) {
-        frontier.push(l);
-        siftUpIdx(frontier, frontier.length - 1, less);
-      }
-      if (l + 1 < items.length) {
-        frontier.push(l + 1);
-        siftUpIdx(frontier, frontier.length - 1, less);
-      }
+      if (l < items.length) this.frontierPush(frontier, l);
+      if (l + 1 < items.length) this.frontierPush(frontier, l + 1);
     }
     return out;
+  }
+
+  private frontierPush(h: number[], x: number): void {
+    let i = h.length;
+    h.push(x);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(x, h[p]!)) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = x;
+  }
+
+  private frontierDown(h: number[]): void {
+    const n = h.length;
+    const x = h[0]!;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      if (l + 1 < n && this.less(h[l + 1]!, h[l]!)) c = l + 1;
+      if (!this.less(h[c]!, x)) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = x;
   }
 
   private removeAt(i: number): void {
     const items = this.items;
     const x = items[i]!;
-    const last = items.pop()!;
+    const lastIdx = items.length - 1;
     this.setPos(x, -1);
-    if (i < items.length) {
-      items[i] = last;
-      this.setPos(last, i);
-      if (!this.up(i)) this.down(i);
+    if (i === lastIdx) {
+      items.pop();
+      return;
     }
+    this.move(lastIdx, i);
+    items.pop();
+    if (!this.up(i)) this.down(i);
   }
 
+  /** Sifts slot i up; returns whether it moved. Uses slot n (spare) as the carried element. */
   private up(i: number): boolean {
+    if (i === 0) return false;
     const items = this.items;
     const x = items[i]!;
+    const ka = this.a[i]!;
+    const kb = this.b[i]!;
+    const kt = this.t[i]!;
     let moved = false;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = items[p]!;
-      if (!this.before(x, parent)) break;
-      items[i] = parent;
-      this.setPos(parent, i);
+      const pa = this.a[p]!;
+      if (pa < ka || (pa === ka && (this.b[p]! < kb || (this.b[p] === kb && this.t[p]! < kt)))) break;
+      this.move(p, i);
       i = p;
       moved = true;
     }
     if (moved) {
       items[i] = x;
+      this.a[i] = ka;
+      this.b[i] = kb;
+      this.t[i] = kt;
       this.setPos(x, i);
     }
     return moved;
@@ -150,45 +232,26 @@ export class IndexedHeap<T> {
     const items = this.items;
     const n = items.length;
     const x = items[i]!;
+    const ka = this.a[i]!;
+    const kb = this.b[i]!;
+    const kt = this.t[i]!;
+    const a = this.a;
+    const b = this.b;
+    const t = this.t;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
-      const r = l + 1;
       let c = l;
-      if (r < n && this.before(items[r]!, items[l]!)) c = r;
-      if (!this.before(items[c]!, x)) break;
-      items[i] = items[c]!;
-      this.setPos(items[i]!, i);
+      if (l + 1 < n && this.less(l + 1, l)) c = l + 1;
+      const ca = a[c]!;
+      if (ca > ka || (ca === ka && (b[c]! > kb || (b[c] === kb && t[c]! > kt)))) break;
+      this.move(c, i);
       i = c;
     }
     items[i] = x;
+    a[i] = ka;
+    b[i] = kb;
+    t[i] = kt;
     this.setPos(x, i);
   }
-}
-
-function siftUpIdx(h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const x = h[i]!;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (!less(x, h[p]!)) break;
-    h[i] = h[p]!;
-    i = p;
-  }
-  h[i] = x;
-}
-
-function siftDownIdx(h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const n = h.length;
-  const x = h[i]!;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= n) break;
-    const r = l + 1;
-    let c = l;
-    if (r < n && less(h[r]!, h[l]!)) c = r;
-    if (!less(h[c]!, x)) break;
-    h[i] = h[c]!;
-    i = c;
-  }
-  h[i] = x;
 }

@@ -172,7 +172,7 @@ export class Lane {
     strategy: RoutingStrategy,
   ) {
     this.pool = new IndexedHeap<Member>(
-      (a, b) => strategy.compare(a, b) < 0,
+      { k1: strategy.key1, k2: strategy.key2, tie: (m) => m.agent.seq },
       (m) => m.hpos,
       (m, i) => {
         m.hpos = i;
@@ -199,7 +199,7 @@ export class Lane {
     let h = this.levels[p];
     if (!h) {
       h = new IndexedHeap<Conv>(
-        (a, b) => a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq),
+        WAIT_ORDER,
         (c) => c.hpos,
         (c, i) => {
           c.hpos = i;
@@ -212,6 +212,9 @@ export class Lane {
 }
 
 export type SlaState = 'ok' | 'at_risk' | 'breached';
+
+/** Waiting order within one priority level: age, then arrival. */
+const WAIT_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
 
 export class Queue {
   lanes: Lane[] = [];
@@ -296,4 +299,13 @@ export class Conv {
   ) {
     this.enqueuedAt = createdAt;
   }
+}
+
+/**
+ * The lane a conversation currently routes in. Its step can exceed the queue's lanes when a supervisor
+ * removed overflow steps while it was offered or assigned; it then routes in the last lane.
+ */
+export function laneOf(c: Conv): Lane {
+  const lanes = c.queue.lanes;
+  return lanes[c.step < lanes.length ? c.step : lanes.length - 1]!;
 }

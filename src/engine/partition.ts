@@ -18,6 +18,7 @@ import {
   type Clause,
   Conv,
   Lane,
+  laneOf,
   Member,
   NONE,
   PRIORITY_LEVELS,
@@ -85,7 +86,7 @@ export class Partition implements RuleContext {
   readonly hours = new Map<string, HoursCache>();
   /** Conversations by next timer (offer expiry, overflow, reservation end, notice re-check). */
   readonly timers = new IndexedHeap<Conv>(
-    (a, b) => a.timerAt < b.timerAt || (a.timerAt === b.timerAt && a.seq < b.seq),
+    { k1: (c) => c.timerAt, k2: (c) => c.seq, tie: (c) => c.seq },
     (c) => c.tpos,
     (c, i) => {
       c.tpos = i;
@@ -93,12 +94,20 @@ export class Partition implements RuleContext {
   );
   /** Agents in wrap-up by end time. */
   readonly wraps = new IndexedHeap<Agent>(
-    (a, b) => a.wrapUntil < b.wrapUntil || (a.wrapUntil === b.wrapUntil && a.seq < b.seq),
+    { k1: (a) => a.wrapUntil, k2: (a) => a.seq, tie: (a) => a.seq },
     (a) => a.wrapPos,
     (a, i) => {
       a.wrapPos = i;
     },
   );
+  /**
+   * Notice re-checks: a FIFO of (conversation, time) instead of heap entries, since every waiting
+   * conversation has one and they are scheduled in time order. Entries whose conversation moved on, or
+   * was rescheduled, are skipped when they reach the head.
+   */
+  noticeConvs: Conv[] = [];
+  noticeTimes: number[] = [];
+  noticeHead = 0;
   /** Earliest time a service-level window drops a bucket (null = none). */
   slaNextAt: number | null = null;
   /** Output buffer of the command being applied. */
@@ -145,8 +154,8 @@ export class Partition implements RuleContext {
       for (const lane of q.lanes) {
         const m = a.memberOf(lane);
         const admit = lane.admits(a);
-        if (admit && !m) this.addMember(a, lane);
-        else if (!admit && m) this.removeMember(m);
+        if (admit && !m) this.addMember(a, lane, false);
+        else if (!admit && m) this.removeMember(m, false);
         else if (m) m.score = lane.skillScore(a);
       }
     }
@@ -162,12 +171,13 @@ export class Partition implements RuleContext {
     }
   }
 
-  addMember(a: Agent, lane: Lane): Member {
+  /** `countOnline: false` while the agent's staffing contribution is detached (reconfiguration). */
+  addMember(a: Agent, lane: Lane, countOnline = true): Member {
     const m = new Member(a, lane);
     m.score = lane.skillScore(a);
     lane.members.add(m);
     a.members.push(m);
-    if (a.presence === 'online') {
+    if (countOnline && a.presence === 'online') {
       lane.online++;
       lane.onlineCapacity += a.cap[lane.ch]!;
     }
@@ -175,13 +185,13 @@ export class Partition implements RuleContext {
     return m;
   }
 
-  removeMember(m: Member): void {
+  removeMember(m: Member, countOnline = true): void {
     const { lane, agent } = m;
     lane.pool.remove(m);
     lane.members.delete(m);
     const i = agent.members.indexOf(m);
     if (i >= 0) agent.members.splice(i, 1);
-    if (agent.presence === 'online') {
+    if (countOnline && agent.presence === 'online') {
       lane.online--;
       lane.onlineCapacity -= agent.cap[lane.ch]!;
     }
@@ -341,7 +351,7 @@ export class Partition implements RuleContext {
     if (c.status === 'offered') t = c.offerExpiresAt;
     else if (c.status === 'waiting') {
       // A reserved conversation is outside its lane: overflow waits until the reservation ends.
-      t = Math.min(c.noticeAt, c.reservedFor !== null ? c.reservedUntil : this.overflowDue(c));
+      t = c.reservedFor !== null ? c.reservedUntil : this.overflowDue(c);
     }
     if (t === Number.POSITIVE_INFINITY) {
       if (c.tpos >= 0) this.timers.remove(c);
@@ -351,6 +361,42 @@ export class Partition implements RuleContext {
     c.timerAt = t;
     if (c.tpos >= 0) this.timers.update(c);
     else this.timers.push(c);
+  }
+
+  /** Schedules the next notice re-check; the FIFO stays time-ordered because `now` never decreases. */
+  scheduleNotice(c: Conv): void {
+    c.noticeAt = this.now + NOTICE_RECHECK_MS;
+    this.noticeConvs.push(c);
+    this.noticeTimes.push(c.noticeAt);
+  }
+
+  /** Time of the earliest live notice re-check (drops stale entries at the head). */
+  nextNoticeAt(): number {
+    const convs = this.noticeConvs;
+    const times = this.noticeTimes;
+    let h = this.noticeHead;
+    while (h < convs.length && (convs[h]!.status !== 'waiting' || convs[h]!.noticeAt !== times[h])) {
+      convs[h] = DEAD;
+      h++;
+    }
+    if (h > 4096 && h * 2 > convs.length) {
+      this.noticeConvs = convs.slice(h);
+      this.noticeTimes = times.slice(h);
+      h = 0;
+    }
+    this.noticeHead = h;
+    return h < this.noticeConvs.length ? this.noticeTimes[h]! : Number.POSITIVE_INFINITY;
+  }
+
+  /** Removes and returns the live re-checks due exactly at `t`, in arrival order (seq). */
+  takeNoticesAt(t: number): Conv[] {
+    const out: Conv[] = [];
+    while (this.nextNoticeAt() === t) {
+      out.push(this.noticeConvs[this.noticeHead]!);
+      this.noticeConvs[this.noticeHead] = DEAD;
+      this.noticeHead++;
+    }
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
   setWrap(a: Agent, until: number): void {
@@ -367,8 +413,10 @@ export class Partition implements RuleContext {
    */
   route(c: Conv, withRules: boolean, initialNotice: boolean): ConvRouteStatus {
     this.catchUpOverflow(c);
+    // The queue may have been reconfigured since the conversation's requirements were last derived.
+    this.setAdHoc(c);
     const q = c.queue;
-    const lane = q.lanes[c.step]!;
+    const lane = laneOf(c);
     if (withRules) {
       // A customer without a record has no history: the rules see a blank one.
       const customer = this.customers.get(c.customerId) ?? {
@@ -453,13 +501,12 @@ export class Partition implements RuleContext {
     }
     let reqs = c.requiredSkills;
     const steps = c.queue.cfg.overflow;
-    for (let i = 0; i < c.step; i++) {
+    for (let i = 0; i < c.step && i < steps.length; i++) {
       const a = steps[i]!.action;
       if (a.kind === 'relax_skills') reqs = relaxReqs(reqs, a.by);
       else if (a.kind === 'drop_skills') reqs = reqs.filter((r) => !a.skills.includes(r.skill));
     }
-    const lane = c.queue.lanes[c.step];
-    const base = lane ? lane.clauses[0]!.reqs : [];
+    const base = laneOf(c).clauses[0]!.reqs;
     const extra = reqs.filter((r) => !base.some((b) => b.skill === r.skill && b.minLevel >= r.minLevel));
     c.adHoc = extra.length > 0 ? extra : null;
   }
@@ -599,7 +646,7 @@ export class Partition implements RuleContext {
     const q = c.queue;
     const pos = this.position(c);
     const est = this.estimate(c, pos);
-    c.noticeAt = this.now + NOTICE_RECHECK_MS;
+    this.scheduleNotice(c);
     this.reschedule(c);
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) {
@@ -675,7 +722,8 @@ export class Partition implements RuleContext {
   /** Delivers the oldest conversation waiting for this agent (customer-rule wait budget), if it can. */
   takeReserved(a: Agent): boolean {
     for (const c of a.reserved) {
-      const lane = c.queue.lanes[c.step]!;
+      this.setAdHoc(c);
+      const lane = laneOf(c);
       const m = this.eligibleMember(a, lane, c);
       if (!m) continue;
       const rule: Explanation['rule'] =
@@ -808,3 +856,6 @@ export function actionLabel(a: OverflowAction): string {
 }
 
 export { CHANNEL_INDEX };
+
+/** Placeholder left in consumed FIFO slots so the conversation can be collected. */
+const DEAD = Object.create(null) as Conv;

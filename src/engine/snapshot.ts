@@ -5,7 +5,7 @@
  * original (all heap orders are strict total orders on logical fields).
  */
 import { BoundedMap } from './memo.js';
-import { Agent, Conv, type Queue } from './model.js';
+import { Agent, Conv, laneOf, type Queue } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -279,10 +279,18 @@ export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; d
       lane.pool.rebuild();
     });
   }
+  const noticed: Conv[] = [];
   for (const c of p.convs.values()) {
     p.setAdHoc(c);
-    if (c.status === 'waiting' && c.reservedFor === null) p.insertWaiting(c, c.queue.lanes[c.step]!);
+    if (c.status === 'waiting' && c.reservedFor === null) p.insertWaiting(c, laneOf(c));
+    if (c.status === 'waiting') noticed.push(c);
     p.reschedule(c);
+  }
+  // Re-checks fire by time, then seq, so rebuilding the FIFO in that order reproduces the original.
+  noticed.sort((a, b) => a.noticeAt - b.noticeAt || a.seq - b.seq);
+  for (const c of noticed) {
+    p.noticeConvs.push(c);
+    p.noticeTimes.push(c.noticeAt);
   }
   for (const r of s.queues) {
     const q = p.queues.get(r.cfg.id)!;

@@ -1,4 +1,4 @@
-import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
+import { idleSince, load, type RoutingStrategy } from './strategy.js';
 
 /**
  * `broadcast`: offer to up to `broadcastWidth` eligible agents at once (least busy first); the first to
@@ -7,6 +7,7 @@ import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
 export const broadcast: RoutingStrategy = {
   name: 'broadcast',
   automatic: true,
-  compare: byLoadThenIdle,
+  key1: load,
+  key2: idleSince,
   width: (q) => Math.max(1, q.broadcastWidth),
 };

@@ -1,9 +1,10 @@
-import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
+import { idleSince, load, type RoutingStrategy } from './strategy.js';
 
 /** `least_busy`: fewest open conversations (offers included), ties to the longest idle. */
 export const leastBusy: RoutingStrategy = {
   name: 'least_busy',
   automatic: true,
-  compare: byLoadThenIdle,
+  key1: load,
+  key2: idleSince,
   width: () => 1,
 };

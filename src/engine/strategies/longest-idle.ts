@@ -1,4 +1,4 @@
-import { byIdle, type RoutingStrategy } from './strategy.js';
+import { idleSince, type RoutingStrategy, zero } from './strategy.js';
 
 /**
  * `longest_idle`: the agent idle the longest. Idle-since is reset when the agent gets work, finishes
@@ -7,6 +7,7 @@ import { byIdle, type RoutingStrategy } from './strategy.js';
 export const longestIdle: RoutingStrategy = {
   name: 'longest_idle',
   automatic: true,
-  compare: byIdle,
+  key1: idleSince,
+  key2: zero,
   width: () => 1,
 };

@@ -1,4 +1,4 @@
-import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
+import { idleSince, type RoutingStrategy } from './strategy.js';
 
 /**
  * `most_skilled`: highest summed proficiency on the queue's required skills, then least busy, then
@@ -7,6 +7,8 @@ import { byLoadThenIdle, type RoutingStrategy } from './strategy.js';
 export const mostSkilled: RoutingStrategy = {
   name: 'most_skilled',
   automatic: true,
-  compare: (a, b) => (a.score !== b.score ? b.score - a.score : byLoadThenIdle(a, b)),
+  // Score ≤ 64 skills × 10; load < 1024 (capacity is at most 1000).
+  key1: (m) => -m.score * 1024 + m.agent.load[m.lane.ch]!,
+  key2: idleSince,
   width: () => 1,
 };

@@ -1,4 +1,4 @@
-import type { RoutingStrategy } from './strategy.js';
+import { type RoutingStrategy, zero } from './strategy.js';
 
 /**
  * `round_robin`: equal share in turn. Each member remembers the lane's turn counter at its last pick;
@@ -9,7 +9,8 @@ import type { RoutingStrategy } from './strategy.js';
 export const roundRobin: RoutingStrategy = {
   name: 'round_robin',
   automatic: true,
-  compare: (a, b) => (a.turn !== b.turn ? a.turn - b.turn : a.agent.seq - b.agent.seq),
+  key1: (m) => m.turn,
+  key2: zero,
   width: () => 1,
   picked(m) {
     m.turn = ++m.lane.turnCounter;

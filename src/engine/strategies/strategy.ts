@@ -1,8 +1,9 @@
 /**
  * A routing strategy is an order on a lane's available agents plus a few hooks. The engine keeps each
- * lane's pool of available agents in a heap ordered by `compare`, so picking is O(1) and keeping the
- * order is O(log n) per change. A new strategy is one file implementing this interface, registered in
- * `strategies/index.ts`.
+ * lane's pool of available agents in a heap ordered by (`key1`, `key2`, agent sequence number) ascending,
+ * so picking is O(1) and keeping the order is O(log n) per change. Keys are numbers so the heap can keep
+ * them in typed arrays; they are re-read whenever the agent's load, idle time, turn or skills change.
+ * A new strategy is one file implementing this interface, registered in `strategies/index.ts`.
  */
 import type { Member } from '../model.js';
 import type { QueueConfig, StrategyName } from '../types.js';
@@ -11,11 +12,10 @@ export interface RoutingStrategy {
   readonly name: StrategyName;
   /** false ⇒ the engine never picks an agent itself; conversations wait for a supervisor's `assign`. */
   readonly automatic: boolean;
-  /**
-   * Strict total order on members of one lane: negative ⇒ `a` is picked first. Must end on a unique
-   * tie-breaker (the agent's sequence number) so decisions never depend on heap layout.
-   */
-  compare(a: Member, b: Member): number;
+  /** Primary sort key, lower is picked first. */
+  key1(m: Member): number;
+  /** Secondary key for ties on `key1` (the agent's sequence number breaks the remaining ties). */
+  key2(m: Member): number;
   /** How many agents receive an offer at once (1 except for broadcast). */
   width(queue: QueueConfig): number;
   /** Called when the member got work from this lane, before its pool position is refreshed. */
@@ -24,18 +24,16 @@ export interface RoutingStrategy {
   returned?(m: Member, queue: QueueConfig): void;
 }
 
-/** Fewest open conversations on the lane's channel, then longest idle, then first configured. */
-export function byLoadThenIdle(a: Member, b: Member): number {
-  const ch = a.lane.ch;
-  const la = a.agent.load[ch]!;
-  const lb = b.agent.load[ch]!;
-  if (la !== lb) return la - lb;
-  return byIdle(a, b);
+/** Load on the lane's channel: open conversations + pending offers + escalations. */
+export function load(m: Member): number {
+  return m.agent.load[m.lane.ch]!;
 }
 
-/** Earliest idle-since first, then the agent configured first. */
-export function byIdle(a: Member, b: Member): number {
-  const d = a.agent.idleSince - b.agent.idleSince;
-  if (d !== 0) return d;
-  return a.agent.seq - b.agent.seq;
+/** When the agent last got work, finished all work or came online (earlier = idle longer). */
+export function idleSince(m: Member): number {
+  return m.agent.idleSince;
+}
+
+export function zero(): number {
+  return 0;
 }
