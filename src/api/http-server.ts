@@ -111,6 +111,18 @@ export class HttpApiServer {
       return drainThen(req, res, invalidArg('path', 'malformed percent-encoding in the path'));
     }
     if (match === null) {
+      const allowed = this.routes.allowedMethods(pathname);
+      if (allowed.length > 0) {
+        res.setHeader('allow', allowed.join(', '));
+        return drainThen(
+          req,
+          res,
+          new SwitchboardError(
+            'SB_ERR_METHOD_NOT_ALLOWED',
+            `${pathname.slice(0, 200)} takes ${allowed.join(', ')}`,
+          ),
+        );
+      }
       return drainThen(
         req,
         res,

@@ -374,6 +374,17 @@ export class RouteTable {
     }
   }
 
+  /** Methods that do serve `pathname` (for 405 + Allow when the method was wrong). */
+  allowedMethods(pathname: string): string[] {
+    const out: string[] = [];
+    try {
+      for (const m of ['GET', 'POST', 'PUT', 'DELETE']) if (this.match(m, pathname) !== null) out.push(m);
+    } catch {
+      // A malformed percent-encoding serves no method.
+    }
+    return out;
+  }
+
   match(method: string, pathname: string): RouteMatch | null {
     const parts = pathname.split('/').slice(1);
     const candidates = this.byKey.get(`${method} ${parts.length}`);

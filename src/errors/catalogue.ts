@@ -152,6 +152,12 @@ export const ERRORS = {
     retryable: false,
     summary: 'no such method or route',
   },
+  SB_ERR_METHOD_NOT_ALLOWED: {
+    grpc: GrpcCode.UNIMPLEMENTED,
+    http: 405,
+    retryable: false,
+    summary: 'the route exists but not with this HTTP method (see the Allow header)',
+  },
   SB_ERR_INTERNAL: {
     grpc: GrpcCode.INTERNAL,
     http: 500,

@@ -108,6 +108,9 @@ describe('HTTP/JSON mirror', () => {
     const n = await http(h, 'GET', '/v1/nowhere');
     expect(n.status).toBe(404);
     expect((n.body as ErrorBody).error.code).toBe('SB_ERR_NOT_IMPLEMENTED');
+    const wrong = await http(h, 'PATCH', `${base}/agents/ana`, {});
+    expect(wrong.status).toBe(405);
+    expect((wrong.body as ErrorBody).error.code).toBe('SB_ERR_METHOD_NOT_ALLOWED');
   });
 
   it('an unknown conversation answers 404; a path/body id mismatch answers 400', async () => {
