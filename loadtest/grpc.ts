@@ -51,6 +51,7 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --rounds N             alternating rounds per mode (default 6)
   --round-seconds S      length of each round (default 2)
   --agents N             agents created, 100 chat conversations each (default 50)
+  --warmup S             seconds of closed-loop warm-up before measuring (default 4)
   --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
   --no-report            skip the HTML/JSON files`;
 
@@ -90,6 +91,9 @@ async function clusterTarget(): Promise<Target> {
     throw new Error('--cluster: loadtest/lib/cluster.ts does not export startLocalCluster()');
   }
   const c = await mod.startLocalCluster();
+  console.log(
+    `local cluster started: ${c.grpcTargets.length} nodes (${c.grpcTargets.join(', ')}); load goes to the first`,
+  );
   return {
     address: c.grpcTargets[0]!,
     ...(c.metricsUrls?.[0] ? { metricsUrl: c.metricsUrls[0] } : {}),
@@ -110,6 +114,7 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '6' },
       'round-seconds': { type: 'string', default: '2' },
       agents: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '4' },
       'node-args': { type: 'string', default: '' },
       'no-report': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -325,8 +330,10 @@ async function main(): Promise<number> {
     };
 
     console.log('warm-up…');
-    await closedLoop(8, 4000, routerIter);
-    if (echoIter) await closedLoop(8, 2000, echoIter);
+    // The node's JIT, worker and log need longer than the bare echo server to reach their steady speed.
+    const warmupMs = Number(values.warmup) * 1000;
+    await closedLoop(8, warmupMs, routerIter);
+    if (echoIter) await closedLoop(8, warmupMs / 2, echoIter);
 
     const sides = (round: number): ['router' | 'echo', Iteration][] => {
       const list: ['router' | 'echo', Iteration][] = [['router', routerIter]];

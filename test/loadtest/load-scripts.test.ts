@@ -39,6 +39,8 @@ describe('load scripts against a node they start themselves', () => {
         '4',
         '--agents',
         '5',
+        '--warmup',
+        '1',
       ]);
       expect(r.errors).toBe(0);
       for (const k of ['rps', 'p50_us', 'p99_us', 'p999_us', 'echo_p50_us', 'echo_p99_us']) {
