@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import {
+  agentConfig,
+  assignments,
+  conversation,
+  only,
+  queueConfig,
+  routingConfig,
+  Scenario,
+} from './fixtures.js';
+import { materialChange } from './partition.js';
+
+const MONDAY_10_PARIS = Date.UTC(2026, 0, 5, 9, 0, 0); // 10:00 in Europe/Paris (UTC+1)
+const parisOffice = {
+  timeZone: 'Europe/Paris',
+  windows: [1, 2, 3, 4, 5].map((day) => ({ day, open: '09:00', close: '18:00' })),
+  holidays: ['2026-01-06'],
+};
+
+describe('business hours', () => {
+  it('a conversation that must wait while the queue is closed is told when help resumes', () => {
+    const s = new Scenario(Date.UTC(2026, 0, 5, 18, 30, 0)); // Monday 19:30 in Paris
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
+    // Tuesday 6 January is a holiday: next opening is Wednesday 09:00 Paris = 08:00 UTC.
+    const wednesday9 = Date.UTC(2026, 0, 7, 8, 0, 0);
+    expect(r.ok && r.reply).toMatchObject({ status: 'outside_hours', nextOpenAt: wednesday9 });
+    expect(r.ok && only(r.events, 'outside_hours')[0]).toMatchObject({ nextOpenAt: wednesday9 });
+  });
+
+  it('during opening hours the conversation is queued normally', () => {
+    const s = new Scenario(MONDAY_10_PARIS);
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+  });
+
+  it('an agent working after hours still gets the conversation', () => {
+    const s = new Scenario(Date.UTC(2026, 0, 5, 20, 0, 0));
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    s.online(agentConfig('night-owl'));
+    expect(assignments(s.enqueue(conversation('c1')))).toEqual(['c1→night-owl']);
+  });
+
+  it('opening hours follow daylight saving time in the queue’s zone', () => {
+    // 08:30 UTC on Monday 29 June 2026 is 10:30 in Paris (UTC+2): open.
+    const s = new Scenario(Date.UTC(2026, 5, 29, 8, 30, 0));
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+    // 16:30 UTC is 18:30 in Paris: closed until Tuesday 09:00 = 07:00 UTC.
+    s.t = Date.UTC(2026, 5, 29, 16, 30, 0);
+    const r = s.run({ type: 'enqueue', conversation: conversation('c2') });
+    expect(r.ok && r.reply).toMatchObject({
+      status: 'outside_hours',
+      nextOpenAt: Date.UTC(2026, 5, 30, 7, 0, 0),
+    });
+  });
+});
+
+describe('queue size', () => {
+  it('beyond the maximum size the customer gets an over-capacity notice and the queue raises an alert once', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 2 }));
+    s.enqueue(conversation('c1'));
+    s.enqueue(conversation('c2'));
+    const third = s.run({ type: 'enqueue', conversation: conversation('c3') });
+    expect(third.ok && third.reply).toMatchObject({ status: 'over_capacity', position: 3 });
+    expect(third.ok && only(third.events, 'over_capacity')[0]).toMatchObject({ position: 3 });
+    expect(third.ok && only(third.events, 'alert')[0]).toMatchObject({
+      alert: 'queue_over_capacity',
+      value: 3,
+    });
+    const fourth = s.enqueue(conversation('c4'));
+    expect(only(fourth, 'alert')).toEqual([]);
+  });
+});
+
+describe('waiting notices', () => {
+  it('the position and estimate are re-announced when they change materially', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    for (let i = 1; i <= 6; i++) s.enqueue(conversation(`c${i}`));
+    // c6 is 5th in line. Three conversations are answered within the next re-check period.
+    for (let i = 1; i <= 3; i++) {
+      s.t += 5_000;
+      s.when({ type: 'end_conversation', conversationId: `c${i}`, outcome: 'resolved' });
+    }
+    const events = s.advance(15_000);
+    const c6 = only(events, 'queued').find((e) => e.conversationId === 'c6');
+    expect(c6).toMatchObject({ position: 2 });
+  });
+
+  it('an unchanged position is not re-announced', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.enqueue(conversation('c1'));
+    expect(only(s.advance(30_000), 'queued')).toEqual([]);
+  });
+
+  it('"materially" means at least one place and 20 % of the position, or 30 s and 25 % of the estimate', () => {
+    expect(materialChange(10, 9, 60_000, 60_000)).toBe(false);
+    expect(materialChange(10, 8, 60_000, 60_000)).toBe(true);
+    expect(materialChange(2, 1, 60_000, 60_000)).toBe(true);
+    expect(materialChange(3, 3, 60_000, 80_000)).toBe(false);
+    expect(materialChange(3, 3, 60_000, 100_000)).toBe(true);
+  });
+
+  it('the estimated wait follows recent handle times and the number of agents online', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('c1'));
+    s.enqueue(conversation('c2'));
+    s.t += 120_000;
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    s.when({ type: 'end_conversation', conversationId: 'c2', outcome: 'resolved' });
+    s.enqueue(conversation('c3'));
+    s.enqueue(conversation('c4'));
+    const queued = only(s.enqueue(conversation('c5')), 'queued')[0]!;
+    // 1st in line, average handle 120 s, two agents online ⇒ 60 s.
+    expect(queued).toMatchObject({ position: 1, estimatedWaitMs: 60_000 });
+  });
+});
+
+describe('aging and SLA-driven priority', () => {
+  it('a low-priority conversation that has waited long enough overtakes a newer high-priority one', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ agingPerMinute: 1 }) });
+    s.queue(queueConfig('q1'));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('old-low', { priority: 0 }));
+    s.t += 6 * 60_000;
+    s.enqueue(conversation('new-high', { priority: 5 }));
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'old-low→ann',
+    ]);
+  });
+
+  it('without aging, priority always wins', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ agingPerMinute: 0 }) });
+    s.queue(queueConfig('q1'));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('old-low', { priority: 0 }));
+    s.t += 60 * 60_000;
+    s.enqueue(conversation('new-high', { priority: 5 }));
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'new-high→ann',
+    ]);
+  });
+
+  it('with SLA-driven priority, a conversation close to its service-level threshold is served first', () => {
+    const s = new Scenario();
+    s.given({
+      type: 'set_routing_config',
+      config: routingConfig({ agingPerMinute: 0, slaDrivenPriority: true }),
+    });
+    s.queue(
+      queueConfig('chat', { serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 } }),
+    );
+    s.queue(
+      queueConfig('email', { serviceLevel: { target: 0.9, thresholdSeconds: 86_400, windowSeconds: 3600 } }),
+    );
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('mail', { queueId: 'email', priority: 3 }));
+    s.t += 1000;
+    s.enqueue(conversation('chat', { queueId: 'chat', priority: 0 }));
+    s.t += 19_000;
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'chat→ann',
+    ]);
+  });
+
+  it('a higher-priority queue is served first by an agent of both queues', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ agingPerMinute: 0 }) });
+    s.queue(queueConfig('low', { priority: 1 }));
+    s.queue(queueConfig('high', { priority: 7 }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('l', { queueId: 'low', priority: 10 }));
+    s.enqueue(conversation('h', { queueId: 'high', priority: 0 }));
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'h→ann',
+    ]);
+  });
+});

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { agentConfig, assignments, conversation, only, queueConfig, Scenario } from './fixtures.js';
+
+describe('overflow steps', () => {
+  it('after the configured wait, skill levels are relaxed and a less proficient agent takes the conversation', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        requiredSkills: [{ skill: 'billing', minLevel: 5 }],
+        overflow: [{ afterSeconds: 30, action: { kind: 'relax_skills', by: 2 } }],
+      }),
+    );
+    s.online(agentConfig('junior', { skills: [{ skill: 'billing', level: 3 }] }));
+    expect(assignments(s.enqueue(conversation('c1')))).toEqual([]);
+    expect(s.engine.nextTimerAt()).toBe(s.t + 30_000);
+    const events = s.advance(30_000);
+    expect(only(events, 'overflowed')[0]).toMatchObject({ step: 0, action: { kind: 'relax_skills', by: 2 } });
+    expect(only(events, 'assigned')[0]).toMatchObject({
+      agentId: 'junior',
+      explanation: { relaxed: ['relax_skills:2'], waitedMs: 30_000 },
+    });
+  });
+
+  it('a dropped language requirement lets any agent of the queue answer', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        requiredSkills: [{ skill: 'lang:fr', minLevel: 1 }],
+        overflow: [{ afterSeconds: 60, action: { kind: 'drop_skills', skills: ['lang:fr'] } }],
+      }),
+    );
+    s.online(agentConfig('en-only'));
+    s.enqueue(conversation('c1'));
+    expect(assignments(s.advance(59_000))).toEqual([]);
+    expect(assignments(s.advance(1_000))).toEqual(['c1→en-only']);
+  });
+
+  it('widening to another queue offers the conversation to that queue’s agents', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('sales', { requiredSkills: [{ skill: 'sales', minLevel: 1 }] }));
+    s.queue(
+      queueConfig('vip', {
+        requiredSkills: [{ skill: 'vip', minLevel: 1 }],
+        overflow: [{ afterSeconds: 20, action: { kind: 'widen_to_queue', queueId: 'sales' } }],
+      }),
+    );
+    s.online(agentConfig('seller', { skills: [{ skill: 'sales', level: 4 }] }));
+    s.enqueue(conversation('c1', { queueId: 'vip' }));
+    const events = s.advance(20_000);
+    expect(only(events, 'assigned')[0]).toMatchObject({
+      agentId: 'seller',
+      queueId: 'vip',
+      explanation: { relaxed: ['widen_to_queue:sales'] },
+    });
+  });
+
+  it('escalating to a tier only lets agents of at least that tier take it', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        requiredSkills: [{ skill: 'tech', minLevel: 8 }],
+        overflow: [
+          { afterSeconds: 10, action: { kind: 'relax_skills', by: 5 } },
+          { afterSeconds: 10, action: { kind: 'escalate_tier', tier: 2 } },
+        ],
+      }),
+    );
+    s.online(
+      agentConfig('tier1', { skills: [{ skill: 'tech', level: 4 }] }),
+      agentConfig('tier2', { skills: [{ skill: 'tech', level: 4 }], tier: 2 }),
+    );
+    s.enqueue(conversation('c1'));
+    const events = s.advance(10_000);
+    expect(only(events, 'overflowed')).toHaveLength(2);
+    expect(assignments(events)).toEqual(['c1→tier2']);
+  });
+});
+
+describe('transfer and escalation', () => {
+  function talking() {
+    const s = new Scenario();
+    s.queue(queueConfig('support'));
+    s.queue(queueConfig('billing', { requiredSkills: [{ skill: 'billing', minLevel: 1 }] }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1', { queueId: 'support' }));
+    return s;
+  }
+
+  it('an agent transfers a conversation to another queue; it is answered there and the agent is free', () => {
+    const s = talking();
+    s.online(agentConfig('biller', { skills: [{ skill: 'billing', level: 5 }] }));
+    const events = s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'billing' });
+    expect(only(events, 'transferred')[0]).toMatchObject({
+      fromAgentId: 'ann',
+      queueId: 'billing',
+      toAgentId: null,
+    });
+    expect(assignments(events)).toEqual(['c1→biller']);
+    expect(assignments(s.enqueue(conversation('c2', { queueId: 'support' })))).toEqual(['c2→ann']);
+    const stats = s.engine.query({ type: 'queue_stats', queueId: 'support' }, s.t);
+    expect(stats.type === 'queue_stats' && stats.stats?.transferred).toBe(1);
+  });
+
+  it('an agent transfers a conversation directly to a colleague', () => {
+    const s = talking();
+    s.online(agentConfig('bob'));
+    const events = s.when({ type: 'transfer', conversationId: 'c1', toAgentId: 'bob' });
+    expect(only(events, 'assigned')[0]).toMatchObject({ agentId: 'bob', explanation: { rule: 'transfer' } });
+  });
+
+  it('a transfer to a colleague without free capacity is refused and nothing changes', () => {
+    const s = talking();
+    s.online(agentConfig('bob', { capacity: { chat: 0 } }));
+    const before = s.engine.digest();
+    const r = s.run({ type: 'transfer', conversationId: 'c1', toAgentId: 'bob' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_AT_CAPACITY', field: 'toAgentId' } });
+    expect(s.engine.digest()).toBe(before);
+  });
+
+  it('escalation adds a senior as a second participant who uses a seat until the end', () => {
+    const s = talking();
+    s.online(agentConfig('senior', { tier: 3 }));
+    const events = s.when({ type: 'escalate', conversationId: 'c1', toTier: 2 });
+    expect(only(events, 'escalated')[0]).toMatchObject({ agentId: 'senior' });
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.participants).toEqual(['ann', 'senior']);
+    expect(only(s.enqueue(conversation('c2', { queueId: 'support' })), 'queued')).toHaveLength(1);
+    const ended = s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(assignments(ended)).toHaveLength(1);
+  });
+
+  it('escalation with nobody of the tier available is refused', () => {
+    const s = talking();
+    const r = s.run({ type: 'escalate', conversationId: 'c1', toTier: 3 });
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE', field: 'toTier' } });
+  });
+});
+
+describe('missed offers', () => {
+  it('an agent who misses K offers in a row is set away with an alert, and the conversation moves on', () => {
+    const s = new Scenario();
+    s.given({
+      type: 'set_routing_config',
+      config: {
+        maxMissedOffers: 2,
+        agingPerMinute: 1,
+        slaDrivenPriority: false,
+        queueRules: [],
+        slaAtRiskMargin: 0.05,
+      },
+    });
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10 }));
+    s.online(agentConfig('sleepy'));
+    s.enqueue(conversation('c1'));
+    const first = s.advance(10_000);
+    expect(only(first, 'offer_missed')[0]).toMatchObject({ consecutiveMisses: 1 });
+    s.enqueue(conversation('c2'));
+    const second = s.advance(10_000);
+    expect(only(second, 'offer_missed').map((e) => e.consecutiveMisses)).toEqual([2]);
+    expect(only(second, 'presence_changed')[0]).toMatchObject({
+      agentId: 'sleepy',
+      presence: 'away',
+      reason: 'missed_offers',
+    });
+    expect(only(second, 'alert')[0]).toMatchObject({
+      alert: 'agent_missed_offers',
+      agentId: 'sleepy',
+      value: 2,
+    });
+    const stats = s.engine.query({ type: 'agent_stats', agentId: 'sleepy' }, s.t);
+    expect(stats.type === 'agent_stats' && stats.stats).toMatchObject({ presence: 'away', missedOffers: 2 });
+  });
+
+  it('an accepted offer resets the consecutive miss count', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    s.when({ type: 'reject_offer', agentId: 'ann', conversationId: 'c1' });
+    s.enqueue(conversation('c2'));
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c2' });
+    const stats = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
+    expect(stats.type === 'agent_stats' && stats.stats).toMatchObject({
+      consecutiveMisses: 0,
+      missedOffers: 1,
+    });
+  });
+});

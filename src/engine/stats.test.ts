@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { agentConfig, conversation, only, queueConfig, routingConfig, Scenario } from './fixtures.js';
+import type { LintFinding } from './types.js';
+
+function queueStats(s: Scenario, queueId = 'q1') {
+  const r = s.engine.query({ type: 'queue_stats', queueId }, s.t);
+  if (r.type !== 'queue_stats' || !r.stats) throw new Error('no stats');
+  return r.stats;
+}
+
+describe('queue statistics', () => {
+  it('service level, average wait, abandonment and handle time are kept over the sliding window', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 5 } }) });
+    s.enqueue(conversation('fast'));
+    s.enqueue(conversation('slow'));
+    s.enqueue(conversation('gone'));
+    s.t += 10_000;
+    s.given({ type: 'cancel', conversationId: 'gone' });
+    s.online('ann'); // answers fast and slow after 10 s
+    s.t += 60_000;
+    s.when({ type: 'end_conversation', conversationId: 'fast', outcome: 'resolved' });
+    const st = queueStats(s);
+    expect(st).toMatchObject({
+      waiting: 0,
+      agentsOnline: 1,
+      agentsAvailable: 1,
+      serviceLevel: 1,
+      averageWaitMs: 10_000,
+      averageHandleMs: 60_000,
+      inbound: 3,
+      assigned: 2,
+      abandoned: 1,
+    });
+    expect(st.abandonmentRate).toBeCloseTo(1 / 3);
+  });
+
+  it('answers older than the window stop counting', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 600 } }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    expect(queueStats(s).serviceLevel).toBe(1);
+    s.advance(11 * 60_000);
+    expect(queueStats(s).serviceLevel).toBeNull();
+  });
+
+  it('longest wait is the age of the oldest waiting conversation', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.enqueue(conversation('c1'));
+    s.t += 45_000;
+    s.enqueue(conversation('c2', { priority: 9 }));
+    expect(queueStats(s)).toMatchObject({ waiting: 2, longestWaitMs: 45_000 });
+  });
+});
+
+describe('service-level alerts', () => {
+  it('the queue raises at-risk, then breached, then recovered as answers come in', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0.2 }) });
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.5, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 10 } }) });
+    const answer = (id: string, waitMs: number) => {
+      s.enqueue(conversation(id));
+      s.t += waitMs;
+      const ev = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+      s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+      return only(ev, 'alert').map((a) => a.alert);
+    };
+    expect(answer('a', 1_000)).toEqual([]); // 1/1
+    expect(answer('b', 30_000)).toEqual(['sla_at_risk']); // 1/2 = 0.5 < 0.7
+    expect(answer('c', 30_000)).toEqual(['sla_breached']); // 1/3 < 0.5
+    expect(answer('d', 1_000)).toEqual(['sla_at_risk']); // 2/4 = 0.5
+    expect(answer('e', 1_000)).toEqual([]); // 3/5 = 0.6
+    expect(answer('f', 1_000)).toEqual([]); // 4/6 = 0.67
+    expect(answer('g', 1_000)).toEqual(['sla_recovered']); // 5/7 = 0.71
+  });
+});
+
+describe('agent statistics', () => {
+  it('occupancy is the time handling or wrapping up divided by the time logged in', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann', { wrapUpSeconds: 10 }));
+    s.t += 30_000;
+    s.enqueue(conversation('c1'));
+    s.t += 20_000;
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    s.advance(10_000);
+    s.t += 40_000;
+    const r = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
+    expect(r.type === 'agent_stats' && r.stats).toMatchObject({
+      handled: 1,
+      averageHandleMs: 20_000,
+      occupancy: 0.3,
+    });
+  });
+});
+
+describe('configuration lint', () => {
+  function codes(s: Scenario): LintFinding['code'][] {
+    const r = s.engine.query({ type: 'lint' }, s.t);
+    return r.type === 'lint' ? r.findings.map((f) => f.code) : [];
+  }
+
+  it('reports a required skill no agent has and a queue nobody can serve', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { requiredSkills: [{ skill: 'klingon', minLevel: 1 }] }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    expect(codes(s)).toEqual(['SKILL_NOBODY_HAS', 'QUEUE_NOBODY_SERVES']);
+  });
+
+  it('reports overflow steps that wait past the service-level threshold', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
+        overflow: [{ afterSeconds: 60, action: { kind: 'relax_skills', by: 1 } }],
+      }),
+    );
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    expect(codes(s)).toEqual(['OVERFLOW_AFTER_SLA']);
+  });
+
+  it('reports zero capacity on the only channel of a queue', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('voice', { channel: 'voice' }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 3 } }) });
+    expect(codes(s)).toEqual(['CHANNEL_NO_CAPACITY']);
+  });
+
+  it('reports references to unknown queues and agents', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        overflow: [{ afterSeconds: 5, action: { kind: 'widen_to_queue', queueId: 'ghost' } }],
+      }),
+    );
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { queues: ['q1', 'nowhere'] }) });
+    s.given({
+      type: 'upsert_customer',
+      customer: { id: 'vip', valueTier: 'high_value', previousAgents: [], dedicatedAgentId: 'nobody' },
+    });
+    expect(codes(s)).toEqual(['UNKNOWN_QUEUE_REF', 'UNKNOWN_QUEUE_REF', 'UNKNOWN_AGENT_REF']);
+  });
+
+  it('a sound configuration has no findings', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { requiredSkills: [{ skill: 'billing', minLevel: 2 }] }));
+    s.given({
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { skills: [{ skill: 'billing', level: 4 }] }),
+    });
+    expect(codes(s)).toEqual([]);
+  });
+});
