@@ -205,6 +205,9 @@ describe('gRPC API over a real server', () => {
     const e = await got;
     expect(e.assigned?.conversationId).toBe('c3');
     expect(e.assigned?.agentName).toBe('Agent bob');
+    expect(h.router.subscriberCount).toBe(1);
     stream.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.router.subscriberCount).toBe(0);
   });
 });

@@ -188,5 +188,7 @@ describe('HTTP/JSON mirror', () => {
     expect(text).toContain('event: queued');
     expect(text).toMatch(/"conversationId":"h[34]"/);
     ctrl.abort();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.router.subscriberCount).toBe(0);
   });
 });

@@ -76,6 +76,11 @@ export class InMemoryRouter implements PartitionRouter {
     return () => this.subscribers.delete(s);
   }
 
+  /** Live subscriptions (a cancelled watcher must not leave one behind). */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
   ready(): boolean {
     return this.isReady;
   }
