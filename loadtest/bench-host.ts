@@ -1,8 +1,9 @@
 /**
  * `npm run bench:host`: what the thread hop costs per conversation, and what micro-batching buys.
  *
- * Every scenario routes the same enqueues (one tenant, 20 agents with room to spare, so each conversation
- * is assigned) and measures per-conversation latency (submit → answer) and throughput:
+ * Every scenario routes the same conversations (one tenant, 20 agents with room to spare): each is
+ * enqueued (→ assigned) and then ended, so the state stays steady; latency is per conversation (both
+ * commands, submit → answer) and throughput is conversations per second:
  *
  * - `hop/<pool>/1-by-1`        one call per conversation, one in flight (the raw round trip)
  * - `hop/<pool>/1-by-1 ×C`     one call per conversation, C clients in flight (no batching)
@@ -20,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { createEmbeddedPorts, type NodePorts } from '../src/cluster/index.js';
 import type { CommandLog, LogBatch } from '../src/cluster/ports.js';
 import { systemClock } from '../src/cluster/ports.js';
-import type { AgentConfig, Command, CommandEnvelope, QueueConfig } from '../src/engine/types.js';
+import type { AgentConfig, ApplyResult, Command, CommandEnvelope, QueueConfig } from '../src/engine/types.js';
 import { PartitionHost } from '../src/host/partition-host.js';
 import type { HostItem } from '../src/host/protocol.js';
 import { createWorkerPool, type PoolKind, type WorkerPool } from '../src/host/worker-pool.js';
@@ -61,7 +62,7 @@ function agent(i: number): AgentConfig {
     teams: [],
     tier: 1,
     seniority: 'experienced',
-    capacity: { chat: 1_000_000 },
+    capacity: { chat: 1000 },
     wrapUpSeconds: 0,
     queues: [],
   };
@@ -80,19 +81,27 @@ let seq = 0;
 function envelope(cmd: Command): CommandEnvelope {
   return { id: `b${++seq}`, at: Date.now(), cmd };
 }
-function enqueueEnvelope(): CommandEnvelope {
+let failures = 0;
+/** One conversation's two commands: enqueue, then end. */
+function conversationEnvelopes(): [CommandEnvelope, CommandEnvelope] {
   const id = `conv-${++seq}`;
-  return envelope({
-    type: 'enqueue',
-    conversation: {
-      id,
-      channel: 'chat',
-      customer: { id: `cust-${seq}` },
-      requiredSkills: [],
-      priority: 0,
-      queueId: 'chat',
-    },
-  });
+  return [
+    envelope({
+      type: 'enqueue',
+      conversation: {
+        id,
+        channel: 'chat',
+        customer: { id: `cust-${seq}` },
+        requiredSkills: [],
+        priority: 0,
+        queueId: 'chat',
+      },
+    }),
+    envelope({ type: 'end_conversation', conversationId: id, outcome: 'resolved' }),
+  ];
+}
+function check(r: ApplyResult | undefined): void {
+  if (!r?.ok || (r.reply.kind === 'enqueued' && r.reply.status !== 'assigned')) failures++;
 }
 
 /** A log that is durable instantly: isolates the hop and batching from the disk. */
@@ -168,12 +177,18 @@ async function hopScenarios(kind: PoolKind): Promise<Row[]> {
       batches: [SETUP.map(envelope)],
     };
     await pool.call(0, { items: [load] });
-    const one = () =>
-      pool.call(0, {
-        items: [
-          { kind: 'apply', partition: TENANT, commands: [enqueueEnvelope()], receivedAt: [Number.NaN] },
-        ],
+    const apply = async (env: CommandEnvelope) => {
+      const res = await pool.call(0, {
+        items: [{ kind: 'apply', partition: TENANT, commands: [env], receivedAt: [Number.NaN] }],
       });
+      const r = res.results[0];
+      check(r?.kind === 'apply' ? r.results[0] : undefined);
+    };
+    const one = async () => {
+      const [enqueue, end] = conversationEnvelopes();
+      await apply(enqueue);
+      await apply(end);
+    };
     return [
       await closedLoop(`hop/${kind}/1-by-1`, Math.min(N, 10_000), 1, one),
       await closedLoop(`hop/${kind}/1-by-1 x${C}`, N, C, one),
@@ -206,8 +221,12 @@ async function hostScenario(name: string, kind: PoolKind, ports: NodePorts | nul
   const host = new PartitionHost({ ports: p, pool, maxInflight: C * 4, snapshotEveryCommands: 1e9 });
   await host.start();
   try {
-    for (const cmd of SETUP) await host.submit(TENANT, envelope(cmd));
-    return await closedLoop(name, N, C, () => host.submit(TENANT, enqueueEnvelope()));
+    for (const cmd of SETUP) check(await host.submit(TENANT, envelope(cmd)));
+    return await closedLoop(name, N, C, async () => {
+      const [enqueue, end] = conversationEnvelopes();
+      check(await host.submit(TENANT, enqueue));
+      check(await host.submit(TENANT, end));
+    });
   } finally {
     await host.stop(1000);
     await p.close();
@@ -239,8 +258,10 @@ async function main(): Promise<void> {
     ]),
   );
   const by = (s: string) => rows.find((r) => r.scenario === s) as Row;
+  if (failures > 0) process.stderr.write(`WARNING: ${failures} commands were rejected or not assigned\n`);
   const summary = {
     bench: 'host',
+    failures,
     conversations: N,
     clients: C,
     hop_p50_us: { port: by('hop/port/1-by-1').p50_us, piscina: by('hop/piscina/1-by-1').p50_us },
