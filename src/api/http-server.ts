@@ -44,13 +44,7 @@ export class HttpApiServer {
     this.registry = opts.registry;
     this.logger = opts.logger;
     this.maxBodyBytes = opts.maxBodyBytes;
-    this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        this.logger.error({ err: e }, 'http handler failed');
-        if (!res.headersSent) sendError(res, new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
-        else res.destroy();
-      });
-    });
+    this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.serve(req, res));
     this.server.on('clientError', (_err, socket: Socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
       else socket.destroy();
@@ -79,6 +73,17 @@ export class HttpApiServer {
     timer.unref();
     await closed;
     clearTimeout(timer);
+  }
+
+  /** Never rejects: anything unexpected becomes a logged INTERNAL answer (or a cut connection). */
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.handle(req, res);
+    } catch (e) {
+      this.logger.error({ err: e }, 'http handler failed');
+      if (!res.headersSent) sendError(res, new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
+      else res.destroy();
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
