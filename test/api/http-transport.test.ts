@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, Queue } from '../../src/gen/switchboard/v1/common.js';
-import { ConversationRequest } from '../../src/gen/switchboard/v1/gateway.js';
+import {
+  ConversationRequest,
+  EnqueueResponse,
+  GetConversationResponse,
+} from '../../src/gen/switchboard/v1/gateway.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { type Harness, http, startHarness, TOKENS } from './support/harness.js';
+import { call, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness;
 const base = '/v1/tenants/acme';
@@ -44,6 +48,35 @@ describe('HTTP/JSON mirror', () => {
     expect(c.status).toBe(200);
     const g = await http(h, 'GET', `${base}/conversations/h2`);
     expect(g.body).toMatchObject({ conversation: { status: 'CONVERSATION_STATUS_ABANDONED' } });
+  });
+
+  it('the HTTP mirror answers exactly what gRPC answers for the same calls', async () => {
+    const viaGrpc = await call(h.gateway, h.gateway.enqueue, {
+      tenant: 'acme',
+      requestId: '',
+      conversation: chat('both-1'),
+    });
+    const viaHttp = await http(
+      h,
+      'POST',
+      `${base}/conversations`,
+      ConversationRequest.toJSON(chat('both-1')),
+    );
+    expect(viaHttp.body).toEqual(EnqueueResponse.toJSON(viaGrpc));
+    // A waiting conversation's estimate depends on when it is asked, so compare everything else.
+    const conv = await call(h.gateway, h.gateway.getConversation, {
+      tenant: 'acme',
+      requestId: '',
+      conversationId: 'both-1',
+    });
+    const fromHttp = (await http(h, 'GET', `${base}/conversations/both-1`)).body as {
+      conversation: Record<string, unknown>;
+    };
+    const fromGrpc = GetConversationResponse.toJSON(conv) as { conversation: Record<string, unknown> };
+    delete fromHttp.conversation.estimatedWaitMs;
+    delete fromGrpc.conversation.estimatedWaitMs;
+    expect(fromHttp).toEqual(fromGrpc);
+    await http(h, 'POST', `${base}/conversations/both-1:cancel`, {});
   });
 
   it('ending a conversation frees the agent; stats and lists answer', async () => {
