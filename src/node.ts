@@ -34,6 +34,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Enables the worker crash hook (tests). */
   testHooks?: boolean;
+  /** Runs after recovery, before the API listens (e.g. loading the demo tenant). */
+  beforeListen?: (router: LocalPartitionRouter) => Promise<void>;
 }
 
 async function openPorts(
@@ -103,6 +105,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       'recovery complete',
     );
     const router = new LocalPartitionRouter(host);
+    await opts.beforeListen?.(router);
     // Cluster mode: forward to lease holders over NATS, answer forwarded calls, publish events.
     const clusterRouter = cluster.isClusterPorts(ports)
       ? cluster.createClusterRouter(ports, router, { log: (msg, fields) => logger.info(fields ?? {}, msg) })

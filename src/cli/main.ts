@@ -26,10 +26,17 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
-  const node = await startNode(config, { logger, testHooks: process.env.SB_TEST_HOOKS === '1' });
+  const node = await startNode(config, {
+    logger,
+    testHooks: process.env.SB_TEST_HOOKS === '1',
+    // Loaded before the API listens, so the very first request already finds the demo agents online.
+    beforeListen: async (router) => {
+      if (!config.demo) return;
+      const loaded = await loadDemo(router, Date.now);
+      logger.info({ tenant: 'demo', loaded }, loaded ? 'demo tenant loaded' : 'demo tenant already present');
+    },
+  });
   if (config.demo) {
-    const loaded = await loadDemo(node.router, Date.now);
-    logger.info({ tenant: 'demo', loaded }, loaded ? 'demo tenant loaded' : 'demo tenant already present');
     const token = config.tokens.demo ?? (config.adminToken || null);
     process.stderr.write(demoInstructions(node.httpPort, node.grpcPort, token));
   }
