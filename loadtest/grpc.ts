@@ -37,7 +37,7 @@ import { echoPayload, echoService } from './echo-server.js';
 import { closedLoop, type Iteration, type LoopResult, openLoop, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
-import { ASSIGNMENT_LATENCY, diffHistogram, histogramQuantile, scrapeHistogram } from './lib/prom.js';
+import { scrapeText, serverBreakdown } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 
 const HELP = `usage: npm run loadtest:grpc -- [options]
@@ -312,9 +312,7 @@ async function main(): Promise<number> {
         });
     }
 
-    const metricsBefore = target.metricsUrl
-      ? await scrapeHistogram(target.metricsUrl, ASSIGNMENT_LATENCY).catch(() => null)
-      : null;
+    const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
     const origin = process.hrtime.bigint();
     const lat = {
       routerOpen: new WindowedLatency(origin),
@@ -361,9 +359,7 @@ async function main(): Promise<number> {
         );
       }
     }
-    const metricsAfter = target.metricsUrl
-      ? await scrapeHistogram(target.metricsUrl, ASSIGNMENT_LATENCY).catch(() => null)
-      : null;
+    const metricsAfter = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
     admin.close();
     desk.close();
     gateway.close();
@@ -383,9 +379,8 @@ async function main(): Promise<number> {
     const rc = lat.routerClosed.total.summary();
     const eo = lat.echoOpen.total.summary();
     const ec = lat.echoClosed.total.summary();
-    const server = metricsAfter ? diffHistogram(metricsBefore, metricsAfter) : null;
-    const serverP = (q: number) =>
-      server && server.count > 0 ? Math.round(histogramQuantile(server, q) * 1e6) : null;
+    const breakdown = serverBreakdown(metricsBefore, metricsAfter);
+    const serverP = (k: string, p: 'p50_us' | 'p99_us') => breakdown.find((b) => b.key === k)?.[p] ?? null;
     const errors = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed'].reduce(
       (n, k) => n + sum(k).errors,
       0,
@@ -405,8 +400,12 @@ async function main(): Promise<number> {
       closed_p99_us: r1(rc.p99_us),
       echo_rps: echoIter ? r1(sum('echoClosed').rps) : null,
       echo_closed_p99_us: echoIter ? r1(ec.p99_us) : null,
-      server_assign_p50_us: serverP(0.5),
-      server_assign_p99_us: serverP(0.99),
+      server_assign_p50_us: serverP('assign', 'p50_us'),
+      server_assign_p99_us: serverP('assign', 'p99_us'),
+      server_enqueue_p50_us: serverP('enqueue_command', 'p50_us'),
+      server_enqueue_p99_us: serverP('enqueue_command', 'p99_us'),
+      server_log_append_p50_us: serverP('log_append', 'p50_us'),
+      server_log_append_p99_us: serverP('log_append', 'p99_us'),
       errors,
     };
     const firstErr = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed']
@@ -423,10 +422,10 @@ async function main(): Promise<number> {
     console.log(
       `closed loop ×${concurrency}: router ${summary.rps} enqueue+end/s${echoIter ? `, echo ${summary.echo_rps}/s` : ''}`,
     );
-    if (summary.server_assign_p50_us !== null)
-      console.log(
-        `node's own histogram: assignment p50 ${summary.server_assign_p50_us} µs  p99 ${summary.server_assign_p99_us} µs`,
-      );
+    for (const b of breakdown) {
+      if (b.count > 0)
+        console.log(`node's histogram, ${b.what}: p50 ${b.p50_us} µs  p99 ${b.p99_us} µs  (${b.count})`);
+    }
     console.log(`enqueue statuses: ${JSON.stringify(statuses)}`);
     if (firstErr) console.log(`first error: ${firstErr}`);
 
@@ -504,6 +503,11 @@ async function main(): Promise<number> {
         ],
         tables: [
           {
+            title: "The node's own histograms over the measured run (µs; resolution = bucket width)",
+            columns: ['what', 'count', 'p50', 'p99'],
+            rows: breakdown.map((b) => [b.what, b.count, b.p50_us, b.p99_us]),
+          },
+          {
             title: 'Percentiles (µs)',
             columns: ['run', 'calls', 'throughput /s', 'p50', 'p90', 'p99', 'p99.9', 'max'],
             rows: [
@@ -540,6 +544,7 @@ async function main(): Promise<number> {
         ],
         data: {
           summary,
+          breakdown,
           statuses,
           results,
           sizes: { enqReqBytes, enqResBytes, endReqBytes },

@@ -23,7 +23,10 @@ import {
   diffHistogram,
   type HistogramScrape,
   histogramQuantile,
+  parseHistogram,
   scrapeHistogram,
+  scrapeText,
+  serverBreakdown,
 } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 
@@ -213,7 +216,8 @@ async function main(): Promise<number> {
     const workers = Array.from({ length: Math.max(2, connections) }, endWorker);
     console.log('warm-up 2 s…');
     await cannon(2);
-    const before = await scrapeHistogram(metricsUrl, ASSIGNMENT_LATENCY).catch(() => null);
+    const beforeText = await scrapeText(metricsUrl);
+    const before = beforeText === null ? null : parseHistogram(beforeText, ASSIGNMENT_LATENCY);
     for (const k of Object.keys(statuses)) delete statuses[k];
 
     // Once a second, the node's own histogram since the previous second: server µs percentiles over time.
@@ -243,7 +247,9 @@ async function main(): Promise<number> {
     clearInterval(sampler);
     stopEnding = true;
     await Promise.all(workers);
-    const after = await scrapeHistogram(metricsUrl, ASSIGNMENT_LATENCY).catch(() => null);
+    const afterText = await scrapeText(metricsUrl);
+    const after = afterText === null ? null : parseHistogram(afterText, ASSIGNMENT_LATENCY);
+    const breakdown = serverBreakdown(beforeText, afterText);
     const server = after ? diffHistogram(before, after) : null;
     const sq = (p: number) =>
       server && server.count > 0 ? Math.round(histogramQuantile(server, p) * 1e6) : null;
@@ -282,6 +288,10 @@ async function main(): Promise<number> {
     console.log(
       `enqueue statuses: ${JSON.stringify(statuses)}; conversations ended by the side loop: ${ended}, queued ones cancelled: ${cancelled}`,
     );
+    for (const b of breakdown.slice(1)) {
+      if (b.count > 0)
+        console.log(`node's histogram, ${b.what}: p50 ${b.p50_us} µs  p99 ${b.p99_us} µs  (${b.count})`);
+    }
     if (firstEndError) console.log(`first failed end: ${firstEndError}`);
 
     let reportPath: string | undefined;
@@ -356,6 +366,11 @@ async function main(): Promise<number> {
             ],
           },
           { title: 'Enqueue answers', columns: ['status', 'count'], rows: Object.entries(statuses) },
+          {
+            title: "The node's own histograms over the measured run (µs; resolution = bucket width)",
+            columns: ['what', 'count', 'p50', 'p99'],
+            rows: breakdown.map((b) => [b.what, b.count, b.p50_us, b.p99_us]),
+          },
         ],
         notes: [
           'autocannon rounds latencies to whole milliseconds; the client µs figures come from the fractional response times it reports per response, the server figures from the node’s own histogram (bucket resolution: buckets double from 50 µs).',
@@ -364,6 +379,7 @@ async function main(): Promise<number> {
         ],
         data: {
           summary,
+          breakdown,
           statuses,
           autocannon: {
             requests: result.requests,

@@ -11,14 +11,17 @@ export interface HistogramScrape {
   sum: number;
 }
 
-/** Parses `name_bucket{...,le="x"} n` lines (all label sets summed) from Prometheus text format. */
-export function parseHistogram(text: string, name: string): HistogramScrape | null {
+/**
+ * Parses `name_bucket{...,le="x"} n` lines from Prometheus text format, summing all label sets — or only
+ * those whose line contains `labelFilter` (e.g. `method="enqueue"`).
+ */
+export function parseHistogram(text: string, name: string, labelFilter?: string): HistogramScrape | null {
   const byLe = new Map<number, number>();
   let count = 0;
   let sum = 0;
   let seen = false;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
+    if (!line.startsWith(name) || (labelFilter !== undefined && !line.includes(labelFilter))) continue;
     const rest = line.slice(name.length);
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (rest.startsWith('_bucket')) {
@@ -76,3 +79,35 @@ export async function scrapeHistogram(metricsUrl: string, name: string): Promise
 }
 
 export const ASSIGNMENT_LATENCY = 'switchboard_assignment_latency_seconds';
+
+/** The node's server-side view of a run: which histograms, and (optionally) which label set. */
+export const SERVER_BREAKDOWN: { key: string; name: string; label?: string; what: string }[] = [
+  { key: 'assign', name: ASSIGNMENT_LATENCY, what: 'enqueue received → assignment decided' },
+  {
+    key: 'enqueue_command',
+    name: 'switchboard_command_duration_seconds',
+    label: 'method="enqueue"',
+    what: 'Enqueue command, received → reply released (durable)',
+  },
+  { key: 'log_append', name: 'switchboard_log_append_seconds', what: 'command log append (group commit)' },
+];
+
+/** p50/p99 in µs of each breakdown histogram between two `/metrics` texts (null where absent). */
+export function serverBreakdown(before: string | null, after: string | null) {
+  return SERVER_BREAKDOWN.map((b) => {
+    const a = after === null ? null : parseHistogram(after, b.name, b.label);
+    const d = a ? diffHistogram(before === null ? null : parseHistogram(before, b.name, b.label), a) : null;
+    const q = (p: number) => (d && d.count > 0 ? Math.round(histogramQuantile(d, p) * 1e6) : null);
+    return { ...b, count: d?.count ?? 0, p50_us: q(0.5), p99_us: q(0.99) };
+  });
+}
+
+/** The raw `/metrics` text, or null when unreachable. */
+export async function scrapeText(metricsUrl: string): Promise<string | null> {
+  try {
+    const res = await fetch(metricsUrl);
+    return res.ok ? await res.text() : null;
+  } catch {
+    return null;
+  }
+}
