@@ -96,6 +96,7 @@ export type Op =
       voice: boolean;
       req: number[];
       strategy: number;
+      onlineOnly: boolean;
       width: number;
       priority: number;
       timeout: number;
@@ -164,6 +165,7 @@ function queueOp(p: Profile, q: number): fc.Arbitrary<Extract<Op, { k: 'queue' }
           { minLength: 2, maxLength: 2 },
         ),
     strategy: nat(p.strategies.length - 1),
+    onlineOnly: fc.boolean(),
     width: fc.integer({ min: 1, max: 3 }),
     priority: nat(10),
     timeout: pickOf(p.offerTimeouts),
@@ -289,7 +291,7 @@ function queueConfig(p: Profile, op: Extract<Op, { k: 'queue' }>): QueueConfig {
     channel: op.voice ? 'voice' : 'chat',
     requiredSkills,
     strategy: p.strategies[op.strategy % p.strategies.length]!,
-    onlineOnly: true,
+    onlineOnly: op.onlineOnly,
     broadcastWidth: op.width,
     priority: op.priority,
     offerTimeoutSeconds: op.timeout,
