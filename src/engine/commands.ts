@@ -406,13 +406,14 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
   const c = new Conv(
     r.id,
     ++p.convSeq,
-    r.channel,
-    r.customer.id,
+    q.cfg.channel,
+    customer ? customer.id : r.customer.id,
     r.customer.valueTier,
     r.priority,
     reqs,
     r.topic,
-    r.queueId,
+    // Share the queue's own id string rather than keep the request's copy alive.
+    r.queueId === undefined ? undefined : q.id,
     q,
     p.now,
   );

@@ -38,7 +38,6 @@ export const NONE: string[] = Object.freeze([]) as unknown as string[];
 export const NO_SKILLS: SkillRequirement[] = Object.freeze([]) as unknown as SkillRequirement[];
 
 export class Agent {
-  skills: Map<string, number>;
   /** Capacity per channel index. */
   cap: number[];
   /** Open conversations + pending offers + escalation participations, per channel index. */
@@ -69,7 +68,6 @@ export class Agent {
     readonly seq: number,
     now: number,
   ) {
-    this.skills = skillMap(cfg);
     this.cap = capArray(cfg);
     this.idleSince = now;
     this.acctAt = now;
@@ -77,7 +75,6 @@ export class Agent {
 
   setConfig(cfg: AgentConfig): void {
     this.cfg = cfg;
-    this.skills = skillMap(cfg);
     this.cap = capArray(cfg);
   }
 
@@ -89,11 +86,20 @@ export class Agent {
     return this.presence === 'online' && this.wrapUntil === 0 && this.load[ch]! < this.cap[ch]!;
   }
 
+  /**
+   * Proficiency in `skill`, 0 if not held. A linear scan of the agent's own list: agents hold a handful of
+   * skills, and a Map per agent would cost ~200 bytes of heap each.
+   */
+  level(skill: string): number {
+    const ss = this.cfg.skills;
+    for (let i = 0; i < ss.length; i++) if (ss[i]!.skill === skill) return ss[i]!.level;
+    return 0;
+  }
+
   satisfies(reqs: readonly SkillRequirement[]): boolean {
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i]!;
-      const l = this.skills.get(r.skill);
-      if (l === undefined || l < r.minLevel) return false;
+      if (this.level(r.skill) < r.minLevel) return false;
     }
     return true;
   }
@@ -117,12 +123,6 @@ export class Agent {
     for (let i = 0; i < ms.length; i++) if (ms[i]!.lane === lane) return ms[i];
     return undefined;
   }
-}
-
-function skillMap(cfg: AgentConfig): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const s of cfg.skills) m.set(s.skill, s.level);
-  return m;
 }
 
 function capArray(cfg: AgentConfig): number[] {
@@ -191,7 +191,7 @@ export class Lane {
 
   skillScore(a: Agent): number {
     let s = 0;
-    for (const r of this.clauses[0]!.reqs) s += a.skills.get(r.skill) ?? 0;
+    for (const r of this.clauses[0]!.reqs) s += a.level(r.skill);
     return s;
   }
 
@@ -249,6 +249,26 @@ export class Queue {
   }
 }
 
+/**
+ * Fields most waiting conversations never use, kept off the main record so a waiting conversation stays
+ * small (the target is ≤ 512 bytes of heap each with a million waiting).
+ */
+class ConvExtra {
+  valueTier: CustomerConfig['valueTier'] | undefined = undefined;
+  topic: string | undefined = undefined;
+  excluded: string[] | null = null;
+  agentId: string | null = null;
+  participants: string[] = NONE;
+  offers: string[] = NONE;
+  offerExpiresAt = 0;
+  reservedFor: string | null = null;
+  reservedUntil = 0;
+  assignedAt = 0;
+  outcome: Outcome | null = null;
+  explanation: Explanation | null = null;
+  pending: Explanation | null = null;
+}
+
 export class Conv {
   status: ConversationStatus = 'waiting';
   /** Time it entered its current queue: its age for ordering, waits and service level. */
@@ -257,8 +277,6 @@ export class Conv {
   step = 0;
   /** Requirements of the request beyond the lane's (after relaxation); null = none. */
   adHoc: SkillRequirement[] | null = null;
-  /** Agents who rejected or let an offer time out; they are never offered this conversation again. */
-  excluded: string[] | null = null;
   lane: Lane | null = null;
   hpos = -1;
   tpos = -1;
@@ -267,37 +285,113 @@ export class Conv {
   qord = -1;
   /** Counted as answered in its current queue's service level. */
   answered = false;
-  agentId: string | null = null;
-  participants: string[] = NONE;
-  offers: string[] = NONE;
-  offerExpiresAt = 0;
-  reservedFor: string | null = null;
-  reservedUntil = 0;
   noticeAt = 0;
   lastPosition = 0;
   lastEstimateMs = 0;
-  assignedAt = 0;
-  outcome: Outcome | null = null;
-  explanation: Explanation | null = null;
-  /** Explanation of the pending offer, becomes `explanation` on accept. */
-  pending: Explanation | null = null;
   /** Customer was unknown (or had no history) at first contact. */
   newCustomer = false;
+  private x: ConvExtra | null = null;
 
   constructor(
     readonly id: string,
     readonly seq: number,
     readonly channel: Channel,
     readonly customerId: string,
-    readonly valueTier: CustomerConfig['valueTier'] | undefined,
+    valueTier: CustomerConfig['valueTier'] | undefined,
     readonly priority: number,
     readonly requiredSkills: SkillRequirement[],
-    readonly topic: string | undefined,
+    topic: string | undefined,
+    /** The queue named in the request (undefined = chosen by queue rules). */
     readonly requestedQueueId: string | undefined,
     public queue: Queue,
     readonly createdAt: number,
   ) {
     this.enqueuedAt = createdAt;
+    if (valueTier !== undefined || topic !== undefined) {
+      const x = this.ext();
+      x.valueTier = valueTier;
+      x.topic = topic;
+    }
+  }
+
+  private ext(): ConvExtra {
+    if (this.x === null) this.x = new ConvExtra();
+    return this.x;
+  }
+
+  get valueTier(): CustomerConfig['valueTier'] | undefined {
+    return this.x === null ? undefined : this.x.valueTier;
+  }
+  get topic(): string | undefined {
+    return this.x === null ? undefined : this.x.topic;
+  }
+  /** Agents who rejected or let an offer time out; they are never offered this conversation again. */
+  get excluded(): string[] | null {
+    return this.x === null ? null : this.x.excluded;
+  }
+  set excluded(v: string[] | null) {
+    if (v !== null || this.x !== null) this.ext().excluded = v;
+  }
+  get agentId(): string | null {
+    return this.x === null ? null : this.x.agentId;
+  }
+  set agentId(v: string | null) {
+    if (v !== null || this.x !== null) this.ext().agentId = v;
+  }
+  get participants(): string[] {
+    return this.x === null ? NONE : this.x.participants;
+  }
+  set participants(v: string[]) {
+    if (v !== NONE || this.x !== null) this.ext().participants = v;
+  }
+  get offers(): string[] {
+    return this.x === null ? NONE : this.x.offers;
+  }
+  set offers(v: string[]) {
+    if (v !== NONE || this.x !== null) this.ext().offers = v;
+  }
+  get offerExpiresAt(): number {
+    return this.x === null ? 0 : this.x.offerExpiresAt;
+  }
+  set offerExpiresAt(v: number) {
+    if (v !== 0 || this.x !== null) this.ext().offerExpiresAt = v;
+  }
+  get reservedFor(): string | null {
+    return this.x === null ? null : this.x.reservedFor;
+  }
+  set reservedFor(v: string | null) {
+    if (v !== null || this.x !== null) this.ext().reservedFor = v;
+  }
+  get reservedUntil(): number {
+    return this.x === null ? 0 : this.x.reservedUntil;
+  }
+  set reservedUntil(v: number) {
+    if (v !== 0 || this.x !== null) this.ext().reservedUntil = v;
+  }
+  get assignedAt(): number {
+    return this.x === null ? 0 : this.x.assignedAt;
+  }
+  set assignedAt(v: number) {
+    if (v !== 0 || this.x !== null) this.ext().assignedAt = v;
+  }
+  get outcome(): Outcome | null {
+    return this.x === null ? null : this.x.outcome;
+  }
+  set outcome(v: Outcome | null) {
+    if (v !== null || this.x !== null) this.ext().outcome = v;
+  }
+  get explanation(): Explanation | null {
+    return this.x === null ? null : this.x.explanation;
+  }
+  set explanation(v: Explanation | null) {
+    if (v !== null || this.x !== null) this.ext().explanation = v;
+  }
+  /** Explanation of the pending offer, becomes `explanation` on accept. */
+  get pending(): Explanation | null {
+    return this.x === null ? null : this.x.pending;
+  }
+  set pending(v: Explanation | null) {
+    if (v !== null || this.x !== null) this.ext().pending = v;
   }
 }
 
