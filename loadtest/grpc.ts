@@ -16,24 +16,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
-import { AgentDeskServiceClient, EndConversationRequest } from '../src/gen/switchboard/v1/agent_desk.js';
-import {
-  Channel,
-  Outcome,
-  Presence,
-  Seniority,
-  Strategy,
-  ValueTier,
-} from '../src/gen/switchboard/v1/common.js';
-import {
-  EnqueueRequest,
-  EnqueueResponse,
-  EnqueueStatus,
-  enqueueStatusToJSON,
-  GatewayServiceClient,
-} from '../src/gen/switchboard/v1/gateway.js';
-import { echoPayload, echoService } from './echo-server.js';
+import { echoWorkload, setupRouterWorkload } from './lib/grpc-workload.js';
 import { closedLoop, type Iteration, type LoopResult, openLoop, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
@@ -54,18 +37,6 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --warmup S             seconds of closed-loop warm-up before measuring (default 4)
   --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
   --no-report            skip the HTML/JSON files`;
-
-type Unary<Req, Res> = (
-  req: Req,
-  md: grpc.Metadata,
-  cb: (err: grpc.ServiceError | null, res: Res) => void,
-) => unknown;
-
-function call<Req, Res>(fn: Unary<Req, Res>, self: unknown, req: Req, md: grpc.Metadata): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    fn.call(self, req, md, (err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
 
 interface Target {
   address: string;
@@ -167,150 +138,17 @@ async function main(): Promise<number> {
   }
 
   async function run(): Promise<number> {
-    const creds = grpc.credentials.createInsecure();
     const md = new grpc.Metadata();
     if (values.token) md.set('authorization', `Bearer ${values.token}`);
-    const admin = new AdminServiceClient(target.address, creds);
-    const desk = new AgentDeskServiceClient(target.address, creds);
-    const gateway = new GatewayServiceClient(target.address, creds);
-    const tenant = 'loadtest';
-    const runId = `lt${Date.now().toString(36)}`;
-    const queueId = 'lt-chat';
-
-    // ---- setup: one chat queue, agents with ample capacity, all online ----
-    await call(
-      admin.upsertQueue,
-      admin,
-      {
-        tenant,
-        requestId: '',
-        queue: {
-          id: queueId,
-          name: 'Load test chat',
-          channel: Channel.CHANNEL_CHAT,
-          requiredSkills: [{ skill: 'support', minLevel: 1 }],
-          strategy: Strategy.STRATEGY_LEAST_BUSY,
-          onlineOnly: false,
-          broadcastWidth: 1,
-          priority: 5,
-          serviceLevel: { target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 },
-          maxSize: 0,
-          offerTimeoutSeconds: 0,
-          overflow: [],
-          previousAgentWaitSeconds: 0,
-          newCustomersToNewAgents: false,
-        },
-      },
-      md,
-    );
-    for (let i = 0; i < agentCount; i++) {
-      const id = `lt-agent-${i}`;
-      await call(
-        admin.upsertAgent,
-        admin,
-        {
-          tenant,
-          requestId: '',
-          agent: {
-            id,
-            displayName: `Agent ${i}`,
-            skills: [{ skill: 'support', level: 5 }],
-            teams: ['load'],
-            tier: 1,
-            seniority: Seniority.SENIORITY_EXPERIENCED,
-            capacity: { chat: 100 },
-            wrapUpSeconds: 0,
-            queues: [],
-          },
-        },
-        md,
-      );
-      await call(
-        desk.setPresence,
-        desk,
-        { tenant, requestId: '', agentId: id, presence: Presence.PRESENCE_ONLINE },
-        md,
-      );
-    }
-
-    // ---- the router iteration: Enqueue (measured) then EndConversation ----
-    let seq = 0;
-    const statuses: Record<string, number> = {};
-    let sampleReq: EnqueueRequest | undefined;
-    let sampleRes: EnqueueResponse | undefined;
-    const routerIter: Iteration = (measure) =>
-      new Promise((resolve, reject) => {
-        const n = seq++;
-        const id = `${runId}-${n}`;
-        const req: EnqueueRequest = {
-          tenant,
-          requestId: '',
-          conversation: {
-            id,
-            channel: Channel.CHANNEL_CHAT,
-            customer: { id: `cust-${n % 5000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-            requiredSkills: [],
-            queueId,
-            priority: 5,
-          },
-        };
-        const t0 = process.hrtime.bigint();
-        gateway.enqueue(req, md, (err, res) => {
-          const t1 = process.hrtime.bigint();
-          if (err) return reject(err);
-          const st = enqueueStatusToJSON(res.status);
-          statuses[st] = (statuses[st] ?? 0) + 1;
-          if (res.status !== EnqueueStatus.ENQUEUE_STATUS_ASSIGNED) {
-            return reject(new Error(`enqueue answered ${st}, not ASSIGNED: agents out of capacity?`));
-          }
-          measure(t0, t1);
-          sampleReq ??= req;
-          sampleRes ??= res;
-          desk.endConversation(
-            { tenant, requestId: '', conversationId: id, outcome: Outcome.OUTCOME_RESOLVED },
-            md,
-            (err2) => (err2 ? reject(err2) : resolve()),
-          );
-        });
-      });
-
-    // One probe call fixes the message sizes the echo iteration mirrors.
-    await routerIter(() => {});
-    const enqReqBytes = EnqueueRequest.encode(sampleReq!).finish().length;
-    const enqResBytes = EnqueueResponse.encode(sampleRes!).finish().length;
-    const endReqBytes = EndConversationRequest.encode({
-      tenant,
-      requestId: '',
-      conversationId: sampleReq!.conversation!.id,
-      outcome: Outcome.OUTCOME_RESOLVED,
-    }).finish().length;
+    const router = await setupRouterWorkload(target.address, md, agentCount);
+    const { enqReqBytes, enqResBytes, endReqBytes } = router.sizes;
     console.log(
       `message sizes: Enqueue ${enqReqBytes} B → ${enqResBytes} B, EndConversation ${endReqBytes} B → 0 B`,
     );
-
-    let echoIter: Iteration | undefined;
-    if (echoAddress) {
-      const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
-      const echo = new EchoClient(echoAddress, creds) as unknown as {
-        echo: (
-          req: Buffer,
-          md: grpc.Metadata,
-          cb: (err: grpc.ServiceError | null, res: Buffer) => void,
-        ) => void;
-      };
-      const first = echoPayload(enqReqBytes, enqResBytes);
-      const second = echoPayload(endReqBytes, 0);
-      echoIter = (measure) =>
-        new Promise((resolve, reject) => {
-          const t0 = process.hrtime.bigint();
-          echo.echo(first, md, (err) => {
-            const t1 = process.hrtime.bigint();
-            if (err) return reject(err);
-            measure(t0, t1);
-            echo.echo(second, md, (err2) => (err2 ? reject(err2) : resolve()));
-          });
-        });
-    }
+    const routerIter = router.iteration;
+    const statuses = router.statuses;
+    const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
+    const echoIter = echo?.iteration;
 
     const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
     const origin = process.hrtime.bigint();
@@ -360,9 +198,8 @@ async function main(): Promise<number> {
       }
     }
     const metricsAfter = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
-    admin.close();
-    desk.close();
-    gateway.close();
+    router.close();
+    echo?.close();
 
     const sum = (k: string) => {
       const rs = results[k] ?? [];

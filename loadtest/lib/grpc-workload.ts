@@ -1,0 +1,214 @@
+/**
+ * What the gRPC load test sends: a tenant with one chat queue and agents with ample capacity, an
+ * iteration that enqueues a conversation (the measured call) and ends it, and the matching echo
+ * iteration — the same two calls with the same request and response sizes to a server that does nothing.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
+import { AgentDeskServiceClient, EndConversationRequest } from '../../src/gen/switchboard/v1/agent_desk.js';
+import {
+  Channel,
+  Outcome,
+  Presence,
+  Seniority,
+  Strategy,
+  ValueTier,
+} from '../../src/gen/switchboard/v1/common.js';
+import {
+  EnqueueRequest,
+  EnqueueResponse,
+  EnqueueStatus,
+  enqueueStatusToJSON,
+  GatewayServiceClient,
+} from '../../src/gen/switchboard/v1/gateway.js';
+import { echoPayload, echoService } from '../echo-server.js';
+import type { Iteration } from './load-loops.js';
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => unknown;
+
+function call<Req, Res>(fn: Unary<Req, Res>, self: unknown, req: Req, md: grpc.Metadata): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn.call(self, req, md, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** Bytes on the wire of the two calls, measured from real messages (the echo iteration mirrors them). */
+export interface MessageSizes {
+  enqReqBytes: number;
+  enqResBytes: number;
+  endReqBytes: number;
+}
+
+export interface RouterWorkload {
+  iteration: Iteration;
+  /** Enqueue answers by status name. */
+  statuses: Record<string, number>;
+  sizes: MessageSizes;
+  close(): void;
+}
+
+export const TENANT = 'loadtest';
+const QUEUE = 'lt-chat';
+
+/** Creates the queue and `agentCount` online agents (100 chats each), then probes one iteration. */
+export async function setupRouterWorkload(
+  address: string,
+  md: grpc.Metadata,
+  agentCount: number,
+): Promise<RouterWorkload> {
+  const creds = grpc.credentials.createInsecure();
+  const admin = new AdminServiceClient(address, creds);
+  const desk = new AgentDeskServiceClient(address, creds);
+  const gateway = new GatewayServiceClient(address, creds);
+  const tenant = TENANT;
+  const runId = `lt${Date.now().toString(36)}`;
+
+  await call(
+    admin.upsertQueue,
+    admin,
+    {
+      tenant,
+      requestId: '',
+      queue: {
+        id: QUEUE,
+        name: 'Load test chat',
+        channel: Channel.CHANNEL_CHAT,
+        requiredSkills: [{ skill: 'support', minLevel: 1 }],
+        strategy: Strategy.STRATEGY_LEAST_BUSY,
+        onlineOnly: false,
+        broadcastWidth: 1,
+        priority: 5,
+        serviceLevel: { target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 },
+        maxSize: 0,
+        offerTimeoutSeconds: 0,
+        overflow: [],
+        previousAgentWaitSeconds: 0,
+        newCustomersToNewAgents: false,
+      },
+    },
+    md,
+  );
+  for (let i = 0; i < agentCount; i++) {
+    const id = `lt-agent-${i}`;
+    await call(
+      admin.upsertAgent,
+      admin,
+      {
+        tenant,
+        requestId: '',
+        agent: {
+          id,
+          displayName: `Agent ${i}`,
+          skills: [{ skill: 'support', level: 5 }],
+          teams: ['load'],
+          tier: 1,
+          seniority: Seniority.SENIORITY_EXPERIENCED,
+          capacity: { chat: 100 },
+          wrapUpSeconds: 0,
+          queues: [],
+        },
+      },
+      md,
+    );
+    await call(
+      desk.setPresence,
+      desk,
+      { tenant, requestId: '', agentId: id, presence: Presence.PRESENCE_ONLINE },
+      md,
+    );
+  }
+
+  let seq = 0;
+  const statuses: Record<string, number> = {};
+  let sampleReq: EnqueueRequest | undefined;
+  let sampleRes: EnqueueResponse | undefined;
+  const iteration: Iteration = (measure) =>
+    new Promise((resolve, reject) => {
+      const n = seq++;
+      const id = `${runId}-${n}`;
+      const req: EnqueueRequest = {
+        tenant,
+        requestId: '',
+        conversation: {
+          id,
+          channel: Channel.CHANNEL_CHAT,
+          // A bounded set of customers, so returning customers (previous-agent rule) are part of the load.
+          customer: { id: `cust-${n % 5000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
+          requiredSkills: [],
+          queueId: QUEUE,
+          priority: 5,
+        },
+      };
+      const t0 = process.hrtime.bigint();
+      gateway.enqueue(req, md, (err, res) => {
+        const t1 = process.hrtime.bigint();
+        if (err) return reject(err);
+        const st = enqueueStatusToJSON(res.status);
+        statuses[st] = (statuses[st] ?? 0) + 1;
+        if (res.status !== EnqueueStatus.ENQUEUE_STATUS_ASSIGNED) {
+          return reject(new Error(`enqueue answered ${st}, not ASSIGNED: agents out of capacity?`));
+        }
+        measure(t0, t1);
+        sampleReq ??= req;
+        sampleRes ??= res;
+        desk.endConversation(
+          { tenant, requestId: '', conversationId: id, outcome: Outcome.OUTCOME_RESOLVED },
+          md,
+          (err2) => (err2 ? reject(err2) : resolve()),
+        );
+      });
+    });
+
+  // One probe iteration fixes the message sizes.
+  await iteration(() => {});
+  const sizes: MessageSizes = {
+    enqReqBytes: EnqueueRequest.encode(sampleReq!).finish().length,
+    enqResBytes: EnqueueResponse.encode(sampleRes!).finish().length,
+    endReqBytes: EndConversationRequest.encode({
+      tenant,
+      requestId: '',
+      conversationId: sampleReq!.conversation!.id,
+      outcome: Outcome.OUTCOME_RESOLVED,
+    }).finish().length,
+  };
+  return {
+    iteration,
+    statuses,
+    sizes,
+    close() {
+      admin.close();
+      desk.close();
+      gateway.close();
+    },
+  };
+}
+
+/** The echo iteration: two unary calls of the router iteration's sizes to the bare echo server. */
+export function echoWorkload(
+  address: string,
+  md: grpc.Metadata,
+  sizes: MessageSizes,
+): { iteration: Iteration; close(): void } {
+  const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+  const client = new EchoClient(address, grpc.credentials.createInsecure());
+  const echo = client as unknown as {
+    echo: (req: Buffer, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void;
+  };
+  const first = echoPayload(sizes.enqReqBytes, sizes.enqResBytes);
+  const second = echoPayload(sizes.endReqBytes, 0);
+  const iteration: Iteration = (measure) =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      echo.echo(first, md, (err) => {
+        const t1 = process.hrtime.bigint();
+        if (err) return reject(err);
+        measure(t0, t1);
+        echo.echo(second, md, (err2) => (err2 ? reject(err2) : resolve()));
+      });
+    });
+  return { iteration, close: () => client.close() };
+}
