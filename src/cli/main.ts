@@ -9,6 +9,11 @@ import { ConfigError, helpText, type NodeConfig, parseConfig } from '../config/i
 import { startNode } from '../node.js';
 import { demoInstructions, loadDemo } from './demo.js';
 
+// Each partition's group commit holds a libuv thread for one fdatasync (~3 ms here); the default 4 threads
+// would cap the node at 4 tenants committing at once. libuv reads this on its first threadpool use, which
+// happens after this line (module evaluation does no async I/O).
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 async function main(): Promise<void> {
   let config: NodeConfig;
   try {
