@@ -194,7 +194,7 @@ export class RoutingModel {
         this.checkDecision(c, e.agentId, 'offer', true, c.offers.has(e.agentId));
         if (c.state === 'assigned')
           this.fail('owner', `${c.id} offered to ${e.agentId} while owned by ${c.owner}`);
-        this.served(c);
+        this.served(c, e.agentId);
         c.offers.add(e.agentId);
         if (c.state === 'waiting') c.state = 'offered';
         break;
@@ -210,7 +210,7 @@ export class RoutingModel {
             `${c.id} assigned to ${e.agentId} while already owned by ${c.owner} (two owners)`,
           );
         }
-        this.served(c);
+        this.served(c, e.agentId);
         c.offers.delete(e.agentId);
         c.owner = e.agentId;
         c.state = 'assigned';
@@ -299,13 +299,15 @@ export class RoutingModel {
     }
   }
 
-  private served(c: ModelConversation): void {
+  /** First offer/assignment of `c` (to `agentId`): no earlier equal-priority arrival may still be waiting. */
+  private served(c: ModelConversation, agentId: string): void {
     if (c.firstServed) return;
     c.firstServed = true;
     if (!this.options.checkArrivalOrder) return;
     for (const o of this.conversations.values()) {
       if (o.queueId === c.queueId && o.priority === c.priority && o.arrival < c.arrival) {
-        if (!o.firstServed && o.state === 'waiting') {
+        // An agent who missed the earlier one is not equivalent for it any more.
+        if (!o.firstServed && o.state === 'waiting' && !o.missedBy.has(agentId)) {
           this.fail(
             'arrival_order',
             `${c.id} served before ${o.id}, which arrived earlier in ${c.queueId} at the same priority`,
