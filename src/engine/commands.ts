@@ -243,7 +243,6 @@ export function setPresence(
     a.idleSince = p.now;
     a.consecutiveMisses = 0;
     for (const m of a.members) m.lane.queue.strategy.returned?.(m, m.lane.queue.cfg);
-    p.refreshAgent(a);
     p.serveAgent(a);
     return OK;
   }
@@ -423,8 +422,7 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
   q.inbound++;
   q.window.add(p.now, F.inbound, 1);
   p.noteWindowSample(q);
-  p.setAdHoc(c);
-  const st = p.route(c, true, true);
+  const st = p.route(c, true, true, customer);
   return statusReply(p, c, st);
 }
 
@@ -676,7 +674,6 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   c.status = 'closed';
   c.outcome = outcome;
   p.close(c);
-  for (const a of people) p.refreshAgent(a);
   for (const a of people) p.serveAgent(a);
   return OK;
 }
@@ -687,7 +684,6 @@ export function endWrap(p: Partition, a: Agent): void {
   a.wrapUntil = 0;
   if (a.convs.length === 0) a.idleSince = p.now;
   p.events.push({ type: 'wrap_up_ended', agentId: a.id });
-  p.refreshAgent(a);
   p.serveAgent(a);
 }
 

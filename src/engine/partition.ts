@@ -112,6 +112,8 @@ export class Partition implements RuleContext {
   slaNextAt: number | null = null;
   /** Output buffer of the command being applied. */
   events: EngineEvent[] = [];
+  /** Read-only stand-in for customers without a record (rules only read it). */
+  private readonly blankCustomer: CustomerConfig = { id: '', valueTier: 'standard', previousAgents: NONE };
   /** Status of the last `route` (for the enqueue reply). */
   lastStatus: ConvRouteStatus = 'queued';
   lastNextOpenAt: number | null = null;
@@ -123,8 +125,9 @@ export class Partition implements RuleContext {
   }
 
   eligibleMember(agent: Agent, lane: Lane, conv: Conv): Member | null {
+    if (!agent.available(lane.ch)) return null;
     const m = agent.memberOf(lane);
-    if (!m || m.hpos < 0) return null;
+    if (!m) return null;
     return fits(agent, conv) ? m : null;
   }
 
@@ -411,7 +414,7 @@ export class Partition implements RuleContext {
    * Routes a conversation that is not offered/assigned and not in any lane: customer rules (first
    * contact only), then the strategy, else it waits in its lane with a notice.
    */
-  route(c: Conv, withRules: boolean, initialNotice: boolean): ConvRouteStatus {
+  route(c: Conv, withRules: boolean, initialNotice: boolean, known?: CustomerConfig): ConvRouteStatus {
     this.catchUpOverflow(c);
     // The queue may have been reconfigured since the conversation's requirements were last derived.
     this.setAdHoc(c);
@@ -419,11 +422,11 @@ export class Partition implements RuleContext {
     const lane = laneOf(c);
     if (withRules) {
       // A customer without a record has no history: the rules see a blank one.
-      const customer = this.customers.get(c.customerId) ?? {
-        id: c.customerId,
-        valueTier: 'standard',
-        previousAgents: NONE,
-      };
+      let customer = known ?? this.customers.get(c.customerId);
+      if (!customer) {
+        customer = this.blankCustomer;
+        customer.id = c.customerId;
+      }
       for (const rule of CUSTOMER_RULES) {
         const d = rule(this, c, customer, lane);
         if (!d) continue;
@@ -531,12 +534,12 @@ export class Partition implements RuleContext {
   }
 
   /** Offers or assigns according to the queue's offer timeout (broadcast always offers). */
-  deliver(c: Conv, agents: Agent[], members: Member[] | null, expl: Explanation): void {
+  deliver(c: Conv, agents: Agent[], members: Member[] | null, expl: Explanation, refresh = true): void {
     const q = c.queue;
     if (q.cfg.offerTimeoutSeconds > 0 || q.cfg.strategy === 'broadcast') this.offer(c, agents, expl);
     else this.assign(c, agents[0]!, expl, false);
     if (members) for (const m of members) q.strategy.picked?.(m);
-    for (const a of agents) this.refreshAgent(a);
+    if (refresh) for (const a of agents) this.refreshAgent(a);
   }
 
   offer(c: Conv, agents: Agent[], expl: Explanation): void {
@@ -692,20 +695,29 @@ export class Partition implements RuleContext {
 
   // ---------------------------------------------------------------- routing: agent side
 
-  /** Gives a freed agent the best work it can take, repeatedly, until it has no free capacity left. */
+  /**
+   * Gives a freed agent the best work it can take, repeatedly, until it has no free capacity left, then
+   * re-files it in its pools once (not after every delivery: a saturated agent who frees one seat and
+   * fills it again costs no pool operation at all).
+   */
   serveAgent(a: Agent): void {
+    this.fillAgent(a);
+    if (this.agents.get(a.id) === a) this.refreshAgent(a);
+  }
+
+  private fillAgent(a: Agent): void {
     for (let guard = 0; guard < 10_000; guard++) {
-      if (a.presence !== 'online' || a.wrapUntil !== 0 || !this.agents.has(a.id)) return;
-      const reserved = this.takeReserved(a);
-      if (reserved) continue;
+      if (a.presence !== 'online' || a.wrapUntil !== 0 || this.agents.get(a.id) !== a) return;
+      if (a.reserved.length > 0 && this.takeReserved(a)) continue;
       let best: Conv | null = null;
       let bestE = 0;
       let bestM: Member | null = null;
       const ms = a.members;
       for (let i = 0; i < ms.length; i++) {
         const m = ms[i]!;
-        if (m.hpos < 0 || m.lane.waiting === 0 || !m.lane.queue.strategy.automatic) continue;
-        const r = this.bestWaiting(m.lane, a);
+        const lane = m.lane;
+        if (lane.waiting === 0 || !a.available(lane.ch) || !lane.queue.strategy.automatic) continue;
+        const r = this.bestWaiting(lane, a);
         if (r && (best === null || this.ahead(r.c, r.e, best, bestE))) {
           best = r.c;
           bestE = r.e;
@@ -714,8 +726,10 @@ export class Partition implements RuleContext {
       }
       if (!best || !bestM) return;
       const lane = bestM.lane;
+      // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
+      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (bestM.hpos < 0 ? 1 : 0));
       this.removeWaiting(best);
-      this.deliver(best, [a], [bestM], this.explain(best, lane, 'strategy', lane.pool.size));
+      this.deliver(best, [a], [bestM], expl, false);
     }
   }
 
@@ -729,7 +743,7 @@ export class Partition implements RuleContext {
       const rule: Explanation['rule'] =
         this.customers.get(c.customerId)?.dedicatedAgentId === a.id ? 'dedicated_agent' : 'previous_agent';
       this.unreserve(c);
-      this.deliver(c, [a], null, this.explain(c, lane, rule, 1));
+      this.deliver(c, [a], null, this.explain(c, lane, rule, 1), false);
       return true;
     }
     return false;
