@@ -178,6 +178,30 @@ export function simulationReport(x: SimReportInput): ReportInput {
   const tables = [queueTable(v ? 'Queues — base' : 'Queues', r)];
   if (v) tables.push(queueTable(`Queues — ${x.variantLabel ?? 'what-if'}`, v));
   tables.push({
+    title:
+      "The engine's own queue statistics at the end of the run (cross-check; its service level is a sliding window)",
+    columns: [
+      'queue',
+      'inbound',
+      'assigned',
+      'abandoned',
+      'waiting',
+      'service level (window)',
+      'average wait s',
+      'average handle s',
+    ],
+    rows: r.engineStats.map((q) => [
+      q.queueId,
+      q.inbound,
+      q.assigned,
+      q.abandoned,
+      q.waiting,
+      q.serviceLevel === null ? null : `${(q.serviceLevel * 100).toFixed(1)} %`,
+      Math.round(q.averageWaitMs / 100) / 10,
+      Math.round(q.averageHandleMs / 100) / 10,
+    ]),
+  });
+  tables.push({
     title: 'Assignment rules (engine explanations)',
     columns: ['rule', 'assignments'],
     rows: Object.entries(r.rules),
