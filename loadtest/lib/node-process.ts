@@ -29,7 +29,8 @@ export function startChild(script: string, args: string[], timeoutMs = 30_000): 
   const child = spawn(process.execPath, [script, ...args], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SB_LOG_LEVEL: process.env.SB_LOG_LEVEL ?? 'info' },
+    // The `listening` line is logged at info: a quieter SB_LOG_LEVEL inherited from the shell would hide it.
+    env: { ...process.env, SB_LOG_LEVEL: 'info' },
   });
   const lines: string[] = [];
   const keep = (l: string) => {
