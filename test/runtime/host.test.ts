@@ -252,3 +252,30 @@ describe('restart recovery', () => {
     expect(await again.digest('acme')).toBe(digest);
   });
 });
+
+describe('snapshots on a timer and lease loss', () => {
+  it('an idle tenant that changed is snapshotted after the snapshot interval', async () => {
+    const h = await host({ snapshotEverySeconds: 1 });
+    await billingDesk(h, 'acme', 1);
+    await enqueue(h, 'acme', 'conv-1');
+    const lastSeq = await h.ports.log.lastSeq('acme');
+    let stored = await h.ports.snapshots.load('acme');
+    for (let i = 0; i < 60 && stored?.seq !== lastSeq; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      stored = await h.ports.snapshots.load('acme');
+    }
+    expect(stored?.seq).toBe(lastSeq);
+  });
+
+  it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {
+    const h = await host();
+    await billingDesk(h, 'acme', 1);
+    // What the host does when the cluster's ownership reports the lease lost.
+    const inflight = enqueue(h, 'acme', 'conv-1');
+    h.host.unload('acme');
+    await expect(inflight).rejects.toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+    expect(h.host.partitionsOwned).toBe(0);
+    // Embedded ownership grants it again: the tenant comes back from snapshot + log, nothing lost.
+    expect(status(await enqueue(h, 'acme', 'conv-2'))).toBe('assigned');
+  });
+});
