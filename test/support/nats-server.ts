@@ -103,7 +103,7 @@ export class NatsServer {
   }
 
   async start(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null) return;
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     this.stderr = '';
     const p = spawn(this.bin, ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr?.on('data', (d: Buffer) => {

@@ -45,7 +45,7 @@ export interface JetStreamLogOptions {
   storage?: 'file' | 'memory';
   /** 1 for a single server; 3 (or 5) in production: a quorum must store a batch before it is acked. */
   replicas?: number;
-  /** Publish ack timeout, ms (default 5000). */
+  /** Publish ack timeout, ms (default 2000: an append caught in a NATS restart fails fast and is retried). */
   timeoutMs?: number;
   /** Dedupe window for `Nats-Msg-Id`, ms (default 2 min, the server's default). */
   duplicateWindowMs?: number;
@@ -116,7 +116,7 @@ export class JetStreamCommandLog implements CommandLog {
   ) {
     this.stream = opts.stream ?? COMMANDS_STREAM;
     this.prefix = opts.subjectPrefix ?? 'sb.cmd';
-    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.timeoutMs = opts.timeoutMs ?? 2000;
   }
 
   /** Ensures the stream exists with the given settings, then returns the log. */

@@ -85,7 +85,7 @@ export class JetStreamEventPublisher {
     return new JetStreamEventPublisher(jetstream(nc), opts);
   }
 
-  /** Publishes without blocking the caller; retries a failed publish twice (deduped by id). */
+  /** Publishes without blocking the caller; retries a failed publish for ~3 s, riding out a NATS restart (deduped by id). */
   publish(e: PublishedEvent, index: number): void {
     const subject = subjectOf(this.prefix, e.tenant, e.event);
     const data = enc.encode(JSON.stringify(e));
@@ -97,12 +97,12 @@ export class JetStreamEventPublisher {
           this.published++;
           return;
         } catch (err) {
-          if (i >= 2) {
+          if (i >= 6) {
             this.failed++;
             this.opts.log?.('event publish failed', { subject, err: String(err) });
             return;
           }
-          await new Promise((r) => setTimeout(r, 50 * (i + 1)));
+          await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** i)));
         }
       }
     };

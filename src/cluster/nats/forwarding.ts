@@ -40,6 +40,8 @@ export interface ClusterRouterOptions {
   eventSubjectPrefix?: string;
   /** Deadline for calls that bring none, ms (default 10 000: enough to ride out a failover). */
   defaultDeadlineMs?: number;
+  /** Longest wait for one forwarded attempt before retrying, ms (default 1500). */
+  attemptTimeoutMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -70,10 +72,12 @@ export class ClusterPartitionRouter implements PartitionRouter {
   private unwatch: (() => void) | null = null;
   private unwarm: (() => void) | null = null;
   private readonly defaultDeadline: number;
+  private readonly attemptTimeout: number;
   forwarded = 0;
 
   constructor(private readonly opts: ClusterRouterOptions) {
     this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
+    this.attemptTimeout = opts.attemptTimeoutMs ?? 1500;
   }
 
   get nodeId(): string {
@@ -211,7 +215,9 @@ export class ClusterPartitionRouter implements PartitionRouter {
   }
 
   private async forward<T>(node: string, req: RpcRequest, deadline: number): Promise<T> {
-    const timeout = Math.max(1, deadline - Date.now());
+    // One attempt never waits out the whole deadline: a node that died without closing its connection
+    // cleanly looks alive until the server notices, and the retry may find the new owner.
+    const timeout = Math.max(1, Math.min(deadline - Date.now(), this.attemptTimeout));
     // Remaining time, not an absolute deadline: the nodes' clocks need not agree.
     req.ms = timeout;
     this.forwarded++;

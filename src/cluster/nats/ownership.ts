@@ -17,6 +17,7 @@
  * those that hash to it when their lease is deleted or expires.
  */
 import { randomBytes } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, type Ownership, type OwnershipChange, systemClock } from '../ports.js';
@@ -116,7 +117,8 @@ export class KvOwnership implements Ownership {
   }
 
   private async bucket(name: string, ttl: number): Promise<KV> {
-    const kvm = new Kvm(this.nc);
+    // KV calls give up after 2 s (not the 5 s default) so a NATS restart costs one short wait, not five.
+    const kvm = new Kvm(jetstream(this.nc, { timeout: 2000 }));
     const cfg = {
       history: 1,
       ttl,

@@ -1,0 +1,460 @@
+/**
+ * `npm run chaos` — failover with nothing lost, on one machine.
+ *
+ * Starts its own NATS (JetStream, sync always) and 3 router nodes (loadtest/lib/cluster.ts), sets up
+ * tenants with chat agents, then drives steady enqueue load through all nodes (each assigned conversation
+ * is ended after a short talk). Mid-load it `kill -9`s the node holding the most tenant leases; later it
+ * `kill -9`s and restarts the NATS server. Then it checks:
+ *  - every acknowledged conversation exists on the cluster (asked through the surviving nodes) and is
+ *    waiting, offered, assigned, wrapping up or closed — otherwise it is `lost`;
+ *  - from the durable event stream `SB_EVENTS`: no conversation was ever assigned to two agents at once
+ *    (`double_assigned`), no agent ever held more chat conversations than its capacity (`over_capacity`);
+ *  - `failover_ms`: for the killed node's tenants, the longest time from the kill until a call issued
+ *    after it succeeded.
+ * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"failover_ms":x}.
+ */
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { idToken } from '../src/cluster/nats/subjects.js';
+import type { EngineEvent } from '../src/engine/types.js';
+import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
+import { AgentDeskServiceClient } from '../src/gen/switchboard/v1/agent_desk.js';
+import {
+  Channel,
+  Outcome,
+  Presence,
+  Seniority,
+  Strategy,
+  ValueTier,
+} from '../src/gen/switchboard/v1/common.js';
+import {
+  ConversationStatus,
+  EnqueueStatus,
+  GatewayServiceClient,
+} from '../src/gen/switchboard/v1/gateway.js';
+import type { PublishedEvent } from '../src/host/router.js';
+import { type LocalCluster, startLocalCluster } from './lib/cluster.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '55' },
+    rate: { type: 'string', default: '320' },
+    tenants: { type: 'string', default: '6' },
+    agents: { type: 'string', default: '20' },
+    capacity: { type: 'string', default: '4' },
+    'kill-at': { type: 'string', default: '12' },
+    'nats-restart-at': { type: 'string', default: '32' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(
+    'usage: npm run chaos -- [--seconds 55] [--rate 320] [--tenants 6] [--agents 20] [--capacity 4] [--kill-at 12] [--nats-restart-at 32]',
+  );
+  process.exit(0);
+}
+const SECONDS = Number(values.seconds);
+const RATE = Number(values.rate);
+const TENANTS = Array.from({ length: Number(values.tenants) }, (_, i) => `chaos-${i}`);
+const AGENTS = Number(values.agents);
+const CAPACITY = Number(values.capacity);
+const KILL_AT = Number(values['kill-at']) * 1000;
+const NATS_AT = Number(values['nats-restart-at']) * 1000;
+const MAX_INFLIGHT = 600;
+
+type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
+interface Clients {
+  gateway: GatewayServiceClient;
+  desk: AgentDeskServiceClient;
+  admin: AdminServiceClient;
+}
+
+function unary<Req, Res>(
+  client: object,
+  fn: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Cb<Res>) => unknown,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+const RETRYABLE = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.RESOURCE_EXHAUSTED,
+]);
+
+async function main(): Promise<void> {
+  console.log(
+    `chaos: starting NATS + 3 nodes (lease TTL default), ${TENANTS.length} tenants × ${AGENTS} agents (chat capacity ${CAPACITY})`,
+  );
+  const cluster = await startLocalCluster({ nodes: 3 });
+  try {
+    await run(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function run(cluster: LocalCluster): Promise<void> {
+  const creds = grpc.credentials.createInsecure();
+  const clients: Clients[] = cluster.nodes.map((n) => ({
+    gateway: new GatewayServiceClient(n.grpcTarget, creds),
+    desk: new AgentDeskServiceClient(n.grpcTarget, creds),
+    admin: new AdminServiceClient(n.grpcTarget, creds),
+  }));
+  let rr = 0;
+  const pick = (): Clients => {
+    for (let i = 0; i < clients.length; i++) {
+      const k = rr++ % clients.length;
+      if (cluster.nodes[k]?.alive) return clients[k] as Clients;
+    }
+    throw new Error('no live node');
+  };
+  /** Calls through any live node; retries retryable failures with the same request (idempotent ids). */
+  async function withRetry<T>(f: (c: Clients) => Promise<T>, attempts = 4): Promise<T> {
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        return await f(pick());
+      } catch (e) {
+        last = e;
+        if (!RETRYABLE.has((e as grpc.ServiceError).code)) throw e;
+        await new Promise((r) => setTimeout(r, 100 * (i + 1)));
+      }
+    }
+    throw last;
+  }
+
+  // ---- setup ----
+  for (const tenant of TENANTS) {
+    await withRetry((c) =>
+      unary(
+        c.admin,
+        c.admin.upsertQueue,
+        {
+          tenant,
+          requestId: '',
+          queue: {
+            id: 'chat',
+            name: 'Chat',
+            channel: Channel.CHANNEL_CHAT,
+            requiredSkills: [],
+            strategy: Strategy.STRATEGY_LEAST_BUSY,
+            onlineOnly: false,
+            broadcastWidth: 1,
+            priority: 5,
+            serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
+            maxSize: 0,
+            offerTimeoutSeconds: 0,
+            overflow: [],
+            previousAgentWaitSeconds: 0,
+            newCustomersToNewAgents: false,
+          },
+        },
+        8000,
+      ),
+    );
+    for (let i = 0; i < AGENTS; i++) {
+      const id = `agent-${i}`;
+      await withRetry((c) =>
+        unary(
+          c.admin,
+          c.admin.upsertAgent,
+          {
+            tenant,
+            requestId: '',
+            agent: {
+              id,
+              displayName: `Agent ${i}`,
+              skills: [],
+              teams: [],
+              tier: 1,
+              seniority: Seniority.SENIORITY_EXPERIENCED,
+              capacity: { chat: CAPACITY },
+              wrapUpSeconds: 0,
+              queues: [],
+            },
+          },
+          8000,
+        ),
+      );
+      await withRetry((c) =>
+        unary(
+          c.desk,
+          c.desk.setPresence,
+          { tenant, requestId: '', agentId: id, presence: Presence.PRESENCE_ONLINE },
+          8000,
+        ),
+      );
+    }
+  }
+  console.log('setup done: tenants configured through all nodes');
+
+  // ---- load ----
+  const run = `c${Date.now().toString(36)}`;
+  const acked = new Map<string, { tenant: string; status: EnqueueStatus }>();
+  const endedAcked = new Set<string>();
+  let errors = 0;
+  let inflight = 0;
+  let seq = 0;
+  let killAt = 0;
+  let killedTenants: string[] = [];
+  const firstOkAfterKill = new Map<string, number>();
+  let natsAt = 0;
+  let firstOkAfterNats = 0;
+  const t0 = Date.now();
+
+  /** The agent talks 100–500 ms, then ends the conversation (once, whoever noticed the assignment). */
+  const endStarted = new Set<string>();
+  const talkThenEnd = async (tenant: string, id: string) => {
+    if (endStarted.has(id)) return;
+    endStarted.add(id);
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+    await withRetry((c) =>
+      unary(
+        c.desk,
+        c.desk.endConversation,
+        { tenant, requestId: '', conversationId: id, outcome: Outcome.OUTCOME_RESOLVED },
+        8000,
+      ),
+    );
+    endedAcked.add(id);
+  };
+
+  const enqueueOne = async () => {
+    const n = seq++;
+    const tenant = TENANTS[n % TENANTS.length] as string;
+    const id = `${run}-${n}`;
+    const sentAt = Date.now();
+    inflight++;
+    try {
+      const res = await withRetry((c) =>
+        unary(
+          c.gateway,
+          c.gateway.enqueue,
+          {
+            tenant,
+            requestId: '',
+            conversation: {
+              id,
+              channel: Channel.CHANNEL_CHAT,
+              customer: { id: `cust-${n % 2000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
+              requiredSkills: [],
+              queueId: 'chat',
+              priority: 5,
+            },
+          },
+          8000,
+        ),
+      );
+      const now = Date.now();
+      acked.set(id, { tenant, status: res.status });
+      if (killAt && sentAt >= killAt && killedTenants.includes(tenant) && !firstOkAfterKill.has(tenant)) {
+        firstOkAfterKill.set(tenant, now - killAt);
+      }
+      if (natsAt && sentAt >= natsAt && !firstOkAfterNats) firstOkAfterNats = now - natsAt;
+      if (res.status === EnqueueStatus.ENQUEUE_STATUS_ASSIGNED) await talkThenEnd(tenant, id);
+    } catch {
+      errors++;
+    } finally {
+      inflight--;
+    }
+  };
+
+  const pending: Promise<void>[] = [];
+  const js = await connect({ servers: cluster.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const leases = await new Kvm(js).open('SB_LEASES');
+  // Conversations that waited and were assigned later are ended too, so agents keep freeing capacity.
+  const assignedSub = js.subscribe('sb.evt.*.*.*.assigned', {
+    callback: (err, msg) => {
+      if (err) return;
+      const e = msg.json<PublishedEvent>();
+      const ev = e.event as { conversationId?: string };
+      if (ev.conversationId && acked.has(ev.conversationId)) {
+        pending.push(talkThenEnd(e.tenant, ev.conversationId).catch(() => undefined));
+      }
+    },
+  });
+  let killed = false;
+  let natsRestarted = false;
+  let credit = 0;
+  let issued = 0;
+  let shed = 0;
+  await new Promise<void>((resolveLoad) => {
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - t0;
+      if (elapsed >= SECONDS * 1000) {
+        clearInterval(timer);
+        resolveLoad();
+        return;
+      }
+      // Open loop by the clock, not by timer ticks (which stretch when the machine is busy).
+      credit = (elapsed / 1000) * RATE - issued;
+      while (credit >= 1) {
+        credit -= 1;
+        issued++;
+        if (inflight < MAX_INFLIGHT) pending.push(enqueueOne());
+        else shed++;
+      }
+      if (!killed && elapsed >= KILL_AT) {
+        killed = true;
+        void (async () => {
+          const owners = new Map<string, string[]>();
+          for (const t of TENANTS) {
+            const e = await leases.get(idToken(t)).catch(() => null);
+            const owner = e?.operation === 'PUT' ? (e.json<{ owner: string }>().owner ?? '') : '';
+            owners.set(owner, [...(owners.get(owner) ?? []), t]);
+          }
+          const [victim, tenants] = [...owners]
+            .filter(([o]) => o !== '')
+            .sort((a, b) => b[1].length - a[1].length)[0] ?? ['', []];
+          const idx = cluster.nodes.findIndex((x) => x.nodeId === victim);
+          if (idx < 0) return;
+          killedTenants = tenants;
+          killAt = Date.now();
+          await cluster.killNode(idx);
+          console.log(
+            `t+${((killAt - t0) / 1000).toFixed(1)}s kill -9 ${victim} (leases: ${tenants.join(', ')})`,
+          );
+        })();
+      }
+      if (!natsRestarted && elapsed >= NATS_AT) {
+        natsRestarted = true;
+        natsAt = Date.now();
+        void cluster
+          .restartNats()
+          .then(() =>
+            console.log(
+              `t+${((natsAt - t0) / 1000).toFixed(1)}s NATS server kill -9 + restart (back after ${Date.now() - natsAt} ms)`,
+            ),
+          );
+      }
+    }, 10);
+  });
+  await Promise.all(pending);
+  await new Promise((r) => setTimeout(r, 1000));
+  assignedSub.unsubscribe();
+  await Promise.all(pending);
+  console.log(
+    `load done: ${seq} enqueues sent, ${acked.size} acknowledged, ${errors} failed after retries, ${shed} not sent (client at ${MAX_INFLIGHT} in flight), ${endedAcked.size} ended`,
+  );
+  await new Promise((r) => setTimeout(r, 2000));
+
+  // ---- check 1: every acknowledged conversation exists on the cluster ----
+  const OK = new Set([
+    ConversationStatus.CONVERSATION_STATUS_WAITING,
+    ConversationStatus.CONVERSATION_STATUS_OFFERED,
+    ConversationStatus.CONVERSATION_STATUS_ASSIGNED,
+    ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
+    ConversationStatus.CONVERSATION_STATUS_CLOSED,
+  ]);
+  let lost = 0;
+  const ids = [...acked.keys()];
+  const lostIds: string[] = [];
+  const workers = Array.from({ length: 32 }, async () => {
+    for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
+      const { tenant } = acked.get(id) as { tenant: string };
+      const conv = await withRetry((c) =>
+        unary(c.gateway, c.gateway.getConversation, { tenant, requestId: '', conversationId: id }, 8000),
+      ).catch(() => null);
+      if (!conv?.conversation || !OK.has(conv.conversation.status)) {
+        lost++;
+        if (lostIds.length < 5) lostIds.push(`${tenant}/${id}`);
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (lostIds.length) console.log(`lost (first ${lostIds.length}): ${lostIds.join(' ')}`);
+
+  // ---- check 2: invariants over the durable event stream ----
+  const jsc = jetstream(js);
+  const consumer = await jsc.consumers.get('SB_EVENTS', {
+    filter_subjects: ['sb.evt.>'],
+    deliver_policy: DeliverPolicy.All,
+  });
+  const info = await consumer.info();
+  const total = info.num_pending;
+  const events: PublishedEvent[] = [];
+  if (total > 0) {
+    const msgs = await consumer.consume({ max_messages: 1000 });
+    for await (const m of msgs) {
+      events.push(m.json<PublishedEvent>());
+      if (m.info.pending === 0) break;
+    }
+    await msgs.close();
+  }
+  await js.close();
+  const endedInEvents = new Set<string>();
+  for (const e of events)
+    if (e.event.type === 'conversation_ended') endedInEvents.add(`${e.tenant}/${e.event.conversationId}`);
+  let eventsMissing = 0;
+  const skip = new Set<string>();
+  for (const id of endedAcked) {
+    const key = `${acked.get(id)?.tenant}/${id}`;
+    if (!endedInEvents.has(key)) {
+      eventsMissing++;
+      skip.add(key);
+    }
+  }
+  let doubleAssigned = 0;
+  let overCapacity = 0;
+  const byTenant = new Map<string, PublishedEvent[]>();
+  for (const e of events) byTenant.set(e.tenant, [...(byTenant.get(e.tenant) ?? []), e]);
+  for (const [tenant, list] of byTenant) {
+    list.sort((a, b) => a.seq - b.seq); // stable: events of one batch keep their order
+    const holder = new Map<string, string>();
+    const load = new Map<string, Set<string>>();
+    for (const { event } of list) {
+      const ev = event as EngineEvent & { conversationId?: string; agentId?: string };
+      const key = `${tenant}/${ev.conversationId}`;
+      if (ev.type === 'assigned') {
+        const cur = holder.get(key);
+        if (cur !== undefined && cur !== ev.agentId) doubleAssigned++;
+        holder.set(key, ev.agentId);
+        if (skip.has(key)) continue;
+        let set = load.get(ev.agentId);
+        if (!set) {
+          set = new Set();
+          load.set(ev.agentId, set);
+        }
+        set.add(key);
+        if (set.size > CAPACITY) overCapacity++;
+      } else if (ev.type === 'conversation_ended' || ev.type === 'transferred' || ev.type === 'abandoned') {
+        const cur = holder.get(key);
+        if (cur !== undefined) load.get(cur)?.delete(key);
+        holder.delete(key);
+      }
+    }
+  }
+  const failoverMs = Math.max(0, ...[...firstOkAfterKill.values()]);
+  const unrecovered = killedTenants.filter((t) => !firstOkAfterKill.has(t));
+  console.log(
+    `events: ${events.length} read from SB_EVENTS; ${eventsMissing} ended conversations without their event (node killed between log ack and publish)`,
+  );
+  console.log(
+    `failover: tenants of the killed node back after ${[...firstOkAfterKill].map(([t, ms]) => `${t}=${ms}ms`).join(', ')}${unrecovered.length ? `; never recovered: ${unrecovered.join(', ')}` : ''}`,
+  );
+  console.log(`NATS restart: first call issued after it succeeded ${firstOkAfterNats} ms later`);
+  console.log(
+    JSON.stringify({
+      acknowledged: acked.size,
+      lost,
+      double_assigned: doubleAssigned,
+      over_capacity: overCapacity,
+      failover_ms: unrecovered.length ? -1 : failoverMs,
+    }),
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

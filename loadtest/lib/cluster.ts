@@ -1,0 +1,114 @@
+/**
+ * A local Switchboard cluster on this machine: its own `nats-server` (JetStream, `sync_interval:
+ * always`, free port, temp store) and N node processes in cluster mode (`--nats-url`), each on free
+ * ports. Used by `npm run loadtest:grpc -- --cluster` and `npm run chaos`; nothing outside loopback.
+ */
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
+import { type ChildServer, nodeEntryPoint, startChild } from './node-process.js';
+
+export interface ClusterNode {
+  nodeId: string;
+  server: ChildServer;
+  grpcTarget: string;
+  httpUrl: string;
+  alive: boolean;
+}
+
+export interface LocalCluster {
+  nats: NatsServer;
+  natsUrl: string;
+  nodes: ClusterNode[];
+  grpcTargets: string[];
+  metricsUrls: string[];
+  /** `kill -9` of node i (no drain, no lease hand-over). Resolves once the process is gone. */
+  killNode(i: number): Promise<void>;
+  /** `kill -9` of the NATS server, then a restart on the same port and store. Resolves when it listens. */
+  restartNats(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalClusterOptions {
+  nodes?: number;
+  /** Extra node flags, e.g. `['--workers', '1']`. */
+  nodeArgs?: string[];
+}
+
+/** Starts NATS and the nodes, and waits until every node sees all the others as members. */
+export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+  const nats = await startNatsServer();
+  const dataDir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
+  const nodes: ClusterNode[] = [];
+  const n = opts.nodes ?? 3;
+  try {
+    const started = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const nodeId = `node-${i + 1}`;
+        const server = await startChild(nodeEntryPoint(), [
+          '--grpc-port',
+          '0',
+          '--http-port',
+          '0',
+          '--host',
+          '127.0.0.1',
+          '--data-dir',
+          join(dataDir, nodeId),
+          '--nats-url',
+          nats.url,
+          '--node-id',
+          nodeId,
+          ...(opts.nodeArgs ?? []),
+        ]);
+        const logDir = process.env.SB_CLUSTER_LOG_DIR;
+        if (logDir) {
+          // Full node logs for post-mortems (the child's pipes are read anyway).
+          const out = createWriteStream(join(logDir, `${nodeId}.log`), { flags: 'a' });
+          server.child.stdout?.on('data', (d: Buffer) => out.write(d));
+          server.child.stderr?.on('data', (d: Buffer) => out.write(d));
+        }
+        const { grpcPort, httpPort } = server.listening;
+        return {
+          nodeId,
+          server,
+          grpcTarget: `127.0.0.1:${grpcPort}`,
+          httpUrl: `http://127.0.0.1:${httpPort}`,
+          alive: true,
+        };
+      }),
+    );
+    nodes.push(...started);
+  } catch (e) {
+    await Promise.all(nodes.map((x) => x.server.stop(1000)));
+    await nats.cleanup();
+    throw e;
+  }
+  // Membership settles within one heartbeat; a second of margin keeps the first requests from
+  // triggering hand-overs while nodes are still discovering each other.
+  await new Promise((r) => setTimeout(r, 1500));
+  return {
+    nats,
+    natsUrl: nats.url,
+    nodes,
+    grpcTargets: nodes.map((x) => x.grpcTarget),
+    metricsUrls: nodes.map((x) => `${x.httpUrl}/metrics`),
+    async killNode(i: number) {
+      const node = nodes[i];
+      if (!node?.alive) return;
+      node.alive = false;
+      const child = node.server.child;
+      const gone = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGKILL');
+      await gone;
+    },
+    async restartNats() {
+      await nats.restart();
+    },
+    async stop() {
+      await Promise.all(nodes.filter((x) => x.alive).map((x) => x.server.stop(5000)));
+      await nats.cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
