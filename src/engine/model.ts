@@ -5,7 +5,7 @@
  * Picture of the indexes for one queue with one overflow step:
  *
  *   Queue q ── lanes[0] (base requirements)      pool: heap of available Members, strategy order
- *          │                                       levels[0..10]: heap of waiting Convs per priority
+ *          │                                       levels[0..10]: wait line (FIFO + side heap) per priority
  *          └─ lanes[1] (after overflow step 1)     same shape, membership of the relaxed requirements
  *
  *   Agent ── members[] ── one Member per lane it may serve (pool slot `hpos`, round-robin `turn`)
@@ -26,6 +26,7 @@ import type {
   QueueConfig,
   SkillRequirement,
 } from './types.js';
+import { WaitLine } from './wait-line.js';
 import { SlidingWindow } from './window.js';
 
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
@@ -153,7 +154,7 @@ export interface Clause {
 export class Lane {
   readonly pool: IndexedHeap<Member>;
   readonly members = new Set<Member>();
-  readonly levels: (IndexedHeap<Conv> | null)[] = new Array(PRIORITY_LEVELS).fill(null);
+  readonly levels: (WaitLine | null)[] = new Array(PRIORITY_LEVELS).fill(null);
   /** Bit p set ⇔ levels[p] is non-empty. */
   levelMask = 0;
   waiting = 0;
@@ -195,16 +196,10 @@ export class Lane {
     return s;
   }
 
-  level(p: number): IndexedHeap<Conv> {
+  level(p: number): WaitLine {
     let h = this.levels[p];
     if (!h) {
-      h = new IndexedHeap<Conv>(
-        WAIT_ORDER,
-        (c) => c.hpos,
-        (c, i) => {
-          c.hpos = i;
-        },
-      );
+      h = new WaitLine();
       this.levels[p] = h;
     }
     return h;
@@ -212,9 +207,6 @@ export class Lane {
 }
 
 export type SlaState = 'ok' | 'at_risk' | 'breached';
-
-/** Waiting order within one priority level: age, then arrival. */
-const WAIT_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
 
 export class Queue {
   lanes: Lane[] = [];
@@ -278,7 +270,10 @@ export class Conv {
   /** Requirements of the request beyond the lane's (after relaxation); null = none. */
   adHoc: SkillRequirement[] | null = null;
   lane: Lane | null = null;
+  /** Slot in the wait line's side heap, or -1. */
   hpos = -1;
+  /** Absolute index in the wait line's FIFO, or -1. */
+  fpos = -1;
   tpos = -1;
   timerAt = Number.POSITIVE_INFINITY;
   /** Order of arrival within (queue, priority level), for position estimates; -1 = not yet queued here. */

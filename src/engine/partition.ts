@@ -261,7 +261,7 @@ export class Partition implements RuleContext {
   teardownLanes(q: Queue): Conv[] {
     const waiting: Conv[] = [];
     for (const lane of q.lanes) {
-      for (const h of lane.levels) if (h) for (const c of h.items) waiting.push(c);
+      for (const h of lane.levels) if (h) for (const c of h.all()) waiting.push(c);
       for (const m of [...lane.members]) this.removeMember(m);
     }
     for (const c of waiting) this.removeWaiting(c);

@@ -1,0 +1,131 @@
+/**
+ * The waiting line of one priority level in one lane, ordered by (enqueuedAt, seq).
+ *
+ * Almost every conversation joins at the back (it just arrived, so it is the youngest and has the highest
+ * seq) and leaves from the front, so the line is a FIFO array with O(1) push and O(1) removal at the head.
+ * The few that re-join out of order (an offer was rejected and the conversation keeps its age, an overflow
+ * step moved it to the next lane, a queue was rebuilt) go to a small side heap. The front of the line is
+ * the smaller of the FIFO head and the heap top.
+ *
+ *   fifo:  [ ✗ ✗ c7 ✗ c9 c12 … ]     ✗ = left from the middle (cancelled, moved): skipped lazily
+ *              ^head
+ *   side:  heap { c3, c8 }           out-of-order re-joins
+ *
+ * Invariant: the live FIFO entries are in increasing (enqueuedAt, seq) order; `c.fpos` is the absolute
+ * FIFO index of a conversation in the FIFO (else -1), `c.hpos` its slot in the side heap (else -1).
+ */
+import { IndexedHeap } from './heap.js';
+import type { Conv } from './model.js';
+
+const SIDE_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
+
+function before(a: Conv, b: Conv): boolean {
+  return a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq);
+}
+
+export class WaitLine {
+  private fifo: (Conv | null)[] = [];
+  /** Absolute index of fifo[0]. */
+  private base = 0;
+  private head = 0;
+  private live = 0;
+  /** Key of the last conversation appended to the FIFO (the FIFO's maximum). */
+  private tailAt = Number.NEGATIVE_INFINITY;
+  private tailSeq = 0;
+  private readonly side = new IndexedHeap<Conv>(
+    SIDE_ORDER,
+    (c) => c.hpos,
+    (c, i) => {
+      c.hpos = i;
+    },
+  );
+
+  get size(): number {
+    return this.live + this.side.size;
+  }
+
+  push(c: Conv): void {
+    if (c.enqueuedAt > this.tailAt || (c.enqueuedAt === this.tailAt && c.seq > this.tailSeq)) {
+      c.fpos = this.base + this.fifo.length;
+      this.fifo.push(c);
+      this.live++;
+      this.tailAt = c.enqueuedAt;
+      this.tailSeq = c.seq;
+    } else {
+      this.side.push(c);
+    }
+  }
+
+  remove(c: Conv): void {
+    if (c.fpos >= 0) {
+      this.fifo[c.fpos - this.base] = null;
+      c.fpos = -1;
+      this.live--;
+      if (this.live === 0) {
+        // Empty: start a fresh array (and accept any key at the back again).
+        this.base += this.fifo.length;
+        this.fifo = [];
+        this.head = 0;
+        this.tailAt = Number.NEGATIVE_INFINITY;
+        this.tailSeq = 0;
+      }
+    } else {
+      this.side.remove(c);
+    }
+  }
+
+  private fifoHead(): Conv | null {
+    const f = this.fifo;
+    let h = this.head;
+    while (h < f.length && f[h] === null) h++;
+    if (h > 1024 && h * 2 > f.length) {
+      this.fifo = f.slice(h);
+      this.base += h;
+      h = 0;
+    }
+    this.head = h;
+    return h < this.fifo.length ? this.fifo[h]! : null;
+  }
+
+  /** The conversation at the front of the line. */
+  peek(): Conv | undefined {
+    const a = this.fifoHead();
+    const b = this.side.peek();
+    if (!a) return b;
+    if (!b) return a;
+    return before(a, b) ? a : b;
+  }
+
+  /** First conversation in line order satisfying `pred`, looking at ≤ `limit` entries of each part. */
+  findFirst(pred: (c: Conv) => boolean, limit: number): Conv | undefined {
+    let a: Conv | undefined;
+    if (this.fifoHead()) {
+      const f = this.fifo;
+      let seen = 0;
+      for (let i = this.head; i < f.length && seen < limit; i++) {
+        const c = f[i];
+        if (!c) continue;
+        seen++;
+        if (pred(c)) {
+          a = c;
+          break;
+        }
+      }
+    }
+    const b = this.side.findFirst(pred, limit);
+    if (!a) return b;
+    if (!b) return a;
+    return before(a, b) ? a : b;
+  }
+
+  /** Every conversation in the line (unordered). */
+  all(): Conv[] {
+    const out: Conv[] = [];
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const c = this.fifo[i];
+      if (c) out.push(c);
+    }
+    for (const c of this.side.items) out.push(c);
+    return out;
+  }
+}
