@@ -2,11 +2,12 @@
  * The `Engine` implementation: validation, command-id dedupe, apply, queries, snapshot and digest
  * around a `Partition`.
  *
- * Dedupe: the replies of the last `dedupeWindow` accepted commands (default 10 000) are remembered by
- * command id, oldest evicted first, and are part of the snapshot; a repeated id within that window gets
- * the remembered reply with no events and `duplicate: true`, and changes nothing (its events were
- * already published the first time; only replies are kept so the window stays small and short-lived). Rejected commands are not remembered
- * (they changed nothing, so re-evaluating a retry is harmless and keeps the digest unchanged).
+ * Dedupe: the replies of recent accepted commands are remembered by command id — at least the last
+ * `dedupeWindow / 2` and at most the last `dedupeWindow` (default 10 000; two generations, see `memo.ts`)
+ * — and are part of the snapshot. A repeated id within that window gets the remembered reply with no
+ * events and `duplicate: true`, and changes nothing (its events were published the first time).
+ * Rejected commands are not remembered: they changed nothing, so re-evaluating a retry is harmless and
+ * keeps the digest unchanged.
  */
 import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';

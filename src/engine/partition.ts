@@ -420,7 +420,8 @@ export class Partition implements RuleContext {
     this.setAdHoc(c);
     const q = c.queue;
     const lane = laneOf(c);
-    if (withRules) {
+    // A manual queue does nothing automatic, customer rules included: a supervisor assigns.
+    if (withRules && q.strategy.automatic) {
       // A customer without a record has no history: the rules see a blank one.
       let customer = known ?? this.customers.get(c.customerId);
       if (!customer) {

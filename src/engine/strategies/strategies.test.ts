@@ -78,6 +78,18 @@ describe('manual', () => {
   });
 });
 
+describe('manual and customer rules', () => {
+  it('a manual queue does not send a returning customer to the previous agent by itself', () => {
+    const s = desk('manual');
+    s.online(agentConfig('ann'));
+    s.given({
+      type: 'upsert_customer',
+      customer: { id: 'alice', valueTier: 'standard', previousAgents: ['ann'] },
+    });
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual([]);
+  });
+});
+
 describe('round robin with online only', () => {
   function rotation(onlineOnly: boolean): string[] {
     const s = desk('round_robin', { onlineOnly });
