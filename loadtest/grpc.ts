@@ -231,6 +231,9 @@ async function main(): Promise<number> {
       echo_p50_us: echoIter ? r1(eo.p50_us) : null,
       echo_p99_us: echoIter ? r1(eo.p99_us) : null,
       p99_vs_echo: echoIter && eo.p99_us > 0 ? Math.round((ro.p99_us / eo.p99_us) * 100) / 100 : null,
+      /** The issue's targets: p50 under 1 ms, p99 within 2× the echo p99 of the same run. */
+      p50_target_met: ro.p50_us < 1000,
+      p99_target_met: echoIter ? ro.p99_us <= 2 * eo.p99_us : null,
       open_rate: rate,
       closed_concurrency: concurrency,
       closed_p50_us: r1(rc.p50_us),
@@ -250,6 +253,9 @@ async function main(): Promise<number> {
       .find(Boolean);
     console.log(
       `\nenqueue→assignment (open loop ${rate}/s): p50 ${ro.p50_us.toFixed(0)} µs  p99 ${ro.p99_us.toFixed(0)} µs  p99.9 ${ro.p999_us.toFixed(0)} µs  (${ro.count} calls)`,
+    );
+    console.log(
+      `targets: p50 < 1 ms → ${summary.p50_target_met ? 'met' : 'NOT met'}${echoIter ? `; p99 ≤ 2 × echo p99 → ${summary.p99_target_met ? 'met' : 'NOT met'}` : ''}`,
     );
     if (echoIter) {
       console.log(
