@@ -39,6 +39,7 @@ describe('random days cover the routing rules', () => {
       'missed:timeout',
       'offer_rescinded',
       'transferred',
+      'escalated',
       'abandoned',
       'conversation_ended',
       'wrap_up_started',

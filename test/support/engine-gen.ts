@@ -39,6 +39,7 @@ export interface Profile {
   dedicatedAgents: boolean;
   rejects: boolean;
   transfers: boolean;
+  escalations: boolean;
   cancels: boolean;
   manualAssign: boolean;
   duplicates: boolean;
@@ -57,6 +58,7 @@ export const FULL: Profile = {
   dedicatedAgents: true,
   rejects: true,
   transfers: true,
+  escalations: true,
   cancels: true,
   manualAssign: true,
   duplicates: true,
@@ -83,6 +85,7 @@ export const EQUIVALENT_AGENTS: Profile = {
   dedicatedAgents: false,
   rejects: false,
   transfers: false,
+  escalations: false,
   manualAssign: false,
   equivalentAgents: true,
 };
@@ -112,6 +115,7 @@ export type Op =
   | { k: 'cancel'; pick: number }
   | { k: 'transfer'; pick: number; q: number; a: number; toAgent: boolean }
   | { k: 'assign'; pick: number; a: number }
+  | { k: 'escalate'; pick: number; a: number; toAgent: boolean; tier: number }
   | { k: 'tick'; dt: number }
   | { k: 'dup'; pick: number };
 
@@ -219,6 +223,18 @@ export function scenarioArb(p: Profile, maxOps = 60): fc.Arbitrary<Scenario> {
         q: nat(MAX_QUEUES - 1),
         a: agentIdx,
         toAgent: fc.boolean(),
+      }),
+    });
+  }
+  if (p.escalations) {
+    weighted.push({
+      weight: 1,
+      arbitrary: fc.record({
+        k: fc.constant('escalate' as const),
+        pick: nat(20),
+        a: agentIdx,
+        toAgent: fc.boolean(),
+        tier: fc.integer({ min: 1, max: 3 }),
       }),
     });
   }
@@ -432,6 +448,16 @@ export function runScenario(engine: Engine, p: Profile, s: Scenario, opts: RunOp
         if (waiting.length === 0) return null;
         return {
           cmd: { type: 'assign', conversationId: waiting[op.pick % waiting.length]!.id, agentId: aid(op.a) },
+        };
+      }
+      case 'escalate': {
+        const owned = open((st) => st === 'assigned');
+        if (owned.length === 0) return null;
+        const conversationId = owned[op.pick % owned.length]!.id;
+        return {
+          cmd: op.toAgent
+            ? { type: 'escalate', conversationId, toAgentId: aid(op.a) }
+            : { type: 'escalate', conversationId, toTier: op.tier },
         };
       }
       case 'tick':

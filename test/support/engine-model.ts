@@ -36,6 +36,8 @@ export interface ModelConversation {
   state: 'waiting' | 'offered' | 'assigned' | 'done';
   owner: string | null;
   offers: Set<string>;
+  /** Extra participants added by escalation (they hold a seat on the channel too). */
+  helpers: Set<string>;
   missedBy: Set<string>;
   /** Overflow relaxations seen in `overflowed` events (make eligibility more lenient, never stricter). */
   relaxBy: number;
@@ -119,6 +121,7 @@ export class RoutingModel {
             state: 'waiting',
             owner: null,
             offers: new Set(),
+            helpers: new Set(),
             missedBy: new Set(),
             relaxBy: 0,
             dropped: new Set(),
@@ -147,7 +150,7 @@ export class RoutingModel {
     let n = 0;
     for (const c of this.conversations.values()) {
       if (c.channel !== channel) continue;
-      if (c.owner === agentId && c.state === 'assigned') n++;
+      if (c.state === 'assigned' && (c.owner === agentId || c.helpers.has(agentId))) n++;
       else if (c.offers.has(agentId)) n++;
     }
     return n;
@@ -229,10 +232,25 @@ export class RoutingModel {
         this.settle(e.conversationId);
         break;
       }
+      case 'escalated': {
+        const c = this.conv(e.conversationId);
+        if (!c) return;
+        this.checkDecision(c, e.agentId, 'escalation', false, false);
+        const a = this.agents.get(e.agentId);
+        if (a && (a.presence !== 'online' || a.inWrapUp)) {
+          this.fail(
+            'eligibility',
+            `escalation of ${c.id} to ${e.agentId}, who is ${a.inWrapUp ? 'in wrap-up' : a.presence}`,
+          );
+        }
+        c.helpers.add(e.agentId);
+        break;
+      }
       case 'transferred': {
         const c = this.conv(e.conversationId);
         if (!c) return;
         c.owner = null;
+        c.helpers.clear();
         c.queueId = e.queueId;
         // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are forgiven.
         c.missedBy.clear();
@@ -245,6 +263,7 @@ export class RoutingModel {
         if (!c) return;
         c.state = 'done';
         c.owner = null;
+        c.helpers.clear();
         break;
       }
       case 'overflowed': {
