@@ -6,9 +6,11 @@
  * commands, submit → answer) and throughput is conversations per second:
  *
  * - `hop/<pool>/1-by-1`        one call per conversation, one in flight (the raw round trip)
- * - `hop/<pool>/1-by-1 ×C`     one call per conversation, C clients in flight (no batching)
- * - `host/<pool>/batched ×C`   the PartitionHost: C clients, commands micro-batched per event-loop turn,
- *                              in-memory log (isolates hop + batching + engine)
+ * - `hop/<pool>/1-by-1 ×C`     one call per command, C clients in flight (no batching)
+ * - `hop/<pool>/batched ×C`    the same commands micro-batched per event-loop turn, one call in flight
+ * - `host/<pool> ×C`           the whole PartitionHost (batching, ordered release, events, metrics hooks)
+ *                              over an in-memory log: hop + batching + host bookkeeping + engine
+ * - `host/port pipelined ×C`   the same with 2 calls in flight per worker (`callsPerSlot: 2`)
  * - `host/port/file-<fsync> ×C` the same with the real embedded log (interval / always fsync)
  *
  * `<pool>` is `port` (worker_threads + MessagePort) or `piscina` (Piscina 5, sticky balancer).
@@ -189,16 +191,65 @@ async function hopScenarios(kind: PoolKind): Promise<Row[]> {
       await apply(enqueue);
       await apply(end);
     };
+    // The same hop with micro-batching alone (no log, no host bookkeeping): everything submitted in one
+    // event-loop turn travels in one call, one call in flight.
+    let queued: { env: CommandEnvelope; done: () => void }[] = [];
+    let busy = false;
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (busy || queued.length === 0) return;
+      const batch = queued;
+      queued = [];
+      busy = true;
+      const item: HostItem = {
+        kind: 'apply',
+        partition: TENANT,
+        commands: batch.map((b) => b.env),
+        receivedAt: batch.map(() => Number.NaN),
+      };
+      void pool.call(0, { items: [item] }).then((res) => {
+        busy = false;
+        const r = res.results[0];
+        batch.forEach((b, i) => {
+          check(r?.kind === 'apply' ? r.results[i] : undefined);
+          b.done();
+        });
+        if (queued.length > 0 && !scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    };
+    const batched = (env: CommandEnvelope) =>
+      new Promise<void>((done) => {
+        queued.push({ env, done });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    const oneBatched = async () => {
+      const [enqueue, end] = conversationEnvelopes();
+      await batched(enqueue);
+      await batched(end);
+    };
     return [
       await closedLoop(`hop/${kind}/1-by-1`, Math.min(N, 10_000), 1, one),
       await closedLoop(`hop/${kind}/1-by-1 x${C}`, N, C, one),
+      await closedLoop(`hop/${kind}/batched x${C}`, N, C, oneBatched),
     ];
   } finally {
     await pool.close();
   }
 }
 
-async function hostScenario(name: string, kind: PoolKind, ports: NodePorts | null): Promise<Row> {
+async function hostScenario(
+  name: string,
+  kind: PoolKind,
+  ports: NodePorts | null,
+  callsPerSlot = 1,
+): Promise<Row> {
   const pool = createWorkerPool({ kind, threads: 1 });
   const memory = new MemoryLog();
   const p = ports ?? {
@@ -218,7 +269,13 @@ async function hostScenario(name: string, kind: PoolKind, ports: NodePorts | nul
     knownPartitions: async () => [],
     close: async () => {},
   };
-  const host = new PartitionHost({ ports: p, pool, maxInflight: C * 4, snapshotEveryCommands: 1e9 });
+  const host = new PartitionHost({
+    ports: p,
+    pool,
+    maxInflight: C * 4,
+    snapshotEveryCommands: 1e9,
+    callsPerSlot,
+  });
   await host.start();
   try {
     for (const cmd of SETUP) check(await host.submit(TENANT, envelope(cmd)));
@@ -248,7 +305,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const kind of ['port', 'piscina'] as const) rows.push(...(await hopScenarios(kind)));
   for (const kind of ['port', 'piscina'] as const)
-    rows.push(await hostScenario(`host/${kind}/batched x${C}`, kind, null));
+    rows.push(await hostScenario(`host/${kind} x${C}`, kind, null));
+  rows.push(await hostScenario(`host/port pipelined x${C}`, 'port', null, 2));
   rows.push(await fileHost('interval'));
   rows.push(await fileHost('always'));
   console.log(

@@ -97,6 +97,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       maxInflight: config.maxInflight,
       snapshotEveryCommands: config.snapshotEvery,
       snapshotEverySeconds: config.snapshotSeconds,
+      callsPerSlot: config.callsPerWorker,
     });
     const t0 = performance.now();
     await host.start();

@@ -115,6 +115,13 @@ export const OPTIONS = {
     default: 'port',
     help: 'Worker transport: port (worker_threads + MessagePort) | piscina',
   },
+  callsPerWorker: {
+    flag: 'calls-per-worker',
+    env: 'SB_CALLS_PER_WORKER',
+    kind: 'string',
+    default: '1',
+    help: 'Batches in flight per worker thread: 1 = largest batches, 2 = pipelined',
+  },
   maxInflight: {
     flag: 'max-inflight',
     env: 'SB_MAX_INFLIGHT',
@@ -189,6 +196,7 @@ const schema = z.object({
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
   pool: z.enum(['port', 'piscina']),
+  callsPerWorker: positive.max(4),
   maxInflight: positive,
   snapshotEvery: positive,
   snapshotSeconds: positive,

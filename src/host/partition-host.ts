@@ -46,6 +46,12 @@ export interface PartitionHostOptions {
   snapshotEveryCommands?: number;
   /** … or this many seconds after its last snapshot, if anything changed. */
   snapshotEverySeconds?: number;
+  /**
+   * Calls in flight per worker (default 1). 1 = maximal batching: whatever arrives during a round trip
+   * goes in the next call. 2 = pipelined: a new batch leaves while the worker still applies the previous
+   * one (the port delivers in order, so the actor order holds), trading batch size for less waiting.
+   */
+  callsPerSlot?: number;
   metrics?: NodeMetrics;
   logger?: Logger;
 }
@@ -56,7 +62,8 @@ interface Slot {
   index: number;
   items: HostItem[];
   handlers: Handler[];
-  inflight: boolean;
+  /** Calls sent and not yet answered (≤ `callsPerSlot`). */
+  calls: number;
   partitions: number;
   /** Bumped when the slot's thread is replaced: a load answered across a replacement is void. */
   epoch: number;
@@ -76,6 +83,7 @@ export class PartitionHost {
   private readonly maxInflight: number;
   private readonly snapshotEvery: number;
   private readonly snapshotEveryMs: number;
+  private readonly callsPerSlot: number;
   private readonly metrics: NodeMetrics | undefined;
   private readonly logger: Logger | undefined;
   private readonly boot = randomUUID().slice(0, 8);
@@ -95,10 +103,11 @@ export class PartitionHost {
     this.maxInflight = opts.maxInflight ?? 20_000;
     this.snapshotEvery = opts.snapshotEveryCommands ?? 10_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
+    this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     for (let i = 0; i < this.pool.size; i++) {
-      this.slots.push({ index: i, items: [], handlers: [], inflight: false, partitions: 0, epoch: 0 });
+      this.slots.push({ index: i, items: [], handlers: [], calls: 0, partitions: 0, epoch: 0 });
     }
     this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
     // A lost lease means another node may already be writing: stop serving the partition at once.
@@ -333,22 +342,22 @@ export class PartitionHost {
   }
 
   private flushSlot(slot: Slot): void {
-    if (slot.inflight || slot.items.length === 0) return;
+    if (slot.calls >= this.callsPerSlot || slot.items.length === 0) return;
     const items = slot.items;
     const handlers = slot.handlers;
     slot.items = [];
     slot.handlers = [];
     // Batches handed over are closed: later commands of the partition start a new apply item.
     for (const it of items) if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
-    slot.inflight = true;
+    slot.calls++;
     this.pool.call(slot.index, { items }).then(
       (res) => {
-        slot.inflight = false;
+        slot.calls--;
         for (let i = 0; i < handlers.length; i++) (handlers[i] as Handler)(res.results[i] as HostResult);
         this.afterCall(slot);
       },
       (err: Error) => {
-        slot.inflight = false;
+        slot.calls--;
         const r: HostResult = { kind: 'error', code: 'SB_ERR_UNAVAILABLE', message: err.message };
         for (const h of handlers) h(r);
         this.afterCall(slot);

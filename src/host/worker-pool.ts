@@ -165,7 +165,8 @@ class PiscinaPool implements WorkerPool {
       atomics: 'disabled',
       // The host keeps ≤ 1 call in flight per slot: a small bound, so a runaway caller fails fast.
       maxQueue,
-      concurrentTasksPerWorker: 1,
+      // The host may pipeline (callsPerSlot > 1); tasks on one worker still run in arrival order.
+      concurrentTasksPerWorker: 4,
       workerData,
       loadBalancer: (task, workers) => this.balance(task, workers),
     });
@@ -217,6 +218,6 @@ class PiscinaPool implements WorkerPool {
       if (!w) return null;
       this.bound[slot] = w.id;
     }
-    return w.currentUsage < 1 ? w : null;
+    return w.currentUsage < 4 ? w : null;
   }
 }

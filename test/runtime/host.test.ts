@@ -119,6 +119,21 @@ describe('actor host', () => {
     expect(positions.slice(1)).toEqual(Array.from({ length: 299 }, (_, i) => i + 1));
   });
 
+  it('with two batches in flight per worker (pipelined) conversations still queue in arrival order', async () => {
+    const h = await host({ callsPerSlot: 2, threads: 2 });
+    await billingDesk(h, 'acme', 1);
+    const results: Promise<ApplyResult>[] = [];
+    for (let i = 0; i < 200; i++) {
+      results.push(enqueue(h, 'acme', `conv-${i}`));
+      // Spread submissions over event-loop turns so several batches are in flight at once.
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    }
+    const positions = (await Promise.all(results)).map((r) =>
+      r.ok && r.reply.kind === 'enqueued' ? (r.reply.position ?? 0) : -1,
+    );
+    expect(positions.slice(1)).toEqual(Array.from({ length: 199 }, (_, i) => i + 1));
+  });
+
   it('an overloaded node answers SB_ERR_OVERLOADED instead of queueing without bound, then recovers', async () => {
     const h = await host({ maxInflight: 50 });
     await billingDesk(h, 'acme', 1);
