@@ -1,0 +1,162 @@
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamEventPublisher } from '../../src/cluster/nats/events.js';
+import { ClusterPartitionRouter } from '../../src/cluster/nats/forwarding.js';
+import { KvOwnership } from '../../src/cluster/nats/ownership.js';
+import { eventSubject } from '../../src/cluster/nats/subjects.js';
+import type { Query, QueryResult } from '../../src/engine/api.js';
+import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
+import type { EventFilter, PartitionRouter, PublishedEvent } from '../../src/host/router.js';
+import { envelope } from '../support/contracts.js';
+import { natsForTest } from '../support/nats-server.js';
+
+let nats: Awaited<ReturnType<typeof natsForTest>>;
+const conns: NatsConnection[] = [];
+const stops: (() => Promise<void>)[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  nats = await natsForTest('forwarding');
+});
+afterAll(async () => {
+  for (const s of stops.reverse()) await s().catch(() => {});
+  for (const c of conns) await c.close().catch(() => {});
+  await nats?.cleanup();
+});
+
+/** A stand-in for the partition host: records which node applied what, emits one event per command. */
+class RecordingHost implements PartitionRouter {
+  readonly applied: { tenant: string; id: string }[] = [];
+  private readonly subs = new Set<{ f: EventFilter; fn: (e: PublishedEvent) => void }>();
+  private seq = 0;
+  constructor(readonly nodeId: string) {}
+  async submit(tenant: string, env: CommandEnvelope): Promise<ApplyResult> {
+    // The router's warm-up tick on gaining a partition is not a client command.
+    if (!env.id.startsWith('gain:')) this.applied.push({ tenant, id: env.id });
+    this.seq++;
+    const event = {
+      type: 'presence_changed',
+      agentId: 'agent-1',
+      presence: 'online',
+      reason: 'agent',
+    } as never;
+    for (const s of this.subs) if (s.f.tenant === tenant) s.fn({ tenant, seq: this.seq, at: env.at, event });
+    return { ok: true, reply: { kind: 'ok' }, events: [event] };
+  }
+  async query(_tenant: string, _q: Query): Promise<QueryResult> {
+    return { type: 'digest', digest: this.nodeId };
+  }
+  subscribe(f: EventFilter, fn: (e: PublishedEvent) => void): () => void {
+    const s = { f, fn };
+    this.subs.add(s);
+    return () => this.subs.delete(s);
+  }
+  ready(): boolean {
+    return true;
+  }
+}
+
+async function clusterNode(name: string, buckets: { nodesBucket: string; leasesBucket: string }) {
+  // Node ids are unique per test: they name the request subject `sb.rpc.<nodeId>` on the shared server.
+  const nodeId = `${name}-${n}`;
+  const nc = await connect({ servers: nats.urls });
+  conns.push(nc);
+  const ownership = new KvOwnership(nc, { nodeId, leaseTtlMs: 1000, settleMs: 60_000, ...buckets });
+  await ownership.start();
+  const host = new RecordingHost(nodeId);
+  const events = await JetStreamEventPublisher.open(nc, {
+    stream: `SB_EVENTS_T${process.pid}`,
+    subjectPrefix: `sbt${process.pid}.evt`,
+  });
+  const router = new ClusterPartitionRouter({
+    nc,
+    ownership,
+    local: host,
+    events,
+    eventSubjectPrefix: `sbt${process.pid}.evt`,
+    defaultDeadlineMs: 5000,
+  });
+  router.start();
+  stops.push(async () => {
+    await router.stop();
+    await ownership.stop();
+  });
+  return { nc, ownership, host, router };
+}
+
+function buckets() {
+  n++;
+  return { nodesBucket: `F${process.pid}_NODES_${n}`, leasesBucket: `F${process.pid}_LEASES_${n}` };
+}
+
+describe('forwarding to the lease holder', () => {
+  it('a command sent to any router is applied once, on the tenant’s owner', async () => {
+    const b = buckets();
+    const a = await clusterNode('router-a', b);
+    const c = await clusterNode('router-b', b);
+    await new Promise((r) => setTimeout(r, 200)); // membership
+    const tenant = 'acme';
+    const owner = a.ownership.desiredOwner(tenant);
+    const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
+    await other.router.submit(tenant, envelope());
+    await winner.router.submit(tenant, envelope());
+    await other.router.submit(tenant, envelope());
+    expect(winner.host.applied.filter((x) => x.tenant === tenant)).toHaveLength(3);
+    expect(other.host.applied).toHaveLength(0);
+    expect(winner.ownership.owns(tenant)).toBe(true);
+    expect(await other.router.query(tenant, { type: 'digest' })).toEqual({
+      type: 'digest',
+      digest: winner.host.nodeId,
+    });
+    expect(other.router.forwarded).toBeGreaterThanOrEqual(3);
+  });
+
+  it('when the owner is cut off, calls through another router wait out the lease and succeed there', async () => {
+    const b = buckets();
+    const a = await clusterNode('router-a', b);
+    const c = await clusterNode('router-b', b);
+    await new Promise((r) => setTimeout(r, 200));
+    const tenant = 'globex';
+    expect(await a.ownership.acquire(tenant)).toBe(true);
+    await c.router.submit(tenant, envelope());
+    expect(a.host.applied).toHaveLength(1);
+    await a.nc.close(); // the owner vanishes without handing over
+    const t0 = Date.now();
+    await c.router.submit(tenant, envelope(), 5000);
+    const ms = Date.now() - t0;
+    expect(c.host.applied).toHaveLength(1);
+    expect(c.ownership.owns(tenant)).toBe(true);
+    console.log(
+      `[forwarding] call during owner loss answered by the new owner after ${ms} ms (lease TTL 1000 ms)`,
+    );
+  });
+
+  it('events of an owned tenant are stored in the events stream under their subject and reach other routers', async () => {
+    const b = buckets();
+    const a = await clusterNode('router-a', b);
+    const c = await clusterNode('router-b', b);
+    await new Promise((r) => setTimeout(r, 200));
+    const tenant = `initech.${Date.now()}`;
+    const seen: PublishedEvent[] = [];
+    const off = c.router.subscribe({ tenant, agentId: 'agent-1' }, (e) => seen.push(e));
+    await new Promise((r) => setTimeout(r, 50));
+    await a.router.submit(tenant, envelope());
+    const end = Date.now() + 3000;
+    while (seen.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    off();
+    expect(seen[0]?.tenant).toBe(tenant);
+    const js = jetstream(a.nc);
+    const subject = eventSubject(tenant, undefined, 'agent-1', 'presence_changed').replace(
+      /^sb\.evt/,
+      `sbt${process.pid}.evt`,
+    );
+    const consumer = await js.consumers.get(`SB_EVENTS_T${process.pid}`, {
+      filter_subjects: [subject],
+      deliver_policy: DeliverPolicy.All,
+    });
+    const m = await consumer.next({ expires: 2000 });
+    expect(m?.json<PublishedEvent>().tenant).toBe(tenant);
+    expect(subject).toMatch(/\.initech=2e\d+\._\.agent-1\.presence_changed$/);
+  });
+});
