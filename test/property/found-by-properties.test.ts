@@ -77,6 +77,37 @@ describe('incidents found by the property tests', () => {
     expect(timeout).toMatchObject({ ok: true });
   });
 
+  it('a conversation that itself requires billing keeps that requirement when its queue widens to general agents', () => {
+    const { run, clock } = desk();
+    run({ type: 'upsert_queue', queue: queue('general') });
+    run({
+      type: 'upsert_queue',
+      queue: queue('billing', {
+        requiredSkills: [{ skill: 'billing', minLevel: 3 }],
+        overflow: [{ afterSeconds: 20, action: { kind: 'widen_to_queue', queueId: 'general' } }],
+      }),
+    });
+    run({ type: 'upsert_agent', agent: agent('gina') });
+    run({ type: 'set_presence', agentId: 'gina', presence: 'online' });
+    // The customer's issue needs billing ≥ 3 whatever queue's agents end up serving it.
+    const needsBilling = conversation('c1', 'billing', {
+      requiredSkills: [{ skill: 'billing', minLevel: 3 }],
+    });
+    run({ type: 'enqueue', conversation: needsBilling });
+    run({ type: 'enqueue', conversation: conversation('c2', 'billing') });
+    clock.advance(20_000);
+    const t = run({ type: 'tick' });
+    const servedBy = (id: string) =>
+      t.ok
+        ? t.events.find((e) => (e.type === 'assigned' || e.type === 'offered') && e.conversationId === id)
+        : undefined;
+    expect(
+      servedBy('c2'),
+      'a plain billing-queue conversation may go to general agents once widened',
+    ).toBeDefined();
+    expect(servedBy('c1'), 'gina has no billing skill').toBeUndefined();
+  });
+
   it('an agent whose chat seat is removed loses the pending chat offer instead of accepting it over capacity', () => {
     const { run } = desk();
     run({ type: 'upsert_queue', queue: queue('sales', { offerTimeoutSeconds: 30 }) });

@@ -103,7 +103,7 @@ export type Op =
       width: number;
       priority: number;
       timeout: number;
-      overflow: boolean;
+      overflow: number;
       prevWait: number;
     }
   | { k: 'customer'; cu: number; high: boolean; dedicated: number }
@@ -173,7 +173,7 @@ function queueOp(p: Profile, q: number): fc.Arbitrary<Extract<Op, { k: 'queue' }
     width: fc.integer({ min: 1, max: 3 }),
     priority: nat(10),
     timeout: pickOf(p.offerTimeouts),
-    overflow: p.overflow ? fc.boolean() : fc.constant(false),
+    overflow: p.overflow ? nat(3) : fc.constant(0),
     prevWait: pickOf(p.previousAgentWaits),
   });
 }
@@ -297,12 +297,20 @@ function queueConfig(p: Profile, op: Extract<Op, { k: 'queue' }>): QueueConfig {
   op.req.forEach((lvl, i) => {
     if (lvl > 0) requiredSkills.push({ skill: SKILLS[i]!, minLevel: lvl });
   });
-  const overflow: OverflowStep[] = op.overflow
-    ? [
-        { afterSeconds: 15, action: { kind: 'relax_skills', by: 2 } },
-        { afterSeconds: 45, action: { kind: 'drop_skills', skills: ['lang:fr'] } },
-      ]
-    : [];
+  // 0 none; 1 relax then drop a language; 2 widen to the next queue; 3 relax then require a higher tier.
+  const overflows: OverflowStep[][] = [
+    [],
+    [
+      { afterSeconds: 15, action: { kind: 'relax_skills', by: 2 } },
+      { afterSeconds: 45, action: { kind: 'drop_skills', skills: ['lang:fr'] } },
+    ],
+    [{ afterSeconds: 20, action: { kind: 'widen_to_queue', queueId: qid((op.q + 1) % MAX_QUEUES) } }],
+    [
+      { afterSeconds: 10, action: { kind: 'relax_skills', by: 1 } },
+      { afterSeconds: 30, action: { kind: 'escalate_tier', tier: 2 } },
+    ],
+  ];
+  const overflow = overflows[op.overflow % overflows.length]!;
   return queue(qid(op.q), {
     channel: op.voice ? 'voice' : 'chat',
     requiredSkills,

@@ -42,6 +42,10 @@ export interface ModelConversation {
   /** Overflow relaxations seen in `overflowed` events (make eligibility more lenient, never stricter). */
   relaxBy: number;
   dropped: Set<string>;
+  /** Queues whose agents may serve it after `widen_to_queue` steps. */
+  widened: Set<string>;
+  /** Minimum agent tier after `escalate_tier` steps (0 = none). */
+  minTier: number;
   firstServed: boolean;
 }
 
@@ -125,6 +129,8 @@ export class RoutingModel {
             missedBy: new Set(),
             relaxBy: 0,
             dropped: new Set(),
+            widened: new Set(),
+            minTier: 0,
             firstServed: false,
           });
         }
@@ -170,12 +176,33 @@ export class RoutingModel {
     if (a.presence !== 'online') return `presence ${a.presence}`;
     if (a.inWrapUp) return 'in wrap-up';
     if (conv.missedBy.has(agentId)) return 'already missed this conversation';
-    if (a.cfg.queues.length > 0 && !a.cfg.queues.includes(conv.queueId)) return 'does not serve the queue';
     if ((a.cfg.capacity[conv.channel] ?? 0) <= 0) return `no ${conv.channel} capacity`;
-    for (const r of this.requirements(conv)) {
+    // Tier escalation narrows: applied in both modes.
+    if (a.cfg.tier < conv.minTier) return `tier ${a.cfg.tier} < ${conv.minTier}`;
+    const own = this.meets(a.cfg, conv.queueId, this.requirements(conv), conv, lenient);
+    if (own === null || !lenient) return own;
+    // Widening lets agents of the other queue serve it (their queue's requirements plus the conversation's).
+    for (const w of conv.widened) {
+      const tq = this.queues.get(w);
+      if (!tq) continue;
+      const reqs = [...tq.requiredSkills, ...conv.requiredSkills];
+      if (this.meets(a.cfg, w, reqs, conv, lenient) === null) return null;
+    }
+    return own;
+  }
+
+  private meets(
+    a: AgentConfig,
+    queueId: string,
+    reqs: SkillRequirement[],
+    conv: ModelConversation,
+    lenient: boolean,
+  ): string | null {
+    if (a.queues.length > 0 && !a.queues.includes(queueId)) return `does not serve ${queueId}`;
+    for (const r of reqs) {
       if (lenient && conv.dropped.has(r.skill)) continue;
       const min = lenient ? Math.max(1, r.minLevel - conv.relaxBy) : r.minLevel;
-      const has = a.cfg.skills.find((s) => s.skill === r.skill)?.level ?? 0;
+      const has = a.skills.find((s) => s.skill === r.skill)?.level ?? 0;
       if (has < min) return `skill ${r.skill} ${has} < ${min}`;
     }
     return null;
@@ -254,6 +281,11 @@ export class RoutingModel {
         c.queueId = e.queueId;
         // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are forgiven.
         c.missedBy.clear();
+        // Overflow restarts in the target queue.
+        c.relaxBy = 0;
+        c.dropped.clear();
+        c.widened.clear();
+        c.minTier = 0;
         c.state = c.offers.size > 0 ? 'offered' : 'waiting';
         break;
       }
@@ -271,6 +303,8 @@ export class RoutingModel {
         if (!c) return;
         if (e.action.kind === 'relax_skills') c.relaxBy += e.action.by;
         if (e.action.kind === 'drop_skills') for (const s of e.action.skills) c.dropped.add(s);
+        if (e.action.kind === 'widen_to_queue') c.widened.add(e.action.queueId);
+        if (e.action.kind === 'escalate_tier') c.minTier = Math.max(c.minTier, e.action.tier);
         break;
       }
       case 'wrap_up_started': {
