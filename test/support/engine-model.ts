@@ -40,6 +40,8 @@ export interface ModelConversation {
   helpers: Set<string>;
   missedBy: Set<string>;
   /** Overflow relaxations seen in `overflowed` events (make eligibility more lenient, never stricter). */
+  /** Overflow steps applied in the current queue (index into its overflow list). */
+  step: number;
   relaxBy: number;
   dropped: Set<string>;
   /** Queues whose agents may serve it after `widen_to_queue` steps. */
@@ -106,6 +108,13 @@ export class RoutingModel {
       }
       case 'upsert_queue':
         this.queues.set(cmd.queue.id, cmd.queue);
+        // Engine rule: a conversation keeps its step index, clamped to the new overflow list, and gets the
+        // new list's meaning for it (no `overflowed` events are emitted for that re-mapping).
+        for (const c of this.conversations.values()) {
+          if (c.queueId !== cmd.queue.id || c.state === 'done') continue;
+          c.step = Math.min(c.step, cmd.queue.overflow.length);
+          this.deriveOverflow(c);
+        }
         break;
       case 'set_presence': {
         const a = this.agents.get(cmd.agentId);
@@ -127,6 +136,7 @@ export class RoutingModel {
             offers: new Set(),
             helpers: new Set(),
             missedBy: new Set(),
+            step: 0,
             relaxBy: 0,
             dropped: new Set(),
             widened: new Set(),
@@ -208,6 +218,21 @@ export class RoutingModel {
     return null;
   }
 
+  /** Relaxations, widenings and tier from the first `step` overflow steps of the conversation's queue. */
+  private deriveOverflow(c: ModelConversation): void {
+    c.relaxBy = 0;
+    c.dropped.clear();
+    c.widened.clear();
+    c.minTier = 0;
+    const steps = this.queues.get(c.queueId)?.overflow ?? [];
+    for (const { action } of steps.slice(0, c.step)) {
+      if (action.kind === 'relax_skills') c.relaxBy += action.by;
+      if (action.kind === 'drop_skills') for (const s of action.skills) c.dropped.add(s);
+      if (action.kind === 'widen_to_queue') c.widened.add(action.queueId);
+      if (action.kind === 'escalate_tier') c.minTier = Math.max(c.minTier, action.tier);
+    }
+  }
+
   /** Queue requirements merged with the conversation's own (the stricter minimum wins). */
   requirements(conv: ModelConversation): SkillRequirement[] {
     const merged = new Map<string, number>();
@@ -282,10 +307,8 @@ export class RoutingModel {
         // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are forgiven.
         c.missedBy.clear();
         // Overflow restarts in the target queue.
-        c.relaxBy = 0;
-        c.dropped.clear();
-        c.widened.clear();
-        c.minTier = 0;
+        c.step = 0;
+        this.deriveOverflow(c);
         c.state = c.offers.size > 0 ? 'offered' : 'waiting';
         break;
       }
@@ -301,10 +324,8 @@ export class RoutingModel {
       case 'overflowed': {
         const c = this.conv(e.conversationId);
         if (!c) return;
-        if (e.action.kind === 'relax_skills') c.relaxBy += e.action.by;
-        if (e.action.kind === 'drop_skills') for (const s of e.action.skills) c.dropped.add(s);
-        if (e.action.kind === 'widen_to_queue') c.widened.add(e.action.queueId);
-        if (e.action.kind === 'escalate_tier') c.minTier = Math.max(c.minTier, e.action.tier);
+        c.step = e.step + 1;
+        this.deriveOverflow(c);
         break;
       }
       case 'wrap_up_started': {
