@@ -9,7 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine } from '../src/engine/api.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
-import type { ApplyResult, CommandEnvelope } from '../src/engine/types.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent } from '../src/engine/types.js';
 import {
   type HostItem,
   type HostRequest,
@@ -100,12 +100,17 @@ function handleItem(item: HostItem): HostResult {
         engine = createEngine(item.partition);
       }
       let replayed = 0;
-      for (const batch of item.batches) {
+      const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
+      const recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[] = [];
+      item.batches.forEach((batch, b) => {
         for (const env of batch) {
-          applyOne(engine, env);
+          const r = applyOne(engine, env);
           replayed++;
+          if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
+            recovered.push({ batch: b, env, events: r.events });
+          }
         }
-      }
+      });
       engines.set(item.partition, engine);
       return {
         kind: 'load',
@@ -114,6 +119,7 @@ function handleItem(item: HostItem): HostResult {
         now: engine.now,
         replayed,
         seconds: (performance.now() - t0) / 1000,
+        recovered,
       };
     }
     case 'snapshot': {

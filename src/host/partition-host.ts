@@ -558,11 +558,14 @@ export class PartitionHost {
       }
       const stored = await snapshots.load(part.name);
       const batches: CommandEnvelope[][] = [];
+      const seqs: number[] = [];
       let last = stored?.seq ?? 0;
       for await (const b of log.read(part.name, last)) {
         batches.push(b.commands);
+        seqs.push(b.seq);
         last = b.seq;
       }
+      const orphans = st.orphans;
       const logLast = await log.lastSeq(part.name);
       if (logLast > last)
         throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
@@ -574,6 +577,7 @@ export class PartitionHost {
         snapshot: stored?.snapshot ?? null,
         snapshotDigest: stored?.digest ?? null,
         batches,
+        unreleased: orphans,
       });
       if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
@@ -595,6 +599,12 @@ export class PartitionHost {
         'partition recovered',
       );
       st.status = 'ready';
+      // Commands that became durable while their worker died: their effects happened, publish them.
+      st.orphans = [];
+      for (const o of r.recovered) {
+        this.record(part.name, o.events);
+        this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events);
+      }
       this.setTimer(part, r.nextTimerAt);
       const waiting = st.waiting.splice(0);
       for (const p of waiting) this.accept(part, p);
@@ -620,6 +630,8 @@ export class PartitionHost {
   private fail(part: Part, reason: string, code: 'SB_ERR_UNAVAILABLE' | 'SB_ERR_NOT_OWNER'): void {
     const st = part.state;
     if (st.status !== 'ready') return;
+    // Any of them may already be in the log: the reload re-derives their events so they are not lost.
+    for (const p of st.unreleased) st.orphans.push(p.env.id);
     this.abandon(part, new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`));
     this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
     st.resetReady();

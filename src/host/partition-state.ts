@@ -56,6 +56,8 @@ export class PartitionState {
   /** The apply item still in the slot mailbox, which later commands of this turn join. */
   openBatch: Pending[] | null = null;
   appending: Promise<void> | null = null;
+  /** Ids of commands dropped unanswered by a failure: their events are published after the reload. */
+  orphans: string[] = [];
   loading: Promise<void> | null = null;
   sinceSnapshot = 0;
   lastSnapshotAt = 0;

@@ -9,7 +9,7 @@
  * Everything is plain data: it crosses threads by structured clone.
  */
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
-import type { ApplyResult, CommandEnvelope } from '../engine/types.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
 
 export type HostItem =
   /**
@@ -27,6 +27,11 @@ export type HostItem =
       snapshot: EngineSnapshot | null;
       snapshotDigest: string | null;
       batches: CommandEnvelope[][];
+      /**
+       * Ids of commands that may be durable but whose answer and events were never released (their
+       * worker died): the worker returns their events from the replay so they can still be published.
+       */
+      unreleased?: string[];
     }
   | { kind: 'snapshot'; partition: string }
   | { kind: 'drop'; partition: string }
@@ -52,6 +57,8 @@ export type HostResult =
       now: number;
       replayed: number;
       seconds: number;
+      /** Events of the `unreleased` commands found in the replay: batch index and command. */
+      recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
     }
   | { kind: 'snapshot'; snapshot: EngineSnapshot; digest: string; now: number }
   | { kind: 'drop' }

@@ -224,6 +224,33 @@ describe.each(['port', 'piscina'] as const)('worker crash recovery (%s pool)', (
     const stats = await retry(() => h.host.query('acme', { type: 'queue_stats', queueId: 'chat-billing' }));
     expect(stats.type === 'queue_stats' && stats.stats?.waiting).toBe(19);
   });
+  it('the events of commands made durable just before the worker died are still published', async () => {
+    const h = await host({ pool, threads: 1 });
+    await billingDesk(h, 'acme', 1);
+    const seen = new Map<string, string>();
+    h.host.subscribe({ tenant: 'acme' }, (e) => {
+      const ev = e.event as { conversationId?: string };
+      if (ev.conversationId) seen.set(ev.conversationId, e.event.type);
+    });
+    // The crash and the enqueues travel in one batch: the thread dies before answering any of them,
+    // while the main thread has already made them durable.
+    const crash = h.host.crashWorkerOf('acme', 'exit');
+    const settled = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
+    );
+    await crash;
+    await retry(() => h.digest('acme'));
+    const existing: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await retry(() =>
+        h.host.query('acme', { type: 'conversation', conversationId: `conv-${i}` }),
+      );
+      if (r.type === 'conversation' && r.conversation) existing.push(`conv-${i}`);
+    }
+    const answered = settled.filter((s) => s.status === 'fulfilled').length;
+    expect(existing.length).toBeGreaterThanOrEqual(answered);
+    expect([...seen.keys()].sort()).toEqual(existing.sort());
+  });
 });
 
 describe('restart recovery', () => {
