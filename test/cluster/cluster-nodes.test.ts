@@ -19,10 +19,14 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-const http = (n: NodeProcess, path: string, init?: RequestInit) =>
+interface Reply {
+  status: number;
+  body: { conversation?: { id: string } };
+}
+const http = (n: NodeProcess, path: string, init?: RequestInit): Promise<Reply> =>
   fetch(`http://127.0.0.1:${n.httpPort}${path}`, init).then(async (r) => ({
     status: r.status,
-    body: (await r.json()) as any,
+    body: (await r.json()) as Reply['body'],
   }));
 
 describe('cluster mode with real nodes', () => {
