@@ -13,7 +13,7 @@
  * A conversation waits in exactly one lane (the one for its current overflow step) or is reserved for
  * one agent, or is offered/assigned (in no lane).
  */
-import { IndexedHeap } from './heap.js';
+import { DenseHeap } from './dense-heap.js';
 import type { RoutingStrategy } from './strategies/strategy.js';
 import type {
   AgentConfig,
@@ -133,7 +133,8 @@ function capArray(cfg: AgentConfig): number[] {
 
 /** One agent's place in one lane: its pool slot and its round-robin turn there. */
 export class Member {
-  hpos = -1;
+  /** Lane-local dense id (pool slot index key), recycled when the member leaves the lane. */
+  lid = -1;
   /** Round-robin: the lane's turn counter when this agent was last picked (lower goes first). */
   turn = 0;
   /** Most-skilled: sum of the agent's levels on the lane's required skills. */
@@ -152,7 +153,7 @@ export interface Clause {
 }
 
 export class Lane {
-  readonly pool: IndexedHeap<Member>;
+  readonly pool: DenseHeap<Member>;
   readonly members = new Set<Member>();
   readonly levels: (WaitLine | null)[] = new Array(PRIORITY_LEVELS).fill(null);
   /** Bit p set ⇔ levels[p] is non-empty. */
@@ -172,13 +173,21 @@ export class Lane {
     readonly relaxed: string[],
     strategy: RoutingStrategy,
   ) {
-    this.pool = new IndexedHeap<Member>(
+    this.pool = new DenseHeap<Member>(
       { k1: strategy.key1, k2: strategy.key2, tie: (m) => m.agent.seq },
-      (m) => m.hpos,
-      (m, i) => {
-        m.hpos = i;
-      },
+      (m) => m.lid,
     );
+  }
+
+  private nextLid = 0;
+  private freeLids: number[] = [];
+
+  allocLid(): number {
+    return this.freeLids.length > 0 ? this.freeLids.pop()! : this.nextLid++;
+  }
+
+  freeLid(id: number): void {
+    this.freeLids.push(id);
   }
 
   admits(a: Agent): boolean {

@@ -177,6 +177,7 @@ export class Partition implements RuleContext {
   /** `countOnline: false` while the agent's staffing contribution is detached (reconfiguration). */
   addMember(a: Agent, lane: Lane, countOnline = true): Member {
     const m = new Member(a, lane);
+    m.lid = lane.allocLid();
     m.score = lane.skillScore(a);
     lane.members.add(m);
     a.members.push(m);
@@ -191,6 +192,7 @@ export class Partition implements RuleContext {
   removeMember(m: Member, countOnline = true): void {
     const { lane, agent } = m;
     lane.pool.remove(m);
+    lane.freeLid(m.lid);
     lane.members.delete(m);
     const i = agent.members.indexOf(m);
     if (i >= 0) agent.members.splice(i, 1);
@@ -223,9 +225,9 @@ export class Partition implements RuleContext {
       const m = ms[i]!;
       const pool = m.lane.pool;
       if (a.available(m.lane.ch)) {
-        if (m.hpos < 0) pool.push(m);
-        else pool.update(m);
-      } else if (m.hpos >= 0) pool.remove(m);
+        if (pool.has(m)) pool.update(m);
+        else pool.push(m);
+      } else pool.remove(m);
     }
   }
 
@@ -510,7 +512,10 @@ export class Partition implements RuleContext {
       if (a.kind === 'relax_skills') reqs = relaxReqs(reqs, a.by);
       else if (a.kind === 'drop_skills') reqs = reqs.filter((r) => !a.skills.includes(r.skill));
     }
-    const base = laneOf(c).clauses[0]!.reqs;
+    // In a widened lane other queues' agents qualify through their own clause, so none of the
+    // conversation's own requirements is implied any more.
+    const lane = laneOf(c);
+    const base = lane.clauses.length === 1 ? lane.clauses[0]!.reqs : [];
     const extra = reqs.filter((r) => !base.some((b) => b.skill === r.skill && b.minLevel >= r.minLevel));
     c.adHoc = extra.length > 0 ? extra : null;
   }
@@ -726,9 +731,17 @@ export class Partition implements RuleContext {
         }
       }
       if (!best || !bestM) return;
+      if (this.overflowDue(best) <= this.now) {
+        // An overflow step is due but no tick has fired it yet: apply it first (it may change who may
+        // take the conversation), with this agent's pool slots current since route() reads the pools.
+        this.refreshAgent(a);
+        this.removeWaiting(best);
+        this.route(best, false, false);
+        continue;
+      }
       const lane = bestM.lane;
       // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
-      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (bestM.hpos < 0 ? 1 : 0));
+      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (lane.pool.has(bestM) ? 0 : 1));
       this.removeWaiting(best);
       this.deliver(best, [a], [bestM], expl, false);
     }

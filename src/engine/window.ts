@@ -20,8 +20,8 @@ const FIELDS = 8;
 
 export class SlidingWindow {
   readonly bucketMs: number;
-  /** Ring of BUCKETS × FIELDS counters. */
-  cells: number[] = new Array(BUCKETS * FIELDS).fill(0);
+  /** Ring of BUCKETS × FIELDS counters; empty until the first sample (idle queues cost nothing). */
+  cells: number[] = [];
   sums: number[] = new Array(FIELDS).fill(0);
   /** Absolute index (time / bucketMs) of the newest bucket. */
   head = 0;
@@ -58,6 +58,7 @@ export class SlidingWindow {
 
   add(now: number, field: number, v: number): void {
     this.advance(now);
+    if (this.cells.length === 0) this.cells = new Array(BUCKETS * FIELDS).fill(0);
     const slot = (this.head % BUCKETS) * FIELDS;
     this.cells[slot + field]! += v;
     this.sums[field]! += v;
