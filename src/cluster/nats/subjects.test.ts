@@ -1,0 +1,38 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { commandSubject, eventSubject, idToken, tokenToId } from './subjects.js';
+
+describe('tenant ids as NATS subject tokens', () => {
+  it('keeps plain ids readable and escapes what would split or wildcard a subject', () => {
+    expect(idToken('acme')).toBe('acme');
+    expect(idToken('acme-eu_2')).toBe('acme-eu_2');
+    expect(idToken('acme.eu')).toBe('acme=2eeu');
+    expect(idToken('a b>*')).toBe('a=20b=3e=2a');
+    expect(idToken('café')).toBe('caf=c3=a9');
+    expect(idToken('')).toBe('=');
+    expect(idToken('_')).toBe('=5f');
+    expect(commandSubject('acme.eu')).toBe('sb.cmd.acme=2eeu');
+  });
+
+  it('is reversible and injective for any tenant id, and never yields a subject separator or wildcard', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
+        const ta = idToken(a);
+        expect(tokenToId(ta)).toBe(a);
+        expect(ta).toMatch(/^[A-Za-z0-9_=-]+$/);
+        if (a !== b) expect(idToken(b)).not.toBe(ta);
+      }),
+      { numRuns: Number(process.env.SB_PROPERTY_RUNS ?? 2000) },
+    );
+  });
+
+  it('puts tenant, queue, agent and event type in their own tokens, `_` where the event names none', () => {
+    expect(eventSubject('acme', 'chat-billing', 'agent-7', 'assigned')).toBe(
+      'sb.evt.acme.chat-billing.agent-7.assigned',
+    );
+    expect(eventSubject('acme', undefined, 'agent-7', 'presence_changed')).toBe(
+      'sb.evt.acme._.agent-7.presence_changed',
+    );
+    expect(eventSubject('acme', '_', undefined, 'queued')).toBe('sb.evt.acme.=5f._.queued');
+  });
+});
