@@ -712,8 +712,15 @@ function tick(p: Partition, until: number): Reply {
 }
 
 function advanceWindows(p: Partition): void {
-  for (const q of p.queues.values()) if (q.window.advance(p.now)) p.evaluateSla(q);
-  p.recomputeSlaNext();
+  let changed = false;
+  for (const q of p.queues.values()) {
+    if (q.window.advance(p.now)) {
+      changed = true;
+      p.evaluateSla(q);
+    }
+  }
+  // The earliest expiry only moves when a bucket was dropped (samples added update it themselves).
+  if (changed || (p.slaNextAt !== null && p.slaNextAt <= p.now)) p.recomputeSlaNext();
 }
 
 function fireConvTimer(p: Partition, c: Conv): void {

@@ -139,14 +139,28 @@ export function nextOpenAt(bh: BusinessHours, t: number): number | null {
 export class HoursCache {
   private minute = -1;
   private open = true;
+  /** Next opening for `minute` (openings are whole local minutes, so it is the same all minute long). */
+  private next: number | null | undefined = undefined;
 
   isOpen(bh: BusinessHours | undefined, t: number): boolean {
     if (!bh) return true;
+    this.at(bh, t);
+    return this.open;
+  }
+
+  nextOpenAt(bh: BusinessHours, t: number): number | null {
+    this.at(bh, t);
+    if (this.open) return t;
+    if (this.next === undefined) this.next = nextOpenAt(bh, t);
+    return this.next;
+  }
+
+  private at(bh: BusinessHours, t: number): void {
     const m = Math.floor(t / 60_000);
     if (m !== this.minute) {
       this.minute = m;
       this.open = isOpen(bh, t);
+      this.next = undefined;
     }
-    return this.open;
   }
 }

@@ -10,7 +10,7 @@
  * that in the pool; it is retried whenever agents change), and customer rules look at ≤ 3 agents.
  */
 import { IndexedHeap } from './heap.js';
-import { HoursCache, nextOpenAt } from './hours.js';
+import { HoursCache } from './hours.js';
 import { BoundedMap } from './memo.js';
 import {
   Agent,
@@ -660,7 +660,7 @@ export class Partition implements RuleContext {
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) {
       this.lastStatus = 'outside_hours';
-      this.lastNextOpenAt = nextOpenAt(bh, this.now);
+      this.lastNextOpenAt = this.hoursOf(q).nextOpenAt(bh, this.now);
       if (initial)
         this.events.push({
           type: 'outside_hours',
@@ -811,7 +811,7 @@ export class Partition implements RuleContext {
 
   nextOpenOf(c: Conv): number | null {
     const bh = c.queue.cfg.businessHours;
-    return bh ? nextOpenAt(bh, this.now) : this.now;
+    return bh ? this.hoursOf(c.queue).nextOpenAt(bh, this.now) : this.now;
   }
 
   /** Retires a closed or abandoned conversation into the bounded recent list. */
