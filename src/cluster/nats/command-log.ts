@@ -208,11 +208,7 @@ export class JetStreamCommandLog implements CommandLog {
     if (target <= afterSeq) return;
     // An ordered consumer streams the partition's batches in order (flow-controlled, recreated on gaps),
     // far cheaper than one request per batch when replaying thousands.
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: [this.subject(partition)],
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: afterSeq + 1,
-    });
+    const consumer = await this.orderedConsumer(partition, afterSeq + 1);
     const msgs = await consumer.consume({ max_messages: 512 });
     try {
       for await (const m of msgs) {
@@ -222,6 +218,25 @@ export class JetStreamCommandLog implements CommandLog {
     } finally {
       await msgs.close().catch(() => {});
       await consumer.delete().catch(() => {});
+    }
+  }
+
+  /**
+   * Creating a consumer right after a server loss can time out while the stream's new leader settles:
+   * retry for up to ~10 s, since a partition that cannot be read cannot be recovered at all.
+   */
+  private async orderedConsumer(partition: string, startSeq: number) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.js.consumers.get(this.stream, {
+          filter_subjects: [this.subject(partition)],
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: startSeq,
+        });
+      } catch (e) {
+        if (attempt >= 4) throw e;
+        await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+      }
     }
   }
 

@@ -17,11 +17,14 @@ export class LeaseFencedCommandLog implements CommandLog {
 
   constructor(
     private readonly inner: CommandLog,
-    private readonly ownership: Pick<Ownership, 'owns'>,
+    private readonly ownership: Pick<Ownership, 'owns'> & { holdsLease?(partition: string): boolean },
   ) {}
 
   append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number> {
-    if (!this.ownership.owns(partition)) {
+    const holds = this.ownership.holdsLease
+      ? this.ownership.holdsLease(partition)
+      : this.ownership.owns(partition);
+    if (!holds) {
       return Promise.reject(
         new SwitchboardError('SB_ERR_NOT_OWNER', `this node holds no lease on partition ${partition}`),
       );

@@ -98,6 +98,7 @@ export class KvOwnership implements Ownership {
   private watchers: QueuedIterator<KvWatchEntry>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private timersOff = false;
   private rebalanceQueued = false;
   private readonly incarnation = randomBytes(6).toString('hex');
 
@@ -159,7 +160,7 @@ export class KvOwnership implements Ownership {
 
   private every(ms: number, fn: () => unknown): void {
     const t = setInterval(() => {
-      if (!this.stopped)
+      if (!this.timersOff)
         void Promise.resolve(fn()).catch((e) => this.log('ownership task failed', { err: String(e) }));
     }, ms);
     t.unref();
@@ -368,7 +369,7 @@ export class KvOwnership implements Ownership {
     const key = (p: string) => idToken(p);
     await Promise.all(
       [...this.held].map(async ([p, h]) => {
-        if (h.releasing || h.renewing) return;
+        if (h.renewing) return;
         h.renewing = true;
         const sent = this.clock.now();
         try {
@@ -381,7 +382,7 @@ export class KvOwnership implements Ownership {
             Math.round(this.ttl / 3),
           );
           const now = this.held.get(p);
-          if (now === h && !h.releasing) {
+          if (now === h) {
             h.revision = rev;
             h.validUntil = sent + this.ttl / 2;
           }
@@ -460,15 +461,20 @@ export class KvOwnership implements Ownership {
   async release(partition: string): Promise<void> {
     const h = this.held.get(partition);
     if (!h || h.releasing) return;
+    // New calls stop coming here at once (`owns` is false) and are retried towards the next owner, while
+    // the lease stays ours (and renewed) so the host can finish and snapshot what it already accepted.
     h.releasing = true;
     this.cooldown.set(partition, this.clock.now() + 2 * this.ttl);
-    this.log('partition handed over', { partition });
-    this.emit({ partition, owned: false });
     try {
       await this.opts.beforeRelease?.(partition);
     } catch (e) {
       this.log('beforeRelease failed', { partition, err: String(e) });
     }
+    this.log('partition handed over', { partition });
+    this.emit({ partition, owned: false });
+    // No renewal may race the delete (it would bump the revision and make the delete's CAS fail).
+    while (h.renewing) await new Promise((r) => setTimeout(r, 5));
+    h.renewing = true;
     try {
       await this.leases.delete(idToken(partition), { previousSeq: h.revision });
     } catch (e) {
@@ -478,12 +484,23 @@ export class KvOwnership implements Ownership {
     if (this.held.get(partition) === h) this.held.delete(partition);
   }
 
+  /**
+   * True while this node's lease on the partition is valid, including during a hand-over (when `owns`
+   * is already false): appends of work accepted before the hand-over are still allowed.
+   */
+  holdsLease(partition: string): boolean {
+    const h = this.held.get(partition);
+    return h !== undefined && h.validUntil > this.clock.now();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // Renewals go on while the partitions are handed over, then every timer stops.
+    await Promise.all([...this.held.keys()].map((p) => this.release(p)));
+    this.timersOff = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await Promise.all([...this.held.keys()].map((p) => this.release(p)));
     await this.nodes.delete(idToken(this.nodeId)).catch(() => {});
     for (const w of this.watchers) w.stop();
     this.watchers = [];
