@@ -46,6 +46,23 @@ describe('configuration is validated and a rejected command changes nothing', ()
     );
   });
 
+  it('a conversation requiring the same skill twice, or a level below 1, is rejected with the field path', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    const twice = conversation('c1', {
+      requiredSkills: [
+        { skill: 'billing', minLevel: 2 },
+        { skill: 'billing', minLevel: 3 },
+      ],
+    });
+    expect(rejected(s, { type: 'enqueue', conversation: twice })?.field).toBe(
+      'conversation.requiredSkills[1]',
+    );
+    const zero = conversation('c1', { requiredSkills: [{ skill: 'billing', minLevel: 0 }] });
+    expect(rejected(s, { type: 'enqueue', conversation: zero })?.field).toBe(
+      'conversation.requiredSkills[0].minLevel',
+    );
+  });
+
   it('a conversation for an unknown queue is rejected', () => {
     const s = new Scenario().queue(queueConfig('q1'));
     expect(

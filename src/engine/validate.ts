@@ -75,15 +75,23 @@ function unique(list: string[], f: string): void {
   });
 }
 
+/** On the enqueue hot path: field paths are only built when something is wrong. */
 function requirements(v: unknown, f: string): void {
   const list = arr(v, f, 64);
-  const names: string[] = [];
-  list.forEach((r, i) => {
-    const o = obj(r, `${f}[${i}]`);
-    names.push(id(o.skill, `${f}[${i}].skill`));
-    int(o.minLevel, `${f}[${i}].minLevel`, 1, 10);
-  });
-  unique(names, f);
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i] as { skill?: unknown; minLevel?: unknown } | null;
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) obj(r, `${f}[${i}]`);
+    const o = r as { skill?: unknown; minLevel?: unknown };
+    const sk = o.skill;
+    if (typeof sk !== 'string' || sk.length === 0 || sk.length > MAX_ID) id(sk, `${f}[${i}].skill`);
+    const lv = o.minLevel;
+    if (typeof lv !== 'number' || !Number.isInteger(lv) || lv < 1 || lv > 10)
+      int(lv, `${f}[${i}].minLevel`, 1, 10);
+    for (let j = 0; j < i; j++) {
+      if ((list[j] as { skill: string }).skill === sk)
+        fail(`${f}[${i}]`, `${f}[${i}] repeats "${String(sk)}"`);
+    }
+  }
 }
 
 function agent(v: unknown): void {
