@@ -11,6 +11,7 @@
  * - `host/<pool> ×C`           the whole PartitionHost (batching, ordered release, events, metrics hooks)
  *                              over an in-memory log: hop + batching + host bookkeeping + engine
  * - `host/port pipelined ×C`   the same with 2 calls in flight per worker (`callsPerSlot: 2`)
+ * - `host/port flush-on-microtask ×C` gathered work leaves on a microtask instead of setImmediate
  * - `host/port/file-<fsync> ×C` the same with the real embedded log (interval / always fsync)
  *
  * `<pool>` is `port` (worker_threads + MessagePort) or `piscina` (Piscina 5, sticky balancer).
@@ -249,6 +250,7 @@ async function hostScenario(
   kind: PoolKind,
   ports: NodePorts | null,
   callsPerSlot = 1,
+  flushOn: 'microtask' | 'immediate' = 'immediate',
 ): Promise<Row> {
   const pool = createWorkerPool({ kind, threads: 1 });
   const memory = new MemoryLog();
@@ -275,6 +277,7 @@ async function hostScenario(
     maxInflight: C * 4,
     snapshotEveryCommands: 1e9,
     callsPerSlot,
+    flushOn,
   });
   await host.start();
   try {
@@ -307,6 +310,7 @@ async function main(): Promise<void> {
   for (const kind of ['port', 'piscina'] as const)
     rows.push(await hostScenario(`host/${kind} x${C}`, kind, null));
   rows.push(await hostScenario(`host/port pipelined x${C}`, 'port', null, 2));
+  rows.push(await hostScenario(`host/port flush-on-microtask x${C}`, 'port', null, 1, 'microtask'));
   rows.push(await fileHost('interval'));
   rows.push(await fileHost('always'));
   console.log(

@@ -52,6 +52,13 @@ export interface PartitionHostOptions {
    * one (the port delivers in order, so the actor order holds), trading batch size for less waiting.
    */
   callsPerSlot?: number;
+  /**
+   * When gathered work leaves: `immediate` (default) = after the event loop's poll phase, so every request
+   * read in that phase (and every promise chain it resumes) joins the batch; `microtask` = at the end of
+   * the current task, so a lone request on an idle worker leaves a little sooner but bursts split into
+   * smaller batches. Either way, while a call (or an append) is in flight new work waits and leaves together.
+   */
+  flushOn?: 'microtask' | 'immediate';
   metrics?: NodeMetrics;
   logger?: Logger;
 }
@@ -84,6 +91,7 @@ export class PartitionHost {
   private readonly snapshotEvery: number;
   private readonly snapshotEveryMs: number;
   private readonly callsPerSlot: number;
+  private readonly flushOn: 'microtask' | 'immediate';
   private readonly metrics: NodeMetrics | undefined;
   private readonly logger: Logger | undefined;
   private readonly boot = randomUUID().slice(0, 8);
@@ -104,6 +112,7 @@ export class PartitionHost {
     this.snapshotEvery = opts.snapshotEveryCommands ?? 10_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
+    this.flushOn = opts.flushOn ?? 'immediate';
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     for (let i = 0; i < this.pool.size; i++) {
@@ -332,14 +341,17 @@ export class PartitionHost {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      for (const part of this.dirtyAppends) this.kickAppend(part);
-      this.dirtyAppends.clear();
-      for (const slot of this.dirtySlots) this.flushSlot(slot);
-      this.dirtySlots.clear();
-    });
+    if (this.flushOn === 'immediate') setImmediate(this.flushAll);
+    else queueMicrotask(this.flushAll);
   }
+
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    for (const part of this.dirtyAppends) this.kickAppend(part);
+    this.dirtyAppends.clear();
+    for (const slot of this.dirtySlots) this.flushSlot(slot);
+    this.dirtySlots.clear();
+  };
 
   private flushSlot(slot: Slot): void {
     if (slot.calls >= this.callsPerSlot || slot.items.length === 0) return;

@@ -149,14 +149,20 @@ describe('actor host', () => {
   });
 
   it('a deadline that passes before the command is durable rejects with SB_ERR_DEADLINE_EXCEEDED', async () => {
-    const h = await host({ fsync: 'always' });
+    const h = await host();
     await billingDesk(h, 'acme', 1);
+    // A slow disk: the append takes longer than the caller is willing to wait.
+    const append = h.ports.log.append.bind(h.ports.log);
+    h.ports.log.append = async (p, c, e) => {
+      await new Promise((r) => setTimeout(r, 100));
+      return append(p, c, e);
+    };
     const env = {
       id: 'late-1',
       at: Date.now(),
       cmd: { type: 'enqueue' as const, conversation: conversation('late') },
     };
-    await expect(h.host.submit('acme', env, 0)).rejects.toMatchObject({ code: 'SB_ERR_DEADLINE_EXCEEDED' });
+    await expect(h.host.submit('acme', env, 10)).rejects.toMatchObject({ code: 'SB_ERR_DEADLINE_EXCEEDED' });
   });
 
   it('an offer nobody accepts times out through a logged tick and goes to the next agent', async () => {
