@@ -108,6 +108,42 @@ describe('incidents found by the property tests', () => {
     expect(servedBy('c1'), 'gina has no billing skill').toBeUndefined();
   });
 
+  it('a conversation on offer while its queue’s overflow steps are removed and re-added does not jump to a step not yet due', () => {
+    const { run, clock } = desk();
+    run({ type: 'upsert_queue', queue: queue('general') });
+    const fr = queue('fr', {
+      requiredSkills: [{ skill: 'lang:fr', minLevel: 5 }],
+      offerTimeoutSeconds: 60,
+      overflow: [{ afterSeconds: 10, action: { kind: 'relax_skills', by: 2 } }],
+    });
+    run({ type: 'upsert_queue', queue: fr });
+    run({ type: 'upsert_agent', agent: agent('amelie', { skills: [{ skill: 'lang:fr', level: 5 }] }) });
+    run({ type: 'upsert_agent', agent: agent('claire', { skills: [{ skill: 'lang:fr', level: 3 }] }) });
+    run({ type: 'upsert_agent', agent: agent('bob') });
+    for (const id of ['amelie', 'claire', 'bob'])
+      run({ type: 'set_presence', agentId: id, presence: 'online' });
+    run({ type: 'enqueue', conversation: conversation('c1', 'fr') });
+    clock.advance(10_000);
+    // Amelie declines after 10 s: the relax step is due, Claire (French 3) gets the offer.
+    const relaxed = run({ type: 'reject_offer', agentId: 'amelie', conversationId: 'c1' });
+    expect(relaxed.ok && relaxed.events.some((e) => e.type === 'offered' && e.agentId === 'claire')).toBe(
+      true,
+    );
+    // While Claire's offer is open the supervisor drops the overflow, then adds a widening due at 60 s.
+    run({ type: 'upsert_queue', queue: { ...fr, overflow: [] } });
+    run({
+      type: 'upsert_queue',
+      queue: {
+        ...fr,
+        overflow: [{ afterSeconds: 60, action: { kind: 'widen_to_queue', queueId: 'general' } }],
+      },
+    });
+    const declined = run({ type: 'reject_offer', agentId: 'claire', conversationId: 'c1' });
+    expect(declined.ok).toBe(true);
+    const toBob = declined.ok && declined.events.some((e) => 'agentId' in e && e.agentId === 'bob');
+    expect(toBob, 'the widening to general agents is only due at 60 s').toBe(false);
+  });
+
   it('an agent whose chat seat is removed loses the pending chat offer instead of accepting it over capacity', () => {
     const { run } = desk();
     run({ type: 'upsert_queue', queue: queue('sales', { offerTimeoutSeconds: 30 }) });
