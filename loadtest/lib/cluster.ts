@@ -6,6 +6,7 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
 import { type ChildServer, nodeEntryPoint, startChild } from './node-process.js';
 
@@ -32,6 +33,11 @@ export interface LocalCluster {
 
 export interface LocalClusterOptions {
   nodes?: number;
+  /**
+   * Put the node that rendezvous hashing makes owner of this tenant first in `grpcTargets` (default: env
+   * `SB_CLUSTER_OWNER_FIRST`), to measure a gateway that reaches the owner directly vs one that is forwarded.
+   */
+  ownerFirstFor?: string;
   /** Extra node flags, e.g. `['--workers', '1']`. */
   nodeArgs?: string[];
 }
@@ -87,6 +93,14 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   // Membership settles within one heartbeat; a second of margin keeps the first requests from
   // triggering hand-overs while nodes are still discovering each other.
   await new Promise((r) => setTimeout(r, 1500));
+  const ownerOf = opts.ownerFirstFor ?? process.env.SB_CLUSTER_OWNER_FIRST;
+  if (ownerOf) {
+    const winner = rendezvousOwner(
+      ownerOf,
+      nodes.map((x) => x.nodeId),
+    );
+    nodes.sort((a, b) => Number(b.nodeId === winner) - Number(a.nodeId === winner));
+  }
   return {
     nats,
     natsUrl: nats.url,
