@@ -180,12 +180,25 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
     for (const m of lane.members) m.turn = turns.get(`${lane.step}|${m.agent.id}`) ?? 0;
     lane.pool.rebuild();
   });
+  // The step counter refers to the old overflow list: keep at most the steps of the new list that are
+  // already due (the others apply when due), for every open conversation of the queue. O(open
+  // conversations), a configuration-time cost.
+  for (const c of p.convs.values()) {
+    if (c.queue !== q) continue;
+    c.step = Math.min(c.step, dueSteps(cfg, c.enqueuedAt, p.now));
+    if (c.lane === null) p.reschedule(c);
+  }
   for (const c of waiting) {
-    c.step = Math.min(c.step, q.lanes.length - 1);
     p.setAdHoc(c);
     p.insertWaiting(c, laneOf(c));
     p.reschedule(c);
   }
+}
+
+function dueSteps(cfg: QueueConfig, since: number, now: number): number {
+  let n = 0;
+  while (n < cfg.overflow.length && since + cfg.overflow[n]!.afterSeconds * 1000 <= now) n++;
+  return n;
 }
 
 /** After a config change, available agents of the queue pull waiting work (agent order by seq). */
@@ -622,7 +635,8 @@ function manualAssign(p: Partition, id: string, agentId: string): Reply {
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
   const a = mustAgent(p, agentId);
   const lane = laneOf(c);
-  p.setAdHoc(c);
+  // A conversation in a wait line already has current requirements (lines are rebuilt with the queue).
+  if (c.lane === null) p.setAdHoc(c);
   if (!lane.admits(a) || (c.adHoc !== null && !a.satisfies(c.adHoc)))
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" lacks a required skill for "${id}"`, 'agentId');
   const held = c.offers.includes(agentId) ? 1 : 0;

@@ -37,6 +37,15 @@ export class IndexedHeap<T> {
     return this.items[0];
   }
 
+  /** Keys of the top item (valid when size > 0). */
+  topK1(): number {
+    return this.a[0]!;
+  }
+
+  topK2(): number {
+    return this.b[0]!;
+  }
+
   has(x: T): boolean {
     const i = this.getPos(x);
     return i >= 0 && this.items[i] === x;

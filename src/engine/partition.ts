@@ -303,45 +303,60 @@ export class Partition implements RuleContext {
     if (q.overCapacity && (q.cfg.maxSize === 0 || q.waiting <= q.cfg.maxSize)) q.overCapacity = false;
   }
 
-  /** Effective priority for cross-queue ordering: queue priority dominates, waiting raises it (aging). */
-  effective(c: Conv): number {
-    const wait = this.now - c.enqueuedAt;
-    let e =
-      c.queue.cfg.priority * PRIORITY_LEVELS + c.priority + (this.config.agingPerMinute * wait) / 60_000;
+  /**
+   * Effective priority for cross-queue ordering of a conversation of priority `p` in `q` waiting since
+   * `at`: queue priority dominates, waiting raises it (aging), optionally SLA urgency.
+   */
+  effective(q: Queue, p: number, at: number): number {
+    const wait = this.now - at;
+    let e = q.cfg.priority * PRIORITY_LEVELS + p + (this.config.agingPerMinute * wait) / 60_000;
     if (this.config.slaDrivenPriority) {
-      e += 10 * Math.min(1, wait / (c.queue.cfg.serviceLevel.thresholdSeconds * 1000));
+      e += 10 * Math.min(1, wait / (q.cfg.serviceLevel.thresholdSeconds * 1000));
     }
     return e;
   }
 
-  /** Is `a` to be served before `b`? Higher effective priority, then older, then earlier arrival. */
-  ahead(a: Conv, ea: number, b: Conv, eb: number): boolean {
-    if (ea !== eb) return ea > eb;
-    if (a.enqueuedAt !== b.enqueuedAt) return a.enqueuedAt < b.enqueuedAt;
-    return a.seq < b.seq;
-  }
+  /** Key of the last `bestWaiting` result (effective priority, enqueuedAt, seq). */
+  bwE = 0;
+  bwAt = 0;
+  bwSeq = 0;
 
-  /** Best waiting conversation of `lane` that `agent` may take. */
-  bestWaiting(lane: Lane, agent: Agent): { c: Conv; e: number } | null {
+  /**
+   * Best waiting conversation of `lane` that `agent` may take; its key is left in bwE/bwAt/bwSeq. Heads
+   * are compared by their keys only, so only the winner's record is read (plus any constrained ones).
+   */
+  bestWaiting(lane: Lane, agent: Agent): Conv | null {
     let best: Conv | null = null;
     let bestE = 0;
+    let bestAt = 0;
+    let bestSeq = 0;
+    const q = lane.queue;
     const mask = lane.levelMask;
     for (let p = PRIORITY_LEVELS - 1; p >= 0; p--) {
       if ((mask & (1 << p)) === 0) continue;
       const h = lane.levels[p]!;
       let c = h.peek()!;
-      if (!fits(agent, c)) {
+      let at = h.frontAt;
+      let seq = h.frontSeq;
+      if (h.constrained > 0 && !fits(agent, c)) {
         const found = h.findFirst((x) => fits(agent, x), SEARCH_LIMIT);
         if (!found) continue;
         c = found;
+        at = c.enqueuedAt;
+        seq = c.seq;
       }
-      const e = this.effective(c);
-      if (best === null || this.ahead(c, e, best, bestE)) {
+      const e = this.effective(q, p, at);
+      if (best === null || e > bestE || (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)))) {
         best = c;
         bestE = e;
+        bestAt = at;
+        bestSeq = seq;
       }
     }
-    return best ? { c: best, e: bestE } : null;
+    this.bwE = bestE;
+    this.bwAt = bestAt;
+    this.bwSeq = bestSeq;
+    return best;
   }
 
   // ---------------------------------------------------------------- timers
@@ -717,16 +732,29 @@ export class Partition implements RuleContext {
       if (a.reserved.length > 0 && this.takeReserved(a)) continue;
       let best: Conv | null = null;
       let bestE = 0;
+      let bestAt = 0;
+      let bestSeq = 0;
       let bestM: Member | null = null;
       const ms = a.members;
       for (let i = 0; i < ms.length; i++) {
         const m = ms[i]!;
         const lane = m.lane;
         if (lane.waiting === 0 || !a.available(lane.ch) || !lane.queue.strategy.automatic) continue;
-        const r = this.bestWaiting(lane, a);
-        if (r && (best === null || this.ahead(r.c, r.e, best, bestE))) {
-          best = r.c;
-          bestE = r.e;
+        const c = this.bestWaiting(lane, a);
+        if (!c) continue;
+        const e = this.bwE;
+        const at = this.bwAt;
+        const seq = this.bwSeq;
+        // Higher effective priority, then older, then earlier arrival.
+        if (
+          best === null ||
+          e > bestE ||
+          (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)))
+        ) {
+          best = c;
+          bestE = e;
+          bestAt = at;
+          bestSeq = seq;
           bestM = m;
         }
       }

@@ -25,6 +25,14 @@ function before(a: Conv, b: Conv): boolean {
 
 export class WaitLine {
   private fifo: (Conv | null)[] = [];
+  /** enqueuedAt / seq of the FIFO entries (plain number arrays: unboxed, contiguous). */
+  private fifoAt: number[] = [];
+  private fifoSeq: number[] = [];
+  /** Conversations in the line with ad-hoc skills or excluded agents (lazy search needed when > 0). */
+  constrained = 0;
+  /** Key of the conversation `peek` returned: lets callers order heads without touching the objects. */
+  frontAt = 0;
+  frontSeq = 0;
   /** Absolute index of fifo[0]. */
   private base = 0;
   private head = 0;
@@ -45,9 +53,12 @@ export class WaitLine {
   }
 
   push(c: Conv): void {
+    if (c.adHoc !== null || c.excluded !== null) this.constrained++;
     if (c.enqueuedAt > this.tailAt || (c.enqueuedAt === this.tailAt && c.seq > this.tailSeq)) {
       c.fpos = this.base + this.fifo.length;
       this.fifo.push(c);
+      this.fifoAt.push(c.enqueuedAt);
+      this.fifoSeq.push(c.seq);
       this.live++;
       this.tailAt = c.enqueuedAt;
       this.tailSeq = c.seq;
@@ -57,6 +68,7 @@ export class WaitLine {
   }
 
   remove(c: Conv): void {
+    if (c.adHoc !== null || c.excluded !== null) this.constrained--;
     if (c.fpos >= 0) {
       this.fifo[c.fpos - this.base] = null;
       c.fpos = -1;
@@ -65,6 +77,8 @@ export class WaitLine {
         // Empty: start a fresh array (and accept any key at the back again).
         this.base += this.fifo.length;
         this.fifo = [];
+        this.fifoAt = [];
+        this.fifoSeq = [];
         this.head = 0;
         this.tailAt = Number.NEGATIVE_INFINITY;
         this.tailSeq = 0;
@@ -80,6 +94,8 @@ export class WaitLine {
     while (h < f.length && f[h] === null) h++;
     if (h > 1024 && h * 2 > f.length) {
       this.fifo = f.slice(h);
+      this.fifoAt = this.fifoAt.slice(h);
+      this.fifoSeq = this.fifoSeq.slice(h);
       this.base += h;
       h = 0;
     }
@@ -87,13 +103,27 @@ export class WaitLine {
     return h < this.fifo.length ? this.fifo[h]! : null;
   }
 
-  /** The conversation at the front of the line. */
+  /** The conversation at the front of the line; its key is left in `frontAt` / `frontSeq`. */
   peek(): Conv | undefined {
     const a = this.fifoHead();
     const b = this.side.peek();
-    if (!a) return b;
-    if (!b) return a;
-    return before(a, b) ? a : b;
+    if (b) {
+      const bAt = this.side.topK1();
+      const bSeq = this.side.topK2();
+      if (
+        !a ||
+        bAt < this.fifoAt[this.head]! ||
+        (bAt === this.fifoAt[this.head] && bSeq < this.fifoSeq[this.head]!)
+      ) {
+        this.frontAt = bAt;
+        this.frontSeq = bSeq;
+        return b;
+      }
+    }
+    if (!a) return undefined;
+    this.frontAt = this.fifoAt[this.head]!;
+    this.frontSeq = this.fifoSeq[this.head]!;
+    return a;
   }
 
   /** First conversation in line order satisfying `pred`, looking at ≤ `limit` entries of each part. */
