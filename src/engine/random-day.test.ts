@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { agentConfig, conversation, customerConfig, queueConfig, routingConfig } from './fixtures.js';
+import { createEngine, restoreEngine } from './index.js';
+import type { Command, CommandEnvelope, StrategyName } from './types.js';
+
+/** Small seeded PRNG (mulberry32) so a failure replays exactly. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STRATEGIES: StrategyName[] = [
+  'round_robin',
+  'least_busy',
+  'longest_idle',
+  'most_skilled',
+  'broadcast',
+  'manual',
+];
+
+function randomDay(seed: number, n: number): CommandEnvelope[] {
+  const r = prng(seed);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const agents = ['a0', 'a1', 'a2', 'a3', 'a4'];
+  const queues = ['q0', 'q1', 'q2'];
+  const convs: string[] = [];
+  let at = Date.UTC(2026, 0, 5, 9, 0, 0);
+  const out: CommandEnvelope[] = [];
+  const push = (cmd: Command) => out.push({ id: `r${out.length}`, at, cmd });
+  push({ type: 'set_routing_config', config: routingConfig({ maxMissedOffers: 2 }) });
+  for (const q of queues) {
+    push({
+      type: 'upsert_queue',
+      queue: queueConfig(q, {
+        strategy: pick(STRATEGIES),
+        broadcastWidth: 2,
+        offerTimeoutSeconds: pick([0, 10]),
+        requiredSkills: r() < 0.5 ? [{ skill: 'billing', minLevel: 3 }] : [],
+        overflow: r() < 0.5 ? [{ afterSeconds: 15, action: { kind: 'relax_skills', by: 2 } }] : [],
+        previousAgentWaitSeconds: pick([0, 20]),
+        maxSize: pick([0, 3]),
+      }),
+    });
+  }
+  for (let i = 0; i < n; i++) {
+    at += Math.floor(r() * 4000);
+    const k = r();
+    const a = pick(agents);
+    if (k < 0.12) {
+      push({
+        type: 'upsert_agent',
+        agent: agentConfig(a, {
+          skills: [{ skill: 'billing', level: 1 + Math.floor(r() * 10) }],
+          capacity: { chat: Math.floor(r() * 3) },
+          wrapUpSeconds: pick([0, 5]),
+          tier: 1 + Math.floor(r() * 3),
+          seniority: pick(['new', 'experienced'] as const),
+        }),
+      });
+    } else if (k < 0.22)
+      push({
+        type: 'set_presence',
+        agentId: a,
+        presence: pick(['online', 'online', 'away', 'offline'] as const),
+      });
+    else if (k < 0.45) {
+      const id = `c${i}`;
+      convs.push(id);
+      push({
+        type: 'enqueue',
+        conversation: conversation(id, {
+          queueId: pick(queues),
+          customer: { id: pick(['u1', 'u2', `u${i}`]) },
+          priority: Math.floor(r() * 4),
+        }),
+      });
+    } else if (k < 0.52)
+      push({ type: 'accept_offer', agentId: a, conversationId: pick(convs.length ? convs : ['none']) });
+    else if (k < 0.56)
+      push({ type: 'reject_offer', agentId: a, conversationId: pick(convs.length ? convs : ['none']) });
+    else if (k < 0.64)
+      push({
+        type: 'end_conversation',
+        conversationId: pick(convs.length ? convs : ['none']),
+        outcome: 'resolved',
+      });
+    else if (k < 0.68) push({ type: 'cancel', conversationId: pick(convs.length ? convs : ['none']) });
+    else if (k < 0.71)
+      push({
+        type: 'transfer',
+        conversationId: pick(convs.length ? convs : ['none']),
+        toQueueId: pick(queues),
+      });
+    else if (k < 0.73)
+      push({ type: 'transfer', conversationId: pick(convs.length ? convs : ['none']), toAgentId: a });
+    else if (k < 0.75)
+      push({ type: 'escalate', conversationId: pick(convs.length ? convs : ['none']), toTier: 2 });
+    else if (k < 0.77)
+      push({ type: 'assign', conversationId: pick(convs.length ? convs : ['none']), agentId: a });
+    else if (k < 0.79) push({ type: 'finish_wrap_up', agentId: a });
+    else if (k < 0.8) push({ type: 'remove_agent', agentId: a });
+    else if (k < 0.82)
+      push({
+        type: 'upsert_customer',
+        customer: customerConfig('u1', { valueTier: 'high_value', dedicatedAgentId: a }),
+      });
+    else push({ type: 'tick' });
+  }
+  return out;
+}
+
+/** Seats in use (offers + conversations held) per "agent|channel", and capacities, from a snapshot. */
+function seats(snapshot: ReturnType<ReturnType<typeof createEngine>['snapshot']>) {
+  const s = snapshot.state as {
+    agents: { cfg: { id: string; capacity: Record<string, number> } }[];
+    conversations: { channel: string; offers: string[]; participants: string[] }[];
+  };
+  const used = new Map<string, number>();
+  for (const c of s.conversations)
+    for (const a of [...c.offers, ...c.participants])
+      used.set(`${a}|${c.channel}`, (used.get(`${a}|${c.channel}`) ?? 0) + 1);
+  const cap = new Map<string, number>();
+  for (const a of s.agents)
+    for (const [ch, n] of Object.entries(a.cfg.capacity)) cap.set(`${a.cfg.id}|${ch}`, n);
+  return { used, cap };
+}
+
+/** Seats that grew past capacity during one command (a supervisor lowering capacity is not a violation). */
+function newlyOver(before: ReturnType<typeof seats>, after: ReturnType<typeof seats>): string[] {
+  const bad: string[] = [];
+  for (const [k, n] of after.used) {
+    if (n > (before.used.get(k) ?? 0) && n > (after.cap.get(k) ?? 0))
+      bad.push(`${k} ${n}/${after.cap.get(k) ?? 0}`);
+  }
+  return bad;
+}
+
+describe('a random day of supervisor, agent and customer actions', () => {
+  for (const seed of Array.from({ length: Number(process.env.SB_RANDOM_DAYS ?? 6) }, (_, i) => i + 1)) {
+    it(`never fails internally, never exceeds a seat, and restores exactly mid-day (seed ${seed})`, () => {
+      const day = randomDay(seed, 400);
+      const e = createEngine('tenant-random');
+      let restored = null as ReturnType<typeof restoreEngine> | null;
+      let before = seats(e.snapshot());
+      day.forEach((env, i) => {
+        const r = e.apply(env);
+        if (!r.ok) expect(r.error.code).not.toBe('SB_ERR_INTERNAL');
+        if (restored) expect(restored.apply(env)).toEqual(r);
+        if (i === 200) restored = restoreEngine(JSON.parse(JSON.stringify(e.snapshot())));
+        const after = seats(e.snapshot());
+        expect(newlyOver(before, after), `after ${JSON.stringify(env.cmd)}`).toEqual([]);
+        before = after;
+      });
+      expect(restored!.digest()).toBe(e.digest());
+    });
+  }
+});
