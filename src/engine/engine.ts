@@ -11,13 +11,13 @@
  */
 import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
-import { fnv1a64 } from './digest.js';
+import { digestValue } from './digest.js';
 import { lint } from './lint.js';
 import { BoundedMap } from './memo.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
-import { capture, rebuild, SNAPSHOT_VERSION, type StateV1 } from './snapshot.js';
-import type { ApplyResult, CommandEnvelope, Reply } from './types.js';
+import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
 export interface EngineOptions {
@@ -28,6 +28,9 @@ export interface EngineOptions {
 }
 
 export const DEFAULT_DEDUPE_WINDOW = 10_000;
+
+/** Placeholder between commands (frozen: nothing may emit outside `apply`). */
+const DRAINED = Object.freeze([]) as unknown as EngineEvent[];
 
 export class RoutingEngine implements Engine {
   constructor(
@@ -65,7 +68,7 @@ export class RoutingEngine implements Engine {
         error: { code: 'SB_ERR_INTERNAL', message: 'internal error while applying the command' },
       };
     }
-    p.events = [];
+    p.events = DRAINED;
     this.dedupe.set(env.id, result.reply);
     return result;
   }
@@ -120,16 +123,14 @@ export class RoutingEngine implements Engine {
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
+  /** Fresh containers throughout, sharing only leaves the engine never mutates (see `capture`): no clone needed. */
   snapshot(): EngineSnapshot {
-    return {
-      version: SNAPSHOT_VERSION,
-      partition: this.partition,
-      state: structuredClone(capture(this.p, this.dedupe)),
-    };
+    return { version: SNAPSHOT_VERSION, partition: this.partition, state: capture(this.p, this.dedupe) };
   }
 
+  /** Hashes the captured state as a structure (no JSON string is built). */
   digest(): string {
-    return fnv1a64(JSON.stringify([this.partition, capture(this.p, this.dedupe)]));
+    return digestValue([this.partition, capture(this.p, this.dedupe)]);
   }
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
@@ -138,9 +139,16 @@ export class RoutingEngine implements Engine {
     return new RoutingEngine(partition, p, new BoundedMap(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
   }
 
+  /**
+   * Takes ownership of `s.state` (no copy): the restored engine mutates it from then on, so pass a
+   * snapshot nobody else uses — one just parsed or received from another thread, or a structured clone.
+   */
   static restore(s: EngineSnapshot, options: EngineOptions = {}): RoutingEngine {
-    if (s.version !== SNAPSHOT_VERSION) throw new Error(`unsupported engine snapshot version ${s.version}`);
-    const { p, dedupe } = rebuild(s.state as StateV1, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    let state: StateV2;
+    if (s.version === SNAPSHOT_VERSION) state = s.state as StateV2;
+    else if (s.version === 1) state = fromV1(s.state as StateV1);
+    else throw new Error(`unsupported engine snapshot version ${s.version}`);
+    const { p, dedupe } = rebuild(state, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
     return new RoutingEngine(s.partition, p, dedupe);
   }
 }
