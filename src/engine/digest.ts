@@ -29,3 +29,118 @@ export function fnv1a64(s: string): string {
     h0.toString(16).padStart(4, '0')
   );
 }
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+/**
+ * Streaming FNV-1a 64 (same arithmetic as `fnv1a64`) over a canonical token stream of a JSON-like value:
+ * every token starts with a type tag, strings carry their length, containers an end tag, so distinct
+ * values give distinct streams. It follows JSON's reading of a value (undefined members are skipped,
+ * undefined array items and non-finite numbers are null, −0 is 0), so a value and its JSON round trip, or
+ * its structured clone, hash alike — without ever building the JSON string.
+ */
+export class Fnv1a64 {
+  private h0 = 0x2325;
+  private h1 = 0x8422;
+  private h2 = 0x9ce4;
+  private h3 = 0xcbf2;
+
+  /** Feeds one 16-bit unit. */
+  unit(u: number): void {
+    const h0 = this.h0 ^ u;
+    const h1 = this.h1;
+    const t0 = h0 * 0x1b3;
+    const t1 = h1 * 0x1b3;
+    const t2 = this.h2 * 0x1b3 + (h0 << 8);
+    const t3 = this.h3 * 0x1b3 + (h1 << 8);
+    const c1 = t1 + (t0 >>> 16);
+    const c2 = t2 + (c1 >>> 16);
+    this.h0 = t0 & 0xffff;
+    this.h1 = c1 & 0xffff;
+    this.h2 = c2 & 0xffff;
+    this.h3 = (t3 + (c2 >>> 16)) & 0xffff;
+  }
+
+  private word(w: number): void {
+    this.unit(w & 0xffff);
+    this.unit((w >>> 16) & 0xffff);
+  }
+
+  string(s: string): void {
+    this.unit(6);
+    this.word(s.length);
+    for (let i = 0; i < s.length; i++) this.unit(s.charCodeAt(i));
+  }
+
+  number(n: number): void {
+    if ((n | 0) === n) {
+      this.unit(4);
+      this.word(n);
+    } else if (Number.isSafeInteger(n)) {
+      const lo = n >>> 0;
+      this.unit(11);
+      this.word(lo);
+      this.word((n - lo) / 4294967296);
+    } else if (Number.isFinite(n)) {
+      scratch.setFloat64(0, n, true);
+      this.unit(5);
+      this.word(scratch.getUint32(0, true));
+      this.word(scratch.getUint32(4, true));
+    } else {
+      this.unit(1);
+    }
+  }
+
+  /** Feeds a JSON-like value (plain objects, arrays, strings, numbers, booleans, null). */
+  value(v: unknown): void {
+    switch (typeof v) {
+      case 'string':
+        this.string(v);
+        return;
+      case 'number':
+        this.number(v);
+        return;
+      case 'boolean':
+        this.unit(v ? 3 : 2);
+        return;
+      case 'object':
+        break;
+      default:
+        this.unit(1);
+        return;
+    }
+    if (v === null) {
+      this.unit(1);
+    } else if (Array.isArray(v)) {
+      this.unit(7);
+      for (let i = 0; i < v.length; i++) this.value(v[i]);
+      this.unit(10);
+    } else {
+      this.unit(8);
+      const o = v as Record<string, unknown>;
+      for (const k in o) {
+        const x = o[k];
+        if (x === undefined || typeof x === 'function') continue;
+        this.string(k);
+        this.value(x);
+      }
+      this.unit(9);
+    }
+  }
+
+  hex(): string {
+    return (
+      this.h3.toString(16).padStart(4, '0') +
+      this.h2.toString(16).padStart(4, '0') +
+      this.h1.toString(16).padStart(4, '0') +
+      this.h0.toString(16).padStart(4, '0')
+    );
+  }
+}
+
+/** 64-bit FNV-1a digest of a JSON-like value, as 16 hex digits. */
+export function digestValue(v: unknown): string {
+  const h = new Fnv1a64();
+  h.value(v);
+  return h.hex();
+}

@@ -3,9 +3,15 @@
  * statistics windows, the dedupe memory. Every index (pools, waiting heaps, timer heaps, loads, member
  * lists, staffing counts) is derived and rebuilt on restore, so a restored engine decides exactly like the
  * original (all heap orders are strict total orders on logical fields).
+ *
+ * Version 2 is positional: agents and conversations are flat arrays with a fixed stride (no field names),
+ * small enum-like strings (channel, status, presence, queue ids, tiers, topics) and skill requirement lists
+ * are interned in tables. A partition of 100 000 conversations is then a few large arrays of primitives,
+ * which JSON parses, and the restore walks, far faster than 100 000 objects of 31 named fields.
+ * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
 import { BoundedMap } from './memo.js';
-import { Agent, Conv, laneOf, type Queue } from './model.js';
+import { Agent, Conv, laneOf, NO_SKILLS, NONE, type Queue } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -23,9 +29,77 @@ import type {
   ValueTier,
 } from './types.js';
 
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
-interface AgentRec {
+interface QueueRec {
+  cfg: QueueConfig;
+  counters: [number, number, number, number];
+  levelArrivals: number[];
+  levelRemovals: number[];
+  window: { head: number; cells: number[] };
+  slaState: Queue['slaState'];
+  overCapacity: boolean;
+  /** Per lane: round-robin counter and the non-zero turns by agent id. */
+  lanes: { turnCounter: number; turns: [string, number][] }[];
+}
+
+/** Agent slots, in order: cfg, seq, presence (string table), then the numbers in `AGENT_NUMS`. */
+const AGENT_STRIDE = 13;
+/**
+ * Conversation slots: 0 id, 1 seq, 2 channel†, 3 customerId, 4 valueTier†, 5 priority, 6 requiredSkills
+ * (skills table), 7 topic†, 8 requestedQueueId†, 9 queue (index in `queues`), 10 createdAt, 11 status†,
+ * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer), 16 noticeAt,
+ * 17 lastPosition, 18 lastEstimateMs, 19 extra (0, or the `ConvExtra` tuple when any of it is set).
+ * † = index in the string table, −1 for absent.
+ */
+const CONV_STRIDE = 20;
+/** excluded, agentId, participants, offers, offerExpiresAt, reservedFor, reservedUntil, assignedAt, outcome, explanation, pending. */
+type ConvExtra = [
+  string[] | null,
+  string | null,
+  string[],
+  string[],
+  number,
+  string | null,
+  number,
+  number,
+  Outcome | null,
+  Explanation | null,
+  Explanation | null,
+];
+
+export interface StateV2 {
+  now: number;
+  agentSeq: number;
+  convSeq: number;
+  config: RoutingConfig;
+  strs: string[];
+  skills: SkillRequirement[][];
+  agents: unknown[];
+  queues: QueueRec[];
+  customers: CustomerConfig[];
+  convs: unknown[];
+  recent: ConversationView[];
+  recentLimit: number;
+  dedupe: [string, Reply][];
+}
+
+/** Version 1: one named-field object per record. */
+export interface StateV1 {
+  now: number;
+  agentSeq: number;
+  convSeq: number;
+  config: RoutingConfig;
+  agents: AgentRecV1[];
+  queues: QueueRec[];
+  customers: CustomerConfig[];
+  conversations: ConvRecV1[];
+  recent: ConversationView[];
+  recentLimit: number;
+  dedupe: [string, Reply][];
+}
+
+interface AgentRecV1 {
   cfg: AgentConfig;
   seq: number;
   presence: Presence;
@@ -41,19 +115,7 @@ interface AgentRec {
   acctAt: number;
 }
 
-interface QueueRec {
-  cfg: QueueConfig;
-  counters: [number, number, number, number];
-  levelArrivals: number[];
-  levelRemovals: number[];
-  window: { head: number; cells: number[] };
-  slaState: Queue['slaState'];
-  overCapacity: boolean;
-  /** Per lane: round-robin counter and the non-zero turns by agent id. */
-  lanes: { turnCounter: number; turns: [string, number][] }[];
-}
-
-interface ConvRec {
+interface ConvRecV1 {
   id: string;
   seq: number;
   channel: Channel;
@@ -87,42 +149,64 @@ interface ConvRec {
   newCustomer: boolean;
 }
 
-export interface StateV1 {
-  now: number;
-  agentSeq: number;
-  convSeq: number;
-  config: RoutingConfig;
-  agents: AgentRec[];
-  queues: QueueRec[];
-  customers: CustomerConfig[];
-  conversations: ConvRec[];
-  recent: ConversationView[];
-  recentLimit: number;
-  dedupe: [string, Reply][];
+/** Interns strings and requirement lists while encoding. */
+class Tables {
+  readonly strs: string[] = [];
+  readonly skills: SkillRequirement[][] = [];
+  private readonly strIx = new Map<string, number>();
+  private readonly skillIx = new Map<string, number>();
+
+  str(s: string | null | undefined): number {
+    if (s === null || s === undefined) return -1;
+    let i = this.strIx.get(s);
+    if (i === undefined) {
+      i = this.strs.push(s) - 1;
+      this.strIx.set(s, i);
+    }
+    return i;
+  }
+
+  reqs(r: SkillRequirement[]): number {
+    const key = r.length === 0 ? '' : JSON.stringify(r);
+    let i = this.skillIx.get(key);
+    if (i === undefined) {
+      i = this.skills.push(r) - 1;
+      this.skillIx.set(key, i);
+    }
+    return i;
+  }
 }
 
-export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV1 {
-  return {
-    now: p.now,
-    agentSeq: p.agentSeq,
-    convSeq: p.convSeq,
-    config: p.config,
-    agents: [...p.agents.values()].map((a) => ({
-      cfg: a.cfg,
-      seq: a.seq,
-      presence: a.presence,
-      wrapUntil: a.wrapUntil,
-      idleSince: a.idleSince,
-      lastAssignedAt: a.lastAssignedAt,
-      consecutiveMisses: a.consecutiveMisses,
-      missedTotal: a.missedTotal,
-      handled: a.handled,
-      handleMsTotal: a.handleMsTotal,
-      onlineMs: a.onlineMs,
-      busyMs: a.busyMs,
-      acctAt: a.acctAt,
-    })),
-    queues: [...p.queues.values()].map((q) => ({
+/**
+ * Captures the partition as fresh containers. Leaves that the engine only ever replaces, never mutates
+ * (configs, requirement lists, explanations, outcomes, replies, closed views), are shared, not copied;
+ * customers (whose fields are reassigned) and per-conversation id lists (pushed/spliced) are copied.
+ */
+export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
+  const t = new Tables();
+  const agents: unknown[] = new Array(p.agents.size * AGENT_STRIDE);
+  let i = 0;
+  for (const a of p.agents.values()) {
+    agents[i] = a.cfg;
+    agents[i + 1] = a.seq;
+    agents[i + 2] = t.str(a.presence);
+    agents[i + 3] = a.wrapUntil;
+    agents[i + 4] = a.idleSince;
+    agents[i + 5] = a.lastAssignedAt;
+    agents[i + 6] = a.consecutiveMisses;
+    agents[i + 7] = a.missedTotal;
+    agents[i + 8] = a.handled;
+    agents[i + 9] = a.handleMsTotal;
+    agents[i + 10] = a.onlineMs;
+    agents[i + 11] = a.busyMs;
+    agents[i + 12] = a.acctAt;
+    i += AGENT_STRIDE;
+  }
+  const queueIx = new Map<Queue, number>();
+  const queues: QueueRec[] = [];
+  for (const q of p.queues.values()) {
+    queueIx.set(q, queues.length);
+    queues.push({
       cfg: q.cfg,
       counters: [q.inbound, q.assigned, q.abandoned, q.transferred],
       levelArrivals: q.levelArrivals.slice(),
@@ -136,72 +220,145 @@ export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV1 {
         turns.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
         return { turnCounter: l.turnCounter, turns };
       }),
-    })),
-    customers: [...p.customers.values()],
-    conversations: [...p.convs.values()].map((c) => ({
-      id: c.id,
-      seq: c.seq,
-      channel: c.channel,
-      customerId: c.customerId,
-      valueTier: c.valueTier ?? null,
-      priority: c.priority,
-      requiredSkills: c.requiredSkills,
-      topic: c.topic ?? null,
-      requestedQueueId: c.requestedQueueId ?? null,
-      queueId: c.queue.id,
-      createdAt: c.createdAt,
-      status: c.status,
-      enqueuedAt: c.enqueuedAt,
-      step: c.step,
-      excluded: c.excluded,
-      qord: c.qord,
-      answered: c.answered,
-      agentId: c.agentId,
-      participants: c.participants,
-      offers: c.offers,
-      offerExpiresAt: c.offerExpiresAt,
-      reservedFor: c.reservedFor,
-      reservedUntil: c.reservedUntil,
-      noticeAt: c.noticeAt,
-      lastPosition: c.lastPosition,
-      lastEstimateMs: c.lastEstimateMs,
-      assignedAt: c.assignedAt,
-      outcome: c.outcome,
-      explanation: c.explanation,
-      pending: c.pending,
-      newCustomer: c.newCustomer,
-    })),
+    });
+  }
+  const customers: CustomerConfig[] = [];
+  for (const cu of p.customers.values()) customers.push({ ...cu });
+  const convs: unknown[] = new Array(p.convs.size * CONV_STRIDE);
+  i = 0;
+  for (const c of p.convs.values()) {
+    convs[i] = c.id;
+    convs[i + 1] = c.seq;
+    convs[i + 2] = t.str(c.channel);
+    convs[i + 3] = c.customerId;
+    convs[i + 4] = t.str(c.valueTier);
+    convs[i + 5] = c.priority;
+    convs[i + 6] = t.reqs(c.requiredSkills);
+    convs[i + 7] = t.str(c.topic);
+    convs[i + 8] = t.str(c.requestedQueueId);
+    convs[i + 9] = queueIx.get(c.queue)!;
+    convs[i + 10] = c.createdAt;
+    convs[i + 11] = t.str(c.status);
+    convs[i + 12] = c.enqueuedAt - c.createdAt;
+    convs[i + 13] = c.step;
+    convs[i + 14] = c.qord;
+    convs[i + 15] = (c.answered ? 1 : 0) | (c.newCustomer ? 2 : 0);
+    convs[i + 16] = c.noticeAt;
+    convs[i + 17] = c.lastPosition;
+    convs[i + 18] = c.lastEstimateMs;
+    convs[i + 19] = extraOf(c);
+    i += CONV_STRIDE;
+  }
+  return {
+    now: p.now,
+    agentSeq: p.agentSeq,
+    convSeq: p.convSeq,
+    config: p.config,
+    strs: t.strs,
+    skills: t.skills,
+    agents,
+    queues,
+    customers,
+    convs,
     recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
     recentLimit: p.recent.limit,
-    dedupe: [...dedupe.entries()],
+    dedupe: dedupe.entries(),
   };
 }
 
-/** Rebuilds a partition (and its dedupe memory) from a captured state. Deep-copies its input. */
-export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; dedupe: BoundedMap<Reply> } {
-  const s = structuredClone(input);
+function extraOf(c: Conv): ConvExtra | 0 {
+  const { excluded, agentId, participants, offers, reservedFor, outcome, explanation, pending } = c;
+  const { offerExpiresAt, reservedUntil, assignedAt } = c;
+  if (
+    excluded === null &&
+    agentId === null &&
+    participants.length === 0 &&
+    offers.length === 0 &&
+    offerExpiresAt === 0 &&
+    reservedFor === null &&
+    reservedUntil === 0 &&
+    assignedAt === 0 &&
+    outcome === null &&
+    explanation === null &&
+    pending === null
+  )
+    return 0;
+  return [
+    excluded === null ? null : excluded.slice(),
+    agentId,
+    participants.slice(),
+    offers.slice(),
+    offerExpiresAt,
+    reservedFor,
+    reservedUntil,
+    assignedAt,
+    outcome,
+    explanation,
+    pending,
+  ];
+}
+
+/** Converts a version 1 state (named-field records) to version 2. */
+export function fromV1(s: StateV1): StateV2 {
+  const t = new Tables();
+  const agents: unknown[] = [];
+  for (const r of s.agents) {
+    agents.push(r.cfg, r.seq, t.str(r.presence), r.wrapUntil, r.idleSince, r.lastAssignedAt);
+    agents.push(
+      r.consecutiveMisses,
+      r.missedTotal,
+      r.handled,
+      r.handleMsTotal,
+      r.onlineMs,
+      r.busyMs,
+      r.acctAt,
+    );
+  }
+  const queueIx = new Map(s.queues.map((q, i) => [q.cfg.id, i]));
+  const convs: unknown[] = [];
+  for (const r of s.conversations) {
+    const bare = { ...r, queue: null } as unknown as Conv;
+    convs.push(r.id, r.seq, t.str(r.channel), r.customerId, t.str(r.valueTier), r.priority);
+    convs.push(t.reqs(r.requiredSkills), t.str(r.topic), t.str(r.requestedQueueId), queueIx.get(r.queueId));
+    convs.push(r.createdAt, t.str(r.status), r.enqueuedAt - r.createdAt, r.step, r.qord);
+    convs.push((r.answered ? 1 : 0) | (r.newCustomer ? 2 : 0), r.noticeAt, r.lastPosition, r.lastEstimateMs);
+    convs.push(extraOf(bare));
+  }
+  return { ...s, strs: t.strs, skills: t.skills, agents, convs };
+}
+
+/**
+ * Rebuilds a partition (and its dedupe memory) from a captured state. The state's ownership transfers
+ * to the new partition: its configs, customers, lists and explanations become live engine state and
+ * are mutated from then on, so the caller must not use the state object afterwards (a snapshot parsed
+ * from JSON or received from another thread is exactly that).
+ */
+export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedupe: BoundedMap<Reply> } {
+  const strs = s.strs;
   const p = new Partition();
   p.now = s.now;
   p.agentSeq = s.agentSeq;
   p.convSeq = s.convSeq;
   p.config = s.config;
   p.recent.limit = s.recentLimit;
-  for (const r of s.agents) {
-    const a = new Agent(r.cfg, r.seq, r.idleSince);
-    a.presence = r.presence;
-    a.wrapUntil = r.wrapUntil;
-    a.lastAssignedAt = r.lastAssignedAt;
-    a.consecutiveMisses = r.consecutiveMisses;
-    a.missedTotal = r.missedTotal;
-    a.handled = r.handled;
-    a.handleMsTotal = r.handleMsTotal;
-    a.onlineMs = r.onlineMs;
-    a.busyMs = r.busyMs;
-    a.acctAt = r.acctAt;
+  const ag = s.agents as number[];
+  for (let i = 0; i < ag.length; i += AGENT_STRIDE) {
+    const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!);
+    a.presence = strs[ag[i + 2]!] as Presence;
+    a.wrapUntil = ag[i + 3]!;
+    a.lastAssignedAt = ag[i + 5]!;
+    a.consecutiveMisses = ag[i + 6]!;
+    a.missedTotal = ag[i + 7]!;
+    a.handled = ag[i + 8]!;
+    a.handleMsTotal = ag[i + 9]!;
+    a.onlineMs = ag[i + 10]!;
+    a.busyMs = ag[i + 11]!;
+    a.acctAt = ag[i + 12]!;
     p.agents.set(a.id, a);
     p.countSkills(a, 1);
     if (a.wrapUntil !== 0) p.wraps.push(a);
   }
+  const queues: Queue[] = [];
   for (const r of s.queues) {
     const q = p.makeQueue(r.cfg);
     [q.inbound, q.assigned, q.abandoned, q.transferred] = r.counters;
@@ -213,45 +370,53 @@ export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; d
     q.slaState = r.slaState;
     q.overCapacity = r.overCapacity;
     p.queues.set(q.id, q);
+    queues.push(q);
   }
   for (const r of s.customers) p.customers.set(r.id, r);
-  for (const r of s.conversations) {
-    const q = p.queues.get(r.queueId)!;
+  const skills = s.skills.map((r) => (r.length === 0 ? NO_SKILLS : r));
+  const cv = s.convs as number[];
+  const cs = s.convs as string[];
+  for (let i = 0; i < cv.length; i += CONV_STRIDE) {
+    const q = queues[cv[i + 9]!]!;
+    const createdAt = cv[i + 10]!;
     const c = new Conv(
-      r.id,
-      r.seq,
-      r.channel,
-      r.customerId,
-      r.valueTier ?? undefined,
-      r.priority,
-      r.requiredSkills,
-      r.topic ?? undefined,
-      r.requestedQueueId ?? undefined,
+      cs[i]!,
+      cv[i + 1]!,
+      strs[cv[i + 2]!] as Channel,
+      cs[i + 3]!,
+      cv[i + 4] === -1 ? undefined : (strs[cv[i + 4]!] as ValueTier),
+      cv[i + 5]!,
+      skills[cv[i + 6]!]!,
+      cv[i + 7] === -1 ? undefined : strs[cv[i + 7]!],
+      cv[i + 8] === -1 ? undefined : strs[cv[i + 8]!],
       q,
-      r.createdAt,
+      createdAt,
     );
-    c.status = r.status;
-    c.enqueuedAt = r.enqueuedAt;
-    c.step = r.step;
-    c.excluded = r.excluded;
-    c.qord = r.qord;
-    c.answered = r.answered;
-    c.agentId = r.agentId;
-    c.participants = r.participants;
-    c.offers = r.offers;
-    c.offerExpiresAt = r.offerExpiresAt;
-    c.reservedFor = r.reservedFor;
-    c.reservedUntil = r.reservedUntil;
-    c.noticeAt = r.noticeAt;
-    c.lastPosition = r.lastPosition;
-    c.lastEstimateMs = r.lastEstimateMs;
-    c.assignedAt = r.assignedAt;
-    c.outcome = r.outcome;
-    c.explanation = r.explanation;
-    c.pending = r.pending;
-    c.newCustomer = r.newCustomer;
+    c.status = strs[cv[i + 11]!] as ConversationStatus;
+    c.enqueuedAt = createdAt + cv[i + 12]!;
+    c.step = cv[i + 13]!;
+    c.qord = cv[i + 14]!;
+    const flags = cv[i + 15]!;
+    c.answered = (flags & 1) !== 0;
+    c.newCustomer = (flags & 2) !== 0;
+    c.noticeAt = cv[i + 16]!;
+    c.lastPosition = cv[i + 17]!;
+    c.lastEstimateMs = cv[i + 18]!;
+    const x = s.convs[i + 19] as ConvExtra | 0;
     p.convs.set(c.id, c);
     q.active++;
+    if (x === 0) continue;
+    c.excluded = x[0];
+    c.agentId = x[1];
+    c.participants = x[2].length === 0 ? NONE : x[2];
+    c.offers = x[3].length === 0 ? NONE : x[3];
+    c.offerExpiresAt = x[4];
+    c.reservedFor = x[5];
+    c.reservedUntil = x[6];
+    c.assignedAt = x[7];
+    c.outcome = x[8];
+    c.explanation = x[9];
+    c.pending = x[10];
     // Loads and per-agent lists are derived from the conversations.
     for (const aid of c.offers) {
       const a = p.agents.get(aid)!;
@@ -265,11 +430,10 @@ export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; d
     }
     if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserved.push(c);
   }
-  for (const a of p.agents.values()) a.reserved.sort((x, y) => x.seq - y.seq);
-  const recs = new Map(s.queues.map((r) => [r.cfg.id, r]));
-  for (const q of p.queues.values()) {
+  for (const a of p.agents.values()) if (a.reserved.length > 1) a.reserved.sort((x, y) => x.seq - y.seq);
+  s.queues.forEach((r, qi) => {
+    const q = queues[qi]!;
     p.buildLanes(q);
-    const r = recs.get(q.id)!;
     q.lanes.forEach((lane, i) => {
       const lr = r.lanes[i];
       if (!lr) return;
@@ -278,7 +442,7 @@ export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; d
       for (const m of lane.members) m.turn = turns.get(m.agent.id) ?? 0;
       lane.pool.rebuild();
     });
-  }
+  });
   const noticed: Conv[] = [];
   for (const c of p.convs.values()) {
     p.setAdHoc(c);
@@ -292,11 +456,11 @@ export function rebuild(input: StateV1, dedupeWindow: number): { p: Partition; d
     p.noticeConvs.push(c);
     p.noticeTimes.push(c.noticeAt);
   }
-  for (const r of s.queues) {
-    const q = p.queues.get(r.cfg.id)!;
+  s.queues.forEach((r, qi) => {
+    const q = queues[qi]!;
     q.levelArrivals = r.levelArrivals;
     q.levelRemovals = r.levelRemovals;
-  }
+  });
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
   const dedupe = new BoundedMap<Reply>(dedupeWindow);
