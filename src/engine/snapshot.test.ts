@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentConfig, conversation, queueConfig, Scenario } from './fixtures.js';
 import { createEngine, restoreEngine } from './index.js';
-import type { StateV1, StateV2 } from './snapshot.js';
+import { absTime, type StateV1, type StateV2 } from './snapshot.js';
 import type { Command } from './types.js';
 
 /** The version-1 layout (one named-field object per record), as older nodes stored it. */
@@ -29,6 +29,7 @@ function asV1(s: StateV2): StateV1 {
   const conversations: StateV1['conversations'] = [];
   for (let i = 0; i < s.convs.length; i += 20) {
     const c = s.convs as never[];
+    const createdAt = s.now + (c[i + 10] as number);
     const x = (c[i + 19] as unknown[] | 0) || [null, null, [], [], 0, null, 0, 0, null, null, null];
     conversations.push({
       id: c[i],
@@ -41,14 +42,14 @@ function asV1(s: StateV2): StateV1 {
       topic: str(c[i + 7]),
       requestedQueueId: str(c[i + 8]),
       queueId: s.queues[c[i + 9]]!.cfg.id,
-      createdAt: c[i + 10],
+      createdAt,
       status: str(c[i + 11]) as never,
-      enqueuedAt: (c[i + 10] as number) + (c[i + 12] as number),
+      enqueuedAt: createdAt + (c[i + 12] as number),
       step: c[i + 13],
       qord: c[i + 14],
       answered: ((c[i + 15] as number) & 1) !== 0,
       newCustomer: ((c[i + 15] as number) & 2) !== 0,
-      noticeAt: c[i + 16],
+      noticeAt: absTime(c[i + 16], createdAt),
       lastPosition: c[i + 17],
       lastEstimateMs: c[i + 18],
       excluded: x[0] as never,

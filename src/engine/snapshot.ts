@@ -47,8 +47,8 @@ interface QueueRec {
 const AGENT_STRIDE = 13;
 /**
  * Conversation slots: 0 id, 1 seq, 2 channel†, 3 customerId, 4 valueTier†, 5 priority, 6 requiredSkills
- * (skills table), 7 topic†, 8 requestedQueueId†, 9 queue (index in `queues`), 10 createdAt, 11 status†,
- * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer), 16 noticeAt,
+ * (skills table), 7 topic†, 8 requestedQueueId†, 9 queue (index in `queues`), 10 createdAt − now, 11 status†,
+ * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer), 16 noticeAt (`relTime`),
  * 17 lastPosition, 18 lastEstimateMs, 19 extra (0, or the `ConvExtra` tuple when any of it is set).
  * † = index in the string table, −1 for absent.
  */
@@ -237,13 +237,13 @@ export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
     convs[i + 7] = t.str(c.topic);
     convs[i + 8] = t.str(c.requestedQueueId);
     convs[i + 9] = queueIx.get(c.queue)!;
-    convs[i + 10] = c.createdAt;
+    convs[i + 10] = c.createdAt - p.now;
     convs[i + 11] = t.str(c.status);
     convs[i + 12] = c.enqueuedAt - c.createdAt;
     convs[i + 13] = c.step;
     convs[i + 14] = c.qord;
     convs[i + 15] = (c.answered ? 1 : 0) | (c.newCustomer ? 2 : 0);
-    convs[i + 16] = c.noticeAt;
+    convs[i + 16] = relTime(c.noticeAt, c.createdAt);
     convs[i + 17] = c.lastPosition;
     convs[i + 18] = c.lastEstimateMs;
     convs[i + 19] = extraOf(c);
@@ -264,6 +264,21 @@ export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
     recentLimit: p.recent.limit,
     dedupe: dedupe.entries(),
   };
+}
+
+/**
+ * A time (0 = none) relative to `base`, kept nonzero when set: small offsets parse as small integers,
+ * not as the 13-digit epoch milliseconds that JSON.parse would box one by one.
+ */
+export function relTime(t: number, base: number): number {
+  if (t === 0) return 0;
+  const d = t - base;
+  return d >= 0 ? d + 1 : d;
+}
+
+/** Inverse of `relTime`. */
+export function absTime(v: number, base: number): number {
+  return v === 0 ? 0 : v > 0 ? base + v - 1 : base + v;
 }
 
 function extraOf(c: Conv): ConvExtra | 0 {
@@ -320,8 +335,9 @@ export function fromV1(s: StateV1): StateV2 {
     const bare = { ...r, queue: null } as unknown as Conv;
     convs.push(r.id, r.seq, t.str(r.channel), r.customerId, t.str(r.valueTier), r.priority);
     convs.push(t.reqs(r.requiredSkills), t.str(r.topic), t.str(r.requestedQueueId), queueIx.get(r.queueId));
-    convs.push(r.createdAt, t.str(r.status), r.enqueuedAt - r.createdAt, r.step, r.qord);
-    convs.push((r.answered ? 1 : 0) | (r.newCustomer ? 2 : 0), r.noticeAt, r.lastPosition, r.lastEstimateMs);
+    convs.push(r.createdAt - s.now, t.str(r.status), r.enqueuedAt - r.createdAt, r.step, r.qord);
+    const flags = (r.answered ? 1 : 0) | (r.newCustomer ? 2 : 0);
+    convs.push(flags, relTime(r.noticeAt, r.createdAt), r.lastPosition, r.lastEstimateMs);
     convs.push(extraOf(bare));
   }
   return { ...s, strs: t.strs, skills: t.skills, agents, convs };
@@ -378,7 +394,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
   const cs = s.convs as string[];
   for (let i = 0; i < cv.length; i += CONV_STRIDE) {
     const q = queues[cv[i + 9]!]!;
-    const createdAt = cv[i + 10]!;
+    const createdAt = s.now + cv[i + 10]!;
     const c = new Conv(
       cs[i]!,
       cv[i + 1]!,
@@ -399,7 +415,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     const flags = cv[i + 15]!;
     c.answered = (flags & 1) !== 0;
     c.newCustomer = (flags & 2) !== 0;
-    c.noticeAt = cv[i + 16]!;
+    c.noticeAt = absTime(cv[i + 16]!, createdAt);
     c.lastPosition = cv[i + 17]!;
     c.lastEstimateMs = cv[i + 18]!;
     const x = s.convs[i + 19] as ConvExtra | 0;
