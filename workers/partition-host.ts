@@ -125,7 +125,12 @@ function handleItem(item: HostItem): HostResult {
     case 'snapshot': {
       const engine = engines.get(item.partition);
       if (!engine) return missing(item.partition);
-      return { kind: 'snapshot', snapshot: engine.snapshot(), digest: engine.digest(), now: engine.now };
+      return {
+        kind: 'snapshot',
+        json: JSON.stringify(engine.snapshot()),
+        digest: engine.digest(),
+        now: engine.now,
+      };
     }
     case 'drop':
       engines.delete(item.partition);

@@ -39,6 +39,11 @@ export interface StoredSnapshot {
   takenAt: number;
   digest: string;
   snapshot: EngineSnapshot;
+  /**
+   * `JSON.stringify(snapshot)`, when the producer already has it (the host gets it from the worker):
+   * stores write it as is instead of stringifying on the main thread, and may leave `snapshot` unread.
+   */
+  snapshotJson?: string;
 }
 
 export interface SnapshotStore {

@@ -26,7 +26,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
-import type { Query, QueryResult } from '../engine/api.js';
+import type { StoredSnapshot } from '../cluster/ports.js';
+import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats } from '../engine/types.js';
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
@@ -744,13 +745,7 @@ export class PartitionHost {
       const r = await this.call(this.slots[part.slot] as Slot, { kind: 'snapshot', partition: part.name });
       const seq = await durable;
       if (st.gen !== gen || r.kind !== 'snapshot' || seq === null) return;
-      await this.ports.snapshots.save({
-        partition: part.name,
-        seq,
-        takenAt: r.now,
-        digest: r.digest,
-        snapshot: r.snapshot,
-      });
+      await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, r.digest, r.json));
       st.lastSnapshotAt = Date.now();
       if (seq > 0) await this.ports.log.trim(part.name, seq);
       this.known.add(part.name);
@@ -772,6 +767,31 @@ export class PartitionHost {
       }
     }
   }
+}
+
+/**
+ * The stores write `snapshotJson` verbatim; `snapshot` is parsed only if a store asks for the object, so
+ * the main thread neither rebuilds nor re-serialises the state on the way to disk.
+ */
+function storedSnapshot(
+  partition: string,
+  seq: number,
+  takenAt: number,
+  digest: string,
+  json: string,
+): StoredSnapshot {
+  let parsed: EngineSnapshot | undefined;
+  return {
+    partition,
+    seq,
+    takenAt,
+    digest,
+    snapshotJson: json,
+    get snapshot(): EngineSnapshot {
+      parsed ??= JSON.parse(json) as EngineSnapshot;
+      return parsed;
+    },
+  };
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -60,7 +60,11 @@ export type HostResult =
       /** Events of the `unreleased` commands found in the replay: batch index and command. */
       recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
     }
-  | { kind: 'snapshot'; snapshot: EngineSnapshot; digest: string; now: number }
+  /**
+   * The snapshot as JSON text, serialised on the worker: a structured clone of the state object would
+   * be rebuilt (and then stringified again) on the main thread, stalling every partition's replies.
+   */
+  | { kind: 'snapshot'; json: string; digest: string; now: number }
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */

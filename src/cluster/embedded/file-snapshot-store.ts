@@ -6,7 +6,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SnapshotStore, StoredSnapshot } from '../ports.js';
-import { encodeRecord, partitionFileName, scanRecords } from './record-file.js';
+import { encodeJsonRecord, encodeRecord, partitionFileName, scanRecords } from './record-file.js';
 
 /** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
 export class FileSnapshotStore implements SnapshotStore {
@@ -64,7 +64,7 @@ export class FileSnapshotStore implements SnapshotStore {
     const tmp = `${path}.tmp`;
     const fh = await open(tmp, 'w');
     try {
-      await fh.write(encodeRecord(s));
+      await fh.write(encodeSnapshot(s));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -80,4 +80,18 @@ export class FileSnapshotStore implements SnapshotStore {
     }
     this.seqs.set(s.partition, s.seq);
   }
+}
+
+/**
+ * The stored record is `{partition, seq, takenAt, digest, snapshot}` as JSON; with `snapshotJson` given,
+ * the state text is spliced in as is (same bytes `JSON.stringify` would produce), so the main thread
+ * never walks the state.
+ */
+function encodeSnapshot(s: StoredSnapshot): Buffer {
+  if (s.snapshotJson === undefined) {
+    const { partition, seq, takenAt, digest, snapshot } = s;
+    return encodeRecord({ partition, seq, takenAt, digest, snapshot });
+  }
+  const head = JSON.stringify({ partition: s.partition, seq: s.seq, takenAt: s.takenAt, digest: s.digest });
+  return encodeJsonRecord(`${head.slice(0, -1)},"snapshot":${s.snapshotJson}}`);
 }

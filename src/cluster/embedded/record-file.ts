@@ -20,7 +20,12 @@ const MAX_RECORD = 256 * 1024 * 1024;
 
 /** Frames one JSON value as a record. */
 export function encodeRecord(value: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(value), 'utf8');
+  return encodeJsonRecord(JSON.stringify(value));
+}
+
+/** Frames JSON text that is already serialised (e.g. by a worker thread) as a record. */
+export function encodeJsonRecord(json: string): Buffer {
+  const body = Buffer.from(json, 'utf8');
   const out = Buffer.allocUnsafe(HEADER + body.length);
   out.writeUInt32LE(body.length, 0);
   out.writeUInt32LE(crc32(body) >>> 0, 4);

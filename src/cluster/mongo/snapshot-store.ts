@@ -90,7 +90,7 @@ export class MongoSnapshotStore implements SnapshotStore {
   }
 
   async save(s: StoredSnapshot): Promise<void> {
-    const payload = Buffer.from(JSON.stringify(s.snapshot));
+    const payload = Buffer.from(s.snapshotJson ?? JSON.stringify(s.snapshot));
     const head: Omit<HeadDoc, '_id'> = {
       seq: s.seq,
       takenAt: s.takenAt,

@@ -108,7 +108,7 @@ export class JetStreamSnapshotStore implements SnapshotStore {
   async save(s: StoredSnapshot): Promise<void> {
     let cur = await this.head(s.partition);
     if (cur && cur.head.seq >= s.seq) return;
-    const payload = enc.encode(JSON.stringify(s.snapshot));
+    const payload = enc.encode(s.snapshotJson ?? JSON.stringify(s.snapshot));
     const subj = this.chunkSubject(s.partition, s.seq);
     let chunks = 0;
     for (let off = 0; off < payload.length || chunks === 0; off += this.chunkBytes) {
