@@ -31,13 +31,20 @@ export function fnv1a64(s: string): string {
 }
 
 const scratch = new DataView(new ArrayBuffer(8));
+/**
+ * Token tags sit in a word's low 4 bits; small integers and short string lengths share their tag's word.
+ * 1 null, 2 false, 3 true, 4 small int, 5 double, 6 short string, 7 array, 8 object, 9 object end,
+ * 10 array end, 11 safe integer, 12 int32, 14 long string.
+ */
+const SMALL = 1 << 27;
 
 /**
- * Streaming FNV-1a 64 (same arithmetic as `fnv1a64`) over a canonical token stream of a JSON-like value:
- * every token starts with a type tag, strings carry their length, containers an end tag, so distinct
- * values give distinct streams. It follows JSON's reading of a value (undefined members are skipped,
- * undefined array items and non-finite numbers are null, −0 is 0), so a value and its JSON round trip, or
- * its structured clone, hash alike — without ever building the JSON string.
+ * Streaming FNV-1a 64 (the arithmetic of `fnv1a64`, fed 32-bit words: one multiply per two UTF-16 units)
+ * over a canonical token stream of a JSON-like value: every token starts with a type tag (`SMALL`), strings
+ * carry their length, containers an end tag, so distinct values give distinct streams. It follows JSON's
+ * reading of a value (undefined members are skipped, undefined array items and non-finite numbers are
+ * null, −0 is 0), so a value and its JSON round trip, or its structured clone, hash alike — without ever
+ * building the JSON string.
  */
 export class Fnv1a64 {
   private h0 = 0x2325;
@@ -45,10 +52,10 @@ export class Fnv1a64 {
   private h2 = 0x9ce4;
   private h3 = 0xcbf2;
 
-  /** Feeds one 16-bit unit. */
-  unit(u: number): void {
-    const h0 = this.h0 ^ u;
-    const h1 = this.h1;
+  /** Feeds one 32-bit word (xor into the low half, then multiply by the FNV prime). */
+  word(w: number): void {
+    const h0 = this.h0 ^ (w & 0xffff);
+    const h1 = this.h1 ^ (w >>> 16);
     const t0 = h0 * 0x1b3;
     const t1 = h1 * 0x1b3;
     const t2 = this.h2 * 0x1b3 + (h0 << 8);
@@ -61,33 +68,37 @@ export class Fnv1a64 {
     this.h3 = (t3 + (c2 >>> 16)) & 0xffff;
   }
 
-  private word(w: number): void {
-    this.unit(w & 0xffff);
-    this.unit((w >>> 16) & 0xffff);
-  }
-
   string(s: string): void {
-    this.unit(6);
-    this.word(s.length);
-    for (let i = 0; i < s.length; i++) this.unit(s.charCodeAt(i));
+    const n = s.length;
+    if (n < SMALL) this.word((n << 4) | 6);
+    else {
+      this.word(14);
+      this.word(n);
+    }
+    let i = 0;
+    for (; i + 1 < n; i += 2) this.word(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
+    if (i < n) this.word(s.charCodeAt(i));
   }
 
   number(n: number): void {
     if ((n | 0) === n) {
-      this.unit(4);
-      this.word(n);
+      if (n < SMALL && n >= -SMALL) this.word((n << 4) | 4);
+      else {
+        this.word(12);
+        this.word(n);
+      }
     } else if (Number.isSafeInteger(n)) {
       const lo = n >>> 0;
-      this.unit(11);
+      this.word(11);
       this.word(lo);
       this.word((n - lo) / 4294967296);
     } else if (Number.isFinite(n)) {
       scratch.setFloat64(0, n, true);
-      this.unit(5);
+      this.word(5);
       this.word(scratch.getUint32(0, true));
       this.word(scratch.getUint32(4, true));
     } else {
-      this.unit(1);
+      this.word(1);
     }
   }
 
@@ -101,22 +112,22 @@ export class Fnv1a64 {
         this.number(v);
         return;
       case 'boolean':
-        this.unit(v ? 3 : 2);
+        this.word(v ? 3 : 2);
         return;
       case 'object':
         break;
       default:
-        this.unit(1);
+        this.word(1);
         return;
     }
     if (v === null) {
-      this.unit(1);
+      this.word(1);
     } else if (Array.isArray(v)) {
-      this.unit(7);
+      this.word(7);
       for (let i = 0; i < v.length; i++) this.value(v[i]);
-      this.unit(10);
+      this.word(10);
     } else {
-      this.unit(8);
+      this.word(8);
       const o = v as Record<string, unknown>;
       for (const k in o) {
         const x = o[k];
@@ -124,7 +135,7 @@ export class Fnv1a64 {
         this.string(k);
         this.value(x);
       }
-      this.unit(9);
+      this.word(9);
     }
   }
 
