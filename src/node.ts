@@ -60,6 +60,7 @@ async function openPorts(
     nodeId,
     fsync: config.fsync,
     fsyncIntervalMs: config.fsyncIntervalMs,
+    logWrites: config.logWrites,
     clock,
     onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
   });

@@ -27,6 +27,8 @@ export interface EmbeddedPortsOptions {
   nodeId: string;
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
+  /** Where log writes run (see `FileCommandLogOptions.writes`). */
+  logWrites?: 'thread-pool' | 'main-thread';
   clock?: Clock;
   /** Told when a torn log tail is cut off at start-up (the node logs it). */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
@@ -39,6 +41,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     dir: join(opts.dataDir, 'log'),
     fsync: opts.fsync ?? 'always',
     ...(opts.fsyncIntervalMs !== undefined ? { fsyncIntervalMs: opts.fsyncIntervalMs } : {}),
+    ...(opts.logWrites ? { writes: opts.logWrites } : {}),
     ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
   });
   const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));

@@ -108,6 +108,13 @@ export const OPTIONS = {
     default: '100',
     help: 'With --fsync interval: flush period, ms',
   },
+  logWrites: {
+    flag: 'log-writes',
+    env: 'SB_LOG_WRITES',
+    kind: 'string',
+    default: 'thread-pool',
+    help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write)',
+  },
   pool: {
     flag: 'pool',
     env: 'SB_POOL',
@@ -195,6 +202,7 @@ const schema = z.object({
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
+  logWrites: z.enum(['thread-pool', 'main-thread']),
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,

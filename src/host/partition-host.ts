@@ -348,10 +348,11 @@ export class PartitionHost {
 
   private readonly flushAll = (): void => {
     this.flushScheduled = false;
-    for (const part of this.dirtyAppends) this.kickAppend(part);
-    this.dirtyAppends.clear();
+    // Batches leave for the workers first: the append (possibly a synchronous write) overlaps their work.
     for (const slot of this.dirtySlots) this.flushSlot(slot);
     this.dirtySlots.clear();
+    for (const part of this.dirtyAppends) this.kickAppend(part);
+    this.dirtyAppends.clear();
   };
 
   private flushSlot(slot: Slot): void {

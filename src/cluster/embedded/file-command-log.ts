@@ -20,7 +20,7 @@
  * even a trim of everything.
  */
 
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, writeSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
@@ -35,6 +35,13 @@ export interface FileCommandLogOptions {
   fsync?: FsyncPolicy;
   /** With `fsync: 'interval'`: how often dirty files are flushed (ms). */
   fsyncIntervalMs?: number;
+  /**
+   * `thread-pool` (default): appends are libuv thread-pool jobs. `main-thread`: one synchronous write per
+   * group commit (with `always`, an O_DSYNC write, ~0.2 ms on this disk), which saves the hop to and from
+   * a pool thread — the larger cost on a busy machine — but holds the event loop for the write, so it
+   * suits nodes with few busy tenants. The durability guarantee is the same either way.
+   */
+  writes?: 'thread-pool' | 'main-thread';
   /** Called when a torn tail is found and cut off while opening a partition's file. */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
 }
@@ -63,6 +70,7 @@ const EXT = '.log';
 export class FileCommandLog implements CommandLog {
   private readonly dir: string;
   private readonly fsync: FsyncPolicy;
+  private readonly syncWrites: boolean;
   private readonly files = new Map<string, Promise<PartitionFile>>();
   private readonly timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -70,6 +78,7 @@ export class FileCommandLog implements CommandLog {
   constructor(private readonly opts: FileCommandLogOptions) {
     this.dir = opts.dir;
     this.fsync = opts.fsync ?? 'always';
+    this.syncWrites = opts.writes === 'main-thread';
     if (this.fsync === 'interval') {
       this.timer = setInterval(() => void this.flushDirty(), opts.fsyncIntervalMs ?? 100);
       this.timer.unref();
@@ -95,7 +104,8 @@ export class FileCommandLog implements CommandLog {
       const rec = encodeRecord({ seq, commands });
       // With `always` the file is opened O_DSYNC: one write call is the write and its fdatasync, one
       // thread-pool round trip instead of two.
-      await f.fh.write(rec);
+      if (this.syncWrites) writeAllSync(f.fh.fd, rec);
+      else await f.fh.write(rec);
       if (this.fsync !== 'always') f.dirty = true;
       f.size += rec.length;
       f.ends.push({ seq, end: f.size });
@@ -294,4 +304,10 @@ async function readRange(path: string, position: number, length: number): Promis
     await fh.close();
   }
   return buf;
+}
+
+/** Writes the whole buffer (a regular file takes it in one call; the loop covers a short write). */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
