@@ -110,7 +110,7 @@ export class PartitionHost {
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
-    this.snapshotEvery = opts.snapshotEveryCommands ?? 10_000;
+    this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
     this.flushOn = opts.flushOn ?? 'immediate';

@@ -122,6 +122,23 @@ describe('FileCommandLog on disk', () => {
     ).toEqual(['c4', 'c5', 'c6']);
   });
 
+  it('conversations logged while a trim copies the file are all still there afterwards', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    let seq = 0;
+    for (let i = 1; i <= 20; i++) seq = await log.append('acme', [enqueueEnvelope(`c${i}`)], seq);
+    const trimming = log.trim('acme', 10);
+    for (let i = 21; i <= 30; i++) seq = await log.append('acme', [enqueueEnvelope(`c${i}`)], seq);
+    await trimming;
+    seq = await log.append('acme', [enqueueEnvelope('c31')], seq);
+    await log.close();
+    const again = await openLog(dir);
+    expect(await again.lastSeq('acme')).toBe(31);
+    expect((await collect(again.read('acme', 0))).map((b) => b.seq)).toEqual(
+      Array.from({ length: 21 }, (_, i) => i + 11),
+    );
+  });
+
   it('a trim interrupted before its rename leaves the original log intact', async () => {
     const dir = await tempDir();
     const log = await openLog(dir);

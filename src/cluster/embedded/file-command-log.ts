@@ -62,6 +62,8 @@ interface PartitionFile {
    * instead of parsing and re-serialising every kept batch on the main thread.
    */
   ends: { seq: number; end: number }[];
+  /** Bumped by every trim (a trim planned against an older file gives up). */
+  trims: number;
 }
 
 const EXT = '.log';
@@ -130,51 +132,96 @@ export class FileCommandLog implements CommandLog {
     return f.lastSeq;
   }
 
-  trim(partition: string, uptoSeq: number): Promise<void> {
-    return this.serial(partition, async (f) => {
-      const base = encodeRecord({ base: uptoSeq, lastSeq: f.lastSeq });
+  /**
+   * Keeps the batches after `uptoSeq`. The bulk copy and its fsync run beside the appends (they only
+   * add bytes past the point copied); only the catch-up of what was appended meanwhile, the rename and
+   * the directory fsync hold the partition's appends, so a trim is not a pause in everyone's replies.
+   */
+  async trim(partition: string, uptoSeq: number): Promise<void> {
+    const plan = await this.serial(partition, async (f) => {
       const cut = f.ends.findIndex((e) => e.seq === uptoSeq);
-      let tail: Buffer[];
-      let ends: { seq: number; end: number }[];
-      if (cut >= 0) {
-        const from = (f.ends[cut] as { end: number }).end;
-        const rest = f.ends.slice(cut + 1);
-        tail = [await readRange(f.path, from, f.size - from)];
-        ends = rest.map((e) => ({ seq: e.seq, end: e.end - from + base.length }));
-      } else {
-        // The trim point is not a batch boundary this object wrote or indexed: fall back to a full scan.
-        const { records } = scanRecords<Record_>(await readFile(f.path));
-        tail = [];
-        ends = [];
-        let end = base.length;
-        for (const r of records) {
-          if (!('seq' in r) || r.seq <= uptoSeq) continue;
-          const b = encodeRecord(r);
-          tail.push(b);
-          end += b.length;
-          ends.push({ seq: r.seq, end });
-        }
-      }
-      const tmp = `${f.path}.trim`;
-      const out = await open(tmp, 'w');
-      let size = 0;
-      try {
-        for (const b of [base, ...tail]) {
-          await out.write(b);
-          size += b.length;
-        }
-        await out.datasync();
-      } finally {
-        await out.close();
-      }
-      await f.fh.close();
-      await rename(tmp, f.path);
-      await this.syncDir();
-      f.fh = await open(f.path, this.appendFlags());
-      f.size = size;
-      f.ends = ends;
-      f.dirty = false;
+      if (cut < 0) return null;
+      return {
+        f,
+        from: (f.ends[cut] as { end: number }).end,
+        mark: f.size,
+        lastSeq: f.lastSeq,
+        trims: f.trims,
+      };
     });
+    // The trim point is not a batch boundary this object wrote or indexed: rewrite from a full scan.
+    if (!plan) return this.serial(partition, (f) => this.rewrite(f, uptoSeq));
+    const { f, from, mark } = plan;
+    const base = encodeRecord({ base: uptoSeq, lastSeq: plan.lastSeq });
+    const tmp = `${f.path}.trim`;
+    const out = await open(tmp, 'w');
+    let done = false;
+    try {
+      await out.write(base);
+      await out.write(await readRange(f.path, from, mark - from));
+      await out.datasync();
+      await this.serial(partition, async (g) => {
+        if (g !== f || g.trims !== plan.trims) return;
+        const tail = await readRange(f.path, mark, f.size - mark);
+        if (tail.length > 0) {
+          await out.write(tail);
+          await out.datasync();
+        }
+        await out.close();
+        done = true;
+        await this.swap(f, tmp, (e) => e.seq > uptoSeq, base.length - from);
+      });
+    } finally {
+      if (!done) await out.close().catch(() => undefined);
+    }
+  }
+
+  /** Replaces the partition's file by `tmp` (already durable) and reopens it for appends. */
+  private async swap(
+    f: PartitionFile,
+    tmp: string,
+    keep: (e: { seq: number; end: number }) => boolean,
+    shift: number,
+  ): Promise<void> {
+    await f.fh.close();
+    await rename(tmp, f.path);
+    await this.syncDir();
+    f.fh = await open(f.path, this.appendFlags());
+    f.ends = f.ends.filter(keep).map((e) => ({ seq: e.seq, end: e.end + shift }));
+    f.size += shift;
+    f.trims++;
+    f.dirty = false;
+  }
+
+  private async rewrite(f: PartitionFile, uptoSeq: number): Promise<void> {
+    const { records } = scanRecords<Record_>(await readFile(f.path));
+    const tmp = `${f.path}.trim`;
+    const out = await open(tmp, 'w');
+    const ends: { seq: number; end: number }[] = [];
+    let size = 0;
+    try {
+      const base = encodeRecord({ base: uptoSeq, lastSeq: f.lastSeq });
+      await out.write(base);
+      size = base.length;
+      for (const r of records) {
+        if (!('seq' in r) || r.seq <= uptoSeq) continue;
+        const b = encodeRecord(r);
+        await out.write(b);
+        size += b.length;
+        ends.push({ seq: r.seq, end: size });
+      }
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    await f.fh.close();
+    await rename(tmp, f.path);
+    await this.syncDir();
+    f.fh = await open(f.path, this.appendFlags());
+    f.ends = ends;
+    f.size = size;
+    f.trims++;
+    f.dirty = false;
   }
 
   async close(): Promise<void> {
@@ -266,7 +313,16 @@ export class FileCommandLog implements CommandLog {
     }
     const fh = await open(path, this.appendFlags());
     if (created) await this.syncDir();
-    return { fh, path, lastSeq, chain: Promise.resolve(), dirty: false, size: scan.validLength, ends };
+    return {
+      fh,
+      path,
+      lastSeq,
+      chain: Promise.resolve(),
+      dirty: false,
+      size: scan.validLength,
+      ends,
+      trims: 0,
+    };
   }
 
   /** Append-only; with `always`, O_DSYNC so each write returns only once its data is on disk. */
