@@ -134,7 +134,11 @@ async function main(): Promise<number> {
           // A queued conversation may have been assigned meanwhile: then cancel is refused and it is ended.
           await send('POST', `${T}/conversations/${cancel}:cancel`, {}).then(
             () => cancelled++,
-            () => toEnd.push(cancel),
+            () => {
+              // Refused: it was assigned after it queued, so it counts as assigned and is ended.
+              assignedAll++;
+              toEnd.push(cancel);
+            },
           );
           continue;
         }
