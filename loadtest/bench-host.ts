@@ -328,10 +328,10 @@ async function main(): Promise<void> {
     clients: C,
     hop_p50_us: { port: by('hop/port/1-by-1').p50_us, piscina: by('hop/piscina/1-by-1').p50_us },
     batching_speedup_port: +(
-      by(`host/port/batched x${C}`).per_sec / by(`hop/port/1-by-1 x${C}`).per_sec
+      by(`hop/port/batched x${C}`).per_sec / by(`hop/port/1-by-1 x${C}`).per_sec
     ).toFixed(2),
     batching_speedup_piscina: +(
-      by(`host/piscina/batched x${C}`).per_sec / by(`hop/piscina/1-by-1 x${C}`).per_sec
+      by(`hop/piscina/batched x${C}`).per_sec / by(`hop/piscina/1-by-1 x${C}`).per_sec
     ).toFixed(2),
     rows,
   };
