@@ -122,6 +122,7 @@ function removeAgent(p: Partition, id: string): Reply {
   a.wrapUntil = 0;
   p.countSkills(a, -1);
   p.agents.delete(id);
+  a.removed = true;
   const offered = takeOffers(p, a, 'agent_unavailable');
   const reserved = a.reserved.slice();
   for (const c of reserved) p.unreserve(c);
@@ -658,7 +659,9 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   const q = c.queue;
   const handleMs = p.now - c.assignedAt;
   const primary = p.agents.get(c.agentId!)!;
-  const people = c.participants.map((aid) => p.agents.get(aid)!);
+  const ps = c.participants;
+  // The usual case is the primary alone: reuse it rather than look it up again and allocate a list.
+  const people = ps.length === 1 && ps[0] === primary.id ? [primary] : ps.map((aid) => p.agents.get(aid)!);
   for (const a of people) {
     a.accrue(p.now);
     a.load[q.ch]!--;

@@ -63,6 +63,8 @@ export class Agent {
   offers: string[] = [];
   /** Conversations waiting for this agent (previous/dedicated agent wait budget), oldest first. */
   reserved: Conv[] = [];
+  /** Set once the agent leaves the partition's map (saves a hot `agents.get` identity check). */
+  removed = false;
 
   constructor(
     public cfg: AgentConfig,

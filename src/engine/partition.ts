@@ -723,12 +723,12 @@ export class Partition implements RuleContext {
    */
   serveAgent(a: Agent): void {
     this.fillAgent(a);
-    if (this.agents.get(a.id) === a) this.refreshAgent(a);
+    if (!a.removed) this.refreshAgent(a);
   }
 
   private fillAgent(a: Agent): void {
     for (let guard = 0; guard < 10_000; guard++) {
-      if (a.presence !== 'online' || a.wrapUntil !== 0 || this.agents.get(a.id) !== a) return;
+      if (a.presence !== 'online' || a.wrapUntil !== 0 || a.removed) return;
       if (a.reserved.length > 0 && this.takeReserved(a)) continue;
       let best: Conv | null = null;
       let bestE = 0;
