@@ -14,8 +14,9 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { createEngine } from '../src/engine/index.js';
-import { EngineWorkload, mulberry32 } from './lib/engine-workload.js';
+import { EngineWorkload } from './lib/engine-workload.js';
 import { formatTable, LatencyHistogram } from './lib/hdr.js';
+import { mulberry32 } from './lib/prng.js';
 
 interface Args {
   sizes: number[];

@@ -19,18 +19,7 @@ import type {
   QueueConfig,
   StrategyName,
 } from '../../src/engine/types.js';
-
-/** Seeded PRNG (mulberry32) so every run builds the same partition. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './prng.js';
 
 export interface WorkloadOptions {
   agents: number;

@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as prng } from '../../loadtest/lib/prng.js';
 import { agentConfig, conversation, customerConfig, queueConfig, routingConfig } from './fixtures.js';
 import { createEngine, restoreEngine } from './index.js';
 import type { Command, CommandEnvelope, EngineEvent, StrategyName } from './types.js';
-
-/** Small seeded PRNG (mulberry32) so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRATEGIES: StrategyName[] = [
   'round_robin',

@@ -10,6 +10,8 @@
  * Regenerate (only when a decision change is intended, and say so in the commit):
  *   SB_GOLDEN_UPDATE=1 npx vitest run test/golden
  */
+
+import { mulberry32 } from '../../loadtest/lib/prng.js';
 import type { Engine } from '../../src/engine/api.js';
 import type {
   AgentConfig,
@@ -21,18 +23,6 @@ import type {
   QueueConfig,
 } from '../../src/engine/types.js';
 import { agent, customer, queue, routingConfig } from '../support/engine-builders.js';
-
-/** Seeded PRNG (mulberry32): tiny, fast, and identical on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const GOLDEN_PARTITION = 'tenant-golden';
 export const GOLDEN_SEED = 20260105;
