@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
-import { type ChildServer, nodeEntryPoint, startChild } from './node-process.js';
+import { type ChildServer, localNodeArgs, nodeEntryPoint, startChild } from './node-process.js';
 
 export interface ClusterNode {
   nodeId: string;
@@ -53,14 +53,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       Array.from({ length: n }, async (_, i) => {
         const nodeId = `node-${i + 1}`;
         const server = await startChild(nodeEntryPoint(), [
-          '--grpc-port',
-          '0',
-          '--http-port',
-          '0',
-          '--host',
-          '127.0.0.1',
-          '--data-dir',
-          join(dataDir, nodeId),
+          ...localNodeArgs(join(dataDir, nodeId)),
           '--nats-url',
           nats.url,
           '--node-id',

@@ -83,22 +83,17 @@ export function nodeEntryPoint(): string {
   return p;
 }
 
+/** Flags for a node on loopback with OS-chosen ports (it logs the real ones in its `listening` line). */
+export function localNodeArgs(dataDir: string): string[] {
+  return ['--grpc-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir];
+}
+
 /** Starts a fresh embedded Switchboard node on free ports with a throw-away data directory. */
 export async function startSwitchboardNode(
   extraArgs: string[] = [],
 ): Promise<ChildServer & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-loadtest-'));
-  const server = await startChild(nodeEntryPoint(), [
-    '--grpc-port',
-    '0',
-    '--http-port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--data-dir',
-    dataDir,
-    ...extraArgs,
-  ]);
+  const server = await startChild(nodeEntryPoint(), [...localNodeArgs(dataDir), ...extraArgs]);
   return {
     ...server,
     dataDir,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { localNodeArgs } from '../../loadtest/lib/node-process.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const NODE_MAIN = join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -44,17 +45,7 @@ export interface NodeProcess {
 export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<NodeProcess> {
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npm run build\` first`);
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-node-')));
-  const args = [
-    NODE_MAIN,
-    '--grpc-port',
-    '0',
-    '--http-port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--data-dir',
-    dataDir,
-  ];
+  const args = [NODE_MAIN, ...localNodeArgs(dataDir)];
   const child = spawn(process.execPath, [...args, ...(opts.args ?? [])], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
