@@ -116,27 +116,25 @@ export function checkSkillNames(value: string[] | undefined, field: string, max 
 }
 
 export function checkSkillLevels(value: SkillLevel[] | undefined, field: string): SkillLevel[] {
-  const list = checkList(value, field);
-  const out: SkillLevel[] = new Array(list.length);
-  const seen = new Set<string>();
-  for (let i = 0; i < list.length; i++) {
-    const s = list[i];
-    const at = `${field}[${i}]`;
-    if (typeof s !== 'object' || s === null) invalid(at, 'must be an object');
-    const skill = checkSkillName(s.skill, `${at}.skill`);
-    if (seen.has(skill)) invalid(`${at}.skill`, `duplicate skill "${skill}"`);
-    seen.add(skill);
-    out[i] = { skill, level: checkInt(s.level, `${at}.level`, 1, 10) };
-  }
-  return out;
+  return checkSkillEntries(value, field, 'level', MAX_LIST);
 }
 
 export function checkSkillRequirements(
   value: SkillRequirement[] | undefined,
   field: string,
 ): SkillRequirement[] {
-  const list = checkList(value, field, 50);
-  const out: SkillRequirement[] = new Array(list.length);
+  return checkSkillEntries(value, field, 'minLevel', 50);
+}
+
+/** A list of `{ skill, <level key> }`: valid, unique skill names, levels 1–10; returns fresh objects. */
+function checkSkillEntries<K extends 'level' | 'minLevel'>(
+  value: ({ skill: string } & Record<K, number>)[] | undefined,
+  field: string,
+  levelKey: K,
+  max: number,
+): ({ skill: string } & Record<K, number>)[] {
+  const list = checkList(value, field, max);
+  const out = new Array<{ skill: string } & Record<K, number>>(list.length);
   const seen = new Set<string>();
   for (let i = 0; i < list.length; i++) {
     const s = list[i];
@@ -145,7 +143,9 @@ export function checkSkillRequirements(
     const skill = checkSkillName(s.skill, `${at}.skill`);
     if (seen.has(skill)) invalid(`${at}.skill`, `duplicate skill "${skill}"`);
     seen.add(skill);
-    out[i] = { skill, minLevel: checkInt(s.minLevel, `${at}.minLevel`, 1, 10) };
+    out[i] = { skill, [levelKey]: checkInt(s[levelKey], `${at}.${levelKey}`, 1, 10) } as {
+      skill: string;
+    } & Record<K, number>;
   }
   return out;
 }
