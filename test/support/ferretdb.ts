@@ -3,12 +3,11 @@
  * (SQLite backend) started on a free port with a temp dir. FerretDB is optional (it may not install from
  * the Go module proxy), so callers skip with the reason when {@link mongoTarget} says none is available.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './nats-server.js';
+import { freePort, waitForPort } from './nats-server.js';
 
 export function findFerretDb(): string | null {
   const fromEnv = process.env.FERRETDB_BIN;
@@ -35,25 +34,6 @@ export function mongoTarget(): MongoTarget {
       'no MONGO_URL and no ferretdb binary (PATH, ~/go/bin): `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.1` ' +
       'failed or was not run (see .ci/run); MongoSnapshotStore contract tests skipped',
   };
-}
-
-async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`ferretdb exited with ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.connect(port, '127.0.0.1');
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`ferretdb did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface RunningMongo {
@@ -87,7 +67,7 @@ export async function startMongo(target: Exclude<MongoTarget, { kind: 'none' }>)
     stderr = (stderr + d.toString()).slice(-4000);
   });
   try {
-    await waitForPort(port, proc, 15_000);
+    await waitForPort(port, 15_000, proc, 'ferretdb');
   } catch (e) {
     proc.kill('SIGKILL');
     throw new Error(`${(e as Error).message}\n${stderr}`);

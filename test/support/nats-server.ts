@@ -56,11 +56,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+/** Resolves once something accepts TCP connections on 127.0.0.1:port; fails early if `proc` exits. */
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  proc?: ChildProcess,
+  name = 'nats-server',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc && proc.exitCode !== null)
-      throw new Error(`nats-server exited with ${proc.exitCode} before listening`);
+      throw new Error(`${name} exited with ${proc.exitCode} before listening`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = new Socket();
       s.once('connect', () => {
@@ -71,8 +77,7 @@ async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess)
       s.connect(port, '127.0.0.1');
     });
     if (ok) return;
-    if (Date.now() > deadline)
-      throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
