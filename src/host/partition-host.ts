@@ -54,6 +54,14 @@ export interface PartitionHostOptions {
    */
   callsPerSlot?: number;
   /**
+   * Log appends in flight per partition (default 1). With 1, whatever arrives during an append waits
+   * for it and goes in the next one (fewest writes). More lets a batch start its write while earlier
+   * ones are still on their way to disk, so a request waits for its own write, not for its predecessor's
+   * too; replies are still released strictly in log order. Needs a log that accepts pipelined appends
+   * (the embedded file log does; cluster mode uses 1).
+   */
+  appendsPerPartition?: number;
+  /**
    * When gathered work leaves: `immediate` (default) = after the event loop's poll phase, so every request
    * read in that phase (and every promise chain it resumes) joins the batch; `microtask` = at the end of
    * the current task, so a lone request on an idle worker leaves a little sooner but bursts split into
@@ -92,6 +100,7 @@ export class PartitionHost {
   private readonly snapshotEvery: number;
   private readonly snapshotEveryMs: number;
   private readonly callsPerSlot: number;
+  private readonly appendDepth: number;
   private readonly flushOn: 'microtask' | 'immediate';
   private readonly metrics: NodeMetrics | undefined;
   private readonly logger: Logger | undefined;
@@ -113,6 +122,7 @@ export class PartitionHost {
     this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
+    this.appendDepth = Math.max(1, opts.appendsPerPartition ?? 1);
     this.flushOn = opts.flushOn ?? 'immediate';
     this.metrics = opts.metrics;
     this.logger = opts.logger;
@@ -407,15 +417,25 @@ export class PartitionHost {
 
   private kickAppend(part: Part): void {
     const st = part.state;
-    if (st.appending || st.toAppend.length === 0 || st.status !== 'ready') return;
+    while (st.appendsInFlight < this.appendDepth && st.toAppend.length > 0 && st.status === 'ready') {
+      this.startAppend(part);
+    }
+  }
+
+  private startAppend(part: Part): void {
+    const st = part.state;
     const batch = st.takeAppendBatch();
     const gen = st.gen;
     const t0 = performance.now();
     const envs = batch.map((p) => p.env);
-    st.appending = this.ports.log.append(part.name, envs, st.lastSeq).then(
+    // Fencing names the seq this append follows: with appends in flight, the last one issued.
+    const expected = st.issuedSeq++;
+    st.appendsInFlight++;
+    const appended: Promise<void> = this.ports.log.append(part.name, envs, expected).then(
       (seq) => {
         this.metrics?.logAppend.observe((performance.now() - t0) / 1000);
-        st.appending = null;
+        st.appendsInFlight--;
+        if (st.appending === appended) st.appending = null;
         if (st.gen !== gen) return;
         this.known.add(part.name);
         st.lastSeq = seq;
@@ -426,7 +446,8 @@ export class PartitionHost {
         this.kickAppend(part);
       },
       (err: unknown) => {
-        st.appending = null;
+        st.appendsInFlight--;
+        if (st.appending === appended) st.appending = null;
         if (st.gen !== gen) return;
         const code =
           (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
@@ -434,6 +455,8 @@ export class PartitionHost {
         this.fail(part, `command log append failed: ${(err as Error).message}`, code);
       },
     );
+    // The latest append settles last (the log acknowledges in order): awaiting it awaits them all.
+    st.appending = appended;
   }
 
   private release(part: Part): void {
@@ -585,17 +608,22 @@ export class PartitionHost {
         throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
       const slot = this.slots[part.slot] as Slot;
       const epoch = slot.epoch;
+      // Cluster: the last owner may have died between a batch's log ack and its events' publish. Its
+      // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
+      // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
+      const rederive = this.ports.mode === 'cluster' && batches.length > 0;
       const r = await this.call(slot, {
         kind: 'load',
         partition: part.name,
         snapshot: stored?.snapshot ?? null,
         snapshotDigest: stored?.digest ?? null,
         batches,
-        unreleased: orphans,
+        unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : orphans,
       });
       if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
       st.lastSeq = last;
+      st.issuedSeq = last;
       st.lastAt = r.now;
       st.sinceSnapshot = r.replayed;
       st.lastSnapshotAt = Date.now();
@@ -615,8 +643,10 @@ export class PartitionHost {
       st.status = 'ready';
       // Commands that became durable while their worker died: their effects happened, publish them.
       st.orphans = [];
+      const orphaned = rederive ? new Set(orphans) : null;
       for (const o of r.recovered) {
-        this.record(part.name, o.events);
+        // Counters count what this node released; re-derived events were counted by the node that did.
+        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.events);
         this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events);
       }
       this.setTimer(part, r.nextTimerAt);
@@ -679,7 +709,7 @@ export class PartitionHost {
     if (!part) return;
     const st = part.state;
     const until = Date.now() + timeoutMs;
-    while ((st.unreleased.length > 0 || st.appending) && Date.now() < until) {
+    while ((st.unreleased.length > 0 || st.appendsInFlight > 0) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 2));
     }
     if (st.status === 'ready' && st.sinceSnapshot > 0) {
