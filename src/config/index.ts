@@ -115,6 +115,13 @@ export const OPTIONS = {
     default: 'thread-pool',
     help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write)',
   },
+  appendsInFlight: {
+    flag: 'appends-in-flight',
+    env: 'SB_APPENDS_IN_FLIGHT',
+    kind: 'string',
+    default: '1',
+    help: 'Embedded log: group-commit writes in flight per partition (1 = each waits for the previous)',
+  },
   pool: {
     flag: 'pool',
     env: 'SB_POOL',
@@ -205,6 +212,7 @@ const schema = z.object({
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
   logWrites: z.enum(['thread-pool', 'main-thread']),
+  appendsInFlight: positive.max(16),
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,

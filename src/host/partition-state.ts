@@ -46,7 +46,10 @@ export class PartitionState {
   status: 'loading' | 'ready' | 'failed' = 'loading';
   /** Bumped on every failure/reload: answers addressed to an older generation are ignored. */
   gen = 0;
+  /** Seq of the last durable append. */
   lastSeq = 0;
+  /** Seq of the last append issued (durable or in flight). */
+  issuedSeq = 0;
   /** Latest command time handed to the worker. */
   lastAt = 0;
   /** Submitted while the partition was loading; handed over once it is ready. */
@@ -55,7 +58,9 @@ export class PartitionState {
   toAppend: Pending[] = [];
   /** The apply item still in the slot mailbox, which later commands of this turn join. */
   openBatch: Pending[] | null = null;
+  /** The latest append in flight (it settles after every earlier one). */
   appending: Promise<void> | null = null;
+  appendsInFlight = 0;
   /** Ids of commands dropped unanswered by a failure: their events are published after the reload. */
   orphans: string[] = [];
   loading: Promise<void> | null = null;

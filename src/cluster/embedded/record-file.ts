@@ -11,6 +11,10 @@
  * the page was only partly written). `scanRecords` stops at the first such record and reports where the
  * valid prefix ends, so the caller truncates there: everything before it was acknowledged only after a
  * complete write, everything after it never was.
+ *
+ * A length of 0 is never a record (the body is at least one byte of JSON): it marks the end of the data in a
+ * file whose tail was preallocated with zeros. If only zeros follow, the file simply ends there; any
+ * non-zero byte after it (a later record whose earlier neighbour never reached the disk) is a torn tail.
  */
 import { crc32 } from 'node:zlib';
 
@@ -46,8 +50,10 @@ export function scanRecords<T>(buf: Buffer): ScanResult<T> {
   const records: T[] = [];
   let off = 0;
   while (off < buf.length) {
+    if (allZero(buf, off)) return { records, validLength: off, torn: null };
     if (buf.length - off < HEADER) return { records, validLength: off, torn: 'short header' };
     const len = buf.readUInt32LE(off);
+    if (len === 0) return { records, validLength: off, torn: 'data after a zero length' };
     const crc = buf.readUInt32LE(off + 4);
     if (len > MAX_RECORD) return { records, validLength: off, torn: 'implausible length' };
     if (buf.length - off - HEADER < len) return { records, validLength: off, torn: 'short body' };
@@ -61,6 +67,14 @@ export function scanRecords<T>(buf: Buffer): ScanResult<T> {
     off += HEADER + len;
   }
   return { records, validLength: off, torn: null };
+}
+
+/** Whether every byte of `buf` from `from` on is zero (a preallocated, never written tail). */
+function allZero(buf: Buffer, from: number): boolean {
+  // Cheap test first: a record header starts with a non-zero length in its first 4 bytes, mostly.
+  if (buf.length - from >= 4 && buf.readUInt32LE(from) !== 0) return false;
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 /** File-name-safe and reversible encoding of a partition id (tenant ids may hold dots, slashes, spaces). */
