@@ -34,6 +34,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
 import type { CommandLog, LogBatch } from '../ports.js';
+import { AckedPublisher, JsPublishError } from './js-publisher.js';
 import { COMMANDS_STREAM, commandSubject, idToken } from './subjects.js';
 
 export interface JetStreamLogOptions {
@@ -64,6 +65,7 @@ export function decodeBatch(data: Uint8Array): CommandEnvelope[] {
 }
 
 function isWrongLastSequence(e: unknown): boolean {
+  if (e instanceof JsPublishError) return e.errCode === 10071 || e.errCode === 10164;
   if (e instanceof JetStreamApiError) return e.code === 10071 || e.code === 10164;
   return /wrong last sequence/i.test(String((e as Error)?.message ?? ''));
 }
@@ -106,6 +108,8 @@ export class JetStreamCommandLog implements CommandLog {
   private readonly stream: string;
   private readonly prefix: string;
   private readonly timeoutMs: number;
+  /** Appends: acks on one inbox subscription, no per-append request machinery (see `js-publisher.ts`). */
+  private readonly pub: AckedPublisher;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -117,6 +121,7 @@ export class JetStreamCommandLog implements CommandLog {
     this.stream = opts.stream ?? COMMANDS_STREAM;
     this.prefix = opts.subjectPrefix ?? 'sb.cmd';
     this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.pub = new AckedPublisher(nc, this.timeoutMs);
   }
 
   /** Ensures the stream exists with the given settings, then returns the log. */
@@ -145,10 +150,11 @@ export class JetStreamCommandLog implements CommandLog {
     const first = commands[0] as CommandEnvelope;
     const msgID = `${idToken(partition)}:${expectedLastSeq}:${first.id}`;
     try {
-      const ack = await this.js.publish(this.subject(partition), encodeBatch(commands), {
-        msgID,
-        expect: { lastSubjectSequence: expectedLastSeq },
-        timeout: this.timeoutMs,
+      const ack = await this.pub.publish({
+        subject: this.subject(partition),
+        data: encodeBatch(commands),
+        msgId: msgID,
+        expectedLastSubjectSeq: expectedLastSeq,
       });
       return ack.seq;
     } catch (e) {
@@ -164,7 +170,7 @@ export class JetStreamCommandLog implements CommandLog {
           { cause: e },
         );
       }
-      if (/maximum payload/i.test(String((e as Error)?.message))) {
+      if (/max_payload|maximum payload/i.test(String((e as Error)?.message))) {
         throw new SwitchboardError(
           'SB_ERR_PAYLOAD_TOO_LARGE',
           `batch of ${commands.length} commands exceeds max_payload`,
@@ -248,6 +254,7 @@ export class JetStreamCommandLog implements CommandLog {
   }
 
   async close(): Promise<void> {
+    this.pub.close();
     if (this.ownsConnection) await this.nc.drain();
   }
 }

@@ -5,15 +5,20 @@
  * `sb.evt.acme.chat-billing.>` for one queue.
  *
  * Events are published after the batch that produced them is durable in the command log (the host
- * releases them only then), with `Nats-Msg-Id` = `<tenant>:<seq>:<index>` so a re-publish is stored once.
- * The command log stays the source of truth: an event lost because a node died between the log ack and
- * this publish is still implied by the log (the chaos check reads both).
+ * releases them only then), with `Nats-Msg-Id` = `<tenant>:<log seq>:<index in the batch>`, derived from
+ * the log alone, so whichever node publishes an event, it is stored once (within the stream's duplicate
+ * window, 2 min by default).
+ *
+ * Nothing is lost between the log ack and the publish when a node dies there:
+ * - a snapshot is saved only after every event of the batches it covers is stored (`flush(tenant)`);
+ * - the partition's next owner replays the log past that snapshot and re-publishes the events of every
+ *   replayed batch with the same ids (the host re-derives them), so the stream drops those already there.
+ * Live `WatchEvents` subscribers (core NATS) may therefore see such re-published events twice; the
+ * stream holds each once.
  */
 import {
   JetStreamApiError,
-  type JetStreamClient,
   type JetStreamManager,
-  jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
@@ -22,6 +27,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
+import { AckedPublisher } from './js-publisher.js';
 import { EVENTS_STREAM, eventSubject, idToken } from './subjects.js';
 
 export interface EventStreamOptions {
@@ -66,55 +72,93 @@ function subjectOf(prefix: string, tenant: string, ev: EngineEvent): string {
   return prefix === 'sb.evt' ? s : `${prefix}${s.slice('sb.evt'.length)}`;
 }
 
-/** Publishes durable-batch events to `SB_EVENTS`; `pending()` lets shutdown wait for acks. */
+/**
+ * Publishes durable-batch events to `SB_EVENTS` without blocking the caller: one message per event (the
+ * subject carries tenant/queue/agent for consumers' filters), acks correlated on one inbox, re-sent with
+ * the same `Nats-Msg-Id` until stored (riding out a NATS restart). `flush(tenant)` waits until every
+ * event of the tenant handed over so far is stored: a snapshot is saved only after that (see
+ * `EventFlushingSnapshotStore`), so a takeover that re-publishes the log tail past the snapshot
+ * re-creates every event that may be missing.
+ */
 export class JetStreamEventPublisher {
   private readonly prefix: string;
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly pub: AckedPublisher;
+  private readonly pendingByTenant = new Map<string, number>();
+  private readonly waiters = new Map<string, (() => void)[]>();
   published = 0;
   failed = 0;
 
   private constructor(
-    private readonly js: JetStreamClient,
+    nc: NatsConnection,
     private readonly opts: EventStreamOptions,
   ) {
     this.prefix = opts.subjectPrefix ?? 'sb.evt';
+    this.pub = new AckedPublisher(nc, 2000);
   }
 
   static async open(nc: NatsConnection, opts: EventStreamOptions = {}): Promise<JetStreamEventPublisher> {
     await ensureEventStream(await jetstreamManager(nc), opts);
-    return new JetStreamEventPublisher(jetstream(nc), opts);
+    return new JetStreamEventPublisher(nc, opts);
   }
 
-  /** Publishes without blocking the caller; retries a failed publish for ~3 s, riding out a NATS restart (deduped by id). */
+  /** Publishes `e` as event `index` of its log batch; the id makes any re-publish of it a no-op. */
   publish(e: PublishedEvent, index: number): void {
-    const subject = subjectOf(this.prefix, e.tenant, e.event);
-    const data = enc.encode(JSON.stringify(e));
-    const msgID = `${idToken(e.tenant)}:${e.seq}:${index}`;
-    const attempt = async () => {
-      for (let i = 0; ; i++) {
-        try {
-          await this.js.publish(subject, data, { msgID });
-          this.published++;
+    const tenant = e.tenant;
+    this.pendingByTenant.set(tenant, (this.pendingByTenant.get(tenant) ?? 0) + 1);
+    this.pub.publishResending(
+      {
+        subject: subjectOf(this.prefix, tenant, e.event),
+        data: enc.encode(JSON.stringify(e)),
+        msgId: eventMsgId(tenant, e.seq, index),
+      },
+      (err) => {
+        if (err) {
+          this.failed++;
+          this.opts.log?.('event publish failed', { tenant, seq: e.seq, err: String(err) });
+        } else this.published++;
+        const left = (this.pendingByTenant.get(tenant) ?? 1) - 1;
+        if (left > 0) {
+          this.pendingByTenant.set(tenant, left);
           return;
-        } catch (err) {
-          if (i >= 6) {
-            this.failed++;
-            this.opts.log?.('event publish failed', { subject, err: String(err) });
-            return;
-          }
-          await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** i)));
         }
-      }
-    };
-    const p = attempt();
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+        this.pendingByTenant.delete(tenant);
+        const w = this.waiters.get(tenant);
+        if (w) {
+          this.waiters.delete(tenant);
+          for (const f of w) f();
+        }
+      },
+    );
   }
 
-  /** Resolves when every publish so far has been acked or given up. */
-  async flush(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  /** Events handed over and not yet stored (all tenants, or one). */
+  pending(tenant?: string): number {
+    return tenant === undefined ? this.pub.pending : (this.pendingByTenant.get(tenant) ?? 0);
   }
+
+  /** Resolves when every event of `tenant` (or of every tenant) handed over so far is stored. */
+  async flush(tenant?: string): Promise<void> {
+    if (tenant === undefined) {
+      await Promise.all([...this.pendingByTenant.keys()].map((t) => this.flush(t)));
+      return;
+    }
+    if (!this.pendingByTenant.has(tenant)) return;
+    await new Promise<void>((resolve) => {
+      const w = this.waiters.get(tenant);
+      if (w) w.push(resolve);
+      else this.waiters.set(tenant, [resolve]);
+    });
+  }
+
+  /** Gives up on unstored events (they are re-derived from the log by the partition's next owner). */
+  close(): void {
+    this.pub.close();
+  }
+}
+
+/** `Nats-Msg-Id` of event `index` of log batch `seq` of a tenant: the same on every node that derives it. */
+export function eventMsgId(tenant: string, seq: number, index: number): string {
+  return `${idToken(tenant)}:${seq}:${index}`;
 }
 
 /** Live events of a tenant from whichever node owns it (core NATS subscription on the event subjects). */

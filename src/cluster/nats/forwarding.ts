@@ -142,7 +142,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
       this.sub.unsubscribe();
       this.sub = null;
     }
-    await this.opts.events?.flush();
+    const events = this.opts.events;
+    if (events) await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {

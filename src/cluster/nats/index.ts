@@ -8,6 +8,7 @@ import type { NodePorts } from '../index.js';
 import { MongoSnapshotStore } from '../mongo/snapshot-store.js';
 import { type Clock, systemClock } from '../ports.js';
 import { JetStreamCommandLog } from './command-log.js';
+import { EventFlushingSnapshotStore } from './event-flushing-snapshots.js';
 import { JetStreamEventPublisher } from './events.js';
 import { ClusterPartitionRouter } from './forwarding.js';
 import { LeaseFencedCommandLog } from './lease-fenced-log.js';
@@ -15,7 +16,8 @@ import { KvOwnership } from './ownership.js';
 import { JetStreamSnapshotStore } from './snapshot-store.js';
 
 export { JetStreamCommandLog } from './command-log.js';
-export { JetStreamEventPublisher } from './events.js';
+export { EventFlushingSnapshotStore } from './event-flushing-snapshots.js';
+export { eventMsgId, JetStreamEventPublisher } from './events.js';
 export { ClusterPartitionRouter } from './forwarding.js';
 export { LeaseFencedCommandLog } from './lease-fenced-log.js';
 export { KvOwnership } from './ownership.js';
@@ -55,8 +57,10 @@ export interface ClusterPorts extends NodePorts {
 
 /** Connects to NATS (and MongoDB), creates streams and buckets if missing, starts ownership. */
 export async function createClusterPorts(config: ClusterPortsConfig): Promise<ClusterPorts> {
+  const { servers, auth } = parseNatsUrls(config.natsUrl);
   const nc = await connect({
-    servers: config.natsUrl.split(',').map((s) => s.trim()),
+    servers,
+    ...auth,
     name: `switchboard-${config.nodeId}`,
     // Keep trying through a NATS restart: leases lapse meanwhile, nothing is acknowledged without a quorum.
     maxReconnectAttempts: -1,
@@ -74,13 +78,14 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     storage: config.storage ?? 'file',
   };
   const jsLog = await JetStreamCommandLog.open(nc, common);
-  const snapshots = config.mongoUrl
+  const store = config.mongoUrl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
     : await JetStreamSnapshotStore.open(nc, common);
   const events =
     config.events === false
       ? null
       : await JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) });
+  const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
   let log: LeaseFencedCommandLog | null = null;
   const ownership = new KvOwnership(nc, {
     nodeId: config.nodeId,
@@ -109,12 +114,40 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     knownPartitions: async () => [],
     async close() {
       await ownership.stop();
-      await events?.flush();
+      // Bounded: with NATS gone the events stay unstored, and the partitions' next owners re-publish them.
+      await Promise.race([events?.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
+      events?.close();
       await snapshots.close();
       await log.close();
       await nc.drain();
     },
   };
+}
+
+/**
+ * `NATS_URL` may carry credentials (`nats://user:password@host:4222`, or `nats://token@host:4222`); the
+ * client does not read them from the URL, so they become connect options (the first URL's win).
+ */
+export function parseNatsUrls(natsUrl: string): {
+  servers: string[];
+  auth: { user?: string; pass?: string; token?: string };
+} {
+  const auth: { user?: string; pass?: string; token?: string } = {};
+  const servers = natsUrl
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
+      if (!m) return s;
+      const [user, pass] = (m[2] as string).split(':', 2).map((x) => decodeURIComponent(x));
+      if (auth.user === undefined && auth.token === undefined && user) {
+        if (pass === undefined) auth.token = user;
+        else Object.assign(auth, { user, pass });
+      }
+      return `${m[1]}${m[3]}`;
+    });
+  return { servers, auth };
 }
 
 /** Is `ports` cluster ports (as returned by {@link createClusterPorts})? */
