@@ -1,6 +1,7 @@
 /**
- * Tenant authorisation. Each tenant has its own API token; the admin token opens every tenant. With no
- * token configured at all, auth is off (the node logs a warning at start-up).
+ * Tenant authorisation. Each tenant has its own API token (two while one is being rotated: both work);
+ * the admin token opens every tenant. With no token configured at all, auth is off (the node logs a
+ * warning at start-up).
  *
  * | token given            | result              |
  * |------------------------|---------------------|
@@ -13,8 +14,8 @@
 import { SwitchboardError } from '../errors/catalogue.js';
 
 export interface AuthConfig {
-  /** tenant → token. */
-  tokens: Record<string, string>;
+  /** tenant → its tokens (a single string or, during a rotation, the old and the new one). */
+  tokens: Record<string, string | readonly string[]>;
   adminToken?: string;
 }
 
@@ -26,8 +27,15 @@ export class TenantAuth {
   readonly enabled: boolean;
 
   constructor(cfg: AuthConfig) {
-    for (const [tenant, token] of Object.entries(cfg.tokens)) {
-      if (token.length > 0) this.tenantByToken.set(token, tenant);
+    for (const [tenant, given] of Object.entries(cfg.tokens)) {
+      for (const token of typeof given === 'string' ? [given] : given) {
+        if (token.length === 0) continue;
+        const other = this.tenantByToken.get(token);
+        if (other !== undefined && other !== tenant) {
+          throw new Error(`one API token is configured for both tenant "${other}" and "${tenant}"`);
+        }
+        this.tenantByToken.set(token, tenant);
+      }
     }
     this.adminToken = cfg.adminToken !== undefined && cfg.adminToken.length > 0 ? cfg.adminToken : undefined;
     this.enabled = this.tenantByToken.size > 0 || this.adminToken !== undefined;

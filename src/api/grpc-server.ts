@@ -164,7 +164,9 @@ export class GrpcApiServer {
         }
         callback(null, await fn.call(service, call.request, contextOf(call)));
       } catch (e) {
-        callback(toStatus(toSwitchboardError(e, logger)));
+        const err = toSwitchboardError(e, logger);
+        service.countError(method, err.code);
+        callback(toStatus(err));
       }
     };
   }
@@ -179,6 +181,7 @@ export class GrpcApiServer {
       const filter = this.service.eventFilter(call.request, contextOf(call));
       unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
         if (call.writableLength > WATCH_BUFFER_LIMIT) {
+          this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
           call.emit(
             'error',
             toStatus(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect')),
@@ -188,7 +191,9 @@ export class GrpcApiServer {
         call.write(eventToProto(e));
       });
     } catch (e) {
-      call.emit('error', toStatus(toSwitchboardError(e, this.logger)));
+      const err = toSwitchboardError(e, this.logger);
+      this.service.countError('watchEvents', err.code);
+      call.emit('error', toStatus(err));
       return;
     }
     this.watchers.add(call);

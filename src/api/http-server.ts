@@ -81,7 +81,8 @@ export class HttpApiServer {
       await this.handle(req, res);
     } catch (e) {
       this.logger.error({ err: e }, 'http handler failed');
-      if (!res.headersSent) sendError(res, new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
+      if (!res.headersSent)
+        this.sendError(res, 'http', new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
       else res.destroy();
     }
   }
@@ -113,24 +114,26 @@ export class HttpApiServer {
         if (tenant !== null) return this.events(req, res, tenant, query);
       }
     } catch {
-      return drainThen(req, res, invalidArg('path', 'malformed percent-encoding in the path'));
+      return this.drainThen(req, res, 'http', invalidArg('path', 'malformed percent-encoding in the path'));
     }
     if (match === null) {
       const allowed = this.routes.allowedMethods(pathname);
       if (allowed.length > 0) {
         res.setHeader('allow', allowed.join(', '));
-        return drainThen(
+        return this.drainThen(
           req,
           res,
+          'http',
           new SwitchboardError(
             'SB_ERR_METHOD_NOT_ALLOWED',
             `${pathname.slice(0, 200)} takes ${allowed.join(', ')}`,
           ),
         );
       }
-      return drainThen(
+      return this.drainThen(
         req,
         res,
+        'http',
         new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', `no route ${method} ${pathname.slice(0, 200)}`),
       );
     }
@@ -142,14 +145,14 @@ export class HttpApiServer {
       const body = await readBody(req, this.maxBodyBytes);
       request = buildRequest(match.route, match.params, body, req.headers['idempotency-key']);
     } catch (e) {
-      return sendError(res, toSwitchboardError(e, this.logger));
+      return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
     }
     try {
       const fn = this.service[match.route.rpc] as (r: unknown, c: CallContext) => Promise<unknown>;
       const answer = await fn.call(this.service, request, ctx);
       sendJson(res, 200, match.route.response.toJSON(answer as never));
     } catch (e) {
-      sendError(res, toSwitchboardError(e, this.logger));
+      this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
     }
   }
 
@@ -177,7 +180,7 @@ export class HttpApiServer {
         res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
       });
     } catch (e) {
-      sendError(res, toSwitchboardError(e, this.logger));
+      this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger));
       return;
     }
     this.streams.add(res);
@@ -188,6 +191,18 @@ export class HttpApiServer {
       unsubscribe();
       this.streams.delete(res);
     });
+  }
+
+  /** Every error answer goes through here, so `switchboard_errors_total` counts each one. */
+  private sendError(res: ServerResponse, method: string, e: SwitchboardError): void {
+    this.service.countError(method, e.code);
+    sendError(res, e);
+  }
+
+  /** Answers an error once the (ignored) body is consumed, so the keep-alive connection stays usable. */
+  private drainThen(req: IncomingMessage, res: ServerResponse, method: string, e: SwitchboardError): void {
+    req.resume();
+    this.sendError(res, method, e);
   }
 }
 
@@ -321,10 +336,4 @@ function sendError(res: ServerResponse, e: SwitchboardError): void {
   if (e.field !== undefined) error.field = e.field;
   if (spec.http === 413) res.setHeader('connection', 'close');
   sendJson(res, spec.http, { error });
-}
-
-/** Answers an error once the (ignored) body is consumed, so the keep-alive connection stays usable. */
-function drainThen(req: IncomingMessage, res: ServerResponse, e: SwitchboardError): void {
-  req.resume();
-  sendError(res, e);
 }

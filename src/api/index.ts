@@ -25,8 +25,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export interface ApiOptions {
   router: PartitionRouter;
   clock: Clock;
-  /** Per-tenant tokens (tenant → token) and an admin token for every tenant; none at all = auth off. */
-  auth: { tokens: Record<string, string>; adminToken?: string };
+  /** Per-tenant tokens (tenant → token, or two during a rotation) and an admin token; none at all = auth off. */
+  auth: { tokens: Record<string, string | readonly string[]>; adminToken?: string };
   /** `switchboard_command_duration_seconds` is registered here; `/metrics` serves it. */
   registry: Registry;
   logger: Logger;

@@ -21,10 +21,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { Query, QueryResult } from '../engine/api.js';
-import type { Command, CommandEnvelope, Reply } from '../engine/types.js';
+import type { ApplyResult, Command, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
 import { ERRORS, type ErrorCode, isSwitchboardError, SwitchboardError } from '../errors/catalogue.js';
 import type * as admin from '../gen/switchboard/v1/admin.js';
 import type * as desk from '../gen/switchboard/v1/agent_desk.js';
@@ -134,6 +134,7 @@ export class SwitchboardService {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly timers: Record<UnaryMethod, Timer>;
+  private readonly errors: Counter<'method' | 'code'>;
   /** Process-unique prefix (48 random bits) for ids of calls without a request id. */
   private readonly boot = randomBytes(6).toString('base64url');
   private seq = 0;
@@ -158,6 +159,23 @@ export class SwitchboardService {
     const timers = {} as Record<UnaryMethod, Timer>;
     for (const m of UNARY_METHODS) timers[m] = hist.labels(m);
     this.timers = timers;
+    const errors = 'switchboard_errors_total';
+    this.errors =
+      (opts.registry.getSingleMetric(errors) as Counter<'method' | 'code'> | undefined) ??
+      new Counter({
+        name: errors,
+        help: 'API calls answered with an error, by method and SB_ERR_* code (gRPC and HTTP alike)',
+        labelNames: ['method', 'code'],
+        registers: [opts.registry],
+      });
+  }
+
+  /**
+   * Counts one error answer. Both transports call it wherever they answer with an error; `method` is the
+   * RPC name (the HTTP mirror uses the route's RPC, or `http` for a path that matches no route).
+   */
+  countError(method: string, code: string): void {
+    this.errors.labels(method, code).inc();
   }
 
   /** True once the router can serve (readiness). */
@@ -455,12 +473,18 @@ export class SwitchboardService {
       const tenant = this.authorise(req.tenant, ctx);
       checkRequestId(req.requestId);
       const conversation = toConversationRequest(req.conversation);
-      const reply = await this.command(
+      const r = await this.apply(
         tenant,
         { type: 'enqueue', conversation },
         `enqueue:${conversation.id}`,
         ctx,
       );
+      let reply = r.reply;
+      if (reply.kind === 'enqueued' && reply.status === 'offered' && reply.agentId === undefined) {
+        // The gateway needs to know whose desk is ringing; the offer event of this command names it.
+        const agentId = await this.offeredAgent(tenant, reply.conversationId, r.events, ctx);
+        if (agentId !== undefined) reply = { ...reply, agentId };
+      }
       return out.enqueueReplyToProto(reply);
     } finally {
       this.timers.enqueue.observe((performance.now() - t0) / 1000);
@@ -653,7 +677,33 @@ export class SwitchboardService {
     return left;
   }
 
+  /**
+   * The agent an offered conversation rings: from this command's `offered` event or, for a repeated
+   * request (no new events), from the conversation as it stands.
+   */
+  private async offeredAgent(
+    tenant: string,
+    conversationId: string,
+    events: readonly EngineEvent[],
+    ctx: CallContext,
+  ): Promise<string | undefined> {
+    for (const e of events) {
+      if (e.type === 'offered' && e.conversationId === conversationId) return e.agentId;
+    }
+    const q = await this.query(tenant, { type: 'conversation', conversationId }, ctx);
+    return q.type === 'conversation' ? (q.conversation?.offeredTo.at(-1) ?? undefined) : undefined;
+  }
+
   private async command(tenant: string, cmd: Command, id: string, ctx: CallContext): Promise<Reply> {
+    return (await this.apply(tenant, cmd, id, ctx)).reply;
+  }
+
+  private async apply(
+    tenant: string,
+    cmd: Command,
+    id: string,
+    ctx: CallContext,
+  ): Promise<Extract<ApplyResult, { ok: true }>> {
     const env: CommandEnvelope = { id, at: this.clock.now(), cmd };
     const deadline = this.remaining(ctx);
     let result: Awaited<ReturnType<PartitionRouter['submit']>>;
@@ -662,7 +712,7 @@ export class SwitchboardService {
     } catch (e) {
       throw toSwitchboardError(e, this.logger);
     }
-    if (result.ok) return result.reply;
+    if (result.ok) return result;
     const code = result.error.code in ERRORS ? (result.error.code as ErrorCode) : 'SB_ERR_INTERNAL';
     if (code === 'SB_ERR_INTERNAL') {
       this.logger.error(

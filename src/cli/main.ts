@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     },
   });
   if (config.demo) {
-    const token = config.tokens.demo ?? (config.adminToken || null);
+    const token = config.tokens.demo?.[0] ?? (config.adminToken || null);
     process.stderr.write(demoInstructions(node.httpPort, node.grpcPort, token));
   }
   let signalled = false;

@@ -64,7 +64,7 @@ export const OPTIONS = {
     env: 'SB_TOKENS',
     kind: 'string',
     default: '',
-    help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB" (none = auth off)',
+    help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB"; a tenant listed twice has two (rotation); none = auth off',
   },
   adminToken: {
     flag: 'admin-token',
@@ -179,6 +179,8 @@ type Key = keyof typeof OPTIONS;
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);
+/** Two: the token in use and its replacement while clients move over. */
+const MAX_TOKENS_PER_TENANT = 2;
 
 const schema = z.object({
   grpcPort: port,
@@ -189,7 +191,10 @@ const schema = z.object({
   demo: z.boolean(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   tokens: z.string().transform((s, ctx) => {
-    const out: Record<string, string> = {};
+    // tenant → its tokens. A tenant may be listed twice (current and next token) so a token can be
+    // rotated without downtime: add the new one, move the clients, drop the old one.
+    const out: Record<string, string[]> = {};
+    const owner = new Map<string, string>();
     for (const pair of s
       .split(',')
       .map((p) => p.trim())
@@ -201,7 +206,23 @@ const schema = z.object({
         ctx.addIssue({ code: 'custom', message: `"${pair}" is not tenant=token` });
         return z.NEVER;
       }
-      out[tenant] = token;
+      const other = owner.get(token);
+      if (other !== undefined && other !== tenant) {
+        ctx.addIssue({ code: 'custom', message: `one token is given to both "${other}" and "${tenant}"` });
+        return z.NEVER;
+      }
+      const list = out[tenant] ?? [];
+      out[tenant] = list;
+      if (list.includes(token)) continue;
+      if (list.length === MAX_TOKENS_PER_TENANT) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `tenant "${tenant}" has more than ${MAX_TOKENS_PER_TENANT} tokens (current and next, for rotation)`,
+        });
+        return z.NEVER;
+      }
+      list.push(token);
+      owner.set(token, tenant);
     }
     return out;
   }),

@@ -30,8 +30,23 @@ describe('node configuration', () => {
     const c = config(['--grpc-port', '0'], env);
     expect(c.grpcPort).toBe(0);
     expect(c.httpPort).toBe(7000);
-    expect(c.tokens).toEqual({ acme: 'tok-a', globex: 'tok-g' });
+    expect(c.tokens).toEqual({ acme: ['tok-a'], globex: ['tok-g'] });
     expect(c.demo).toBe(true);
+  });
+
+  it('a tenant listed twice has two tokens (rotation); a third, or one token for two tenants, is refused', () => {
+    const c = config(['--tokens', 'acme=old,globex=g,acme=new,acme=old'], {});
+    expect(c.tokens).toEqual({ acme: ['old', 'new'], globex: ['g'] });
+    const issues = (argv: string[]) => {
+      try {
+        parseConfig(argv, {});
+      } catch (e) {
+        return (e as ConfigError).issues.join('\n');
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(issues(['--tokens', 'acme=a,acme=b,acme=c'])).toMatch(/--tokens.*"acme" has more than 2 tokens/);
+    expect(issues(['--tokens', 'acme=same,globex=same'])).toMatch(/--tokens.*both "acme" and "globex"/);
   });
 
   it('invalid values are reported by flag and variable name, all at once', () => {

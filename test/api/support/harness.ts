@@ -14,6 +14,8 @@ import { StatisticsServiceClient } from '../../../src/gen/switchboard/v1/statist
 import { InMemoryRouter } from './engine-router.js';
 
 export const TOKENS = { acme: 'tok-acme', globex: 'tok-globex' };
+/** acme's second token: the one it is rotating to (both work). */
+export const NEXT_ACME_TOKEN = 'tok-acme-next';
 export const ADMIN_TOKEN = 'tok-admin';
 
 export interface Harness {
@@ -38,7 +40,7 @@ export async function startHarness(
   const api = createApi({
     router,
     clock: { now: () => Date.now() },
-    auth: opts.auth === false ? { tokens: {} } : { tokens: TOKENS, adminToken: ADMIN_TOKEN },
+    auth: opts.auth === false ? { tokens: {} } : { tokens: { ...TOKENS, acme: [TOKENS.acme, NEXT_ACME_TOKEN] }, adminToken: ADMIN_TOKEN },
     registry,
     logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
