@@ -1,8 +1,19 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireDataDirLock, FileCommandLog, FileSnapshotStore } from '../../src/cluster/embedded/index.js';
+import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { createEmbeddedPorts } from '../../src/cluster/index.js';
 import {
   collect,
@@ -137,6 +148,83 @@ describe('FileCommandLog on disk', () => {
     expect((await collect(again.read('acme', 0))).map((b) => b.seq)).toEqual(
       Array.from({ length: 21 }, (_, i) => i + 11),
     );
+  });
+
+  it('appends issued back to back are written together and acknowledged strictly in seq order', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    const acked: number[] = [];
+    const all = Array.from({ length: 12 }, (_, i) =>
+      log.append('acme', [enqueueEnvelope(`p${i + 1}`)], i).then((seq) => {
+        acked.push(seq);
+        return seq;
+      }),
+    );
+    expect(await Promise.all(all)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(acked).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    await log.close();
+    const again = await openLog(dir);
+    const batches = await collect(again.read('acme', 0));
+    expect(
+      batches.map((b) => b.commands[0]?.cmd.type === 'enqueue' && b.commands[0].cmd.conversation.id),
+    ).toEqual(Array.from({ length: 12 }, (_, i) => `p${i + 1}`));
+  });
+
+  it('a file left with its preallocated zeros (crash) reopens at its last record; a clean close cuts the zeros', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    let seq = 0;
+    for (const c of ['c1', 'c2', 'c3']) seq = await log.append('acme', [enqueueEnvelope(c)], seq);
+    const [file] = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+    const data = [1, 2, 3].reduce(
+      (n, i) => n + encodeRecord({ seq: i, commands: [enqueueEnvelope(`c${i}`)] }).length,
+      0,
+    );
+    // Give the background extension time to land, then take the file as a crash would leave it.
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await stat(join(dir, file as string))).size).toBeGreaterThan(data);
+    const crashed = await tempDir();
+    await copyFile(join(dir, file as string), join(crashed, file as string));
+    const torn: string[] = [];
+    const again = new FileCommandLog({ dir: crashed, onTornTail: (i) => torn.push(i.reason) });
+    opened.push(again);
+    expect(await again.lastSeq('acme')).toBe(3);
+    expect(await again.append('acme', [enqueueEnvelope('c4')], 3)).toBe(4);
+    await again.close();
+    expect(torn).toEqual([]);
+    const c4 = encodeRecord({ seq: 4, commands: [enqueueEnvelope('c4')] }).length;
+    expect((await stat(join(crashed, file as string))).size).toBe(data + c4);
+    const third = await openLog(crashed);
+    expect((await collect(third.read('acme', 0))).map((b) => b.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a record that landed after an earlier one that never did (pipelined writes, crash) is cut, never replayed', async () => {
+    const dir = await tempDir();
+    const rec = (seq: number, id: string) => encodeRecord({ seq, commands: [enqueueEnvelope(id)] });
+    const lost = rec(3, 'c3');
+    // seq 3's bytes never reached the disk (still zeros); seq 4's did.
+    const file = Buffer.concat([
+      rec(1, 'c1'),
+      rec(2, 'c2'),
+      Buffer.alloc(lost.length),
+      rec(4, 'c4'),
+      Buffer.alloc(4096),
+    ]);
+    await writeFile(join(dir, 'acme.log'), file);
+    const torn: string[] = [];
+    const log = new FileCommandLog({ dir, onTornTail: (i) => torn.push(i.reason) });
+    opened.push(log);
+    expect(await log.lastSeq('acme')).toBe(2);
+    expect(torn).toEqual(['data after a zero length']);
+    // The next write lands where seq 3 should have been; nothing stale can line up after it.
+    expect(await log.append('acme', [enqueueEnvelope('c3-retry')], 2)).toBe(3);
+    expect(await log.append('acme', [enqueueEnvelope('c5')], 3)).toBe(4);
+    await log.close();
+    const again = await openLog(dir);
+    const batches = await collect(again.read('acme', 0));
+    expect(
+      batches.map((b) => b.commands[0]?.cmd.type === 'enqueue' && b.commands[0].cmd.conversation.id),
+    ).toEqual(['c1', 'c2', 'c3-retry', 'c5']);
   });
 
   it('a trim interrupted before its rename leaves the original log intact', async () => {
