@@ -438,6 +438,9 @@ export class PartitionHost {
         if (st.appending === appended) st.appending = null;
         if (st.gen !== gen) return;
         this.known.add(part.name);
+        // A log whose seqs are not contiguous per partition (JetStream: one sequence for the whole
+        // stream) runs one append at a time; the next one must name the seq the server gave this one.
+        if (st.appendsInFlight === 0) st.issuedSeq = seq;
         st.lastSeq = seq;
         st.sinceSnapshot += batch.length;
         for (const p of batch) p.seq = seq;
