@@ -9,9 +9,11 @@
  *    waiting, offered, assigned, wrapping up or closed — otherwise it is `lost`;
  *  - from the durable event stream `SB_EVENTS`: no conversation was ever assigned to two agents at once
  *    (`double_assigned`), no agent ever held more chat conversations than its capacity (`over_capacity`);
+ *  - `events_missing`: acknowledged conversations whose events (the enqueue's, and `conversation_ended`
+ *    once the end was acknowledged) are not in `SB_EVENTS`;
  *  - `failover_ms`: for the killed node's tenants, the longest time from the kill until a call issued
  *    after it succeeded.
- * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"failover_ms":x}.
+ * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x}.
  */
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -392,16 +394,27 @@ async function run(cluster: LocalCluster): Promise<void> {
     await msgs.close();
   }
   await js.close();
+  // Every acknowledged command's events must be in the durable stream: the enqueue's own (queued,
+  // offered, assigned, …: any event naming the conversation) and, once its end was acknowledged, the
+  // `conversation_ended`. A node killed between log ack and publish must not make them go missing.
   const endedInEvents = new Set<string>();
-  for (const e of events)
-    if (e.event.type === 'conversation_ended') endedInEvents.add(`${e.tenant}/${e.event.conversationId}`);
+  const namedInEvents = new Set<string>();
+  for (const e of events) {
+    const conv = (e.event as { conversationId?: string }).conversationId;
+    if (conv === undefined) continue;
+    namedInEvents.add(`${e.tenant}/${conv}`);
+    if (e.event.type === 'conversation_ended') endedInEvents.add(`${e.tenant}/${conv}`);
+  }
   let eventsMissing = 0;
+  const missingIds: string[] = [];
   const skip = new Set<string>();
-  for (const id of endedAcked) {
-    const key = `${acked.get(id)?.tenant}/${id}`;
-    if (!endedInEvents.has(key)) {
+  for (const [id, { tenant }] of acked) {
+    const key = `${tenant}/${id}`;
+    const missing = !namedInEvents.has(key) || (endedAcked.has(id) && !endedInEvents.has(key));
+    if (missing) {
       eventsMissing++;
       skip.add(key);
+      if (missingIds.length < 5) missingIds.push(key);
     }
   }
   let doubleAssigned = 0;
@@ -437,7 +450,7 @@ async function run(cluster: LocalCluster): Promise<void> {
   const failoverMs = Math.max(0, ...[...firstOkAfterKill.values()]);
   const unrecovered = killedTenants.filter((t) => !firstOkAfterKill.has(t));
   console.log(
-    `events: ${events.length} read from SB_EVENTS; ${eventsMissing} ended conversations without their event (node killed between log ack and publish)`,
+    `events: ${events.length} read from SB_EVENTS; ${eventsMissing} acknowledged conversations with an event missing${missingIds.length ? ` (first: ${missingIds.join(' ')})` : ''}`,
   );
   console.log(
     `failover: tenants of the killed node back after ${[...firstOkAfterKill].map(([t, ms]) => `${t}=${ms}ms`).join(', ')}${unrecovered.length ? `; never recovered: ${unrecovered.join(', ')}` : ''}`,
@@ -449,6 +462,7 @@ async function run(cluster: LocalCluster): Promise<void> {
       lost,
       double_assigned: doubleAssigned,
       over_capacity: overCapacity,
+      events_missing: eventsMissing,
       failover_ms: unrecovered.length ? -1 : failoverMs,
     }),
   );

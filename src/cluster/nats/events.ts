@@ -83,8 +83,8 @@ function subjectOf(prefix: string, tenant: string, ev: EngineEvent): string {
 export class JetStreamEventPublisher {
   private readonly prefix: string;
   private readonly pub: AckedPublisher;
-  private readonly pendingByTenant = new Map<string, number>();
-  private readonly waiters = new Map<string, (() => void)[]>();
+  /** Per tenant: events handed over are numbered; `low` is the first not yet stored (a watermark). */
+  private readonly tenants = new Map<string, TenantTrack>();
   published = 0;
   failed = 0;
 
@@ -104,7 +104,13 @@ export class JetStreamEventPublisher {
   /** Publishes `e` as event `index` of its log batch; the id makes any re-publish of it a no-op. */
   publish(e: PublishedEvent, index: number): void {
     const tenant = e.tenant;
-    this.pendingByTenant.set(tenant, (this.pendingByTenant.get(tenant) ?? 0) + 1);
+    let t = this.tenants.get(tenant);
+    if (!t) {
+      t = { issued: 0, low: 1, done: new Set(), waiters: [] };
+      this.tenants.set(tenant, t);
+    }
+    const track = t;
+    const n = ++track.issued;
     this.pub.publishResending(
       {
         subject: subjectOf(this.prefix, tenant, e.event),
@@ -116,44 +122,57 @@ export class JetStreamEventPublisher {
           this.failed++;
           this.opts.log?.('event publish failed', { tenant, seq: e.seq, err: String(err) });
         } else this.published++;
-        const left = (this.pendingByTenant.get(tenant) ?? 1) - 1;
-        if (left > 0) {
-          this.pendingByTenant.set(tenant, left);
+        if (n !== track.low) {
+          track.done.add(n);
           return;
         }
-        this.pendingByTenant.delete(tenant);
-        const w = this.waiters.get(tenant);
-        if (w) {
-          this.waiters.delete(tenant);
-          for (const f of w) f();
-        }
+        track.low++;
+        while (track.done.delete(track.low)) track.low++;
+        if (track.waiters.length === 0) return;
+        const ready = track.waiters.filter((w) => w.upto < track.low);
+        if (ready.length === 0) return;
+        track.waiters = track.waiters.filter((w) => w.upto >= track.low);
+        for (const w of ready) w.resolve();
       },
     );
   }
 
   /** Events handed over and not yet stored (all tenants, or one). */
   pending(tenant?: string): number {
-    return tenant === undefined ? this.pub.pending : (this.pendingByTenant.get(tenant) ?? 0);
+    if (tenant !== undefined) {
+      const t = this.tenants.get(tenant);
+      return t ? t.issued - t.low + 1 - t.done.size : 0;
+    }
+    return this.pub.pending;
   }
 
-  /** Resolves when every event of `tenant` (or of every tenant) handed over so far is stored. */
+  /**
+   * Resolves once every event of `tenant` (or of every tenant) handed over before this call is stored
+   * (later ones are not waited for, so a steady stream of new events cannot hold it back).
+   */
   async flush(tenant?: string): Promise<void> {
     if (tenant === undefined) {
-      await Promise.all([...this.pendingByTenant.keys()].map((t) => this.flush(t)));
+      await Promise.all([...this.tenants.keys()].map((t) => this.flush(t)));
       return;
     }
-    if (!this.pendingByTenant.has(tenant)) return;
-    await new Promise<void>((resolve) => {
-      const w = this.waiters.get(tenant);
-      if (w) w.push(resolve);
-      else this.waiters.set(tenant, [resolve]);
-    });
+    const t = this.tenants.get(tenant);
+    if (!t || t.low > t.issued) return;
+    const upto = t.issued;
+    await new Promise<void>((resolve) => t.waiters.push({ upto, resolve }));
   }
 
   /** Gives up on unstored events (they are re-derived from the log by the partition's next owner). */
   close(): void {
     this.pub.close();
   }
+}
+
+interface TenantTrack {
+  issued: number;
+  low: number;
+  /** Stored out of order, above `low`. */
+  done: Set<number>;
+  waiters: { upto: number; resolve: () => void }[];
 }
 
 /** `Nats-Msg-Id` of event `index` of log batch `seq` of a tenant: the same on every node that derives it. */
