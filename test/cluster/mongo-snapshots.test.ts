@@ -55,4 +55,18 @@ describe.skipIf(unavailable)('MongoSnapshotStore', () => {
     expect(await chunks?.countDocuments({ partition: p, seq: 5 })).toBe(0);
     expect((await store.load(p))?.seq).toBe(9);
   });
+
+  it('a retried save of the stored seq (ack lost) leaves the stored chunked snapshot loadable', async () => {
+    const store = await open(chunkedOpts);
+    const p = `acme-retry-${Date.now()}`;
+    const waiting = Array.from({ length: 120 }, (_, i) => ({ id: `conv-${i}`, queue: 'billing' }));
+    await store.save(snap(p, 7, { waiting }));
+    await store.save(snap(p, 7, { waiting }));
+    expect((await store.load(p))?.snapshot.state).toEqual({ waiting });
+    const head = await client
+      ?.db('switchboard_test')
+      .collection(`${prefix}snapshots`)
+      .findOne({ _id: p } as never);
+    expect(head?.seq).toBe(7);
+  });
 });

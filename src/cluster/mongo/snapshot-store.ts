@@ -1,20 +1,23 @@
 /**
  * `SnapshotStore` on MongoDB (official driver). One head document per partition in `snapshots`
  * (`_id` = partition, with `seq`, `digest`, `takenAt`); the serialized engine snapshot is inline when small
- * and otherwise split into ≤ 8 MB chunks in `snapshot_chunks`, keyed by (partition, seq, i), because a
- * BSON document cannot exceed 16 MB.
+ * and otherwise split into ≤ 8 MB chunks in `snapshot_chunks`, keyed by (partition, seq, save id, i),
+ * because a BSON document cannot exceed 16 MB. Each save writes its chunks under a fresh save id that
+ * the head names, so a retried or racing save never overwrites or deletes the chunks a stored head
+ * points to.
  *
  * Save order makes a crash at any point harmless:
  *  1. chunks of the new snapshot are inserted (invisible: no head points to them yet);
  *  2. the head is replaced in one `replaceOne` (filter `seq < new seq`, upsert) — the atomic switch;
  *  3. chunks of older snapshots are deleted.
- * A crash after 1 leaves orphan chunks that the next successful save removes; a crash after 2 leaves old
+ * A crash after 1 leaves orphan chunks that the next newer save removes; a crash after 2 leaves old
  * chunks, also removed by the next save. Every write uses `w: 'majority'`, reads use read concern
  * `majority`, so a snapshot acknowledged here survives a primary failover.
  *
  * "Only newer": the filter matches only an older head; when a newer (or equal) one is stored, the upsert
- * collides on `_id` (E11000) and the save is a no-op — its chunks are removed again.
+ * collides on `_id` (E11000) and the save is a no-op — its own chunks (by save id) are removed again.
  */
+import { randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, MongoClient, MongoServerError } from 'mongodb';
 import type { EngineSnapshot } from '../../engine/api.js';
 import type { SnapshotStore, StoredSnapshot } from '../ports.js';
@@ -40,12 +43,15 @@ interface HeadDoc {
   data?: Binary;
   /** Number of chunks when the payload is chunked. */
   chunks?: number;
+  /** Save id of the chunks (absent in heads written before save ids: chunks keyed by seq alone). */
+  saveId?: string;
 }
 
 interface ChunkDoc {
   _id: string;
   partition: string;
   seq: number;
+  saveId?: string;
   i: number;
   data: Binary;
 }
@@ -97,6 +103,7 @@ export class MongoSnapshotStore implements SnapshotStore {
       digest: s.digest,
       bytes: payload.length,
     };
+    const saveId = randomUUID();
     let chunked = false;
     if (payload.length <= this.inlineLimit) {
       head.data = new Binary(payload);
@@ -105,16 +112,18 @@ export class MongoSnapshotStore implements SnapshotStore {
       const docs: ChunkDoc[] = [];
       for (let off = 0, i = 0; off < payload.length; off += this.chunkBytes, i++) {
         docs.push({
-          _id: `${s.partition}:${s.seq}:${i}`,
+          _id: `${s.partition}:${s.seq}:${saveId}:${i}`,
           partition: s.partition,
           seq: s.seq,
+          saveId,
           i,
           data: new Binary(payload.subarray(off, off + this.chunkBytes)),
         });
       }
       head.chunks = docs.length;
-      // A retried save of the same seq may meet its own earlier chunks: replace them, one at a time so no
-      // single request approaches the 48 MB message limit.
+      head.saveId = saveId;
+      // One at a time so no single request approaches the 48 MB message limit; upsert so the driver's
+      // retryable write of a chunk that did land is harmless.
       for (const d of docs) await this.chunks.replaceOne({ _id: d._id }, d, { upsert: true, ...MAJORITY });
     }
     for (;;) {
@@ -130,7 +139,8 @@ export class MongoSnapshotStore implements SnapshotStore {
         // first saves raced to insert and an older one won — then replace it.
         const cur = await this.heads.findOne({ _id: s.partition }, { projection: { seq: 1 } });
         if (cur && cur.seq >= s.seq) {
-          if (chunked) await this.chunks.deleteMany({ partition: s.partition, seq: s.seq }, MAJORITY);
+          // Only this save's chunks: the stored head (possibly an earlier try of this very seq) keeps its own.
+          if (chunked) await this.chunks.deleteMany({ partition: s.partition, saveId }, MAJORITY);
           return;
         }
       }
@@ -145,7 +155,10 @@ export class MongoSnapshotStore implements SnapshotStore {
     if (head.data) {
       payload = head.data.buffer;
     } else {
-      const parts = await this.chunks.find({ partition, seq: head.seq }).sort({ i: 1 }).toArray();
+      const parts = await this.chunks
+        .find(head.saveId ? { partition, seq: head.seq, saveId: head.saveId } : { partition, seq: head.seq })
+        .sort({ i: 1 })
+        .toArray();
       if (parts.length !== head.chunks || parts.some((p, i) => p.i !== i)) {
         throw new Error(
           `snapshot of ${partition} at seq ${head.seq}: expected ${head.chunks} chunks, found ${parts.length}`,
