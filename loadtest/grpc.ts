@@ -12,11 +12,12 @@
  * Last line: {"rps":..,"p50_us":..,"p99_us":..,"p999_us":..,"echo_p50_us":..,"echo_p99_us":..}.
  */
 
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { echoWorkload, setupRouterWorkload } from './lib/grpc-workload.js';
+import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
+import { startLocalCluster } from './lib/cluster.js';
+import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { closedLoop, type Iteration, type LoopResult, openLoop, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
@@ -28,14 +29,17 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --token TOKEN          bearer token for --target (auth off on the node this script starts)
   --metrics-url URL      /metrics of --target, for the server-side assignment histogram
   --compare-echo         also measure a bare grpc-js echo server with the same message sizes
-  --cluster              run against a local cluster (needs loadtest/lib/cluster.ts)
+  --cluster              run against a local cluster (NATS + --cluster-nodes nodes, loadtest/lib/cluster.ts)
+  --cluster-via WHO      owner (default: load goes to the tenant's owner, as a tenant-aware gateway would)
+                         | other (load goes to a non-owner: every call is forwarded over NATS)
+  --cluster-nodes N      nodes of the local cluster (default 3)
   --rate N               open-loop target rate, enqueues per second (default 500)
   --concurrency N        closed-loop callers (default 16)
   --rounds N             alternating rounds per mode (default 6)
   --round-seconds S      length of each round (default 2)
   --agents N             agents created, 100 chat conversations each (default 50)
   --warmup S             seconds of closed-loop warm-up before measuring (default 4)
-  --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
+  --node-args="ARGS"   extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"
   --no-report            skip the HTML/JSON files`;
 
 interface Target {
@@ -44,30 +48,27 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function clusterTarget(): Promise<Target> {
-  const libPath = join(repoRoot(), 'dist', 'loadtest', 'lib', 'cluster.js');
-  if (!existsSync(libPath)) {
-    throw new Error(
-      '--cluster: loadtest/lib/cluster.ts is not there yet (the cluster engineer provides it); no local cluster to run against.',
-    );
-  }
-  const mod = (await import(libPath)) as {
-    startLocalCluster?: () => Promise<{
-      grpcTargets: string[];
-      metricsUrls?: string[];
-      stop(): Promise<void>;
-    }>;
-  };
-  if (typeof mod.startLocalCluster !== 'function') {
-    throw new Error('--cluster: loadtest/lib/cluster.ts does not export startLocalCluster()');
-  }
-  const c = await mod.startLocalCluster();
+/**
+ * A local cluster (loadtest/lib/cluster.ts). `via` picks the node the load goes to: `owner` = the node
+ * holding the load-test tenant's lease (what a gateway that routes by tenant does: no NATS hop), `other`
+ * = a node that does not own it, so every call is forwarded to the owner over NATS request/reply.
+ */
+async function clusterTarget(via: 'owner' | 'other', nodes: number, nodeArgs: string[]): Promise<Target> {
+  const c = await startLocalCluster({ nodes, nodeArgs });
+  const owner = rendezvousOwner(
+    TENANT,
+    c.nodes.map((n) => n.nodeId),
+  );
+  const i = c.nodes.findIndex((n) => (via === 'owner' ? n.nodeId === owner : n.nodeId !== owner));
+  const node = c.nodes[i];
+  if (!node) throw new Error(`--cluster-via ${via}: no such node among ${c.nodes.length}`);
   console.log(
-    `local cluster started: ${c.grpcTargets.length} nodes (${c.grpcTargets.join(', ')}); load goes to the first`,
+    `local cluster started: ${c.nodes.length} nodes${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}; tenant ${TENANT} is owned by ${owner}; load goes to ${node.nodeId} (${via === 'owner' ? 'the owner: direct, like a tenant-aware gateway' : 'not the owner: every call forwarded over NATS'})`,
   );
   return {
-    address: c.grpcTargets[0]!,
-    ...(c.metricsUrls?.[0] ? { metricsUrl: c.metricsUrls[0] } : {}),
+    address: node.grpcTarget,
+    // The owner's histograms (the forwarding node's host serves nothing of this tenant).
+    metricsUrl: c.metricsUrls[c.nodes.findIndex((n) => n.nodeId === owner)] as string,
     stop: () => c.stop(),
   };
 }
@@ -80,6 +81,8 @@ async function main(): Promise<number> {
       'metrics-url': { type: 'string' },
       'compare-echo': { type: 'boolean', default: false },
       cluster: { type: 'boolean', default: false },
+      'cluster-via': { type: 'string', default: 'owner' },
+      'cluster-nodes': { type: 'string', default: '3' },
       rate: { type: 'string', default: '500' },
       concurrency: { type: 'string', default: '16' },
       rounds: { type: 'string', default: '6' },
@@ -104,7 +107,10 @@ async function main(): Promise<number> {
 
   const children: ChildServer[] = [];
   let target: Target;
-  if (values.cluster) target = await clusterTarget();
+  const via = values['cluster-via'];
+  if (via !== 'owner' && via !== 'other') throw new Error(`--cluster-via: owner or other, not ${via}`);
+  const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
+  if (values.cluster) target = await clusterTarget(via, Number(values['cluster-nodes']), nodeArgs);
   else if (values.target) {
     target = {
       address: values.target,
@@ -112,7 +118,7 @@ async function main(): Promise<number> {
       stop: async () => {},
     };
   } else {
-    const node = await startSwitchboardNode(values['node-args'].split(/\s+/).filter(Boolean));
+    const node = await startSwitchboardNode(nodeArgs);
     children.push(node);
     const { grpcPort, httpPort } = node.listening;
     target = {
@@ -235,6 +241,9 @@ async function main(): Promise<number> {
       p50_target_met: ro.p50_us < 1000,
       p99_target_met: echoIter ? ro.p99_us <= 2 * eo.p99_us : null,
       open_rate: rate,
+      ...(values.cluster
+        ? { cluster_via: via, cluster_nodes: Number(values['cluster-nodes']), node_args: nodeArgs.join(' ') }
+        : {}),
       closed_concurrency: concurrency,
       closed_p50_us: r1(rc.p50_us),
       closed_p99_us: r1(rc.p99_us),
@@ -383,7 +392,7 @@ async function main(): Promise<number> {
           `Each iteration: Enqueue (measured, ${enqReqBytes} B → ${enqResBytes} B) then EndConversation (${endReqBytes} B → 0 B). The echo iteration sends the same sizes to a bare grpc-js server.`,
           `Rounds of ${roundMs / 1000} s alternate router and echo (who goes first alternates too), so machine noise hits both.`,
           'Latency is measured at the client from the call to its callback (HDR histogram, µs).',
-          `Target: ${target.address}${values.cluster ? ' (local cluster)' : ''}.`,
+          `Target: ${target.address}${values.cluster ? ` (local cluster of ${values['cluster-nodes']} nodes, load sent to ${via === 'owner' ? "the tenant's owner" : 'a non-owner, forwarded over NATS'})` : ''}.`,
         ],
         data: {
           summary,
