@@ -230,7 +230,7 @@ function removeQueue(p: Partition, id: string): Reply {
 }
 
 function upsertCustomer(p: Partition, cfg: CustomerConfig): Reply {
-  p.customers.set(cfg.id, cfg);
+  p.customers.upsert(cfg);
   return OK;
 }
 
@@ -410,8 +410,10 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
       'conversation.channel',
     );
 
-  const customer = p.customers.get(r.customer.id);
-  const isNew = !customer || customer.previousAgents.length === 0;
+  // Validation is complete: from here on the command applies. The customer is created at first contact.
+  p.customers.contact(r.customer.id);
+  const customer = p.customers.lookup(r.customer.id)!;
+  const isNew = customer.previousAgents.length === 0;
   const reqs =
     r.requiredSkills.length === 0
       ? NO_SKILLS
@@ -420,7 +422,7 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
     r.id,
     ++p.convSeq,
     q.cfg.channel,
-    customer ? customer.id : r.customer.id,
+    customer.id,
     r.customer.valueTier,
     r.priority,
     reqs,
@@ -536,6 +538,7 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
     }
     c.participants = NONE;
     c.agentId = null;
+    c.agent = null;
   }
   return freed;
 }
@@ -658,7 +661,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
   const q = c.queue;
   const handleMs = p.now - c.assignedAt;
-  const primary = p.agents.get(c.agentId!)!;
+  const primary = c.agent!;
   const ps = c.participants;
   // The usual case is the primary alone: reuse it rather than look it up again and allocate a list.
   const people = ps.length === 1 && ps[0] === primary.id ? [primary] : ps.map((aid) => p.agents.get(aid)!);

@@ -2,18 +2,18 @@
  * The `Engine` implementation: validation, command-id dedupe, apply, queries, snapshot and digest
  * around a `Partition`.
  *
- * Dedupe: the replies of recent accepted commands are remembered by command id — at least the last
- * `dedupeWindow / 2` and at most the last `dedupeWindow` (default 10 000; two generations, see `memo.ts`)
- * — and are part of the snapshot. A repeated id within that window gets the remembered reply with no
+ * Dedupe: the replies of the last `dedupeWindow` accepted commands (default 10 000; see `ReplyMemo` in
+ * `memo.ts`) are remembered by command id and are part of the snapshot. A repeated id within that window gets the remembered reply with no
  * events and `duplicate: true`, and changes nothing (its events were published the first time).
  * Rejected commands are not remembered: they changed nothing, so re-evaluating a retry is harmless and
  * keeps the digest unchanged.
  */
 import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
+import { DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { digestValue } from './digest.js';
 import { lint } from './lint.js';
-import { BoundedMap } from './memo.js';
+import { ReplyMemo } from './memo.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
 import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
@@ -25,6 +25,12 @@ export interface EngineOptions {
   dedupeWindow?: number;
   /** Closed conversations kept for queries/explain (default 10 000). */
   recentClosed?: number;
+  /**
+   * Customers created by contact that are remembered, least recently contacted forgotten first
+   * (default 2 000 000; configured customers are always kept). Part of the snapshot: a restore keeps the
+   * snapshot's bound unless this option is given.
+   */
+  customerLimit?: number;
 }
 
 export const DEFAULT_DEDUPE_WINDOW = 10_000;
@@ -36,7 +42,7 @@ export class RoutingEngine implements Engine {
   constructor(
     readonly partition: string,
     private p: Partition,
-    private readonly dedupe: BoundedMap<Reply>,
+    private readonly dedupe: ReplyMemo<Reply>,
   ) {}
 
   get now(): number {
@@ -96,7 +102,7 @@ export class RoutingEngine implements Engine {
       case 'queue':
         return { type: 'queue', queue: structuredClone(p.queues.get(q.queueId)?.cfg ?? null) };
       case 'customer':
-        return { type: 'customer', customer: structuredClone(p.customers.get(q.customerId) ?? null) };
+        return { type: 'customer', customer: p.customers.record(q.customerId) };
       case 'list_agents':
         return { type: 'list_agents', agents: structuredClone([...p.agents.values()].map((a) => a.cfg)) };
       case 'list_queues':
@@ -136,7 +142,8 @@ export class RoutingEngine implements Engine {
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
     const p = new Partition();
     p.recent.limit = options.recentClosed ?? 10_000;
-    return new RoutingEngine(partition, p, new BoundedMap(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
+    p.customers.limit = checkedLimit(options.customerLimit) ?? DEFAULT_CUSTOMER_LIMIT;
+    return new RoutingEngine(partition, p, new ReplyMemo(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
   }
 
   /**
@@ -149,6 +156,14 @@ export class RoutingEngine implements Engine {
     else if (s.version === 1) state = fromV1(s.state as StateV1);
     else throw new Error(`unsupported engine snapshot version ${s.version}`);
     const { p, dedupe } = rebuild(state, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    const limit = checkedLimit(options.customerLimit);
+    if (limit !== undefined) p.customers.setLimit(limit);
     return new RoutingEngine(s.partition, p, dedupe);
   }
+}
+
+function checkedLimit(n: number | undefined): number | undefined {
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1))
+    throw new RangeError(`customerLimit must be a positive integer, got ${n}`);
+  return n;
 }

@@ -3,7 +3,7 @@
  * Pure: time is a counter the scenario advances explicitly.
  */
 import type { Engine } from './api.js';
-import { createEngine } from './index.js';
+import { createEngine, type EngineOptions } from './index.js';
 import type {
   AgentConfig,
   ApplyResult,
@@ -90,8 +90,12 @@ export class Scenario {
   t: number;
   private n = 0;
 
-  constructor(start = Date.UTC(2026, 0, 5, 10, 0, 0), partition = 'tenant-test') {
-    this.engine = createEngine(partition);
+  constructor(
+    start = Date.UTC(2026, 0, 5, 10, 0, 0),
+    partition = 'tenant-test',
+    options: EngineOptions = {},
+  ) {
+    this.engine = createEngine(partition, options);
     this.t = start;
   }
 

@@ -76,7 +76,7 @@ export function lint(p: Partition): LintFinding[] {
         });
     }
   }
-  for (const c of p.customers.values()) {
+  for (const c of p.customers.configured.values()) {
     if (c.dedicatedAgentId !== undefined && !p.agents.has(c.dedicatedAgentId))
       out.push({
         code: 'UNKNOWN_AGENT_REF',

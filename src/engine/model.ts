@@ -38,24 +38,49 @@ export const PRIORITY_LEVELS = 11;
 export const NONE: string[] = Object.freeze([]) as unknown as string[];
 export const NO_SKILLS: SkillRequirement[] = Object.freeze([]) as unknown as SkillRequirement[];
 
+/**
+ * Growable slab of fixed-stride float64 records. Hot timestamps live here instead of in object fields:
+ * a timestamp in milliseconds is not a small integer, so as an object field V8 boxes it in a separate
+ * HeapNumber, and touching an agent's times meant a cache (and, at 10⁵ agents, TLB) miss per field.
+ * In the slab an agent's times share one 32-byte record.
+ */
+export class TimeSlab {
+  f: Float64Array;
+  private n = 0;
+
+  constructor(
+    readonly stride: number,
+    initialRecords = 64,
+  ) {
+    this.f = new Float64Array(initialRecords * stride);
+  }
+
+  /** Offset of a new zeroed record (records are never reused: agents are few and rarely removed). */
+  alloc(): number {
+    if ((this.n + 1) * this.stride > this.f.length) {
+      const g = new Float64Array(this.f.length * 2);
+      g.set(this.f);
+      this.f = g;
+    }
+    return this.n++ * this.stride;
+  }
+}
+
 export class Agent {
   /** Capacity per channel index. */
   cap: number[];
   /** Open conversations + pending offers + escalation participations, per channel index. */
   load: number[] = [0, 0, 0, 0, 0];
   presence: Presence = 'offline';
-  /** End of wrap-up, 0 when not wrapping up. */
-  wrapUntil = 0;
   wrapPos = -1;
-  idleSince: number;
-  lastAssignedAt = 0;
+  /** Offset of this agent's record in the partition's `TimeSlab` (wrapUntil, idleSince, lastAssignedAt, acctAt). */
+  private readonly at: number;
   consecutiveMisses = 0;
   missedTotal = 0;
   handled = 0;
   handleMsTotal = 0;
   onlineMs = 0;
   busyMs = 0;
-  acctAt: number;
   members: Member[] = [];
   /** Ids of conversations this agent holds (assigned or participating). */
   convs: string[] = [];
@@ -70,10 +95,39 @@ export class Agent {
     public cfg: AgentConfig,
     readonly seq: number,
     now: number,
+    private readonly slab: TimeSlab,
   ) {
     this.cap = capArray(cfg);
+    this.at = slab.alloc();
     this.idleSince = now;
     this.acctAt = now;
+  }
+
+  /** End of wrap-up, 0 when not wrapping up. */
+  get wrapUntil(): number {
+    return this.slab.f[this.at]!;
+  }
+  set wrapUntil(v: number) {
+    this.slab.f[this.at] = v;
+  }
+  get idleSince(): number {
+    return this.slab.f[this.at + 1]!;
+  }
+  set idleSince(v: number) {
+    this.slab.f[this.at + 1] = v;
+  }
+  get lastAssignedAt(): number {
+    return this.slab.f[this.at + 2]!;
+  }
+  set lastAssignedAt(v: number) {
+    this.slab.f[this.at + 2] = v;
+  }
+  /** Time up to which online and busy time are accrued. */
+  get acctAt(): number {
+    return this.slab.f[this.at + 3]!;
+  }
+  set acctAt(v: number) {
+    this.slab.f[this.at + 3] = v;
   }
 
   setConfig(cfg: AgentConfig): void {
@@ -261,6 +315,8 @@ class ConvExtra {
   topic: string | undefined = undefined;
   excluded: string[] | null = null;
   agentId: string | null = null;
+  /** The agent `agentId` names (an agent holding conversations is never removed): saves a map lookup. */
+  agent: Agent | null = null;
   participants: string[] = NONE;
   offers: string[] = NONE;
   offerExpiresAt = 0;
@@ -343,6 +399,12 @@ export class Conv {
   }
   set agentId(v: string | null) {
     if (v !== null || this.x !== null) this.ext().agentId = v;
+  }
+  get agent(): Agent | null {
+    return this.x === null ? null : this.x.agent;
+  }
+  set agent(v: Agent | null) {
+    if (v !== null || this.x !== null) this.ext().agent = v;
   }
   get participants(): string[] {
     return this.x === null ? NONE : this.x.participants;

@@ -9,6 +9,8 @@
  * `SEARCH_LIMIT` heap entries (so such a conversation may wait while a matching agent exists deeper than
  * that in the pool; it is retried whenever agents change), and customer rules look at ≤ 3 agents.
  */
+
+import { CustomerBook, DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { IndexedHeap } from './heap.js';
 import { HoursCache } from './hours.js';
 import { BoundedMap } from './memo.js';
@@ -23,6 +25,7 @@ import {
   NONE,
   PRIORITY_LEVELS,
   Queue,
+  TimeSlab,
 } from './model.js';
 import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
 import { STRATEGIES } from './strategies/index.js';
@@ -47,8 +50,6 @@ export const NOTICE_RECHECK_MS = 30_000;
 export const DEFAULT_AHT_MS = 300_000;
 /** Offer timeout for `broadcast` queues configured with `offerTimeoutSeconds: 0` (broadcast always offers). */
 export const BROADCAST_DEFAULT_TIMEOUT_S = 30;
-/** Previous agents remembered per customer. */
-export const PREVIOUS_AGENTS_KEPT = 5;
 
 export const DEFAULT_ROUTING: RoutingConfig = {
   maxMissedOffers: 3,
@@ -75,10 +76,11 @@ export class Partition implements RuleContext {
   convSeq = 0;
   config: RoutingConfig = DEFAULT_ROUTING;
   readonly agents = new Map<string, Agent>();
+  /** Agents' hot timestamps (see `TimeSlab`). */
+  readonly agentTimes = new TimeSlab(4);
   readonly queues = new Map<string, Queue>();
-  readonly customers = new Map<string, CustomerConfig>();
+  readonly customers = new CustomerBook(DEFAULT_CUSTOMER_LIMIT);
   readonly convs = new Map<string, Conv>();
-  /** Recently closed or abandoned conversations (views), oldest first, at most `recentLimit`. */
   /** Recently closed or abandoned conversations, oldest first (restored ones as views). */
   readonly recent = new BoundedMap<Conv | ConversationView>(10_000);
   /** Agents per skill (for lint). */
@@ -138,7 +140,7 @@ export class Partition implements RuleContext {
   // ---------------------------------------------------------------- agents & lanes
 
   addAgent(cfg: AgentConfig): Agent {
-    const a = new Agent(cfg, ++this.agentSeq, this.now);
+    const a = new Agent(cfg, ++this.agentSeq, this.now, this.agentTimes);
     this.agents.set(cfg.id, a);
     this.countSkills(a, 1);
     for (const q of this.queues.values())
@@ -440,7 +442,7 @@ export class Partition implements RuleContext {
     // A manual queue does nothing automatic, customer rules included: a supervisor assigns.
     if (withRules && q.strategy.automatic) {
       // A customer without a record has no history: the rules see a blank one.
-      let customer = known ?? this.customers.get(c.customerId);
+      let customer = known ?? this.customers.lookup(c.customerId);
       if (!customer) {
         customer = this.blankCustomer;
         customer.id = c.customerId;
@@ -596,12 +598,13 @@ export class Partition implements RuleContext {
     a.idleSince = this.now;
     c.status = 'assigned';
     c.agentId = a.id;
+    c.agent = a;
     c.participants = [a.id];
     c.offers = NONE;
     c.pending = null;
     c.assignedAt = this.now;
     c.explanation = expl;
-    this.rememberAgent(c.customerId, a.id);
+    this.customers.remember(c.customerId, a.id);
     if (!c.answered) {
       c.answered = true;
       const wait = this.now - c.enqueuedAt;
@@ -624,20 +627,6 @@ export class Partition implements RuleContext {
     });
     this.reschedule(c);
     this.lastStatus = 'assigned';
-  }
-
-  /** Customers are materialised at their first assignment: until then there is nothing to remember. */
-  rememberAgent(customerId: string, agentId: string): void {
-    let cu = this.customers.get(customerId);
-    if (!cu) {
-      cu = { id: customerId, valueTier: 'standard', previousAgents: [agentId] };
-      this.customers.set(customerId, cu);
-      return;
-    }
-    if (cu.previousAgents[0] === agentId) return;
-    const prev = [agentId];
-    for (const p of cu.previousAgents) if (p !== agentId && prev.length < PREVIOUS_AGENTS_KEPT) prev.push(p);
-    cu.previousAgents = prev;
   }
 
   // ---------------------------------------------------------------- notices
@@ -783,7 +772,9 @@ export class Partition implements RuleContext {
       const m = this.eligibleMember(a, lane, c);
       if (!m) continue;
       const rule: Explanation['rule'] =
-        this.customers.get(c.customerId)?.dedicatedAgentId === a.id ? 'dedicated_agent' : 'previous_agent';
+        this.customers.configured.get(c.customerId)?.dedicatedAgentId === a.id
+          ? 'dedicated_agent'
+          : 'previous_agent';
       this.unreserve(c);
       this.deliver(c, [a], null, this.explain(c, lane, rule, 1), false);
       return true;

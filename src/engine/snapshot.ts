@@ -10,7 +10,7 @@
  * which JSON parses, and the restore walks, far faster than 100 000 objects of 31 named fields.
  * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
-import { BoundedMap } from './memo.js';
+import { ReplyMemo } from './memo.js';
 import { Agent, Conv, laneOf, NO_SKILLS, NONE, type Queue } from './model.js';
 import { Partition } from './partition.js';
 import type {
@@ -77,7 +77,15 @@ export interface StateV2 {
   skills: SkillRequirement[][];
   agents: unknown[];
   queues: QueueRec[];
+  /** Configured customers (`upsert_customer`). */
   customers: CustomerConfig[];
+  /**
+   * Customers created by contact, least recently contacted first, as pairs [id, previous agents: '' |
+   * one id | ids]. Absent in snapshots written before customers were created at first contact.
+   */
+  seenCustomers?: (string | string[])[];
+  /** Bound on `seenCustomers` (absent = the default). */
+  customerLimit?: number;
   convs: unknown[];
   recent: ConversationView[];
   recentLimit: number;
@@ -182,7 +190,7 @@ class Tables {
  * (configs, requirement lists, explanations, outcomes, replies, closed views), are shared, not copied;
  * customers (whose fields are reassigned) and per-conversation id lists (pushed/spliced) are copied.
  */
-export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
+export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
   const t = new Tables();
   const agents: unknown[] = new Array(p.agents.size * AGENT_STRIDE);
   let i = 0;
@@ -223,7 +231,13 @@ export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
     });
   }
   const customers: CustomerConfig[] = [];
-  for (const cu of p.customers.values()) customers.push({ ...cu });
+  for (const cu of p.customers.configured.values()) customers.push({ ...cu });
+  const seenCustomers: (string | string[])[] = new Array(p.customers.seen.size * 2);
+  i = 0;
+  for (const [id, v] of p.customers.seen) {
+    seenCustomers[i++] = id;
+    seenCustomers[i++] = typeof v === 'string' ? v : v.slice();
+  }
   const convs: unknown[] = new Array(p.convs.size * CONV_STRIDE);
   i = 0;
   for (const c of p.convs.values()) {
@@ -259,6 +273,8 @@ export function capture(p: Partition, dedupe: BoundedMap<Reply>): StateV2 {
     agents,
     queues,
     customers,
+    seenCustomers,
+    customerLimit: p.customers.limit,
     convs,
     recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
     recentLimit: p.recent.limit,
@@ -349,7 +365,7 @@ export function fromV1(s: StateV1): StateV2 {
  * are mutated from then on, so the caller must not use the state object afterwards (a snapshot parsed
  * from JSON or received from another thread is exactly that).
  */
-export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedupe: BoundedMap<Reply> } {
+export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedupe: ReplyMemo<Reply> } {
   const strs = s.strs;
   const p = new Partition();
   p.now = s.now;
@@ -359,7 +375,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
   p.recent.limit = s.recentLimit;
   const ag = s.agents as number[];
   for (let i = 0; i < ag.length; i += AGENT_STRIDE) {
-    const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!);
+    const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!, p.agentTimes);
     a.presence = strs[ag[i + 2]!] as Presence;
     a.wrapUntil = ag[i + 3]!;
     a.lastAssignedAt = ag[i + 5]!;
@@ -388,7 +404,10 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     p.queues.set(q.id, q);
     queues.push(q);
   }
-  for (const r of s.customers) p.customers.set(r.id, r);
+  for (const r of s.customers) p.customers.configured.set(r.id, r);
+  const seen = s.seenCustomers ?? [];
+  for (let i = 0; i < seen.length; i += 2) p.customers.restoreSeen(seen[i] as string, seen[i + 1]!);
+  if (s.customerLimit !== undefined) p.customers.limit = s.customerLimit;
   const skills = s.skills.map((r) => (r.length === 0 ? NO_SKILLS : r));
   const cv = s.convs as number[];
   const cs = s.convs as string[];
@@ -424,6 +443,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     if (x === 0) continue;
     c.excluded = x[0];
     c.agentId = x[1];
+    if (x[1] !== null) c.agent = p.agents.get(x[1])!;
     c.participants = x[2].length === 0 ? NONE : x[2];
     c.offers = x[3].length === 0 ? NONE : x[3];
     c.offerExpiresAt = x[4];
@@ -479,7 +499,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
   });
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
-  const dedupe = new BoundedMap<Reply>(dedupeWindow);
+  const dedupe = new ReplyMemo<Reply>(dedupeWindow);
   for (const [k, v] of s.dedupe) dedupe.set(k, v);
   return { p, dedupe };
 }

@@ -1,0 +1,138 @@
+/**
+ * The customers of a partition, in two parts:
+ *
+ * - **configured** (`upsert_customer`): full records (value tier, dedicated agent), never forgotten.
+ * - **seen**: created at a customer's first contact (an `enqueue` naming an unknown customer) and
+ *   remembered by last contact. At most `limit` of them are kept; beyond that the least recently
+ *   contacted is forgotten (its previous agents with it; it is then a new customer again). Stored
+ *   compactly because a million waiting first-time customers is a normal peak: the value is the list of
+ *   previous agents as `''` (none yet), one agent id, or an array of ids (most recent first). The key
+ *   and the agent ids are strings the engine already holds, so a seen customer costs one map entry.
+ *
+ * The seen map's insertion order IS the recency order: a contact moves the customer to the end
+ * (delete + set), and eviction takes from the front through one long-lived key iterator. Every key the
+ * iterator has passed was deleted (evicted, or moved behind it), so the next key it yields is always
+ * the least recently contacted one, without re-skipping the holes at the front of V8's table.
+ */
+import { NONE } from './model.js';
+import type { CustomerConfig } from './types.js';
+
+export type SeenAgents = string | string[];
+
+/** Default bound on customers created by contact (configured customers are not counted). */
+export const DEFAULT_CUSTOMER_LIMIT = 2_000_000;
+/** Previous agents remembered per customer. */
+export const PREVIOUS_AGENTS_KEPT = 5;
+
+export class CustomerBook {
+  readonly configured = new Map<string, CustomerConfig>();
+  readonly seen = new Map<string, SeenAgents>();
+  private oldest: Iterator<string> | null = null;
+  /** Reused read view of a seen customer for the routing rules (they only read it, never keep it). */
+  private readonly scratch: CustomerConfig = { id: '', valueTier: 'standard', previousAgents: NONE };
+  private readonly one: string[] = [''];
+
+  constructor(public limit: number) {}
+
+  get size(): number {
+    return this.configured.size + this.seen.size;
+  }
+
+  /**
+   * The customer as the rules see it, or undefined when unknown. For a seen customer this is a shared
+   * scratch object, valid until the next call: read it, do not keep it.
+   */
+  lookup(id: string): CustomerConfig | undefined {
+    const cfg = this.configured.get(id);
+    if (cfg !== undefined) return cfg;
+    const v = this.seen.get(id);
+    if (v === undefined) return undefined;
+    const s = this.scratch;
+    s.id = id;
+    if (typeof v !== 'string') s.previousAgents = v;
+    else if (v === '') s.previousAgents = NONE;
+    else {
+      this.one[0] = v;
+      s.previousAgents = this.one;
+    }
+    return s;
+  }
+
+  /** A fresh, caller-owned record (queries, snapshots). */
+  record(id: string): CustomerConfig | null {
+    const cfg = this.configured.get(id);
+    if (cfg !== undefined) return structuredClone(cfg);
+    const v = this.seen.get(id);
+    return v === undefined ? null : seenRecord(id, v);
+  }
+
+  /** A customer contacts the partition: created if unknown, else marked most recently contacted. */
+  contact(id: string): void {
+    if (this.configured.has(id)) return;
+    const v = this.seen.get(id);
+    if (v !== undefined) {
+      this.seen.delete(id);
+      this.seen.set(id, v);
+      return;
+    }
+    this.seen.set(id, '');
+    this.evict();
+  }
+
+  /** Records `agentId` as the customer's most recent agent (creating the customer if it was forgotten). */
+  remember(id: string, agentId: string): void {
+    const cfg = this.configured.get(id);
+    if (cfg !== undefined) {
+      cfg.previousAgents = withFirst(cfg.previousAgents, agentId);
+      return;
+    }
+    const v = this.seen.get(id);
+    if (v === undefined) {
+      this.seen.set(id, agentId);
+      this.evict();
+    } else if (v === '') this.seen.set(id, agentId);
+    else if (typeof v === 'string') {
+      if (v !== agentId) this.seen.set(id, [agentId, v]);
+    } else if (v[0] !== agentId) this.seen.set(id, withFirst(v, agentId));
+  }
+
+  /** Configuration replaces whatever was known about the customer; configured customers are kept. */
+  upsert(cfg: CustomerConfig): void {
+    this.seen.delete(cfg.id);
+    this.configured.set(cfg.id, cfg);
+  }
+
+  /** Restores a seen customer (snapshot order = recency order, oldest first). */
+  restoreSeen(id: string, v: SeenAgents): void {
+    this.seen.set(id, v);
+  }
+
+  setLimit(limit: number): void {
+    this.limit = limit;
+    this.evict();
+  }
+
+  private evict(): void {
+    const seen = this.seen;
+    while (seen.size > this.limit) {
+      let r = this.oldest?.next();
+      if (r === undefined || r.done === true) {
+        this.oldest = seen.keys();
+        r = this.oldest.next();
+      }
+      seen.delete(r.value as string);
+    }
+  }
+}
+
+export function seenRecord(id: string, v: SeenAgents): CustomerConfig {
+  const previousAgents = typeof v !== 'string' ? v.slice() : v === '' ? [] : [v];
+  return { id, valueTier: 'standard', previousAgents };
+}
+
+function withFirst(prev: readonly string[], agentId: string): string[] {
+  if (prev[0] === agentId) return prev as string[];
+  const out = [agentId];
+  for (const p of prev) if (p !== agentId && out.length < PREVIOUS_AGENTS_KEPT) out.push(p);
+  return out;
+}
