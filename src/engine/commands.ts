@@ -121,6 +121,7 @@ function removeAgent(p: Partition, id: string): Reply {
   if (a.wrapPos >= 0) p.wraps.remove(a);
   a.wrapUntil = 0;
   p.countSkills(a, -1);
+  p.indexTier(a, false);
   p.agents.delete(id);
   a.removed = true;
   const offered = takeOffers(p, a, 'agent_unavailable');
@@ -613,14 +614,20 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
     requireAvailable(p, target, ch, 'toAgentId');
   } else {
     const tier = toTier!;
-    for (const a of p.agents.values()) {
-      if (a.cfg.tier < tier || c.participants.includes(a.id) || !a.available(ch)) continue;
-      if (
-        !target ||
-        a.load[ch]! < target.load[ch]! ||
-        (a.load[ch] === target.load[ch] && a.idleSince < target.idleSince)
-      )
-        target = a;
+    // Only agents of the requested tier or above are looked at (through the tier index); ties go to the
+    // agent who joined first (lowest seq), as in a scan of all agents in join order.
+    for (const [t, agents] of p.byTier) {
+      if (t < tier) continue;
+      for (const a of agents) {
+        if (c.participants.includes(a.id) || !a.available(ch)) continue;
+        if (
+          !target ||
+          a.load[ch]! < target.load[ch]! ||
+          (a.load[ch] === target.load[ch] &&
+            (a.idleSince < target.idleSince || (a.idleSince === target.idleSince && a.seq < target.seq)))
+        )
+          target = a;
+      }
     }
     if (!target) reject('SB_ERR_AGENT_NOT_ELIGIBLE', `no agent of tier ≥ ${tier} is available`, 'toTier');
   }

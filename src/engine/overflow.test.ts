@@ -129,6 +129,36 @@ describe('transfer and escalation', () => {
     expect(assignments(ended)).toHaveLength(1);
   });
 
+  it('escalation to a tier goes to the least busy agent of that tier or above, following tier changes', () => {
+    const s = talking();
+    s.t += 1000;
+    s.online(agentConfig('lead', { tier: 2, capacity: { chat: 3 } }));
+    s.t += 1000;
+    s.online(agentConfig('head', { tier: 3, capacity: { chat: 3 } }));
+    s.t += 1000;
+    s.online(agentConfig('junior', { tier: 1, capacity: { chat: 3 } }));
+    // Tier 2 or above: lead and head are free; lead has been idle longer. junior (tier 1) is never asked.
+    expect(only(s.when({ type: 'escalate', conversationId: 'c1', toTier: 2 }), 'escalated')[0]).toMatchObject(
+      {
+        agentId: 'lead',
+      },
+    );
+    // head is moved down to tier 1 and junior up to tier 4: escalation follows the new tiers.
+    s.given({ type: 'upsert_agent', agent: agentConfig('head', { tier: 1, capacity: { chat: 3 } }) });
+    s.given({ type: 'upsert_agent', agent: agentConfig('junior', { tier: 4, capacity: { chat: 3 } }) });
+    expect(only(s.when({ type: 'escalate', conversationId: 'c1', toTier: 3 }), 'escalated')[0]).toMatchObject(
+      {
+        agentId: 'junior',
+      },
+    );
+    // A removed agent is no longer a candidate.
+    s.given({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    s.given({ type: 'remove_agent', agentId: 'junior' });
+    s.enqueue(conversation('c2', { queueId: 'support' }));
+    const r = s.run({ type: 'escalate', conversationId: 'c2', toTier: 3 });
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE', field: 'toTier' } });
+  });
+
   it('escalation with nobody of the tier available is refused', () => {
     const s = talking();
     const r = s.run({ type: 'escalate', conversationId: 'c1', toTier: 3 });

@@ -76,6 +76,8 @@ export class Partition implements RuleContext {
   convSeq = 0;
   config: RoutingConfig = DEFAULT_ROUTING;
   readonly agents = new Map<string, Agent>();
+  /** Agents by tier, for escalation to a tier (a handful of tiers; senior tiers hold few agents). */
+  readonly byTier = new Map<number, Set<Agent>>();
   /** Agents' hot timestamps (see `TimeSlab`). */
   readonly agentTimes = new TimeSlab(4);
   readonly queues = new Map<string, Queue>();
@@ -142,6 +144,7 @@ export class Partition implements RuleContext {
   addAgent(cfg: AgentConfig): Agent {
     const a = new Agent(cfg, ++this.agentSeq, this.now, this.agentTimes);
     this.agents.set(cfg.id, a);
+    this.indexTier(a, true);
     this.countSkills(a, 1);
     for (const q of this.queues.values())
       for (const lane of q.lanes) if (lane.admits(a)) this.addMember(a, lane);
@@ -152,8 +155,10 @@ export class Partition implements RuleContext {
   reconfigureAgent(a: Agent, cfg: AgentConfig): void {
     a.accrue(this.now);
     this.countSkills(a, -1);
+    this.indexTier(a, false);
     this.detachOnline(a);
     a.setConfig(cfg);
+    this.indexTier(a, true);
     this.countSkills(a, 1);
     for (const q of this.queues.values()) {
       for (const lane of q.lanes) {
@@ -166,6 +171,21 @@ export class Partition implements RuleContext {
     }
     this.attachOnline(a);
     this.refreshAgent(a);
+  }
+
+  indexTier(a: Agent, add: boolean): void {
+    const t = a.cfg.tier;
+    let set = this.byTier.get(t);
+    if (add) {
+      if (!set) {
+        set = new Set();
+        this.byTier.set(t, set);
+      }
+      set.add(a);
+    } else if (set) {
+      set.delete(a);
+      if (set.size === 0) this.byTier.delete(t);
+    }
   }
 
   countSkills(a: Agent, d: number): void {

@@ -387,6 +387,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     a.busyMs = ag[i + 11]!;
     a.acctAt = ag[i + 12]!;
     p.agents.set(a.id, a);
+    p.indexTier(a, true);
     p.countSkills(a, 1);
     if (a.wrapUntil !== 0) p.wraps.push(a);
   }
