@@ -55,8 +55,18 @@ export interface EngineSnapshot {
 
 export interface Engine {
   readonly partition: string;
-  /** Applies one command. Never throws for bad input: returns `{ ok: false, error }` and changes nothing. */
+  /**
+   * Applies one command. Never throws for bad input: returns `{ ok: false, error }` and changes nothing.
+   * An internal error (a bug) returns `SB_ERR_INTERNAL` and halts the engine (see `halted`).
+   */
   apply(env: CommandEnvelope): ApplyResult;
+  /**
+   * Non-null once a command failed internally. It may have been partly applied, so the engine refuses
+   * every further command (`SB_ERR_INTERNAL`) and throws on query, snapshot and digest. Recover by
+   * restoring the last snapshot and replaying the log without `commandId` (deterministic replay makes
+   * that exactly "the command was rejected").
+   */
+  readonly halted: { commandId: string; error: string } | null;
   query(q: Query, at: number): QueryResult;
   /** Earliest time a `tick` has work to do (offer timeout, overflow step, wrap-up end, SLA window), or null. */
   nextTimerAt(): number | null;

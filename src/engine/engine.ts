@@ -39,6 +39,16 @@ export const DEFAULT_DEDUPE_WINDOW = 10_000;
 const DRAINED = Object.freeze([]) as unknown as EngineEvent[];
 
 export class RoutingEngine implements Engine {
+  /**
+   * Set when a command failed with an internal error (a bug, not bad input). The command may have been
+   * partly applied and JavaScript cannot roll a partition back cheaply (an undo log or a copy per command
+   * would cost more than the decision itself), so the engine stops: it refuses every further command,
+   * query, snapshot and digest, and a half-applied state is never acted on, shown or persisted. The
+   * host rebuilds the partition from its last snapshot and log WITHOUT the failed command: replay is
+   * deterministic, so that is exactly the state as if the command had been rejected.
+   */
+  private failure: { commandId: string; error: string } | null = null;
+
   constructor(
     readonly partition: string,
     private p: Partition,
@@ -49,7 +59,13 @@ export class RoutingEngine implements Engine {
     return this.p.now;
   }
 
+  /** The command that failed internally and halted the engine, or null. */
+  get halted(): { commandId: string; error: string } | null {
+    return this.failure;
+  }
+
   apply(env: CommandEnvelope): ApplyResult {
+    if (this.failure) return { ok: false, error: this.haltedError() };
     const id = (env as { id?: unknown } | null)?.id;
     if (typeof id === 'string') {
       const prior = this.dedupe.get(id);
@@ -68,18 +84,28 @@ export class RoutingEngine implements Engine {
       p.now = before;
       p.events = [];
       if (e instanceof Rejection) return { ok: false, error: e.error };
-      // A bug, not bad input: report it as internal rather than crash the host.
-      return {
-        ok: false,
-        error: { code: 'SB_ERR_INTERNAL', message: 'internal error while applying the command' },
-      };
+      // A bug, not bad input: report it as internal rather than crash the host, and halt (see `failure`).
+      this.failure = { commandId: env.id, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
+      return { ok: false, error: this.haltedError() };
     }
     p.events = DRAINED;
     this.dedupe.set(env.id, result.reply);
     return result;
   }
 
+  private haltedError(): { code: 'SB_ERR_INTERNAL'; message: string } {
+    return {
+      code: 'SB_ERR_INTERNAL',
+      message: `partition halted by an internal error in command "${this.failure!.commandId}"; restore it from its last snapshot and log without that command`,
+    };
+  }
+
+  private assertLive(): void {
+    if (this.failure) throw new Error(this.haltedError().message);
+  }
+
   query(q: Query, at: number): QueryResult {
+    this.assertLive();
     const p = this.p;
     switch (q.type) {
       case 'conversation': {
@@ -131,11 +157,13 @@ export class RoutingEngine implements Engine {
 
   /** Fresh containers throughout, sharing only leaves the engine never mutates (see `capture`): no clone needed. */
   snapshot(): EngineSnapshot {
+    this.assertLive();
     return { version: SNAPSHOT_VERSION, partition: this.partition, state: capture(this.p, this.dedupe) };
   }
 
   /** Hashes the captured state as a structure (no JSON string is built). */
   digest(): string {
+    this.assertLive();
     return digestValue([this.partition, capture(this.p, this.dedupe)]);
   }
 
