@@ -35,7 +35,11 @@ export interface ClusterPortsConfig {
   storage?: 'file' | 'memory';
   /** Lease TTL, ms (default 3000). */
   leaseTtlMs?: number;
-  /** Publish events to `SB_EVENTS` (default true). */
+  /**
+   * Publish events to `SB_EVENTS` (default: true unless env `SB_EVENT_STREAM=off`). Off, gateways only
+   * get the live `WatchEvents` stream; each event is one JetStream message, and with `sync_interval:
+   * always` one fsync on the NATS server, so the stream costs more than the command log itself.
+   */
   events?: boolean;
   clock?: Clock;
   /** Called by ownership before a handed-over lease is deleted (the host drains the partition here). */
@@ -82,7 +86,7 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
     : await JetStreamSnapshotStore.open(nc, common);
   const events =
-    config.events === false
+    (config.events ?? process.env.SB_EVENT_STREAM !== 'off') === false
       ? null
       : await JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) });
   const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
