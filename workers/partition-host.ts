@@ -18,9 +18,12 @@ import {
   type HostWorkerData,
   preciseNow,
 } from '../src/host/protocol.js';
+import { SlicedSnapshot } from '../src/host/sliced-snapshot.js';
 
 const data = (workerData ?? { transport: 'piscina', testHooks: false }) as HostWorkerData;
 const engines = new Map<string, Engine>();
+/** Snapshots captured and still being serialised, by partition. */
+const snapshots = new Map<string, SlicedSnapshot>();
 
 /**
  * An engine that throws has a bug, but the throw is deterministic: replay hits it at the same command
@@ -85,6 +88,7 @@ function handleItem(item: HostItem): HostResult {
     case 'load': {
       const t0 = performance.now();
       engines.delete(item.partition);
+      snapshots.delete(item.partition);
       let engine: Engine;
       if (item.snapshot) {
         engine = restoreEngine(item.snapshot);
@@ -125,15 +129,27 @@ function handleItem(item: HostItem): HostResult {
     case 'snapshot': {
       const engine = engines.get(item.partition);
       if (!engine) return missing(item.partition);
+      const t0 = performance.now();
+      snapshots.set(item.partition, new SlicedSnapshot(engine.snapshot()));
+      return { kind: 'snapshot', now: engine.now, seconds: (performance.now() - t0) / 1000 };
+    }
+    case 'snapshot_part': {
+      const job = snapshots.get(item.partition);
+      if (!job) return missing(item.partition);
+      const t0 = performance.now();
+      const { json, done } = job.step(item.budgetMs);
+      if (done) snapshots.delete(item.partition);
       return {
-        kind: 'snapshot',
-        json: JSON.stringify(engine.snapshot()),
-        digest: engine.digest(),
-        now: engine.now,
+        kind: 'snapshot_part',
+        json,
+        done,
+        digest: job.digest,
+        seconds: (performance.now() - t0) / 1000,
       };
     }
     case 'drop':
       engines.delete(item.partition);
+      snapshots.delete(item.partition);
       return { kind: 'drop' };
     case 'crash':
       if (!data.testHooks)

@@ -85,6 +85,9 @@ interface Slot {
   epoch: number;
 }
 
+/** Work per snapshot slice on the worker: the longest a snapshot holds up a batch after its capture. */
+const SNAPSHOT_SLICE_MS = 3;
+
 const unavailable = (message: string) => new SwitchboardError('SB_ERR_UNAVAILABLE', message);
 
 /** Hosts partitions on a worker pool; the `LocalPartitionRouter` exposes it to the API. */
@@ -776,10 +779,46 @@ export class PartitionHost {
     try {
       const durable = st.setBarrier();
       st.sinceSnapshot = 0;
-      const r = await this.call(this.slots[part.slot] as Slot, { kind: 'snapshot', partition: part.name });
+      const slot = this.slots[part.slot] as Slot;
+      // The worker captures the state in one go, then serialises it a slice per round trip: batches
+      // of this and every other partition on the thread are applied between the slices.
+      const r = await this.call(slot, { kind: 'snapshot', partition: part.name });
+      if (st.gen !== gen || r.kind !== 'snapshot') return;
+      const pieces: string[] = [];
+      let digest: string | null = null;
+      let slices = 0;
+      let longest = 0;
+      for (;;) {
+        const p = await this.call(slot, {
+          kind: 'snapshot_part',
+          partition: part.name,
+          budgetMs: SNAPSHOT_SLICE_MS,
+        });
+        if (st.gen !== gen) return;
+        if (p.kind !== 'snapshot_part') {
+          throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
+        }
+        pieces.push(p.json);
+        slices++;
+        longest = Math.max(longest, p.seconds);
+        if (p.done) {
+          digest = p.digest;
+          break;
+        }
+      }
       const seq = await durable;
-      if (st.gen !== gen || r.kind !== 'snapshot' || seq === null) return;
-      await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, r.digest, r.json));
+      if (st.gen !== gen || seq === null || digest === null) return;
+      this.logger?.debug(
+        {
+          tenant: part.name,
+          seq,
+          captureMs: +(r.seconds * 1000).toFixed(2),
+          slices,
+          longestSliceMs: +(longest * 1000).toFixed(2),
+        },
+        'snapshot serialised',
+      );
+      await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, digest, pieces.join('')));
       st.lastSnapshotAt = Date.now();
       if (seq > 0) await this.ports.log.trim(part.name, seq);
       this.known.add(part.name);

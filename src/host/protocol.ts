@@ -33,7 +33,13 @@ export type HostItem =
        */
       unreleased?: string[];
     }
+  /** Capture the partition's state now; it is then serialised by `snapshot_part` items. */
   | { kind: 'snapshot'; partition: string }
+  /**
+   * Serialise about `budgetMs` more of the captured snapshot. Batches of other items travel between
+   * these, so a big snapshot never stops the partition for longer than the capture plus one slice.
+   */
+  | { kind: 'snapshot_part'; partition: string; budgetMs: number }
   | { kind: 'drop'; partition: string }
   /** Test hook (only honoured when the pool was started with `testHooks`): kill the worker thread. */
   | { kind: 'crash'; how: 'exit' | 'throw' };
@@ -60,11 +66,14 @@ export type HostResult =
       /** Events of the `unreleased` commands found in the replay: batch index and command. */
       recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
     }
+  /** The state is captured (`seconds` = how long the partition stood still for it). */
+  | { kind: 'snapshot'; now: number; seconds: number }
   /**
-   * The snapshot as JSON text, serialised on the worker: a structured clone of the state object would
-   * be rebuilt (and then stringified again) on the main thread, stalling every partition's replies.
+   * The next piece of the snapshot's JSON text, serialised on the worker: a structured clone of the
+   * state object would be rebuilt (and then stringified again) on the main thread, stalling every
+   * partition's replies. `digest` comes with the last piece.
    */
-  | { kind: 'snapshot'; json: string; digest: string; now: number }
+  | { kind: 'snapshot_part'; json: string; done: boolean; digest: string | null; seconds: number }
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
