@@ -16,11 +16,18 @@
  *
  * `<pool>` is `port` (worker_threads + MessagePort) or `piscina` (Piscina 5, sticky balancer).
  * Flags: --conversations N (default 20000), --clients C (default 64). Last line: one JSON object.
+ *
+ * `--open-loop` instead measures what the gRPC load test's server side sees: conversations arrive at
+ * `--rate` per second (enqueue, then end once answered) on a host over the real embedded log with
+ * `fsync always`, and the enqueue's submit → durable answer is recorded. Variants (appends in flight per
+ * partition, zero-preallocated log or not, write on the main thread or the thread pool) run side by
+ * side in alternating rounds of `--round-seconds`, so the machine's noise hits them all alike.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FileCommandLog } from '../src/cluster/embedded/index.js';
 import { createEmbeddedPorts, type NodePorts } from '../src/cluster/index.js';
 import type { CommandLog, LogBatch } from '../src/cluster/ports.js';
 import { systemClock } from '../src/cluster/ports.js';
@@ -34,6 +41,10 @@ const { values } = parseArgs({
   options: {
     conversations: { type: 'string', default: '20000' },
     clients: { type: 'string', default: '64' },
+    'open-loop': { type: 'boolean', default: false },
+    rate: { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '6' },
+    'round-seconds': { type: 'string', default: '2' },
   },
 });
 const N = Number(values.conversations);
@@ -303,7 +314,115 @@ async function fileHost(fsync: 'always' | 'interval'): Promise<Row> {
   }
 }
 
+interface OpenVariant {
+  name: string;
+  appends: number;
+  preallocate: boolean;
+  writes: 'thread-pool' | 'main-thread';
+}
+
+const OPEN_VARIANTS: OpenVariant[] = [
+  { name: '1 append in flight, growing file', appends: 1, preallocate: false, writes: 'thread-pool' },
+  { name: '1 append in flight, preallocated', appends: 1, preallocate: true, writes: 'thread-pool' },
+  { name: '2 appends in flight, preallocated', appends: 2, preallocate: true, writes: 'thread-pool' },
+  { name: '4 appends in flight, preallocated', appends: 4, preallocate: true, writes: 'thread-pool' },
+  { name: 'main-thread writes, growing file', appends: 1, preallocate: false, writes: 'main-thread' },
+  { name: 'main-thread writes, preallocated', appends: 1, preallocate: true, writes: 'main-thread' },
+];
+
+/** Open loop: enqueue submit → durable answer, per variant, alternating rounds. */
+async function openLoopMain(): Promise<void> {
+  const rate = Number(values.rate);
+  const rounds = Number(values.rounds);
+  const roundMs = Number(values['round-seconds']) * 1000;
+  interface Setup {
+    v: OpenVariant;
+    dir: string;
+    ports: NodePorts;
+    host: PartitionHost;
+    hist: LatencyHistogram;
+    count: number;
+  }
+  const setups: Setup[] = [];
+  for (const v of OPEN_VARIANTS) {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-bench-open-'));
+    const base = await createEmbeddedPorts({ dataDir: dir, nodeId: 'bench', fsync: 'always' });
+    const log = new FileCommandLog({
+      dir: join(dir, 'log2'),
+      fsync: 'always',
+      writes: v.writes,
+      ...(v.preallocate ? {} : { preallocateBytes: 0 }),
+    });
+    const ports: NodePorts = {
+      ...base,
+      log,
+      knownPartitions: async () => [],
+      close: async () => {
+        await log.close();
+        await base.close();
+      },
+    };
+    const pool = createWorkerPool({ kind: 'port', threads: 1 });
+    const host = new PartitionHost({
+      ports,
+      pool,
+      snapshotEveryCommands: 1e9,
+      appendsPerPartition: v.appends,
+    });
+    await host.start();
+    for (const cmd of SETUP) check(await host.submit(TENANT, envelope(cmd)));
+    setups.push({ v, dir, ports, host, hist: new LatencyHistogram(), count: 0 });
+  }
+  const runRound = async (s: Setup, record: boolean) => {
+    const interval = 1000 / rate;
+    const t0 = performance.now();
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; performance.now() - t0 < roundMs; i++) {
+      const due = t0 + i * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const [enqueue, end] = conversationEnvelopes();
+      const started = process.hrtime.bigint();
+      inflight.push(
+        s.host.submit(TENANT, enqueue).then(async (r) => {
+          if (record) {
+            s.hist.recordNs(process.hrtime.bigint() - started);
+            s.count++;
+          }
+          check(r);
+          check(await s.host.submit(TENANT, end));
+        }),
+      );
+    }
+    await Promise.all(inflight);
+  };
+  process.stderr.write(
+    `bench-host --open-loop: ${rate} conversations/s, ${rounds} rounds of ${roundMs} ms\n`,
+  );
+  for (const s of setups) await runRound(s, false);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? setups : [...setups].reverse();
+    for (const s of order) await runRound(s, true);
+    process.stderr.write(`  round ${r + 1}/${rounds} done\n`);
+  }
+  const rows = setups.map((s) => ({ variant: s.v.name, enqueues: s.count, ...s.hist.summary() }));
+  console.log(
+    formatTable([
+      ['variant (fsync always)', 'enqueues', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs'],
+      ...rows.map((r) => [r.variant, r.enqueues, r.p50_us, r.p90_us, r.p99_us, r.p999_us]),
+    ]),
+  );
+  for (const s of setups) {
+    await s.host.stop(1000);
+    await s.ports.close();
+    await rm(s.dir, { recursive: true, force: true });
+  }
+  if (failures > 0) process.stderr.write(`WARNING: ${failures} commands were rejected or not assigned\n`);
+  console.log(JSON.stringify({ bench: 'host-open-loop', rate, failures, rows }));
+}
+
 async function main(): Promise<void> {
+  if (values['open-loop']) return openLoopMain();
   process.stderr.write(`bench-host: ${N} conversations per scenario, ${C} concurrent clients\n`);
   const rows: Row[] = [];
   for (const kind of ['port', 'piscina'] as const) rows.push(...(await hopScenarios(kind)));
