@@ -412,8 +412,7 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
     );
 
   // Validation is complete: from here on the command applies. The customer is created at first contact.
-  p.customers.contact(r.customer.id);
-  const customer = p.customers.lookup(r.customer.id)!;
+  const customer = p.customers.contact(r.customer.id);
   const isNew = customer.previousAgents.length === 0;
   const reqs =
     r.requiredSkills.length === 0
@@ -670,13 +669,11 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   const handleMs = p.now - c.assignedAt;
   const primary = c.agent!;
   const ps = c.participants;
-  // The usual case is the primary alone: reuse it rather than look it up again and allocate a list.
-  const people = ps.length === 1 && ps[0] === primary.id ? [primary] : ps.map((aid) => p.agents.get(aid)!);
-  for (const a of people) {
-    a.accrue(p.now);
-    a.load[q.ch]!--;
-    a.convs.splice(a.convs.indexOf(c.id), 1);
-  }
+  // The usual case is the primary alone: no lookups, no list.
+  const alone = ps.length === 1 && ps[0] === primary.id;
+  const people = alone ? null : ps.map((aid) => p.agents.get(aid)!);
+  if (people === null) releaseSeat(p, primary, q.ch, c.id);
+  else for (const a of people) releaseSeat(p, a, q.ch, c.id);
   primary.handled++;
   primary.handleMsTotal += handleMs;
   q.window.add(p.now, F.handled, 1);
@@ -701,8 +698,15 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   c.status = 'closed';
   c.outcome = outcome;
   p.close(c);
-  for (const a of people) p.serveAgent(a);
+  if (people === null) p.serveAgent(primary);
+  else for (const a of people) p.serveAgent(a);
   return OK;
+}
+
+function releaseSeat(p: Partition, a: Agent, ch: number, convId: string): void {
+  a.accrue(p.now);
+  a.load[ch]!--;
+  a.convs.splice(a.convs.indexOf(convId), 1);
 }
 
 export function endWrap(p: Partition, a: Agent): void {
@@ -722,7 +726,7 @@ function tick(p: Partition, until: number): Reply {
     const w = p.wraps.peek();
     const c = p.timers.peek();
     const tw = w ? w.wrapUntil : Number.POSITIVE_INFINITY;
-    const tc = c ? c.timerAt : Number.POSITIVE_INFINITY;
+    const tc = c ? p.timers.topK1() : Number.POSITIVE_INFINITY;
     const ts = p.slaNextAt ?? Number.POSITIVE_INFINITY;
     const tn = p.nextNoticeAt();
     const t = Math.min(tw, tc, ts, tn);

@@ -46,7 +46,10 @@ export class CustomerBook {
     const cfg = this.configured.get(id);
     if (cfg !== undefined) return cfg;
     const v = this.seen.get(id);
-    if (v === undefined) return undefined;
+    return v === undefined ? undefined : this.view(id, v);
+  }
+
+  private view(id: string, v: SeenAgents): CustomerConfig {
     const s = this.scratch;
     s.id = id;
     if (typeof v !== 'string') s.previousAgents = v;
@@ -66,25 +69,34 @@ export class CustomerBook {
     return v === undefined ? null : seenRecord(id, v);
   }
 
-  /** A customer contacts the partition: created if unknown, else marked most recently contacted. */
-  contact(id: string): void {
-    if (this.configured.has(id)) return;
+  /**
+   * A customer contacts the partition: created if unknown, else marked most recently contacted. Returns
+   * the customer as `lookup` would (one map probe for a new customer instead of three).
+   */
+  contact(id: string): CustomerConfig {
+    if (this.configured.size > 0) {
+      const cfg = this.configured.get(id);
+      if (cfg !== undefined) return cfg;
+    }
     const v = this.seen.get(id);
     if (v !== undefined) {
       this.seen.delete(id);
       this.seen.set(id, v);
-      return;
+      return this.view(id, v);
     }
     this.seen.set(id, '');
     this.evict();
+    return this.view(id, '');
   }
 
   /** Records `agentId` as the customer's most recent agent (creating the customer if it was forgotten). */
   remember(id: string, agentId: string): void {
-    const cfg = this.configured.get(id);
-    if (cfg !== undefined) {
-      cfg.previousAgents = withFirst(cfg.previousAgents, agentId);
-      return;
+    if (this.configured.size > 0) {
+      const cfg = this.configured.get(id);
+      if (cfg !== undefined) {
+        cfg.previousAgents = withFirst(cfg.previousAgents, agentId);
+        return;
+      }
     }
     const v = this.seen.get(id);
     if (v === undefined) {

@@ -148,7 +148,7 @@ export class RoutingEngine implements Engine {
     const w = p.wraps.peek();
     if (w) t = w.wrapUntil;
     const c = p.timers.peek();
-    if (c && c.timerAt < t) t = c.timerAt;
+    if (c && p.timers.topK1() < t) t = p.timers.topK1();
     if (p.slaNextAt !== null && p.slaNextAt < t) t = p.slaNextAt;
     const n = p.nextNoticeAt();
     if (n < t) t = n;

@@ -330,8 +330,16 @@ class ConvExtra {
 
 export class Conv {
   status: ConversationStatus = 'waiting';
-  /** Time it entered its current queue: its age for ordering, waits and service level. */
-  enqueuedAt: number;
+  /**
+   * enqueuedAt and noticeAt are kept as offsets from createdAt: small integers are stored in the object
+   * itself, while an absolute time in ms would be a separately allocated HeapNumber (one more object to
+   * allocate, copy in every young-generation GC, and miss in the cache). A waiting conversation
+   * therefore carries one boxed time (createdAt) instead of four; the timer time lives only in the
+   * partition's timer heap.
+   */
+  private enqOff = 0;
+  /** noticeAt − createdAt, 0 = no re-check scheduled (a scheduled one is ≥ 30 s after creation). */
+  private noticeOff = 0;
   /** Overflow steps applied in the current queue. */
   step = 0;
   /** Requirements of the request beyond the lane's (after relaxation); null = none. */
@@ -342,12 +350,10 @@ export class Conv {
   /** Absolute index in the wait line's FIFO, or -1. */
   fpos = -1;
   tpos = -1;
-  timerAt = Number.POSITIVE_INFINITY;
   /** Order of arrival within (queue, priority level), for position estimates; -1 = not yet queued here. */
   qord = -1;
   /** Counted as answered in its current queue's service level. */
   answered = false;
-  noticeAt = 0;
   lastPosition = 0;
   lastEstimateMs = 0;
   /** Customer was unknown (or had no history) at first contact. */
@@ -368,12 +374,26 @@ export class Conv {
     public queue: Queue,
     readonly createdAt: number,
   ) {
-    this.enqueuedAt = createdAt;
     if (valueTier !== undefined || topic !== undefined) {
       const x = this.ext();
       x.valueTier = valueTier;
       x.topic = topic;
     }
+  }
+
+  /** Time it entered its current queue: its age for ordering, waits and service level. */
+  get enqueuedAt(): number {
+    return this.createdAt + this.enqOff;
+  }
+  set enqueuedAt(v: number) {
+    this.enqOff = v - this.createdAt;
+  }
+  /** Time of the next position/estimate re-check, 0 = none. */
+  get noticeAt(): number {
+    return this.noticeOff === 0 ? 0 : this.createdAt + this.noticeOff;
+  }
+  set noticeAt(v: number) {
+    this.noticeOff = v === 0 ? 0 : v - this.createdAt;
   }
 
   private ext(): ConvExtra {

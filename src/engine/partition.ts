@@ -88,9 +88,14 @@ export class Partition implements RuleContext {
   /** Agents per skill (for lint). */
   readonly skillHolders = new Map<string, number>();
   readonly hours = new Map<string, HoursCache>();
-  /** Conversations by next timer (offer expiry, overflow, reservation end, notice re-check). */
+  /**
+   * Conversations by next timer (offer expiry, overflow, reservation end). The time is kept only in the
+   * heap's key array (`timers.topK1()`): `reschedule` passes it through `timerKey` when it files a
+   * conversation.
+   */
+  private timerKey = 0;
   readonly timers = new IndexedHeap<Conv>(
-    { k1: (c) => c.timerAt, k2: (c) => c.seq, tie: (c) => c.seq },
+    { k1: () => this.timerKey, k2: (c) => c.seq, tie: (c) => c.seq },
     (c) => c.tpos,
     (c, i) => {
       c.tpos = i;
@@ -397,10 +402,9 @@ export class Partition implements RuleContext {
     }
     if (t === Number.POSITIVE_INFINITY) {
       if (c.tpos >= 0) this.timers.remove(c);
-      c.timerAt = t;
       return;
     }
-    c.timerAt = t;
+    this.timerKey = t;
     if (c.tpos >= 0) this.timers.update(c);
     else this.timers.push(c);
   }
@@ -471,7 +475,7 @@ export class Partition implements RuleContext {
         const d = rule(this, c, customer, lane);
         if (!d) continue;
         if (d.kind === 'deliver') {
-          this.deliver(c, [d.agent], null, this.explain(c, lane, d.rule, 1));
+          this.deliverOne(c, d.agent, null, this.explain(c, lane, d.rule, 1));
           return this.lastStatus;
         }
         this.reserve(c, d.agent, d.untilMs, initialNotice);
@@ -485,7 +489,7 @@ export class Partition implements RuleContext {
           ? lane.pool.peek()!
           : lane.pool.findFirst((x) => fits(x.agent, c), SEARCH_LIMIT);
         if (m) {
-          this.deliver(c, [m.agent], [m], this.explain(c, lane, 'strategy', lane.pool.size));
+          this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', lane.pool.size));
           return this.lastStatus;
         }
       } else {
@@ -583,6 +587,15 @@ export class Partition implements RuleContext {
     else this.assign(c, agents[0]!, expl, false);
     if (members) for (const m of members) q.strategy.picked?.(m);
     if (refresh) for (const a of agents) this.refreshAgent(a);
+  }
+
+  /** `deliver` to one agent without allocating the one-element lists (the hot path of both directions). */
+  deliverOne(c: Conv, a: Agent, m: Member | null, expl: Explanation, refresh = true): void {
+    const q = c.queue;
+    if (q.cfg.offerTimeoutSeconds > 0 || q.cfg.strategy === 'broadcast') this.offer(c, [a], expl);
+    else this.assign(c, a, expl, false);
+    if (m) q.strategy.picked?.(m);
+    if (refresh) this.refreshAgent(a);
   }
 
   offer(c: Conv, agents: Agent[], expl: Explanation): void {
@@ -780,7 +793,7 @@ export class Partition implements RuleContext {
       // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
       const expl = this.explain(best, lane, 'strategy', lane.pool.size + (lane.pool.has(bestM) ? 0 : 1));
       this.removeWaiting(best);
-      this.deliver(best, [a], [bestM], expl, false);
+      this.deliverOne(best, a, bestM, expl, false);
     }
   }
 
@@ -796,7 +809,7 @@ export class Partition implements RuleContext {
           ? 'dedicated_agent'
           : 'previous_agent';
       this.unreserve(c);
-      this.deliver(c, [a], null, this.explain(c, lane, rule, 1), false);
+      this.deliverOne(c, a, null, this.explain(c, lane, rule, 1), false);
       return true;
     }
     return false;
@@ -856,7 +869,6 @@ export class Partition implements RuleContext {
   /** Retires a closed or abandoned conversation into the bounded recent list. */
   close(c: Conv): void {
     if (c.tpos >= 0) this.timers.remove(c);
-    c.timerAt = Number.POSITIVE_INFINITY;
     c.queue.active--;
     this.convs.delete(c.id);
     this.recent.set(c.id, c);
