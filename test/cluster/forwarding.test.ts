@@ -112,6 +112,31 @@ describe('forwarding to the lease holder', () => {
     expect(other.router.forwarded).toBeGreaterThanOrEqual(3);
   });
 
+  it('calls forwarded in one turn travel as one NATS request and are applied in the order sent', async () => {
+    const b = buckets();
+    const a = await clusterNode('router-a', b);
+    const c = await clusterNode('router-b', b);
+    await new Promise((r) => setTimeout(r, 200));
+    const tenant = 'umbrella';
+    const owner = a.ownership.desiredOwner(tenant);
+    const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
+    await other.router.submit(tenant, envelope()); // claims the lease
+    const before = other.router.forwardRequests;
+    const envs = Array.from({ length: 10 }, () => envelope());
+    const results = await Promise.all(envs.map((e) => other.router.submit(tenant, e)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(other.router.forwardRequests - before).toBe(1);
+    const applied = winner.host.applied.filter((x) => x.tenant === tenant).map((x) => x.id);
+    expect(applied.slice(-10)).toEqual(envs.map((e) => e.id));
+    // A query in the same turn as commands is answered on its own terms.
+    const [q, r] = await Promise.all([
+      other.router.query(tenant, { type: 'digest' }),
+      other.router.submit(tenant, envelope()),
+    ]);
+    expect(q).toEqual({ type: 'digest', digest: winner.host.nodeId });
+    expect(r.ok).toBe(true);
+  });
+
   it('when the owner is cut off, calls through another router wait out the lease and succeed there', async () => {
     const b = buckets();
     const a = await clusterNode('router-a', b);

@@ -51,6 +51,17 @@ type RpcRequest =
 
 type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
 
+/** Calls to one node gathered during one event-loop turn travel as one NATS request. */
+type RpcBatch = { kind: 'batch'; calls: RpcRequest[]; ms: number };
+type RpcBatchReply = { batch: RpcReply[] };
+
+interface Outgoing {
+  req: RpcRequest;
+  timeout: number;
+  resolve: (r: RpcReply) => void;
+  reject: (e: unknown) => void;
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -73,7 +84,11 @@ export class ClusterPartitionRouter implements PartitionRouter {
   private unwarm: (() => void) | null = null;
   private readonly defaultDeadline: number;
   private readonly attemptTimeout: number;
+  private readonly outgoing = new Map<string, Outgoing[]>();
+  private flushScheduled = false;
   forwarded = 0;
+  /** NATS requests sent for forwarded calls (≤ `forwarded`: calls of one turn to one node share one). */
+  forwardRequests = 0;
 
   constructor(private readonly opts: ClusterRouterOptions) {
     this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
@@ -222,10 +237,9 @@ export class ClusterPartitionRouter implements PartitionRouter {
     // Remaining time, not an absolute deadline: the nodes' clocks need not agree.
     req.ms = timeout;
     this.forwarded++;
-    let raw: Uint8Array;
+    let reply: RpcReply;
     try {
-      const m = await this.opts.nc.request(rpcSubject(node), enc.encode(JSON.stringify(req)), { timeout });
-      raw = m.data;
+      reply = await this.send(node, req, timeout);
     } catch (e) {
       if (isNoResponders(e))
         throw new SwitchboardError('SB_ERR_UNAVAILABLE', `node ${node} is not reachable`);
@@ -237,7 +251,6 @@ export class ClusterPartitionRouter implements PartitionRouter {
       }
       throw new SwitchboardError('SB_ERR_UNAVAILABLE', `forward to ${node} failed: ${(e as Error).message}`);
     }
-    const reply = JSON.parse(dec.decode(raw)) as RpcReply;
     if (reply.ok) return reply.result as T;
     throw new SwitchboardError(
       (isSwitchboardError({ code: reply.code }) ? reply.code : 'SB_ERR_INTERNAL') as SwitchboardError['code'],
@@ -245,14 +258,78 @@ export class ClusterPartitionRouter implements PartitionRouter {
     );
   }
 
-  /** Answers a forwarded call: serve if we own (or can claim) the tenant, else one more hop. */
-  private async handle(data: Uint8Array): Promise<RpcReply> {
-    let req: RpcRequest;
+  /**
+   * Queues a forwarded call; every call queued for `node` in this turn leaves in one request after the
+   * poll phase (as the host gathers its micro-batches), answered by one reply with a result per call.
+   */
+  private send(node: string, req: RpcRequest, timeout: number): Promise<RpcReply> {
+    return new Promise((resolve, reject) => {
+      let q = this.outgoing.get(node);
+      if (!q) {
+        q = [];
+        this.outgoing.set(node, q);
+      }
+      q.push({ req, timeout, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flushOutgoing);
+      }
+    });
+  }
+
+  private readonly flushOutgoing = (): void => {
+    this.flushScheduled = false;
+    for (const [node, calls] of this.outgoing) {
+      this.outgoing.delete(node);
+      void this.sendBatch(node, calls);
+    }
+  };
+
+  private async sendBatch(node: string, calls: Outgoing[]): Promise<void> {
+    // The longest wait among them: each call also carries its own remaining time, which the owner honours.
+    let timeout = 1;
+    for (const c of calls) timeout = Math.max(timeout, c.timeout);
+    this.forwardRequests++;
     try {
-      req = JSON.parse(dec.decode(data)) as RpcRequest;
+      const body: RpcRequest | RpcBatch =
+        calls.length === 1
+          ? (calls[0] as Outgoing).req
+          : { kind: 'batch', calls: calls.map((c) => c.req), ms: timeout };
+      const m = await this.opts.nc.request(rpcSubject(node), enc.encode(JSON.stringify(body)), { timeout });
+      const reply = JSON.parse(dec.decode(m.data)) as RpcReply | RpcBatchReply;
+      if (calls.length === 1) {
+        (calls[0] as Outgoing).resolve(reply as RpcReply);
+        return;
+      }
+      const list = (reply as RpcBatchReply).batch;
+      calls.forEach((c, i) => {
+        const r = Array.isArray(list) ? list[i] : undefined;
+        c.resolve(r ?? (reply as RpcReply));
+      });
+    } catch (e) {
+      for (const c of calls) c.reject(e);
+    }
+  }
+
+  /** Answers forwarded calls: one, or a batch of them (in order: they are submitted in the order sent). */
+  private async handle(data: Uint8Array): Promise<RpcReply | RpcBatchReply> {
+    let req: RpcRequest | RpcBatch;
+    try {
+      req = JSON.parse(dec.decode(data)) as RpcRequest | RpcBatch;
     } catch {
       return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded request' };
     }
+    if (req.kind === 'batch') {
+      if (!Array.isArray(req.calls)) {
+        return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded batch' };
+      }
+      return { batch: await Promise.all(req.calls.map((c) => this.handleOne(c))) };
+    }
+    return this.handleOne(req);
+  }
+
+  /** Answers one forwarded call: serve if we own (or can claim) the tenant, else one more hop. */
+  private async handleOne(req: RpcRequest): Promise<RpcReply> {
     const deadline = Date.now() + Math.max(1, Math.min(req.ms ?? this.defaultDeadline, 60_000));
     try {
       const result =
