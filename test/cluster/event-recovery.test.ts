@@ -120,7 +120,13 @@ describe('event recovery after the owner dies between log ack and publish', () =
     });
     nodes.push(b);
     await a.kill();
-    expect(await waitFor('takeover by B', () => enqueue(b, 'conv-b'), (s) => s === 200)).toBe(200);
+    expect(
+      await waitFor(
+        'takeover by B',
+        () => enqueue(b, 'conv-b'),
+        (s) => s === 200,
+      ),
+    ).toBe(200);
     acked.push('conv-b');
 
     const afterB = await waitFor('re-published events', storedEvents, (ev) => {
@@ -138,7 +144,13 @@ describe('event recovery after the owner dies between log ack and publish', () =
     });
     nodes.push(c);
     await b.kill();
-    expect(await waitFor('takeover by C', () => enqueue(c, 'conv-c'), (s) => s === 200)).toBe(200);
+    expect(
+      await waitFor(
+        'takeover by C',
+        () => enqueue(c, 'conv-c'),
+        (s) => s === 200,
+      ),
+    ).toBe(200);
     acked.push('conv-c');
     const afterC = await waitFor('events of conv-c', storedEvents, (ev) => conversationsIn(ev).has('conv-c'));
     const idsC = afterC.map((s) => s.msgId);
