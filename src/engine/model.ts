@@ -29,6 +29,10 @@ import type {
 import { WaitLine } from './wait-line.js';
 import { SlidingWindow } from './window.js';
 
+const TWO_30 = 1 << 30;
+/** Marks "no assignment" in ConvExtra.assignedAt (offsets are ≥ 0: assignment never precedes creation). */
+const NOT_ASSIGNED = -1;
+
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
 export const PRIORITY_LEVELS = 11;
 /**
@@ -322,7 +326,8 @@ class ConvExtra {
   offerExpiresAt = 0;
   reservedFor: string | null = null;
   reservedUntil = 0;
-  assignedAt = 0;
+  /** assignedAt − createdAt, or NOT_ASSIGNED. */
+  assignedAt = NOT_ASSIGNED;
   outcome: Outcome | null = null;
   explanation: Explanation | null = null;
   pending: Explanation | null = null;
@@ -331,12 +336,14 @@ class ConvExtra {
 export class Conv {
   status: ConversationStatus = 'waiting';
   /**
-   * enqueuedAt and noticeAt are kept as offsets from createdAt: small integers are stored in the object
-   * itself, while an absolute time in ms would be a separately allocated HeapNumber (one more object to
-   * allocate, copy in every young-generation GC, and miss in the cache). A waiting conversation
-   * therefore carries one boxed time (createdAt) instead of four; the timer time lives only in the
-   * partition's timer heap.
+   * Times are kept as small integers: V8 stores those in the object itself, while an absolute time in
+   * ms is a separately allocated HeapNumber (one more object to allocate, copy in every young-generation
+   * GC, and miss in the cache). createdAt is split in two 30-bit halves; enqueuedAt and noticeAt (and
+   * assignedAt in the extra record) are offsets from it; the timer time lives only in the partition's
+   * timer heap. A waiting conversation carries no boxed time (it had four).
    */
+  private bornHi: number;
+  private bornLo: number;
   private enqOff = 0;
   /** noticeAt − createdAt, 0 = no re-check scheduled (a scheduled one is ≥ 30 s after creation). */
   private noticeOff = 0;
@@ -372,8 +379,10 @@ export class Conv {
     /** The queue named in the request (undefined = chosen by queue rules). */
     readonly requestedQueueId: string | undefined,
     public queue: Queue,
-    readonly createdAt: number,
+    createdAt: number,
   ) {
+    this.bornHi = Math.floor(createdAt / TWO_30);
+    this.bornLo = createdAt - this.bornHi * TWO_30;
     if (valueTier !== undefined || topic !== undefined) {
       const x = this.ext();
       x.valueTier = valueTier;
@@ -381,6 +390,9 @@ export class Conv {
     }
   }
 
+  get createdAt(): number {
+    return this.bornHi * TWO_30 + this.bornLo;
+  }
   /** Time it entered its current queue: its age for ordering, waits and service level. */
   get enqueuedAt(): number {
     return this.createdAt + this.enqOff;
@@ -456,11 +468,12 @@ export class Conv {
   set reservedUntil(v: number) {
     if (v !== 0 || this.x !== null) this.ext().reservedUntil = v;
   }
+  /** Time of the current assignment, 0 = none (kept as an offset from createdAt, see above). */
   get assignedAt(): number {
-    return this.x === null ? 0 : this.x.assignedAt;
+    return this.x === null || this.x.assignedAt === NOT_ASSIGNED ? 0 : this.createdAt + this.x.assignedAt;
   }
   set assignedAt(v: number) {
-    if (v !== 0 || this.x !== null) this.ext().assignedAt = v;
+    if (v !== 0 || this.x !== null) this.ext().assignedAt = v === 0 ? NOT_ASSIGNED : v - this.createdAt;
   }
   get outcome(): Outcome | null {
     return this.x === null ? null : this.x.outcome;
