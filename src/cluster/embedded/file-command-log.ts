@@ -10,9 +10,10 @@
  * | `interval` | write (page cache); fsync every N ms| process crash (`kill -9`) only |
  *
  * `always` opens the file O_DSYNC, which gives exactly write + fdatasync's guarantee in one thread-pool
- * job instead of two. Two things keep that write short (measured with `loadtest/bench-log-write.mjs`):
+ * job instead of two. Two things keep that write short (measured with `loadtest/bench-log-write.ts`):
  *
- * - **Preallocation.** The file is extended ahead of the data with written zeros (not `fallocate`, whose
+ * - **Preallocation.** The file is extended ahead of the data with written zeros (as much as it holds,
+ *   64 KiB – 1 MiB at a time; not `fallocate`, whose
  *   unwritten extents still need a metadata commit on first write), so an append overwrites allocated
  *   blocks and its O_DSYNC write skips the journal commit a size change costs (~190 → ~125 µs on this
  *   ext4 disk). The data ends at the first zero length (`scanRecords`); a clean `close` cuts the zeros off.
@@ -51,7 +52,11 @@ export interface FileCommandLogOptions {
    * suits nodes with few busy tenants. The durability guarantee is the same either way.
    */
   writes?: 'thread-pool' | 'main-thread';
-  /** Bytes of zeros written ahead of the data at a time (default 1 MiB; 0 = no preallocation). */
+  /**
+   * Most bytes of zeros written ahead of the data at a time (default 1 MiB; 0 = no preallocation). A
+   * file gets as much as it already holds (at least 64 KiB), so thousands of quiet tenants do not
+   * each reserve a megabyte.
+   */
   preallocateBytes?: number;
   /** Called when a torn tail is found and cut off while opening a partition's file. */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
@@ -91,6 +96,8 @@ interface PartitionFile {
 }
 
 const EXT = '.log';
+/** Zeros kept ahead of a small file (a quiet tenant's). */
+const MIN_PREALLOC = 64 * 1024;
 
 /** Append-only, CRC-framed, fsync-configurable command log in local files. */
 export class FileCommandLog implements CommandLog {
@@ -193,11 +200,18 @@ export class FileCommandLog implements CommandLog {
     });
   }
 
-  /** Keeps zeros ahead of the data: when less than half a preallocation is left, writes the next one. */
+  /** How many zeros to keep ahead of a file holding `size` bytes of data. */
+  private chunkFor(size: number): number {
+    return Math.min(this.prealloc, Math.max(MIN_PREALLOC, size));
+  }
+
+  /** Keeps zeros ahead of the data: when less than half a chunk is left, writes the next one. */
   private extendIfLow(f: PartitionFile): void {
-    if (this.prealloc === 0 || f.extending || f.broken || f.allocated - f.size >= this.prealloc / 2) return;
+    if (this.prealloc === 0 || f.extending || f.broken) return;
+    const chunk = this.chunkFor(f.size);
+    if (f.allocated - f.size >= chunk / 2) return;
     this.zeros ??= Buffer.alloc(this.prealloc);
-    const zeros = this.zeros;
+    const zeros = this.zeros.subarray(0, chunk);
     const from = f.allocated;
     const fh = f.fh;
     f.extending = (async () => {
@@ -274,9 +288,10 @@ export class FileCommandLog implements CommandLog {
       await writeAll(out, bulk, base.length);
       const dataEnd = base.length + bulk.length;
       // The new file starts preallocated too (the catch-up below overwrites the start of the zeros).
-      if (this.prealloc > 0) {
+      const chunk = this.prealloc > 0 ? this.chunkFor(dataEnd) : 0;
+      if (chunk > 0) {
         this.zeros ??= Buffer.alloc(this.prealloc);
-        await writeAll(out, this.zeros, dataEnd);
+        await writeAll(out, this.zeros.subarray(0, chunk), dataEnd);
       }
       await out.datasync();
       await this.serial(partition, async (g) => {
@@ -289,7 +304,7 @@ export class FileCommandLog implements CommandLog {
         }
         await out.close();
         done = true;
-        const length = Math.max(dataEnd + this.prealloc, dataEnd + tail.length);
+        const length = Math.max(dataEnd + chunk, dataEnd + tail.length);
         await this.swap(f, tmp, (e) => e.seq > uptoSeq, base.length - from, length);
       });
     } finally {
