@@ -633,7 +633,7 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   target.accrue(p.now);
   target.load[ch]!++;
   target.convs.push(c.id);
-  c.participants.push(target.id);
+  c.addParticipant(target.id);
   p.refreshAgent(target);
   p.events.push({ type: 'escalated', conversationId: id, agentId: target.id, queueId: c.queue.id });
   return OK;
@@ -668,10 +668,9 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   const q = c.queue;
   const handleMs = p.now - c.assignedAt;
   const primary = c.agent!;
-  const ps = c.participants;
   // The usual case is the primary alone: no lookups, no list.
-  const alone = ps.length === 1 && ps[0] === primary.id;
-  const people = alone ? null : ps.map((aid) => p.agents.get(aid)!);
+  const esc = c.escalated;
+  const people = esc.length === 0 ? null : [primary, ...esc.map((aid) => p.agents.get(aid)!)];
   if (people === null) releaseSeat(p, primary, q.ch, c.id);
   else for (const a of people) releaseSeat(p, a, q.ch, c.id);
   primary.handled++;

@@ -321,7 +321,8 @@ class ConvExtra {
   agentId: string | null = null;
   /** The agent `agentId` names (an agent holding conversations is never removed): saves a map lookup. */
   agent: Agent | null = null;
-  participants: string[] = NONE;
+  /** Participants after the primary agent (escalations), usually NONE. */
+  escalated: string[] = NONE;
   offers: string[] = NONE;
   offerExpiresAt = 0;
   reservedFor: string | null = null;
@@ -438,11 +439,28 @@ export class Conv {
   set agent(v: Agent | null) {
     if (v !== null || this.x !== null) this.ext().agent = v;
   }
+  /**
+   * Agents holding the conversation: the primary (`agentId`) first, then escalations. Derived, and a
+   * fresh array when non-empty: a lone primary (the usual case) stores no list at all. Change it with
+   * `addParticipant` or by assigning a whole list (primary first, after `agentId`).
+   */
   get participants(): string[] {
-    return this.x === null ? NONE : this.x.participants;
+    const x = this.x;
+    if (x === null || x.agentId === null) return NONE;
+    return x.escalated === NONE ? [x.agentId] : [x.agentId, ...x.escalated];
   }
   set participants(v: string[]) {
-    if (v !== NONE || this.x !== null) this.ext().participants = v;
+    if (v.length <= 1) {
+      if (this.x !== null) this.x.escalated = NONE;
+    } else this.ext().escalated = v.slice(1);
+  }
+  /** Escalations beyond the primary (NONE for a lone primary), read-only. */
+  get escalated(): readonly string[] {
+    return this.x === null ? NONE : this.x.escalated;
+  }
+  addParticipant(agentId: string): void {
+    const x = this.ext();
+    x.escalated = [...x.escalated, agentId];
   }
   get offers(): string[] {
     return this.x === null ? NONE : this.x.offers;

@@ -632,7 +632,7 @@ export class Partition implements RuleContext {
     c.status = 'assigned';
     c.agentId = a.id;
     c.agent = a;
-    c.participants = [a.id];
+    c.participants = NONE;
     c.offers = NONE;
     c.pending = null;
     c.assignedAt = this.now;
