@@ -40,14 +40,15 @@ export class EventBus {
     return this.byTenant.has(tenant);
   }
 
-  publish(tenant: string, seq: number, at: number, events: readonly EngineEvent[]): void {
+  /** `rederived`: number of the load that re-derived these events from the log (0 = live). */
+  publish(tenant: string, seq: number, at: number, events: readonly EngineEvent[], rederived = 0): void {
     const set = this.byTenant.get(tenant);
     if (!set) return;
     for (const event of events) {
       let published: PublishedEvent | null = null;
       for (const sub of set) {
         if (!matches(sub.filter, event)) continue;
-        published ??= { tenant, seq, at, event };
+        published ??= rederived > 0 ? { tenant, seq, at, event, rederived } : { tenant, seq, at, event };
         try {
           sub.fn(published);
         } catch {

@@ -110,6 +110,8 @@ export class PartitionHost {
   private readonly boot = randomUUID().slice(0, 8);
   private inflight = 0;
   private tickSeq = 0;
+  /** Loads that published re-derived events (their number tags those events). */
+  private loads = 0;
   private flushScheduled = false;
   private readonly dirtySlots = new Set<Slot>();
   private readonly dirtyAppends = new Set<Part>();
@@ -650,10 +652,11 @@ export class PartitionHost {
       // Commands that became durable while their worker died: their effects happened, publish them.
       st.orphans = [];
       const orphaned = rederive ? new Set(orphans) : null;
+      const loadNo = ++this.loads;
       for (const o of r.recovered) {
         // Counters count what this node released; re-derived events were counted by the node that did.
         if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.events);
-        this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events);
+        this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
       }
       this.setTimer(part, r.nextTimerAt);
       const waiting = st.waiting.splice(0);

@@ -13,6 +13,12 @@ export interface PublishedEvent {
   seq: number;
   at: number;
   event: EngineEvent;
+  /**
+   * Set when re-derived from the log by a (re)load — to that load's number on this node, so a listener
+   * can tell two loads apart: the command's events may already have been delivered once (by this node
+   * before a failure, or by the partition's previous owner).
+   */
+  rederived?: number;
 }
 
 export interface EventFilter {

@@ -132,11 +132,17 @@ export class ClusterPartitionRouter implements PartitionRouter {
     if (events) {
       this.unwatch = this.opts.ownership.onChange((c) => {
         if (c.owned && !this.eventTaps.has(c.partition)) {
+          // The id of an event is its position in its log batch. A reload re-derives whole batches
+          // from the log, possibly starting with the batch this tap saw last (partly released before a
+          // failure): a re-derived run therefore restarts the count even when the seq is the same.
           let lastSeq = -1;
+          let lastRederived = 0;
           let index = 0;
           const off = this.opts.local.subscribe({ tenant: c.partition }, (e) => {
-            index = e.seq === lastSeq ? index + 1 : 0;
+            const rederived = e.rederived ?? 0;
+            index = e.seq === lastSeq && rederived === lastRederived ? index + 1 : 0;
             lastSeq = e.seq;
+            lastRederived = rederived;
             events.publish(e, index);
           });
           this.eventTaps.set(c.partition, off);
