@@ -433,6 +433,7 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
     p.now,
   );
   c.newCustomer = isNew;
+  c.customerEntry = p.customers.contactEntry;
   p.convs.set(c.id, c);
   q.active++;
   q.inbound++;

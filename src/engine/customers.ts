@@ -9,12 +9,13 @@
  *   previous agents as `''` (none yet), one agent id, or an array of ids (most recent first). The key
  *   and the agent ids are strings the engine already holds, so a seen customer costs one map entry.
  *
- * The seen map's insertion order IS the recency order: a contact moves the customer to the end
- * (delete + set), and eviction takes from the front through one long-lived key iterator. Every key the
- * iterator has passed was deleted (evicted, or moved behind it), so the next key it yields is always
- * the least recently contacted one, without re-skipping the holes at the front of V8's table.
+ * The seen table's insertion order IS the recency order: a contact moves the customer to the end
+ * (delete + set), and eviction deletes the oldest key. A conversation remembers where its customer's
+ * entry was at contact (`contactEntry`), so recording its agent at assignment reads that entry instead
+ * of looking the customer up again (checked: the entry must still hold the same key).
  */
 import { NONE } from './model.js';
+import { StringTable } from './string-table.js';
 import type { CustomerConfig } from './types.js';
 
 export type SeenAgents = string | string[];
@@ -26,8 +27,9 @@ export const PREVIOUS_AGENTS_KEPT = 5;
 
 export class CustomerBook {
   readonly configured = new Map<string, CustomerConfig>();
-  readonly seen = new Map<string, SeenAgents>();
-  private oldest: Iterator<string> | null = null;
+  readonly seen = new StringTable<SeenAgents>();
+  /** Entry of the customer of the last `contact` in `seen` (-1 = a configured customer). */
+  contactEntry = -1;
   /** Reused read view of a seen customer for the routing rules (they only read it, never keep it). */
   private readonly scratch: CustomerConfig = { id: '', valueTier: 'standard', previousAgents: NONE };
   private readonly one: string[] = [''];
@@ -76,21 +78,29 @@ export class CustomerBook {
   contact(id: string): CustomerConfig {
     if (this.configured.size > 0) {
       const cfg = this.configured.get(id);
-      if (cfg !== undefined) return cfg;
+      if (cfg !== undefined) {
+        this.contactEntry = -1;
+        return cfg;
+      }
     }
     const v = this.seen.get(id);
     if (v !== undefined) {
       this.seen.delete(id);
       this.seen.set(id, v);
+      this.contactEntry = this.seen.lastEntry;
       return this.view(id, v);
     }
     this.seen.set(id, '');
+    this.contactEntry = this.seen.lastEntry;
     this.evict();
     return this.view(id, '');
   }
 
-  /** Records `agentId` as the customer's most recent agent (creating the customer if it was forgotten). */
-  remember(id: string, agentId: string): void {
+  /**
+   * Records `agentId` as the customer's most recent agent (creating the customer if it was forgotten).
+   * `entry`: where the customer was at its contact (a hint; -1 = look it up).
+   */
+  remember(id: string, agentId: string, entry = -1): void {
     if (this.configured.size > 0) {
       const cfg = this.configured.get(id);
       if (cfg !== undefined) {
@@ -98,14 +108,18 @@ export class CustomerBook {
         return;
       }
     }
-    const v = this.seen.get(id);
-    if (v === undefined) {
-      this.seen.set(id, agentId);
+    const seen = this.seen;
+    const e = seen.keyAt(entry) === id ? entry : seen.entryOf(id);
+    if (e < 0) {
+      seen.set(id, agentId);
       this.evict();
-    } else if (v === '') this.seen.set(id, agentId);
+      return;
+    }
+    const v = seen.valueAt(e);
+    if (v === '') seen.setValueAt(e, agentId);
     else if (typeof v === 'string') {
-      if (v !== agentId) this.seen.set(id, [agentId, v]);
-    } else if (v[0] !== agentId) this.seen.set(id, withFirst(v, agentId));
+      if (v !== agentId) seen.setValueAt(e, [agentId, v]);
+    } else if (v[0] !== agentId) seen.setValueAt(e, withFirst(v, agentId));
   }
 
   /** Configuration replaces whatever was known about the customer; configured customers are kept. */
@@ -126,14 +140,7 @@ export class CustomerBook {
 
   private evict(): void {
     const seen = this.seen;
-    while (seen.size > this.limit) {
-      let r = this.oldest?.next();
-      if (r === undefined || r.done === true) {
-        this.oldest = seen.keys();
-        r = this.oldest.next();
-      }
-      seen.delete(r.value as string);
-    }
+    while (seen.size > this.limit) seen.delete(seen.oldest()!);
   }
 }
 

@@ -366,6 +366,8 @@ export class Conv {
   lastEstimateMs = 0;
   /** Customer was unknown (or had no history) at first contact. */
   newCustomer = false;
+  /** Where the customer's record was at this contact (a lookup hint, see `CustomerBook.remember`). */
+  customerEntry = -1;
   private x: ConvExtra | null = null;
 
   constructor(

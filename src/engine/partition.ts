@@ -29,6 +29,7 @@ import {
 } from './model.js';
 import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
 import { STRATEGIES } from './strategies/index.js';
+import { StringTable } from './string-table.js';
 import type {
   AgentConfig,
   ConversationView,
@@ -82,7 +83,7 @@ export class Partition implements RuleContext {
   readonly agentTimes = new TimeSlab(4);
   readonly queues = new Map<string, Queue>();
   readonly customers = new CustomerBook(DEFAULT_CUSTOMER_LIMIT);
-  readonly convs = new Map<string, Conv>();
+  readonly convs = new StringTable<Conv>();
   /** Recently closed or abandoned conversations, oldest first (restored ones as views). */
   readonly recent = new BoundedMap<Conv | ConversationView>(10_000);
   /** Agents per skill (for lint). */
@@ -637,7 +638,7 @@ export class Partition implements RuleContext {
     c.pending = null;
     c.assignedAt = this.now;
     c.explanation = expl;
-    this.customers.remember(c.customerId, a.id);
+    this.customers.remember(c.customerId, a.id, c.customerEntry);
     if (!c.answered) {
       c.answered = true;
       const wait = this.now - c.enqueuedAt;
