@@ -318,7 +318,7 @@ interface OpenVariant {
   name: string;
   appends: number;
   preallocate: boolean;
-  writes: 'thread-pool' | 'main-thread';
+  writes: 'thread-pool' | 'main-thread' | 'auto';
 }
 
 const OPEN_VARIANTS: OpenVariant[] = [
@@ -328,6 +328,7 @@ const OPEN_VARIANTS: OpenVariant[] = [
   { name: '4 appends in flight, preallocated', appends: 4, preallocate: true, writes: 'thread-pool' },
   { name: 'main-thread writes, growing file', appends: 1, preallocate: false, writes: 'main-thread' },
   { name: 'main-thread writes, preallocated', appends: 1, preallocate: true, writes: 'main-thread' },
+  { name: 'auto writes, preallocated', appends: 1, preallocate: true, writes: 'auto' },
 ];
 
 /** Open loop: enqueue submit → durable answer, per variant, alternating rounds. */

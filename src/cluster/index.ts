@@ -28,7 +28,7 @@ export interface EmbeddedPortsOptions {
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
   /** Where log writes run (see `FileCommandLogOptions.writes`). */
-  logWrites?: 'thread-pool' | 'main-thread';
+  logWrites?: 'thread-pool' | 'main-thread' | 'auto';
   clock?: Clock;
   /** Told when a torn log tail is cut off at start-up (the node logs it). */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;

@@ -113,7 +113,7 @@ export const OPTIONS = {
     env: 'SB_LOG_WRITES',
     kind: 'string',
     default: 'thread-pool',
-    help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write)',
+    help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write) | auto (synchronous while no other write is under way)',
   },
   appendsInFlight: {
     flag: 'appends-in-flight',
@@ -232,7 +232,7 @@ const schema = z.object({
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
-  logWrites: z.enum(['thread-pool', 'main-thread']),
+  logWrites: z.enum(['thread-pool', 'main-thread', 'auto']),
   appendsInFlight: positive.max(16),
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),

@@ -39,7 +39,7 @@ afterAll(async () => {
 async function openLog(
   dir?: string,
   fsync: 'always' | 'interval' = 'always',
-  writes: 'thread-pool' | 'main-thread' = 'thread-pool',
+  writes: 'thread-pool' | 'main-thread' | 'auto' = 'thread-pool',
 ): Promise<FileCommandLog> {
   const log = new FileCommandLog({ dir: dir ?? (await tempDir()), fsync, fsyncIntervalMs: 20, writes });
   opened.push(log);
@@ -51,6 +51,7 @@ commandLogContract('FileCommandLog (fsync interval)', () => openLog(undefined, '
 commandLogContract('FileCommandLog (fsync always, main-thread writes)', () =>
   openLog(undefined, 'always', 'main-thread'),
 );
+commandLogContract('FileCommandLog (fsync always, auto writes)', () => openLog(undefined, 'always', 'auto'));
 snapshotStoreContract('FileSnapshotStore', async () => new FileSnapshotStore(await tempDir()));
 
 describe('FileCommandLog on disk', () => {
@@ -150,25 +151,28 @@ describe('FileCommandLog on disk', () => {
     );
   });
 
-  it('appends issued back to back are written together and acknowledged strictly in seq order', async () => {
-    const dir = await tempDir();
-    const log = await openLog(dir);
-    const acked: number[] = [];
-    const all = Array.from({ length: 12 }, (_, i) =>
-      log.append('acme', [enqueueEnvelope(`p${i + 1}`)], i).then((seq) => {
-        acked.push(seq);
-        return seq;
-      }),
-    );
-    expect(await Promise.all(all)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
-    expect(acked).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
-    await log.close();
-    const again = await openLog(dir);
-    const batches = await collect(again.read('acme', 0));
-    expect(
-      batches.map((b) => b.commands[0]?.cmd.type === 'enqueue' && b.commands[0].cmd.conversation.id),
-    ).toEqual(Array.from({ length: 12 }, (_, i) => `p${i + 1}`));
-  });
+  it.each(['thread-pool', 'auto'] as const)(
+    'appends issued back to back are written together and acknowledged strictly in seq order (%s writes)',
+    async (writes) => {
+      const dir = await tempDir();
+      const log = await openLog(dir, 'always', writes);
+      const acked: number[] = [];
+      const all = Array.from({ length: 12 }, (_, i) =>
+        log.append('acme', [enqueueEnvelope(`p${i + 1}`)], i).then((seq) => {
+          acked.push(seq);
+          return seq;
+        }),
+      );
+      expect(await Promise.all(all)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      expect(acked).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      await log.close();
+      const again = await openLog(dir);
+      const batches = await collect(again.read('acme', 0));
+      expect(
+        batches.map((b) => b.commands[0]?.cmd.type === 'enqueue' && b.commands[0].cmd.conversation.id),
+      ).toEqual(Array.from({ length: 12 }, (_, i) => `p${i + 1}`));
+    },
+  );
 
   it('a file left with its preallocated zeros (crash) reopens at its last record; a clean close cuts the zeros', async () => {
     const dir = await tempDir();

@@ -49,9 +49,12 @@ export interface FileCommandLogOptions {
    * `thread-pool` (default): appends are libuv thread-pool jobs. `main-thread`: one synchronous write per
    * group commit (with `always`, an O_DSYNC write, ~0.2 ms on this disk), which saves the hop to and from
    * a pool thread — the larger cost on a busy machine — but holds the event loop for the write, so it
-   * suits nodes with few busy tenants. The durability guarantee is the same either way.
+   * suits nodes with few busy tenants. `auto`: synchronous while the log is quiet (no pool write in
+   * flight and none synchronous yet this event-loop turn), the thread pool otherwise, so a lone group
+   * commit skips the hop and a burst across tenants still writes in parallel. The durability guarantee
+   * is the same either way.
    */
-  writes?: 'thread-pool' | 'main-thread';
+  writes?: 'thread-pool' | 'main-thread' | 'auto';
   /**
    * Most bytes of zeros written ahead of the data at a time (default 1 MiB; 0 = no preallocation). A
    * file gets as much as it already holds (at least 64 KiB), so thousands of quiet tenants do not
@@ -103,7 +106,11 @@ const MIN_PREALLOC = 64 * 1024;
 export class FileCommandLog implements CommandLog {
   private readonly dir: string;
   private readonly fsync: FsyncPolicy;
-  private readonly syncWrites: boolean;
+  private readonly writes: 'thread-pool' | 'main-thread' | 'auto';
+  /** Record writes running on the thread pool, log-wide (`auto`). */
+  private poolWrites = 0;
+  /** A synchronous write happened in this event-loop turn (`auto`; cleared by the next check phase). */
+  private syncThisTurn = false;
   private readonly prealloc: number;
   private readonly files = new Map<string, Promise<PartitionFile>>();
   private readonly timer: NodeJS.Timeout | null = null;
@@ -113,7 +120,7 @@ export class FileCommandLog implements CommandLog {
   constructor(private readonly opts: FileCommandLogOptions) {
     this.dir = opts.dir;
     this.fsync = opts.fsync ?? 'always';
-    this.syncWrites = opts.writes === 'main-thread';
+    this.writes = opts.writes ?? 'thread-pool';
     this.prealloc = Math.max(0, Math.floor(opts.preallocateBytes ?? 1 << 20));
     if (this.fsync === 'interval') {
       this.timer = setInterval(() => void this.flushDirty(), opts.fsyncIntervalMs ?? 100);
@@ -168,7 +175,7 @@ export class FileCommandLog implements CommandLog {
       this.breakFile(f, e as Error);
       throw e;
     };
-    if (this.syncWrites) {
+    if (this.writeNow()) {
       try {
         writeAllSync(f.fh.fd, rec, at);
         return Promise.resolve();
@@ -176,7 +183,21 @@ export class FileCommandLog implements CommandLog {
         return Promise.reject(e).catch(onError);
       }
     }
-    return writeAll(f.fh, rec, at).catch(onError);
+    this.poolWrites++;
+    return writeAll(f.fh, rec, at)
+      .finally(() => this.poolWrites--)
+      .catch(onError);
+  }
+
+  /** Whether this record write runs synchronously on the calling thread. */
+  private writeNow(): boolean {
+    if (this.writes === 'main-thread') return true;
+    if (this.writes === 'thread-pool' || this.poolWrites > 0 || this.syncThisTurn) return false;
+    this.syncThisTurn = true;
+    setImmediate(() => {
+      this.syncThisTurn = false;
+    });
+    return true;
   }
 
   /**
