@@ -445,7 +445,7 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
 
 function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
   if (c.status === 'assigned' || c.status === 'wrap_up' || c.status === 'closed') {
-    const a = c.agentId ? p.agents.get(c.agentId) : undefined;
+    const a = c.agent ?? undefined;
     return {
       kind: 'enqueued',
       conversationId: c.id,
