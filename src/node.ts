@@ -99,8 +99,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       snapshotEveryCommands: config.snapshotEvery,
       snapshotEverySeconds: config.snapshotSeconds,
       callsPerSlot: config.callsPerWorker,
-      // The JetStream log takes one expected-seq append at a time; the file log pipelines.
-      appendsPerPartition: ports.mode === 'embedded' ? config.appendsInFlight : 1,
+      // The file log pipelines; so does the JetStream log once a partition is fenced (see fence()).
+      appendsPerPartition: ports.mode === 'embedded' || ports.log.pipelined ? config.appendsInFlight : 1,
     });
     const t0 = performance.now();
     await host.start();

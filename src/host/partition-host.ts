@@ -601,6 +601,8 @@ export class PartitionHost {
       if (!(await ownership.acquire(part.name))) {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
+      // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
+      await log.fence?.(part.name);
       const stored = await snapshots.load(part.name);
       const batches: CommandEnvelope[][] = [];
       const seqs: number[] = [];
