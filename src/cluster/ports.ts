@@ -29,6 +29,15 @@ export interface CommandLog {
   lastSeq(partition: string): Promise<number>;
   /** Allows deleting batches with seq ≤ `uptoSeq` (covered by a snapshot that is durable). */
   trim(partition: string, uptoSeq: number): Promise<void>;
+  /**
+   * Optional: called by a new owner before it reads the partition. Fences off every earlier writer at
+   * once (their later appends are rejected with `SB_ERR_NOT_OWNER`); from then on this log's appends
+   * of the partition are fenced by that and may be pipelined (`pipelined`), `expectedLastSeq` only
+   * naming the batch for dedupe.
+   */
+  fence?(partition: string): Promise<void>;
+  /** True when appends of a fenced partition may be in flight together (acknowledged in order). */
+  readonly pipelined?: boolean;
   close(): Promise<void>;
 }
 

@@ -31,6 +31,50 @@ async function openLog(): Promise<JetStreamCommandLog> {
 commandLogContract('JetStream (single server, file storage)', openLog);
 
 describe('JetStream command log specifics', () => {
+  it('after fence(), pipelined appends land in order; a newer fence shuts the old owner out at once', async () => {
+    const oldOwner = await openLog();
+    const newOwner = await openLog();
+    const p = `acme-fence-${Date.now()}`;
+    await oldOwner.append(p, [env()], 0); // written before any fence (subject-seq fencing)
+    await oldOwner.fence(p);
+    const batches = Array.from({ length: 8 }, () => [env(), env()]);
+    // All in flight together; `expected` only names the batch (virtual seqs, as the host issues them).
+    const seqs = await Promise.all(batches.map((b, i) => oldOwner.append(p, b, 1000 + i)));
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    await newOwner.fence(p);
+    // The stale owner's appends fail whatever they expect, one at a time or pipelined.
+    await expect(oldOwner.append(p, [env()], seqs.at(-1) as number)).rejects.toMatchObject({
+      code: 'SB_ERR_NOT_OWNER',
+    });
+    const read = await collect(newOwner.read(p, 0));
+    expect(read.map((b) => b.seq)).toEqual([read[0]?.seq, ...seqs]);
+    expect(read.slice(1).map((b) => b.commands)).toEqual(batches);
+    // The new owner appends after what it read; the old owner re-fencing would shut it out in turn.
+    const s = await newOwner.append(p, [env()], 0);
+    expect(s).toBeGreaterThan(seqs.at(-1) as number);
+    expect(await newOwner.lastSeq(p)).toBe(s);
+  });
+
+  it('two owners fencing from the same previous fence: exactly one wins', async () => {
+    const a = await openLog();
+    const b = await openLog();
+    const p = `acme-fence-race-${Date.now()}`;
+    await a.fence(p);
+    const results = await Promise.allSettled([a.fence(p), b.fence(p)]);
+    // Both read the same previous fence; the server takes one and rejects the other (or, if they did not
+    // overlap, the later one wins and the earlier is shut out on its next append).
+    const won = results.filter((r) => r.status === 'fulfilled').length;
+    expect(won).toBeGreaterThanOrEqual(1);
+    const appends = await Promise.allSettled([a.append(p, [env()], 0), b.append(p, [env()], 0)]);
+    expect(appends.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    // The loser stays shut out (no fallback to subject-seq fencing, whatever seq it names).
+    const loser = appends[0]?.status === 'fulfilled' ? b : a;
+    const last = await a.lastSeq(p);
+    for (const expected of [0, last, last + 1]) {
+      await expect(loser.append(p, [env()], expected)).rejects.toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+    }
+  });
+
   it('a retried append whose ack was lost is stored once (Nats-Msg-Id dedupe)', async () => {
     const log = await openLog();
     const p = `acme-dedupe-${Date.now()}`;

@@ -81,7 +81,11 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     replicas: config.replicas ?? (envReplicas > 0 ? envReplicas : 1),
     storage: config.storage ?? 'file',
   };
-  const jsLog = await JetStreamCommandLog.open(nc, common);
+  // SB_NATS_PIPELINE=on: `--appends-in-flight` applies to the JetStream log too (see JetStreamLogOptions).
+  const jsLog = await JetStreamCommandLog.open(nc, {
+    ...common,
+    pipelined: process.env.SB_NATS_PIPELINE === 'on',
+  });
   const store = config.mongoUrl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
     : await JetStreamSnapshotStore.open(nc, common);

@@ -36,6 +36,8 @@ export interface PublishRequest {
   msgId: string;
   /** `Nats-Expected-Last-Subject-Sequence` (fencing of the command log). */
   expectedLastSubjectSeq?: number;
+  /** `Nats-Expected-Last-Subject-Sequence-Subject`: the subject that expectation is about, if not this one. */
+  expectedSubject?: string;
 }
 
 interface InFlight {
@@ -98,6 +100,9 @@ export class AckedPublisher {
     hdrs.set('Nats-Msg-Id', req.msgId);
     if (req.expectedLastSubjectSeq !== undefined) {
       hdrs.set('Nats-Expected-Last-Subject-Sequence', String(req.expectedLastSubjectSeq));
+    }
+    if (req.expectedSubject !== undefined) {
+      hdrs.set('Nats-Expected-Last-Subject-Sequence-Subject', req.expectedSubject);
     }
     const id = ++this.next;
     const f: InFlight = { req, hdrs, sentAt: performance.now(), done, resend, attempts: 1 };

@@ -52,6 +52,14 @@ export class LeaseFencedCommandLog implements CommandLog {
     }
   }
 
+  get pipelined(): boolean {
+    return this.inner.pipelined === true;
+  }
+
+  async fence(partition: string): Promise<void> {
+    await this.inner.fence?.(partition);
+  }
+
   read(partition: string, afterSeq: number): AsyncIterable<LogBatch> {
     return this.inner.read(partition, afterSeq);
   }
