@@ -40,7 +40,10 @@ export async function startHarness(
   const api = createApi({
     router,
     clock: { now: () => Date.now() },
-    auth: opts.auth === false ? { tokens: {} } : { tokens: { ...TOKENS, acme: [TOKENS.acme, NEXT_ACME_TOKEN] }, adminToken: ADMIN_TOKEN },
+    auth:
+      opts.auth === false
+        ? { tokens: {} }
+        : { tokens: { ...TOKENS, acme: [TOKENS.acme, NEXT_ACME_TOKEN] }, adminToken: ADMIN_TOKEN },
     registry,
     logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
