@@ -22,7 +22,10 @@ export class StringTable<V> {
   private kv: (string | V | null | undefined)[] = [];
   /** Entries ever appended since the last compaction (live + deleted). */
   private n = 0;
-  /** Pairs [hash, entry + 1]; entry + 1 = 0 marks an empty slot. At most half the slots are used. */
+  /**
+   * Pairs [hash, entry + 1]; entry + 1 = 0 marks an empty slot. At most 60 % of the slots are used:
+   * linear probing then averages under 4 slots (one cache line) for an absent key.
+   */
   private index = new Int32Array(64);
   private mask = 31;
   private live = 0;
@@ -64,7 +67,7 @@ export class StringTable<V> {
       this.kv[2 * this.index[2 * i + 1]! - 1] = v;
       return this;
     }
-    if ((this.live + 1) * 2 > this.mask + 1) this.reindex((this.mask + 1) * 2);
+    if ((this.live + 1) * 5 > (this.mask + 1) * 3) this.reindex((this.mask + 1) * 2);
     this.kv.push(k, v);
     this.n++;
     this.live++;
