@@ -9,7 +9,8 @@
  * Each iteration enqueues one conversation (the measured call: its reply says "assigned") and then ends
  * it, so agents keep freeing capacity and the node stays in a steady state. The echo iteration makes
  * the same two calls with the same request and response sizes against a server that does nothing.
- * Last line: {"rps":..,"p50_us":..,"p99_us":..,"p999_us":..,"echo_p50_us":..,"echo_p99_us":..}.
+ * Last line: {"rps":..,"p50_us":..,"p99_us":..,"p999_us":..,"echo_p50_us":..,"echo_p99_us":..,…,
+ * "loadavg_1m":[before, after]} — the machine's 1-minute load average around the measured rounds.
  */
 
 import { join } from 'node:path';
@@ -157,6 +158,8 @@ async function main(): Promise<number> {
     const echoIter = echo?.iteration;
 
     const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
+    // On a shared machine the figures mean little without the load they were taken under.
+    const loadBefore = loadavg()[0] as number;
     const origin = process.hrtime.bigint();
     const lat = {
       routerOpen: new WindowedLatency(origin),
@@ -256,6 +259,7 @@ async function main(): Promise<number> {
       server_log_append_p50_us: serverP('log_append', 'p50_us'),
       server_log_append_p99_us: serverP('log_append', 'p99_us'),
       errors,
+      loadavg_1m: [Math.round(loadBefore * 100) / 100, Math.round((loadavg()[0] as number) * 100) / 100],
     };
     const firstErr = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed']
       .map((k) => sum(k).firstError)
