@@ -13,6 +13,7 @@
  * "loadavg_1m":[before, after]} — the machine's 1-minute load average around the measured rounds.
  */
 
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
