@@ -452,7 +452,7 @@ function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
       status: 'assigned',
       queueId: c.queue.id,
       agentId: c.agentId ?? undefined,
-      agentName: a?.cfg.displayName,
+      agentName: a?.displayName,
     };
   }
   if (c.status === 'offered')
@@ -687,7 +687,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
     outcome,
     handleMs,
   });
-  const wrap = primary.cfg.wrapUpSeconds;
+  const wrap = primary.wrapUpSeconds;
   if (wrap > 0) {
     const endsAt = Math.max(primary.wrapUntil, p.now + wrap * 1000);
     p.setWrap(primary, endsAt);

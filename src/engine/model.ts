@@ -94,6 +94,13 @@ export class Agent {
   reserved: Conv[] = [];
   /** Set once the agent leaves the partition's map (saves a hot `agents.get` identity check). */
   removed = false;
+  /**
+   * Copies of the config fields every assignment and end reads (the id, the name for the `assigned`
+   * event, the wrap-up time), so the hot path does not also miss on the config object.
+   */
+  readonly id: string;
+  displayName: string;
+  wrapUpSeconds: number;
 
   constructor(
     public cfg: AgentConfig,
@@ -102,6 +109,9 @@ export class Agent {
     private readonly slab: TimeSlab,
   ) {
     this.cap = capArray(cfg);
+    this.id = cfg.id;
+    this.displayName = cfg.displayName;
+    this.wrapUpSeconds = cfg.wrapUpSeconds;
     this.at = slab.alloc();
     this.idleSince = now;
     this.acctAt = now;
@@ -134,13 +144,12 @@ export class Agent {
     this.slab.f[this.at + 3] = v;
   }
 
+  /** A new configuration for the same agent id. */
   setConfig(cfg: AgentConfig): void {
     this.cfg = cfg;
     this.cap = capArray(cfg);
-  }
-
-  get id(): string {
-    return this.cfg.id;
+    this.displayName = cfg.displayName;
+    this.wrapUpSeconds = cfg.wrapUpSeconds;
   }
 
   available(ch: number): boolean {

@@ -654,7 +654,7 @@ export class Partition implements RuleContext {
       type: 'assigned',
       conversationId: c.id,
       agentId: a.id,
-      agentName: a.cfg.displayName,
+      agentName: a.displayName,
       queueId: q.id,
       expectedResponseMs: q.cfg.serviceLevel.thresholdSeconds * 1000,
       explanation: expl,
