@@ -25,8 +25,8 @@ describe('DenseHeap (agent pools)', () => {
         const heap = new DenseHeap<Item>({ k1: (x) => x.k1, k2: (x) => x.k2, tie: (x) => x.id }, (x) => x.id);
         const inHeap = new Set<number>();
         for (const c of cmds) {
-          let it = items.get(c.id);
-          if (!it) items.set(c.id, (it = { id: c.id, k1: c.k1, k2: c.k2 }));
+          const it = items.get(c.id) ?? { id: c.id, k1: c.k1, k2: c.k2 };
+          items.set(c.id, it);
           if (c.kind === 'push' && !inHeap.has(c.id)) {
             it.k1 = c.k1;
             it.k2 = c.k2;

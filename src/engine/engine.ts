@@ -169,7 +169,7 @@ export class RoutingEngine implements Engine {
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
     const p = new Partition();
-    p.recent.limit = options.recentClosed ?? 10_000;
+    p.recent = new ReplyMemo(options.recentClosed ?? 10_000);
     p.customers.limit = checkedLimit(options.customerLimit) ?? DEFAULT_CUSTOMER_LIMIT;
     return new RoutingEngine(partition, p, new ReplyMemo(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
   }

@@ -32,7 +32,7 @@ describe('dedupe memory (ReplyMemo)', () => {
   });
 
   it('refuses a window that is not a positive integer', () => {
-    expect(() => new ReplyMemo(0)).toThrow(/dedupeWindow/);
-    expect(() => new ReplyMemo(1.5)).toThrow(/dedupeWindow/);
+    expect(() => new ReplyMemo(0)).toThrow(/positive integer/);
+    expect(() => new ReplyMemo(1.5)).toThrow(/positive integer/);
   });
 });

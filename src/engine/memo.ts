@@ -1,51 +1,7 @@
 /**
- * A count-bounded memory of recent keys in two generations: `young` fills up to `limit / 2` entries,
- * then becomes `old` and the previous `old` is dropped whole. So it always remembers at least the last
- * `limit / 2` keys and never more than `limit`. Dropping a whole generation avoids per-key deletes, which
- * leave tombstones in V8's ordered hash tables and make FIFO eviction slow (measured here: ~450 ns per
- * insert+evict with single deletes vs ~140 ns with generations).
- */
-export class BoundedMap<V> {
-  private young = new Map<string, V>();
-  private old = new Map<string, V>();
-
-  constructor(public limit: number) {}
-
-  get size(): number {
-    return this.young.size + this.old.size;
-  }
-
-  get(k: string): V | undefined {
-    const v = this.young.get(k);
-    return v !== undefined ? v : this.old.get(k);
-  }
-
-  has(k: string): boolean {
-    return this.young.has(k) || this.old.has(k);
-  }
-
-  /** Adds a new key (callers never re-set a key they still remember). */
-  set(k: string, v: V): void {
-    this.young.set(k, v);
-    if (this.young.size >= Math.max(1, this.limit >> 1)) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-  }
-
-  /** Entries oldest first. */
-  entries(): [string, V][] {
-    return [...this.old.entries(), ...this.young.entries()];
-  }
-
-  values(): V[] {
-    return [...this.old.values(), ...this.young.values()];
-  }
-}
-
-/**
- * The replies of exactly the last `limit` accepted command ids, for dedupe. Every accepted command
- * asks it once (a miss) and adds once, so it is built for that: a ring of the remembered entries in
+ * Exactly the last `limit` entries by key: the replies of accepted command ids (dedupe) and the recently
+ * closed conversations. Every accepted command asks it once (a miss) and adds once, so it is built
+ * for that: a ring of the remembered entries in
  * arrival order plus an open-addressing index (linear probing, backward-shift deletion) over a typed
  * array keyed by a 32-bit FNV-1a hash of the id. Compared with two generations of `Map` it does one
  * probe instead of two per miss, allocates nothing per command and never rehashes once full (measured on this
@@ -65,7 +21,9 @@ export class ReplyMemo<V> {
 
   constructor(readonly limit: number) {
     if (!(Number.isSafeInteger(limit) && limit >= 1))
-      throw new RangeError(`dedupeWindow must be a positive integer, got ${limit}`);
+      throw new RangeError(
+        `a memo limit (dedupeWindow, recentClosed) must be a positive integer, got ${limit}`,
+      );
   }
 
   get size(): number {
@@ -138,6 +96,11 @@ export class ReplyMemo<V> {
       }
     }
     index[i] = 0;
+  }
+
+  /** Values oldest first. */
+  values(): V[] {
+    return this.entries().map((e) => e[1]);
   }
 
   /** Entries oldest first. */

@@ -13,7 +13,7 @@
 import { CustomerBook, DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { IndexedHeap } from './heap.js';
 import { HoursCache } from './hours.js';
-import { BoundedMap } from './memo.js';
+import { ReplyMemo } from './memo.js';
 import {
   Agent,
   CHANNEL_INDEX,
@@ -85,7 +85,7 @@ export class Partition implements RuleContext {
   readonly customers = new CustomerBook(DEFAULT_CUSTOMER_LIMIT);
   readonly convs = new StringTable<Conv>();
   /** Recently closed or abandoned conversations, oldest first (restored ones as views). */
-  readonly recent = new BoundedMap<Conv | ConversationView>(10_000);
+  recent = new ReplyMemo<Conv | ConversationView>(10_000);
   /** Agents per skill (for lint). */
   readonly skillHolders = new Map<string, number>();
   readonly hours = new Map<string, HoursCache>();

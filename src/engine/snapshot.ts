@@ -372,7 +372,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
   p.agentSeq = s.agentSeq;
   p.convSeq = s.convSeq;
   p.config = s.config;
-  p.recent.limit = s.recentLimit;
+  p.recent = new ReplyMemo(s.recentLimit);
   const ag = s.agents as number[];
   for (let i = 0; i < ag.length; i += AGENT_STRIDE) {
     const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!, p.agentTimes);
