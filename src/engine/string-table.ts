@@ -168,23 +168,32 @@ export class StringTable<V> {
     index[2 * i + 1] = 0;
   }
 
-  private reindex(slots: number): void {
+  /**
+   * Grows the index, re-placing the (hash, entry) pairs of the old one: no key is read or hashed again,
+   * so growing a table of 10⁶ keys is one sequential pass instead of 10⁶ cache misses.
+   */
+  private reindex(slots: number, remap: Int32Array | null = null): void {
+    const old = this.index;
     this.index = new Int32Array(slots * 2);
     this.mask = slots - 1;
-    const kv = this.kv;
-    for (let e = this.first; e < this.n; e++) {
-      const k = kv[2 * e];
-      if (k !== null) this.place(hashString(k as string), e + 1);
+    for (let i = 0; i < old.length; i += 2) {
+      const e = old[i + 1]!;
+      if (e !== 0) this.place(old[i]!, remap === null ? e : remap[e - 1]!);
     }
   }
 
+  /** Drops deleted entries (renumbering the rest) and re-places the index pairs under the new numbers. */
   private compact(): void {
     const kv: (string | V | null | undefined)[] = [];
-    for (let e = this.first; e < this.n; e++)
-      if (this.kv[2 * e] !== null) kv.push(this.kv[2 * e], this.kv[2 * e + 1]);
+    const remap = new Int32Array(this.n);
+    for (let e = this.first; e < this.n; e++) {
+      if (this.kv[2 * e] === null) continue;
+      kv.push(this.kv[2 * e], this.kv[2 * e + 1]);
+      remap[e] = kv.length / 2;
+    }
     this.kv = kv;
     this.n = kv.length / 2;
     this.first = 0;
-    this.reindex(this.mask + 1);
+    this.reindex(this.mask + 1, remap);
   }
 }
