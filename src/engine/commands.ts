@@ -108,8 +108,8 @@ function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
 
 function removeAgent(p: Partition, id: string): Reply {
   const a = mustAgent(p, id);
-  if (a.convs.length > 0)
-    reject('SB_ERR_INVALID_STATE', `agent "${id}" still holds ${a.convs.length} conversation(s)`, 'agentId');
+  if (a.open > 0)
+    reject('SB_ERR_INVALID_STATE', `agent "${id}" still holds ${a.open} conversation(s)`, 'agentId');
   a.accrue(p.now);
   const wasOffline = a.presence === 'offline';
   p.detachOnline(a);
@@ -533,7 +533,7 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
       const a = p.agents.get(aid)!;
       a.accrue(p.now);
       a.load[c.queue.ch]!--;
-      a.convs.splice(a.convs.indexOf(c.id), 1);
+      a.open--;
       p.refreshAgent(a);
       freed.push(a);
     }
@@ -633,7 +633,7 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   }
   target.accrue(p.now);
   target.load[ch]!++;
-  target.convs.push(c.id);
+  target.open++;
   c.addParticipant(target.id);
   p.refreshAgent(target);
   p.events.push({ type: 'escalated', conversationId: id, agentId: target.id, queueId: c.queue.id });
@@ -672,8 +672,8 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   // The usual case is the primary alone: no lookups, no list.
   const esc = c.escalated;
   const people = esc.length === 0 ? null : [primary, ...esc.map((aid) => p.agents.get(aid)!)];
-  if (people === null) releaseSeat(p, primary, q.ch, c.id);
-  else for (const a of people) releaseSeat(p, a, q.ch, c.id);
+  if (people === null) releaseSeat(p, primary, q.ch);
+  else for (const a of people) releaseSeat(p, a, q.ch);
   primary.handled++;
   primary.handleMsTotal += handleMs;
   q.window.add(p.now, F.handled, 1);
@@ -692,7 +692,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
     const endsAt = Math.max(primary.wrapUntil, p.now + wrap * 1000);
     p.setWrap(primary, endsAt);
     p.events.push({ type: 'wrap_up_started', agentId: primary.id, conversationId: id, endsAt });
-  } else if (primary.convs.length === 0) {
+  } else if (primary.open === 0) {
     primary.idleSince = p.now;
   }
   c.status = 'closed';
@@ -703,17 +703,17 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   return OK;
 }
 
-function releaseSeat(p: Partition, a: Agent, ch: number, convId: string): void {
+function releaseSeat(p: Partition, a: Agent, ch: number): void {
   a.accrue(p.now);
   a.load[ch]!--;
-  a.convs.splice(a.convs.indexOf(convId), 1);
+  a.open--;
 }
 
 export function endWrap(p: Partition, a: Agent): void {
   a.accrue(p.now);
   p.wraps.remove(a);
   a.wrapUntil = 0;
-  if (a.convs.length === 0) a.idleSince = p.now;
+  if (a.open === 0) a.idleSince = p.now;
   p.events.push({ type: 'wrap_up_ended', agentId: a.id });
   p.serveAgent(a);
 }

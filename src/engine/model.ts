@@ -86,8 +86,8 @@ export class Agent {
   onlineMs = 0;
   busyMs = 0;
   members: Member[] = [];
-  /** Ids of conversations this agent holds (assigned or participating). */
-  convs: string[] = [];
+  /** Conversations this agent holds (assigned or participating): only the count is ever needed. */
+  open = 0;
   /** Ids of conversations offered to this agent, pending. */
   offers: string[] = [];
   /** Conversations waiting for this agent (previous/dedicated agent wait budget), oldest first. */
@@ -175,7 +175,7 @@ export class Agent {
   }
 
   busy(): boolean {
-    return this.convs.length > 0 || this.wrapUntil !== 0;
+    return this.open > 0 || this.wrapUntil !== 0;
   }
 
   /** Accrues online and busy time up to `now`; call before presence or workload changes. */

@@ -627,7 +627,7 @@ export class Partition implements RuleContext {
     const q = c.queue;
     a.accrue(this.now);
     if (!fromOffer) a.load[q.ch]!++;
-    a.convs.push(c.id);
+    a.open++;
     a.lastAssignedAt = this.now;
     a.idleSince = this.now;
     c.status = 'assigned';

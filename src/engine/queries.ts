@@ -53,7 +53,7 @@ export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
     presence: a.presence,
     busy: a.busy(),
     handled: a.handled,
-    open: a.convs.length,
+    open: a.open,
     averageHandleMs: a.handled > 0 ? a.handleMsTotal / a.handled : 0,
     missedOffers: a.missedTotal,
     consecutiveMisses: a.consecutiveMisses,

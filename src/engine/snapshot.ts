@@ -463,7 +463,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     for (const aid of c.participants) {
       const a = p.agents.get(aid)!;
       a.load[q.ch]!++;
-      a.convs.push(c.id);
+      a.open++;
     }
     if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserved.push(c);
   }
