@@ -66,6 +66,7 @@ const CAPACITY = Number(values.capacity);
 const KILL_AT = Number(values['kill-at']) * 1000;
 const NATS_AT = Number(values['nats-restart-at']) * 1000;
 const MAX_INFLIGHT = 600;
+const CHECK_LIMIT_MS = 180_000;
 
 type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
 interface Clients {
@@ -331,13 +332,19 @@ async function run(cluster: LocalCluster): Promise<void> {
       if (!natsRestarted && elapsed >= NATS_AT) {
         natsRestarted = true;
         natsAt = Date.now();
-        void cluster
-          .restartNats()
-          .then(() =>
+        void cluster.restartNats().then(
+          () =>
             console.log(
               `t+${((natsAt - t0) / 1000).toFixed(1)}s NATS server kill -9 + restart (back after ${Date.now() - natsAt} ms)`,
             ),
-          );
+          (e) => {
+            // Without NATS every later call and check would only retry until its deadline, for hours.
+            console.error(
+              `chaos: the NATS server did not come back after its restart: ${(e as Error).message}`,
+            );
+            process.exit(2);
+          },
+        );
       }
     }, 10);
   });
@@ -349,6 +356,15 @@ async function run(cluster: LocalCluster): Promise<void> {
     `load done: ${seq} enqueues sent, ${acked.size} acknowledged, ${errors} failed after retries, ${shed} not sent (client at ${MAX_INFLIGHT} in flight), ${endedAcked.size} ended`,
   );
   await new Promise((r) => setTimeout(r, 2000));
+  // The checks read ~17 000 conversations and the event stream: seconds when the cluster is healthy. If
+  // it is not (NATS gone), say so instead of retrying every call until its deadline for hours.
+  const watchdog = setTimeout(() => {
+    console.error(
+      `chaos: checks did not finish within ${CHECK_LIMIT_MS / 1000} s — is the cluster (NATS) up?`,
+    );
+    process.exit(2);
+  }, CHECK_LIMIT_MS);
+  watchdog.unref();
 
   // ---- check 1: every acknowledged conversation exists on the cluster ----
   const OK = new Set([
@@ -455,6 +471,7 @@ async function run(cluster: LocalCluster): Promise<void> {
   console.log(
     `failover: tenants of the killed node back after ${[...firstOkAfterKill].map(([t, ms]) => `${t}=${ms}ms`).join(', ')}${unrecovered.length ? `; never recovered: ${unrecovered.join(', ')}` : ''}`,
   );
+  clearTimeout(watchdog);
   console.log(`NATS restart: first call issued after it succeeded ${firstOkAfterNats} ms later`);
   console.log(
     JSON.stringify({
