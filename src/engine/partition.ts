@@ -566,7 +566,7 @@ export class Partition implements RuleContext {
     c.status = 'waiting';
     c.reservedFor = agent.id;
     c.reservedUntil = until;
-    agent.reserved.push(c);
+    agent.reserve(c);
     this.notice(c, initialNotice);
   }
 

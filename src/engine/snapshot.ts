@@ -465,7 +465,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
       a.load[q.ch]!++;
       a.open++;
     }
-    if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserved.push(c);
+    if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserve(c);
   }
   for (const a of p.agents.values()) if (a.reserved.length > 1) a.reserved.sort((x, y) => x.seq - y.seq);
   s.queues.forEach((r, qi) => {
