@@ -61,6 +61,7 @@ async function openPorts(
     fsync: config.fsync,
     fsyncIntervalMs: config.fsyncIntervalMs,
     logWrites: config.logWrites,
+    logPreallocateBytes: config.logPreallocateKib * 1024,
     clock,
     onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
   });

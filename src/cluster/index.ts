@@ -29,6 +29,8 @@ export interface EmbeddedPortsOptions {
   fsyncIntervalMs?: number;
   /** Where log writes run (see `FileCommandLogOptions.writes`). */
   logWrites?: 'thread-pool' | 'main-thread' | 'auto';
+  /** Zeros kept ahead of each log file's data, at most (bytes; 0 = none). See `FileCommandLogOptions`. */
+  logPreallocateBytes?: number;
   clock?: Clock;
   /** Told when a torn log tail is cut off at start-up (the node logs it). */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
@@ -42,6 +44,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     fsync: opts.fsync ?? 'always',
     ...(opts.fsyncIntervalMs !== undefined ? { fsyncIntervalMs: opts.fsyncIntervalMs } : {}),
     ...(opts.logWrites ? { writes: opts.logWrites } : {}),
+    ...(opts.logPreallocateBytes !== undefined ? { preallocateBytes: opts.logPreallocateBytes } : {}),
     ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
   });
   const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));

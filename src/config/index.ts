@@ -115,6 +115,13 @@ export const OPTIONS = {
     default: 'thread-pool',
     help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write) | auto (synchronous while no other write is under way)',
   },
+  logPreallocateKib: {
+    flag: 'log-preallocate-kib',
+    env: 'SB_LOG_PREALLOCATE_KIB',
+    kind: 'string',
+    default: '1024',
+    help: 'Embedded log: zeros written ahead of each file, at most, KiB (0 = grow the file with every append)',
+  },
   appendsInFlight: {
     flag: 'appends-in-flight',
     env: 'SB_APPENDS_IN_FLIGHT',
@@ -233,6 +240,7 @@ const schema = z.object({
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
   logWrites: z.enum(['thread-pool', 'main-thread', 'auto']),
+  logPreallocateKib: z.coerce.number().int().min(0).max(1024 * 1024),
   appendsInFlight: positive.max(16),
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),

@@ -1,0 +1,102 @@
+/**
+ * `node dist/loadtest/grpc-ab.js A B [--rounds N] [--rate R]`: two nodes side by side, so a change can be
+ * judged on a noisy shared machine. Both run at once (each with its own temporary data dir); open-loop
+ * rounds of 2 s alternate between them (who goes first alternates too), so the machine's load hits
+ * both alike. Each side is `label|repo-dir|node flags`, where repo-dir holds a built `dist/`, e.g.
+ *
+ *   git archive <commit> | tar -x -C /tmp/base && ln -s $PWD/node_modules /tmp/base/ && (cd /tmp/base && npx tsc -p tsconfig.build.json)
+ *   node dist/loadtest/grpc-ab.js "before|/tmp/base|" "after|.|"
+ *   node dist/loadtest/grpc-ab.js "pool|.|" "auto|.|--log-writes auto"
+ *
+ * The workload is `loadtest:grpc`'s (enqueue, measured, then end). Last line: one JSON object with the
+ * enqueue → answer percentiles per side, their ratio, and the 1-minute load average before and after.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { setupRouterWorkload } from './lib/grpc-workload.js';
+import { closedLoop, openLoop, WindowedLatency } from './lib/load-loops.js';
+import { type ChildServer, localNodeArgs, startChild } from './lib/node-process.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rounds: { type: 'string', default: '8' },
+    rate: { type: 'string', default: '500' },
+    agents: { type: 'string', default: '50' },
+  },
+});
+if (positionals.length !== 2) {
+  console.error(
+    'usage: node dist/loadtest/grpc-ab.js "labelA|repoA|flags" "labelB|repoB|flags" [--rounds N]',
+  );
+  process.exit(2);
+}
+
+interface Side {
+  label: string;
+  dataDir: string;
+  child: ChildServer;
+  workload: Awaited<ReturnType<typeof setupRouterWorkload>>;
+  lat: WindowedLatency;
+}
+
+async function main(): Promise<void> {
+  const rate = Number(values.rate);
+  const rounds = Number(values.rounds);
+  const sides: Side[] = [];
+  try {
+    for (const spec of positionals) {
+      const [label = '?', repo = '.', flags = ''] = spec.split('|');
+      const dataDir = mkdtempSync(join(tmpdir(), 'sb-ab-'));
+      const child = await startChild(join(resolve(repo), 'dist', 'src', 'cli', 'main.js'), [
+        ...localNodeArgs(dataDir),
+        ...flags.split(/\s+/).filter(Boolean),
+      ]);
+      const address = `127.0.0.1:${child.listening.grpcPort}`;
+      const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
+      sides.push({ label, dataDir, child, workload, lat: new WindowedLatency(process.hrtime.bigint()) });
+    }
+    const loadBefore = loadavg()[0] as number;
+    for (const s of sides) await closedLoop(8, 4000, s.workload.iteration);
+    for (let r = 0; r < rounds; r++) {
+      for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
+        await openLoop(rate, 2000, s.workload.iteration, s.lat);
+      }
+      process.stderr.write(`round ${r + 1}/${rounds}\n`);
+    }
+    const out: Record<string, unknown> = {};
+    const p50: number[] = [];
+    const p99: number[] = [];
+    for (const s of sides) {
+      const m = s.lat.total.summary();
+      p50.push(m.p50_us);
+      p99.push(m.p99_us);
+      out[s.label] = {
+        p50_us: Math.round(m.p50_us),
+        p90_us: Math.round(m.p90_us),
+        p99_us: Math.round(m.p99_us),
+        calls: m.count,
+      };
+    }
+    const ratio = (a: number[]) => Math.round(((a[1] as number) / (a[0] as number)) * 100) / 100;
+    out.p50_ratio = ratio(p50);
+    out.p99_ratio = ratio(p99);
+    out.open_rate = rate;
+    out.loadavg_1m = [loadBefore, loadavg()[0] as number].map((x) => Math.round(x * 100) / 100);
+    console.log(JSON.stringify(out));
+  } finally {
+    for (const s of sides) {
+      s.workload.close();
+      await s.child.stop();
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});
