@@ -98,7 +98,7 @@ function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
   // Pending offers the agent can no longer take (skill or seat removed) go back to routing.
   const lost = a.offers
     .map((id) => p.convs.get(id)!)
-    .filter((c) => a.load[c.queue.ch]! > a.cap[c.queue.ch]! || !laneOf(c).admits(a))
+    .filter((c) => a.loadOn(c.queue.ch) > a.capOn(c.queue.ch) || !laneOf(c).admits(a))
     .sort((x, y) => x.seq - y.seq);
   for (const c of lost) withdraw(p, c, a, 'agent_unavailable');
   for (const c of lost) rerouteIfUnoffered(p, c);
@@ -284,7 +284,7 @@ function withdraw(
   reason: 'agent_unavailable' | 'cancelled' | 'accepted_elsewhere',
 ): void {
   a.accrue(p.now);
-  a.load[c.queue.ch]!--;
+  a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
   c.offers.splice(c.offers.indexOf(a.id), 1);
   p.events.push({
@@ -317,7 +317,7 @@ function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: 
 
 function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   const { a, c } = offerOf(p, agentId, convId);
-  if (a.load[c.queue.ch]! > a.cap[c.queue.ch]!)
+  if (a.loadOn(c.queue.ch) > a.capOn(c.queue.ch))
     reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
   const others = c.offers.filter((id) => id !== agentId).map((id) => p.agents.get(id)!);
   for (const o of others) withdraw(p, c, o, 'accepted_elsewhere');
@@ -338,7 +338,7 @@ function rejectOffer(p: Partition, agentId: string, convId: string): Reply {
 /** A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent. */
 export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'timeout'): void {
   a.accrue(p.now);
-  a.load[c.queue.ch]!--;
+  a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
   c.offers.splice(c.offers.indexOf(a.id), 1);
   c.excluded = c.excluded ? [...c.excluded, a.id] : [a.id];
@@ -514,7 +514,7 @@ function requireAvailable(_p: Partition, a: Agent, ch: number, field: string): v
       `agent "${a.id}" is ${a.wrapUntil ? 'in wrap-up' : a.presence}`,
       field,
     );
-  if (a.load[ch]! >= a.cap[ch]!)
+  if (a.loadOn(ch) >= a.capOn(ch))
     reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${a.id}" has no free capacity`, field);
 }
 
@@ -532,7 +532,7 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
     for (const aid of c.participants) {
       const a = p.agents.get(aid)!;
       a.accrue(p.now);
-      a.load[c.queue.ch]!--;
+      a.addLoad(c.queue.ch, -1);
       a.open--;
       p.refreshAgent(a);
       freed.push(a);
@@ -562,7 +562,7 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     const held = c.offers.includes(toAgentId) || c.participants.includes(toAgentId) ? 1 : 0;
     if (target.presence !== 'online' || target.wrapUntil !== 0)
       reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${toAgentId}" is not available`, 'toAgentId');
-    if (target.load[q2.ch]! - held >= target.cap[q2.ch]!)
+    if (target.loadOn(q2.ch) - held >= target.capOn(q2.ch))
       reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${toAgentId}" has no free capacity`, 'toAgentId');
   }
   const from = c.agentId;
@@ -622,8 +622,8 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
         if (c.participants.includes(a.id) || !a.available(ch)) continue;
         if (
           !target ||
-          a.load[ch]! < target.load[ch]! ||
-          (a.load[ch] === target.load[ch] &&
+          a.loadOn(ch) < target.loadOn(ch) ||
+          (a.loadOn(ch) === target.loadOn(ch) &&
             (a.idleSince < target.idleSince || (a.idleSince === target.idleSince && a.seq < target.seq)))
         )
           target = a;
@@ -632,7 +632,7 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
     if (!target) reject('SB_ERR_AGENT_NOT_ELIGIBLE', `no agent of tier ≥ ${tier} is available`, 'toTier');
   }
   target.accrue(p.now);
-  target.load[ch]!++;
+  target.addLoad(ch, 1);
   target.open++;
   c.addParticipant(target.id);
   p.refreshAgent(target);
@@ -653,7 +653,7 @@ function manualAssign(p: Partition, id: string, agentId: string): Reply {
   const held = c.offers.includes(agentId) ? 1 : 0;
   if (a.presence !== 'online' || a.wrapUntil !== 0)
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" is not available`, 'agentId');
-  if (a.load[c.queue.ch]! - held >= a.cap[c.queue.ch]!)
+  if (a.loadOn(c.queue.ch) - held >= a.capOn(c.queue.ch))
     reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
   const freed = detach(p, c, 'accepted_elsewhere');
   p.assign(c, a, p.explain(c, lane, 'manual_assign', 1), false);
@@ -705,7 +705,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
 
 function releaseSeat(p: Partition, a: Agent, ch: number): void {
   a.accrue(p.now);
-  a.load[ch]!--;
+  a.addLoad(ch, -1);
   a.open--;
 }
 

@@ -28,7 +28,7 @@ const after: CommandEnvelope = {
 function breakAssignOnce(): void {
   const spy = vi.spyOn(Partition.prototype, 'assign').mockImplementation((_c, agent) => {
     spy.mockRestore();
-    agent.load[0]!++; // part of the command's effect has happened…
+    agent.addLoad(0, 1); // part of the command's effect has happened…
     throw new TypeError('injected bug'); // …then a bug stops it
   });
 }

@@ -29,7 +29,7 @@ export function lint(p: Partition): LintFinding[] {
       });
     } else {
       let capacity = 0;
-      for (const m of base.members) capacity += m.agent.cap[q.ch]!;
+      for (const m of base.members) capacity += m.agent.capOn(q.ch);
       if (capacity === 0)
         out.push({
           code: 'CHANNEL_NO_CAPACITY',

@@ -211,7 +211,7 @@ export class Partition implements RuleContext {
     a.members.push(m);
     if (countOnline && a.presence === 'online') {
       lane.online++;
-      lane.onlineCapacity += a.cap[lane.ch]!;
+      lane.onlineCapacity += a.capOn(lane.ch);
     }
     if (a.available(lane.ch)) lane.pool.push(m);
     return m;
@@ -226,7 +226,7 @@ export class Partition implements RuleContext {
     if (i >= 0) agent.members.splice(i, 1);
     if (countOnline && agent.presence === 'online') {
       lane.online--;
-      lane.onlineCapacity -= agent.cap[lane.ch]!;
+      lane.onlineCapacity -= agent.capOn(lane.ch);
     }
   }
 
@@ -234,7 +234,7 @@ export class Partition implements RuleContext {
     if (a.presence !== 'online') return;
     for (const m of a.members) {
       m.lane.online--;
-      m.lane.onlineCapacity -= a.cap[m.lane.ch]!;
+      m.lane.onlineCapacity -= a.capOn(m.lane.ch);
     }
   }
 
@@ -242,7 +242,7 @@ export class Partition implements RuleContext {
     if (a.presence !== 'online') return;
     for (const m of a.members) {
       m.lane.online++;
-      m.lane.onlineCapacity += a.cap[m.lane.ch]!;
+      m.lane.onlineCapacity += a.capOn(m.lane.ch);
     }
   }
 
@@ -608,7 +608,7 @@ export class Partition implements RuleContext {
     c.pending = expl;
     for (const a of agents) {
       a.accrue(this.now);
-      a.load[q.ch]!++;
+      a.addLoad(q.ch, 1);
       a.offers.push(c.id);
       this.events.push({
         type: 'offered',
@@ -626,7 +626,7 @@ export class Partition implements RuleContext {
   assign(c: Conv, a: Agent, expl: Explanation, fromOffer: boolean): void {
     const q = c.queue;
     a.accrue(this.now);
-    if (!fromOffer) a.load[q.ch]!++;
+    if (!fromOffer) a.addLoad(q.ch, 1);
     a.open++;
     a.lastAssignedAt = this.now;
     a.idleSince = this.now;

@@ -457,12 +457,12 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
     // Loads and per-agent lists are derived from the conversations.
     for (const aid of c.offers) {
       const a = p.agents.get(aid)!;
-      a.load[q.ch]!++;
+      a.addLoad(q.ch, 1);
       a.offers.push(c.id);
     }
     for (const aid of c.participants) {
       const a = p.agents.get(aid)!;
-      a.load[q.ch]!++;
+      a.addLoad(q.ch, 1);
       a.open++;
     }
     if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserve(c);

@@ -8,7 +8,7 @@ export const mostSkilled: RoutingStrategy = {
   name: 'most_skilled',
   automatic: true,
   // Score ≤ 64 skills × 10; load < 1024 (capacity is at most 1000).
-  key1: (m) => -m.score * 1024 + m.agent.load[m.lane.ch]!,
+  key1: (m) => -m.score * 1024 + m.agent.loadOn(m.lane.ch),
   key2: idleSince,
   width: () => 1,
 };

@@ -26,7 +26,7 @@ export interface RoutingStrategy {
 
 /** Load on the lane's channel: open conversations + pending offers + escalations. */
 export function load(m: Member): number {
-  return m.agent.load[m.lane.ch]!;
+  return m.agent.loadOn(m.lane.ch);
 }
 
 /** When the agent last got work, finished all work or came online (earlier = idle longer). */
