@@ -98,6 +98,30 @@ describe('customers', () => {
     expect(r.type === 'customer' && r.customer).toBeNull();
   });
 
+  it('a snapshot written before customers were created at first contact restores them as kept customers', () => {
+    const s = desk();
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1', { customer: { id: 'cu' } }));
+    const snap = JSON.parse(JSON.stringify(s.engine.snapshot()));
+    // Session-1 layout: every known customer in `customers`, no seenCustomers / customerLimit.
+    snap.state.customers.push({ id: 'cu', valueTier: 'standard', previousAgents: ['ann'] });
+    delete snap.state.seenCustomers;
+    delete snap.state.customerLimit;
+    const old = restoreEngine(snap, { customerLimit: 1 });
+    old.apply({
+      id: 'x1',
+      at: s.t,
+      cmd: { type: 'enqueue', conversation: conversation('c2', { customer: { id: 'a' } }) },
+    });
+    old.apply({
+      id: 'x2',
+      at: s.t,
+      cmd: { type: 'enqueue', conversation: conversation('c3', { customer: { id: 'b' } }) },
+    });
+    const r = old.query({ type: 'customer', customerId: 'cu' }, s.t);
+    expect(r.type === 'customer' && r.customer?.previousAgents).toEqual(['ann']);
+  });
+
   it('an invalid customer limit is refused when the engine is created', () => {
     expect(() => new Scenario(undefined, undefined, { customerLimit: 0 })).toThrow(/customerLimit/);
   });
