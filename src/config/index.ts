@@ -126,7 +126,7 @@ export const OPTIONS = {
     flag: 'appends-in-flight',
     env: 'SB_APPENDS_IN_FLIGHT',
     kind: 'string',
-    default: '1',
+    default: '2',
     help: 'Embedded log: group-commit writes in flight per partition (1 = each waits for the previous)',
   },
   pool: {
