@@ -27,14 +27,19 @@ export const PREVIOUS_AGENTS_KEPT = 5;
 
 export class CustomerBook {
   readonly configured = new Map<string, CustomerConfig>();
-  readonly seen = new StringTable<SeenAgents>();
+  readonly seen: StringTable<SeenAgents>;
   /** Entry of the customer of the last `contact` in `seen` (-1 = a configured customer). */
   contactEntry = -1;
   /** Reused read view of a seen customer for the routing rules (they only read it, never keep it). */
   private readonly scratch: CustomerConfig = { id: '', valueTier: 'standard', previousAgents: NONE };
   private readonly one: string[] = [''];
 
-  constructor(public limit: number) {}
+  constructor(
+    public limit: number,
+    hashSeed = 0,
+  ) {
+    this.seen = new StringTable<SeenAgents>(1024, hashSeed);
+  }
 
   get size(): number {
     return this.configured.size + this.seen.size;

@@ -31,6 +31,12 @@ export interface EngineOptions {
    * snapshot's bound unless this option is given.
    */
   customerLimit?: number;
+  /**
+   * Seed of the string hash of the engine's id tables (conversations, customers, dedupe). Ids come from
+   * clients; a host exposed to untrusted ids should pass a random per-process value so nobody can craft
+   * ids that collide. Decisions, snapshots and digests do not depend on it. Default 0.
+   */
+  hashSeed?: number;
 }
 
 export const DEFAULT_DEDUPE_WINDOW = 10_000;
@@ -168,10 +174,14 @@ export class RoutingEngine implements Engine {
   }
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
-    const p = new Partition();
-    p.recent = new ReplyMemo(options.recentClosed ?? 10_000);
+    const seed = checkedSeed(options.hashSeed);
+    const p = new Partition(seed, options.recentClosed ?? 10_000);
     p.customers.limit = checkedLimit(options.customerLimit) ?? DEFAULT_CUSTOMER_LIMIT;
-    return new RoutingEngine(partition, p, new ReplyMemo(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW));
+    return new RoutingEngine(
+      partition,
+      p,
+      new ReplyMemo(options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW, seed),
+    );
   }
 
   /**
@@ -183,7 +193,11 @@ export class RoutingEngine implements Engine {
     if (s.version === SNAPSHOT_VERSION) state = s.state as StateV2;
     else if (s.version === 1) state = fromV1(s.state as StateV1);
     else throw new Error(`unsupported engine snapshot version ${s.version}`);
-    const { p, dedupe } = rebuild(state, options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+    const { p, dedupe } = rebuild(
+      state,
+      options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
+      checkedSeed(options.hashSeed),
+    );
     const limit = checkedLimit(options.customerLimit);
     if (limit !== undefined) p.customers.setLimit(limit);
     return new RoutingEngine(s.partition, p, dedupe);
@@ -194,4 +208,10 @@ function checkedLimit(n: number | undefined): number | undefined {
   if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1))
     throw new RangeError(`customerLimit must be a positive integer, got ${n}`);
   return n;
+}
+
+function checkedSeed(n: number | undefined): number {
+  if (n === undefined) return 0;
+  if (!Number.isSafeInteger(n)) throw new RangeError(`hashSeed must be an integer, got ${n}`);
+  return n | 0;
 }

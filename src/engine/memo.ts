@@ -19,7 +19,10 @@ export class ReplyMemo<V> {
   private next = 0;
   private count = 0;
 
-  constructor(readonly limit: number) {
+  constructor(
+    readonly limit: number,
+    private readonly seed = 0,
+  ) {
     if (!(Number.isSafeInteger(limit) && limit >= 1))
       throw new RangeError(
         `a memo limit (dedupeWindow, recentClosed) must be a positive integer, got ${limit}`,
@@ -31,7 +34,7 @@ export class ReplyMemo<V> {
   }
 
   get(k: string): V | undefined {
-    const h = hashString(k);
+    const h = hashString(k, this.seed);
     const index = this.index;
     const mask = this.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
@@ -49,7 +52,7 @@ export class ReplyMemo<V> {
   /** Adds a new key (callers never add a key they still remember), forgetting the oldest when full. */
   set(k: string, v: V): void {
     const r = this.next;
-    const h = hashString(k);
+    const h = hashString(k, this.seed);
     if (this.count === this.limit) {
       this.unindex(r);
       this.keys[r] = k;
@@ -121,9 +124,13 @@ function grown(a: Int32Array, size: number): Int32Array<ArrayBuffer> {
   return b;
 }
 
-/** 32-bit FNV-1a over UTF-16 code units. */
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
+/**
+ * 32-bit FNV-1a over UTF-16 code units, started from `seed` mixed into the FNV offset basis. Ids come
+ * from clients: with a seed they do not know (`EngineOptions.hashSeed`) they cannot precompute ids that
+ * collide in the tables. Only speed depends on it; decisions, snapshots and digests do not.
+ */
+export function hashString(s: string, seed = 0): number {
+  let h = 0x811c9dc5 ^ seed;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   // As an int32 (what the Int32Array stores), also for the empty string where the loop never ran.
   return h | 0;

@@ -82,10 +82,20 @@ export class Partition implements RuleContext {
   /** Agents' hot timestamps (see `TimeSlab`). */
   readonly agentTimes = new TimeSlab(4);
   readonly queues = new Map<string, Queue>();
-  readonly customers = new CustomerBook(DEFAULT_CUSTOMER_LIMIT);
-  readonly convs = new StringTable<Conv>();
+  readonly customers: CustomerBook;
+  readonly convs: StringTable<Conv>;
   /** Recently closed or abandoned conversations, oldest first (restored ones as views). */
-  recent = new ReplyMemo<Conv | ConversationView>(10_000);
+  recent: ReplyMemo<Conv | ConversationView>;
+
+  /** `hashSeed`: see `hashString` (the tables' layout only, never a decision). */
+  constructor(
+    readonly hashSeed = 0,
+    recentLimit = 10_000,
+  ) {
+    this.customers = new CustomerBook(DEFAULT_CUSTOMER_LIMIT, hashSeed);
+    this.convs = new StringTable<Conv>(1024, hashSeed);
+    this.recent = new ReplyMemo(recentLimit, hashSeed);
+  }
   /** Agents per skill (for lint). */
   readonly skillHolders = new Map<string, number>();
   readonly hours = new Map<string, HoursCache>();

@@ -365,14 +365,17 @@ export function fromV1(s: StateV1): StateV2 {
  * are mutated from then on, so the caller must not use the state object afterwards (a snapshot parsed
  * from JSON or received from another thread is exactly that).
  */
-export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedupe: ReplyMemo<Reply> } {
+export function rebuild(
+  s: StateV2,
+  dedupeWindow: number,
+  hashSeed = 0,
+): { p: Partition; dedupe: ReplyMemo<Reply> } {
   const strs = s.strs;
-  const p = new Partition();
+  const p = new Partition(hashSeed, s.recentLimit);
   p.now = s.now;
   p.agentSeq = s.agentSeq;
   p.convSeq = s.convSeq;
   p.config = s.config;
-  p.recent = new ReplyMemo(s.recentLimit);
   const ag = s.agents as number[];
   for (let i = 0; i < ag.length; i += AGENT_STRIDE) {
     const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!, p.agentTimes);
@@ -500,7 +503,7 @@ export function rebuild(s: StateV2, dedupeWindow: number): { p: Partition; dedup
   });
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
-  const dedupe = new ReplyMemo<Reply>(dedupeWindow);
+  const dedupe = new ReplyMemo<Reply>(dedupeWindow, hashSeed);
   for (const [k, v] of s.dedupe) dedupe.set(k, v);
   return { p, dedupe };
 }

@@ -33,7 +33,10 @@ export class StringTable<V> {
   private first = 0;
 
   /** `minDead`: deleted entries tolerated before compaction is considered (small in tests). */
-  constructor(private readonly minDead = 1024) {}
+  constructor(
+    private readonly minDead = 1024,
+    private readonly seed = 0,
+  ) {}
 
   get size(): number {
     return this.live;
@@ -51,17 +54,17 @@ export class StringTable<V> {
   }
 
   get(k: string): V | undefined {
-    const i = this.slotOf(k, hashString(k));
+    const i = this.slotOf(k, hashString(k, this.seed));
     return i < 0 ? undefined : (this.kv[2 * this.index[2 * i + 1]! - 1] as V);
   }
 
   has(k: string): boolean {
-    return this.slotOf(k, hashString(k)) >= 0;
+    return this.slotOf(k, hashString(k, this.seed)) >= 0;
   }
 
   /** Sets the value; a new key goes last, an existing one keeps its place (as `Map.set`). */
   set(k: string, v: V): this {
-    const h = hashString(k);
+    const h = hashString(k, this.seed);
     const i = this.slotOf(k, h);
     if (i >= 0) {
       this.kv[2 * this.index[2 * i + 1]! - 1] = v;
@@ -76,7 +79,7 @@ export class StringTable<V> {
   }
 
   delete(k: string): boolean {
-    const i = this.slotOf(k, hashString(k));
+    const i = this.slotOf(k, hashString(k, this.seed));
     if (i < 0) return false;
     const e = this.index[2 * i + 1]! - 1;
     this.kv[2 * e] = null;
@@ -93,7 +96,7 @@ export class StringTable<V> {
    * table compacts; `keyAt` tells whether a remembered number still holds the key.
    */
   entryOf(k: string): number {
-    const i = this.slotOf(k, hashString(k));
+    const i = this.slotOf(k, hashString(k, this.seed));
     return i < 0 ? -1 : this.index[2 * i + 1]! - 1;
   }
 
