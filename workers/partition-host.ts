@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine } from '../src/engine/api.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
+import { Partition } from '../src/engine/partition.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent } from '../src/engine/types.js';
 import {
   type HostItem,
@@ -25,13 +26,16 @@ const engines = new Map<string, Engine>();
 /** Snapshots captured and still being serialised, by partition. */
 const snapshots = new Map<string, SlicedSnapshot>();
 
+/** Test hook (`inject_bug`): command ids whose apply hits an injected bug. */
+const injected = new Set<string>();
+
 /**
- * An engine that throws has a bug, but the throw is deterministic: replay hits it at the same command
- * with the same state. Answering it as an internal error (instead of dropping the partition) keeps the
- * partition serving and its replay identical, so one poison command cannot take a tenant down.
+ * The engine never throws for a bug: it answers `SB_ERR_INTERNAL` and halts (the command may have been
+ * half-applied). A throw that still escapes (a bug in the engine's own guard) is answered the same way.
  */
 function applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
   try {
+    if (injected.size > 0 && injected.has(env.id)) return applyWithInjectedBug(engine, env);
     return engine.apply(env);
   } catch (e) {
     return {
@@ -43,6 +47,24 @@ function applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
     };
   }
 }
+
+/** The same fault as the engine's own test: the assignment step takes a seat, then throws. */
+function applyWithInjectedBug(engine: Engine, env: CommandEnvelope): ApplyResult {
+  const original = Partition.prototype.assign;
+  Partition.prototype.assign = function (this: Partition, ...args: Parameters<Partition['assign']>) {
+    Partition.prototype.assign = original;
+    args[1].addLoad(0, 1);
+    throw new TypeError('injected bug (test hook)');
+  };
+  try {
+    return engine.apply(env);
+  } finally {
+    Partition.prototype.assign = original;
+  }
+}
+
+/** Replay gives up after this many distinct halting commands: something is badly wrong, not one bug. */
+const MAX_SKIPPED = 64;
 
 function missing(partition: string): HostResult {
   return {
@@ -63,6 +85,16 @@ function handleItem(item: HostItem): HostResult {
       const latencies: number[] = [];
       for (let i = 0; i < item.commands.length; i++) {
         const r = applyOne(engine, item.commands[i] as CommandEnvelope);
+        if (engine.halted) {
+          // Nothing after this command may run on a possibly half-applied state: the main thread
+          // reloads the partition from snapshot + log, skipping the command that halted it.
+          return {
+            kind: 'error',
+            code: 'SB_ERR_INTERNAL',
+            message: `engine halted by command ${engine.halted.commandId}: ${engine.halted.error}`,
+            halted: engine.halted.commandId,
+          };
+        }
         results[i] = r;
         if (r.ok && r.reply.kind === 'enqueued' && !r.duplicate) {
           const received = item.receivedAt[i] as number;
@@ -89,32 +121,51 @@ function handleItem(item: HostItem): HostResult {
       const t0 = performance.now();
       engines.delete(item.partition);
       snapshots.delete(item.partition);
+      const skip = new Set(item.skip ?? []);
+      const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
       let engine: Engine;
-      if (item.snapshot) {
-        engine = restoreEngine(item.snapshot);
-        const digest = engine.digest();
-        if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
+      let replayed: number;
+      let recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+      // A command that halts the engine (a bug) is skipped and the replay starts over from the
+      // snapshot: deterministic replay makes that exactly "the command was rejected", on every node.
+      for (;;) {
+        if (item.snapshot) {
+          engine = restoreEngine(item.snapshot);
+          const digest = engine.digest();
+          if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
+            return {
+              kind: 'error',
+              code: 'SB_ERR_INTERNAL',
+              message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
+            };
+          }
+        } else {
+          engine = createEngine(item.partition);
+        }
+        replayed = 0;
+        recovered = [];
+        replay: for (let b = 0; b < item.batches.length; b++) {
+          for (const env of item.batches[b] as CommandEnvelope[]) {
+            if (skip.has(env.id)) continue;
+            const r = applyOne(engine, env);
+            if (engine.halted) break replay;
+            replayed++;
+            if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
+              recovered.push({ batch: b, env, events: r.events });
+            }
+          }
+        }
+        const halted = engine.halted as { commandId: string } | null;
+        if (!halted) break;
+        if (skip.size >= MAX_SKIPPED || skip.has(halted.commandId)) {
           return {
             kind: 'error',
             code: 'SB_ERR_INTERNAL',
-            message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
+            message: `replay of ${item.partition} halts at command ${halted.commandId} after skipping ${skip.size} commands`,
           };
         }
-      } else {
-        engine = createEngine(item.partition);
+        skip.add(halted.commandId);
       }
-      let replayed = 0;
-      const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
-      const recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[] = [];
-      item.batches.forEach((batch, b) => {
-        for (const env of batch) {
-          const r = applyOne(engine, env);
-          replayed++;
-          if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
-            recovered.push({ batch: b, env, events: r.events });
-          }
-        }
-      });
       engines.set(item.partition, engine);
       return {
         kind: 'load',
@@ -124,6 +175,7 @@ function handleItem(item: HostItem): HostResult {
         replayed,
         seconds: (performance.now() - t0) / 1000,
         recovered,
+        skipped: [...skip],
       };
     }
     case 'snapshot': {
@@ -151,6 +203,11 @@ function handleItem(item: HostItem): HostResult {
       engines.delete(item.partition);
       snapshots.delete(item.partition);
       return { kind: 'drop' };
+    case 'inject_bug':
+      if (!data.testHooks)
+        return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
+      injected.add(item.commandId);
+      return { kind: 'inject_bug' };
     case 'crash':
       if (!data.testHooks)
         return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };

@@ -257,6 +257,13 @@ export class PartitionHost {
     await this.call(this.slots[part.slot] as Slot, { kind: 'crash', how });
   }
 
+  /** Test hook: applying command `commandId` hits an injected engine bug from now on (`testHooks` pool). */
+  async injectBug(tenant: string, commandId: string): Promise<void> {
+    const part = this.partFor(tenant);
+    await part.state.whenReady();
+    await this.call(this.slots[part.slot] as Slot, { kind: 'inject_bug', commandId });
+  }
+
   /** Slot index hosting a tenant (tests and diagnostics). */
   slotOf(tenant: string): number | null {
     return this.parts.get(tenant)?.slot ?? null;
@@ -306,6 +313,16 @@ export class PartitionHost {
     const st = part.state;
     if (st.status !== 'ready') {
       st.waiting.push(p);
+      return;
+    }
+    if (st.poisoned.size > 0 && st.poisoned.has(p.env.id)) {
+      this.settleError(
+        p,
+        new SwitchboardError(
+          'SB_ERR_INTERNAL',
+          `command ${p.env.id} hit an internal error in the routing engine and was rejected; it changed nothing`,
+        ),
+      );
       return;
     }
     // Time only moves forward inside a partition's log, whatever order concurrent calls were stamped in.
@@ -406,6 +423,12 @@ export class PartitionHost {
   private onApplied(part: Part, gen: number, batch: Pending[], r: HostResult): void {
     const st = part.state;
     if (st.gen !== gen) return;
+    if (r.kind === 'error' && r.halted) {
+      // An engine bug: the command may be half-applied, so the partition reloads from snapshot + log
+      // and the replay skips it (its resubmissions are answered at once, see `accept`).
+      st.poisoned.add(r.halted);
+      this.logger?.error({ tenant: part.name, commandId: r.halted, reason: r.message }, 'engine halted');
+    }
     if (r.kind !== 'apply') {
       this.fail(part, r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`, 'SB_ERR_UNAVAILABLE');
       return;
@@ -629,8 +652,17 @@ export class PartitionHost {
         snapshotDigest: stored?.digest ?? null,
         batches,
         unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : orphans,
+        skip: [...st.poisoned],
       });
       if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+      for (const id of r.skipped) {
+        if (st.poisoned.has(id)) continue;
+        st.poisoned.add(id);
+        this.logger?.error(
+          { tenant: part.name, commandId: id },
+          'replay skipped a command that halts the engine',
+        );
+      }
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
       st.lastSeq = last;
       st.issuedSeq = last;

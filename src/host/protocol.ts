@@ -32,6 +32,11 @@ export type HostItem =
        * worker died): the worker returns their events from the replay so they can still be published.
        */
       unreleased?: string[];
+      /**
+       * Ids of commands known to halt the engine (an engine bug): replay skips them, which is exactly
+       * "the command was rejected". The worker adds any other command that halts the replay.
+       */
+      skip?: string[];
     }
   /** Capture the partition's state now; it is then serialised by `snapshot_part` items. */
   | { kind: 'snapshot'; partition: string }
@@ -42,7 +47,12 @@ export type HostItem =
   | { kind: 'snapshot_part'; partition: string; budgetMs: number }
   | { kind: 'drop'; partition: string }
   /** Test hook (only honoured when the pool was started with `testHooks`): kill the worker thread. */
-  | { kind: 'crash'; how: 'exit' | 'throw' };
+  | { kind: 'crash'; how: 'exit' | 'throw' }
+  /**
+   * Test hook: from now on, applying the command with this id hits an injected engine bug (it throws
+   * in the middle of the assignment step, every time, as a deterministic bug would).
+   */
+  | { kind: 'inject_bug'; commandId: string };
 
 export type HostResult =
   | {
@@ -65,6 +75,8 @@ export type HostResult =
       seconds: number;
       /** Events of the `unreleased` commands found in the replay: batch index and command. */
       recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+      /** Commands the replay skipped because they halt the engine (`skip` plus any found now). */
+      skipped: string[];
     }
   /** The state is captured (`seconds` = how long the partition stood still for it). */
   | { kind: 'snapshot'; now: number; seconds: number }
@@ -77,7 +89,8 @@ export type HostResult =
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
-  | { kind: 'error'; code: string; message: string; missing?: boolean };
+  | { kind: 'error'; code: string; message: string; missing?: boolean; halted?: string }
+  | { kind: 'inject_bug' };
 
 export interface HostRequest {
   items: HostItem[];
