@@ -240,7 +240,11 @@ const schema = z.object({
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
   logWrites: z.enum(['thread-pool', 'main-thread', 'auto']),
-  logPreallocateKib: z.coerce.number().int().min(0).max(1024 * 1024),
+  logPreallocateKib: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024),
   appendsInFlight: positive.max(16),
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),

@@ -346,10 +346,12 @@ describe('alerts and dashboard queries', () => {
       queueStats: async () => [],
     });
     const registered: Obj[] = registry.getMetricsAsArray();
-    // The API service layer registers the command histogram itself (src/api/service.ts).
+    // The API service layer registers the command histogram and the error counter itself (src/api/service.ts).
     const service = readFileSync(join(ROOT, 'src', 'api', 'service.ts'), 'utf8');
     expect(service).toMatch(/'switchboard_command_duration_seconds'[\s\S]{0,300}labelNames: \['method'\]/);
-    const listed = metricNames.metrics.filter((m) => m.name !== 'switchboard_command_duration_seconds');
+    expect(service).toMatch(/'switchboard_errors_total'[\s\S]{0,300}labelNames: \['method', 'code'\]/);
+    const byService = ['switchboard_command_duration_seconds', 'switchboard_errors_total'];
+    const listed = metricNames.metrics.filter((m) => !byService.includes(m.name));
     expect(registered.map((m) => m.name).sort()).toEqual(listed.map((m) => m.name).sort());
     for (const m of listed) {
       const r = registered.find((x) => x.name === m.name);
