@@ -51,10 +51,14 @@ async function main(): Promise<void> {
     for (const spec of positionals) {
       const [label = '?', repo = '.', flags = ''] = spec.split('|');
       const dataDir = mkdtempSync(join(tmpdir(), 'sb-ab-'));
-      const child = await startChild(join(resolve(repo), 'dist', 'src', 'cli', 'main.js'), [
-        ...localNodeArgs(dataDir),
-        ...flags.split(/\s+/).filter(Boolean),
-      ]);
+      // `node:--flag` goes to the node binary (V8/GC flags), everything else to the router.
+      const words = flags.split(/\s+/).filter(Boolean);
+      const child = await startChild(
+        join(resolve(repo), 'dist', 'src', 'cli', 'main.js'),
+        [...localNodeArgs(dataDir), ...words.filter((w) => !w.startsWith('node:'))],
+        30_000,
+        words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
+      );
       const address = `127.0.0.1:${child.listening.grpcPort}`;
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
       sides.push({ label, dataDir, child, workload, lat: new WindowedLatency(process.hrtime.bigint()) });

@@ -25,8 +25,13 @@ export interface ChildServer {
 }
 
 /** Starts `node <script> ...args` and resolves once it logs a JSON line with `msg: "listening"`. */
-export function startChild(script: string, args: string[], timeoutMs = 30_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [script, ...args], {
+export function startChild(
+  script: string,
+  args: string[],
+  timeoutMs = 30_000,
+  execArgv: string[] = [],
+): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...execArgv, script, ...args], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     // The `listening` line is logged at info: a quieter SB_LOG_LEVEL inherited from the shell would hide it.
