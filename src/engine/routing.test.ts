@@ -177,7 +177,8 @@ describe('offers', () => {
   it('an offer that is accepted becomes an assignment', () => {
     const s = offering();
     const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
-    expect(r.ok && r.reply).toMatchObject({ status: 'offered' });
+    // The reply names whose desk rings, so the gateway can tell the customer without a second call.
+    expect(r.ok && r.reply).toMatchObject({ status: 'offered', agentId: 'ann' });
     expect(r.ok && offers(r.events)).toEqual(['c1→ann']);
     const accepted = s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c1' });
     expect(assignments(accepted)).toEqual(['c1→ann']);
