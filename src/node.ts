@@ -49,6 +49,9 @@ async function openPorts(
     return cluster.createClusterPorts({
       natsUrl: config.natsUrl,
       ...(config.mongoUrl ? { mongoUrl: config.mongoUrl } : {}),
+      replicas: config.natsReplicas,
+      events: config.eventStream === 'on',
+      pipelined: config.natsPipeline === 'on',
       nodeId,
       clock,
       logger,

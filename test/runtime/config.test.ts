@@ -34,6 +34,22 @@ describe('node configuration', () => {
     expect(c.demo).toBe(true);
   });
 
+  it('cluster settings: replicas, event stream and pipelining come from flags or env and are validated', () => {
+    expect(config([])).toMatchObject({ natsReplicas: 1, eventStream: 'on', natsPipeline: 'off' });
+    const c = config(['--nats-replicas', '3'], { SB_EVENT_STREAM: 'off', SB_NATS_PIPELINE: 'on' });
+    expect(c).toMatchObject({ natsReplicas: 3, eventStream: 'off', natsPipeline: 'on' });
+    const bad = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      try {
+        config(argv, env);
+      } catch (e) {
+        return (e as ConfigError).issues.join('\n');
+      }
+      return 'accepted';
+    };
+    expect(bad(['--nats-replicas', '0'])).toMatch(/nats-replicas/);
+    expect(bad([], { SB_EVENT_STREAM: 'no' })).toMatch(/event-stream|SB_EVENT_STREAM/);
+  });
+
   it('a tenant listed twice has two tokens (rotation); a third, or one token for two tenants, is refused', () => {
     const c = config(['--tokens', 'acme=old,globex=g,acme=new,acme=old'], {});
     expect(c.tokens).toEqual({ acme: ['old', 'new'], globex: ['g'] });

@@ -29,18 +29,20 @@ export interface ClusterPortsConfig {
   /** MongoDB URL for snapshots; absent = snapshots in JetStream (`SB_SNAPSHOTS`). */
   mongoUrl?: string;
   nodeId: string;
-  /** Replicas of every stream and bucket (1 for one server; 3 in production). Default: SB_NATS_REPLICAS or 1. */
+  /** Replicas of every stream and bucket (1 for one server; 3 in production). Default 1 (`--nats-replicas`). */
   replicas?: number;
   /** `file` (default) or `memory` JetStream storage. */
   storage?: 'file' | 'memory';
   /** Lease TTL, ms (default 3000). */
   leaseTtlMs?: number;
   /**
-   * Publish events to `SB_EVENTS` (default: true unless env `SB_EVENT_STREAM=off`). Off, gateways only
+   * Publish events to `SB_EVENTS` (default true; `--event-stream off`). Off, gateways only
    * get the live `WatchEvents` stream; each event is one JetStream message, and with `sync_interval:
    * always` one fsync on the NATS server, so the stream costs more than the command log itself.
    */
   events?: boolean;
+  /** Let several appends of one partition be in flight (`--nats-pipeline on`; default false). */
+  pipelined?: boolean;
   clock?: Clock;
   /** Called by ownership before a handed-over lease is deleted (the host drains the partition here). */
   beforeRelease?: (partition: string) => Promise<void>;
@@ -76,21 +78,17 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     (config.logger
       ? (msg: string, fields?: Record<string, unknown>) => config.logger?.info(fields ?? {}, msg)
       : undefined);
-  const envReplicas = Number(process.env.SB_NATS_REPLICAS ?? '');
   const common = {
-    replicas: config.replicas ?? (envReplicas > 0 ? envReplicas : 1),
+    replicas: config.replicas ?? 1,
     storage: config.storage ?? 'file',
   };
-  // SB_NATS_PIPELINE=on: `--appends-in-flight` applies to the JetStream log too (see JetStreamLogOptions).
-  const jsLog = await JetStreamCommandLog.open(nc, {
-    ...common,
-    pipelined: process.env.SB_NATS_PIPELINE === 'on',
-  });
+  // `--nats-pipeline on`: `--appends-in-flight` applies to the JetStream log too (see JetStreamLogOptions).
+  const jsLog = await JetStreamCommandLog.open(nc, { ...common, pipelined: config.pipelined ?? false });
   const store = config.mongoUrl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
     : await JetStreamSnapshotStore.open(nc, common);
   const events =
-    (config.events ?? process.env.SB_EVENT_STREAM !== 'off') === false
+    config.events === false
       ? null
       : await JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) });
   const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
