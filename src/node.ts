@@ -100,6 +100,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       metrics,
       logger,
       maxInflight: config.maxInflight,
+      maxLoopLagMs: config.maxLoopLagMs,
       snapshotEveryCommands: config.snapshotEvery,
       snapshotEverySeconds: config.snapshotSeconds,
       callsPerSlot: config.callsPerWorker,

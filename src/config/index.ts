@@ -171,6 +171,13 @@ export const OPTIONS = {
     default: '20000',
     help: 'Commands in flight per node before SB_ERR_OVERLOADED',
   },
+  maxLoopLagMs: {
+    flag: 'max-loop-lag-ms',
+    env: 'SB_MAX_LOOP_LAG_MS',
+    kind: 'string',
+    default: '500',
+    help: 'Refuse new commands (SB_ERR_OVERLOADED) while the event loop runs this many ms late; 0 = off',
+  },
   snapshotEvery: {
     flag: 'snapshot-every',
     env: 'SB_SNAPSHOT_EVERY',
@@ -273,6 +280,7 @@ const schema = z.object({
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,
+  maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   snapshotEvery: positive,
   snapshotSeconds: positive,
   maxMessageBytes: positive.min(1024),

@@ -32,6 +32,7 @@ import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats } from '../e
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
+import { LoopLag } from './loop-lag.js';
 import { type Part, PartitionState, type Pending } from './partition-state.js';
 import type { HostItem, HostResult } from './protocol.js';
 import { preciseNow } from './protocol.js';
@@ -43,6 +44,8 @@ export interface PartitionHostOptions {
   pool: WorkerPool;
   /** Commands accepted and not yet answered, node-wide; beyond it `SB_ERR_OVERLOADED`. */
   maxInflight?: number;
+  /** New commands get `SB_ERR_OVERLOADED` while the event loop runs this many ms late (0 = never). */
+  maxLoopLagMs?: number;
   /** Snapshot a partition after this many logged commands … */
   snapshotEveryCommands?: number;
   /** … or this many seconds after its last snapshot, if anything changed. */
@@ -100,6 +103,8 @@ export class PartitionHost {
   private readonly known = new Set<string>();
   private readonly bus = new EventBus();
   private readonly maxInflight: number;
+  private readonly maxLoopLagMs: number;
+  private readonly loopLag: LoopLag | null;
   private readonly snapshotEvery: number;
   private readonly snapshotEveryMs: number;
   private readonly callsPerSlot: number;
@@ -124,6 +129,8 @@ export class PartitionHost {
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
+    this.maxLoopLagMs = opts.maxLoopLagMs ?? 500;
+    this.loopLag = this.maxLoopLagMs > 0 ? new LoopLag() : null;
     this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
@@ -179,6 +186,14 @@ export class PartitionHost {
         new SwitchboardError(
           'SB_ERR_OVERLOADED',
           `node has ${this.inflight} commands in flight; retry with backoff`,
+        ),
+      );
+    }
+    if (this.loopLag && this.loopLag.lagMs > this.maxLoopLagMs) {
+      return Promise.reject(
+        new SwitchboardError(
+          'SB_ERR_OVERLOADED',
+          `node is ${Math.round(this.loopLag.lagMs)} ms behind; retry with backoff`,
         ),
       );
     }
@@ -290,6 +305,7 @@ export class PartitionHost {
         ),
     );
     for (const p of this.parts.values()) p.state.clearTimer();
+    this.loopLag?.stop();
     await this.pool.close();
   }
 
