@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
 import type { ApplyResult } from '../../src/engine/types.js';
 import { collect } from '../support/contracts.js';
-import { type Harness, removeDir, startHost } from './harness.js';
+import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
 
 const running: Harness[] = [];
 afterAll(async () => {
@@ -20,17 +20,6 @@ afterAll(async () => {
 
 const enqueue = (h: Harness, id: string, conv: string) =>
   h.send('acme', { type: 'enqueue', conversation: conversation(conv, { queueId: 'chat-billing' }) }, id);
-
-async function untilServing<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (attempt > 200 || (e as { code?: string }).code !== 'SB_ERR_UNAVAILABLE') throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 function code(s: PromiseSettledResult<ApplyResult>): string {
   if (s.status === 'rejected') return (s.reason as { code: string }).code;
@@ -62,7 +51,7 @@ describe.each(['port', 'piscina'] as const)('an engine bug mid-command (%s pool)
     const logged = (await collect(h.ports.log.read('acme', 0))).flatMap((b) => b.commands.map((c) => c.id));
     expect(logged).toContain('poison');
 
-    const retried = await untilServing(() =>
+    const retried = await retryWhileUnavailable(() =>
       Promise.all([enqueue(h, 'before', 'conv-before'), enqueue(h, 'after', 'conv-after')]),
     );
     for (const r of retried) expect(r.ok && r.reply.kind === 'enqueued' && r.reply.status).toBe('assigned');

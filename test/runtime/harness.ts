@@ -31,6 +31,18 @@ export async function tempDataDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'sb-host-'));
 }
 
+/** Retries `fn` while it fails with the retryable `SB_ERR_UNAVAILABLE` of a partition being (re)loaded. */
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, attempts = 200): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= attempts || (e as { code?: string }).code !== 'SB_ERR_UNAVAILABLE') throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }

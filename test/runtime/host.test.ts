@@ -5,7 +5,7 @@ import { agentConfig, conversation, queueConfig } from '../../src/engine/fixture
 import type { ApplyResult, EngineEvent } from '../../src/engine/types.js';
 import type { PublishedEvent } from '../../src/host/router.js';
 import { collect } from '../support/contracts.js';
-import { type Harness, removeDir, startHost } from './harness.js';
+import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
 
 const dirs: string[] = [];
 const running: Harness[] = [];
@@ -35,16 +35,7 @@ async function billingDesk(h: Harness, tenant: string, agents: number): Promise<
 const enqueue = (h: Harness, tenant: string, id: string) =>
   h.send(tenant, { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) });
 
-async function retry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (attempt > 100 || (e as { code?: string }).code !== 'SB_ERR_UNAVAILABLE') throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+const retry = <T>(fn: () => Promise<T>) => retryWhileUnavailable(fn, 100);
 
 function status(r: ApplyResult): string {
   if (!r.ok) return r.error.code;
