@@ -7,6 +7,7 @@
  * order). Invariant: `pos[slots[i]] === i` for i < size; `pos[id] === -1` for ids not in the heap.
  */
 import type { HeapKeys } from './heap.js';
+import { walkBestFirst } from './heap-walk.js';
 
 export class DenseHeap<T> {
   private slots = new Int32Array(16);
@@ -175,51 +176,17 @@ export class DenseHeap<T> {
 
   private walk(pred: (x: T) => boolean, count: number, limit: number): T[] {
     const out: T[] = [];
-    const frontier: number[] = [0];
-    let examined = 0;
-    while (frontier.length > 0 && examined < limit && out.length < count) {
-      const i = frontier[0]!;
-      const last = frontier.pop()!;
-      if (frontier.length > 0) {
-        frontier[0] = last;
-        this.frontierDown(frontier);
-      }
-      examined++;
-      const x = this.byId[this.slots[i]!]!;
-      if (pred(x)) out.push(x);
-      const l = 2 * i + 1;
-      if (l < this.n) this.frontierPush(frontier, l);
-      if (l + 1 < this.n) this.frontierPush(frontier, l + 1);
-    }
+    walkBestFirst(
+      this.n,
+      (i, j) => this.less(i, j),
+      (i) => {
+        const x = this.byId[this.slots[i]!]!;
+        return pred(x) && out.push(x) > 0;
+      },
+      count,
+      limit,
+    );
     return out;
-  }
-
-  private frontierPush(h: number[], x: number): void {
-    let i = h.length;
-    h.push(x);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(x, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = x;
-  }
-
-  private frontierDown(h: number[]): void {
-    const n = h.length;
-    const x = h[0]!;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      let c = l;
-      if (l + 1 < n && this.less(h[l + 1]!, h[l]!)) c = l + 1;
-      if (!this.less(h[c]!, x)) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = x;
   }
 
   private growSlots(): void {

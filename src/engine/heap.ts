@@ -11,6 +11,7 @@
  * what `peek`, `findFirst` and `findTop` return never depends on push order, so heaps rebuilt from a
  * snapshot decide exactly like the originals.
  */
+import { walkBestFirst } from './heap-walk.js';
 export interface HeapKeys<T> {
   k1(x: T): number;
   k2(x: T): number;
@@ -149,51 +150,14 @@ export class IndexedHeap<T> {
   private walk(pred: (x: T) => boolean, n: number, limit: number): T[] {
     const items = this.items;
     const out: T[] = [];
-    // Frontier of slot indexes, itself a small heap ordered like the main one.
-    const frontier: number[] = [0];
-    let examined = 0;
-    while (frontier.length > 0 && examined < limit && out.length < n) {
-      const i = frontier[0]!;
-      const last = frontier.pop()!;
-      if (frontier.length > 0) {
-        frontier[0] = last;
-        this.frontierDown(frontier);
-      }
-      examined++;
-      if (pred(items[i]!)) out.push(items[i]!);
-      const l = 2 * i + 1;
-      if (l < items.length) this.frontierPush(frontier, l);
-      if (l + 1 < items.length) this.frontierPush(frontier, l + 1);
-    }
+    walkBestFirst(
+      items.length,
+      (i, j) => this.less(i, j),
+      (i) => pred(items[i]!) && out.push(items[i]!) > 0,
+      n,
+      limit,
+    );
     return out;
-  }
-
-  private frontierPush(h: number[], x: number): void {
-    let i = h.length;
-    h.push(x);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(x, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = x;
-  }
-
-  private frontierDown(h: number[]): void {
-    const n = h.length;
-    const x = h[0]!;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      let c = l;
-      if (l + 1 < n && this.less(h[l + 1]!, h[l]!)) c = l + 1;
-      if (!this.less(h[c]!, x)) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = x;
   }
 
   private removeAt(i: number): void {
