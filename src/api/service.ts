@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { Query, QueryResult } from '../engine/api.js';
-import type { ApplyResult, Command, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
+import type { ApplyResult, Command, CommandEnvelope, Reply } from '../engine/types.js';
 import { ERRORS, type ErrorCode, isSwitchboardError, SwitchboardError } from '../errors/catalogue.js';
 import type * as admin from '../gen/switchboard/v1/admin.js';
 import type * as desk from '../gen/switchboard/v1/agent_desk.js';
@@ -479,13 +479,7 @@ export class SwitchboardService {
         `enqueue:${conversation.id}`,
         ctx,
       );
-      let reply = r.reply;
-      if (reply.kind === 'enqueued' && reply.status === 'offered' && reply.agentId === undefined) {
-        // The gateway needs to know whose desk is ringing; the offer event of this command names it.
-        const agentId = await this.offeredAgent(tenant, reply.conversationId, r.events, ctx);
-        if (agentId !== undefined) reply = { ...reply, agentId };
-      }
-      return out.enqueueReplyToProto(reply);
+      return out.enqueueReplyToProto(r.reply);
     } finally {
       this.timers.enqueue.observe((performance.now() - t0) / 1000);
     }
@@ -675,23 +669,6 @@ export class SwitchboardService {
         'the deadline passed before the call was routed',
       );
     return left;
-  }
-
-  /**
-   * The agent an offered conversation rings: from this command's `offered` event or, for a repeated
-   * request (no new events), from the conversation as it stands.
-   */
-  private async offeredAgent(
-    tenant: string,
-    conversationId: string,
-    events: readonly EngineEvent[],
-    ctx: CallContext,
-  ): Promise<string | undefined> {
-    for (const e of events) {
-      if (e.type === 'offered' && e.conversationId === conversationId) return e.agentId;
-    }
-    const q = await this.query(tenant, { type: 'conversation', conversationId }, ctx);
-    return q.type === 'conversation' ? (q.conversation?.offeredTo.at(-1) ?? undefined) : undefined;
   }
 
   private async command(tenant: string, cmd: Command, id: string, ctx: CallContext): Promise<Reply> {

@@ -455,13 +455,15 @@ function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
       agentName: a?.displayName,
     };
   }
-  if (c.status === 'offered') {
-    // The gateway needs to know whose desk rings; a broadcast rings several, so it names none.
-    const offers = c.offers;
-    return offers.length === 1
-      ? { kind: 'enqueued', conversationId: c.id, status: 'offered', queueId: c.queue.id, agentId: offers[0] }
-      : { kind: 'enqueued', conversationId: c.id, status: 'offered', queueId: c.queue.id };
-  }
+  if (c.status === 'offered')
+    // The gateway needs to know whose desk rings; a broadcast rings several, ranked, and names the first.
+    return {
+      kind: 'enqueued',
+      conversationId: c.id,
+      status: 'offered',
+      queueId: c.queue.id,
+      agentId: c.offers[0],
+    };
   const pos = p.position(c);
   const est = p.estimate(c, pos);
   const st = routed ?? p.waitingStatus(c);
