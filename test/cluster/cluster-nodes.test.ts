@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsForTest } from '../support/nats-server.js';
-import { type NodeProcess, startNodeProcess } from '../support/node-process.js';
+import {
+  DEMO_CONVERSATIONS,
+  demoChatEnqueue,
+  type NodeProcess,
+  startNodeProcess,
+} from '../support/node-process.js';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 const nodes: NodeProcess[] = [];
@@ -39,17 +44,7 @@ describe('cluster mode with real nodes', () => {
     nodes.push(a);
     const b = await startNodeProcess({ args: ['--nats-url', url, '--node-id', `b-${process.pid}`] });
     nodes.push(b);
-    const enqueue = (n: NodeProcess, id: string) =>
-      http(n, '/v1/tenants/demo/conversations', {
-        method: 'POST',
-        body: JSON.stringify({
-          id,
-          channel: 'CHANNEL_CHAT',
-          customer: { id: `cust-${id}` },
-          queueId: 'chat-billing',
-          requiredSkills: [{ skill: 'lang:fr', minLevel: 5 }],
-        }),
-      });
+    const enqueue = (n: NodeProcess, id: string) => http(n, DEMO_CONVERSATIONS, demoChatEnqueue(id));
     const acked: string[] = [];
     for (let i = 0; i < 10; i++) {
       const r = await enqueue(i % 2 ? a : b, `conv-${i}`);

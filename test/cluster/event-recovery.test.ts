@@ -13,7 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_STREAM } from '../../src/cluster/nats/subjects.js';
 import type { PublishedEvent } from '../../src/host/router.js';
 import { type NatsServer, startNatsServer } from '../support/nats-server.js';
-import { type NodeProcess, startNodeProcess } from '../support/node-process.js';
+import {
+  DEMO_CONVERSATIONS,
+  demoChatEnqueue,
+  type NodeProcess,
+  startNodeProcess,
+} from '../support/node-process.js';
 
 let nats: NatsServer & { cleanup(): Promise<void> };
 let nc: NatsConnection;
@@ -41,16 +46,7 @@ afterAll(async () => {
 const urlAs = (user: string) => nats.url.replace('nats://', `nats://${user}:pw@`);
 
 function enqueue(n: NodeProcess, id: string): Promise<number> {
-  return fetch(`http://127.0.0.1:${n.httpPort}/v1/tenants/demo/conversations`, {
-    method: 'POST',
-    body: JSON.stringify({
-      id,
-      channel: 'CHANNEL_CHAT',
-      customer: { id: `cust-${id}` },
-      queueId: 'chat-billing',
-      requiredSkills: [{ skill: 'lang:fr', minLevel: 5 }],
-    }),
-  }).then(async (r) => {
+  return fetch(`http://127.0.0.1:${n.httpPort}${DEMO_CONVERSATIONS}`, demoChatEnqueue(id)).then(async (r) => {
     await r.text();
     return r.status;
   });

@@ -107,3 +107,20 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   };
   return proc;
 }
+
+/** HTTP path of the `--demo` tenant's conversations. */
+export const DEMO_CONVERSATIONS = '/v1/tenants/demo/conversations';
+
+/** An HTTP enqueue of a French billing chat for the `--demo` tenant (the cluster tests' unit of load). */
+export function demoChatEnqueue(id: string): RequestInit {
+  return {
+    method: 'POST',
+    body: JSON.stringify({
+      id,
+      channel: 'CHANNEL_CHAT',
+      customer: { id: `cust-${id}` },
+      queueId: 'chat-billing',
+      requiredSkills: [{ skill: 'lang:fr', minLevel: 5 }],
+    }),
+  };
+}
