@@ -158,7 +158,6 @@ async function main(): Promise<number> {
     const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
     const echoIter = echo?.iteration;
 
-    const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
     // On a shared machine the figures mean little without the load they were taken under.
     const loadBefore = loadavg()[0] as number;
     const origin = process.hrtime.bigint();
@@ -180,6 +179,9 @@ async function main(): Promise<number> {
     const warmupMs = Number(values.warmup) * 1000;
     await closedLoop(8, warmupMs, routerIter);
     if (echoIter) await closedLoop(8, warmupMs / 2, echoIter);
+    // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
+    // open-loop rounds only (not the warm-up, not the saturated closed loop).
+    const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
 
     const sides = (round: number): ['router' | 'echo', Iteration][] => {
       const list: ['router' | 'echo', Iteration][] = [['router', routerIter]];
@@ -197,6 +199,7 @@ async function main(): Promise<number> {
         );
       }
     }
+    const metricsOpen = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Closed` as const;
@@ -226,8 +229,10 @@ async function main(): Promise<number> {
     const rc = lat.routerClosed.total.summary();
     const eo = lat.echoOpen.total.summary();
     const ec = lat.echoClosed.total.summary();
-    const breakdown = serverBreakdown(metricsBefore, metricsAfter);
-    const serverP = (k: string, p: 'p50_us' | 'p99_us') => breakdown.find((b) => b.key === k)?.[p] ?? null;
+    const breakdown = serverBreakdown(metricsBefore, metricsOpen);
+    const closedBreakdown = serverBreakdown(metricsOpen, metricsAfter);
+    const serverP = (k: string, p: 'p50_us' | 'p99_us', of = breakdown) =>
+      of.find((b) => b.key === k)?.[p] ?? null;
     const errors = ['routerOpen', 'routerClosed', 'echoOpen', 'echoClosed'].reduce(
       (n, k) => n + sum(k).errors,
       0,
@@ -259,6 +264,9 @@ async function main(): Promise<number> {
       server_enqueue_p99_us: serverP('enqueue_command', 'p99_us'),
       server_log_append_p50_us: serverP('log_append', 'p50_us'),
       server_log_append_p99_us: serverP('log_append', 'p99_us'),
+      server_closed_enqueue_p50_us: serverP('enqueue_command', 'p50_us', closedBreakdown),
+      server_closed_enqueue_p99_us: serverP('enqueue_command', 'p99_us', closedBreakdown),
+      server_closed_log_append_p99_us: serverP('log_append', 'p99_us', closedBreakdown),
       errors,
       loadavg_1m: [Math.round(loadBefore * 100) / 100, Math.round((loadavg()[0] as number) * 100) / 100],
     };
@@ -279,9 +287,16 @@ async function main(): Promise<number> {
     console.log(
       `closed loop ×${concurrency}: router ${summary.rps} enqueue+end/s${echoIter ? `, echo ${summary.echo_rps}/s` : ''}`,
     );
-    for (const b of breakdown) {
-      if (b.count > 0)
-        console.log(`node's histogram, ${b.what}: p50 ${b.p50_us} µs  p99 ${b.p99_us} µs  (${b.count})`);
+    for (const [phase, of] of [
+      [`open loop ${rate}/s`, breakdown],
+      [`closed loop ×${concurrency}`, closedBreakdown],
+    ] as const) {
+      for (const b of of) {
+        if (b.count > 0)
+          console.log(
+            `node's histogram (${phase}), ${b.what}: p50 ${b.p50_us} µs  p99 ${b.p99_us} µs  (${b.count})`,
+          );
+      }
     }
     console.log(`enqueue statuses: ${JSON.stringify(statuses)}`);
     if (firstErr) console.log(`first error: ${firstErr}`);
@@ -360,9 +375,12 @@ async function main(): Promise<number> {
         ],
         tables: [
           {
-            title: "The node's own histograms over the measured run (µs; resolution = bucket width)",
-            columns: ['what', 'count', 'p50', 'p99'],
-            rows: breakdown.map((b) => [b.what, b.count, b.p50_us, b.p99_us]),
+            title: "The node's own histograms per phase (µs; resolution = bucket width)",
+            columns: ['phase', 'what', 'count', 'p50', 'p99'],
+            rows: [
+              ...breakdown.map((b) => [`open ${rate}/s`, b.what, b.count, b.p50_us, b.p99_us]),
+              ...closedBreakdown.map((b) => [`closed ×${concurrency}`, b.what, b.count, b.p50_us, b.p99_us]),
+            ],
           },
           {
             title: 'Percentiles (µs)',
@@ -402,6 +420,7 @@ async function main(): Promise<number> {
         data: {
           summary,
           breakdown,
+          closedBreakdown,
           statuses,
           results,
           sizes: { enqReqBytes, enqResBytes, endReqBytes },
