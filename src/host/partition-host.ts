@@ -510,9 +510,15 @@ export class PartitionHost {
     const st = part.state;
     const q = st.unreleased;
     let n = 0;
+    // Cluster mode releases a log batch whole (see `wholeBatchEnd`); `complete` = end of the run checked.
+    let complete = 0;
     while (n < q.length) {
       const p = q[n] as Pending;
       if (p.result === null || p.seq === 0) break;
+      if (n >= complete && this.ports.mode === 'cluster') {
+        complete = wholeBatchEnd(q, n);
+        if (complete < 0) break;
+      }
       n++;
       this.inflight--;
       if (p.timer) clearTimeout(p.timer);
@@ -893,6 +899,20 @@ export class PartitionHost {
       }
     }
   }
+}
+
+/**
+ * End (exclusive) of the log batch starting at `q[n]` if every command of it has its result, else -1.
+ * Cluster mode publishes a batch's events as ONE event-stream message whose id is derived from the batch's
+ * seq (`cluster/nats/events.ts`), and a takeover re-derives whole batches: a batch released in two parts
+ * (its append acknowledged before the worker answered for all of it) would become two messages that the
+ * re-derived one could not dedupe against. Batches are contiguous in `unreleased` (appended in order).
+ */
+function wholeBatchEnd(q: Pending[], n: number): number {
+  const seq = (q[n] as Pending).seq;
+  let k = n;
+  for (; k < q.length && (q[k] as Pending).seq === seq; k++) if ((q[k] as Pending).result === null) return -1;
+  return k;
 }
 
 /**
