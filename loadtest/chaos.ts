@@ -20,6 +20,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
+import { type EventBatch, unpackEventBatch } from '../src/cluster/nats/events.js';
 import { idToken } from '../src/cluster/nats/subjects.js';
 import type { EngineEvent } from '../src/engine/types.js';
 import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
@@ -276,13 +277,14 @@ async function run(cluster: LocalCluster): Promise<void> {
   const js = await connect({ servers: cluster.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const leases = await new Kvm(js).open('SB_LEASES');
   // Conversations that waited and were assigned later are ended too, so agents keep freeing capacity.
-  const assignedSub = js.subscribe('sb.evt.*.*.*.assigned', {
+  const assignedSub = js.subscribe('sb.evt.*', {
     callback: (err, msg) => {
       if (err) return;
-      const e = msg.json<PublishedEvent>();
-      const ev = e.event as { conversationId?: string };
-      if (ev.conversationId && acked.has(ev.conversationId)) {
-        pending.push(talkThenEnd(e.tenant, ev.conversationId).catch(() => undefined));
+      for (const e of unpackEventBatch(msg.json<EventBatch>())) {
+        const ev = e.event as { conversationId?: string };
+        if (e.event.type === 'assigned' && ev.conversationId && acked.has(ev.conversationId)) {
+          pending.push(talkThenEnd(e.tenant, ev.conversationId).catch(() => undefined));
+        }
       }
     },
   });
@@ -404,7 +406,7 @@ async function run(cluster: LocalCluster): Promise<void> {
   if (total > 0) {
     const msgs = await consumer.consume({ max_messages: 1000 });
     for await (const m of msgs) {
-      events.push(m.json<PublishedEvent>());
+      events.push(...unpackEventBatch(m.json<EventBatch>()));
       if (m.info.pending === 0) break;
     }
     await msgs.close();

@@ -21,7 +21,7 @@ import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
 import type { Ownership } from '../ports.js';
-import { type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
+import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
 import { rpcSubject } from './subjects.js';
 
 /** What the router needs from ownership beyond the port: who should own a tenant. */
@@ -132,19 +132,12 @@ export class ClusterPartitionRouter implements PartitionRouter {
     if (events) {
       this.unwatch = this.opts.ownership.onChange((c) => {
         if (c.owned && !this.eventTaps.has(c.partition)) {
-          // The id of an event is its position in its log batch. A reload re-derives whole batches
-          // from the log, possibly starting with the batch this tap saw last (partly released before a
-          // failure): a re-derived run therefore restarts the count even when the seq is the same.
-          let lastSeq = -1;
-          let lastRederived = 0;
-          let index = 0;
-          const off = this.opts.local.subscribe({ tenant: c.partition }, (e) => {
-            const rederived = e.rederived ?? 0;
-            index = e.seq === lastSeq && rederived === lastRederived ? index + 1 : 0;
-            lastSeq = e.seq;
-            lastRederived = rederived;
-            events.publish(e, index);
-          });
+          // One event-stream message per log batch: the host releases a batch whole, the gatherer
+          // closes it when the seq changes or the host's synchronous run ends.
+          const gather = new EventBatchGatherer(c.partition, (t, seq, evs) =>
+            events.publishBatch(t, seq, evs),
+          );
+          const off = this.opts.local.subscribe({ tenant: c.partition }, (e) => gather.add(e));
           this.eventTaps.set(c.partition, off);
         } else if (!c.owned) {
           this.eventTaps.get(c.partition)?.();

@@ -37,8 +37,8 @@ export interface ClusterPortsConfig {
   leaseTtlMs?: number;
   /**
    * Publish events to `SB_EVENTS` (default true; `--event-stream off`). Off, gateways only
-   * get the live `WatchEvents` stream; each event is one JetStream message, and with `sync_interval:
-   * always` one fsync on the NATS server, so the stream costs more than the command log itself.
+   * get the live `WatchEvents` stream; on, each command batch with events costs one more JetStream
+   * message (one more fsync on the NATS server with `sync_interval: always`) beside its log append.
    */
   events?: boolean;
   /** Let several appends of one partition be in flight (`--nats-pipeline on`; default false). */

@@ -26,13 +26,8 @@ describe('tenant ids as NATS subject tokens', () => {
     );
   });
 
-  it('puts tenant, queue, agent and event type in their own tokens, `_` where the event names none', () => {
-    expect(eventSubject('acme', 'chat-billing', 'agent-7', 'assigned')).toBe(
-      'sb.evt.acme.chat-billing.agent-7.assigned',
-    );
-    expect(eventSubject('acme', undefined, 'agent-7', 'presence_changed')).toBe(
-      'sb.evt.acme._.agent-7.presence_changed',
-    );
-    expect(eventSubject('acme', '_', undefined, 'queued')).toBe('sb.evt.acme.=5f._.queued');
+  it("puts a tenant's event batches on one subject of their own", () => {
+    expect(eventSubject('acme')).toBe('sb.evt.acme');
+    expect(eventSubject('acme.eu')).toBe('sb.evt.acme=2eeu');
   });
 });

@@ -6,7 +6,7 @@
  * hex digits), `=` included, so the mapping is injective and reversible. `=` is legal both in subject
  * tokens and in KV keys, while `.`, `*`, `>` and whitespace (which would split or wildcard a subject) never
  * survive. The empty string becomes `=` alone, and the literal id `_` becomes `=5f` so it cannot be
- * confused with the `_` placeholder of event subjects.
+ * confused with a placeholder.
  *
  * | id            | token              |
  * |---------------|--------------------|
@@ -18,7 +18,7 @@
 
 /** Commands stream (one message per group-committed batch). */
 export const COMMANDS_STREAM = 'SB_COMMANDS';
-/** Events stream, for gateways that consume durably. */
+/** Events stream, for gateways that consume durably (one message per log batch with events). */
 export const EVENTS_STREAM = 'SB_EVENTS';
 /** KV bucket: node membership (key per node, heartbeat). */
 export const NODES_BUCKET = 'SB_NODES';
@@ -67,29 +67,9 @@ export function commandSubject(partition: string): string {
   return `sb.cmd.${idToken(partition)}`;
 }
 
-/** `sb.evt.<tenant>.<queue|_>.<agent|_>.<type>` — `_` where the event names no queue or agent. */
-export function eventSubject(
-  tenant: string,
-  queueId: string | undefined,
-  agentId: string | undefined,
-  type: string,
-): string {
-  return `sb.evt.${idToken(tenant)}.${queueId === undefined ? '_' : idToken(queueId)}.${
-    agentId === undefined ? '_' : idToken(agentId)
-  }.${idToken(type)}`;
-}
-
-/** Subscription subject for a tenant's events, narrowed by queue/agent/one type when the filter allows. */
-export function eventFilterSubject(
-  tenant: string,
-  queueId?: string,
-  agentId?: string,
-  types?: string[],
-): string {
-  const q = queueId === undefined ? '*' : idToken(queueId);
-  const a = agentId === undefined ? '*' : idToken(agentId);
-  const t = types && types.length === 1 ? idToken(types[0] as string) : '*';
-  return `sb.evt.${idToken(tenant)}.${q}.${a}.${t}`;
+/** `sb.evt.<tenant>`: the tenant's event batches (one message per command-log batch, see `events.ts`). */
+export function eventSubject(tenant: string): string {
+  return `sb.evt.${idToken(tenant)}`;
 }
 
 /** Request/reply subject of a node (forwarded commands and queries). */
