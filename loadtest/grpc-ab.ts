@@ -7,6 +7,10 @@
  *   git archive <commit> | tar -x -C /tmp/base && ln -s $PWD/node_modules /tmp/base/ && (cd /tmp/base && npx tsc -p tsconfig.build.json)
  *   node dist/loadtest/grpc-ab.js "before|/tmp/base|" "after|.|"
  *   node dist/loadtest/grpc-ab.js "pool|.|" "auto|.|--log-writes auto"
+ *   node dist/loadtest/grpc-ab.js --cluster --rate 2000 "before|/tmp/base|" "after|.|"
+ *
+ * `--cluster`: each side is a local cluster instead (its own NATS with `sync_interval: always` and 3 nodes,
+ * `loadtest/lib/cluster.ts`), the load sent to the owner of the load-test tenant, as `loadtest:grpc --cluster`.
  *
  * The workload is `loadtest:grpc`'s (enqueue, measured, then end). Last line: one JSON object with the
  * enqueue → answer percentiles per side, their ratio, and the 1-minute load average before and after.
@@ -16,9 +20,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { setupRouterWorkload } from './lib/grpc-workload.js';
+import { startLocalCluster } from './lib/cluster.js';
+import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { closedLoop, openLoop, WindowedLatency } from './lib/load-loops.js';
-import { type ChildServer, localNodeArgs, startChild } from './lib/node-process.js';
+import { localNodeArgs, startChild } from './lib/node-process.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,6 +31,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '8' },
     rate: { type: 'string', default: '500' },
     agents: { type: 'string', default: '50' },
+    cluster: { type: 'boolean', default: false },
   },
 });
 if (positionals.length !== 2) {
@@ -38,7 +44,7 @@ if (positionals.length !== 2) {
 interface Side {
   label: string;
   dataDir: string;
-  child: ChildServer;
+  stop(): Promise<void>;
   workload: Awaited<ReturnType<typeof setupRouterWorkload>>;
   lat: WindowedLatency;
 }
@@ -53,15 +59,25 @@ async function main(): Promise<void> {
       const dataDir = mkdtempSync(join(tmpdir(), 'sb-ab-'));
       // `node:--flag` goes to the node binary (V8/GC flags), everything else to the router.
       const words = flags.split(/\s+/).filter(Boolean);
-      const child = await startChild(
-        join(resolve(repo), 'dist', 'src', 'cli', 'main.js'),
-        [...localNodeArgs(dataDir), ...words.filter((w) => !w.startsWith('node:'))],
-        30_000,
-        words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
-      );
-      const address = `127.0.0.1:${child.listening.grpcPort}`;
+      const entryPoint = join(resolve(repo), 'dist', 'src', 'cli', 'main.js');
+      let address: string;
+      let stop: () => Promise<void>;
+      if (values.cluster) {
+        const c = await startLocalCluster({ entryPoint, nodeArgs: words, ownerFirstFor: TENANT });
+        address = c.grpcTargets[0] as string;
+        stop = () => c.stop();
+      } else {
+        const child = await startChild(
+          entryPoint,
+          [...localNodeArgs(dataDir), ...words.filter((w) => !w.startsWith('node:'))],
+          30_000,
+          words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
+        );
+        address = `127.0.0.1:${child.listening.grpcPort}`;
+        stop = () => child.stop();
+      }
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
-      sides.push({ label, dataDir, child, workload, lat: new WindowedLatency(process.hrtime.bigint()) });
+      sides.push({ label, dataDir, stop, workload, lat: new WindowedLatency(process.hrtime.bigint()) });
     }
     const loadBefore = loadavg()[0] as number;
     for (const s of sides) await closedLoop(8, 4000, s.workload.iteration);
@@ -94,7 +110,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of sides) {
       s.workload.close();
-      await s.child.stop();
+      await s.stop();
       rmSync(s.dataDir, { recursive: true, force: true });
     }
   }

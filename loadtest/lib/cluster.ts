@@ -40,6 +40,8 @@ export interface LocalClusterOptions {
   ownerFirstFor?: string;
   /** Extra node flags, e.g. `['--workers', '1']`. */
   nodeArgs?: string[];
+  /** The node's `main.js` (default: this repo's build); another build's, to compare builds side by side. */
+  entryPoint?: string;
 }
 
 /** Starts NATS and the nodes, and waits until every node sees all the others as members. */
@@ -52,7 +54,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const nodeId = `node-${i + 1}`;
-        const server = await startChild(nodeEntryPoint(), [
+        const server = await startChild(opts.entryPoint ?? nodeEntryPoint(), [
           ...localNodeArgs(join(dataDir, nodeId)),
           '--nats-url',
           nats.url,
