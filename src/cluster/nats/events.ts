@@ -1,24 +1,29 @@
 /**
- * Engine events on JetStream stream `SB_EVENTS`: ONE message per command-log batch that produced events,
- * subject `sb.evt.<tenant>` (tenant escaped as in `subjects.ts`), payload the JSON {@link EventBatch} (the
- * batch's events in order, each with its command's time). Gateways consume durably with their own
- * consumer on `sb.evt.<tenant>` (or `sb.evt.>`) and filter by queue/agent/type in the payload.
+ * Engine events on JetStream stream `SB_EVENTS`, subject `sb.evt.<tenant>` (tenant escaped as in
+ * `subjects.ts`), payload the JSON {@link EventBatch}: the events of one or more consecutive command-log
+ * batches of the tenant, in log order, each with its batch's seq and its command's time. Gateways consume
+ * durably with their own consumer on `sb.evt.<tenant>` (or `sb.evt.>`) and filter by queue/agent/type in
+ * the payload. Live `WatchEvents` listeners get every released batch at once on core NATS
+ * (`sb.live.<tenant>`, no storage), so the durable stream is free to gather.
  *
- * Why a message per batch and not per event: with `sync_interval: always` the server fsyncs every message,
- * and per event (~2 per conversation, beside the command log's one per batch) the events stream was most
- * of the server's write path; a batch message costs one fsync for all of its events.
+ * Why gathered, and not a message per event: with `sync_interval: always` the server fsyncs every
+ * message. Per event (~2 per conversation, beside the command log's one per group commit) the events were
+ * most of the server's write path; a tenant's events now leave as one message per `coalesceMs` at most
+ * (default 10 ms) and one in flight, whatever the rate.
  *
- * Events are published after the batch that produced them is durable in the command log (the host
- * releases them only then, and a batch always whole in cluster mode), with `Nats-Msg-Id` =
- * `<tenant>:<log seq>`, derived from the log alone, so whichever node publishes a batch's events, they are
- * stored once (within the stream's duplicate window, 2 min by default).
- *
- * Nothing is lost between the log ack and the publish when a node dies there:
- * - a snapshot is saved only after every event message of the batches it covers is stored (`flush(tenant)`);
- * - the partition's next owner replays the log past that snapshot and re-publishes the events of every
- *   replayed batch with the same ids (the host re-derives them), so the stream drops those already there.
- * Live `WatchEvents` subscribers (core NATS) may therefore see such re-published events twice; the
- * stream holds each once.
+ * The stream holds each tenant's events as a gap-free prefix of its log, stored once:
+ * - events are handed over only once their batch is durable in the command log (the host releases them
+ *   then, a batch always whole in cluster mode), in log order;
+ * - every message expects the tenant's previous event message as the last on the subject
+ *   (`Nats-Expected-Last-Subject-Sequence`): two nodes publishing the same tenant (an old owner's last
+ *   batches, the new owner's re-derived tail) cannot interleave or store a batch twice; the one refused
+ *   looks up the last message stored (`seq` = the last log batch it covers) and sends only what follows;
+ * - a snapshot is saved only after every event handed over before it is stored (`flush(tenant)`), so the
+ *   stored prefix always reaches the latest snapshot;
+ * - the partition's next owner replays the log past that snapshot and hands the re-derived events over
+ *   again: the publisher looks up where the stored prefix ends and publishes only the batches after it
+ *   (so a takeover costs the missing tail, not the whole one).
+ * `Nats-Msg-Id` = `<tenant>:<last log seq in the message>` lets the server drop a blind re-send.
  */
 import {
   JetStreamApiError,
@@ -26,12 +31,13 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type StoredMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
-import { AckedPublisher } from './js-publisher.js';
+import { AckedPublisher, JsPublishError } from './js-publisher.js';
 import { EVENTS_STREAM, eventSubject, idToken } from './subjects.js';
 
 export interface EventStreamOptions {
@@ -70,104 +76,123 @@ export async function ensureEventStream(jsm: JetStreamManager, opts: EventStream
   }
 }
 
-/** Payload of one `SB_EVENTS` message: the events of one command-log batch of a tenant, in order. */
+/** Payload of one `SB_EVENTS` (or `sb.live`) message: events of consecutive log batches of a tenant. */
 export interface EventBatch {
   tenant: string;
-  /** Log seq of the batch (the stream sequence of its `SB_COMMANDS` message). */
+  /** Log seq of the last batch the message covers. */
   seq: number;
-  events: { at: number; event: EngineEvent }[];
+  /** In log order; `seq` = the log batch of the event (absent in messages of one batch: then `seq` above). */
+  events: { seq?: number; at: number; event: EngineEvent }[];
 }
 
-/** Subject of a tenant's event batches: `<prefix>.<tenant>`. */
+/** Subject of a tenant's durable event messages: `<prefix>.<tenant>`. */
 export function eventBatchSubject(tenant: string, prefix = 'sb.evt'): string {
   return prefix === 'sb.evt' ? eventSubject(tenant) : `${prefix}.${idToken(tenant)}`;
 }
 
-/** The events of a stored or live batch message, one `PublishedEvent` each. */
+/** Core NATS subject of a tenant's live events (WatchEvents on any node): `sb.live.<tenant>`. */
+export function liveEventSubject(tenant: string, prefix = 'sb.evt'): string {
+  // Outside the stream's `<prefix>.>`: live messages are never stored.
+  const live = prefix.endsWith('.evt') ? `${prefix.slice(0, -'.evt'.length)}.live` : `${prefix}-live`;
+  return `${live}.${idToken(tenant)}`;
+}
+
+/** The events of a stored or live message, one `PublishedEvent` each. */
 export function unpackEventBatch(b: EventBatch): PublishedEvent[] {
-  return b.events.map(({ at, event }) => ({ tenant: b.tenant, seq: b.seq, at, event }));
+  return b.events.map(({ seq, at, event }) => ({ tenant: b.tenant, seq: seq ?? b.seq, at, event }));
+}
+
+function isWrongLastSequence(e: unknown): boolean {
+  return e instanceof JsPublishError && (e.errCode === 10071 || e.errCode === 10164);
+}
+
+export interface EventPublisherOptions extends EventStreamOptions {
+  /** Shortest time between two messages of one tenant, ms (default 10): events gather meanwhile. */
+  coalesceMs?: number;
+  /** Most events in one message (default 500; a takeover's re-derived tail leaves in several). */
+  maxEventsPerMessage?: number;
+  /** Ack timeout of one message, ms (default 2000). */
+  timeoutMs?: number;
 }
 
 /**
- * Publishes durable-batch events to `SB_EVENTS` without blocking the caller: one message per log batch,
- * acks correlated on one inbox, re-sent with the same `Nats-Msg-Id` until stored (riding out a NATS
- * restart). `flush(tenant)` waits until every batch of the tenant handed over so far is stored: a snapshot
- * is saved only after that (see `EventFlushingSnapshotStore`), so a takeover that re-publishes the log
- * tail past the snapshot re-creates every event that may be missing.
+ * Publishes durable-batch events to `SB_EVENTS` without blocking the caller: per tenant, one message in
+ * flight, gathering whatever is handed over meanwhile (and for `coalesceMs` after the previous one), chained
+ * on the subject's last sequence (see the file comment). `flush(tenant)` waits until every batch of the
+ * tenant handed over so far is stored: a snapshot is saved only after that (see `EventFlushingSnapshotStore`).
  */
 export class JetStreamEventPublisher {
   private readonly prefix: string;
+  private readonly stream: string;
   private readonly pub: AckedPublisher;
-  /** Per tenant: messages handed over are numbered; `low` is the first not yet stored (a watermark). */
+  private readonly coalesceMs: number;
+  private readonly maxEvents: number;
   private readonly tenants = new Map<string, TenantTrack>();
-  /** Messages stored (a re-published duplicate counts: the server acknowledged it). */
+  private closed = false;
+  /** Messages stored. */
   published = 0;
+  /** Publishes refused or unanswered (each is retried after a look-up of what is stored). */
   failed = 0;
+  /** Messages refused because another node had stored events of the tenant first (then resumed after them). */
+  conflicts = 0;
+  /** Batches handed over that were already stored (a takeover's re-derived tail) and not sent again. */
+  skipped = 0;
 
   private constructor(
-    nc: NatsConnection,
-    private readonly opts: EventStreamOptions,
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly opts: EventPublisherOptions,
   ) {
     this.prefix = opts.subjectPrefix ?? 'sb.evt';
-    this.pub = new AckedPublisher(nc, 2000);
+    this.stream = opts.stream ?? EVENTS_STREAM;
+    this.pub = new AckedPublisher(nc, opts.timeoutMs ?? 2000);
+    this.coalesceMs = opts.coalesceMs ?? 10;
+    this.maxEvents = Math.max(1, opts.maxEventsPerMessage ?? 500);
   }
 
-  static async open(nc: NatsConnection, opts: EventStreamOptions = {}): Promise<JetStreamEventPublisher> {
-    await ensureEventStream(await jetstreamManager(nc), opts);
-    return new JetStreamEventPublisher(nc, opts);
+  static async open(nc: NatsConnection, opts: EventPublisherOptions = {}): Promise<JetStreamEventPublisher> {
+    const jsm = await jetstreamManager(nc);
+    await ensureEventStream(jsm, opts);
+    return new JetStreamEventPublisher(nc, jsm, opts);
   }
 
   /**
-   * Publishes the events of log batch `seq` of `tenant` — all of them, in order: the id makes any
-   * re-publish of the batch a no-op, so a batch must never be split over two calls.
+   * Hands over the events of durable log batch `seq` of `tenant` — all of them, in order, batches in log
+   * order. Live listeners get them at once; the stream gets them in the tenant's next message. A batch at
+   * or below one handed over before is a re-derivation of it (a reload) and is dropped.
    */
-  publishBatch(tenant: string, seq: number, events: EventBatch['events']): void {
-    if (events.length === 0) return;
-    let t = this.tenants.get(tenant);
-    if (!t) {
-      t = { issued: 0, low: 1, done: new Set(), waiters: [] };
-      this.tenants.set(tenant, t);
+  publishBatch(tenant: string, seq: number, events: { at: number; event: EngineEvent }[]): void {
+    if (events.length === 0 || this.closed) return;
+    try {
+      const live: EventBatch = { tenant, seq, events };
+      this.nc.publish(liveEventSubject(tenant, this.prefix), enc.encode(JSON.stringify(live)));
+    } catch {
+      // Connection closing: live listeners miss it; the stream still gets it (or the next owner does).
     }
-    const track = t;
-    const n = ++track.issued;
-    const body: EventBatch = { tenant, seq, events };
-    this.pub.publishResending(
-      {
-        subject: eventBatchSubject(tenant, this.prefix),
-        data: enc.encode(JSON.stringify(body)),
-        msgId: eventMsgId(tenant, seq),
-      },
-      (err) => {
-        if (err) {
-          this.failed++;
-          this.opts.log?.('event publish failed', { tenant, seq, err: String(err) });
-        } else this.published++;
-        if (n !== track.low) {
-          track.done.add(n);
-          return;
-        }
-        track.low++;
-        while (track.done.delete(track.low)) track.low++;
-        if (track.waiters.length === 0) return;
-        const ready = track.waiters.filter((w) => w.upto < track.low);
-        if (ready.length === 0) return;
-        track.waiters = track.waiters.filter((w) => w.upto >= track.low);
-        for (const w of ready) w.resolve();
-      },
-    );
+    const t = this.track(tenant);
+    if (seq <= t.accepted) {
+      this.skipped++;
+      return;
+    }
+    t.accepted = seq;
+    for (const e of events) t.queue.push({ seq, at: e.at, event: e.event });
+    this.pump(tenant, t);
   }
 
-  /** Messages handed over and not yet stored (all tenants, or one). */
+  /** Batches handed over and not yet stored (all tenants, or one). */
   pending(tenant?: string): number {
+    const count = (t: TenantTrack) => t.queue.length + t.sending;
     if (tenant !== undefined) {
       const t = this.tenants.get(tenant);
-      return t ? t.issued - t.low + 1 - t.done.size : 0;
+      return t ? count(t) : 0;
     }
-    return this.pub.pending;
+    let n = 0;
+    for (const t of this.tenants.values()) n += count(t);
+    return n;
   }
 
   /**
-   * Resolves once every message of `tenant` (or of every tenant) handed over before this call is stored
+   * Resolves once every event of `tenant` (or of every tenant) handed over before this call is stored
    * (later ones are not waited for, so a steady stream of new events cannot hold it back).
    */
   async flush(tenant?: string): Promise<void> {
@@ -176,26 +201,167 @@ export class JetStreamEventPublisher {
       return;
     }
     const t = this.tenants.get(tenant);
-    if (!t || t.low > t.issued) return;
-    const upto = t.issued;
+    if (!t || t.stored >= t.accepted) return;
+    const upto = t.accepted;
     await new Promise<void>((resolve) => t.waiters.push({ upto, resolve }));
   }
 
-  /** Gives up on unstored events (they are re-derived from the log by the partition's next owner). */
+  /** Gives up on unstored events (the partition's next owner re-derives them from the log). */
   close(): void {
+    this.closed = true;
     this.pub.close();
+    for (const t of this.tenants.values()) if (t.timer) clearTimeout(t.timer);
+  }
+
+  private track(tenant: string): TenantTrack {
+    let t = this.tenants.get(tenant);
+    if (!t) {
+      t = {
+        tenant,
+        accepted: 0,
+        stored: 0,
+        lastMsgSeq: null,
+        queue: [],
+        sending: 0,
+        busy: false,
+        lastSentAt: Number.NEGATIVE_INFINITY,
+        timer: null,
+        waiters: [],
+      };
+      this.tenants.set(tenant, t);
+    }
+    return t;
+  }
+
+  /** Sends the tenant's queue: at most one message in flight, at most one per `coalesceMs`. */
+  private pump(tenant: string, t: TenantTrack): void {
+    if (t.busy || t.timer || t.queue.length === 0 || this.closed) return;
+    const wait = t.lastSentAt + this.coalesceMs - performance.now();
+    if (wait > 0) {
+      t.timer = setTimeout(() => {
+        t.timer = null;
+        this.pump(tenant, t);
+      }, wait);
+      return;
+    }
+    t.busy = true;
+    void this.sendNext(tenant, t).finally(() => {
+      t.busy = false;
+      this.pump(tenant, t);
+    });
+  }
+
+  private async sendNext(tenant: string, t: TenantTrack): Promise<void> {
+    if (t.lastMsgSeq === null) {
+      try {
+        await this.lookUp(tenant, t);
+      } catch (e) {
+        this.failed++;
+        this.opts.log?.('event stream look-up failed', { tenant, err: String(e) });
+        await this.pause(250);
+        return;
+      }
+      this.drop(t);
+      if (t.queue.length === 0) return;
+    }
+    // Never split a batch over two messages: the stored `seq` says the whole batch is there.
+    let n = Math.min(t.queue.length, this.maxEvents);
+    const lastSeq = (t.queue[n - 1] as Queued).seq;
+    while (n < t.queue.length && (t.queue[n] as Queued).seq === lastSeq) n++;
+    const events = t.queue.slice(0, n);
+    const body: EventBatch = { tenant, seq: lastSeq, events };
+    t.sending = n;
+    t.lastSentAt = performance.now();
+    try {
+      const ack = await this.pub.publish({
+        subject: eventBatchSubject(tenant, this.prefix),
+        data: enc.encode(JSON.stringify(body)),
+        msgId: eventMsgId(tenant, lastSeq),
+        expectedLastSubjectSeq: t.lastMsgSeq as number,
+      });
+      this.published++;
+      t.lastMsgSeq = ack.seq;
+      t.queue.splice(0, n);
+      this.stored(t, lastSeq);
+    } catch (e) {
+      // Refused (another node stored events first) or unanswered (maybe stored): look up what is there.
+      t.lastMsgSeq = null;
+      if (isWrongLastSequence(e)) this.conflicts++;
+      else {
+        this.failed++;
+        this.opts.log?.('event publish failed', { tenant, seq: lastSeq, err: String(e) });
+        await this.pause(100);
+      }
+    } finally {
+      t.sending = 0;
+    }
+  }
+
+  /** Where the tenant's stored events end: its last message on the subject and the log seq it covers. */
+  private async lookUp(tenant: string, t: TenantTrack): Promise<void> {
+    let m: StoredMsg | null = null;
+    try {
+      m = await this.jsm.streams.getMessage(this.stream, {
+        last_by_subj: eventBatchSubject(tenant, this.prefix),
+      });
+    } catch (e) {
+      if (!(e instanceof JetStreamApiError) || (e.code !== 10037 && e.status !== 404)) throw e;
+    }
+    if (!m) {
+      t.lastMsgSeq = 0;
+      return;
+    }
+    const b = m.json<EventBatch>();
+    t.lastMsgSeq = m.seq;
+    this.stored(t, b.seq);
+  }
+
+  /** Everything of the tenant up to log seq `seq` is in the stream. */
+  private stored(t: TenantTrack, seq: number): void {
+    if (seq > t.stored) t.stored = seq;
+    if (t.waiters.length === 0) return;
+    const ready = t.waiters.filter((w) => w.upto <= t.stored);
+    if (ready.length === 0) return;
+    t.waiters = t.waiters.filter((w) => w.upto > t.stored);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Drops queued events of batches the stream already holds. */
+  private drop(t: TenantTrack): void {
+    let n = 0;
+    while (n < t.queue.length && (t.queue[n] as Queued).seq <= t.stored) n++;
+    if (n > 0) {
+      const batches = new Set(t.queue.slice(0, n).map((q) => q.seq)).size;
+      this.skipped += batches;
+      t.queue.splice(0, n);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms).unref());
   }
 }
 
+type Queued = { seq: number; at: number; event: EngineEvent };
+
 interface TenantTrack {
-  issued: number;
-  low: number;
-  /** Stored out of order, above `low`. */
-  done: Set<number>;
+  tenant: string;
+  /** Log seq of the last batch handed over. */
+  accepted: number;
+  /** Log seq up to which the stream is known to hold the tenant's events. */
+  stored: number;
+  /** Stream seq of the tenant's last event message, 0 = none; null = unknown (look it up first). */
+  lastMsgSeq: number | null;
+  queue: Queued[];
+  /** Events of the message in flight (still at the head of `queue`). */
+  sending: number;
+  busy: boolean;
+  lastSentAt: number;
+  timer: NodeJS.Timeout | null;
   waiters: { upto: number; resolve: () => void }[];
 }
 
-/** `Nats-Msg-Id` of the events of log batch `seq` of a tenant: the same on every node that derives it. */
+/** `Nats-Msg-Id` of an event message whose last log batch is `seq`: the same on every node. */
 export function eventMsgId(tenant: string, seq: number): string {
   return `${idToken(tenant)}:${seq}`;
 }
@@ -243,14 +409,14 @@ export class EventBatchGatherer {
   }
 }
 
-/** Live events of a tenant from whichever node owns it (core NATS subscription on its batch subject). */
+/** Live events of a tenant from whichever node owns it (core NATS subscription on `sb.live.<tenant>`). */
 export function subscribeClusterEvents(
   nc: NatsConnection,
   filter: EventFilter,
   onEvent: (e: PublishedEvent) => void,
   subjectPrefix = 'sb.evt',
 ): () => void {
-  const sub: Subscription = nc.subscribe(eventBatchSubject(filter.tenant, subjectPrefix), {
+  const sub: Subscription = nc.subscribe(liveEventSubject(filter.tenant, subjectPrefix), {
     callback: (err, msg) => {
       if (err) return;
       let b: EventBatch;
@@ -260,8 +426,8 @@ export function subscribeClusterEvents(
         return;
       }
       if (!Array.isArray(b?.events)) return;
-      for (const { at, event } of b.events) {
-        if (matches(filter, event)) onEvent({ tenant: b.tenant, seq: b.seq, at, event });
+      for (const { seq, at, event } of b.events) {
+        if (matches(filter, event)) onEvent({ tenant: b.tenant, seq: seq ?? b.seq, at, event });
       }
     },
   });
