@@ -13,7 +13,9 @@
  * `loadtest/lib/cluster.ts`), the load sent to the owner of the load-test tenant, as `loadtest:grpc --cluster`.
  *
  * The workload is `loadtest:grpc`'s (enqueue, measured, then end). Last line: one JSON object with the
- * enqueue → answer percentiles per side, their ratio, and the 1-minute load average before and after.
+ * enqueue → answer percentiles per side, their ratio, each node's own histograms over the measured
+ * rounds (`server`: [p50, p99] µs of the decision, the durable Enqueue and the log append), and the
+ * 1-minute load average before and after.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ import { startLocalCluster } from './lib/cluster.js';
 import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { closedLoop, openLoop, WindowedLatency } from './lib/load-loops.js';
 import { localNodeArgs, startChild } from './lib/node-process.js';
+import { scrapeText, serverBreakdown } from './lib/prom.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -47,6 +50,8 @@ interface Side {
   stop(): Promise<void>;
   workload: Awaited<ReturnType<typeof setupRouterWorkload>>;
   lat: WindowedLatency;
+  metricsUrl: string | null;
+  metricsBefore: string | null;
 }
 
 async function main(): Promise<void> {
@@ -62,9 +67,12 @@ async function main(): Promise<void> {
       const entryPoint = join(resolve(repo), 'dist', 'src', 'cli', 'main.js');
       let address: string;
       let stop: () => Promise<void>;
+      let metricsUrl: string | null = null;
       if (values.cluster) {
         const c = await startLocalCluster({ entryPoint, nodeArgs: words, ownerFirstFor: TENANT });
         address = c.grpcTargets[0] as string;
+        // The owner's histograms (it is first, like its gRPC target).
+        metricsUrl = c.metricsUrls[0] ?? null;
         stop = () => c.stop();
       } else {
         const child = await startChild(
@@ -74,13 +82,25 @@ async function main(): Promise<void> {
           words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
         );
         address = `127.0.0.1:${child.listening.grpcPort}`;
+        const { httpPort } = child.listening;
+        if (httpPort) metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
         stop = () => child.stop();
       }
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
-      sides.push({ label, dataDir, stop, workload, lat: new WindowedLatency(process.hrtime.bigint()) });
+      sides.push({
+        label,
+        dataDir,
+        stop,
+        workload,
+        lat: new WindowedLatency(process.hrtime.bigint()),
+        metricsUrl,
+        metricsBefore: null,
+      });
     }
     const loadBefore = loadavg()[0] as number;
     for (const s of sides) await closedLoop(8, 4000, s.workload.iteration);
+    // Each node's own histograms over the measured rounds only (after the warm-up).
+    for (const s of sides) s.metricsBefore = s.metricsUrl ? await scrapeText(s.metricsUrl) : null;
     for (let r = 0; r < rounds; r++) {
       for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
         await openLoop(rate, 2000, s.workload.iteration, s.lat);
@@ -94,11 +114,17 @@ async function main(): Promise<void> {
       const m = s.lat.total.summary();
       p50.push(m.p50_us);
       p99.push(m.p99_us);
+      const after = s.metricsUrl ? await scrapeText(s.metricsUrl) : null;
+      const server = Object.fromEntries(
+        serverBreakdown(s.metricsBefore, after).map((b) => [b.key, [b.p50_us, b.p99_us]]),
+      );
       out[s.label] = {
         p50_us: Math.round(m.p50_us),
         p90_us: Math.round(m.p90_us),
         p99_us: Math.round(m.p99_us),
         calls: m.count,
+        // The node's view, [p50, p99] µs: decision, durable Enqueue, log append.
+        server,
       };
     }
     const ratio = (a: number[]) => Math.round(((a[1] as number) / (a[0] as number)) * 100) / 100;
