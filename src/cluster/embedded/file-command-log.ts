@@ -35,7 +35,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
-import type { CommandLog, LogBatch } from '../ports.js';
+import type { CommandLog, LogBatch, LogReservation } from '../ports.js';
 import { encodeRecord, partitionFileName, partitionFromFileName, scanRecords } from './record-file.js';
 
 export type FsyncPolicy = 'always' | 'interval';
@@ -51,10 +51,13 @@ export interface FileCommandLogOptions {
    * a pool thread — the larger cost on a busy machine — but holds the event loop for the write, so it
    * suits nodes with few busy tenants. `auto`: synchronous while the log is quiet (no pool write in
    * flight and none synchronous yet this event-loop turn), the thread pool otherwise, so a lone group
-   * commit skips the hop and a burst across tenants still writes in parallel. The durability guarantee
-   * is the same either way.
+   * commit skips the hop and a burst across tenants still writes in parallel. `worker`: the host hands
+   * each batch's write to the partition's worker thread with the batch itself (`reserveWrite`), which
+   * writes it synchronously before applying it: no pool thread to wake and one wake-up of the main thread
+   * per batch instead of two; `append` (used when a write cannot be handed out) writes on the thread pool.
+   * The durability guarantee is the same either way.
    */
-  writes?: 'thread-pool' | 'main-thread' | 'auto';
+  writes?: 'thread-pool' | 'main-thread' | 'auto' | 'worker';
   /**
    * Most bytes of zeros written ahead of the data at a time (default 1 MiB; 0 = no preallocation). A
    * file gets as much as it already holds (at least 64 KiB), so thousands of quiet tenants do not
@@ -106,13 +109,17 @@ const MIN_PREALLOC = 64 * 1024;
 export class FileCommandLog implements CommandLog {
   private readonly dir: string;
   private readonly fsync: FsyncPolicy;
-  private readonly writes: 'thread-pool' | 'main-thread' | 'auto';
+  private readonly writes: 'thread-pool' | 'main-thread' | 'auto' | 'worker';
   /** Record writes running on the thread pool, log-wide (`auto`). */
   private poolWrites = 0;
   /** A synchronous write happened in this event-loop turn (`auto`; cleared by the next check phase). */
   private syncThisTurn = false;
   private readonly prealloc: number;
   private readonly files = new Map<string, Promise<PartitionFile>>();
+  /** The open file of each partition whose open finished (absent while it (re)opens): `reserveWrite`. */
+  private readonly opened = new Map<string, PartitionFile>();
+  /** Operations of each partition queued on its chain and not yet issued (`reserveWrite` waits for 0). */
+  private readonly queued = new Map<string, number>();
   private readonly timer: NodeJS.Timeout | null = null;
   private zeros: Buffer | null = null;
   private closed = false;
@@ -140,6 +147,19 @@ export class FileCommandLog implements CommandLog {
    * it and every earlier append are durable. Does not wait for earlier writes before starting its own.
    */
   append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number> {
+    // The usual case (file open, nothing queued before it): placed and started now, without a trip
+    // through the partition's chain — fewer promises per group commit on the event loop.
+    const ready = this.idleFile(partition);
+    if (ready && ready.lastSeq === expectedLastSeq) {
+      const seq = ready.lastSeq + 1;
+      const rec = encodeRecord({ seq, commands });
+      if (ready.size + rec.length <= ready.allocated || !ready.extending) {
+        const at = this.place(ready, seq, rec.length);
+        const done = this.chainWrite(ready, this.writeAt(ready, rec, at));
+        this.extendIfLow(ready);
+        return done.then(() => seq);
+      }
+    }
     return this.serial(partition, async (f) => {
       if (f.broken) throw new SwitchboardError('SB_ERR_UNAVAILABLE', `log of ${partition} failed a write`);
       if (f.lastSeq !== expectedLastSeq) {
@@ -150,23 +170,82 @@ export class FileCommandLog implements CommandLog {
       }
       const seq = f.lastSeq + 1;
       const rec = encodeRecord({ seq, commands });
-      const at = f.size;
       // Past the zeros: wait for the extension under way (it writes there), else grow the file.
-      if (at + rec.length > f.allocated && f.extending) await f.extending;
-      f.size += rec.length;
-      f.allocated = Math.max(f.allocated, f.size);
-      f.ends.push({ seq, end: f.size });
-      f.lastSeq = seq;
-      if (this.fsync !== 'always') f.dirty = true;
-      const mine = this.writeAt(f, rec, at);
-      const before = f.written;
-      const done = Promise.all([before, mine]).then(() => undefined);
-      f.written = done;
-      done.catch(() => undefined);
+      if (f.size + rec.length > f.allocated && f.extending) await f.extending;
+      const at = this.place(f, seq, rec.length);
+      const done = this.chainWrite(f, this.writeAt(f, rec, at));
       this.extendIfLow(f);
       // Wrapped: the chain must not wait for the write, only for its issue.
       return { durable: done.then(() => seq) };
     }).then((r) => r.durable);
+  }
+
+  /**
+   * `append` for a write made by another thread (`writes: 'worker'`): the same placement, done now, or
+   * null when it cannot be done synchronously in order (the caller then uses `append`).
+   */
+  reserveWrite(
+    partition: string,
+    commands: CommandEnvelope[],
+    expectedLastSeq: number,
+  ): LogReservation | null {
+    if (this.writes !== 'worker') return null;
+    const f = this.idleFile(partition);
+    // A fencing mismatch is reported by `append`, with its error.
+    if (!f || f.lastSeq !== expectedLastSeq) return null;
+    const seq = f.lastSeq + 1;
+    const rec = encodeRecord({ seq, commands });
+    if (f.size + rec.length > f.allocated && f.extending) return null;
+    const at = this.place(f, seq, rec.length);
+    let settle!: (error: Error | null) => void;
+    const mine = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    }).catch((e: unknown) => {
+      this.breakFile(f, e as Error);
+      throw e;
+    });
+    const durable = this.chainWrite(f, mine).then(() => seq);
+    durable.catch(() => undefined);
+    this.extendIfLow(f);
+    // Its own copy: a small Buffer is a view into a shared 8 KiB pool, which a structured clone would copy whole.
+    return { seq, write: { fd: f.fh.fd, position: at, bytes: new Uint8Array(rec) }, durable, settle };
+  }
+
+  /** The partition's open, healthy file when no operation waits on its chain (else null). */
+  private idleFile(partition: string): PartitionFile | null {
+    if (this.closed || this.queued.has(partition)) return null;
+    const f = this.opened.get(partition);
+    return f && !f.broken ? f : null;
+  }
+
+  /** Reserves the next `length` bytes after the data for batch `seq`; returns their offset. */
+  private place(f: PartitionFile, seq: number, length: number): number {
+    const at = f.size;
+    f.size += length;
+    f.allocated = Math.max(f.allocated, f.size);
+    f.ends.push({ seq, end: f.size });
+    f.lastSeq = seq;
+    if (this.fsync !== 'always') f.dirty = true;
+    return at;
+  }
+
+  /**
+   * Chains a write behind every earlier one: the result settles only once all of them have (so a file is
+   * never closed or re-read under a write still running) and rejects if any of them failed.
+   */
+  private chainWrite(f: PartitionFile, mine: Promise<void>): Promise<void> {
+    const done = f.written.then(
+      () => mine,
+      (e: unknown) => {
+        const fail = () => {
+          throw e;
+        };
+        return mine.then(fail, fail);
+      },
+    );
+    f.written = done;
+    done.catch(() => undefined);
+    return done;
   }
 
   /** Starts one positional write; a failure breaks the file so nothing is written after a gap. */
@@ -208,6 +287,7 @@ export class FileCommandLog implements CommandLog {
     if (f.broken) return;
     f.broken = e;
     const name = f.partition;
+    if (this.opened.get(name) === f) this.opened.delete(name);
     const p = this.files.get(name);
     void p?.then((g) => {
       if (g !== f || this.files.get(name) !== p) return;
@@ -217,7 +297,7 @@ export class FileCommandLog implements CommandLog {
         .then(() => f.fh.close().catch(() => undefined))
         .then(() => this.openFile(name));
       this.files.set(name, reopened);
-      reopened.catch(() => this.files.delete(name));
+      this.track(name, reopened);
     });
   }
 
@@ -407,6 +487,7 @@ export class FileCommandLog implements CommandLog {
       await f.fh.close().catch(() => undefined);
     }
     this.files.clear();
+    this.opened.clear();
   }
 
   /** Flushes files written under `fsync: 'interval'`. */
@@ -424,14 +505,22 @@ export class FileCommandLog implements CommandLog {
   private serial<T>(partition: string, op: (f: PartitionFile) => Promise<T>): Promise<T> {
     if (this.closed)
       return Promise.reject(new SwitchboardError('SB_ERR_UNAVAILABLE', 'command log is closed'));
-    return this.file(partition).then((f) => {
-      const run = f.chain.then(
+    this.queued.set(partition, (this.queued.get(partition) ?? 0) + 1);
+    const run = this.file(partition).then((f) => {
+      const r = f.chain.then(
         () => op(f),
         () => op(f),
       );
-      f.chain = run.catch(() => undefined);
-      return run;
+      f.chain = r.catch(() => undefined);
+      return r;
     });
+    const issued = () => {
+      const n = (this.queued.get(partition) ?? 1) - 1;
+      if (n > 0) this.queued.set(partition, n);
+      else this.queued.delete(partition);
+    };
+    run.then(issued, issued);
+    return run;
   }
 
   private file(partition: string): Promise<PartitionFile> {
@@ -439,9 +528,21 @@ export class FileCommandLog implements CommandLog {
     if (!p) {
       p = this.openFile(partition);
       this.files.set(partition, p);
-      p.catch(() => this.files.delete(partition));
+      this.track(partition, p);
     }
     return p;
+  }
+
+  /** Keeps `opened` in step with `files` once an open settles (a failed open is forgotten). */
+  private track(partition: string, p: Promise<PartitionFile>): void {
+    p.then(
+      (f) => {
+        if (this.files.get(partition) === p && !this.closed) this.opened.set(partition, f);
+      },
+      () => {
+        if (this.files.get(partition) === p) this.files.delete(partition);
+      },
+    );
   }
 
   private async openFile(partition: string): Promise<PartitionFile> {
