@@ -106,7 +106,6 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       callsPerSlot: config.callsPerWorker,
       // The file log pipelines; so does the JetStream log once a partition is fenced (see fence()).
       appendsPerPartition: ports.mode === 'embedded' || ports.log.pipelined ? config.appendsInFlight : 1,
-      workerWrites: ports.mode === 'embedded' && config.logWrites === 'worker',
     });
     const t0 = performance.now();
     await host.start();

@@ -1,16 +1,11 @@
 /**
  * Partition-host worker: an actor host for N partitions, each one pure engine instance.
  *
- * The main thread owns the command log, snapshots and ownership, and ships log batches in (`load`) and
- * snapshots out (`snapshot`). The only I/O here is optional: with `--log-writes worker` an `apply` item
- * carries its batch's log record, already placed by the main thread's log (file descriptor, offset,
- * bytes), and the worker writes it synchronously before applying the batch. A thread stops only between
- * JavaScript statements, never inside that write, and the main thread treats any write it was not told
- * finished as possibly missing (it re-reads the file, which ends at the first gap), so a dying worker
- * still cannot make the log skip a batch. The same file runs as a Piscina task function or as a plain
+ * It does no I/O at all: the main thread owns the command log, snapshots and ownership, and ships log
+ * batches in (`load`) and snapshots out (`snapshot`). A worker that dies therefore never leaves a
+ * half-written record behind, and the same file runs as a Piscina task function or as a plain
  * `worker_threads` worker fed through `parentPort` (see `src/host/worker-pool.ts`).
  */
-import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine } from '../src/engine/api.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
@@ -85,21 +80,6 @@ function handleItem(item: HostItem): HostResult {
     case 'apply': {
       const engine = engines.get(item.partition);
       if (!engine) return missing(item.partition);
-      if (item.write) {
-        const w = item.write;
-        try {
-          // O_DSYNC under `--fsync always`: durable when it returns. A regular file takes it in one call.
-          for (let off = 0; off < w.bytes.length; ) {
-            off += writeSync(w.fd, w.bytes, off, w.bytes.length - off, w.position + off);
-          }
-        } catch (e) {
-          return {
-            kind: 'error',
-            code: 'SB_ERR_UNAVAILABLE',
-            message: `command log write failed: ${(e as Error).message}`,
-          };
-        }
-      }
       const t0 = performance.now();
       const results: ApplyResult[] = new Array(item.commands.length);
       const latencies: number[] = [];
@@ -113,7 +93,6 @@ function handleItem(item: HostItem): HostResult {
             code: 'SB_ERR_INTERNAL',
             message: `engine halted by command ${engine.halted.commandId}: ${engine.halted.error}`,
             halted: engine.halted.commandId,
-            written: item.write !== undefined,
           };
         }
         results[i] = r;

@@ -28,7 +28,7 @@ export interface EmbeddedPortsOptions {
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
   /** Where log writes run (see `FileCommandLogOptions.writes`). */
-  logWrites?: 'thread-pool' | 'main-thread' | 'auto' | 'worker';
+  logWrites?: 'thread-pool' | 'main-thread' | 'auto';
   /** Zeros kept ahead of each log file's data, at most (bytes; 0 = none). See `FileCommandLogOptions`. */
   logPreallocateBytes?: number;
   clock?: Clock;

@@ -38,36 +38,7 @@ export interface CommandLog {
   fence?(partition: string): Promise<void>;
   /** True when appends of a fenced partition may be in flight together (acknowledged in order). */
   readonly pipelined?: boolean;
-  /**
-   * Optional (embedded file log with `writes: 'worker'`): reserves the next batch for a write that another
-   * thread of this process makes (the partition's worker), synchronously, so the batch can travel to that
-   * thread together with the commands it applies. Null when the log cannot hand the write out right now
-   * (not opened yet, an operation queued, a trim's critical step, a failed write): use `append` then.
-   * The caller must call `settle` exactly once, after the write finished (null) or when it may not have
-   * happened (an error: the file is re-read before its next use, so a gap can never be skipped over).
-   */
-  reserveWrite?(
-    partition: string,
-    commands: CommandEnvelope[],
-    expectedLastSeq: number,
-  ): LogReservation | null;
   close(): Promise<void>;
-}
-
-/** A batch placed in the log whose bytes another thread writes (see `CommandLog.reserveWrite`). */
-export interface LogReservation {
-  seq: number;
-  /** What the writing thread does: `bytes` at `position` of file descriptor `fd` (shared by all threads). */
-  write: LogWrite;
-  /** Resolves with `seq` once this batch and every earlier one are durable (like `append`). */
-  durable: Promise<number>;
-  settle(error: Error | null): void;
-}
-
-export interface LogWrite {
-  fd: number;
-  position: number;
-  bytes: Uint8Array;
 }
 
 export interface StoredSnapshot {

@@ -134,7 +134,7 @@ export const OPTIONS = {
     env: 'SB_LOG_WRITES',
     kind: 'string',
     default: 'thread-pool',
-    help: "Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write) | auto (synchronous while no other write is under way) | worker (the partition's worker thread writes each batch before applying it)",
+    help: 'Embedded log writes: thread-pool (async) | main-thread (synchronous; no thread hop, blocks the loop for the write) | auto (synchronous while no other write is under way)',
   },
   logPreallocateKib: {
     flag: 'log-preallocate-kib',
@@ -270,7 +270,7 @@ const schema = z.object({
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),
-  logWrites: z.enum(['thread-pool', 'main-thread', 'auto', 'worker']),
+  logWrites: z.enum(['thread-pool', 'main-thread', 'auto']),
   logPreallocateKib: z.coerce
     .number()
     .int()

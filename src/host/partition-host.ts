@@ -26,7 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
-import type { LogReservation, StoredSnapshot } from '../cluster/ports.js';
+import type { StoredSnapshot } from '../cluster/ports.js';
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats } from '../engine/types.js';
 import { SwitchboardError } from '../errors/catalogue.js';
@@ -71,33 +71,16 @@ export interface PartitionHostOptions {
    * smaller batches. Either way, while a call (or an append) is in flight new work waits and leaves together.
    */
   flushOn?: 'microtask' | 'immediate';
-  /**
-   * Each batch's log record is written by the partition's worker, synchronously, before it applies the
-   * batch (needs a log with `reserveWrite`: the embedded file log with `writes: 'worker'`). A command then
-   * crosses one thread hop and wakes the main thread once, instead of also waking a thread-pool thread
-   * for the write and the main thread for its completion. Batches the log cannot hand out (a trim's
-   * critical step, a snapshot barrier inside the batch) are appended from here as usual.
-   */
-  workerWrites?: boolean;
   metrics?: NodeMetrics;
   logger?: Logger;
 }
 
 type Handler = (r: HostResult) => void;
 
-/** An apply item's commands on the main thread, for handing its log write to the worker. */
-interface ApplyBatch {
-  part: Part;
-  gen: number;
-  batch: Pending[];
-}
-
 interface Slot {
   index: number;
   items: HostItem[];
   handlers: Handler[];
-  /** The apply items in `items` and their commands (`--log-writes worker`). */
-  batches: Map<HostItem, ApplyBatch>;
   /** Calls sent and not yet answered (≤ `callsPerSlot`). */
   calls: number;
   partitions: number;
@@ -127,8 +110,6 @@ export class PartitionHost {
   private readonly callsPerSlot: number;
   private readonly appendDepth: number;
   private readonly flushOn: 'microtask' | 'immediate';
-  /** The log hands batch writes to the workers (`reserveWrite`, `--log-writes worker`). */
-  private readonly workerWrites: boolean;
   private readonly metrics: NodeMetrics | undefined;
   private readonly logger: Logger | undefined;
   private readonly boot = randomUUID().slice(0, 8);
@@ -155,19 +136,10 @@ export class PartitionHost {
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
     this.appendDepth = Math.max(1, opts.appendsPerPartition ?? 1);
     this.flushOn = opts.flushOn ?? 'immediate';
-    this.workerWrites = opts.ports.log.reserveWrite !== undefined && (opts.workerWrites ?? false);
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     for (let i = 0; i < this.pool.size; i++) {
-      this.slots.push({
-        index: i,
-        items: [],
-        handlers: [],
-        batches: new Map(),
-        calls: 0,
-        partitions: 0,
-        epoch: 0,
-      });
+      this.slots.push({ index: i, items: [], handlers: [], calls: 0, partitions: 0, epoch: 0 });
     }
     this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
     // A lost lease means another node may already be writing: stop serving the partition at once.
@@ -382,19 +354,15 @@ export class PartitionHost {
       const batch: Pending[] = [p];
       const gen = st.gen;
       st.openBatch = batch;
-      const item: HostItem = {
-        kind: 'apply',
-        partition: part.name,
-        commands: [p.env],
-        receivedAt: [p.receivedAt],
-      };
-      if (this.workerWrites) slot.batches.set(item, { part, gen, batch });
-      this.enqueueItem(slot, item, (r) => this.onApplied(part, gen, batch, r));
+      this.enqueueItem(
+        slot,
+        { kind: 'apply', partition: part.name, commands: [p.env], receivedAt: [p.receivedAt] },
+        (r) => this.onApplied(part, gen, batch, r),
+      );
     }
     st.unreleased.push(p);
     st.toAppend.push(p);
-    // With worker writes the batch's write leaves with it (`flushSlot`), unless the log cannot hand it out.
-    if (!this.workerWrites) this.dirtyAppends.add(part);
+    this.dirtyAppends.add(part);
     this.scheduleFlush();
   }
 
@@ -443,62 +411,20 @@ export class PartitionHost {
     slot.handlers = [];
     // Batches handed over are closed: later commands of the partition start a new apply item.
     for (const it of items) if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
-    let writes: (LogReservation | undefined)[] | null = null;
-    if (slot.batches.size > 0) {
-      const batches = slot.batches;
-      slot.batches = new Map();
-      for (let i = 0; i < items.length; i++) {
-        const it = items[i] as HostItem;
-        const b = it.kind === 'apply' ? batches.get(it) : undefined;
-        if (!b || it.kind !== 'apply') continue;
-        const w = this.handWrite(b, it);
-        if (w) {
-          writes ??= new Array(items.length);
-          writes[i] = w;
-        } else if (b.part.state.gen === b.gen && b.part.state.status === 'ready') {
-          b.part.state.appendable += b.batch.length;
-          this.dirtyAppends.add(b.part);
-        }
-      }
-    }
     slot.calls++;
     this.pool.call(slot.index, { items }).then(
       (res) => {
         slot.calls--;
-        // Before the handlers, whatever they decide: the log must know whether each write happened.
-        if (writes) settleWrites(writes, res.results);
         for (let i = 0; i < handlers.length; i++) (handlers[i] as Handler)(res.results[i] as HostResult);
         this.afterCall(slot);
       },
       (err: Error) => {
         slot.calls--;
-        if (writes) for (const w of writes) w?.settle(err);
         const r: HostResult = { kind: 'error', code: 'SB_ERR_UNAVAILABLE', message: err.message };
         for (const h of handlers) h(r);
         this.afterCall(slot);
       },
     );
-  }
-
-  /**
-   * Places the apply item's commands in the log and attaches the write to the item, or null when this
-   * batch must be appended from the main thread instead: the log cannot hand the write out now, earlier
-   * commands of the partition still wait for an append, or a snapshot barrier splits the batch.
-   */
-  private handWrite(b: ApplyBatch, item: HostItem & { kind: 'apply' }): LogReservation | null {
-    const { part, gen, batch } = b;
-    const st = part.state;
-    if (st.gen !== gen || st.status !== 'ready' || st.toAppend[0] !== batch[0] || st.barrierInside(batch)) {
-      return null;
-    }
-    const t0 = performance.now();
-    const r = this.ports.log.reserveWrite?.(part.name, item.commands, st.issuedSeq) ?? null;
-    if (!r) return null;
-    item.write = r.write;
-    st.issuedSeq = r.seq;
-    st.toAppend.splice(0, batch.length);
-    this.track(part, gen, batch, t0, r.durable);
-    return r;
   }
 
   private afterCall(slot: Slot): void {
@@ -535,32 +461,21 @@ export class PartitionHost {
 
   private kickAppend(part: Part): void {
     const st = part.state;
-    while (
-      st.appendsInFlight < this.appendDepth &&
-      (this.workerWrites ? st.appendable : st.toAppend.length) > 0 &&
-      st.status === 'ready'
-    ) {
+    while (st.appendsInFlight < this.appendDepth && st.toAppend.length > 0 && st.status === 'ready') {
       this.startAppend(part);
     }
   }
 
   private startAppend(part: Part): void {
     const st = part.state;
-    const batch = this.workerWrites ? st.takeAppendBatch(st.appendable) : st.takeAppendBatch();
-    if (this.workerWrites) st.appendable -= batch.length;
+    const batch = st.takeAppendBatch();
     const gen = st.gen;
     const t0 = performance.now();
     const envs = batch.map((p) => p.env);
     // Fencing names the seq this append follows: with appends in flight, the last one issued.
     const expected = st.issuedSeq++;
-    this.track(part, gen, batch, t0, this.ports.log.append(part.name, envs, expected));
-  }
-
-  /** Follows one append in flight: on success its commands are durable; on failure the partition reloads. */
-  private track(part: Part, gen: number, batch: Pending[], t0: number, durable: Promise<number>): void {
-    const st = part.state;
     st.appendsInFlight++;
-    const appended: Promise<void> = durable.then(
+    const appended: Promise<void> = this.ports.log.append(part.name, envs, expected).then(
       (seq) => {
         this.metrics?.logAppend.observe((performance.now() - t0) / 1000);
         st.appendsInFlight--;
@@ -877,7 +792,6 @@ export class PartitionHost {
     st.clearTimer();
     for (const p of st.unreleased.splice(0)) this.settleError(p, err);
     st.toAppend = [];
-    st.appendable = 0;
     st.openBatch = null;
     st.resetBarrier();
     // Work for this partition not yet handed to the worker is void: its commands were rejected above.
@@ -887,7 +801,6 @@ export class PartitionHost {
       if (it.kind === 'apply' && it.partition === part.name) {
         slot.items.splice(i, 1);
         slot.handlers.splice(i, 1);
-        slot.batches.delete(it);
       }
     }
   }
@@ -1025,17 +938,6 @@ function storedSnapshot(
       return parsed;
     },
   };
-}
-
-/** Tells the log which handed-out writes the worker made (an `apply` answer means it wrote first). */
-function settleWrites(writes: (LogReservation | undefined)[], results: HostResult[]): void {
-  for (let i = 0; i < writes.length; i++) {
-    const w = writes[i];
-    if (!w) continue;
-    const r = results[i];
-    if (r?.kind === 'apply' || (r?.kind === 'error' && r.written)) w.settle(null);
-    else w.settle(new Error(r?.kind === 'error' ? r.message : 'the worker did not write the batch'));
-  }
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -56,11 +56,6 @@ export class PartitionState {
   waiting: Pending[] = [];
   unreleased: Pending[] = [];
   toAppend: Pending[] = [];
-  /**
-   * With worker writes: how many of `toAppend` (a prefix) were handed to the worker without their write
-   * and so are appended from the main thread; the rest still wait in the mailbox to take theirs along.
-   */
-  appendable = 0;
   /** The apply item still in the slot mailbox, which later commands of this turn join. */
   openBatch: Pending[] | null = null;
   /** The latest append in flight (it settles after every earlier one). */
@@ -127,24 +122,14 @@ export class PartitionState {
     this.barrier = null;
   }
 
-  /**
-   * Everything waiting to be appended (at most `limit`), cut after the barrier so no batch straddles a
-   * snapshot point.
-   */
-  takeAppendBatch(limit = Number.POSITIVE_INFINITY): Pending[] {
-    let n = Math.min(this.toAppend.length, limit);
+  /** Everything waiting to be appended, cut after the barrier so no batch straddles a snapshot point. */
+  takeAppendBatch(): Pending[] {
+    let n = this.toAppend.length;
     if (this.barrier) {
       const i = this.toAppend.indexOf(this.barrier.pending);
-      if (i >= 0 && i < n) n = i + 1;
+      if (i >= 0) n = i + 1;
     }
     return n === this.toAppend.length ? this.toAppend.splice(0) : this.toAppend.splice(0, n);
-  }
-
-  /** The snapshot barrier sits inside `batch` but not at its end (the batch must be appended split). */
-  barrierInside(batch: Pending[]): boolean {
-    if (!this.barrier) return false;
-    const i = batch.indexOf(this.barrier.pending);
-    return i >= 0 && i < batch.length - 1;
   }
 
   markDurable(batch: Pending[], seq: number): void {

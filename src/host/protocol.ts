@@ -8,8 +8,6 @@
  *
  * Everything is plain data: it crosses threads by structured clone.
  */
-
-import type { LogWrite } from '../cluster/ports.js';
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
 
@@ -19,17 +17,7 @@ export type HostItem =
    * (`performance.timeOrigin + performance.now()`, ms; NaN when it is not an enqueue), so the worker can
    * time "enqueue received → assignment decided" at the moment of decision.
    */
-  | {
-      kind: 'apply';
-      partition: string;
-      commands: CommandEnvelope[];
-      receivedAt: number[];
-      /**
-       * The batch's command-log record, when the log hands its writes to the worker (`--log-writes
-       * worker`): written synchronously before the commands are applied; the answer says whether it was.
-       */
-      write?: LogWrite;
-    }
+  | { kind: 'apply'; partition: string; commands: CommandEnvelope[]; receivedAt: number[] }
   /** Answer a query; `ephemeral` = the partition has no state anywhere, answer from a pristine engine. */
   | { kind: 'query'; partition: string; query: Query; at: number; ephemeral?: boolean }
   /** (Re)build a partition from its snapshot and the log batches after it. */
@@ -101,15 +89,7 @@ export type HostResult =
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
-  | {
-      kind: 'error';
-      code: string;
-      message: string;
-      missing?: boolean;
-      halted?: string;
-      /** The item's log record was written before the error (an `apply` answer implies it). */
-      written?: boolean;
-    }
+  | { kind: 'error'; code: string; message: string; missing?: boolean; halted?: string }
   | { kind: 'inject_bug' };
 
 export interface HostRequest {

@@ -53,8 +53,6 @@ export async function startHost(
     threads?: number;
     pool?: PoolKind;
     fsync?: 'always' | 'interval';
-    /** `worker`: each batch's log record is written by its worker thread (`--log-writes worker`). */
-    logWrites?: 'thread-pool' | 'worker';
   } & Partial<Omit<PartitionHostOptions, 'ports' | 'pool'>> = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? (await tempDataDir());
@@ -62,7 +60,6 @@ export async function startHost(
     dataDir: dir,
     nodeId: 'test-node',
     fsync: opts.fsync ?? 'interval',
-    ...(opts.logWrites ? { logWrites: opts.logWrites } : {}),
   });
   const pool = createWorkerPool({ kind: opts.pool ?? 'port', threads: opts.threads ?? 1, testHooks: true });
   const registry = new Registry();
@@ -72,13 +69,7 @@ export async function startHost(
     partitionsOwned: () => host?.partitionsOwned ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
   });
-  host = new PartitionHost({
-    workerWrites: opts.logWrites === 'worker',
-    ...opts,
-    ports,
-    pool,
-    metrics,
-  });
+  host = new PartitionHost({ ...opts, ports, pool, metrics });
   await host.start();
   const h = host;
   return {

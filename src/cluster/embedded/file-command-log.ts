@@ -35,7 +35,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
-import type { CommandLog, LogBatch, LogReservation } from '../ports.js';
+import type { CommandLog, LogBatch } from '../ports.js';
 import { encodeRecord, partitionFileName, partitionFromFileName, scanRecords } from './record-file.js';
 
 export type FsyncPolicy = 'always' | 'interval';
@@ -51,13 +51,10 @@ export interface FileCommandLogOptions {
    * a pool thread — the larger cost on a busy machine — but holds the event loop for the write, so it
    * suits nodes with few busy tenants. `auto`: synchronous while the log is quiet (no pool write in
    * flight and none synchronous yet this event-loop turn), the thread pool otherwise, so a lone group
-   * commit skips the hop and a burst across tenants still writes in parallel. `worker`: the host hands
-   * each batch's write to the partition's worker thread with the batch itself (`reserveWrite`), which
-   * writes it synchronously before applying it: no pool thread to wake and one wake-up of the main thread
-   * per batch instead of two; `append` (used when a write cannot be handed out) writes on the thread pool.
-   * The durability guarantee is the same either way.
+   * commit skips the hop and a burst across tenants still writes in parallel. The durability guarantee
+   * is the same either way.
    */
-  writes?: 'thread-pool' | 'main-thread' | 'auto' | 'worker';
+  writes?: 'thread-pool' | 'main-thread' | 'auto';
   /**
    * Most bytes of zeros written ahead of the data at a time (default 1 MiB; 0 = no preallocation). A
    * file gets as much as it already holds (at least 64 KiB), so thousands of quiet tenants do not
@@ -109,16 +106,16 @@ const MIN_PREALLOC = 64 * 1024;
 export class FileCommandLog implements CommandLog {
   private readonly dir: string;
   private readonly fsync: FsyncPolicy;
-  private readonly writes: 'thread-pool' | 'main-thread' | 'auto' | 'worker';
+  private readonly writes: 'thread-pool' | 'main-thread' | 'auto';
   /** Record writes running on the thread pool, log-wide (`auto`). */
   private poolWrites = 0;
   /** A synchronous write happened in this event-loop turn (`auto`; cleared by the next check phase). */
   private syncThisTurn = false;
   private readonly prealloc: number;
   private readonly files = new Map<string, Promise<PartitionFile>>();
-  /** The open file of each partition whose open finished (absent while it (re)opens): `reserveWrite`. */
+  /** The open file of each partition whose open finished (absent while it (re)opens). */
   private readonly opened = new Map<string, PartitionFile>();
-  /** Operations of each partition queued on its chain and not yet issued (`reserveWrite` waits for 0). */
+  /** Operations of each partition queued on its chain and not yet issued (the fast path waits for 0). */
   private readonly queued = new Map<string, number>();
   private readonly timer: NodeJS.Timeout | null = null;
   private zeros: Buffer | null = null;
@@ -178,37 +175,6 @@ export class FileCommandLog implements CommandLog {
       // Wrapped: the chain must not wait for the write, only for its issue.
       return { durable: done.then(() => seq) };
     }).then((r) => r.durable);
-  }
-
-  /**
-   * `append` for a write made by another thread (`writes: 'worker'`): the same placement, done now, or
-   * null when it cannot be done synchronously in order (the caller then uses `append`).
-   */
-  reserveWrite(
-    partition: string,
-    commands: CommandEnvelope[],
-    expectedLastSeq: number,
-  ): LogReservation | null {
-    if (this.writes !== 'worker') return null;
-    const f = this.idleFile(partition);
-    // A fencing mismatch is reported by `append`, with its error.
-    if (!f || f.lastSeq !== expectedLastSeq) return null;
-    const seq = f.lastSeq + 1;
-    const rec = encodeRecord({ seq, commands });
-    if (f.size + rec.length > f.allocated && f.extending) return null;
-    const at = this.place(f, seq, rec.length);
-    let settle!: (error: Error | null) => void;
-    const mine = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error ? reject(error) : resolve());
-    }).catch((e: unknown) => {
-      this.breakFile(f, e as Error);
-      throw e;
-    });
-    const durable = this.chainWrite(f, mine).then(() => seq);
-    durable.catch(() => undefined);
-    this.extendIfLow(f);
-    // Its own copy: a small Buffer is a view into a shared 8 KiB pool, which a structured clone would copy whole.
-    return { seq, write: { fd: f.fh.fd, position: at, bytes: new Uint8Array(rec) }, durable, settle };
   }
 
   /** The partition's open, healthy file when no operation waits on its chain (else null). */
