@@ -3,7 +3,7 @@
  * anything, so a rejected command leaves the partition exactly as it was (same digest).
  */
 import type { ErrorCode } from '../errors/catalogue.js';
-import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE } from './model.js';
+import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE, small } from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
 import type {
@@ -545,7 +545,6 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
       freed.push(a);
     }
     c.participants = NONE;
-    c.agentId = null;
     c.agent = null;
   }
   return freed;
@@ -682,7 +681,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   if (people === null) releaseSeat(p, primary, q.ch);
   else for (const a of people) releaseSeat(p, a, q.ch);
   primary.handled++;
-  primary.handleMsTotal += handleMs;
+  primary.handleMsTotal = small(primary.handleMsTotal + handleMs);
   q.window.add(p.now, F.handled, 1);
   q.window.add(p.now, F.handleSumMs, handleMs);
   p.noteWindowSample(q);

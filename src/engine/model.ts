@@ -30,7 +30,18 @@ import { WaitLine } from './wait-line.js';
 import { SlidingWindow } from './window.js';
 
 const TWO_30 = 1 << 30;
-/** Marks "no assignment" in ConvExtra.assignedAt (offsets are ≥ 0: assignment never precedes creation). */
+
+/**
+ * `n` as a small integer when it is one. V8 keeps a number field inside the object only while every value
+ * ever stored in it was a small integer; arithmetic on large numbers (times in ms) yields heap numbers
+ * even when the result is small, and a single such store turns the field, in every instance, into a
+ * pointer to a separately allocated box (16 bytes more each, and one more object to reach).
+ */
+export function small(n: number): number {
+  const i = n | 0;
+  return i === n ? i : n;
+}
+/** Marks "no assignment" in Conv.assignedOff (offsets are ≥ 0: assignment never precedes creation). */
 const NOT_ASSIGNED = -1;
 
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
@@ -48,49 +59,58 @@ export const NO_CONVS: Conv[] = Object.freeze([]) as unknown as Conv[];
 export const NO_SKILLS: SkillRequirement[] = Object.freeze([]) as unknown as SkillRequirement[];
 
 /**
- * Growable slab of fixed-stride float64 records. Hot timestamps live here instead of in object fields:
- * a timestamp in milliseconds is not a small integer, so as an object field V8 boxes it in a separate
- * HeapNumber, and touching an agent's times meant a cache (and, at 10⁵ agents, TLB) miss per field.
- * In the slab an agent's times share one 32-byte record.
+ * Growable slab of fixed-stride float64 records: the numbers of an agent that every decision reads or
+ * writes (times, seats, loads), one record per agent. Not object fields, because a timestamp in
+ * milliseconds is not a small integer: as a field V8 boxes it in a separate HeapNumber. And not a small
+ * array per agent, because at 10⁵ agents every separate object an assignment or an end touches is one
+ * more cache and TLB miss (the seats array was two: the array and its elements). A record is 128 bytes
+ * (two cache lines, never split across pages).
  */
-export class TimeSlab {
+export class AgentSlab {
+  /** Doubles per record. */
+  static readonly STRIDE = 16;
   f: Float64Array;
   private n = 0;
 
-  constructor(
-    readonly stride: number,
-    initialRecords = 64,
-  ) {
-    this.f = new Float64Array(initialRecords * stride);
+  constructor(initialRecords = 64) {
+    this.f = new Float64Array(initialRecords * AgentSlab.STRIDE);
   }
 
   /** Offset of a new zeroed record (records are never reused: agents are few and rarely removed). */
   alloc(): number {
-    if ((this.n + 1) * this.stride > this.f.length) {
+    if ((this.n + 1) * AgentSlab.STRIDE > this.f.length) {
       const g = new Float64Array(this.f.length * 2);
       g.set(this.f);
       this.f = g;
     }
-    return this.n++ * this.stride;
+    return this.n++ * AgentSlab.STRIDE;
   }
 }
 
+/**
+ * Fields of an agent's slab record: four times, seats per channel index, load per channel index, then the
+ * accrued online and busy time (written at every change of the agent, and past 2³¹ ms not small integers).
+ */
+const WRAP_UNTIL = 0;
+const IDLE_SINCE = 1;
+const LAST_ASSIGNED_AT = 2;
+const ACCT_AT = 3;
+const SEATS = 4;
+/** Open conversations + pending offers + escalation participations, per channel index. */
+const LOAD = 9;
+const ONLINE_MS = 14;
+const BUSY_MS = 15;
+
 export class Agent {
-  /**
-   * Seats per channel index (0-4), then load per channel index (5-9: open conversations + pending offers
-   * + escalation participations), in one array so an availability check reads one cache line, not two.
-   */
-  private readonly seats: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   presence: Presence = 'offline';
   wrapPos = -1;
-  /** Offset of this agent's record in the partition's `TimeSlab` (wrapUntil, idleSince, lastAssignedAt, acctAt). */
+  /** Offset of this agent's record in the partition's `AgentSlab`. */
   private readonly at: number;
   consecutiveMisses = 0;
   missedTotal = 0;
   handled = 0;
+  /** Sum of handle times (stored through `small`, see there). */
   handleMsTotal = 0;
-  onlineMs = 0;
-  busyMs = 0;
   members: Member[] = [];
   /** Conversations this agent holds (assigned or participating): only the count is ever needed. */
   open = 0;
@@ -112,42 +132,54 @@ export class Agent {
     public cfg: AgentConfig,
     readonly seq: number,
     now: number,
-    private readonly slab: TimeSlab,
+    private readonly slab: AgentSlab,
   ) {
+    this.at = slab.alloc();
     this.setSeats(cfg);
     this.id = cfg.id;
     this.displayName = cfg.displayName;
     this.wrapUpSeconds = cfg.wrapUpSeconds;
-    this.at = slab.alloc();
     this.idleSince = now;
     this.acctAt = now;
   }
 
   /** End of wrap-up, 0 when not wrapping up. */
   get wrapUntil(): number {
-    return this.slab.f[this.at]!;
+    return this.slab.f[this.at + WRAP_UNTIL]!;
   }
   set wrapUntil(v: number) {
-    this.slab.f[this.at] = v;
+    this.slab.f[this.at + WRAP_UNTIL] = v;
   }
   get idleSince(): number {
-    return this.slab.f[this.at + 1]!;
+    return this.slab.f[this.at + IDLE_SINCE]!;
   }
   set idleSince(v: number) {
-    this.slab.f[this.at + 1] = v;
+    this.slab.f[this.at + IDLE_SINCE] = v;
   }
   get lastAssignedAt(): number {
-    return this.slab.f[this.at + 2]!;
+    return this.slab.f[this.at + LAST_ASSIGNED_AT]!;
   }
   set lastAssignedAt(v: number) {
-    this.slab.f[this.at + 2] = v;
+    this.slab.f[this.at + LAST_ASSIGNED_AT] = v;
+  }
+  get onlineMs(): number {
+    return this.slab.f[this.at + ONLINE_MS]!;
+  }
+  set onlineMs(v: number) {
+    this.slab.f[this.at + ONLINE_MS] = v;
+  }
+  get busyMs(): number {
+    return this.slab.f[this.at + BUSY_MS]!;
+  }
+  set busyMs(v: number) {
+    this.slab.f[this.at + BUSY_MS] = v;
   }
   /** Time up to which online and busy time are accrued. */
   get acctAt(): number {
-    return this.slab.f[this.at + 3]!;
+    return this.slab.f[this.at + ACCT_AT]!;
   }
   set acctAt(v: number) {
-    this.slab.f[this.at + 3] = v;
+    this.slab.f[this.at + ACCT_AT] = v;
   }
 
   /** A new configuration for the same agent id. */
@@ -160,28 +192,32 @@ export class Agent {
 
   private setSeats(cfg: AgentConfig): void {
     const c = cfg.capacity;
-    const s = this.seats;
-    s[0] = c.chat ?? 0;
-    s[1] = c.voice ?? 0;
-    s[2] = c.email ?? 0;
-    s[3] = c.sms ?? 0;
-    s[4] = c.social ?? 0;
+    const f = this.slab.f;
+    const s = this.at + SEATS;
+    f[s] = c.chat ?? 0;
+    f[s + 1] = c.voice ?? 0;
+    f[s + 2] = c.email ?? 0;
+    f[s + 3] = c.sms ?? 0;
+    f[s + 4] = c.social ?? 0;
   }
 
   capOn(ch: number): number {
-    return this.seats[ch]!;
+    return this.slab.f[this.at + SEATS + ch]!;
   }
 
   loadOn(ch: number): number {
-    return this.seats[5 + ch]!;
+    return this.slab.f[this.at + LOAD + ch]!;
   }
 
   addLoad(ch: number, d: number): void {
-    this.seats[5 + ch]! += d;
+    this.slab.f[this.at + LOAD + ch]! += d;
   }
 
   available(ch: number): boolean {
-    return this.presence === 'online' && this.wrapUntil === 0 && this.loadOn(ch) < this.capOn(ch);
+    if (this.presence !== 'online') return false;
+    const f = this.slab.f;
+    const at = this.at;
+    return f[at + WRAP_UNTIL] === 0 && f[at + LOAD + ch]! < f[at + SEATS + ch]!;
   }
 
   /**
@@ -350,25 +386,17 @@ export class Queue {
 
 /**
  * Fields most waiting conversations never use, kept off the main record so a waiting conversation stays
- * small (the target is ≤ 512 bytes of heap each with a million waiting).
+ * small (the target is ≤ 512 bytes of heap each with a million waiting). Nothing that ending a
+ * conversation reads or writes lives here (see `Conv.agent`).
  */
 class ConvExtra {
   valueTier: CustomerConfig['valueTier'] | undefined = undefined;
   topic: string | undefined = undefined;
   excluded: string[] | null = null;
-  agentId: string | null = null;
-  /** The agent `agentId` names (an agent holding conversations is never removed): saves a map lookup. */
-  agent: Agent | null = null;
-  /** Participants after the primary agent (escalations), usually NONE. */
-  escalated: string[] = NONE;
   offers: string[] = NONE;
   offerExpiresAt = 0;
   reservedFor: string | null = null;
   reservedUntil = 0;
-  /** assignedAt − createdAt, or NOT_ASSIGNED. */
-  assignedAt = NOT_ASSIGNED;
-  outcome: Outcome | null = null;
-  explanation: Explanation | null = null;
   pending: Explanation | null = null;
 }
 
@@ -377,8 +405,8 @@ export class Conv {
   /**
    * Times are kept as small integers: V8 stores those in the object itself, while an absolute time in
    * ms is a separately allocated HeapNumber (one more object to allocate, copy in every young-generation
-   * GC, and miss in the cache). createdAt is split in two 30-bit halves; enqueuedAt and noticeAt (and
-   * assignedAt in the extra record) are offsets from it; the timer time lives only in the partition's
+   * GC, and miss in the cache). createdAt is split in two 30-bit halves; enqueuedAt, noticeAt and
+   * assignedAt are offsets from it; the timer time lives only in the partition's
    * timer heap. A waiting conversation carries no boxed time (it had four).
    */
   private bornHi: number;
@@ -406,6 +434,21 @@ export class Conv {
   newCustomer = false;
   /** Where the customer's record was at this contact (a lookup hint, see `CustomerBook.remember`). */
   customerEntry = -1;
+  /**
+   * The assignment: the primary agent (an agent holding conversations is never removed), its time as an
+   * offset, escalations, the explanation, the outcome. In this record rather than the extra one although
+   * waiting conversations do not use them (20 bytes each): every assignment sets them, so the extra
+   * record would be allocated (and kept, and copied by the young-generation GC) for each one, and ending
+   * a conversation reads or writes them — with the extra record elsewhere in the heap, one more cache and
+   * TLB miss in every `end_conversation` at 10⁵ agents.
+   */
+  agent: Agent | null = null;
+  /** assignedAt − createdAt, or NOT_ASSIGNED. */
+  private assignedOff = NOT_ASSIGNED;
+  /** Participants after the primary agent (escalations), usually NONE. */
+  private esc: string[] = NONE;
+  explanation: Explanation | null = null;
+  outcome: Outcome | null = null;
   private x: ConvExtra | null = null;
 
   constructor(
@@ -423,7 +466,7 @@ export class Conv {
     createdAt: number,
   ) {
     this.bornHi = Math.floor(createdAt / TWO_30);
-    this.bornLo = createdAt - this.bornHi * TWO_30;
+    this.bornLo = small(createdAt - this.bornHi * TWO_30);
     if (valueTier !== undefined || topic !== undefined) {
       const x = this.ext();
       x.valueTier = valueTier;
@@ -439,14 +482,14 @@ export class Conv {
     return this.createdAt + this.enqOff;
   }
   set enqueuedAt(v: number) {
-    this.enqOff = v - this.createdAt;
+    this.enqOff = small(v - this.createdAt);
   }
   /** Time of the next position/estimate re-check, 0 = none. */
   get noticeAt(): number {
     return this.noticeOff === 0 ? 0 : this.createdAt + this.noticeOff;
   }
   set noticeAt(v: number) {
-    this.noticeOff = v === 0 ? 0 : v - this.createdAt;
+    this.noticeOff = v === 0 ? 0 : small(v - this.createdAt);
   }
 
   private ext(): ConvExtra {
@@ -467,40 +510,28 @@ export class Conv {
   set excluded(v: string[] | null) {
     if (v !== null || this.x !== null) this.ext().excluded = v;
   }
+  /** Id of the primary agent (`agent`), null when unassigned. */
   get agentId(): string | null {
-    return this.x === null ? null : this.x.agentId;
-  }
-  set agentId(v: string | null) {
-    if (v !== null || this.x !== null) this.ext().agentId = v;
-  }
-  get agent(): Agent | null {
-    return this.x === null ? null : this.x.agent;
-  }
-  set agent(v: Agent | null) {
-    if (v !== null || this.x !== null) this.ext().agent = v;
+    return this.agent === null ? null : this.agent.id;
   }
   /**
-   * Agents holding the conversation: the primary (`agentId`) first, then escalations. Derived, and a
+   * Agents holding the conversation: the primary (`agent`) first, then escalations. Derived, and a
    * fresh array when non-empty: a lone primary (the usual case) stores no list at all. Change it with
-   * `addParticipant` or by assigning a whole list (primary first, after `agentId`).
+   * `addParticipant` or by assigning a whole list (primary first, after `agent`).
    */
   get participants(): string[] {
-    const x = this.x;
-    if (x === null || x.agentId === null) return NONE;
-    return x.escalated === NONE ? [x.agentId] : [x.agentId, ...x.escalated];
+    if (this.agent === null) return NONE;
+    return this.esc === NONE ? [this.agent.id] : [this.agent.id, ...this.esc];
   }
   set participants(v: string[]) {
-    if (v.length <= 1) {
-      if (this.x !== null) this.x.escalated = NONE;
-    } else this.ext().escalated = v.slice(1);
+    this.esc = v.length <= 1 ? NONE : v.slice(1);
   }
   /** Escalations beyond the primary (NONE for a lone primary), read-only. */
   get escalated(): readonly string[] {
-    return this.x === null ? NONE : this.x.escalated;
+    return this.esc;
   }
   addParticipant(agentId: string): void {
-    const x = this.ext();
-    x.escalated = [...x.escalated, agentId];
+    this.esc = [...this.esc, agentId];
   }
   get offers(): string[] {
     return this.x === null ? NONE : this.x.offers;
@@ -528,22 +559,10 @@ export class Conv {
   }
   /** Time of the current assignment, 0 = none (kept as an offset from createdAt, see above). */
   get assignedAt(): number {
-    return this.x === null || this.x.assignedAt === NOT_ASSIGNED ? 0 : this.createdAt + this.x.assignedAt;
+    return this.assignedOff === NOT_ASSIGNED ? 0 : this.createdAt + this.assignedOff;
   }
   set assignedAt(v: number) {
-    if (v !== 0 || this.x !== null) this.ext().assignedAt = v === 0 ? NOT_ASSIGNED : v - this.createdAt;
-  }
-  get outcome(): Outcome | null {
-    return this.x === null ? null : this.x.outcome;
-  }
-  set outcome(v: Outcome | null) {
-    if (v !== null || this.x !== null) this.ext().outcome = v;
-  }
-  get explanation(): Explanation | null {
-    return this.x === null ? null : this.x.explanation;
-  }
-  set explanation(v: Explanation | null) {
-    if (v !== null || this.x !== null) this.ext().explanation = v;
+    this.assignedOff = v === 0 ? NOT_ASSIGNED : small(v - this.createdAt);
   }
   /** Explanation of the pending offer, becomes `explanation` on accept. */
   get pending(): Explanation | null {

@@ -16,6 +16,7 @@ import { HoursCache } from './hours.js';
 import { ReplyMemo } from './memo.js';
 import {
   Agent,
+  AgentSlab,
   CHANNEL_INDEX,
   type Clause,
   Conv,
@@ -25,7 +26,7 @@ import {
   NONE,
   PRIORITY_LEVELS,
   Queue,
-  TimeSlab,
+  small,
 } from './model.js';
 import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
 import { STRATEGIES } from './strategies/index.js';
@@ -79,8 +80,8 @@ export class Partition implements RuleContext {
   readonly agents = new Map<string, Agent>();
   /** Agents by tier, for escalation to a tier (a handful of tiers; senior tiers hold few agents). */
   readonly byTier = new Map<number, Set<Agent>>();
-  /** Agents' hot timestamps (see `TimeSlab`). */
-  readonly agentTimes = new TimeSlab(4);
+  /** Agents' hot numbers: times, seats, loads (see `AgentSlab`). */
+  readonly agentSlab = new AgentSlab();
   readonly queues = new Map<string, Queue>();
   readonly customers: CustomerBook;
   readonly convs: StringTable<Conv>;
@@ -158,7 +159,7 @@ export class Partition implements RuleContext {
   // ---------------------------------------------------------------- agents & lanes
 
   addAgent(cfg: AgentConfig): Agent {
-    const a = new Agent(cfg, ++this.agentSeq, this.now, this.agentTimes);
+    const a = new Agent(cfg, ++this.agentSeq, this.now, this.agentSlab);
     this.agents.set(cfg.id, a);
     this.indexTier(a, true);
     this.countSkills(a, 1);
@@ -528,7 +529,8 @@ export class Partition implements RuleContext {
       queueId: c.queue.id,
       candidates,
       relaxed: lane.relaxed.length === 0 ? NONE : lane.relaxed.slice(),
-      waitedMs: this.now - c.enqueuedAt,
+      // Kept with the conversation: a small integer, not a boxed number (see `small`).
+      waitedMs: small(this.now - c.enqueuedAt),
     };
   }
 
@@ -641,7 +643,6 @@ export class Partition implements RuleContext {
     a.lastAssignedAt = this.now;
     a.idleSince = this.now;
     c.status = 'assigned';
-    c.agentId = a.id;
     c.agent = a;
     c.participants = NONE;
     c.offers = NONE;

@@ -11,7 +11,7 @@
  * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
 import { ReplyMemo } from './memo.js';
-import { Agent, Conv, laneOf, NO_SKILLS, NONE, type Queue } from './model.js';
+import { Agent, Conv, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -378,14 +378,14 @@ export function rebuild(
   p.config = s.config;
   const ag = s.agents as number[];
   for (let i = 0; i < ag.length; i += AGENT_STRIDE) {
-    const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!, p.agentTimes);
+    const a = new Agent(s.agents[i] as AgentConfig, ag[i + 1]!, ag[i + 4]!, p.agentSlab);
     a.presence = strs[ag[i + 2]!] as Presence;
     a.wrapUntil = ag[i + 3]!;
     a.lastAssignedAt = ag[i + 5]!;
     a.consecutiveMisses = ag[i + 6]!;
     a.missedTotal = ag[i + 7]!;
     a.handled = ag[i + 8]!;
-    a.handleMsTotal = ag[i + 9]!;
+    a.handleMsTotal = small(ag[i + 9]!);
     a.onlineMs = ag[i + 10]!;
     a.busyMs = ag[i + 11]!;
     a.acctAt = ag[i + 12]!;
@@ -446,8 +446,7 @@ export function rebuild(
     q.active++;
     if (x === 0) continue;
     c.excluded = x[0];
-    c.agentId = x[1];
-    if (x[1] !== null) c.agent = p.agents.get(x[1])!;
+    if (x[1] !== null) c.agent = mustHaveAgent(p, x[1], c.id);
     c.participants = x[2].length === 0 ? NONE : x[2];
     c.offers = x[3].length === 0 ? NONE : x[3];
     c.offerExpiresAt = x[4];
@@ -506,4 +505,12 @@ export function rebuild(
   const dedupe = new ReplyMemo<Reply>(dedupeWindow, hashSeed);
   for (const [k, v] of s.dedupe) dedupe.set(k, v);
   return { p, dedupe };
+}
+
+/** The agent an assigned conversation names; a snapshot without it is corrupt (say so, clearly). */
+function mustHaveAgent(p: Partition, agentId: string, convId: string): Agent {
+  const a = p.agents.get(agentId);
+  if (!a)
+    throw new Error(`engine snapshot: conversation "${convId}" is assigned to unknown agent "${agentId}"`);
+  return a;
 }
