@@ -39,7 +39,11 @@ export class DenseHeap<T> {
   }
 
   has(x: T): boolean {
-    const id = this.idOf(x);
+    return this.hasId(this.idOf(x));
+  }
+
+  /** `has` by id, for callers that know the id without the object (one object less to reach). */
+  hasId(id: number): boolean {
     return id < this.pos.length && this.pos[id]! >= 0;
   }
 
@@ -56,7 +60,11 @@ export class DenseHeap<T> {
   }
 
   remove(x: T): boolean {
-    const id = this.idOf(x);
+    return this.removeId(this.idOf(x));
+  }
+
+  /** `remove` by id (see `hasId`). */
+  removeId(id: number): boolean {
     if (id >= this.pos.length) return false;
     const i = this.pos[id]!;
     if (i < 0) return false;

@@ -112,6 +112,12 @@ export class Agent {
   /** Sum of handle times (stored through `small`, see there). */
   handleMsTotal = 0;
   members: Member[] = [];
+  /**
+   * Lane and lane-local id of each membership, in `members` order: [lane₀, lid₀, lane₁, lid₁, …]. Serving a
+   * freed agent and re-filing a saturated one read only this array, not each Member object: at 10⁵ agents
+   * every object reached is one more cache miss (`Partition.addMember` / `removeMember` keep it in step).
+   */
+  memberIndex: (Lane | number)[] = [];
   /** Conversations this agent holds (assigned or participating): only the count is ever needed. */
   open = 0;
   /** Ids of conversations offered to this agent, pending. */

@@ -219,7 +219,10 @@ export class Partition implements RuleContext {
     m.lid = lane.allocLid();
     m.score = lane.skillScore(a);
     lane.members.add(m);
-    a.members.push(m);
+    // Fresh arrays of the exact length (`concat`; push and spread reserve ~16 more slots): memberships
+    // change only with configuration, and 10⁵ agents would each carry ~250 unused bytes.
+    a.members = a.members.concat([m]);
+    a.memberIndex = a.memberIndex.concat([lane, m.lid]);
     if (countOnline && a.presence === 'online') {
       lane.online++;
       lane.onlineCapacity += a.capOn(lane.ch);
@@ -234,7 +237,10 @@ export class Partition implements RuleContext {
     lane.freeLid(m.lid);
     lane.members.delete(m);
     const i = agent.members.indexOf(m);
-    if (i >= 0) agent.members.splice(i, 1);
+    if (i >= 0) {
+      agent.members = agent.members.slice(0, i).concat(agent.members.slice(i + 1));
+      agent.memberIndex = agent.memberIndex.slice(0, 2 * i).concat(agent.memberIndex.slice(2 * i + 2));
+    }
     if (countOnline && agent.presence === 'online') {
       lane.online--;
       lane.onlineCapacity -= agent.capOn(lane.ch);
@@ -257,16 +263,21 @@ export class Partition implements RuleContext {
     }
   }
 
-  /** Re-files the agent in every pool it belongs to after its load, idle time or presence changed. */
+  /**
+   * Re-files the agent in every pool it belongs to after its load, idle time or presence changed. Taking
+   * a saturated agent out needs only the lane-local ids (`memberIndex`); the Member objects are read only
+   * where the pool needs their keys.
+   */
   refreshAgent(a: Agent): void {
-    const ms = a.members;
-    for (let i = 0; i < ms.length; i++) {
-      const m = ms[i]!;
-      const pool = m.lane.pool;
-      if (a.available(m.lane.ch)) {
+    const mi = a.memberIndex;
+    for (let i = 0; i < mi.length; i += 2) {
+      const lane = mi[i] as Lane;
+      const pool = lane.pool;
+      if (a.available(lane.ch)) {
+        const m = a.members[i >> 1]!;
         if (pool.has(m)) pool.update(m);
         else pool.push(m);
-      } else pool.remove(m);
+      } else pool.removeId(mi[i + 1] as number);
     }
   }
 
@@ -768,11 +779,10 @@ export class Partition implements RuleContext {
       let bestE = 0;
       let bestAt = 0;
       let bestSeq = 0;
-      let bestM: Member | null = null;
-      const ms = a.members;
-      for (let i = 0; i < ms.length; i++) {
-        const m = ms[i]!;
-        const lane = m.lane;
+      let bestK = -1;
+      const mi = a.memberIndex;
+      for (let k = 0; k < mi.length; k += 2) {
+        const lane = mi[k] as Lane;
         if (lane.waiting === 0 || !a.available(lane.ch) || !lane.queue.strategy.automatic) continue;
         const c = this.bestWaiting(lane, a);
         if (!c) continue;
@@ -789,10 +799,10 @@ export class Partition implements RuleContext {
           bestE = e;
           bestAt = at;
           bestSeq = seq;
-          bestM = m;
+          bestK = k;
         }
       }
-      if (!best || !bestM) return;
+      if (!best) return;
       if (this.overflowDue(best) <= this.now) {
         // An overflow step is due but no tick has fired it yet: apply it first (it may change who may
         // take the conversation), with this agent's pool slots current since route() reads the pools.
@@ -801,11 +811,14 @@ export class Partition implements RuleContext {
         this.route(best, false, false);
         continue;
       }
-      const lane = bestM.lane;
+      const lane = mi[bestK] as Lane;
+      const inPool = lane.pool.hasId(mi[bestK + 1] as number);
       // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
-      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (lane.pool.has(bestM) ? 0 : 1));
+      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (inPool ? 0 : 1));
       this.removeWaiting(best);
-      this.deliverOne(best, a, bestM, expl, false);
+      // The Member is needed only by a strategy that records picks (round robin).
+      const m = lane.queue.strategy.picked ? a.members[bestK >> 1]! : null;
+      this.deliverOne(best, a, m, expl, false);
     }
   }
 
