@@ -412,8 +412,9 @@ export class Conv {
    * Times are kept as small integers: V8 stores those in the object itself, while an absolute time in
    * ms is a separately allocated HeapNumber (one more object to allocate, copy in every young-generation
    * GC, and miss in the cache). createdAt is split in two 30-bit halves; enqueuedAt, noticeAt and
-   * assignedAt are offsets from it; the timer time lives only in the partition's
-   * timer heap. A waiting conversation carries no boxed time (it had four).
+   * assignedAt are offsets from it; the timer time lives only in the partition's timer heap. Every
+   * store goes through `small()`: computed from ms timestamps, an offset is a heap number even when
+   * small, and storing one would box the field in every conversation.
    */
   private bornHi: number;
   private bornLo: number;
