@@ -121,7 +121,7 @@ describe('JetStream event publisher', () => {
     next.close();
   });
 
-  it('live listeners get every batch at once on core NATS, the stream never stores them twice', async () => {
+  it('live listeners on any node get every batch from the stream subject, the stream stores each once', async () => {
     const pub = await JetStreamEventPublisher.open(nc, { stream, subjectPrefix, coalesceMs: 50 });
     const seen: number[] = [];
     const off = subscribeClusterEvents(nc, { tenant: 'initech' }, (e) => seen.push(e.seq), subjectPrefix);

@@ -3,8 +3,9 @@
  * `subjects.ts`), payload the JSON {@link EventBatch}: the events of one or more consecutive command-log
  * batches of the tenant, in log order, each with its batch's seq and its command's time. Gateways consume
  * durably with their own consumer on `sb.evt.<tenant>` (or `sb.evt.>`) and filter by queue/agent/type in
- * the payload. Live `WatchEvents` listeners get every released batch at once on core NATS
- * (`sb.live.<tenant>`, no storage), so the durable stream is free to gather.
+ * the payload. Live `WatchEvents` listeners on any node subscribe to the same subject on core NATS: they
+ * get each message as the server receives it (before it is stored), so gathering delays them by at most
+ * `coalesceMs` plus one publish in flight.
  *
  * Why gathered, and not a message per event: with `sync_interval: always` the server fsyncs every
  * message. Per event (~2 per conversation, beside the command log's one per group commit) the events were
@@ -76,7 +77,7 @@ export async function ensureEventStream(jsm: JetStreamManager, opts: EventStream
   }
 }
 
-/** Payload of one `SB_EVENTS` (or `sb.live`) message: events of consecutive log batches of a tenant. */
+/** Payload of one `SB_EVENTS` message: events of consecutive log batches of a tenant. */
 export interface EventBatch {
   tenant: string;
   /** Log seq of the last batch the message covers. */
@@ -88,13 +89,6 @@ export interface EventBatch {
 /** Subject of a tenant's durable event messages: `<prefix>.<tenant>`. */
 export function eventBatchSubject(tenant: string, prefix = 'sb.evt'): string {
   return prefix === 'sb.evt' ? eventSubject(tenant) : `${prefix}.${idToken(tenant)}`;
-}
-
-/** Core NATS subject of a tenant's live events (WatchEvents on any node): `sb.live.<tenant>`. */
-export function liveEventSubject(tenant: string, prefix = 'sb.evt'): string {
-  // Outside the stream's `<prefix>.>`: live messages are never stored.
-  const live = prefix.endsWith('.evt') ? `${prefix.slice(0, -'.evt'.length)}.live` : `${prefix}-live`;
-  return `${live}.${idToken(tenant)}`;
 }
 
 /** The events of a stored or live message, one `PublishedEvent` each. */
@@ -139,7 +133,7 @@ export class JetStreamEventPublisher {
   skipped = 0;
 
   private constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly opts: EventPublisherOptions,
   ) {
@@ -158,17 +152,11 @@ export class JetStreamEventPublisher {
 
   /**
    * Hands over the events of durable log batch `seq` of `tenant` — all of them, in order, batches in log
-   * order. Live listeners get them at once; the stream gets them in the tenant's next message. A batch at
-   * or below one handed over before is a re-derivation of it (a reload) and is dropped.
+   * order; they leave in the tenant's next message. A batch at or below one handed over before is a
+   * re-derivation of it (a reload) and is dropped.
    */
   publishBatch(tenant: string, seq: number, events: { at: number; event: EngineEvent }[]): void {
     if (events.length === 0 || this.closed) return;
-    try {
-      const live: EventBatch = { tenant, seq, events };
-      this.nc.publish(liveEventSubject(tenant, this.prefix), enc.encode(JSON.stringify(live)));
-    } catch {
-      // Connection closing: live listeners miss it; the stream still gets it (or the next owner does).
-    }
     const t = this.track(tenant);
     if (seq <= t.accepted) {
       this.skipped++;
@@ -409,14 +397,17 @@ export class EventBatchGatherer {
   }
 }
 
-/** Live events of a tenant from whichever node owns it (core NATS subscription on `sb.live.<tenant>`). */
+/**
+ * Live events of a tenant from whichever node owns it: a core NATS subscription on the stream's subject
+ * (every message published there, stored or refused as a duplicate: a listener may see a batch twice).
+ */
 export function subscribeClusterEvents(
   nc: NatsConnection,
   filter: EventFilter,
   onEvent: (e: PublishedEvent) => void,
   subjectPrefix = 'sb.evt',
 ): () => void {
-  const sub: Subscription = nc.subscribe(liveEventSubject(filter.tenant, subjectPrefix), {
+  const sub: Subscription = nc.subscribe(eventBatchSubject(filter.tenant, subjectPrefix), {
     callback: (err, msg) => {
       if (err) return;
       let b: EventBatch;
