@@ -524,7 +524,7 @@ export class PartitionHost {
       if (p.timer) clearTimeout(p.timer);
       const r = p.result;
       if (r.ok && !r.duplicate) {
-        if (r.reply.kind === 'enqueued') this.metrics?.inbound.labels(part.name, r.reply.queueId).inc();
+        if (r.reply.kind === 'enqueued') this.metrics?.inbound.inc(part.name, r.reply.queueId);
         if (r.events.length > 0) {
           this.record(part.name, r.events);
           this.bus.publish(part.name, p.seq, p.env.at, r.events);
@@ -550,20 +550,20 @@ export class PartitionHost {
     for (const e of events) {
       switch (e.type) {
         case 'assigned':
-          m.assigned.labels(tenant, e.queueId).inc();
-          m.agentAssigned.labels(tenant, e.agentId).inc();
+          m.assigned.inc(tenant, e.queueId);
+          m.agentAssigned.inc(tenant, e.agentId);
           break;
         case 'abandoned':
-          m.abandoned.labels(tenant, e.queueId).inc();
+          m.abandoned.inc(tenant, e.queueId);
           break;
         case 'transferred':
-          m.transferred.labels(tenant, e.queueId).inc();
+          m.transferred.inc(tenant, e.queueId);
           break;
         case 'offer_missed':
-          m.offersMissed.labels(tenant, e.agentId).inc();
+          m.offersMissed.inc(tenant, e.agentId);
           break;
         case 'alert':
-          m.alerts.labels(tenant, e.alert).inc();
+          m.alerts.inc(tenant, e.alert);
           break;
         default:
       }

@@ -23,15 +23,58 @@ export interface NodeMetrics {
   assignmentLatency: Histogram<string>;
   logAppend: Histogram<string>;
   engineApply: Histogram<string>;
-  inbound: Counter<'tenant' | 'queue'>;
-  assigned: Counter<'tenant' | 'queue'>;
-  abandoned: Counter<'tenant' | 'queue'>;
-  transferred: Counter<'tenant' | 'queue'>;
-  agentAssigned: Counter<'tenant' | 'agent'>;
-  offersMissed: Counter<'tenant' | 'agent'>;
-  alerts: Counter<'tenant' | 'alert'>;
+  inbound: PairCounter;
+  assigned: PairCounter;
+  abandoned: PairCounter;
+  transferred: PairCounter;
+  agentAssigned: PairCounter;
+  offersMissed: PairCounter;
+  alerts: PairCounter;
   workerRestarts: Counter<string>;
 }
+
+/**
+ * A prom-client counter with two labels whose increments are gathered in plain maps and added to it
+ * when it is read (every scrape and `get()` run its `collect`), so the exposed values are exact at read
+ * time. Why: the host counts several of these per command on the event loop, and prom-client's
+ * `labels(a, b).inc()` builds a label object, a bound function, a hash string and a result object each
+ * time; here an increment of a pair seen before allocates nothing. The pairs kept are the ones
+ * prom-client keeps anyway (one per tenant × queue/agent/alert).
+ */
+export class PairCounter {
+  private readonly pending = new Map<string, Map<string, { n: number }>>();
+
+  constructor(
+    readonly counter: Counter<string>,
+    private readonly first: string,
+    private readonly second: string,
+  ) {}
+
+  inc(a: string, b: string): void {
+    let byB = this.pending.get(a);
+    if (byB === undefined) {
+      byB = new Map();
+      this.pending.set(a, byB);
+    }
+    const c = byB.get(b);
+    if (c === undefined) byB.set(b, { n: 1 });
+    else c.n++;
+  }
+
+  /** Adds what was counted since the last read to the counter. */
+  flush(): void {
+    for (const [a, byB] of this.pending) {
+      for (const [b, c] of byB) {
+        if (c.n === 0) continue;
+        this.counter.inc({ [this.first]: a, [this.second]: b }, c.n);
+        c.n = 0;
+      }
+    }
+  }
+}
+
+/** One `PairCounter` per prom-client counter, so two hosts sharing a registry also share the pending counts. */
+const pairCounters = new WeakMap<Counter<string>, PairCounter>();
 
 export interface MetricsSources {
   inflight: () => number;
@@ -44,6 +87,27 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
     getOrCreate(registry, name, () => new Counter<L>({ name, help, labelNames, registers })) as Counter<L>;
+  const pair = (name: string, help: string, labelNames: [string, string]): PairCounter => {
+    const existing = registry.getSingleMetric(name) as Counter<string> | undefined;
+    if (existing) {
+      const known = pairCounters.get(existing);
+      if (!known) throw new Error(`metric ${name} was registered outside createNodeMetrics`);
+      return known;
+    }
+    let made: PairCounter | null = null;
+    const c = new Counter<string>({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        made?.flush();
+      },
+    });
+    made = new PairCounter(c, labelNames[0], labelNames[1]);
+    pairCounters.set(c, made);
+    return made;
+  };
 
   let cache: { at: number; value: Promise<{ tenant: string; stats: QueueStats[] }[]> } | null = null;
   const queueStats = () => {
@@ -150,31 +214,28 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           registers,
         }),
     ),
-    inbound: counter('switchboard_conversations_inbound_total', 'Conversations enqueued', [
+    inbound: pair('switchboard_conversations_inbound_total', 'Conversations enqueued', ['tenant', 'queue']),
+    assigned: pair('switchboard_conversations_assigned_total', 'Conversations assigned to an agent', [
       'tenant',
       'queue',
     ]),
-    assigned: counter('switchboard_conversations_assigned_total', 'Conversations assigned to an agent', [
+    abandoned: pair('switchboard_conversations_abandoned_total', 'Conversations cancelled while waiting', [
       'tenant',
       'queue',
     ]),
-    abandoned: counter('switchboard_conversations_abandoned_total', 'Conversations cancelled while waiting', [
+    transferred: pair('switchboard_conversations_transferred_total', 'Conversations transferred', [
       'tenant',
       'queue',
     ]),
-    transferred: counter('switchboard_conversations_transferred_total', 'Conversations transferred', [
-      'tenant',
-      'queue',
-    ]),
-    agentAssigned: counter('switchboard_agent_assigned_total', 'Conversations assigned, by agent', [
+    agentAssigned: pair('switchboard_agent_assigned_total', 'Conversations assigned, by agent', [
       'tenant',
       'agent',
     ]),
-    offersMissed: counter('switchboard_offers_missed_total', 'Offers rejected or timed out, by agent', [
+    offersMissed: pair('switchboard_offers_missed_total', 'Offers rejected or timed out, by agent', [
       'tenant',
       'agent',
     ]),
-    alerts: counter('switchboard_alerts_total', 'Alerts raised by the engine', ['tenant', 'alert']),
+    alerts: pair('switchboard_alerts_total', 'Alerts raised by the engine', ['tenant', 'alert']),
     workerRestarts: counter(
       'switchboard_worker_restarts_total',
       'Partition-host worker threads replaced after a crash',

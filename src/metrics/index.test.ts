@@ -1,0 +1,34 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createNodeMetrics } from './index.js';
+
+const sources = { inflight: () => 0, partitionsOwned: () => 0, queueStats: async () => [] };
+
+describe('node metrics: pair counters', () => {
+  it('expose every increment at each read, per label pair, and keep counting after a read', async () => {
+    const registry = new Registry();
+    const m = createNodeMetrics(registry, sources);
+    m.inbound.inc('t1', 'q1');
+    m.inbound.inc('t1', 'q1');
+    m.inbound.inc('t1', 'q2');
+    m.agentAssigned.inc('t2', 'a1');
+    const text = await registry.metrics();
+    expect(text).toContain('switchboard_conversations_inbound_total{tenant="t1",queue="q1"} 2');
+    expect(text).toContain('switchboard_conversations_inbound_total{tenant="t1",queue="q2"} 1');
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="t2",agent="a1"} 1');
+    m.inbound.inc('t1', 'q1');
+    const again = await registry.metrics();
+    expect(again).toContain('switchboard_conversations_inbound_total{tenant="t1",queue="q1"} 3');
+    expect(again).toContain('switchboard_conversations_inbound_total{tenant="t1",queue="q2"} 1');
+  });
+
+  it('two hosts on one registry share the counters', async () => {
+    const registry = new Registry();
+    const a = createNodeMetrics(registry, sources);
+    const b = createNodeMetrics(registry, sources);
+    a.alerts.inc('t', 'sla');
+    b.alerts.inc('t', 'sla');
+    const values = (await registry.getSingleMetric('switchboard_alerts_total')?.get())?.values;
+    expect(values).toEqual([expect.objectContaining({ labels: { tenant: 't', alert: 'sla' }, value: 2 })]);
+  });
+});
