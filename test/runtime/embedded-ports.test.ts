@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import {
   appendFile,
   copyFile,
@@ -66,6 +67,24 @@ describe('FileCommandLog on disk', () => {
     expect(await again.lastSeq('acme')).toBe(2);
     expect((await collect(again.read('acme', 0))).map((b) => b.seq)).toEqual([1, 2]);
     expect((await again.partitions()).sort()).toEqual(['acme', 'globex.eu/support']);
+  });
+
+  it('a failed record write rejects the append and every later one; the file is re-opened and the log goes on', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir);
+    await log.append('acme', [enqueueEnvelope('w1')], 0);
+    // Pull the descriptor from under the open file: the next pool write fails with EBADF.
+    const f = (log as unknown as { opened: Map<string, { fh: { fd: number } }> }).opened.get('acme');
+    closeSync(f?.fh.fd as number);
+    const failed = log.append('acme', [enqueueEnvelope('w2')], 1);
+    const after = log.append('acme', [enqueueEnvelope('w3')], 2);
+    await expect(failed).rejects.toThrow(/EBADF/);
+    await expect(after).rejects.toThrow();
+    // Re-opened from disk: only the acknowledged batch is there, and appends continue after it.
+    expect(await log.lastSeq('acme')).toBe(1);
+    expect(await log.append('acme', [enqueueEnvelope('w4')], 1)).toBe(2);
+    const ids = (await collect(log.read('acme', 0))).flatMap((b) => b.commands.map((c) => c.id));
+    expect(ids).toHaveLength(2);
   });
 
   it('a torn tail left by a crash mid-write is detected, cut off, and the log continues after it', async () => {

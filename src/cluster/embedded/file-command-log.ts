@@ -30,7 +30,7 @@
  * even a trim of everything.
  */
 
-import { constants as fsConstants, writeSync } from 'node:fs';
+import { constants as fsConstants, write, writeSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
@@ -216,22 +216,29 @@ export class FileCommandLog implements CommandLog {
 
   /** Starts one positional write; a failure breaks the file so nothing is written after a gap. */
   private writeAt(f: PartitionFile, rec: Buffer, at: number): Promise<void> {
-    const onError = (e: unknown) => {
-      this.breakFile(f, e as Error);
-      throw e;
-    };
     if (this.writeNow()) {
       try {
         writeAllSync(f.fh.fd, rec, at);
         return Promise.resolve();
       } catch (e) {
-        return Promise.reject(e).catch(onError);
+        return Promise.reject(e).catch((err: unknown) => {
+          this.breakFile(f, err as Error);
+          throw err;
+        });
       }
     }
     this.poolWrites++;
-    return writeAll(f.fh, rec, at)
-      .finally(() => this.poolWrites--)
-      .catch(onError);
+    // Callback API on the raw fd (like the synchronous path): one promise per record instead of the
+    // FileHandle's async write, its result object and a finally/catch pair — this runs once per group
+    // commit on the event loop. Closing still waits for it: close follows `written`, which follows this.
+    return new Promise<void>((resolve, reject) => {
+      writeFully(f.fh.fd, rec, at, 0, (e) => {
+        this.poolWrites--;
+        if (e === null) return resolve();
+        this.breakFile(f, e);
+        reject(e);
+      });
+    });
   }
 
   /** Whether this record write runs synchronously on the calling thread. */
@@ -616,6 +623,21 @@ async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
     off += bytesWritten;
   }
+}
+
+/** Writes `buf[from..]` at `position + from` on the thread pool, looping over short writes. */
+function writeFully(
+  fd: number,
+  buf: Buffer,
+  position: number,
+  from: number,
+  done: (e: NodeJS.ErrnoException | null) => void,
+): void {
+  write(fd, buf, from, buf.length - from, position + from, (e, n) => {
+    if (e) done(e);
+    else if (from + n < buf.length) writeFully(fd, buf, position, from + n, done);
+    else done(null);
+  });
 }
 
 function writeAllSync(fd: number, buf: Buffer, position: number): void {

@@ -29,11 +29,13 @@ export function encodeRecord(value: unknown): Buffer {
 
 /** Frames JSON text that is already serialised (e.g. by a worker thread) as a record. */
 export function encodeJsonRecord(json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const out = Buffer.allocUnsafe(HEADER + body.length);
-  out.writeUInt32LE(body.length, 0);
-  out.writeUInt32LE(crc32(body) >>> 0, 4);
-  body.copy(out, HEADER);
+  // Encoded straight into the record (no intermediate body buffer and copy): one record per group
+  // commit is built on the event loop. crc32 of a string is the CRC of its UTF-8 bytes.
+  const len = Buffer.byteLength(json, 'utf8');
+  const out = Buffer.allocUnsafe(HEADER + len);
+  out.writeUInt32LE(len, 0);
+  out.writeUInt32LE(crc32(json) >>> 0, 4);
+  out.write(json, HEADER, len, 'utf8');
   return out;
 }
 
