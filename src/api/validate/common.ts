@@ -135,19 +135,27 @@ function checkSkillEntries<K extends 'level' | 'minLevel'>(
 ): ({ skill: string } & Record<K, number>)[] {
   const list = checkList(value, field, max);
   const out = new Array<{ skill: string } & Record<K, number>>(list.length);
-  const seen = new Set<string>();
+  // Field paths are built only for an error: this runs on every Enqueue (its required skills).
   for (let i = 0; i < list.length; i++) {
     const s = list[i];
-    const at = `${field}[${i}]`;
-    if (typeof s !== 'object' || s === null) invalid(at, 'must be an object');
-    const skill = checkSkillName(s.skill, `${at}.skill`);
-    if (seen.has(skill)) invalid(`${at}.skill`, `duplicate skill "${skill}"`);
-    seen.add(skill);
-    out[i] = { skill, [levelKey]: checkInt(s[levelKey], `${at}.${levelKey}`, 1, 10) } as {
-      skill: string;
-    } & Record<K, number>;
+    if (typeof s !== 'object' || s === null) invalid(`${field}[${i}]`, 'must be an object');
+    const skill = isSkillName(s.skill) ? s.skill : checkSkillName(s.skill, `${field}[${i}].skill`);
+    for (let j = 0; j < i; j++) {
+      if (out[j]?.skill === skill) invalid(`${field}[${i}].skill`, `duplicate skill "${skill}"`);
+    }
+    const level = s[levelKey];
+    const ok = Number.isInteger(level) && level >= 1 && level <= 10;
+    out[i] = {
+      skill,
+      [levelKey]: ok ? level : checkInt(level, `${field}[${i}].${levelKey}`, 1, 10),
+    } as { skill: string } & Record<K, number>;
   }
   return out;
+}
+
+/** Exactly what `checkSkillName` accepts, without a field path (built only when it does not). */
+function isSkillName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_SKILL && SKILL_RE.test(value);
 }
 
 /** Proto enum value → engine string, by index; index 0 (UNSPECIFIED) and unknown values are invalid. */

@@ -4,23 +4,42 @@ import type { ConversationRequest as PbConversationRequest } from '../../gen/swi
 import { checkChannel, checkId, checkInt, checkSkillRequirements, checkText, invalid } from './common.js';
 import { checkOptionalValueTier } from './customer.js';
 
+/** Field paths of a conversation request, built once per base field (only `conversation` in the API). */
+function pathsOf(field: string) {
+  return {
+    self: field,
+    id: `${field}.id`,
+    channel: `${field}.channel`,
+    customer: `${field}.customer`,
+    customerId: `${field}.customer.id`,
+    valueTier: `${field}.customer.valueTier`,
+    requiredSkills: `${field}.requiredSkills`,
+    priority: `${field}.priority`,
+    queueId: `${field}.queueId`,
+    topic: `${field}.topic`,
+  };
+}
+const CONVERSATION = pathsOf('conversation');
+
 export function toConversationRequest(
   c: PbConversationRequest | undefined,
   field = 'conversation',
 ): ConversationRequest {
-  if (c === undefined || c === null) invalid(field, 'is required');
+  // Enqueue's hot path: the paths are only read for an error, so the usual ones are not rebuilt per call.
+  const f = field === 'conversation' ? CONVERSATION : pathsOf(field);
+  if (c === undefined || c === null) invalid(f.self, 'is required');
   const customer = c.customer;
-  if (customer === undefined || customer === null) invalid(`${field}.customer`, 'is required');
+  if (customer === undefined || customer === null) invalid(f.customer, 'is required');
   const out: ConversationRequest = {
-    id: checkId(c.id, `${field}.id`),
-    channel: checkChannel(c.channel, `${field}.channel`),
-    customer: { id: checkId(customer.id, `${field}.customer.id`) },
-    requiredSkills: checkSkillRequirements(c.requiredSkills, `${field}.requiredSkills`),
-    priority: checkInt(c.priority, `${field}.priority`, 0, 10),
+    id: checkId(c.id, f.id),
+    channel: checkChannel(c.channel, f.channel),
+    customer: { id: checkId(customer.id, f.customerId) },
+    requiredSkills: checkSkillRequirements(c.requiredSkills, f.requiredSkills),
+    priority: checkInt(c.priority, f.priority, 0, 10),
   };
-  const tier = checkOptionalValueTier(customer.valueTier, `${field}.customer.valueTier`);
+  const tier = checkOptionalValueTier(customer.valueTier, f.valueTier);
   if (tier !== undefined) out.customer.valueTier = tier;
-  if (c.queueId !== undefined && c.queueId !== '') out.queueId = checkId(c.queueId, `${field}.queueId`);
-  if (c.topic !== undefined && c.topic !== '') out.topic = checkText(c.topic, `${field}.topic`, 64);
+  if (c.queueId !== undefined && c.queueId !== '') out.queueId = checkId(c.queueId, f.queueId);
+  if (c.topic !== undefined && c.topic !== '') out.topic = checkText(c.topic, f.topic, 64);
   return out;
 }
