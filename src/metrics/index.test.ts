@@ -31,4 +31,17 @@ describe('node metrics: pair counters', () => {
     const values = (await registry.getSingleMetric('switchboard_alerts_total')?.get())?.values;
     expect(values).toEqual([expect.objectContaining({ labels: { tenant: 't', alert: 'sla' }, value: 2 })]);
   });
+
+  it('bound histograms record into the registered histogram', async () => {
+    const registry = new Registry();
+    const m = createNodeMetrics(registry, sources);
+    m.logAppend.observe(0.0003);
+    m.logAppend.observe(0.0003);
+    m.assignmentLatency.observe(0.00004);
+    const text = await registry.metrics();
+    expect(text).toContain('switchboard_log_append_seconds_count 2');
+    expect(text).toContain('switchboard_log_append_seconds_bucket{le="0.0004"} 2');
+    expect(text).toContain('switchboard_assignment_latency_seconds_bucket{le="0.00005"} 1');
+    expect(text).toContain('switchboard_engine_apply_seconds_count 0');
+  });
 });

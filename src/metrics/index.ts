@@ -19,10 +19,16 @@ function getOrCreate<M extends Metric>(registry: Registry, name: string, make: (
 /** Per-queue gauges are read from the engines at scrape time (one query per partition, cached briefly). */
 export type QueueStatsSource = () => Promise<{ tenant: string; stats: QueueStats[] }[]>;
 
+/**
+ * An unlabelled histogram bound once (`histogram.labels()`): its `observe` skips the closure and label
+ * object prom-client's `histogram.observe(v)` builds on every call (a few per command on the event loop).
+ */
+export type Observer = { observe(value: number): void };
+
 export interface NodeMetrics {
-  assignmentLatency: Histogram<string>;
-  logAppend: Histogram<string>;
-  engineApply: Histogram<string>;
+  assignmentLatency: Observer;
+  logAppend: Observer;
+  engineApply: Observer;
   inbound: PairCounter;
   assigned: PairCounter;
   abandoned: PairCounter;
@@ -191,7 +197,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           buckets: LATENCY_BUCKETS,
           registers,
         }),
-    ),
+    ).labels(),
     logAppend: getOrCreate(
       registry,
       'switchboard_log_append_seconds',
@@ -202,7 +208,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           buckets: LATENCY_BUCKETS,
           registers,
         }),
-    ),
+    ).labels(),
     engineApply: getOrCreate(
       registry,
       'switchboard_engine_apply_seconds',
@@ -213,7 +219,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           buckets: LATENCY_BUCKETS,
           registers,
         }),
-    ),
+    ).labels(),
     inbound: pair('switchboard_conversations_inbound_total', 'Conversations enqueued', ['tenant', 'queue']),
     assigned: pair('switchboard_conversations_assigned_total', 'Conversations assigned to an agent', [
       'tenant',
