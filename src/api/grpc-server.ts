@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -16,9 +16,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
 import { AdminServiceService } from '../gen/switchboard/v1/admin.js';
-import { AgentDeskServiceService } from '../gen/switchboard/v1/agent_desk.js';
+import { AgentDeskServiceService, EndConversationResponse } from '../gen/switchboard/v1/agent_desk.js';
 import { type Event, EventServiceService, type WatchEventsRequest } from '../gen/switchboard/v1/events.js';
-import { GatewayServiceService } from '../gen/switchboard/v1/gateway.js';
+import { EnqueueResponse, GatewayServiceService } from '../gen/switchboard/v1/gateway.js';
 import { StatisticsServiceService } from '../gen/switchboard/v1/statistics.js';
 import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
@@ -66,6 +66,35 @@ const MALFORMED_ERROR = new SwitchboardError(
   'request',
 );
 
+/**
+ * Replies of the two calls every conversation makes are encoded with one shared writer and handed to
+ * grpc-js as a view of the encoded bytes. The generated serializer builds a new writer (and its buffer)
+ * per reply and then copies the result into a Buffer; these run on the event loop for every call.
+ * Encoding is synchronous and `finish()` resets the writer, also after a failed encode.
+ */
+const replyWriter = new BinaryWriter();
+export function sharedWriterSerializer<T>(codec: {
+  encode(value: T, writer: BinaryWriter): BinaryWriter;
+}): grpc.serialize<T> {
+  return (value) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = codec.encode(value, replyWriter).finish();
+    } catch (e) {
+      replyWriter.finish();
+      throw e;
+    }
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+const FAST_REPLIES = new Map<string, grpc.serialize<unknown>>([
+  [GatewayServiceService.enqueue.path, sharedWriterSerializer(EnqueueResponse) as grpc.serialize<unknown>],
+  [
+    AgentDeskServiceService.endConversation.path,
+    sharedWriterSerializer(EndConversationResponse) as grpc.serialize<unknown>,
+  ],
+]);
+
 /** A watcher whose client stops reading is cut off past this many buffered bytes (no unbounded memory). */
 const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
 const READINESS_POLL_MS = 250;
@@ -94,7 +123,11 @@ export class GrpcApiServer {
       const safeDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
       const impl: grpc.UntypedServiceImplementation = {};
       for (const [key, method] of Object.entries(def as unknown as grpc.ServiceDefinition)) {
-        safeDef[key] = { ...method, requestDeserialize: tolerant(method.requestDeserialize) };
+        safeDef[key] = {
+          ...method,
+          requestDeserialize: tolerant(method.requestDeserialize),
+          responseSerialize: FAST_REPLIES.get(method.path) ?? method.responseSerialize,
+        };
         if (UNARY.has(key)) impl[key] = this.unary(key as UnaryMethod);
         else if (key === 'watchEvents') impl[key] = this.watchEvents.bind(this);
         else throw new Error(`no handler for ${key}`);
