@@ -69,6 +69,29 @@ describe('FileCommandLog on disk', () => {
     expect((await again.partitions()).sort()).toEqual(['acme', 'globex.eu/support']);
   });
 
+  it('ids with multi-byte UTF-8 (accents, Cyrillic, emoji) pass the CRC check and come back unchanged after a reopen', async () => {
+    // The record's length and CRC are taken from the JSON string, not from an encoded copy of it: a
+    // character-count length or a CRC over UTF-16 code units would cut these records off as torn.
+    const dir = await tempDir();
+    const ids = ['cé-1', 'агент-2', '会話-3', 'chat-😀-4'];
+    const torn: string[] = [];
+    for (const writes of ['thread-pool', 'main-thread'] as const) {
+      const log = await openLog(join(dir, writes), 'always', writes);
+      let seq = 0;
+      for (const id of ids) seq = await log.append('café', [enqueueEnvelope(id)], seq);
+      await log.close();
+      const again = new FileCommandLog({ dir: join(dir, writes), onTornTail: (i) => torn.push(i.reason) });
+      opened.push(again);
+      const batches = await collect(again.read('café', 0));
+      const logged = batches.flatMap((b) =>
+        b.commands.map((c) => (c.cmd.type === 'enqueue' ? c.cmd.conversation.id : c.cmd.type)),
+      );
+      expect(logged).toEqual(ids);
+      expect(await again.append('café', [enqueueEnvelope('naïve-5')], seq)).toBe(ids.length + 1);
+    }
+    expect(torn).toEqual([]);
+  });
+
   it('a failed record write rejects the append and every later one; the file is re-opened and the log goes on', async () => {
     const dir = await tempDir();
     const log = await openLog(dir);
