@@ -36,6 +36,7 @@ import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
 import type { CommandLog, LogBatch } from '../ports.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
+import { isNotFound, lastMessageOn } from './last-message.js';
 import { COMMANDS_STREAM, commandSubject, idToken } from './subjects.js';
 
 export interface JetStreamLogOptions {
@@ -75,11 +76,6 @@ function isWrongLastSequence(e: unknown): boolean {
   if (e instanceof JsPublishError) return e.errCode === 10071 || e.errCode === 10164;
   if (e instanceof JetStreamApiError) return e.code === 10071 || e.code === 10164;
   return /wrong last sequence/i.test(String((e as Error)?.message ?? ''));
-}
-
-function isNotFound(e: unknown): boolean {
-  if (e instanceof JetStreamApiError) return e.code === 10037 || e.status === 404;
-  return /no message found|not found/i.test(String((e as Error)?.message ?? ''));
 }
 
 /** Creates (or updates to) the command stream's configuration. Idempotent. */
@@ -176,13 +172,7 @@ export class JetStreamCommandLog implements CommandLog {
    */
   async fence(partition: string): Promise<void> {
     const subject = this.fenceSubject(partition);
-    let previous = 0;
-    try {
-      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
-      previous = m?.seq ?? 0;
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
+    const previous = (await lastMessageOn(this.jsm, this.stream, subject))?.seq ?? 0;
     try {
       const ack = await this.pub.publish({
         subject,
@@ -274,14 +264,7 @@ export class JetStreamCommandLog implements CommandLog {
   }
 
   async lastSeq(partition: string): Promise<number> {
-    // STREAM.MSG.GET goes to the stream leader, so this is never a stale replica's view.
-    try {
-      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(partition) });
-      return m?.seq ?? 0;
-    } catch (e) {
-      if (isNotFound(e)) return 0;
-      throw e;
-    }
+    return (await lastMessageOn(this.jsm, this.stream, this.subject(partition)))?.seq ?? 0;
   }
 
   async *read(partition: string, afterSeq: number): AsyncIterable<LogBatch> {

@@ -32,13 +32,13 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
-  type StoredMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
+import { lastMessageOn } from './last-message.js';
 import { EVENTS_STREAM, eventSubject, idToken } from './subjects.js';
 
 export interface EventStreamOptions {
@@ -287,14 +287,7 @@ export class JetStreamEventPublisher {
 
   /** Where the tenant's stored events end: its last message on the subject and the log seq it covers. */
   private async lookUp(tenant: string, t: TenantTrack): Promise<void> {
-    let m: StoredMsg | null = null;
-    try {
-      m = await this.jsm.streams.getMessage(this.stream, {
-        last_by_subj: eventBatchSubject(tenant, this.prefix),
-      });
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError) || (e.code !== 10037 && e.status !== 404)) throw e;
-    }
+    const m = await lastMessageOn(this.jsm, this.stream, eventBatchSubject(tenant, this.prefix));
     if (!m) {
       t.lastMsgSeq = 0;
       return;
