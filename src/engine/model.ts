@@ -26,6 +26,7 @@ import type {
   QueueConfig,
   SkillRequirement,
 } from './types.js';
+import { CHANNELS } from './types.js';
 import { WaitLine } from './wait-line.js';
 import { SlidingWindow } from './window.js';
 
@@ -197,14 +198,8 @@ export class Agent {
   }
 
   private setSeats(cfg: AgentConfig): void {
-    const c = cfg.capacity;
     const f = this.slab.f;
-    const s = this.at + SEATS;
-    f[s] = c.chat ?? 0;
-    f[s + 1] = c.voice ?? 0;
-    f[s + 2] = c.email ?? 0;
-    f[s + 3] = c.sms ?? 0;
-    f[s + 4] = c.social ?? 0;
+    for (const ch of CHANNELS) f[this.at + SEATS + CHANNEL_INDEX[ch]] = cfg.capacity[ch] ?? 0;
   }
 
   capOn(ch: number): number {
