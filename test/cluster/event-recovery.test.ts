@@ -103,6 +103,23 @@ async function waitFor<T>(what: string, f: () => Promise<T>, ok: (v: T) => boole
   }
 }
 
+/** Starts `name` as a full-rights node, kills `prev`, and waits until `name` owns the tenant (enqueue 200). */
+async function takeOver(name: string, prev: NodeProcess, conversationId: string): Promise<NodeProcess> {
+  const next = await startNodeProcess({
+    args: ['--nats-url', urlAs('full'), '--node-id', `${name}-${process.pid}`],
+  });
+  nodes.push(next);
+  await prev.kill();
+  expect(
+    await waitFor(
+      `takeover by ${name}`,
+      () => enqueue(next, conversationId),
+      (s) => s === 200,
+    ),
+  ).toBe(200);
+  return next;
+}
+
 describe('event recovery after the owner dies between log ack and publish', () => {
   it('the next owner publishes the missing tail it replays; the stream keeps each event once', async () => {
     const a = await startNodeProcess({
@@ -117,18 +134,7 @@ describe('event recovery after the owner dies between log ack and publish', () =
     // A's events were all refused by the server: acknowledged, logged, not in the stream.
     expect(conversationsIn(await storedEvents()).size).toBe(0);
 
-    const b = await startNodeProcess({
-      args: ['--nats-url', urlAs('full'), '--node-id', `b-${process.pid}`],
-    });
-    nodes.push(b);
-    await a.kill();
-    expect(
-      await waitFor(
-        'takeover by B',
-        () => enqueue(b, 'conv-b'),
-        (s) => s === 200,
-      ),
-    ).toBe(200);
+    const b = await takeOver('b', a, 'conv-b');
     acked.push('conv-b');
 
     const afterB = await waitFor('re-published events', storedEvents, (ev) => {
@@ -144,18 +150,7 @@ describe('event recovery after the owner dies between log ack and publish', () =
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
 
     // C replays the same tail after B dies: nothing is stored twice.
-    const c = await startNodeProcess({
-      args: ['--nats-url', urlAs('full'), '--node-id', `c-${process.pid}`],
-    });
-    nodes.push(c);
-    await b.kill();
-    expect(
-      await waitFor(
-        'takeover by C',
-        () => enqueue(c, 'conv-c'),
-        (s) => s === 200,
-      ),
-    ).toBe(200);
+    await takeOver('c', b, 'conv-c');
     acked.push('conv-c');
     const afterC = await waitFor('events of conv-c', storedEvents, (ev) => conversationsIn(ev).has('conv-c'));
     const idsC = afterC.filter((s) => s.first).map((s) => s.msgId);
