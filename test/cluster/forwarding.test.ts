@@ -90,12 +90,18 @@ function buckets() {
   return { nodesBucket: `F${process.pid}_NODES_${n}`, leasesBucket: `F${process.pid}_LEASES_${n}` };
 }
 
+/** Two routers sharing fresh membership/lease buckets, once each has seen the other join. */
+async function twoRouters() {
+  const b = buckets();
+  const a = await clusterNode('router-a', b);
+  const c = await clusterNode('router-b', b);
+  await new Promise((r) => setTimeout(r, 200)); // membership
+  return { a, c };
+}
+
 describe('forwarding to the lease holder', () => {
   it('a command sent to any router is applied once, on the tenant’s owner', async () => {
-    const b = buckets();
-    const a = await clusterNode('router-a', b);
-    const c = await clusterNode('router-b', b);
-    await new Promise((r) => setTimeout(r, 200)); // membership
+    const { a, c } = await twoRouters();
     const tenant = 'acme';
     const owner = a.ownership.desiredOwner(tenant);
     const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
@@ -113,10 +119,7 @@ describe('forwarding to the lease holder', () => {
   });
 
   it('calls forwarded in one turn travel as one NATS request and are applied in the order sent', async () => {
-    const b = buckets();
-    const a = await clusterNode('router-a', b);
-    const c = await clusterNode('router-b', b);
-    await new Promise((r) => setTimeout(r, 200));
+    const { a, c } = await twoRouters();
     const tenant = 'umbrella';
     const owner = a.ownership.desiredOwner(tenant);
     const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
@@ -138,10 +141,7 @@ describe('forwarding to the lease holder', () => {
   });
 
   it('when the owner is cut off, calls through another router wait out the lease and succeed there', async () => {
-    const b = buckets();
-    const a = await clusterNode('router-a', b);
-    const c = await clusterNode('router-b', b);
-    await new Promise((r) => setTimeout(r, 200));
+    const { a, c } = await twoRouters();
     const tenant = 'globex';
     expect(await a.ownership.acquire(tenant)).toBe(true);
     await c.router.submit(tenant, envelope());
@@ -158,10 +158,7 @@ describe('forwarding to the lease holder', () => {
   });
 
   it('events of an owned tenant are stored in the events stream under its subject and reach other routers', async () => {
-    const b = buckets();
-    const a = await clusterNode('router-a', b);
-    const c = await clusterNode('router-b', b);
-    await new Promise((r) => setTimeout(r, 200));
+    const { a, c } = await twoRouters();
     const tenant = `initech.${Date.now()}`;
     const seen: PublishedEvent[] = [];
     const off = c.router.subscribe({ tenant, agentId: 'agent-1' }, (e) => seen.push(e));
