@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
-import { type ChildServer, localNodeArgs, nodeEntryPoint, startChild } from './node-process.js';
+import { type ChildServer, localNodeArgs, nodeEntryPoint, nodeFlags, startChild } from './node-process.js';
 
 export interface ClusterNode {
   nodeId: string;
@@ -54,14 +54,19 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const nodeId = `node-${i + 1}`;
-        const server = await startChild(opts.entryPoint ?? nodeEntryPoint(), [
-          ...localNodeArgs(join(dataDir, nodeId)),
-          '--nats-url',
-          nats.url,
-          '--node-id',
-          nodeId,
-          ...(opts.nodeArgs ?? []),
-        ]);
+        const server = await startChild(
+          opts.entryPoint ?? nodeEntryPoint(),
+          [
+            ...localNodeArgs(join(dataDir, nodeId)),
+            '--nats-url',
+            nats.url,
+            '--node-id',
+            nodeId,
+            ...(opts.nodeArgs ?? []),
+          ],
+          undefined,
+          nodeFlags(),
+        );
         const logDir = process.env.SB_CLUSTER_LOG_DIR;
         if (logDir) {
           // Full node logs for post-mortems (the child's pipes are read anyway).

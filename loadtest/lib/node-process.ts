@@ -88,6 +88,14 @@ export function nodeEntryPoint(): string {
   return p;
 }
 
+/**
+ * Node.js flags for the Switchboard nodes the load tests start, from `SB_NODE_FLAGS` (e.g.
+ * `SB_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`, which NODE_OPTIONS does not allow).
+ */
+export function nodeFlags(): string[] {
+  return (process.env.SB_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Flags for a node on loopback with OS-chosen ports (it logs the real ones in its `listening` line). */
 export function localNodeArgs(dataDir: string): string[] {
   return ['--grpc-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir];
@@ -98,7 +106,12 @@ export async function startSwitchboardNode(
   extraArgs: string[] = [],
 ): Promise<ChildServer & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-loadtest-'));
-  const server = await startChild(nodeEntryPoint(), [...localNodeArgs(dataDir), ...extraArgs]);
+  const server = await startChild(
+    nodeEntryPoint(),
+    [...localNodeArgs(dataDir), ...extraArgs],
+    undefined,
+    nodeFlags(),
+  );
   return {
     ...server,
     dataDir,
