@@ -9,6 +9,9 @@
  *   node dist/loadtest/grpc-ab.js "pool|.|" "auto|.|--log-writes auto"
  *   node dist/loadtest/grpc-ab.js --cluster --rate 2000 "before|/tmp/base|" "after|.|"
  *
+ * `--client go`: the load comes from the native client (loadtest/gclient, see lib/drivers.ts) instead of
+ * grpc-js in this process, so the client's own GC pauses stay out of both sides' figures.
+ *
  * `--cluster`: each side is a local cluster instead (its own NATS with `sync_interval: always` and 3 nodes,
  * `loadtest/lib/cluster.ts`), the load sent to the owner of the load-test tenant, as `loadtest:grpc --cluster`.
  *
@@ -23,8 +26,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startLocalCluster } from './lib/cluster.js';
+import { type ClientKind, type Driver, goDriver, nodeDriver } from './lib/drivers.js';
 import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
-import { closedLoop, openLoop, WindowedLatency } from './lib/load-loops.js';
+import { WindowedLatency } from './lib/load-loops.js';
 import { localNodeArgs, startChild } from './lib/node-process.js';
 import { scrapeText, serverBreakdown } from './lib/prom.js';
 
@@ -35,6 +39,7 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string', default: '500' },
     agents: { type: 'string', default: '50' },
     cluster: { type: 'boolean', default: false },
+    client: { type: 'string', default: 'node' },
   },
 });
 if (positionals.length !== 2) {
@@ -49,6 +54,7 @@ interface Side {
   dataDir: string;
   stop(): Promise<void>;
   workload: Awaited<ReturnType<typeof setupRouterWorkload>>;
+  driver: Driver;
   lat: WindowedLatency;
   metricsUrl: string | null;
   metricsBefore: string | null;
@@ -57,6 +63,8 @@ interface Side {
 async function main(): Promise<void> {
   const rate = Number(values.rate);
   const rounds = Number(values.rounds);
+  const client = values.client as ClientKind;
+  if (client !== 'node' && client !== 'go') throw new Error(`--client: node or go, not ${values.client}`);
   const sides: Side[] = [];
   try {
     for (const spec of positionals) {
@@ -87,23 +95,28 @@ async function main(): Promise<void> {
         stop = () => child.stop();
       }
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
+      const driver =
+        client === 'go'
+          ? await goDriver(address, undefined, workload.goCalls)
+          : nodeDriver(workload.iteration);
       sides.push({
         label,
         dataDir,
         stop,
         workload,
+        driver,
         lat: new WindowedLatency(process.hrtime.bigint()),
         metricsUrl,
         metricsBefore: null,
       });
     }
     const loadBefore = loadavg()[0] as number;
-    for (const s of sides) await closedLoop(8, 4000, s.workload.iteration);
+    for (const s of sides) await s.driver.closed(8, 4000);
     // Each node's own histograms over the measured rounds only (after the warm-up).
     for (const s of sides) s.metricsBefore = s.metricsUrl ? await scrapeText(s.metricsUrl) : null;
     for (let r = 0; r < rounds; r++) {
       for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
-        await openLoop(rate, 2000, s.workload.iteration, s.lat);
+        await s.driver.open(rate, 2000, s.lat);
       }
       process.stderr.write(`round ${r + 1}/${rounds}\n`);
     }
@@ -131,10 +144,12 @@ async function main(): Promise<void> {
     out.p50_ratio = ratio(p50);
     out.p99_ratio = ratio(p99);
     out.open_rate = rate;
+    out.client = client;
     out.loadavg_1m = [loadBefore, loadavg()[0] as number].map((x) => Math.round(x * 100) / 100);
     console.log(JSON.stringify(out));
   } finally {
     for (const s of sides) {
+      s.driver.close();
       s.workload.close();
       await s.stop();
       rmSync(s.dataDir, { recursive: true, force: true });

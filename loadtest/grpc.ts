@@ -19,8 +19,9 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
 import { startLocalCluster } from './lib/cluster.js';
+import { type ClientKind, type Driver, type GoCall, goDriver, nodeDriver } from './lib/drivers.js';
 import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
-import { closedLoop, type Iteration, type LoopResult, openLoop, WindowedLatency } from './lib/load-loops.js';
+import { type Iteration, type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
 import { scrapeText, serverBreakdown } from './lib/prom.js';
@@ -31,6 +32,9 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --token TOKEN          bearer token for --target (auth off on the node this script starts)
   --metrics-url URL      /metrics of --target, for the server-side assignment histogram
   --compare-echo         also measure a bare grpc-js echo server with the same message sizes
+  --client node|go       who sends the load: the grpc-js client in this process (default), or the native
+                         Go client loadtest/gclient (built with \`go build\`), which adds no GC pauses of its
+                         own to the figures (see loadtest/README.md)
   --cluster              run against a local cluster (NATS + --cluster-nodes nodes, loadtest/lib/cluster.ts)
   --cluster-via WHO      owner (default: load goes to the tenant's owner, as a tenant-aware gateway would)
                          | other (load goes to a non-owner: every call is forwarded over NATS)
@@ -82,6 +86,7 @@ async function main(): Promise<number> {
       token: { type: 'string' },
       'metrics-url': { type: 'string' },
       'compare-echo': { type: 'boolean', default: false },
+      client: { type: 'string', default: 'node' },
       cluster: { type: 'boolean', default: false },
       'cluster-via': { type: 'string', default: 'owner' },
       'cluster-nodes': { type: 'string', default: '3' },
@@ -106,6 +111,9 @@ async function main(): Promise<number> {
   const roundMs = Number(values['round-seconds']) * 1000;
   const agentCount = Number(values.agents);
   const withEcho = values['compare-echo'];
+  const clientKind = values.client as ClientKind;
+  if (clientKind !== 'node' && clientKind !== 'go')
+    throw new Error(`--client: node or go, not ${values.client}`);
 
   const children: ChildServer[] = [];
   let target: Target;
@@ -153,10 +161,17 @@ async function main(): Promise<number> {
     console.log(
       `message sizes: Enqueue ${enqReqBytes} B → ${enqResBytes} B, EndConversation ${endReqBytes} B → 0 B`,
     );
-    const routerIter = router.iteration;
     const statuses = router.statuses;
     const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
-    const echoIter = echo?.iteration;
+    const driverFor = (address: string, w: { iteration: Iteration; goCalls: GoCall[] }) =>
+      clientKind === 'go'
+        ? goDriver(address, values.token, w.goCalls)
+        : Promise.resolve(nodeDriver(w.iteration));
+    const routerDrv = await driverFor(target.address, router);
+    const echoIter = echo && echoAddress ? await driverFor(echoAddress, echo) : undefined;
+    console.log(
+      `client: ${clientKind === 'go' ? 'Go (loadtest/gclient, grpc-go)' : 'grpc-js, in this process'}`,
+    );
 
     // On a shared machine the figures mean little without the load they were taken under.
     const loadBefore = loadavg()[0] as number;
@@ -177,14 +192,14 @@ async function main(): Promise<number> {
     console.log('warm-up…');
     // The node's JIT, worker and log need longer than the bare echo server to reach their steady speed.
     const warmupMs = Number(values.warmup) * 1000;
-    await closedLoop(8, warmupMs, routerIter);
-    if (echoIter) await closedLoop(8, warmupMs / 2, echoIter);
+    await routerDrv.closed(8, warmupMs);
+    if (echoIter) await echoIter.closed(8, warmupMs / 2);
     // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
     // open-loop rounds only (not the warm-up, not the saturated closed loop).
     const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
 
-    const sides = (round: number): ['router' | 'echo', Iteration][] => {
-      const list: ['router' | 'echo', Iteration][] = [['router', routerIter]];
+    const sides = (round: number): ['router' | 'echo', Driver][] => {
+      const list: ['router' | 'echo', Driver][] = [['router', routerDrv]];
       if (echoIter) list.push(['echo', echoIter]);
       // Alternate who goes first so a slow drift of the machine hits both equally.
       return round % 2 === 0 ? list : list.reverse();
@@ -192,7 +207,7 @@ async function main(): Promise<number> {
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Open` as const;
-        const res = await openLoop(rate, roundMs, iter, lat[key]);
+        const res = await iter.open(rate, roundMs, lat[key]);
         results[key]!.push(res);
         console.log(
           `open loop  ${rate}/s  round ${r + 1}/${rounds} ${who.padEnd(6)} ${res.ops} ok ${res.errors} errors  p50 ${lat[key].total.percentileUs(50).toFixed(0)} µs  p99 ${lat[key].total.percentileUs(99).toFixed(0)} µs`,
@@ -203,7 +218,7 @@ async function main(): Promise<number> {
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Closed` as const;
-        const res = await closedLoop(concurrency, roundMs, iter, lat[key]);
+        const res = await iter.closed(concurrency, roundMs, lat[key]);
         results[key]!.push(res);
         console.log(
           `closed loop ×${concurrency} round ${r + 1}/${rounds} ${who.padEnd(6)} ${res.opsPerSecond.toFixed(0)} it/s  ${res.errors} errors  p50 ${lat[key].total.percentileUs(50).toFixed(0)} µs  p99 ${lat[key].total.percentileUs(99).toFixed(0)} µs`,
@@ -211,6 +226,8 @@ async function main(): Promise<number> {
       }
     }
     const metricsAfter = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
+    routerDrv.close();
+    echoIter?.close();
     router.close();
     echo?.close();
 
@@ -225,6 +242,11 @@ async function main(): Promise<number> {
         firstError: rs.find((x) => x.firstError)?.firstError,
       };
     };
+    // The Go client checks every Enqueue answered ASSIGNED (an iteration that did not is an error).
+    if (clientKind === 'go') {
+      statuses.ENQUEUE_STATUS_ASSIGNED =
+        (statuses.ENQUEUE_STATUS_ASSIGNED ?? 0) + sum('routerOpen').ops + sum('routerClosed').ops;
+    }
     const ro = lat.routerOpen.total.summary();
     const rc = lat.routerClosed.total.summary();
     const eo = lat.echoOpen.total.summary();
@@ -250,6 +272,7 @@ async function main(): Promise<number> {
       p50_target_met: ro.p50_us < 1000,
       p99_target_met: echoIter ? ro.p99_us <= 2 * eo.p99_us : null,
       open_rate: rate,
+      client: clientKind,
       ...(values.cluster
         ? { cluster_via: via, cluster_nodes: Number(values['cluster-nodes']), node_args: nodeArgs.join(' ') }
         : {}),
@@ -414,7 +437,7 @@ async function main(): Promise<number> {
         notes: [
           `Each iteration: Enqueue (measured, ${enqReqBytes} B → ${enqResBytes} B) then EndConversation (${endReqBytes} B → 0 B). The echo iteration sends the same sizes to a bare grpc-js server.`,
           `Rounds of ${roundMs / 1000} s alternate router and echo (who goes first alternates too), so machine noise hits both.`,
-          'Latency is measured at the client from the call to its callback (HDR histogram, µs).',
+          `Latency is measured at the client from the call to its callback (HDR histogram, µs); client: ${clientKind === 'go' ? 'Go (loadtest/gclient)' : 'grpc-js'}.`,
           `Target: ${target.address}${values.cluster ? ` (local cluster of ${values['cluster-nodes']} nodes, load sent to ${via === 'owner' ? "the tenant's owner" : 'a non-owner, forwarded over NATS'})` : ''}.`,
         ],
         data: {

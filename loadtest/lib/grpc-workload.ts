@@ -5,7 +5,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
-import { AgentDeskServiceClient, EndConversationRequest } from '../../src/gen/switchboard/v1/agent_desk.js';
+import {
+  AgentDeskServiceClient,
+  AgentDeskServiceService,
+  EndConversationRequest,
+} from '../../src/gen/switchboard/v1/agent_desk.js';
 import {
   Channel,
   Outcome,
@@ -20,8 +24,10 @@ import {
   EnqueueStatus,
   enqueueStatusToJSON,
   GatewayServiceClient,
+  GatewayServiceService,
 } from '../../src/gen/switchboard/v1/gateway.js';
 import { echoPayload, echoService } from '../echo-server.js';
+import { type GoCall, patchAt } from './drivers.js';
 import type { Iteration } from './load-loops.js';
 
 type Unary<Req, Res> = (
@@ -48,6 +54,8 @@ export interface RouterWorkload {
   /** Enqueue answers by status name. */
   statuses: Record<string, number>;
   sizes: MessageSizes;
+  /** The same iteration for the Go client (loadtest/gclient): Enqueue (must answer ASSIGNED), then End. */
+  goCalls: GoCall[];
   close(): void;
 }
 
@@ -175,10 +183,46 @@ export async function setupRouterWorkload(
       outcome: Outcome.OUTCOME_RESOLVED,
     }).finish().length,
   };
+  // The Go client's ids: its own run prefix, the iteration number in a fixed-width field, customers
+  // from the same bounded set of 5 000 as above.
+  const convPlaceholder = '0000000000';
+  const goConvId = `${runId}g-${convPlaceholder}`;
+  const enqBytes = EnqueueRequest.encode({
+    tenant,
+    requestId: '',
+    conversation: {
+      id: goConvId,
+      channel: Channel.CHANNEL_CHAT,
+      customer: { id: 'cust-0000', valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
+      requiredSkills: [],
+      queueId: QUEUE,
+      priority: 5,
+    },
+  }).finish();
+  const endBytes = EndConversationRequest.encode({
+    tenant,
+    requestId: '',
+    conversationId: goConvId,
+    outcome: Outcome.OUTCOME_RESOLVED,
+  }).finish();
+  const goCalls: GoCall[] = [
+    {
+      method: GatewayServiceService.enqueue.path,
+      bytes: enqBytes,
+      patches: [patchAt(enqBytes, `${runId}g-`, convPlaceholder), patchAt(enqBytes, 'cust-', '0000', 5000)],
+      checkStatus: EnqueueStatus.ENQUEUE_STATUS_ASSIGNED,
+    },
+    {
+      method: AgentDeskServiceService.endConversation.path,
+      bytes: endBytes,
+      patches: [patchAt(endBytes, `${runId}g-`, convPlaceholder)],
+    },
+  ];
   return {
     iteration,
     statuses,
     sizes,
+    goCalls,
     close() {
       admin.close();
       desk.close();
@@ -192,7 +236,7 @@ export function echoWorkload(
   address: string,
   md: grpc.Metadata,
   sizes: MessageSizes,
-): { iteration: Iteration; close(): void } {
+): { iteration: Iteration; goCalls: GoCall[]; close(): void } {
   const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
   const client = new EchoClient(address, grpc.credentials.createInsecure());
   const echo = client as unknown as {
@@ -210,5 +254,9 @@ export function echoWorkload(
         echo.echo(second, md, (err2) => (err2 ? reject(err2) : resolve()));
       });
     });
-  return { iteration, close: () => client.close() };
+  const goCalls: GoCall[] = [
+    { method: echoService.echo.path, bytes: first, patches: [] },
+    { method: echoService.echo.path, bytes: second, patches: [] },
+  ];
+  return { iteration, goCalls, close: () => client.close() };
 }

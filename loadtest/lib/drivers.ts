@@ -1,0 +1,138 @@
+/**
+ * Who sends the load: the grpc-js client in this process (`node`), or the native client
+ * `loadtest/gclient` (`go`), both behind one interface so the load tests run the same rounds either way.
+ *
+ * Why two: at 2 000 calls/s the grpc-js client spends 5–8 ms in every young-generation collection (each
+ * HTTP/2 stream's native wrapper survives the scavenge), 10+ times a second, and those pauses land in the
+ * p99 of whatever it measures. Against the same bare echo server at 2 000/s it measured p50 0.6 ms /
+ * p99 10–15 ms where the Go client measured p50 0.24 ms / p99 1.6–4.4 ms (loadtest/README.md). The Go
+ * client measures the server; the node client measures what a grpc-js gateway would see, its own GC
+ * included.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { closedLoop, type Iteration, type LoopResult, openLoop, type WindowedLatency } from './load-loops.js';
+import { repoRoot } from './machine.js';
+
+export type ClientKind = 'node' | 'go';
+
+export interface Driver {
+  /** Iterations started at `rate` per second for `ms`, whatever the answers do. */
+  open(rate: number, ms: number, lat?: WindowedLatency): Promise<LoopResult>;
+  /** `concurrency` callers back to back for `ms`. */
+  closed(concurrency: number, ms: number, lat?: WindowedLatency): Promise<LoopResult>;
+  close(): void;
+}
+
+export function nodeDriver(iteration: Iteration): Driver {
+  return {
+    open: (rate, ms, lat) => openLoop(rate, ms, iteration, lat),
+    closed: (concurrency, ms, lat) => closedLoop(concurrency, ms, iteration, lat),
+    close() {},
+  };
+}
+
+/**
+ * One call of a Go-client iteration: a pre-encoded request whose `patches` are fixed-width decimal
+ * fields overwritten with the iteration number (modulo `mod` when non-zero), e.g. the conversation id.
+ * `checkStatus` ≠ 0: the reply's field 2 (EnqueueResponse.status) must equal it.
+ */
+export interface GoCall {
+  method: string;
+  bytes: Uint8Array;
+  patches: { offset: number; width: number; mod?: number }[];
+  checkStatus?: number;
+}
+
+/** The patch that writes the iteration number over `digits`, found right after `prefix` in `bytes`. */
+export function patchAt(
+  bytes: Uint8Array,
+  prefix: string,
+  digits: string,
+  mod?: number,
+): GoCall['patches'][number] {
+  const at = Buffer.from(bytes).indexOf(prefix + digits, 0, 'latin1');
+  if (at < 0) throw new Error(`${prefix}${digits} not in the encoded request`);
+  return { offset: at + prefix.length, width: digits.length, ...(mod ? { mod } : {}) };
+}
+
+let built: string | undefined;
+
+/** Builds loadtest/gclient once per process (Go's build cache makes a rebuild a no-op). */
+export function buildGoClient(): string {
+  if (built) return built;
+  const out = join(repoRoot(), 'dist', 'loadtest', 'gclient');
+  try {
+    execFileSync('go', ['build', '-C', join(repoRoot(), 'loadtest', 'gclient'), '-o', out, '.'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  } catch (err) {
+    throw new Error(
+      `--client go needs Go to build loadtest/gclient (${err instanceof Error ? err.message : err}); use --client node`,
+    );
+  }
+  built = out;
+  return out;
+}
+
+interface GoResult {
+  ops: number;
+  errors: number;
+  first_error?: string;
+  seconds: number;
+  lat_us: number[];
+  end_ms: number[];
+}
+
+export async function goDriver(target: string, token: string | undefined, calls: GoCall[]): Promise<Driver> {
+  const bin = buildGoClient();
+  const child: ChildProcess = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, sig) => reject(new Error(`gclient exited (${code ?? sig})`))),
+  );
+  exited.catch(() => {});
+  const ask = async <T>(cmd: object): Promise<T> => {
+    child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+    const next = await Promise.race([lines.next(), exited]);
+    if (next.done) throw new Error('gclient closed its output');
+    return JSON.parse(next.value) as T;
+  };
+  await ask({
+    cmd: 'setup',
+    target,
+    token: token ?? '',
+    start: 1,
+    calls: calls.map((c) => ({
+      method: c.method,
+      bytes: Buffer.from(c.bytes).toString('base64'),
+      patches: c.patches,
+      check_status: c.checkStatus ?? 0,
+    })),
+  });
+  const run = async (cmd: object, lat?: WindowedLatency): Promise<LoopResult> => {
+    const startNs = process.hrtime.bigint();
+    const r = await ask<GoResult>({ cmd: 'run', ...cmd });
+    if (lat) {
+      for (let i = 0; i < r.lat_us.length; i++) {
+        const end = startNs + BigInt(Math.round((r.end_ms[i] as number) * 1e6));
+        lat.record(BigInt(Math.round((r.lat_us[i] as number) * 1e3)), end);
+      }
+    }
+    return {
+      ops: r.ops,
+      errors: r.errors,
+      seconds: r.seconds,
+      opsPerSecond: r.ops / r.seconds,
+      ...(r.first_error ? { firstError: r.first_error } : {}),
+    };
+  };
+  return {
+    open: (rate, ms, lat) => run({ rate, ms }, lat),
+    closed: (concurrency, ms, lat) => run({ concurrency, ms }, lat),
+    close() {
+      child.stdin!.end();
+    },
+  };
+}
