@@ -9,8 +9,9 @@
  *   node dist/loadtest/grpc-ab.js "pool|.|" "auto|.|--log-writes auto"
  *   node dist/loadtest/grpc-ab.js --cluster --rate 2000 "before|/tmp/base|" "after|.|"
  *
- * `--client go`: the load comes from the native client (loadtest/gclient, see lib/drivers.ts) instead of
- * grpc-js in this process, so the client's own GC pauses stay out of both sides' figures.
+ * `--client auto|go|node` (default auto = go where Go is installed): the load comes from the native client
+ * (loadtest/gclient, see lib/drivers.ts) or from grpc-js in this process, whose own GC pauses then land in
+ * both sides' figures.
  *
  * `--cluster`: each side is a local cluster instead (its own NATS with `sync_interval: always` and 3 nodes,
  * `loadtest/lib/cluster.ts`), the load sent to the owner of the load-test tenant, as `loadtest:grpc --cluster`.
@@ -26,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type ClientKind, type Driver, goDriver, nodeDriver } from './lib/drivers.js';
+import { type Driver, goDriver, nodeDriver, pickClient } from './lib/drivers.js';
 import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { WindowedLatency } from './lib/load-loops.js';
 import { localNodeArgs, startChild } from './lib/node-process.js';
@@ -39,7 +40,7 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string', default: '500' },
     agents: { type: 'string', default: '50' },
     cluster: { type: 'boolean', default: false },
-    client: { type: 'string', default: 'node' },
+    client: { type: 'string', default: 'auto' },
   },
 });
 if (positionals.length !== 2) {
@@ -63,8 +64,7 @@ interface Side {
 async function main(): Promise<void> {
   const rate = Number(values.rate);
   const rounds = Number(values.rounds);
-  const client = values.client as ClientKind;
-  if (client !== 'node' && client !== 'go') throw new Error(`--client: node or go, not ${values.client}`);
+  const client = pickClient(values.client);
   const sides: Side[] = [];
   try {
     for (const spec of positionals) {

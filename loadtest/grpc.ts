@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type ClientKind, type Driver, type GoCall, goDriver, nodeDriver } from './lib/drivers.js';
+import { type Driver, type GoCall, goDriver, nodeDriver, pickClient } from './lib/drivers.js';
 import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { type Iteration, type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
@@ -32,9 +32,10 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --token TOKEN          bearer token for --target (auth off on the node this script starts)
   --metrics-url URL      /metrics of --target, for the server-side assignment histogram
   --compare-echo         also measure a bare grpc-js echo server with the same message sizes
-  --client node|go       who sends the load: the grpc-js client in this process (default), or the native
-                         Go client loadtest/gclient (built with \`go build\`), which adds no GC pauses of its
-                         own to the figures (see loadtest/README.md)
+  --client auto|go|node  who sends the load: go = the native client loadtest/gclient (grpc-go, built with
+                         \`go build\`), which adds no GC pauses of its own to the figures; node = the grpc-js
+                         client in this process (what a Node.js gateway sees, its own GC included);
+                         auto (default) = go where Go is installed, else node (see loadtest/README.md)
   --cluster              run against a local cluster (NATS + --cluster-nodes nodes, loadtest/lib/cluster.ts)
   --cluster-via WHO      owner (default: load goes to the tenant's owner, as a tenant-aware gateway would)
                          | other (load goes to a non-owner: every call is forwarded over NATS)
@@ -86,7 +87,7 @@ async function main(): Promise<number> {
       token: { type: 'string' },
       'metrics-url': { type: 'string' },
       'compare-echo': { type: 'boolean', default: false },
-      client: { type: 'string', default: 'node' },
+      client: { type: 'string', default: 'auto' },
       cluster: { type: 'boolean', default: false },
       'cluster-via': { type: 'string', default: 'owner' },
       'cluster-nodes': { type: 'string', default: '3' },
@@ -111,9 +112,7 @@ async function main(): Promise<number> {
   const roundMs = Number(values['round-seconds']) * 1000;
   const agentCount = Number(values.agents);
   const withEcho = values['compare-echo'];
-  const clientKind = values.client as ClientKind;
-  if (clientKind !== 'node' && clientKind !== 'go')
-    throw new Error(`--client: node or go, not ${values.client}`);
+  const clientKind = pickClient(values.client);
 
   const children: ChildServer[] = [];
   let target: Target;

@@ -17,6 +17,22 @@ import { repoRoot } from './machine.js';
 
 export type ClientKind = 'node' | 'go';
 
+/**
+ * `--client auto|go|node` → the client to use: `auto` (the default) takes Go where `go` can build the
+ * native client, else grpc-js, and says why.
+ */
+export function pickClient(asked: string): ClientKind {
+  if (asked === 'node' || asked === 'go') return asked;
+  if (asked !== 'auto') throw new Error(`--client: auto, go or node, not ${asked}`);
+  try {
+    buildGoClient();
+    return 'go';
+  } catch (err) {
+    console.log(`--client auto: using grpc-js (${err instanceof Error ? err.message : err})`);
+    return 'node';
+  }
+}
+
 export interface Driver {
   /** Iterations started at `rate` per second for `ms`, whatever the answers do. */
   open(rate: number, ms: number, lat?: WindowedLatency): Promise<LoopResult>;

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,13 @@ const root = join(import.meta.dirname, '../..');
 const node = join(root, 'dist/src/cli/main.js');
 const run = promisify(execFile);
 if (!existsSync(node)) console.warn(`load script tests skipped: ${node} missing (npm test builds it)`);
+let hasGo = true;
+try {
+  execFileSync('go', ['version']);
+} catch {
+  hasGo = false;
+  console.warn('[load-scripts] the --client go run is SKIPPED: no `go` on PATH');
+}
 
 /** Runs a built load script with short phases; returns its last stdout line parsed as JSON. */
 async function lastLine(script: string, args: string[]): Promise<Record<string, unknown>> {
@@ -24,10 +31,13 @@ async function lastLine(script: string, args: string[]): Promise<Record<string, 
 }
 
 describe('load scripts against a node they start themselves', () => {
-  it.skipIf(!existsSync(node))(
-    'the gRPC load test routes every enqueue to an agent and measures the echo floor beside it',
-    async () => {
+  // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient).
+  it.skipIf(!existsSync(node)).each(['node', ...(hasGo ? ['go'] : [])])(
+    'the gRPC load test (--client %s) routes every enqueue to an agent and measures the echo floor beside it',
+    async (client) => {
       const r = await lastLine('grpc.js', [
+        '--client',
+        client,
         '--compare-echo',
         '--rounds',
         '1',
@@ -43,6 +53,7 @@ describe('load scripts against a node they start themselves', () => {
         '1',
       ]);
       expect(r.errors).toBe(0);
+      expect(r.client).toBe(client);
       for (const k of ['rps', 'p50_us', 'p99_us', 'p999_us', 'echo_p50_us', 'echo_p99_us']) {
         expect(typeof r[k], k).toBe('number');
         expect(r[k] as number, k).toBeGreaterThan(0);
