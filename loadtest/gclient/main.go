@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,6 +216,12 @@ func (c *client) run(cmd command) result {
 }
 
 func main() {
+	// One OS thread runs Go code unless GOMAXPROCS says otherwise: the load generator shares the machine
+	// with the servers it measures, and spreading its goroutines over every core takes CPU from them when
+	// it matters most (a 2-core VM at 2 000/s: p50 2.0–2.2 ms against 2.5–2.7 ms, p99 lower in every pair).
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<24)
 	out := json.NewEncoder(os.Stdout)
