@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
       const driver =
         client === 'go'
-          ? await goDriver(address, undefined, workload.goCalls)
+          ? await goDriver([{ target: address, calls: workload.goCalls }], undefined)
           : nodeDriver(workload.iteration);
       sides.push({
         label,

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type Driver, type GoCall, goDriver, nodeDriver, pickClient } from './lib/drivers.js';
+import { type Driver, type GoCall, goDriver, nodeDriver, pickClient, roundRobin } from './lib/drivers.js';
 import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { type Iteration, type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
@@ -44,40 +44,72 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --concurrency N        closed-loop callers (default 16)
   --rounds N             alternating rounds per mode (default 6)
   --round-seconds S      length of each round (default 2)
-  --agents N             agents created, 100 chat conversations each (default 50)
+  --agents N             agents created per tenant, 100 chat conversations each (default 50)
+  --tenants N            tenants (partitions) the load is spread over, evenly (default 1); in a cluster
+                         they are spread over the nodes by rendezvous hashing, each tenant's calls sent
+                         to its owner (or, with --cluster-via other, to a non-owner)
   --warmup S             seconds of closed-loop warm-up before measuring (default 4)
   --node-args="ARGS"   extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"
   --no-report            skip the HTML/JSON files`;
 
 interface Target {
-  address: string;
-  metricsUrl?: string;
+  /** Where a tenant's calls go (the same node for every tenant, except in a cluster). */
+  addressFor(tenant: string): string;
+  /** `/metrics` of the nodes that own the tenants (their histograms are summed). */
+  metricsUrls: string[];
   stop(): Promise<void>;
 }
 
+/** The load-test tenants: `loadtest`, then `loadtest-2`, `loadtest-3`, … */
+function tenantNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => (i === 0 ? TENANT : `${TENANT}-${i + 1}`));
+}
+
 /**
- * A local cluster (loadtest/lib/cluster.ts). `via` picks the node the load goes to: `owner` = the node
- * holding the load-test tenant's lease (what a gateway that routes by tenant does: no NATS hop), `other`
+ * A local cluster (loadtest/lib/cluster.ts). `via` picks the node each tenant's load goes to: `owner` =
+ * the node holding the tenant's lease (what a gateway that routes by tenant does: no NATS hop), `other`
  * = a node that does not own it, so every call is forwarded to the owner over NATS request/reply.
  */
-async function clusterTarget(via: 'owner' | 'other', nodes: number, nodeArgs: string[]): Promise<Target> {
+async function clusterTarget(
+  via: 'owner' | 'other',
+  nodes: number,
+  nodeArgs: string[],
+  tenants: string[],
+): Promise<Target> {
   const c = await startLocalCluster({ nodes, nodeArgs });
-  const owner = rendezvousOwner(
-    TENANT,
-    c.nodes.map((n) => n.nodeId),
-  );
-  const i = c.nodes.findIndex((n) => (via === 'owner' ? n.nodeId === owner : n.nodeId !== owner));
-  const node = c.nodes[i];
-  if (!node) throw new Error(`--cluster-via ${via}: no such node among ${c.nodes.length}`);
+  const ids = c.nodes.map((n) => n.nodeId);
+  const ownerOf = (tenant: string): string => {
+    const o = rendezvousOwner(tenant, ids);
+    if (!o) throw new Error('no nodes in the local cluster');
+    return o;
+  };
+  const targetOf = new Map<string, string>();
+  for (const t of tenants) {
+    const node = c.nodes.find((n) => (via === 'owner' ? n.nodeId === ownerOf(t) : n.nodeId !== ownerOf(t)));
+    if (!node) throw new Error(`--cluster-via ${via}: no such node among ${c.nodes.length}`);
+    targetOf.set(t, node.grpcTarget);
+    if (tenants.length <= 8)
+      console.log(
+        `tenant ${t} is owned by ${ownerOf(t)}; its load goes to ${node.nodeId} (${via === 'owner' ? 'the owner: direct, like a tenant-aware gateway' : 'not the owner: every call forwarded over NATS'})`,
+      );
+  }
+  const owners = [...new Set(tenants.map(ownerOf))];
   console.log(
-    `local cluster started: ${c.nodes.length} nodes${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}; tenant ${TENANT} is owned by ${owner}; load goes to ${node.nodeId} (${via === 'owner' ? 'the owner: direct, like a tenant-aware gateway' : 'not the owner: every call forwarded over NATS'})`,
+    `local cluster started: ${c.nodes.length} nodes${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}; ${tenants.length} tenant(s) owned by ${owners.join(', ')}`,
   );
   return {
-    address: node.grpcTarget,
-    // The owner's histograms (the forwarding node's host serves nothing of this tenant).
-    metricsUrl: c.metricsUrls[c.nodes.findIndex((n) => n.nodeId === owner)] as string,
+    addressFor: (t) => targetOf.get(t) as string,
+    // The owners' histograms (a forwarding node's host serves nothing of these tenants).
+    metricsUrls: owners.map((o) => c.metricsUrls[ids.indexOf(o)] as string),
     stop: () => c.stop(),
   };
+}
+
+/** All nodes' `/metrics` texts, concatenated: `parseHistogram` then sums each histogram over the nodes. */
+async function scrapeAll(urls: string[]): Promise<string | null> {
+  if (urls.length === 0) return null;
+  const texts = await Promise.all(urls.map(scrapeText));
+  return texts.some((t) => t !== null) ? texts.filter((t) => t !== null).join('\n') : null;
 }
 
 async function main(): Promise<number> {
@@ -96,6 +128,7 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '6' },
       'round-seconds': { type: 'string', default: '2' },
       agents: { type: 'string', default: '50' },
+      tenants: { type: 'string', default: '1' },
       warmup: { type: 'string', default: '4' },
       'node-args': { type: 'string', default: '' },
       'no-report': { type: 'boolean', default: false },
@@ -111,6 +144,7 @@ async function main(): Promise<number> {
   const rounds = Number(values.rounds);
   const roundMs = Number(values['round-seconds']) * 1000;
   const agentCount = Number(values.agents);
+  const tenants = tenantNames(Math.max(1, Number(values.tenants)));
   const withEcho = values['compare-echo'];
   const clientKind = pickClient(values.client);
 
@@ -119,11 +153,12 @@ async function main(): Promise<number> {
   const via = values['cluster-via'];
   if (via !== 'owner' && via !== 'other') throw new Error(`--cluster-via: owner or other, not ${via}`);
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
-  if (values.cluster) target = await clusterTarget(via, Number(values['cluster-nodes']), nodeArgs);
+  if (values.cluster) target = await clusterTarget(via, Number(values['cluster-nodes']), nodeArgs, tenants);
   else if (values.target) {
+    const address = values.target;
     target = {
-      address: values.target,
-      ...(values['metrics-url'] ? { metricsUrl: values['metrics-url'] } : {}),
+      addressFor: () => address,
+      metricsUrls: values['metrics-url'] ? [values['metrics-url']] : [],
       stop: async () => {},
     };
   } else {
@@ -131,8 +166,8 @@ async function main(): Promise<number> {
     children.push(node);
     const { grpcPort, httpPort } = node.listening;
     target = {
-      address: `127.0.0.1:${grpcPort}`,
-      metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
+      addressFor: () => `127.0.0.1:${grpcPort}`,
+      metricsUrls: [`http://127.0.0.1:${httpPort}/metrics`],
       stop: () => node.stop(),
     };
     console.log(`node started: gRPC ${grpcPort}, HTTP ${httpPort}`);
@@ -155,19 +190,26 @@ async function main(): Promise<number> {
   async function run(): Promise<number> {
     const md = new grpc.Metadata();
     if (values.token) md.set('authorization', `Bearer ${values.token}`);
-    const router = await setupRouterWorkload(target.address, md, agentCount);
+    const routers = [];
+    for (const t of tenants) routers.push(await setupRouterWorkload(target.addressFor(t), md, agentCount, t));
+    const router = routers[0]!;
     const { enqReqBytes, enqResBytes, endReqBytes } = router.sizes;
     console.log(
       `message sizes: Enqueue ${enqReqBytes} B → ${enqResBytes} B, EndConversation ${endReqBytes} B → 0 B`,
     );
-    const statuses = router.statuses;
     const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
-    const driverFor = (address: string, w: { iteration: Iteration; goCalls: GoCall[] }) =>
+    // Iterations take the tenants in turn, so each gets rate / tenants.
+    const driverFor = (lanes: { address: string; iteration: Iteration; goCalls: GoCall[] }[]) =>
       clientKind === 'go'
-        ? goDriver(address, values.token, w.goCalls)
-        : Promise.resolve(nodeDriver(w.iteration));
-    const routerDrv = await driverFor(target.address, router);
-    const echoIter = echo && echoAddress ? await driverFor(echoAddress, echo) : undefined;
+        ? goDriver(
+            lanes.map((l) => ({ target: l.address, calls: l.goCalls })),
+            values.token,
+          )
+        : Promise.resolve(nodeDriver(roundRobin(lanes.map((l) => l.iteration))));
+    const routerDrv = await driverFor(
+      routers.map((w, i) => ({ ...w, address: target.addressFor(tenants[i] as string) })),
+    );
+    const echoIter = echo && echoAddress ? await driverFor([{ ...echo, address: echoAddress }]) : undefined;
     console.log(
       `client: ${clientKind === 'go' ? 'Go (loadtest/gclient, grpc-go)' : 'grpc-js, in this process'}`,
     );
@@ -195,7 +237,7 @@ async function main(): Promise<number> {
     if (echoIter) await echoIter.closed(8, warmupMs / 2);
     // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
     // open-loop rounds only (not the warm-up, not the saturated closed loop).
-    const metricsBefore = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
+    const metricsBefore = await scrapeAll(target.metricsUrls);
 
     const sides = (round: number): ['router' | 'echo', Driver][] => {
       const list: ['router' | 'echo', Driver][] = [['router', routerDrv]];
@@ -213,7 +255,7 @@ async function main(): Promise<number> {
         );
       }
     }
-    const metricsOpen = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
+    const metricsOpen = await scrapeAll(target.metricsUrls);
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Closed` as const;
@@ -224,11 +266,14 @@ async function main(): Promise<number> {
         );
       }
     }
-    const metricsAfter = target.metricsUrl ? await scrapeText(target.metricsUrl) : null;
+    const metricsAfter = await scrapeAll(target.metricsUrls);
     routerDrv.close();
     echoIter?.close();
-    router.close();
+    for (const w of routers) w.close();
     echo?.close();
+    const statuses: Record<string, number> = {};
+    for (const w of routers)
+      for (const [k, n] of Object.entries(w.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
 
     const sum = (k: string) => {
       const rs = results[k] ?? [];
@@ -272,6 +317,7 @@ async function main(): Promise<number> {
       p99_target_met: echoIter ? ro.p99_us <= 2 * eo.p99_us : null,
       open_rate: rate,
       client: clientKind,
+      tenants: tenants.length,
       ...(values.cluster
         ? { cluster_via: via, cluster_nodes: Number(values['cluster-nodes']), node_args: nodeArgs.join(' ') }
         : {}),
@@ -437,7 +483,7 @@ async function main(): Promise<number> {
           `Each iteration: Enqueue (measured, ${enqReqBytes} B → ${enqResBytes} B) then EndConversation (${endReqBytes} B → 0 B). The echo iteration sends the same sizes to a bare grpc-js server.`,
           `Rounds of ${roundMs / 1000} s alternate router and echo (who goes first alternates too), so machine noise hits both.`,
           `Latency is measured at the client from the call to its callback (HDR histogram, µs); client: ${clientKind === 'go' ? 'Go (loadtest/gclient)' : 'grpc-js'}.`,
-          `Target: ${target.address}${values.cluster ? ` (local cluster of ${values['cluster-nodes']} nodes, load sent to ${via === 'owner' ? "the tenant's owner" : 'a non-owner, forwarded over NATS'})` : ''}.`,
+          `Target: ${target.addressFor(TENANT)}${values.cluster ? ` (local cluster of ${values['cluster-nodes']} nodes, load sent to ${via === 'owner' ? "each tenant's owner" : 'a non-owner, forwarded over NATS'})` : ''}; ${tenants.length} tenant(s), the rate shared evenly.`,
         ],
         data: {
           summary,

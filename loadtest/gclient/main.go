@@ -6,8 +6,9 @@
 // stop the sending goroutines for milliseconds at this rate.
 //
 // It speaks a line protocol with loadtest/grpc.ts on stdin/stdout, one JSON object per line: a "setup"
-// (target, token, the two calls' methods and pre-encoded request templates with the byte offsets of a
-// fixed-width counter to patch), then any number of "run" commands (open loop at a rate, or closed loop
+// (token, and lanes: a target each, with the calls' methods and pre-encoded request templates with the
+// byte offsets of a fixed-width counter to patch; iterations take the lanes in turn), then any number
+// of "run" commands (open loop at a rate, or closed loop
 // with a concurrency, for a duration), each answered with the latencies of the measured (first) call.
 // Request bodies come pre-encoded from the TypeScript side, so this file needs no generated code.
 package main
@@ -77,15 +78,21 @@ func (t *template) render(n uint64) []byte {
 	return b
 }
 
+// lane is one target and the calls of an iteration there (e.g. one tenant's, at its owner).
+type lane struct {
+	Target string     `json:"target"`
+	Calls  []template `json:"calls"`
+	conn   *grpc.ClientConn
+}
+
 type command struct {
-	Cmd         string     `json:"cmd"`
-	Target      string     `json:"target"`
-	Token       string     `json:"token"`
-	Calls       []template `json:"calls"`
-	Start       uint64     `json:"start"`
-	Rate        float64    `json:"rate"`
-	Concurrency int        `json:"concurrency"`
-	Millis      int        `json:"ms"`
+	Cmd         string  `json:"cmd"`
+	Token       string  `json:"token"`
+	Lanes       []lane  `json:"lanes"`
+	Start       uint64  `json:"start"`
+	Rate        float64 `json:"rate"`
+	Concurrency int     `json:"concurrency"`
+	Millis      int     `json:"ms"`
 }
 
 type result struct {
@@ -99,10 +106,10 @@ type result struct {
 	EndMs []float64 `json:"end_ms"`
 }
 
+// client takes iterations from its lanes in turn, so a rate is shared evenly among them.
 type client struct {
-	conn  *grpc.ClientConn
 	ctx   context.Context
-	calls []template
+	lanes []lane
 	next  atomic.Uint64
 }
 
@@ -129,16 +136,22 @@ func statusField(reply []byte) (int, error) {
 	return 0, nil
 }
 
+const callTimeout = 30 * time.Second
+
 // iteration runs the calls in order; only the first is timed.
 func (c *client) iteration(rec func(lat time.Duration, end time.Time)) error {
 	n := c.next.Add(1)
-	for i := range c.calls {
-		t := &c.calls[i]
+	l := &c.lanes[n%uint64(len(c.lanes))]
+	for i := range l.Calls {
+		t := &l.Calls[i]
 		req := t.render(n)
 		var reply []byte
+		// A deadline, so a server that stops answering fails the run instead of hanging it.
+		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
 		t0 := time.Now()
-		err := c.conn.Invoke(c.ctx, t.Method, &req, &reply, grpc.ForceCodec(rawCodec{}))
+		err := l.conn.Invoke(ctx, t.Method, &req, &reply, grpc.ForceCodec(rawCodec{}))
 		t1 := time.Now()
+		cancel()
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.Method, err)
 		}
@@ -234,16 +247,28 @@ func main() {
 		}
 		switch cmd.Cmd {
 		case "setup":
-			conn, err := grpc.NewClient(cmd.Target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "gclient:", err)
-				os.Exit(1)
+			if len(cmd.Lanes) == 0 {
+				fmt.Fprintln(os.Stderr, "gclient: setup without lanes")
+				os.Exit(2)
+			}
+			conns := map[string]*grpc.ClientConn{}
+			for i := range cmd.Lanes {
+				l := &cmd.Lanes[i]
+				if conns[l.Target] == nil {
+					conn, err := grpc.NewClient(l.Target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "gclient:", err)
+						os.Exit(1)
+					}
+					conns[l.Target] = conn
+				}
+				l.conn = conns[l.Target]
 			}
 			ctx := context.Background()
 			if cmd.Token != "" {
 				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cmd.Token)
 			}
-			c = &client{conn: conn, ctx: ctx, calls: cmd.Calls}
+			c = &client{ctx: ctx, lanes: cmd.Lanes}
 			c.next.Store(cmd.Start)
 			_ = out.Encode(map[string]bool{"ok": true})
 		case "run":

@@ -41,6 +41,13 @@ export interface Driver {
   close(): void;
 }
 
+/** Iterations taken in turn from `lanes` (e.g. one per tenant), so a rate is shared evenly among them. */
+export function roundRobin(lanes: Iteration[]): Iteration {
+  if (lanes.length === 1) return lanes[0] as Iteration;
+  let k = 0;
+  return (measure) => (lanes[k++ % lanes.length] as Iteration)(measure);
+}
+
 export function nodeDriver(iteration: Iteration): Driver {
   return {
     open: (rate, ms, lat) => openLoop(rate, ms, iteration, lat),
@@ -101,7 +108,14 @@ interface GoResult {
   end_ms: number[];
 }
 
-export async function goDriver(target: string, token: string | undefined, calls: GoCall[]): Promise<Driver> {
+/** One lane of the Go client: a target and the calls of one iteration there (e.g. one tenant's). */
+export interface GoLane {
+  target: string;
+  calls: GoCall[];
+}
+
+/** The Go client, taking iterations from `lanes` in turn (one connection per distinct target). */
+export async function goDriver(lanes: GoLane[], token: string | undefined): Promise<Driver> {
   const bin = buildGoClient();
   const child: ChildProcess = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -117,14 +131,16 @@ export async function goDriver(target: string, token: string | undefined, calls:
   };
   await ask({
     cmd: 'setup',
-    target,
     token: token ?? '',
     start: 1,
-    calls: calls.map((c) => ({
-      method: c.method,
-      bytes: Buffer.from(c.bytes).toString('base64'),
-      patches: c.patches,
-      check_status: c.checkStatus ?? 0,
+    lanes: lanes.map((l) => ({
+      target: l.target,
+      calls: l.calls.map((c) => ({
+        method: c.method,
+        bytes: Buffer.from(c.bytes).toString('base64'),
+        patches: c.patches,
+        check_status: c.checkStatus ?? 0,
+      })),
     })),
   });
   const run = async (cmd: object, lat?: WindowedLatency): Promise<LoopResult> => {

@@ -67,12 +67,12 @@ export async function setupRouterWorkload(
   address: string,
   md: grpc.Metadata,
   agentCount: number,
+  tenant = TENANT,
 ): Promise<RouterWorkload> {
   const creds = grpc.credentials.createInsecure();
   const admin = new AdminServiceClient(address, creds);
   const desk = new AgentDeskServiceClient(address, creds);
   const gateway = new GatewayServiceClient(address, creds);
-  const tenant = TENANT;
   const runId = `lt${Date.now().toString(36)}`;
 
   await call(

@@ -46,7 +46,7 @@ describe.skipIf(skip)('Go load client (loadtest/gclient)', () => {
     const address = `127.0.0.1:${node.listening.grpcPort}`;
     const md = new grpc.Metadata();
     const w = await setupRouterWorkload(address, md, 3);
-    const drv = await goDriver(address, undefined, w.goCalls);
+    const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
     const lat = new WindowedLatency(process.hrtime.bigint());
     const closed = await drv.closed(4, 600, lat);
     const open = await drv.open(200, 500, lat);
@@ -81,7 +81,7 @@ describe.skipIf(skip)('Go load client (loadtest/gclient)', () => {
       enqResBytes: 46,
       endReqBytes: 26,
     });
-    const drv = await goDriver(address, undefined, w.goCalls);
+    const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
     const lat = new WindowedLatency(process.hrtime.bigint());
     const r = await drv.open(400, 500, lat);
     drv.close();

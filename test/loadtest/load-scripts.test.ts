@@ -31,13 +31,16 @@ async function lastLine(script: string, args: string[]): Promise<Record<string, 
 }
 
 describe('load scripts against a node they start themselves', () => {
-  // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient).
-  it.skipIf(!existsSync(node)).each(['node', ...(hasGo ? ['go'] : [])])(
-    'the gRPC load test (--client %s) routes every enqueue to an agent and measures the echo floor beside it',
-    async (client) => {
+  // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient); the
+  // Go run spreads the load over two tenants (two lanes, two partitions).
+  it.skipIf(!existsSync(node)).each([['node', 1], ...(hasGo ? [['go', 2] as const] : [])])(
+    'the gRPC load test (--client %s, %i tenant(s)) routes every enqueue to an agent and measures the echo floor beside it',
+    async (client, tenants) => {
       const r = await lastLine('grpc.js', [
         '--client',
         client,
+        '--tenants',
+        String(tenants),
         '--compare-echo',
         '--rounds',
         '1',
@@ -54,6 +57,7 @@ describe('load scripts against a node they start themselves', () => {
       ]);
       expect(r.errors).toBe(0);
       expect(r.client).toBe(client);
+      expect(r.tenants).toBe(tenants);
       for (const k of ['rps', 'p50_us', 'p99_us', 'p999_us', 'echo_p50_us', 'echo_p99_us']) {
         expect(typeof r[k], k).toBe('number');
         expect(r[k] as number, k).toBeGreaterThan(0);
