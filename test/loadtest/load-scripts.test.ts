@@ -33,7 +33,8 @@ async function lastLine(script: string, args: string[]): Promise<Record<string, 
 describe('load scripts against a node they start themselves', () => {
   // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient); the
   // Go run spreads the load over two tenants (two lanes, two partitions).
-  it.skipIf(!existsSync(node)).each([['node', 1], ...(hasGo ? [['go', 2] as const] : [])])(
+  const runs: [string, number][] = [['node', 1], ...(hasGo ? [['go', 2] as [string, number]] : [])];
+  it.skipIf(!existsSync(node)).each(runs)(
     'the gRPC load test (--client %s, %i tenant(s)) routes every enqueue to an agent and measures the echo floor beside it',
     async (client, tenants) => {
       const r = await lastLine('grpc.js', [
