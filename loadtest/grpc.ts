@@ -105,7 +105,7 @@ async function clusterTarget(
   };
 }
 
-/** All nodes' `/metrics` texts, concatenated: `parseHistogram` then sums each histogram over the nodes. */
+/** The given nodes' `/metrics` texts, concatenated: `parseHistogram` then sums each histogram over them. */
 async function scrapeAll(urls: string[]): Promise<string | null> {
   if (urls.length === 0) return null;
   const texts = await Promise.all(urls.map(scrapeText));
