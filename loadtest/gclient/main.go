@@ -1,15 +1,17 @@
-// Command gclient is the load test's native gRPC client (`npm run loadtest:grpc -- --client go`).
+// Command gclient is the load test's native gRPC client (`npm run loadtest:grpc`, `--client auto|go`).
 //
 // The grpc-js client spends 5–8 ms in each young-generation collection at 2 000 calls/s (every HTTP/2
 // stream's wrapper survives the scavenge), and those pauses land in the p99 of whatever it measures,
 // router and echo alike. This client measures the server instead of itself: Go's collector does not
 // stop the sending goroutines for milliseconds at this rate.
 //
-// It speaks a line protocol with loadtest/grpc.ts on stdin/stdout, one JSON object per line: a "setup"
-// (token, and lanes: a target each, with the calls' methods and pre-encoded request templates with the
-// byte offsets of a fixed-width counter to patch; iterations take the lanes in turn), then any number
-// of "run" commands (open loop at a rate, or closed loop
-// with a concurrency, for a duration), each answered with the latencies of the measured (first) call.
+// It speaks a line protocol with loadtest/lib/drivers.ts on stdin/stdout, one JSON object per line:
+//   - "setup": the token and the lanes — a target each, with the methods of one iteration's calls and
+//     their pre-encoded requests, plus where to write the iteration number into them (fixed-width
+//     decimal fields such as the conversation id); iterations take the lanes in turn;
+//   - "run": an open loop at a rate or a closed loop with a concurrency, for a duration, answered with
+//     the latency of every measured (first) call and when it ended.
+//
 // Request bodies come pre-encoded from the TypeScript side, so this file needs no generated code.
 package main
 
