@@ -132,25 +132,33 @@ export async function setupRouterWorkload(
 
   let seq = 0;
   const statuses: Record<string, number> = {};
+  // The two requests of an iteration, for both clients.
+  const enqueueReq = (id: string, customerId: string): EnqueueRequest => ({
+    tenant,
+    requestId: '',
+    conversation: {
+      id,
+      channel: Channel.CHANNEL_CHAT,
+      customer: { id: customerId, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
+      requiredSkills: [],
+      queueId: QUEUE,
+      priority: 5,
+    },
+  });
+  const endReq = (conversationId: string): EndConversationRequest => ({
+    tenant,
+    requestId: '',
+    conversationId,
+    outcome: Outcome.OUTCOME_RESOLVED,
+  });
   let sampleReq: EnqueueRequest | undefined;
   let sampleRes: EnqueueResponse | undefined;
   const iteration: Iteration = (measure) =>
     new Promise((resolve, reject) => {
       const n = seq++;
       const id = `${runId}-${n}`;
-      const req: EnqueueRequest = {
-        tenant,
-        requestId: '',
-        conversation: {
-          id,
-          channel: Channel.CHANNEL_CHAT,
-          // A bounded set of customers, so returning customers (previous-agent rule) are part of the load.
-          customer: { id: `cust-${n % 5000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-          requiredSkills: [],
-          queueId: QUEUE,
-          priority: 5,
-        },
-      };
+      // A bounded set of customers, so returning customers (previous-agent rule) are part of the load.
+      const req = enqueueReq(id, `cust-${n % 5000}`);
       const t0 = process.hrtime.bigint();
       gateway.enqueue(req, md, (err, res) => {
         const t1 = process.hrtime.bigint();
@@ -163,11 +171,7 @@ export async function setupRouterWorkload(
         measure(t0, t1);
         sampleReq ??= req;
         sampleRes ??= res;
-        desk.endConversation(
-          { tenant, requestId: '', conversationId: id, outcome: Outcome.OUTCOME_RESOLVED },
-          md,
-          (err2) => (err2 ? reject(err2) : resolve()),
-        );
+        desk.endConversation(endReq(id), md, (err2) => (err2 ? reject(err2) : resolve()));
       });
     });
 
@@ -176,35 +180,14 @@ export async function setupRouterWorkload(
   const sizes: MessageSizes = {
     enqReqBytes: EnqueueRequest.encode(sampleReq!).finish().length,
     enqResBytes: EnqueueResponse.encode(sampleRes!).finish().length,
-    endReqBytes: EndConversationRequest.encode({
-      tenant,
-      requestId: '',
-      conversationId: sampleReq!.conversation!.id,
-      outcome: Outcome.OUTCOME_RESOLVED,
-    }).finish().length,
+    endReqBytes: EndConversationRequest.encode(endReq(sampleReq!.conversation!.id)).finish().length,
   };
   // The Go client's ids: its own run prefix, the iteration number in a fixed-width field, customers
   // from the same bounded set of 5 000 as above.
   const convPlaceholder = '0000000000';
   const goConvId = `${runId}g-${convPlaceholder}`;
-  const enqBytes = EnqueueRequest.encode({
-    tenant,
-    requestId: '',
-    conversation: {
-      id: goConvId,
-      channel: Channel.CHANNEL_CHAT,
-      customer: { id: 'cust-0000', valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-      requiredSkills: [],
-      queueId: QUEUE,
-      priority: 5,
-    },
-  }).finish();
-  const endBytes = EndConversationRequest.encode({
-    tenant,
-    requestId: '',
-    conversationId: goConvId,
-    outcome: Outcome.OUTCOME_RESOLVED,
-  }).finish();
+  const enqBytes = EnqueueRequest.encode(enqueueReq(goConvId, 'cust-0000')).finish();
+  const endBytes = EndConversationRequest.encode(endReq(goConvId)).finish();
   const goCalls: GoCall[] = [
     {
       method: GatewayServiceService.enqueue.path,
