@@ -40,6 +40,8 @@ const HELP = `usage: npm run loadtest:grpc -- [options]
   --cluster-via WHO      owner (default: load goes to the tenant's owner, as a tenant-aware gateway would)
                          | other (load goes to a non-owner: every call is forwarded over NATS)
   --cluster-nodes N      nodes of the local cluster (default 3)
+  --nats-sync-interval I the local cluster's NATS sync_interval (default always, as deploy/ recommends;
+                         e.g. 2m, the server's default, to see what an fsync per message costs)
   --rate N               open-loop target rate, enqueues per second (default 500)
   --concurrency N        closed-loop callers (default 16)
   --rounds N             alternating rounds per mode (default 6)
@@ -75,8 +77,9 @@ async function clusterTarget(
   nodes: number,
   nodeArgs: string[],
   tenants: string[],
+  natsSyncInterval: string,
 ): Promise<Target> {
-  const c = await startLocalCluster({ nodes, nodeArgs });
+  const c = await startLocalCluster({ nodes, nodeArgs, natsSyncInterval });
   const ids = c.nodes.map((n) => n.nodeId);
   const ownerOf = (tenant: string): string => {
     const o = rendezvousOwner(tenant, ids);
@@ -123,6 +126,7 @@ async function main(): Promise<number> {
       cluster: { type: 'boolean', default: false },
       'cluster-via': { type: 'string', default: 'owner' },
       'cluster-nodes': { type: 'string', default: '3' },
+      'nats-sync-interval': { type: 'string', default: 'always' },
       rate: { type: 'string', default: '500' },
       concurrency: { type: 'string', default: '16' },
       rounds: { type: 'string', default: '6' },
@@ -153,7 +157,14 @@ async function main(): Promise<number> {
   const via = values['cluster-via'];
   if (via !== 'owner' && via !== 'other') throw new Error(`--cluster-via: owner or other, not ${via}`);
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
-  if (values.cluster) target = await clusterTarget(via, Number(values['cluster-nodes']), nodeArgs, tenants);
+  if (values.cluster)
+    target = await clusterTarget(
+      via,
+      Number(values['cluster-nodes']),
+      nodeArgs,
+      tenants,
+      values['nats-sync-interval'],
+    );
   else if (values.target) {
     const address = values.target;
     target = {
@@ -319,7 +330,12 @@ async function main(): Promise<number> {
       client: clientKind,
       tenants: tenants.length,
       ...(values.cluster
-        ? { cluster_via: via, cluster_nodes: Number(values['cluster-nodes']), node_args: nodeArgs.join(' ') }
+        ? {
+            cluster_via: via,
+            cluster_nodes: Number(values['cluster-nodes']),
+            node_args: nodeArgs.join(' '),
+            nats_sync_interval: values['nats-sync-interval'],
+          }
         : {}),
       closed_concurrency: concurrency,
       closed_p50_us: r1(rc.p50_us),

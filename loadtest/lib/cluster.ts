@@ -42,11 +42,16 @@ export interface LocalClusterOptions {
   nodeArgs?: string[];
   /** The node's `main.js` (default: this repo's build); another build's, to compare builds side by side. */
   entryPoint?: string;
+  /**
+   * The NATS server's `sync_interval` (default `always`, the setting `deploy/` recommends); e.g. `2m`, the
+   * server's own default, to see what fsync-per-message costs (and what it buys: deploy/nats/README.md).
+   */
+  natsSyncInterval?: string;
 }
 
 /** Starts NATS and the nodes, and waits until every node sees all the others as members. */
 export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
-  const nats = await startNatsServer();
+  const nats = await startNatsServer(opts.natsSyncInterval ? { syncInterval: opts.natsSyncInterval } : {});
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
   const nodes: ClusterNode[] = [];
   const n = opts.nodes ?? 3;
