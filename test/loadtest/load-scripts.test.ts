@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { requireNatsServer } from '../support/nats-server.js';
 
 const root = join(import.meta.dirname, '../..');
 const node = join(root, 'dist/src/cli/main.js');
@@ -23,7 +24,7 @@ async function lastLine(script: string, args: string[]): Promise<Record<string, 
     [join(root, 'dist/loadtest', script), ...args, '--no-report'],
     {
       cwd: root,
-      timeout: 90_000,
+      timeout: 110_000,
     },
   );
   const lines = stdout.trim().split('\n');
@@ -64,6 +65,38 @@ describe('load scripts against a node they start themselves', () => {
         expect(r[k] as number, k).toBeGreaterThan(0);
       }
     },
+  );
+
+  it.skipIf(!existsSync(node))(
+    'the gRPC load test against a local cluster sends each tenant to its owner and sums the owners’ histograms',
+    async () => {
+      requireNatsServer();
+      const r = await lastLine('grpc.js', [
+        '--cluster',
+        '--tenants',
+        '3',
+        '--rounds',
+        '1',
+        '--round-seconds',
+        '1',
+        '--rate',
+        '150',
+        '--concurrency',
+        '3',
+        '--agents',
+        '3',
+        '--warmup',
+        '1',
+      ]);
+      expect(r.errors).toBe(0);
+      expect(r.tenants).toBe(3);
+      expect(r.cluster_nodes).toBe(3);
+      expect(r.nats_sync_interval).toBe('always');
+      // Read from the owners' /metrics (absent if the owners were not found or not scraped).
+      expect(r.server_enqueue_p50_us as number).toBeGreaterThan(0);
+      expect(r.p50_us as number).toBeGreaterThan(0);
+    },
+    120_000,
   );
 
   it.skipIf(!existsSync(node))(
