@@ -52,6 +52,7 @@ async function openPorts(
       replicas: config.natsReplicas,
       events: config.eventStream === 'on',
       pipelined: config.natsPipeline === 'on',
+      commandStreams: config.natsCommandStreams,
       nodeId,
       clock,
       logger,

@@ -108,6 +108,13 @@ export const OPTIONS = {
     default: 'off',
     help: 'Cluster: on | off — --appends-in-flight applies to JetStream appends too',
   },
+  natsCommandStreams: {
+    flag: 'nats-command-streams',
+    env: 'SB_NATS_COMMAND_STREAMS',
+    kind: 'string',
+    default: '1',
+    help: 'Cluster: JetStream streams the command log is spread over (fsyncs in parallel; fixed for the life of a cluster, the same on every node)',
+  },
   nodeId: {
     flag: 'node-id',
     env: 'SB_NODE_ID',
@@ -267,6 +274,7 @@ const schema = z.object({
   natsReplicas: positive.max(5),
   eventStream: z.enum(['on', 'off']),
   natsPipeline: z.enum(['on', 'off']),
+  natsCommandStreams: positive.max(64),
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),

@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
@@ -117,5 +118,60 @@ describe('JetStream command log specifics', () => {
     const batches = await collect(log.read(p, 0));
     expect(batches.length).toBe(300);
     expect(batches.at(-1)?.seq).toBe(last);
+  });
+});
+
+// `streams: 3`: the partitions spread over three streams (their own names, so the suite above is unaffected).
+const shardedStream = `SB_CMDSH_T${process.pid}`;
+const shardedPrefix = `sbsh${process.pid}.cmd`;
+const sharded: JetStreamCommandLog[] = [];
+async function openSharded(streams = 3): Promise<JetStreamCommandLog> {
+  const log = await JetStreamCommandLog.open(nc, {
+    stream: shardedStream,
+    subjectPrefix: shardedPrefix,
+    storage: 'file',
+    replicas: 1,
+    streams,
+  });
+  sharded.push(log);
+  return log;
+}
+
+commandLogContract('JetStream, partitions spread over 3 streams', () => openSharded());
+
+describe('JetStream command log spread over several streams', () => {
+  it('each partition lives in one stream of its own shard, with its fence; replay and fencing hold there', async () => {
+    const log = await openSharded();
+    const other = await openSharded();
+    const parts = Array.from({ length: 12 }, (_, i) => `tenant-${i}-${Date.now()}`);
+    const streams = new Set(parts.map((p) => log.streamOf(p)));
+    expect(streams).toEqual(new Set([shardedStream, `${shardedStream}_1`, `${shardedStream}_2`]));
+    const jsm = await jetstreamManager(nc);
+    for (const p of parts) {
+      const s1 = await log.append(p, [env()], 0);
+      const s2 = await log.append(p, [env(), env()], s1);
+      // The stream the partition maps to holds both batches on the partition's subject.
+      const stored = await jsm.streams.getMessage(log.streamOf(p), { last_by_subj: log.subject(p) });
+      expect(stored?.seq).toBe(s2);
+      expect((await collect(other.read(p, 0))).map((b) => b.seq)).toEqual([s1, s2]);
+      // Subject-sequence fencing still applies within the shard's stream.
+      await expect(other.append(p, [env()], s1)).rejects.toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
+    }
+    // A fence is taken in the partition's own stream and shuts out the earlier owner.
+    const p = parts[0] as string;
+    await other.fence(p);
+    const fenceMsg = await jsm.streams.getMessage(other.streamOf(p), { last_by_subj: other.fenceSubject(p) });
+    expect(fenceMsg?.seq).toBeGreaterThan(0);
+    await expect(log.fence(p).then(() => other.append(p, [env()], 0))).rejects.toMatchObject({
+      code: 'SB_ERR_NOT_OWNER',
+    });
+  });
+
+  it('a node configured with another number of streams refuses to start, naming the one to use', async () => {
+    await openSharded(3);
+    await expect(openSharded(2)).rejects.toThrow(
+      /--nats-command-streams 2, but this cluster's log was set up with 3/,
+    );
+    await expect(openSharded(1)).rejects.toThrow(/every node must use 3/);
   });
 });

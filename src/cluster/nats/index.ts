@@ -43,6 +43,8 @@ export interface ClusterPortsConfig {
   events?: boolean;
   /** Let several appends of one partition be in flight (`--nats-pipeline on`; default false). */
   pipelined?: boolean;
+  /** Streams the command log is spread over (`--nats-command-streams`, default 1; see `command-log.ts`). */
+  commandStreams?: number;
   clock?: Clock;
   /** Called by ownership before a handed-over lease is deleted (the host drains the partition here). */
   beforeRelease?: (partition: string) => Promise<void>;
@@ -83,7 +85,11 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     storage: config.storage ?? 'file',
   };
   // `--nats-pipeline on`: `--appends-in-flight` applies to the JetStream log too (see JetStreamLogOptions).
-  const jsLog = await JetStreamCommandLog.open(nc, { ...common, pipelined: config.pipelined ?? false });
+  const jsLog = await JetStreamCommandLog.open(nc, {
+    ...common,
+    pipelined: config.pipelined ?? false,
+    streams: config.commandStreams ?? 1,
+  });
   const store = config.mongoUrl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
     : await JetStreamSnapshotStore.open(nc, common);
