@@ -93,6 +93,12 @@ function shardNames(k: number, stream: string, prefix: string): { stream: string
 
 const SHARDS_METADATA = 'switchboard_command_streams';
 
+interface Place {
+  stream: string;
+  subject: string;
+  fenceSubject: string;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -183,6 +189,7 @@ export class JetStreamCommandLog implements CommandLog {
    * out (then appends are refused here; falling back to subject-seq fencing could let a stale append in).
    */
   private readonly fences = new Map<string, number | null>();
+  private readonly places = new Map<string, Place>();
   readonly pipelined: boolean;
 
   private constructor(
@@ -217,23 +224,38 @@ export class JetStreamCommandLog implements CommandLog {
     );
   }
 
-  /** The stream holding `partition`'s batches and fences. */
-  streamOf(partition: string): string {
-    return shardNames(shardOf(partition, this.shards), this.baseStream, this.basePrefix).stream;
+  /** Where a partition's batches and fence live, computed once per partition (appends ask every time). */
+  private placeOf(partition: string): Place {
+    let place = this.places.get(partition);
+    if (!place) {
+      const { stream, prefix } = shardNames(
+        shardOf(partition, this.shards),
+        this.baseStream,
+        this.basePrefix,
+      );
+      place = {
+        stream,
+        subject: prefix === 'sb.cmd' ? commandSubject(partition) : `${prefix}.${idToken(partition)}`,
+        // Four tokens, so never a partition's subject.
+        fenceSubject: `${prefix}.fence.${idToken(partition)}`,
+      };
+      this.places.set(partition, place);
+    }
+    return place;
   }
 
-  private prefixOf(partition: string): string {
-    return shardNames(shardOf(partition, this.shards), this.baseStream, this.basePrefix).prefix;
+  /** The stream holding `partition`'s batches and fences. */
+  streamOf(partition: string): string {
+    return this.placeOf(partition).stream;
   }
 
   subject(partition: string): string {
-    const prefix = this.prefixOf(partition);
-    return prefix === 'sb.cmd' ? commandSubject(partition) : `${prefix}.${idToken(partition)}`;
+    return this.placeOf(partition).subject;
   }
 
-  /** `<prefix>.fence.<partition>`: one message per takeover (four tokens, so never a partition's subject). */
+  /** `<prefix>.fence.<partition>`: one message per takeover. */
   fenceSubject(partition: string): string {
-    return `${this.prefixOf(partition)}.fence.${idToken(partition)}`;
+    return this.placeOf(partition).fenceSubject;
   }
 
   /**
