@@ -111,7 +111,10 @@ async function main(): Promise<void> {
       });
     }
     const loadBefore = loadavg()[0] as number;
-    for (const s of sides) await s.driver.closed(8, 4000);
+    // Both sides warm up at once, so neither starts the measured rounds fresher than the other (warmed one
+    // after the other, the side warmed last had the lower p99 in 4 of 4 pairs run in both orders). A/A
+    // runs still spread 0.83–1.64× at p99 either way: a single run's p99 ratio inside that band is noise.
+    await Promise.all(sides.map((s) => s.driver.closed(8, 4000)));
     // Each node's own histograms over the measured rounds only (after the warm-up).
     for (const s of sides) s.metricsBefore = s.metricsUrl ? await scrapeText(s.metricsUrl) : null;
     for (let r = 0; r < rounds; r++) {

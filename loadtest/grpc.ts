@@ -244,8 +244,8 @@ async function main(): Promise<number> {
     console.log('warm-up…');
     // The node's JIT, worker and log need longer than the bare echo server to reach their steady speed.
     const warmupMs = Number(values.warmup) * 1000;
-    await routerDrv.closed(8, warmupMs);
-    if (echoIter) await echoIter.closed(8, warmupMs / 2);
+    // At once, so neither side starts the measured rounds fresher than the other (see grpc-ab.ts).
+    await Promise.all([routerDrv.closed(8, warmupMs), echoIter?.closed(8, warmupMs)]);
     // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
     // open-loop rounds only (not the warm-up, not the saturated closed loop).
     const metricsBefore = await scrapeAll(target.metricsUrls);
