@@ -27,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type Driver, goDriver, nodeDriver, pickClient } from './lib/drivers.js';
+import { type Driver, pickClient, workloadDriver } from './lib/drivers.js';
 import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { WindowedLatency } from './lib/load-loops.js';
 import { localNodeArgs, startChild } from './lib/node-process.js';
@@ -95,10 +95,7 @@ async function main(): Promise<void> {
         stop = () => child.stop();
       }
       const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
-      const driver =
-        client === 'go'
-          ? await goDriver([{ target: address, calls: workload.goCalls }], undefined)
-          : nodeDriver(workload.iteration);
+      const driver = await workloadDriver(client, [{ ...workload, address }]);
       sides.push({
         label,
         dataDir,

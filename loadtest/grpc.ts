@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type Driver, type GoCall, goDriver, nodeDriver, pickClient, roundRobin } from './lib/drivers.js';
+import { type Driver, pickClient, workloadDriver } from './lib/drivers.js';
 import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
-import { type Iteration, type LoopResult, WindowedLatency } from './lib/load-loops.js';
+import { type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
 import { scrapeText, serverBreakdown } from './lib/prom.js';
@@ -210,17 +210,15 @@ async function main(): Promise<number> {
     );
     const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
     // Iterations take the tenants in turn, so each gets rate / tenants.
-    const driverFor = (lanes: { address: string; iteration: Iteration; goCalls: GoCall[] }[]) =>
-      clientKind === 'go'
-        ? goDriver(
-            lanes.map((l) => ({ target: l.address, calls: l.goCalls })),
-            values.token,
-          )
-        : Promise.resolve(nodeDriver(roundRobin(lanes.map((l) => l.iteration))));
-    const routerDrv = await driverFor(
+    const routerDrv = await workloadDriver(
+      clientKind,
       routers.map((w, i) => ({ ...w, address: target.addressFor(tenants[i] as string) })),
+      values.token,
     );
-    const echoIter = echo && echoAddress ? await driverFor([{ ...echo, address: echoAddress }]) : undefined;
+    const echoIter =
+      echo && echoAddress
+        ? await workloadDriver(clientKind, [{ ...echo, address: echoAddress }], values.token)
+        : undefined;
     console.log(
       `client: ${clientKind === 'go' ? 'Go (loadtest/gclient, grpc-go)' : 'grpc-js, in this process'}`,
     );

@@ -42,13 +42,13 @@ export interface Driver {
 }
 
 /** Iterations taken in turn from `lanes` (e.g. one per tenant), so a rate is shared evenly among them. */
-export function roundRobin(lanes: Iteration[]): Iteration {
+function roundRobin(lanes: Iteration[]): Iteration {
   if (lanes.length === 1) return lanes[0] as Iteration;
   let k = 0;
   return (measure) => (lanes[k++ % lanes.length] as Iteration)(measure);
 }
 
-export function nodeDriver(iteration: Iteration): Driver {
+function nodeDriver(iteration: Iteration): Driver {
   return {
     open: (rate, ms, lat) => openLoop(rate, ms, iteration, lat),
     closed: (concurrency, ms, lat) => closedLoop(concurrency, ms, iteration, lat),
@@ -81,6 +81,23 @@ export function patchAt(
 }
 
 let built: string | undefined;
+
+/** One lane of a workload: where its calls go, and the iteration for either client. */
+export interface WorkloadLane {
+  address: string;
+  iteration: Iteration;
+  goCalls: GoCall[];
+}
+
+/** The driver of `kind` for `lanes`, taken in turn (one lane per tenant; a rate is shared evenly). */
+export function workloadDriver(kind: ClientKind, lanes: WorkloadLane[], token?: string): Promise<Driver> {
+  return kind === 'go'
+    ? goDriver(
+        lanes.map((l) => ({ target: l.address, calls: l.goCalls })),
+        token,
+      )
+    : Promise.resolve(nodeDriver(roundRobin(lanes.map((l) => l.iteration))));
+}
 
 /** Builds loadtest/gclient once per process (Go's build cache makes a rebuild a no-op). */
 export function buildGoClient(): string {
