@@ -235,9 +235,9 @@ export class JetStreamCommandLog implements CommandLog {
       );
       place = {
         stream,
-        subject: prefix === 'sb.cmd' ? commandSubject(partition) : `${prefix}.${idToken(partition)}`,
+        subject: commandSubject(partition, prefix),
         // Four tokens, so never a partition's subject.
-        fenceSubject: `${prefix}.fence.${idToken(partition)}`,
+        fenceSubject: commandSubject(partition, `${prefix}.fence`),
       };
       this.places.set(partition, place);
     }

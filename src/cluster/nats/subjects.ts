@@ -62,9 +62,9 @@ export function tokenToId(token: string): string {
   return decoder.decode(new Uint8Array(bytes));
 }
 
-/** Subject of a partition's command batches: `sb.cmd.<partition>`. */
-export function commandSubject(partition: string): string {
-  return `sb.cmd.${idToken(partition)}`;
+/** Subject of a partition's command batches: `sb.cmd.<partition>` (a sharded log's prefix: `sb.cmd<k>`). */
+export function commandSubject(partition: string, prefix = 'sb.cmd'): string {
+  return `${prefix}.${idToken(partition)}`;
 }
 
 /** `sb.evt.<tenant>`: the tenant's event batches (one message per command-log batch, see `events.ts`). */
