@@ -7,10 +7,11 @@ import { natsForTest } from '../support/nats-server.js';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 let nc: NatsConnection;
-const logs: JetStreamCommandLog[] = [];
 // A stream per test file so files can share an external NATS_URL server in parallel.
 const stream = `SB_COMMANDS_T${process.pid}`;
 const subjectPrefix = `sbt${process.pid}.cmd`;
+const shardedStream = `SB_CMDSH_T${process.pid}`;
+const shardedPrefix = `sbsh${process.pid}.cmd`;
 
 beforeAll(async () => {
   nats = await natsForTest('jetstream-log');
@@ -23,10 +24,15 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-async function openLog(): Promise<JetStreamCommandLog> {
-  const log = await JetStreamCommandLog.open(nc, { stream, subjectPrefix, storage: 'file', replicas: 1 });
-  logs.push(log);
-  return log;
+const plain = { stream, subjectPrefix };
+const shardedNames = { stream: shardedStream, subjectPrefix: shardedPrefix };
+
+/**
+ * A log on this file's streams (they share `nc`, closed after all): `streams` > 1 on the sharded names
+ * unless `names` says otherwise.
+ */
+function openLog(streams = 1, names = streams > 1 ? shardedNames : plain): Promise<JetStreamCommandLog> {
+  return JetStreamCommandLog.open(nc, { ...names, storage: 'file', replicas: 1, streams });
 }
 
 commandLogContract('JetStream (single server, file storage)', openLog);
@@ -122,27 +128,12 @@ describe('JetStream command log specifics', () => {
 });
 
 // `streams: 3`: the partitions spread over three streams (their own names, so the suite above is unaffected).
-const shardedStream = `SB_CMDSH_T${process.pid}`;
-const shardedPrefix = `sbsh${process.pid}.cmd`;
-const sharded: JetStreamCommandLog[] = [];
-async function openSharded(streams = 3): Promise<JetStreamCommandLog> {
-  const log = await JetStreamCommandLog.open(nc, {
-    stream: shardedStream,
-    subjectPrefix: shardedPrefix,
-    storage: 'file',
-    replicas: 1,
-    streams,
-  });
-  sharded.push(log);
-  return log;
-}
-
-commandLogContract('JetStream, partitions spread over 3 streams', () => openSharded());
+commandLogContract('JetStream, partitions spread over 3 streams', () => openLog(3));
 
 describe('JetStream command log spread over several streams', () => {
   it('each partition lives in one stream of its own shard, with its fence; replay and fencing hold there', async () => {
-    const log = await openSharded();
-    const other = await openSharded();
+    const log = await openLog(3);
+    const other = await openLog(3);
     const parts = Array.from({ length: 12 }, (_, i) => `tenant-${i}-${Date.now()}`);
     const streams = new Set(parts.map((p) => log.streamOf(p)));
     expect(streams).toEqual(new Set([shardedStream, `${shardedStream}_1`, `${shardedStream}_2`]));
@@ -168,10 +159,10 @@ describe('JetStream command log spread over several streams', () => {
   });
 
   it('a node configured with another number of streams refuses to start, naming the one to use', async () => {
-    await openSharded(3);
-    await expect(openSharded(2)).rejects.toThrow(
+    await openLog(3);
+    await expect(openLog(2)).rejects.toThrow(
       /--nats-command-streams 2, but this cluster's log was set up with 3/,
     );
-    await expect(openSharded(1)).rejects.toThrow(/every node must use 3/);
+    await expect(openLog(1, shardedNames)).rejects.toThrow(/every node must use 3/);
   });
 });
