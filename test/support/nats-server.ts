@@ -156,9 +156,29 @@ function jsBlock(storeDir: string, syncInterval: string | undefined): string {
   return `jetstream {\n  store_dir: "${storeDir}"\n  sync_interval: ${syncInterval ?? 'always'}\n}\n`;
 }
 
+/**
+ * `freePort()` closes its probe socket before the server binds, so a test running in parallel can take
+ * the port in between ("bind: address already in use"): try again on fresh ports, a few times.
+ */
+async function onFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 4 || !/address already in use/.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
 /** A single JetStream server on a free port with its own temp store. Call `stop()` (or `cleanup()`) after. */
-export async function startNatsServer(
+export function startNatsServer(
   opts: NatsServerOptions = {},
+): Promise<NatsServer & { cleanup(): Promise<void> }> {
+  return onFreshPorts(() => startNatsServerOnce(opts));
+}
+
+async function startNatsServerOnce(
+  opts: NatsServerOptions,
 ): Promise<NatsServer & { cleanup(): Promise<void> }> {
   const bin = requireNatsServer();
   const dir = mkdtempSync(join(tmpdir(), 'sb-nats-'));
@@ -172,7 +192,13 @@ export async function startNatsServer(
       (opts.extraConfig ?? ''),
   );
   const server = new NatsServer(bin, `sb-test-${port}`, port, conf, storeDir);
-  await server.start();
+  try {
+    await server.start();
+  } catch (e) {
+    await server.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return Object.assign(server, {
     async cleanup() {
       await server.kill();
@@ -189,7 +215,11 @@ export interface NatsCluster {
 }
 
 /** A JetStream cluster of `size` servers with routes between them, for replication tests. */
-export async function startNatsCluster(size = 3, opts: NatsServerOptions = {}): Promise<NatsCluster> {
+export function startNatsCluster(size = 3, opts: NatsServerOptions = {}): Promise<NatsCluster> {
+  return onFreshPorts(() => startNatsClusterOnce(size, opts));
+}
+
+async function startNatsClusterOnce(size: number, opts: NatsServerOptions): Promise<NatsCluster> {
   const bin = requireNatsServer();
   const dir = mkdtempSync(join(tmpdir(), 'sb-natsc-'));
   const clientPorts: number[] = [];
@@ -214,7 +244,13 @@ export async function startNatsCluster(size = 3, opts: NatsServerOptions = {}): 
     );
     servers.push(new NatsServer(bin, name, clientPorts[i] as number, conf, storeDir));
   }
-  await Promise.all(servers.map((s) => s.start()));
+  const started = await Promise.allSettled(servers.map((s) => s.start()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(servers.map((s) => s.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw failed.reason;
+  }
   return {
     servers,
     urls: servers.map((s) => s.url),
