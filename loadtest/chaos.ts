@@ -13,8 +13,15 @@
  *    once the end was acknowledged) are not in `SB_EVENTS`;
  *  - `failover_ms`: for the killed node's tenants, the longest time from the kill until a call issued
  *    after it succeeded.
- * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x}.
+ * Snapshots are taken every `--snapshot-seconds` (default 4), so the takeover loads a snapshot and replays
+ * only the log after it, as in production; `--snapshots` picks the store: `mongo` (MongoDB at `MONGO_URL`,
+ * or a FerretDB this script starts, as the tests do), `jetstream`, or `auto` (default: mongo where one of
+ * those is available, else jetstream, saying why). The nodes' `partition recovered` log lines after the
+ * kill show where each takeover started (`takeovers_from_snapshot`).
+ * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x,...}.
+ * Exit code 1 when any of the zeros is not zero, a killed tenant never came back, or failover took ≥ 5 s.
  */
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
@@ -39,6 +46,7 @@ import {
   GatewayServiceClient,
 } from '../src/gen/switchboard/v1/gateway.js';
 import type { PublishedEvent } from '../src/host/router.js';
+import { mongoTarget, type RunningMongo, startMongo } from '../test/support/ferretdb.js';
 import { type LocalCluster, startLocalCluster } from './lib/cluster.js';
 
 const { values } = parseArgs({
@@ -50,14 +58,21 @@ const { values } = parseArgs({
     capacity: { type: 'string', default: '4' },
     'kill-at': { type: 'string', default: '12' },
     'nats-restart-at': { type: 'string', default: '32' },
+    snapshots: { type: 'string', default: 'auto' },
+    'snapshot-seconds': { type: 'string', default: '4' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run chaos -- [--seconds 55] [--rate 320] [--tenants 6] [--agents 20] [--capacity 4] [--kill-at 12] [--nats-restart-at 32]',
+    'usage: npm run chaos -- [--seconds 55] [--rate 320] [--tenants 6] [--agents 20] [--capacity 4] [--kill-at 12] [--nats-restart-at 32]\n' +
+      '                        [--snapshots auto|mongo|jetstream] [--snapshot-seconds 4]',
   );
   process.exit(0);
+}
+if (!['auto', 'mongo', 'jetstream'].includes(values.snapshots)) {
+  console.error(`chaos: --snapshots must be auto, mongo or jetstream (got ${values.snapshots})`);
+  process.exit(2);
 }
 const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
@@ -66,7 +81,10 @@ const AGENTS = Number(values.agents);
 const CAPACITY = Number(values.capacity);
 const KILL_AT = Number(values['kill-at']) * 1000;
 const NATS_AT = Number(values['nats-restart-at']) * 1000;
+const SNAPSHOT_SECONDS = Number(values['snapshot-seconds']);
 const MAX_INFLIGHT = 600;
+/** The issue's failover target with default lease settings. */
+const FAILOVER_LIMIT_MS = 5000;
 const CHECK_LIMIT_MS = 180_000;
 
 type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
@@ -95,19 +113,83 @@ const RETRYABLE = new Set([
   grpc.status.RESOURCE_EXHAUSTED,
 ]);
 
-async function main(): Promise<void> {
-  console.log(
-    `chaos: starting NATS + 3 nodes (lease TTL default), ${TENANTS.length} tenants × ${AGENTS} agents (chat capacity ${CAPACITY})`,
-  );
-  const cluster = await startLocalCluster({ nodes: 3 });
-  try {
-    await run(cluster);
-  } finally {
-    await cluster.stop();
+/** The snapshot store the nodes use: MongoDB (given or a FerretDB started here) or JetStream. */
+async function snapshotStore(): Promise<{ label: string; nodeArgs: string[]; mongo: RunningMongo | null }> {
+  if (values.snapshots === 'jetstream') return { label: 'jetstream', nodeArgs: [], mongo: null };
+  const target = mongoTarget();
+  if (target.kind === 'none') {
+    if (values.snapshots === 'mongo') {
+      console.error(`chaos: --snapshots mongo, but ${target.reason}`);
+      process.exit(2);
+    }
+    console.log(`chaos: snapshots in JetStream (${target.reason})`);
+    return { label: 'jetstream', nodeArgs: [], mongo: null };
   }
+  const mongo = await startMongo(target);
+  // One database per run, so a MONGO_URL shared with other runs starts from no snapshots.
+  const url = new URL(mongo.url);
+  url.pathname = `/sb_chaos_${Date.now().toString(36)}`;
+  console.log(`chaos: snapshots in MongoDB: ${mongo.label}`);
+  return { label: 'mongo', nodeArgs: ['--mongo-url', url.toString()], mongo };
 }
 
-async function run(cluster: LocalCluster): Promise<void> {
+async function main(): Promise<void> {
+  const store = await snapshotStore();
+  console.log(
+    `chaos: starting NATS + 3 nodes (lease TTL default, snapshots every ${SNAPSHOT_SECONDS} s), ${TENANTS.length} tenants × ${AGENTS} agents (chat capacity ${CAPACITY})`,
+  );
+  let cluster: LocalCluster | null = null;
+  let ok = false;
+  try {
+    cluster = await startLocalCluster({
+      nodes: 3,
+      nodeArgs: ['--snapshot-seconds', String(SNAPSHOT_SECONDS), ...store.nodeArgs],
+    });
+    ok = await run(cluster, store.label);
+  } finally {
+    await cluster?.stop();
+    await store.mongo?.cleanup();
+  }
+  if (!ok) process.exitCode = 1;
+}
+
+interface Recovered {
+  node: string;
+  tenant: string;
+  at: number;
+  snapshotSeq: number;
+  replayed: number;
+  ms: number;
+}
+
+/** `partition recovered` lines from every node's log, to see where takeovers started. */
+function watchRecoveries(cluster: LocalCluster): Recovered[] {
+  const out: Recovered[] = [];
+  for (const n of cluster.nodes) {
+    const stdout = n.server.child.stdout;
+    if (!stdout) continue;
+    createInterface({ input: stdout }).on('line', (line) => {
+      if (!line.includes('partition recovered')) return;
+      try {
+        const m = JSON.parse(line) as Omit<Recovered, 'node' | 'at'>;
+        out.push({
+          node: n.nodeId,
+          tenant: m.tenant,
+          at: Date.now(),
+          snapshotSeq: m.snapshotSeq,
+          replayed: m.replayed,
+          ms: m.ms,
+        });
+      } catch {
+        // not a JSON log line
+      }
+    });
+  }
+  return out;
+}
+
+async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
+  const recoveries = watchRecoveries(cluster);
   const creds = grpc.credentials.createInsecure();
   const clients: Clients[] = cluster.nodes.map((n) => ({
     gateway: new GatewayServiceClient(n.grpcTarget, creds),
@@ -475,16 +557,40 @@ async function run(cluster: LocalCluster): Promise<void> {
   );
   clearTimeout(watchdog);
   console.log(`NATS restart: first call issued after it succeeded ${firstOkAfterNats} ms later`);
+  // The killed node's tenants as the surviving nodes took them over (the first recovery after the kill).
+  const takeovers = killedTenants.flatMap((t) => {
+    const r = recoveries.find((x) => x.tenant === t && x.at >= killAt);
+    return r ? [r] : [];
+  });
   console.log(
-    JSON.stringify({
-      acknowledged: acked.size,
-      lost,
-      double_assigned: doubleAssigned,
-      over_capacity: overCapacity,
-      events_missing: eventsMissing,
-      failover_ms: unrecovered.length ? -1 : failoverMs,
-    }),
+    `takeovers (snapshots in ${snapshots}): ${takeovers
+      .map(
+        (r) =>
+          `${r.tenant} on ${r.node}: snapshot seq ${r.snapshotSeq} + ${r.replayed} replayed in ${r.ms} ms`,
+      )
+      .join('; ')}`,
   );
+  const result = {
+    acknowledged: acked.size,
+    lost,
+    double_assigned: doubleAssigned,
+    over_capacity: overCapacity,
+    events_missing: eventsMissing,
+    failover_ms: unrecovered.length ? -1 : failoverMs,
+    snapshots,
+    takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
+  };
+  const ok =
+    lost === 0 &&
+    doubleAssigned === 0 &&
+    overCapacity === 0 &&
+    eventsMissing === 0 &&
+    killedTenants.length > 0 &&
+    unrecovered.length === 0 &&
+    failoverMs < FAILOVER_LIMIT_MS;
+  if (!ok) console.log('chaos: FAILED (a zero is not zero, a tenant never came back, or failover ≥ 5 s)');
+  console.log(JSON.stringify(result));
+  return ok;
 }
 
 main().catch((e) => {
