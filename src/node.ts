@@ -53,6 +53,7 @@ async function openPorts(
       events: config.eventStream === 'on',
       pipelined: config.natsPipeline === 'on',
       commandStreams: config.natsCommandStreams,
+      leaseTtlMs: config.leaseTtlMs,
       nodeId,
       clock,
       logger,

@@ -115,6 +115,13 @@ export const OPTIONS = {
     default: '1',
     help: 'Cluster: JetStream streams the command log is spread over (fsyncs in parallel; fixed for the life of a cluster, the same on every node)',
   },
+  leaseTtlMs: {
+    flag: 'lease-ttl-ms',
+    env: 'SB_LEASE_TTL_MS',
+    kind: 'string',
+    default: '2000',
+    help: "Cluster: partition lease TTL, ms (renewed every TTL/3; a dead owner's partitions move 0.27–0.6 × TTL after its death, plus the load; each partition costs a KV write every TTL/3)",
+  },
   nodeId: {
     flag: 'node-id',
     env: 'SB_NODE_ID',
@@ -275,6 +282,8 @@ const schema = z.object({
   eventStream: z.enum(['on', 'off']),
   natsPipeline: z.enum(['on', 'off']),
   natsCommandStreams: positive.max(64),
+  // Under 1 s the KV server's TTL floor (1 s) and a renewal round trip on a busy node leave no margin.
+  leaseTtlMs: positive.min(1000).max(60_000),
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
   fsync: z.enum(['always', 'interval']),
   fsyncIntervalMs: positive.max(60_000),

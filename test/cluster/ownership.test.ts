@@ -98,6 +98,29 @@ describe('partition leases on NATS KV', () => {
     console.log(`[ownership] lease takeover after cut-off: ${(gained?.t ?? 0) - cutAt} ms (TTL ${TTL} ms)`);
   });
 
+  it('a contender waits for the holder’s TTL from the lease, not its own shorter one (rolling TTL change)', async () => {
+    const b = buckets();
+    const holderTtl = 3 * TTL;
+    const a = await node('router-a', b, { proactive: false, leaseTtlMs: holderTtl });
+    const c = await node('router-b', b, { leaseTtlMs: TTL });
+    // A tenant that hashes to the holder, so no hand-over moves it before the cut.
+    const tenant = ['initech', 'hooli', 'umbrella', 'stark', 'wayne'].find(
+      (t) => rendezvousOwner(t, ['router-a', 'router-b']) === 'router-a',
+    ) as string;
+    expect(await a.o.acquire(tenant)).toBe(true);
+    // Let the contender see a few renewals, then cut the holder off mid-interval.
+    await new Promise((r) => setTimeout(r, holderTtl / 2));
+    const cutAt = Date.now();
+    await a.nc.close();
+    await until(() => c.o.owns(tenant), holderTtl * 3);
+    const lost = a.changes.find((x) => x.partition === tenant && !x.owned);
+    const gained = c.changes.find((x) => x.partition === tenant && x.owned);
+    // With its own TTL (0.6 × 1 s after the last renewal it saw) the contender would start while the
+    // holder still counts its lease valid (until 1.5 s after its last renewal).
+    expect(lost?.t ?? Number.POSITIVE_INFINITY).toBeLessThan(gained?.t ?? 0);
+    expect((gained?.t ?? 0) - cutAt).toBeGreaterThan(0.6 * holderTtl - holderTtl / 3);
+  });
+
   it('a router that shuts down hands its tenants over cleanly to the rendezvous winner', async () => {
     const b = buckets();
     const a = await node('router-a', b);

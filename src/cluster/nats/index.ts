@@ -33,7 +33,7 @@ export interface ClusterPortsConfig {
   replicas?: number;
   /** `file` (default) or `memory` JetStream storage. */
   storage?: 'file' | 'memory';
-  /** Lease TTL, ms (default 3000). */
+  /** Lease TTL, ms (default 2000, `--lease-ttl-ms`; see `ownership.ts`). */
   leaseTtlMs?: number;
   /**
    * Publish events to `SB_EVENTS` (default true; `--event-stream off`). Off, gateways only
