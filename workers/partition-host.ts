@@ -7,7 +7,7 @@
  * `worker_threads` worker fed through `parentPort` (see `src/host/worker-pool.ts`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Engine } from '../src/engine/api.js';
+import type { Engine, EngineSnapshot } from '../src/engine/api.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
 import { Partition } from '../src/engine/partition.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent } from '../src/engine/types.js';
@@ -126,11 +126,13 @@ function handleItem(item: HostItem): HostResult {
       let engine: Engine;
       let replayed: number;
       let recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+      const snapshot =
+        item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
       // A command that halts the engine (a bug) is skipped and the replay starts over from the
       // snapshot: deterministic replay makes that exactly "the command was rejected", on every node.
       for (;;) {
-        if (item.snapshot) {
-          engine = restoreEngine(item.snapshot);
+        if (snapshot) {
+          engine = restoreEngine(snapshot);
           const digest = engine.digest();
           if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
             return {

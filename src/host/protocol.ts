@@ -25,6 +25,8 @@ export type HostItem =
       kind: 'load';
       partition: string;
       snapshot: EngineSnapshot | null;
+      /** The snapshot as JSON text instead (as the store read it): parsed on the worker, off the main thread. */
+      snapshotJson?: string | null;
       snapshotDigest: string | null;
       batches: CommandEnvelope[][];
       /**

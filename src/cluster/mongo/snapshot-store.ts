@@ -19,8 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, MongoClient, MongoServerError } from 'mongodb';
-import type { EngineSnapshot } from '../../engine/api.js';
-import type { SnapshotStore, StoredSnapshot } from '../ports.js';
+import { loadedSnapshot, type SnapshotStore, type StoredSnapshot } from '../ports.js';
 
 export interface MongoSnapshotOptions {
   /** Database name (default `switchboard`). */
@@ -171,16 +170,10 @@ export class MongoSnapshotStore implements SnapshotStore {
         `snapshot of ${partition} at seq ${head.seq}: ${payload.length} bytes, expected ${head.bytes}`,
       );
     }
-    const snapshot = JSON.parse(
+    return loadedSnapshot(
+      { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
       Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
     );
-    return {
-      partition,
-      seq: head.seq,
-      takenAt: head.takenAt,
-      digest: head.digest,
-      snapshot: snapshot as EngineSnapshot,
-    };
   }
 
   async close(): Promise<void> {

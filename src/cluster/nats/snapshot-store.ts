@@ -19,8 +19,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import type { EngineSnapshot } from '../../engine/api.js';
-import type { SnapshotStore, StoredSnapshot } from '../ports.js';
+import { loadedSnapshot, type SnapshotStore, type StoredSnapshot } from '../ports.js';
 import { idToken } from './subjects.js';
 
 export interface JetStreamSnapshotOptions {
@@ -175,13 +174,10 @@ export class JetStreamSnapshotStore implements SnapshotStore {
       off += p.length;
     }
     if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
-    return {
-      partition,
-      seq: head.seq,
-      takenAt: head.takenAt,
-      digest: head.digest,
-      snapshot: JSON.parse(dec.decode(bytes)) as EngineSnapshot,
-    };
+    return loadedSnapshot(
+      { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
+      dec.decode(bytes),
+    );
   }
 
   async close(): Promise<void> {}
