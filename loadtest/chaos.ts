@@ -21,7 +21,6 @@
  * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x,...}.
  * Exit code 1 when any of the zeros is not zero, a killed tenant never came back, or failover took ≥ 5 s.
  */
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
@@ -46,8 +45,13 @@ import {
   GatewayServiceClient,
 } from '../src/gen/switchboard/v1/gateway.js';
 import type { PublishedEvent } from '../src/host/router.js';
-import { mongoTarget, type RunningMongo, startMongo } from '../test/support/ferretdb.js';
-import { type LocalCluster, startLocalCluster } from './lib/cluster.js';
+import {
+  type LocalCluster,
+  type SnapshotChoice,
+  snapshotStore,
+  startLocalCluster,
+  watchRecoveries,
+} from './lib/cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -113,28 +117,8 @@ const RETRYABLE = new Set([
   grpc.status.RESOURCE_EXHAUSTED,
 ]);
 
-/** The snapshot store the nodes use: MongoDB (given or a FerretDB started here) or JetStream. */
-async function snapshotStore(): Promise<{ label: string; nodeArgs: string[]; mongo: RunningMongo | null }> {
-  if (values.snapshots === 'jetstream') return { label: 'jetstream', nodeArgs: [], mongo: null };
-  const target = mongoTarget();
-  if (target.kind === 'none') {
-    if (values.snapshots === 'mongo') {
-      console.error(`chaos: --snapshots mongo, but ${target.reason}`);
-      process.exit(2);
-    }
-    console.log(`chaos: snapshots in JetStream (${target.reason})`);
-    return { label: 'jetstream', nodeArgs: [], mongo: null };
-  }
-  const mongo = await startMongo(target);
-  // One database per run, so a MONGO_URL shared with other runs starts from no snapshots.
-  const url = new URL(mongo.url);
-  url.pathname = `/sb_chaos_${Date.now().toString(36)}`;
-  console.log(`chaos: snapshots in MongoDB: ${mongo.label}`);
-  return { label: 'mongo', nodeArgs: ['--mongo-url', url.toString()], mongo };
-}
-
 async function main(): Promise<void> {
-  const store = await snapshotStore();
+  const store = await snapshotStore(values.snapshots as SnapshotChoice);
   console.log(
     `chaos: starting NATS + 3 nodes (lease TTL default, snapshots every ${SNAPSHOT_SECONDS} s), ${TENANTS.length} tenants × ${AGENTS} agents (chat capacity ${CAPACITY})`,
   );
@@ -151,41 +135,6 @@ async function main(): Promise<void> {
     await store.mongo?.cleanup();
   }
   if (!ok) process.exitCode = 1;
-}
-
-interface Recovered {
-  node: string;
-  tenant: string;
-  at: number;
-  snapshotSeq: number;
-  replayed: number;
-  ms: number;
-}
-
-/** `partition recovered` lines from every node's log, to see where takeovers started. */
-function watchRecoveries(cluster: LocalCluster): Recovered[] {
-  const out: Recovered[] = [];
-  for (const n of cluster.nodes) {
-    const stdout = n.server.child.stdout;
-    if (!stdout) continue;
-    createInterface({ input: stdout }).on('line', (line) => {
-      if (!line.includes('partition recovered')) return;
-      try {
-        const m = JSON.parse(line) as Omit<Recovered, 'node' | 'at'>;
-        out.push({
-          node: n.nodeId,
-          tenant: m.tenant,
-          at: Date.now(),
-          snapshotSeq: m.snapshotSeq,
-          replayed: m.replayed,
-          ms: m.ms,
-        });
-      } catch {
-        // not a JSON log line
-      }
-    });
-  }
-  return out;
 }
 
 async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {

@@ -6,7 +6,9 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
+import { mongoTarget, type RunningMongo, startMongo } from '../../test/support/ferretdb.js';
 import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
 import { type ChildServer, localNodeArgs, nodeEntryPoint, nodeFlags, startChild } from './node-process.js';
 
@@ -130,4 +132,65 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export type SnapshotChoice = 'auto' | 'mongo' | 'jetstream';
+
+/**
+ * The snapshot store for a local cluster's nodes: MongoDB (`MONGO_URL`, or a FerretDB started here as the
+ * tests do) or JetStream. `auto` = MongoDB where one is available, else JetStream, saying why.
+ */
+export async function snapshotStore(
+  choice: SnapshotChoice,
+): Promise<{ label: 'mongo' | 'jetstream'; nodeArgs: string[]; mongo: RunningMongo | null }> {
+  if (choice === 'jetstream') return { label: 'jetstream', nodeArgs: [], mongo: null };
+  const target = mongoTarget();
+  if (target.kind === 'none') {
+    if (choice === 'mongo') throw new Error(`snapshots in MongoDB asked for, but ${target.reason}`);
+    console.log(`snapshots in JetStream (${target.reason})`);
+    return { label: 'jetstream', nodeArgs: [], mongo: null };
+  }
+  const mongo = await startMongo(target);
+  // One database per run, so a MONGO_URL shared with other runs starts from no snapshots.
+  const url = new URL(mongo.url);
+  url.pathname = `/sb_run_${Date.now().toString(36)}`;
+  console.log(`snapshots in MongoDB: ${mongo.label}`);
+  return { label: 'mongo', nodeArgs: ['--mongo-url', url.toString()], mongo };
+}
+
+/** A node's `partition recovered` log line: where a load (start-up or takeover) began and what it cost. */
+export interface Recovered {
+  node: string;
+  tenant: string;
+  /** When this script read the line (ms, `Date.now()`). */
+  at: number;
+  snapshotSeq: number;
+  replayed: number;
+  ms: number;
+}
+
+/** Collects every node's `partition recovered` lines from its stdout, from now on. */
+export function watchRecoveries(cluster: LocalCluster): Recovered[] {
+  const out: Recovered[] = [];
+  for (const n of cluster.nodes) {
+    const stdout = n.server.child.stdout;
+    if (!stdout) continue;
+    createInterface({ input: stdout }).on('line', (line) => {
+      if (!line.includes('partition recovered')) return;
+      try {
+        const m = JSON.parse(line) as Omit<Recovered, 'node' | 'at'>;
+        out.push({
+          node: n.nodeId,
+          tenant: m.tenant,
+          at: Date.now(),
+          snapshotSeq: m.snapshotSeq,
+          replayed: m.replayed,
+          ms: m.ms,
+        });
+      } catch {
+        // not a JSON log line
+      }
+    });
+  }
+  return out;
 }

@@ -100,6 +100,27 @@ describe('load scripts against a node they start themselves', () => {
   );
 
   it.skipIf(!existsSync(node))(
+    'the failover bench kills the owner twice and a survivor serves the tenant again from its snapshot',
+    async () => {
+      requireNatsServer();
+      const { stdout } = await run(
+        process.execPath,
+        [join(root, 'dist/loadtest/bench-failover.js'), '--agents', '40', '--waiting', '40'],
+        { cwd: root, timeout: 110_000 },
+      );
+      const r = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+      const failover = r.failover_ms as number[];
+      expect(failover).toHaveLength(2);
+      // Bounded by what the prober could see: a kill, then an answer from another node.
+      for (const ms of failover) expect(ms).toBeGreaterThan(0);
+      expect(r.from_snapshot).toEqual([true, true]);
+      expect((r.load_ms as number[]).every((ms) => ms >= 0)).toBe(true);
+      expect(['mongo', 'jetstream']).toContain(r.snapshots);
+    },
+    120_000,
+  );
+
+  it.skipIf(!existsSync(node))(
     'the HTTP load test keeps agents free by ending conversations and reads the node’s own histogram',
     async () => {
       const r = await lastLine('http.js', ['--duration', '2', '--connections', '4', '--agents', '5']);
