@@ -60,6 +60,9 @@ export async function startMongo(target: Exclude<MongoTarget, { kind: 'none' }>)
       `--state-dir=${dir}`,
       '--telemetry=disable',
       '--log-level=error',
+      // Its metrics/pprof listener is on 127.0.0.1:8088 by default: a second FerretDB (another test
+      // file, a load script) would fail to start on it.
+      '--debug-addr=-',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
