@@ -34,9 +34,16 @@ afterAll(async () => {
 const open = (opts = { prefix }) =>
   MongoSnapshotStore.connect(client as MongoClient, { db: 'switchboard_test', ...opts });
 
+// MongoDB applies a filtered replaceOne atomically per document, which the newest-wins rule relies on;
+// FerretDB v1 on SQLite does not (two concurrent ones: the older seq sometimes overwrites the newer).
+const noAtomicWrites =
+  target.kind === 'ferretdb'
+    ? 'FerretDB v1 does not apply a filtered replaceOne atomically against a concurrent one (the older seq can win); run with MONGO_URL for this case'
+    : undefined;
+
 describe.skipIf(unavailable)('MongoSnapshotStore', () => {
-  snapshotStoreContract('MongoDB (inline)', () => open());
-  snapshotStoreContract('MongoDB (chunked)', () => open(chunkedOpts));
+  snapshotStoreContract('MongoDB (inline)', () => open(), { noAtomicWrites });
+  snapshotStoreContract('MongoDB (chunked)', () => open(chunkedOpts), { noAtomicWrites });
 
   it('a snapshot larger than one chunk is split, reassembled exactly, and old chunks are removed', async () => {
     const store = await open(chunkedOpts);
