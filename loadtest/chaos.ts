@@ -306,7 +306,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
 
   const pending: Promise<void>[] = [];
   const js = await connect({ servers: cluster.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const leases = await new Kvm(js).open('SB_LEASES');
+  const leases = await new Kvm(js).open('SB_OWNERS');
   // Conversations that waited and were assigned later are ended too, so agents keep freeing capacity.
   const assignedSub = js.subscribe('sb.evt.*', {
     callback: (err, msg) => {

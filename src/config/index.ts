@@ -120,7 +120,7 @@ export const OPTIONS = {
     env: 'SB_LEASE_TTL_MS',
     kind: 'string',
     default: '2000',
-    help: "Cluster: partition lease TTL, ms (renewed every TTL/3; a dead owner's partitions move 0.27–0.6 × TTL after its death, plus the load; each partition costs a KV write every TTL/3)",
+    help: "Cluster: node lease TTL, ms (renewed every TTL/5 with one KV write per node; a dead node's partitions move 0.3–0.5 × TTL after its death, plus the load)",
   },
   nodeId: {
     flag: 'node-id',

@@ -3,7 +3,7 @@
  *
  * The in-flight cap bounds memory, not delay: a node that can answer 2 000 commands/s holds 20 000 in
  * flight for ten seconds. Long before that its event loop runs late, and the lease renewal timer with it
- * (a node stops serving at TTL/2 without a renewal), so an overloaded owner would lose its partitions
+ * (a node stops serving 0.4 × TTL after its last renewal), so an overloaded owner would lose its partitions
  * and make things worse. Shedding new commands while the loop is late keeps the timers on time.
  * After a long block the timers phase runs before the I/O callbacks of the requests that queued up
  * meanwhile, so those requests already see the lag.

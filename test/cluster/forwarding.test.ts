@@ -57,7 +57,7 @@ class RecordingHost implements PartitionRouter {
   }
 }
 
-async function clusterNode(name: string, buckets: { nodesBucket: string; leasesBucket: string }) {
+async function clusterNode(name: string, buckets: { nodesBucket: string; ownersBucket: string }) {
   // Node ids are unique per test: they name the request subject `sb.rpc.<nodeId>` on the shared server.
   const nodeId = `${name}-${n}`;
   const nc = await connect({ servers: nats.urls });
@@ -87,7 +87,7 @@ async function clusterNode(name: string, buckets: { nodesBucket: string; leasesB
 
 function buckets() {
   n++;
-  return { nodesBucket: `F${process.pid}_NODES_${n}`, leasesBucket: `F${process.pid}_LEASES_${n}` };
+  return { nodesBucket: `F${process.pid}_NODES_${n}`, ownersBucket: `F${process.pid}_OWNERS_${n}` };
 }
 
 /** Two routers sharing fresh membership/lease buckets, once each has seen the other join. */

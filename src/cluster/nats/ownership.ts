@@ -1,27 +1,31 @@
 /**
- * `Ownership` on NATS KV: membership in bucket `SB_NODES` (one key per node, heartbeat), partition leases
- * in bucket `SB_LEASES` (one key per partition, value `{owner, at}`), claimed and renewed with revision
- * compare-and-set (`create` / `update(key, value, revision)`), expired by the bucket's TTL with delete
- * markers so every node's watcher sees an expiry as it happens.
+ * `Ownership` on NATS KV with **node leases**: each node holds one lease, its key in bucket `SB_NODES`
+ * (`{nodeId, inc, ttl, at}`), renewed with revision compare-and-set every TTL/5; each partition's key in
+ * bucket `SB_OWNERS` (`{owner, inc, at}`) is written only when the partition changes hands. So the KV
+ * writes a cluster makes to stay alive grow with its nodes, not with its tenants (per-partition leases
+ * cost one write per tenant every renewal: 1 500 fsyncs/s for 1 000 tenants renewed every 0.67 s).
  *
- * Safety (never two owners serving): a lease written at local time t is stored by the server at ≥ t and
- * expires there at ≥ t + TTL. The holder counts its lease valid only until t + TTL/2 of its last
- * successful renewal (renewing every TTL/3), and stops serving the instant that passes — before any other
- * node can `create` the key. A contender that sees a lease whose revision did not change for 0.6 × TTL
- * (on its own clock, from when it observed the write, which came after the holder's t) may take it over
- * with a CAS `update`: by then the holder's own t + TTL/2 has passed, with 0.1 × TTL to spare, and the
- * CAS fails if the holder renewed meanwhile. The TTL in question is the holder's, written in the lease,
- * so nodes set differently during a rolling change stay safe. The command log's
- * `expect.lastSubjectSequence` fences whatever slips through (a paused process waking up), so a stale
- * owner can never make a write durable.
+ * Safety (never two owners serving): a node that renewed its lease at local time t counts every partition
+ * it holds valid only until t + 0.4 × TTL, and stops serving the instant that passes. A contender may take a
+ * partition over only from an owner that is gone: its node key deleted or expired, written by another
+ * incarnation, already fenced, or not renewed for 0.5 × the owner's TTL (written in its key) since the
+ * contender saw it written. In the last case the contender first **fences** the owner: a CAS write of the
+ * owner's node key at the revision it judged stale. By then the owner's own t + 0.4 × TTL has passed (0.1 ×
+ * TTL to spare); and since every renewal is a CAS on the same key, either the fence fails (the owner
+ * renewed: it is alive, nothing is taken) or the owner's next renewal fails (it drops everything and
+ * registers afresh, holding nothing). A renewal that succeeds therefore proves nobody took any of the
+ * node's partitions since the one before. The partition key itself changes hands by CAS, so two
+ * contenders cannot both win it, and the command log's `expect.lastSubjectSequence` fences whatever slips
+ * through (a paused process waking up), so a stale owner can never make a write durable.
  *
- * Failover time: the last renewal a contender saw is at most TTL/3 old when the holder dies, so the
- * partition moves 0.27–0.6 × TTL after the death, plus the load (snapshot + log tail).
+ * Failover time: the last renewal a contender saw is at most TTL/5 old when the owner dies, so its
+ * partitions move 0.3–0.5 × TTL after the death, plus the load. Renewing five times per TTL (cheap: one
+ * write per node) lets a node ride out a lost renewal with 0.2 × TTL to spare while keeping that short.
  *
- * Spread: each partition belongs to the rendezvous winner among live nodes, leaving out a holder whose
- * lease went stale (it is not serving, whether or not its heartbeat is still seen). A node hands over
- * partitions that now hash elsewhere (stop serving → `beforeRelease` drains → lease deleted with CAS),
- * and claims those that hash to it when their lease is deleted, expires or goes stale.
+ * Spread: each partition belongs to the rendezvous winner among live nodes, leaving out an owner that is
+ * gone (whether or not its membership has run out). A node hands over partitions that now hash elsewhere
+ * (stop serving → `beforeRelease` drains → partition key deleted with CAS), and claims those that hash to
+ * it when their key is deleted or their owner is gone.
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
@@ -29,26 +33,25 @@ import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, type Ownership, type OwnershipChange, systemClock } from '../ports.js';
 import { rendezvousOwner } from './rendezvous.js';
-import { idToken, LEASES_BUCKET, NODES_BUCKET, tokenToId } from './subjects.js';
+import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
 export interface KvOwnershipOptions {
   nodeId: string;
   /**
-   * Lease TTL on the server, ms (default {@link DEFAULT_LEASE_TTL_MS}). Renewed every TTL/3; a dead
-   * holder's partitions move 0.27–0.6 × TTL after its death, plus the load.
+   * Node lease TTL, ms (default {@link DEFAULT_LEASE_TTL_MS}): the server expires a node key this long
+   * after its last write. Renewed every TTL/5; a dead node's partitions move 0.3–0.5 × TTL after its
+   * death, plus the load.
    */
   leaseTtlMs?: number;
-  /** Membership heartbeat TTL, ms (default = lease TTL). */
-  nodeTtlMs?: number;
   /** KV replicas (1 single server; 3 in production). */
   replicas?: number;
   storage?: 'file' | 'memory';
   /** Bucket names (tests use their own). */
   nodesBucket?: string;
-  leasesBucket?: string;
+  ownersBucket?: string;
   /** A joining node gets partitions handed over only after it has been live this long (default TTL/3). */
   settleMs?: number;
-  /** Called after `owned:false` is emitted and before the lease is deleted: drain in-flight work here. */
+  /** Called after `owned:false` is emitted and before the partition key is deleted: drain in-flight work here. */
   beforeRelease?: (partition: string) => Promise<void>;
   /** Claim partitions that hash to this node without waiting for a request (default true). */
   proactive?: boolean;
@@ -57,44 +60,61 @@ export interface KvOwnershipOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
-interface LeaseValue {
-  owner: string;
-  at: number;
-  /** Random per process: tells this process's writes from an earlier life of the same node id. */
-  inc: string;
-  /** The holder's lease TTL, ms: how long a contender must wait is the holder's business. */
-  ttl?: number;
-}
-
 /**
- * 2 s: a dead node's partitions move within 0.55–1.2 s, plus the load (~0.7 s for 10 000 agents here:
- * `npm run bench:failover`), inside SPEC §5's 2 s; the holder still rides out one lost renewal (valid
- * 1 s after sending one, renewing every 0.67 s). The price is one KV write per partition every 0.67 s.
+ * 2 s: a dead node's partitions move within 0.6–1.0 s, plus the load (~0.7 s for 10 000 agents here:
+ * `npm run bench:failover`), inside SPEC §5's 2 s; a node rides out one lost renewal (valid 0.8 s after
+ * sending one, renewing every 0.4 s). The price is one KV write per node every 0.4 s.
  */
 export const DEFAULT_LEASE_TTL_MS = 2000;
 
-/** A contender may take a lease over after it saw no renewal for this share of the holder's TTL. */
-const TAKEOVER_AFTER = 0.6;
+/** A node renews its lease every this share of its TTL. */
+const RENEW_EVERY = 0.2;
+/** … and counts it (and every partition it holds) valid for this share after sending a renewal. */
+const VALID_FOR = 0.4;
+/** A contender may declare an owner gone after it saw no renewal for this share of the owner's TTL. */
+const TAKEOVER_AFTER = 0.5;
 
-/** What this node last saw in the lease bucket for a partition. */
+/** A node's lease, the value of its key in `SB_NODES`. */
+interface NodeValue {
+  nodeId: string;
+  /** Random per process: tells this process's writes from an earlier life of the same node id. */
+  inc: string;
+  /** The node's lease TTL, ms: how long a contender must wait is the owner's business. */
+  ttl: number;
+  at: number;
+  /** Set by the node that declared this incarnation gone; the node must register afresh. */
+  fencedBy?: string;
+}
+
+/** A partition's owner, the value of its key in `SB_OWNERS`. */
+interface OwnerValue {
+  owner: string;
+  inc: string;
+  at: number;
+}
+
+/** What this node last saw of another node's lease. */
+interface Member {
+  /** Null once the key was deleted or expired. */
+  value: NodeValue | null;
+  revision: number;
+  /** When this node saw that revision (its own clock). */
+  seenAt: number;
+  /** When this node first saw it live (for `settleMs`). */
+  since: number;
+}
+
+/** What this node last saw in `SB_OWNERS` for a partition. */
 interface Observed {
   owner: string | null;
+  inc: string | null;
   revision: number;
-  seenAt: number;
-  /** The holder's TTL from the lease value (absent: a writer that did not record it, assume ours). */
-  ttl?: number;
 }
 
 interface Held {
+  /** Revision of this node's write of the partition key. */
   revision: number;
-  validUntil: number;
   releasing: boolean;
-  renewing: boolean;
-}
-
-interface Member {
-  seenAt: number;
-  since: number;
 }
 
 const enc = new TextEncoder();
@@ -105,37 +125,42 @@ function isWrongRevision(e: unknown): boolean {
   return code === 10071 || code === 10164 || /wrong last sequence/i.test(String((e as Error)?.message ?? ''));
 }
 
-function observation(v: LeaseValue | null, revision: number, seenAt: number): Observed {
-  const o: Observed = { owner: v?.owner ?? null, revision, seenAt };
-  if (typeof v?.ttl === 'number' && v.ttl > 0) o.ttl = v.ttl;
-  return o;
+function parse<T>(e: { operation: string; value: Uint8Array }): T | null {
+  if (e.operation !== 'PUT') return null;
+  try {
+    return JSON.parse(dec.decode(e.value)) as T;
+  } catch {
+    return null;
+  }
 }
 
-/** KV-lease ownership. `start()` before use; `stop()` hands every partition over cleanly. */
+/** KV ownership with node leases. `start()` before use; `stop()` hands every partition over cleanly. */
 export class KvOwnership implements Ownership {
   readonly nodeId: string;
   private ttl: number;
-  private readonly nodeTtl: number;
   private readonly settle: number;
   private readonly clock: Clock;
   private readonly listeners = new Set<(c: OwnershipChange) => void>();
   private readonly held = new Map<string, Held>();
   private readonly observed = new Map<string, Observed>();
   private readonly members = new Map<string, Member>();
-  /**
-   * Nodes whose stale lease this node took over: not counted live until their next heartbeat arrives,
-   * or partitions would be handed straight back to a dead node whose membership has not run out yet.
-   */
-  private readonly suspects = new Set<string>();
   private readonly acquiring = new Map<string, Promise<boolean>>();
-  private leases!: KV;
+  /** Partitions this node handed over, and until when it must not claim them back unless it is their winner. */
+  private readonly cooldown = new Map<string, number>();
+  private owners!: KV;
   private nodes!: KV;
   private watchers: QueuedIterator<KvWatchEntry>[] = [];
   private timers: NodeJS.Timeout[] = [];
+  private started = false;
   private stopped = false;
   private timersOff = false;
   private rebalanceQueued = false;
   private readonly incarnation = randomBytes(6).toString('hex');
+  /** Revision of this node's last write of its own key; null = not registered (or fenced). */
+  private selfRevision: number | null = null;
+  /** Every held partition is valid until then (local clock): VALID_FOR × TTL after the last renewal sent. */
+  private validUntil = 0;
+  private renewing = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -143,7 +168,6 @@ export class KvOwnership implements Ownership {
   ) {
     this.nodeId = opts.nodeId;
     this.ttl = opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
-    this.nodeTtl = opts.nodeTtlMs ?? this.ttl;
     this.settle = opts.settleMs ?? Math.round(this.ttl / 3);
     this.clock = opts.clock ?? systemClock;
   }
@@ -157,9 +181,10 @@ export class KvOwnership implements Ownership {
     const kvm = new Kvm(jetstream(this.nc, { timeout: 2000 }));
     const cfg = {
       history: 1,
-      ttl,
-      // Delete markers make a TTL expiry visible to watchers (server ≥ 2.11); the server's minimum is 1 s.
-      markerTTL: Math.max(1000, ttl),
+      ...(ttl > 0
+        ? // Delete markers make a TTL expiry visible to watchers (server ≥ 2.11); the server's minimum is 1 s.
+          { ttl, markerTTL: Math.max(1000, ttl) }
+        : {}),
       replicas: this.opts.replicas ?? 1,
       storage: this.opts.storage === 'memory' ? ('memory' as const) : ('file' as const),
     };
@@ -172,34 +197,30 @@ export class KvOwnership implements Ownership {
     }
   }
 
-  private started = false;
-  /** Partitions this node handed over, and until when it must not claim them back unless it is their winner. */
-  private readonly cooldown = new Map<string, number>();
-
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.nodes = await this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.nodeTtl);
-    this.leases = await this.bucket(this.opts.leasesBucket ?? LEASES_BUCKET, this.ttl);
-    // The bucket keeps the TTL of the node that created it, and the server expires leases by that one:
-    // a holder must not count its lease valid for longer than the server keeps it.
-    const bucketTtl = (await this.leases.status()).ttl;
+    this.nodes = await this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.ttl);
+    // Partition keys are written only when they change hands: no TTL (they must not expire while held).
+    this.owners = await this.bucket(this.opts.ownersBucket ?? OWNERS_BUCKET, 0);
+    // The bucket keeps the TTL of the node that created it, and the server expires node keys by that one:
+    // a node must not count its lease valid for longer than the server keeps it.
+    const bucketTtl = (await this.nodes.status()).ttl;
     if (bucketTtl > 0 && bucketTtl < this.ttl) {
-      this.log('lease bucket has a shorter TTL than this node: using the bucket’s', {
+      this.log('node bucket has a shorter TTL than this node: using the bucket’s', {
         bucketTtl,
         configured: this.ttl,
       });
       this.ttl = bucketTtl;
     }
-    await this.heartbeat();
+    await this.register();
     const nodeWatch = await this.nodes.watch();
-    const leaseWatch = await this.leases.watch();
-    this.watchers.push(nodeWatch, leaseWatch);
+    const ownerWatch = await this.owners.watch();
+    this.watchers.push(nodeWatch, ownerWatch);
     void this.consume(nodeWatch, (e) => this.onNodeEntry(e));
-    void this.consume(leaseWatch, (e) => this.onLeaseEntry(e));
-    this.every(Math.round(this.ttl / 3), () => this.renewAll());
-    this.every(Math.round(this.nodeTtl / 3), () => this.heartbeat());
-    // Local expiry check: drop within TTL/10 after validUntil, far before the server-side expiry.
+    void this.consume(ownerWatch, (e) => this.onOwnerEntry(e));
+    this.every(Math.round(this.ttl * RENEW_EVERY), () => this.renew());
+    // Local expiry check: drop within TTL/10 after validUntil, far before anyone may take over.
     this.every(Math.max(20, Math.min(100, Math.round(this.ttl / 10))), () => this.checkExpiry());
   }
 
@@ -220,72 +241,185 @@ export class KvOwnership implements Ownership {
     }
   }
 
-  private async heartbeat(): Promise<void> {
-    await this.nodes.put(
-      idToken(this.nodeId),
-      enc.encode(JSON.stringify({ nodeId: this.nodeId, at: this.clock.now() })),
+  // ---- this node's lease ---------------------------------------------------------------------------
+
+  private selfValue(at: number): Uint8Array {
+    return enc.encode(
+      JSON.stringify({
+        nodeId: this.nodeId,
+        inc: this.incarnation,
+        ttl: this.ttl,
+        at,
+      } satisfies NodeValue),
     );
   }
+
+  /** Writes this node's key afresh (first start, or after it was fenced or expired): holds nothing yet. */
+  private async register(): Promise<void> {
+    const key = idToken(this.nodeId);
+    const sent = this.clock.now();
+    let rev: number;
+    try {
+      rev = await this.nodes.create(key, this.selfValue(sent));
+    } catch (e) {
+      if (!isWrongRevision(e)) throw e;
+      // An earlier life of this node id, or a fence: overwrite it at the revision read.
+      const cur = await this.nodes.get(key);
+      rev = await this.nodes.update(key, this.selfValue(sent), cur?.revision ?? 0);
+    }
+    this.selfRevision = rev;
+    this.validUntil = sent + this.ttl * VALID_FOR;
+    this.log('node lease registered', { revision: rev });
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      if (this.selfRevision === null) {
+        await this.register();
+        this.queueRebalance();
+        return;
+      }
+      const sent = this.clock.now();
+      try {
+        const rev = await this.nodes.update(
+          idToken(this.nodeId),
+          this.selfValue(sent),
+          this.selfRevision,
+          Math.round(this.ttl * RENEW_EVERY),
+        );
+        this.selfRevision = rev;
+        // The CAS went through, so nobody fenced this node since its last write, and nobody took any of
+        // its partitions: valid again even after a lapse (NATS down a while). What a lapse dropped is
+        // claimed back by the rebalance, by CAS like anyone's.
+        const lapsed = this.validUntil <= sent;
+        this.validUntil = sent + this.ttl * VALID_FOR;
+        if (lapsed) this.queueRebalance();
+      } catch (e) {
+        if (!isWrongRevision(e)) {
+          this.log('node lease renewal failed; will retry until it runs out', { err: String(e) });
+          return;
+        }
+        // A renewal that timed out may still have landed: if the key holds our own write, adopt it.
+        const cur = await this.nodes.get(idToken(this.nodeId)).catch(() => null);
+        const v = cur ? parse<NodeValue>(cur) : null;
+        if (cur && v && v.inc === this.incarnation && !v.fencedBy) {
+          this.selfRevision = cur.revision;
+          return;
+        }
+        this.lost(v?.fencedBy ? `fenced by ${v.fencedBy}` : 'node lease expired on the server');
+      }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /** This node's lease is gone (fenced or expired): drop everything; the next renewal registers afresh. */
+  private lost(reason: string): void {
+    this.selfRevision = null;
+    this.validUntil = 0;
+    for (const p of [...this.held.keys()]) this.drop(p, `node lease lost: ${reason}`);
+  }
+
+  private checkExpiry(): void {
+    const now = this.clock.now();
+    if (this.validUntil <= now) {
+      for (const [p, h] of this.held) if (!h.releasing) this.drop(p, 'node lease not renewed in time');
+    }
+    // Members whose key expired without a marker reaching us (a marker may be late or lost).
+    for (const [id, m] of this.members) {
+      if (id !== this.nodeId && m.value && now - m.seenAt > m.value.ttl * 1.5) {
+        this.members.delete(id);
+        this.log('node timed out', { left: id });
+        this.queueRebalance();
+      }
+    }
+    if (this.opts.proactive !== false) {
+      for (const [p, o] of this.observed) {
+        if (o.owner !== null && !this.held.has(p) && !this.ownerAlive(o)) {
+          this.queueRebalance();
+          break;
+        }
+      }
+    }
+  }
+
+  // ---- what this node sees -------------------------------------------------------------------------
 
   private onNodeEntry(e: KvWatchEntry): void {
     const id = tokenToId(e.key);
     const now = this.clock.now();
-    if (e.operation !== 'PUT') {
-      this.suspects.delete(id);
-      if (this.members.delete(id)) this.log('node left', { left: id });
-    } else {
-      if (this.suspects.delete(id)) this.log('node heartbeat after its lease was taken over', { node: id });
-      const m = this.members.get(id);
-      if (m) m.seenAt = now;
-      else {
-        this.members.set(id, { seenAt: now, since: now });
-        this.log('node joined', { joined: id });
+    const v = parse<NodeValue>(e);
+    if (id === this.nodeId) {
+      // Our own key rewritten by someone else (fenced) or expired: everything we held is gone.
+      const foreign = v === null || v.inc !== this.incarnation || v.fencedBy !== undefined;
+      if (foreign && this.selfRevision !== null && e.revision > this.selfRevision) {
+        this.lost(v?.fencedBy ? `fenced by ${v.fencedBy}` : 'node lease expired on the server');
       }
+      return;
     }
+    const m = this.members.get(id);
+    if (m && m.revision >= e.revision) return;
+    const wasLive = m?.value != null && m.value.fencedBy === undefined;
+    const live = v !== null && v.fencedBy === undefined;
+    // A node is "since" its registration: a new incarnation or a return from a fence starts it anew.
+    const fresh = !wasLive || m?.value?.inc !== v?.inc;
+    this.members.set(id, {
+      value: v,
+      revision: e.revision,
+      seenAt: now,
+      since: fresh ? now : (m?.since ?? now),
+    });
+    if (live && fresh) this.log('node joined', { joined: id });
+    if (!live && wasLive) this.log(v === null ? 'node left' : 'node fenced', { left: id, by: v?.fencedBy });
     this.queueRebalance();
   }
 
-  private onLeaseEntry(e: KvWatchEntry): void {
+  private onOwnerEntry(e: KvWatchEntry): void {
     const p = tokenToId(e.key);
-    const now = this.clock.now();
-    let v: LeaseValue | null = null;
-    if (e.operation === 'PUT') {
-      try {
-        v = JSON.parse(dec.decode(e.value)) as LeaseValue;
-      } catch {
-        v = null;
-      }
-    }
-    const owner = v?.owner ?? null;
+    const v = parse<OwnerValue>(e);
     const prev = this.observed.get(p);
-    if (!prev || prev.revision < e.revision) this.observed.set(p, observation(v, e.revision, now));
-    const h = this.held.get(p);
-    if (h && e.revision > h.revision && owner !== this.nodeId) {
-      // Someone else wrote the key after our last write: expired here, or taken over. Stop at once.
-      this.drop(p, owner === null ? 'lease expired on the server' : `lease taken by ${owner}`);
+    if (!prev || prev.revision < e.revision) {
+      this.observed.set(p, { owner: v?.owner ?? null, inc: v?.inc ?? null, revision: e.revision });
     }
-    if (owner === null) this.queueRebalance();
+    const h = this.held.get(p);
+    if (h && e.revision > h.revision && (v?.owner !== this.nodeId || v.inc !== this.incarnation)) {
+      // Someone else wrote the key after our last write: taken over, or deleted by hand. Stop at once.
+      this.drop(p, v === null ? 'partition key deleted' : `partition taken by ${v.owner}`);
+    }
+    if (v === null) this.queueRebalance();
   }
 
-  /** Live nodes: heartbeat seen within the node TTL (this node always counts while started). */
+  /** An owner that may be serving: its lease present, same incarnation, not fenced, renewed lately. */
+  private ownerAlive(o: Observed): boolean {
+    if (o.owner === null) return false;
+    if (o.owner === this.nodeId) return o.inc === this.incarnation && this.validUntil > this.clock.now();
+    const m = this.members.get(o.owner);
+    if (!m?.value || m.value.fencedBy !== undefined || m.value.inc !== o.inc) return false;
+    return this.clock.now() - m.seenAt <= TAKEOVER_AFTER * m.value.ttl;
+  }
+
+  /** Live nodes: registered, not fenced, seen within their TTL (this node always counts while started). */
   liveNodes(): string[] {
     const now = this.clock.now();
     const out: string[] = [];
-    for (const [id, m] of this.members)
-      if (id === this.nodeId || (now - m.seenAt <= this.nodeTtl && !this.suspects.has(id))) out.push(id);
-    if (!this.stopped && !this.members.has(this.nodeId)) out.push(this.nodeId);
+    for (const [id, m] of this.members) {
+      if (m.value && m.value.fencedBy === undefined && now - m.seenAt <= m.value.ttl) out.push(id);
+    }
+    if (!this.stopped) out.push(this.nodeId);
     return out;
   }
 
   /**
-   * The node that should own the partition by rendezvous hashing over live nodes — without a holder
-   * whose lease went stale: it is not serving the partition, so waiting until its heartbeat also runs
-   * out (or routing calls to it) would only stretch the failover.
+   * The node that should own the partition by rendezvous hashing over live nodes — without an owner that
+   * is gone: it is not serving the partition, so waiting until its membership also runs out (or routing
+   * calls to it) would only stretch the failover.
    */
   desiredOwner(partition: string): string | null {
     const live = this.liveNodes();
     const o = this.observed.get(partition);
-    if (o?.owner && o.owner !== this.nodeId && this.isStale(o)) {
+    if (o?.owner && o.owner !== this.nodeId && !this.ownerAlive(o)) {
       return rendezvousOwner(
         partition,
         live.filter((n) => n !== o.owner),
@@ -300,19 +434,14 @@ export class KvOwnership implements Ownership {
 
   owns(partition: string): boolean {
     const h = this.held.get(partition);
-    return h !== undefined && !h.releasing && h.validUntil > this.clock.now();
+    return h !== undefined && !h.releasing && this.validUntil > this.clock.now();
   }
 
   ownerOf(partition: string): string | null {
     if (this.owns(partition)) return this.nodeId;
     const o = this.observed.get(partition);
     if (!o || o.owner === null || o.owner === this.nodeId) return null;
-    return this.isStale(o) ? null : o.owner;
-  }
-
-  /** A lease nobody renewed for {@link TAKEOVER_AFTER} of its holder's TTL since this node saw it written. */
-  private isStale(o: Observed): boolean {
-    return this.clock.now() - o.seenAt > TAKEOVER_AFTER * (o.ttl ?? this.ttl);
+    return this.ownerAlive(o) ? o.owner : null;
   }
 
   onChange(listener: (c: OwnershipChange) => void): () => void {
@@ -330,15 +459,10 @@ export class KvOwnership implements Ownership {
     }
   }
 
-  private gain(partition: string, revision: number, sentAt: number): void {
+  private gain(partition: string, revision: number): void {
     const had = this.owns(partition);
-    this.held.set(partition, {
-      revision,
-      validUntil: sentAt + this.ttl / 2,
-      releasing: false,
-      renewing: false,
-    });
-    this.observed.set(partition, { owner: this.nodeId, revision, seenAt: this.clock.now(), ttl: this.ttl });
+    this.held.set(partition, { revision, releasing: false });
+    this.observed.set(partition, { owner: this.nodeId, inc: this.incarnation, revision });
     if (!had) {
       this.log('partition gained', { partition });
       this.emit({ partition, owned: true });
@@ -355,9 +479,13 @@ export class KvOwnership implements Ownership {
     }
   }
 
+  // ---- claiming ------------------------------------------------------------------------------------
+
   acquire(partition: string): Promise<boolean> {
     if (this.owns(partition)) return Promise.resolve(true);
     if (this.stopped || this.held.get(partition)?.releasing) return Promise.resolve(false);
+    // Not registered, or our own lease lapsed: nothing can be held until a renewal goes through.
+    if (this.selfRevision === null || this.validUntil <= this.clock.now()) return Promise.resolve(false);
     const until = this.cooldown.get(partition);
     if (until !== undefined) {
       // Just handed over: a late tick or retry on this node must not pull it back (ping-pong).
@@ -372,124 +500,76 @@ export class KvOwnership implements Ownership {
     return p;
   }
 
-  private async tryAcquire(partition: string): Promise<boolean> {
-    const o = this.observed.get(partition);
-    if (o && o.owner !== null && o.owner !== this.nodeId && !this.isStale(o)) return false;
-    const key = idToken(partition);
-    const value = () =>
-      enc.encode(
-        JSON.stringify({
-          owner: this.nodeId,
-          at: this.clock.now(),
-          inc: this.incarnation,
-          ttl: this.ttl,
-        } satisfies LeaseValue),
-      );
-    const sentAt = this.clock.now();
-    try {
-      const rev = await this.leases.create(key, value());
-      this.gain(partition, rev, sentAt);
-      return true;
-    } catch (e) {
-      if (!isWrongRevision(e)) {
-        this.log('lease create failed', { partition, err: String(e) });
-        return false;
-      }
-    }
-    const cur = await this.leases.get(key);
-    if (!cur) return false;
-    const curValue = cur.operation === 'PUT' ? cur.json<LeaseValue>() : null;
-    const curOwner = curValue?.owner ?? null;
-    const prev = this.observed.get(partition);
-    if (!prev || prev.revision < cur.revision) {
-      this.observed.set(partition, observation(curValue, cur.revision, this.clock.now()));
-    }
-    const seen = this.observed.get(partition) as Observed;
-    // Ours from an earlier life of this node id, or abandoned for a full TTL: take it with CAS.
-    if (curOwner === this.nodeId || curOwner === null || this.isStale(seen)) {
-      this.log('lease takeover attempt', {
-        partition,
-        curOwner,
-        revision: cur.revision,
-        seenAgo: this.clock.now() - seen.seenAt,
-      });
-      const sent = this.clock.now();
-      try {
-        const rev = await this.leases.update(key, value(), cur.revision);
-        if (curOwner !== null && curOwner !== this.nodeId) this.suspects.add(curOwner);
-        this.gain(partition, rev, sent);
-        return true;
-      } catch (e) {
-        if (!isWrongRevision(e)) this.log('lease takeover failed', { partition, err: String(e) });
-        return false;
-      }
-    }
-    return false;
-  }
-
-  private async renewAll(): Promise<void> {
-    const key = (p: string) => idToken(p);
-    await Promise.all(
-      [...this.held].map(async ([p, h]) => {
-        if (h.renewing) return;
-        h.renewing = true;
-        const sent = this.clock.now();
-        try {
-          const rev = await this.leases.update(
-            key(p),
-            enc.encode(
-              JSON.stringify({
-                owner: this.nodeId,
-                at: sent,
-                inc: this.incarnation,
-                ttl: this.ttl,
-              } satisfies LeaseValue),
-            ),
-            h.revision,
-            Math.round(this.ttl / 3),
-          );
-          const now = this.held.get(p);
-          if (now === h) {
-            h.revision = rev;
-            h.validUntil = sent + this.ttl / 2;
-          }
-        } catch (e) {
-          if (isWrongRevision(e)) {
-            // A renewal that timed out may still have landed: if the key holds our own write, adopt it.
-            const cur = await this.leases.get(key(p)).catch(() => null);
-            const v = cur?.operation === 'PUT' ? cur.json<LeaseValue>() : null;
-            if (cur && v?.owner === this.nodeId && v.inc === this.incarnation && this.held.get(p) === h) {
-              h.revision = cur.revision;
-            } else this.drop(p, 'lease renewal lost the compare-and-set');
-          } else
-            this.log('lease renewal failed; will retry until the lease runs out', {
-              partition: p,
-              err: String(e),
-            });
-        } finally {
-          h.renewing = false;
-        }
-      }),
+  private ownerValue(): Uint8Array {
+    return enc.encode(
+      JSON.stringify({
+        owner: this.nodeId,
+        inc: this.incarnation,
+        at: this.clock.now(),
+      } satisfies OwnerValue),
     );
   }
 
-  private checkExpiry(): void {
-    const now = this.clock.now();
-    for (const [p, h] of this.held)
-      if (!h.releasing && h.validUntil <= now) this.drop(p, 'lease not renewed in time');
-    // Members whose heartbeat stopped (a marker may be late or lost): rebalance without them.
-    for (const [id, m] of this.members) {
-      if (id !== this.nodeId && now - m.seenAt > this.nodeTtl * 1.5) {
-        this.members.delete(id);
-        this.log('node timed out', { left: id });
-        this.queueRebalance();
+  private async tryAcquire(partition: string): Promise<boolean> {
+    const o = this.observed.get(partition);
+    if (o && o.owner !== null && o.owner !== this.nodeId && this.ownerAlive(o)) return false;
+    const key = idToken(partition);
+    try {
+      this.gain(partition, await this.owners.create(key, this.ownerValue()));
+      return true;
+    } catch (e) {
+      if (!isWrongRevision(e)) {
+        this.log('partition claim failed', { partition, err: String(e) });
+        return false;
       }
     }
-    if (this.opts.proactive !== false) {
-      for (const [p, o] of this.observed) {
-        if (o.owner !== null && o.owner !== this.nodeId && this.isStale(o) && !this.held.has(p))
-          this.queueRebalance();
-      }
+    const cur = await this.owners.get(key);
+    if (!cur) return false;
+    const v = parse<OwnerValue>(cur);
+    const prev = this.observed.get(partition);
+    if (!prev || prev.revision < cur.revision) {
+      this.observed.set(partition, { owner: v?.owner ?? null, inc: v?.inc ?? null, revision: cur.revision });
+    }
+    // Deleted meanwhile (create raced another claim): the watch brings the next round.
+    if (v === null) return false;
+    // Ours from an earlier life of this node id (or ours already): take it back with CAS. Another
+    // node's: only once that node is gone, fencing it first if it merely stopped renewing.
+    if (v.owner !== this.nodeId && !(await this.gone(v.owner, v.inc))) return false;
+    this.log('partition takeover attempt', { partition, from: v.owner, revision: cur.revision });
+    try {
+      this.gain(partition, await this.owners.update(key, this.ownerValue(), cur.revision));
+      return true;
+    } catch (e) {
+      if (!isWrongRevision(e)) this.log('partition takeover failed', { partition, err: String(e) });
+      return false;
+    }
+  }
+
+  /**
+   * True when node `id`'s incarnation `inc` can no longer serve: its key is gone, another incarnation's,
+   * fenced — or stale for 0.5 × its TTL, in which case this node fences it (a CAS on the revision it
+   * judged stale, which fails if the node renewed meanwhile).
+   */
+  private async gone(id: string, inc: string): Promise<boolean> {
+    const key = idToken(id);
+    const cur = await this.nodes.get(key);
+    const v = cur ? parse<NodeValue>(cur) : null;
+    if (!cur || !v || v.inc !== inc || v.fencedBy !== undefined) return true;
+    const now = this.clock.now();
+    const m = this.members.get(id);
+    if (!m || m.revision < cur.revision) {
+      // A renewal this node had not seen yet: alive as of now.
+      this.members.set(id, { value: v, revision: cur.revision, seenAt: now, since: m?.since ?? now });
+      return false;
+    }
+    if (now - m.seenAt <= TAKEOVER_AFTER * v.ttl) return false;
+    try {
+      await this.nodes.update(key, enc.encode(JSON.stringify({ ...v, fencedBy: this.nodeId })), cur.revision);
+      this.log('node fenced', { fenced: id, seenAgo: now - m.seenAt });
+      return true;
+    } catch (e) {
+      if (!isWrongRevision(e)) this.log('node fence failed', { fenced: id, err: String(e) });
+      return false;
     }
   }
 
@@ -502,7 +582,7 @@ export class KvOwnership implements Ownership {
     });
   }
 
-  /** Hands over what hashes elsewhere; claims what hashes here and nobody holds. */
+  /** Hands over what hashes elsewhere; claims what hashes here and nobody serves. */
   async rebalance(): Promise<void> {
     if (this.stopped) return;
     const live = this.liveNodes();
@@ -517,19 +597,19 @@ export class KvOwnership implements Ownership {
     if (this.opts.proactive !== false) {
       for (const [p, o] of this.observed) {
         if (this.held.has(p)) continue;
-        const free = o.owner === null || o.owner === this.nodeId || this.isStale(o);
+        const free = o.owner === null || o.owner === this.nodeId || !this.ownerAlive(o);
         if (free && this.desiredOwner(p) === this.nodeId) work.push(this.acquire(p));
       }
     }
     await Promise.all(work);
   }
 
-  /** Stop serving, let the host drain, then delete the lease (CAS) so the new owner can claim it. */
+  /** Stop serving, let the host drain, then delete the partition key (CAS) so the new owner can claim it. */
   async release(partition: string): Promise<void> {
     const h = this.held.get(partition);
     if (!h || h.releasing) return;
     // New calls stop coming here at once (`owns` is false) and are retried towards the next owner, while
-    // the lease stays ours (and renewed) so the host can finish and snapshot what it already accepted.
+    // the key stays ours (and our node lease renewed) so the host can finish and snapshot what it accepted.
     h.releasing = true;
     this.cooldown.set(partition, this.clock.now() + 2 * this.ttl);
     try {
@@ -539,25 +619,24 @@ export class KvOwnership implements Ownership {
     }
     this.log('partition handed over', { partition });
     this.emit({ partition, owned: false });
-    // No renewal may race the delete (it would bump the revision and make the delete's CAS fail).
-    while (h.renewing) await new Promise((r) => setTimeout(r, 5));
-    h.renewing = true;
     try {
-      await this.leases.delete(idToken(partition), { previousSeq: h.revision });
+      await this.owners.delete(idToken(partition), { previousSeq: h.revision });
     } catch (e) {
       if (!isWrongRevision(e))
-        this.log('lease delete failed (it will expire)', { partition, err: String(e) });
+        this.log('partition key delete failed (the next owner fences this node instead)', {
+          partition,
+          err: String(e),
+        });
     }
     if (this.held.get(partition) === h) this.held.delete(partition);
   }
 
   /**
-   * True while this node's lease on the partition is valid, including during a hand-over (when `owns`
-   * is already false): appends of work accepted before the hand-over are still allowed.
+   * True while this node's lease covers the partition, including during a hand-over (when `owns` is
+   * already false): appends of work accepted before the hand-over are still allowed.
    */
   holdsLease(partition: string): boolean {
-    const h = this.held.get(partition);
-    return h !== undefined && h.validUntil > this.clock.now();
+    return this.held.has(partition) && this.validUntil > this.clock.now();
   }
 
   async stop(): Promise<void> {

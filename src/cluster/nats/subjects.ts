@@ -20,10 +20,10 @@
 export const COMMANDS_STREAM = 'SB_COMMANDS';
 /** Events stream, for gateways that consume durably (one message per log batch with events). */
 export const EVENTS_STREAM = 'SB_EVENTS';
-/** KV bucket: node membership (key per node, heartbeat). */
+/** KV bucket: node leases and membership (key per node, renewed by revision CAS, TTL = lease TTL). */
 export const NODES_BUCKET = 'SB_NODES';
-/** KV bucket: partition leases (key per partition, revision CAS). */
-export const LEASES_BUCKET = 'SB_LEASES';
+/** KV bucket: partition owners (key per partition, written by revision CAS when it changes hands; no TTL). */
+export const OWNERS_BUCKET = 'SB_OWNERS';
 
 const SAFE = /^[A-Za-z0-9_-]+$/;
 const encoder = new TextEncoder();
