@@ -12,6 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { reapOnExit } from '../../test/support/reap.js';
 import { closedLoop, type Iteration, type LoopResult, openLoop, type WindowedLatency } from './load-loops.js';
 import { repoRoot } from './machine.js';
 
@@ -134,7 +135,7 @@ export interface GoLane {
 /** The Go client, taking iterations from `lanes` in turn (one connection per distinct target). */
 export async function goDriver(lanes: GoLane[], token: string | undefined): Promise<Driver> {
   const bin = buildGoClient();
-  const child: ChildProcess = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = reapOnExit(spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code, sig) => reject(new Error(`gclient exited (${code ?? sig})`))),

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { reapOnExit } from '../../test/support/reap.js';
 import { repoRoot } from './machine.js';
 
 export interface Listening {
@@ -37,6 +38,7 @@ export function startChild(
     // The `listening` line is logged at info: a quieter SB_LOG_LEVEL inherited from the shell would hide it.
     env: { ...process.env, SB_LOG_LEVEL: 'info' },
   });
+  reapOnExit(child);
   const lines: string[] = [];
   const keep = (l: string) => {
     lines.push(l);

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './nats-server.js';
+import { reapOnExit } from './reap.js';
 
 export function findFerretDb(): string | null {
   const fromEnv = process.env.FERRETDB_BIN;
@@ -66,6 +67,7 @@ export async function startMongo(target: Exclude<MongoTarget, { kind: 'none' }>)
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  reapOnExit(proc);
   proc.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reapOnExit } from './reap.js';
 
 /** Where `nats-server` may be: PATH first, then `go install`'s bin dir, then Debian's location. */
 export function findNatsServer(): string | null {
@@ -110,7 +111,7 @@ export class NatsServer {
   async start(): Promise<void> {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     this.stderr = '';
-    const p = spawn(this.bin, ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = reapOnExit(spawn(this.bin, ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] }));
     p.stderr?.on('data', (d: Buffer) => {
       // Keep the tail only: enough to explain a failed start.
       this.stderr = (this.stderr + d.toString()).slice(-4000);

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { localNodeArgs } from '../../loadtest/lib/node-process.js';
+import { reapOnExit } from './reap.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const NODE_MAIN = join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -51,6 +52,7 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SB_LOG_LEVEL: 'info', ...opts.env },
   });
+  reapOnExit(child);
   const lines: string[] = [];
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => lines.push(l));
