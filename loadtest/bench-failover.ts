@@ -14,11 +14,9 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
-import { AgentDeskServiceClient } from '../src/gen/switchboard/v1/agent_desk.js';
-import { Channel, Presence, Seniority, Strategy, ValueTier } from '../src/gen/switchboard/v1/common.js';
-import { type EnqueueRequest, GatewayServiceClient } from '../src/gen/switchboard/v1/gateway.js';
+import type * as grpc from '@grpc/grpc-js';
+import { Presence } from '../src/gen/switchboard/v1/common.js';
+import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } from './lib/api-requests.js';
 import {
   type LocalCluster,
   type Recovered,
@@ -59,20 +57,6 @@ const SNAPSHOT_SECONDS = 2;
 /** A tenant not served again this long after the kill counts as never recovered. */
 const GIVE_UP_MS = 30_000;
 
-type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
-function unary<Req, Res>(
-  client: object,
-  fn: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Cb<Res>) => unknown,
-  req: Req,
-  timeoutMs: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
-  });
-}
-
 /** Runs `n` calls with `width` in flight; retries a failed call a few times (setup must complete). */
 async function pool(n: number, width: number, call: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -93,50 +77,14 @@ async function pool(n: number, width: number, call: (i: number) => Promise<unkno
   );
 }
 
-const enqueueReq = (id: string, n: number): EnqueueRequest => ({
-  tenant: TENANT,
-  requestId: '',
-  conversation: {
-    id,
-    channel: Channel.CHANNEL_CHAT,
-    customer: { id: `cust-${n % 5000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-    requiredSkills: [],
-    queueId: 'chat',
-    priority: 5,
-  },
-});
-
-interface Clients {
-  gateway: GatewayServiceClient;
-  desk: AgentDeskServiceClient;
-  admin: AdminServiceClient;
-}
+const enqueueReq = (id: string, n: number) => chatEnqueue(TENANT, 'chat', id, `cust-${n % 5000}`);
 
 async function setup(c: Clients): Promise<void> {
   const t0 = Date.now();
   await unary(
     c.admin,
     c.admin.upsertQueue,
-    {
-      tenant: TENANT,
-      requestId: '',
-      queue: {
-        id: 'chat',
-        name: 'Chat',
-        channel: Channel.CHANNEL_CHAT,
-        requiredSkills: [],
-        strategy: Strategy.STRATEGY_LEAST_BUSY,
-        onlineOnly: false,
-        broadcastWidth: 1,
-        priority: 5,
-        serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
-        maxSize: 0,
-        offerTimeoutSeconds: 0,
-        overflow: [],
-        previousAgentWaitSeconds: 0,
-        newCustomersToNewAgents: false,
-      },
-    },
+    { tenant: TENANT, requestId: '', queue: chatQueue('chat') },
     10_000,
   );
   await pool(AGENTS, 64, async (i) => {
@@ -144,21 +92,7 @@ async function setup(c: Clients): Promise<void> {
     await unary(
       c.admin,
       c.admin.upsertAgent,
-      {
-        tenant: TENANT,
-        requestId: '',
-        agent: {
-          id,
-          displayName: `Agent ${i}`,
-          skills: [],
-          teams: [],
-          tier: 1,
-          seniority: Seniority.SENIORITY_EXPERIENCED,
-          capacity: { chat: 1 },
-          wrapUpSeconds: 0,
-          queues: [],
-        },
-      },
+      { tenant: TENANT, requestId: '', agent: chatAgent(id, i, 1) },
       10_000,
     );
     await unary(
@@ -262,12 +196,7 @@ async function main(): Promise<void> {
       nodeArgs: ['--snapshot-seconds', String(SNAPSHOT_SECONDS), ...ttlArgs, ...store.nodeArgs],
     });
     const recoveries = watchRecoveries(cluster);
-    const creds = grpc.credentials.createInsecure();
-    const clients: Clients[] = cluster.nodes.map((n) => ({
-      gateway: new GatewayServiceClient(n.grpcTarget, creds),
-      desk: new AgentDeskServiceClient(n.grpcTarget, creds),
-      admin: new AdminServiceClient(n.grpcTarget, creds),
-    }));
+    const clients = cluster.nodes.map((n) => clientsFor(n.grpcTarget));
     // Set up through the owner (first in the list), as a tenant-aware gateway would.
     await setup(clients[0] as Clients);
     const kills: Kill[] = [];

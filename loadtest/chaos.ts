@@ -29,22 +29,10 @@ import { connect } from '@nats-io/transport-node';
 import { type EventBatch, unpackEventBatch } from '../src/cluster/nats/events.js';
 import { idToken } from '../src/cluster/nats/subjects.js';
 import type { EngineEvent } from '../src/engine/types.js';
-import { AdminServiceClient } from '../src/gen/switchboard/v1/admin.js';
-import { AgentDeskServiceClient } from '../src/gen/switchboard/v1/agent_desk.js';
-import {
-  Channel,
-  Outcome,
-  Presence,
-  Seniority,
-  Strategy,
-  ValueTier,
-} from '../src/gen/switchboard/v1/common.js';
-import {
-  ConversationStatus,
-  EnqueueStatus,
-  GatewayServiceClient,
-} from '../src/gen/switchboard/v1/gateway.js';
+import { Outcome, Presence } from '../src/gen/switchboard/v1/common.js';
+import { ConversationStatus, EnqueueStatus } from '../src/gen/switchboard/v1/gateway.js';
 import type { PublishedEvent } from '../src/host/router.js';
+import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } from './lib/api-requests.js';
 import {
   type LocalCluster,
   type SnapshotChoice,
@@ -91,26 +79,6 @@ const MAX_INFLIGHT = 600;
 const FAILOVER_LIMIT_MS = 5000;
 const CHECK_LIMIT_MS = 180_000;
 
-type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
-interface Clients {
-  gateway: GatewayServiceClient;
-  desk: AgentDeskServiceClient;
-  admin: AdminServiceClient;
-}
-
-function unary<Req, Res>(
-  client: object,
-  fn: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Cb<Res>) => unknown,
-  req: Req,
-  timeoutMs: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
-  });
-}
-
 const RETRYABLE = new Set([
   grpc.status.UNAVAILABLE,
   grpc.status.DEADLINE_EXCEEDED,
@@ -139,12 +107,7 @@ async function main(): Promise<void> {
 
 async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   const recoveries = watchRecoveries(cluster);
-  const creds = grpc.credentials.createInsecure();
-  const clients: Clients[] = cluster.nodes.map((n) => ({
-    gateway: new GatewayServiceClient(n.grpcTarget, creds),
-    desk: new AgentDeskServiceClient(n.grpcTarget, creds),
-    admin: new AdminServiceClient(n.grpcTarget, creds),
-  }));
+  const clients = cluster.nodes.map((n) => clientsFor(n.grpcTarget));
   let rr = 0;
   const pick = (): Clients => {
     for (let i = 0; i < clients.length; i++) {
@@ -171,31 +134,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   // ---- setup ----
   for (const tenant of TENANTS) {
     await withRetry((c) =>
-      unary(
-        c.admin,
-        c.admin.upsertQueue,
-        {
-          tenant,
-          requestId: '',
-          queue: {
-            id: 'chat',
-            name: 'Chat',
-            channel: Channel.CHANNEL_CHAT,
-            requiredSkills: [],
-            strategy: Strategy.STRATEGY_LEAST_BUSY,
-            onlineOnly: false,
-            broadcastWidth: 1,
-            priority: 5,
-            serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
-            maxSize: 0,
-            offerTimeoutSeconds: 0,
-            overflow: [],
-            previousAgentWaitSeconds: 0,
-            newCustomersToNewAgents: false,
-          },
-        },
-        8000,
-      ),
+      unary(c.admin, c.admin.upsertQueue, { tenant, requestId: '', queue: chatQueue('chat') }, 8000),
     );
     for (let i = 0; i < AGENTS; i++) {
       const id = `agent-${i}`;
@@ -203,21 +142,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
         unary(
           c.admin,
           c.admin.upsertAgent,
-          {
-            tenant,
-            requestId: '',
-            agent: {
-              id,
-              displayName: `Agent ${i}`,
-              skills: [],
-              teams: [],
-              tier: 1,
-              seniority: Seniority.SENIORITY_EXPERIENCED,
-              capacity: { chat: CAPACITY },
-              wrapUpSeconds: 0,
-              queues: [],
-            },
-          },
+          { tenant, requestId: '', agent: chatAgent(id, i, CAPACITY) },
           8000,
         ),
       );
@@ -272,23 +197,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     inflight++;
     try {
       const res = await withRetry((c) =>
-        unary(
-          c.gateway,
-          c.gateway.enqueue,
-          {
-            tenant,
-            requestId: '',
-            conversation: {
-              id,
-              channel: Channel.CHANNEL_CHAT,
-              customer: { id: `cust-${n % 2000}`, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-              requiredSkills: [],
-              queueId: 'chat',
-              priority: 5,
-            },
-          },
-          8000,
-        ),
+        unary(c.gateway, c.gateway.enqueue, chatEnqueue(tenant, 'chat', id, `cust-${n % 2000}`), 8000),
       );
       const now = Date.now();
       acked.set(id, { tenant, status: res.status });

@@ -10,14 +10,7 @@ import {
   AgentDeskServiceService,
   EndConversationRequest,
 } from '../../src/gen/switchboard/v1/agent_desk.js';
-import {
-  Channel,
-  Outcome,
-  Presence,
-  Seniority,
-  Strategy,
-  ValueTier,
-} from '../../src/gen/switchboard/v1/common.js';
+import { Outcome, Presence } from '../../src/gen/switchboard/v1/common.js';
 import {
   EnqueueRequest,
   EnqueueResponse,
@@ -27,6 +20,7 @@ import {
   GatewayServiceService,
 } from '../../src/gen/switchboard/v1/gateway.js';
 import { echoPayload, echoService } from '../echo-server.js';
+import { chatAgent, chatEnqueue, chatQueue } from './api-requests.js';
 import { type GoCall, patchAt } from './drivers.js';
 import type { Iteration } from './load-loops.js';
 
@@ -81,22 +75,11 @@ export async function setupRouterWorkload(
     {
       tenant,
       requestId: '',
-      queue: {
-        id: QUEUE,
+      queue: chatQueue(QUEUE, {
         name: 'Load test chat',
-        channel: Channel.CHANNEL_CHAT,
         requiredSkills: [{ skill: 'support', minLevel: 1 }],
-        strategy: Strategy.STRATEGY_LEAST_BUSY,
-        onlineOnly: false,
-        broadcastWidth: 1,
-        priority: 5,
         serviceLevel: { target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 },
-        maxSize: 0,
-        offerTimeoutSeconds: 0,
-        overflow: [],
-        previousAgentWaitSeconds: 0,
-        newCustomersToNewAgents: false,
-      },
+      }),
     },
     md,
   );
@@ -108,17 +91,7 @@ export async function setupRouterWorkload(
       {
         tenant,
         requestId: '',
-        agent: {
-          id,
-          displayName: `Agent ${i}`,
-          skills: [{ skill: 'support', level: 5 }],
-          teams: ['load'],
-          tier: 1,
-          seniority: Seniority.SENIORITY_EXPERIENCED,
-          capacity: { chat: 100 },
-          wrapUpSeconds: 0,
-          queues: [],
-        },
+        agent: chatAgent(id, i, 100, { skills: [{ skill: 'support', level: 5 }], teams: ['load'] }),
       },
       md,
     );
@@ -133,18 +106,8 @@ export async function setupRouterWorkload(
   let seq = 0;
   const statuses: Record<string, number> = {};
   // The two requests of an iteration, for both clients.
-  const enqueueReq = (id: string, customerId: string): EnqueueRequest => ({
-    tenant,
-    requestId: '',
-    conversation: {
-      id,
-      channel: Channel.CHANNEL_CHAT,
-      customer: { id: customerId, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-      requiredSkills: [],
-      queueId: QUEUE,
-      priority: 5,
-    },
-  });
+  const enqueueReq = (id: string, customerId: string): EnqueueRequest =>
+    chatEnqueue(tenant, QUEUE, id, customerId);
   const endReq = (conversationId: string): EndConversationRequest => ({
     tenant,
     requestId: '',
