@@ -20,7 +20,7 @@ import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } fr
 import {
   type LocalCluster,
   type Recovered,
-  type SnapshotChoice,
+  snapshotChoice,
   snapshotStore,
   startLocalCluster,
   watchRecoveries,
@@ -44,10 +44,7 @@ if (values.help) {
   );
   process.exit(0);
 }
-if (!['auto', 'mongo', 'jetstream'].includes(values.snapshots)) {
-  console.error(`bench:failover: --snapshots must be auto, mongo or jetstream (got ${values.snapshots})`);
-  process.exit(2);
-}
+const SNAPSHOTS = snapshotChoice(values.snapshots, 'bench:failover');
 const AGENTS = Number(values.agents);
 const WAITING = Number(values.waiting);
 const PROBE_MS = Number(values['probe-ms']);
@@ -183,7 +180,7 @@ async function ownerIndex(cluster: LocalCluster): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const store = await snapshotStore(values.snapshots as SnapshotChoice);
+  const store = await snapshotStore(SNAPSHOTS);
   const ttlArgs = values['lease-ttl-ms'] ? ['--lease-ttl-ms', values['lease-ttl-ms']] : [];
   console.log(
     `bench:failover: NATS + 3 nodes, tenant ${TENANT} with ${AGENTS} agents and ${WAITING} waiting, snapshots in ${store.label} every ${SNAPSHOT_SECONDS} s, lease TTL ${values['lease-ttl-ms'] ?? 'node default'}`,

@@ -35,7 +35,7 @@ import type { PublishedEvent } from '../src/host/router.js';
 import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } from './lib/api-requests.js';
 import {
   type LocalCluster,
-  type SnapshotChoice,
+  snapshotChoice,
   snapshotStore,
   startLocalCluster,
   watchRecoveries,
@@ -62,10 +62,7 @@ if (values.help) {
   );
   process.exit(0);
 }
-if (!['auto', 'mongo', 'jetstream'].includes(values.snapshots)) {
-  console.error(`chaos: --snapshots must be auto, mongo or jetstream (got ${values.snapshots})`);
-  process.exit(2);
-}
+const SNAPSHOTS = snapshotChoice(values.snapshots, 'chaos');
 const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
 const TENANTS = Array.from({ length: Number(values.tenants) }, (_, i) => `chaos-${i}`);
@@ -86,7 +83,7 @@ const RETRYABLE = new Set([
 ]);
 
 async function main(): Promise<void> {
-  const store = await snapshotStore(values.snapshots as SnapshotChoice);
+  const store = await snapshotStore(SNAPSHOTS);
   console.log(
     `chaos: starting NATS + 3 nodes (lease TTL default, snapshots every ${SNAPSHOT_SECONDS} s), ${TENANTS.length} tenants × ${AGENTS} agents (chat capacity ${CAPACITY})`,
   );

@@ -136,6 +136,13 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
 
 export type SnapshotChoice = 'auto' | 'mongo' | 'jetstream';
 
+/** A script's `--snapshots` value, or exit 2 naming the script and the bad value. */
+export function snapshotChoice(value: string, script: string): SnapshotChoice {
+  if (value === 'auto' || value === 'mongo' || value === 'jetstream') return value;
+  console.error(`${script}: --snapshots must be auto, mongo or jetstream (got ${value})`);
+  process.exit(2);
+}
+
 /**
  * The snapshot store for a local cluster's nodes: MongoDB (`MONGO_URL`, or a FerretDB started here as the
  * tests do) or JetStream. `auto` = MongoDB where one is available, else JetStream, saying why.
