@@ -109,9 +109,16 @@ describe('JetStream event publisher', () => {
   it('two nodes publishing one tenant at once (old owner’s last batches, new owner’s tail) store each batch once', async () => {
     const old = await JetStreamEventPublisher.open(nc, { stream, subjectPrefix, coalesceMs: 0 });
     const next = await JetStreamEventPublisher.open(nc, { stream, subjectPrefix, coalesceMs: 0 });
-    for (let seq = 1; seq <= 30; seq++) {
+    // What the new owner's snapshot covers (seq 10) the old owner had stored: a snapshot is saved only
+    // once its tenant's events are (EventFlushingSnapshotStore). Without that, a new owner that stored
+    // its tail first would make the old owner's earlier batches look stored.
+    for (let seq = 1; seq <= 10; seq++) old.publishBatch('hooli', seq, batch(seq, 2));
+    await old.flush('hooli');
+    // Then both at once: the new owner looks up where the stream ends while the old owner appends its
+    // last batches (11-30) on top, so the new owner's tail (11-40) is refused once and resumes after 30.
+    for (let seq = 11; seq <= 30; seq++) {
+      next.publishBatch('hooli', seq, batch(seq, 2));
       old.publishBatch('hooli', seq, batch(seq, 2));
-      if (seq > 10) next.publishBatch('hooli', seq, batch(seq, 2));
     }
     for (let seq = 31; seq <= 40; seq++) next.publishBatch('hooli', seq, batch(seq, 2));
     await Promise.all([old.flush('hooli'), next.flush('hooli')]);
