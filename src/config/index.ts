@@ -189,9 +189,7 @@ export const OPTIONS = {
     flag: 'max-loop-lag-ms',
     env: 'SB_MAX_LOOP_LAG_MS',
     kind: 'string',
-    // Below the lease's slack: a renewal 0.2 × TTL late (400 ms at the default 2 s) lapses the node's
-    // lease and drops every partition it holds, so shedding must start well before that.
-    default: '200',
+    default: '500',
     help: 'Refuse new commands (SB_ERR_OVERLOADED) while the event loop runs this many ms late; 0 = off',
   },
   snapshotEvery: {

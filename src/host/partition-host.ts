@@ -129,7 +129,7 @@ export class PartitionHost {
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
-    this.maxLoopLagMs = opts.maxLoopLagMs ?? 200;
+    this.maxLoopLagMs = opts.maxLoopLagMs ?? 500;
     this.loopLag = this.maxLoopLagMs > 0 ? new LoopLag() : null;
     this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
