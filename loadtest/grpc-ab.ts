@@ -159,5 +159,6 @@ async function main(): Promise<void> {
 
 main().catch((e) => {
   console.error(e instanceof Error ? e.message : e);
-  process.exitCode = 1;
+  // Exit now: the nodes and clients still running would keep the process alive (they are killed on exit).
+  process.exit(1);
 });

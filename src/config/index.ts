@@ -120,7 +120,7 @@ export const OPTIONS = {
     env: 'SB_LEASE_TTL_MS',
     kind: 'string',
     default: '2000',
-    help: "Cluster: node lease TTL, ms (renewed every TTL/5 with one KV write per node; a dead node's partitions move 0.3–0.5 × TTL after its death, plus the load)",
+    help: "Cluster: node lease TTL, ms (renewed every TTL/10 with one KV write per node; a dead node's partitions move 0.4–0.5 × TTL after its death, plus the load)",
   },
   nodeId: {
     flag: 'node-id',
