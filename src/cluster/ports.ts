@@ -90,6 +90,13 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * Milliseconds that never step back or jump (NTP corrections, a VM resumed): for lease intervals. On the
+ * wall clock a step back of one second would stretch a node's lease by a second in real time, past the
+ * moment another node may take its partitions over.
+ */
+export const monotonicClock: Clock = { now: () => performance.timeOrigin + performance.now() };
+
 export type OwnershipChange = { partition: string; owned: boolean };
 
 /**

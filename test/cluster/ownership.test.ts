@@ -1,6 +1,6 @@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KvOwnership, type KvOwnershipOptions } from '../../src/cluster/nats/ownership.js';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import type { OwnershipChange } from '../../src/cluster/ports.js';
@@ -174,6 +174,24 @@ describe('partition leases on NATS KV', () => {
     await until(() => a.o.owns('soylent'), TTL * 2);
     // Re-claimed under the same registration: the renewal's CAS proved nobody fenced it.
     expect(a.logs.filter((l) => l.msg === 'node lease registered')).toHaveLength(1);
+  });
+
+  it('a wall clock stepped back (NTP, a resumed VM) does not stretch a lease: it still ends 0.4 × TTL after the last renewal', async () => {
+    const b = buckets();
+    const a = await node('router-a', b, { proactive: false });
+    expect(await a.o.acquire('tyrell')).toBe(true);
+    const timers = a.o as unknown as { timersOff: boolean };
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    try {
+      vi.setSystemTime(Date.now() - 60_000);
+      timers.timersOff = true; // no renewal from here on
+      const cut = performance.now();
+      await until(() => !a.o.owns('tyrell'), TTL * 3);
+      expect(performance.now() - cut).toBeLessThan(0.4 * TTL + 150);
+    } finally {
+      vi.useRealTimers();
+      timers.timersOff = false;
+    }
   });
 
   it('staying alive costs a KV write per node, not per partition', async () => {

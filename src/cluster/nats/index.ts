@@ -109,7 +109,7 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
       await config.beforeRelease?.(p);
     },
     ...(log_ ? { log: log_ } : {}),
-    ...(config.clock ? { clock: config.clock } : {}),
+    // Lease intervals on the monotonic clock, whatever clock stamps the commands.
   });
   log = new LeaseFencedCommandLog(jsLog, ownership);
   await ownership.start();

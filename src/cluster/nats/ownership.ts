@@ -32,7 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
-import { type Clock, type Ownership, type OwnershipChange, systemClock } from '../ports.js';
+import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
 import { rendezvousOwner } from './rendezvous.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
@@ -171,7 +171,7 @@ export class KvOwnership implements Ownership {
     this.nodeId = opts.nodeId;
     this.ttl = opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.settle = opts.settleMs ?? Math.round(this.ttl / 3);
-    this.clock = opts.clock ?? systemClock;
+    this.clock = opts.clock ?? monotonicClock;
   }
 
   private log(msg: string, fields?: Record<string, unknown>): void {
