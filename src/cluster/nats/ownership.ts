@@ -160,7 +160,7 @@ export class KvOwnership implements Ownership {
   private readonly incarnation = randomBytes(6).toString('hex');
   /** Revision of this node's last write of its own key; null = not registered (or fenced). */
   private selfRevision: number | null = null;
-  /** Every held partition is valid until then (local clock): VALID_FOR × TTL after the last renewal sent. */
+  /** Every held partition is valid until then (monotonic clock): VALID_FOR × TTL after the last renewal sent. */
   private validUntil = 0;
   private renewing = false;
 
@@ -222,7 +222,7 @@ export class KvOwnership implements Ownership {
     void this.consume(nodeWatch, (e) => this.onNodeEntry(e));
     void this.consume(ownerWatch, (e) => this.onOwnerEntry(e));
     this.every(Math.round(this.ttl * RENEW_EVERY), () => this.renew());
-    // Local expiry check: drop within TTL/10 after validUntil, far before anyone may take over.
+    // Emits the loss within 100 ms of validUntil (`owns` itself compares with the clock on every call).
     this.every(Math.max(20, Math.min(100, Math.round(this.ttl / 10))), () => this.checkExpiry());
   }
 
