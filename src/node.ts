@@ -95,6 +95,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       inflight: () => host?.inflightCount ?? 0,
       partitionsOwned: () => host?.partitionsOwned ?? 0,
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
+      ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
     });
     host = new PartitionHost({
       ports,

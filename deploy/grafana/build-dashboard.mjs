@@ -320,11 +320,19 @@ const ROWS = [
         { w: 6 },
       ),
       timeseries(
-        'Worker restarts',
-        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log).',
+        'Worker restarts and lease losses',
+        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed).',
         [
-          target('sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))', '{{pod}}'),
+          target(
+            'sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))',
+            '{{pod}} worker',
+          ),
           target('sum(up{job="switchboard"})', 'nodes up', 'B'),
+          target(
+            'sum by (pod, reason) (increase(switchboard_node_lease_lost_total[$__rate_interval]))',
+            '{{pod}} lease {{reason}}',
+            'C',
+          ),
         ],
         { w: 6 },
       ),

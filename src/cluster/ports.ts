@@ -113,5 +113,7 @@ export interface Ownership {
   ownerOf(partition: string): string | null;
   /** Called when a partition is lost (must stop serving it at once) or gained. */
   onChange(listener: (c: OwnershipChange) => void): () => void;
+  /** Cluster: how often this node lost its lease so far, by reason (embedded: none). */
+  readonly leaseLosses?: Readonly<Record<string, number>>;
   stop(): Promise<void>;
 }

@@ -37,6 +37,7 @@ export interface NodeMetrics {
   offersMissed: PairCounter;
   alerts: PairCounter;
   workerRestarts: Counter<string>;
+  nodeLeaseLost: Counter<string>;
 }
 
 /**
@@ -86,6 +87,8 @@ export interface MetricsSources {
   inflight: () => number;
   partitionsOwned: () => number;
   queueStats: QueueStatsSource;
+  /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
+  leaseLosses?: () => Record<string, number>;
 }
 
 /** Registers (or reuses) every node metric on `registry`. */
@@ -247,5 +250,23 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'Partition-host worker threads replaced after a crash',
       [],
     ),
+    nodeLeaseLost: getOrCreate(
+      registry,
+      'switchboard_node_lease_lost_total',
+      () =>
+        new Counter({
+          name: 'switchboard_node_lease_lost_total',
+          help: 'Times this node lost its cluster lease (each drops every partition it holds), by reason: fenced, expired, lapsed',
+          labelNames: ['reason'],
+          registers,
+          // The ownership keeps the counts (it starts before the metrics exist): read them at scrape time.
+          collect() {
+            const losses = sources.leaseLosses?.();
+            if (!losses) return;
+            this.reset();
+            for (const [reason, n] of Object.entries(losses)) this.inc({ reason }, n);
+          },
+        }),
+    ) as Counter<string>,
   };
 }

@@ -65,6 +65,10 @@ describe('cluster mode with real nodes', () => {
       expect(r.status, `${id}: ${JSON.stringify(r.body)}`).toBe(200);
       expect(r.body.conversation?.id).toBe(id);
     }
+    // The survivor took the tenant over without losing its own lease; SREs see lease losses by reason.
+    const metrics = await fetch(`http://127.0.0.1:${b.httpPort}/metrics`).then((r) => r.text());
+    for (const reason of ['fenced', 'expired', 'lapsed'])
+      expect(metrics).toContain(`switchboard_node_lease_lost_total{reason="${reason}"} 0`);
     console.log(
       `[cluster-nodes] tenant served again by the surviving node ${failoverMs} ms after kill -9 of its owner`,
     );

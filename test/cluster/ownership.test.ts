@@ -160,6 +160,8 @@ describe('partition leases on NATS KV', () => {
     const gained = c.changes.find((x) => x.partition === tenant && x.owned);
     expect(lost).toBeDefined();
     expect(gained).toBeDefined();
+    // One loss, the fence (the takeover had already dropped the tenant, so no lapse is counted besides).
+    expect(a.o.leaseLosses).toEqual({ fenced: 1, expired: 0, lapsed: 0 });
   });
 
   it('a router whose renewals stall past its validity, but not fenced, serves its tenants again once a renewal goes through', async () => {
@@ -174,6 +176,7 @@ describe('partition leases on NATS KV', () => {
     await until(() => a.o.owns('soylent'), TTL * 2);
     // Re-claimed under the same registration: the renewal's CAS proved nobody fenced it.
     expect(a.logs.filter((l) => l.msg === 'node lease registered')).toHaveLength(1);
+    expect(a.o.leaseLosses).toEqual({ fenced: 0, expired: 0, lapsed: 1 });
   });
 
   it('a wall clock stepped back (NTP, a resumed VM) does not stretch a lease: it still ends 0.4 × TTL after the last renewal', async () => {

@@ -312,6 +312,7 @@ describe('alerts and dashboard queries', () => {
       'kube_pod_status_ready',
       'switchboard_partitions_owned',
       'switchboard_worker_restarts_total',
+      'switchboard_node_lease_lost_total',
       'switchboard_errors_total',
     ]) {
       expect(uses(m), m).not.toEqual([]);

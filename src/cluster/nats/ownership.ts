@@ -163,6 +163,14 @@ export class KvOwnership implements Ownership {
   /** Every held partition is valid until then (monotonic clock): VALID_FOR × TTL after the last renewal sent. */
   private validUntil = 0;
   private renewing = false;
+  /**
+   * Times this node's lease was lost, by how: `fenced` by another node, `expired` on the server, or
+   * `lapsed` (no renewal went through in time: every partition dropped until one does). Each drops every
+   * partition the node holds; `switchboard_node_lease_lost_total` exports them.
+   */
+  readonly leaseLosses = { fenced: 0, expired: 0, lapsed: 0 };
+  /** A lapse already counted (until a renewal goes through). */
+  private lapseCounted = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -271,6 +279,7 @@ export class KvOwnership implements Ownership {
     }
     this.selfRevision = rev;
     this.validUntil = sent + this.ttl * VALID_FOR;
+    this.lapseCounted = false;
     this.log('node lease registered', { revision: rev });
   }
 
@@ -296,7 +305,13 @@ export class KvOwnership implements Ownership {
         // its partitions: valid again even after a lapse (NATS down a while). What a lapse dropped is
         // claimed back by the rebalance, by CAS like anyone's.
         const lapsed = this.validUntil <= sent;
+        if (lapsed && !this.lapseCounted && this.held.size > 0) {
+          // Lapsed and back before the expiry check dropped anything: the tenants went unserved meanwhile.
+          this.leaseLosses.lapsed++;
+          this.log('node lease lapsed: no renewal went through in time', { partitions: this.held.size });
+        }
         this.validUntil = sent + this.ttl * VALID_FOR;
+        this.lapseCounted = false;
         if (lapsed) this.queueRebalance();
       } catch (e) {
         if (!isWrongRevision(e)) {
@@ -319,6 +334,8 @@ export class KvOwnership implements Ownership {
 
   /** This node's lease is gone (fenced or expired): drop everything; the next renewal registers afresh. */
   private lost(reason: string): void {
+    this.leaseLosses[reason.startsWith('fenced') ? 'fenced' : 'expired']++;
+    this.lapseCounted = true;
     this.selfRevision = null;
     this.validUntil = 0;
     for (const p of [...this.held.keys()]) this.drop(p, `node lease lost: ${reason}`);
@@ -327,7 +344,17 @@ export class KvOwnership implements Ownership {
   private checkExpiry(): void {
     const now = this.clock.now();
     if (this.validUntil <= now) {
-      for (const [p, h] of this.held) if (!h.releasing) this.drop(p, 'node lease not renewed in time');
+      let dropped = 0;
+      for (const [p, h] of this.held) {
+        if (h.releasing) continue;
+        this.drop(p, 'node lease not renewed in time');
+        dropped++;
+      }
+      if (dropped > 0 && !this.lapseCounted) {
+        this.lapseCounted = true;
+        this.leaseLosses.lapsed++;
+        this.log('node lease lapsed: no renewal went through in time', { partitions: dropped });
+      }
     }
     // Members whose key expired without a marker reaching us (a marker may be late or lost).
     for (const [id, m] of this.members) {
