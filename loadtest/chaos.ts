@@ -425,6 +425,22 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
       )
       .join('; ')}`,
   );
+  // How often the surviving nodes lost their own lease (the NATS restart may make them lapse): each such
+  // loss dropped all their tenants for a moment, which the zeros above must survive too.
+  const leaseLosses: Record<string, number> = { fenced: 0, expired: 0, lapsed: 0 };
+  for (const n of cluster.nodes.filter((x) => x.alive)) {
+    const text = await fetch(`${n.httpUrl}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    for (const m of text.matchAll(/^switchboard_node_lease_lost_total\{reason="(\w+)"\} (\d+)$/gm)) {
+      leaseLosses[m[1] as string] = (leaseLosses[m[1] as string] ?? 0) + Number(m[2]);
+    }
+  }
+  console.log(
+    `lease losses on the surviving nodes: ${Object.entries(leaseLosses)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   const result = {
     acknowledged: acked.size,
     lost,
@@ -434,6 +450,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     failover_ms: unrecovered.length ? -1 : failoverMs,
     snapshots,
     takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
+    lease_losses: leaseLosses,
   };
   const ok =
     lost === 0 &&
