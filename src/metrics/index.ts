@@ -37,7 +37,6 @@ export interface NodeMetrics {
   offersMissed: PairCounter;
   alerts: PairCounter;
   workerRestarts: Counter<string>;
-  nodeLeaseLost: Counter<string>;
 }
 
 /**
@@ -188,6 +187,24 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         },
       }),
   );
+  getOrCreate(
+    registry,
+    'switchboard_node_lease_lost_total',
+    () =>
+      new Counter({
+        name: 'switchboard_node_lease_lost_total',
+        help: 'Times this node lost its cluster lease (each drops every partition it holds), by reason: fenced, expired, lapsed',
+        labelNames: ['reason'],
+        registers,
+        // The ownership keeps the counts (it starts before the metrics exist): read them at scrape time.
+        collect() {
+          const losses = sources.leaseLosses?.();
+          if (!losses) return;
+          this.reset();
+          for (const [reason, n] of Object.entries(losses)) this.inc({ reason }, n);
+        },
+      }),
+  );
 
   return {
     assignmentLatency: getOrCreate(
@@ -250,23 +267,5 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'Partition-host worker threads replaced after a crash',
       [],
     ),
-    nodeLeaseLost: getOrCreate(
-      registry,
-      'switchboard_node_lease_lost_total',
-      () =>
-        new Counter({
-          name: 'switchboard_node_lease_lost_total',
-          help: 'Times this node lost its cluster lease (each drops every partition it holds), by reason: fenced, expired, lapsed',
-          labelNames: ['reason'],
-          registers,
-          // The ownership keeps the counts (it starts before the metrics exist): read them at scrape time.
-          collect() {
-            const losses = sources.leaseLosses?.();
-            if (!losses) return;
-            this.reset();
-            for (const [reason, n] of Object.entries(losses)) this.inc({ reason }, n);
-          },
-        }),
-    ) as Counter<string>,
   };
 }

@@ -136,6 +136,10 @@ function parse<T>(e: { operation: string; value: Uint8Array }): T | null {
   }
 }
 
+function ownerObservation(v: OwnerValue | null, revision: number): Observed {
+  return { owner: v?.owner ?? null, inc: v?.inc ?? null, revision };
+}
+
 /** KV ownership with node leases. `start()` before use; `stop()` hands every partition over cleanly. */
 export class KvOwnership implements Ownership {
   readonly nodeId: string;
@@ -169,8 +173,6 @@ export class KvOwnership implements Ownership {
    * partition the node holds; `switchboard_node_lease_lost_total` exports them.
    */
   readonly leaseLosses = { fenced: 0, expired: 0, lapsed: 0 };
-  /** A lapse already counted (until a renewal goes through). */
-  private lapseCounted = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -279,7 +281,6 @@ export class KvOwnership implements Ownership {
     }
     this.selfRevision = rev;
     this.validUntil = sent + this.ttl * VALID_FOR;
-    this.lapseCounted = false;
     this.log('node lease registered', { revision: rev });
   }
 
@@ -305,13 +306,10 @@ export class KvOwnership implements Ownership {
         // its partitions: valid again even after a lapse (NATS down a while). What a lapse dropped is
         // claimed back by the rebalance, by CAS like anyone's.
         const lapsed = this.validUntil <= sent;
-        if (lapsed && !this.lapseCounted && this.held.size > 0) {
-          // Lapsed and back before the expiry check dropped anything: the tenants went unserved meanwhile.
-          this.leaseLosses.lapsed++;
-          this.log('node lease lapsed: no renewal went through in time', { partitions: this.held.size });
-        }
+        // Lapsed and back before the expiry check dropped anything (it counts the lapse when it does):
+        // the tenants went unserved meanwhile.
+        if (lapsed) this.lapse(this.ownedPartitions().length);
         this.validUntil = sent + this.ttl * VALID_FOR;
-        this.lapseCounted = false;
         if (lapsed) this.queueRebalance();
       } catch (e) {
         if (!isWrongRevision(e)) {
@@ -325,20 +323,31 @@ export class KvOwnership implements Ownership {
           this.selfRevision = cur.revision;
           return;
         }
-        this.lost(v?.fencedBy ? `fenced by ${v.fencedBy}` : 'node lease expired on the server');
+        this.lost(v);
       }
     } finally {
       this.renewing = false;
     }
   }
 
-  /** This node's lease is gone (fenced or expired): drop everything; the next renewal registers afresh. */
-  private lost(reason: string): void {
-    this.leaseLosses[reason.startsWith('fenced') ? 'fenced' : 'expired']++;
-    this.lapseCounted = true;
+  /**
+   * This node's lease is gone — fenced by another node, or expired (`current`: what its key holds now):
+   * drop everything; the next renewal registers afresh.
+   */
+  private lost(current: NodeValue | null): void {
+    const by = current?.fencedBy;
+    this.leaseLosses[by ? 'fenced' : 'expired']++;
     this.selfRevision = null;
     this.validUntil = 0;
+    const reason = by ? `fenced by ${by}` : 'node lease expired on the server';
     for (const p of [...this.held.keys()]) this.drop(p, `node lease lost: ${reason}`);
+  }
+
+  /** Counts a lapse that left `partitions` held partitions unserved (none: nothing was lost). */
+  private lapse(partitions: number): void {
+    if (partitions === 0) return;
+    this.leaseLosses.lapsed++;
+    this.log('node lease lapsed: no renewal went through in time', { partitions });
   }
 
   private checkExpiry(): void {
@@ -350,11 +359,8 @@ export class KvOwnership implements Ownership {
         this.drop(p, 'node lease not renewed in time');
         dropped++;
       }
-      if (dropped > 0 && !this.lapseCounted) {
-        this.lapseCounted = true;
-        this.leaseLosses.lapsed++;
-        this.log('node lease lapsed: no renewal went through in time', { partitions: dropped });
-      }
+      // Counted once: what was dropped is no longer held, at the next check or the next renewal.
+      this.lapse(dropped);
     }
     // Members whose key expired without a marker reaching us (a marker may be late or lost).
     for (const [id, m] of this.members) {
@@ -384,7 +390,7 @@ export class KvOwnership implements Ownership {
       // Our own key rewritten by someone else (fenced) or expired: everything we held is gone.
       const foreign = v === null || v.inc !== this.incarnation || v.fencedBy !== undefined;
       if (foreign && this.selfRevision !== null && e.revision > this.selfRevision) {
-        this.lost(v?.fencedBy ? `fenced by ${v.fencedBy}` : 'node lease expired on the server');
+        this.lost(v);
       }
       return;
     }
@@ -410,7 +416,7 @@ export class KvOwnership implements Ownership {
     const v = parse<OwnerValue>(e);
     const prev = this.observed.get(p);
     if (!prev || prev.revision < e.revision) {
-      this.observed.set(p, { owner: v?.owner ?? null, inc: v?.inc ?? null, revision: e.revision });
+      this.observed.set(p, ownerObservation(v, e.revision));
     }
     const h = this.held.get(p);
     if (h && e.revision > h.revision && (v?.owner !== this.nodeId || v.inc !== this.incarnation)) {
@@ -557,7 +563,7 @@ export class KvOwnership implements Ownership {
     const v = parse<OwnerValue>(cur);
     const prev = this.observed.get(partition);
     if (!prev || prev.revision < cur.revision) {
-      this.observed.set(partition, { owner: v?.owner ?? null, inc: v?.inc ?? null, revision: cur.revision });
+      this.observed.set(partition, ownerObservation(v, cur.revision));
     }
     // Deleted meanwhile (create raced another claim): the watch brings the next round.
     if (v === null) return false;
