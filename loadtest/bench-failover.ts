@@ -25,6 +25,7 @@ import {
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
+import { parseSamples, scrapeText } from './lib/prom.js';
 
 const { values } = parseArgs({
   options: {
@@ -169,10 +170,8 @@ async function ownerIndex(cluster: LocalCluster): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     for (const [i, n] of cluster.nodes.entries()) {
       if (!n.alive) continue;
-      const text = await fetch(`${n.httpUrl}/metrics`)
-        .then((r) => r.text())
-        .catch(() => '');
-      if (/^switchboard_partitions_owned 1$/m.test(text)) return i;
+      const text = (await scrapeText(`${n.httpUrl}/metrics`)) ?? '';
+      if (parseSamples(text, 'switchboard_partitions_owned')[0]?.value === 1) return i;
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -40,6 +40,7 @@ import {
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
+import { parseSamples, scrapeText } from './lib/prom.js';
 
 const { values } = parseArgs({
   options: {
@@ -429,11 +430,10 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   // loss dropped all their tenants for a moment, which the zeros above must survive too.
   const leaseLosses: Record<string, number> = { fenced: 0, expired: 0, lapsed: 0 };
   for (const n of cluster.nodes.filter((x) => x.alive)) {
-    const text = await fetch(`${n.httpUrl}/metrics`)
-      .then((r) => r.text())
-      .catch(() => '');
-    for (const m of text.matchAll(/^switchboard_node_lease_lost_total\{reason="(\w+)"\} (\d+)$/gm)) {
-      leaseLosses[m[1] as string] = (leaseLosses[m[1] as string] ?? 0) + Number(m[2]);
+    const text = (await scrapeText(`${n.httpUrl}/metrics`)) ?? '';
+    for (const { labels, value } of parseSamples(text, 'switchboard_node_lease_lost_total')) {
+      const reason = labels.reason ?? '';
+      leaseLosses[reason] = (leaseLosses[reason] ?? 0) + value;
     }
   }
   console.log(

@@ -5,51 +5,30 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceClient } from '../../src/gen/switchboard/v1/agent_desk.js';
-import {
-  type Agent,
-  Channel,
-  type Queue,
-  Seniority,
-  Strategy,
-  ValueTier,
-} from '../../src/gen/switchboard/v1/common.js';
+import type { Agent, Queue } from '../../src/gen/switchboard/v1/common.js';
 import { type EnqueueRequest, GatewayServiceClient } from '../../src/gen/switchboard/v1/gateway.js';
+import * as fixtures from '../../test/api/support/fixtures.js';
 
-/** A chat queue: least busy, direct offers, no overflow, 90 % within 20 s. */
+/** A chat queue with no skills required: least busy, direct offers, no overflow, 90 % within 20 s. */
 export function chatQueue(id: string, over: Partial<Queue> = {}): Queue {
-  return {
-    id,
+  return fixtures.chatQueue(id, {
     name: 'Chat',
-    channel: Channel.CHANNEL_CHAT,
     requiredSkills: [],
-    strategy: Strategy.STRATEGY_LEAST_BUSY,
-    onlineOnly: false,
     broadcastWidth: 1,
-    priority: 5,
     serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
-    maxSize: 0,
-    offerTimeoutSeconds: 0,
-    overflow: [],
-    previousAgentWaitSeconds: 0,
-    newCustomersToNewAgents: false,
     ...over,
-  };
+  });
 }
 
-/** Agent number `i`, taking up to `chats` chat conversations at once, no wrap-up. */
+/** Agent number `i` with no skills or teams, taking up to `chats` chat conversations at once. */
 export function chatAgent(id: string, i: number, chats: number, over: Partial<Agent> = {}): Agent {
-  return {
-    id,
+  return fixtures.chatAgent(id, {
     displayName: `Agent ${i}`,
     skills: [],
     teams: [],
-    tier: 1,
-    seniority: Seniority.SENIORITY_EXPERIENCED,
     capacity: { chat: chats },
-    wrapUpSeconds: 0,
-    queues: [],
     ...over,
-  };
+  });
 }
 
 /** A chat conversation `id` of customer `customerId` for queue `queueId`. */
@@ -57,14 +36,7 @@ export function chatEnqueue(tenant: string, queueId: string, id: string, custome
   return {
     tenant,
     requestId: '',
-    conversation: {
-      id,
-      channel: Channel.CHANNEL_CHAT,
-      customer: { id: customerId, valueTier: ValueTier.VALUE_TIER_UNSPECIFIED },
-      requiredSkills: [],
-      queueId,
-      priority: 5,
-    },
+    conversation: fixtures.chat(id, queueId, { customer: { id: customerId, valueTier: 0 } }),
   };
 }
 

@@ -102,6 +102,25 @@ export function serverBreakdown(before: string | null, after: string | null) {
   });
 }
 
+/** The samples of counter or gauge `name` in `/metrics` text: each label set (`{}` for none) and its value. */
+export function parseSamples(
+  text: string,
+  name: string,
+): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+    const labels: Record<string, string> = {};
+    const close = line.lastIndexOf('}');
+    if (line[name.length] === '{') {
+      for (const m of line.slice(name.length, close).matchAll(/(\w+)="([^"]*)"/g))
+        labels[m[1] as string] = m[2] as string;
+    }
+    out.push({ labels, value: Number(line.slice(line.lastIndexOf(' ') + 1)) });
+  }
+  return out;
+}
+
 /** The raw `/metrics` text, or null when unreachable. */
 export async function scrapeText(metricsUrl: string): Promise<string | null> {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffHistogram, histogramQuantile, parseHistogram } from '../../loadtest/lib/prom.js';
+import { diffHistogram, histogramQuantile, parseHistogram, parseSamples } from '../../loadtest/lib/prom.js';
 import { erlangB, erlangC, erlangCAverageWait, erlangCServiceLevel } from '../../loadtest/sim/erlang.js';
 import { gini } from '../../loadtest/sim/measures.js';
 
@@ -51,5 +51,20 @@ describe('fairness and server histograms', () => {
     expect(d.count).toBe(100);
     // All 100 new decisions fell in (50 µs, 100 µs]: the median interpolates to 75 µs.
     expect(histogramQuantile(d, 0.5) * 1e6).toBeCloseTo(75, 6);
+  });
+
+  it("reads a counter's and a gauge's samples with their labels, and not those of a longer name", () => {
+    const text = [
+      '# TYPE switchboard_node_lease_lost_total counter',
+      'switchboard_node_lease_lost_total{reason="fenced"} 2',
+      'switchboard_node_lease_lost_total{reason="lapsed"} 0',
+      'switchboard_partitions_owned 3',
+      'switchboard_partitions_owned_extra 9',
+    ].join('\n');
+    expect(parseSamples(text, 'switchboard_node_lease_lost_total')).toEqual([
+      { labels: { reason: 'fenced' }, value: 2 },
+      { labels: { reason: 'lapsed' }, value: 0 },
+    ]);
+    expect(parseSamples(text, 'switchboard_partitions_owned')).toEqual([{ labels: {}, value: 3 }]);
   });
 });
