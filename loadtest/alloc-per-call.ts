@@ -14,18 +14,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { scriptArgs } from './lib/args.js';
 import { echoWorkload, setupRouterWorkload } from './lib/grpc-workload.js';
 import { closedLoop, type Iteration } from './lib/load-loops.js';
 import { type ChildServer, localNodeArgs, nodeEntryPoint, startChild } from './lib/node-process.js';
 
-const { values, positionals } = parseArgs({
-  options: { iterations: { type: 'string', default: '3000' }, echo: { type: 'boolean', default: false } },
-  allowPositionals: true,
+const values = scriptArgs({
+  usage: 'node dist/loadtest/alloc-per-call.js [options] [-- <node flags>]',
+  positionals: true,
+  options: {
+    iterations: { type: 'int', default: 3000, min: 100, help: 'sampled enqueue+end iterations' },
+    echo: { type: 'boolean', help: 'also measure the bare grpc-js echo server' },
+  },
 });
-const iterations = Number(values.iterations);
-if (!Number.isInteger(iterations) || iterations < 100) throw new Error('--iterations: an integer ≥ 100');
+const iterations = values.iterations;
+const positionals = values.positionals;
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const preload = `--import=${pathToFileURL(join(here, 'lib', 'alloc-sampler.js')).href}`;

@@ -14,6 +14,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { createEngine } from '../src/engine/index.js';
+import { scriptArgs } from './lib/args.js';
 import { EngineWorkload } from './lib/engine-workload.js';
 import { formatTable, LatencyHistogram } from './lib/hdr.js';
 import { mulberry32 } from './lib/prng.js';
@@ -28,14 +29,42 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const get = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  const v = scriptArgs(
+    {
+      usage: 'npm run bench:engine -- [options]',
+      options: {
+        sizes: {
+          type: 'string',
+          default: '100,1000,10000,100000',
+          value: 'N,N,…',
+          help: 'agent counts, one row each',
+        },
+        'waiting-factor': { type: 'int', default: 10, min: 0, help: 'waiting conversations per agent' },
+        ops: { type: 'int', default: 20_000, min: 100, help: 'measured decisions per row' },
+        'naive-ops': {
+          type: 'int',
+          default: 2_000,
+          min: 100,
+          help: 'decisions of the naive matcher per row',
+        },
+        queues: { type: 'int', default: 20, min: 1, help: 'queues (skills)' },
+        'no-naive': { type: 'boolean', help: 'skip the naive-matcher comparison' },
+      },
+    },
+    argv,
+  );
+  const sizes = v.sizes.split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`--sizes must be positive integers separated by commas (got "${v.sizes}")`);
+    process.exit(2);
+  }
   return {
-    sizes: (get('sizes') ?? '100,1000,10000,100000').split(',').map(Number),
-    waitingFactor: Number(get('waiting-factor') ?? 10),
-    ops: Number(get('ops') ?? 20_000),
-    naiveOps: Number(get('naive-ops') ?? 2_000),
-    queues: Number(get('queues') ?? 20),
-    naive: !argv.includes('--no-naive'),
+    sizes,
+    waitingFactor: v['waiting-factor'],
+    ops: v.ops,
+    naiveOps: v['naive-ops'],
+    queues: v.queues,
+    naive: !v['no-naive'],
   };
 }
 

@@ -13,43 +13,56 @@
  * Last line: {"agents":..,"waiting":..,"lease_ttl_ms":..,"failover_ms":[..],"load_ms":[..],"met":bool,...}
  */
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import type * as grpc from '@grpc/grpc-js';
 import { Presence } from '../src/gen/switchboard/v1/common.js';
 import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } from './lib/api-requests.js';
+import { scriptArgs } from './lib/args.js';
 import {
   type LocalCluster,
   type Recovered,
-  snapshotChoice,
   snapshotStore,
+  snapshotsOption,
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
 import { parseSamples, scrapeText } from './lib/prom.js';
 
-const { values } = parseArgs({
+const args = scriptArgs({
+  usage: 'npm run bench:failover -- [options]',
   options: {
-    agents: { type: 'string', default: '10000' },
-    waiting: { type: 'string', default: '10000' },
-    'lease-ttl-ms': { type: 'string' },
-    'probe-ms': { type: 'string', default: '10' },
-    snapshots: { type: 'string', default: 'auto' },
-    'target-ms': { type: 'string', default: '2000' },
-    help: { type: 'boolean', short: 'h', default: false },
+    agents: {
+      type: 'int',
+      default: 10_000,
+      min: 1,
+      help: 'agents of the tenant (chat capacity 1, all busy)',
+    },
+    waiting: { type: 'int', default: 10_000, min: 0, help: 'conversations queued behind them' },
+    'lease-ttl-ms': {
+      type: 'int',
+      min: 1000,
+      max: 60_000,
+      help: "the nodes' --lease-ttl-ms (default: the node's own)",
+    },
+    'probe-ms': {
+      type: 'int',
+      default: 10,
+      min: 1,
+      help: 'one probing Enqueue through a survivor this often',
+    },
+    snapshots: snapshotsOption,
+    'target-ms': {
+      type: 'int',
+      default: 2000,
+      min: 1,
+      help: 'failover target (SPEC §5): "met" in the JSON line',
+    },
   },
 });
-if (values.help) {
-  console.log(
-    'usage: npm run bench:failover -- [--agents 10000] [--waiting 10000] [--lease-ttl-ms (node default)]\n' +
-      '                                 [--probe-ms 10] [--snapshots auto|mongo|jetstream] [--target-ms 2000]',
-  );
-  process.exit(0);
-}
-const SNAPSHOTS = snapshotChoice(values.snapshots, 'bench:failover');
-const AGENTS = Number(values.agents);
-const WAITING = Number(values.waiting);
-const PROBE_MS = Number(values['probe-ms']);
-const TARGET_MS = Number(values['target-ms']);
+const SNAPSHOTS = args.snapshots;
+const AGENTS = args.agents;
+const WAITING = args.waiting;
+const PROBE_MS = args['probe-ms'];
+const TARGET_MS = args['target-ms'];
 const TENANT = 'failover';
 const SNAPSHOT_SECONDS = 2;
 /** A tenant not served again this long after the kill counts as never recovered. */
@@ -180,9 +193,10 @@ async function ownerIndex(cluster: LocalCluster): Promise<number> {
 
 async function main(): Promise<void> {
   const store = await snapshotStore(SNAPSHOTS);
-  const ttlArgs = values['lease-ttl-ms'] ? ['--lease-ttl-ms', values['lease-ttl-ms']] : [];
+  const ttl = args['lease-ttl-ms'];
+  const ttlArgs = ttl !== undefined ? ['--lease-ttl-ms', String(ttl)] : [];
   console.log(
-    `bench:failover: NATS + 3 nodes, tenant ${TENANT} with ${AGENTS} agents and ${WAITING} waiting, snapshots in ${store.label} every ${SNAPSHOT_SECONDS} s, lease TTL ${values['lease-ttl-ms'] ?? 'node default'}`,
+    `bench:failover: NATS + 3 nodes, tenant ${TENANT} with ${AGENTS} agents and ${WAITING} waiting, snapshots in ${store.label} every ${SNAPSHOT_SECONDS} s, lease TTL ${ttl ?? 'node default'}`,
   );
   let cluster: LocalCluster | null = null;
   try {
@@ -207,7 +221,7 @@ async function main(): Promise<void> {
       agents: AGENTS,
       waiting: WAITING,
       snapshots: store.label,
-      lease_ttl_ms: values['lease-ttl-ms'] ? Number(values['lease-ttl-ms']) : 'default',
+      lease_ttl_ms: ttl ?? 'default',
       failover_ms: failover,
       load_ms: kills.map((k) => k.recovered?.ms ?? null),
       replayed: kills.map((k) => k.recovered?.replayed ?? null),

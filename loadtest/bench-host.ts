@@ -26,7 +26,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { FileCommandLog } from '../src/cluster/embedded/index.js';
 import { createEmbeddedPorts, type NodePorts } from '../src/cluster/index.js';
 import type { CommandLog, LogBatch } from '../src/cluster/ports.js';
@@ -35,20 +34,30 @@ import type { AgentConfig, ApplyResult, Command, CommandEnvelope, QueueConfig } 
 import { PartitionHost } from '../src/host/partition-host.js';
 import type { HostItem } from '../src/host/protocol.js';
 import { createWorkerPool, type PoolKind, type WorkerPool } from '../src/host/worker-pool.js';
+import { scriptArgs } from './lib/args.js';
 import { formatTable, LatencyHistogram } from './lib/hdr.js';
 
-const { values } = parseArgs({
+const values = scriptArgs({
+  usage: 'npm run bench:host -- [options]',
   options: {
-    conversations: { type: 'string', default: '20000' },
-    clients: { type: 'string', default: '64' },
-    'open-loop': { type: 'boolean', default: false },
-    rate: { type: 'string', default: '500' },
-    rounds: { type: 'string', default: '6' },
-    'round-seconds': { type: 'string', default: '2' },
+    conversations: { type: 'int', default: 20_000, min: 100, help: 'conversations per scenario' },
+    clients: { type: 'int', default: 64, min: 1, help: 'callers in flight (C)' },
+    'open-loop': {
+      type: 'boolean',
+      help: "measure the gRPC load test's server side instead (see the file's header)",
+    },
+    rate: { type: 'number', default: 500, min: 1, help: 'with --open-loop: conversations per second' },
+    rounds: { type: 'int', default: 6, min: 1, help: 'with --open-loop: alternating rounds' },
+    'round-seconds': {
+      type: 'number',
+      default: 2,
+      min: 0.5,
+      help: 'with --open-loop: length of each round, s',
+    },
   },
 });
-const N = Number(values.conversations);
-const C = Number(values.clients);
+const N = values.conversations;
+const C = values.clients;
 const TENANT = 'bench';
 
 const QUEUE: QueueConfig = {
@@ -333,9 +342,9 @@ const OPEN_VARIANTS: OpenVariant[] = [
 
 /** Open loop: enqueue submit → durable answer, per variant, alternating rounds. */
 async function openLoopMain(): Promise<void> {
-  const rate = Number(values.rate);
-  const rounds = Number(values.rounds);
-  const roundMs = Number(values['round-seconds']) * 1000;
+  const rate = values.rate;
+  const rounds = values.rounds;
+  const roundMs = values['round-seconds'] * 1000;
   interface Setup {
     v: OpenVariant;
     dir: string;

@@ -3,26 +3,27 @@
  * serialised to a JSON string (as the snapshot store writes it), parsed and restored; the restored digest
  * must equal the original. Target: restore < 1 s.
  *
- * Usage: npm run bench:restore -- [--agents=10000] [--waiting=100000]
+ * Usage: npm run bench:restore -- [--agents 10000] [--waiting 100000]
  * Last stdout line: {"agents":..,"waiting":..,"snapshot_bytes":..,"serialize_ms":..,"restore_ms":..,"digest_ok":true,...}
  */
 
 import { availableParallelism, loadavg } from 'node:os';
 import type { EngineSnapshot } from '../src/engine/index.js';
 import { createEngine, restoreEngine } from '../src/engine/index.js';
+import { scriptArgs } from './lib/args.js';
 import { EngineWorkload } from './lib/engine-workload.js';
 import { formatTable } from './lib/hdr.js';
-
-function arg(name: string, def: number): number {
-  const v = process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-  return v === undefined ? def : Number(v);
-}
 
 const ms = (from: bigint) => Math.round(Number(process.hrtime.bigint() - from) / 1e4) / 100;
 
 function main(): void {
-  const agents = arg('agents', 10_000);
-  const waiting = arg('waiting', 100_000);
+  const { agents, waiting } = scriptArgs({
+    usage: 'npm run bench:restore -- [options]',
+    options: {
+      agents: { type: 'int', default: 10_000, min: 1, help: 'agents of the partition' },
+      waiting: { type: 'int', default: 100_000, min: 0, help: 'waiting conversations' },
+    },
+  });
   (globalThis as { gc?: () => void }).gc?.();
 
   let t = process.hrtime.bigint();

@@ -21,7 +21,6 @@
  * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x,...}.
  * Exit code 1 when any of the zeros is not zero, a killed tenant never came back, or failover took ≥ 5 s.
  */
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -33,45 +32,54 @@ import { Outcome, Presence } from '../src/gen/switchboard/v1/common.js';
 import { ConversationStatus, EnqueueStatus } from '../src/gen/switchboard/v1/gateway.js';
 import type { PublishedEvent } from '../src/host/router.js';
 import { type Clients, chatAgent, chatEnqueue, chatQueue, clientsFor, unary } from './lib/api-requests.js';
+import { scriptArgs } from './lib/args.js';
 import {
   type LocalCluster,
-  snapshotChoice,
   snapshotStore,
+  snapshotsOption,
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
 import { parseSamples, scrapeText } from './lib/prom.js';
 
-const { values } = parseArgs({
+const args = scriptArgs({
+  usage: 'npm run chaos -- [options]',
   options: {
-    seconds: { type: 'string', default: '55' },
-    rate: { type: 'string', default: '320' },
-    tenants: { type: 'string', default: '6' },
-    agents: { type: 'string', default: '20' },
-    capacity: { type: 'string', default: '4' },
-    'kill-at': { type: 'string', default: '12' },
-    'nats-restart-at': { type: 'string', default: '32' },
-    snapshots: { type: 'string', default: 'auto' },
-    'snapshot-seconds': { type: 'string', default: '4' },
-    help: { type: 'boolean', short: 'h', default: false },
+    seconds: { type: 'int', default: 55, min: 10, help: 'length of the run' },
+    rate: { type: 'number', default: 320, min: 1, help: 'enqueues per second, spread over all nodes' },
+    tenants: { type: 'int', default: 6, min: 1, help: 'tenants (partitions)' },
+    agents: { type: 'int', default: 20, min: 1, help: 'chat agents per tenant' },
+    capacity: { type: 'int', default: 4, min: 1, max: 100, help: 'chat conversations per agent' },
+    'kill-at': {
+      type: 'number',
+      default: 12,
+      min: 1,
+      help: 'second of the run at which the owner of the most tenants is killed',
+    },
+    'nats-restart-at': {
+      type: 'number',
+      default: 32,
+      min: 1,
+      help: 'second at which the NATS server is killed and restarted',
+    },
+    snapshots: snapshotsOption,
+    'snapshot-seconds': {
+      type: 'int',
+      default: 4,
+      min: 1,
+      help: 'the nodes snapshot every tenant this often',
+    },
   },
 });
-if (values.help) {
-  console.log(
-    'usage: npm run chaos -- [--seconds 55] [--rate 320] [--tenants 6] [--agents 20] [--capacity 4] [--kill-at 12] [--nats-restart-at 32]\n' +
-      '                        [--snapshots auto|mongo|jetstream] [--snapshot-seconds 4]',
-  );
-  process.exit(0);
-}
-const SNAPSHOTS = snapshotChoice(values.snapshots, 'chaos');
-const SECONDS = Number(values.seconds);
-const RATE = Number(values.rate);
-const TENANTS = Array.from({ length: Number(values.tenants) }, (_, i) => `chaos-${i}`);
-const AGENTS = Number(values.agents);
-const CAPACITY = Number(values.capacity);
-const KILL_AT = Number(values['kill-at']) * 1000;
-const NATS_AT = Number(values['nats-restart-at']) * 1000;
-const SNAPSHOT_SECONDS = Number(values['snapshot-seconds']);
+const SNAPSHOTS = args.snapshots;
+const SECONDS = args.seconds;
+const RATE = args.rate;
+const TENANTS = Array.from({ length: args.tenants }, (_, i) => `chaos-${i}`);
+const AGENTS = args.agents;
+const CAPACITY = args.capacity;
+const KILL_AT = args['kill-at'] * 1000;
+const NATS_AT = args['nats-restart-at'] * 1000;
+const SNAPSHOT_SECONDS = args['snapshot-seconds'];
 const MAX_INFLIGHT = 600;
 /** The issue's failover target with default lease settings. */
 const FAILOVER_LIMIT_MS = 5000;

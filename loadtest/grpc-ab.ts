@@ -24,29 +24,33 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { scriptArgs } from './lib/args.js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type Driver, pickClient, workloadDriver } from './lib/drivers.js';
+import { clientOption, type Driver, pickClient, workloadDriver } from './lib/drivers.js';
 import { setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { WindowedLatency } from './lib/load-loops.js';
 import { localNodeArgs, startChild } from './lib/node-process.js';
 import { scrapeText, serverBreakdown } from './lib/prom.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
+const values = scriptArgs({
+  usage: 'node dist/loadtest/grpc-ab.js "labelA|repoA|flags" "labelB|repoB|flags" [options]',
+  positionals: true,
   options: {
-    rounds: { type: 'string', default: '8' },
-    rate: { type: 'string', default: '500' },
-    agents: { type: 'string', default: '50' },
-    cluster: { type: 'boolean', default: false },
-    client: { type: 'string', default: 'auto' },
+    rounds: { type: 'int', default: 8, min: 1, help: 'open-loop rounds per side' },
+    rate: { type: 'number', default: 500, min: 1, help: 'enqueues per second' },
+    agents: { type: 'int', default: 50, min: 1, help: 'agents created, 100 chat conversations each' },
+    cluster: {
+      type: 'boolean',
+      help: 'each side is a local cluster (NATS + 3 nodes), load sent to the owner',
+    },
+    client: clientOption,
   },
+  epilog: 'Each side: label|repo dir with a built dist/|flags ("node:--flag" goes to the node binary).',
 });
+const positionals = values.positionals;
 if (positionals.length !== 2) {
-  console.error(
-    'usage: node dist/loadtest/grpc-ab.js "labelA|repoA|flags" "labelB|repoB|flags" [--rounds N]',
-  );
+  console.error('two sides are needed, e.g. "before|/tmp/base|" "after|.|" (--help for more)');
   process.exit(2);
 }
 
@@ -62,8 +66,8 @@ interface Side {
 }
 
 async function main(): Promise<void> {
-  const rate = Number(values.rate);
-  const rounds = Number(values.rounds);
+  const rate = values.rate;
+  const rounds = values.rounds;
   const client = pickClient(values.client);
   const sides: Side[] = [];
   try {
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
         if (httpPort) metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
         stop = () => child.stop();
       }
-      const workload = await setupRouterWorkload(address, new grpc.Metadata(), Number(values.agents));
+      const workload = await setupRouterWorkload(address, new grpc.Metadata(), values.agents);
       const driver = await workloadDriver(client, [{ ...workload, address }]);
       sides.push({
         label,

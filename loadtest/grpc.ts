@@ -15,11 +15,11 @@
 
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
+import { scriptArgs } from './lib/args.js';
 import { startLocalCluster } from './lib/cluster.js';
-import { type Driver, pickClient, workloadDriver } from './lib/drivers.js';
+import { clientOption, type Driver, pickClient, workloadDriver } from './lib/drivers.js';
 import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
@@ -27,32 +27,72 @@ import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-p
 import { scrapeText, serverBreakdown } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 
-const HELP = `usage: npm run loadtest:grpc -- [options]
-  --target HOST:PORT     existing node (default: start one on free ports with a temporary data dir)
-  --token TOKEN          bearer token for --target (auth off on the node this script starts)
-  --metrics-url URL      /metrics of --target, for the server-side assignment histogram
-  --compare-echo         also measure a bare grpc-js echo server with the same message sizes
-  --client auto|go|node  who sends the load: go = the native client loadtest/gclient (grpc-go, built with
-                         \`go build\`), which adds no GC pauses of its own to the figures; node = the grpc-js
-                         client in this process (what a Node.js gateway sees, its own GC included);
-                         auto (default) = go where Go is installed, else node (see loadtest/README.md)
-  --cluster              run against a local cluster (NATS + --cluster-nodes nodes, loadtest/lib/cluster.ts)
-  --cluster-via WHO      owner (default: load goes to the tenant's owner, as a tenant-aware gateway would)
-                         | other (load goes to a non-owner: every call is forwarded over NATS)
-  --cluster-nodes N      nodes of the local cluster (default 3)
-  --nats-sync-interval I the local cluster's NATS sync_interval (default always, as deploy/ recommends;
-                         e.g. 2m, the server's default, to see what an fsync per message costs)
-  --rate N               open-loop target rate, enqueues per second (default 500)
-  --concurrency N        closed-loop callers (default 16)
-  --rounds N             alternating rounds per mode (default 6)
-  --round-seconds S      length of each round (default 2)
-  --agents N             agents created per tenant, 100 chat conversations each (default 50)
-  --tenants N            tenants (partitions) the load is spread over, evenly (default 1); in a cluster
-                         they are spread over the nodes by rendezvous hashing, each tenant's calls sent
-                         to its owner (or, with --cluster-via other, to a non-owner)
-  --warmup S             seconds of closed-loop warm-up before measuring (default 4)
-  --node-args="ARGS"   extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"
-  --no-report            skip the HTML/JSON files`;
+const SPEC = {
+  usage: 'npm run loadtest:grpc -- [options]',
+  options: {
+    target: {
+      type: 'string',
+      value: 'HOST:PORT',
+      help: 'existing node (default: start one on free ports with a temporary data dir)',
+    },
+    token: {
+      type: 'string',
+      value: 'TOKEN',
+      help: 'bearer token for --target (auth off on the node this script starts)',
+    },
+    'metrics-url': {
+      type: 'string',
+      value: 'URL',
+      help: '/metrics of --target, for the server-side assignment histogram',
+    },
+    'compare-echo': {
+      type: 'boolean',
+      help: 'also measure a bare grpc-js echo server with the same message sizes',
+    },
+    client: clientOption,
+    cluster: {
+      type: 'boolean',
+      help: 'run against a local cluster (NATS + --cluster-nodes nodes, loadtest/lib/cluster.ts)',
+    },
+    'cluster-via': {
+      type: 'string',
+      default: 'owner',
+      choices: ['owner', 'other'],
+      help: "owner: load goes to the tenant's owner, as a tenant-aware gateway would;\nother: load goes to a non-owner, so every call is forwarded over NATS",
+    },
+    'cluster-nodes': { type: 'int', default: 3, min: 1, max: 9, help: 'nodes of the local cluster' },
+    'nats-sync-interval': {
+      type: 'string',
+      default: 'always',
+      value: 'I',
+      help: "the local cluster's NATS sync_interval (always, as deploy/ recommends;\ne.g. 2m, the server's default, to see what an fsync per message costs)",
+    },
+    rate: { type: 'number', default: 500, min: 1, help: 'open-loop target rate, enqueues per second' },
+    concurrency: { type: 'int', default: 16, min: 1, help: 'closed-loop callers' },
+    rounds: { type: 'int', default: 6, min: 1, help: 'alternating rounds per mode' },
+    'round-seconds': { type: 'number', default: 2, min: 0.5, help: 'length of each round, s' },
+    agents: {
+      type: 'int',
+      default: 50,
+      min: 1,
+      help: 'agents created per tenant, 100 chat conversations each',
+    },
+    tenants: {
+      type: 'int',
+      default: 1,
+      min: 1,
+      help: "tenants (partitions) the load is spread over, evenly; in a cluster they are spread\nover the nodes by rendezvous hashing, each tenant's calls sent to its owner (or,\nwith --cluster-via other, to a non-owner)",
+    },
+    warmup: { type: 'number', default: 4, min: 0, help: 'seconds of closed-loop warm-up before measuring' },
+    'node-args': {
+      type: 'string',
+      default: '',
+      value: '"ARGS"',
+      help: 'extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"',
+    },
+    'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
+  },
+} as const;
 
 interface Target {
   /** Where a tenant's calls go (the same node for every tenant, except in a cluster). */
@@ -116,51 +156,24 @@ async function scrapeAll(urls: string[]): Promise<string | null> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      target: { type: 'string' },
-      token: { type: 'string' },
-      'metrics-url': { type: 'string' },
-      'compare-echo': { type: 'boolean', default: false },
-      client: { type: 'string', default: 'auto' },
-      cluster: { type: 'boolean', default: false },
-      'cluster-via': { type: 'string', default: 'owner' },
-      'cluster-nodes': { type: 'string', default: '3' },
-      'nats-sync-interval': { type: 'string', default: 'always' },
-      rate: { type: 'string', default: '500' },
-      concurrency: { type: 'string', default: '16' },
-      rounds: { type: 'string', default: '6' },
-      'round-seconds': { type: 'string', default: '2' },
-      agents: { type: 'string', default: '50' },
-      tenants: { type: 'string', default: '1' },
-      warmup: { type: 'string', default: '4' },
-      'node-args': { type: 'string', default: '' },
-      'no-report': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const rate = Number(values.rate);
-  const concurrency = Number(values.concurrency);
-  const rounds = Number(values.rounds);
-  const roundMs = Number(values['round-seconds']) * 1000;
-  const agentCount = Number(values.agents);
-  const tenants = tenantNames(Math.max(1, Number(values.tenants)));
+  const values = scriptArgs(SPEC);
+  const rate = values.rate;
+  const concurrency = values.concurrency;
+  const rounds = values.rounds;
+  const roundMs = values['round-seconds'] * 1000;
+  const agentCount = values.agents;
+  const tenants = tenantNames(values.tenants);
   const withEcho = values['compare-echo'];
   const clientKind = pickClient(values.client);
 
   const children: ChildServer[] = [];
   let target: Target;
   const via = values['cluster-via'];
-  if (via !== 'owner' && via !== 'other') throw new Error(`--cluster-via: owner or other, not ${via}`);
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
   if (values.cluster)
     target = await clusterTarget(
       via,
-      Number(values['cluster-nodes']),
+      values['cluster-nodes'],
       nodeArgs,
       tenants,
       values['nats-sync-interval'],
@@ -241,7 +254,7 @@ async function main(): Promise<number> {
 
     console.log('warm-up…');
     // The node's JIT, worker and log need longer than the bare echo server to reach their steady speed.
-    const warmupMs = Number(values.warmup) * 1000;
+    const warmupMs = values.warmup * 1000;
     // At once, so neither side starts the measured rounds fresher than the other (see grpc-ab.ts).
     await Promise.all([routerDrv.closed(8, warmupMs), echoIter?.closed(8, warmupMs)]);
     // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
@@ -330,7 +343,7 @@ async function main(): Promise<number> {
       ...(values.cluster
         ? {
             cluster_via: via,
-            cluster_nodes: Number(values['cluster-nodes']),
+            cluster_nodes: values['cluster-nodes'],
             node_args: nodeArgs.join(' '),
             nats_sync_interval: values['nats-sync-interval'],
           }

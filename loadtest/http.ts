@@ -14,8 +14,8 @@
  * Last line: {"rps":..,"p50_ms":..,"p99_ms":..,"errors":0,"server_assign_p50_us":..,"server_assign_p99_us":..}.
  */
 
-import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { scriptArgs } from './lib/args.js';
 import { WindowedLatency } from './lib/load-loops.js';
 import { type ChildServer, startSwitchboardNode } from './lib/node-process.js';
 import {
@@ -30,34 +30,35 @@ import {
 } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 
-const HELP = `usage: npm run loadtest -- [options]
-  --target URL         existing node's HTTP base URL (default: start one on free ports)
-  --token TOKEN        bearer token for --target
-  --connections N      autocannon connections (default 10)
-  --duration S         seconds of load (default 20)
-  --rate N             fixed overall enqueue rate per second (default: as fast as it answers)
-  --agents N           agents created, 100 chat conversations each (default 50)
-  --node-args="ARGS"   extra flags for the node it starts, e.g. --node-args="--fsync interval"
-  --no-report          skip the HTML/JSON files`;
+const SPEC = {
+  usage: 'npm run loadtest -- [options]',
+  options: {
+    target: {
+      type: 'string',
+      value: 'URL',
+      help: "existing node's HTTP base URL (default: start one on free ports)",
+    },
+    token: { type: 'string', value: 'TOKEN', help: 'bearer token for --target' },
+    connections: { type: 'int', default: 10, min: 1, help: 'autocannon connections' },
+    duration: { type: 'number', default: 20, min: 1, help: 'seconds of load' },
+    rate: {
+      type: 'number',
+      min: 1,
+      help: 'fixed overall enqueue rate per second (default: as fast as it answers)',
+    },
+    agents: { type: 'int', default: 50, min: 1, help: 'agents created, 100 chat conversations each' },
+    'node-args': {
+      type: 'string',
+      default: '',
+      value: '"ARGS"',
+      help: 'extra flags for the node it starts, e.g. --node-args="--fsync interval"',
+    },
+    'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
+  },
+} as const;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      target: { type: 'string' },
-      token: { type: 'string' },
-      connections: { type: 'string', default: '10' },
-      duration: { type: 'string', default: '20' },
-      rate: { type: 'string' },
-      agents: { type: 'string', default: '50' },
-      'node-args': { type: 'string', default: '' },
-      'no-report': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = scriptArgs(SPEC);
   let node: ChildServer | undefined;
   let base: string;
   if (values.target) base = values.target.replace(/\/$/, '');
@@ -99,7 +100,7 @@ async function main(): Promise<number> {
       priority: 5,
       serviceLevel: { target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 },
     });
-    const agents = Number(values.agents);
+    const agents = values.agents;
     for (let i = 0; i < agents; i++) {
       const id = `lt-agent-${i}`;
       await send('PUT', `${T}/agents/${id}`, {
@@ -157,8 +158,8 @@ async function main(): Promise<number> {
       }
     };
 
-    const connections = Number(values.connections);
-    const duration = Number(values.duration);
+    const connections = values.connections;
+    const duration = values.duration;
     const enqueueRequest = {
       method: 'POST' as const,
       path: `/v1/tenants/${tenant}/conversations`,
@@ -203,7 +204,7 @@ async function main(): Promise<number> {
             url: base,
             connections,
             duration: seconds,
-            ...(values.rate ? { overallRate: Number(values.rate) } : {}),
+            ...(values.rate !== undefined ? { overallRate: values.rate } : {}),
             requests: [enqueueRequest],
           },
           (err, result) => (err ? reject(err) : resolve(result)),
@@ -245,7 +246,7 @@ async function main(): Promise<number> {
 
     const lat = new WindowedLatency(process.hrtime.bigint());
     console.log(
-      `autocannon: ${connections} connections, ${duration} s${values.rate ? `, ${values.rate}/s` : ''}…`,
+      `autocannon: ${connections} connections, ${duration} s${values.rate !== undefined ? `, ${values.rate}/s` : ''}…`,
     );
     const result = await cannon(duration, lat);
     clearInterval(sampler);

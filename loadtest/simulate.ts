@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './lib/args.js';
 import { repoRoot } from './lib/machine.js';
 import { writeReport } from './lib/report.js';
 import { erlangCAverageWait, erlangCServiceLevel } from './sim/erlang.js';
@@ -22,16 +22,31 @@ import { applyWhatIf, loadScenario, parseWhatIf, type Scenario, withStaffingOf }
 import { simulationReport } from './sim/sim-report.js';
 import { generateArrivals } from './sim/traffic.js';
 
-const HELP = `usage: npm run simulate -- [scenario] [options]
-  scenario               name in loadtest/scenarios/ or a path (default small-support-desk)
-  --seed N               override the scenario's seed
-  --days N               override the number of simulated days
-  --what-if JSON         same day, changed configuration: {"agents":+5} {"group":{"chat-en":2}}
-                         {"strategy":"round_robin"} {"wrapUpSeconds":0} {"volume":1.2}
-  --compare FILE         same day (seed and traffic of the base scenario) with FILE's queues and agents
-  --erlang-check         single-skill queue at ~85 % occupancy vs Erlang C (must agree within 2 points)
-  --seeds N              seeds pooled by --erlang-check (default 12)
-  --no-report            skip the HTML/JSON files`;
+const SPEC = {
+  usage: 'npm run simulate -- [scenario] [options]',
+  positionals: true,
+  options: {
+    seed: { type: 'int', min: 0, help: "override the scenario's seed" },
+    days: { type: 'int', min: 1, max: 366, help: 'override the number of simulated days' },
+    'what-if': {
+      type: 'string',
+      value: 'JSON',
+      help: 'same day, changed configuration: {"agents":+5} {"group":{"chat-en":2}}\n{"strategy":"round_robin"} {"wrapUpSeconds":0} {"volume":1.2}',
+    },
+    compare: {
+      type: 'string',
+      value: 'FILE',
+      help: "same day (seed and traffic of the base scenario) with FILE's queues and agents",
+    },
+    'erlang-check': {
+      type: 'boolean',
+      help: 'single-skill queue at ~85 % occupancy vs Erlang C (must agree within 2 points)',
+    },
+    seeds: { type: 'int', default: 12, min: 1, help: 'seeds pooled by --erlang-check' },
+    'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
+  },
+  epilog: 'scenario: a name in loadtest/scenarios/ or a path (default small-support-desk)',
+} as const;
 
 function resolveScenario(arg: string): string {
   if (existsSync(arg)) return arg;
@@ -131,31 +146,16 @@ function erlangCheck(base: Scenario, seeds: number) {
 }
 
 function main(): number {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      seed: { type: 'string' },
-      days: { type: 'string' },
-      'what-if': { type: 'string' },
-      compare: { type: 'string' },
-      'erlang-check': { type: 'boolean', default: false },
-      seeds: { type: 'string' },
-      'no-report': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = scriptArgs(SPEC);
+  const positionals = values.positionals;
   const erlang = values['erlang-check'];
   const name = positionals[0] ?? (erlang ? 'erlang-single-queue' : 'small-support-desk');
   let base = loadScenario(resolveScenario(name));
-  if (values.seed !== undefined) base = { ...base, seed: Number(values.seed) };
-  if (values.days !== undefined) base = { ...base, days: Number(values.days) };
+  if (values.seed !== undefined) base = { ...base, seed: values.seed };
+  if (values.days !== undefined) base = { ...base, days: values.days };
 
   if (erlang) {
-    const e = erlangCheck(base, Number(values.seeds ?? 12));
+    const e = erlangCheck(base, values.seeds);
     const ok = Math.abs(e.diffPoints) <= 2;
     console.log(
       `\nErlang C check: ${e.agents} agents, offered load ${e.offeredLoad.toFixed(2)} Erlangs (occupancy ${(e.occupancy * 100).toFixed(1)}%), ${e.conversations} conversations pooled`,

@@ -134,14 +134,16 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   };
 }
 
-export type SnapshotChoice = 'auto' | 'mongo' | 'jetstream';
+export type SnapshotChoice = (typeof snapshotsOption.choices)[number];
 
 /** A script's `--snapshots` value, or exit 2 naming the script and the bad value. */
-export function snapshotChoice(value: string, script: string): SnapshotChoice {
-  if (value === 'auto' || value === 'mongo' || value === 'jetstream') return value;
-  console.error(`${script}: --snapshots must be auto, mongo or jetstream (got ${value})`);
-  process.exit(2);
-}
+/** The `--snapshots` option of the cluster load scripts (`lib/args.ts`). */
+export const snapshotsOption = {
+  type: 'string',
+  default: 'auto',
+  choices: ['auto', 'mongo', 'jetstream'],
+  help: 'snapshot store: mongo (MONGO_URL, or a FerretDB started here), jetstream,\nor auto (mongo where one is available, else jetstream)',
+} as const;
 
 /**
  * The snapshot store for a local cluster's nodes: MongoDB (`MONGO_URL`, or a FerretDB started here as the

@@ -22,6 +22,18 @@ export type ClientKind = 'node' | 'go';
  * `--client auto|go|node` → the client to use: `auto` (the default) takes Go where `go` can build the
  * native client, else grpc-js, and says why.
  */
+/** The load-test client choices (`--client`, read by `pickClient`). */
+export const clientOption = {
+  type: 'string',
+  default: 'auto',
+  choices: ['auto', 'go', 'node'],
+  help:
+    'who sends the load: go = the native client loadtest/gclient (grpc-go, built with\n' +
+    '`go build`), which adds no GC pauses of its own to the figures; node = the grpc-js\n' +
+    'client in this process (what a Node.js gateway sees, its own GC included);\n' +
+    'auto = go where Go is installed, else node (see loadtest/README.md)',
+} as const;
+
 export function pickClient(asked: string): ClientKind {
   if (asked === 'node' || asked === 'go') return asked;
   if (asked !== 'auto') throw new Error(`--client: auto, go or node, not ${asked}`);
