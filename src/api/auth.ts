@@ -11,7 +11,18 @@
  * | this tenant's token    | allowed             |
  * | another tenant's token | PERMISSION_DENIED   |
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { SwitchboardError } from '../errors/catalogue.js';
+
+/**
+ * Tokens are kept and looked up by their SHA-256, never compared as strings: a string comparison or a
+ * hash-map probe on the token itself takes longer the more leading characters match, which a caller
+ * timing many guesses could use to learn a token piece by piece. A digest leaks nothing about the token
+ * it came from, and the admin digest is compared in constant time.
+ */
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
 
 export interface AuthConfig {
   /** tenant → its tokens (a single string or, during a rotation, the old and the new one). */
@@ -19,10 +30,13 @@ export interface AuthConfig {
   adminToken?: string;
 }
 
+/** What `lookup` returns for the admin token (not a string, so no tenant can be named like it). */
+const ADMIN: unique symbol = Symbol('admin');
+
 export class TenantAuth {
-  /** token → tenant: one map lookup per call, whatever the number of tenants. */
+  /** SHA-256 of a token (base64) → tenant: one map lookup per call, whatever the number of tenants. */
   private readonly tenantByToken = new Map<string, string>();
-  private readonly adminToken: string | undefined;
+  private readonly adminDigest: Buffer | undefined;
   /** False when no token is configured: every call is allowed. */
   readonly enabled: boolean;
 
@@ -30,15 +44,24 @@ export class TenantAuth {
     for (const [tenant, given] of Object.entries(cfg.tokens)) {
       for (const token of typeof given === 'string' ? [given] : given) {
         if (token.length === 0) continue;
-        const other = this.tenantByToken.get(token);
+        const key = digest(token).toString('base64');
+        const other = this.tenantByToken.get(key);
         if (other !== undefined && other !== tenant) {
           throw new Error(`one API token is configured for both tenant "${other}" and "${tenant}"`);
         }
-        this.tenantByToken.set(token, tenant);
+        this.tenantByToken.set(key, tenant);
       }
     }
-    this.adminToken = cfg.adminToken !== undefined && cfg.adminToken.length > 0 ? cfg.adminToken : undefined;
-    this.enabled = this.tenantByToken.size > 0 || this.adminToken !== undefined;
+    this.adminDigest =
+      cfg.adminToken !== undefined && cfg.adminToken.length > 0 ? digest(cfg.adminToken) : undefined;
+    this.enabled = this.tenantByToken.size > 0 || this.adminDigest !== undefined;
+  }
+
+  /** The token's tenant, `admin` for the admin token, or undefined for an unknown token. */
+  private lookup(token: string): string | typeof ADMIN | undefined {
+    const d = digest(token);
+    if (this.adminDigest !== undefined && timingSafeEqual(d, this.adminDigest)) return ADMIN;
+    return this.tenantByToken.get(d.toString('base64'));
   }
 
   /**
@@ -53,7 +76,7 @@ export class TenantAuth {
         'missing API token: send "authorization: Bearer <token>"',
       );
     }
-    if (token !== this.adminToken && !this.tenantByToken.has(token)) {
+    if (this.lookup(token) === undefined) {
       throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
     }
   }
@@ -67,8 +90,8 @@ export class TenantAuth {
         'missing API token: send "authorization: Bearer <token>"',
       );
     }
-    if (token === this.adminToken) return;
-    const owner = this.tenantByToken.get(token);
+    const owner = this.lookup(token);
+    if (owner === ADMIN) return;
     if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
     if (owner !== tenant) {
       throw new SwitchboardError(
