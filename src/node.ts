@@ -129,6 +129,11 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       registry,
       logger,
       maxMessageBytes: config.maxMessageBytes,
+      keepalive: {
+        timeMs: config.grpcKeepaliveMs,
+        timeoutMs: config.grpcKeepaliveTimeoutMs,
+        maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
+      },
     });
     const { grpcPort, httpPort } = await api.start({
       host: config.host,

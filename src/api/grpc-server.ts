@@ -36,6 +36,33 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Largest accepted request message, bytes (larger → RESOURCE_EXHAUSTED from grpc-js). */
   maxMessageBytes: number;
+  /** Connection keepalive and age (see `KeepaliveOptions`); absent = grpc-js defaults (no pings, no age). */
+  keepalive?: KeepaliveOptions;
+}
+
+export interface KeepaliveOptions {
+  /** Ping every connection this often (0 = never): a dead peer's connection and streams are closed. */
+  timeMs: number;
+  /** A ping unanswered this long closes the connection. */
+  timeoutMs: number;
+  /** Send GOAWAY after this long (0 = never); calls in flight get `MAX_AGE_GRACE_MS`. */
+  maxConnectionAgeMs: number;
+}
+
+/** After GOAWAY for age, calls still running get this long before the connection is cut. */
+const MAX_AGE_GRACE_MS = 30_000;
+
+/** grpc-js server options for `KeepaliveOptions` (an unset option keeps grpc-js's default: off). */
+export function keepaliveChannelOptions(k: KeepaliveOptions): grpc.ChannelOptions {
+  return {
+    ...(k.timeMs > 0 ? { 'grpc.keepalive_time_ms': k.timeMs, 'grpc.keepalive_timeout_ms': k.timeoutMs } : {}),
+    ...(k.maxConnectionAgeMs > 0
+      ? {
+          'grpc.max_connection_age_ms': k.maxConnectionAgeMs,
+          'grpc.max_connection_age_grace_ms': MAX_AGE_GRACE_MS,
+        }
+      : {}),
+  };
 }
 
 const SERVICES = [
@@ -118,6 +145,7 @@ export class GrpcApiServer {
       // Channelz (per-call counters and timestamps for a channelz admin service, which this server does
       // not expose) costs a tracker object and closures per call on the event loop: off.
       'grpc.enable_channelz': 0,
+      ...(opts.keepalive ? keepaliveChannelOptions(opts.keepalive) : {}),
     });
     for (const def of SERVICES) {
       const safeDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};

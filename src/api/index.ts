@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { PartitionRouter } from '../host/router.js';
-import { GrpcApiServer } from './grpc-server.js';
+import { GrpcApiServer, type KeepaliveOptions } from './grpc-server.js';
 import { HttpApiServer } from './http-server.js';
 import { SwitchboardService } from './service.js';
 
@@ -32,6 +32,8 @@ export interface ApiOptions {
   logger: Logger;
   /** Largest gRPC message / HTTP body accepted, bytes (default 4 MiB). */
   maxMessageBytes?: number;
+  /** gRPC connection keepalive pings and maximum age (default: grpc-js's, i.e. none). */
+  keepalive?: KeepaliveOptions;
 }
 
 export interface Api {
@@ -53,7 +55,12 @@ export function createApi(opts: ApiOptions): Api {
   if (!service.auth.enabled) {
     opts.logger.warn('no API tokens configured: authentication is OFF (set --tokens / --admin-token)');
   }
-  const grpcServer = new GrpcApiServer({ service, logger: opts.logger, maxMessageBytes });
+  const grpcServer = new GrpcApiServer({
+    service,
+    logger: opts.logger,
+    maxMessageBytes,
+    ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
+  });
   const httpServer = new HttpApiServer({
     service,
     registry: opts.registry,

@@ -215,6 +215,27 @@ export const OPTIONS = {
     default: '4194304',
     help: 'Largest gRPC message / HTTP body',
   },
+  grpcKeepaliveMs: {
+    flag: 'grpc-keepalive-ms',
+    env: 'SB_GRPC_KEEPALIVE_MS',
+    kind: 'string',
+    default: '30000',
+    help: 'gRPC: ping each client connection this often; one that does not answer within --grpc-keepalive-timeout-ms is closed with its WatchEvents streams (also keeps idle streams open through load balancers); 0 = off',
+  },
+  grpcKeepaliveTimeoutMs: {
+    flag: 'grpc-keepalive-timeout-ms',
+    env: 'SB_GRPC_KEEPALIVE_TIMEOUT_MS',
+    kind: 'string',
+    default: '10000',
+    help: 'gRPC: how long a keepalive ping may go unanswered',
+  },
+  grpcMaxConnectionAgeMs: {
+    flag: 'grpc-max-connection-age-ms',
+    env: 'SB_GRPC_MAX_CONNECTION_AGE_MS',
+    kind: 'string',
+    default: '0',
+    help: 'gRPC: ask clients to reconnect after this long (calls in flight get 30 s to finish), so they spread over nodes added since; 0 = never',
+  },
   shutdownGraceMs: {
     flag: 'shutdown-grace-ms',
     env: 'SB_SHUTDOWN_GRACE_MS',
@@ -301,6 +322,16 @@ const schema = z.object({
   snapshotEvery: positive,
   snapshotSeconds: positive,
   maxMessageBytes: positive.min(1024),
+  // Under 1 s a busy peer's late pong would drop healthy connections.
+  grpcKeepaliveMs: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 1000 && v <= 7_200_000), '0 (off) or 1000–7200000'),
+  grpcKeepaliveTimeoutMs: positive.min(100).max(600_000),
+  grpcMaxConnectionAgeMs: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 10_000 && v <= 2_147_483_647), '0 (never) or at least 10000'),
   shutdownGraceMs: z.coerce.number().int().min(0),
 });
 
@@ -370,13 +401,17 @@ export function helpText(): string {
     '',
     'Options (flag, environment variable, default):',
   ];
-  for (const o of Object.values(OPTIONS) as Option[]) {
-    const flag = `--${o.flag}${o.kind === 'string' ? ' <v>' : ''}`;
+  const all = Object.values(OPTIONS) as Option[];
+  const flagOf = (o: Option) => `--${o.flag}${o.kind === 'string' ? ' <v>' : ''}`;
+  // Columns as wide as their longest entry plus two spaces, so a long flag never runs into its variable.
+  const fw = Math.max(...all.map((o) => flagOf(o).length)) + 2;
+  const ew = Math.max(...all.map((o) => (o.env ?? '').length)) + 2;
+  for (const o of all) {
     lines.push(
-      `  ${flag.padEnd(26)}${(o.env ?? '').padEnd(22)}${o.help}${o.default ? ` [${o.default}]` : ''}`,
+      `  ${flagOf(o).padEnd(fw)}${(o.env ?? '').padEnd(ew)}${o.help}${o.default ? ` [${o.default}]` : ''}`,
     );
   }
-  lines.push('  -h, --help                                      Show this help');
+  lines.push(`  ${'-h, --help'.padEnd(fw + ew)}Show this help`);
   lines.push('', 'Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.');
   return lines.join('\n');
 }

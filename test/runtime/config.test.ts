@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, parseConfig } from '../../src/config/index.js';
+import { ConfigError, helpText, OPTIONS, parseConfig } from '../../src/config/index.js';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const r = parseConfig(argv, env);
@@ -91,6 +93,53 @@ describe('node configuration', () => {
       'SB_NODE_ID',
     ]) {
       expect(helpText()).toContain(v);
+    }
+    // Every flag is followed by at least two spaces before its variable, however long the flag.
+    for (const line of helpText()
+      .split('\n')
+      .filter((l) => l.startsWith('  --'))) {
+      expect(line).toMatch(/^ {2}--\S+( <v>)? {2,}/);
+    }
+  });
+
+  it('gRPC keepalive and connection age: on by default (30 s / 10 s), age off; nonsense refused', () => {
+    expect(config([])).toMatchObject({
+      grpcKeepaliveMs: 30_000,
+      grpcKeepaliveTimeoutMs: 10_000,
+      grpcMaxConnectionAgeMs: 0,
+    });
+    expect(
+      config(['--grpc-keepalive-ms', '0', '--grpc-max-connection-age-ms', '600000'], {
+        SB_GRPC_KEEPALIVE_TIMEOUT_MS: '2000',
+      }),
+    ).toMatchObject({ grpcKeepaliveMs: 0, grpcKeepaliveTimeoutMs: 2000, grpcMaxConnectionAgeMs: 600_000 });
+    const issues = (argv: string[]) => {
+      try {
+        parseConfig(argv, {});
+      } catch (e) {
+        return (e as ConfigError).issues.join('\n');
+      }
+      return 'accepted';
+    };
+    expect(issues(['--grpc-keepalive-ms', '200'])).toMatch(/--grpc-keepalive-ms .*0 \(off\) or 1000/);
+    expect(issues(['--grpc-keepalive-timeout-ms', '0'])).toMatch(/--grpc-keepalive-timeout-ms/);
+    expect(issues(['--grpc-max-connection-age-ms', '5000'])).toMatch(
+      /--grpc-max-connection-age-ms .*at least 10000/,
+    );
+  });
+
+  it("README's configuration table lists every option with its variable and default", () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of readme.split('\n')) {
+      const m = /^\| `--([a-z0-9-]+)` \| `?([A-Z_]*)`? \| ([^|]*) \|/.exec(line);
+      if (m) rows.set(m[1] as string, [m[2] as string, (m[3] as string).trim()]);
+    }
+    for (const o of Object.values(OPTIONS)) {
+      const row = rows.get(o.flag);
+      expect(row, `README row for --${o.flag}`).toBeDefined();
+      expect(row?.[0], `--${o.flag}'s variable`).toBe(o.env ?? '');
+      if (o.default !== '') expect(row?.[1], `--${o.flag}'s default`).toBe(o.default);
     }
   });
 });

@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { KeepaliveOptions } from '../../../src/api/grpc-server.js';
 import { type Api, createApi } from '../../../src/api/index.js';
 import { AdminServiceClient } from '../../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_desk.js';
@@ -33,7 +34,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { maxMessageBytes?: number; auth?: boolean } = {},
+  opts: { maxMessageBytes?: number; auth?: boolean; keepalive?: KeepaliveOptions } = {},
 ): Promise<Harness> {
   const router = new InMemoryRouter();
   const registry = new Registry();
@@ -47,6 +48,7 @@ export async function startHarness(
     registry,
     logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
+    ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
   const addr = `127.0.0.1:${grpcPort}`;
