@@ -6,11 +6,11 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createApi } from './api/index.js';
+import { createApi, TlsError, TlsFiles } from './api/index.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, systemClock } from './cluster/ports.js';
-import type { NodeConfig } from './config/index.js';
+import { ConfigError, type NodeConfig } from './config/index.js';
 import { PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
@@ -77,6 +77,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   const clock = opts.clock ?? systemClock;
   const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
+  // Before anything else: unusable certificate files are a configuration error, not a failed recovery.
+  const tls = tlsFromConfig(config, logger);
   let host: PartitionHost | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
   const ports = await openPorts(config, nodeId, clock, logger, async (p) => {
@@ -96,6 +98,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       partitionsOwned: () => host?.partitionsOwned ?? 0,
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
+      ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
     });
     host = new PartitionHost({
       ports,
@@ -134,6 +137,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         timeoutMs: config.grpcKeepaliveTimeoutMs,
         maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
       },
+      ...(tls ? { tls } : {}),
     });
     const { grpcPort, httpPort } = await api.start({
       host: config.host,
@@ -178,6 +182,32 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   } catch (e) {
     await host?.stop(0).catch(() => undefined);
     await ports.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** The TLS files of the configuration, read and checked now (`ConfigError` when unusable); none = plaintext. */
+function tlsFromConfig(config: NodeConfig, logger: Logger): TlsFiles | undefined {
+  if (config.tlsCert === '') return undefined;
+  try {
+    return new TlsFiles(
+      {
+        certFile: config.tlsCert,
+        keyFile: config.tlsKey,
+        ...(config.tlsClientCa ? { clientCaFile: config.tlsClientCa } : {}),
+        reloadMs: config.tlsReloadSeconds * 1000,
+      },
+      {
+        reloaded: () => logger.info({ cert: config.tlsCert }, 'TLS files reloaded'),
+        rejected: (err) =>
+          logger.error(
+            { err },
+            'TLS files changed but cannot be used: the previous certificate stays in service',
+          ),
+      },
+    );
+  } catch (e) {
+    if (e instanceof TlsError) throw new ConfigError([e.message]);
     throw e;
   }
 }

@@ -355,7 +355,26 @@ const ROWS = [
             '{{tenant}} {{alert}}',
           ),
         ],
-        { stack: true },
+        { stack: true, w: 8 },
+      ),
+      bargauge(
+        'TLS certificate expires in',
+        'Time left on the certificate each node serves (--tls-cert; empty without TLS). Red under 7 days: SwitchboardTlsCertificateExpiring.',
+        'min by (pod) (switchboard_tls_certificate_expiry_timestamp_seconds) - time()',
+        '{{pod}}',
+        {
+          unit: 's',
+          w: 4,
+          min: 0,
+          thresholds: {
+            mode: 'absolute',
+            steps: [
+              { color: 'red', value: null },
+              { color: 'orange', value: 7 * 86400 },
+              { color: 'green', value: 21 * 86400 },
+            ],
+          },
+        },
       ),
     ],
   ],

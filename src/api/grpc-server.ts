@@ -29,6 +29,7 @@ import {
   UNARY_METHODS,
   type UnaryMethod,
 } from './service.js';
+import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
 
 export interface GrpcServerOptions {
@@ -38,6 +39,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** Connection keepalive and age (see `KeepaliveOptions`); absent = grpc-js defaults (no pings, no age). */
   keepalive?: KeepaliveOptions;
+  /** Serve TLS (mutual when the files include a client CA); absent = plaintext. */
+  tls?: TlsFiles;
 }
 
 export interface KeepaliveOptions {
@@ -134,12 +137,14 @@ export class GrpcApiServer {
   private readonly logger: Logger;
   private readonly health: HealthImplementation;
   private readonly watchers = new Set<grpc.ServerWritableStream<WatchEventsRequest, Event>>();
+  private readonly credentials: grpc.ServerCredentials;
   private readinessTimer: NodeJS.Timeout | undefined;
   private serving = false;
 
   constructor(opts: GrpcServerOptions) {
     this.service = opts.service;
     this.logger = opts.logger;
+    this.credentials = opts.tls ? opts.tls.grpcCredentials() : grpc.ServerCredentials.createInsecure();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       // Channelz (per-call counters and timestamps for a channelz admin service, which this server does
@@ -174,9 +179,7 @@ export class GrpcApiServer {
   async listen(host: string, port: number): Promise<number> {
     const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      );
+      this.server.bindAsync(addr, this.credentials, (err, p) => (err ? reject(err) : resolve(p)));
     });
     this.updateHealth();
     this.readinessTimer = setInterval(() => this.updateHealth(), READINESS_POLL_MS);

@@ -7,6 +7,7 @@
  * or internal message never leaves the process.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -16,6 +17,7 @@ import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
 import { EVENTS_PATH, type Route, RouteTable } from './routes.js';
 import { type CallContext, type SwitchboardService, toSwitchboardError } from './service.js';
+import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
 
 export interface HttpServerOptions {
@@ -24,6 +26,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Largest accepted request body, bytes (larger → 413). */
   maxBodyBytes: number;
+  /** Serve HTTPS with these files (followed when they change); absent = plain HTTP. */
+  tls?: TlsFiles;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -31,7 +35,7 @@ const SSE_HEARTBEAT_MS = 15_000;
 const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
 
 export class HttpApiServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private readonly routes = new RouteTable();
   private readonly service: SwitchboardService;
   private readonly registry: Registry;
@@ -44,7 +48,16 @@ export class HttpApiServer {
     this.registry = opts.registry;
     this.logger = opts.logger;
     this.maxBodyBytes = opts.maxBodyBytes;
-    this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.serve(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res);
+    const tls = opts.tls;
+    if (tls) {
+      const { cert, key } = tls.current;
+      const https = createHttpsServer({ cert, key, keepAliveTimeout: 65_000 }, handler);
+      tls.onChange((m) => https.setSecureContext({ cert: m.cert, key: m.key }));
+      this.server = https;
+    } else {
+      this.server = createServer({ keepAliveTimeout: 65_000 }, handler);
+    }
     this.server.on('clientError', (_err, socket: Socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
       else socket.destroy();

@@ -13,11 +13,13 @@ import type { PartitionRouter } from '../host/router.js';
 import { GrpcApiServer, type KeepaliveOptions } from './grpc-server.js';
 import { HttpApiServer } from './http-server.js';
 import { SwitchboardService } from './service.js';
+import type { TlsFiles } from './tls.js';
 
 export { GrpcApiServer, toStatus } from './grpc-server.js';
 export { HttpApiServer } from './http-server.js';
 export { ROUTES } from './routes.js';
 export { type CallContext, SwitchboardService, UNARY_METHODS } from './service.js';
+export { TlsError, TlsFiles } from './tls.js';
 
 /** gRPC's own default; the same limit applies to HTTP bodies. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -34,6 +36,8 @@ export interface ApiOptions {
   maxMessageBytes?: number;
   /** gRPC connection keepalive pings and maximum age (default: grpc-js's, i.e. none). */
   keepalive?: KeepaliveOptions;
+  /** TLS on both ports (see `tls.ts`); absent = plaintext. */
+  tls?: TlsFiles;
 }
 
 export interface Api {
@@ -60,22 +64,26 @@ export function createApi(opts: ApiOptions): Api {
     logger: opts.logger,
     maxMessageBytes,
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   const httpServer = new HttpApiServer({
     service,
     registry: opts.registry,
     logger: opts.logger,
     maxBodyBytes: maxMessageBytes,
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   return {
     service,
     async start({ host, grpcPort, httpPort }) {
+      opts.tls?.watch();
       const g = await grpcServer.listen(host, grpcPort);
       const h = await httpServer.listen(host, httpPort);
       return { grpcPort: g, httpPort: h };
     },
     async stop(graceMs = 5_000) {
       await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
+      opts.tls?.close();
     },
   };
 }

@@ -66,6 +66,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
+  // Found only when starting (e.g. unreadable TLS files): still a configuration error.
+  if (e instanceof ConfigError) {
+    process.stderr.write(`switchboard: ${e.message}\n`);
+    process.exit(2);
+  }
   pino().fatal({ err: e }, 'switchboard failed to start');
   process.exit(1);
 });

@@ -236,6 +236,34 @@ export const OPTIONS = {
     default: '0',
     help: 'gRPC: ask clients to reconnect after this long (calls in flight get 30 s to finish), so they spread over nodes added since; 0 = never',
   },
+  tlsCert: {
+    flag: 'tls-cert',
+    env: 'SB_TLS_CERT',
+    kind: 'string',
+    default: '',
+    help: 'PEM certificate (chain) file: set ⇒ gRPC and HTTP serve TLS only; re-read when it changes',
+  },
+  tlsKey: {
+    flag: 'tls-key',
+    env: 'SB_TLS_KEY',
+    kind: 'string',
+    default: '',
+    help: 'PEM private key file of --tls-cert',
+  },
+  tlsClientCa: {
+    flag: 'tls-client-ca',
+    env: 'SB_TLS_CLIENT_CA',
+    kind: 'string',
+    default: '',
+    help: 'PEM CA file: set ⇒ gRPC clients must present a certificate it signed (mutual TLS; the HTTP port, for probes and Prometheus, does not ask)',
+  },
+  tlsReloadSeconds: {
+    flag: 'tls-reload-seconds',
+    env: 'SB_TLS_RELOAD_SECONDS',
+    kind: 'string',
+    default: '60',
+    help: 'How often the TLS files are checked for a change (a rotated certificate is served without a restart)',
+  },
   shutdownGraceMs: {
     flag: 'shutdown-grace-ms',
     env: 'SB_SHUTDOWN_GRACE_MS',
@@ -252,7 +280,7 @@ const positive = z.coerce.number().int().min(1);
 /** Two: the token in use and its replacement while clients move over. */
 const MAX_TOKENS_PER_TENANT = 2;
 
-const schema = z.object({
+const fields = z.object({
   grpcPort: port,
   httpPort: port,
   host: z.string().min(1),
@@ -332,7 +360,25 @@ const schema = z.object({
     .number()
     .int()
     .refine((v) => v === 0 || (v >= 10_000 && v <= 2_147_483_647), '0 (never) or at least 10000'),
+  tlsCert: z.string(),
+  tlsKey: z.string(),
+  tlsClientCa: z.string(),
+  tlsReloadSeconds: positive.max(86_400),
   shutdownGraceMs: z.coerce.number().int().min(0),
+});
+
+/** Options that are only valid together. */
+const schema = fields.superRefine((c, ctx) => {
+  if ((c.tlsCert === '') !== (c.tlsKey === '')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [c.tlsCert === '' ? 'tlsCert' : 'tlsKey'],
+      message: '--tls-cert and --tls-key go together',
+    });
+  }
+  if (c.tlsClientCa !== '' && c.tlsCert === '') {
+    ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'needs --tls-cert and --tls-key' });
+  }
 });
 
 export type NodeConfig = z.infer<typeof schema>;

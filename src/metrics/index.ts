@@ -4,6 +4,7 @@
  * Metric names are fixed in the team brief; `getOrCreate` lets the API layer and the host share a
  * registry without registering a name twice.
  */
+import { X509Certificate } from 'node:crypto';
 import { Counter, exponentialBuckets, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueStats } from '../engine/types.js';
 
@@ -88,6 +89,8 @@ export interface MetricsSources {
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
   leaseLosses?: () => Record<string, number>;
+  /** With TLS: the PEM certificate (chain) in service now. */
+  tlsCertificate?: () => Buffer;
 }
 
 /** Registers (or reuses) every node metric on `registry`. */
@@ -205,6 +208,24 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         },
       }),
   );
+
+  if (sources.tlsCertificate) {
+    const cert = sources.tlsCertificate;
+    getOrCreate(
+      registry,
+      'switchboard_tls_certificate_expiry_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'switchboard_tls_certificate_expiry_timestamp_seconds',
+          help: 'When the TLS certificate in service (the first of its chain) expires, Unix seconds',
+          registers,
+          // Read at scrape time: a rotated certificate shows at once.
+          collect() {
+            this.set(Date.parse(new X509Certificate(cert()).validTo) / 1000);
+          },
+        }),
+    );
+  }
 
   return {
     assignmentLatency: getOrCreate(

@@ -341,10 +341,13 @@ describe('alerts and dashboard queries', () => {
     const { Registry } = await import('prom-client');
     const registry = new Registry();
     const mod = await import(file);
+    // Every optional source given, so every metric a node may export is registered (not collected).
     mod.createNodeMetrics(registry, {
       inflight: () => 0,
       partitionsOwned: () => 0,
       queueStats: async () => [],
+      leaseLosses: () => ({}),
+      tlsCertificate: () => Buffer.alloc(0),
     });
     const registered: Obj[] = registry.getMetricsAsArray();
     // The API service layer registers the command histogram and the error counter itself (src/api/service.ts).

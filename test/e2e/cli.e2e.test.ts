@@ -34,6 +34,22 @@ describe('switchboard CLI', () => {
     expect(r.stderr).toMatch(/--http-port \(SB_HTTP_PORT\)/);
   });
 
+  it('TLS files that cannot be used stop the start with exit code 2, before any state is touched', () => {
+    const r = run([
+      '--tls-cert',
+      '/nonexistent/tls.pem',
+      '--tls-key',
+      '/nonexistent/tls.key',
+      '--data-dir',
+      '/nonexistent/data',
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--tls-cert /nonexistent/tls.pem: ENOENT');
+    const half = run(['--tls-cert', '/nonexistent/tls.pem']);
+    expect(half.status).toBe(2);
+    expect(half.stderr).toMatch(/--tls-key \(SB_TLS_KEY\): --tls-cert and --tls-key go together/);
+  });
+
   it('--demo serves a ready contact centre: a billing chat in French goes to a French-speaking agent', async () => {
     const node = await startNodeProcess({ args: ['--demo'] });
     nodes.push(node);

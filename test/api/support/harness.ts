@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { KeepaliveOptions } from '../../../src/api/grpc-server.js';
 import { type Api, createApi } from '../../../src/api/index.js';
+import type { TlsFiles } from '../../../src/api/tls.js';
 import { AdminServiceClient } from '../../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_desk.js';
 import { EventServiceClient } from '../../../src/gen/switchboard/v1/events.js';
@@ -34,7 +35,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { maxMessageBytes?: number; auth?: boolean; keepalive?: KeepaliveOptions } = {},
+  opts: { maxMessageBytes?: number; auth?: boolean; keepalive?: KeepaliveOptions; tls?: TlsFiles } = {},
 ): Promise<Harness> {
   const router = new InMemoryRouter();
   const registry = new Registry();
@@ -49,8 +50,10 @@ export async function startHarness(
     logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
+  // With TLS the test makes its own clients (with the CA it generated); these then stay unconnected.
   const addr = `127.0.0.1:${grpcPort}`;
   const creds = grpc.credentials.createInsecure();
   const admin = new AdminServiceClient(addr, creds);

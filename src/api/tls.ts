@@ -1,0 +1,180 @@
+/**
+ * TLS for both API ports, from PEM files that are re-read when they change (cert-manager and Kubernetes
+ * secret volumes replace them in place), so a certificate rotation needs no restart.
+ *
+ * One `TlsFiles` feeds the gRPC server (as a grpc-js certificate provider) and the HTTPS server (through
+ * `setSecureContext`). Files are only taken as a whole and only once they make a valid key pair: a
+ * rotation caught half-way (new certificate, old key) or a deleted file keeps the last good material
+ * and is reported, where grpc-js's own file watcher would drop TLS until the next good read.
+ *
+ * With a client CA, gRPC callers must present a certificate it signed (mutual TLS). The HTTP port does
+ * not ask for one: kubelet probes and Prometheus scrape it, and its `/v1` mirror still requires API tokens.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** Set ⇒ gRPC clients must present a certificate signed by one of these CAs. */
+  clientCaFile?: string;
+  /** How often the files are checked for a change, ms. */
+  reloadMs: number;
+}
+
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  clientCa: Buffer | null;
+}
+
+/** Unreadable or invalid TLS files (the message names the option and the file). */
+export class TlsError extends Error {}
+
+type CaListener = grpc.experimental.CaCertificateUpdateListener;
+type IdentityListener = grpc.experimental.IdentityCertificateUpdateListener;
+
+function readFile(option: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new TlsError(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Reads and checks the files: PEM that parses, a key that matches the certificate, a CA that parses. */
+export function readTlsMaterial(cfg: TlsConfig): TlsMaterial {
+  const cert = readFile('--tls-cert', cfg.certFile);
+  const key = readFile('--tls-key', cfg.keyFile);
+  const clientCa = cfg.clientCaFile ? readFile('--tls-client-ca', cfg.clientCaFile) : null;
+  try {
+    createSecureContext({ cert, key });
+  } catch (e) {
+    throw new TlsError(`--tls-cert ${cfg.certFile} / --tls-key ${cfg.keyFile}: ${(e as Error).message}`);
+  }
+  if (clientCa) {
+    try {
+      createSecureContext({ ca: clientCa });
+    } catch (e) {
+      throw new TlsError(`--tls-client-ca ${cfg.clientCaFile}: ${(e as Error).message}`);
+    }
+    if (!clientCa.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new TlsError(`--tls-client-ca ${cfg.clientCaFile}: no PEM certificate in the file`);
+    }
+  }
+  return { cert, key, clientCa };
+}
+
+/** What identifies the files' current versions (a secret volume swaps a symlink: new inode and mtime). */
+function stamp(cfg: TlsConfig): string {
+  return [cfg.certFile, cfg.keyFile, cfg.clientCaFile]
+    .map((p) => {
+      if (!p) return '-';
+      try {
+        const s = statSync(p);
+        return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
+}
+
+export class TlsFiles implements grpc.experimental.CertificateProvider {
+  private material: TlsMaterial;
+  private version: string;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+  private readonly changeListeners = new Set<(m: TlsMaterial) => void>();
+
+  /** Reads the files now; throws `TlsError` when they are unusable. */
+  constructor(
+    private readonly cfg: TlsConfig,
+    private readonly events: {
+      reloaded?: () => void;
+      /** A changed file set that cannot be used: the previous material stays in service. */
+      rejected?: (e: Error) => void;
+    } = {},
+  ) {
+    this.version = stamp(cfg);
+    this.material = readTlsMaterial(cfg);
+  }
+
+  get current(): TlsMaterial {
+    return this.material;
+  }
+
+  get mutual(): boolean {
+    return this.material.clientCa !== null;
+  }
+
+  /** Starts checking the files every `reloadMs`. */
+  watch(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.check(), this.cfg.reloadMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Re-reads the files if they changed since the last good read. */
+  check(): void {
+    const v = stamp(this.cfg);
+    if (v === this.version) return;
+    let m: TlsMaterial;
+    try {
+      m = readTlsMaterial(this.cfg);
+    } catch (e) {
+      // Not marked as seen: the next check retries, so a rotation finished later is picked up.
+      this.events.rejected?.(e as Error);
+      return;
+    }
+    this.version = v;
+    this.material = m;
+    for (const l of this.identityListeners) l({ certificate: m.cert, privateKey: m.key });
+    if (m.clientCa) for (const l of this.caListeners) l({ caCertificate: m.clientCa });
+    for (const l of this.changeListeners) l(m);
+    this.events.reloaded?.();
+  }
+
+  /** Called with the new material after each reload (the HTTPS server's `setSecureContext`). */
+  onChange(listener: (m: TlsMaterial) => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  /** gRPC server credentials that follow the files. */
+  grpcCredentials(): grpc.ServerCredentials {
+    // grpc-js 1.14 passes its first argument on as the identity provider and its second as the CA
+    // provider, whatever its type declarations call them; test/api/tls.test.ts pins the behaviour.
+    return grpc.experimental.createCertificateProviderServerCredentials(
+      this,
+      this.mutual ? this : null,
+      this.mutual,
+    );
+  }
+
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    const ca = this.material.clientCa;
+    process.nextTick(() => listener(ca ? { caCertificate: ca } : null));
+  }
+
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.add(listener);
+    const m = this.material;
+    process.nextTick(() => listener({ certificate: m.cert, privateKey: m.key }));
+  }
+
+  removeIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.delete(listener);
+  }
+}

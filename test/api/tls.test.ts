@@ -1,0 +1,283 @@
+/**
+ * TLS on both API ports (`--tls-cert`, `--tls-key`, `--tls-client-ca`): certificates made here with the
+ * `openssl` command line (a CA, a server certificate for 127.0.0.1/localhost, a client certificate).
+ */
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { readTlsMaterial, TlsError, TlsFiles } from '../../src/api/tls.js';
+import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
+import { createNodeMetrics } from '../../src/metrics/index.js';
+import { NODE_MAIN, startNodeProcess } from '../support/node-process.js';
+import { chatQueue } from './support/fixtures.js';
+import { call, type Harness, startHarness } from './support/harness.js';
+
+let openssl = true;
+try {
+  execFileSync('openssl', ['version']);
+} catch {
+  openssl = false;
+  console.warn('[tls] SKIPPED: no `openssl` command to make test certificates with');
+}
+
+if (!existsSync(NODE_MAIN))
+  console.warn(`[tls] the real-node case is SKIPPED: ${NODE_MAIN} missing (npm test builds it)`);
+
+const dir = mkdtempSync(join(tmpdir(), 'sb-tls-'));
+const path = (name: string) => join(dir, name);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function ssl(args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** A CA named `ca` (files `<ca>.pem`, `<ca>.key`). */
+function makeCa(ca: string): void {
+  ssl([
+    'req',
+    '-x509',
+    ...EC,
+    '-keyout',
+    `${ca}.key`,
+    '-out',
+    `${ca}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${ca}`,
+  ]);
+}
+
+/** A certificate `<name>.pem` + `<name>.key` signed by `ca`, for a server (127.0.0.1, localhost) or a client. */
+function makeCert(name: string, ca: string, kind: 'server' | 'client'): void {
+  writeFileSync(
+    path(`${name}.ext`),
+    kind === 'server'
+      ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
+      : 'extendedKeyUsage=clientAuth\n',
+  );
+  ssl(['req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+  ssl([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
+}
+
+if (openssl) {
+  makeCa('ca1');
+  makeCa('ca2');
+  makeCa('clientca');
+  makeCert('server1', 'ca1', 'server');
+  makeCert('server2', 'ca2', 'server');
+  makeCert('client', 'clientca', 'client');
+  makeCert('stranger', 'ca2', 'client');
+}
+
+const read = (name: string) => readFileSync(path(name));
+/** Puts `from` at `to` in one rename, as a secret volume update does. */
+function replace(to: string, from: string): void {
+  writeFileSync(path(`${to}.tmp`), read(from));
+  renameSync(path(`${to}.tmp`), path(to));
+}
+
+let h: Harness | null = null;
+const clients: grpc.Client[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await h?.close();
+  h = null;
+});
+
+function adminClient(port: number, creds: grpc.ChannelCredentials): AdminServiceClient {
+  const c = new AdminServiceClient(`127.0.0.1:${port}`, creds);
+  clients.push(c);
+  return c;
+}
+
+const upsert = (c: AdminServiceClient) =>
+  call(c, c.upsertQueue, { tenant: 'acme', requestId: '', queue: chatQueue('billing') }, 'tok-admin', {
+    deadline: Date.now() + 3000,
+  });
+
+async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+function httpsGet(port: number, ca: Buffer, pathname: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: pathname, ca, method: 'GET' }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.skipIf(!openssl)('TLS on the API ports', () => {
+  it('gRPC and HTTP serve TLS only; a client trusting the CA gets through, a plaintext one does not', async () => {
+    replace('tls.pem', 'server1.pem');
+    replace('tls.key', 'server1.key');
+    const tls = new TlsFiles({ certFile: path('tls.pem'), keyFile: path('tls.key'), reloadMs: 60_000 });
+    h = await startHarness({ tls });
+    await upsert(adminClient(h.grpcPort, grpc.credentials.createSsl(read('ca1.pem'))));
+    const plain = await failure(upsert(adminClient(h.grpcPort, grpc.credentials.createInsecure())));
+    expect(plain.code).toBe(grpc.status.UNAVAILABLE);
+    const wrongCa = await failure(
+      upsert(adminClient(h.grpcPort, grpc.credentials.createSsl(read('ca2.pem')))),
+    );
+    expect(wrongCa.code).toBe(grpc.status.UNAVAILABLE);
+    expect(await httpsGet(h.httpPort, read('ca1.pem'), '/healthz')).toMatchObject({ status: 200 });
+    await expect(fetch(`http://127.0.0.1:${h.httpPort}/healthz`)).rejects.toThrow();
+  });
+
+  it('with a client CA, gRPC callers need a certificate it signed; the HTTP port does not ask for one', async () => {
+    replace('tls.pem', 'server1.pem');
+    replace('tls.key', 'server1.key');
+    const tls = new TlsFiles({
+      certFile: path('tls.pem'),
+      keyFile: path('tls.key'),
+      clientCaFile: path('clientca.pem'),
+      reloadMs: 60_000,
+    });
+    h = await startHarness({ tls });
+    const withCert = grpc.credentials.createSsl(read('ca1.pem'), read('client.key'), read('client.pem'));
+    await upsert(adminClient(h.grpcPort, withCert));
+    const none = await failure(upsert(adminClient(h.grpcPort, grpc.credentials.createSsl(read('ca1.pem')))));
+    expect(none.code).toBe(grpc.status.UNAVAILABLE);
+    const stranger = grpc.credentials.createSsl(read('ca1.pem'), read('stranger.key'), read('stranger.pem'));
+    expect((await failure(upsert(adminClient(h.grpcPort, stranger)))).code).toBe(grpc.status.UNAVAILABLE);
+    expect(await httpsGet(h.httpPort, read('ca1.pem'), '/healthz')).toMatchObject({ status: 200 });
+  });
+
+  it('a rotated certificate is served without a restart; a half-rotated pair keeps the old one', async () => {
+    replace('tls.pem', 'server1.pem');
+    replace('tls.key', 'server1.key');
+    const rejected: string[] = [];
+    let reloads = 0;
+    const tls = new TlsFiles(
+      { certFile: path('tls.pem'), keyFile: path('tls.key'), reloadMs: 50 },
+      { reloaded: () => reloads++, rejected: (e) => rejected.push(e.message) },
+    );
+    h = await startHarness({ tls });
+    const port = h.grpcPort;
+    await upsert(adminClient(port, grpc.credentials.createSsl(read('ca1.pem'))));
+
+    // Half-way: the new certificate is in place, its key not yet.
+    replace('tls.pem', 'server2.pem');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(rejected[0]).toMatch(/--tls-cert .* \/ --tls-key .*key values mismatch/);
+    expect(reloads).toBe(0);
+    await upsert(adminClient(port, grpc.credentials.createSsl(read('ca1.pem'))));
+
+    replace('tls.key', 'server2.key');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reloads).toBe(1);
+    await upsert(adminClient(port, grpc.credentials.createSsl(read('ca2.pem'))));
+    expect((await failure(upsert(adminClient(port, grpc.credentials.createSsl(read('ca1.pem')))))).code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
+    expect(await httpsGet(h.httpPort, read('ca2.pem'), '/healthz')).toMatchObject({ status: 200 });
+  });
+
+  it('unusable files are refused up front, naming the option and the file', () => {
+    const cfg = (over: Partial<{ certFile: string; keyFile: string; clientCaFile: string }>) => ({
+      certFile: path('server1.pem'),
+      keyFile: path('server1.key'),
+      reloadMs: 1000,
+      ...over,
+    });
+    const refused = (over: Parameters<typeof cfg>[0]) => {
+      try {
+        readTlsMaterial(cfg(over));
+      } catch (e) {
+        expect(e).toBeInstanceOf(TlsError);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused({})).toBe('accepted');
+    expect(refused({ certFile: path('nope.pem') })).toBe(`--tls-cert ${path('nope.pem')}: ENOENT`);
+    expect(refused({ keyFile: path('server2.key') })).toMatch(/key values mismatch/);
+    expect(refused({ certFile: path('server1.ext') })).toMatch(/^--tls-cert .* \/ --tls-key /);
+    expect(refused({ clientCaFile: path('server1.ext') })).toMatch(/^--tls-client-ca .*server1\.ext: /);
+  });
+
+  it('the certificate expiry is a metric, read at scrape time', async () => {
+    const registry = new Registry();
+    let cert = read('server1.pem');
+    createNodeMetrics(registry, {
+      inflight: () => 0,
+      partitionsOwned: () => 0,
+      queueStats: async () => [],
+      tlsCertificate: () => cert,
+    });
+    const value = async () =>
+      (await registry.getSingleMetric('switchboard_tls_certificate_expiry_timestamp_seconds')?.get())
+        ?.values[0]?.value;
+    const notAfter = (pem: Buffer) => Date.parse(new X509Certificate(pem).validTo) / 1000;
+    expect(await value()).toBe(notAfter(cert));
+    expect(notAfter(cert) * 1000).toBeGreaterThan(Date.now() + 86_400_000);
+    cert = read('client.pem');
+    expect(await value()).toBe(notAfter(cert));
+  });
+
+  it.skipIf(!existsSync(NODE_MAIN))(
+    'a node started with --tls-cert/--tls-key serves both ports over TLS and exports the expiry',
+    async () => {
+      const node = await startNodeProcess({
+        args: [
+          '--tls-cert',
+          path('server1.pem'),
+          '--tls-key',
+          path('server1.key'),
+          '--admin-token',
+          'tok-admin',
+        ],
+      });
+      try {
+        await upsert(adminClient(node.grpcPort, grpc.credentials.createSsl(read('ca1.pem'))));
+        const metrics = await httpsGet(node.httpPort, read('ca1.pem'), '/metrics');
+        expect(metrics.status).toBe(200);
+        const line = metrics.body
+          .split('\n')
+          .find((l) => l.startsWith('switchboard_tls_certificate_expiry_timestamp_seconds '));
+        expect(Number(line?.split(' ')[1])).toBe(
+          Date.parse(new X509Certificate(read('server1.pem')).validTo) / 1000,
+        );
+      } finally {
+        await node.dispose();
+      }
+    },
+  );
+});
