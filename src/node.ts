@@ -2,6 +2,7 @@
  * Composition root: config → ports (embedded files or NATS/Mongo) → worker pool → actor host → router →
  * API servers. Nothing else in the code base decides which adapter runs.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -48,6 +49,7 @@ async function openPorts(
   if (config.natsUrl !== '') {
     return cluster.createClusterPorts({
       natsUrl: config.natsUrl,
+      ...natsSecurity(config),
       ...(config.mongoUrl ? { mongoUrl: config.mongoUrl } : {}),
       replicas: config.natsReplicas,
       events: config.eventStream === 'on',
@@ -79,6 +81,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
   // Before anything else: unusable certificate files are a configuration error, not a failed recovery.
   const tls = tlsFromConfig(config, logger);
+  checkNatsFiles(config);
   let host: PartitionHost | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
   const ports = await openPorts(config, nodeId, clock, logger, async (p) => {
@@ -210,4 +213,50 @@ function tlsFromConfig(config: NodeConfig, logger: Logger): TlsFiles | undefined
     if (e instanceof TlsError) throw new ConfigError([e.message]);
     throw e;
   }
+}
+
+/** `--nats-creds` and `--nats-tls-*` as connect options (absent when not set). */
+function natsSecurity(config: NodeConfig): {
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+} {
+  const tls = {
+    ...(config.natsTlsCa ? { caFile: config.natsTlsCa } : {}),
+    ...(config.natsTlsCert ? { certFile: config.natsTlsCert, keyFile: config.natsTlsKey } : {}),
+  };
+  return {
+    ...(config.natsCreds ? { credsFile: config.natsCreds } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+}
+
+/** The NATS credential and certificate files must be readable (and a creds file look like one) at start. */
+function checkNatsFiles(config: NodeConfig): void {
+  const issues: string[] = [];
+  const files: [string, string][] = [
+    ['--nats-creds', config.natsCreds],
+    ['--nats-tls-ca', config.natsTlsCa],
+    ['--nats-tls-cert', config.natsTlsCert],
+    ['--nats-tls-key', config.natsTlsKey],
+  ];
+  for (const [option, path] of files) {
+    if (!path) continue;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      issues.push(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      continue;
+    }
+    if (
+      option === '--nats-creds' &&
+      !(/BEGIN NATS USER JWT/.test(text) && /BEGIN USER NKEY SEED/.test(text))
+    ) {
+      issues.push(`${option} ${path}: not a NATS credentials file (no user JWT and NKey seed blocks)`);
+    }
+  }
+  if (config.natsUrl === '' && files.some(([, p]) => p !== '')) {
+    issues.push('--nats-creds / --nats-tls-* apply to cluster mode: set --nats-url (NATS_URL) too');
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
 }

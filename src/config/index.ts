@@ -80,6 +80,34 @@ export const OPTIONS = {
     default: '',
     help: 'NATS server(s), comma-separated: set ⇒ cluster mode',
   },
+  natsCreds: {
+    flag: 'nats-creds',
+    env: 'SB_NATS_CREDS',
+    kind: 'string',
+    default: '',
+    help: 'Cluster: NATS credentials file (user JWT + NKey seed, as nsc and Synadia Cloud issue them)',
+  },
+  natsTlsCa: {
+    flag: 'nats-tls-ca',
+    env: 'SB_NATS_TLS_CA',
+    kind: 'string',
+    default: '',
+    help: "Cluster: PEM CA that signed the NATS servers' certificates (set ⇒ TLS to NATS is required)",
+  },
+  natsTlsCert: {
+    flag: 'nats-tls-cert',
+    env: 'SB_NATS_TLS_CERT',
+    kind: 'string',
+    default: '',
+    help: 'Cluster: PEM client certificate for NATS servers that verify clients (with --nats-tls-key)',
+  },
+  natsTlsKey: {
+    flag: 'nats-tls-key',
+    env: 'SB_NATS_TLS_KEY',
+    kind: 'string',
+    default: '',
+    help: 'Cluster: PEM private key of --nats-tls-cert',
+  },
   mongoUrl: {
     flag: 'mongo-url',
     env: 'MONGO_URL',
@@ -326,6 +354,10 @@ const fields = z.object({
   }),
   adminToken: z.string(),
   natsUrl: z.string(),
+  natsCreds: z.string(),
+  natsTlsCa: z.string(),
+  natsTlsCert: z.string(),
+  natsTlsKey: z.string(),
   mongoUrl: z.string(),
   natsReplicas: positive.max(5),
   eventStream: z.enum(['on', 'off']),
@@ -374,6 +406,13 @@ const schema = fields.superRefine((c, ctx) => {
       code: 'custom',
       path: [c.tlsCert === '' ? 'tlsCert' : 'tlsKey'],
       message: '--tls-cert and --tls-key go together',
+    });
+  }
+  if ((c.natsTlsCert === '') !== (c.natsTlsKey === '')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [c.natsTlsCert === '' ? 'natsTlsCert' : 'natsTlsKey'],
+      message: '--nats-tls-cert and --nats-tls-key go together',
     });
   }
   if (c.tlsClientCa !== '' && c.tlsCert === '') {

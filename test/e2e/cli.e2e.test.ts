@@ -50,6 +50,29 @@ describe('switchboard CLI', () => {
     expect(half.stderr).toMatch(/--tls-key \(SB_TLS_KEY\): --tls-cert and --tls-key go together/);
   });
 
+  it('NATS credential and certificate files are checked at start too (exit 2, every problem named)', () => {
+    const r = run([
+      '--nats-url',
+      'nats://127.0.0.1:1',
+      '--nats-creds',
+      '/nonexistent/node.creds',
+      '--nats-tls-ca',
+      '/nonexistent/ca.pem',
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--nats-creds /nonexistent/node.creds: ENOENT');
+    expect(r.stderr).toContain('--nats-tls-ca /nonexistent/ca.pem: ENOENT');
+    const notCreds = run(['--nats-url', 'nats://127.0.0.1:1', '--nats-creds', NODE_MAIN]);
+    expect(notCreds.status).toBe(2);
+    expect(notCreds.stderr).toContain('not a NATS credentials file');
+    const embedded = run(['--nats-tls-ca', NODE_MAIN]);
+    expect(embedded.status).toBe(2);
+    expect(embedded.stderr).toContain('apply to cluster mode: set --nats-url');
+    const half = run(['--nats-tls-cert', NODE_MAIN]);
+    expect(half.status).toBe(2);
+    expect(half.stderr).toContain('--nats-tls-cert and --nats-tls-key go together');
+  });
+
   it('--demo serves a ready contact centre: a billing chat in French goes to a French-speaking agent', async () => {
     const node = await startNodeProcess({ args: ['--demo'] });
     nodes.push(node);

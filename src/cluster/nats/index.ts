@@ -2,7 +2,8 @@
  * Cluster-mode ports: JetStream command log, NATS KV ownership, snapshots in MongoDB (`MONGO_URL`) or,
  * without it, in JetStream, and the event publisher. One NATS connection per node carries all of it.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { PartitionRouter } from '../../host/router.js';
 import type { NodePorts } from '../index.js';
 import { MongoSnapshotStore } from '../mongo/snapshot-store.js';
@@ -26,6 +27,15 @@ export { JetStreamSnapshotStore } from './snapshot-store.js';
 export interface ClusterPortsConfig {
   /** Comma-separated NATS URLs. */
   natsUrl: string;
+  /** NATS credentials file (user JWT + NKey seed; `--nats-creds`). */
+  credsFile?: string;
+  /**
+   * TLS to the NATS servers (`--nats-tls-*`): a CA for their certificates and/or a client certificate.
+   * Set at all ⇒ the connection must be TLS. (`tls://` URLs and servers that require TLS also get it.)
+   */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** How long the first connection may take, ms (default 20 000, the client's own default). */
+  connectTimeoutMs?: number;
   /** MongoDB URL for snapshots; absent = snapshots in JetStream (`SB_SNAPSHOTS`). */
   mongoUrl?: string;
   nodeId: string;
@@ -69,6 +79,9 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
   const nc = await connect({
     servers,
     ...auth,
+    ...(config.credsFile ? { authenticator: credsAuthenticator(readFileSync(config.credsFile)) } : {}),
+    ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.connectTimeoutMs ? { timeout: config.connectTimeoutMs } : {}),
     name: `switchboard-${config.nodeId}`,
     // Keep trying through a NATS restart: leases lapse meanwhile, nothing is acknowledged without a quorum.
     maxReconnectAttempts: -1,
