@@ -109,6 +109,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       metrics,
       logger,
       maxInflight: config.maxInflight,
+      maxInflightPerTenant: config.maxInflightPerTenant,
       maxLoopLagMs: config.maxLoopLagMs,
       snapshotEveryCommands: config.snapshotEvery,
       snapshotEverySeconds: config.snapshotSeconds,

@@ -213,6 +213,13 @@ export const OPTIONS = {
     default: '20000',
     help: 'Commands in flight per node before SB_ERR_OVERLOADED',
   },
+  maxInflightPerTenant: {
+    flag: 'max-inflight-per-tenant',
+    env: 'SB_MAX_INFLIGHT_PER_TENANT',
+    kind: 'string',
+    default: '5000',
+    help: 'Commands in flight for one tenant before SB_ERR_OVERLOADED, so one flooding tenant cannot take every slot of the node (at most --max-inflight)',
+  },
   maxLoopLagMs: {
     flag: 'max-loop-lag-ms',
     env: 'SB_MAX_LOOP_LAG_MS',
@@ -378,6 +385,7 @@ const fields = z.object({
   pool: z.enum(['port', 'piscina']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,
+  maxInflightPerTenant: positive,
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   snapshotEvery: positive,
   snapshotSeconds: positive,
@@ -406,6 +414,13 @@ const schema = fields.superRefine((c, ctx) => {
       code: 'custom',
       path: [c.tlsCert === '' ? 'tlsCert' : 'tlsKey'],
       message: '--tls-cert and --tls-key go together',
+    });
+  }
+  if (c.maxInflightPerTenant > c.maxInflight) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxInflightPerTenant'],
+      message: `at most --max-inflight (${c.maxInflight})`,
     });
   }
   if ((c.natsTlsCert === '') !== (c.natsTlsKey === '')) {

@@ -44,6 +44,11 @@ export interface PartitionHostOptions {
   pool: WorkerPool;
   /** Commands accepted and not yet answered, node-wide; beyond it `SB_ERR_OVERLOADED`. */
   maxInflight?: number;
+  /**
+   * The same for one tenant (default a quarter of `maxInflight`): a tenant flooding the node is refused
+   * at its own limit while the others still get in, instead of taking every slot of the node.
+   */
+  maxInflightPerTenant?: number;
   /** New commands get `SB_ERR_OVERLOADED` while the event loop runs this many ms late (0 = never). */
   maxLoopLagMs?: number;
   /** Snapshot a partition after this many logged commands … */
@@ -103,6 +108,7 @@ export class PartitionHost {
   private readonly known = new Set<string>();
   private readonly bus = new EventBus();
   private readonly maxInflight: number;
+  private readonly maxInflightPerTenant: number;
   private readonly maxLoopLagMs: number;
   private readonly loopLag: LoopLag | null;
   private readonly snapshotEvery: number;
@@ -129,6 +135,10 @@ export class PartitionHost {
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
+    this.maxInflightPerTenant = Math.min(
+      this.maxInflight,
+      opts.maxInflightPerTenant ?? Math.max(1, Math.floor(this.maxInflight / 4)),
+    );
     this.maxLoopLagMs = opts.maxLoopLagMs ?? 500;
     this.loopLag = this.maxLoopLagMs > 0 ? new LoopLag() : null;
     this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
@@ -186,6 +196,15 @@ export class PartitionHost {
         new SwitchboardError(
           'SB_ERR_OVERLOADED',
           `node has ${this.inflight} commands in flight; retry with backoff`,
+        ),
+      );
+    }
+    const st = this.parts.get(tenant)?.state;
+    if (st && st.waiting.length + st.unreleased.length >= this.maxInflightPerTenant) {
+      return Promise.reject(
+        new SwitchboardError(
+          'SB_ERR_OVERLOADED',
+          `tenant ${tenant} has ${st.waiting.length + st.unreleased.length} commands in flight (at most ${this.maxInflightPerTenant} per tenant); retry with backoff`,
         ),
       );
     }

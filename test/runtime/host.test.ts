@@ -126,7 +126,7 @@ describe('actor host', () => {
   });
 
   it('an overloaded node answers SB_ERR_OVERLOADED instead of queueing without bound, then recovers', async () => {
-    const h = await host({ maxInflight: 50 });
+    const h = await host({ maxInflight: 50, maxInflightPerTenant: 50 });
     await billingDesk(h, 'acme', 1);
     const settled = await Promise.allSettled(
       Array.from({ length: 200 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
@@ -137,6 +137,28 @@ describe('actor host', () => {
     expect(rejected.every((r) => r.reason.code === 'SB_ERR_OVERLOADED')).toBe(true);
     expect(h.host.inflightCount).toBe(0);
     expect(status(await enqueue(h, 'acme', 'conv-after'))).toBe('queued');
+  });
+
+  it('a tenant at its own in-flight limit is refused while another tenant on the node still gets in', async () => {
+    const h = await host({ maxInflight: 200, maxInflightPerTenant: 40 });
+    await billingDesk(h, 'flood', 1);
+    await billingDesk(h, 'quiet', 1);
+    const flood = Array.from({ length: 150 }, (_, i) => enqueue(h, 'flood', `f-${i}`));
+    // Submitted in the same turn as the flood: without the per-tenant limit the flood would hold 150 of
+    // the node's 200 slots and these would still fit, so the check is on the tenant's count, not the node's.
+    const quiet = Array.from({ length: 30 }, (_, i) => enqueue(h, 'quiet', `q-${i}`));
+    const floodSettled = await Promise.allSettled(flood);
+    const refused = floodSettled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
+    expect(floodSettled.length - refused.length).toBe(40);
+    expect(refused.every((r) => r.reason.code === 'SB_ERR_OVERLOADED')).toBe(true);
+    expect(String(refused[0]?.reason.message)).toMatch(
+      /tenant flood has 40 commands in flight \(at most 40 per tenant\)/,
+    );
+    expect(
+      (await Promise.all(quiet)).map(status).filter((s) => s === 'assigned' || s === 'queued').length,
+    ).toBe(30);
+    expect(h.host.inflightCount).toBe(0);
+    expect(status(await enqueue(h, 'flood', 'f-after'))).toBe('queued');
   });
 
   it('a deadline that passes before the command is durable rejects with SB_ERR_DEADLINE_EXCEEDED', async () => {
