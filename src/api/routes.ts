@@ -19,6 +19,7 @@
  * | GET    | /v1/tenants/{tenant}/queues                                  | AdminService.ListQueues            |
  * | PUT    | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.UpsertCustomer        |
  * | GET    | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.GetCustomer           |
+ * | DELETE | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.RemoveCustomer        |
  * | PUT    | /v1/tenants/{tenant}/routing-config                          | AdminService.SetRoutingConfig      |
  * | GET    | /v1/tenants/{tenant}/routing-config                          | AdminService.GetRoutingConfig      |
  * | GET    | /v1/tenants/{tenant}/lint                                    | AdminService.Lint                  |
@@ -162,6 +163,15 @@ export const ROUTES: readonly Route[] = [
     request: admin.GetCustomerRequest,
     response: admin.GetCustomerResponse,
     summary: 'Read a customer profile.',
+  },
+  {
+    method: 'DELETE',
+    path: `${T}/customers/{customerId}`,
+    rpc: 'removeCustomer',
+    body: null,
+    request: admin.RemoveCustomerRequest,
+    response: admin.RemoveCustomerResponse,
+    summary: 'Forget a customer (erasure request): profile and history; idempotent.',
   },
   {
     method: 'PUT',

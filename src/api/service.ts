@@ -69,6 +69,7 @@ export const UNARY_METHODS = [
   'listQueues',
   'upsertCustomer',
   'getCustomer',
+  'removeCustomer',
   'setRoutingConfig',
   'getRoutingConfig',
   'lint',
@@ -327,6 +328,26 @@ export class SwitchboardService {
       return { customer: out.customerToProto(r.customer) };
     } finally {
       this.timers.getCustomer.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async removeCustomer(
+    req: admin.RemoveCustomerRequest,
+    ctx: CallContext,
+  ): Promise<admin.RemoveCustomerResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const customerId = checkId(req.customerId, 'customerId');
+      await this.apply(
+        tenant,
+        { type: 'remove_customer', customerId },
+        this.id('remove_customer', req.requestId),
+        ctx,
+      );
+      return {};
+    } finally {
+      this.timers.removeCustomer.observe((performance.now() - t0) / 1000);
     }
   }
 

@@ -57,6 +57,9 @@ export function execute(p: Partition, cmd: Command, at: number): Reply {
       return removeQueue(p, cmd.queueId);
     case 'upsert_customer':
       return upsertCustomer(p, normCustomer(cmd.customer));
+    case 'remove_customer':
+      p.forgetCustomer(cmd.customerId);
+      return OK;
     case 'set_routing_config':
       return setRouting(p, normRouting(cmd.config));
     case 'set_presence':

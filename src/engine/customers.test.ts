@@ -122,6 +122,55 @@ describe('customers', () => {
     expect(r.type === 'customer' && r.customer?.previousAgents).toEqual(['ann']);
   });
 
+  it('remove_customer forgets a configured or a seen customer, and is not an error for an unknown one', () => {
+    const s = desk();
+    s.online(agentConfig('ann'));
+    s.given({
+      type: 'upsert_customer',
+      customer: customerConfig('vip', { valueTier: 'high_value', dedicatedAgentId: 'ann' }),
+    });
+    s.enqueue(conversation('c1', { customer: { id: 'walk-in' } }));
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(customer(s, 'walk-in')?.previousAgents).toEqual(['ann']);
+    for (const [i, id] of ['vip', 'walk-in', 'never-seen'].entries()) {
+      const r = s.engine.apply({ id: `rm-${i}`, at: s.t, cmd: { type: 'remove_customer', customerId: id } });
+      expect(r.ok && r.reply).toEqual({ kind: 'ok' });
+      expect(customer(s, id)).toBeNull();
+    }
+    // Forgotten in the snapshot too (the closed conversation c1 keeps everything but the customer id):
+    // a restored engine has the same digest and no trace of them.
+    const c1 = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(c1.type === 'conversation' && c1.conversation).toMatchObject({ status: 'closed', customerId: '' });
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    expect(restored.digest()).toBe(s.engine.digest());
+    expect(JSON.stringify(s.engine.snapshot())).not.toMatch(/walk-in|"vip"/);
+  });
+
+  it('a forgotten customer who contacts again is new: routed by the strategy, not to the previous agent', () => {
+    const s = desk();
+    s.online(agentConfig('ann', { capacity: { chat: 5 } }));
+    s.t += 1000;
+    s.online(agentConfig('bob', { capacity: { chat: 5 } }));
+    s.t += 1000;
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'cu' } })))).toEqual(['c1→ann']);
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    s.t += 1000;
+    expect(assignments(s.enqueue(conversation('c2', { customer: { id: 'x' } })))).toEqual(['c2→bob']);
+    s.t += 1000;
+    expect(assignments(s.enqueue(conversation('c3', { customer: { id: 'y' } })))).toEqual(['c3→ann']);
+    s.t += 1000;
+    s.given({ type: 'remove_customer', customerId: 'cu' });
+    // Without the removal c4 would go back to ann (previous agent, see the limit test above).
+    expect(assignments(s.enqueue(conversation('c4', { customer: { id: 'cu' } })))).toEqual(['c4→bob']);
+  });
+
+  it('a customer id that is not an id is refused', () => {
+    const s = desk();
+    const r = s.engine.apply({ id: 'rm', at: s.t, cmd: { type: 'remove_customer', customerId: '' } });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error.field).toBe('customerId');
+  });
+
   it('an invalid customer limit is refused when the engine is created', () => {
     expect(() => new Scenario(undefined, undefined, { customerLimit: 0 })).toThrow(/customerLimit/);
   });

@@ -1,7 +1,8 @@
 /**
  * The customers of a partition, in two parts:
  *
- * - **configured** (`upsert_customer`): full records (value tier, dedicated agent), never forgotten.
+ * - **configured** (`upsert_customer`): full records (value tier, dedicated agent), forgotten only by
+ *   `remove_customer`.
  * - **seen**: created at a customer's first contact (an `enqueue` naming an unknown customer) and
  *   remembered by last contact. At most `limit` of them are kept; beyond that the least recently
  *   contacted is forgotten (its previous agents with it; it is then a new customer again). Stored
@@ -131,6 +132,15 @@ export class CustomerBook {
   upsert(cfg: CustomerConfig): void {
     this.seen.delete(cfg.id);
     this.configured.set(cfg.id, cfg);
+  }
+
+  /**
+   * Forgets the customer, configured or seen (an erasure request). A conversation of theirs still open
+   * records its agent again when assigned (`remember` then finds no entry and creates one).
+   */
+  forget(id: string): void {
+    this.configured.delete(id);
+    this.seen.delete(id);
   }
 
   /** Restores a seen customer (snapshot order = recency order, oldest first). */

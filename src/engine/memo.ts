@@ -101,6 +101,14 @@ export class ReplyMemo<V> {
     index[i] = 0;
   }
 
+  /** Replaces, in place, every remembered value `match` accepts by `replace(value)` (keys unchanged). */
+  replaceWhere(match: (v: V) => boolean, replace: (v: V) => V): void {
+    for (let r = 0; r < this.count; r++) {
+      const v = this.vals[r] as V;
+      if (match(v)) this.vals[r] = replace(v);
+    }
+  }
+
   /** Values oldest first. */
   values(): V[] {
     return this.entries().map((e) => e[1]);

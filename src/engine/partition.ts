@@ -899,6 +899,19 @@ export class Partition implements RuleContext {
     this.recent.set(c.id, c);
   }
 
+  /**
+   * Forgets a customer (erasure): their record, and their id on the recently closed conversations kept
+   * for GetConversation and dedupe (those keep everything else, with an empty customer id). Open
+   * conversations keep theirs until they close.
+   */
+  forgetCustomer(id: string): void {
+    this.customers.forget(id);
+    this.recent.replaceWhere(
+      (r) => r.customerId === id,
+      (r) => ({ ...(r instanceof Conv ? this.view(r, this.now) : r), customerId: '' }),
+    );
+  }
+
   recentView(id: string): ConversationView | null {
     const r = this.recent.get(id);
     if (!r) return null;

@@ -99,6 +99,7 @@ function randomDay(seed: number, n: number): CommandEnvelope[] {
         type: 'upsert_customer',
         customer: customerConfig('u1', { valueTier: 'high_value', dedicatedAgentId: a }),
       });
+    else if (k < 0.835) push({ type: 'remove_customer', customerId: pick(['u1', 'u2', `u${i - 1}`]) });
     else push({ type: 'tick' });
   }
   return out;

@@ -179,6 +179,8 @@ export type Command =
   | { type: 'upsert_queue'; queue: QueueConfig }
   | { type: 'remove_queue'; queueId: string }
   | { type: 'upsert_customer'; customer: CustomerConfig }
+  /** Forget a customer (erasure): profile and history; idempotent. */
+  | { type: 'remove_customer'; customerId: string }
   | { type: 'set_routing_config'; config: RoutingConfig }
   | { type: 'set_presence'; agentId: string; presence: Presence }
   | { type: 'accept_offer'; agentId: string; conversationId: string }

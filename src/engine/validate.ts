@@ -245,6 +245,9 @@ function command(cmd: Record<string, unknown>): void {
     case 'upsert_customer':
       customer(cmd.customer);
       return;
+    case 'remove_customer':
+      id(cmd.customerId, 'customerId');
+      return;
     case 'set_routing_config':
       routing(cmd.config);
       return;

@@ -4,7 +4,7 @@ import { Presence } from '../../src/gen/switchboard/v1/common.js';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
 import { EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { ADMIN_TOKEN, call, callError, type Harness, startHarness, TOKENS } from './support/harness.js';
+import { ADMIN_TOKEN, call, callError, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness;
 const T = 'acme';
@@ -141,6 +141,48 @@ describe('gRPC API over a real server', () => {
     } finally {
       h.router.delayMs = 0;
     }
+  });
+
+  it('RemoveCustomer forgets a customer over gRPC and its HTTP mirror, idempotently; a bad id is named', async () => {
+    await call(h.admin, h.admin.upsertCustomer, {
+      tenant: T,
+      requestId: '',
+      customer: { id: 'erase-me', valueTier: 2, previousAgents: ['ana'], dedicatedAgentId: 'ana' },
+    });
+    expect(
+      await call(h.admin, h.admin.removeCustomer, { tenant: T, requestId: '', customerId: 'erase-me' }),
+    ).toEqual({});
+    const gone = await callError(h.admin, h.admin.getCustomer, {
+      tenant: T,
+      requestId: '',
+      customerId: 'erase-me',
+    });
+    expect(gone.code).toBe(grpc.status.NOT_FOUND);
+    // Again, and for a customer never known: not an error (the erasure holds either way).
+    await call(h.admin, h.admin.removeCustomer, { tenant: T, requestId: '', customerId: 'erase-me' });
+    await call(h.admin, h.admin.removeCustomer, { tenant: T, requestId: '', customerId: 'never-known' });
+    await call(h.admin, h.admin.upsertCustomer, {
+      tenant: T,
+      requestId: '',
+      customer: { id: 'erase-http', valueTier: 1, previousAgents: [] },
+    });
+    const del = await http(h, 'DELETE', `/v1/tenants/${T}/customers/erase-http`);
+    expect(del).toMatchObject({ status: 200, body: {} });
+    expect((await http(h, 'GET', `/v1/tenants/${T}/customers/erase-http`)).status).toBe(404);
+    const bad = await callError(h.admin, h.admin.removeCustomer, {
+      tenant: T,
+      requestId: '',
+      customerId: '',
+    });
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.metadata.get('sb-field')).toEqual(['customerId']);
+    const other = await callError(
+      h.admin,
+      h.admin.removeCustomer,
+      { tenant: T, requestId: '', customerId: 'vip' },
+      TOKENS.globex,
+    );
+    expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
   it('admin reads: lists, customer profile, routing settings and lint', async () => {

@@ -181,6 +181,20 @@ export interface GetCustomerResponse {
   customer?: Customer | undefined;
 }
 
+/** RemoveCustomer input. */
+export interface RemoveCustomerRequest {
+  /** Tenant. */
+  tenant: string;
+  /** Idempotency key (optional). */
+  requestId: string;
+  /** The customer to forget. */
+  customerId: string;
+}
+
+/** RemoveCustomer result (empty: the customer is forgotten whether or not it was known). */
+export interface RemoveCustomerResponse {
+}
+
 /** SetRoutingConfig input. */
 export interface SetRoutingConfigRequest {
   /** Tenant. */
@@ -1928,6 +1942,167 @@ export const GetCustomerResponse: MessageFns<GetCustomerResponse> = {
   },
 };
 
+function createBaseRemoveCustomerRequest(): RemoveCustomerRequest {
+  return { tenant: "", requestId: "", customerId: "" };
+}
+
+export const RemoveCustomerRequest: MessageFns<RemoveCustomerRequest> = {
+  encode(message: RemoveCustomerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(26).string(message.customerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveCustomerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveCustomerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveCustomerRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RemoveCustomerRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveCustomerRequest>, I>>(base?: I): RemoveCustomerRequest {
+    return RemoveCustomerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveCustomerRequest>, I>>(object: I): RemoveCustomerRequest {
+    const message = createBaseRemoveCustomerRequest();
+    message.tenant = object.tenant ?? "";
+    message.requestId = object.requestId ?? "";
+    message.customerId = object.customerId ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveCustomerResponse(): RemoveCustomerResponse {
+  return {};
+}
+
+export const RemoveCustomerResponse: MessageFns<RemoveCustomerResponse> = {
+  encode(_: RemoveCustomerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveCustomerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveCustomerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveCustomerResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveCustomerResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveCustomerResponse>, I>>(base?: I): RemoveCustomerResponse {
+    return RemoveCustomerResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveCustomerResponse>, I>>(_: I): RemoveCustomerResponse {
+    const message = createBaseRemoveCustomerResponse();
+    return message;
+  },
+};
+
 function createBaseSetRoutingConfigRequest(): SetRoutingConfigRequest {
   return { tenant: "", requestId: "", config: undefined };
 }
@@ -2668,6 +2843,23 @@ export const AdminServiceService = {
     responseSerialize: (value: GetCustomerResponse): Buffer => Buffer.from(GetCustomerResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetCustomerResponse => GetCustomerResponse.decode(value),
   },
+  /**
+   * Forgets a customer (a data-subject erasure request): the profile, value tier, previous agents and
+   * dedicated agent. Idempotent: an unknown customer is not an error. Conversations still open keep
+   * their customer id and record the agent they get; the command log and the snapshot drop the older
+   * data at the partition's next snapshot (at most --snapshot-seconds later).
+   */
+  removeCustomer: {
+    path: "/switchboard.v1.AdminService/RemoveCustomer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveCustomerRequest): Buffer =>
+      Buffer.from(RemoveCustomerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveCustomerRequest => RemoveCustomerRequest.decode(value),
+    responseSerialize: (value: RemoveCustomerResponse): Buffer =>
+      Buffer.from(RemoveCustomerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveCustomerResponse => RemoveCustomerResponse.decode(value),
+  },
   /** Replaces the tenant-wide routing settings. */
   setRoutingConfig: {
     path: "/switchboard.v1.AdminService/SetRoutingConfig" as const,
@@ -2728,6 +2920,13 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   upsertCustomer: handleUnaryCall<UpsertCustomerRequest, UpsertCustomerResponse>;
   /** Reads a customer profile. NOT_FOUND for an unknown customer. */
   getCustomer: handleUnaryCall<GetCustomerRequest, GetCustomerResponse>;
+  /**
+   * Forgets a customer (a data-subject erasure request): the profile, value tier, previous agents and
+   * dedicated agent. Idempotent: an unknown customer is not an error. Conversations still open keep
+   * their customer id and record the agent they get; the command log and the snapshot drop the older
+   * data at the partition's next snapshot (at most --snapshot-seconds later).
+   */
+  removeCustomer: handleUnaryCall<RemoveCustomerRequest, RemoveCustomerResponse>;
   /** Replaces the tenant-wide routing settings. */
   setRoutingConfig: handleUnaryCall<SetRoutingConfigRequest, SetRoutingConfigResponse>;
   /** Reads the tenant-wide routing settings (defaults until set). */
@@ -2899,6 +3098,27 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetCustomerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Forgets a customer (a data-subject erasure request): the profile, value tier, previous agents and
+   * dedicated agent. Idempotent: an unknown customer is not an error. Conversations still open keep
+   * their customer id and record the agent they get; the command log and the snapshot drop the older
+   * data at the partition's next snapshot (at most --snapshot-seconds later).
+   */
+  removeCustomer(
+    request: RemoveCustomerRequest,
+    callback: (error: ServiceError | null, response: RemoveCustomerResponse) => void,
+  ): ClientUnaryCall;
+  removeCustomer(
+    request: RemoveCustomerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveCustomerResponse) => void,
+  ): ClientUnaryCall;
+  removeCustomer(
+    request: RemoveCustomerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveCustomerResponse) => void,
   ): ClientUnaryCall;
   /** Replaces the tenant-wide routing settings. */
   setRoutingConfig(
