@@ -13,6 +13,28 @@ const customer = (s: Scenario, id: string) => {
   return r.type === 'customer' ? r.customer : undefined;
 };
 
+/**
+ * ann serves customer cu; then x goes to bob and y to ann, so both hold one conversation and bob has
+ * waited longer since his last assignment. Returns where cu's next contact goes (`before` runs just
+ * before it): ann if cu is still remembered, bob (the strategy's pick) if cu was forgotten.
+ */
+function returningCustomer(s: Scenario, before?: (s: Scenario) => void): string[] {
+  s.online(agentConfig('ann', { capacity: { chat: 5 } }));
+  s.t += 1000;
+  s.online(agentConfig('bob', { capacity: { chat: 5 } }));
+  s.t += 1000;
+  expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'cu' } })))).toEqual(['c1→ann']);
+  s.t += 1000;
+  s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+  s.t += 1000;
+  expect(assignments(s.enqueue(conversation('c2', { customer: { id: 'x' } })))).toEqual(['c2→bob']);
+  s.t += 1000;
+  expect(assignments(s.enqueue(conversation('c3', { customer: { id: 'y' } })))).toEqual(['c3→ann']);
+  s.t += 1000;
+  before?.(s);
+  return assignments(s.enqueue(conversation('c4', { customer: { id: 'cu' } })));
+}
+
 describe('customers', () => {
   it('an unknown customer is on file from first contact, before any agent has talked to them', () => {
     const s = desk();
@@ -58,25 +80,8 @@ describe('customers', () => {
   });
 
   it('a returning customer forgotten by the limit is routed by the strategy, not to the previous agent', () => {
-    const day = (limit?: number) => {
-      const s = desk(limit);
-      s.online(agentConfig('ann', { capacity: { chat: 5 } }));
-      s.t += 1000;
-      s.online(agentConfig('bob', { capacity: { chat: 5 } }));
-      s.t += 1000;
-      expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'cu' } })))).toEqual(['c1→ann']);
-      s.t += 1000;
-      s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
-      s.t += 1000;
-      expect(assignments(s.enqueue(conversation('c2', { customer: { id: 'x' } })))).toEqual(['c2→bob']);
-      s.t += 1000;
-      expect(assignments(s.enqueue(conversation('c3', { customer: { id: 'y' } })))).toEqual(['c3→ann']);
-      s.t += 1000;
-      // Both hold one; bob has waited longer since his last assignment, so the strategy picks bob.
-      return assignments(s.enqueue(conversation('c4', { customer: { id: 'cu' } })));
-    };
-    expect(day()).toEqual(['c4→ann']);
-    expect(day(2)).toEqual(['c4→bob']);
+    expect(returningCustomer(desk())).toEqual(['c4→ann']);
+    expect(returningCustomer(desk(2))).toEqual(['c4→bob']);
   });
 
   it('the limit and the recency order survive a snapshot: the restored desk forgets the same customer', () => {
@@ -147,21 +152,9 @@ describe('customers', () => {
   });
 
   it('a forgotten customer who contacts again is new: routed by the strategy, not to the previous agent', () => {
-    const s = desk();
-    s.online(agentConfig('ann', { capacity: { chat: 5 } }));
-    s.t += 1000;
-    s.online(agentConfig('bob', { capacity: { chat: 5 } }));
-    s.t += 1000;
-    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'cu' } })))).toEqual(['c1→ann']);
-    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
-    s.t += 1000;
-    expect(assignments(s.enqueue(conversation('c2', { customer: { id: 'x' } })))).toEqual(['c2→bob']);
-    s.t += 1000;
-    expect(assignments(s.enqueue(conversation('c3', { customer: { id: 'y' } })))).toEqual(['c3→ann']);
-    s.t += 1000;
-    s.given({ type: 'remove_customer', customerId: 'cu' });
-    // Without the removal c4 would go back to ann (previous agent, see the limit test above).
-    expect(assignments(s.enqueue(conversation('c4', { customer: { id: 'cu' } })))).toEqual(['c4→bob']);
+    // Without the removal c4 would go back to ann (the previous agent, as in the limit test above).
+    const forget = (s: Scenario) => s.given({ type: 'remove_customer', customerId: 'cu' });
+    expect(returningCustomer(desk(), forget)).toEqual(['c4→bob']);
   });
 
   it('a customer id that is not an id is refused', () => {

@@ -2,99 +2,35 @@
  * TLS on both API ports (`--tls-cert`, `--tls-key`, `--tls-client-ca`): certificates made here with the
  * `openssl` command line (a CA, a server certificate for 127.0.0.1/localhost, a client certificate).
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readTlsMaterial, TlsError, TlsFiles } from '../../src/api/tls.js';
 import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
 import { createNodeMetrics } from '../../src/metrics/index.js';
+import { hasOpenssl, TestCerts } from '../support/certs.js';
 import { NODE_MAIN, startNodeProcess } from '../support/node-process.js';
 import { chatQueue } from './support/fixtures.js';
 import { call, type Harness, startHarness } from './support/harness.js';
 
-let openssl = true;
-try {
-  execFileSync('openssl', ['version']);
-} catch {
-  openssl = false;
-  console.warn('[tls] SKIPPED: no `openssl` command to make test certificates with');
-}
-
+const openssl = hasOpenssl();
+if (!openssl) console.warn('[tls] SKIPPED: no `openssl` command to make test certificates with');
 if (!existsSync(NODE_MAIN))
   console.warn(`[tls] the real-node case is SKIPPED: ${NODE_MAIN} missing (npm test builds it)`);
 
-const dir = mkdtempSync(join(tmpdir(), 'sb-tls-'));
-const path = (name: string) => join(dir, name);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function ssl(args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-/** A CA named `ca` (files `<ca>.pem`, `<ca>.key`). */
-function makeCa(ca: string): void {
-  ssl([
-    'req',
-    '-x509',
-    ...EC,
-    '-keyout',
-    `${ca}.key`,
-    '-out',
-    `${ca}.pem`,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${ca}`,
-  ]);
-}
-
-/** A certificate `<name>.pem` + `<name>.key` signed by `ca`, for a server (127.0.0.1, localhost) or a client. */
-function makeCert(name: string, ca: string, kind: 'server' | 'client'): void {
-  writeFileSync(
-    path(`${name}.ext`),
-    kind === 'server'
-      ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
-      : 'extendedKeyUsage=clientAuth\n',
-  );
-  ssl(['req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  ssl([
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.pem`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.pem`,
-    '-days',
-    '2',
-    '-extfile',
-    `${name}.ext`,
-  ]);
-}
-
+const certs = new TestCerts();
+const path = (name: string) => certs.path(name);
+afterAll(() => certs.remove());
 if (openssl) {
-  makeCa('ca1');
-  makeCa('ca2');
-  makeCa('clientca');
-  makeCert('server1', 'ca1', 'server');
-  makeCert('server2', 'ca2', 'server');
-  makeCert('client', 'clientca', 'client');
-  makeCert('stranger', 'ca2', 'client');
+  certs.ca('ca1').ca('ca2').ca('clientca');
+  certs.cert('server1', 'ca1', 'server').cert('server2', 'ca2', 'server');
+  certs.cert('client', 'clientca', 'client').cert('stranger', 'ca2', 'client');
 }
 
-const read = (name: string) => readFileSync(path(name));
+const read = (name: string) => certs.read(name);
 /** Puts `from` at `to` in one rename, as a secret volume update does. */
 function replace(to: string, from: string): void {
   writeFileSync(path(`${to}.tmp`), read(from));

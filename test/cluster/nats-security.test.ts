@@ -3,68 +3,23 @@
  * private CA, optionally verifying client certificates) and decentralized JWT auth with a `.creds` file
  * (`--nats-tls-ca`, `--nats-tls-cert`/`--nats-tls-key`, `--nats-creds`). Each test starts its own server.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
 import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createClusterPorts } from '../../src/cluster/nats/index.js';
+import { hasOpenssl, TestCerts } from '../support/certs.js';
 import { startNatsServer } from '../support/nats-server.js';
 
-let openssl = true;
-try {
-  execFileSync('openssl', ['version']);
-} catch {
-  openssl = false;
+const openssl = hasOpenssl();
+if (!openssl)
   console.warn('[nats-security] the TLS cases are SKIPPED: no `openssl` command to make certificates with');
-}
 
-const dir = mkdtempSync(join(tmpdir(), 'sb-nats-sec-'));
-const path = (name: string) => join(dir, name);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-function cert(name: string, ca: string, ext: string): void {
-  writeFileSync(path(`${name}.ext`), ext);
-  ssl(['req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  ssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${ca}.pem`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-    ].concat(['-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]),
-  );
-}
-
-if (openssl) {
-  for (const ca of ['ca', 'otherca']) {
-    ssl([
-      'req',
-      '-x509',
-      ...EC,
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.pem`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${ca}`,
-    ]);
-  }
-  cert('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  cert('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-}
+const certs = new TestCerts();
+const path = (name: string) => certs.path(name);
+afterAll(() => certs.remove());
+if (openssl) certs.ca('ca').ca('otherca').cert('server', 'ca', 'server').cert('client', 'ca', 'client');
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
