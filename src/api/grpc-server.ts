@@ -14,7 +14,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
+import { errorSpec, retryAfterMs, SwitchboardError } from '../errors/catalogue.js';
 import { AdminServiceService } from '../gen/switchboard/v1/admin.js';
 import { AgentDeskServiceService, EndConversationResponse } from '../gen/switchboard/v1/agent_desk.js';
 import { type Event, EventServiceService, type WatchEventsRequest } from '../gen/switchboard/v1/events.js';
@@ -302,6 +302,9 @@ export function toStatus(e: SwitchboardError): Partial<grpc.StatusObject> {
   metadata.set('sb-error-code', e.code);
   // Metadata values must be printable ASCII; a field path may quote caller input.
   if (e.field !== undefined) metadata.set('sb-field', e.field.replace(/[^\x20-\x7e]/g, '?'));
+  // gRPC's server pushback: a client retry policy waits this long instead of its own backoff.
+  const wait = retryAfterMs(e.code);
+  if (wait !== null) metadata.set('grpc-retry-pushback-ms', String(wait));
   return { code: errorSpec(e.code).grpc, details: e.message, metadata };
 }
 

@@ -11,7 +11,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { errorSpec, SwitchboardError } from '../errors/catalogue.js';
+import { errorSpec, retryAfterMs, SwitchboardError } from '../errors/catalogue.js';
 import { Event as PbEvent, WatchEventsRequest } from '../gen/switchboard/v1/events.js';
 import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
@@ -348,5 +348,7 @@ function sendError(res: ServerResponse, e: SwitchboardError): void {
   const error: { code: string; message: string; field?: string } = { code: e.code, message: e.message };
   if (e.field !== undefined) error.field = e.field;
   if (spec.http === 413) res.setHeader('connection', 'close');
+  const wait = retryAfterMs(e.code);
+  if (wait !== null) res.setHeader('retry-after', String(Math.max(1, Math.round(wait / 1000))));
   sendJson(res, spec.http, { error });
 }

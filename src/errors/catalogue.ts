@@ -31,6 +31,12 @@ export interface ErrorSpec {
   grpc: number;
   http: number;
   retryable: boolean;
+  /**
+   * How long a caller should wait before retrying, ms (about: the API adds ±50 % jitter so that callers
+   * refused together do not come back together). Sent as gRPC's `grpc-retry-pushback-ms` trailer, which
+   * a client's retry policy obeys, and as HTTP `Retry-After` (whole seconds, at least 1).
+   */
+  retryAfterMs?: number;
   /** What the caller should understand; the API adds the field path and a specific message. */
   summary: string;
 }
@@ -126,18 +132,23 @@ export const ERRORS = {
     grpc: GrpcCode.RESOURCE_EXHAUSTED,
     http: 429,
     retryable: true,
+    // Queues drain in milliseconds; a late event loop catches up in a few hundred.
+    retryAfterMs: 250,
     summary: 'the node is at its queue limit; retry with backoff',
   },
   SB_ERR_UNAVAILABLE: {
     grpc: GrpcCode.UNAVAILABLE,
     http: 503,
     retryable: true,
+    // A takeover completes 0.8–2 s after a node dies (bench:failover): a few retries span it.
+    retryAfterMs: 500,
     summary: 'the partition is moving or the node is not ready; retry',
   },
   SB_ERR_NOT_OWNER: {
     grpc: GrpcCode.UNAVAILABLE,
     http: 503,
     retryable: true,
+    retryAfterMs: 500,
     summary: 'this node lost the partition lease; retry (the request is forwarded when possible)',
   },
   SB_ERR_DEADLINE_EXCEEDED: {
@@ -170,6 +181,15 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export function errorSpec(code: string): ErrorSpec {
   return (ERRORS as Record<string, ErrorSpec>)[code] ?? ERRORS.SB_ERR_INTERNAL;
+}
+
+/**
+ * The retry hint for an error, ms, with ±50 % jitter (`random` in [0, 1)); null when the caller should
+ * not be told to wait (not retryable, or no hint in the catalogue).
+ */
+export function retryAfterMs(code: string, random: () => number = Math.random): number | null {
+  const base = errorSpec(code).retryAfterMs;
+  return base === undefined ? null : Math.round(base * (0.5 + random()));
 }
 
 /** An error that carries its catalogue code and the offending field. Crosses threads as plain data. */

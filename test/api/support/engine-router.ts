@@ -3,7 +3,7 @@
  * synchronously, events published to subscribers — the API's whole contract with the partition host,
  * without worker threads or a command log.
  *
- * Knobs for transport tests: `delayMs` (a slow partition, for deadlines) and `isReady`.
+ * Knobs for transport tests: `delayMs` (a slow partition, for deadlines), `failNext` and `isReady`.
  */
 import type { Engine, Query, QueryResult } from '../../../src/engine/api.js';
 import { createEngine } from '../../../src/engine/index.js';
@@ -29,6 +29,8 @@ export class InMemoryRouter implements PartitionRouter {
   private seq = 0;
   delayMs = 0;
   isReady = true;
+  /** Errors the next submits throw, one each (a node refusing: overload, a partition moving). */
+  readonly failNext: SwitchboardError[] = [];
   /** Every envelope that reached an engine, for idempotency assertions. */
   readonly submitted: CommandEnvelope[] = [];
 
@@ -44,6 +46,8 @@ export class InMemoryRouter implements PartitionRouter {
   }
 
   async submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
+    const refusal = this.failNext.shift();
+    if (refusal) throw refusal;
     if (this.delayMs > 0) {
       if (deadlineMs !== undefined && deadlineMs < this.delayMs) {
         await new Promise((r) => setTimeout(r, deadlineMs));
