@@ -45,8 +45,33 @@ afterEach(async () => {
   h = null;
 });
 
-function adminClient(port: number, creds: grpc.ChannelCredentials): AdminServiceClient {
-  const c = new AdminServiceClient(`127.0.0.1:${port}`, creds);
+/**
+ * What the runbook tells gateways to configure: retry UNAVAILABLE / RESOURCE_EXHAUSTED, waiting the
+ * server's pushback. A node just started on a busy machine may shed its first calls (event loop late).
+ */
+const RETRYING = {
+  'grpc.service_config': JSON.stringify({
+    methodConfig: [
+      {
+        name: [{ service: 'switchboard.v1.AdminService' }],
+        retryPolicy: {
+          maxAttempts: 5,
+          initialBackoff: '0.05s',
+          maxBackoff: '2s',
+          backoffMultiplier: 2,
+          retryableStatusCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
+        },
+      },
+    ],
+  }),
+};
+
+function adminClient(
+  port: number,
+  creds: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions = {},
+): AdminServiceClient {
+  const c = new AdminServiceClient(`127.0.0.1:${port}`, creds, options);
   clients.push(c);
   return c;
 }
@@ -202,7 +227,7 @@ describe.skipIf(!openssl)('TLS on the API ports', () => {
         ],
       });
       try {
-        await upsert(adminClient(node.grpcPort, grpc.credentials.createSsl(read('ca1.pem'))));
+        await upsert(adminClient(node.grpcPort, grpc.credentials.createSsl(read('ca1.pem')), RETRYING));
         const metrics = await httpsGet(node.httpPort, read('ca1.pem'), '/metrics');
         expect(metrics.status).toBe(200);
         const line = metrics.body
