@@ -315,8 +315,15 @@ const ROWS = [
       ),
       timeseries(
         'Host in-flight',
-        'Commands inside partition workers, not yet answered. Near the queue limit, calls get RESOURCE_EXHAUSTED.',
-        [target('sum by (pod) (switchboard_host_inflight)', '{{pod}}')],
+        'Commands inside partition workers, not yet answered. Near the queue limit, calls get RESOURCE_EXHAUSTED; a tenant at its own limit (--max-inflight-per-tenant) shows as refused.',
+        [
+          target('sum by (pod) (switchboard_host_inflight)', '{{pod}}'),
+          target(
+            `sum by (tenant) (increase(switchboard_tenant_overloaded_total{${TENANT}}[$__rate_interval]))`,
+            '{{tenant}} refused at its limit',
+            'B',
+          ),
+        ],
         { w: 6 },
       ),
       timeseries(

@@ -201,6 +201,7 @@ export class PartitionHost {
     }
     const st = this.parts.get(tenant)?.state;
     if (st && st.waiting.length + st.unreleased.length >= this.maxInflightPerTenant) {
+      this.metrics?.tenantOverloaded.inc({ tenant });
       return Promise.reject(
         new SwitchboardError(
           'SB_ERR_OVERLOADED',

@@ -38,6 +38,8 @@ export interface NodeMetrics {
   offersMissed: PairCounter;
   alerts: PairCounter;
   workerRestarts: Counter<string>;
+  /** Commands refused because their tenant was at `--max-inflight-per-tenant`. */
+  tenantOverloaded: Counter<'tenant'>;
 }
 
 /**
@@ -287,6 +289,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'switchboard_worker_restarts_total',
       'Partition-host worker threads replaced after a crash',
       [],
+    ),
+    tenantOverloaded: counter(
+      'switchboard_tenant_overloaded_total',
+      'Commands refused (SB_ERR_OVERLOADED) because their tenant had --max-inflight-per-tenant in flight',
+      ['tenant'],
     ),
   };
 }

@@ -158,6 +158,9 @@ describe('actor host', () => {
       (await Promise.all(quiet)).map(status).filter((s) => s === 'assigned' || s === 'queued').length,
     ).toBe(30);
     expect(h.host.inflightCount).toBe(0);
+    const refusedCount = (await h.registry.getSingleMetric('switchboard_tenant_overloaded_total')?.get())
+      ?.values;
+    expect(refusedCount).toEqual([{ value: 110, labels: { tenant: 'flood' } }]);
     expect(status(await enqueue(h, 'flood', 'f-after'))).toBe('queued');
   });
 
