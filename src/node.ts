@@ -8,10 +8,11 @@ import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApi, TlsError, TlsFiles } from './api/index.js';
+import { ReloadingFiles } from './api/reloading-files.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, systemClock } from './cluster/ports.js';
-import { ConfigError, type NodeConfig } from './config/index.js';
+import { ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
 import { PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
@@ -81,6 +82,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
   // Before anything else: unusable certificate files are a configuration error, not a failed recovery.
   const tls = tlsFromConfig(config, logger);
+  const tokensFile = tokensFromFile(config, logger);
   checkNatsFiles(config);
   let host: PartitionHost | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
@@ -132,7 +134,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     const api = createApi({
       router: clusterRouter ?? router,
       clock,
-      auth: { tokens: config.tokens, ...(config.adminToken ? { adminToken: config.adminToken } : {}) },
+      auth: {
+        tokens: tokensFile ? tokensFile.value : config.tokens,
+        ...(config.adminToken ? { adminToken: config.adminToken } : {}),
+      },
       registry,
       logger,
       maxMessageBytes: config.maxMessageBytes,
@@ -143,6 +148,11 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       },
       ...(tls ? { tls } : {}),
     });
+    if (tokensFile) {
+      const adminToken = config.adminToken;
+      tokensFile.onChange((tokens) => api.service.setAuth({ tokens, ...(adminToken ? { adminToken } : {}) }));
+      tokensFile.watch(config.reloadSeconds * 1000);
+    }
     const { grpcPort, httpPort } = await api.start({
       host: config.host,
       grpcPort: config.grpcPort,
@@ -174,6 +184,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       stop() {
         stopping ??= (async () => {
           logger.info('stopping: no new calls, finishing in-flight work');
+          tokensFile?.close();
           await api.stop(config.shutdownGraceMs);
           await clusterRouter?.stop();
           await h.stop(config.shutdownGraceMs);
@@ -199,7 +210,7 @@ function tlsFromConfig(config: NodeConfig, logger: Logger): TlsFiles | undefined
         certFile: config.tlsCert,
         keyFile: config.tlsKey,
         ...(config.tlsClientCa ? { clientCaFile: config.tlsClientCa } : {}),
-        reloadMs: config.tlsReloadSeconds * 1000,
+        reloadMs: config.reloadSeconds * 1000,
       },
       {
         reloaded: () => logger.info({ cert: config.tlsCert }, 'TLS files reloaded'),
@@ -260,4 +271,41 @@ function checkNatsFiles(config: NodeConfig): void {
     issues.push('--nats-creds / --nats-tls-* apply to cluster mode: set --nats-url (NATS_URL) too');
   }
   if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/**
+ * `--tokens-file`, read now (`ConfigError` when unreadable, invalid or empty) and re-read when it
+ * changes; a changed file that is invalid or empty keeps the tokens in service and is logged.
+ */
+function tokensFromFile(
+  config: NodeConfig,
+  logger: Logger,
+): ReloadingFiles<Record<string, string[]>> | undefined {
+  const path = config.tokensFile;
+  if (path === '') return undefined;
+  const read = (): Record<string, string[]> => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError([
+        `--tokens-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      ]);
+    }
+    const r = parseTokenList(text);
+    if ('error' in r) throw new ConfigError([`--tokens-file ${path}: ${r.error}`]);
+    if (Object.keys(r.tokens).length === 0) {
+      // An emptied file must not switch authentication off.
+      throw new ConfigError([`--tokens-file ${path}: no tenant=token pair`]);
+    }
+    return r.tokens;
+  };
+  return new ReloadingFiles([path], read, {
+    reloaded: () => logger.info({ tokensFile: path }, 'API tokens reloaded'),
+    rejected: (err) =>
+      logger.error(
+        { err: err instanceof ConfigError ? err.issues.join('; ') : err },
+        'API tokens file changed but cannot be used: the tokens in service stay',
+      ),
+  });
 }

@@ -130,7 +130,8 @@ export function toSwitchboardError(e: unknown, logger?: Logger): SwitchboardErro
 }
 
 export class SwitchboardService {
-  readonly auth: TenantAuth;
+  /** Replaced whole by `setAuth` (a reloaded tokens file); read at every call. */
+  auth: TenantAuth;
   private readonly router: PartitionRouter;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -185,6 +186,16 @@ export class SwitchboardService {
   }
 
   // ---- admin -------------------------------------------------------------------------------------
+
+  /**
+   * New tokens (a reloaded `--tokens-file`): calls from now on are checked against them. Throws, keeping
+   * the current ones, when the set is invalid or would turn authentication off.
+   */
+  setAuth(cfg: AuthConfig): void {
+    const next = new TenantAuth(cfg);
+    if (this.auth.enabled && !next.enabled) throw new Error('no tokens left: authentication would turn off');
+    this.auth = next;
+  }
 
   async upsertAgent(req: admin.UpsertAgentRequest, ctx: CallContext): Promise<admin.UpsertAgentResponse> {
     const t0 = performance.now();

@@ -10,9 +10,10 @@
  * With a client CA, gRPC callers must present a certificate it signed (mutual TLS). The HTTP port does
  * not ask for one: kubelet probes and Prometheus scrape it, and its `/v1` mirror still requires API tokens.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { ReloadingFiles } from './reloading-files.js';
 
 export interface TlsConfig {
   certFile: string;
@@ -66,85 +67,53 @@ export function readTlsMaterial(cfg: TlsConfig): TlsMaterial {
   return { cert, key, clientCa };
 }
 
-/** What identifies the files' current versions (a secret volume swaps a symlink: new inode and mtime). */
-function stamp(cfg: TlsConfig): string {
-  return [cfg.certFile, cfg.keyFile, cfg.clientCaFile]
-    .map((p) => {
-      if (!p) return '-';
-      try {
-        const s = statSync(p);
-        return `${s.ino}:${s.size}:${s.mtimeMs}`;
-      } catch {
-        return 'missing';
-      }
-    })
-    .join('|');
-}
-
 export class TlsFiles implements grpc.experimental.CertificateProvider {
-  private material: TlsMaterial;
-  private version: string;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly files: ReloadingFiles<TlsMaterial>;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
-  private readonly changeListeners = new Set<(m: TlsMaterial) => void>();
 
   /** Reads the files now; throws `TlsError` when they are unusable. */
   constructor(
     private readonly cfg: TlsConfig,
-    private readonly events: {
+    events: {
       reloaded?: () => void;
       /** A changed file set that cannot be used: the previous material stays in service. */
       rejected?: (e: Error) => void;
     } = {},
   ) {
-    this.version = stamp(cfg);
-    this.material = readTlsMaterial(cfg);
+    const paths = [cfg.certFile, cfg.keyFile, ...(cfg.clientCaFile ? [cfg.clientCaFile] : [])];
+    this.files = new ReloadingFiles(paths, () => readTlsMaterial(cfg), events);
+    this.files.onChange((m) => {
+      for (const l of this.identityListeners) l({ certificate: m.cert, privateKey: m.key });
+      if (m.clientCa) for (const l of this.caListeners) l({ caCertificate: m.clientCa });
+    });
   }
 
   get current(): TlsMaterial {
-    return this.material;
+    return this.files.value;
   }
 
   get mutual(): boolean {
-    return this.material.clientCa !== null;
+    return this.current.clientCa !== null;
   }
 
   /** Starts checking the files every `reloadMs`. */
   watch(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.check(), this.cfg.reloadMs);
-    this.timer.unref();
+    this.files.watch(this.cfg.reloadMs);
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.files.close();
   }
 
   /** Re-reads the files if they changed since the last good read. */
   check(): void {
-    const v = stamp(this.cfg);
-    if (v === this.version) return;
-    let m: TlsMaterial;
-    try {
-      m = readTlsMaterial(this.cfg);
-    } catch (e) {
-      // Not marked as seen: the next check retries, so a rotation finished later is picked up.
-      this.events.rejected?.(e as Error);
-      return;
-    }
-    this.version = v;
-    this.material = m;
-    for (const l of this.identityListeners) l({ certificate: m.cert, privateKey: m.key });
-    if (m.clientCa) for (const l of this.caListeners) l({ caCertificate: m.clientCa });
-    for (const l of this.changeListeners) l(m);
-    this.events.reloaded?.();
+    this.files.check();
   }
 
   /** Called with the new material after each reload (the HTTPS server's `setSecureContext`). */
   onChange(listener: (m: TlsMaterial) => void): void {
-    this.changeListeners.add(listener);
+    this.files.onChange(listener);
   }
 
   /** gRPC server credentials that follow the files. */
@@ -160,7 +129,7 @@ export class TlsFiles implements grpc.experimental.CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    const ca = this.material.clientCa;
+    const ca = this.current.clientCa;
     process.nextTick(() => listener(ca ? { caCertificate: ca } : null));
   }
 
@@ -170,7 +139,7 @@ export class TlsFiles implements grpc.experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    const m = this.material;
+    const m = this.current;
     process.nextTick(() => listener({ certificate: m.cert, privateKey: m.key }));
   }
 

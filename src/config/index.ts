@@ -66,6 +66,13 @@ export const OPTIONS = {
     default: '',
     help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB"; a tenant listed twice has two (rotation); none = auth off',
   },
+  tokensFile: {
+    flag: 'tokens-file',
+    env: 'SB_TOKENS_FILE',
+    kind: 'string',
+    default: '',
+    help: 'File with the per-tenant tokens (same pairs, one per line or comma-separated, # comments), re-read when it changes: rotate tokens without a restart (instead of --tokens)',
+  },
   adminToken: {
     flag: 'admin-token',
     env: 'SB_ADMIN_TOKEN',
@@ -292,12 +299,12 @@ export const OPTIONS = {
     default: '',
     help: 'PEM CA file: set ⇒ gRPC clients must present a certificate it signed (mutual TLS; the HTTP port, for probes and Prometheus, does not ask)',
   },
-  tlsReloadSeconds: {
-    flag: 'tls-reload-seconds',
-    env: 'SB_TLS_RELOAD_SECONDS',
+  reloadSeconds: {
+    flag: 'reload-seconds',
+    env: 'SB_RELOAD_SECONDS',
     kind: 'string',
     default: '60',
-    help: 'How often the TLS files are checked for a change (a rotated certificate is served without a restart)',
+    help: 'How often the TLS files and the --tokens-file are checked for a change (rotations need no restart)',
   },
   shutdownGraceMs: {
     flag: 'shutdown-grace-ms',
@@ -315,6 +322,44 @@ const positive = z.coerce.number().int().min(1);
 /** Two: the token in use and its replacement while clients move over. */
 const MAX_TOKENS_PER_TENANT = 2;
 
+/**
+ * `tenant=token` pairs separated by commas or newlines (a `#` starts a comment to the end of its line),
+ * as `--tokens` and the `--tokens-file` take them. A tenant may be listed twice (current and next token),
+ * so a token can be rotated without downtime: add the new one, move the clients, drop the old one.
+ */
+export function parseTokenList(text: string): { tokens: Record<string, string[]> } | { error: string } {
+  const out: Record<string, string[]> = {};
+  const owner = new Map<string, string>();
+  const pairs = text
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, ''))
+    .join(',')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    const tenant = pair.slice(0, i).trim();
+    const token = pair.slice(i + 1).trim();
+    if (i <= 0 || tenant === '' || token === '') return { error: `"${pair}" is not tenant=token` };
+    const other = owner.get(token);
+    if (other !== undefined && other !== tenant) {
+      return { error: `one token is given to both "${other}" and "${tenant}"` };
+    }
+    const list = out[tenant] ?? [];
+    out[tenant] = list;
+    if (list.includes(token)) continue;
+    if (list.length === MAX_TOKENS_PER_TENANT) {
+      return {
+        error: `tenant "${tenant}" has more than ${MAX_TOKENS_PER_TENANT} tokens (current and next, for rotation)`,
+      };
+    }
+    list.push(token);
+    owner.set(token, tenant);
+  }
+  return { tokens: out };
+}
+
 const fields = z.object({
   grpcPort: port,
   httpPort: port,
@@ -324,41 +369,14 @@ const fields = z.object({
   demo: z.boolean(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   tokens: z.string().transform((s, ctx) => {
-    // tenant → its tokens. A tenant may be listed twice (current and next token) so a token can be
-    // rotated without downtime: add the new one, move the clients, drop the old one.
-    const out: Record<string, string[]> = {};
-    const owner = new Map<string, string>();
-    for (const pair of s
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean)) {
-      const i = pair.indexOf('=');
-      const tenant = pair.slice(0, i).trim();
-      const token = pair.slice(i + 1).trim();
-      if (i <= 0 || tenant === '' || token === '') {
-        ctx.addIssue({ code: 'custom', message: `"${pair}" is not tenant=token` });
-        return z.NEVER;
-      }
-      const other = owner.get(token);
-      if (other !== undefined && other !== tenant) {
-        ctx.addIssue({ code: 'custom', message: `one token is given to both "${other}" and "${tenant}"` });
-        return z.NEVER;
-      }
-      const list = out[tenant] ?? [];
-      out[tenant] = list;
-      if (list.includes(token)) continue;
-      if (list.length === MAX_TOKENS_PER_TENANT) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `tenant "${tenant}" has more than ${MAX_TOKENS_PER_TENANT} tokens (current and next, for rotation)`,
-        });
-        return z.NEVER;
-      }
-      list.push(token);
-      owner.set(token, tenant);
+    const r = parseTokenList(s);
+    if ('error' in r) {
+      ctx.addIssue({ code: 'custom', message: r.error });
+      return z.NEVER;
     }
-    return out;
+    return r.tokens;
   }),
+  tokensFile: z.string(),
   adminToken: z.string(),
   natsUrl: z.string(),
   natsCreds: z.string(),
@@ -403,7 +421,7 @@ const fields = z.object({
   tlsCert: z.string(),
   tlsKey: z.string(),
   tlsClientCa: z.string(),
-  tlsReloadSeconds: positive.max(86_400),
+  reloadSeconds: positive.max(86_400),
   shutdownGraceMs: z.coerce.number().int().min(0),
 });
 
@@ -414,6 +432,13 @@ const schema = fields.superRefine((c, ctx) => {
       code: 'custom',
       path: [c.tlsCert === '' ? 'tlsCert' : 'tlsKey'],
       message: '--tls-cert and --tls-key go together',
+    });
+  }
+  if (c.tokensFile !== '' && Object.keys(c.tokens).length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tokensFile'],
+      message: 'give --tokens or --tokens-file, not both',
     });
   }
   if (c.maxInflightPerTenant > c.maxInflight) {

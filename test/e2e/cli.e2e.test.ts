@@ -45,6 +45,9 @@ describe('switchboard CLI', () => {
     ]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--tls-cert /nonexistent/tls.pem: ENOENT');
+    const tokens = run(['--tokens-file', '/nonexistent/tokens']);
+    expect(tokens.status).toBe(2);
+    expect(tokens.stderr).toContain('--tokens-file /nonexistent/tokens: ENOENT');
     const half = run(['--tls-cert', '/nonexistent/tls.pem']);
     expect(half.status).toBe(2);
     expect(half.stderr).toMatch(/--tls-key \(SB_TLS_KEY\): --tls-cert and --tls-key go together/);

@@ -102,6 +102,21 @@ describe('node configuration', () => {
     }
   });
 
+  it('--tokens and --tokens-file are one or the other', () => {
+    expect(config(['--tokens-file', '/etc/sb/tokens'])).toMatchObject({
+      tokensFile: '/etc/sb/tokens',
+      tokens: {},
+    });
+    try {
+      parseConfig(['--tokens', 'acme=a', '--tokens-file', '/etc/sb/tokens'], {});
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigError).issues.join('\n')).toMatch(
+        /--tokens-file \(SB_TOKENS_FILE\): give --tokens or --tokens-file, not both/,
+      );
+    }
+  });
+
   it('gRPC keepalive and connection age: on by default (30 s / 10 s), age off; nonsense refused', () => {
     expect(config([])).toMatchObject({
       grpcKeepaliveMs: 30_000,

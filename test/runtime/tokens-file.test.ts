@@ -1,0 +1,109 @@
+/**
+ * `--tokens-file`: API tokens rotated without a restart. The file is re-read when it changes
+ * (`--reload-seconds`); a broken or emptied file keeps the tokens in service.
+ */
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReloadingFiles } from '../../src/api/reloading-files.js';
+import { parseTokenList } from '../../src/config/index.js';
+import { NODE_MAIN, startNodeProcess } from '../support/node-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sb-tokens-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** Replaces the file in one rename, as a secret volume update does. */
+function put(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(`${p}.tmp`, text);
+  renameSync(`${p}.tmp`, p);
+  return p;
+}
+
+describe('token lists', () => {
+  it('takes pairs by comma or line, with comments; refuses what --tokens refuses', () => {
+    expect(parseTokenList('acme=a1\n# rotating:\nacme=a2, globex=g1 # note\n\n')).toEqual({
+      tokens: { acme: ['a1', 'a2'], globex: ['g1'] },
+    });
+    expect(parseTokenList('acme')).toEqual({ error: '"acme" is not tenant=token' });
+    expect(parseTokenList('a=x\nb=x')).toEqual({ error: 'one token is given to both "a" and "b"' });
+    expect(parseTokenList('a=1,a=2,a=3')).toMatchObject({
+      error: expect.stringMatching(/more than 2 tokens/),
+    });
+  });
+
+  it('a reloading file takes a valid change, keeps its value on a broken one, and retries after a fix', () => {
+    const path = put('list', 'acme=a1');
+    const seen: string[][] = [];
+    const rejected: string[] = [];
+    const f = new ReloadingFiles(
+      [path],
+      () => {
+        const r = parseTokenList(readFileSync(path, 'utf8'));
+        if ('error' in r) throw new Error(r.error);
+        return r.tokens;
+      },
+      { rejected: (e) => rejected.push(e.message) },
+    );
+    f.onChange((t) => seen.push(Object.values(t).flat()));
+    f.check();
+    expect(seen).toEqual([]);
+    put('list', 'acme=a2');
+    f.check();
+    expect(f.value).toEqual({ acme: ['a2'] });
+    put('list', 'acme');
+    f.check();
+    expect(f.value).toEqual({ acme: ['a2'] });
+    expect(rejected).toEqual(['"acme" is not tenant=token']);
+    put('list', 'acme=a3');
+    f.check();
+    expect(f.value).toEqual({ acme: ['a3'] });
+    expect(seen).toEqual([['a2'], ['a3']]);
+  });
+});
+
+if (!existsSync(NODE_MAIN))
+  console.warn(`[tokens-file] the node case is SKIPPED: ${NODE_MAIN} missing (npm test builds it)`);
+
+describe('a node with --tokens-file', () => {
+  it.skipIf(!existsSync(NODE_MAIN))(
+    'serves the new tokens after the file changes, without a restart; an emptied file changes nothing',
+    async () => {
+      const file = put('tokens', 'acme=old-token\n');
+      const node = await startNodeProcess({ args: ['--tokens-file', file, '--reload-seconds', '1'] });
+      const status = async (token: string) =>
+        (
+          await fetch(`http://127.0.0.1:${node.httpPort}/v1/tenants/acme/queues`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status;
+      const until = async (cond: () => Promise<boolean>) => {
+        const end = Date.now() + 8000;
+        while (!(await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+        return cond();
+      };
+      try {
+        expect(await status('old-token')).toBe(200);
+        expect(await status('new-token')).toBe(401);
+        // Step 1 of a rotation: both tokens.
+        put('tokens', 'acme=old-token\nacme=new-token\n');
+        expect(await until(async () => (await status('new-token')) === 200)).toBe(true);
+        expect(await status('old-token')).toBe(200);
+        // Step 2: the old one goes.
+        put('tokens', 'acme=new-token\n');
+        expect(await until(async () => (await status('old-token')) === 401)).toBe(true);
+        expect(await status('new-token')).toBe(200);
+        // An emptied file would turn authentication off: refused, logged, the tokens stay.
+        put('tokens', '# nothing\n');
+        await until(async () =>
+          node.lines().some((l) => l.includes('API tokens file changed but cannot be used')),
+        );
+        expect(node.lines().join('\n')).toContain('no tenant=token pair');
+        expect(await status('new-token')).toBe(200);
+        expect(await status('anything')).toBe(401);
+      } finally {
+        await node.dispose();
+      }
+    },
+  );
+});
