@@ -82,6 +82,14 @@ export class TenantAuth {
     }
   }
 
+  /** Who a (valid) token speaks for, for the audit log: `admin`, `tenant`, or `open` with auth off. */
+  principal(token: string | undefined): 'admin' | 'tenant' | 'open' | 'unknown' {
+    if (!this.enabled) return 'open';
+    if (token === undefined || token === '') return 'unknown';
+    const who = this.lookup(token);
+    return who === ADMIN ? 'admin' : who === undefined ? 'unknown' : 'tenant';
+  }
+
   /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `token` may act on `tenant`. */
   check(token: string | undefined, tenant: string): void {
     if (!this.enabled) return;

@@ -57,6 +57,17 @@ export interface CallContext {
   deadline: number;
 }
 
+/** Commands that change a tenant's configuration: each one is logged (`audit`). */
+const AUDITED: ReadonlySet<Command['type']> = new Set([
+  'upsert_agent',
+  'remove_agent',
+  'upsert_queue',
+  'remove_queue',
+  'upsert_customer',
+  'remove_customer',
+  'set_routing_config',
+]);
+
 /** Every unary method of the API, as named in the generated server interfaces. */
 export const UNARY_METHODS = [
   'upsertAgent',
@@ -746,7 +757,39 @@ export class SwitchboardService {
     } catch (e) {
       throw toSwitchboardError(e, this.logger);
     }
-    return this.accepted(result, cmd);
+    const ok = this.accepted(result, cmd);
+    if (AUDITED.has(cmd.type)) this.audit(tenant, cmd, id, ctx, ok.duplicate === true);
+    return ok;
+  }
+
+  /**
+   * One log line per configuration change (agents, queues, customers, routing settings): what, in which
+   * tenant, by which kind of credential, under which command id (the log entry's id: the change can be
+   * found in the command log). Conversation traffic is not logged per call. Customer ids are left out:
+   * the line outlives an erasure request.
+   */
+  private audit(tenant: string, cmd: Command, id: string, ctx: CallContext, duplicate: boolean): void {
+    const target =
+      cmd.type === 'upsert_agent'
+        ? cmd.agent.id
+        : cmd.type === 'remove_agent'
+          ? cmd.agentId
+          : cmd.type === 'upsert_queue'
+            ? cmd.queue.id
+            : cmd.type === 'remove_queue'
+              ? cmd.queueId
+              : undefined;
+    this.logger.info(
+      {
+        audit: cmd.type,
+        tenant,
+        ...(target !== undefined ? { target } : {}),
+        by: this.auth.principal(ctx.token),
+        commandId: id,
+        ...(duplicate ? { duplicate: true } : {}),
+      },
+      'configuration changed',
+    );
   }
 
   private async query(tenant: string, q: Query, ctx: CallContext): Promise<QueryResult> {

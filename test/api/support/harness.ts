@@ -3,7 +3,7 @@
  * generated grpc-js clients, a promise wrapper per unary call, and an HTTP helper.
  */
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { KeepaliveOptions } from '../../../src/api/grpc-server.js';
 import { type Api, createApi } from '../../../src/api/index.js';
@@ -35,7 +35,14 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { maxMessageBytes?: number; auth?: boolean; keepalive?: KeepaliveOptions; tls?: TlsFiles } = {},
+  opts: {
+    maxMessageBytes?: number;
+    auth?: boolean;
+    keepalive?: KeepaliveOptions;
+    tls?: TlsFiles;
+    /** Default: pino at SB_TEST_LOG or silent. */
+    logger?: Logger;
+  } = {},
 ): Promise<Harness> {
   const router = new InMemoryRouter();
   const registry = new Registry();
@@ -47,7 +54,7 @@ export async function startHarness(
         ? { tokens: {} }
         : { tokens: { ...TOKENS, acme: [TOKENS.acme, NEXT_ACME_TOKEN] }, adminToken: ADMIN_TOKEN },
     registry,
-    logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
+    logger: opts.logger ?? pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
