@@ -104,6 +104,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
+      agentSeriesLimit: config.agentSeriesLimit,
     });
     host = new PartitionHost({
       ports,

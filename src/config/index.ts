@@ -220,6 +220,13 @@ export const OPTIONS = {
     default: '20000',
     help: 'Commands in flight per node before SB_ERR_OVERLOADED',
   },
+  agentSeriesLimit: {
+    flag: 'agent-series-limit',
+    env: 'SB_AGENT_SERIES_LIMIT',
+    kind: 'string',
+    default: '10000',
+    help: 'Per-agent metrics: at most this many (tenant, agent) series per counter on a node; agents seen after that count under agent="_other" (0 = no per-agent series)',
+  },
   maxInflightPerTenant: {
     flag: 'max-inflight-per-tenant',
     env: 'SB_MAX_INFLIGHT_PER_TENANT',
@@ -404,6 +411,7 @@ const fields = z.object({
   callsPerWorker: positive.max(4),
   maxInflight: positive,
   maxInflightPerTenant: positive,
+  agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   snapshotEvery: positive,
   snapshotSeconds: positive,

@@ -22,6 +22,35 @@ describe('node metrics: pair counters', () => {
     expect(again).toContain('switchboard_conversations_inbound_total{tenant="t1",queue="q2"} 1');
   });
 
+  it('per-agent counters keep at most --agent-series-limit series; later agents count under "_other"', async () => {
+    const registry = new Registry();
+    const m = createNodeMetrics(registry, { ...sources, agentSeriesLimit: 2 });
+    m.agentAssigned.inc('t', 'a1');
+    m.agentAssigned.inc('t', 'a2');
+    m.agentAssigned.inc('t', 'a3');
+    m.agentAssigned.inc('u', 'a4');
+    m.agentAssigned.inc('t', 'a1');
+    m.agentAssigned.inc('t', 'a3');
+    m.offersMissed.inc('t', 'a9');
+    const text = await registry.metrics();
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="t",agent="a1"} 2');
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="t",agent="a2"} 1');
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="t",agent="_other"} 2');
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="u",agent="_other"} 1');
+    expect(text).not.toContain('agent="a3"');
+    // Each counter has its own bound; queue-level counters have none.
+    expect(text).toContain('switchboard_offers_missed_total{tenant="t",agent="a9"} 1');
+    for (let i = 0; i < 50; i++) m.inbound.inc('t', `q${i}`);
+    expect(await registry.metrics()).toContain(
+      'switchboard_conversations_inbound_total{tenant="t",queue="q49"} 1',
+    );
+    const none = createNodeMetrics(new Registry(), { ...sources, agentSeriesLimit: 0 });
+    none.agentAssigned.inc('t', 'a1');
+    expect(await none.agentAssigned.counter.get()).toMatchObject({
+      values: [{ labels: { tenant: 't', agent: '_other' }, value: 1 }],
+    });
+  });
+
   it('two hosts on one registry share the counters', async () => {
     const registry = new Registry();
     const a = createNodeMetrics(registry, sources);

@@ -52,11 +52,19 @@ export interface NodeMetrics {
  */
 export class PairCounter {
   private readonly pending = new Map<string, Map<string, { n: number }>>();
+  /** Distinct pairs counted under their own second label so far (bounded by `maxPairs`). */
+  private pairs = 0;
 
+  /**
+   * `maxPairs`: at most this many distinct (first, second) series; a pair first seen beyond it is counted
+   * under (first, `OTHER`) instead, so a node with 100 000 agents does not export 100 000 series per
+   * per-agent counter (Prometheus memory grows with series). Infinity = no bound.
+   */
   constructor(
     readonly counter: Counter<string>,
     private readonly first: string,
     private readonly second: string,
+    private readonly maxPairs = Number.POSITIVE_INFINITY,
   ) {}
 
   inc(a: string, b: string): void {
@@ -65,9 +73,17 @@ export class PairCounter {
       byB = new Map();
       this.pending.set(a, byB);
     }
-    const c = byB.get(b);
-    if (c === undefined) byB.set(b, { n: 1 });
-    else c.n++;
+    let c = byB.get(b);
+    if (c === undefined) {
+      if (this.pairs >= this.maxPairs && b !== OTHER) {
+        this.inc(a, OTHER);
+        return;
+      }
+      if (b !== OTHER) this.pairs++;
+      c = { n: 0 };
+      byB.set(b, c);
+    }
+    c.n++;
   }
 
   /** Adds what was counted since the last read to the counter. */
@@ -82,6 +98,9 @@ export class PairCounter {
   }
 }
 
+/** The second label of everything counted past a `PairCounter`'s bound (e.g. `agent="_other"`). */
+export const OTHER = '_other';
+
 /** One `PairCounter` per prom-client counter, so two hosts sharing a registry also share the pending counts. */
 const pairCounters = new WeakMap<Counter<string>, PairCounter>();
 
@@ -93,6 +112,8 @@ export interface MetricsSources {
   leaseLosses?: () => Record<string, number>;
   /** With TLS: the PEM certificate (chain) in service now. */
   tlsCertificate?: () => Buffer;
+  /** Per-agent counters: most (tenant, agent) series each, the rest under agent `_other` (default: no bound). */
+  agentSeriesLimit?: number;
 }
 
 /** Registers (or reuses) every node metric on `registry`. */
@@ -100,7 +121,12 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
     getOrCreate(registry, name, () => new Counter<L>({ name, help, labelNames, registers })) as Counter<L>;
-  const pair = (name: string, help: string, labelNames: [string, string]): PairCounter => {
+  const pair = (
+    name: string,
+    help: string,
+    labelNames: [string, string],
+    maxPairs = Number.POSITIVE_INFINITY,
+  ): PairCounter => {
     const existing = registry.getSingleMetric(name) as Counter<string> | undefined;
     if (existing) {
       const known = pairCounters.get(existing);
@@ -117,7 +143,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         made?.flush();
       },
     });
-    made = new PairCounter(c, labelNames[0], labelNames[1]);
+    made = new PairCounter(c, labelNames[0], labelNames[1], maxPairs);
     pairCounters.set(c, made);
     return made;
   };
@@ -276,14 +302,18 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'tenant',
       'queue',
     ]),
-    agentAssigned: pair('switchboard_agent_assigned_total', 'Conversations assigned, by agent', [
-      'tenant',
-      'agent',
-    ]),
-    offersMissed: pair('switchboard_offers_missed_total', 'Offers rejected or timed out, by agent', [
-      'tenant',
-      'agent',
-    ]),
+    agentAssigned: pair(
+      'switchboard_agent_assigned_total',
+      'Conversations assigned, by agent (agents beyond --agent-series-limit under agent="_other")',
+      ['tenant', 'agent'],
+      sources.agentSeriesLimit,
+    ),
+    offersMissed: pair(
+      'switchboard_offers_missed_total',
+      'Offers rejected or timed out, by agent (agents beyond --agent-series-limit under agent="_other")',
+      ['tenant', 'agent'],
+      sources.agentSeriesLimit,
+    ),
     alerts: pair('switchboard_alerts_total', 'Alerts raised by the engine', ['tenant', 'alert']),
     workerRestarts: counter(
       'switchboard_worker_restarts_total',
