@@ -245,18 +245,28 @@ export class GrpcApiServer {
         this.service.auth.authenticate(contextOf(call).token);
         throw MALFORMED_ERROR;
       }
-      const filter = this.service.eventFilter(call.request, contextOf(call));
-      unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
-        if (call.writableLength > WATCH_BUFFER_LIMIT) {
-          this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
-          call.emit(
-            'error',
-            toStatus(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect')),
-          );
-          return;
-        }
-        call.write(eventToProto(e));
-      });
+      const ctx = contextOf(call);
+      const filter = this.service.eventFilter(call.request, ctx);
+      const end = (err: SwitchboardError) => {
+        this.service.countError('watchEvents', err.code);
+        call.emit('error', toStatus(err));
+      };
+      unsubscribe = this.service.subscribe(
+        filter,
+        ctx,
+        (e: PublishedEvent) => {
+          if (call.writableLength > WATCH_BUFFER_LIMIT) {
+            this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
+            call.emit(
+              'error',
+              toStatus(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect')),
+            );
+            return;
+          }
+          call.write(eventToProto(e));
+        },
+        end,
+      );
     } catch (e) {
       const err = toSwitchboardError(e, this.logger);
       this.service.countError('watchEvents', err.code);

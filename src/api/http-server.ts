@@ -182,16 +182,28 @@ export class HttpApiServer {
         conversationId: params.get('conversationId') ?? undefined,
         types: types ? types.split(',') : [],
       });
-      const filter = this.service.eventFilter(watch, contextOf(req));
+      const ctx = contextOf(req);
+      const filter = this.service.eventFilter(watch, ctx);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
         connection: 'keep-alive',
       });
       res.write(': watching\n\n');
-      unsubscribe = this.service.subscribe(filter, (e: PublishedEvent) => {
-        res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
-      });
+      unsubscribe = this.service.subscribe(
+        filter,
+        ctx,
+        (e: PublishedEvent) => {
+          res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
+        },
+        (err) => {
+          // The token was revoked by a reload: say why, then end the stream.
+          this.service.countError('watchEvents', err.code);
+          res.end(
+            `event: error\ndata: ${JSON.stringify({ error: { code: err.code, message: err.message } })}\n\n`,
+          );
+        },
+      );
     } catch (e) {
       this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger));
       return;

@@ -684,8 +684,39 @@ export class SwitchboardService {
     return toEventFilter(tenant, req);
   }
 
-  subscribe(filter: EventFilter, onEvent: Parameters<PartitionRouter['subscribe']>[1]): () => void {
-    return this.router.subscribe(filter, onEvent);
+  /**
+   * Live events for an authorised watcher. After a token reload (`setAuth`) the watcher's token is
+   * checked again before its next event: a revoked token ends the stream (`onRevoked`) instead of
+   * receiving events until the client reconnects.
+   */
+  subscribe(
+    filter: EventFilter,
+    ctx: CallContext,
+    onEvent: Parameters<PartitionRouter['subscribe']>[1],
+    onRevoked: (e: SwitchboardError) => void,
+  ): () => void {
+    let checkedWith = this.auth;
+    let off: (() => void) | null = null;
+    let ended = false;
+    off = this.router.subscribe(filter, (e) => {
+      if (ended) return;
+      if (this.auth !== checkedWith) {
+        try {
+          this.auth.check(ctx.token, filter.tenant);
+          checkedWith = this.auth;
+        } catch (err) {
+          ended = true;
+          off?.();
+          onRevoked(toSwitchboardError(err, this.logger));
+          return;
+        }
+      }
+      onEvent(e);
+    });
+    return () => {
+      ended = true;
+      off?.();
+    };
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------

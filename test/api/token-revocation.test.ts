@@ -1,0 +1,84 @@
+/**
+ * A token removed by a reload (`--tokens-file`) stops open event streams too: the watcher's token is
+ * checked again before its next event, so a revoked credential does not keep receiving a tenant's events
+ * until its client happens to reconnect. Streams on tokens still valid go on.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Presence } from '../../src/gen/switchboard/v1/common.js';
+import type { Event } from '../../src/gen/switchboard/v1/events.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
+import { ADMIN_TOKEN, bearer, call, type Harness, startHarness, TOKENS } from './support/harness.js';
+
+let h: Harness;
+const T = 'acme';
+
+beforeAll(async () => {
+  h = await startHarness();
+  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
+  for (const id of ['ana', 'bob']) {
+    await call(h.admin, h.admin.upsertAgent, {
+      tenant: T,
+      requestId: '',
+      agent: chatAgent(id, { capacity: { chat: 5 } }),
+    });
+    await call(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: '',
+      agentId: id,
+      presence: Presence.PRESENCE_ONLINE,
+    });
+  }
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('token revocation and open event streams', () => {
+  it('gRPC and SSE streams on a revoked token end UNAUTHENTICATED before the next event; others go on', async () => {
+    const watch = (token: string) => {
+      const got: Event[] = [];
+      let error: grpc.ServiceError | null = null;
+      const s = h.events.watchEvents({ tenant: T, requestId: '', types: ['assigned'] }, bearer(token));
+      s.on('data', (e: Event) => got.push(e));
+      s.on('error', (e: grpc.ServiceError) => {
+        error = e;
+      });
+      return { got, error: () => error, cancel: () => s.cancel() };
+    };
+    const revoked = watch(TOKENS.acme);
+    const admin = watch(ADMIN_TOKEN);
+    const sse = await fetch(`http://127.0.0.1:${h.httpPort}/v1/tenants/${T}/events?types=assigned`, {
+      headers: { authorization: `Bearer ${TOKENS.acme}` },
+    });
+    expect(sse.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    await call(
+      h.gateway,
+      h.gateway.enqueue,
+      { tenant: T, requestId: '', conversation: chat('c-before') },
+      ADMIN_TOKEN,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(revoked.got.length).toBe(1);
+
+    // The reload: acme's token is gone (globex keeps its own, the admin token stays).
+    h.api.service.setAuth({ tokens: { globex: [TOKENS.globex] }, adminToken: ADMIN_TOKEN });
+    await call(
+      h.gateway,
+      h.gateway.enqueue,
+      { tenant: T, requestId: '', conversation: chat('c-after') },
+      ADMIN_TOKEN,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(revoked.got.length).toBe(1);
+    expect(revoked.error()?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(admin.got.map((e) => e.assigned?.conversationId)).toEqual(['c-before', 'c-after']);
+    expect(admin.error()).toBeNull();
+    const text = await sse.text();
+    expect(text).toContain('c-before');
+    expect(text).not.toContain('c-after');
+    expect(text).toContain('"code":"SB_ERR_UNAUTHENTICATED"');
+    admin.cancel();
+  });
+});
