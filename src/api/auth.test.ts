@@ -40,4 +40,19 @@ describe('TenantAuth', () => {
     expect(off.enabled).toBe(false);
     expect(code(() => off.check(undefined, 'any'))).toBeNull();
   });
+
+  it('tokens listed for the tenant "*" are admin tokens (two during a rotation), beside --admin-token', () => {
+    const a = new TenantAuth({ tokens: { '*': ['adm-old', 'adm-new'], acme: 'a' }, adminToken: 'root' });
+    for (const t of ['adm-old', 'adm-new', 'root']) {
+      expect(code(() => a.check(t, 'acme'))).toBeNull();
+      expect(code(() => a.check(t, 'globex'))).toBeNull();
+      expect(a.principal(t)).toBe('admin');
+    }
+    expect(a.principal('a')).toBe('tenant');
+    expect(code(() => a.check('a', 'globex'))).toBe('SB_ERR_PERMISSION_DENIED');
+    expect(new TenantAuth({ tokens: { '*': 'x' } }).enabled).toBe(true);
+    expect(() => new TenantAuth({ tokens: { '*': 'same', acme: 'same' } })).toThrow(
+      /admin and for tenant "acme"/,
+    );
+  });
 });

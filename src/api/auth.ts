@@ -31,13 +31,20 @@ export interface AuthConfig {
   adminToken?: string;
 }
 
+/**
+ * The tenant name under which a token list gives admin tokens (`*=token`): not a valid tenant id, so no
+ * tenant can be called that.
+ */
+export const ADMIN_TENANT = '*';
+
 /** What `lookup` returns for the admin token (not a string, so no tenant can be named like it). */
 const ADMIN: unique symbol = Symbol('admin');
 
 export class TenantAuth {
   /** SHA-256 of a token (base64) → tenant: one map lookup per call, whatever the number of tenants. */
   private readonly tenantByToken = new Map<string, string>();
-  private readonly adminDigest: string | undefined;
+  /** Admin tokens: `adminToken`, and those listed for the tenant `*` (rotated like any other token). */
+  private readonly adminDigests = new Set<string>();
   /** False when no token is configured: every call is allowed. */
   readonly enabled: boolean;
 
@@ -46,6 +53,10 @@ export class TenantAuth {
       for (const token of typeof given === 'string' ? [given] : given) {
         if (token.length === 0) continue;
         const key = digest(token);
+        if (tenant === ADMIN_TENANT) {
+          this.adminDigests.add(key);
+          continue;
+        }
         const other = this.tenantByToken.get(key);
         if (other !== undefined && other !== tenant) {
           throw new Error(`one API token is configured for both tenant "${other}" and "${tenant}"`);
@@ -53,15 +64,20 @@ export class TenantAuth {
         this.tenantByToken.set(key, tenant);
       }
     }
-    this.adminDigest =
-      cfg.adminToken !== undefined && cfg.adminToken.length > 0 ? digest(cfg.adminToken) : undefined;
-    this.enabled = this.tenantByToken.size > 0 || this.adminDigest !== undefined;
+    if (cfg.adminToken !== undefined && cfg.adminToken.length > 0)
+      this.adminDigests.add(digest(cfg.adminToken));
+    for (const d of this.adminDigests) {
+      const tenant = this.tenantByToken.get(d);
+      if (tenant !== undefined)
+        throw new Error(`one API token is configured as admin and for tenant "${tenant}"`);
+    }
+    this.enabled = this.tenantByToken.size > 0 || this.adminDigests.size > 0;
   }
 
   /** The token's tenant, `admin` for the admin token, or undefined for an unknown token. */
   private lookup(token: string): string | typeof ADMIN | undefined {
     const d = digest(token);
-    if (d === this.adminDigest) return ADMIN;
+    if (this.adminDigests.has(d)) return ADMIN;
     return this.tenantByToken.get(d);
   }
 
