@@ -4,9 +4,10 @@
  * with as many bytes as the request's first four bytes ask for (big-endian), so the echo client can
  * mirror the router's request and response sizes exactly.
  *
- *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1]
+ *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1] [--tls-cert F --tls-key F]
  */
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 
@@ -34,8 +35,20 @@ const replies = new Map<number, Buffer>();
 
 function main(): void {
   const { values } = parseArgs({
-    options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
+    options: {
+      port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
+      // TLS, like a node started with --tls-cert/--tls-key (so `loadtest:grpc --tls` compares like with like).
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+    },
   });
+  const creds =
+    values['tls-cert'] && values['tls-key']
+      ? grpc.ServerCredentials.createSsl(null, [
+          { cert_chain: readFileSync(values['tls-cert']), private_key: readFileSync(values['tls-key']) },
+        ])
+      : grpc.ServerCredentials.createInsecure();
   const server = new grpc.Server();
   server.addService(echoService, {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
@@ -48,7 +61,7 @@ function main(): void {
       cb(null, reply);
     },
   });
-  server.bindAsync(`${values.host}:${values.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+  server.bindAsync(`${values.host}:${values.port}`, creds, (err, port) => {
     if (err) {
       console.error(err.message);
       process.exit(1);

@@ -17,10 +17,11 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
+import { hasOpenssl, TestCerts } from '../test/support/certs.js';
 import { scriptArgs } from './lib/args.js';
 import { startLocalCluster } from './lib/cluster.js';
 import { clientOption, type Driver, pickClient, workloadDriver } from './lib/drivers.js';
-import { echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
+import { type ClientTls, echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
 import { type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
@@ -90,6 +91,10 @@ const SPEC = {
       value: '"ARGS"',
       help: 'extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"',
     },
+    tls: {
+      type: 'boolean',
+      help: 'TLS on the node and the echo server (certificates made with openssl for the run), clients\ntrusting their CA: what TLS costs per call; not with --target or --cluster',
+    },
     'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
   },
 } as const;
@@ -149,9 +154,9 @@ async function clusterTarget(
 }
 
 /** The given nodes' `/metrics` texts, concatenated: `parseHistogram` then sums each histogram over them. */
-async function scrapeAll(urls: string[]): Promise<string | null> {
+async function scrapeAll(urls: string[], ca?: Buffer): Promise<string | null> {
   if (urls.length === 0) return null;
-  const texts = await Promise.all(urls.map(scrapeText));
+  const texts = await Promise.all(urls.map((u) => scrapeText(u, ca)));
   return texts.some((t) => t !== null) ? texts.filter((t) => t !== null).join('\n') : null;
 }
 
@@ -167,8 +172,25 @@ async function main(): Promise<number> {
   const clientKind = pickClient(values.client);
 
   const children: ChildServer[] = [];
+  const cleanups: (() => void)[] = [];
   let target: Target;
   const via = values['cluster-via'];
+  if (values.tls && (values.cluster || values.target)) {
+    console.error('--tls starts its own node with certificates: not with --cluster or --target');
+    return 2;
+  }
+  let tls: ClientTls | undefined;
+  let tlsServerArgs: string[] = [];
+  if (values.tls) {
+    if (!hasOpenssl()) {
+      console.error('--tls makes its certificates with the openssl command, which is not installed');
+      return 2;
+    }
+    const certs = new TestCerts().ca('ca').cert('server', 'ca', 'server');
+    cleanups.push(() => certs.remove());
+    tls = { ca: certs.read('ca.pem'), caFile: certs.path('ca.pem') };
+    tlsServerArgs = ['--tls-cert', certs.path('server.pem'), '--tls-key', certs.path('server.key')];
+  }
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
   if (values.cluster)
     target = await clusterTarget(
@@ -186,19 +208,19 @@ async function main(): Promise<number> {
       stop: async () => {},
     };
   } else {
-    const node = await startSwitchboardNode(nodeArgs);
+    const node = await startSwitchboardNode([...nodeArgs, ...tlsServerArgs]);
     children.push(node);
     const { grpcPort, httpPort } = node.listening;
     target = {
       addressFor: () => `127.0.0.1:${grpcPort}`,
-      metricsUrls: [`http://127.0.0.1:${httpPort}/metrics`],
+      metricsUrls: [`${tls ? 'https' : 'http'}://127.0.0.1:${httpPort}/metrics`],
       stop: () => node.stop(),
     };
     console.log(`node started: gRPC ${grpcPort}, HTTP ${httpPort}`);
   }
   let echoAddress: string | undefined;
   if (withEcho) {
-    const echo = await startChild(join(repoRoot(), 'dist', 'loadtest', 'echo-server.js'), []);
+    const echo = await startChild(join(repoRoot(), 'dist', 'loadtest', 'echo-server.js'), tlsServerArgs);
     children.push(echo);
     echoAddress = `127.0.0.1:${echo.listening.grpcPort}`;
     console.log(`echo server started: gRPC ${echo.listening.grpcPort}`);
@@ -209,28 +231,31 @@ async function main(): Promise<number> {
   } finally {
     await target.stop();
     for (const c of children) await c.stop();
+    for (const c of cleanups) c();
   }
 
   async function run(): Promise<number> {
     const md = new grpc.Metadata();
     if (values.token) md.set('authorization', `Bearer ${values.token}`);
     const routers = [];
-    for (const t of tenants) routers.push(await setupRouterWorkload(target.addressFor(t), md, agentCount, t));
+    for (const t of tenants)
+      routers.push(await setupRouterWorkload(target.addressFor(t), md, agentCount, t, tls));
     const router = routers[0]!;
     const { enqReqBytes, enqResBytes, endReqBytes } = router.sizes;
     console.log(
       `message sizes: Enqueue ${enqReqBytes} B → ${enqResBytes} B, EndConversation ${endReqBytes} B → 0 B`,
     );
-    const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes) : undefined;
+    const echo = echoAddress ? echoWorkload(echoAddress, md, router.sizes, tls) : undefined;
     // Iterations take the tenants in turn, so each gets rate / tenants.
     const routerDrv = await workloadDriver(
       clientKind,
       routers.map((w, i) => ({ ...w, address: target.addressFor(tenants[i] as string) })),
       values.token,
+      tls,
     );
     const echoIter =
       echo && echoAddress
-        ? await workloadDriver(clientKind, [{ ...echo, address: echoAddress }], values.token)
+        ? await workloadDriver(clientKind, [{ ...echo, address: echoAddress }], values.token, tls)
         : undefined;
     console.log(
       `client: ${clientKind === 'go' ? 'Go (loadtest/gclient, grpc-go)' : 'grpc-js, in this process'}`,
@@ -259,7 +284,7 @@ async function main(): Promise<number> {
     await Promise.all([routerDrv.closed(8, warmupMs), echoIter?.closed(8, warmupMs)]);
     // The node's histograms are read before and after each phase, so the open-loop breakdown covers the
     // open-loop rounds only (not the warm-up, not the saturated closed loop).
-    const metricsBefore = await scrapeAll(target.metricsUrls);
+    const metricsBefore = await scrapeAll(target.metricsUrls, tls?.ca);
 
     const sides = (round: number): ['router' | 'echo', Driver][] => {
       const list: ['router' | 'echo', Driver][] = [['router', routerDrv]];
@@ -277,7 +302,7 @@ async function main(): Promise<number> {
         );
       }
     }
-    const metricsOpen = await scrapeAll(target.metricsUrls);
+    const metricsOpen = await scrapeAll(target.metricsUrls, tls?.ca);
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Closed` as const;
@@ -288,7 +313,7 @@ async function main(): Promise<number> {
         );
       }
     }
-    const metricsAfter = await scrapeAll(target.metricsUrls);
+    const metricsAfter = await scrapeAll(target.metricsUrls, tls?.ca);
     routerDrv.close();
     echoIter?.close();
     for (const w of routers) w.close();
@@ -339,6 +364,7 @@ async function main(): Promise<number> {
       p99_target_met: echoIter ? ro.p99_us <= 2 * eo.p99_us : null,
       open_rate: rate,
       client: clientKind,
+      tls: tls !== undefined,
       tenants: tenants.length,
       ...(values.cluster
         ? {

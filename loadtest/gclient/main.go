@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/metadata"
@@ -90,6 +91,7 @@ type lane struct {
 type command struct {
 	Cmd         string  `json:"cmd"`
 	Token       string  `json:"token"`
+	CAFile      string  `json:"ca_file"` // set: TLS, trusting this PEM CA
 	Lanes       []lane  `json:"lanes"`
 	Start       uint64  `json:"start"`
 	Rate        float64 `json:"rate"`
@@ -254,10 +256,19 @@ func main() {
 				os.Exit(2)
 			}
 			conns := map[string]*grpc.ClientConn{}
+			creds := insecure.NewCredentials()
+			if cmd.CAFile != "" {
+				tlsCreds, err := credentials.NewClientTLSFromFile(cmd.CAFile, "")
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "gclient:", err)
+					os.Exit(1)
+				}
+				creds = tlsCreds
+			}
 			for i := range cmd.Lanes {
 				l := &cmd.Lanes[i]
 				if conns[l.Target] == nil {
-					conn, err := grpc.NewClient(l.Target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+					conn, err := grpc.NewClient(l.Target, grpc.WithTransportCredentials(creds))
 					if err != nil {
 						fmt.Fprintln(os.Stderr, "gclient:", err)
 						os.Exit(1)

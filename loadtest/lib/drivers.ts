@@ -13,6 +13,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { reapOnExit } from '../../test/support/reap.js';
+import type { ClientTls } from './grpc-workload.js';
 import { closedLoop, type Iteration, type LoopResult, openLoop, type WindowedLatency } from './load-loops.js';
 import { repoRoot } from './machine.js';
 
@@ -103,11 +104,17 @@ export interface WorkloadLane {
 }
 
 /** The driver of `kind` for `lanes`, taken in turn (one lane per tenant; a rate is shared evenly). */
-export function workloadDriver(kind: ClientKind, lanes: WorkloadLane[], token?: string): Promise<Driver> {
+export function workloadDriver(
+  kind: ClientKind,
+  lanes: WorkloadLane[],
+  token?: string,
+  tls?: ClientTls,
+): Promise<Driver> {
   return kind === 'go'
     ? goDriver(
         lanes.map((l) => ({ target: l.address, calls: l.goCalls })),
         token,
+        tls?.caFile,
       )
     : Promise.resolve(nodeDriver(roundRobin(lanes.map((l) => l.iteration))));
 }
@@ -145,7 +152,7 @@ export interface GoLane {
 }
 
 /** The Go client, taking iterations from `lanes` in turn (one connection per distinct target). */
-export async function goDriver(lanes: GoLane[], token: string | undefined): Promise<Driver> {
+export async function goDriver(lanes: GoLane[], token: string | undefined, caFile?: string): Promise<Driver> {
   const bin = buildGoClient();
   const child: ChildProcess = reapOnExit(spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -162,6 +169,7 @@ export async function goDriver(lanes: GoLane[], token: string | undefined): Prom
   await ask({
     cmd: 'setup',
     token: token ?? '',
+    ca_file: caFile ?? '',
     start: 1,
     lanes: lanes.map((l) => ({
       target: l.target,

@@ -54,6 +54,18 @@ export interface RouterWorkload {
 }
 
 export const TENANT = 'loadtest';
+
+/** TLS for the load clients (`--tls`): the CA that signed the servers' certificates. */
+export interface ClientTls {
+  ca: Buffer;
+  /** The same CA as a file, for the Go client. */
+  caFile: string;
+}
+
+/** Channel credentials for the node clients: TLS trusting `tls.ca`, else plaintext. */
+export function clientCredentials(tls?: ClientTls): grpc.ChannelCredentials {
+  return tls ? grpc.credentials.createSsl(tls.ca) : grpc.credentials.createInsecure();
+}
 const QUEUE = 'lt-chat';
 
 /** Creates the queue and `agentCount` online agents (100 chats each), then probes one iteration. */
@@ -62,8 +74,9 @@ export async function setupRouterWorkload(
   md: grpc.Metadata,
   agentCount: number,
   tenant = TENANT,
+  tls?: ClientTls,
 ): Promise<RouterWorkload> {
-  const creds = grpc.credentials.createInsecure();
+  const creds = clientCredentials(tls);
   const admin = new AdminServiceClient(address, creds);
   const desk = new AgentDeskServiceClient(address, creds);
   const gateway = new GatewayServiceClient(address, creds);
@@ -182,9 +195,10 @@ export function echoWorkload(
   address: string,
   md: grpc.Metadata,
   sizes: MessageSizes,
+  tls?: ClientTls,
 ): { iteration: Iteration; goCalls: GoCall[]; close(): void } {
   const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
-  const client = new EchoClient(address, grpc.credentials.createInsecure());
+  const client = new EchoClient(address, clientCredentials(tls));
   const echo = client as unknown as {
     echo: (req: Buffer, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void;
   };

@@ -3,6 +3,7 @@
  * scrapes into percentiles — the server's own microsecond view of enqueue → assignment, which
  * autocannon (whole milliseconds) cannot give.
  */
+import { get as httpsGet } from 'node:https';
 
 /** Cumulative bucket counts of one histogram, summed over all label sets; `le` in seconds. */
 export interface HistogramScrape {
@@ -122,11 +123,27 @@ export function parseSamples(
 }
 
 /** The raw `/metrics` text, or null when unreachable. */
-export async function scrapeText(metricsUrl: string): Promise<string | null> {
+export async function scrapeText(metricsUrl: string, ca?: Buffer): Promise<string | null> {
+  if (ca !== undefined) return scrapeHttps(metricsUrl, ca);
   try {
     const res = await fetch(metricsUrl);
     return res.ok ? await res.text() : null;
   } catch {
     return null;
   }
+}
+
+/** `/metrics` of a node serving HTTPS with a certificate from `ca` (fetch takes no CA of its own). */
+function scrapeHttps(metricsUrl: string, ca: Buffer): Promise<string | null> {
+  return new Promise((resolve) => {
+    const req = httpsGet(metricsUrl, { ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve(res.statusCode === 200 ? body : null));
+    });
+    req.on('error', () => resolve(null));
+  });
 }

@@ -3,12 +3,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { hasOpenssl } from '../support/certs.js';
 import { requireNatsServer } from '../support/nats-server.js';
 
 const root = join(import.meta.dirname, '../..');
 const node = join(root, 'dist/src/cli/main.js');
 const run = promisify(execFile);
 if (!existsSync(node)) console.warn(`load script tests skipped: ${node} missing (npm test builds it)`);
+if (!hasOpenssl()) console.warn('[load-scripts] the --tls run is SKIPPED: no `openssl` command');
 let hasGo = true;
 try {
   execFileSync('go', ['version']);
@@ -62,6 +64,33 @@ describe('load scripts against a node they start themselves', () => {
       expect(r.tenants).toBe(tenants);
       for (const k of ['rps', 'p50_us', 'p99_us', 'p999_us', 'echo_p50_us', 'echo_p99_us']) {
         expect(typeof r[k], k).toBe('number');
+        expect(r[k] as number, k).toBeGreaterThan(0);
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(node) || !hasOpenssl())(
+    'with --tls the node and the echo server serve TLS, the clients trust their CA, and the node is scraped over HTTPS',
+    async () => {
+      const r = await lastLine('grpc.js', [
+        '--tls',
+        '--compare-echo',
+        '--rounds',
+        '1',
+        '--round-seconds',
+        '1',
+        '--rate',
+        '200',
+        '--concurrency',
+        '4',
+        '--agents',
+        '5',
+        '--warmup',
+        '1',
+      ]);
+      expect(r.errors).toBe(0);
+      expect(r.tls).toBe(true);
+      for (const k of ['p50_us', 'echo_p50_us', 'server_enqueue_p50_us']) {
         expect(r[k] as number, k).toBeGreaterThan(0);
       }
     },
