@@ -33,6 +33,23 @@ async function lastLine(script: string, args: string[]): Promise<Record<string, 
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
 }
 
+/** A short `loadtest:grpc` run beside the echo server: one round of 1 s at 200/s, 5 agents. */
+const SHORT_ECHO_RUN = [
+  '--compare-echo',
+  '--rounds',
+  '1',
+  '--round-seconds',
+  '1',
+  '--rate',
+  '200',
+  '--concurrency',
+  '4',
+  '--agents',
+  '5',
+  '--warmup',
+  '1',
+];
+
 describe('load scripts against a node they start themselves', () => {
   // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient); the
   // Go run spreads the load over two tenants (two lanes, two partitions).
@@ -45,19 +62,7 @@ describe('load scripts against a node they start themselves', () => {
         client,
         '--tenants',
         String(tenants),
-        '--compare-echo',
-        '--rounds',
-        '1',
-        '--round-seconds',
-        '1',
-        '--rate',
-        '200',
-        '--concurrency',
-        '4',
-        '--agents',
-        '5',
-        '--warmup',
-        '1',
+        ...SHORT_ECHO_RUN,
       ]);
       expect(r.errors).toBe(0);
       expect(r.client).toBe(client);
@@ -72,22 +77,7 @@ describe('load scripts against a node they start themselves', () => {
   it.skipIf(!existsSync(node) || !hasOpenssl())(
     'with --tls the node and the echo server serve TLS, the clients trust their CA, and the node is scraped over HTTPS',
     async () => {
-      const r = await lastLine('grpc.js', [
-        '--tls',
-        '--compare-echo',
-        '--rounds',
-        '1',
-        '--round-seconds',
-        '1',
-        '--rate',
-        '200',
-        '--concurrency',
-        '4',
-        '--agents',
-        '5',
-        '--warmup',
-        '1',
-      ]);
+      const r = await lastLine('grpc.js', ['--tls', ...SHORT_ECHO_RUN]);
       expect(r.errors).toBe(0);
       expect(r.tls).toBe(true);
       for (const k of ['p50_us', 'echo_p50_us', 'server_enqueue_p50_us']) {
