@@ -105,6 +105,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
       agentSeriesLimit: config.agentSeriesLimit,
+      snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
     });
     host = new PartitionHost({
       ports,

@@ -362,7 +362,20 @@ const ROWS = [
             '{{tenant}} {{alert}}',
           ),
         ],
-        { stack: true, w: 8 },
+        { stack: true, w: 4 },
+      ),
+      timeseries(
+        'Snapshots',
+        'Oldest snapshot among partitions with unsaved changes (a takeover replays the log after it; SwitchboardSnapshotsStale) and failed snapshots.',
+        [
+          target('max by (pod) (switchboard_snapshot_age_seconds)', '{{pod}} oldest unsaved'),
+          target(
+            'sum by (pod) (increase(switchboard_snapshot_failures_total[$__rate_interval]))',
+            '{{pod}} failed',
+            'B',
+          ),
+        ],
+        { unit: 's', w: 4 },
       ),
       bargauge(
         'TLS certificate expires in',

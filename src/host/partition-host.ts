@@ -181,6 +181,22 @@ export class PartitionHost {
     return this.inflight;
   }
 
+  /**
+   * Seconds since the last snapshot of the partition that has waited longest for one among those with
+   * changes no snapshot holds (0 = none): a failing snapshot store shows here long before a takeover
+   * has to replay an ever longer log.
+   */
+  get oldestUnsavedSnapshotSeconds(): number {
+    const now = Date.now();
+    let oldest = 0;
+    for (const p of this.parts.values()) {
+      const st = p.state;
+      if (st.status !== 'ready' || !(st.sinceSnapshot > 0 || st.snapshotFailed)) continue;
+      oldest = Math.max(oldest, (now - st.lastSnapshotAt) / 1000);
+    }
+    return oldest;
+  }
+
   get partitionsOwned(): number {
     let n = 0;
     for (const p of this.parts.values()) if (p.state.status === 'ready') n++;
@@ -910,8 +926,13 @@ export class PartitionHost {
       );
       await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, digest, pieces.join('')));
       st.lastSnapshotAt = Date.now();
+      st.snapshotFailed = false;
       if (seq > 0) await this.ports.log.trim(part.name, seq);
       this.known.add(part.name);
+    } catch (e) {
+      if (st.gen === gen) st.snapshotFailed = true;
+      this.metrics?.snapshotFailures.inc();
+      throw e;
     } finally {
       st.snapshotting = false;
     }
@@ -923,7 +944,8 @@ export class PartitionHost {
     const now = Date.now();
     for (const part of this.parts.values()) {
       const st = part.state;
-      if (st.status === 'ready' && st.sinceSnapshot > 0 && now - st.lastSnapshotAt >= this.snapshotEveryMs) {
+      const pending = st.sinceSnapshot > 0 || st.snapshotFailed;
+      if (st.status === 'ready' && pending && now - st.lastSnapshotAt >= this.snapshotEveryMs) {
         void this.snapshot(part).catch((e) =>
           this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
         );

@@ -72,6 +72,8 @@ export class PartitionState {
   sinceSnapshot = 0;
   lastSnapshotAt = 0;
   snapshotting = false;
+  /** The latest snapshot attempt failed: the partition has changes no snapshot holds (see `unsavedSince`). */
+  snapshotFailed = false;
   timer: NodeJS.Timeout | null = null;
   timerAt: number | null = null;
   private barrier: { pending: Pending; done: Deferred<number | null> } | null = null;

@@ -40,6 +40,8 @@ export interface NodeMetrics {
   workerRestarts: Counter<string>;
   /** Commands refused because their tenant was at `--max-inflight-per-tenant`. */
   tenantOverloaded: Counter<'tenant'>;
+  /** Snapshot attempts that failed (serialising, saving or trimming). */
+  snapshotFailures: Counter<string>;
 }
 
 /**
@@ -112,6 +114,8 @@ export interface MetricsSources {
   leaseLosses?: () => Record<string, number>;
   /** With TLS: the PEM certificate (chain) in service now. */
   tlsCertificate?: () => Buffer;
+  /** Age of the oldest snapshot among partitions with unsaved changes, seconds (see the host). */
+  snapshotAgeSeconds?: () => number;
   /** Per-agent counters: most (tenant, agent) series each, the rest under agent `_other` (default: no bound). */
   agentSeriesLimit?: number;
 }
@@ -237,6 +241,20 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       }),
   );
 
+  getOrCreate(
+    registry,
+    'switchboard_snapshot_age_seconds',
+    () =>
+      new Gauge({
+        name: 'switchboard_snapshot_age_seconds',
+        help: 'Seconds since the last snapshot of the partition waiting longest for one, among those with changes no snapshot holds (0 = none)',
+        registers,
+        collect() {
+          this.set(sources.snapshotAgeSeconds?.() ?? 0);
+        },
+      }),
+  );
+
   if (sources.tlsCertificate) {
     const cert = sources.tlsCertificate;
     getOrCreate(
@@ -318,6 +336,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     workerRestarts: counter(
       'switchboard_worker_restarts_total',
       'Partition-host worker threads replaced after a crash',
+      [],
+    ),
+    snapshotFailures: counter(
+      'switchboard_snapshot_failures_total',
+      'Partition snapshots that failed (the log then keeps growing until one succeeds)',
       [],
     ),
     tenantOverloaded: counter(

@@ -68,6 +68,7 @@ export async function startHost(
     inflight: () => host?.inflightCount ?? 0,
     partitionsOwned: () => host?.partitionsOwned ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
+    snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
   });
   host = new PartitionHost({ ...opts, ports, pool, metrics });
   await host.start();

@@ -378,6 +378,33 @@ describe('snapshots on a timer and lease loss', () => {
     expect(stored?.seq).toBe(lastSeq);
   });
 
+  it('a failing snapshot store shows as a growing snapshot age and a failure count; the next good save clears it', async () => {
+    const h = await host({ snapshotEverySeconds: 1 });
+    await billingDesk(h, 'acme', 1);
+    const save = h.ports.snapshots.save.bind(h.ports.snapshots);
+    let failing = true;
+    h.ports.snapshots.save = async (s) => {
+      if (failing) throw new Error('snapshot store unreachable (test)');
+      return save(s);
+    };
+    const metric = async (name: string) =>
+      (await h.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    await enqueue(h, 'acme', 'conv-1');
+    const until = async (cond: () => Promise<boolean>) => {
+      for (let i = 0; i < 100 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 50));
+      return cond();
+    };
+    expect(await until(async () => (await metric('switchboard_snapshot_failures_total')) >= 1)).toBe(true);
+    // No new command since: the failed partition still counts as unsaved (it is retried on the timer).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await metric('switchboard_snapshot_age_seconds')).toBeGreaterThan(0.3);
+    expect(await metric('switchboard_snapshot_failures_total')).toBeGreaterThanOrEqual(1);
+    failing = false;
+    const lastSeq = await h.ports.log.lastSeq('acme');
+    expect(await until(async () => (await h.ports.snapshots.load('acme'))?.seq === lastSeq)).toBe(true);
+    expect(await until(async () => (await metric('switchboard_snapshot_age_seconds')) === 0)).toBe(true);
+  });
+
   it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
