@@ -29,6 +29,8 @@ export interface RunningNode {
   logger: Logger;
   /** Graceful stop: API stops accepting, in-flight work finishes, partitions are snapshotted, ports closed. */
   stop(): Promise<void>;
+  /** Checks the TLS files and the tokens file now instead of at the next `--reload-seconds` tick (SIGHUP). */
+  reloadFiles(): void;
 }
 
 export interface StartOptions {
@@ -183,6 +185,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       router,
       registry,
       logger,
+      reloadFiles() {
+        tls?.check();
+        tokensFile?.check();
+      },
       stop() {
         stopping ??= (async () => {
           logger.info('stopping: no new calls, finishing in-flight work');

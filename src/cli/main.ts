@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `switchboard` / `npm start`: parses flags and env, starts a node, and stops it gracefully on
- * SIGTERM/SIGINT (stop accepting, finish in-flight work, snapshot every partition, close the log).
+ * SIGTERM/SIGINT (stop accepting, finish in-flight work, snapshot every partition, close the log);
+ * SIGHUP re-reads changed TLS and tokens files at once.
  * Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.
  */
 import pino from 'pino';
@@ -61,6 +62,11 @@ async function main(): Promise<void> {
       },
     );
   };
+  // After rotating certificates or tokens, `kill -HUP` applies them now rather than at the next check.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: checking the TLS and tokens files');
+    node.reloadFiles();
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -67,6 +67,35 @@ if (!existsSync(NODE_MAIN))
 
 describe('a node with --tokens-file', () => {
   it.skipIf(!existsSync(NODE_MAIN))(
+    'SIGHUP applies a changed file at once (the timer would take an hour here)',
+    async () => {
+      const file = put('tokens-hup', 'acme=before-hup\n');
+      const node = await startNodeProcess({ args: ['--tokens-file', file, '--reload-seconds', '3600'] });
+      const status = async (token: string) =>
+        (
+          await fetch(`http://127.0.0.1:${node.httpPort}/v1/tenants/acme/queues`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status;
+      try {
+        expect(await status('before-hup')).toBe(200);
+        put('tokens-hup', 'acme=after-hup\n');
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await status('after-hup')).toBe(401);
+        node.child.kill('SIGHUP');
+        const end = Date.now() + 5000;
+        while ((await status('after-hup')) !== 200 && Date.now() < end)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(await status('after-hup')).toBe(200);
+        expect(await status('before-hup')).toBe(401);
+        expect(node.lines().join('\n')).toContain('API tokens reloaded');
+      } finally {
+        await node.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(NODE_MAIN))(
     'serves the new tokens after the file changes, without a restart; an emptied file changes nothing',
     async () => {
       const file = put('tokens', 'acme=old-token\n');
