@@ -5,8 +5,9 @@
  * config is the durable one. Nothing here needs a cluster; `nats-server -t` validates the NATS config when
  * the binary is present.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -419,6 +420,33 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
     expect(runtime).toMatch(/^EXPOSE 50051 8080$/m);
     expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/healthz/);
+  });
+
+  it('the HEALTHCHECK command answers 0 for a node that answers /healthz, 1 otherwise, over HTTP or HTTPS', async () => {
+    const cmd = /HEALTHCHECK[^\n]*\n\s*CMD (\[.*\])/.exec(runtime)?.[1];
+    expect(cmd).toBeDefined();
+    const argv = JSON.parse(cmd as string) as string[];
+    expect(argv.slice(0, 2)).toEqual(['node', '-e']);
+    const server = createHttpServer((req, res) => {
+      res.statusCode = req.url === '/healthz' ? 200 : 404;
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = String((server.address() as { port: number }).port);
+    const run = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => {
+        execFile(process.execPath, argv.slice(1), { env: { ...process.env, ...env } }, (err) =>
+          resolve(err ? ((err as { code?: number }).code ?? 1) : 0),
+        );
+      });
+    try {
+      expect(await run({ SB_HTTP_PORT: port })).toBe(0);
+      // A node with TLS is asked over HTTPS: against this plaintext server that fails.
+      expect(await run({ SB_HTTP_PORT: port, SB_TLS_CERT: '/etc/tls/tls.crt' })).toBe(1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(await run({ SB_HTTP_PORT: port })).toBe(1);
   });
 
   it('the runtime image carries the gRPC descriptor set where the server looks for it', () => {
