@@ -65,18 +65,21 @@ describe('token lists', () => {
 if (!existsSync(NODE_MAIN))
   console.warn(`[tokens-file] the node case is SKIPPED: ${NODE_MAIN} missing (npm test builds it)`);
 
+/** HTTP status of an authenticated read of tenant acme on the node at `httpPort`. */
+async function statusWith(httpPort: number, token: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/v1/tenants/acme/queues`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return res.status;
+}
+
 describe('a node with --tokens-file', () => {
   it.skipIf(!existsSync(NODE_MAIN))(
     'SIGHUP applies a changed file at once (the timer would take an hour here)',
     async () => {
       const file = put('tokens-hup', 'acme=before-hup\n');
       const node = await startNodeProcess({ args: ['--tokens-file', file, '--reload-seconds', '3600'] });
-      const status = async (token: string) =>
-        (
-          await fetch(`http://127.0.0.1:${node.httpPort}/v1/tenants/acme/queues`, {
-            headers: { authorization: `Bearer ${token}` },
-          })
-        ).status;
+      const status = (token: string) => statusWith(node.httpPort, token);
       try {
         expect(await status('before-hup')).toBe(200);
         put('tokens-hup', 'acme=after-hup\n');
@@ -100,12 +103,7 @@ describe('a node with --tokens-file', () => {
     async () => {
       const file = put('tokens', 'acme=old-token\n');
       const node = await startNodeProcess({ args: ['--tokens-file', file, '--reload-seconds', '1'] });
-      const status = async (token: string) =>
-        (
-          await fetch(`http://127.0.0.1:${node.httpPort}/v1/tenants/acme/queues`, {
-            headers: { authorization: `Bearer ${token}` },
-          })
-        ).status;
+      const status = (token: string) => statusWith(node.httpPort, token);
       const until = async (cond: () => Promise<boolean>) => {
         const end = Date.now() + 8000;
         while (!(await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
