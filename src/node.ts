@@ -2,17 +2,17 @@
  * Composition root: config → ports (embedded files or NATS/Mongo) → worker pool → actor host → router →
  * API servers. Nothing else in the code base decides which adapter runs.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createApi, TlsError, TlsFiles } from './api/index.js';
+import { createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, systemClock } from './cluster/ports.js';
 import { ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
+import { OptionFileError, readOptionFile } from './config/option-file.js';
 import { PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
@@ -230,7 +230,7 @@ function tlsFromConfig(config: NodeConfig, logger: Logger): TlsFiles | undefined
       },
     );
   } catch (e) {
-    if (e instanceof TlsError) throw new ConfigError([e.message]);
+    if (e instanceof OptionFileError) throw new ConfigError([e.message]);
     throw e;
   }
 }
@@ -263,9 +263,9 @@ function checkNatsFiles(config: NodeConfig): void {
     if (!path) continue;
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = readOptionFile(option, path).toString('utf8');
     } catch (e) {
-      issues.push(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      issues.push((e as Error).message);
       continue;
     }
     if (
@@ -292,28 +292,24 @@ function tokensFromFile(
   const path = config.tokensFile;
   if (path === '') return undefined;
   const read = (): Record<string, string[]> => {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new ConfigError([
-        `--tokens-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      ]);
-    }
-    const r = parseTokenList(text);
-    if ('error' in r) throw new ConfigError([`--tokens-file ${path}: ${r.error}`]);
-    if (Object.keys(r.tokens).length === 0) {
-      // An emptied file must not switch authentication off.
-      throw new ConfigError([`--tokens-file ${path}: no tenant=token pair`]);
-    }
+    const r = parseTokenList(readOptionFile('--tokens-file', path).toString('utf8'));
+    if ('error' in r) throw new OptionFileError(`--tokens-file ${path}: ${r.error}`);
+    // An emptied file must not switch authentication off.
+    if (Object.keys(r.tokens).length === 0)
+      throw new OptionFileError(`--tokens-file ${path}: no tenant=token pair`);
     return r.tokens;
   };
-  return new ReloadingFiles([path], read, {
-    reloaded: () => logger.info({ tokensFile: path }, 'API tokens reloaded'),
-    rejected: (err) =>
-      logger.error(
-        { err: err instanceof ConfigError ? err.issues.join('; ') : err },
-        'API tokens file changed but cannot be used: the tokens in service stay',
-      ),
-  });
+  try {
+    return new ReloadingFiles([path], read, {
+      reloaded: () => logger.info({ tokensFile: path }, 'API tokens reloaded'),
+      rejected: (err) =>
+        logger.error(
+          { err: err.message },
+          'API tokens file changed but cannot be used: the tokens in service stay',
+        ),
+    });
+  } catch (e) {
+    if (e instanceof OptionFileError) throw new ConfigError([e.message]);
+    throw e;
+  }
 }

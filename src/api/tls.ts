@@ -10,9 +10,9 @@
  * With a client CA, gRPC callers must present a certificate it signed (mutual TLS). The HTTP port does
  * not ask for one: kubelet probes and Prometheus scrape it, and its `/v1` mirror still requires API tokens.
  */
-import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { OptionFileError, readOptionFile } from '../config/option-file.js';
 import { ReloadingFiles } from './reloading-files.js';
 
 export interface TlsConfig {
@@ -31,37 +31,31 @@ export interface TlsMaterial {
 }
 
 /** Unreadable or invalid TLS files (the message names the option and the file). */
-export class TlsError extends Error {}
+export { OptionFileError as TlsError };
 
 type CaListener = grpc.experimental.CaCertificateUpdateListener;
 type IdentityListener = grpc.experimental.IdentityCertificateUpdateListener;
 
-function readFile(option: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new TlsError(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** Reads and checks the files: PEM that parses, a key that matches the certificate, a CA that parses. */
 export function readTlsMaterial(cfg: TlsConfig): TlsMaterial {
-  const cert = readFile('--tls-cert', cfg.certFile);
-  const key = readFile('--tls-key', cfg.keyFile);
-  const clientCa = cfg.clientCaFile ? readFile('--tls-client-ca', cfg.clientCaFile) : null;
+  const cert = readOptionFile('--tls-cert', cfg.certFile);
+  const key = readOptionFile('--tls-key', cfg.keyFile);
+  const clientCa = cfg.clientCaFile ? readOptionFile('--tls-client-ca', cfg.clientCaFile) : null;
   try {
     createSecureContext({ cert, key });
   } catch (e) {
-    throw new TlsError(`--tls-cert ${cfg.certFile} / --tls-key ${cfg.keyFile}: ${(e as Error).message}`);
+    throw new OptionFileError(
+      `--tls-cert ${cfg.certFile} / --tls-key ${cfg.keyFile}: ${(e as Error).message}`,
+    );
   }
   if (clientCa) {
     try {
       createSecureContext({ ca: clientCa });
     } catch (e) {
-      throw new TlsError(`--tls-client-ca ${cfg.clientCaFile}: ${(e as Error).message}`);
+      throw new OptionFileError(`--tls-client-ca ${cfg.clientCaFile}: ${(e as Error).message}`);
     }
     if (!clientCa.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new TlsError(`--tls-client-ca ${cfg.clientCaFile}: no PEM certificate in the file`);
+      throw new OptionFileError(`--tls-client-ca ${cfg.clientCaFile}: no PEM certificate in the file`);
     }
   }
   return { cert, key, clientCa };
@@ -72,7 +66,7 @@ export class TlsFiles implements grpc.experimental.CertificateProvider {
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
 
-  /** Reads the files now; throws `TlsError` when they are unusable. */
+  /** Reads the files now; throws `OptionFileError` (alias `TlsError`) when they are unusable. */
   constructor(
     private readonly cfg: TlsConfig,
     events: {
