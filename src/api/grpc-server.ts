@@ -240,6 +240,11 @@ export class GrpcApiServer {
 
   private watchEvents(call: grpc.ServerWritableStream<WatchEventsRequest, Event>): void {
     let unsubscribe: () => void;
+    /** Ends the stream with an error answer (counted like every other). */
+    const end = (err: SwitchboardError) => {
+      this.service.countError('watchEvents', err.code);
+      call.emit('error', toStatus(err));
+    };
     try {
       if (call.request === (MALFORMED as unknown)) {
         this.service.auth.authenticate(contextOf(call).token);
@@ -247,20 +252,12 @@ export class GrpcApiServer {
       }
       const ctx = contextOf(call);
       const filter = this.service.eventFilter(call.request, ctx);
-      const end = (err: SwitchboardError) => {
-        this.service.countError('watchEvents', err.code);
-        call.emit('error', toStatus(err));
-      };
       unsubscribe = this.service.subscribe(
         filter,
         ctx,
         (e: PublishedEvent) => {
           if (call.writableLength > WATCH_BUFFER_LIMIT) {
-            this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
-            call.emit(
-              'error',
-              toStatus(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect')),
-            );
+            end(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect'));
             return;
           }
           call.write(eventToProto(e));
@@ -268,9 +265,7 @@ export class GrpcApiServer {
         end,
       );
     } catch (e) {
-      const err = toSwitchboardError(e, this.logger);
-      this.service.countError('watchEvents', err.code);
-      call.emit('error', toStatus(err));
+      end(toSwitchboardError(e, this.logger));
       return;
     }
     this.watchers.add(call);
