@@ -433,38 +433,26 @@ const fields = z.object({
   shutdownGraceMs: z.coerce.number().int().min(0),
 });
 
+/** File options that only make sense as a pair (a certificate and its key). */
+const PAIRS: [Key, Key][] = [
+  ['tlsCert', 'tlsKey'],
+  ['natsTlsCert', 'natsTlsKey'],
+];
+
 /** Options that are only valid together. */
 const schema = fields.superRefine((c, ctx) => {
-  if ((c.tlsCert === '') !== (c.tlsKey === '')) {
-    ctx.addIssue({
-      code: 'custom',
-      path: [c.tlsCert === '' ? 'tlsCert' : 'tlsKey'],
-      message: '--tls-cert and --tls-key go together',
-    });
+  const issue = (key: Key, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+  for (const [a, b] of PAIRS) {
+    if ((c[a] === '') !== (c[b] === '')) {
+      issue(c[a] === '' ? a : b, `--${OPTIONS[a].flag} and --${OPTIONS[b].flag} go together`);
+    }
   }
+  if (c.tlsClientCa !== '' && c.tlsCert === '') issue('tlsClientCa', 'needs --tls-cert and --tls-key');
   if (c.tokensFile !== '' && Object.keys(c.tokens).length > 0) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['tokensFile'],
-      message: 'give --tokens or --tokens-file, not both',
-    });
+    issue('tokensFile', 'give --tokens or --tokens-file, not both');
   }
   if (c.maxInflightPerTenant > c.maxInflight) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['maxInflightPerTenant'],
-      message: `at most --max-inflight (${c.maxInflight})`,
-    });
-  }
-  if ((c.natsTlsCert === '') !== (c.natsTlsKey === '')) {
-    ctx.addIssue({
-      code: 'custom',
-      path: [c.natsTlsCert === '' ? 'natsTlsCert' : 'natsTlsKey'],
-      message: '--nats-tls-cert and --nats-tls-key go together',
-    });
-  }
-  if (c.tlsClientCa !== '' && c.tlsCert === '') {
-    ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'needs --tls-cert and --tls-key' });
+    issue('maxInflightPerTenant', `at most --max-inflight (${c.maxInflight})`);
   }
 });
 
