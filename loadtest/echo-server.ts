@@ -4,12 +4,13 @@
  * with as many bytes as the request's first four bytes ask for (big-endian), so the echo client can
  * mirror the router's request and response sizes exactly.
  *
- *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1] [--tls-cert F --tls-key F]
+ *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1] [--tls-cert F --tls-key F] [--trace F]
  */
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { CallTrace } from '../src/api/call-trace.js';
 
 /** The echo method, with pass-through (Buffer) serialisation on both sides. */
 export const echoService = {
@@ -41,8 +42,12 @@ function main(): void {
       // TLS, like a node started with --tls-cert/--tls-key (so `loadtest:grpc --tls` compares like with like).
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      // When each call reached the handler (it answers at once), written at SIGTERM, for
+      // `loadtest:grpc --trace-calls` (see src/api/call-trace.ts).
+      trace: { type: 'string' },
     },
   });
+  const trace = values.trace ? new CallTrace(values.trace) : undefined;
   const creds =
     values['tls-cert'] && values['tls-key']
       ? grpc.ServerCredentials.createSsl(null, [
@@ -52,6 +57,10 @@ function main(): void {
   const server = new grpc.Server();
   server.addService(echoService, {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      if (trace) {
+        const now = trace.now();
+        trace.record('', now, now);
+      }
       const n = call.request.length >= 4 ? call.request.readUInt32BE(0) : 0;
       let reply = replies.get(n);
       if (!reply) {
@@ -68,7 +77,12 @@ function main(): void {
     }
     console.log(JSON.stringify({ msg: 'listening', grpcPort: port }));
   });
-  process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
+  process.on('SIGTERM', () =>
+    server.tryShutdown(() => {
+      trace?.write();
+      process.exit(0);
+    }),
+  );
 }
 
 if (process.argv[1]?.endsWith('echo-server.js')) main();

@@ -13,15 +13,24 @@
  * "loadavg_1m":[before, after]} — the machine's 1-minute load average around the measured rounds.
  */
 
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
 import { hasOpenssl, TestCerts } from '../test/support/certs.js';
 import { scriptArgs } from './lib/args.js';
+import {
+  type ClientCall,
+  type PartsSummary,
+  readServerTrace,
+  splitCalls,
+  summarizeParts,
+} from './lib/call-trace.js';
 import { startLocalCluster } from './lib/cluster.js';
 import { clientOption, type Driver, pickClient, workloadDriver } from './lib/drivers.js';
 import { type ClientTls, echoWorkload, setupRouterWorkload, TENANT } from './lib/grpc-workload.js';
+import { formatTable } from './lib/hdr.js';
 import { type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
 import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
@@ -94,6 +103,10 @@ const SPEC = {
     tls: {
       type: 'boolean',
       help: 'TLS on the node and the echo server (certificates made with openssl for the run), clients\ntrusting their CA: what TLS costs per call; not with --target or --cluster',
+    },
+    'trace-calls': {
+      type: 'boolean',
+      help: "split each open-loop call's latency into way in / server / way out, from the Go client's\nand the servers' per-call times (the node's --trace-calls, the echo server's --trace);\nGo client only, not with --target or --cluster (see loadtest/README.md)",
     },
     'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
   },
@@ -179,6 +192,17 @@ async function main(): Promise<number> {
     console.error('--tls starts its own node with certificates: not with --cluster or --target');
     return 2;
   }
+  const traceCalls = values['trace-calls'] === true;
+  if (traceCalls && (values.cluster || values.target)) {
+    console.error(
+      '--trace-calls reads the traces of the node and echo server it starts: not with --cluster or --target',
+    );
+    return 2;
+  }
+  if (traceCalls && clientKind !== 'go') {
+    console.error('--trace-calls needs the Go client (--client go, and Go installed)');
+    return 2;
+  }
   let tls: ClientTls | undefined;
   let tlsServerArgs: string[] = [];
   if (values.tls) {
@@ -190,6 +214,12 @@ async function main(): Promise<number> {
     cleanups.push(() => certs.remove());
     tls = { ca: certs.read('ca.pem'), caFile: certs.path('ca.pem') };
     tlsServerArgs = ['--tls-cert', certs.path('server.pem'), '--tls-key', certs.path('server.key')];
+  }
+  let traceFiles: { router: string; echo: string } | undefined;
+  if (traceCalls) {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-call-trace-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    traceFiles = { router: join(dir, 'router.trace'), echo: join(dir, 'echo.trace') };
   }
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
   if (values.cluster)
@@ -208,7 +238,11 @@ async function main(): Promise<number> {
       stop: async () => {},
     };
   } else {
-    const node = await startSwitchboardNode([...nodeArgs, ...tlsServerArgs]);
+    const node = await startSwitchboardNode([
+      ...nodeArgs,
+      ...tlsServerArgs,
+      ...(traceFiles ? ['--trace-calls', traceFiles.router] : []),
+    ]);
     children.push(node);
     const { grpcPort, httpPort } = node.listening;
     target = {
@@ -220,7 +254,10 @@ async function main(): Promise<number> {
   }
   let echoAddress: string | undefined;
   if (withEcho) {
-    const echo = await startChild(join(repoRoot(), 'dist', 'loadtest', 'echo-server.js'), tlsServerArgs);
+    const echo = await startChild(join(repoRoot(), 'dist', 'loadtest', 'echo-server.js'), [
+      ...tlsServerArgs,
+      ...(traceFiles ? ['--trace', traceFiles.echo] : []),
+    ]);
     children.push(echo);
     echoAddress = `127.0.0.1:${echo.listening.grpcPort}`;
     console.log(`echo server started: gRPC ${echo.listening.grpcPort}`);
@@ -277,6 +314,8 @@ async function main(): Promise<number> {
       echoClosed: [],
     };
 
+    const clientCalls: Record<'router' | 'echo', ClientCall[]> = { router: [], echo: [] };
+
     console.log('warm-up…');
     // The node's JIT, worker and log need longer than the bare echo server to reach their steady speed.
     const warmupMs = values.warmup * 1000;
@@ -295,7 +334,9 @@ async function main(): Promise<number> {
     for (let r = 0; r < rounds; r++) {
       for (const [who, iter] of sides(r)) {
         const key = `${who}Open` as const;
-        const res = await iter.open(rate, roundMs, lat[key]);
+        const res = await iter.open(rate, roundMs, lat[key], traceCalls);
+        if (res.calls) clientCalls[who].push(...res.calls);
+        delete res.calls;
         results[key]!.push(res);
         console.log(
           `open loop  ${rate}/s  round ${r + 1}/${rounds} ${who.padEnd(6)} ${res.ops} ok ${res.errors} errors  p50 ${lat[key].total.percentileUs(50).toFixed(0)} µs  p99 ${lat[key].total.percentileUs(99).toFixed(0)} µs`,
@@ -318,6 +359,18 @@ async function main(): Promise<number> {
     echoIter?.close();
     for (const w of routers) w.close();
     echo?.close();
+    // The servers write their traces when they stop.
+    let trace: { router: PartsSummary; echo: PartsSummary | null } | undefined;
+    if (traceFiles) {
+      await target.stop();
+      for (const c of children) await c.stop();
+      const parts = (calls: ClientCall[], file: string) =>
+        summarizeParts(splitCalls(calls, readServerTrace(file)));
+      trace = {
+        router: parts(clientCalls.router, traceFiles.router),
+        echo: echoIter ? parts(clientCalls.echo, traceFiles.echo) : null,
+      };
+    }
     const statuses: Record<string, number> = {};
     for (const w of routers)
       for (const [k, n] of Object.entries(w.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
@@ -388,6 +441,7 @@ async function main(): Promise<number> {
       server_closed_enqueue_p50_us: serverP('enqueue_command', 'p50_us', closedBreakdown),
       server_closed_enqueue_p99_us: serverP('enqueue_command', 'p99_us', closedBreakdown),
       server_closed_log_append_p99_us: serverP('log_append', 'p99_us', closedBreakdown),
+      ...(trace ? { trace } : {}),
       errors,
       loadavg_1m: [Math.round(loadBefore * 100) / 100, Math.round((loadavg()[0] as number) * 100) / 100],
     };
@@ -418,6 +472,34 @@ async function main(): Promise<number> {
             `node's histogram (${phase}), ${b.what}: p50 ${b.p50_us} µs  p99 ${b.p99_us} µs  (${b.count})`,
           );
       }
+    }
+    if (trace) {
+      console.log(
+        '\nwhere each open-loop call spent its time (µs; way in = sent → handler, server = handler → answer, way out = answer → received):',
+      );
+      const row = (who: string, t: PartsSummary) => [
+        who,
+        t.calls,
+        t.unmatched,
+        ...[t.total, t.way_in, t.server, t.way_out].map(([p50, p99]) => `${p50} / ${p99}`),
+        `${t.slowest_1pct.way_in} / ${t.slowest_1pct.server} / ${t.slowest_1pct.way_out}`,
+      ];
+      console.log(
+        formatTable([
+          [
+            '',
+            'calls',
+            'unmatched',
+            'total p50 / p99',
+            'way in',
+            'server',
+            'way out',
+            'slowest 1 %: in / server / out',
+          ],
+          row('router', trace.router),
+          ...(trace.echo ? [row('echo', trace.echo)] : []),
+        ]),
+      );
     }
     console.log(`enqueue statuses: ${JSON.stringify(statuses)}`);
     if (firstErr) console.log(`first error: ${firstErr}`);

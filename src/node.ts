@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createApi, TlsFiles } from './api/index.js';
+import { CallTrace, createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
@@ -151,6 +151,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
       },
       ...(tls ? { tls } : {}),
+      ...(config.traceCalls ? { callTrace: new CallTrace(config.traceCalls) } : {}),
     });
     if (tokensFile) {
       const adminToken = config.adminToken;

@@ -33,6 +33,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawCodec passes the pre-encoded request bytes through and hands back the reply's bytes.
@@ -97,6 +99,10 @@ type command struct {
 	Rate        float64 `json:"rate"`
 	Concurrency int     `json:"concurrency"`
 	Millis      int     `json:"ms"`
+	// Trace: also hand back each measured call's iteration number and its start and end on the
+	// machine's monotonic clock (CLOCK_MONOTONIC, the clock of Node's process.hrtime), so the load test
+	// can line them up with the server's own per-call times (`--trace-calls`).
+	Trace bool `json:"trace"`
 }
 
 type result struct {
@@ -108,6 +114,19 @@ type result struct {
 	// run started).
 	LatUs []float64 `json:"lat_us"`
 	EndMs []float64 `json:"end_ms"`
+	// With "trace": parallel to LatUs.
+	Iter    []uint64 `json:"iter,omitempty"`
+	StartNs []int64  `json:"start_ns,omitempty"`
+	EndNs   []int64  `json:"end_ns,omitempty"`
+}
+
+// monoNs reads CLOCK_MONOTONIC (Go's own monotonic reading inside time.Time is not exposed).
+func monoNs() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // client takes iterations from its lanes in turn, so a rate is shared evenly among them.
@@ -142,8 +161,17 @@ func statusField(reply []byte) (int, error) {
 
 const callTimeout = 30 * time.Second
 
+// measured is one measured call: its iteration, latency and end, and (when tracing) its start and end
+// on the monotonic clock.
+type measured struct {
+	n              uint64
+	lat            time.Duration
+	end            time.Time
+	startNs, endNs int64
+}
+
 // iteration runs the calls in order; only the first is timed.
-func (c *client) iteration(rec func(lat time.Duration, end time.Time)) error {
+func (c *client) iteration(trace bool, rec func(m measured)) error {
 	n := c.next.Add(1)
 	l := &c.lanes[n%uint64(len(c.lanes))]
 	for i := range l.Calls {
@@ -152,9 +180,16 @@ func (c *client) iteration(rec func(lat time.Duration, end time.Time)) error {
 		var reply []byte
 		// A deadline, so a server that stops answering fails the run instead of hanging it.
 		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
+		var m0, m1 int64
+		if trace && i == 0 {
+			m0 = monoNs()
+		}
 		t0 := time.Now()
 		err := l.conn.Invoke(ctx, t.Method, &req, &reply, grpc.ForceCodec(rawCodec{}))
 		t1 := time.Now()
+		if trace && i == 0 {
+			m1 = monoNs()
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.Method, err)
@@ -169,7 +204,7 @@ func (c *client) iteration(rec func(lat time.Duration, end time.Time)) error {
 			}
 		}
 		if i == 0 {
-			rec(t1.Sub(t0), t1)
+			rec(measured{n: n, lat: t1.Sub(t0), end: t1, startNs: m0, endNs: m1})
 		}
 	}
 	return nil
@@ -181,14 +216,19 @@ func (c *client) run(cmd command) result {
 	var ops, errs atomic.Int64
 	var firstErr atomic.Value
 	started := time.Now()
-	rec := func(lat time.Duration, end time.Time) {
+	rec := func(m measured) {
 		mu.Lock()
-		res.LatUs = append(res.LatUs, float64(lat.Nanoseconds())/1e3)
-		res.EndMs = append(res.EndMs, float64(end.Sub(started).Nanoseconds())/1e6)
+		res.LatUs = append(res.LatUs, float64(m.lat.Nanoseconds())/1e3)
+		res.EndMs = append(res.EndMs, float64(m.end.Sub(started).Nanoseconds())/1e6)
+		if cmd.Trace {
+			res.Iter = append(res.Iter, m.n)
+			res.StartNs = append(res.StartNs, m.startNs)
+			res.EndNs = append(res.EndNs, m.endNs)
+		}
 		mu.Unlock()
 	}
 	one := func() {
-		if err := c.iteration(rec); err != nil {
+		if err := c.iteration(cmd.Trace, rec); err != nil {
 			errs.Add(1)
 			firstErr.CompareAndSwap(nil, err.Error())
 		} else {

@@ -48,8 +48,11 @@ export function pickClient(asked: string): ClientKind {
 }
 
 export interface Driver {
-  /** Iterations started at `rate` per second for `ms`, whatever the answers do. */
-  open(rate: number, ms: number, lat?: WindowedLatency): Promise<LoopResult>;
+  /**
+   * Iterations started at `rate` per second for `ms`, whatever the answers do. `trace` (Go client
+   * only): the result carries each measured call's iteration and monotonic start/end (`calls`).
+   */
+  open(rate: number, ms: number, lat?: WindowedLatency, trace?: boolean): Promise<LoopResult>;
   /** `concurrency` callers back to back for `ms`. */
   closed(concurrency: number, ms: number, lat?: WindowedLatency): Promise<LoopResult>;
   close(): void;
@@ -64,7 +67,10 @@ function roundRobin(lanes: Iteration[]): Iteration {
 
 function nodeDriver(iteration: Iteration): Driver {
   return {
-    open: (rate, ms, lat) => openLoop(rate, ms, iteration, lat),
+    open: (rate, ms, lat, trace) => {
+      if (trace) throw new Error('call tracing needs the Go client (--client go)');
+      return openLoop(rate, ms, iteration, lat);
+    },
     closed: (concurrency, ms, lat) => closedLoop(concurrency, ms, iteration, lat),
     close() {},
   };
@@ -143,6 +149,9 @@ interface GoResult {
   seconds: number;
   lat_us: number[];
   end_ms: number[];
+  iter?: number[];
+  start_ns?: number[];
+  end_ns?: number[];
 }
 
 /** One lane of the Go client: a target and the calls of one iteration there (e.g. one tenant's). */
@@ -196,10 +205,19 @@ export async function goDriver(lanes: GoLane[], token: string | undefined, caFil
       seconds: r.seconds,
       opsPerSecond: r.ops / r.seconds,
       ...(r.first_error ? { firstError: r.first_error } : {}),
+      ...(r.iter && r.start_ns && r.end_ns
+        ? {
+            calls: r.iter.map((iter, i) => ({
+              iter,
+              startNs: r.start_ns![i] as number,
+              endNs: r.end_ns![i] as number,
+            })),
+          }
+        : {}),
     };
   };
   return {
-    open: (rate, ms, lat) => run({ rate, ms }, lat),
+    open: (rate, ms, lat, trace) => run({ rate, ms, ...(trace ? { trace: true } : {}) }, lat),
     closed: (concurrency, ms, lat) => run({ concurrency, ms }, lat),
     close() {
       child.stdin!.end();

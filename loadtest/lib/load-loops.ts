@@ -2,6 +2,7 @@
  * Open- and closed-loop drivers for the gRPC load test, with latency recorded into HDR histograms both
  * overall and per second of the run (for the "percentiles over time" chart).
  */
+import type { ClientCall } from './call-trace.js';
 import { LatencyHistogram } from './hdr.js';
 
 /** Latencies of one target (the router or the echo floor): overall, and per wall-clock second of the run. */
@@ -43,6 +44,8 @@ export interface LoopResult {
   seconds: number;
   opsPerSecond: number;
   firstError?: string;
+  /** With tracing (Go client): each measured call's iteration, start and end on the monotonic clock. */
+  calls?: ClientCall[];
 }
 
 /** One iteration: calls `measure(startNs, endNs)` around its timed call, throws on failure. */

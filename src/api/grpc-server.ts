@@ -22,6 +22,7 @@ import { EnqueueResponse, GatewayServiceService } from '../gen/switchboard/v1/ga
 import { StatisticsServiceService } from '../gen/switchboard/v1/statistics.js';
 import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
+import type { CallTrace } from './call-trace.js';
 import {
   type CallContext,
   type SwitchboardService,
@@ -41,6 +42,8 @@ export interface GrpcServerOptions {
   keepalive?: KeepaliveOptions;
   /** Serve TLS (mutual when the files include a client CA); absent = plaintext. */
   tls?: TlsFiles;
+  /** `--trace-calls`: record when each Enqueue reached its handler and was answered. */
+  callTrace?: CallTrace;
 }
 
 export interface KeepaliveOptions {
@@ -140,10 +143,12 @@ export class GrpcApiServer {
   private readonly credentials: grpc.ServerCredentials;
   private readinessTimer: NodeJS.Timeout | undefined;
   private serving = false;
+  private readonly callTrace: CallTrace | undefined;
 
   constructor(opts: GrpcServerOptions) {
     this.service = opts.service;
     this.logger = opts.logger;
+    this.callTrace = opts.callTrace;
     this.credentials = opts.tls ? opts.tls.grpcCredentials() : grpc.ServerCredentials.createInsecure();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
@@ -223,13 +228,17 @@ export class GrpcApiServer {
     const service = this.service;
     const logger = this.logger;
     const fn = service[method] as (req: unknown, ctx: CallContext) => Promise<unknown>;
+    const trace = method === 'enqueue' ? this.callTrace : undefined;
     return async (call, callback) => {
+      const received = trace ? trace.now() : 0;
       try {
         if (call.request === MALFORMED) {
           service.auth.authenticate(contextOf(call).token);
           throw MALFORMED_ERROR;
         }
-        callback(null, await fn.call(service, call.request, contextOf(call)));
+        const answer = await fn.call(service, call.request, contextOf(call));
+        if (trace) trace.record(conversationIdOf(call.request), received, trace.now());
+        callback(null, answer);
       } catch (e) {
         const err = toSwitchboardError(e, logger);
         service.countError(method, err.code);
@@ -289,6 +298,10 @@ function contextOf(
     token: typeof auth === 'string' ? bearerToken(auth) : undefined,
     deadline: Number.isFinite(deadline) ? deadline : Number.POSITIVE_INFINITY,
   };
+}
+
+function conversationIdOf(request: unknown): string {
+  return (request as { conversation?: { id?: string } }).conversation?.id ?? '';
 }
 
 function tolerant(decode: grpc.deserialize<unknown>): grpc.deserialize<unknown> {

@@ -10,11 +10,13 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { PartitionRouter } from '../host/router.js';
+import type { CallTrace } from './call-trace.js';
 import { GrpcApiServer, type KeepaliveOptions } from './grpc-server.js';
 import { HttpApiServer } from './http-server.js';
 import { SwitchboardService } from './service.js';
 import type { TlsFiles } from './tls.js';
 
+export { CallTrace } from './call-trace.js';
 export { GrpcApiServer, toStatus } from './grpc-server.js';
 export { HttpApiServer } from './http-server.js';
 export { ROUTES } from './routes.js';
@@ -38,6 +40,8 @@ export interface ApiOptions {
   keepalive?: KeepaliveOptions;
   /** TLS on both ports (see `tls.ts`); absent = plaintext. */
   tls?: TlsFiles;
+  /** `--trace-calls`: per-Enqueue handler times, written when the API stops. */
+  callTrace?: CallTrace;
 }
 
 export interface Api {
@@ -65,6 +69,7 @@ export function createApi(opts: ApiOptions): Api {
     maxMessageBytes,
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.callTrace ? { callTrace: opts.callTrace } : {}),
   });
   const httpServer = new HttpApiServer({
     service,
@@ -84,6 +89,14 @@ export function createApi(opts: ApiOptions): Api {
     async stop(graceMs = 5_000) {
       await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
       opts.tls?.close();
+      if (opts.callTrace) {
+        try {
+          opts.callTrace.write();
+          opts.logger.info({ file: opts.callTrace.file }, 'call trace written');
+        } catch (e) {
+          opts.logger.error({ err: e, file: opts.callTrace.file }, 'could not write the call trace');
+        }
+      }
     },
   };
 }

@@ -241,6 +241,13 @@ export const OPTIONS = {
     default: '500',
     help: 'Refuse new commands (SB_ERR_OVERLOADED) while the event loop runs this many ms late; 0 = off',
   },
+  traceCalls: {
+    flag: 'trace-calls',
+    env: 'SB_TRACE_CALLS',
+    kind: 'string',
+    default: '',
+    help: 'Diagnostic: keep when each Enqueue reached its gRPC handler and was answered (up to 1 000 000 calls) and write them to this file at shutdown (npm run loadtest:grpc -- --trace-calls)',
+  },
   snapshotEvery: {
     flag: 'snapshot-every',
     env: 'SB_SNAPSHOT_EVERY',
@@ -413,6 +420,7 @@ const fields = z.object({
   maxInflightPerTenant: positive,
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
+  traceCalls: z.string(),
   snapshotEvery: positive,
   snapshotSeconds: positive,
   maxMessageBytes: positive.min(1024),

@@ -52,16 +52,20 @@ const SHORT_ECHO_RUN = [
 
 describe('load scripts against a node they start themselves', () => {
   // Both clients: grpc-js in the script's process, and the native Go client (loadtest/gclient); the
-  // Go run spreads the load over two tenants (two lanes, two partitions).
-  const runs: [string, number][] = [['node', 1], ...(hasGo ? [['go', 2] as [string, number]] : [])];
+  // Go run spreads the load over two tenants (two lanes, two partitions) and traces every call.
+  const runs: [string, number, string[]][] = [
+    ['node', 1, []],
+    ...(hasGo ? [['go', 2, ['--trace-calls']] as [string, number, string[]]] : []),
+  ];
   it.skipIf(!existsSync(node)).each(runs)(
     'the gRPC load test (--client %s, %i tenant(s)) routes every enqueue to an agent and measures the echo floor beside it',
-    async (client, tenants) => {
+    async (client, tenants, extra) => {
       const r = await lastLine('grpc.js', [
         '--client',
         client,
         '--tenants',
         String(tenants),
+        ...extra,
         ...SHORT_ECHO_RUN,
       ]);
       expect(r.errors).toBe(0);
@@ -71,6 +75,36 @@ describe('load scripts against a node they start themselves', () => {
         expect(typeof r[k], k).toBe('number');
         expect(r[k] as number, k).toBeGreaterThan(0);
       }
+      if (extra.includes('--trace-calls')) {
+        // Every open-loop router call (200/s for 1 s) found in the node's trace, by its conversation id,
+        // with a way in, a server part and a way out; the echo's matched by time, nearly all of them.
+        const t = r.trace as Record<string, { calls: number; unmatched: number; [k: string]: unknown }>;
+        expect(t.router!.calls).toBe(200);
+        expect(t.router!.unmatched).toBe(0);
+        for (const part of ['way_in', 'server', 'way_out'] as const) {
+          expect((t.router![part] as number[])[0], part).toBeGreaterThan(0);
+        }
+        expect(t.echo!.calls).toBeGreaterThan(150);
+        expect((t.echo!.server as number[])[1]).toBe(0);
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(node))(
+    '--trace-calls without the Go client stops before it starts anything',
+    async () => {
+      const err = await run(
+        process.execPath,
+        [join(root, 'dist/loadtest/grpc.js'), '--trace-calls', '--client', 'node'],
+        {
+          cwd: root,
+        },
+      ).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(err?.code).toBe(2);
+      expect(err?.stderr).toMatch(/--trace-calls needs the Go client/);
     },
   );
 
