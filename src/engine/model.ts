@@ -432,6 +432,12 @@ export class Conv {
   answered = false;
   lastPosition = 0;
   lastEstimateMs = 0;
+  /**
+   * The status the customer was last told while waiting (`NOTICE_QUEUED`, `NOTICE_OVER_CAPACITY`,
+   * `NOTICE_OUTSIDE_HOURS`): a change of status is always announced, e.g. `queued` with the position
+   * once a closed queue opens, or `outside_hours` when it closes under a waiting customer.
+   */
+  lastNotice = 0;
   /** Customer was unknown (or had no history) at first contact. */
   newCustomer = false;
   /** Where the customer's record was at this contact (a lookup hint, see `CustomerBook.remember`). */

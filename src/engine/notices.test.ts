@@ -56,6 +56,62 @@ describe('business hours', () => {
   });
 });
 
+describe('status changes while waiting', () => {
+  const MONDAY_1759_PARIS = Date.UTC(2026, 0, 5, 16, 59, 0);
+
+  it('a customer told the queue is closed gets their place in line once it opens', () => {
+    const s = new Scenario(Date.UTC(2026, 0, 7, 7, 59, 0)); // Wednesday 08:59 in Paris, one minute to opening
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    expect(only(s.enqueue(conversation('c1')), 'outside_hours')).toHaveLength(1);
+    expect(only(s.enqueue(conversation('c2')), 'outside_hours')).toHaveLength(1);
+    // Still closed at the first re-check: nothing new to say.
+    expect(s.advance(30_000).filter((e) => e.type !== 'alert')).toEqual([]);
+    // Open by the next one (09:00): each is told where they stand, once.
+    const opened = s.advance(30_000);
+    expect(only(opened, 'queued').map((e) => [e.conversationId, e.position])).toEqual([
+      ['c1', 1],
+      ['c2', 2],
+    ]);
+    expect(only(s.advance(30_000), 'queued')).toEqual([]);
+  });
+
+  it('a waiting customer is told when the queue closes under them, once', () => {
+    const s = new Scenario(MONDAY_1759_PARIS); // Monday 17:59 in Paris
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+    const closed = only(s.advance(60_000), 'outside_hours');
+    // Tuesday is a holiday: help resumes Wednesday 09:00 Paris.
+    expect(closed.map((e) => [e.conversationId, e.nextOpenAt])).toEqual([
+      ['c1', Date.UTC(2026, 0, 7, 8, 0, 0)],
+    ]);
+    expect(only(s.advance(60_000), 'outside_hours')).toEqual([]);
+  });
+
+  it('a closed queue that fills past its maximum size still raises the over-capacity alert', () => {
+    const s = new Scenario(Date.UTC(2026, 0, 5, 20, 0, 0)); // Monday 21:00 in Paris: closed
+    s.queue(queueConfig('q1', { businessHours: parisOffice, maxSize: 1 }));
+    s.enqueue(conversation('c1'));
+    const second = s.run({ type: 'enqueue', conversation: conversation('c2') });
+    // The customer hears about the hours (they matter more than the queue's length)…
+    expect(second.ok && second.reply).toMatchObject({ status: 'outside_hours' });
+    // …and the contact center hears that the queue is over capacity.
+    expect(second.ok && only(second.events, 'alert')).toMatchObject([
+      { alert: 'queue_over_capacity', value: 2 },
+    ]);
+  });
+
+  it('a customer over capacity is told once the queue is back under its maximum size, even at the same place', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 2 }));
+    for (const id of ['c1', 'c2', 'c3']) s.enqueue(conversation(id));
+    // c3 was told "over capacity" at place 3. The queue is allowed 3 now: same place, new status.
+    s.queue(queueConfig('q1', { maxSize: 3 }));
+    const later = s.advance(30_000);
+    expect(only(later, 'queued').map((e) => [e.conversationId, e.position])).toEqual([['c3', 3]]);
+    expect(only(s.advance(30_000), 'queued')).toEqual([]);
+  });
+});
+
 describe('queue size', () => {
   it('beyond the maximum size the customer gets an over-capacity notice and the queue raises an alert once', () => {
     const s = new Scenario();

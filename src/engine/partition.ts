@@ -70,6 +70,11 @@ export function materialChange(oldPos: number, pos: number, oldEst: number, est:
   return Math.abs(est - oldEst) >= Math.max(30_000, oldEst * 0.25);
 }
 
+/** `Conv.lastNotice`: what a waiting customer was last told (kept in the snapshot's conversation flags). */
+export const NOTICE_QUEUED = 0;
+export const NOTICE_OVER_CAPACITY = 1;
+export const NOTICE_OUTSIDE_HOURS = 2;
+
 export type ConvRouteStatus = 'assigned' | 'offered' | 'queued' | 'over_capacity' | 'outside_hours';
 
 export class Partition implements RuleContext {
@@ -717,28 +722,33 @@ export class Partition implements RuleContext {
     const est = this.estimate(c, pos);
     this.scheduleNotice(c);
     this.reschedule(c);
+    // The queue is over capacity whether or not it is open (a closed queue filling up is an alert too).
+    const over = q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize;
+    if (over && !q.overCapacity) {
+      q.overCapacity = true;
+      this.events.push({ type: 'alert', alert: 'queue_over_capacity', queueId: q.id, value: q.waiting });
+    }
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) {
       this.lastStatus = 'outside_hours';
       this.lastNextOpenAt = this.hoursOf(q).nextOpenAt(bh, this.now);
-      if (initial)
+      if (initial || c.lastNotice !== NOTICE_OUTSIDE_HOURS)
         this.events.push({
           type: 'outside_hours',
           conversationId: c.id,
           queueId: q.id,
           nextOpenAt: this.lastNextOpenAt,
         });
+      c.lastNotice = NOTICE_OUTSIDE_HOURS;
       c.lastPosition = pos;
       c.lastEstimateMs = est;
       return;
     }
-    const over = q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize;
-    if (over && !q.overCapacity) {
-      q.overCapacity = true;
-      this.events.push({ type: 'alert', alert: 'queue_over_capacity', queueId: q.id, value: q.waiting });
-    }
     this.lastStatus = over ? 'over_capacity' : 'queued';
-    if (!initial && !materialChange(c.lastPosition, pos, c.lastEstimateMs, est)) return;
+    const status = over ? NOTICE_OVER_CAPACITY : NOTICE_QUEUED;
+    if (!initial && c.lastNotice === status && !materialChange(c.lastPosition, pos, c.lastEstimateMs, est))
+      return;
+    c.lastNotice = status;
     c.lastPosition = pos;
     c.lastEstimateMs = est;
     this.events.push({

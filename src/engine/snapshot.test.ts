@@ -102,6 +102,28 @@ describe('partition snapshots', () => {
     expect(restored.digest()).toBe(a.engine.digest());
   });
 
+  it('what a waiting customer was last told survives a snapshot: the reopening notice comes once, restored or not', () => {
+    const office = {
+      timeZone: 'Europe/Paris',
+      windows: [1, 2, 3, 4, 5].map((day) => ({ day, open: '09:00', close: '18:00' })),
+      holidays: [],
+    };
+    const closedDesk = () => {
+      const s = new Scenario(Date.UTC(2026, 0, 5, 7, 59, 0)); // Monday 08:59 in Paris
+      s.queue(queueConfig('q1', { businessHours: office }));
+      s.enqueue(conversation('c1'));
+      return s;
+    };
+    const a = closedDesk();
+    const restored = restoreEngine(JSON.parse(JSON.stringify(closedDesk().engine.snapshot())));
+    const ticks = (e: typeof restored) =>
+      [1, 2, 3].map((k) => e.apply({ id: `t${k}`, at: a.t + k * 30_000, cmd: { type: 'tick' } }));
+    const original = ticks(a.engine);
+    expect(ticks(restored)).toEqual(original);
+    const queued = original.flatMap((r) => (r.ok ? r.events : [])).filter((e) => e.type === 'queued');
+    expect(queued).toHaveLength(1);
+  });
+
   it('a snapshot taken earlier is not changed by the desk carrying on', () => {
     const s = busyDesk();
     const snap = s.engine.snapshot();

@@ -48,7 +48,7 @@ const AGENT_STRIDE = 13;
 /**
  * Conversation slots: 0 id, 1 seq, 2 channel†, 3 customerId, 4 valueTier†, 5 priority, 6 requiredSkills
  * (skills table), 7 topic†, 8 requestedQueueId†, 9 queue (index in `queues`), 10 createdAt − now, 11 status†,
- * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer), 16 noticeAt (`relTime`),
+ * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer, bits 2–3 lastNotice), 16 noticeAt (`relTime`),
  * 17 lastPosition, 18 lastEstimateMs, 19 extra (0, or the `ConvExtra` tuple when any of it is set).
  * † = index in the string table, −1 for absent.
  */
@@ -256,7 +256,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     convs[i + 12] = c.enqueuedAt - c.createdAt;
     convs[i + 13] = c.step;
     convs[i + 14] = c.qord;
-    convs[i + 15] = (c.answered ? 1 : 0) | (c.newCustomer ? 2 : 0);
+    convs[i + 15] = (c.answered ? 1 : 0) | (c.newCustomer ? 2 : 0) | (c.lastNotice << 2);
     convs[i + 16] = relTime(c.noticeAt, c.createdAt);
     convs[i + 17] = c.lastPosition;
     convs[i + 18] = c.lastEstimateMs;
@@ -438,6 +438,7 @@ export function rebuild(
     const flags = cv[i + 15]!;
     c.answered = (flags & 1) !== 0;
     c.newCustomer = (flags & 2) !== 0;
+    c.lastNotice = (flags >> 2) & 3;
     c.noticeAt = absTime(cv[i + 16]!, createdAt);
     c.lastPosition = cv[i + 17]!;
     c.lastEstimateMs = cv[i + 18]!;
