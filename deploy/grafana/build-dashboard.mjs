@@ -199,6 +199,12 @@ const ROWS = [
         { unit: 'cpm', w: 6 },
       ),
       timeseries(
+        'Missed offers',
+        'Offers rejected or timed out, per minute, by the queue of the conversation: a queue whose offers go unanswered needs its offer timeout or its staffing looked at.',
+        [target(perQueueRate('switchboard_queue_offers_missed_total'), '{{tenant}}/{{queue}}')],
+        { unit: 'cpm', w: 6 },
+      ),
+      timeseries(
         'Abandonment ratio',
         'Abandoned ÷ inbound over the rate window.',
         [
@@ -289,6 +295,12 @@ const ROWS = [
             ],
           },
         },
+      ),
+      bargauge(
+        'Transfers per agent (top 20, dashboard range)',
+        'Conversations each agent transferred away: many transfers from one agent point at skills or routing that send them the wrong work.',
+        `topk(20, sum by (tenant, agent) (increase(switchboard_agent_transferred_total{${TENANT}}[$__range])))`,
+        '{{tenant}}/{{agent}}',
       ),
     ],
   ],

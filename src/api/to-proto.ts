@@ -342,6 +342,7 @@ export function eventToProto(p: PublishedEvent): Event {
         fromAgentId: e.fromAgentId ?? undefined,
         queueId: e.queueId,
         toAgentId: e.toAgentId ?? undefined,
+        fromQueueId: e.fromQueueId,
       };
       break;
     case 'escalated':

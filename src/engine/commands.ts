@@ -599,6 +599,7 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     fromAgentId: from,
     queueId: q2.id,
     toAgentId: toAgentId ?? null,
+    fromQueueId: oldQ.id,
   });
   if (target) {
     p.assign(c, target, p.explain(c, q2.lanes[0]!, 'transfer', 1), false);

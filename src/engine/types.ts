@@ -268,8 +268,11 @@ export type EngineEvent =
       type: 'transferred';
       conversationId: string;
       fromAgentId: string | null;
+      /** The queue it is now in. */
       queueId: string;
       toAgentId: string | null;
+      /** The queue it left (counted there as transferred out). */
+      fromQueueId: string;
     }
   | { type: 'escalated'; conversationId: string; agentId: string; queueId: string }
   | {

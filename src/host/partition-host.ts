@@ -593,10 +593,13 @@ export class PartitionHost {
           m.abandoned.inc(tenant, e.queueId);
           break;
         case 'transferred':
-          m.transferred.inc(tenant, e.queueId);
+          // Where QueueStats counts it: transferred out of the queue it left.
+          m.transferred.inc(tenant, e.fromQueueId);
+          if (e.fromAgentId !== null) m.agentTransferred.inc(tenant, e.fromAgentId);
           break;
         case 'offer_missed':
           m.offersMissed.inc(tenant, e.agentId);
+          m.queueOffersMissed.inc(tenant, e.queueId);
           break;
         case 'alert':
           m.alerts.inc(tenant, e.alert);

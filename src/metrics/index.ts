@@ -35,7 +35,9 @@ export interface NodeMetrics {
   abandoned: PairCounter;
   transferred: PairCounter;
   agentAssigned: PairCounter;
+  agentTransferred: PairCounter;
   offersMissed: PairCounter;
+  queueOffersMissed: PairCounter;
   alerts: PairCounter;
   workerRestarts: Counter<string>;
   /** Commands refused because their tenant was at `--max-inflight-per-tenant`. */
@@ -316,10 +318,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'tenant',
       'queue',
     ]),
-    transferred: pair('switchboard_conversations_transferred_total', 'Conversations transferred', [
-      'tenant',
-      'queue',
-    ]),
+    transferred: pair(
+      'switchboard_conversations_transferred_total',
+      'Conversations transferred out of a queue (to another queue or agent), by the queue they left',
+      ['tenant', 'queue'],
+    ),
     agentAssigned: pair(
       'switchboard_agent_assigned_total',
       'Conversations assigned, by agent (agents beyond --agent-series-limit under agent="_other")',
@@ -329,6 +332,17 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     offersMissed: pair(
       'switchboard_offers_missed_total',
       'Offers rejected or timed out, by agent (agents beyond --agent-series-limit under agent="_other")',
+      ['tenant', 'agent'],
+      sources.agentSeriesLimit,
+    ),
+    queueOffersMissed: pair(
+      'switchboard_queue_offers_missed_total',
+      'Offers rejected or timed out, by the queue of the conversation offered',
+      ['tenant', 'queue'],
+    ),
+    agentTransferred: pair(
+      'switchboard_agent_transferred_total',
+      'Conversations an agent transferred away, by agent (agents beyond --agent-series-limit under agent="_other")',
       ['tenant', 'agent'],
       sources.agentSeriesLimit,
     ),

@@ -405,6 +405,54 @@ describe('snapshots on a timer and lease loss', () => {
     expect(await until(async () => (await metric('switchboard_snapshot_age_seconds')) === 0)).toBe(true);
   });
 
+  it('business counters count where the queue statistics do: a transfer out of the queue it left, a missed offer by agent and by queue', async () => {
+    const h = await host();
+    await h.send('acme', { type: 'upsert_queue', queue: queueConfig('chat-support') });
+    await h.send('acme', {
+      type: 'upsert_queue',
+      queue: queueConfig('chat-billing', { offerTimeoutSeconds: 10 }),
+    });
+    await h.send('acme', { type: 'upsert_agent', agent: agentConfig('agent-1', { capacity: { chat: 5 } }) });
+    await h.send('acme', { type: 'set_presence', agentId: 'agent-1', presence: 'online' });
+    // Offered in billing, rejected.
+    await h.send('acme', {
+      type: 'enqueue',
+      conversation: conversation('conv-1', { queueId: 'chat-billing' }),
+    });
+    expect(
+      (await h.send('acme', { type: 'reject_offer', agentId: 'agent-1', conversationId: 'conv-1' })).ok,
+    ).toBe(true);
+    // Assigned in support, then transferred by its agent to billing.
+    const r = await h.send('acme', {
+      type: 'enqueue',
+      conversation: conversation('conv-2', { queueId: 'chat-support' }),
+    });
+    expect(status(r)).toBe('assigned');
+    const t = await h.send('acme', { type: 'transfer', conversationId: 'conv-2', toQueueId: 'chat-billing' });
+    expect(t.ok && t.events.find((e) => e.type === 'transferred')).toMatchObject({
+      queueId: 'chat-billing',
+      fromQueueId: 'chat-support',
+      fromAgentId: 'agent-1',
+    });
+    const series = async (name: string) =>
+      ((await h.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [v.labels, v.value]);
+    expect(await series('switchboard_conversations_transferred_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-support' }, 1],
+    ]);
+    expect(await series('switchboard_agent_transferred_total')).toEqual([
+      [{ tenant: 'acme', agent: 'agent-1' }, 1],
+    ]);
+    expect(await series('switchboard_queue_offers_missed_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-billing' }, 1],
+    ]);
+    expect(await series('switchboard_offers_missed_total')).toEqual([
+      [{ tenant: 'acme', agent: 'agent-1' }, 1],
+    ]);
+    // The queue statistics say the same.
+    const stats = await h.host.query('acme', { type: 'queue_stats', queueId: 'chat-support' });
+    expect(stats).toMatchObject({ stats: { transferred: 1 } });
+  });
+
   it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);

@@ -180,7 +180,14 @@ export interface TransferredEvent {
   /** The queue it is now in. */
   queueId: string;
   /** The agent it went to, if named. */
-  toAgentId?: string | undefined;
+  toAgentId?:
+    | string
+    | undefined;
+  /**
+   * The queue it left (the same as queue_id for a transfer to an agent of the same queue): statistics
+   * and `switchboard_conversations_transferred_total` count the transfer there ("transferred out").
+   */
+  fromQueueId: string;
 }
 
 /** An agent (senior or supervisor) was added to a conversation. */
@@ -1692,7 +1699,7 @@ export const AbandonedEvent: MessageFns<AbandonedEvent> = {
 };
 
 function createBaseTransferredEvent(): TransferredEvent {
-  return { conversationId: "", fromAgentId: undefined, queueId: "", toAgentId: undefined };
+  return { conversationId: "", fromAgentId: undefined, queueId: "", toAgentId: undefined, fromQueueId: "" };
 }
 
 export const TransferredEvent: MessageFns<TransferredEvent> = {
@@ -1708,6 +1715,9 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     }
     if (message.toAgentId !== undefined) {
       writer.uint32(34).string(message.toAgentId);
+    }
+    if (message.fromQueueId !== "") {
+      writer.uint32(42).string(message.fromQueueId);
     }
     return writer;
   },
@@ -1757,6 +1767,14 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
             message.toAgentId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fromQueueId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1791,6 +1809,11 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
         : isSet(object.to_agent_id)
         ? globalThis.String(object.to_agent_id)
         : undefined,
+      fromQueueId: isSet(object.fromQueueId)
+        ? globalThis.String(object.fromQueueId)
+        : isSet(object.from_queue_id)
+        ? globalThis.String(object.from_queue_id)
+        : "",
     };
   },
 
@@ -1808,6 +1831,9 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     if (message.toAgentId !== undefined) {
       obj.toAgentId = message.toAgentId;
     }
+    if (message.fromQueueId !== "") {
+      obj.fromQueueId = message.fromQueueId;
+    }
     return obj;
   },
 
@@ -1820,6 +1846,7 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     message.fromAgentId = object.fromAgentId ?? undefined;
     message.queueId = object.queueId ?? "";
     message.toAgentId = object.toAgentId ?? undefined;
+    message.fromQueueId = object.fromQueueId ?? "";
     return message;
   },
 };
