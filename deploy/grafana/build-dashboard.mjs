@@ -137,7 +137,7 @@ const ROWS = [
     [
       timeseries(
         'Service level per queue vs floor',
-        'Fraction answered within the queue threshold over its sliding window. The dashed floor is $sl_target (the alerts use 0.85 at risk, 0.80 breached); each queue also has its own target, which the engine alerts use.',
+        'Answered within the queue threshold ÷ (answered + abandoned after it + still waiting past it) over its sliding window: a queue nobody answers drops to 0. The dashed floor is $sl_target (the alerts use 0.85 at risk, 0.80 breached); each queue also has its own target, which the engine alerts use.',
         [
           target(perQueue('switchboard_queue_service_level'), '{{tenant}}/{{queue}}'),
           target('vector($sl_target)', 'floor', 'B'),
@@ -168,6 +168,33 @@ const ROWS = [
         'Agents online with free capacity on the queue\u2019s channel and the skills it requires.',
         [target(perQueue('switchboard_queue_agents_available'), '{{tenant}}/{{queue}}')],
         { w: 8 },
+      ),
+      timeseries(
+        'Waiting past the threshold',
+        'Customers who have waited longer than the queue\u2019s service-level threshold: they already count against the service level.',
+        [target(perQueue('switchboard_queue_waiting_past_threshold'), '{{tenant}}/{{queue}}')],
+        { w: 8 },
+      ),
+      timeseries(
+        'Agents online',
+        'Agents of the queue logged in (online), busy or not.',
+        [target(perQueue('switchboard_queue_agents_online'), '{{tenant}}/{{queue}}')],
+        { w: 8 },
+      ),
+      timeseries(
+        'Average wait and handle time',
+        'Over each queue\u2019s sliding window: average wait of answered conversations and average handle time of ended ones.',
+        [
+          target(perQueue('switchboard_queue_average_wait_seconds'), 'wait {{tenant}}/{{queue}}'),
+          target(perQueue('switchboard_queue_average_handle_seconds'), 'handle {{tenant}}/{{queue}}', 'B'),
+        ],
+        { unit: 's', w: 8 },
+      ),
+      timeseries(
+        'Abandonment rate (engine window)',
+        'Abandoned ÷ inbound over each queue\u2019s sliding window, as the statistics API reports it.',
+        [target(perQueue('switchboard_queue_abandonment_rate'), '{{tenant}}/{{queue}}')],
+        { unit: 'percentunit', max: 1, w: 8 },
       ),
     ],
   ],

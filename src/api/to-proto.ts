@@ -228,6 +228,7 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
     agentsOnline: s.agentsOnline,
     agentsAvailable: s.agentsAvailable,
     serviceLevel: s.serviceLevel ?? undefined,
+    waitingPastThreshold: s.waitingPastThreshold,
     averageWaitMs: s.averageWaitMs,
     abandonmentRate: s.abandonmentRate,
     averageHandleMs: s.averageHandleMs,

@@ -3,7 +3,7 @@
  * anything, so a rejected command leaves the partition exactly as it was (same digest).
  */
 import type { ErrorCode } from '../errors/catalogue.js';
-import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE, small } from './model.js';
+import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
 import type {
@@ -744,12 +744,30 @@ function tick(p: Partition, until: number): Reply {
     p.now = Math.max(p.now, t);
     if (tw === t) endWrap(p, w!);
     else if (tc === t) fireConvTimer(p, c!);
-    else if (tn === t) for (const n of p.takeNoticesAt(t)) p.notice(n, false);
+    else if (tn === t) noticeTick(p, t);
     else advanceWindows(p);
   }
   p.now = until;
   advanceWindows(p);
   return OK;
+}
+
+/**
+ * The 30 s re-check of waiting conversations. It also re-evaluates their queues' service level, which
+ * counts conversations waiting past the threshold: so a queue where nobody is answered (no window
+ * samples, no other timer) still turns at-risk / breached within one re-check of the threshold.
+ */
+function noticeTick(p: Partition, t: number): void {
+  let last: Queue | null = null;
+  for (const n of p.takeNoticesAt(t)) {
+    p.notice(n, false);
+    // Re-checks due together are mostly of one queue: evaluate each run of them once.
+    if (n.queue !== last) {
+      if (last) p.evaluateSla(last);
+      last = n.queue;
+    }
+  }
+  if (last) p.evaluateSla(last);
 }
 
 function advanceWindows(p: Partition): void {

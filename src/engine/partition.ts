@@ -867,14 +867,18 @@ export class Partition implements RuleContext {
     this.slaNextAt = next;
   }
 
-  serviceLevel(sums: number[]): number | null {
-    const denom = sums[F.answered]! + sums[F.abandonedAfterThreshold]!;
+  /**
+   * Answered within the threshold ÷ (answered + abandoned after the threshold + still waiting past it)
+   * over the window; null with none of them.
+   */
+  serviceLevel(sums: number[], waitingPast: number): number | null {
+    const denom = sums[F.answered]! + sums[F.abandonedAfterThreshold]! + waitingPast;
     return denom > 0 ? sums[F.answeredInThreshold]! / denom : null;
   }
 
   /** Emits an alert when the queue's service level crosses into at-risk, breached, or back to ok. */
   evaluateSla(q: Queue): void {
-    const sl = this.serviceLevel(q.window.sums);
+    const sl = this.serviceLevel(q.window.sums, q.waitingPastThreshold(this.now, true));
     if (sl === null) return;
     const target = q.cfg.serviceLevel.target;
     const state = sl < target ? 'breached' : sl < target + this.config.slaAtRiskMargin ? 'at_risk' : 'ok';

@@ -17,14 +17,15 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
   for (const a of reservedIn(p, q)) if (a.enqueuedAt < oldest) oldest = a.enqueuedAt;
   const base = q.lanes[0]!;
   const answered = s[F.answered]!;
-  const denom = answered + s[F.abandonedAfterThreshold]!;
+  const waitingPast = q.waitingPastThreshold(t, false);
   return {
     queueId: q.id,
     waiting: q.waiting + reservedIn(p, q).length,
     longestWaitMs: oldest === Number.POSITIVE_INFINITY ? 0 : t - oldest,
     agentsOnline: base.online,
     agentsAvailable: base.pool.size,
-    serviceLevel: denom > 0 ? s[F.answeredInThreshold]! / denom : null,
+    serviceLevel: p.serviceLevel(s, waitingPast),
+    waitingPastThreshold: waitingPast,
     averageWaitMs: answered > 0 ? s[F.waitSumMs]! / answered : 0,
     abandonmentRate: s[F.inbound]! > 0 ? s[F.abandoned]! / s[F.inbound]! : 0,
     averageHandleMs: s[F.handled]! > 0 ? s[F.handleSumMs]! / s[F.handled]! : 0,

@@ -79,6 +79,58 @@ describe('service-level alerts', () => {
   });
 });
 
+describe('conversations waiting past the threshold count against the service level', () => {
+  const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
+
+  it('a queue nobody answers is breached one re-check after the threshold, not left without a figure', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    for (let i = 1; i <= 5; i++) s.enqueue(conversation(`c${i}`));
+    // Inside the threshold: nothing to judge yet.
+    expect(only(s.advance(15_000), 'alert')).toEqual([]);
+    expect(queueStats(s)).toMatchObject({ serviceLevel: null, waitingPastThreshold: 0 });
+    // The re-check after the threshold (30 s after enqueue): all five can no longer be answered in time.
+    const alerts = only(s.advance(15_000), 'alert');
+    expect(alerts).toMatchObject([{ alert: 'sla_breached', queueId: 'q1', value: 0 }]);
+    expect(queueStats(s)).toMatchObject({ waiting: 5, waitingPastThreshold: 5, serviceLevel: 0 });
+    // Once answered (late) they are no longer waiting, and count as answered late.
+    s.online(agentConfig('ann', { capacity: { chat: 5 } }));
+    expect(queueStats(s)).toMatchObject({ waiting: 0, waitingPastThreshold: 0, serviceLevel: 0 });
+  });
+
+  it('answers in time and customers still waiting past the threshold make up the figure together', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.online(agentConfig('ann', { capacity: { chat: 3 } }));
+    for (const id of ['a', 'b', 'c', 'late']) s.enqueue(conversation(id)); // a, b, c answered at once
+    s.advance(25_000);
+    // 3 answered within 20 s, 1 waiting for 25 s: 3 ÷ 4.
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 1, serviceLevel: 0.75 });
+    // It leaves (a late abandon): still 3 ÷ 4, now from the window.
+    s.when({ type: 'cancel', conversationId: 'late' });
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 0, serviceLevel: 0.75 });
+  });
+
+  it('a statistics query for a later time changes nothing: the engine still judges by its own clock', () => {
+    const run = (peek: boolean) => {
+      const s = new Scenario();
+      s.queue(queueConfig('q1', { serviceLevel: sla }));
+      s.enqueue(conversation('c1'));
+      if (peek) {
+        const r = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t + 60_000);
+        expect(r.type === 'queue_stats' && r.stats).toMatchObject({
+          waitingPastThreshold: 1,
+          serviceLevel: 0,
+        });
+      }
+      // Two 10 s steps (inside the threshold), then the re-check past it.
+      return [10_000, 10_000, 10_000].map((ms) => only(s.advance(ms), 'alert').map((a) => a.alert));
+    };
+    expect(run(true)).toEqual(run(false));
+    expect(run(false)).toEqual([[], [], ['sla_breached']]);
+  });
+});
+
 describe('agent statistics', () => {
   it('occupancy is the time handling or wrapping up divided by the time logged in', () => {
     const s = new Scenario();

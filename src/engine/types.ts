@@ -354,8 +354,13 @@ export interface QueueStats {
   longestWaitMs: number;
   agentsOnline: number;
   agentsAvailable: number;
-  /** Fraction answered within the threshold over the sliding window; null before any answer. */
+  /**
+   * Answered within the threshold ÷ (answered + abandoned after the threshold + waiting past it now),
+   * over the sliding window; null with none of them.
+   */
   serviceLevel: number | null;
+  /** Conversations waiting longer than the service-level threshold now. */
+  waitingPastThreshold: number;
   averageWaitMs: number;
   abandonmentRate: number;
   averageHandleMs: number;

@@ -37,6 +37,14 @@ export class WaitLine {
   private base = 0;
   private head = 0;
   private live = 0;
+  /**
+   * Waiting past the service-level threshold (`countPast`): `past` = the live FIFO entries before
+   * `cursor` (an absolute index). The FIFO is in enqueuedAt order and the cutoff (now − threshold) only
+   * grows, so the cursor only moves forward and each entry is passed once; a counted entry that leaves
+   * is subtracted in `remove`. Derived from the line and the clock, so not part of a snapshot.
+   */
+  private cursor = 0;
+  private past = 0;
   /** Key of the last conversation appended to the FIFO (the FIFO's maximum). */
   private tailAt = Number.NEGATIVE_INFINITY;
   private tailSeq = 0;
@@ -71,11 +79,14 @@ export class WaitLine {
     if (c.adHoc !== null || c.excluded !== null) this.constrained--;
     if (c.fpos >= 0) {
       this.fifo[c.fpos - this.base] = null;
+      if (c.fpos < this.cursor) this.past--;
       c.fpos = -1;
       this.live--;
       if (this.live === 0) {
         // Empty: start a fresh array (and accept any key at the back again).
         this.base += this.fifo.length;
+        this.cursor = this.base;
+        this.past = 0;
         this.fifo = [];
         this.fifoAt = [];
         this.fifoSeq = [];
@@ -124,6 +135,30 @@ export class WaitLine {
     this.frontAt = this.fifoAt[this.head]!;
     this.frontSeq = this.fifoSeq[this.head]!;
     return a;
+  }
+
+  /**
+   * How many conversations in the line joined it at or before `cutoff` (enqueuedAt ≤ cutoff). With
+   * `keep`, `cutoff` must not decrease from one such call to the next (it is the engine's now − the
+   * queue's threshold; a threshold change rebuilds the lines): amortised O(1) for the FIFO, plus the side
+   * heap (out-of-order re-joins: few). Without `keep` (a query, whose time may be ahead of the engine's
+   * and must not change its state) the walk past the cursor is not kept.
+   */
+  countPast(cutoff: number, keep: boolean): number {
+    const f = this.fifo;
+    const at = this.fifoAt;
+    let i = Math.max(this.cursor - this.base, this.head);
+    let n = this.past;
+    while (i < f.length && at[i]! <= cutoff) {
+      if (f[i] !== null) n++;
+      i++;
+    }
+    if (keep) {
+      this.cursor = this.base + i;
+      this.past = n;
+    }
+    for (const c of this.side.items) if (c.enqueuedAt <= cutoff) n++;
+    return n;
   }
 
   /** First conversation in line order satisfying `pred`, looking at ≤ `limit` entries of each part. */

@@ -190,13 +190,34 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
   );
   queueGauge(
     'switchboard_queue_service_level',
-    'Fraction answered within the threshold over the sliding window',
+    'Answered within the threshold / (answered + abandoned after it + waiting past it now), over the sliding window',
     (s) => s.serviceLevel,
+  );
+  queueGauge(
+    'switchboard_queue_waiting_past_threshold',
+    'Conversations waiting longer than the service-level threshold now',
+    (s) => s.waitingPastThreshold,
   );
   queueGauge(
     'switchboard_queue_agents_available',
     'Agents able to take a conversation of the queue now',
     (s) => s.agentsAvailable,
+  );
+  queueGauge('switchboard_queue_agents_online', 'Agents of the queue online', (s) => s.agentsOnline);
+  queueGauge(
+    'switchboard_queue_average_wait_seconds',
+    'Average wait of the conversations answered in the sliding window',
+    (s) => s.averageWaitMs / 1000,
+  );
+  queueGauge(
+    'switchboard_queue_abandonment_rate',
+    'Abandoned / inbound over the sliding window',
+    (s) => s.abandonmentRate,
+  );
+  queueGauge(
+    'switchboard_queue_average_handle_seconds',
+    'Average handle time of the conversations ended in the sliding window',
+    (s) => s.averageHandleMs / 1000,
   );
   getOrCreate(
     registry,

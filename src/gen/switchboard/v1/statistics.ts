@@ -38,13 +38,17 @@ export interface QueueStats {
   agentsOnline: number;
   /** Eligible agents online with free capacity. */
   agentsAvailable: number;
-  /** Fraction answered within the threshold over the sliding window; unset before any answer. */
+  /**
+   * Answered within the threshold ÷ (answered + abandoned after the threshold + still waiting past it
+   * now), over the sliding window, 0–1; unset with none of them. Customers waiting past the threshold
+   * count already (they can no longer be answered in time): a queue nobody answers reads 0, not unset.
+   */
   serviceLevel?:
     | number
     | undefined;
   /** Average wait of answered conversations, ms. */
   averageWaitMs: number;
-  /** Abandoned ÷ (assigned + abandoned), 0–1. */
+  /** Abandoned ÷ inbound over the sliding window, 0–1. */
   abandonmentRate: number;
   /** Average handle time, ms. */
   averageHandleMs: number;
@@ -56,6 +60,8 @@ export interface QueueStats {
   abandoned: bigint;
   /** Conversations transferred out (cumulative). */
   transferred: bigint;
+  /** Conversations waiting longer than the service-level threshold now. */
+  waitingPastThreshold: number;
 }
 
 /** Real-time figures of one agent. */
@@ -64,7 +70,7 @@ export interface AgentStats {
   agentId: string;
   /** Current presence. */
   presence: Presence;
-  /** True when at capacity or in wrap-up. */
+  /** True while the agent has an open conversation or is in wrap-up. */
   busy: boolean;
   /** Conversations handled (cumulative). */
   handled: bigint;
@@ -141,6 +147,7 @@ function createBaseQueueStats(): QueueStats {
     assigned: 0n,
     abandoned: 0n,
     transferred: 0n,
+    waitingPastThreshold: 0,
   };
 }
 
@@ -196,6 +203,9 @@ export const QueueStats: MessageFns<QueueStats> = {
         throw new globalThis.Error("value provided for field message.transferred of type int64 too large");
       }
       writer.uint32(104).int64(message.transferred);
+    }
+    if (message.waitingPastThreshold !== 0) {
+      writer.uint32(112).int32(message.waitingPastThreshold);
     }
     return writer;
   },
@@ -317,6 +327,14 @@ export const QueueStats: MessageFns<QueueStats> = {
             message.transferred = reader.int64() as bigint;
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.waitingPastThreshold = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -376,6 +394,11 @@ export const QueueStats: MessageFns<QueueStats> = {
       assigned: isSet(object.assigned) ? BigInt(object.assigned) : 0n,
       abandoned: isSet(object.abandoned) ? BigInt(object.abandoned) : 0n,
       transferred: isSet(object.transferred) ? BigInt(object.transferred) : 0n,
+      waitingPastThreshold: isSet(object.waitingPastThreshold)
+        ? globalThis.Number(object.waitingPastThreshold)
+        : isSet(object.waiting_past_threshold)
+        ? globalThis.Number(object.waiting_past_threshold)
+        : 0,
     };
   },
 
@@ -420,6 +443,9 @@ export const QueueStats: MessageFns<QueueStats> = {
     if (message.transferred !== 0n) {
       obj.transferred = message.transferred.toString();
     }
+    if (message.waitingPastThreshold !== 0) {
+      obj.waitingPastThreshold = Math.round(message.waitingPastThreshold);
+    }
     return obj;
   },
 
@@ -443,6 +469,7 @@ export const QueueStats: MessageFns<QueueStats> = {
     message.transferred = (object.transferred !== undefined && object.transferred !== null)
       ? BigInt(object.transferred)
       : 0n;
+    message.waitingPastThreshold = object.waitingPastThreshold ?? 0;
     return message;
   },
 };
