@@ -6,6 +6,7 @@
 import type {
   AgentConfig,
   AgentStats,
+  BusinessHours,
   Channel,
   ConversationView,
   CustomerConfig,
@@ -31,6 +32,7 @@ import {
   Seniority as PbSeniority,
   Strategy as PbStrategy,
   ValueTier as PbValueTier,
+  type BusinessHours as ProtoBusinessHours,
   type Queue,
 } from '../gen/switchboard/v1/common.js';
 import type { Event } from '../gen/switchboard/v1/events.js';
@@ -132,14 +134,7 @@ export function queueToProto(q: QueueConfig): Queue {
     broadcastWidth: q.broadcastWidth,
     priority: q.priority,
     serviceLevel: { ...q.serviceLevel },
-    businessHours:
-      q.businessHours === undefined
-        ? undefined
-        : {
-            timeZone: q.businessHours.timeZone,
-            windows: q.businessHours.windows.map((w) => ({ ...w })),
-            holidays: q.businessHours.holidays.slice(),
-          },
+    businessHours: q.businessHours === undefined ? undefined : businessHoursToProto(q.businessHours),
     maxSize: q.maxSize,
     offerTimeoutSeconds: q.offerTimeoutSeconds,
     overflow: q.overflow.map((s) => ({
@@ -324,6 +319,7 @@ export function eventToProto(p: PublishedEvent): Event {
         conversationId: e.conversationId,
         queueId: e.queueId,
         nextOpenAtMs: e.nextOpenAt === null ? undefined : ms64(e.nextOpenAt),
+        openingHours: businessHoursToProto(e.openingHours),
       };
       break;
     case 'overflowed':
@@ -372,4 +368,12 @@ export function eventToProto(p: PublishedEvent): Event {
       break;
   }
   return out;
+}
+
+function businessHoursToProto(bh: BusinessHours): ProtoBusinessHours {
+  return {
+    timeZone: bh.timeZone,
+    windows: bh.windows.map((w) => ({ ...w })),
+    holidays: bh.holidays.slice(),
+  };
 }

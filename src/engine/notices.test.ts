@@ -25,7 +25,11 @@ describe('business hours', () => {
     // Tuesday 6 January is a holiday: next opening is Wednesday 09:00 Paris = 08:00 UTC.
     const wednesday9 = Date.UTC(2026, 0, 7, 8, 0, 0);
     expect(r.ok && r.reply).toMatchObject({ status: 'outside_hours', nextOpenAt: wednesday9 });
-    expect(r.ok && only(r.events, 'outside_hours')[0]).toMatchObject({ nextOpenAt: wednesday9 });
+    // With the opening hours, for the message to the customer.
+    expect(r.ok && only(r.events, 'outside_hours')[0]).toMatchObject({
+      nextOpenAt: wednesday9,
+      openingHours: parisOffice,
+    });
   });
 
   it('during opening hours the conversation is queued normally', () => {

@@ -738,6 +738,7 @@ export class Partition implements RuleContext {
           conversationId: c.id,
           queueId: q.id,
           nextOpenAt: this.lastNextOpenAt,
+          openingHours: bh,
         });
       c.lastNotice = NOTICE_OUTSIDE_HOURS;
       c.lastPosition = pos;

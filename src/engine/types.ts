@@ -261,7 +261,14 @@ export type EngineEvent =
       position: number;
       estimatedWaitMs: number;
     }
-  | { type: 'outside_hours'; conversationId: string; queueId: string; nextOpenAt: number | null }
+  | {
+      type: 'outside_hours';
+      conversationId: string;
+      queueId: string;
+      nextOpenAt: number | null;
+      /** The queue's opening hours, for the message to the customer. */
+      openingHours: BusinessHours;
+    }
   | { type: 'overflowed'; conversationId: string; queueId: string; step: number; action: OverflowAction }
   | { type: 'abandoned'; conversationId: string; queueId: string; waitedMs: number }
   | {

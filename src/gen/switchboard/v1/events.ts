@@ -18,6 +18,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  BusinessHours,
   Explanation,
   Outcome,
   outcomeFromJSON,
@@ -144,7 +145,11 @@ export interface OutsideHoursEvent {
   /** The queue. */
   queueId: string;
   /** When the queue opens next, epoch ms; unset when it never opens. */
-  nextOpenAtMs?: bigint | undefined;
+  nextOpenAtMs?:
+    | bigint
+    | undefined;
+  /** The queue's opening hours (time zone, weekly windows, holidays), for the message to the customer. */
+  openingHours?: BusinessHours | undefined;
 }
 
 /** An overflow step applied to a waiting conversation. */
@@ -1341,7 +1346,7 @@ export const OverCapacityEvent: MessageFns<OverCapacityEvent> = {
 };
 
 function createBaseOutsideHoursEvent(): OutsideHoursEvent {
-  return { conversationId: "", queueId: "", nextOpenAtMs: undefined };
+  return { conversationId: "", queueId: "", nextOpenAtMs: undefined, openingHours: undefined };
 }
 
 export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
@@ -1357,6 +1362,9 @@ export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
         throw new globalThis.Error("value provided for field message.nextOpenAtMs of type int64 too large");
       }
       writer.uint32(24).int64(message.nextOpenAtMs);
+    }
+    if (message.openingHours !== undefined) {
+      BusinessHours.encode(message.openingHours, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1398,6 +1406,14 @@ export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
             message.nextOpenAtMs = reader.int64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.openingHours = BusinessHours.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1427,6 +1443,11 @@ export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
         : isSet(object.next_open_at_ms)
         ? BigInt(object.next_open_at_ms)
         : undefined,
+      openingHours: isSet(object.openingHours)
+        ? BusinessHours.fromJSON(object.openingHours)
+        : isSet(object.opening_hours)
+        ? BusinessHours.fromJSON(object.opening_hours)
+        : undefined,
     };
   },
 
@@ -1441,6 +1462,9 @@ export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
     if (message.nextOpenAtMs !== undefined) {
       obj.nextOpenAtMs = message.nextOpenAtMs.toString();
     }
+    if (message.openingHours !== undefined) {
+      obj.openingHours = BusinessHours.toJSON(message.openingHours);
+    }
     return obj;
   },
 
@@ -1453,6 +1477,9 @@ export const OutsideHoursEvent: MessageFns<OutsideHoursEvent> = {
     message.queueId = object.queueId ?? "";
     message.nextOpenAtMs = (object.nextOpenAtMs !== undefined && object.nextOpenAtMs !== null)
       ? BigInt(object.nextOpenAtMs)
+      : undefined;
+    message.openingHours = (object.openingHours !== undefined && object.openingHours !== null)
+      ? BusinessHours.fromPartial(object.openingHours)
       : undefined;
     return message;
   },

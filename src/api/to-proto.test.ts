@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { Event } from '../gen/switchboard/v1/events.js';
+import { eventToProto } from './to-proto.js';
+
+const at = Date.UTC(2026, 0, 5, 20, 0, 0);
+const wire = (event: Parameters<typeof eventToProto>[0]['event']) =>
+  // Through the wire format, as a gateway receives it.
+  Event.decode(Event.encode(eventToProto({ tenant: 'acme', seq: 7, at, event })).finish());
+
+describe('events on the wire', () => {
+  it('outside_hours carries when help resumes and the opening hours themselves', () => {
+    const openingHours = {
+      timeZone: 'Europe/Paris',
+      windows: [{ day: 1, open: '09:00', close: '18:00' }],
+      holidays: ['2026-01-06'],
+    };
+    const e = wire({
+      type: 'outside_hours',
+      conversationId: 'c1',
+      queueId: 'q1',
+      nextOpenAt: Date.UTC(2026, 0, 12, 8, 0, 0),
+      openingHours,
+    });
+    expect(e.outsideHours).toEqual({
+      conversationId: 'c1',
+      queueId: 'q1',
+      nextOpenAtMs: BigInt(Date.UTC(2026, 0, 12, 8, 0, 0)),
+      openingHours,
+    });
+  });
+
+  it('transferred names the queue it left as well as the one it is in', () => {
+    const e = wire({
+      type: 'transferred',
+      conversationId: 'c1',
+      fromAgentId: 'ann',
+      queueId: 'billing',
+      toAgentId: null,
+      fromQueueId: 'support',
+    });
+    expect(e.transferred).toMatchObject({ queueId: 'billing', fromQueueId: 'support', fromAgentId: 'ann' });
+  });
+});
