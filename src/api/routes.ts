@@ -37,6 +37,9 @@
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/stats                  | StatisticsService.GetQueueStats    |
  * | GET    | /v1/tenants/{tenant}/queue-stats                             | StatisticsService.ListQueueStats   |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}/stats                  | StatisticsService.GetAgentStats    |
+ * | GET    | /v1/tenants/{tenant}/agent-stats                             | StatisticsService.ListAgentStats   |
+ * | GET    | /v1/tenants/{tenant}/queues/{queueId}/agent-stats            | StatisticsService.ListAgentStats   |
+ * | GET    | /v1/tenants/{tenant}/teams/{team}/agent-stats                | StatisticsService.ListAgentStats   |
  * | GET    | /v1/tenants/{tenant}/events?queueId=&agentId=&conversationId=&types= | EventService.WatchEvents (SSE) |
  * | GET    | /healthz, /readyz, /metrics                                  | liveness, readiness, Prometheus    |
  */
@@ -328,6 +331,33 @@ export const ROUTES: readonly Route[] = [
     request: stats.GetAgentStatsRequest,
     response: stats.GetAgentStatsResponse,
     summary: "An agent's real-time statistics.",
+  },
+  {
+    method: 'GET',
+    path: `${T}/agent-stats`,
+    rpc: 'listAgentStats',
+    body: null,
+    request: stats.ListAgentStatsRequest,
+    response: stats.ListAgentStatsResponse,
+    summary: "Every agent's real-time statistics (a wallboard), ordered by agent id.",
+  },
+  {
+    method: 'GET',
+    path: `${T}/queues/{queueId}/agent-stats`,
+    rpc: 'listAgentStats',
+    body: null,
+    request: stats.ListAgentStatsRequest,
+    response: stats.ListAgentStatsResponse,
+    summary: 'The real-time statistics of the agents who can serve a queue.',
+  },
+  {
+    method: 'GET',
+    path: `${T}/teams/{team}/agent-stats`,
+    rpc: 'listAgentStats',
+    body: null,
+    request: stats.ListAgentStatsRequest,
+    response: stats.ListAgentStatsResponse,
+    summary: "The real-time statistics of a team's agents.",
   },
 ];
 

@@ -41,6 +41,7 @@ import {
   checkOptionalId,
   checkRequestId,
   checkTenant,
+  checkText,
   invalid,
 } from './validate/common.js';
 import { toConversationRequest } from './validate/conversation.js';
@@ -98,6 +99,7 @@ export const UNARY_METHODS = [
   'getQueueStats',
   'listQueueStats',
   'getAgentStats',
+  'listAgentStats',
 ] as const;
 export type UnaryMethod = (typeof UNARY_METHODS)[number];
 
@@ -673,6 +675,28 @@ export class SwitchboardService {
       return { stats: out.agentStatsToProto(r.stats) };
     } finally {
       this.timers.getAgentStats.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listAgentStats(
+    req: stats.ListAgentStatsRequest,
+    ctx: CallContext,
+  ): Promise<stats.ListAgentStatsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queueId = checkOptionalId(req.queueId, 'queueId');
+      const team = req.team === '' || req.team === undefined ? undefined : checkText(req.team, 'team', 64);
+      const r = await this.query(
+        tenant,
+        { type: 'all_agent_stats', ...(queueId ? { queueId } : {}), ...(team ? { team } : {}) },
+        ctx,
+      );
+      if (r.type !== 'all_agent_stats') return unexpected(r);
+      if (r.stats === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId ?? '', 'queueId');
+      return { stats: r.stats.map(out.agentStatsToProto) };
+    } finally {
+      this.timers.listAgentStats.observe((performance.now() - t0) / 1000);
     }
   }
 

@@ -22,6 +22,8 @@ export type Query =
   | { type: 'queue_stats'; queueId: string }
   | { type: 'all_queue_stats' }
   | { type: 'agent_stats'; agentId: string }
+  /** Every agent's statistics, or the members of `queueId` and/or the agents of `team`; by agent id. */
+  | { type: 'all_agent_stats'; queueId?: string; team?: string }
   | { type: 'agent'; agentId: string }
   | { type: 'queue'; queueId: string }
   | { type: 'customer'; customerId: string }
@@ -36,6 +38,8 @@ export type QueryResult =
   | { type: 'queue_stats'; stats: QueueStats | null }
   | { type: 'all_queue_stats'; stats: QueueStats[] }
   | { type: 'agent_stats'; stats: AgentStats | null }
+  /** null: `queueId` is not a queue. */
+  | { type: 'all_agent_stats'; stats: AgentStats[] | null }
   | { type: 'agent'; agent: AgentConfig | null }
   | { type: 'queue'; queue: QueueConfig | null }
   | { type: 'customer'; customer: CustomerConfig | null }

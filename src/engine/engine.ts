@@ -14,10 +14,11 @@ import { DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { digestValue } from './digest.js';
 import { lint } from './lint.js';
 import { ReplyMemo } from './memo.js';
+import type { Agent } from './model.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
 import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
-import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from './types.js';
+import type { AgentStats, ApplyResult, CommandEnvelope, EngineEvent, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
 export interface EngineOptions {
@@ -128,6 +129,22 @@ export class RoutingEngine implements Engine {
       case 'agent_stats': {
         const a = p.agents.get(q.agentId);
         return { type: 'agent_stats', stats: a ? agentStats(p, a, at) : null };
+      }
+      case 'all_agent_stats': {
+        let agents: Iterable<Agent> = p.agents.values();
+        if (q.queueId !== undefined) {
+          const queue = p.queues.get(q.queueId);
+          if (!queue) return { type: 'all_agent_stats', stats: null };
+          agents = [...queue.lanes[0]!.members].map((m) => m.agent);
+        }
+        const team = q.team;
+        const stats: AgentStats[] = [];
+        for (const a of agents) {
+          if (a.removed || (team !== undefined && !a.cfg.teams.includes(team))) continue;
+          stats.push(agentStats(p, a, at));
+        }
+        stats.sort((x, y) => (x.agentId < y.agentId ? -1 : x.agentId > y.agentId ? 1 : 0));
+        return { type: 'all_agent_stats', stats };
       }
       case 'agent':
         return { type: 'agent', agent: structuredClone(p.agents.get(q.agentId)?.cfg ?? null) };

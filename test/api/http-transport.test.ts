@@ -91,6 +91,48 @@ describe('HTTP/JSON mirror', () => {
     expect((await http(h, 'GET', `${base}/lint`)).status).toBe(200);
   });
 
+  it("agent statistics for a wallboard: every agent, a queue's agents, a team's, the same over gRPC", async () => {
+    await http(
+      h,
+      'PUT',
+      `${base}/queues/sales`,
+      Queue.toJSON(chatQueue('sales', { requiredSkills: [{ skill: 'sales', minLevel: 1 }] })),
+    );
+    await http(h, 'PUT', `${base}/agents/bo`, Agent.toJSON(chatAgent('bo', { teams: ['night'] })));
+    await http(
+      h,
+      'PUT',
+      `${base}/agents/cy`,
+      Agent.toJSON(chatAgent('cy', { skills: [{ skill: 'sales', level: 3 }], teams: ['night'] })),
+    );
+    const ids = async (path: string) => {
+      const r = await http(h, 'GET', `${base}${path}`);
+      expect(r.status, path).toBe(200);
+      // proto3 JSON leaves an empty list out.
+      return ((r.body as { stats?: { agentId: string }[] }).stats ?? []).map((s) => s.agentId);
+    };
+    expect(await ids('/agent-stats')).toEqual(['ana', 'bo', 'cy']);
+    expect(await ids('/queues/sales/agent-stats')).toEqual(['cy']);
+    expect(await ids('/queues/billing/agent-stats')).toEqual(['ana', 'bo']);
+    expect(await ids('/teams/night/agent-stats')).toEqual(['bo', 'cy']);
+    expect(await ids('/teams/nobody/agent-stats')).toEqual([]);
+    const missing = await http(h, 'GET', `${base}/queues/no-such-queue/agent-stats`);
+    expect(missing.status).toBe(404);
+    expect((missing.body as ErrorBody).error).toMatchObject({
+      code: 'SB_ERR_QUEUE_NOT_FOUND',
+      field: 'queueId',
+    });
+    const viaGrpc = await call(h.stats, h.stats.listAgentStats, {
+      tenant: 'acme',
+      requestId: '',
+      queueId: 'billing',
+      team: 'night',
+    });
+    expect(viaGrpc.stats.map((s) => s.agentId)).toEqual(['bo']);
+    for (const id of ['bo', 'cy']) await http(h, 'DELETE', `${base}/agents/${id}`);
+    await http(h, 'DELETE', `${base}/queues/sales`);
+  });
+
   it('an idempotency-key header makes a repeated presence change one command with one answer', async () => {
     const key = { 'idempotency-key': 'desk-42' };
     const before = h.router.submitted.length;

@@ -132,6 +132,24 @@ export interface GetAgentStatsResponse {
   stats?: AgentStats | undefined;
 }
 
+/** ListAgentStats input. */
+export interface ListAgentStatsRequest {
+  /** Tenant. */
+  tenant: string;
+  /** Idempotency key (unused by reads). */
+  requestId: string;
+  /** Only the agents who can take this queue's conversations (its members); empty = every agent. */
+  queueId: string;
+  /** Only the agents of this team (`Agent.teams`); empty = every agent. */
+  team: string;
+}
+
+/** ListAgentStats result. */
+export interface ListAgentStatsResponse {
+  /** One entry per agent, ordered by agent id. */
+  stats: AgentStats[];
+}
+
 function createBaseQueueStats(): QueueStats {
   return {
     queueId: "",
@@ -1219,6 +1237,200 @@ export const GetAgentStatsResponse: MessageFns<GetAgentStatsResponse> = {
   },
 };
 
+function createBaseListAgentStatsRequest(): ListAgentStatsRequest {
+  return { tenant: "", requestId: "", queueId: "", team: "" };
+}
+
+export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
+  encode(message: ListAgentStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.queueId !== "") {
+      writer.uint32(26).string(message.queueId);
+    }
+    if (message.team !== "") {
+      writer.uint32(34).string(message.team);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queueId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentStatsRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      queueId: isSet(object.queueId)
+        ? globalThis.String(object.queueId)
+        : isSet(object.queue_id)
+        ? globalThis.String(object.queue_id)
+        : "",
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+    };
+  },
+
+  toJSON(message: ListAgentStatsRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.queueId !== "") {
+      obj.queueId = message.queueId;
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentStatsRequest>, I>>(base?: I): ListAgentStatsRequest {
+    return ListAgentStatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentStatsRequest>, I>>(object: I): ListAgentStatsRequest {
+    const message = createBaseListAgentStatsRequest();
+    message.tenant = object.tenant ?? "";
+    message.requestId = object.requestId ?? "";
+    message.queueId = object.queueId ?? "";
+    message.team = object.team ?? "";
+    return message;
+  },
+};
+
+function createBaseListAgentStatsResponse(): ListAgentStatsResponse {
+  return { stats: [] };
+}
+
+export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
+  encode(message: ListAgentStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.stats) {
+      AgentStats.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stats.push(AgentStats.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentStatsResponse {
+    return {
+      stats: globalThis.Array.isArray(object?.stats) ? object.stats.map((e: any) => AgentStats.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListAgentStatsResponse): unknown {
+    const obj: any = {};
+    if (message.stats?.length) {
+      obj.stats = message.stats.map((e) => AgentStats.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentStatsResponse>, I>>(base?: I): ListAgentStatsResponse {
+    return ListAgentStatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentStatsResponse>, I>>(object: I): ListAgentStatsResponse {
+    const message = createBaseListAgentStatsResponse();
+    message.stats = object.stats?.map((e) => AgentStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Real-time queue and agent statistics for supervisors and wallboards. */
 export type StatisticsServiceService = typeof StatisticsServiceService;
 export const StatisticsServiceService = {
@@ -1256,6 +1468,21 @@ export const StatisticsServiceService = {
       Buffer.from(GetAgentStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAgentStatsResponse => GetAgentStatsResponse.decode(value),
   },
+  /**
+   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
+   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   */
+  listAgentStats: {
+    path: "/switchboard.v1.StatisticsService/ListAgentStats" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAgentStatsRequest): Buffer =>
+      Buffer.from(ListAgentStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAgentStatsRequest => ListAgentStatsRequest.decode(value),
+    responseSerialize: (value: ListAgentStatsResponse): Buffer =>
+      Buffer.from(ListAgentStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAgentStatsResponse => ListAgentStatsResponse.decode(value),
+  },
 } as const;
 
 export interface StatisticsServiceServer extends UntypedServiceImplementation {
@@ -1265,6 +1492,11 @@ export interface StatisticsServiceServer extends UntypedServiceImplementation {
   listQueueStats: handleUnaryCall<ListQueueStatsRequest, ListQueueStatsResponse>;
   /** One agent's statistics. NOT_FOUND for an unknown agent. */
   getAgentStats: handleUnaryCall<GetAgentStatsRequest, GetAgentStatsResponse>;
+  /**
+   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
+   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   */
+  listAgentStats: handleUnaryCall<ListAgentStatsRequest, ListAgentStatsResponse>;
 }
 
 export interface StatisticsServiceClient extends Client {
@@ -1315,6 +1547,25 @@ export interface StatisticsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAgentStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
+   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   */
+  listAgentStats(
+    request: ListAgentStatsRequest,
+    callback: (error: ServiceError | null, response: ListAgentStatsResponse) => void,
+  ): ClientUnaryCall;
+  listAgentStats(
+    request: ListAgentStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAgentStatsResponse) => void,
+  ): ClientUnaryCall;
+  listAgentStats(
+    request: ListAgentStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAgentStatsResponse) => void,
   ): ClientUnaryCall;
 }
 
