@@ -343,7 +343,12 @@ export function eventToProto(p: PublishedEvent): Event {
       };
       break;
     case 'escalated':
-      out.escalated = { conversationId: e.conversationId, agentId: e.agentId, queueId: e.queueId };
+      out.escalated = {
+        conversationId: e.conversationId,
+        agentId: e.agentId,
+        queueId: e.queueId,
+        explanation: explanationToProto(e.explanation),
+      };
       break;
     case 'conversation_ended':
       out.conversationEnded = {

@@ -617,6 +617,7 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is not with an agent`, 'conversationId');
   const ch = c.queue.ch;
   let target: Agent | undefined;
+  let candidates = 1;
   if (toAgentId !== undefined) {
     target = mustAgent(p, toAgentId, 'toAgentId');
     if (c.participants.includes(toAgentId))
@@ -624,12 +625,14 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
     requireAvailable(p, target, ch, 'toAgentId');
   } else {
     const tier = toTier!;
+    candidates = 0;
     // Only agents of the requested tier or above are looked at (through the tier index); ties go to the
     // agent who joined first (lowest seq), as in a scan of all agents in join order.
     for (const [t, agents] of p.byTier) {
       if (t < tier) continue;
       for (const a of agents) {
         if (c.participants.includes(a.id) || !a.available(ch)) continue;
+        candidates++;
         if (
           !target ||
           a.loadOn(ch) < target.loadOn(ch) ||
@@ -646,7 +649,13 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   target.open++;
   c.addParticipant(target.id);
   p.refreshAgent(target);
-  p.events.push({ type: 'escalated', conversationId: id, agentId: target.id, queueId: c.queue.id });
+  p.events.push({
+    type: 'escalated',
+    conversationId: id,
+    agentId: target.id,
+    queueId: c.queue.id,
+    explanation: p.explain(c, laneOf(c), 'escalation', candidates),
+  });
   return OK;
 }
 

@@ -121,7 +121,10 @@ describe('transfer and escalation', () => {
     const s = talking();
     s.online(agentConfig('senior', { tier: 3 }));
     const events = s.when({ type: 'escalate', conversationId: 'c1', toTier: 2 });
-    expect(only(events, 'escalated')[0]).toMatchObject({ agentId: 'senior' });
+    expect(only(events, 'escalated')[0]).toMatchObject({
+      agentId: 'senior',
+      explanation: { rule: 'escalation', candidates: 1 },
+    });
     const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
     expect(view.type === 'conversation' && view.conversation?.participants).toEqual(['ann', 'senior']);
     expect(only(s.enqueue(conversation('c2', { queueId: 'support' })), 'queued')).toHaveLength(1);
@@ -138,11 +141,16 @@ describe('transfer and escalation', () => {
     s.t += 1000;
     s.online(agentConfig('junior', { tier: 1, capacity: { chat: 3 } }));
     // Tier 2 or above: lead and head are free; lead has been idle longer. junior (tier 1) is never asked.
+    // The event says why: the escalation rule, two agents of the tier considered.
     expect(only(s.when({ type: 'escalate', conversationId: 'c1', toTier: 2 }), 'escalated')[0]).toMatchObject(
       {
         agentId: 'lead',
+        explanation: { rule: 'escalation', candidates: 2, queueId: 'support' },
       },
     );
+    // The conversation keeps the explanation of its assignment.
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.explanation?.rule).toBe('strategy');
     // head is moved down to tier 1 and junior up to tier 4: escalation follows the new tiers.
     s.given({ type: 'upsert_agent', agent: agentConfig('head', { tier: 1, capacity: { chat: 3 } }) });
     s.given({ type: 'upsert_agent', agent: agentConfig('junior', { tier: 4, capacity: { chat: 3 } }) });

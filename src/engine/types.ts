@@ -281,7 +281,14 @@ export type EngineEvent =
       /** The queue it left (counted there as transferred out). */
       fromQueueId: string;
     }
-  | { type: 'escalated'; conversationId: string; agentId: string; queueId: string }
+  | {
+      type: 'escalated';
+      conversationId: string;
+      agentId: string;
+      queueId: string;
+      /** Rule `escalation`; candidates = available agents of the requested tier (1 when named). */
+      explanation: Explanation;
+    }
   | {
       type: 'conversation_ended';
       conversationId: string;

@@ -203,6 +203,11 @@ export interface EscalatedEvent {
   agentId: string;
   /** The queue. */
   queueId: string;
+  /**
+   * Why this agent: rule `escalation`, and how many agents of the requested tier were available (1 when
+   * the agent was named). The conversation's own explanation stays the one of its assignment.
+   */
+  explanation?: Explanation | undefined;
 }
 
 /** A conversation ended with an outcome. */
@@ -1879,7 +1884,7 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
 };
 
 function createBaseEscalatedEvent(): EscalatedEvent {
-  return { conversationId: "", agentId: "", queueId: "" };
+  return { conversationId: "", agentId: "", queueId: "", explanation: undefined };
 }
 
 export const EscalatedEvent: MessageFns<EscalatedEvent> = {
@@ -1892,6 +1897,9 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
     }
     if (message.queueId !== "") {
       writer.uint32(26).string(message.queueId);
+    }
+    if (message.explanation !== undefined) {
+      Explanation.encode(message.explanation, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1933,6 +1941,14 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
             message.queueId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.explanation = Explanation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1962,6 +1978,7 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
         : isSet(object.queue_id)
         ? globalThis.String(object.queue_id)
         : "",
+      explanation: isSet(object.explanation) ? Explanation.fromJSON(object.explanation) : undefined,
     };
   },
 
@@ -1976,6 +1993,9 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
     if (message.queueId !== "") {
       obj.queueId = message.queueId;
     }
+    if (message.explanation !== undefined) {
+      obj.explanation = Explanation.toJSON(message.explanation);
+    }
     return obj;
   },
 
@@ -1987,6 +2007,9 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
     message.conversationId = object.conversationId ?? "";
     message.agentId = object.agentId ?? "";
     message.queueId = object.queueId ?? "";
+    message.explanation = (object.explanation !== undefined && object.explanation !== null)
+      ? Explanation.fromPartial(object.explanation)
+      : undefined;
     return message;
   },
 };
