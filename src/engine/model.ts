@@ -46,6 +46,14 @@ export function small(n: number): number {
 const NOT_ASSIGNED = -1;
 
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
+/** `/` in a skill name separates a group from its sub-skill (`support/networking`). */
+export const SKILL_GROUP_SEP = 47;
+/** The groups a skill belongs to, innermost first: `a/b/c` → `a/b`, `a`. */
+export function skillGroups(skill: string): string[] {
+  const out: string[] = [];
+  for (let i = skill.lastIndexOf('/'); i > 0; i = skill.lastIndexOf('/', i - 1)) out.push(skill.slice(0, i));
+  return out;
+}
 export const PRIORITY_LEVELS = 11;
 /**
  * Shared empty list for conversation fields that are usually empty (saves two arrays per waiting
@@ -222,13 +230,26 @@ export class Agent {
   }
 
   /**
-   * Proficiency in `skill`, 0 if not held. A linear scan of the agent's own list: agents hold a handful of
-   * skills, and a Map per agent would cost ~200 bytes of heap each.
+   * Proficiency in `skill`, 0 if not held. Skills come in groups by name: `support/networking` is a
+   * sub-skill of the group `support` (a department and its specialities), so a sub-skill counts for its
+   * groups at its own level, the best of them if several (`support` is met by `support/networking` 7;
+   * `support/networking` is not met by `support` alone). A linear scan of the agent's own list: agents
+   * hold a handful of skills, and a Map per agent would cost ~200 bytes of heap each.
    */
   level(skill: string): number {
     const ss = this.cfg.skills;
-    for (let i = 0; i < ss.length; i++) if (ss[i]!.skill === skill) return ss[i]!.level;
-    return 0;
+    const n = skill.length;
+    let best = 0;
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i]!;
+      const name = s.skill;
+      if (
+        s.level > best &&
+        (name === skill || (name.charCodeAt(n) === SKILL_GROUP_SEP && name.startsWith(skill)))
+      )
+        best = s.level;
+    }
+    return best;
   }
 
   satisfies(reqs: readonly SkillRequirement[]): boolean {

@@ -26,6 +26,7 @@ import {
   NONE,
   PRIORITY_LEVELS,
   Queue,
+  skillGroups,
   small,
 } from './model.js';
 import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
@@ -210,11 +211,14 @@ export class Partition implements RuleContext {
     }
   }
 
+  /** Holders per skill and per skill group (a sub-skill counts for its groups, as in `Agent.level`). */
   countSkills(a: Agent, d: number): void {
     for (const s of a.cfg.skills) {
-      const n = (this.skillHolders.get(s.skill) ?? 0) + d;
-      if (n === 0) this.skillHolders.delete(s.skill);
-      else this.skillHolders.set(s.skill, n);
+      for (const name of [s.skill, ...skillGroups(s.skill)]) {
+        const n = (this.skillHolders.get(name) ?? 0) + d;
+        if (n === 0) this.skillHolders.delete(name);
+        else this.skillHolders.set(name, n);
+      }
     }
   }
 

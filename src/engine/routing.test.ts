@@ -69,6 +69,48 @@ describe('a conversation arrives', () => {
   });
 });
 
+describe('skill groups (a department and its sub-skills)', () => {
+  const desk = () => {
+    const s = new Scenario();
+    s.queue(queueConfig('support-any', { requiredSkills: [{ skill: 'support', minLevel: 5 }] }));
+    s.queue(queueConfig('networking', { requiredSkills: [{ skill: 'support/networking', minLevel: 5 }] }));
+    return s;
+  };
+
+  it('a sub-skill counts for its group at its own level', () => {
+    const s = desk();
+    s.online(
+      agentConfig('low', { skills: [{ skill: 'support/billing', level: 3 }] }),
+      agentConfig('net', { skills: [{ skill: 'support/networking', level: 7 }], capacity: { chat: 2 } }),
+    );
+    expect(assignments(s.enqueue(conversation('c1', { queueId: 'support-any' })))).toEqual(['c1→net']);
+    expect(assignments(s.enqueue(conversation('c2', { queueId: 'networking' })))).toEqual(['c2→net']);
+  });
+
+  it('a group skill does not stand for its sub-skills, and a name that merely starts alike is no sub-skill', () => {
+    const s = desk();
+    s.online(
+      agentConfig('generalist', { skills: [{ skill: 'support', level: 9 }] }),
+      agentConfig('other', { skills: [{ skill: 'supportive', level: 9 }] }),
+    );
+    expect(only(s.enqueue(conversation('c1', { queueId: 'networking' })), 'queued')).toHaveLength(1);
+    expect(assignments(s.enqueue(conversation('c2', { queueId: 'support-any' })))).toEqual(['c2→generalist']);
+    // `supportive` never counted for `support`: the generalist took c2 and has room for one more.
+    s.given({
+      type: 'upsert_agent',
+      agent: agentConfig('generalist', { skills: [], capacity: { chat: 0 } }),
+    });
+    expect(only(s.enqueue(conversation('c3', { queueId: 'support-any' })), 'queued')).toHaveLength(1);
+  });
+
+  it('configuration lint knows a group is held through its sub-skills', () => {
+    const s = desk();
+    s.online(agentConfig('net', { skills: [{ skill: 'support/networking', level: 7 }] }));
+    const r = s.engine.query({ type: 'lint' }, s.t);
+    expect(r.type === 'lint' && r.findings.filter((f) => f.code === 'SKILL_NOBODY_HAS')).toEqual([]);
+  });
+});
+
 describe('an agent frees capacity', () => {
   it('ending a conversation starts wrap-up, and the agent takes the oldest waiting conversation after it', () => {
     const s = chatDesk();

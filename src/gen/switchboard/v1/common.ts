@@ -355,7 +355,12 @@ export function valueTierToJSON(object: ValueTier): string {
 
 /** A skill held by an agent, with a proficiency level. */
 export interface SkillLevel {
-  /** Free-form skill name: `billing`, `product-x`, `lang:fr`, `tier:2`, `region:emea`. */
+  /**
+   * Free-form skill name: `billing`, `product-x`, `lang:fr`, `tier:2`, `region:emea`. A `/` groups
+   * skills: `support/networking` is a sub-skill of the group `support` (a department and its
+   * specialities) and counts for a `support` requirement at its own level; `support` alone does not
+   * meet a `support/networking` requirement.
+   */
   skill: string;
   /** Proficiency 1–10. */
   level: number;
@@ -363,7 +368,10 @@ export interface SkillLevel {
 
 /** A skill a queue or conversation requires, at or above a minimum level. */
 export interface SkillRequirement {
-  /** Skill name, as on agents. */
+  /**
+   * Skill name, as on agents; a group name (`support`) is met by any of its sub-skills
+   * (`support/networking`) at the minimum level.
+   */
   skill: string;
   /** Minimum level 1–10. */
   minLevel: number;
