@@ -245,6 +245,7 @@ export function agentStatsToProto(s: AgentStats): PbAgentStats {
     missedOffers: BigInt(s.missedOffers),
     consecutiveMisses: s.consecutiveMisses,
     occupancy: s.occupancy,
+    lastAssignedAtMs: s.lastAssignedAt === null ? undefined : ms64(s.lastAssignedAt),
   };
 }
 

@@ -59,6 +59,7 @@ export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
     missedOffers: a.missedTotal,
     consecutiveMisses: a.consecutiveMisses,
     occupancy: online > 0 ? busy / online : 0,
+    lastAssignedAt: a.lastAssignedAt > 0 ? a.lastAssignedAt : null,
   };
 }
 

@@ -136,7 +136,10 @@ describe('agent statistics', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1'));
     s.online(agentConfig('ann', { wrapUpSeconds: 10 }));
+    const before = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
+    expect(before.type === 'agent_stats' && before.stats?.lastAssignedAt).toBeNull();
     s.t += 30_000;
+    const assignedAt = s.t;
     s.enqueue(conversation('c1'));
     s.t += 20_000;
     s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
@@ -147,6 +150,7 @@ describe('agent statistics', () => {
       handled: 1,
       averageHandleMs: 20_000,
       occupancy: 0.3,
+      lastAssignedAt: assignedAt,
     });
   });
 });

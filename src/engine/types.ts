@@ -395,6 +395,8 @@ export interface AgentStats {
   consecutiveMisses: number;
   /** Time handling or in wrap-up ÷ time online, over the agent's lifetime in this partition. */
   occupancy: number;
+  /** When the agent was last given a conversation (epoch ms), null if never. */
+  lastAssignedAt: number | null;
 }
 
 export interface LintFinding {

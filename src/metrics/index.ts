@@ -330,11 +330,16 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           registers,
         }),
     ).labels(),
-    inbound: pair('switchboard_conversations_inbound_total', 'Conversations enqueued', ['tenant', 'queue']),
-    assigned: pair('switchboard_conversations_assigned_total', 'Conversations assigned to an agent', [
-      'tenant',
-      'queue',
-    ]),
+    inbound: pair(
+      'switchboard_conversations_inbound_total',
+      'Conversations enqueued by gateways (QueueStats.inbound also counts transfers into the queue)',
+      ['tenant', 'queue'],
+    ),
+    assigned: pair(
+      'switchboard_conversations_assigned_total',
+      'Assignments to an agent, re-assignments after a transfer or a missed offer included (QueueStats.assigned counts first answers)',
+      ['tenant', 'queue'],
+    ),
     abandoned: pair('switchboard_conversations_abandoned_total', 'Conversations cancelled while waiting', [
       'tenant',
       'queue',

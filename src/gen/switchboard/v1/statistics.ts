@@ -82,8 +82,13 @@ export interface AgentStats {
   missedOffers: bigint;
   /** Offers missed in a row. */
   consecutiveMisses: number;
-  /** Time handling or in wrap-up ÷ time online, 0–1. */
+  /**
+   * Time with an open conversation or in wrap-up ÷ time logged in (online or away), 0–1, since the
+   * agent was defined (cumulative, like `handled`; the queue figures are the windowed ones).
+   */
   occupancy: number;
+  /** When the agent was last given a conversation, epoch ms; unset if never. */
+  lastAssignedAtMs?: bigint | undefined;
 }
 
 /** GetQueueStats input. */
@@ -503,6 +508,7 @@ function createBaseAgentStats(): AgentStats {
     missedOffers: 0n,
     consecutiveMisses: 0,
     occupancy: 0,
+    lastAssignedAtMs: undefined,
   };
 }
 
@@ -540,6 +546,12 @@ export const AgentStats: MessageFns<AgentStats> = {
     }
     if (message.occupancy !== 0) {
       writer.uint32(73).double(message.occupancy);
+    }
+    if (message.lastAssignedAtMs !== undefined) {
+      if (BigInt.asIntN(64, message.lastAssignedAtMs) !== message.lastAssignedAtMs) {
+        throw new globalThis.Error("value provided for field message.lastAssignedAtMs of type int64 too large");
+      }
+      writer.uint32(80).int64(message.lastAssignedAtMs);
     }
     return writer;
   },
@@ -629,6 +641,14 @@ export const AgentStats: MessageFns<AgentStats> = {
             message.occupancy = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lastAssignedAtMs = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -668,6 +688,11 @@ export const AgentStats: MessageFns<AgentStats> = {
         ? globalThis.Number(object.consecutive_misses)
         : 0,
       occupancy: isSet(object.occupancy) ? globalThis.Number(object.occupancy) : 0,
+      lastAssignedAtMs: isSet(object.lastAssignedAtMs)
+        ? BigInt(object.lastAssignedAtMs)
+        : isSet(object.last_assigned_at_ms)
+        ? BigInt(object.last_assigned_at_ms)
+        : undefined,
     };
   },
 
@@ -700,6 +725,9 @@ export const AgentStats: MessageFns<AgentStats> = {
     if (message.occupancy !== 0) {
       obj.occupancy = floatToJson(message.occupancy);
     }
+    if (message.lastAssignedAtMs !== undefined) {
+      obj.lastAssignedAtMs = message.lastAssignedAtMs.toString();
+    }
     return obj;
   },
 
@@ -719,6 +747,9 @@ export const AgentStats: MessageFns<AgentStats> = {
       : 0n;
     message.consecutiveMisses = object.consecutiveMisses ?? 0;
     message.occupancy = object.occupancy ?? 0;
+    message.lastAssignedAtMs = (object.lastAssignedAtMs !== undefined && object.lastAssignedAtMs !== null)
+      ? BigInt(object.lastAssignedAtMs)
+      : undefined;
     return message;
   },
 };
