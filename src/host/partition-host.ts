@@ -560,7 +560,10 @@ export class PartitionHost {
       if (p.timer) clearTimeout(p.timer);
       const r = p.result;
       if (r.ok && !r.duplicate) {
-        if (r.reply.kind === 'enqueued') this.metrics?.inbound.inc(part.name, r.reply.queueId);
+        // A new conversation always routes (assigned, offered, or its first notice: an event); an Enqueue
+        // repeated for an open one only answers its status, without events, and is not inbound again.
+        if (r.reply.kind === 'enqueued' && r.events.length > 0)
+          this.metrics?.inbound.inc(part.name, r.reply.queueId);
         if (r.events.length > 0) {
           this.record(part.name, r.events);
           this.bus.publish(part.name, p.seq, p.env.at, r.events);

@@ -448,6 +448,18 @@ describe('snapshots on a timer and lease loss', () => {
     expect(await series('switchboard_offers_missed_total')).toEqual([
       [{ tenant: 'acme', agent: 'agent-1' }, 1],
     ]);
+    // A gateway repeating an Enqueue (another request id: past the dedupe window, say) gets the status
+    // again; it is not a new inbound conversation.
+    const again = await h.send(
+      'acme',
+      { type: 'enqueue', conversation: conversation('conv-1', { queueId: 'chat-billing' }) },
+      'retry-of-conv-1',
+    );
+    expect(again.ok && again.reply).toMatchObject({ kind: 'enqueued', conversationId: 'conv-1' });
+    expect(await series('switchboard_conversations_inbound_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-billing' }, 1],
+      [{ tenant: 'acme', queue: 'chat-support' }, 1],
+    ]);
     // The queue statistics say the same.
     const stats = await h.host.query('acme', { type: 'queue_stats', queueId: 'chat-support' });
     expect(stats).toMatchObject({ stats: { transferred: 1 } });
