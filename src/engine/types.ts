@@ -250,6 +250,7 @@ export type EngineEvent =
       agentId: string;
       agentName: string;
       queueId: string;
+      /** The queue's service-level threshold: the response time committed to for its channel. */
       expectedResponseMs: number;
       explanation: Explanation;
     }

@@ -108,7 +108,11 @@ export interface AssignedEvent {
   agentName: string;
   /** The queue. */
   queueId: string;
-  /** Expected time until the agent's first response, ms. */
+  /**
+   * Expected time until the agent's first response, ms: the queue's service-level threshold, the
+   * response time the contact center commits to for this channel (10 s chat, 20 s voice, 24 h email);
+   * the router does not see the agent's replies, so it cannot measure their own.
+   */
   expectedResponseMs: number;
   /** Why this agent. */
   explanation?: Explanation | undefined;
