@@ -156,7 +156,12 @@ export class HttpApiServer {
     try {
       this.service.auth.authenticate(ctx.token);
       const body = await readBody(req, this.maxBodyBytes);
-      request = buildRequest(match.route, match.params, body, req.headers['idempotency-key']);
+      request = buildRequest(
+        match.route,
+        withQuery(match.route, match.params, query),
+        body,
+        req.headers['idempotency-key'],
+      );
     } catch (e) {
       return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
     }
@@ -292,6 +297,18 @@ function tooLarge(max: number): SwitchboardError {
  * Path params + JSON body → the request message, through the generated proto3 JSON codec. A body that
  * is not a JSON object, or that the codec cannot read (e.g. an int64 "abc"), is INVALID_ARGUMENT.
  */
+/** The path's parameters plus the query-string fields the route takes (the path's win). */
+function withQuery(route: Route, params: Record<string, string>, query: string): Record<string, string> {
+  if (!route.query || query === '') return params;
+  const q = new URLSearchParams(query);
+  const out: Record<string, string> = {};
+  for (const name of route.query) {
+    const v = q.get(name);
+    if (v !== null) out[name] = v;
+  }
+  return { ...out, ...params };
+}
+
 function buildRequest(
   route: Route,
   params: Record<string, string>,

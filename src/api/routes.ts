@@ -36,6 +36,7 @@
  * | GET    | /v1/tenants/{tenant}/conversations/{conversationId}          | GatewayService.GetConversation     |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/stats                  | StatisticsService.GetQueueStats    |
  * | GET    | /v1/tenants/{tenant}/queue-stats                             | StatisticsService.ListQueueStats   |
+ * | GET    | /v1/tenants/{tenant}/queues/{queueId}/waiting                | GatewayService.ListWaiting         |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}/stats                  | StatisticsService.GetAgentStats    |
  * | GET    | /v1/tenants/{tenant}/agent-stats                             | StatisticsService.ListAgentStats   |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/agent-stats            | StatisticsService.ListAgentStats   |
@@ -65,6 +66,8 @@ export interface Route {
   rpc: UnaryMethod;
   /** Which request field the JSON body fills: `*` = the whole request; null = no body. */
   body: '*' | string | null;
+  /** Request fields a GET may also take from the query string (`?pageSize=50`); the path wins. */
+  query?: readonly string[];
   request: JsonCodec;
   response: JsonCodec;
   /** For the README and error messages. */
@@ -322,6 +325,16 @@ export const ROUTES: readonly Route[] = [
     request: stats.ListQueueStatsRequest,
     response: stats.ListQueueStatsResponse,
     summary: "Every queue's real-time statistics.",
+  },
+  {
+    method: 'GET',
+    path: `${T}/queues/{queueId}/waiting`,
+    rpc: 'listWaiting',
+    body: null,
+    query: ['pageSize'],
+    request: gw.ListWaitingRequest,
+    response: gw.ListWaitingResponse,
+    summary: 'The conversations waiting in a queue, first in line first (100, or ?pageSize=).',
   },
   {
     method: 'GET',

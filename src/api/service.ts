@@ -70,6 +70,10 @@ const AUDITED: ReadonlySet<Command['type']> = new Set([
 ]);
 
 /** Every unary method of the API, as named in the generated server interfaces. */
+/** ListWaiting page size: default and most. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
 export const UNARY_METHODS = [
   'upsertAgent',
   'removeAgent',
@@ -96,6 +100,7 @@ export const UNARY_METHODS = [
   'escalate',
   'assign',
   'getConversation',
+  'listWaiting',
   'getQueueStats',
   'listQueueStats',
   'getAgentStats',
@@ -624,6 +629,21 @@ export class SwitchboardService {
       return { conversation: out.conversationToProto(r.conversation) };
     } finally {
       this.timers.getConversation.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listWaiting(req: gw.ListWaitingRequest, ctx: CallContext): Promise<gw.ListWaitingResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const queueId = checkId(req.queueId, 'queueId');
+      const limit = req.pageSize === 0 ? DEFAULT_PAGE : checkInt(req.pageSize, 'pageSize', 1, MAX_PAGE);
+      const r = await this.query(tenant, { type: 'list_waiting', queueId, limit }, ctx);
+      if (r.type !== 'list_waiting') return unexpected(r);
+      if (r.conversations === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId, 'queueId');
+      return { conversations: r.conversations.map(out.conversationToProto), totalWaiting: r.total };
+    } finally {
+      this.timers.listWaiting.observe((performance.now() - t0) / 1000);
     }
   }
 

@@ -19,6 +19,8 @@ import type {
 /** Read-only questions; never logged, never change state. `at` is the asker's clock for derived values. */
 export type Query =
   | { type: 'conversation'; conversationId: string }
+  /** The first `limit` conversations waiting in a queue, in position order, and how many wait in all. */
+  | { type: 'list_waiting'; queueId: string; limit: number }
   | { type: 'queue_stats'; queueId: string }
   | { type: 'all_queue_stats' }
   | { type: 'agent_stats'; agentId: string }
@@ -35,6 +37,8 @@ export type Query =
 
 export type QueryResult =
   | { type: 'conversation'; conversation: ConversationView | null }
+  /** null: no such queue. */
+  | { type: 'list_waiting'; conversations: ConversationView[] | null; total: number }
   | { type: 'queue_stats'; stats: QueueStats | null }
   | { type: 'all_queue_stats'; stats: QueueStats[] }
   | { type: 'agent_stats'; stats: AgentStats | null }

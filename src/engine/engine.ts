@@ -120,6 +120,15 @@ export class RoutingEngine implements Engine {
         if (c) return { type: 'conversation', conversation: p.view(c, at) };
         return { type: 'conversation', conversation: p.recentView(q.conversationId) };
       }
+      case 'list_waiting': {
+        const qu = p.queues.get(q.queueId);
+        if (!qu) return { type: 'list_waiting', conversations: null, total: 0 };
+        return {
+          type: 'list_waiting',
+          conversations: p.waitingInOrder(qu, q.limit).map((c) => p.view(c, at)),
+          total: qu.waiting,
+        };
+      }
       case 'queue_stats': {
         const qu = p.queues.get(q.queueId);
         return { type: 'queue_stats', stats: qu ? queueStats(p, qu, at) : null };

@@ -66,6 +66,11 @@ export const DEFAULT_ROUTING: RoutingConfig = {
  * "Material" change of a queued notice: the position moved by at least max(1, 20 % of the last one), or
  * the estimate moved by at least max(30 s, 25 % of the last one). Checked every `NOTICE_RECHECK_MS`.
  */
+/** Line order within a priority level: arrival, then sequence. */
+function waitOrder(a: Conv, b: Conv): number {
+  return a.enqueuedAt - b.enqueuedAt || a.seq - b.seq;
+}
+
 export function materialChange(oldPos: number, pos: number, oldEst: number, est: number): boolean {
   if (Math.abs(pos - oldPos) >= Math.max(1, Math.ceil(oldPos * 0.2))) return true;
   return Math.abs(est - oldEst) >= Math.max(30_000, oldEst * 0.25);
@@ -935,6 +940,27 @@ export class Partition implements RuleContext {
     const r = this.recent.get(id);
     if (!r) return null;
     return r instanceof Conv ? this.view(r, this.now) : structuredClone(r);
+  }
+
+  /**
+   * The first `limit` conversations waiting in queue `q`, in the order `position` counts them: higher
+   * priority level first, then arrival (a level's lanes merged). O(levels × lanes + limit), not O(waiting).
+   */
+  waitingInOrder(q: Queue, limit: number): Conv[] {
+    const out: Conv[] = [];
+    for (let lvl = PRIORITY_LEVELS - 1; lvl >= 0 && out.length < limit; lvl--) {
+      const runs: Conv[][] = [];
+      for (const lane of q.lanes) {
+        if ((lane.levelMask & (1 << lvl)) === 0) continue;
+        runs.push(lane.levels[lvl]!.firstInOrder(limit - out.length));
+      }
+      const merged = runs.length === 1 ? runs[0]! : runs.flat().sort(waitOrder);
+      for (const c of merged) {
+        if (out.length >= limit) break;
+        out.push(c);
+      }
+    }
+    return out;
   }
 
   view(c: Conv, at: number): ConversationView {

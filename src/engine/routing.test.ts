@@ -111,6 +111,59 @@ describe('skill groups (a department and its sub-skills)', () => {
   });
 });
 
+describe('the waiting line of a queue (ListWaiting)', () => {
+  const list = (s: Scenario, limit: number, queueId = 'q1') => {
+    const r = s.engine.query({ type: 'list_waiting', queueId, limit }, s.t);
+    if (r.type !== 'list_waiting') throw new Error(r.type);
+    return { ids: r.conversations?.map((c) => [c.id, c.position]) ?? null, total: r.total };
+  };
+
+  it('lists first in line first: higher priority, then arrival, across overflow lanes, up to the limit', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        requiredSkills: [{ skill: 'billing', minLevel: 5 }],
+        overflow: [{ afterSeconds: 30, action: { kind: 'relax_skills', by: 2 } }],
+      }),
+    );
+    s.enqueue(conversation('old-low', { priority: 0 }));
+    s.t += 40_000; // old-low has moved to the relaxed lane
+    s.advance(0);
+    s.enqueue(conversation('high', { priority: 5 }));
+    s.t += 1_000;
+    s.enqueue(conversation('new-low', { priority: 0 }));
+    expect(list(s, 10)).toEqual({
+      ids: [
+        ['high', 1],
+        ['old-low', 2],
+        ['new-low', 3],
+      ],
+      total: 3,
+    });
+    expect(list(s, 2)).toEqual({
+      ids: [
+        ['high', 1],
+        ['old-low', 2],
+      ],
+      total: 3,
+    });
+    s.when({ type: 'cancel', conversationId: 'old-low' });
+    expect(list(s, 10)).toEqual({
+      ids: [
+        ['high', 1],
+        ['new-low', 2],
+      ],
+      total: 2,
+    });
+  });
+
+  it('an unknown queue is null; an empty one is an empty list', () => {
+    const s = chatDesk();
+    expect(list(s, 10, 'nope')).toEqual({ ids: null, total: 0 });
+    expect(list(s, 10)).toEqual({ ids: [], total: 0 });
+  });
+});
+
 describe('an agent frees capacity', () => {
   it('ending a conversation starts wrap-up, and the agent takes the oldest waiting conversation after it', () => {
     const s = chatDesk();

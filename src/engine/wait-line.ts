@@ -183,6 +183,32 @@ export class WaitLine {
     return before(a, b) ? a : b;
   }
 
+  /**
+   * The first `limit` conversations of the line in line order: the FIFO from its head merged with the
+   * side heap (sorted here: it holds the few out-of-order re-joins). O(limit + side), for listings.
+   */
+  firstInOrder(limit: number): Conv[] {
+    const side = this.side.items.slice().sort((a, b) => (before(a, b) ? -1 : 1));
+    const out: Conv[] = [];
+    const f = this.fifo;
+    let i = this.head;
+    let j = 0;
+    while (out.length < limit) {
+      while (i < f.length && f[i] === null) i++;
+      const a = i < f.length ? f[i]! : null;
+      const b = j < side.length ? side[j]! : null;
+      if (!a && !b) break;
+      if (a && (!b || before(a, b))) {
+        out.push(a);
+        i++;
+      } else {
+        out.push(b!);
+        j++;
+      }
+    }
+    return out;
+  }
+
   /** Every conversation in the line (unordered). */
   all(): Conv[] {
     const out: Conv[] = [];

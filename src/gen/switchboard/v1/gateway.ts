@@ -326,6 +326,29 @@ export interface GetConversationRequest {
   conversationId: string;
 }
 
+/** ListWaiting input. */
+export interface ListWaitingRequest {
+  /** Tenant. */
+  tenant: string;
+  /** Idempotency key (unused by reads). */
+  requestId: string;
+  /** The queue. */
+  queueId: string;
+  /** At most this many, 1–1000; 0 = 100. */
+  pageSize: number;
+}
+
+/** ListWaiting result. */
+export interface ListWaitingResponse {
+  /**
+   * The first `page_size` in line order: higher priority first, then arrival; each with its position
+   * and estimated wait.
+   */
+  conversations: Conversation[];
+  /** How many wait in the queue's line in all (customers held for their previous agent are not in it). */
+  totalWaiting: number;
+}
+
 /** A conversation's state (read model). */
 export interface Conversation {
   /** Id. */
@@ -1821,6 +1844,226 @@ export const GetConversationRequest: MessageFns<GetConversationRequest> = {
   },
 };
 
+function createBaseListWaitingRequest(): ListWaitingRequest {
+  return { tenant: "", requestId: "", queueId: "", pageSize: 0 };
+}
+
+export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
+  encode(message: ListWaitingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.queueId !== "") {
+      writer.uint32(26).string(message.queueId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).int32(message.pageSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListWaitingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListWaitingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queueId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListWaitingRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      queueId: isSet(object.queueId)
+        ? globalThis.String(object.queueId)
+        : isSet(object.queue_id)
+        ? globalThis.String(object.queue_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListWaitingRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.queueId !== "") {
+      obj.queueId = message.queueId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListWaitingRequest>, I>>(base?: I): ListWaitingRequest {
+    return ListWaitingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListWaitingRequest>, I>>(object: I): ListWaitingRequest {
+    const message = createBaseListWaitingRequest();
+    message.tenant = object.tenant ?? "";
+    message.requestId = object.requestId ?? "";
+    message.queueId = object.queueId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseListWaitingResponse(): ListWaitingResponse {
+  return { conversations: [], totalWaiting: 0 };
+}
+
+export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
+  encode(message: ListWaitingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.conversations) {
+      Conversation.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totalWaiting !== 0) {
+      writer.uint32(16).int32(message.totalWaiting);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListWaitingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListWaitingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversations.push(Conversation.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalWaiting = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListWaitingResponse {
+    return {
+      conversations: globalThis.Array.isArray(object?.conversations)
+        ? object.conversations.map((e: any) => Conversation.fromJSON(e))
+        : [],
+      totalWaiting: isSet(object.totalWaiting)
+        ? globalThis.Number(object.totalWaiting)
+        : isSet(object.total_waiting)
+        ? globalThis.Number(object.total_waiting)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListWaitingResponse): unknown {
+    const obj: any = {};
+    if (message.conversations?.length) {
+      obj.conversations = message.conversations.map((e) => Conversation.toJSON(e));
+    }
+    if (message.totalWaiting !== 0) {
+      obj.totalWaiting = Math.round(message.totalWaiting);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListWaitingResponse>, I>>(base?: I): ListWaitingResponse {
+    return ListWaitingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListWaitingResponse>, I>>(object: I): ListWaitingResponse {
+    const message = createBaseListWaitingResponse();
+    message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
+    message.totalWaiting = object.totalWaiting ?? 0;
+    return message;
+  },
+};
+
 function createBaseConversation(): Conversation {
   return {
     id: "",
@@ -2284,6 +2527,19 @@ export const GatewayServiceService = {
       Buffer.from(GetConversationResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetConversationResponse => GetConversationResponse.decode(value),
   },
+  /**
+   * The conversations waiting in a queue, first in line first (a supervisor working a `manual` queue,
+   * or a wallboard), up to `page_size`, with how many wait in all. NOT_FOUND for an unknown queue.
+   */
+  listWaiting: {
+    path: "/switchboard.v1.GatewayService/ListWaiting" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListWaitingRequest): Buffer => Buffer.from(ListWaitingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListWaitingRequest => ListWaitingRequest.decode(value),
+    responseSerialize: (value: ListWaitingResponse): Buffer => Buffer.from(ListWaitingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListWaitingResponse => ListWaitingResponse.decode(value),
+  },
 } as const;
 
 export interface GatewayServiceServer extends UntypedServiceImplementation {
@@ -2303,6 +2559,11 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
   assign: handleUnaryCall<AssignRequest, AssignResponse>;
   /** Reads a conversation's state with the explanation of its routing. NOT_FOUND for an unknown id. */
   getConversation: handleUnaryCall<GetConversationRequest, GetConversationResponse>;
+  /**
+   * The conversations waiting in a queue, first in line first (a supervisor working a `manual` queue,
+   * or a wallboard), up to `page_size`, with how many wait in all. NOT_FOUND for an unknown queue.
+   */
+  listWaiting: handleUnaryCall<ListWaitingRequest, ListWaitingResponse>;
 }
 
 export interface GatewayServiceClient extends Client {
@@ -2405,6 +2666,25 @@ export interface GatewayServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetConversationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The conversations waiting in a queue, first in line first (a supervisor working a `manual` queue,
+   * or a wallboard), up to `page_size`, with how many wait in all. NOT_FOUND for an unknown queue.
+   */
+  listWaiting(
+    request: ListWaitingRequest,
+    callback: (error: ServiceError | null, response: ListWaitingResponse) => void,
+  ): ClientUnaryCall;
+  listWaiting(
+    request: ListWaitingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListWaitingResponse) => void,
+  ): ClientUnaryCall;
+  listWaiting(
+    request: ListWaitingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListWaitingResponse) => void,
   ): ClientUnaryCall;
 }
 
