@@ -23,6 +23,15 @@ function before(a: Conv, b: Conv): boolean {
   return a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq);
 }
 
+/**
+ * Items of the binary min-heap `items` (ordered by enqueuedAt first) in the subtree at `i` that joined at
+ * or before `cutoff`: a subtree whose root joined later holds none, so the walk costs what it counts.
+ */
+function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
+  if (i >= items.length || items[i]!.enqueuedAt > cutoff) return 0;
+  return 1 + countAtOrBefore(items, 2 * i + 1, cutoff) + countAtOrBefore(items, 2 * i + 2, cutoff);
+}
+
 export class WaitLine {
   private fifo: (Conv | null)[] = [];
   /** enqueuedAt / seq of the FIFO entries (plain number arrays: unboxed, contiguous). */
@@ -157,7 +166,8 @@ export class WaitLine {
       this.cursor = this.base + i;
       this.past = n;
     }
-    for (const c of this.side.items) if (c.enqueuedAt <= cutoff) n++;
+    const side = this.side.items;
+    if (side.length > 0) n += countAtOrBefore(side, 0, cutoff);
     return n;
   }
 

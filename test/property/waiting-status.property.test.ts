@@ -1,6 +1,6 @@
 /**
  * Waiting customers over a random stretch of a day across opening and closing times, on a queue with
- * business hours and one with a maximum size: the derived state behind the waiting-status notices and the
+ * business hours and one with a maximum size and offers (a missed offer re-joins the line at its age): the derived state behind the waiting-status notices and the
  * service level (what each customer was last told, the per-line count of those waiting past the
  * threshold) must
  *   - equal a brute-force count (waiting past the threshold, from the conversations themselves),
@@ -29,7 +29,8 @@ type Op =
   | { k: 'wait'; ms: number }
   | { k: 'presence'; a: 0 | 1; online: boolean }
   | { k: 'end'; i: number }
-  | { k: 'cancel'; i: number };
+  | { k: 'cancel'; i: number }
+  | { k: 'reject'; a: 0 | 1; i: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('hours', 'small').map((q) => ({ k: 'enqueue', q }) as Op) },
@@ -47,6 +48,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.nat(30).map((i) => ({ k: 'end', i }) as Op) },
   { weight: 1, arbitrary: fc.nat(30).map((i) => ({ k: 'cancel', i }) as Op) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.constantFrom(0, 1), fc.nat(30)).map(([a, i]) => ({ k: 'reject', a, i }) as Op),
+  },
 );
 
 /** The envelopes of a day: the desk, then the operations (times and ids fixed up front). */
@@ -56,7 +61,10 @@ function envelopes(ops: Op[]): CommandEnvelope[] {
   let n = 0;
   const add = (cmd: Command) => out.push({ id: `e${out.length}`, at: t, cmd });
   add({ type: 'upsert_queue', queue: queueConfig('hours', { businessHours: office, serviceLevel: sla }) });
-  add({ type: 'upsert_queue', queue: queueConfig('small', { maxSize: 2, serviceLevel: sla }) });
+  add({
+    type: 'upsert_queue',
+    queue: queueConfig('small', { maxSize: 2, serviceLevel: sla, offerTimeoutSeconds: 15 }),
+  });
   for (const id of ['a0', 'a1'])
     add({ type: 'upsert_agent', agent: agentConfig(id, { capacity: { chat: 1 } }) });
   for (const op of ops) {
@@ -81,6 +89,9 @@ function envelopes(ops: Op[]): CommandEnvelope[] {
       case 'cancel':
         add({ type: 'cancel', conversationId: `c${op.i}` });
         break;
+      case 'reject':
+        add({ type: 'reject_offer', agentId: `a${op.a}`, conversationId: `c${op.i}` });
+        break;
     }
   }
   return out;
@@ -102,7 +113,7 @@ function waitingPast(engine: Engine, queueId: string, ids: string[], now: number
 describe('waiting status and the service level over opening hours and queue limits', () => {
   const numRuns = runsFor(0.05);
   // What the random days covered (checked after the runs: a property that never met the case proves nothing).
-  const seen = { pastThreshold: 0, reopened: 0, closedUnder: 0, overCapacity: 0, cut: 0 };
+  const seen = { pastThreshold: 0, reopened: 0, closedUnder: 0, overCapacity: 0, missedOffers: 0, cut: 0 };
   it(
     'counts equal a brute-force count, every status change is announced, and a restored engine carries on identically',
     () => {
@@ -133,6 +144,8 @@ describe('waiting status and the service level over opening hours and queue limi
                   if (e.type === 'over_capacity') seen.overCapacity++;
                   lastNotice.set(id, e.type);
                 }
+                // A missed offer puts the conversation back in line at its age: the side heap's count.
+                if (e.type === 'offer_missed') seen.missedOffers++;
                 if (e.type === 'alert' && e.alert.startsWith('sla_')) {
                   expect(e.value).toBeGreaterThanOrEqual(0);
                   expect(e.value).toBeLessThanOrEqual(1);
