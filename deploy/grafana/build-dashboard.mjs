@@ -394,11 +394,11 @@ const ROWS = [
       ),
       timeseries(
         'Engine alerts',
-        'Alerts the routing engine raised (against each queue\u2019s own target), per tenant.',
+        'Alerts the routing engine raised (against each queue\u2019s own target), per tenant and queue.',
         [
           target(
-            `sum by (tenant, alert) (increase(switchboard_alerts_total{${TENANT}}[$__rate_interval]))`,
-            '{{tenant}} {{alert}}',
+            `sum by (tenant, queue, alert) (increase(switchboard_alerts_total{${TENANT}}[$__rate_interval]))`,
+            '{{tenant}}/{{queue}} {{alert}}',
           ),
         ],
         { stack: true, w: 4 },

@@ -605,7 +605,7 @@ export class PartitionHost {
           m.queueOffersMissed.inc(tenant, e.queueId);
           break;
         case 'alert':
-          m.alerts.inc(tenant, e.alert);
+          m.alerts.inc({ tenant, alert: e.alert, queue: e.queueId ?? '' });
           break;
         default:
       }

@@ -55,10 +55,12 @@ describe('node metrics: pair counters', () => {
     const registry = new Registry();
     const a = createNodeMetrics(registry, sources);
     const b = createNodeMetrics(registry, sources);
-    a.alerts.inc('t', 'sla');
-    b.alerts.inc('t', 'sla');
+    a.alerts.inc({ tenant: 't', alert: 'sla_breached', queue: 'q1' });
+    b.alerts.inc({ tenant: 't', alert: 'sla_breached', queue: 'q1' });
     const values = (await registry.getSingleMetric('switchboard_alerts_total')?.get())?.values;
-    expect(values).toEqual([expect.objectContaining({ labels: { tenant: 't', alert: 'sla' }, value: 2 })]);
+    expect(values).toEqual([
+      expect.objectContaining({ labels: { tenant: 't', alert: 'sla_breached', queue: 'q1' }, value: 2 }),
+    ]);
   });
 
   it('bound histograms record into the registered histogram', async () => {

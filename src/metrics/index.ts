@@ -38,7 +38,8 @@ export interface NodeMetrics {
   agentTransferred: PairCounter;
   offersMissed: PairCounter;
   queueOffersMissed: PairCounter;
-  alerts: PairCounter;
+  /** Rare (state changes only), so a plain counter: tenant, alert, and the queue of queue alerts. */
+  alerts: Counter<'tenant' | 'alert' | 'queue'>;
   workerRestarts: Counter<string>;
   /** Commands refused because their tenant was at `--max-inflight-per-tenant`. */
   tenantOverloaded: Counter<'tenant'>;
@@ -372,7 +373,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       ['tenant', 'agent'],
       sources.agentSeriesLimit,
     ),
-    alerts: pair('switchboard_alerts_total', 'Alerts raised by the engine', ['tenant', 'alert']),
+    alerts: counter(
+      'switchboard_alerts_total',
+      'Alerts raised by the engine, by tenant, alert and queue (queue="" for agent alerts)',
+      ['tenant', 'alert', 'queue'],
+    ),
     workerRestarts: counter(
       'switchboard_worker_restarts_total',
       'Partition-host worker threads replaced after a crash',

@@ -465,6 +465,17 @@ describe('snapshots on a timer and lease loss', () => {
     expect(stats).toMatchObject({ stats: { transferred: 1 } });
   });
 
+  it('engine alerts are counted by tenant, alert and queue', async () => {
+    const h = await host();
+    await h.send('acme', { type: 'upsert_queue', queue: queueConfig('tiny', { maxSize: 1 }) });
+    for (const id of ['t1', 't2'])
+      await h.send('acme', { type: 'enqueue', conversation: conversation(id, { queueId: 'tiny' }) });
+    const values = (await h.registry.getSingleMetric('switchboard_alerts_total')?.get())?.values ?? [];
+    expect(values.map((v) => [v.labels, v.value])).toEqual([
+      [{ tenant: 'acme', alert: 'queue_over_capacity', queue: 'tiny' }, 1],
+    ]);
+  });
+
   it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
