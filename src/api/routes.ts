@@ -37,6 +37,7 @@
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/stats                  | StatisticsService.GetQueueStats    |
  * | GET    | /v1/tenants/{tenant}/queue-stats                             | StatisticsService.ListQueueStats   |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/waiting                | GatewayService.ListWaiting         |
+ * | GET    | /v1/tenants/{tenant}/agents/{agentId}/conversations          | GatewayService.ListAgentConversations |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}/stats                  | StatisticsService.GetAgentStats    |
  * | GET    | /v1/tenants/{tenant}/agent-stats                             | StatisticsService.ListAgentStats   |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/agent-stats            | StatisticsService.ListAgentStats   |
@@ -335,6 +336,15 @@ export const ROUTES: readonly Route[] = [
     request: gw.ListWaitingRequest,
     response: gw.ListWaitingResponse,
     summary: 'The conversations waiting in a queue, first in line first (100, or ?pageSize=).',
+  },
+  {
+    method: 'GET',
+    path: `${T}/agents/{agentId}/conversations`,
+    rpc: 'listAgentConversations',
+    body: null,
+    request: gw.ListAgentConversationsRequest,
+    response: gw.ListAgentConversationsResponse,
+    summary: 'The conversations an agent holds now, oldest assignment first (a desktop reconnecting).',
   },
   {
     method: 'GET',

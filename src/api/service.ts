@@ -101,6 +101,7 @@ export const UNARY_METHODS = [
   'assign',
   'getConversation',
   'listWaiting',
+  'listAgentConversations',
   'getQueueStats',
   'listQueueStats',
   'getAgentStats',
@@ -644,6 +645,23 @@ export class SwitchboardService {
       return { conversations: r.conversations.map(out.conversationToProto), totalWaiting: r.total };
     } finally {
       this.timers.listWaiting.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  async listAgentConversations(
+    req: gw.ListAgentConversationsRequest,
+    ctx: CallContext,
+  ): Promise<gw.ListAgentConversationsResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.authorise(req.tenant, ctx);
+      const agentId = checkId(req.agentId, 'agentId');
+      const r = await this.query(tenant, { type: 'agent_conversations', agentId }, ctx);
+      if (r.type !== 'agent_conversations') return unexpected(r);
+      if (r.conversations === null) throw notFound('SB_ERR_AGENT_NOT_FOUND', 'agent', agentId, 'agentId');
+      return { conversations: r.conversations.map(out.conversationToProto) };
+    } finally {
+      this.timers.listAgentConversations.observe((performance.now() - t0) / 1000);
     }
   }
 

@@ -19,6 +19,8 @@ import type {
 /** Read-only questions; never logged, never change state. `at` is the asker's clock for derived values. */
 export type Query =
   | { type: 'conversation'; conversationId: string }
+  /** The conversations an agent holds now (assigned to them or escalated to them), oldest assignment first. */
+  | { type: 'agent_conversations'; agentId: string }
   /** The first `limit` conversations waiting in a queue, in position order, and how many wait in all. */
   | { type: 'list_waiting'; queueId: string; limit: number }
   | { type: 'queue_stats'; queueId: string }
@@ -39,6 +41,8 @@ export type QueryResult =
   | { type: 'conversation'; conversation: ConversationView | null }
   /** null: no such queue. */
   | { type: 'list_waiting'; conversations: ConversationView[] | null; total: number }
+  /** null: no such agent. */
+  | { type: 'agent_conversations'; conversations: ConversationView[] | null }
   | { type: 'queue_stats'; stats: QueueStats | null }
   | { type: 'all_queue_stats'; stats: QueueStats[] }
   | { type: 'agent_stats'; stats: AgentStats | null }

@@ -120,6 +120,15 @@ export class RoutingEngine implements Engine {
         if (c) return { type: 'conversation', conversation: p.view(c, at) };
         return { type: 'conversation', conversation: p.recentView(q.conversationId) };
       }
+      case 'agent_conversations': {
+        const a = p.agents.get(q.agentId);
+        if (!a) return { type: 'agent_conversations', conversations: null };
+        // Oldest assignment first (then id): the same order whether or not the engine was restored.
+        const held = a.held
+          .slice()
+          .sort((x, y) => x.assignedAt - y.assignedAt || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+        return { type: 'agent_conversations', conversations: held.map((c) => p.view(c, at)) };
+      }
       case 'list_waiting': {
         const qu = p.queues.get(q.queueId);
         if (!qu) return { type: 'list_waiting', conversations: null, total: 0 };

@@ -193,6 +193,30 @@ describe('HTTP/JSON mirror', () => {
     await http(h, 'DELETE', `${base}/queues/desk`);
   });
 
+  it("a reconnecting desktop lists the agent's conversations; an unknown agent is 404", async () => {
+    const e = await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('desk-1')));
+    expect(e.body).toMatchObject({ status: 'ENQUEUE_STATUS_ASSIGNED', agentId: 'ana' });
+    const mine = await http(h, 'GET', `${base}/agents/ana/conversations`);
+    expect(mine.status).toBe(200);
+    expect((mine.body as { conversations: { id: string; status: string }[] }).conversations).toMatchObject([
+      { id: 'desk-1', status: 'CONVERSATION_STATUS_ASSIGNED' },
+    ]);
+    const viaGrpc = await call(h.gateway, h.gateway.listAgentConversations, {
+      tenant: 'acme',
+      requestId: '',
+      agentId: 'ana',
+    });
+    expect(viaGrpc.conversations.map((c) => c.id)).toEqual(['desk-1']);
+    await http(h, 'POST', `${base}/conversations/desk-1:end`, { outcome: 'OUTCOME_RESOLVED' });
+    expect((await http(h, 'GET', `${base}/agents/ana/conversations`)).body).toEqual({});
+    const unknown = await http(h, 'GET', `${base}/agents/nobody/conversations`);
+    expect(unknown.status).toBe(404);
+    expect((unknown.body as ErrorBody).error).toMatchObject({
+      code: 'SB_ERR_AGENT_NOT_FOUND',
+      field: 'agentId',
+    });
+  });
+
   it('an idempotency-key header makes a repeated presence change one command with one answer', async () => {
     const key = { 'idempotency-key': 'desk-42' };
     const before = h.router.submitted.length;

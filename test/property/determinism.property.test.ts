@@ -55,6 +55,13 @@ function snapshotRoundTrip(via: 'json' | 'structuredClone') {
             steps.slice(from).map((st) => st.result),
           );
           expect(restored.digest()).toBe(straight.digest());
+          // Per-agent lists are derived on restore, not snapshotted: they must come back the same.
+          const at = steps.at(-1)?.env.at ?? 0;
+          const agents = straight.query({ type: 'list_agents' }, at);
+          for (const a of agents.type === 'list_agents' ? agents.agents : []) {
+            const q = { type: 'agent_conversations', agentId: a.id } as const;
+            expect(restored.query(q, at)).toEqual(straight.query(q, at));
+          }
         }),
         { numRuns },
       );

@@ -60,5 +60,25 @@ export function readModelMismatches(engine: Engine, model: RoutingModel, at: num
       if (offered !== shown) out.push(`${c.id}: events say offered to [${offered}], query says [${shown}]`);
     }
   }
+  // Each agent's listing (a desktop reconnecting) holds exactly the assigned conversations it takes part in.
+  const holders = new Map<string, string[]>();
+  for (const c of model.conversations.values()) {
+    const v = view(engine, c.id, at);
+    if (v?.status !== 'assigned') continue;
+    for (const a of v.participants) holders.set(a, [...(holders.get(a) ?? []), v.id]);
+  }
+  for (const agentId of model.agents.keys()) {
+    const r = engine.query({ type: 'agent_conversations', agentId }, at);
+    if (r.type !== 'agent_conversations' || r.conversations === null) {
+      out.push(`${agentId}: the agent's conversations cannot be listed`);
+      continue;
+    }
+    const listed = r.conversations
+      .map((v) => v.id)
+      .sort()
+      .join(',');
+    const expected = (holders.get(agentId) ?? []).sort().join(',');
+    if (listed !== expected) out.push(`${agentId}: holds [${expected}], the listing says [${listed}]`);
+  }
   return out;
 }

@@ -349,6 +349,22 @@ export interface ListWaitingResponse {
   totalWaiting: number;
 }
 
+/** ListAgentConversations input. */
+export interface ListAgentConversationsRequest {
+  /** Tenant. */
+  tenant: string;
+  /** Idempotency key (unused by reads). */
+  requestId: string;
+  /** The agent. */
+  agentId: string;
+}
+
+/** ListAgentConversations result. */
+export interface ListAgentConversationsResponse {
+  /** The agent's conversations, oldest assignment first. */
+  conversations: Conversation[];
+}
+
 /** A conversation's state (read model). */
 export interface Conversation {
   /** Id. */
@@ -2064,6 +2080,190 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
   },
 };
 
+function createBaseListAgentConversationsRequest(): ListAgentConversationsRequest {
+  return { tenant: "", requestId: "", agentId: "" };
+}
+
+export const ListAgentConversationsRequest: MessageFns<ListAgentConversationsRequest> = {
+  encode(message: ListAgentConversationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(26).string(message.agentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentConversationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentConversationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentConversationsRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAgentConversationsRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentConversationsRequest>, I>>(base?: I): ListAgentConversationsRequest {
+    return ListAgentConversationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentConversationsRequest>, I>>(
+    object: I,
+  ): ListAgentConversationsRequest {
+    const message = createBaseListAgentConversationsRequest();
+    message.tenant = object.tenant ?? "";
+    message.requestId = object.requestId ?? "";
+    message.agentId = object.agentId ?? "";
+    return message;
+  },
+};
+
+function createBaseListAgentConversationsResponse(): ListAgentConversationsResponse {
+  return { conversations: [] };
+}
+
+export const ListAgentConversationsResponse: MessageFns<ListAgentConversationsResponse> = {
+  encode(message: ListAgentConversationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.conversations) {
+      Conversation.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentConversationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentConversationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversations.push(Conversation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentConversationsResponse {
+    return {
+      conversations: globalThis.Array.isArray(object?.conversations)
+        ? object.conversations.map((e: any) => Conversation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListAgentConversationsResponse): unknown {
+    const obj: any = {};
+    if (message.conversations?.length) {
+      obj.conversations = message.conversations.map((e) => Conversation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentConversationsResponse>, I>>(base?: I): ListAgentConversationsResponse {
+    return ListAgentConversationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentConversationsResponse>, I>>(
+    object: I,
+  ): ListAgentConversationsResponse {
+    const message = createBaseListAgentConversationsResponse();
+    message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseConversation(): Conversation {
   return {
     id: "",
@@ -2540,6 +2740,23 @@ export const GatewayServiceService = {
     responseSerialize: (value: ListWaitingResponse): Buffer => Buffer.from(ListWaitingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListWaitingResponse => ListWaitingResponse.decode(value),
   },
+  /**
+   * The conversations an agent holds now (assigned, or joined by escalation), oldest assignment first:
+   * what a desktop shows again after it reconnects. Pending offers are the agent's `offered` events.
+   * NOT_FOUND for an unknown agent.
+   */
+  listAgentConversations: {
+    path: "/switchboard.v1.GatewayService/ListAgentConversations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAgentConversationsRequest): Buffer =>
+      Buffer.from(ListAgentConversationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAgentConversationsRequest => ListAgentConversationsRequest.decode(value),
+    responseSerialize: (value: ListAgentConversationsResponse): Buffer =>
+      Buffer.from(ListAgentConversationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAgentConversationsResponse =>
+      ListAgentConversationsResponse.decode(value),
+  },
 } as const;
 
 export interface GatewayServiceServer extends UntypedServiceImplementation {
@@ -2564,6 +2781,12 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
    * or a wallboard), up to `page_size`, with how many wait in all. NOT_FOUND for an unknown queue.
    */
   listWaiting: handleUnaryCall<ListWaitingRequest, ListWaitingResponse>;
+  /**
+   * The conversations an agent holds now (assigned, or joined by escalation), oldest assignment first:
+   * what a desktop shows again after it reconnects. Pending offers are the agent's `offered` events.
+   * NOT_FOUND for an unknown agent.
+   */
+  listAgentConversations: handleUnaryCall<ListAgentConversationsRequest, ListAgentConversationsResponse>;
 }
 
 export interface GatewayServiceClient extends Client {
@@ -2685,6 +2908,26 @@ export interface GatewayServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListWaitingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The conversations an agent holds now (assigned, or joined by escalation), oldest assignment first:
+   * what a desktop shows again after it reconnects. Pending offers are the agent's `offered` events.
+   * NOT_FOUND for an unknown agent.
+   */
+  listAgentConversations(
+    request: ListAgentConversationsRequest,
+    callback: (error: ServiceError | null, response: ListAgentConversationsResponse) => void,
+  ): ClientUnaryCall;
+  listAgentConversations(
+    request: ListAgentConversationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAgentConversationsResponse) => void,
+  ): ClientUnaryCall;
+  listAgentConversations(
+    request: ListAgentConversationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAgentConversationsResponse) => void,
   ): ClientUnaryCall;
 }
 
