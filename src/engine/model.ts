@@ -285,9 +285,13 @@ export class Agent {
     this.held.push(c);
   }
 
+  /** Swap-remove (the listing sorts): `splice` would allocate its result array on every end. */
   release(c: Conv): void {
-    const i = this.held.indexOf(c);
-    if (i >= 0) this.held.splice(i, 1);
+    const h = this.held;
+    const i = h.indexOf(c);
+    if (i < 0) return;
+    const last = h.pop()!;
+    if (i < h.length) h[i] = last;
   }
 
   /** Adds a conversation waiting for this agent (customer-rule wait budget). */
