@@ -544,7 +544,6 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
       a.accrue(p.now);
       a.addLoad(c.queue.ch, -1);
       a.open--;
-      a.release(c);
       p.refreshAgent(a);
       freed.push(a);
     }
@@ -648,7 +647,6 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   target.accrue(p.now);
   target.addLoad(ch, 1);
   target.open++;
-  target.hold(c);
   c.addParticipant(target.id);
   p.refreshAgent(target);
   p.events.push({
@@ -693,8 +691,8 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   // The usual case is the primary alone: no lookups, no list.
   const esc = c.escalated;
   const people = esc.length === 0 ? null : [primary, ...esc.map((aid) => p.agents.get(aid)!)];
-  if (people === null) releaseSeat(p, primary, q.ch, c);
-  else for (const a of people) releaseSeat(p, a, q.ch, c);
+  if (people === null) releaseSeat(p, primary, q.ch);
+  else for (const a of people) releaseSeat(p, a, q.ch);
   primary.handled++;
   primary.handleMsTotal = small(primary.handleMsTotal + handleMs);
   q.window.add(p.now, F.handled, 1);
@@ -724,11 +722,10 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   return OK;
 }
 
-function releaseSeat(p: Partition, a: Agent, ch: number, c: Conv): void {
+function releaseSeat(p: Partition, a: Agent, ch: number): void {
   a.accrue(p.now);
   a.addLoad(ch, -1);
   a.open--;
-  a.release(c);
 }
 
 export function endWrap(p: Partition, a: Agent): void {

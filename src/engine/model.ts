@@ -127,14 +127,8 @@ export class Agent {
    * every object reached is one more cache miss (`Partition.addMember` / `removeMember` keep it in step).
    */
   memberIndex: (Lane | number)[] = [];
-  /** Conversations this agent holds (assigned or participating): their count… */
+  /** Conversations this agent holds (assigned or participating): only the count is ever needed. */
   open = 0;
-  /**
-   * …and the conversations themselves, for a desktop that reconnects (`agent_conversations`). A shared
-   * empty list until the first one; a handful at most (the agent's seats); derived from the
-   * conversations on restore, not snapshotted.
-   */
-  held: Conv[] = NO_CONVS;
   /** Ids of conversations offered to this agent, pending. */
   offers: string[] = [];
   /** Conversations waiting for this agent (previous/dedicated agent wait budget), oldest first. */
@@ -278,20 +272,6 @@ export class Agent {
       if (this.busy()) this.busyMs += dt;
     }
     this.acctAt = now;
-  }
-
-  hold(c: Conv): void {
-    if (this.held === NO_CONVS) this.held = [];
-    this.held.push(c);
-  }
-
-  /** Swap-remove (the listing sorts): `splice` would allocate its result array on every end. */
-  release(c: Conv): void {
-    const h = this.held;
-    const i = h.indexOf(c);
-    if (i < 0) return;
-    const last = h.pop()!;
-    if (i < h.length) h[i] = last;
   }
 
   /** Adds a conversation waiting for this agent (customer-rule wait budget). */

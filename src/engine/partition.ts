@@ -665,7 +665,6 @@ export class Partition implements RuleContext {
     a.accrue(this.now);
     if (!fromOffer) a.addLoad(q.ch, 1);
     a.open++;
-    a.hold(c);
     a.lastAssignedAt = this.now;
     a.idleSince = this.now;
     c.status = 'assigned';

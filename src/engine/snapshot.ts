@@ -467,7 +467,6 @@ export function rebuild(
       const a = p.agents.get(aid)!;
       a.addLoad(q.ch, 1);
       a.open++;
-      a.hold(c);
     }
     if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserve(c);
   }
