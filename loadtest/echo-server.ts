@@ -25,6 +25,17 @@ export const echoService = {
   },
 } satisfies grpc.ServiceDefinition;
 
+/** Where a load client may write the iteration number into a payload (decimal digits), for `--trace`. */
+export const ECHO_ITER_AT = 4;
+export const ECHO_ITER_WIDTH = 10;
+
+/** The iteration number written at `ECHO_ITER_AT`, as text ('' when the filler is still there). */
+function iterationOf(b: Buffer): string {
+  if (b.length < ECHO_ITER_AT + ECHO_ITER_WIDTH) return '';
+  const s = b.toString('latin1', ECHO_ITER_AT, ECHO_ITER_AT + ECHO_ITER_WIDTH);
+  return /^[0-9]+$/.test(s) ? s : '';
+}
+
 /** A request payload of `requestBytes` bytes asking for a `replyBytes`-byte answer. */
 export function echoPayload(requestBytes: number, replyBytes: number): Buffer {
   const b = Buffer.alloc(Math.max(4, requestBytes), 0x5a);
@@ -59,7 +70,7 @@ function main(): void {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       if (trace) {
         const now = trace.now();
-        trace.record('', now, now);
+        trace.record(iterationOf(call.request), now, now);
       }
       const n = call.request.length >= 4 ? call.request.readUInt32BE(0) : 0;
       let reply = replies.get(n);

@@ -13,7 +13,7 @@
  * "loadavg_1m":[before, after]} — the machine's 1-minute load average around the measured rounds.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -106,7 +106,7 @@ const SPEC = {
     },
     'trace-calls': {
       type: 'boolean',
-      help: "split each open-loop call's latency into way in / server / way out, from the Go client's\nand the servers' per-call times (the node's --trace-calls, the echo server's --trace);\nGo client only, not with --target or --cluster (see loadtest/README.md)",
+      help: "split each open-loop call's latency into way in / server / way out, from the Go client's\nand the servers' per-call times (the node's --trace-calls, the echo server's --trace);\nGo client only, not with --target; with --cluster, every node keeps one (see loadtest/README.md)",
     },
     'no-report': { type: 'boolean', help: 'skip the HTML/JSON files' },
   },
@@ -193,10 +193,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const traceCalls = values['trace-calls'] === true;
-  if (traceCalls && (values.cluster || values.target)) {
-    console.error(
-      '--trace-calls reads the traces of the node and echo server it starts: not with --cluster or --target',
-    );
+  if (traceCalls && values.target) {
+    console.error('--trace-calls reads the traces of the nodes and echo server it starts: not with --target');
     return 2;
   }
   if (traceCalls && clientKind !== 'go') {
@@ -215,18 +213,20 @@ async function main(): Promise<number> {
     tls = { ca: certs.read('ca.pem'), caFile: certs.path('ca.pem') };
     tlsServerArgs = ['--tls-cert', certs.path('server.pem'), '--tls-key', certs.path('server.key')];
   }
-  let traceFiles: { router: string; echo: string } | undefined;
+  // The node(s) write `router-<pid>.trace` (a cluster's nodes share the flag); the traces are merged:
+  // each call is in the trace of the node whose gRPC handler took it (the owner, or the forwarding node).
+  let traceFiles: { dir: string; router: string; echo: string } | undefined;
   if (traceCalls) {
     const dir = mkdtempSync(join(tmpdir(), 'sb-call-trace-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    traceFiles = { router: join(dir, 'router.trace'), echo: join(dir, 'echo.trace') };
+    traceFiles = { dir, router: join(dir, 'router-{pid}.trace'), echo: join(dir, 'echo.trace') };
   }
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
   if (values.cluster)
     target = await clusterTarget(
       via,
       values['cluster-nodes'],
-      nodeArgs,
+      [...nodeArgs, ...(traceFiles ? ['--trace-calls', traceFiles.router] : [])],
       tenants,
       values['nats-sync-interval'],
     );
@@ -364,11 +364,15 @@ async function main(): Promise<number> {
     if (traceFiles) {
       await target.stop();
       for (const c of children) await c.stop();
-      const parts = (calls: ClientCall[], file: string) =>
-        summarizeParts(splitCalls(calls, readServerTrace(file)));
+      const dir = traceFiles.dir;
+      const routerCalls = readdirSync(dir)
+        .filter((f) => f.startsWith('router-'))
+        .flatMap((f) => readServerTrace(join(dir, f)));
       trace = {
-        router: parts(clientCalls.router, traceFiles.router),
-        echo: echoIter ? parts(clientCalls.echo, traceFiles.echo) : null,
+        router: summarizeParts(splitCalls(clientCalls.router, routerCalls)),
+        echo: echoIter
+          ? summarizeParts(splitCalls(clientCalls.echo, readServerTrace(traceFiles.echo)))
+          : null,
       };
     }
     const statuses: Record<string, number> = {};

@@ -52,9 +52,9 @@ export function readServerTrace(file: string): ServerCall[] {
 
 /**
  * Lines client calls up with server calls: by iteration number where the server knows it (the node:
- * conversation ids end with it), else by time — the one server call that began inside the client
- * call (the echo server, whose requests carry no id). A client call without exactly one partner is
- * left out and counted.
+ * conversation ids end with it; the echo server: the Go client writes it into the request's filler),
+ * else by time — the one server call that began inside the client call. A client call without exactly
+ * one partner is left out and counted.
  */
 export function splitCalls(
   client: ClientCall[],

@@ -19,7 +19,7 @@ import {
   GatewayServiceClient,
   GatewayServiceService,
 } from '../../src/gen/switchboard/v1/gateway.js';
-import { echoPayload, echoService } from '../echo-server.js';
+import { ECHO_ITER_AT, ECHO_ITER_WIDTH, echoPayload, echoService } from '../echo-server.js';
 import { chatAgent, chatEnqueue, chatQueue } from './api-requests.js';
 import { type GoCall, patchAt } from './drivers.js';
 import type { Iteration } from './load-loops.js';
@@ -214,8 +214,17 @@ export function echoWorkload(
         echo.echo(second, md, (err2) => (err2 ? reject(err2) : resolve()));
       });
     });
+  // The Go client writes the iteration number into the measured call's filler (after the 4-byte size),
+  // so `--trace-calls` can match echo calls by iteration like the router's (`ECHO_ITER_AT`).
   const goCalls: GoCall[] = [
-    { method: echoService.echo.path, bytes: first, patches: [] },
+    {
+      method: echoService.echo.path,
+      bytes: first,
+      patches:
+        first.length >= ECHO_ITER_AT + ECHO_ITER_WIDTH
+          ? [{ offset: ECHO_ITER_AT, width: ECHO_ITER_WIDTH }]
+          : [],
+    },
     { method: echoService.echo.path, bytes: second, patches: [] },
   ];
   return { iteration, goCalls, close: () => client.close() };

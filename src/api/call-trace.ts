@@ -23,10 +23,14 @@ export class CallTrace {
   /** performance.now() (ms since the process's time origin) → CLOCK_MONOTONIC ns. */
   private readonly originNs: number;
 
+  readonly file: string;
+
+  /** `file` may hold `{pid}`, replaced by this process's id (several nodes given one path: a cluster). */
   constructor(
-    readonly file: string,
+    file: string,
     readonly capacity = 1_000_000,
   ) {
+    this.file = file.replaceAll('{pid}', String(process.pid));
     this.iter = new Float64Array(capacity);
     this.received = new Float64Array(capacity);
     this.answered = new Float64Array(capacity);

@@ -246,7 +246,7 @@ export const OPTIONS = {
     env: 'SB_TRACE_CALLS',
     kind: 'string',
     default: '',
-    help: 'Diagnostic: keep when each Enqueue reached its gRPC handler and was answered (up to 1 000 000 calls) and write them to this file at shutdown (npm run loadtest:grpc -- --trace-calls)',
+    help: 'Diagnostic: keep when each Enqueue reached its gRPC handler and was answered (up to 1 000 000 calls) and write them to this file at shutdown ({pid} in it = the process id); npm run loadtest:grpc -- --trace-calls',
   },
   snapshotEvery: {
     flag: 'snapshot-every',
