@@ -14,7 +14,7 @@ import { DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { digestValue } from './digest.js';
 import { lint } from './lint.js';
 import { ReplyMemo } from './memo.js';
-import type { Agent, Conv } from './model.js';
+import { type Agent, type Conv, compareText } from './model.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
 import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
@@ -130,7 +130,7 @@ export class RoutingEngine implements Engine {
             held.push(c);
         }
         // Oldest assignment first (then id).
-        held.sort((x, y) => x.assignedAt - y.assignedAt || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+        held.sort((x, y) => x.assignedAt - y.assignedAt || compareText(x.id, y.id));
         return { type: 'agent_conversations', conversations: held.map((c) => p.view(c, at)) };
       }
       case 'list_waiting': {
@@ -165,7 +165,7 @@ export class RoutingEngine implements Engine {
           if (a.removed || (team !== undefined && !a.cfg.teams.includes(team))) continue;
           stats.push(agentStats(p, a, at));
         }
-        stats.sort((x, y) => (x.agentId < y.agentId ? -1 : x.agentId > y.agentId ? 1 : 0));
+        stats.sort((x, y) => compareText(x.agentId, y.agentId));
         return { type: 'all_agent_stats', stats };
       }
       case 'agent':

@@ -46,6 +46,11 @@ export function small(n: number): number {
 const NOT_ASSIGNED = -1;
 
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
+/** Code-unit order of two strings, as a comparator (ids in listings and snapshots: no locale). */
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** `/` in a skill name separates a group from its sub-skill (`support/networking`). */
 export const SKILL_GROUP_SEP = 47;
 /** The groups a skill belongs to, innermost first: `a/b/c` → `a/b`, `a`. */

@@ -43,6 +43,7 @@ import type {
   RoutingConfig,
   SkillRequirement,
 } from './types.js';
+import { lineOrder } from './wait-line.js';
 import { BUCKETS, F } from './window.js';
 
 /** Max heap entries examined by a filtered (lazy) search. */
@@ -66,11 +67,6 @@ export const DEFAULT_ROUTING: RoutingConfig = {
  * "Material" change of a queued notice: the position moved by at least max(1, 20 % of the last one), or
  * the estimate moved by at least max(30 s, 25 % of the last one). Checked every `NOTICE_RECHECK_MS`.
  */
-/** Line order within a priority level: arrival, then sequence. */
-function waitOrder(a: Conv, b: Conv): number {
-  return a.enqueuedAt - b.enqueuedAt || a.seq - b.seq;
-}
-
 export function materialChange(oldPos: number, pos: number, oldEst: number, est: number): boolean {
   if (Math.abs(pos - oldPos) >= Math.max(1, Math.ceil(oldPos * 0.2))) return true;
   return Math.abs(est - oldEst) >= Math.max(30_000, oldEst * 0.25);
@@ -954,7 +950,7 @@ export class Partition implements RuleContext {
         if ((lane.levelMask & (1 << lvl)) === 0) continue;
         runs.push(lane.levels[lvl]!.firstInOrder(limit - out.length));
       }
-      const merged = runs.length === 1 ? runs[0]! : runs.flat().sort(waitOrder);
+      const merged = runs.length === 1 ? runs[0]! : runs.flat().sort(lineOrder);
       for (const c of merged) {
         if (out.length >= limit) break;
         out.push(c);

@@ -11,7 +11,7 @@
  * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
 import { ReplyMemo } from './memo.js';
-import { Agent, Conv, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
+import { Agent, Conv, compareText, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -225,7 +225,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
       lanes: q.lanes.map((l) => {
         const turns: [string, number][] = [];
         for (const m of l.members) if (m.turn > 0) turns.push([m.agent.id, m.turn]);
-        turns.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+        turns.sort((x, y) => compareText(x[0], y[0]));
         return { turnCounter: l.turnCounter, turns };
       }),
     });

@@ -23,6 +23,11 @@ function before(a: Conv, b: Conv): boolean {
   return a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq);
 }
 
+/** `before` as a comparator, for sorting conversations into line order (listings). */
+export function lineOrder(a: Conv, b: Conv): number {
+  return a.enqueuedAt - b.enqueuedAt || a.seq - b.seq;
+}
+
 /**
  * Items of the binary min-heap `items` (ordered by enqueuedAt first) in the subtree at `i` that joined at
  * or before `cutoff`: a subtree whose root joined later holds none, so the walk costs what it counts.
@@ -198,7 +203,7 @@ export class WaitLine {
    * side heap (sorted here: it holds the few out-of-order re-joins). O(limit + side), for listings.
    */
   firstInOrder(limit: number): Conv[] {
-    const side = this.side.items.slice().sort((a, b) => (before(a, b) ? -1 : 1));
+    const side = this.side.items.slice().sort(lineOrder);
     const out: Conv[] = [];
     const f = this.fifo;
     let i = this.head;

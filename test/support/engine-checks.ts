@@ -43,11 +43,20 @@ const DONE = new Set(['wrap_up', 'closed', 'abandoned']);
 /** Differences between the conversation read model and what the events said. */
 export function readModelMismatches(engine: Engine, model: RoutingModel, at: number): string[] {
   const out: string[] = [];
+  // Who holds what, per the conversation views: each agent's listing (a desktop reconnecting) must match.
+  const holders = new Map<string, string[]>();
   for (const c of model.conversations.values()) {
     const v = view(engine, c.id, at);
     if (!v) {
       out.push(`${c.id}: enqueued but the conversation query returns nothing`);
       continue;
+    }
+    if (v.status === 'assigned') {
+      for (const a of v.participants) {
+        const held = holders.get(a);
+        if (held) held.push(v.id);
+        else holders.set(a, [v.id]);
+      }
     }
     const sameState = c.state === 'done' ? DONE.has(v.status) : v.status === c.state;
     if (!sameState) out.push(`${c.id}: events say ${c.state}, query says ${v.status}`);
@@ -59,13 +68,6 @@ export function readModelMismatches(engine: Engine, model: RoutingModel, at: num
       const shown = [...v.offeredTo].sort().join(',');
       if (offered !== shown) out.push(`${c.id}: events say offered to [${offered}], query says [${shown}]`);
     }
-  }
-  // Each agent's listing (a desktop reconnecting) holds exactly the assigned conversations it takes part in.
-  const holders = new Map<string, string[]>();
-  for (const c of model.conversations.values()) {
-    const v = view(engine, c.id, at);
-    if (v?.status !== 'assigned') continue;
-    for (const a of v.participants) holders.set(a, [...(holders.get(a) ?? []), v.id]);
   }
   for (const agentId of model.agents.keys()) {
     const r = engine.query({ type: 'agent_conversations', agentId }, at);
