@@ -14,7 +14,8 @@
  * - `host/port flush-on-microtask ×C` gathered work leaves on a microtask instead of setImmediate
  * - `host/port/file-<fsync> ×C` the same with the real embedded log (interval / always fsync)
  *
- * `<pool>` is `port` (worker_threads + MessagePort) or `piscina` (Piscina 5, sticky balancer).
+ * `<pool>` is `port` (worker_threads + MessagePort), `piscina` (Piscina 5, sticky balancer) or `inline` (the
+ * same actors on the main thread, requests and answers copied as across a hop).
  * Flags: --conversations N (default 20000), --clients C (default 64). Last line: one JSON object.
  *
  * `--open-loop` instead measures what the gRPC load test's server side sees: conversations arrive at
@@ -435,8 +436,8 @@ async function main(): Promise<void> {
   if (values['open-loop']) return openLoopMain();
   process.stderr.write(`bench-host: ${N} conversations per scenario, ${C} concurrent clients\n`);
   const rows: Row[] = [];
-  for (const kind of ['port', 'piscina'] as const) rows.push(...(await hopScenarios(kind)));
-  for (const kind of ['port', 'piscina'] as const)
+  for (const kind of ['port', 'piscina', 'inline'] as const) rows.push(...(await hopScenarios(kind)));
+  for (const kind of ['port', 'piscina', 'inline'] as const)
     rows.push(await hostScenario(`host/${kind} x${C}`, kind, null));
   rows.push(await hostScenario(`host/port pipelined x${C}`, 'port', null, 2));
   rows.push(await hostScenario(`host/port flush-on-microtask x${C}`, 'port', null, 1, 'microtask'));
@@ -455,7 +456,11 @@ async function main(): Promise<void> {
     failures,
     conversations: N,
     clients: C,
-    hop_p50_us: { port: by('hop/port/1-by-1').p50_us, piscina: by('hop/piscina/1-by-1').p50_us },
+    hop_p50_us: {
+      port: by('hop/port/1-by-1').p50_us,
+      piscina: by('hop/piscina/1-by-1').p50_us,
+      inline: by('hop/inline/1-by-1').p50_us,
+    },
     batching_speedup_port: +(
       by(`hop/port/batched x${C}`).per_sec / by(`hop/port/1-by-1 x${C}`).per_sec
     ).toFixed(2),

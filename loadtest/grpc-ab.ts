@@ -46,12 +46,25 @@ const values = scriptArgs({
     },
     client: clientOption,
   },
-  epilog: 'Each side: label|repo dir with a built dist/|flags ("node:--flag" goes to the node binary).',
+  epilog:
+    'Each side: label|repo dir with a built dist/|flags ("node:--flag" goes to the node binary, "env:NAME=value" to its environment).',
 });
 const positionals = values.positionals;
 if (positionals.length !== 2) {
   console.error('two sides are needed, e.g. "before|/tmp/base|" "after|.|" (--help for more)');
   process.exit(2);
+}
+
+/** `env:NAME=value` words set the node's environment (e.g. `env:UV_USE_IO_URING=1`). */
+function sideEnv(words: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const w of words) {
+    if (!w.startsWith('env:')) continue;
+    const eq = w.indexOf('=');
+    if (eq < 0) throw new Error(`${w}: expected env:NAME=value`);
+    env[w.slice('env:'.length, eq)] = w.slice(eq + 1);
+  }
+  return env;
 }
 
 interface Side {
@@ -76,12 +89,20 @@ async function main(): Promise<void> {
       const dataDir = mkdtempSync(join(tmpdir(), 'sb-ab-'));
       // `node:--flag` goes to the node binary (V8/GC flags), everything else to the router.
       const words = flags.split(/\s+/).filter(Boolean);
+      const execArgv = words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length));
+      const routerArgs = words.filter((w) => !w.startsWith('node:') && !w.startsWith('env:'));
       const entryPoint = join(resolve(repo), 'dist', 'src', 'cli', 'main.js');
       let address: string;
       let stop: () => Promise<void>;
       let metricsUrl: string | null = null;
       if (values.cluster) {
-        const c = await startLocalCluster({ entryPoint, nodeArgs: words, ownerFirstFor: TENANT });
+        const c = await startLocalCluster({
+          entryPoint,
+          nodeArgs: routerArgs,
+          nodeExecArgv: execArgv,
+          env: sideEnv(words),
+          ownerFirstFor: TENANT,
+        });
         address = c.grpcTargets[0] as string;
         // The owner's histograms (it is first, like its gRPC target).
         metricsUrl = c.metricsUrls[0] ?? null;
@@ -89,9 +110,10 @@ async function main(): Promise<void> {
       } else {
         const child = await startChild(
           entryPoint,
-          [...localNodeArgs(dataDir), ...words.filter((w) => !w.startsWith('node:'))],
+          [...localNodeArgs(dataDir), ...routerArgs],
           30_000,
-          words.filter((w) => w.startsWith('node:')).map((w) => w.slice('node:'.length)),
+          execArgv,
+          sideEnv(words),
         );
         address = `127.0.0.1:${child.listening.grpcPort}`;
         const { httpPort } = child.listening;

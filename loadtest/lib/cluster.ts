@@ -42,6 +42,10 @@ export interface LocalClusterOptions {
   ownerFirstFor?: string;
   /** Extra node flags, e.g. `['--workers', '1']`. */
   nodeArgs?: string[];
+  /** Extra flags for the node binary (V8/GC flags), after the defaults. */
+  nodeExecArgv?: string[];
+  /** Extra environment for every node. */
+  env?: Record<string, string>;
   /** The node's `main.js` (default: this repo's build); another build's, to compare builds side by side. */
   entryPoint?: string;
   /**
@@ -72,7 +76,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
             ...(opts.nodeArgs ?? []),
           ],
           undefined,
-          nodeFlags(),
+          [...nodeFlags(), ...(opts.nodeExecArgv ?? [])],
+          opts.env,
         );
         const logDir = process.env.SB_CLUSTER_LOG_DIR;
         if (logDir) {

@@ -31,12 +31,13 @@ export function startChild(
   args: string[],
   timeoutMs = 30_000,
   execArgv: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ChildServer> {
   const child = spawn(process.execPath, [...execArgv, script, ...args], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     // The `listening` line is logged at info: a quieter SB_LOG_LEVEL inherited from the shell would hide it.
-    env: { ...process.env, SB_LOG_LEVEL: 'info' },
+    env: { ...process.env, ...env, SB_LOG_LEVEL: 'info' },
   });
   reapOnExit(child);
   const lines: string[] = [];

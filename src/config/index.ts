@@ -204,7 +204,7 @@ export const OPTIONS = {
     env: 'SB_POOL',
     kind: 'string',
     default: 'port',
-    help: 'Worker transport: port (worker_threads + MessagePort) | piscina',
+    help: 'Partition actors: port (worker threads + MessagePort) | piscina | inline (on the main thread: no thread hop; an engine crash is the node\'s, loading a big partition pauses the loop)',
   },
   callsPerWorker: {
     flag: 'calls-per-worker',
@@ -414,7 +414,7 @@ const fields = z.object({
     .min(0)
     .max(1024 * 1024),
   appendsInFlight: positive.max(16),
-  pool: z.enum(['port', 'piscina']),
+  pool: z.enum(['port', 'piscina', 'inline']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,
   maxInflightPerTenant: positive,

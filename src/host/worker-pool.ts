@@ -24,9 +24,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask } from 'piscina';
+import { PartitionActors } from './partition-actor.js';
 import type { HostRequest, HostResponse, HostWorkerData } from './protocol.js';
 
-export type PoolKind = 'piscina' | 'port';
+export type PoolKind = 'piscina' | 'port' | 'inline';
 
 export interface WorkerPool {
   readonly kind: PoolKind;
@@ -61,11 +62,45 @@ export function defaultWorkerFile(): string {
 }
 
 export function createWorkerPool(opts: PoolOptions): WorkerPool {
+  if (opts.kind === 'inline') return new InlinePool(opts.threads, opts.testHooks ?? false);
   const file = opts.workerFile ?? defaultWorkerFile();
   if (!existsSync(file)) throw new Error(`partition-host worker not found at ${file}: run \`npm run build\``);
   return opts.kind === 'piscina'
     ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false, opts.maxQueue ?? opts.threads * 2)
     : new PortPool(file, opts.threads, opts.testHooks ?? false);
+}
+
+/**
+ * `--pool inline`: the partition actors run on the calling (main) thread, each slot its own
+ * `PartitionActors`, so a command costs no thread hop and no wake-up of another thread. Requests and
+ * answers are still copied (`structuredClone`, what `postMessage` does), so the engine owns its state
+ * exactly as in a worker and nothing the host keeps (log batches, replies, events) can be changed by a
+ * later command. The answer comes in a later microtask, as a worker's would come in a later turn. What
+ * it gives up: a crash of the engine's thread is the node's crash (peers or a restart recover it from
+ * the log), and loading or restoring a big partition pauses the event loop for that long.
+ */
+class InlinePool implements WorkerPool {
+  readonly kind = 'inline' as const;
+  readonly restarts = 0;
+  private readonly slots: PartitionActors[] = [];
+
+  constructor(
+    readonly size: number,
+    testHooks: boolean,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(new PartitionActors(testHooks, false));
+  }
+
+  async call(slot: number, req: HostRequest): Promise<HostResponse> {
+    const actors = this.slots[slot] as PartitionActors;
+    const copy = structuredClone(req);
+    await undefined;
+    return structuredClone(actors.handle(copy));
+  }
+
+  onReplaced(): void {}
+
+  async close(): Promise<void> {}
 }
 
 type Waiter = { resolve: (r: HostResponse) => void; reject: (e: Error) => void };

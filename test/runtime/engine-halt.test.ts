@@ -26,7 +26,7 @@ function code(s: PromiseSettledResult<ApplyResult>): string {
   return s.value.ok ? 'ok' : s.value.error.code;
 }
 
-describe.each(['port', 'piscina'] as const)('an engine bug mid-command (%s pool)', (pool) => {
+describe.each(['port', 'piscina', 'inline'] as const)('an engine bug mid-command (%s pool)', (pool) => {
   it('reloads the partition without the halting command; its retry is refused at once; nothing leaks', async () => {
     const h = await startHost({ pool, threads: 1 });
     running.push(h);

@@ -9,7 +9,7 @@ import { type Harness, removeDir, retryWhileUnavailable, startHost } from './har
 
 const dirs: string[] = [];
 const running: Harness[] = [];
-async function host(opts: Parameters<typeof startHost>[0] = {}): Promise<Harness> {
+async function hostOn(opts: Parameters<typeof startHost>[0] = {}): Promise<Harness> {
   const h = await startHost(opts);
   if (!dirs.includes(h.dir)) dirs.push(h.dir);
   running.push(h);
@@ -35,6 +35,8 @@ async function billingDesk(h: Harness, tenant: string, agents: number): Promise<
 const enqueue = (h: Harness, tenant: string, id: string) =>
   h.send(tenant, { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) });
 
+const host = hostOn;
+
 const retry = <T>(fn: () => Promise<T>) => retryWhileUnavailable(fn, 100);
 
 function status(r: ApplyResult): string {
@@ -42,7 +44,9 @@ function status(r: ApplyResult): string {
   return r.reply.kind === 'enqueued' ? r.reply.status : r.reply.kind;
 }
 
-describe('actor host', () => {
+// The inline pool runs the same actors on the main thread: everything here must hold for it too.
+describe.each(['port', 'inline'] as const)('actor host (%s pool)', (pool) => {
+  const host = (opts: Parameters<typeof startHost>[0] = {}) => hostOn({ pool, ...opts });
   it('a conversation is assigned, the answer comes only once durable, and the event reaches subscribers', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
@@ -319,7 +323,9 @@ describe('several log appends in flight per partition', () => {
   });
 });
 
-describe('restart recovery', () => {
+// The inline pool runs the same actors on the main thread: everything here must hold for it too.
+describe.each(['port', 'inline'] as const)('restart recovery (%s pool)', (pool) => {
+  const host = (opts: Parameters<typeof startHost>[0] = {}) => hostOn({ pool, ...opts });
   it('after a graceful stop the node restores the same state from the snapshot', async () => {
     const h = await host({ threads: 2 });
     await billingDesk(h, 'acme', 2);

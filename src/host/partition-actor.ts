@@ -1,0 +1,251 @@
+/**
+ * The partition actors of one host thread: N partitions, each one pure engine instance, driven by
+ * `HostRequest`s (micro-batches of items, answered in order).
+ *
+ * It does no I/O at all: the main thread owns the command log, snapshots and ownership, and ships log
+ * batches in (`load`) and snapshots out (`snapshot`). A thread that dies therefore never leaves a
+ * half-written record behind. One instance runs in each worker thread (`workers/partition-host.ts`, as a
+ * Piscina task function or a plain `worker_threads` worker); `--pool inline` runs one on the main thread.
+ */
+import type { Engine, EngineSnapshot } from '../engine/api.js';
+import { createEngine, restoreEngine } from '../engine/index.js';
+import { Partition } from '../engine/partition.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
+import {
+  type HostItem,
+  type HostRequest,
+  type HostResponse,
+  type HostResult,
+  preciseNow,
+} from './protocol.js';
+import { SlicedSnapshot } from './sliced-snapshot.js';
+
+/** The same fault as the engine's own test: the assignment step takes a seat, then throws. */
+function applyWithInjectedBug(engine: Engine, env: CommandEnvelope): ApplyResult {
+  const original = Partition.prototype.assign;
+  Partition.prototype.assign = function (this: Partition, ...args: Parameters<Partition['assign']>) {
+    Partition.prototype.assign = original;
+    args[1].addLoad(0, 1);
+    throw new TypeError('injected bug (test hook)');
+  };
+  try {
+    return engine.apply(env);
+  } finally {
+    Partition.prototype.assign = original;
+  }
+}
+
+/** Replay gives up after this many distinct halting commands: something is badly wrong, not one bug. */
+const MAX_SKIPPED = 64;
+
+function missing(partition: string): HostResult {
+  return {
+    kind: 'error',
+    code: 'SB_ERR_UNAVAILABLE',
+    message: `partition ${partition} is not loaded here`,
+    missing: true,
+  };
+}
+
+export class PartitionActors {
+  private readonly engines = new Map<string, Engine>();
+  /** Snapshots captured and still being serialised, by partition. */
+  private readonly snapshots = new Map<string, SlicedSnapshot>();
+  /** Test hook (`inject_bug`): command ids whose apply hits an injected bug. */
+  private readonly injected = new Set<string>();
+
+  /**
+   * @param testHooks whether `inject_bug` and `crash` are honoured (tests only).
+   * @param isolated whether this runs in a worker thread of its own: only there may `crash` end the thread.
+   */
+  constructor(
+    private readonly testHooks: boolean,
+    private readonly isolated: boolean,
+  ) {}
+
+  /** Handles one request: the items of one worker's micro-batch, in order. */
+  handle(req: HostRequest): HostResponse {
+    const results: HostResult[] = new Array(req.items.length);
+    for (let i = 0; i < req.items.length; i++) {
+      try {
+        results[i] = this.handleItem(req.items[i] as HostItem);
+      } catch (e) {
+        results[i] = { kind: 'error', code: 'SB_ERR_INTERNAL', message: (e as Error).message };
+      }
+    }
+    return { results };
+  }
+
+  /**
+   * The engine never throws for a bug: it answers `SB_ERR_INTERNAL` and halts (the command may have been
+   * half-applied). A throw that still escapes (a bug in the engine's own guard) is answered the same way.
+   */
+  private applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
+    try {
+      if (this.injected.size > 0 && this.injected.has(env.id)) return applyWithInjectedBug(engine, env);
+      return engine.apply(env);
+    } catch (e) {
+      return {
+        ok: false,
+        error: {
+          code: 'SB_ERR_INTERNAL',
+          message: `engine failed on ${env.cmd.type}: ${(e as Error).message}`,
+        },
+      };
+    }
+  }
+
+  private handleItem(item: HostItem): HostResult {
+    switch (item.kind) {
+      case 'apply': {
+        const engine = this.engines.get(item.partition);
+        if (!engine) return missing(item.partition);
+        const t0 = performance.now();
+        const results: ApplyResult[] = new Array(item.commands.length);
+        const latencies: number[] = [];
+        for (let i = 0; i < item.commands.length; i++) {
+          const r = this.applyOne(engine, item.commands[i] as CommandEnvelope);
+          if (engine.halted) {
+            // Nothing after this command may run on a possibly half-applied state: the main thread
+            // reloads the partition from snapshot + log, skipping the command that halted it.
+            return {
+              kind: 'error',
+              code: 'SB_ERR_INTERNAL',
+              message: `engine halted by command ${engine.halted.commandId}: ${engine.halted.error}`,
+              halted: engine.halted.commandId,
+            };
+          }
+          results[i] = r;
+          if (r.ok && r.reply.kind === 'enqueued' && !r.duplicate) {
+            const received = item.receivedAt[i] as number;
+            if ((r.reply.status === 'assigned' || r.reply.status === 'offered') && !Number.isNaN(received)) {
+              latencies.push((preciseNow() - received) / 1000);
+            }
+          }
+        }
+        return {
+          kind: 'apply',
+          results,
+          nextTimerAt: engine.nextTimerAt(),
+          assignmentLatencies: latencies,
+          applySeconds: (performance.now() - t0) / 1000,
+        };
+      }
+      case 'query': {
+        const engine =
+          this.engines.get(item.partition) ?? (item.ephemeral ? createEngine(item.partition) : undefined);
+        if (!engine) return missing(item.partition);
+        return { kind: 'query', result: engine.query(item.query, item.at) };
+      }
+      case 'load': {
+        const t0 = performance.now();
+        this.engines.delete(item.partition);
+        this.snapshots.delete(item.partition);
+        const skip = new Set(item.skip ?? []);
+        const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
+        let engine: Engine;
+        let replayed: number;
+        let recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+        const snapshot =
+          item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
+        // A command that halts the engine (a bug) is skipped and the replay starts over from the
+        // snapshot: deterministic replay makes that exactly "the command was rejected", on every node.
+        for (;;) {
+          if (snapshot) {
+            engine = restoreEngine(snapshot);
+            const digest = engine.digest();
+            if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
+              return {
+                kind: 'error',
+                code: 'SB_ERR_INTERNAL',
+                message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
+              };
+            }
+          } else {
+            engine = createEngine(item.partition);
+          }
+          replayed = 0;
+          recovered = [];
+          replay: for (let b = 0; b < item.batches.length; b++) {
+            for (const env of item.batches[b] as CommandEnvelope[]) {
+              if (skip.has(env.id)) continue;
+              const r = this.applyOne(engine, env);
+              if (engine.halted) break replay;
+              replayed++;
+              if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
+                recovered.push({ batch: b, env, events: r.events });
+              }
+            }
+          }
+          const halted = engine.halted as { commandId: string } | null;
+          if (!halted) break;
+          if (skip.size >= MAX_SKIPPED || skip.has(halted.commandId)) {
+            return {
+              kind: 'error',
+              code: 'SB_ERR_INTERNAL',
+              message: `replay of ${item.partition} halts at command ${halted.commandId} after skipping ${skip.size} commands`,
+            };
+          }
+          skip.add(halted.commandId);
+        }
+        this.engines.set(item.partition, engine);
+        return {
+          kind: 'load',
+          digest: engine.digest(),
+          nextTimerAt: engine.nextTimerAt(),
+          now: engine.now,
+          replayed,
+          seconds: (performance.now() - t0) / 1000,
+          recovered,
+          skipped: [...skip],
+        };
+      }
+      case 'snapshot': {
+        const engine = this.engines.get(item.partition);
+        if (!engine) return missing(item.partition);
+        const t0 = performance.now();
+        this.snapshots.set(item.partition, new SlicedSnapshot(engine.snapshot()));
+        return { kind: 'snapshot', now: engine.now, seconds: (performance.now() - t0) / 1000 };
+      }
+      case 'snapshot_part': {
+        const job = this.snapshots.get(item.partition);
+        if (!job) return missing(item.partition);
+        const t0 = performance.now();
+        const { json, done } = job.step(item.budgetMs);
+        if (done) this.snapshots.delete(item.partition);
+        return {
+          kind: 'snapshot_part',
+          json,
+          done,
+          digest: job.digest,
+          seconds: (performance.now() - t0) / 1000,
+        };
+      }
+      case 'drop':
+        this.engines.delete(item.partition);
+        this.snapshots.delete(item.partition);
+        return { kind: 'drop' };
+      case 'inject_bug':
+        if (!this.testHooks)
+          return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
+        this.injected.add(item.commandId);
+        return { kind: 'inject_bug' };
+      case 'crash':
+        if (!this.testHooks)
+          return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
+        if (!this.isolated) {
+          return {
+            kind: 'error',
+            code: 'SB_ERR_INVALID_ARGUMENT',
+            message: 'crash hooks need a worker thread (--pool port or piscina)',
+          };
+        }
+        if (item.how === 'exit') process.exit(1);
+        // Thrown outside the task so that Piscina, too, sees an uncaught exception and loses the thread.
+        setImmediate(() => {
+          throw new Error('partition host crashed on purpose (test hook)');
+        });
+        return { kind: 'crash' };
+    }
+  }
+}

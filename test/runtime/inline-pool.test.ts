@@ -1,0 +1,130 @@
+/**
+ * `--pool inline` runs the partition actors on the main thread. What a worker gives by construction must
+ * still hold: each slot's partitions are its own, the actors work on copies (a request changed after the
+ * call, or an answer changed by its receiver, cannot reach the engine's state), answers come after the
+ * call returns, and a test hook that would end a thread is refused instead of ending the node.
+ */
+import { describe, expect, it } from 'vitest';
+import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import type { Command, CommandEnvelope } from '../../src/engine/types.js';
+import type { HostItem, HostResult } from '../../src/host/protocol.js';
+import { createWorkerPool, type WorkerPool } from '../../src/host/worker-pool.js';
+
+let n = 0;
+const env = (cmd: Command): CommandEnvelope => ({ id: `cmd-${++n}`, at: 1_000 + n, cmd });
+
+async function one(pool: WorkerPool, slot: number, item: HostItem): Promise<HostResult> {
+  const res = await pool.call(slot, { items: [item] });
+  return res.results[0] as HostResult;
+}
+
+const empty = (partition: string): HostItem => ({
+  kind: 'load',
+  partition,
+  snapshot: null,
+  snapshotDigest: null,
+  batches: [],
+});
+
+const desk = (): CommandEnvelope[] => [
+  env({ type: 'upsert_queue', queue: queueConfig('chat') }),
+  env({ type: 'upsert_agent', agent: agentConfig('agent-1', { displayName: 'Agent 1' }) }),
+  env({ type: 'set_presence', agentId: 'agent-1', presence: 'online' }),
+];
+
+async function digest(pool: WorkerPool, slot: number, partition: string): Promise<string> {
+  const r = await one(pool, slot, { kind: 'query', partition, query: { type: 'digest' }, at: 0 });
+  if (r.kind !== 'query' || r.result.type !== 'digest') throw new Error(`no digest: ${r.kind}`);
+  return r.result.digest;
+}
+
+/** Overwrites every string and number and empties every array reachable from `v`. */
+function scribble(v: unknown): void {
+  if (v === null || typeof v !== 'object') return;
+  if (Array.isArray(v)) {
+    for (const x of v) scribble(x);
+    v.length = 0;
+    return;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    const x = o[k];
+    if (typeof x === 'string') o[k] = 'scribbled';
+    else if (typeof x === 'number') o[k] = -1;
+    else scribble(x);
+  }
+}
+
+describe('inline pool', () => {
+  it('each slot hosts its own partitions', async () => {
+    const pool = createWorkerPool({ kind: 'inline', threads: 2 });
+    expect((await one(pool, 0, empty('acme'))).kind).toBe('load');
+    expect((await one(pool, 1, empty('acme'))).kind).toBe('load');
+    const applied = await one(pool, 0, {
+      kind: 'apply',
+      partition: 'acme',
+      commands: desk(),
+      receivedAt: [],
+    });
+    expect(applied.kind).toBe('apply');
+    expect(await digest(pool, 0, 'acme')).not.toBe(await digest(pool, 1, 'acme'));
+    expect((await one(pool, 1, { kind: 'drop', partition: 'acme' })).kind).toBe('drop');
+    expect(await one(pool, 1, { kind: 'snapshot', partition: 'acme' })).toMatchObject({ missing: true });
+    expect((await one(pool, 0, { kind: 'snapshot', partition: 'acme' })).kind).toBe('snapshot');
+    const part = await one(pool, 0, { kind: 'snapshot_part', partition: 'acme', budgetMs: 1000 });
+    expect(part).toMatchObject({ kind: 'snapshot_part', done: true, digest: await digest(pool, 0, 'acme') });
+    await pool.close();
+  });
+
+  it('the actors work on copies: a request changed after the call, or an answer changed, cannot reach the state', async () => {
+    const pool = createWorkerPool({ kind: 'inline', threads: 1 });
+    await one(pool, 0, empty('acme'));
+    await one(pool, 0, { kind: 'apply', partition: 'acme', commands: desk(), receivedAt: [] });
+    const enqueue = env({ type: 'enqueue', conversation: conversation('conv-1', { queueId: 'chat' }) });
+    const item: HostItem = {
+      kind: 'apply',
+      partition: 'acme',
+      commands: [enqueue],
+      receivedAt: [Number.NaN],
+    };
+    const pending = pool.call(0, { items: [item] });
+    // The call has returned but the actors have not run yet (the answer comes later, as from a thread).
+    item.commands.length = 0;
+    const r = (await pending).results[0] as HostResult;
+    if (r.kind !== 'apply') throw new Error(`expected apply, got ${r.kind}`);
+    const reply = r.results[0];
+    expect(reply?.ok && reply.reply.kind === 'enqueued' && reply.reply.status).toBe('assigned');
+    // The receiver scribbles over everything it got back, answers and views alike; the state must not move.
+    const before = await digest(pool, 0, 'acme');
+    const at = 5_000;
+    const views = await pool.call(0, {
+      items: [
+        { kind: 'query', partition: 'acme', query: { type: 'agent', agentId: 'agent-1' }, at },
+        { kind: 'query', partition: 'acme', query: { type: 'queue', queueId: 'chat' }, at },
+        { kind: 'query', partition: 'acme', query: { type: 'routing_config' }, at },
+        { kind: 'query', partition: 'acme', query: { type: 'conversation', conversationId: 'conv-1' }, at },
+        { kind: 'query', partition: 'acme', query: { type: 'list_agents' }, at },
+      ],
+    });
+    expect(views.results.map((v) => v.kind)).toEqual(['query', 'query', 'query', 'query', 'query']);
+    scribble(r);
+    scribble(views);
+    expect(await digest(pool, 0, 'acme')).toBe(before);
+    await pool.close();
+  });
+
+  it('crash hooks are refused (they would end the node, not a worker), while inject_bug works', async () => {
+    const pool = createWorkerPool({ kind: 'inline', threads: 1, testHooks: true });
+    for (const how of ['exit', 'throw'] as const) {
+      expect(await one(pool, 0, { kind: 'crash', how })).toMatchObject({
+        kind: 'error',
+        code: 'SB_ERR_INVALID_ARGUMENT',
+      });
+    }
+    expect(await one(pool, 0, { kind: 'inject_bug', commandId: 'c' })).toEqual({ kind: 'inject_bug' });
+    const off = createWorkerPool({ kind: 'inline', threads: 1 });
+    expect(await one(off, 0, { kind: 'inject_bug', commandId: 'c' })).toMatchObject({ kind: 'error' });
+    await pool.close();
+    await off.close();
+  });
+});
