@@ -5,6 +5,10 @@
  * mirror the router's request and response sizes exactly.
  *
  *   node dist/loadtest/echo-server.js [--port 0] [--host 127.0.0.1] [--tls-cert F --tls-key F] [--trace F]
+ *     [--work-us N]
+ *
+ * `--work-us N` (diagnostic) spends N µs of CPU on the event loop in every call before answering: an echo
+ * that costs its loop as much per call as a server with real work, to see what that alone does to the tail.
  */
 
 import { readFileSync } from 'node:fs';
@@ -56,8 +60,10 @@ function main(): void {
       // When each call reached the handler (it answers at once), written at SIGTERM, for
       // `loadtest:grpc --trace-calls` (see src/api/call-trace.ts).
       trace: { type: 'string' },
+      'work-us': { type: 'string', default: '0' },
     },
   });
+  const workNs = BigInt(Math.round(Number(values['work-us']) * 1000));
   const trace = values.trace ? new CallTrace(values.trace) : undefined;
   const creds =
     values['tls-cert'] && values['tls-key']
@@ -71,6 +77,10 @@ function main(): void {
       if (trace) {
         const now = trace.now();
         trace.record(iterationOf(call.request), now, now);
+      }
+      if (workNs > 0n) {
+        const until = process.hrtime.bigint() + workNs;
+        while (process.hrtime.bigint() < until);
       }
       const n = call.request.length >= 4 ? call.request.readUInt32BE(0) : 0;
       let reply = replies.get(n);
