@@ -204,7 +204,7 @@ export const OPTIONS = {
     env: 'SB_POOL',
     kind: 'string',
     default: 'port',
-    help: 'Partition actors: port (worker threads + MessagePort) | piscina | inline (on the main thread: no thread hop; an engine crash is the node\'s, loading a big partition pauses the loop)',
+    help: "Partition actors: port (worker threads + MessagePort) | piscina | inline (on the main thread: no thread hop; an engine crash is the node's, loading a big partition pauses the loop)",
   },
   callsPerWorker: {
     flag: 'calls-per-worker',
