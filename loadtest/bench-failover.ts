@@ -25,6 +25,7 @@ import {
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
+import { nodeArgsOption, splitNodeArgs } from './lib/node-process.js';
 import { parseSamples, scrapeText } from './lib/prom.js';
 
 const args = scriptArgs({
@@ -50,6 +51,7 @@ const args = scriptArgs({
       help: 'one probing Enqueue through a survivor this often',
     },
     snapshots: snapshotsOption,
+    'node-args': nodeArgsOption,
     'target-ms': {
       type: 'int',
       default: 2000,
@@ -203,7 +205,13 @@ async function main(): Promise<void> {
     cluster = await startLocalCluster({
       nodes: 3,
       ownerFirstFor: TENANT,
-      nodeArgs: ['--snapshot-seconds', String(SNAPSHOT_SECONDS), ...ttlArgs, ...store.nodeArgs],
+      nodeArgs: [
+        '--snapshot-seconds',
+        String(SNAPSHOT_SECONDS),
+        ...ttlArgs,
+        ...store.nodeArgs,
+        ...splitNodeArgs(args['node-args']),
+      ],
     });
     const recoveries = watchRecoveries(cluster);
     const clients = cluster.nodes.map((n) => clientsFor(n.grpcTarget));
@@ -229,6 +237,7 @@ async function main(): Promise<void> {
       target_ms: TARGET_MS,
       met: failover.every((ms) => ms >= 0 && ms < TARGET_MS),
       loadavg_1m: Number(loadavg()[0]?.toFixed(2)),
+      ...(args['node-args'] ? { node_args: args['node-args'] } : {}),
     };
     console.log(
       `failover with ${AGENTS} agents: ${failover.join(' ms, ')} ms (target < ${TARGET_MS} ms → ${result.met ? 'met' : 'NOT met'})`,

@@ -40,12 +40,14 @@ import {
   startLocalCluster,
   watchRecoveries,
 } from './lib/cluster.js';
+import { nodeArgsOption, splitNodeArgs } from './lib/node-process.js';
 import { parseSamples, scrapeText } from './lib/prom.js';
 
 const args = scriptArgs({
   usage: 'npm run chaos -- [options]',
   options: {
     seconds: { type: 'int', default: 55, min: 10, help: 'length of the run' },
+    'node-args': nodeArgsOption,
     rate: { type: 'number', default: 320, min: 1, help: 'enqueues per second, spread over all nodes' },
     tenants: { type: 'int', default: 6, min: 1, help: 'tenants (partitions)' },
     agents: { type: 'int', default: 20, min: 1, help: 'chat agents per tenant' },
@@ -101,7 +103,12 @@ async function main(): Promise<void> {
   try {
     cluster = await startLocalCluster({
       nodes: 3,
-      nodeArgs: ['--snapshot-seconds', String(SNAPSHOT_SECONDS), ...store.nodeArgs],
+      nodeArgs: [
+        '--snapshot-seconds',
+        String(SNAPSHOT_SECONDS),
+        ...store.nodeArgs,
+        ...splitNodeArgs(args['node-args']),
+      ],
     });
     ok = await run(cluster, store.label);
   } finally {
@@ -459,6 +466,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     snapshots,
     takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
     lease_losses: leaseLosses,
+    ...(args['node-args'] ? { node_args: args['node-args'] } : {}),
   };
   const ok =
     lost === 0 &&

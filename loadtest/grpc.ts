@@ -33,7 +33,13 @@ import { type ClientTls, echoWorkload, setupRouterWorkload, TENANT } from './lib
 import { formatTable } from './lib/hdr.js';
 import { type LoopResult, WindowedLatency } from './lib/load-loops.js';
 import { repoRoot } from './lib/machine.js';
-import { type ChildServer, startChild, startSwitchboardNode } from './lib/node-process.js';
+import {
+  type ChildServer,
+  nodeArgsOption,
+  splitNodeArgs,
+  startChild,
+  startSwitchboardNode,
+} from './lib/node-process.js';
 import { scrapeText, serverBreakdown } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 
@@ -100,12 +106,7 @@ const SPEC = {
       help: "tenants (partitions) the load is spread over, evenly; in a cluster they are spread\nover the nodes by rendezvous hashing, each tenant's calls sent to its owner (or,\nwith --cluster-via other, to a non-owner)",
     },
     warmup: { type: 'number', default: 4, min: 0, help: 'seconds of closed-loop warm-up before measuring' },
-    'node-args': {
-      type: 'string',
-      default: '',
-      value: '"ARGS"',
-      help: 'extra flags for the node(s) it starts, e.g. --node-args="--fsync interval"',
-    },
+    'node-args': nodeArgsOption,
     tls: {
       type: 'boolean',
       help: 'TLS on the node and the echo server (certificates made with openssl for the run), clients\ntrusting their CA: what TLS costs per call; not with --target or --cluster',
@@ -227,7 +228,7 @@ async function main(): Promise<number> {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     traceFiles = { dir, router: join(dir, 'router-{pid}.trace'), echo: join(dir, 'echo.trace') };
   }
-  const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
+  const nodeArgs = splitNodeArgs(values['node-args']);
   if (values.cluster)
     target = await clusterTarget(
       via,

@@ -124,3 +124,16 @@ export async function startSwitchboardNode(
     },
   };
 }
+
+/** `--node-args="…"`: extra flags for the node(s) a script starts. */
+export const nodeArgsOption = {
+  type: 'string',
+  default: '',
+  value: '"ARGS"',
+  help: 'extra flags for the node(s) it starts, e.g. --node-args="--pool inline"',
+} as const;
+
+/** The words of a `--node-args` value. */
+export function splitNodeArgs(value: string): string[] {
+  return value.split(/\s+/).filter(Boolean);
+}
