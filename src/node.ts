@@ -55,6 +55,7 @@ async function openPorts(
       ...natsSecurity(config),
       ...(config.mongoUrl ? { mongoUrl: config.mongoUrl } : {}),
       replicas: config.natsReplicas,
+      startupMs: config.natsStartupMs,
       events: config.eventStream === 'on',
       pipelined: config.natsPipeline === 'on',
       commandStreams: config.natsCommandStreams,

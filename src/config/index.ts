@@ -129,6 +129,13 @@ export const OPTIONS = {
     default: '1',
     help: 'Cluster: replicas of every JetStream stream and KV bucket (1 for one server; 3 in production)',
   },
+  natsStartupMs: {
+    flag: 'nats-startup-ms',
+    env: 'SB_NATS_STARTUP_MS',
+    kind: 'string',
+    default: '30000',
+    help: 'Cluster: how long start-up retries JetStream steps while JetStream is not ready (no stream leader yet, no responders, 503) before giving up',
+  },
   eventStream: {
     flag: 'event-stream',
     env: 'SB_EVENT_STREAM',
@@ -399,6 +406,7 @@ const fields = z.object({
   natsTlsKey: z.string(),
   mongoUrl: z.string(),
   natsReplicas: positive.max(5),
+  natsStartupMs: positive.max(600_000),
   eventStream: z.enum(['on', 'off']),
   natsPipeline: z.enum(['on', 'off']),
   natsCommandStreams: positive.max(64),

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
+import { untilReady } from '../../src/cluster/nats/startup.js';
 import type { CommandEnvelope } from '../../src/engine/types.js';
 import { collect, envelope } from '../support/contracts.js';
 import {
@@ -27,15 +28,12 @@ afterAll(async () => {
 });
 
 async function openR3(): Promise<JetStreamCommandLog> {
-  // The meta leader may still be electing right after start: retry stream creation briefly.
-  for (let i = 0; ; i++) {
-    try {
-      return await JetStreamCommandLog.open(nc, { replicas: 3, storage: 'file', timeoutMs: 2000 });
-    } catch (e) {
-      if (i >= 40) throw e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  // The meta leader may still be electing right after start: wait for it as a node does.
+  return untilReady(
+    'R3 command log',
+    () => JetStreamCommandLog.open(nc, { replicas: 3, storage: 'file', timeoutMs: 2000 }),
+    { until: Date.now() + 20_000 },
+  );
 }
 
 describe('R3 command log on a 3-server cluster', () => {

@@ -22,6 +22,7 @@ import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js'
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
 import type { Ownership } from '../ports.js';
 import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
+import { isNoResponders } from './startup.js';
 import { rpcSubject } from './subjects.js';
 
 /** What the router needs from ownership beyond the port: who should own a tenant. */
@@ -66,15 +67,6 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 const RETRYABLE = new Set(['SB_ERR_NOT_OWNER', 'SB_ERR_UNAVAILABLE']);
-
-function isNoResponders(e: unknown): boolean {
-  const err = e as { name?: string; message?: string; cause?: { name?: string } };
-  return (
-    err?.name === 'NoRespondersError' ||
-    err?.cause?.name === 'NoRespondersError' ||
-    /no responders/i.test(String(err?.message ?? ''))
-  );
-}
 
 /** Routes to the lease holder; see the table above. Call `start()` to answer forwarded calls. */
 export class ClusterPartitionRouter implements PartitionRouter {

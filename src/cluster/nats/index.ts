@@ -15,6 +15,7 @@ import { ClusterPartitionRouter } from './forwarding.js';
 import { LeaseFencedCommandLog } from './lease-fenced-log.js';
 import { KvOwnership } from './ownership.js';
 import { JetStreamSnapshotStore } from './snapshot-store.js';
+import { untilReady } from './startup.js';
 
 export { JetStreamCommandLog } from './command-log.js';
 export { EventFlushingSnapshotStore } from './event-flushing-snapshots.js';
@@ -23,6 +24,9 @@ export { ClusterPartitionRouter } from './forwarding.js';
 export { LeaseFencedCommandLog } from './lease-fenced-log.js';
 export { KvOwnership } from './ownership.js';
 export { JetStreamSnapshotStore } from './snapshot-store.js';
+
+/** `--nats-startup-ms` default: long enough for a fresh 3-server cluster to elect its leaders. */
+export const DEFAULT_STARTUP_MS = 30_000;
 
 export interface ClusterPortsConfig {
   /** Comma-separated NATS URLs. */
@@ -36,6 +40,11 @@ export interface ClusterPortsConfig {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** How long the first connection may take, ms (default 20 000, the client's own default). */
   connectTimeoutMs?: number;
+  /**
+   * How long start-up keeps retrying JetStream steps that fail because JetStream is not ready yet (no
+   * leader, no responders, 503), ms (default 30 000, `--nats-startup-ms`; see `startup.ts`).
+   */
+  startupMs?: number;
   /** MongoDB URL for snapshots; absent = snapshots in JetStream (`SB_SNAPSHOTS`). */
   mongoUrl?: string;
   nodeId: string;
@@ -97,25 +106,38 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     replicas: config.replicas ?? 1,
     storage: config.storage ?? 'file',
   };
+  const startupMs = config.startupMs ?? DEFAULT_STARTUP_MS;
+  const ready = { until: Date.now() + startupMs, ...(log_ ? { log: log_ } : {}) };
   // `--nats-pipeline on`: `--appends-in-flight` applies to the JetStream log too (see JetStreamLogOptions).
-  const jsLog = await JetStreamCommandLog.open(nc, {
-    ...common,
-    pipelined: config.pipelined ?? false,
-    streams: config.commandStreams ?? 1,
-  });
+  const jsLog = await untilReady(
+    'command log streams',
+    () =>
+      JetStreamCommandLog.open(nc, {
+        ...common,
+        pipelined: config.pipelined ?? false,
+        streams: config.commandStreams ?? 1,
+      }),
+    ready,
+  );
   const store = config.mongoUrl
     ? await MongoSnapshotStore.connect(config.mongoUrl)
-    : await JetStreamSnapshotStore.open(nc, common);
+    : await untilReady('snapshot stream', () => JetStreamSnapshotStore.open(nc, common), ready);
   const events =
     config.events === false
       ? null
-      : await JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) });
+      : await untilReady(
+          'event stream',
+          () => JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) }),
+          ready,
+        );
   const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
   let log: LeaseFencedCommandLog | null = null;
   const ownership = new KvOwnership(nc, {
     nodeId: config.nodeId,
     ...common,
     ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
+    // What is left of the start-up allowance (the streams above may have used some).
+    startupMs: Math.max(0, ready.until - Date.now()),
     // Handover waits for the partition's appends in flight, so the next owner reads a settled log.
     beforeRelease: async (p: string) => {
       await log?.drain(p);

@@ -34,6 +34,7 @@ import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
 import { rendezvousOwner } from './rendezvous.js';
+import { untilReady } from './startup.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
 export interface KvOwnershipOptions {
@@ -59,6 +60,8 @@ export interface KvOwnershipOptions {
   clock?: Clock;
   /** Diagnostics sink (the node passes its pino logger). */
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** How long `start()` retries steps that fail because JetStream is not ready yet, ms (default 30 000). */
+  startupMs?: number;
 }
 
 /**
@@ -212,12 +215,20 @@ export class KvOwnership implements Ownership {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.nodes = await this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.ttl);
+    // A fresh R3 bucket has no leader for a moment: each step waits for JetStream (see startup.ts).
+    const opts = {
+      until: Date.now() + (this.opts.startupMs ?? 30_000),
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    };
+    const ready = <T>(what: string, step: () => Promise<T>) => untilReady(what, step, opts);
+    this.nodes = await ready('node lease bucket', () =>
+      this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.ttl),
+    );
     // Partition keys are written only when they change hands: no TTL (they must not expire while held).
-    this.owners = await this.bucket(this.opts.ownersBucket ?? OWNERS_BUCKET, 0);
+    this.owners = await ready('owner bucket', () => this.bucket(this.opts.ownersBucket ?? OWNERS_BUCKET, 0));
     // The bucket keeps the TTL of the node that created it, and the server expires node keys by that one:
     // a node must not count its lease valid for longer than the server keeps it.
-    const bucketTtl = (await this.nodes.status()).ttl;
+    const bucketTtl = (await ready('node lease bucket status', () => this.nodes.status())).ttl;
     if (bucketTtl > 0 && bucketTtl < this.ttl) {
       this.log('node bucket has a shorter TTL than this node: using the bucket’s', {
         bucketTtl,
@@ -225,9 +236,9 @@ export class KvOwnership implements Ownership {
       });
       this.ttl = bucketTtl;
     }
-    await this.register();
-    const nodeWatch = await this.nodes.watch();
-    const ownerWatch = await this.owners.watch();
+    await ready('node lease registration', () => this.register());
+    const nodeWatch = await ready('node lease watch', () => this.nodes.watch());
+    const ownerWatch = await ready('owner watch', () => this.owners.watch());
     this.watchers.push(nodeWatch, ownerWatch);
     void this.consume(nodeWatch, (e) => this.onNodeEntry(e));
     void this.consume(ownerWatch, (e) => this.onOwnerEntry(e));
