@@ -89,6 +89,13 @@ const SPEC = {
       value: 'I',
       help: "the local cluster's NATS sync_interval (always, as deploy/ recommends;\ne.g. 2m, the server's default, to see what an fsync per message costs)",
     },
+    'nats-servers': {
+      type: 'int',
+      default: 1,
+      min: 1,
+      max: 5,
+      help: "the local cluster's NATS servers: 1 (streams R1), or 3 (a NATS cluster, every stream\nand bucket R3 with --nats-replicas 3: what deploy/ recommends for production)",
+    },
     rate: { type: 'number', default: 500, min: 1, help: 'open-loop target rate, enqueues per second' },
     concurrency: { type: 'int', default: 16, min: 1, help: 'closed-loop callers' },
     rounds: { type: 'int', default: 6, min: 1, help: 'alternating rounds per mode' },
@@ -143,8 +150,9 @@ async function clusterTarget(
   nodeArgs: string[],
   tenants: string[],
   natsSyncInterval: string,
+  natsServers: number,
 ): Promise<Target> {
-  const c = await startLocalCluster({ nodes, nodeArgs, natsSyncInterval });
+  const c = await startLocalCluster({ nodes, nodeArgs, natsSyncInterval, natsServers });
   const ids = c.nodes.map((n) => n.nodeId);
   const ownerOf = (tenant: string): string => {
     const o = rendezvousOwner(tenant, ids);
@@ -236,6 +244,7 @@ async function main(): Promise<number> {
       [...nodeArgs, ...(traceFiles ? ['--trace-calls', traceFiles.router] : [])],
       tenants,
       values['nats-sync-interval'],
+      values['nats-servers'],
     );
   else if (values.target) {
     const address = values.target;
@@ -439,6 +448,7 @@ async function main(): Promise<number> {
             cluster_nodes: values['cluster-nodes'],
             node_args: nodeArgs.join(' '),
             nats_sync_interval: values['nats-sync-interval'],
+            nats_servers: values['nats-servers'],
           }
         : {}),
       closed_concurrency: concurrency,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import { mongoTarget, type RunningMongo, startMongo } from '../../test/support/ferretdb.js';
-import { type NatsServer, startNatsServer } from '../../test/support/nats-server.js';
+import { type NatsServer, startNatsCluster, startNatsServer } from '../../test/support/nats-server.js';
 import { type ChildServer, localNodeArgs, nodeEntryPoint, nodeFlags, startChild } from './node-process.js';
 
 export interface ClusterNode {
@@ -53,11 +53,32 @@ export interface LocalClusterOptions {
    * server's own default, to see what fsync-per-message costs (and what it buys: deploy/nats/README.md).
    */
   natsSyncInterval?: string;
+  /**
+   * NATS servers (default 1). More than 1 starts a NATS cluster and gives the nodes every server's URL and
+   * `--nats-replicas` of that many (3 = the R3 that deploy/ recommends); `restartNats` then restarts the
+   * first server only, a rolling restart's step.
+   */
+  natsServers?: number;
 }
 
 /** Starts NATS and the nodes, and waits until every node sees all the others as members. */
 export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
-  const nats = await startNatsServer(opts.natsSyncInterval ? { syncInterval: opts.natsSyncInterval } : {});
+  const natsOpts = opts.natsSyncInterval ? { syncInterval: opts.natsSyncInterval } : {};
+  const natsServers = opts.natsServers ?? 1;
+  let nats: NatsServer;
+  let natsUrl: string;
+  let natsCleanup: () => Promise<void>;
+  if (natsServers > 1) {
+    const c = await startNatsCluster(natsServers, natsOpts);
+    nats = c.servers[0] as NatsServer;
+    natsUrl = c.urls.join(',');
+    natsCleanup = () => c.cleanup();
+  } else {
+    const one = await startNatsServer(natsOpts);
+    nats = one;
+    natsUrl = one.url;
+    natsCleanup = () => one.cleanup();
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
   const nodes: ClusterNode[] = [];
   const n = opts.nodes ?? 3;
@@ -70,7 +91,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
           [
             ...localNodeArgs(join(dataDir, nodeId)),
             '--nats-url',
-            nats.url,
+            natsUrl,
+            ...(natsServers > 1 ? ['--nats-replicas', String(natsServers)] : []),
             '--node-id',
             nodeId,
             ...(opts.nodeArgs ?? []),
@@ -99,7 +121,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     nodes.push(...started);
   } catch (e) {
     await Promise.all(nodes.map((x) => x.server.stop(1000)));
-    await nats.cleanup();
+    await natsCleanup();
     throw e;
   }
   // Membership settles within one heartbeat; a second of margin keeps the first requests from
@@ -115,7 +137,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   }
   return {
     nats,
-    natsUrl: nats.url,
+    natsUrl,
     nodes,
     grpcTargets: nodes.map((x) => x.grpcTarget),
     metricsUrls: nodes.map((x) => `${x.httpUrl}/metrics`),
@@ -133,7 +155,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     },
     async stop() {
       await Promise.all(nodes.filter((x) => x.alive).map((x) => x.server.stop(5000)));
-      await nats.cleanup();
+      await natsCleanup();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
