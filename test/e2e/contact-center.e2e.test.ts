@@ -182,18 +182,23 @@ function recoveredDigest(n: NodeProcess): string | undefined {
   return undefined;
 }
 
-beforeAll(async () => {
-  node = await startNodeProcess({ args: ['--tokens', `${TENANT}=${TOKEN}`, '--workers', '2'] });
-  clients = connect(node.grpcPort);
-});
-
-afterAll(async () => {
-  clients?.close();
-  await node?.dispose();
-});
-
-describe('a contact centre served by a real node', () => {
+// The whole day once per place the partition actors can run: worker threads (the default) and the main
+// thread (`--pool inline`), so the inline pool is held to the same end-to-end behaviour, restart included.
+describe.each([
+  { pool: 'port', args: ['--workers', '2'] },
+  { pool: 'inline', args: ['--workers', '2', '--pool', 'inline'] },
+])('a contact centre served by a real node ($pool pool)', ({ args }) => {
   const events: Event[] = [];
+
+  beforeAll(async () => {
+    node = await startNodeProcess({ args: ['--tokens', `${TENANT}=${TOKEN}`, ...args] });
+    clients = connect(node.grpcPort);
+  });
+
+  afterAll(async () => {
+    clients?.close();
+    await node?.dispose();
+  });
 
   it('defines queues and agents, who come online', async () => {
     const stream = clients.events.watchEvents({ tenant: TENANT, requestId: '', types: [] }, metadata());
