@@ -1,14 +1,15 @@
 /**
- * Two interchangeable ways to run partition-host workers, both with a fixed thread per slot (sticky: a
- * partition is pinned to a slot, a slot to one live thread) and supervision (a dead thread is replaced,
- * the host is told so it reloads that slot's partitions):
+ * Three interchangeable places for the partition actors. Two are worker threads, each with a fixed thread
+ * per slot (sticky: a partition is pinned to a slot, a slot to one live thread) and supervision (a dead
+ * thread is replaced, the host is told so it reloads that slot's partitions); the third, `InlinePool`
+ * (`--pool inline`), runs them on the main thread (see the class):
  *
  * - `PiscinaPool`: Piscina 5 with a sticky `loadBalancer` reading the slot from
  *   `task[Piscina.queueOptionsSymbol]`, `minThreads === maxThreads`, `idleTimeout: Infinity`,
  *   `atomics: 'disabled'` (parked workers would stall) and a bounded `maxQueue`.
  * - `PortPool`: plain `worker_threads`, one request/response pair per message on `parentPort`.
  *
- * Both carry one `HostRequest` per call; the host keeps at most one call in flight per slot and folds
+ * All three carry one `HostRequest` per call; the host keeps at most one call in flight per slot and folds
  * everything that arrives meanwhile into the next call, so queues are bounded by the host's in-flight cap.
  *
  * Why `port` is the default (`--pool`): `npm run bench:host` puts one round trip at p50 ≈ 30–40 µs for a
@@ -19,6 +20,9 @@
  * reload on replacement), and with a fixed thread per slot that is twenty lines (`PortPool.spawn`).
  * Micro-batched, both carry far more than one call per command (same run: 52k vs 15k conversations/s
  * for the port, 44k vs 8.7k for Piscina); Piscina stays selectable and runs the same crash tests.
+ * `inline` is faster still on two cores (no hop at all: loadtest/README.md, "The engine on the main
+ * thread") but not the default, because a worker is what lets the node survive its engine's crash and
+ * keep serving while a big partition loads.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

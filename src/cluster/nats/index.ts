@@ -15,7 +15,7 @@ import { ClusterPartitionRouter } from './forwarding.js';
 import { LeaseFencedCommandLog } from './lease-fenced-log.js';
 import { KvOwnership } from './ownership.js';
 import { JetStreamSnapshotStore } from './snapshot-store.js';
-import { untilReady } from './startup.js';
+import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
 
 export { JetStreamCommandLog } from './command-log.js';
 export { EventFlushingSnapshotStore } from './event-flushing-snapshots.js';
@@ -24,9 +24,6 @@ export { ClusterPartitionRouter } from './forwarding.js';
 export { LeaseFencedCommandLog } from './lease-fenced-log.js';
 export { KvOwnership } from './ownership.js';
 export { JetStreamSnapshotStore } from './snapshot-store.js';
-
-/** `--nats-startup-ms` default: long enough for a fresh 3-server cluster to elect its leaders. */
-export const DEFAULT_STARTUP_MS = 30_000;
 
 export interface ClusterPortsConfig {
   /** Comma-separated NATS URLs. */

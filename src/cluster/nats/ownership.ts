@@ -34,7 +34,7 @@ import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
 import { rendezvousOwner } from './rendezvous.js';
-import { untilReady } from './startup.js';
+import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
 export interface KvOwnershipOptions {
@@ -60,7 +60,7 @@ export interface KvOwnershipOptions {
   clock?: Clock;
   /** Diagnostics sink (the node passes its pino logger). */
   log?: (msg: string, fields?: Record<string, unknown>) => void;
-  /** How long `start()` retries steps that fail because JetStream is not ready yet, ms (default 30 000). */
+  /** How long `start()` retries steps that fail because JetStream is not ready yet, ms (default {@link DEFAULT_STARTUP_MS}). */
   startupMs?: number;
 }
 
@@ -217,7 +217,7 @@ export class KvOwnership implements Ownership {
     this.started = true;
     // A fresh R3 bucket has no leader for a moment: each step waits for JetStream (see startup.ts).
     const opts = {
-      until: Date.now() + (this.opts.startupMs ?? 30_000),
+      until: Date.now() + (this.opts.startupMs ?? DEFAULT_STARTUP_MS),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     };
     const ready = <T>(what: string, step: () => Promise<T>) => untilReady(what, step, opts);

@@ -8,6 +8,9 @@
  * credentials, a stream with incompatible settings) fails at once.
  */
 
+/** `--nats-startup-ms` default: long enough for a fresh 3-server cluster to elect its leaders. */
+export const DEFAULT_STARTUP_MS = 30_000;
+
 /** "No responders": nobody (yet) serves the subject — a stream without a leader, a server restarting. */
 export function isNoResponders(e: unknown): boolean {
   const err = e as { name?: string; message?: string; cause?: { name?: string } };
