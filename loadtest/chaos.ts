@@ -64,6 +64,13 @@ const args = scriptArgs({
       min: 1,
       help: 'second at which the NATS server is killed and restarted',
     },
+    'nats-servers': {
+      type: 'int',
+      default: 1,
+      min: 1,
+      max: 5,
+      help: 'NATS servers: 1, or 3 (a NATS cluster, every stream and bucket R3; the restart then\nkills and restarts one of the three)',
+    },
     snapshots: snapshotsOption,
     'snapshot-seconds': {
       type: 'int',
@@ -103,6 +110,7 @@ async function main(): Promise<void> {
   try {
     cluster = await startLocalCluster({
       nodes: 3,
+      natsServers: args['nats-servers'],
       nodeArgs: [
         '--snapshot-seconds',
         String(SNAPSHOT_SECONDS),
@@ -227,7 +235,11 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   };
 
   const pending: Promise<void>[] = [];
-  const js = await connect({ servers: cluster.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const js = await connect({
+    servers: cluster.natsUrl.split(','),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
   const leases = await new Kvm(js).open('SB_OWNERS');
   // Conversations that waited and were assigned later are ended too, so agents keep freeing capacity.
   const assignedSub = js.subscribe('sb.evt.*', {
@@ -467,6 +479,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
     lease_losses: leaseLosses,
     ...(args['node-args'] ? { node_args: args['node-args'] } : {}),
+    ...(args['nats-servers'] > 1 ? { nats_servers: args['nats-servers'] } : {}),
   };
   const ok =
     lost === 0 &&

@@ -22,6 +22,7 @@ export interface ClusterNode {
 
 export interface LocalCluster {
   nats: NatsServer;
+  /** The NATS servers' URLs, comma-separated (one unless `natsServers` > 1). */
   natsUrl: string;
   nodes: ClusterNode[];
   grpcTargets: string[];
