@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import { createEngine } from '../../src/engine/index.js';
 import type { Command, CommandEnvelope } from '../../src/engine/types.js';
 import type { HostItem, HostResult } from '../../src/host/protocol.js';
 import { createWorkerPool, type WorkerPool } from '../../src/host/worker-pool.js';
@@ -55,6 +56,14 @@ function scribble(v: unknown): void {
   }
 }
 
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
 describe('inline pool', () => {
   it('each slot hosts its own partitions', async () => {
     const pool = createWorkerPool({ kind: 'inline', threads: 2 });
@@ -76,20 +85,25 @@ describe('inline pool', () => {
     await pool.close();
   });
 
-  it('the actors work on copies: a request changed after the call, or an answer changed, cannot reach the state', async () => {
+  it('answers are copies: whatever the receiver does to them cannot reach the state; commands are only read', async () => {
     const pool = createWorkerPool({ kind: 'inline', threads: 1 });
     await one(pool, 0, empty('acme'));
     await one(pool, 0, { kind: 'apply', partition: 'acme', commands: desk(), receivedAt: [] });
+    // Commands are handed over as they are (not copied): the actors must only read them.
     const enqueue = env({ type: 'enqueue', conversation: conversation('conv-1', { queueId: 'chat' }) });
-    const item: HostItem = {
+    const item: HostItem = deepFreeze({
       kind: 'apply',
       partition: 'acme',
       commands: [enqueue],
       receivedAt: [Number.NaN],
-    };
+    });
     const pending = pool.call(0, { items: [item] });
-    // The call has returned but the actors have not run yet (the answer comes later, as from a thread).
-    item.commands.length = 0;
+    let answered = false;
+    void pending.then(() => {
+      answered = true;
+    });
+    // The call has returned and the answer comes later, as from a thread.
+    expect(answered).toBe(false);
     const r = (await pending).results[0] as HostResult;
     if (r.kind !== 'apply') throw new Error(`expected apply, got ${r.kind}`);
     const reply = r.results[0];
@@ -110,6 +124,48 @@ describe('inline pool', () => {
     scribble(r);
     scribble(views);
     expect(await digest(pool, 0, 'acme')).toBe(before);
+    await pool.close();
+  });
+
+  it('two partitions restored from one snapshot object do not share state', async () => {
+    const pool = createWorkerPool({ kind: 'inline', threads: 2 });
+    const source = createEngine('acme');
+    for (const e of desk()) source.apply(e);
+    // Answered conversations before the snapshot, so it carries a service-level window (restored in place).
+    source.apply(env({ type: 'enqueue', conversation: conversation('early', { queueId: 'chat' }) }));
+    source.apply(env({ type: 'end_conversation', conversationId: 'early', outcome: 'resolved' }));
+    const snapshot = source.snapshot();
+    const load = (slot: number) =>
+      one(pool, slot, { kind: 'load', partition: 'acme', snapshot, snapshotDigest: null, batches: [] });
+    expect((await load(0)).kind).toBe('load');
+    expect((await load(1)).kind).toBe('load');
+    const stats = async (slot: number) =>
+      one(pool, slot, {
+        kind: 'query',
+        partition: 'acme',
+        query: { type: 'queue_stats', queueId: 'chat' },
+        at: 1_000_000,
+      });
+    const before = await digest(pool, 1, 'acme');
+    const statsBefore = await stats(1);
+    // A working day on slot 0 (assignments, ends: counters, cursors, windows move); slot 1 must not see it.
+    const day: CommandEnvelope[] = [];
+    for (let i = 0; i < 20; i++) {
+      day.push(env({ type: 'enqueue', conversation: conversation(`day-${i}`, { queueId: 'chat' }) }));
+      day.push(env({ type: 'end_conversation', conversationId: `day-${i}`, outcome: 'resolved' }));
+    }
+    const worked = await one(pool, 0, {
+      kind: 'apply',
+      partition: 'acme',
+      commands: day,
+      receivedAt: day.map(() => Number.NaN),
+    });
+    expect(worked.kind === 'apply' && worked.results.every((r) => r.ok)).toBe(true);
+    expect(await digest(pool, 1, 'acme')).toBe(before);
+    // The service-level window is restored into arrays of the snapshot's: slot 0 must not count in slot 1's.
+    expect(await stats(1)).toEqual(statsBefore);
+    expect(await stats(0)).not.toEqual(statsBefore);
+    expect(await digest(pool, 0, 'acme')).not.toBe(before);
     await pool.close();
   });
 
