@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApplyResult, EngineSnapshot } from '../../src/engine/index.js';
 import { createEngine, restoreEngine } from '../../src/engine/index.js';
+import { deepFreeze } from '../support/deep-freeze.js';
 import { FULL, replay, runScenario, runsFor, scenarioArb, timeoutFor } from '../support/engine-gen.js';
 
 const P = 'tenant-prop';
@@ -14,15 +15,6 @@ const P = 'tenant-prop';
 /** Deep equality of replies and events; the cheap JSON comparison first, vitest's diff only on a mismatch. */
 function sameResults(actual: ApplyResult[], expected: ApplyResult[]): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) expect(actual).toEqual(expected);
-}
-
-/** Freezes `v` and everything reachable from it (writing into it then throws: modules are strict). */
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
-  }
-  return v;
 }
 
 function snapshotRoundTrip(via: 'json' | 'structuredClone') {

@@ -10,6 +10,7 @@ import { createEngine } from '../../src/engine/index.js';
 import type { Command, CommandEnvelope } from '../../src/engine/types.js';
 import type { HostItem, HostResult } from '../../src/host/protocol.js';
 import { createWorkerPool, type WorkerPool } from '../../src/host/worker-pool.js';
+import { deepFreeze } from '../support/deep-freeze.js';
 
 let n = 0;
 const env = (cmd: Command): CommandEnvelope => ({ id: `cmd-${++n}`, at: 1_000 + n, cmd });
@@ -54,14 +55,6 @@ function scribble(v: unknown): void {
     else if (typeof x === 'number') o[k] = -1;
     else scribble(x);
   }
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
-  }
-  return v;
 }
 
 describe('inline pool', () => {
