@@ -16,15 +16,23 @@ import {
   UpsertQueueRequest,
 } from '../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceService, SetPresenceRequest } from '../../src/gen/switchboard/v1/agent_desk.js';
-import { Presence } from '../../src/gen/switchboard/v1/common.js';
 import {
   EnqueueRequest,
   GatewayServiceService,
   TransferRequest,
 } from '../../src/gen/switchboard/v1/gateway.js';
 import { StatisticsServiceService } from '../../src/gen/switchboard/v1/statistics.js';
-import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { ADMIN_TOKEN, bearer, call, type Harness, http, startHarness, TOKENS } from './support/harness.js';
+import { chat, chatAgent } from './support/fixtures.js';
+import {
+  ADMIN_TOKEN,
+  bearer,
+  billingDesk,
+  call,
+  type Harness,
+  http,
+  startHarness,
+  TOKENS,
+} from './support/harness.js';
 
 const RUNS = Number(process.env.SB_FUZZ_RUNS ?? 300);
 const T = 'acme';
@@ -66,14 +74,7 @@ function rawCall(path: string, bytes: Uint8Array, token: string | null): Promise
 
 beforeAll(async () => {
   h = await startHarness();
-  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
-  await call(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent: chatAgent('ana') });
-  await call(h.desk, h.desk.setPresence, {
-    tenant: T,
-    requestId: '',
-    agentId: 'ana',
-    presence: Presence.PRESENCE_ONLINE,
-  });
+  await billingDesk(h, T, [chatAgent('ana')], true);
   await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat('seen-1') });
   await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat('seen-2') });
   raw = new grpc.Client(`127.0.0.1:${h.grpcPort}`, grpc.credentials.createInsecure());

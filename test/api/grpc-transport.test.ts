@@ -3,18 +3,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Presence } from '../../src/gen/switchboard/v1/common.js';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
 import { EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
-import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { ADMIN_TOKEN, call, callError, type Harness, http, startHarness, TOKENS } from './support/harness.js';
+import { chat, chatAgent } from './support/fixtures.js';
+import {
+  ADMIN_TOKEN,
+  billingDesk,
+  call,
+  callError,
+  type Harness,
+  http,
+  startHarness,
+  TOKENS,
+} from './support/harness.js';
 
 let h: Harness;
 const T = 'acme';
 
 beforeAll(async () => {
   h = await startHarness();
-  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
-  for (const id of ['ana', 'bob']) {
-    await call(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent: chatAgent(id) });
-  }
+  await billingDesk(h, T, [chatAgent('ana'), chatAgent('bob')]);
 });
 afterAll(async () => {
   await h.close();

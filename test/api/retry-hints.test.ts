@@ -7,16 +7,15 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryAfterMs, SwitchboardError } from '../../src/errors/catalogue.js';
 import { EnqueueStatus, GatewayServiceClient } from '../../src/gen/switchboard/v1/gateway.js';
-import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { call, callError, type Harness, http, startHarness, TOKENS } from './support/harness.js';
+import { chat, chatAgent } from './support/fixtures.js';
+import { billingDesk, call, callError, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness;
 const T = 'acme';
 
 beforeAll(async () => {
   h = await startHarness();
-  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
-  await call(h.admin, h.admin.upsertAgent, { tenant: T, requestId: '', agent: chatAgent('ana') });
+  await billingDesk(h, T, [chatAgent('ana')]);
 });
 afterAll(async () => {
   await h.close();

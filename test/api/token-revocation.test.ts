@@ -5,30 +5,29 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Presence } from '../../src/gen/switchboard/v1/common.js';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
-import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { ADMIN_TOKEN, bearer, call, type Harness, startHarness, TOKENS } from './support/harness.js';
+import { chat, chatAgent } from './support/fixtures.js';
+import {
+  ADMIN_TOKEN,
+  bearer,
+  billingDesk,
+  call,
+  type Harness,
+  startHarness,
+  TOKENS,
+} from './support/harness.js';
 
 let h: Harness;
 const T = 'acme';
 
 beforeAll(async () => {
   h = await startHarness();
-  await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('billing') });
-  for (const id of ['ana', 'bob']) {
-    await call(h.admin, h.admin.upsertAgent, {
-      tenant: T,
-      requestId: '',
-      agent: chatAgent(id, { capacity: { chat: 5 } }),
-    });
-    await call(h.desk, h.desk.setPresence, {
-      tenant: T,
-      requestId: '',
-      agentId: id,
-      presence: Presence.PRESENCE_ONLINE,
-    });
-  }
+  await billingDesk(
+    h,
+    T,
+    ['ana', 'bob'].map((id) => chatAgent(id, { capacity: { chat: 5 } })),
+    true,
+  );
 });
 afterAll(async () => {
   await h.close();
@@ -53,23 +52,15 @@ describe('token revocation and open event streams', () => {
     });
     expect(sse.status).toBe(200);
     await new Promise((r) => setTimeout(r, 100));
-    await call(
-      h.gateway,
-      h.gateway.enqueue,
-      { tenant: T, requestId: '', conversation: chat('c-before') },
-      ADMIN_TOKEN,
-    );
+    const enqueue = (id: string) =>
+      call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat(id) }, ADMIN_TOKEN);
+    await enqueue('c-before');
     await new Promise((r) => setTimeout(r, 100));
     expect(revoked.got.length).toBe(1);
 
     // The reload: acme's token is gone (globex keeps its own, the admin token stays).
     h.api.service.setAuth({ tokens: { globex: [TOKENS.globex] }, adminToken: ADMIN_TOKEN });
-    await call(
-      h.gateway,
-      h.gateway.enqueue,
-      { tenant: T, requestId: '', conversation: chat('c-after') },
-      ADMIN_TOKEN,
-    );
+    await enqueue('c-after');
     await new Promise((r) => setTimeout(r, 200));
     expect(revoked.got.length).toBe(1);
     expect(revoked.error()?.code).toBe(grpc.status.UNAUTHENTICATED);

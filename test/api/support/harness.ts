@@ -10,10 +10,12 @@ import { type Api, createApi } from '../../../src/api/index.js';
 import type { TlsFiles } from '../../../src/api/tls.js';
 import { AdminServiceClient } from '../../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_desk.js';
+import { type Agent, Presence } from '../../../src/gen/switchboard/v1/common.js';
 import { EventServiceClient } from '../../../src/gen/switchboard/v1/events.js';
 import { GatewayServiceClient } from '../../../src/gen/switchboard/v1/gateway.js';
 import { StatisticsServiceClient } from '../../../src/gen/switchboard/v1/statistics.js';
 import { InMemoryRouter } from './engine-router.js';
+import { chatQueue } from './fixtures.js';
 
 export const TOKENS = { acme: 'tok-acme', globex: 'tok-globex' };
 /** acme's second token: the one it is rotating to (both work). */
@@ -111,6 +113,29 @@ export function call<Req, Res>(
   return new Promise((resolve, reject) => {
     fn.call(client, req, bearer(token), options, (err, res) => (err ? reject(err) : resolve(res)));
   });
+}
+
+/**
+ * The desk most API tests start from: queue `billing` (chat) and the given agents, brought online when
+ * `online` is set, through the real API.
+ */
+export async function billingDesk(
+  h: Harness,
+  tenant: string,
+  agents: Agent[],
+  online = false,
+): Promise<void> {
+  await call(h.admin, h.admin.upsertQueue, { tenant, requestId: '', queue: chatQueue('billing') });
+  for (const agent of agents) {
+    await call(h.admin, h.admin.upsertAgent, { tenant, requestId: '', agent });
+    if (online)
+      await call(h.desk, h.desk.setPresence, {
+        tenant,
+        requestId: '',
+        agentId: agent.id,
+        presence: Presence.PRESENCE_ONLINE,
+      });
+  }
 }
 
 /** The gRPC error of a call that must fail. */
