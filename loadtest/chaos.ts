@@ -4,7 +4,10 @@
  * Starts its own NATS (JetStream, sync always) and 3 router nodes (loadtest/lib/cluster.ts), sets up
  * tenants with chat agents, then drives steady enqueue load through all nodes (each assigned conversation
  * is ended after a short talk). Mid-load it `kill -9`s the node holding the most tenant leases; later it
- * `kill -9`s and restarts the NATS server. Then it checks:
+ * freezes (`SIGSTOP`) the surviving node holding the most leases for longer than its lease TTL, then
+ * wakes it (`SIGCONT`): a stop-the-world pause or a suspended VM, after which the node wakes up believing
+ * it still owns its tenants, with requests half done; later again it `kill -9`s and restarts the NATS
+ * server. Then it checks:
  *  - every acknowledged conversation exists on the cluster (asked through the surviving nodes) and is
  *    waiting, offered, assigned, wrapping up or closed — otherwise it is `lost`;
  *  - from the durable event stream `SB_EVENTS`: no conversation was ever assigned to two agents at once
@@ -12,14 +15,15 @@
  *  - `events_missing`: acknowledged conversations whose events (the enqueue's, and `conversation_ended`
  *    once the end was acknowledged) are not in `SB_EVENTS`;
  *  - `failover_ms`: for the killed node's tenants, the longest time from the kill until a call issued
- *    after it succeeded.
+ *    after it succeeded; `freeze_failover_ms` the same for the frozen node's tenants from the freeze.
  * Snapshots are taken every `--snapshot-seconds` (default 4), so the takeover loads a snapshot and replays
  * only the log after it, as in production; `--snapshots` picks the store: `mongo` (MongoDB at `MONGO_URL`,
  * or a FerretDB this script starts, as the tests do), `jetstream`, or `auto` (default: mongo where one of
  * those is available, else jetstream, saying why). The nodes' `partition recovered` log lines after the
  * kill show where each takeover started (`takeovers_from_snapshot`).
  * Last line: {"acknowledged":N,"lost":0,"double_assigned":0,"over_capacity":0,"events_missing":0,"failover_ms":x,...}.
- * Exit code 1 when any of the zeros is not zero, a killed tenant never came back, or failover took ≥ 5 s.
+ * Exit code 1 when any of the zeros is not zero, a killed or frozen node's tenant never came back, or
+ * either failover took ≥ 5 s.
  */
 import * as grpc from '@grpc/grpc-js';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
@@ -58,6 +62,18 @@ const args = scriptArgs({
       min: 1,
       help: 'second of the run at which the owner of the most tenants is killed',
     },
+    'freeze-at': {
+      type: 'number',
+      default: 22,
+      min: 0,
+      help: 'second at which the surviving node holding the most leases is frozen (SIGSTOP);\n0 = no freeze',
+    },
+    'freeze-ms': {
+      type: 'int',
+      default: 3000,
+      min: 1,
+      help: 'how long it stays frozen before SIGCONT (default 1.5 × the 2 s lease TTL)',
+    },
     'nats-restart-at': {
       type: 'number',
       default: 32,
@@ -88,6 +104,8 @@ const AGENTS = args.agents;
 const CAPACITY = args.capacity;
 const KILL_AT = args['kill-at'] * 1000;
 const NATS_AT = args['nats-restart-at'] * 1000;
+const FREEZE_AT = args['freeze-at'] * 1000;
+const FREEZE_MS = args['freeze-ms'];
 const SNAPSHOT_SECONDS = args['snapshot-seconds'];
 const MAX_INFLIGHT = 600;
 /** The issue's failover target with default lease settings. */
@@ -191,6 +209,9 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   const firstOkAfterKill = new Map<string, number>();
   let natsAt = 0;
   let firstOkAfterNats = 0;
+  let freezeAt = 0;
+  let frozenTenants: string[] = [];
+  const firstOkAfterFreeze = new Map<string, number>();
   const t0 = Date.now();
 
   /** The agent talks 100–500 ms, then ends the conversation (once, whoever noticed the assignment). */
@@ -226,6 +247,14 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
         firstOkAfterKill.set(tenant, now - killAt);
       }
       if (natsAt && sentAt >= natsAt && !firstOkAfterNats) firstOkAfterNats = now - natsAt;
+      if (
+        freezeAt &&
+        sentAt >= freezeAt &&
+        frozenTenants.includes(tenant) &&
+        !firstOkAfterFreeze.has(tenant)
+      ) {
+        firstOkAfterFreeze.set(tenant, now - freezeAt);
+      }
       if (res.status === EnqueueStatus.ENQUEUE_STATUS_ASSIGNED) await talkThenEnd(tenant, id);
     } catch {
       errors++;
@@ -253,7 +282,19 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
       }
     },
   });
+  /** The live node holding the most tenant leases, with those tenants. */
+  const busiestLiveNode = async (): Promise<[string, string[]]> => {
+    const live = new Set(cluster.nodes.filter((x) => x.alive).map((x) => x.nodeId));
+    const owners = new Map<string, string[]>();
+    for (const t of TENANTS) {
+      const e = await leases.get(idToken(t)).catch(() => null);
+      const owner = e?.operation === 'PUT' ? (e.json<{ owner: string }>().owner ?? '') : '';
+      owners.set(owner, [...(owners.get(owner) ?? []), t]);
+    }
+    return [...owners].filter(([o]) => live.has(o)).sort((a, b) => b[1].length - a[1].length)[0] ?? ['', []];
+  };
   let killed = false;
+  let frozen = false;
   let natsRestarted = false;
   let credit = 0;
   let issued = 0;
@@ -277,15 +318,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
       if (!killed && elapsed >= KILL_AT) {
         killed = true;
         void (async () => {
-          const owners = new Map<string, string[]>();
-          for (const t of TENANTS) {
-            const e = await leases.get(idToken(t)).catch(() => null);
-            const owner = e?.operation === 'PUT' ? (e.json<{ owner: string }>().owner ?? '') : '';
-            owners.set(owner, [...(owners.get(owner) ?? []), t]);
-          }
-          const [victim, tenants] = [...owners]
-            .filter(([o]) => o !== '')
-            .sort((a, b) => b[1].length - a[1].length)[0] ?? ['', []];
+          const [victim, tenants] = await busiestLiveNode();
           const idx = cluster.nodes.findIndex((x) => x.nodeId === victim);
           if (idx < 0) return;
           killedTenants = tenants;
@@ -294,6 +327,21 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
           console.log(
             `t+${((killAt - t0) / 1000).toFixed(1)}s kill -9 ${victim} (leases: ${tenants.join(', ')})`,
           );
+        })();
+      }
+      if (!frozen && FREEZE_AT > 0 && elapsed >= FREEZE_AT) {
+        frozen = true;
+        void (async () => {
+          const [victim, tenants] = await busiestLiveNode();
+          const idx = cluster.nodes.findIndex((x) => x.nodeId === victim);
+          if (idx < 0) return;
+          frozenTenants = tenants;
+          freezeAt = Date.now();
+          console.log(
+            `t+${((freezeAt - t0) / 1000).toFixed(1)}s SIGSTOP ${victim} for ${FREEZE_MS} ms (leases: ${tenants.join(', ')})`,
+          );
+          await cluster.freezeNode(idx, FREEZE_MS);
+          console.log(`t+${((Date.now() - t0) / 1000).toFixed(1)}s SIGCONT ${victim}`);
         })();
       }
       if (!natsRestarted && elapsed >= NATS_AT) {
@@ -432,12 +480,19 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   }
   const failoverMs = Math.max(0, ...[...firstOkAfterKill.values()]);
   const unrecovered = killedTenants.filter((t) => !firstOkAfterKill.has(t));
+  const freezeFailoverMs = Math.max(0, ...[...firstOkAfterFreeze.values()]);
+  const unthawed = frozenTenants.filter((t) => !firstOkAfterFreeze.has(t));
   console.log(
     `events: ${events.length} read from SB_EVENTS; ${eventsMissing} acknowledged conversations with an event missing${missingIds.length ? ` (first: ${missingIds.join(' ')})` : ''}`,
   );
   console.log(
     `failover: tenants of the killed node back after ${[...firstOkAfterKill].map(([t, ms]) => `${t}=${ms}ms`).join(', ')}${unrecovered.length ? `; never recovered: ${unrecovered.join(', ')}` : ''}`,
   );
+  if (FREEZE_AT > 0) {
+    console.log(
+      `freeze: tenants of the frozen node served again after ${[...firstOkAfterFreeze].map(([t, ms]) => `${t}=${ms}ms`).join(', ')}${unthawed.length ? `; never: ${unthawed.join(', ')}` : ''}`,
+    );
+  }
   clearTimeout(watchdog);
   console.log(`NATS restart: first call issued after it succeeded ${firstOkAfterNats} ms later`);
   // The killed node's tenants as the surviving nodes took them over (the first recovery after the kill).
@@ -453,8 +508,9 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
       )
       .join('; ')}`,
   );
-  // How often the surviving nodes lost their own lease (the NATS restart may make them lapse): each such
-  // loss dropped all their tenants for a moment, which the zeros above must survive too.
+  // How often the surviving nodes lost their own lease (the frozen node must have: its lease lapsed and
+  // was fenced; the NATS restart may make the others lapse): each such loss dropped all their tenants
+  // for a moment, which the zeros above must survive too.
   const leaseLosses: Record<string, number> = { fenced: 0, expired: 0, lapsed: 0 };
   for (const n of cluster.nodes.filter((x) => x.alive)) {
     const text = (await scrapeText(`${n.httpUrl}/metrics`)) ?? '';
@@ -475,6 +531,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     over_capacity: overCapacity,
     events_missing: eventsMissing,
     failover_ms: unrecovered.length ? -1 : failoverMs,
+    ...(FREEZE_AT > 0 ? { freeze_failover_ms: unthawed.length ? -1 : freezeFailoverMs } : {}),
     snapshots,
     takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
     lease_losses: leaseLosses,
@@ -488,8 +545,13 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     eventsMissing === 0 &&
     killedTenants.length > 0 &&
     unrecovered.length === 0 &&
-    failoverMs < FAILOVER_LIMIT_MS;
-  if (!ok) console.log('chaos: FAILED (a zero is not zero, a tenant never came back, or failover ≥ 5 s)');
+    failoverMs < FAILOVER_LIMIT_MS &&
+    (FREEZE_AT === 0 ||
+      (frozenTenants.length > 0 && unthawed.length === 0 && freezeFailoverMs < FAILOVER_LIMIT_MS));
+  if (!ok)
+    console.log(
+      'chaos: FAILED (a zero is not zero, a killed or frozen node’s tenant never came back, or a failover took ≥ 5 s)',
+    );
   console.log(JSON.stringify(result));
   return ok;
 }

@@ -29,6 +29,11 @@ export interface LocalCluster {
   metricsUrls: string[];
   /** `kill -9` of node i (no drain, no lease hand-over). Resolves once the process is gone. */
   killNode(i: number): Promise<void>;
+  /**
+   * Freezes node i for `ms` (`SIGSTOP`, then `SIGCONT`): a stop-the-world pause or a suspended VM. The
+   * node keeps its sockets and its state and wakes up believing it still holds its leases.
+   */
+  freezeNode(i: number, ms: number): Promise<void>;
   /** `kill -9` of the NATS server, then a restart on the same port and store. Resolves when it listens. */
   restartNats(): Promise<void>;
   stop(): Promise<void>;
@@ -151,10 +156,22 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       child.kill('SIGKILL');
       await gone;
     },
+    async freezeNode(i: number, ms: number) {
+      const node = nodes[i];
+      if (!node?.alive) return;
+      node.server.child.kill('SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, ms));
+      } finally {
+        node.server.child.kill('SIGCONT');
+      }
+    },
     async restartNats() {
       await nats.restart();
     },
     async stop() {
+      // A node stopped mid-freeze would not hear the SIGTERM.
+      for (const x of nodes) if (x.alive) x.server.child.kill('SIGCONT');
       await Promise.all(nodes.filter((x) => x.alive).map((x) => x.server.stop(5000)));
       await natsCleanup();
       rmSync(dataDir, { recursive: true, force: true });
