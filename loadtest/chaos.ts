@@ -72,7 +72,7 @@ const args = scriptArgs({
       type: 'int',
       default: 3000,
       min: 1,
-      help: 'how long it stays frozen before SIGCONT (default 1.5 × the 2 s lease TTL)',
+      help: 'how long it stays frozen before SIGCONT, ms (1.5 × the default 2 s lease TTL)',
     },
     'nats-restart-at': {
       type: 'number',
@@ -106,6 +106,16 @@ const KILL_AT = args['kill-at'] * 1000;
 const NATS_AT = args['nats-restart-at'] * 1000;
 const FREEZE_AT = args['freeze-at'] * 1000;
 const FREEZE_MS = args['freeze-ms'];
+for (const [flag, at] of [
+  ['--kill-at', KILL_AT],
+  ['--freeze-at', FREEZE_AT],
+  ['--nats-restart-at', NATS_AT],
+] as const) {
+  if (at >= SECONDS * 1000) {
+    console.error(`chaos: ${flag} ${at / 1000} is not inside the run (--seconds ${SECONDS})`);
+    process.exit(2);
+  }
+}
 const SNAPSHOT_SECONDS = args['snapshot-seconds'];
 const MAX_INFLIGHT = 600;
 /** The issue's failover target with default lease settings. */

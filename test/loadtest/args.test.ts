@@ -103,8 +103,22 @@ describe('load script options (loadtest/lib/args.ts)', () => {
       );
       expect(err?.code).toBe(2);
       expect(err?.stderr).toContain('--snapshots must be auto, mongo, jetstream (got "mongodb")');
+      // A fault timed after the run's end would leave its checks with nothing to check.
+      const late = await promisify(execFile)(process.execPath, [
+        chaos,
+        '--seconds',
+        '15',
+        '--freeze-at',
+        '20',
+      ]).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(late?.code).toBe(2);
+      expect(late?.stderr).toContain('--freeze-at 20 is not inside the run (--seconds 15)');
       const help = await promisify(execFile)(process.execPath, [chaos, '--help']);
       expect(help.stdout).toContain('--kill-at X');
+      expect(help.stdout).toContain('--freeze-ms N');
     },
   );
 });
