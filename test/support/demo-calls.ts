@@ -1,0 +1,102 @@
+/**
+ * HTTP calls on the `--demo` tenant of a spawned node, and a reader of its stored events, for the cluster
+ * tests that take a node away (freeze it, cut it off) and check what it answered against the survivor.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type EventBatch, unpackEventBatch } from '../../src/cluster/nats/events.js';
+import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
+import { EVENTS_STREAM } from '../../src/cluster/nats/subjects.js';
+import { DEMO_CONVERSATIONS, demoChatEnqueue, type NodeProcess } from './node-process.js';
+
+/** Statuses a node answers while a tenant changes hands: the client retries with the same id. */
+export const RETRYABLE_HTTP = new Set([409, 429, 503, 504]);
+
+export interface Answer {
+  /** 0 when the call itself failed (connection, client timeout); `body.code` says why. */
+  status: number;
+  body: { conversation?: { id: string; status?: string; estimatedWaitMs?: number }; code?: string };
+}
+
+export async function call(
+  n: NodeProcess,
+  path: string,
+  init?: RequestInit,
+  timeoutMs = 20_000,
+): Promise<Answer> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${n.httpPort}${path}`, {
+      ...init,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: r.status, body: (await r.json()) as Answer['body'] };
+  } catch (e) {
+    return { status: 0, body: { code: (e as Error).message } };
+  }
+}
+
+export const demoEnqueue = (n: NodeProcess, id: string): Promise<Answer> =>
+  call(n, DEMO_CONVERSATIONS, demoChatEnqueue(id));
+export const demoGet = (n: NodeProcess, id: string): Promise<Answer> =>
+  call(n, `${DEMO_CONVERSATIONS}/${id}`);
+
+/** Retries an enqueue with the same id while the answer is retryable (the tenant is changing hands). */
+export async function enqueueUntilOk(n: NodeProcess, id: string, deadlineMs = 15_000): Promise<Answer> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const a = await demoEnqueue(n, id);
+    if (!RETRYABLE_HTTP.has(a.status) || Date.now() > until) return a;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A conversation as a node shows it, bar the estimated wait (which moves with the clock). */
+export function comparable(
+  a: Answer,
+): Omit<NonNullable<Answer['body']['conversation']>, 'estimatedWaitMs'> | undefined {
+  if (!a.body.conversation) return undefined;
+  const { estimatedWaitMs: _, ...rest } = a.body.conversation;
+  return rest;
+}
+
+/** Log seqs of the demo tenant's stored events (`SB_EVENTS`, subject `sb.evt.demo`), in stream order. */
+export async function storedDemoEventSeqs(nc: NatsConnection): Promise<number[]> {
+  const info = await (await jetstreamManager(nc)).streams.info(EVENTS_STREAM);
+  const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, {
+    filter_subjects: ['sb.evt.demo'],
+    deliver_policy: DeliverPolicy.All,
+  });
+  const seqs: number[] = [];
+  const msgs = await consumer.consume();
+  const timer = setTimeout(() => void msgs.close(), 5000);
+  for await (const m of msgs) {
+    for (const e of unpackEventBatch(m.json<EventBatch>())) seqs.push(e.seq);
+    if (m.seq >= info.state.last_seq || m.info.pending === 0) break;
+  }
+  clearTimeout(timer);
+  await msgs.close();
+  return seqs;
+}
+
+/** Index of the first seq smaller than the one before it (a log batch stored again, or out of order), or -1. */
+export const firstStepBack = (seqs: number[]): number =>
+  seqs.findIndex((s, i) => i > 0 && s < (seqs[i - 1] as number));
+
+/**
+ * Ids for two nodes such that rendezvous hashing gives the demo tenant to the first: otherwise the first
+ * would hand it over as soon as the second joined, and a test that takes the first away would take away
+ * a mere forwarder.
+ */
+export function demoOwnerFirst(label: string): [string, string] {
+  for (let k = 0; ; k++) {
+    const ids: [string, string] = [`${label}-a${k}-${process.pid}`, `${label}-b${k}-${process.pid}`];
+    if (rendezvousOwner('demo', ids) === ids[0]) return ids;
+  }
+}
+
+/** The node's `switchboard_partitions_owned` (tenants it holds now). */
+export async function partitionsOwned(n: NodeProcess): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${n.httpPort}/metrics`).then((r) => r.text());
+  const m = /^switchboard_partitions_owned(?:\{[^}]*\})? (\d+)/m.exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
