@@ -4,6 +4,7 @@
  * the owner is `kill -9`ed the other node takes the tenant over with the conversation intact.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoOwnerFirst, partitionsOwned } from '../support/demo-calls.js';
 import { natsForTest } from '../support/nats-server.js';
 import {
   DEMO_CONVERSATIONS,
@@ -37,12 +38,14 @@ const http = (n: NodeProcess, path: string, init?: RequestInit): Promise<Reply> 
 describe('cluster mode with real nodes', () => {
   it('routes through any node and survives kill -9 of the tenant owner with nothing acknowledged lost', async () => {
     const url = nats.urls.join(',');
-    // Node A loads the demo tenant, so it claims the lease first.
+    // Node A loads the demo tenant, so it claims the lease first, and keeps it when B joins (the ids
+    // make A its rendezvous owner): the kill below takes the owner, not a forwarder.
+    const [idA, idB] = demoOwnerFirst('nodes');
     const a = await startNodeProcess({
-      args: ['--nats-url', url, '--node-id', `a-${process.pid}`, '--demo'],
+      args: ['--nats-url', url, '--node-id', idA, '--demo'],
     });
     nodes.push(a);
-    const b = await startNodeProcess({ args: ['--nats-url', url, '--node-id', `b-${process.pid}`] });
+    const b = await startNodeProcess({ args: ['--nats-url', url, '--node-id', idB] });
     nodes.push(b);
     const enqueue = (n: NodeProcess, id: string) => http(n, DEMO_CONVERSATIONS, demoChatEnqueue(id));
     const acked: string[] = [];
@@ -53,6 +56,8 @@ describe('cluster mode with real nodes', () => {
     }
     const seen = await http(a, '/v1/tenants/demo/conversations/conv-1');
     expect(seen.body.conversation?.id).toBe('conv-1');
+    expect(await partitionsOwned(a)).toBe(1);
+    expect(await partitionsOwned(b)).toBe(0);
 
     await a.kill();
     const t0 = Date.now();
