@@ -8,12 +8,25 @@ import type { EventFilter, PublishedEvent } from './router.js';
 
 type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void };
 
-/** Does `event` concern what `filter` asks for? An absent criterion matches everything. */
+/**
+ * Does `event` concern what `filter` asks for? An absent criterion matches everything. A transfer
+ * concerns both ends: the agent and queue it left (`fromAgentId`, `fromQueueId`) as well as those it went
+ * to, so an agent's desktop watching its own events learns that a conversation was taken away from it.
+ */
 export function matches(filter: EventFilter, event: EngineEvent): boolean {
   if (filter.types && filter.types.length > 0 && !filter.types.includes(event.type)) return false;
-  const e = event as { queueId?: string; agentId?: string; conversationId?: string };
-  if (filter.queueId !== undefined && e.queueId !== filter.queueId) return false;
-  if (filter.agentId !== undefined && e.agentId !== filter.agentId) return false;
+  const e = event as {
+    queueId?: string;
+    fromQueueId?: string;
+    agentId?: string;
+    fromAgentId?: string | null;
+    toAgentId?: string | null;
+    conversationId?: string;
+  };
+  const q = filter.queueId;
+  if (q !== undefined && e.queueId !== q && e.fromQueueId !== q) return false;
+  const a = filter.agentId;
+  if (a !== undefined && e.agentId !== a && e.fromAgentId !== a && e.toAgentId !== a) return false;
   if (filter.conversationId !== undefined && e.conversationId !== filter.conversationId) return false;
   return true;
 }

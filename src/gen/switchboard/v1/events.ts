@@ -44,11 +44,14 @@ export interface WatchEventsRequest {
   tenant: string;
   /** Idempotency key (unused by this read-only call; accepted for uniformity). */
   requestId: string;
-  /** Only events about this queue. */
+  /** Only events about this queue (a transfer is about the queue it left and the one it went to). */
   queueId?:
     | string
     | undefined;
-  /** Only events about this agent. */
+  /**
+   * Only events about this agent (a transfer is about the agent it left and the one it went to, so a
+   * desktop watching its own agent learns that a conversation was taken away).
+   */
   agentId?:
     | string
     | undefined;
