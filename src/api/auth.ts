@@ -106,6 +106,33 @@ export class TenantAuth {
     return who === ADMIN ? 'admin' : who === undefined ? 'unknown' : 'tenant';
   }
 
+  /**
+   * The token first, then the tenant: throws UNAUTHENTICATED for a missing or unknown token before
+   * `tenantOf` reads (and validates) the request's tenant, so an unknown caller learns nothing about the
+   * request format — over gRPC as over HTTP — then PERMISSION_DENIED unless the token may act on it.
+   * One token lookup per call.
+   */
+  authorise(token: string | undefined, tenantOf: () => string): string {
+    if (!this.enabled) return tenantOf();
+    if (token === undefined || token.length === 0) {
+      throw new SwitchboardError(
+        'SB_ERR_UNAUTHENTICATED',
+        'missing API token: send "authorization: Bearer <token>"',
+      );
+    }
+    const owner = this.lookup(token);
+    if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
+    const tenant = tenantOf();
+    if (owner !== ADMIN && owner !== tenant) {
+      throw new SwitchboardError(
+        'SB_ERR_PERMISSION_DENIED',
+        `the token does not grant access to tenant "${tenant}"`,
+        'tenant',
+      );
+    }
+    return tenant;
+  }
+
   /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `token` may act on `tenant`. */
   check(token: string | undefined, tenant: string): void {
     if (!this.enabled) return;

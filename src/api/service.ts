@@ -783,12 +783,9 @@ export class SwitchboardService {
 
   // ---- plumbing ----------------------------------------------------------------------------------
 
-  /** Tenant syntax first (it names the partition), then the token. */
+  /** The token, then the tenant's syntax (it names the partition), then the token's right to it. */
   private authorise(tenant: string, ctx: CallContext): string {
-    if (this.auth.enabled && (ctx.token === undefined || ctx.token === '')) this.auth.check(undefined, '');
-    const t = checkTenant(tenant);
-    this.auth.check(ctx.token, t);
-    return t;
+    return this.auth.authorise(ctx.token, () => checkTenant(tenant));
   }
 
   /** Envelope id: see the table in the file comment. */

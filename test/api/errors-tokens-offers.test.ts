@@ -122,6 +122,26 @@ describe('two tokens per tenant (rotation)', () => {
       (await http(h, 'GET', '/v1/tenants/globex/queues/billing', undefined, NEXT_ACME_TOKEN)).status,
     ).toBe(403);
   });
+  it('an unknown token is told only that, over gRPC as over HTTP: not what is wrong with the tenant', async () => {
+    const viaGrpc = await callError(
+      h.admin,
+      h.admin.getQueue,
+      { tenant: 'bad tenant', requestId: '', queueId: 'billing' },
+      'not-a-token',
+    );
+    expect(viaGrpc.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(viaGrpc.details).not.toMatch(/tenant/);
+    const viaHttp = await http(h, 'GET', '/v1/tenants/bad%20tenant/queues/billing', undefined, 'not-a-token');
+    expect(viaHttp.status).toBe(401);
+    // A known token still learns what is wrong with the tenant.
+    const known = await callError(
+      h.admin,
+      h.admin.getQueue,
+      { tenant: 'bad tenant', requestId: '', queueId: 'billing' },
+      TOKENS.acme,
+    );
+    expect(known.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
 });
 
 describe('an Enqueue answered OFFERED', () => {
