@@ -278,7 +278,12 @@ async function hostScenario(
   const p = ports ?? {
     mode: 'embedded' as const,
     log: memory,
-    snapshots: { save: async () => {}, load: async () => null, close: async () => {} },
+    snapshots: {
+      save: async () => {},
+      load: async () => null,
+      storedSeq: async () => 0,
+      close: async () => {},
+    },
     ownership: {
       nodeId: 'bench',
       start: async () => {},

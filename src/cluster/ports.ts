@@ -81,6 +81,11 @@ export interface SnapshotStore {
   /** Replaces the partition's snapshot if `seq` is newer than the stored one. */
   save(s: StoredSnapshot): Promise<void>;
   load(partition: string): Promise<StoredSnapshot | null>;
+  /**
+   * The stored snapshot's seq (0 = none), without its payload: a loader asks after reading the log
+   * whether a newer snapshot (and a trim below it) came in meanwhile.
+   */
+  storedSeq(partition: string): Promise<number>;
   close(): Promise<void>;
 }
 

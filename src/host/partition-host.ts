@@ -683,29 +683,64 @@ export class PartitionHost {
   private async load(part: Part): Promise<void> {
     const st = part.state;
     const { log, snapshots, ownership } = this.ports;
+    // An `unload` (lease lost) during any await below abandons this load: it bumps `gen` and takes the
+    // partition out of `parts`. Going on would leave a second, untracked copy serving (timers armed,
+    // appending) beside the one a later load creates.
+    const gen = st.gen;
+    const released = () => st.gen !== gen || this.parts.get(part.name) !== part;
+    const stopIfReleased = () => {
+      if (released()) {
+        throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} was released during its load`);
+      }
+    };
     try {
       if (st.appending) await st.appending.catch(() => undefined);
       if (!(await ownership.acquire(part.name))) {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
+      stopIfReleased();
       // Where a takeover's time goes, for the `partition recovered` line (ms since the lease was ours).
       const t0 = performance.now();
       // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
       await log.fence?.(part.name);
       const tFenced = performance.now();
-      const stored = await snapshots.load(part.name);
-      const tSnapshot = performance.now();
-      const batches: CommandEnvelope[][] = [];
-      const seqs: number[] = [];
-      let last = stored?.seq ?? 0;
-      for await (const b of log.read(part.name, last)) {
-        batches.push(b.commands);
-        seqs.push(b.seq);
-        last = b.seq;
+      stopIfReleased();
+      let stored: StoredSnapshot | null = null;
+      let tSnapshot = tFenced;
+      let batches: CommandEnvelope[][] = [];
+      let seqs: number[] = [];
+      let last = 0;
+      // The previous owner may still be saving a snapshot it took before losing the lease, and then
+      // trim the log below it; if that trim lands while this node reads the log after an older
+      // snapshot, the read silently misses the trimmed batches. The save always precedes the trim, so
+      // a stored snapshot no newer than ours after the read proves the read whole; a newer one means
+      // start again from it.
+      for (let attempt = 1; ; attempt++) {
+        stored = await snapshots.load(part.name);
+        tSnapshot = performance.now();
+        stopIfReleased();
+        batches = [];
+        seqs = [];
+        last = stored?.seq ?? 0;
+        for await (const b of log.read(part.name, last)) {
+          batches.push(b.commands);
+          seqs.push(b.seq);
+          last = b.seq;
+        }
+        const newer = await snapshots.storedSeq(part.name);
+        stopIfReleased();
+        if (newer <= (stored?.seq ?? 0)) break;
+        if (attempt >= 3)
+          throw new Error(`snapshots of ${part.name} keep moving under its load (now ${newer})`);
+        this.logger?.warn(
+          { tenant: part.name, loadedSeq: stored?.seq ?? 0, newerSeq: newer },
+          'a newer snapshot was stored while the log was read (a previous owner finishing its snapshot): loading again from it',
+        );
       }
       const orphans = st.orphans;
       const logLast = await log.lastSeq(part.name);
       const tRead = performance.now();
+      stopIfReleased();
       if (logLast > last)
         throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
       const slot = this.slots[part.slot] as Slot;
@@ -726,6 +761,8 @@ export class PartitionHost {
         skip: [...st.poisoned],
       });
       if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+      // Released while the worker loaded it: the unload's `drop` follows the load on the slot's queue.
+      stopIfReleased();
       for (const id of r.skipped) {
         if (st.poisoned.has(id)) continue;
         st.poisoned.add(id);
@@ -781,10 +818,13 @@ export class PartitionHost {
       );
       for (const p of st.waiting.splice(0)) this.settleError(p, e);
       st.notifyFailed(e);
-      // Forget it: the next command retries the load from scratch.
-      this.parts.delete(part.name);
-      (this.slots[part.slot] as Slot).partitions--;
-      st.gen++;
+      // Forget it, unless an unload already did (and a newer load may own the name now): the next
+      // command retries the load from scratch.
+      if (!released()) {
+        this.parts.delete(part.name);
+        (this.slots[part.slot] as Slot).partitions--;
+        st.gen++;
+      }
     }
   }
 
@@ -933,6 +973,10 @@ export class PartitionHost {
       await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, digest, pieces.join('')));
       st.lastSnapshotAt = Date.now();
       st.snapshotFailed = false;
+      // Not after losing the partition during the save: the next owner may be reading the log after an
+      // older snapshot right now. (Its load also checks for this, since a check here and the trim are
+      // not atomic.)
+      if (st.gen !== gen || !this.ports.ownership.owns(part.name)) return;
       if (seq > 0) await this.ports.log.trim(part.name, seq);
       this.known.add(part.name);
     } catch (e) {

@@ -69,6 +69,9 @@ class MemoryStore implements SnapshotStore {
   async load(): Promise<StoredSnapshot | null> {
     return null;
   }
+  async storedSeq(): Promise<number> {
+    return 0;
+  }
   async close(): Promise<void> {}
 }
 

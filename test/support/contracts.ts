@@ -212,6 +212,18 @@ export function snapshotStoreContract(
       expect(asSaved(await store.load(p))).toEqual(storedSnapshot(p, 20));
     });
 
+    it('storedSeq names the stored snapshot without loading it: 0 before any, the newest after', async () => {
+      const store = await factory();
+      const p = tenant();
+      expect(await store.storedSeq(p)).toBe(0);
+      await store.save(storedSnapshot(p, 10));
+      expect(await store.storedSeq(p)).toBe(10);
+      await store.save(storedSnapshot(p, 20));
+      await store.save(storedSnapshot(p, 15));
+      expect(await store.storedSeq(p)).toBe(20);
+      expect(await store.storedSeq(tenant())).toBe(0);
+    });
+
     it.skipIf(opts.noAtomicWrites !== undefined)('concurrent saves settle on the newest', async () => {
       const store = await factory();
       const p = tenant();

@@ -32,6 +32,14 @@ export class FileSnapshotStore implements SnapshotStore {
     return this.read(partition);
   }
 
+  /** One process writes a data directory (its lock), so what it last wrote or read is what is stored. */
+  async storedSeq(partition: string): Promise<number> {
+    await this.chains.get(partition);
+    const known = this.seqs.get(partition);
+    if (known !== undefined) return known;
+    return (await this.read(partition))?.seq ?? 0;
+  }
+
   private async read(partition: string): Promise<StoredSnapshot | null> {
     let buf: Buffer;
     try {

@@ -147,6 +147,10 @@ export class MongoSnapshotStore implements SnapshotStore {
     await this.chunks.deleteMany({ partition: s.partition, seq: { $lt: s.seq } }, MAJORITY);
   }
 
+  async storedSeq(partition: string): Promise<number> {
+    return (await this.heads.findOne({ _id: partition }, { projection: { seq: 1 } }))?.seq ?? 0;
+  }
+
   async load(partition: string): Promise<StoredSnapshot | null> {
     const head = await this.heads.findOne({ _id: partition });
     if (!head) return null;

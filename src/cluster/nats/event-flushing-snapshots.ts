@@ -18,6 +18,11 @@ export class EventFlushingSnapshotStore implements SnapshotStore {
   ) {}
 
   async save(s: StoredSnapshot): Promise<void> {
+    // The host asks for the save as soon as the snapshot's batch is durable, in a microtask that runs
+    // before the one in which `EventBatchGatherer` hands that batch's events to the publisher (both are
+    // queued by the same append ack). A macrotask turn lets every such microtask run, so the flush below
+    // waits for the snapshot's own batch too, not only for the ones before it.
+    await new Promise<void>((r) => setImmediate(r));
     let timer: NodeJS.Timeout | undefined;
     const flushed = await Promise.race([
       this.events.flush(s.partition).then(() => true),
@@ -37,6 +42,10 @@ export class EventFlushingSnapshotStore implements SnapshotStore {
 
   load(partition: string): Promise<StoredSnapshot | null> {
     return this.inner.load(partition);
+  }
+
+  storedSeq(partition: string): Promise<number> {
+    return this.inner.storedSeq(partition);
   }
 
   close(): Promise<void> {

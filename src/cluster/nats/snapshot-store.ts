@@ -140,6 +140,10 @@ export class JetStreamSnapshotStore implements SnapshotStore {
       await this.jsm.streams.purge(this.stream, { filter: this.chunkSubject(s.partition, cur.head.seq) });
   }
 
+  async storedSeq(partition: string): Promise<number> {
+    return (await this.head(partition))?.head.seq ?? 0;
+  }
+
   async load(partition: string): Promise<StoredSnapshot | null> {
     const cur = await this.head(partition);
     if (!cur) return null;
