@@ -12,12 +12,17 @@
  * | call                          | envelope id                                       |
  * |-------------------------------|---------------------------------------------------|
  * | Enqueue                       | `enqueue:<conversationId>` (request id ignored)   |
- * | Cancel, EndConversation       | `<type>:r:<requestId>`, else `<type>:<convId>`    |
+ * | Cancel, EndConversation       | `<type>:r:<requestId>`, else `<type>:c:<convId>`  |
  * | any other command             | `<type>:r:<requestId>`, else `<type>:<boot>:<n>`  |
  *
  * A conversation is enqueued, cancelled and ended at most once, so those keys are natural; other commands
  * (presence, offers, upserts) legitimately repeat with the same arguments, so without a request id each
- * call is new.
+ * call is new. The `r:` / `c:` segments keep request ids and conversation ids apart (ids may contain
+ * `:`, so without them conversation `r:x` and request id `x` shared a key; `<boot>` is hex, never a
+ * single letter). The engine refuses a remembered id that carries a different command: a request id
+ * reused for another request (`SB_ERR_REQUEST_ID_REUSED`, field `requestId`), a conversation enqueued
+ * again with other content (`SB_ERR_CONVERSATION_EXISTS`), or one cancelled or ended again with other
+ * arguments (`SB_ERR_INVALID_STATE`: it already was).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -487,19 +492,15 @@ export class SwitchboardService {
       const tenant = this.authorise(req.tenant, ctx);
       const conversationId = checkId(req.conversationId, 'conversationId');
       const cmd: Command = { type: 'end_conversation', conversationId, outcome: checkOutcome(req.outcome) };
+      const id = this.id('end_conversation', req.requestId, conversationId);
       // `apply` inlined, as in `enqueue` (the other half of every conversation).
       let result: ApplyResult;
       try {
-        result = await this.submit(
-          tenant,
-          cmd,
-          this.id('end_conversation', req.requestId, conversationId),
-          ctx,
-        );
+        result = await this.submit(tenant, cmd, id, ctx);
       } catch (e) {
         throw toSwitchboardError(e, this.logger);
       }
-      this.accepted(result, cmd);
+      this.accepted(result, cmd, id);
       return {};
     } finally {
       this.timers.endConversation.observe((performance.now() - t0) / 1000);
@@ -792,7 +793,7 @@ export class SwitchboardService {
   private id(type: string, requestId: string, naturalKey?: string): string {
     const rid = checkRequestId(requestId);
     if (rid !== '') return `${type}:r:${rid}`;
-    if (naturalKey !== undefined) return `${type}:${naturalKey}`;
+    if (naturalKey !== undefined) return `${type}:c:${naturalKey}`;
     this.seq++;
     return `${type}:${this.boot}:${this.seq}`;
   }
@@ -819,8 +820,9 @@ export class SwitchboardService {
   }
 
   /** The result of a durable command, or the engine's rejection as its catalogue error. */
-  private accepted(result: ApplyResult, cmd: Command): Extract<ApplyResult, { ok: true }> {
+  private accepted(result: ApplyResult, cmd: Command, id?: string): Extract<ApplyResult, { ok: true }> {
     if (result.ok) return result;
+    if (result.error.code === 'SB_ERR_REQUEST_ID_REUSED' && id !== undefined) throw reusedId(id, cmd);
     const code = result.error.code in ERRORS ? (result.error.code as ErrorCode) : 'SB_ERR_INTERNAL';
     if (code === 'SB_ERR_INTERNAL') {
       this.logger.error(
@@ -847,7 +849,7 @@ export class SwitchboardService {
     } catch (e) {
       throw toSwitchboardError(e, this.logger);
     }
-    const ok = this.accepted(result, cmd);
+    const ok = this.accepted(result, cmd, id);
     if (AUDITED.has(cmd.type)) this.audit(tenant, cmd, id, ctx, ok.duplicate === true);
     return ok;
   }
@@ -899,4 +901,27 @@ function notFound(code: ErrorCode, what: string, id: string, field: string): Swi
 /** The router answered a different query than asked: a host bug, reported as INTERNAL without details. */
 function unexpected(_r: QueryResult): never {
   throw new SwitchboardError('SB_ERR_INTERNAL', 'internal error; nothing was changed');
+}
+
+/**
+ * The engine's "this id already carried another command", said in the caller's terms: a request id
+ * reused for another request, or a conversation (whose id is the key when no request id is given)
+ * already cancelled or ended with other arguments.
+ */
+function reusedId(id: string, cmd: Command): SwitchboardError {
+  const requestId = /^[a-z_]+:r:(.*)$/s.exec(id)?.[1];
+  if (requestId !== undefined) {
+    return new SwitchboardError(
+      'SB_ERR_REQUEST_ID_REUSED',
+      `request id "${requestId}" was already used for a different request`,
+      'requestId',
+    );
+  }
+  const conversationId = 'conversationId' in cmd ? cmd.conversationId : '';
+  const done = cmd.type === 'cancel' ? 'cancelled' : 'ended';
+  return new SwitchboardError(
+    'SB_ERR_INVALID_STATE',
+    `conversation "${conversationId}" was already ${done} with different arguments`,
+    'conversationId',
+  );
 }

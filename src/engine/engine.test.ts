@@ -126,6 +126,62 @@ describe('command ids', () => {
     const r = s.run({ type: 'enqueue', conversation: conversation('c1', { priority: 5 }) });
     expect(r.ok ? null : r.error.code).toBe('SB_ERR_CONVERSATION_EXISTS');
   });
+
+  it('a remembered enqueue id carrying different content is refused, not answered with the first reply', () => {
+    // The API's id for an enqueue is the conversation's own: `enqueue:<conversation id>`.
+    const s = new Scenario().queue(queueConfig('q1')).queue(queueConfig('q2'));
+    s.online(agentConfig('ann'));
+    expect(s.run({ type: 'enqueue', conversation: conversation('c1') }, 'enqueue:c1').ok).toBe(true);
+    const digest = s.engine.digest();
+    const other = {
+      type: 'enqueue',
+      conversation: conversation('c1', { queueId: 'q2', priority: 9 }),
+    } as const;
+    const r = s.run(other, 'enqueue:c1');
+    expect(r).toMatchObject({
+      ok: false,
+      duplicate: true,
+      error: { code: 'SB_ERR_CONVERSATION_EXISTS', field: 'conversation.id' },
+    });
+    expect(s.engine.digest()).toBe(digest);
+  });
+
+  it('a request id reused for a different command is refused and changes nothing; the same command again is a duplicate', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    const first = { type: 'upsert_agent', agent: agentConfig('zed', { displayName: 'First' }) } as const;
+    expect(s.run(first, 'upsert_agent:r:up-1').ok).toBe(true);
+    const digest = s.engine.digest();
+    for (const cmd of [
+      { type: 'upsert_agent', agent: agentConfig('zed', { displayName: 'Second', tier: 5 }) },
+      { type: 'upsert_agent', agent: agentConfig('yan', { displayName: 'First' }) },
+    ] as const) {
+      const r = s.run(cmd, 'upsert_agent:r:up-1');
+      expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_REQUEST_ID_REUSED' } });
+      expect(s.engine.digest()).toBe(digest);
+    }
+    // The same command built afresh (another object, keys in another order) is the retry it looks like.
+    const { displayName, ...rest } = agentConfig('zed', { displayName: 'First' });
+    const retry = s.run({ agent: { ...rest, displayName }, type: 'upsert_agent' }, 'upsert_agent:r:up-1');
+    expect(retry).toMatchObject({ ok: true, duplicate: true });
+  });
+
+  it('a request id reused for a different command is still refused after a snapshot and restore', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.run({ type: 'upsert_agent', agent: agentConfig('zed') }, 'upsert_agent:r:up-1');
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const r = restored.apply({
+      id: 'upsert_agent:r:up-1',
+      at: s.t,
+      cmd: { type: 'upsert_agent', agent: agentConfig('zed', { tier: 3 }) },
+    });
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_REQUEST_ID_REUSED' } });
+    const same = restored.apply({
+      id: 'upsert_agent:r:up-1',
+      at: s.t,
+      cmd: { type: 'upsert_agent', agent: agentConfig('zed') },
+    });
+    expect(same).toMatchObject({ ok: true, duplicate: true });
+  });
 });
 
 describe('snapshot and digest', () => {

@@ -3,8 +3,12 @@
  * around a `Partition`.
  *
  * Dedupe: the replies of the last `dedupeWindow` accepted commands (default 10 000; see `ReplyMemo` in
- * `memo.ts`) are remembered by command id and are part of the snapshot. A repeated id within that window gets the remembered reply with no
- * events and `duplicate: true`, and changes nothing (its events were published the first time).
+ * `memo.ts`) are remembered by command id, with a fingerprint of the command (`fingerprint.ts`), and are
+ * part of the snapshot. A repeated id within that window carrying the same command gets the remembered
+ * reply with no events and `duplicate: true`, and changes nothing (its events were published the first
+ * time). The same id carrying a different command is refused: `SB_ERR_CONVERSATION_EXISTS` for an
+ * enqueue (its id is the conversation's), `SB_ERR_REQUEST_ID_REUSED` otherwise — answering it with the
+ * first reply would tell the caller that a change it never made was made.
  * Rejected commands are not remembered: they changed nothing, so re-evaluating a retry is harmless and
  * keeps the digest unchanged.
  */
@@ -12,13 +16,14 @@ import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
 import { DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { digestValue } from './digest.js';
+import { fingerprint } from './fingerprint.js';
 import { lint } from './lint.js';
 import { ReplyMemo } from './memo.js';
 import { type Agent, type Conv, compareText } from './model.js';
 import { Partition } from './partition.js';
 import { agentStats, queueStats } from './queries.js';
 import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
-import type { AgentStats, ApplyResult, CommandEnvelope, EngineEvent, Reply } from './types.js';
+import type { AgentStats, ApplyResult, CommandEnvelope, EngineError, EngineEvent, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
 export interface EngineOptions {
@@ -76,7 +81,12 @@ export class RoutingEngine implements Engine {
     const id = (env as { id?: unknown } | null)?.id;
     if (typeof id === 'string') {
       const prior = this.dedupe.get(id);
-      if (prior) return { ok: true, reply: prior, events: [], duplicate: true };
+      if (prior) {
+        const tag = this.dedupe.tagOf(id);
+        if (tag === 0 || tag === fingerprint(env.cmd))
+          return { ok: true, reply: prior, events: [], duplicate: true };
+        return { ok: false, error: reusedId(id, env.cmd), duplicate: true };
+      }
     }
     const invalid = validateEnvelope(env);
     if (invalid) return { ok: false, error: invalid };
@@ -96,7 +106,7 @@ export class RoutingEngine implements Engine {
       return { ok: false, error: this.haltedError() };
     }
     p.events = DRAINED;
-    this.dedupe.set(env.id, result.reply);
+    this.dedupe.set(env.id, result.reply, fingerprint(env.cmd));
     return result;
   }
 
@@ -209,7 +219,7 @@ export class RoutingEngine implements Engine {
   /** Hashes the captured state as a structure (no JSON string is built). */
   digest(): string {
     this.assertLive();
-    return digestValue([this.partition, capture(this.p, this.dedupe)]);
+    return digestValue([this.partition, capture(this.p, this.dedupe, false)]);
   }
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {
@@ -253,4 +263,20 @@ function checkedSeed(n: number | undefined): number {
   if (n === undefined) return 0;
   if (!Number.isSafeInteger(n)) throw new RangeError(`hashSeed must be an integer, got ${n}`);
   return n | 0;
+}
+
+/** The answer to a remembered command id that now carries a different command. */
+function reusedId(id: string, cmd: unknown): EngineError {
+  const c = cmd as { type?: unknown; conversation?: { id?: unknown } } | null;
+  if (c?.type === 'enqueue') {
+    return {
+      code: 'SB_ERR_CONVERSATION_EXISTS',
+      message: `conversation "${String(c.conversation?.id)}" was already enqueued with different content`,
+      field: 'conversation.id',
+    };
+  }
+  return {
+    code: 'SB_ERR_REQUEST_ID_REUSED',
+    message: `command id "${id}" was already used for a different ${typeof c?.type === 'string' ? c.type : 'command'}`,
+  };
 }

@@ -11,6 +11,8 @@ export class ReplyMemo<V> {
   /** Ring of the remembered entries; grows up to `limit` (an idle partition stays small). */
   private readonly keys: string[] = [];
   private readonly vals: V[] = [];
+  /** A number per entry the caller may attach (the dedupe memory: the command's fingerprint); 0 = none. */
+  private readonly tags: number[] = [];
   private hashes = new Int32Array(16);
   /** Ring index + 1 per slot; 0 = empty. At most half full. */
   private index = new Int32Array(32);
@@ -49,18 +51,33 @@ export class ReplyMemo<V> {
     return this.get(k) !== undefined;
   }
 
+  /** The tag stored with `k` (0 when none was given), or undefined when `k` is not remembered. */
+  tagOf(k: string): number | undefined {
+    const h = hashString(k, this.seed);
+    const index = this.index;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const e = index[i]!;
+      if (e === 0) return undefined;
+      const r = e - 1;
+      if (this.hashes[r] === h && this.keys[r] === k) return this.tags[r];
+    }
+  }
+
   /** Adds a new key (callers never add a key they still remember), forgetting the oldest when full. */
-  set(k: string, v: V): void {
+  set(k: string, v: V, tag = 0): void {
     const r = this.next;
     const h = hashString(k, this.seed);
     if (this.count === this.limit) {
       this.unindex(r);
       this.keys[r] = k;
       this.vals[r] = v;
+      this.tags[r] = tag;
     } else {
       this.count++;
       this.keys.push(k);
       this.vals.push(v);
+      this.tags.push(tag);
       if (r === this.hashes.length) this.hashes = grown(this.hashes, this.hashes.length * 2);
       if (this.count * 2 > this.index.length) this.reindex(this.index.length * 2);
     }
@@ -112,6 +129,18 @@ export class ReplyMemo<V> {
   /** Values oldest first. */
   values(): V[] {
     return this.entries().map((e) => e[1]);
+  }
+
+  /** Entries oldest first, each with its tag when it has one. */
+  taggedEntries(): ([string, V] | [string, V, number])[] {
+    const out: ([string, V] | [string, V, number])[] = [];
+    const start = this.count === this.limit ? this.next : 0;
+    for (let n = 0; n < this.count; n++) {
+      const r = (start + n) % this.limit;
+      const tag = this.tags[r]!;
+      out.push(tag === 0 ? [this.keys[r]!, this.vals[r]!] : [this.keys[r]!, this.vals[r]!, tag]);
+    }
+    return out;
   }
 
   /** Entries oldest first. */

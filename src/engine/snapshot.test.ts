@@ -65,8 +65,14 @@ function asV1(s: StateV2): StateV1 {
       pending: x[10] as never,
     });
   }
-  const { strs: _s, skills: _k, agents: _a, convs: _c, ...rest } = s;
-  return { ...rest, agents, conversations };
+  const { strs: _s, skills: _k, agents: _a, convs: _c, dedupe, ...rest } = s;
+  // Version 1 kept no command fingerprints.
+  return {
+    ...rest,
+    dedupe: dedupe.map(([id, reply]) => [id, reply] as [string, (typeof dedupe)[number][1]]),
+    agents,
+    conversations,
+  };
 }
 
 function busyDesk() {

@@ -89,7 +89,8 @@ export interface StateV2 {
   convs: unknown[];
   recent: ConversationView[];
   recentLimit: number;
-  dedupe: [string, Reply][];
+  /** Remembered replies by command id, oldest first, with the command's fingerprint (absent before it was kept). */
+  dedupe: ([string, Reply] | [string, Reply, number])[];
 }
 
 /** Version 1: one named-field object per record. */
@@ -190,7 +191,11 @@ class Tables {
  * (configs, requirement lists, explanations, outcomes, replies, closed views), are shared, not copied;
  * customers (whose fields are reassigned) and per-conversation id lists (pushed/spliced) are copied.
  */
-export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
+/**
+ * `fingerprints: false` leaves the dedupe memory's command fingerprints out (the digest: it names the
+ * routing state, which a snapshot written before fingerprints restores exactly, without them).
+ */
+export function capture(p: Partition, dedupe: ReplyMemo<Reply>, fingerprints = true): StateV2 {
   const t = new Tables();
   const agents: unknown[] = new Array(p.agents.size * AGENT_STRIDE);
   let i = 0;
@@ -278,7 +283,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     convs,
     recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
     recentLimit: p.recent.limit,
-    dedupe: dedupe.entries(),
+    dedupe: fingerprints ? dedupe.taggedEntries() : dedupe.entries(),
   };
 }
 
@@ -504,7 +509,7 @@ export function rebuild(
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
   const dedupe = new ReplyMemo<Reply>(dedupeWindow, hashSeed);
-  for (const [k, v] of s.dedupe) dedupe.set(k, v);
+  for (const [k, v, tag] of s.dedupe) dedupe.set(k, v, tag ?? 0);
   return { p, dedupe };
 }
 

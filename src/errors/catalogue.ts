@@ -92,6 +92,12 @@ export const ERRORS = {
     retryable: false,
     summary: 'a different conversation already uses this id',
   },
+  SB_ERR_REQUEST_ID_REUSED: {
+    grpc: GrpcCode.FAILED_PRECONDITION,
+    http: 422,
+    retryable: false,
+    summary: 'this request id was already used for a different request: use a new id for a new request',
+  },
   SB_ERR_INVALID_STATE: {
     grpc: GrpcCode.FAILED_PRECONDITION,
     http: 409,

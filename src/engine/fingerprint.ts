@@ -1,0 +1,58 @@
+/**
+ * A 32-bit fingerprint of a command's content, stored with its remembered reply so that a repeated
+ * command id carrying a different command is told apart from a retry (see `RoutingEngine.apply`).
+ *
+ * Structural, so the same content always gives the same value whatever built the object: the API now,
+ * the log's JSON on a replay after a restart (which drops `undefined` fields and keeps key order — but
+ * object keys are combined order-independently anyway). No string is built (a `JSON.stringify` per
+ * command would cost more than the routing decision). Never 0, which marks "no fingerprint" (entries
+ * restored from snapshots written before fingerprints).
+ */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function text(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+/** Murmur3's finaliser: spreads every input bit over the output. */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function value(v: unknown): number {
+  switch (typeof v) {
+    case 'string':
+      return mix(text(v, FNV_OFFSET) ^ 0x01);
+    case 'number':
+      // JSON's own spelling of the number, so a replayed command (parsed from the log) matches.
+      return mix(text(JSON.stringify(v), FNV_OFFSET) ^ 0x02);
+    case 'boolean':
+      return v ? 0x1b873593 : 0x2c1b3c6d;
+    case 'object': {
+      if (v === null) return 0x5bd1e995;
+      if (Array.isArray(v)) {
+        let h = mix(0x3c6ef372 ^ v.length);
+        for (const x of v) h = mix(Math.imul(h, 31) + value(x));
+        return h;
+      }
+      // Keys in any order: a sum of per-key hashes. Undefined fields are absent, as in JSON.
+      let sum = 0x27d4eb2f;
+      for (const k in v as Record<string, unknown>) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined) continue;
+        sum = (sum + mix(text(k, FNV_OFFSET) ^ value(x))) | 0;
+      }
+      return mix(sum);
+    }
+    default:
+      return 0;
+  }
+}
+
+export function fingerprint(cmd: unknown): number {
+  return value(cmd) || 1;
+}

@@ -1,0 +1,138 @@
+/**
+ * Request ids and conversation ids as idempotency keys, over HTTP and gRPC: a retry (same key, same
+ * request) gets the first answer and changes nothing; the same key on a different request is refused,
+ * never answered as if the different request had been carried out; and a request id can never collide
+ * with a conversation id (ids may contain `:`).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Presence } from '../../src/gen/switchboard/v1/common.js';
+import { ConversationStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
+import { billingDesk, call, callError, type Harness, http, startHarness } from './support/harness.js';
+
+let h: Harness;
+const T = 'acme';
+const base = `/v1/tenants/${T}`;
+type Body = { error?: { code?: string; field?: string }; agent?: { displayName?: string; tier?: number } };
+
+beforeAll(async () => {
+  h = await startHarness();
+  await billingDesk(h, T, [chatAgent('ana')], true);
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('idempotency keys', () => {
+  it('a request id reused for a different upsert is refused (422, field requestId) and changes nothing; the same request again is answered as the first', async () => {
+    const key = { 'idempotency-key': 'up-1' };
+    const first = { displayName: 'First', capacity: { chat: 1 } };
+    expect((await http(h, 'PUT', `${base}/agents/zed`, first, undefined, key)).status).toBe(200);
+    for (const [path, body] of [
+      [`${base}/agents/zed`, { displayName: 'Second', capacity: { voice: 1 }, tier: 5 }],
+      [`${base}/agents/yan`, first],
+    ] as const) {
+      const r = await http(h, 'PUT', path, body, undefined, key);
+      expect(r.status, r.text).toBe(422);
+      expect((r.body as Body).error).toMatchObject({ code: 'SB_ERR_REQUEST_ID_REUSED', field: 'requestId' });
+    }
+    expect(((await http(h, 'GET', `${base}/agents/zed`)).body as Body).agent?.displayName).toBe('First');
+    expect((await http(h, 'GET', `${base}/agents/yan`)).status).toBe(404);
+    const again = await http(h, 'PUT', `${base}/agents/zed`, first, undefined, key);
+    expect(again.status).toBe(200);
+    expect((again.body as Body).agent?.displayName).toBe('First');
+
+    // gRPC: the same rule, FAILED_PRECONDITION naming the field.
+    const e = await callError(h.admin, h.admin.upsertAgent, {
+      tenant: T,
+      requestId: 'up-1',
+      agent: chatAgent('zed', { displayName: 'Third' }),
+    });
+    expect(e.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e.metadata.get('sb-field')).toEqual(['requestId']);
+  });
+
+  it('a conversation enqueued again with different content is refused (409); with the same content it gets its first answer', async () => {
+    const r1 = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('c1'),
+    });
+    const same = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('c1'),
+    });
+    expect(same).toEqual(r1);
+    const e = await callError(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('c1', 'billing', { priority: 9, customer: { id: 'someone-else', valueTier: 0 } }),
+    });
+    expect(e.code).toBe(grpc.status.ALREADY_EXISTS);
+    const viaHttp = await http(h, 'POST', `${base}/conversations`, {
+      id: 'c1',
+      channel: 'CHANNEL_CHAT',
+      customer: { id: 'someone-else' },
+      queueId: 'billing',
+    });
+    expect(viaHttp.status).toBe(409);
+    expect((viaHttp.body as Body).error?.code).toBe('SB_ERR_CONVERSATION_EXISTS');
+  });
+
+  it('a request id never stands for a conversation id: cancelling "c3" with request id "x3" is not taken for the cancel of conversation "r:x3"', async () => {
+    for (const id of ['r:x3', 'c3']) {
+      await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat(id) });
+    }
+    expect((await http(h, 'POST', `${base}/conversations/r:x3:cancel`, {})).status).toBe(200);
+    const c3 = await http(h, 'POST', `${base}/conversations/c3:cancel`, {}, undefined, {
+      'idempotency-key': 'x3',
+    });
+    expect(c3.status).toBe(200);
+    const got = await call(h.gateway, h.gateway.getConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'c3',
+    });
+    expect(got.conversation?.status).toBe(ConversationStatus.CONVERSATION_STATUS_ABANDONED);
+  });
+
+  it('a conversation ended again with another outcome is refused as already ended; ended again alike it is a retry', async () => {
+    // A desk of its own, so e1 is assigned whatever the other tests left busy.
+    await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('ends') });
+    await call(h.admin, h.admin.upsertAgent, {
+      tenant: T,
+      requestId: '',
+      agent: chatAgent('eve', { queues: ['ends'] }),
+    });
+    await call(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: '',
+      agentId: 'eve',
+      presence: Presence.PRESENCE_ONLINE,
+    });
+    await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat('e1', 'ends') });
+    await call(h.desk, h.desk.endConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'e1',
+      outcome: 1,
+    });
+    // A retry of the same end (its answer was lost) is accepted.
+    await call(h.desk, h.desk.endConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'e1',
+      outcome: 1,
+    });
+    const e = await callError(h.desk, h.desk.endConversation, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'e1',
+      outcome: 2,
+    });
+    expect(e.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e.details).toMatch(/already ended/);
+  });
+});
