@@ -6,8 +6,7 @@
  * Errors carry the catalogue's gRPC status, a message naming the field, and trailing metadata
  * `sb-error-code` and `sb-field`.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -23,6 +22,7 @@ import { StatisticsServiceService } from '../gen/switchboard/v1/statistics.js';
 import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
 import type { CallTrace } from './call-trace.js';
+import { descriptorPath } from './descriptors.js';
 import {
   type CallContext,
   type SwitchboardService,
@@ -330,14 +330,6 @@ export function toStatus(e: SwitchboardError): Partial<grpc.StatusObject> {
  * Where a buf-built descriptor set is: beside this module when running from source (`src/api` →
  * `src/gen`), or in the source tree when running the compiled `dist/src/api` (tsc does not copy it).
  */
-function descriptorPath(name: string): string | null {
-  for (const rel of [`../gen/${name}`, `../../../src/gen/${name}`]) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
 /**
  * A package definition for reflection from a descriptor set. proto-loader re-serialises descriptors
  * through protobufjs, which names map entry messages wrongly (Agent.capacity, Health's statuses) and

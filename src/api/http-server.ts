@@ -19,6 +19,7 @@ import { EVENTS_PATH, type Route, RouteTable } from './routes.js';
 import { type CallContext, type SwitchboardService, toSwitchboardError } from './service.js';
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
+import { checkJsonRequest } from './validate/json-types.js';
 
 export interface HttpServerOptions {
   service: SwitchboardService;
@@ -356,6 +357,8 @@ function buildRequest(
     }
   }
   if (obj.requestId === undefined && typeof idempotencyKey === 'string') obj.requestId = idempotencyKey;
+  // Types first: the generated codec coerces wrong ones (see json-types.ts).
+  checkJsonRequest(route.rpc, obj);
   try {
     return route.request.fromJSON(obj);
   } catch (e) {
