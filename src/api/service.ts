@@ -224,7 +224,7 @@ export class SwitchboardService {
   async upsertAgent(req: admin.UpsertAgentRequest, ctx: CallContext): Promise<admin.UpsertAgentResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const agent = toAgentConfig(req.agent);
       await this.apply(tenant, { type: 'upsert_agent', agent }, this.id('upsert_agent', req.requestId), ctx);
       return { agent: out.agentToProto(agent) };
@@ -236,7 +236,7 @@ export class SwitchboardService {
   async removeAgent(req: admin.RemoveAgentRequest, ctx: CallContext): Promise<admin.RemoveAgentResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const agentId = checkId(req.agentId, 'agentId');
       await this.apply(
         tenant,
@@ -253,7 +253,7 @@ export class SwitchboardService {
   async getAgent(req: admin.GetAgentRequest, ctx: CallContext): Promise<admin.GetAgentResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const agentId = checkId(req.agentId, 'agentId');
       const r = await this.query(tenant, { type: 'agent', agentId }, ctx);
       if (r.type !== 'agent') return unexpected(r);
@@ -267,7 +267,7 @@ export class SwitchboardService {
   async listAgents(req: admin.ListAgentsRequest, ctx: CallContext): Promise<admin.ListAgentsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const r = await this.query(tenant, { type: 'list_agents' }, ctx);
       if (r.type !== 'list_agents') return unexpected(r);
       return { agents: r.agents.map(out.agentToProto) };
@@ -279,7 +279,7 @@ export class SwitchboardService {
   async upsertQueue(req: admin.UpsertQueueRequest, ctx: CallContext): Promise<admin.UpsertQueueResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queue = toQueueConfig(req.queue);
       await this.apply(tenant, { type: 'upsert_queue', queue }, this.id('upsert_queue', req.requestId), ctx);
       return { queue: out.queueToProto(queue) };
@@ -291,7 +291,7 @@ export class SwitchboardService {
   async removeQueue(req: admin.RemoveQueueRequest, ctx: CallContext): Promise<admin.RemoveQueueResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queueId = checkId(req.queueId, 'queueId');
       await this.apply(
         tenant,
@@ -308,7 +308,7 @@ export class SwitchboardService {
   async getQueue(req: admin.GetQueueRequest, ctx: CallContext): Promise<admin.GetQueueResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queueId = checkId(req.queueId, 'queueId');
       const r = await this.query(tenant, { type: 'queue', queueId }, ctx);
       if (r.type !== 'queue') return unexpected(r);
@@ -322,7 +322,7 @@ export class SwitchboardService {
   async listQueues(req: admin.ListQueuesRequest, ctx: CallContext): Promise<admin.ListQueuesResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const r = await this.query(tenant, { type: 'list_queues' }, ctx);
       if (r.type !== 'list_queues') return unexpected(r);
       return { queues: r.queues.map(out.queueToProto) };
@@ -337,7 +337,7 @@ export class SwitchboardService {
   ): Promise<admin.UpsertCustomerResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const customer = toCustomerConfig(req.customer);
       await this.apply(
         tenant,
@@ -354,7 +354,7 @@ export class SwitchboardService {
   async getCustomer(req: admin.GetCustomerRequest, ctx: CallContext): Promise<admin.GetCustomerResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const customerId = checkId(req.customerId, 'customerId');
       const r = await this.query(tenant, { type: 'customer', customerId }, ctx);
       if (r.type !== 'customer') return unexpected(r);
@@ -372,7 +372,7 @@ export class SwitchboardService {
   ): Promise<admin.RemoveCustomerResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const customerId = checkId(req.customerId, 'customerId');
       await this.apply(
         tenant,
@@ -392,7 +392,7 @@ export class SwitchboardService {
   ): Promise<admin.SetRoutingConfigResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const config = toRoutingConfig(req.config);
       await this.apply(
         tenant,
@@ -412,7 +412,7 @@ export class SwitchboardService {
   ): Promise<admin.GetRoutingConfigResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const r = await this.query(tenant, { type: 'routing_config' }, ctx);
       if (r.type !== 'routing_config') return unexpected(r);
       return { config: out.routingConfigToProto(r.config) };
@@ -424,7 +424,7 @@ export class SwitchboardService {
   async lint(req: admin.LintRequest, ctx: CallContext): Promise<admin.LintResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const r = await this.query(tenant, { type: 'lint' }, ctx);
       if (r.type !== 'lint') return unexpected(r);
       return { findings: r.findings.map(out.lintFindingToProto) };
@@ -438,7 +438,7 @@ export class SwitchboardService {
   async setPresence(req: desk.SetPresenceRequest, ctx: CallContext): Promise<desk.SetPresenceResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'set_presence',
         agentId: checkId(req.agentId, 'agentId'),
@@ -454,7 +454,7 @@ export class SwitchboardService {
   async acceptOffer(req: desk.AcceptOfferRequest, ctx: CallContext): Promise<desk.AcceptOfferResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'accept_offer',
         agentId: checkId(req.agentId, 'agentId'),
@@ -470,7 +470,7 @@ export class SwitchboardService {
   async rejectOffer(req: desk.RejectOfferRequest, ctx: CallContext): Promise<desk.RejectOfferResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'reject_offer',
         agentId: checkId(req.agentId, 'agentId'),
@@ -489,7 +489,7 @@ export class SwitchboardService {
   ): Promise<desk.EndConversationResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const conversationId = checkId(req.conversationId, 'conversationId');
       const cmd: Command = { type: 'end_conversation', conversationId, outcome: checkOutcome(req.outcome) };
       const id = this.id('end_conversation', req.requestId, conversationId);
@@ -510,7 +510,7 @@ export class SwitchboardService {
   async finishWrapUp(req: desk.FinishWrapUpRequest, ctx: CallContext): Promise<desk.FinishWrapUpResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = { type: 'finish_wrap_up', agentId: checkId(req.agentId, 'agentId') };
       await this.apply(tenant, cmd, this.id('finish_wrap_up', req.requestId), ctx);
       return {};
@@ -524,7 +524,7 @@ export class SwitchboardService {
   async enqueue(req: gw.EnqueueRequest, ctx: CallContext): Promise<gw.EnqueueResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       checkRequestId(req.requestId);
       const conversation = toConversationRequest(req.conversation);
       const cmd: Command = { type: 'enqueue', conversation };
@@ -544,7 +544,7 @@ export class SwitchboardService {
   async cancel(req: gw.CancelRequest, ctx: CallContext): Promise<gw.CancelResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const conversationId = checkId(req.conversationId, 'conversationId');
       await this.apply(
         tenant,
@@ -561,7 +561,7 @@ export class SwitchboardService {
   async transfer(req: gw.TransferRequest, ctx: CallContext): Promise<gw.TransferResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'transfer',
         conversationId: checkId(req.conversationId, 'conversationId'),
@@ -582,7 +582,7 @@ export class SwitchboardService {
   async escalate(req: gw.EscalateRequest, ctx: CallContext): Promise<gw.EscalateResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'escalate',
         conversationId: checkId(req.conversationId, 'conversationId'),
@@ -602,7 +602,7 @@ export class SwitchboardService {
   async assign(req: gw.AssignRequest, ctx: CallContext): Promise<gw.AssignResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const cmd: Command = {
         type: 'assign',
         conversationId: checkId(req.conversationId, 'conversationId'),
@@ -621,7 +621,7 @@ export class SwitchboardService {
   ): Promise<gw.GetConversationResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const conversationId = checkId(req.conversationId, 'conversationId');
       const r = await this.query(tenant, { type: 'conversation', conversationId }, ctx);
       if (r.type !== 'conversation') return unexpected(r);
@@ -637,7 +637,7 @@ export class SwitchboardService {
   async listWaiting(req: gw.ListWaitingRequest, ctx: CallContext): Promise<gw.ListWaitingResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queueId = checkId(req.queueId, 'queueId');
       const limit = req.pageSize === 0 ? DEFAULT_PAGE : checkInt(req.pageSize, 'pageSize', 1, MAX_PAGE);
       const r = await this.query(tenant, { type: 'list_waiting', queueId, limit }, ctx);
@@ -655,7 +655,7 @@ export class SwitchboardService {
   ): Promise<gw.ListAgentConversationsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const agentId = checkId(req.agentId, 'agentId');
       const r = await this.query(tenant, { type: 'agent_conversations', agentId }, ctx);
       if (r.type !== 'agent_conversations') return unexpected(r);
@@ -674,7 +674,7 @@ export class SwitchboardService {
   ): Promise<stats.GetQueueStatsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queueId = checkId(req.queueId, 'queueId');
       const r = await this.query(tenant, { type: 'queue_stats', queueId }, ctx);
       if (r.type !== 'queue_stats') return unexpected(r);
@@ -691,7 +691,7 @@ export class SwitchboardService {
   ): Promise<stats.ListQueueStatsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const r = await this.query(tenant, { type: 'all_queue_stats' }, ctx);
       if (r.type !== 'all_queue_stats') return unexpected(r);
       return { stats: r.stats.map(out.queueStatsToProto) };
@@ -706,7 +706,7 @@ export class SwitchboardService {
   ): Promise<stats.GetAgentStatsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const agentId = checkId(req.agentId, 'agentId');
       const r = await this.query(tenant, { type: 'agent_stats', agentId }, ctx);
       if (r.type !== 'agent_stats') return unexpected(r);
@@ -723,7 +723,7 @@ export class SwitchboardService {
   ): Promise<stats.ListAgentStatsResponse> {
     const t0 = performance.now();
     try {
-      const tenant = this.authorise(req.tenant, ctx);
+      const tenant = this.authorise(req, ctx);
       const queueId = checkOptionalId(req.queueId, 'queueId');
       const team = req.team === '' || req.team === undefined ? undefined : checkText(req.team, 'team', 64);
       const r = await this.query(
@@ -743,7 +743,7 @@ export class SwitchboardService {
 
   /** Checks and authorises a WatchEvents call; the transport subscribes with the returned filter. */
   eventFilter(req: WatchEventsRequest, ctx: CallContext): EventFilter {
-    const tenant = this.authorise(req.tenant, ctx);
+    const tenant = this.authorise(req, ctx);
     return toEventFilter(tenant, req);
   }
 
@@ -784,9 +784,14 @@ export class SwitchboardService {
 
   // ---- plumbing ----------------------------------------------------------------------------------
 
-  /** The token, then the tenant's syntax (it names the partition), then the token's right to it. */
-  private authorise(tenant: string, ctx: CallContext): string {
-    return this.auth.authorise(ctx.token, () => checkTenant(tenant));
+  /**
+   * The token, then the tenant's syntax (it names the partition), then the token's right to it; then the
+   * request id, which every request carries (read calls ignore it, but a malformed one is still refused).
+   */
+  private authorise(req: { tenant: string; requestId: string }, ctx: CallContext): string {
+    const tenant = this.auth.authorise(ctx.token, () => checkTenant(req.tenant));
+    checkRequestId(req.requestId);
+    return tenant;
   }
 
   /** Envelope id: see the table in the file comment. */

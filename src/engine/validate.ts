@@ -6,6 +6,10 @@
  */
 import type { ErrorCode } from '../errors/catalogue.js';
 import { validTimeZone } from './hours.js';
+
+/** Most overflow steps a queue may have (the API checks the same bound). */
+export const MAX_OVERFLOW_STEPS = 16;
+
 import { CHANNELS, type Command, type CommandEnvelope, type EngineError } from './types.js';
 
 const STRATEGY_NAMES = ['round_robin', 'least_busy', 'longest_idle', 'most_skilled', 'broadcast', 'manual'];
@@ -159,7 +163,7 @@ function queue(v: unknown): void {
   int(q.maxSize, 'queue.maxSize', 0, 100_000_000);
   int(q.offerTimeoutSeconds, 'queue.offerTimeoutSeconds', 0, 86_400);
   let prev = 0;
-  arr(q.overflow, 'queue.overflow', 16).forEach((s, i) => {
+  arr(q.overflow, 'queue.overflow', MAX_OVERFLOW_STEPS).forEach((s, i) => {
     const f = `queue.overflow[${i}]`;
     const o = obj(s, f);
     const after = int(o.afterSeconds, `${f}.afterSeconds`, 0, 30 * 86_400);

@@ -98,6 +98,18 @@ describe('idempotency keys', () => {
     expect(got.conversation?.status).toBe(ConversationStatus.CONVERSATION_STATUS_ABANDONED);
   });
 
+  it('a malformed request id is refused on read calls too, over both transports', async () => {
+    const bad = `bad id\u0001${'x'.repeat(300)}`;
+    const e = await callError(h.admin, h.admin.getAgent, { tenant: T, requestId: bad, agentId: 'ana' });
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.metadata.get('sb-field')).toEqual(['requestId']);
+    const r = await http(h, 'GET', `${base}/agents/ana`, undefined, undefined, {
+      'idempotency-key': 'x'.repeat(300),
+    });
+    expect(r.status).toBe(400);
+    expect((r.body as Body).error?.field).toBe('requestId');
+  });
+
   it('a conversation ended again with another outcome is refused as already ended; ended again alike it is a retry', async () => {
     // A desk of its own, so e1 is assigned whatever the other tests left busy.
     await call(h.admin, h.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('ends') });

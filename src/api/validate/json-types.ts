@@ -77,11 +77,14 @@ function checkMessage(desc: DescMessage, value: unknown, path: string): void {
 function checkField(field: DescField, v: unknown, path: string): void {
   switch (field.fieldKind) {
     case 'scalar':
-      return checkScalar(field.scalar, v, path);
+      checkScalar(field.scalar, v, path);
+      return;
     case 'enum':
-      return checkEnum(field.enum.values, v, path);
+      checkEnum(field.enum.values, v, path);
+      return;
     case 'message':
-      return checkMessage(field.message, v, path);
+      checkMessage(field.message, v, path);
+      return;
     case 'list': {
       if (!Array.isArray(v)) throw invalid(path, `must be an array, not ${describe(v)}`);
       v.forEach((item, i) => {

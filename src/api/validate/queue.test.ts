@@ -62,6 +62,17 @@ describe('queue validation', () => {
     ['no strategy', { strategy: Strategy.STRATEGY_UNSPECIFIED }, 'queue.strategy'],
     ['priority 11', { priority: 11 }, 'queue.priority'],
     [
+      // The engine's own bound (MAX_OVERFLOW_STEPS): the API used to allow 20 and pass 17 on to be refused there.
+      '17 overflow steps',
+      {
+        overflow: Array.from({ length: 17 }, (_, i) => ({
+          afterSeconds: 10 * (i + 1),
+          action: { relaxSkills: { by: 1 } },
+        })),
+      },
+      'queue.overflow',
+    ],
+    [
       'min level 0',
       { requiredSkills: [{ skill: 'billing', minLevel: 0 }] },
       'queue.requiredSkills[0].minLevel',

@@ -8,6 +8,7 @@ import type {
   ServiceLevelTarget,
   StrategyName,
 } from '../../engine/types.js';
+import { MAX_OVERFLOW_STEPS } from '../../engine/validate.js';
 import type {
   BusinessHours as PbBusinessHours,
   OverflowStep as PbOverflowStep,
@@ -142,7 +143,7 @@ function toOverflowAction(a: PbOverflowStep['action'], ownId: string, field: str
 }
 
 function toOverflow(steps: PbOverflowStep[] | undefined, ownId: string, field: string): OverflowStep[] {
-  const list = checkList(steps, field, 20);
+  const list = checkList(steps, field, MAX_OVERFLOW_STEPS);
   let last = -1;
   return list.map((s, i) => {
     const at = `${field}[${i}]`;

@@ -520,7 +520,7 @@ export interface Queue {
   maxSize: number;
   /** 0 = assign directly; otherwise the agent must accept within this many seconds (at most 3 600). */
   offerTimeoutSeconds: number;
-  /** Overflow rules, in increasing `after_seconds`. */
+  /** Overflow rules, in increasing `after_seconds` (at most 16). */
   overflow: OverflowStep[];
   /** Returning customers wait up to this many seconds for their previous agent (0 = never wait). */
   previousAgentWaitSeconds: number;
