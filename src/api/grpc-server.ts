@@ -29,6 +29,7 @@ import {
   toSwitchboardError,
   UNARY_METHODS,
   type UnaryMethod,
+  WATCH_BUFFER_LIMIT,
 } from './service.js';
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
@@ -128,8 +129,6 @@ const FAST_REPLIES = new Map<string, grpc.serialize<unknown>>([
   ],
 ]);
 
-/** A watcher whose client stops reading is cut off past this many buffered bytes (no unbounded memory). */
-const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
 const READINESS_POLL_MS = 250;
 
 const UNARY = new Set<string>(UNARY_METHODS);

@@ -16,7 +16,12 @@ import { Event as PbEvent, WatchEventsRequest } from '../gen/switchboard/v1/even
 import type { PublishedEvent } from '../host/router.js';
 import { bearerToken } from './auth.js';
 import { EVENTS_PATH, type Route, RouteTable } from './routes.js';
-import { type CallContext, type SwitchboardService, toSwitchboardError } from './service.js';
+import {
+  type CallContext,
+  type SwitchboardService,
+  toSwitchboardError,
+  WATCH_BUFFER_LIMIT,
+} from './service.js';
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
 import { checkJsonRequest } from './validate/json-types.js';
@@ -29,10 +34,14 @@ export interface HttpServerOptions {
   maxBodyBytes: number;
   /** Serve HTTPS with these files (followed when they change); absent = plain HTTP. */
   tls?: TlsFiles;
+  /** An SSE watcher is cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
+  watchBufferBytes?: number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SSE_HEARTBEAT_MS = 15_000;
+/** How long a watcher cut off for reading too slowly gets to take its last event before its socket closes. */
+const SSE_CUT_GRACE_MS = 5_000;
 const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
 
 export class HttpApiServer {
@@ -42,6 +51,7 @@ export class HttpApiServer {
   private readonly registry: Registry;
   private readonly logger: Logger;
   private readonly maxBodyBytes: number;
+  private readonly watchBufferBytes: number;
   private readonly streams = new Set<ServerResponse>();
 
   constructor(opts: HttpServerOptions) {
@@ -49,6 +59,7 @@ export class HttpApiServer {
     this.registry = opts.registry;
     this.logger = opts.logger;
     this.maxBodyBytes = opts.maxBodyBytes;
+    this.watchBufferBytes = opts.watchBufferBytes ?? WATCH_BUFFER_LIMIT;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res);
     const tls = opts.tls;
     if (tls) {
@@ -59,9 +70,22 @@ export class HttpApiServer {
     } else {
       this.server = createServer({ keepAliveTimeout: 65_000 }, handler);
     }
-    this.server.on('clientError', (_err, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
+    // Requests Node's parser refuses never reach a handler: answer them in the catalogue's terms too.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const e = tooLarge
+        ? new SwitchboardError('SB_ERR_PAYLOAD_TOO_LARGE', 'the request line or headers are too large')
+        : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed HTTP request');
+      this.service.countError('http', e.code);
+      const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+      const status = tooLarge ? '413 Payload Too Large' : '400 Bad Request';
+      socket.end(
+        `HTTP/1.1 ${status}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
   }
 
@@ -179,7 +203,8 @@ export class HttpApiServer {
   private events(req: IncomingMessage, res: ServerResponse, tenant: string, query: string): void {
     const params = new URLSearchParams(query);
     const types = params.get('types');
-    let unsubscribe: () => void;
+    let unsubscribe: () => void = () => {};
+    let cut = false;
     try {
       const watch = WatchEventsRequest.fromJSON({
         tenant,
@@ -200,6 +225,18 @@ export class HttpApiServer {
         filter,
         ctx,
         (e: PublishedEvent) => {
+          if (cut) return;
+          if (res.writableLength > this.watchBufferBytes) {
+            // As over gRPC: say why (it reaches a client that resumes reading), then let go of the buffer.
+            cut = true;
+            this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
+            unsubscribe();
+            res.end(
+              `event: error\ndata: ${JSON.stringify({ error: { code: 'SB_ERR_OVERLOADED', message: 'the watcher reads too slowly; reconnect' } })}\n\n`,
+            );
+            setTimeout(() => res.destroy(), SSE_CUT_GRACE_MS).unref();
+            return;
+          }
           res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
         },
         (err) => {

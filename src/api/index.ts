@@ -42,6 +42,8 @@ export interface ApiOptions {
   tls?: TlsFiles;
   /** `--trace-calls`: per-Enqueue handler times, written when the API stops. */
   callTrace?: CallTrace;
+  /** SSE watchers are cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
+  watchBufferBytes?: number;
 }
 
 export interface Api {
@@ -77,6 +79,7 @@ export function createApi(opts: ApiOptions): Api {
     logger: opts.logger,
     maxBodyBytes: maxMessageBytes,
     ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
   });
   return {
     service,

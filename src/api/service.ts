@@ -55,6 +55,12 @@ import { toEventFilter } from './validate/events.js';
 import { toQueueConfig } from './validate/queue.js';
 import { toRoutingConfig } from './validate/routing.js';
 
+/**
+ * A WatchEvents client (gRPC stream or SSE) that stops reading is cut off once this many bytes wait in
+ * the node's buffer for it: events for a reader that is not there would otherwise grow memory unbounded.
+ */
+export const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
+
 /** What a transport knows about the caller. */
 export interface CallContext {
   /** Bearer token from `authorization`, if any. */

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, Queue, Strategy } from '../../src/gen/switchboard/v1/common.js';
 import {
@@ -349,5 +350,34 @@ describe('HTTP/JSON mirror', () => {
     ctrl.abort();
     await new Promise((r) => setTimeout(r, 100));
     expect(h.router.subscriberCount).toBe(0);
+  });
+});
+
+describe('requests the HTTP parser refuses', () => {
+  /** One raw request on its own connection; the whole answer as text. */
+  async function raw(request: string): Promise<string> {
+    const socket = connect(h.httpPort, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString();
+    });
+    socket.write(request);
+    await new Promise((r) => socket.once('close', r));
+    return text;
+  }
+
+  it('oversized headers get 413 with the catalogue error body, malformed requests 400 with one', async () => {
+    const big = await raw(
+      `GET ${base}/agents/ana HTTP/1.1\r\nhost: x\r\nidempotency-key: ${'k'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(big).toMatch(/^HTTP\/1\.1 413 /);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: { code: 'SB_ERR_PAYLOAD_TOO_LARGE' },
+    });
+    const garbage = await raw('THIS IS NOT HTTP\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: { code: 'SB_ERR_INVALID_ARGUMENT' },
+    });
   });
 });

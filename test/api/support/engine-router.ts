@@ -80,6 +80,12 @@ export class InMemoryRouter implements PartitionRouter {
     return () => this.subscribers.delete(s);
   }
 
+  /** Publishes an event to the subscribers as a partition would (to flood a watcher in a test). */
+  emit(tenant: string, event: PublishedEvent['event']): void {
+    const p: PublishedEvent = { tenant, seq: ++this.seq, at: Date.now(), event };
+    for (const s of this.subscribers) if (matches(s.filter, p)) s.onEvent(p);
+  }
+
   /** Live subscriptions (a cancelled watcher must not leave one behind). */
   get subscriberCount(): number {
     return this.subscribers.size;

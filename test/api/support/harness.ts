@@ -44,6 +44,7 @@ export async function startHarness(
     tls?: TlsFiles;
     /** Default: pino at SB_TEST_LOG or silent. */
     logger?: Logger;
+    watchBufferBytes?: number;
   } = {},
 ): Promise<Harness> {
   const router = new InMemoryRouter();
@@ -60,6 +61,7 @@ export async function startHarness(
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024,
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
   // With TLS the test makes its own clients (with the CA it generated); these then stay unconnected.
