@@ -219,7 +219,7 @@ export class RoutingEngine implements Engine {
   /** Hashes the captured state as a structure (no JSON string is built). */
   digest(): string {
     this.assertLive();
-    return digestValue([this.partition, capture(this.p, this.dedupe, false)]);
+    return digestValue([this.partition, capture(this.p, this.dedupe)]);
   }
 
   static create(partition: string, options: EngineOptions = {}): RoutingEngine {

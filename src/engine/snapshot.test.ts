@@ -101,11 +101,18 @@ describe('partition snapshots', () => {
     const v2 = JSON.parse(JSON.stringify(b.engine.snapshot()));
     expect(v2.version).toBe(2);
     const restored = restoreEngine({ version: 1, partition: v2.partition, state: asV1(v2.state) });
-    expect(restored.digest()).toBe(a.engine.digest());
+    // Version 1 kept no command fingerprints (part of the state since): the same desk is the version 2
+    // state without them.
+    // (A copy of its own: a restored engine takes over the state's arrays.)
+    const unfingerprinted = JSON.parse(JSON.stringify(b.engine.snapshot()));
+    unfingerprinted.state.dedupe = unfingerprinted.state.dedupe.map((e: unknown[]) => e.slice(0, 2));
+    const same = restoreEngine(unfingerprinted);
+    expect(restored.digest()).toBe(same.digest());
     const go = (e: typeof restored) =>
       later.map((cmd, i) => e.apply({ id: `l${i}`, at: a.t + (i + 1) * 16_000, cmd }));
     expect(go(restored)).toEqual(go(a.engine));
-    expect(restored.digest()).toBe(a.engine.digest());
+    expect(go(same)).toEqual(go(busyDesk().engine));
+    expect(restored.digest()).toBe(same.digest());
   });
 
   it('what a waiting customer was last told survives a snapshot: the reopening notice comes once, restored or not', () => {

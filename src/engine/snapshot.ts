@@ -191,11 +191,7 @@ class Tables {
  * (configs, requirement lists, explanations, outcomes, replies, closed views), are shared, not copied;
  * customers (whose fields are reassigned) and per-conversation id lists (pushed/spliced) are copied.
  */
-/**
- * `fingerprints: false` leaves the dedupe memory's command fingerprints out (the digest: it names the
- * routing state, which a snapshot written before fingerprints restores exactly, without them).
- */
-export function capture(p: Partition, dedupe: ReplyMemo<Reply>, fingerprints = true): StateV2 {
+export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
   const t = new Tables();
   const agents: unknown[] = new Array(p.agents.size * AGENT_STRIDE);
   let i = 0;
@@ -283,7 +279,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>, fingerprints = t
     convs,
     recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
     recentLimit: p.recent.limit,
-    dedupe: fingerprints ? dedupe.taggedEntries() : dedupe.entries(),
+    dedupe: dedupe.taggedEntries(),
   };
 }
 
