@@ -36,14 +36,20 @@ export class ReplyMemo<V> {
   }
 
   get(k: string): V | undefined {
+    const r = this.find(k);
+    return r < 0 ? undefined : this.vals[r];
+  }
+
+  /** Ring slot of `k`, or -1. */
+  private find(k: string): number {
     const h = hashString(k, this.seed);
     const index = this.index;
     const mask = this.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const e = index[i]!;
-      if (e === 0) return undefined;
+      if (e === 0) return -1;
       const r = e - 1;
-      if (this.hashes[r] === h && this.keys[r] === k) return this.vals[r];
+      if (this.hashes[r] === h && this.keys[r] === k) return r;
     }
   }
 
@@ -53,15 +59,8 @@ export class ReplyMemo<V> {
 
   /** The tag stored with `k` (0 when none was given), or undefined when `k` is not remembered. */
   tagOf(k: string): number | undefined {
-    const h = hashString(k, this.seed);
-    const index = this.index;
-    const mask = this.mask;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const e = index[i]!;
-      if (e === 0) return undefined;
-      const r = e - 1;
-      if (this.hashes[r] === h && this.keys[r] === k) return this.tags[r];
-    }
+    const r = this.find(k);
+    return r < 0 ? undefined : this.tags[r];
   }
 
   /** Adds a new key (callers never add a key they still remember), forgetting the oldest when full. */

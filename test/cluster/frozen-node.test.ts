@@ -18,14 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Answer,
   comparable,
-  demoEnqueue,
   demoGet,
-  demoOwnerFirst,
+  demoPair,
+  demoWriters,
   enqueueUntilOk,
-  firstStepBack,
-  partitionsOwned,
-  RETRYABLE_HTTP,
-  storedDemoEventSeqs,
+  expectNothingLost,
+  leaseLosses,
 } from '../support/demo-calls.js';
 import { natsForTest } from '../support/nats-server.js';
 import { type NodeProcess, startNodeProcess } from '../support/node-process.js';
@@ -55,26 +53,13 @@ afterAll(async () => {
 
 describe('a node frozen past its lease', () => {
   it('is fenced out: the other node takes over, nothing A answered 200 is lost, nothing lands twice, and A serves again after waking', async () => {
-    const [idA, idB] = demoOwnerFirst('frozen');
     const url = nats.urls.join(',');
-    const a = await startNodeProcess({
-      args: ['--nats-url', url, '--node-id', idA, '--demo'],
+    const [a, b] = await demoPair('frozen', url, url, async (args) => {
+      const n = await startNodeProcess({ args });
+      nodes.push(n);
+      return n;
     });
-    nodes.push(a);
-    const b = await startNodeProcess({ args: ['--nats-url', url, '--node-id', idB] });
-    nodes.push(b);
-    for (let i = 0; i < 5; i++) expect((await demoEnqueue(a, `before-${i}`)).status).toBe(200);
-    // A holds the tenant (the ids make it A's by rendezvous, so B's joining does not move it).
-    await new Promise((r) => setTimeout(r, TTL_MS));
-    expect(await partitionsOwned(a)).toBe(1);
-    expect(await partitionsOwned(b)).toBe(0);
-
-    // Four writers keep one enqueue each in flight at A, so the freeze catches some mid-way.
-    const answers = new Map<string, Answer>();
-    let writing = true;
-    const writers = Array.from({ length: 4 }, async (_, w) => {
-      for (let i = 0; writing; i++) answers.set(`w${w}-${i}`, await demoEnqueue(a, `w${w}-${i}`));
-    });
+    const writers = demoWriters(a);
     await new Promise((r) => setTimeout(r, 300));
     process.kill(a.pid, 'SIGSTOP');
     const frozenAt = Date.now();
@@ -96,40 +81,12 @@ describe('a node frozen past its lease', () => {
     expect(held.status, `read held over the freeze: ${JSON.stringify(held.body)}`).toBe(200);
     expect(comparable(held)).toEqual(comparable(await demoGet(b, 'while-frozen')));
     await new Promise((r) => setTimeout(r, 1000));
-    writing = false;
-    await Promise.all(writers);
-
-    const ok = [...answers].filter(([, x]) => x.status === 200).map(([id]) => id);
-    const refused = [...answers].filter(([, x]) => x.status !== 200);
-    console.log(
-      `[frozen-node] writers to A: ${ok.length} answered 200, ${refused.length} refused (${[...new Set(refused.map(([, x]) => x.status))].join(', ') || 'none'})`,
-    );
-    expect(ok.length).toBeGreaterThan(4);
+    await writers.stop();
     // A dropped the tenant on waking, by the clock, before anything else.
     expect(a.lines().some((l) => l.includes('"partition lost"') && l.includes('"partition":"demo"'))).toBe(
       true,
     );
-    // Refused means "try again", never a verdict on the conversation.
-    for (const [id, x] of refused)
-      expect(RETRYABLE_HTTP.has(x.status), `${id}: ${JSON.stringify(x)}`).toBe(true);
-    for (const [id] of refused) expect((await enqueueUntilOk(b, id)).status).toBe(200);
-
-    const all = ['while-frozen', ...Array.from({ length: 5 }, (_, i) => `before-${i}`), ...answers.keys()];
-    for (const id of all) {
-      const onB = await demoGet(b, id);
-      expect(onB.status, `${id} on B: ${JSON.stringify(onB.body)}`).toBe(200);
-      // A, awake again, serves (owning the tenant again or forwarding to B) and agrees with B.
-      const onA = await demoGet(a, id);
-      expect(onA.status, `${id} on A: ${JSON.stringify(onA.body)}`).toBe(200);
-      expect(comparable(onA)).toEqual(comparable(onB));
-    }
-    const metrics = await fetch(`http://127.0.0.1:${a.httpPort}/metrics`).then((r) => r.text());
-    expect(metrics).toMatch(/switchboard_node_lease_lost_total\{reason="fenced"\} [1-9]/);
-
-    // Each log batch's events are stored once, in log order: a seq never goes back.
-    const seqs = await storedDemoEventSeqs(nc);
-    expect(seqs.length).toBeGreaterThan(0);
-    const back = firstStepBack(seqs);
-    expect(back, `seq ${seqs[back]} stored after ${seqs[back - 1]}`).toBe(-1);
+    await expectNothingLost('frozen-node', a, b, writers.answers, ['while-frozen'], nc);
+    expect((await leaseLosses(a)).fenced).toBeGreaterThan(0);
   }, 120_000);
 });

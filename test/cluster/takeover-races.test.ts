@@ -100,6 +100,38 @@ function pool(): WorkerPool {
   return p;
 }
 
+/** `inner` with some of its methods replaced (the rest delegate; closing is the test's business). */
+function storeWith(inner: SnapshotStore, over: Partial<SnapshotStore>): SnapshotStore {
+  return {
+    save: (s) => inner.save(s),
+    load: (p) => inner.load(p),
+    storedSeq: (p) => inner.storedSeq(p),
+    close: async () => {},
+    ...over,
+  };
+}
+
+/** A cluster-mode host of tenant acme over the given log, snapshots and ownership. */
+function clusterHost(
+  log: CommandLog,
+  snapshots: SnapshotStore,
+  ownership: Ownership,
+  snapshotEveryCommands: number,
+): PartitionHost {
+  return new PartitionHost({
+    ports: {
+      mode: 'cluster',
+      log,
+      snapshots,
+      ownership,
+      clock: systemClock,
+      knownPartitions: async () => [],
+    },
+    pool: pool(),
+    snapshotEveryCommands,
+  });
+}
+
 let streams = 0;
 /** Fresh JetStream stream names for one test (memory storage: nothing to clean up on disk). */
 function names() {
@@ -139,26 +171,17 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
     // A's periodic snapshot is taken but its save never completes here: the test lands it itself, at the
     // worst moment for B, as a previous owner that passed its own checks just before losing the lease.
     const captured = deferred<StoredSnapshot>();
-    const hostA = new PartitionHost({
-      ports: {
-        mode: 'cluster',
-        log: new LeaseFencedCommandLog(logA, ownA),
-        snapshots: {
-          save: (s) => {
-            captured.resolve(s);
-            return new Promise(() => {});
-          },
-          load: (p) => snapA.load(p),
-          storedSeq: (p) => snapA.storedSeq(p),
-          close: async () => {},
+    const hostA = clusterHost(
+      new LeaseFencedCommandLog(logA, ownA),
+      storeWith(snapA, {
+        save: (s) => {
+          captured.resolve(s);
+          return new Promise(() => {});
         },
-        ownership: ownA,
-        clock: systemClock,
-        knownPartitions: async () => [],
-      },
-      pool: pool(),
-      snapshotEveryCommands: 10,
-    });
+      }),
+      ownA,
+      10,
+    );
     await hostA.start();
     await someHistory(hostA);
     const digestA = await hostA.query('acme', { type: 'digest' });
@@ -166,8 +189,7 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
     ownA.lose('acme');
 
     let loads = 0;
-    const snapshotsB: SnapshotStore = {
-      save: (x) => snapB.save(x),
+    const snapshotsB = storeWith(snapB, {
       async load(p) {
         const got = await snapB.load(p);
         if (++loads === 1) {
@@ -177,22 +199,9 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
         }
         return got;
       },
-      storedSeq: (p) => snapB.storedSeq(p),
-      close: async () => {},
-    };
-    const ownB = new TestOwnership('B');
-    const hostB = new PartitionHost({
-      ports: {
-        mode: 'cluster',
-        log: new LeaseFencedCommandLog(logB, ownB),
-        snapshots: snapshotsB,
-        ownership: ownB,
-        clock: systemClock,
-        knownPartitions: async () => [],
-      },
-      pool: pool(),
-      snapshotEveryCommands: 1_000_000,
     });
+    const ownB = new TestOwnership('B');
+    const hostB = clusterHost(new LeaseFencedCommandLog(logB, ownB), snapshotsB, ownB, 1_000_000);
     await hostB.start();
     expect(await hostB.query('acme', { type: 'digest' })).toEqual(digestA);
     const conv = await hostB.query('acme', { type: 'conversation', conversationId: 'conv-1' });
@@ -211,37 +220,28 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
     const gate = deferred();
     const saving = deferred<number>();
     const trims: number[] = [];
-    const hostA = new PartitionHost({
-      ports: {
-        mode: 'cluster',
-        log: {
-          append: (p, c, e) => log.append(p, c, e),
-          read: (p, a) => log.read(p, a),
-          lastSeq: (p) => log.lastSeq(p),
-          fence: (p) => log.fence(p),
-          trim: async (p, upto) => {
-            trims.push(upto);
-            await log.trim(p, upto);
-          },
-          close: async () => {},
+    const hostA = clusterHost(
+      {
+        append: (p, c, e) => log.append(p, c, e),
+        read: (p, a) => log.read(p, a),
+        lastSeq: (p) => log.lastSeq(p),
+        fence: (p) => log.fence(p),
+        trim: async (p, upto) => {
+          trims.push(upto);
+          await log.trim(p, upto);
         },
-        snapshots: {
-          async save(s) {
-            saving.resolve(s.seq);
-            await gate.promise;
-            await snaps.save(s);
-          },
-          load: (p) => snaps.load(p),
-          storedSeq: (p) => snaps.storedSeq(p),
-          close: async () => {},
-        },
-        ownership: own,
-        clock: systemClock,
-        knownPartitions: async () => [],
+        close: async () => {},
       },
-      pool: pool(),
-      snapshotEveryCommands: 10,
-    });
+      storeWith(snaps, {
+        async save(s) {
+          saving.resolve(s.seq);
+          await gate.promise;
+          await snaps.save(s);
+        },
+      }),
+      own,
+      10,
+    );
     await hostA.start();
     await someHistory(hostA);
     const seq = await saving.promise;
@@ -303,16 +303,13 @@ describe('a partition released while it loads', () => {
       mode: 'cluster',
       ownership: own,
       log,
-      snapshots: {
-        save: (s) => embedded.snapshots.save(s),
+      snapshots: storeWith(embedded.snapshots, {
         async load(p) {
           // The first load is slow (a big tenant's snapshot); later ones are not.
           if (++loads === 1) await gate.promise;
           return embedded.snapshots.load(p);
         },
-        storedSeq: (p) => embedded.snapshots.storedSeq(p),
-        close: async () => {},
-      },
+      }),
       knownPartitions: async () => [],
     };
     const host = new PartitionHost({ ports, pool: pool() });
@@ -327,8 +324,13 @@ describe('a partition released while it loads', () => {
     // The first call was answered for the copy that was released: retryable, never served.
     expect((await first) as Error).toMatchObject({ code: 'SB_ERR_NOT_OWNER' });
     expect(second.type).toBe('digest');
-    // The wrap-up timer falls due: exactly one tick, from one pipeline, accepted by the log.
-    await new Promise((r) => setTimeout(r, 1800));
+    // The wrap-up timer falls due: exactly one tick, from one pipeline, accepted by the log (waited for,
+    // then a while longer for a second copy's, on a busy machine).
+    const ticks = () => appends.filter((a) => a.types.includes('tick')).length;
+    for (const until = Date.now() + 10_000; ticks() === 0 && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
     expect(appends.filter((a) => a.types.includes('tick'))).toHaveLength(1);
     expect(appends.every((a) => a.ok)).toBe(true);
     await host.stop(100);
@@ -355,7 +357,7 @@ describe('a snapshot and the events of its own batch', () => {
     const withEvents = new Set<number>();
     const early: { snapshotSeq: number; storedUpTo: number }[] = [];
     let saves = 0;
-    const inner: SnapshotStore = {
+    const inner = storeWith(embedded.snapshots, {
       async save(s) {
         saves++;
         const t = track();
@@ -369,10 +371,7 @@ describe('a snapshot and the events of its own batch', () => {
         }
         await embedded.snapshots.save(s);
       },
-      load: (p) => embedded.snapshots.load(p),
-      storedSeq: (p) => embedded.snapshots.storedSeq(p),
-      close: async () => {},
-    };
+    });
     // Appends acked ~4 ms late and in order (a JetStream fsync), so the snapshot's capture finishes first.
     let last: Promise<unknown> = Promise.resolve();
     const log: CommandLog = {

@@ -4,6 +4,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { expect } from 'vitest';
 import { type EventBatch, unpackEventBatch } from '../../src/cluster/nats/events.js';
 import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import { EVENTS_STREAM } from '../../src/cluster/nats/subjects.js';
@@ -99,4 +100,88 @@ export async function partitionsOwned(n: NodeProcess): Promise<number> {
   const text = await fetch(`http://127.0.0.1:${n.httpPort}/metrics`).then((r) => r.text());
   const m = /^switchboard_partitions_owned(?:\{[^}]*\})? (\d+)/m.exec(text);
   return m ? Number(m[1]) : Number.NaN;
+}
+
+/**
+ * Two cluster nodes for the demo tenant: A (which loads it and, by the ids chosen, keeps it when B
+ * joins) and B; checks A holds it once membership has settled.
+ */
+export async function demoPair(
+  label: string,
+  urlA: string,
+  urlB: string,
+  start: (args: string[]) => Promise<NodeProcess>,
+): Promise<[NodeProcess, NodeProcess]> {
+  const [idA, idB] = demoOwnerFirst(label);
+  const a = await start(['--nats-url', urlA, '--node-id', idA, '--demo']);
+  const b = await start(['--nats-url', urlB, '--node-id', idB]);
+  for (let i = 0; i < 5; i++) expect((await demoEnqueue(a, `before-${i}`)).status).toBe(200);
+  await new Promise((r) => setTimeout(r, 2000)); // one lease TTL: B is a member, nothing moves
+  expect(await partitionsOwned(a)).toBe(1);
+  expect(await partitionsOwned(b)).toBe(0);
+  return [a, b];
+}
+
+/** Four writers keeping one enqueue each in flight at `n` (so a fault catches some mid-way) until stopped. */
+export function demoWriters(n: NodeProcess): { answers: Map<string, Answer>; stop(): Promise<void> } {
+  const answers = new Map<string, Answer>();
+  let writing = true;
+  const writers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; writing; i++) answers.set(`w${w}-${i}`, await demoEnqueue(n, `w${w}-${i}`));
+  });
+  return {
+    answers,
+    async stop() {
+      writing = false;
+      await Promise.all(writers);
+    },
+  };
+}
+
+/**
+ * After A was taken away and came back: every request A answered 200 is on B; what A refused was
+ * refused retryably and lands once when retried through B; A serves again and agrees with B on every
+ * conversation; `SB_EVENTS` stores each log batch once, in log order.
+ */
+export async function expectNothingLost(
+  label: string,
+  a: NodeProcess,
+  b: NodeProcess,
+  answers: Map<string, Answer>,
+  extraIds: string[],
+  nc: NatsConnection,
+): Promise<void> {
+  const ok = [...answers].filter(([, x]) => x.status === 200).map(([id]) => id);
+  const refused = [...answers].filter(([, x]) => x.status !== 200);
+  console.log(
+    `[${label}] writers to A: ${ok.length} answered 200, ${refused.length} refused (${[...new Set(refused.map(([, x]) => x.status))].join(', ') || 'none'})`,
+  );
+  expect(ok.length).toBeGreaterThan(4);
+  // Refused means "try again", never a verdict on the conversation.
+  for (const [id, x] of refused)
+    expect(RETRYABLE_HTTP.has(x.status), `${id}: ${JSON.stringify(x)}`).toBe(true);
+  for (const [id] of refused) expect((await enqueueUntilOk(b, id)).status).toBe(200);
+  const all = [...extraIds, ...Array.from({ length: 5 }, (_, i) => `before-${i}`), ...answers.keys()];
+  for (const id of all) {
+    const onB = await demoGet(b, id);
+    expect(onB.status, `${id} on B: ${JSON.stringify(onB.body)}`).toBe(200);
+    // A, back again, serves (owning the tenant again or forwarding to B) and agrees with B.
+    const onA = await demoGet(a, id);
+    expect(onA.status, `${id} on A: ${JSON.stringify(onA.body)}`).toBe(200);
+    expect(comparable(onA)).toEqual(comparable(onB));
+  }
+  const seqs = await storedDemoEventSeqs(nc);
+  expect(seqs.length).toBeGreaterThan(0);
+  const back = firstStepBack(seqs);
+  expect(back, `seq ${seqs[back]} stored after ${seqs[back - 1]}`).toBe(-1);
+}
+
+/** A node's `switchboard_node_lease_lost_total` by reason. */
+export async function leaseLosses(n: NodeProcess): Promise<Record<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${n.httpPort}/metrics`).then((r) => r.text());
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/switchboard_node_lease_lost_total\{reason="(\w+)"\} (\d+)/g)) {
+    out[m[1] as string] = Number(m[2]);
+  }
+  return out;
 }
