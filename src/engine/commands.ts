@@ -762,14 +762,17 @@ function tick(p: Partition, until: number): Reply {
 }
 
 /**
- * The 30 s re-check of waiting conversations. It also re-evaluates their queues' service level, which
+ * The 30 s re-check of waiting conversations. A conversation that passed over agents who missed its
+ * offer (or transferred it away) is routed again with them eligible. It also re-evaluates their queues' service level, which
  * counts conversations waiting past the threshold: so a queue where nobody is answered (no window
  * samples, no other timer) still turns at-risk / breached within one re-check of the threshold.
  */
 function noticeTick(p: Partition, t: number): void {
   let last: Queue | null = null;
   for (const n of p.takeNoticesAt(t)) {
-    p.notice(n, false);
+    // Agents who missed it (or transferred it away) are passed over only until this re-check.
+    if (n.excluded !== null && n.lane !== null) p.liftExclusions(n);
+    else p.notice(n, false);
     // Re-checks due together are mostly of one queue: evaluate each run of them once.
     if (n.queue !== last) {
       if (last) p.evaluateSla(last);

@@ -558,7 +558,12 @@ export class Conv {
   get topic(): string | undefined {
     return this.x === null ? undefined : this.x.topic;
   }
-  /** Agents who rejected or let an offer time out; they are never offered this conversation again. */
+  /**
+   * Agents passed over for this conversation: they rejected or let an offer of it time out (or, see
+   * `transfer`, transferred it away). They are passed over until its next notice re-check, 30 s after
+   * it went back to waiting (`Partition.liftExclusions`), so it is never stranded beside idle agents
+   * who once missed it.
+   */
   get excluded(): string[] | null {
     return this.x === null ? null : this.x.excluded;
   }

@@ -595,6 +595,18 @@ export class Partition implements RuleContext {
     c.adHoc = extra.length > 0 ? extra : null;
   }
 
+  /**
+   * The re-check of a waiting conversation that passes over agents (`Conv.excluded`): they are eligible
+   * again, so it is routed afresh (to one of them if nobody else is free; else it waits, keeping its
+   * place and age, and the re-check is scheduled as usual). This is what keeps a conversation that every
+   * available agent missed from waiting forever beside them.
+   */
+  liftExclusions(c: Conv): void {
+    this.removeWaiting(c);
+    c.excluded = null;
+    this.route(c, false, false);
+  }
+
   reserve(c: Conv, agent: Agent, until: number, initialNotice: boolean): void {
     c.status = 'waiting';
     c.reservedFor = agent.id;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { agentConfig, assignments, conversation, offers, only, queueConfig, Scenario } from './fixtures.js';
+import {
+  agentConfig,
+  assignments,
+  conversation,
+  offers,
+  only,
+  queueConfig,
+  routingConfig,
+  Scenario,
+} from './fixtures.js';
 import { restoreEngine } from './index.js';
 
 function chatDesk(strategy: 'least_busy' | 'round_robin' = 'least_busy') {
@@ -297,6 +306,33 @@ describe('offers', () => {
     const events = s.advance(20_000);
     expect(only(events, 'offer_missed')[0]).toMatchObject({ agentId: 'ann', reason: 'timeout' });
     expect(offers(events)).toEqual(['c1→bob']);
+  });
+
+  it('a conversation every agent missed is offered again at its next re-check, not stranded beside idle agents', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ maxMissedOffers: 0 }) });
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10 }));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    expect(offers(s.enqueue(conversation('c1')))).toEqual(['c1→ann']);
+    expect(offers(s.advance(10_000))).toEqual(['c1→bob']); // ann timed out: passed over
+    const missedByBoth = s.advance(10_000);
+    expect(only(missedByBoth, 'offer_missed')).toHaveLength(1);
+    expect(offers(missedByBoth)).toEqual([]); // both are passed over until the re-check …
+    expect(offers(s.advance(29_999))).toEqual([]);
+    // … 30 s after it went back to waiting: both may take it again (least busy, longest idle first).
+    expect(offers(s.advance(1))).toEqual(['c1→ann']);
+  });
+
+  it('an agent who missed a conversation is passed over while it waits for another agent, until its re-check', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10 }));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('busy')); // offered to ann
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'busy' });
+    s.enqueue(conversation('c1')); // offered to bob
+    s.when({ type: 'reject_offer', agentId: 'bob', conversationId: 'c1' });
+    expect(offers(s.advance(29_000))).toEqual([]); // bob is idle, but ann may still take it
+    expect(offers(s.advance(1000))).toEqual(['c1→bob']);
   });
 
   it('accepting an offer one does not hold is refused', () => {

@@ -6,8 +6,17 @@
  *   capacity     agent's load on the channel (open conversations + pending offers) ≤ its capacity
  *   one owner    a conversation never gets a second accepted assignment while one is open
  *   eligibility  automatic decisions go only to online agents, out of wrap-up, holding the skills,
- *                serving the queue, with capacity, who did not already miss this conversation
+ *                serving the queue, with capacity, not passed over for this conversation (below)
  *   arrival      (optional) equal-priority conversations of a queue are first served in arrival order
+ *
+ * Passed over: an agent who missed an offer of a conversation (or, B1, transferred it to a queue) is not
+ * given it again until the engine's next 30 s notice re-check of it after it went back to waiting
+ * (`Partition.liftExclusions`), when every agent is eligible again. The model does not see re-checks, so
+ * it judges with bounds that never blame the engine wrongly: a decision to such an agent within 30 s of
+ * its miss is a violation (the re-check cannot be earlier); for work conservation the agent counts as
+ * eligible again only once a tick has passed 30 s after the last time the conversation went back to
+ * waiting (the re-check has certainly fired). Before, a miss excluded the agent for good, and a
+ * conversation every agent had missed waited forever beside them (B5).
  *
  * Violations are collected as sentences naming the command, so a fast-check counterexample reads like an
  * incident report.
@@ -22,6 +31,9 @@ import type {
   QueueConfig,
   SkillRequirement,
 } from '../../src/engine/types.js';
+
+/** The engine's notice re-check (`NOTICE_RECHECK_MS`): the least time a missed agent is passed over. */
+const PASSED_OVER_MS = 30_000;
 
 /** What the model believes about one conversation. */
 export interface ModelConversation {
@@ -38,7 +50,12 @@ export interface ModelConversation {
   offers: Set<string>;
   /** Extra participants added by escalation (they hold a seat on the channel too). */
   helpers: Set<string>;
-  missedBy: Set<string>;
+  /** Agents passed over (missed an offer of it, or transferred it away) → when, in ms. */
+  missedBy: Map<string, number>;
+  /** Latest time it went back to waiting (upper bound: the command's time); its re-check is ≤ 30 s later. */
+  waitingSince: number;
+  /** Expiry of the latest offer (the time of a timeout miss). */
+  offerExpiresAt: number;
   /** Overflow relaxations seen in `overflowed` events (make eligibility more lenient, never stricter). */
   /** Overflow steps applied in the current queue (index into its overflow list). */
   step: number;
@@ -85,17 +102,22 @@ export class RoutingModel {
   readonly violations: Violation[] = [];
   private arrivals = 0;
   private current = '';
+  /** Time of the command being observed, and of the latest tick (timers fired up to it). */
+  private at = 0;
+  private lastTickAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: ModelOptions = {}) {}
 
   /** Feeds one applied command and its result. Duplicates (result.duplicate) must change nothing. */
   observe(env: CommandEnvelope, result: ApplyResult): void {
     this.current = `${env.id} ${env.cmd.type}`;
+    this.at = env.at;
     if (!result.ok && result.error.code === 'SB_ERR_INTERNAL') {
       this.fail('consistency', `internal error: ${result.error.message}`);
     }
     if (!result.ok || result.duplicate) return;
     const cmd = env.cmd;
+    if (cmd.type === 'tick') this.lastTickAt = Math.max(this.lastTickAt, env.at);
     switch (cmd.type) {
       case 'upsert_agent': {
         const prev = this.agents.get(cmd.agent.id);
@@ -135,7 +157,9 @@ export class RoutingModel {
             owner: null,
             offers: new Set(),
             helpers: new Set(),
-            missedBy: new Set(),
+            missedBy: new Map(),
+            waitingSince: env.at,
+            offerExpiresAt: 0,
             step: 0,
             relaxBy: 0,
             dropped: new Set(),
@@ -185,7 +209,13 @@ export class RoutingModel {
     if (!a) return 'unknown agent';
     if (a.presence !== 'online') return `presence ${a.presence}`;
     if (a.inWrapUp) return 'in wrap-up';
-    if (conv.missedBy.has(agentId)) return 'already missed this conversation';
+    const missedAt = conv.missedBy.get(agentId);
+    if (missedAt !== undefined) {
+      // Lenient (judging a decision): certainly passed over within 30 s of the miss. Strict (claiming the
+      // agent was left idle): passed over until a tick has certainly fired the re-check.
+      if (lenient ? this.at < missedAt + PASSED_OVER_MS : !this.recheckedSinceWaiting(conv))
+        return 'already missed this conversation';
+    }
     if ((a.cfg.capacity[conv.channel] ?? 0) <= 0) return `no ${conv.channel} capacity`;
     // Tier escalation narrows: applied in both modes.
     if (a.cfg.tier < conv.minTier) return `tier ${a.cfg.tier} < ${conv.minTier}`;
@@ -199,6 +229,11 @@ export class RoutingModel {
       if (this.meets(a.cfg, w, reqs, conv, lenient) === null) return null;
     }
     return own;
+  }
+
+  /** The conversation has waited since before its last re-check, which a tick has fired. */
+  private recheckedSinceWaiting(conv: ModelConversation): boolean {
+    return conv.state === 'waiting' && this.lastTickAt >= conv.waitingSince + PASSED_OVER_MS;
   }
 
   private meets(
@@ -251,6 +286,7 @@ export class RoutingModel {
           this.fail('owner', `${c.id} offered to ${e.agentId} while owned by ${c.owner}`);
         this.served(c, e.agentId);
         c.offers.add(e.agentId);
+        c.offerExpiresAt = e.expiresAt;
         if (c.state === 'waiting') c.state = 'offered';
         break;
       }
@@ -280,7 +316,7 @@ export class RoutingModel {
         const c = this.conv(e.conversationId);
         if (!c) return;
         c.offers.delete(e.agentId);
-        c.missedBy.add(e.agentId);
+        c.missedBy.set(e.agentId, e.reason === 'timeout' ? c.offerExpiresAt : this.at);
         this.settle(e.conversationId);
         break;
       }
@@ -310,6 +346,7 @@ export class RoutingModel {
         c.step = 0;
         this.deriveOverflow(c);
         c.state = c.offers.size > 0 ? 'offered' : 'waiting';
+        c.waitingSince = this.at;
         break;
       }
       case 'conversation_ended':
@@ -326,6 +363,8 @@ export class RoutingModel {
         if (!c) return;
         c.step = e.step + 1;
         this.deriveOverflow(c);
+        // Routed again: a conversation that waits on has its re-check moved.
+        c.waitingSince = this.at;
         break;
       }
       case 'wrap_up_started': {
@@ -393,7 +432,10 @@ export class RoutingModel {
 
   private settle(id: string): void {
     const c = this.conversations.get(id);
-    if (c && c.state === 'offered' && c.offers.size === 0) c.state = 'waiting';
+    if (c && c.state === 'offered' && c.offers.size === 0) {
+      c.state = 'waiting';
+      c.waitingSince = this.at;
+    }
   }
 
   private conv(id: string): ModelConversation | undefined {
