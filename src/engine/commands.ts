@@ -589,7 +589,11 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     c.qord = -1;
   }
   c.step = 0;
-  c.excluded = null;
+  // Earlier misses are forgiven (a fresh routing attempt); the agent who transferred it to a queue is
+  // passed over like an agent who missed it: not handed it straight back while it waits for someone
+  // else, and eligible again at its first re-check (30 s), so it is not stranded when that agent is the
+  // only one (escalation helpers did not transfer it and stay eligible).
+  c.excluded = from !== null && !target ? [from] : null;
   c.enqueuedAt = p.now;
   c.status = 'waiting';
   p.setAdHoc(c);
@@ -604,10 +608,14 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
   if (target) {
     p.assign(c, target, p.explain(c, q2.lanes[0]!, 'transfer', 1), false);
     p.refreshAgent(target);
+    for (const a of freed) if (a !== target) p.serveAgent(a);
   } else {
+    // The freed agents first take the best work already waiting (SPEC §3.4: an agent who frees capacity
+    // is given the best waiting conversation at once), then the transferred conversation is routed: it
+    // just joined its queue and must not jump ahead of older work.
+    for (const a of freed) p.serveAgent(a);
     p.route(c, false, true);
   }
-  for (const a of freed) if (a !== target) p.serveAgent(a);
   return OK;
 }
 

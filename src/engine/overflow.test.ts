@@ -101,6 +101,43 @@ describe('transfer and escalation', () => {
     expect(stats.type === 'queue_stats' && stats.stats?.transferred).toBe(1);
   });
 
+  it('an agent who transfers a conversation to a queue takes the older conversation waiting, not the one just transferred', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('support'));
+    s.queue(queueConfig('billing'));
+    s.online(agentConfig('ann')); // serves both queues, 1 chat seat
+    s.enqueue(conversation('c1', { queueId: 'support' })); // → ann
+    s.enqueue(conversation('old', { queueId: 'support' })); // waits
+    s.t += 120_000;
+    const events = s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'billing' });
+    expect(assignments(events)).toEqual(['old→ann']);
+    expect(only(events, 'queued')).toMatchObject([{ conversationId: 'c1', queueId: 'billing', position: 1 }]);
+  });
+
+  it('a conversation transferred to a queue waits for another agent rather than going back to the one who transferred it', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('busy')); // → ann
+    s.enqueue(conversation('c1')); // → bob
+    const events = s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'q1' });
+    expect(assignments(events)).toEqual([]);
+    s.t += 10_000;
+    // ann frees up first: she takes it.
+    const ended = s.when({ type: 'end_conversation', conversationId: 'busy', outcome: 'resolved' });
+    expect(assignments(ended)).toEqual(['c1→ann']);
+  });
+
+  it('a conversation transferred to a queue goes back to the agent who transferred it at its re-check when nobody else takes it', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('bob'));
+    s.enqueue(conversation('c1')); // → bob
+    expect(assignments(s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'q1' }))).toEqual([]);
+    expect(assignments(s.advance(29_999))).toEqual([]);
+    expect(assignments(s.advance(1))).toEqual(['c1→bob']);
+  });
+
   it('an agent transfers a conversation directly to a colleague', () => {
     const s = talking();
     s.online(agentConfig('bob'));

@@ -340,8 +340,10 @@ export class RoutingModel {
         c.owner = null;
         c.helpers.clear();
         c.queueId = e.queueId;
-        // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are forgiven.
+        // A transfer is a fresh routing attempt in the target queue (engine design): earlier misses are
+        // forgiven, but the agent who transferred it to a queue is passed over like one who missed it.
         c.missedBy.clear();
+        if (e.toAgentId === null && e.fromAgentId !== null) c.missedBy.set(e.fromAgentId, this.at);
         // Overflow restarts in the target queue.
         c.step = 0;
         this.deriveOverflow(c);
