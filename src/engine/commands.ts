@@ -151,14 +151,19 @@ function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
   } else {
     rebuildQueue(p, old.id, cfg);
   }
-  // Queues that widen into this one build a clause from its requirements.
+  // Queues that widen into this one build a clause from its requirements: their widened lanes may now
+  // admit idle agents, so they are drained too (in queue order, after this one).
+  const widening: string[] = [];
   for (const other of [...p.queues.values()]) {
     if (other.id === cfg.id) continue;
-    if (other.cfg.overflow.some((s) => s.action.kind === 'widen_to_queue' && s.action.queueId === cfg.id))
+    if (other.cfg.overflow.some((s) => s.action.kind === 'widen_to_queue' && s.action.queueId === cfg.id)) {
       rebuildQueue(p, other.id, other.cfg);
+      widening.push(other.id);
+    }
   }
   p.hours.delete(cfg.id);
   drain(p, cfg.id);
+  for (const id of widening) drain(p, id);
   return OK;
 }
 

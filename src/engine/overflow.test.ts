@@ -76,6 +76,28 @@ describe('overflow steps', () => {
   });
 });
 
+describe('reconfiguring a queue others widen into', () => {
+  it('a conversation widened to another queue is served at once when that queue is relaxed and its agent is idle', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('sales', { requiredSkills: [{ skill: 'sales', minLevel: 5 }] }));
+    s.queue(
+      queueConfig('vip', {
+        requiredSkills: [{ skill: 'vip', minLevel: 1 }],
+        overflow: [{ afterSeconds: 20, action: { kind: 'widen_to_queue', queueId: 'sales' } }],
+      }),
+    );
+    s.online(agentConfig('seller', { skills: [{ skill: 'sales', level: 3 }] }));
+    s.enqueue(conversation('c1', { queueId: 'vip' }));
+    expect(only(s.advance(20_000), 'overflowed')).toHaveLength(1);
+    s.t += 1000;
+    const events = s.when({
+      type: 'upsert_queue',
+      queue: queueConfig('sales', { requiredSkills: [{ skill: 'sales', minLevel: 1 }] }),
+    });
+    expect(assignments(events)).toEqual(['c1→seller']);
+  });
+});
+
 describe('transfer and escalation', () => {
   function talking() {
     const s = new Scenario();
