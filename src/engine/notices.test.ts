@@ -132,6 +132,27 @@ describe('queue size', () => {
     const fourth = s.enqueue(conversation('c4'));
     expect(only(fourth, 'alert')).toEqual([]);
   });
+
+  it('a customer within the maximum size is not told over capacity because others joined behind them', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 1 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c0')); // → ann
+    expect(only(s.enqueue(conversation('c1')), 'queued')).toHaveLength(1);
+    s.t += 1000;
+    const behind = s.enqueue(conversation('c2'));
+    expect(only(behind, 'over_capacity')).toMatchObject([{ conversationId: 'c2', position: 2 }]);
+    expect(only(behind, 'alert')).toMatchObject([{ alert: 'queue_over_capacity', value: 2 }]);
+    const recheck = s.advance(29_000); // c1's 30 s re-check
+    expect(recheck.filter((e) => 'conversationId' in e && e.conversationId === 'c1')).toEqual([]);
+    // Its status is still "queued" when asked again (a gateway retry of the enqueue).
+    const again = s.run({ type: 'enqueue', conversation: conversation('c1') }, 'retry-c1');
+    expect(again.ok && again.reply).toMatchObject({ status: 'queued', position: 1 });
+    // Once c1 is served, c2 is first in line and within the size: told so at its re-check.
+    s.t += 1000;
+    s.when({ type: 'end_conversation', conversationId: 'c0', outcome: 'resolved' });
+    expect(only(s.advance(29_000), 'queued')).toMatchObject([{ conversationId: 'c2', position: 1 }]);
+  });
 });
 
 describe('waiting notices', () => {

@@ -740,8 +740,7 @@ export class Partition implements RuleContext {
     this.scheduleNotice(c);
     this.reschedule(c);
     // The queue is over capacity whether or not it is open (a closed queue filling up is an alert too).
-    const over = q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize;
-    if (over && !q.overCapacity) {
+    if (q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize && !q.overCapacity) {
       q.overCapacity = true;
       this.events.push({ type: 'alert', alert: 'queue_over_capacity', queueId: q.id, value: q.waiting });
     }
@@ -762,6 +761,9 @@ export class Partition implements RuleContext {
       c.lastEstimateMs = est;
       return;
     }
+    // The customer is over capacity by their own place in line (types.ts: waiting conversations beyond
+    // `maxSize`), not because others joined behind them.
+    const over = q.cfg.maxSize > 0 && pos > q.cfg.maxSize;
     this.lastStatus = over ? 'over_capacity' : 'queued';
     const status = over ? NOTICE_OVER_CAPACITY : NOTICE_QUEUED;
     if (!initial && c.lastNotice === status && !materialChange(c.lastPosition, pos, c.lastEstimateMs, est))
@@ -910,12 +912,15 @@ export class Partition implements RuleContext {
     });
   }
 
-  /** Status a waiting conversation reports: outside hours beats over capacity beats queued. */
+  /**
+   * Status a waiting conversation reports: outside hours beats over capacity (its own position beyond
+   * the queue's maximum size) beats queued.
+   */
   waitingStatus(c: Conv): ConvRouteStatus {
     const q = c.queue;
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) return 'outside_hours';
-    return q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize ? 'over_capacity' : 'queued';
+    return q.cfg.maxSize > 0 && this.position(c) > q.cfg.maxSize ? 'over_capacity' : 'queued';
   }
 
   nextOpenOf(c: Conv): number | null {
