@@ -18,6 +18,7 @@ import type {
   Reply,
   RoutingConfig,
 } from './types.js';
+import { lineOrder, WaitLine } from './wait-line.js';
 import { F } from './window.js';
 
 const OK: Reply = { kind: 'ok' };
@@ -175,6 +176,10 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
     for (const m of lane.members) if (m.turn > 0) turns.set(`${lane.step}|${m.agent.id}`, m.turn);
   const counters = q.lanes.map((l) => l.turnCounter);
   const waiting = p.teardownLanes(q);
+  // The held conversations' past-threshold cursor is for the old threshold: file them afresh.
+  const held = q.held.all().sort(lineOrder);
+  q.held = new WaitLine();
+  for (const c of held) q.held.push(c);
   const windowChanged = q.cfg.serviceLevel.windowSeconds !== cfg.serviceLevel.windowSeconds;
   const fresh = p.makeQueue(cfg);
   q.cfg = cfg;

@@ -394,6 +394,13 @@ export class Queue {
   abandoned = 0;
   transferred = 0;
   window: SlidingWindow;
+  /**
+   * Conversations held for a previous or dedicated agent (customer-rule wait budget): outside the lanes'
+   * lines but waiting all the same, so they count for the service level like the lines (a `WaitLine` for
+   * its past-threshold cursor; held in arrival order, so almost always at the FIFO's back). Derived from
+   * the conversations' `reservedFor`, not snapshotted; rebuilt with the queue (a threshold change).
+   */
+  held = new WaitLine();
   slaState: SlaState = 'ok';
   overCapacity = false;
 
@@ -406,16 +413,18 @@ export class Queue {
     this.window = new SlidingWindow(cfg.serviceLevel.windowSeconds * 1000);
   }
   /**
-   * Conversations in the waiting line longer than the service-level threshold: whatever happens now,
+   * Conversations waiting longer than the service-level threshold, in the lines or held for an agent
+   * (`held`): whatever happens now,
    * they count against the service level (answered late or abandoned late), so the real-time figure and
    * its alerts count them already — a queue nobody answers (an outage, an unstaffed shift) is breached,
    * not "no data". Amortised O(1) per line (`WaitLine.countPast`). `keep` = false for queries (their
    * time may be ahead of the engine's; they change nothing).
    */
   waitingPastThreshold(now: number, keep: boolean): number {
-    if (this.waiting === 0) return 0;
+    const held = this.held.size;
+    if (this.waiting === 0 && held === 0) return 0;
     const cutoff = now - this.cfg.serviceLevel.thresholdSeconds * 1000;
-    let n = 0;
+    let n = held === 0 ? 0 : this.held.countPast(cutoff, keep);
     for (const lane of this.lanes) {
       let mask = lane.levelMask;
       while (mask !== 0) {

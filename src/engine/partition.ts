@@ -612,11 +612,13 @@ export class Partition implements RuleContext {
     c.reservedFor = agent.id;
     c.reservedUntil = until;
     agent.reserve(c);
+    c.queue.held.push(c);
     this.notice(c, initialNotice);
   }
 
   unreserve(c: Conv): void {
     if (c.reservedFor === null) return;
+    c.queue.held.remove(c);
     const a = this.agents.get(c.reservedFor);
     if (a) {
       const i = a.reserved.indexOf(c);

@@ -14,13 +14,14 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
       if (c && c.enqueuedAt < oldest) oldest = c.enqueuedAt;
     }
   }
-  for (const a of reservedIn(p, q)) if (a.enqueuedAt < oldest) oldest = a.enqueuedAt;
+  const held = q.held.peek();
+  if (held && held.enqueuedAt < oldest) oldest = held.enqueuedAt;
   const base = q.lanes[0]!;
   const answered = s[F.answered]!;
   const waitingPast = q.waitingPastThreshold(t, false);
   return {
     queueId: q.id,
-    waiting: q.waiting + reservedIn(p, q).length,
+    waiting: q.waiting + q.held.size,
     longestWaitMs: oldest === Number.POSITIVE_INFINITY ? 0 : t - oldest,
     agentsOnline: base.online,
     agentsAvailable: base.pool.size,
@@ -34,13 +35,6 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
     abandoned: q.abandoned,
     transferred: q.transferred,
   };
-}
-
-/** Conversations of `q` waiting for one agent (customer-rule wait budget); few by construction. */
-function reservedIn(_p: Partition, q: Queue) {
-  const out = [];
-  for (const m of q.lanes[0]!.members) for (const c of m.agent.reserved) if (c.queue === q) out.push(c);
-  return out;
 }
 
 export function agentStats(p: Partition, a: Agent, at: number): AgentStats {

@@ -469,7 +469,10 @@ export function rebuild(
       a.addLoad(q.ch, 1);
       a.open++;
     }
-    if (c.reservedFor !== null) p.agents.get(c.reservedFor)!.reserve(c);
+    if (c.reservedFor !== null) {
+      p.agents.get(c.reservedFor)!.reserve(c);
+      q.held.push(c);
+    }
   }
   for (const a of p.agents.values()) if (a.reserved.length > 1) a.reserved.sort((x, y) => x.seq - y.seq);
   s.queues.forEach((r, qi) => {

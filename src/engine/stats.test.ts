@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { agentConfig, conversation, only, queueConfig, routingConfig, Scenario } from './fixtures.js';
+import {
+  agentConfig,
+  conversation,
+  customerConfig,
+  only,
+  queueConfig,
+  routingConfig,
+  Scenario,
+} from './fixtures.js';
+import { restoreEngine } from './index.js';
 import type { LintFinding } from './types.js';
 
 function queueStats(s: Scenario, queueId = 'q1') {
@@ -109,6 +118,37 @@ describe('conversations waiting past the threshold count against the service lev
     // It leaves (a late abandon): still 3 ÷ 4, now from the window.
     s.when({ type: 'cancel', conversationId: 'late' });
     expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 0, serviceLevel: 0.75 });
+  });
+
+  it('a customer held for their previous agent past the threshold counts as waiting past it', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla, previousAgentWaitSeconds: 300 }));
+    s.online(agentConfig('ann'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('busy')); // → ann, answered at once
+    s.enqueue(conversation('c1', { customer: { id: 'alice' } })); // held for ann
+    expect(queueStats(s)).toMatchObject({ waiting: 1, waitingPastThreshold: 0, serviceLevel: 1 });
+    // The re-check past the threshold: 1 answered in time ÷ (1 answered + 1 waiting past it).
+    const alerts = only(s.advance(30_000), 'alert');
+    expect(alerts).toMatchObject([{ alert: 'sla_breached', queueId: 'q1', value: 0.5 }]);
+    expect(queueStats(s)).toMatchObject({
+      waiting: 1,
+      longestWaitMs: 30_000,
+      waitingPastThreshold: 1,
+      serviceLevel: 0.5,
+    });
+    // A dashboard asking for a later time sees it too, and so does a restored partition.
+    const later = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t + 60_000);
+    expect(later.type === 'queue_stats' && later.stats).toMatchObject({ waitingPastThreshold: 1 });
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const there = restored.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    expect(there.type === 'queue_stats' && there.stats).toMatchObject({
+      waiting: 1,
+      waitingPastThreshold: 1,
+    });
+    // Ann taking it ends the count.
+    s.when({ type: 'end_conversation', conversationId: 'busy', outcome: 'resolved' });
+    expect(queueStats(s)).toMatchObject({ waiting: 0, waitingPastThreshold: 0 });
   });
 
   it('a statistics query for a later time changes nothing: the engine still judges by its own clock', () => {
