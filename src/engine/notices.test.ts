@@ -32,6 +32,24 @@ describe('business hours', () => {
     });
   });
 
+  it('the estimated wait of a customer told the queue is closed counts the time until it opens', () => {
+    const s = new Scenario(Date.UTC(2026, 0, 5, 20, 0, 0)); // Monday 21:00 in Paris: closed
+    s.queue(queueConfig('q1', { businessHours: parisOffice }));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
+    const opens = Date.UTC(2026, 0, 7, 8, 0, 0); // Wednesday 09:00 in Paris (Tuesday is a holiday)
+    // 36 hours until it opens, then first in line with the default handle time and nobody online.
+    expect(r.ok && r.reply).toMatchObject({
+      status: 'outside_hours',
+      nextOpenAt: opens,
+      position: 1,
+      estimatedWaitMs: opens - s.t + 300_000,
+    });
+    // The conversation query says the same, less the time since.
+    s.t += 3_600_000;
+    const v = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(v.type === 'conversation' && v.conversation?.estimatedWaitMs).toBe(opens - s.t + 300_000);
+  });
+
   it('during opening hours the conversation is queued normally', () => {
     const s = new Scenario(MONDAY_10_PARIS);
     s.queue(queueConfig('q1', { businessHours: parisOffice }));

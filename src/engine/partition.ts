@@ -726,12 +726,20 @@ export class Partition implements RuleContext {
     return s[F.handled]! > 0 ? s[F.handleSumMs]! / s[F.handled]! : DEFAULT_AHT_MS;
   }
 
-  /** Estimated wait: position × recent average handle time ÷ online capacity of the queue's agents. */
+  /**
+   * Estimated wait: position × recent average handle time ÷ online capacity of the queue's agents, plus,
+   * while the queue is closed, the time until it opens (a customer told the hours must not be promised
+   * five minutes thirteen hours before opening). A queue that never opens again adds nothing.
+   */
   estimate(c: Conv, pos: number): number {
     if (c.reservedFor !== null) return Math.max(0, c.reservedUntil - this.now);
     const q = c.queue;
     const staffing = Math.max(1, q.lanes[0]!.onlineCapacity);
-    return Math.round((pos * this.averageHandleMs(q)) / staffing);
+    const est = Math.round((pos * this.averageHandleMs(q)) / staffing);
+    const bh = q.cfg.businessHours;
+    if (!bh) return est;
+    const opens = this.hoursOf(q).nextOpenAt(bh, this.now);
+    return opens === null ? est : Math.max(0, opens - this.now) + est;
   }
 
   /** Emits the waiting notice (initially always, later only when it changed materially). */
