@@ -3,7 +3,17 @@
  * anything, so a rejected command leaves the partition exactly as it was (same digest).
  */
 import type { ErrorCode } from '../errors/catalogue.js';
-import { type Agent, CHANNEL_INDEX, Conv, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
+import {
+  type Agent,
+  CHANNEL_INDEX,
+  Conv,
+  laneOf,
+  NO_QORD,
+  NO_SKILLS,
+  NONE,
+  type Queue,
+  small,
+} from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
 import type {
@@ -596,8 +606,10 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     p.noteWindowSample(q2);
     c.queue = q2;
     c.answered = false;
-    c.qord = -1;
   }
+  // A new arrival in the queue, its own included: it joins the back of the line (enqueuedAt is reset
+  // below), so its place is numbered afresh.
+  c.qord = NO_QORD;
   c.step = 0;
   // Earlier misses are forgiven (a fresh routing attempt); the agent who transferred it to a queue is
   // passed over like an agent who missed it: not handed it straight back while it waits for someone

@@ -44,6 +44,11 @@ export function small(n: number): number {
 }
 /** Marks "no assignment" in Conv.assignedOff (offsets are ≥ 0: assignment never precedes creation). */
 const NOT_ASSIGNED = -1;
+/**
+ * `Conv.qord` of a conversation not yet in its queue's line (a small integer, so the field stays
+ * unboxed). Real values can be negative (a re-join at the front, see `Partition.insertWaiting`).
+ */
+export const NO_QORD = -(2 ** 30);
 
 export const CHANNEL_INDEX: Record<Channel, number> = { chat: 0, voice: 1, email: 2, sms: 3, social: 4 };
 /** Code-unit order of two strings, as a comparator (ids in listings and snapshots: no locale). */
@@ -482,8 +487,11 @@ export class Conv {
   /** Absolute index in the wait line's FIFO, or -1. */
   fpos = -1;
   tpos = -1;
-  /** Order of arrival within (queue, priority level), for position estimates; -1 = not yet queued here. */
-  qord = -1;
+  /**
+   * Place in its queue's line at its priority level, for position estimates (`Partition.position`):
+   * position − 1 = qord − the level's removals. `NO_QORD` = not yet in this queue's line.
+   */
+  qord = NO_QORD;
   /** Counted as answered in its current queue's service level. */
   answered = false;
   lastPosition = 0;

@@ -23,6 +23,7 @@ import {
   Lane,
   laneOf,
   Member,
+  NO_QORD,
   NONE,
   PRIORITY_LEVELS,
   Queue,
@@ -338,13 +339,31 @@ export class Partition implements RuleContext {
     const p = c.priority;
     c.lane = lane;
     c.status = 'waiting';
+    // A conversation new to the line is numbered at the back, unless it keeps an age that puts it ahead
+    // of everyone waiting at its level (an offer it never waited for was rejected): then it goes in at
+    // the front and everyone's place moves back one (one removal less). One that already had a place
+    // (overflow, a rebuilt queue, a missed offer after waiting) takes it back.
+    if (c.qord === NO_QORD) {
+      if (this.aheadOfLevel(q, p, c)) c.qord = --q.levelRemovals[p]!;
+      else c.qord = q.levelArrivals[p]!++;
+    } else q.levelRemovals[p]!--;
     lane.level(p).push(c);
     lane.levelMask |= 1 << p;
     lane.waiting++;
     q.waiting++;
     q.levelCount[p]!++;
-    if (c.qord < 0) c.qord = q.levelArrivals[p]!++;
-    else q.levelRemovals[p]!--;
+  }
+
+  /** Whether `c` is ahead of every conversation waiting at level `p` of `q` (some are): O(lanes). */
+  private aheadOfLevel(q: Queue, p: number, c: Conv): boolean {
+    if (q.levelCount[p] === 0) return false;
+    for (const lane of q.lanes) {
+      const h = lane.levels[p];
+      if (!h || h.size === 0) continue;
+      h.peek();
+      if (h.frontAt < c.enqueuedAt || (h.frontAt === c.enqueuedAt && h.frontSeq < c.seq)) return false;
+    }
+    return true;
   }
 
   removeWaiting(c: Conv): void {

@@ -127,6 +127,57 @@ describe('the waiting line of a queue (ListWaiting)', () => {
     return { ids: r.conversations?.map((c) => [c.id, c.position]) ?? null, total: r.total };
   };
 
+  it('a conversation back in line after a rejected offer is first in line, and is told and listed so', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 30 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1')); // offered to ann at once (it never waited)
+    s.t += 1000;
+    s.enqueue(conversation('c2'));
+    s.enqueue(conversation('c3'));
+    expect(list(s, 10).ids).toEqual([
+      ['c2', 1],
+      ['c3', 2],
+    ]);
+    s.t += 1000;
+    const events = s.when({ type: 'reject_offer', agentId: 'ann', conversationId: 'c1' }); // ann then gets c2
+    expect(only(events, 'queued')).toMatchObject([{ conversationId: 'c1', position: 1 }]);
+    expect(offers(events)).toEqual(['c2→ann']);
+    expect(list(s, 10).ids).toEqual([
+      ['c1', 1],
+      ['c3', 2],
+    ]);
+    // Places survive a snapshot.
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const r = restored.query({ type: 'list_waiting', queueId: 'q1', limit: 10 }, s.t);
+    expect(r.type === 'list_waiting' && r.conversations?.map((c) => [c.id, c.position])).toEqual([
+      ['c1', 1],
+      ['c3', 2],
+    ]);
+    expect(restored.digest()).toBe(s.engine.digest());
+  });
+
+  it('a conversation transferred back into its own queue joins the back of the line and is told so', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c0')); // → ann
+    s.enqueue(conversation('c1')); // waits
+    s.t += 1000;
+    s.when({ type: 'end_conversation', conversationId: 'c0', outcome: 'resolved' }); // c1 → ann
+    for (const id of ['c2', 'c3', 'c4']) s.enqueue(conversation(id));
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'away' });
+    s.t += 1000;
+    const events = s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'q1' });
+    expect(only(events, 'queued')).toMatchObject([{ conversationId: 'c1', position: 4 }]);
+    expect(list(s, 10).ids).toEqual([
+      ['c2', 1],
+      ['c3', 2],
+      ['c4', 3],
+      ['c1', 4],
+    ]);
+  });
+
   it('lists first in line first: higher priority, then arrival, across overflow lanes, up to the limit', () => {
     const s = new Scenario();
     s.queue(

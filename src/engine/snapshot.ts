@@ -11,7 +11,7 @@
  * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
 import { ReplyMemo } from './memo.js';
-import { Agent, Conv, compareText, laneOf, NO_SKILLS, NONE, type Queue, small } from './model.js';
+import { Agent, Conv, compareText, laneOf, NO_QORD, NO_SKILLS, NONE, type Queue, small } from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -48,7 +48,7 @@ const AGENT_STRIDE = 13;
 /**
  * Conversation slots: 0 id, 1 seq, 2 channel†, 3 customerId, 4 valueTier†, 5 priority, 6 requiredSkills
  * (skills table), 7 topic†, 8 requestedQueueId†, 9 queue (index in `queues`), 10 createdAt − now, 11 status†,
- * 12 enqueuedAt − createdAt, 13 step, 14 qord, 15 flags (1 answered, 2 newCustomer, bits 2–3 lastNotice), 16 noticeAt (`relTime`),
+ * 12 enqueuedAt − createdAt, 13 step, 14 qord (`qordOut`), 15 flags (1 answered, 2 newCustomer, bits 2–3 lastNotice), 16 noticeAt (`relTime`),
  * 17 lastPosition, 18 lastEstimateMs, 19 extra (0, or the `ConvExtra` tuple when any of it is set).
  * † = index in the string table, −1 for absent.
  */
@@ -256,7 +256,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     convs[i + 11] = t.str(c.status);
     convs[i + 12] = c.enqueuedAt - c.createdAt;
     convs[i + 13] = c.step;
-    convs[i + 14] = c.qord;
+    convs[i + 14] = qordOut(c.qord);
     convs[i + 15] = (c.answered ? 1 : 0) | (c.newCustomer ? 2 : 0) | (c.lastNotice << 2);
     convs[i + 16] = relTime(c.noticeAt, c.createdAt);
     convs[i + 17] = c.lastPosition;
@@ -435,7 +435,7 @@ export function rebuild(
     c.status = strs[cv[i + 11]!] as ConversationStatus;
     c.enqueuedAt = createdAt + cv[i + 12]!;
     c.step = cv[i + 13]!;
-    c.qord = cv[i + 14]!;
+    c.qord = qordIn(cv[i + 14]!);
     const flags = cv[i + 15]!;
     c.answered = (flags & 1) !== 0;
     c.newCustomer = (flags & 2) !== 0;
@@ -510,6 +510,18 @@ export function rebuild(
   const dedupe = new ReplyMemo<Reply>(dedupeWindow, hashSeed);
   for (const [k, v, tag] of s.dedupe) dedupe.set(k, v, tag ?? 0);
   return { p, dedupe };
+}
+
+/**
+ * `Conv.qord` in a snapshot: −1 = `NO_QORD` (as snapshots written before front re-joins say it), a
+ * negative place one lower, others as they are.
+ */
+function qordOut(q: number): number {
+  return q === NO_QORD ? -1 : q < 0 ? q - 1 : q;
+}
+
+function qordIn(v: number): number {
+  return v === -1 ? NO_QORD : v < -1 ? v + 1 : v;
 }
 
 /** The agent an assigned conversation names; a snapshot without it is corrupt (say so, clearly). */
