@@ -793,9 +793,10 @@ function tick(p: Partition, until: number): Reply {
 
 /**
  * The 30 s re-check of waiting conversations. A conversation that passed over agents who missed its
- * offer (or transferred it away) is routed again with them eligible. It also re-evaluates their queues' service level, which
- * counts conversations waiting past the threshold: so a queue where nobody is answered (no window
- * samples, no other timer) still turns at-risk / breached within one re-check of the threshold.
+ * offer (or transferred it away) is routed again with them eligible. It also re-evaluates their queues'
+ * service level, which counts conversations waiting past the threshold: so a queue where nobody is
+ * answered (no window samples, no other timer) still turns at-risk / breached within one re-check of the
+ * threshold.
  */
 function noticeTick(p: Partition, t: number): void {
   let last: Queue | null = null;
