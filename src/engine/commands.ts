@@ -47,9 +47,17 @@ function mustAgent(p: Partition, id: string, field = 'agentId'): Agent {
   return a;
 }
 
+/**
+ * The open conversation `id`. One the partition remembers as closed is a state error (`INVALID_STATE`,
+ * as the caller's request came too late), one it never saw is `NOT_FOUND` — the same split for every
+ * command about a conversation.
+ */
 function mustConv(p: Partition, id: string, field = 'conversationId'): Conv {
   const c = p.convs.get(id);
-  if (!c) reject('SB_ERR_CONVERSATION_NOT_FOUND', `no open conversation "${id}"`, field);
+  if (!c) {
+    if (p.recent.has(id)) reject('SB_ERR_INVALID_STATE', `conversation "${id}" is already closed`, field);
+    reject('SB_ERR_CONVERSATION_NOT_FOUND', `no conversation "${id}"`, field);
+  }
   return c;
 }
 
@@ -332,8 +340,8 @@ function rerouteIfUnoffered(p: Partition, c: Conv): void {
 
 function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: Conv } {
   const a = mustAgent(p, agentId);
-  const c = p.convs.get(convId);
-  if (c?.status !== 'offered' || !c.offers.includes(agentId))
+  const c = mustConv(p, convId);
+  if (c.status !== 'offered' || !c.offers.includes(agentId))
     reject('SB_ERR_NO_OFFER', `agent "${agentId}" holds no offer for "${convId}"`, 'conversationId');
   return { a, c };
 }
@@ -511,12 +519,7 @@ function statusReply(p: Partition, c: Conv, routed?: ConvRouteStatus): Reply {
 }
 
 function cancel(p: Partition, id: string): Reply {
-  const c = p.convs.get(id);
-  if (!c) {
-    if (p.recent.has(id))
-      reject('SB_ERR_INVALID_STATE', `conversation "${id}" is already closed`, 'conversationId');
-    reject('SB_ERR_CONVERSATION_NOT_FOUND', `no conversation "${id}"`, 'conversationId');
-  }
+  const c = mustConv(p, id);
   if (c.status === 'assigned')
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is with an agent; end it instead`, 'conversationId');
   const freed = c.offers.map((aid) => p.agents.get(aid)!);
@@ -695,15 +698,17 @@ function manualAssign(p: Partition, id: string, agentId: string): Reply {
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is ${c.status}`, 'conversationId');
   const a = mustAgent(p, agentId);
   const lane = laneOf(c);
-  // A conversation in a wait line already has current requirements (lines are rebuilt with the queue).
-  if (c.lane === null) p.setAdHoc(c);
-  if (!lane.admits(a) || (c.adHoc !== null && !a.satisfies(c.adHoc)))
+  // A conversation in a wait line already has current requirements (lines are rebuilt with the queue);
+  // one on offer gets them here, but only once nothing below can reject.
+  const adHoc = c.lane === null ? p.adHocOf(c) : c.adHoc;
+  if (!lane.admits(a) || (adHoc !== null && !a.satisfies(adHoc)))
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" lacks a required skill for "${id}"`, 'agentId');
   const held = c.offers.includes(agentId) ? 1 : 0;
   if (a.presence !== 'online' || a.wrapUntil !== 0)
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" is not available`, 'agentId');
   if (a.loadOn(c.queue.ch) - held >= a.capOn(c.queue.ch))
     reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
+  c.adHoc = adHoc;
   const freed = detach(p, c, 'accepted_elsewhere');
   p.assign(c, a, p.explain(c, lane, 'manual_assign', 1), false);
   p.refreshAgent(a);

@@ -100,6 +100,44 @@ describe('configuration is validated and a rejected command changes nothing', ()
   });
 });
 
+describe('commands about a conversation', () => {
+  it('a conversation never seen is NOT_FOUND for every command about it; one already closed is INVALID_STATE', () => {
+    const s = new Scenario().queue(queueConfig('q1', { offerTimeoutSeconds: 30 }));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('done')); // offered to one of them
+    s.given({ type: 'cancel', conversationId: 'done' });
+    const about = (conversationId: string): Command[] => [
+      { type: 'accept_offer', agentId: 'ann', conversationId },
+      { type: 'reject_offer', agentId: 'ann', conversationId },
+      { type: 'cancel', conversationId },
+      { type: 'transfer', conversationId, toQueueId: 'q1' },
+      { type: 'escalate', conversationId, toTier: 2 },
+      { type: 'assign', conversationId, agentId: 'bob' },
+      { type: 'end_conversation', conversationId, outcome: 'resolved' },
+    ];
+    for (const cmd of about('ghost')) {
+      expect(rejected(s, cmd), cmd.type).toMatchObject({
+        code: 'SB_ERR_CONVERSATION_NOT_FOUND',
+        field: 'conversationId',
+      });
+    }
+    for (const cmd of about('done')) {
+      expect(rejected(s, cmd), cmd.type).toMatchObject({
+        code: 'SB_ERR_INVALID_STATE',
+        field: 'conversationId',
+      });
+    }
+    // An open conversation the agent holds no offer for stays a missing offer.
+    s.enqueue(conversation('open'));
+    const holder = s.engine.query({ type: 'conversation', conversationId: 'open' }, s.t);
+    const other =
+      holder.type === 'conversation' && holder.conversation?.offeredTo?.[0] === 'ann' ? 'bob' : 'ann';
+    expect(rejected(s, { type: 'accept_offer', agentId: other, conversationId: 'open' })?.code).toBe(
+      'SB_ERR_NO_OFFER',
+    );
+  });
+});
+
 describe('command ids', () => {
   it('a repeated command id is answered from memory and changes nothing', () => {
     const s = new Scenario().queue(queueConfig('q1'));

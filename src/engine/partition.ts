@@ -595,10 +595,12 @@ export class Partition implements RuleContext {
 
   /** Requirements of the request not already guaranteed by its lane (after the steps applied so far). */
   setAdHoc(c: Conv): void {
-    if (c.requiredSkills.length === 0) {
-      c.adHoc = null;
-      return;
-    }
+    c.adHoc = this.adHocOf(c);
+  }
+
+  /** What `setAdHoc` would set, without setting it (a check that may still reject must change nothing). */
+  adHocOf(c: Conv): Conv['adHoc'] {
+    if (c.requiredSkills.length === 0) return null;
     let reqs = c.requiredSkills;
     const steps = c.queue.cfg.overflow;
     for (let i = 0; i < c.step && i < steps.length; i++) {
@@ -611,7 +613,7 @@ export class Partition implements RuleContext {
     const lane = laneOf(c);
     const base = lane.clauses.length === 1 ? lane.clauses[0]!.reqs : [];
     const extra = reqs.filter((r) => !base.some((b) => b.skill === r.skill && b.minLevel >= r.minLevel));
-    c.adHoc = extra.length > 0 ? extra : null;
+    return extra.length > 0 ? extra : null;
   }
 
   /**
