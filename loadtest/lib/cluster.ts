@@ -220,7 +220,15 @@ export interface Recovered {
   at: number;
   snapshotSeq: number;
   replayed: number;
+  /** The worker's restore (parse + rebuild + replay). */
   ms: number;
+  /** The whole load from the lease won to serving, and its parts (absent in lines of older builds). */
+  totalMs?: number;
+  fenceMs?: number;
+  snapshotLoadMs?: number;
+  logReadMs?: number;
+  checkMs?: number;
+  lastSeqMs?: number;
 }
 
 /** Collects every node's `partition recovered` lines from its stdout, from now on. */
@@ -240,6 +248,12 @@ export function watchRecoveries(cluster: LocalCluster): Recovered[] {
           snapshotSeq: m.snapshotSeq,
           replayed: m.replayed,
           ms: m.ms,
+          totalMs: m.totalMs,
+          fenceMs: m.fenceMs,
+          snapshotLoadMs: m.snapshotLoadMs,
+          logReadMs: m.logReadMs,
+          checkMs: m.checkMs,
+          lastSeqMs: m.lastSeqMs,
         });
       } catch {
         // not a JSON log line

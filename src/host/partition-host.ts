@@ -707,14 +707,22 @@ export class PartitionHost {
       stopIfReleased();
       let stored: StoredSnapshot | null = null;
       let tSnapshot = tFenced;
+      let tLogRead = tFenced;
+      let tRead = tFenced;
+      let tChecked = tFenced;
       let batches: CommandEnvelope[][] = [];
       let seqs: number[] = [];
       let last = 0;
+      const slot = this.slots[part.slot] as Slot;
+      const epoch = slot.epoch;
+      let r: Extract<HostResult, { kind: 'load' }>;
+      let rederive = false;
       // The previous owner may still be saving a snapshot it took before losing the lease, and then
       // trim the log below it; if that trim lands while this node reads the log after an older
       // snapshot, the read silently misses the trimmed batches. The save always precedes the trim, so
       // a stored snapshot no newer than ours after the read proves the read whole; a newer one means
-      // start again from it.
+      // start again from it. The question goes to the store while the worker restores (a round trip
+      // to MongoDB need not lengthen the takeover), and the rare answer "newer" discards that restore.
       for (let attempt = 1; ; attempt++) {
         stored = await snapshots.load(part.name);
         tSnapshot = performance.now();
@@ -727,40 +735,47 @@ export class PartitionHost {
           seqs.push(b.seq);
           last = b.seq;
         }
-        const newer = await snapshots.storedSeq(part.name);
+        tLogRead = performance.now();
+        const loadedSeq = stored?.seq ?? 0;
+        const newer = snapshots.storedSeq(part.name).then((seq) => {
+          tChecked = performance.now();
+          return seq;
+        });
+        newer.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+        const logLast = await log.lastSeq(part.name);
+        tRead = performance.now();
         stopIfReleased();
-        if (newer <= (stored?.seq ?? 0)) break;
+        if (logLast > last)
+          throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
+        // Cluster: the last owner may have died between a batch's log ack and its events' publish. Its
+        // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
+        // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
+        rederive = this.ports.mode === 'cluster' && batches.length > 0;
+        const answer = await this.call(slot, {
+          kind: 'load',
+          partition: part.name,
+          // The text when the store kept it (parsed by the worker), else the object.
+          snapshot: stored && stored.snapshotJson === undefined ? stored.snapshot : null,
+          snapshotJson: stored?.snapshotJson ?? null,
+          snapshotDigest: stored?.digest ?? null,
+          batches,
+          unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : st.orphans,
+          skip: [...st.poisoned],
+        });
+        if (answer.kind !== 'load')
+          throw new Error(answer.kind === 'error' ? answer.message : `unexpected ${answer.kind} answer`);
+        r = answer;
+        const newest = await newer;
+        stopIfReleased();
+        if (newest <= loadedSeq) break;
         if (attempt >= 3)
-          throw new Error(`snapshots of ${part.name} keep moving under its load (now ${newer})`);
+          throw new Error(`snapshots of ${part.name} keep moving under its load (now ${newest})`);
         this.logger?.warn(
-          { tenant: part.name, loadedSeq: stored?.seq ?? 0, newerSeq: newer },
+          { tenant: part.name, loadedSeq, newerSeq: newest },
           'a newer snapshot was stored while the log was read (a previous owner finishing its snapshot): loading again from it',
         );
       }
       const orphans = st.orphans;
-      const logLast = await log.lastSeq(part.name);
-      const tRead = performance.now();
-      stopIfReleased();
-      if (logLast > last)
-        throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
-      const slot = this.slots[part.slot] as Slot;
-      const epoch = slot.epoch;
-      // Cluster: the last owner may have died between a batch's log ack and its events' publish. Its
-      // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
-      // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
-      const rederive = this.ports.mode === 'cluster' && batches.length > 0;
-      const r = await this.call(slot, {
-        kind: 'load',
-        partition: part.name,
-        // The text when the store kept it (parsed by the worker), else the object.
-        snapshot: stored && stored.snapshotJson === undefined ? stored.snapshot : null,
-        snapshotJson: stored?.snapshotJson ?? null,
-        snapshotDigest: stored?.digest ?? null,
-        batches,
-        unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : orphans,
-        skip: [...st.poisoned],
-      });
-      if (r.kind !== 'load') throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
       // Released while the worker loaded it: the unload's `drop` follows the load on the slot's queue.
       stopIfReleased();
       for (const id of r.skipped) {
@@ -789,7 +804,10 @@ export class PartitionHost {
           ms: Math.round(r.seconds * 1000),
           fenceMs: Math.round(tFenced - t0),
           snapshotLoadMs: Math.round(tSnapshot - tFenced),
-          logReadMs: Math.round(tRead - tSnapshot),
+          logReadMs: Math.round(tLogRead - tSnapshot),
+          // The log's last seq, then (beside the worker's restore) whether a newer snapshot came in.
+          lastSeqMs: Math.round(tRead - tLogRead),
+          checkMs: Math.round(tChecked - tLogRead),
           totalMs: Math.round(performance.now() - t0),
         },
         'partition recovered',
