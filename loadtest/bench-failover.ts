@@ -175,7 +175,7 @@ async function killOwner(
     `kill ${round} (at ${killAt}): kill -9 ${victim}; first probe answered ${failoverMs} ms later (${n} probes sent via ${cluster.nodes[via]?.nodeId})` +
       (recovered
         ? `; ${recovered.node} loaded snapshot seq ${recovered.snapshotSeq} + ${recovered.replayed} replayed in ${recovered.ms} ms` +
-            ` (whole load ${recovered.totalMs} ms: fence ${recovered.fenceMs}, snapshot read ${recovered.snapshotLoadMs}, log read ${recovered.logReadMs}, newer-snapshot check ${recovered.checkMs}, last seq ${recovered.lastSeqMs}; line seen ${recovered.at - killAt} ms after the kill)`
+          ` (whole load ${recovered.totalMs} ms: fence ${recovered.fenceMs}, snapshot read ${recovered.snapshotLoadMs}, log read ${recovered.logReadMs}, newer-snapshot check ${recovered.checkMs}, last seq ${recovered.lastSeqMs}; line seen ${recovered.at - killAt} ms after the kill)`
         : ''),
   );
   return { victim, failoverMs, recovered };
