@@ -44,7 +44,9 @@ class RecordingHost implements PartitionRouter {
     for (const s of this.subs) if (s.f.tenant === tenant) s.fn({ tenant, seq: this.seq, at: env.at, event });
     return { ok: true, reply: { kind: 'ok' }, events: [event] };
   }
-  async query(_tenant: string, _q: Query): Promise<QueryResult> {
+  async query(_tenant: string, q: Query): Promise<QueryResult> {
+    // A page bigger than NATS's max_payload (8 MB in the test servers): a big tenant's agents.
+    if (q.type === 'list_agents') return { type: 'digest', digest: 'x'.repeat(9 * 1024 * 1024) };
     return { type: 'digest', digest: this.nodeId };
   }
   subscribe(f: EventFilter, fn: (e: PublishedEvent) => void): () => void {
@@ -116,6 +118,24 @@ describe('forwarding to the lease holder', () => {
       digest: winner.host.nodeId,
     });
     expect(other.router.forwarded).toBeGreaterThanOrEqual(3);
+  });
+
+  it('an answer too large for NATS fails that call with PAYLOAD_TOO_LARGE; the owner carries on', async () => {
+    const { a, c } = await twoRouters();
+    const tenant = 'big-tenant';
+    const owner = a.ownership.desiredOwner(tenant);
+    const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
+    await winner.router.submit(tenant, envelope()); // the owner claims it
+    await expect(other.router.query(tenant, { type: 'list_agents' })).rejects.toMatchObject({
+      code: 'SB_ERR_PAYLOAD_TOO_LARGE',
+    });
+    // Still serving, locally and forwarded.
+    expect(await other.router.query(tenant, { type: 'digest' })).toEqual({
+      type: 'digest',
+      digest: winner.host.nodeId,
+    });
+    await other.router.submit(tenant, envelope());
+    expect(winner.host.applied.filter((x) => x.tenant === tenant)).toHaveLength(2);
   });
 
   it('calls forwarded in one turn travel as one NATS request and are applied in the order sent', async () => {

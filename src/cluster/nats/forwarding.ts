@@ -15,7 +15,7 @@
  * Retrying is safe because every command carries its request id: an owner that already applied it
  * answers from memory. Events reach subscribers on any node through the NATS event subjects.
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
@@ -97,7 +97,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
       callback: (err, msg) => {
         if (err) return;
         void this.handle(msg.data).then(
-          (reply) => msg.respond(enc.encode(JSON.stringify(reply))),
+          (reply) => this.respond(msg, reply),
           () => {},
         );
       },
@@ -136,6 +136,31 @@ export class ClusterPartitionRouter implements PartitionRouter {
           this.eventTaps.delete(c.partition);
         }
       });
+    }
+  }
+
+  /**
+   * Sends a forwarded call's answer. One larger than the connection's `max_payload` (a big page of a big
+   * tenant) cannot travel: the caller gets SB_ERR_PAYLOAD_TOO_LARGE instead, and this node carries on (the
+   * client library throws, and a throw here was an unhandled rejection that ended the process).
+   */
+  private respond(msg: Msg, reply: RpcReply | RpcBatchReply): void {
+    const data = enc.encode(JSON.stringify(reply));
+    try {
+      msg.respond(data);
+    } catch (e) {
+      const max = this.opts.nc.info?.max_payload;
+      this.opts.log?.('forwarded answer not sent', { bytes: data.length, maxPayload: max, err: String(e) });
+      const tooLarge: RpcReply = {
+        ok: false,
+        code: 'SB_ERR_PAYLOAD_TOO_LARGE',
+        message: `the answer (${data.length} bytes) exceeds the NATS max_payload (${max ?? '?'} bytes) between nodes; ask for a smaller page, or raise max_payload`,
+      };
+      try {
+        msg.respond(enc.encode(JSON.stringify(tooLarge)));
+      } catch {
+        // The connection is gone: the caller's attempt times out and retries.
+      }
     }
   }
 
