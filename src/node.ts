@@ -195,9 +195,11 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         stopping ??= (async () => {
           logger.info('stopping: no new calls, finishing in-flight work');
           tokensFile?.close();
+          // One grace for the whole drain (the orchestrator's budget), not one per step.
+          const until = Date.now() + config.shutdownGraceMs;
           await api.stop(config.shutdownGraceMs);
           await clusterRouter?.stop();
-          await h.stop(config.shutdownGraceMs);
+          await h.stop(Math.max(0, until - Date.now()));
           await ports.close();
           logger.info('stopped: partitions snapshotted, log closed');
         })();

@@ -238,8 +238,8 @@ export const OPTIONS = {
     flag: 'max-inflight-per-tenant',
     env: 'SB_MAX_INFLIGHT_PER_TENANT',
     kind: 'string',
-    default: '5000',
-    help: 'Commands in flight for one tenant before SB_ERR_OVERLOADED, so one flooding tenant cannot take every slot of the node (at most --max-inflight)',
+    default: '',
+    help: 'Commands in flight for one tenant before SB_ERR_OVERLOADED, so one flooding tenant cannot take every slot of the node (at most --max-inflight; default a quarter of it, 5000 at the default)',
   },
   maxLoopLagMs: {
     flag: 'max-loop-lag-ms',
@@ -425,12 +425,14 @@ const fields = z.object({
   pool: z.enum(['port', 'piscina', 'inline']),
   callsPerWorker: positive.max(4),
   maxInflight: positive,
-  maxInflightPerTenant: positive,
+  // Unset: a quarter of --max-inflight (the host's rule), so lowering --max-inflight alone stays valid.
+  maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   traceCalls: z.string(),
   snapshotEvery: positive,
-  snapshotSeconds: positive,
+  // A day at most: the idle-snapshot scan runs every quarter of it, and Node's timers overflow past 24.8 days.
+  snapshotSeconds: positive.max(86_400),
   maxMessageBytes: positive.min(1024),
   // Under 1 s a busy peer's late pong would drop healthy connections.
   grpcKeepaliveMs: z.coerce
@@ -446,7 +448,7 @@ const fields = z.object({
   tlsKey: z.string(),
   tlsClientCa: z.string(),
   reloadSeconds: positive.max(86_400),
-  shutdownGraceMs: z.coerce.number().int().min(0),
+  shutdownGraceMs: z.coerce.number().int().min(0).max(600_000),
 });
 
 /** File options that only make sense as a pair (a certificate and its key). */
@@ -467,7 +469,7 @@ const schema = fields.superRefine((c, ctx) => {
   if (c.tokensFile !== '' && Object.keys(c.tokens).length > 0) {
     issue('tokensFile', 'give --tokens or --tokens-file, not both');
   }
-  if (c.maxInflightPerTenant > c.maxInflight) {
+  if (c.maxInflightPerTenant !== undefined && c.maxInflightPerTenant > c.maxInflight) {
     issue('maxInflightPerTenant', `at most --max-inflight (${c.maxInflight})`);
   }
 });
@@ -505,7 +507,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       raw[key] =
         fromFlag === true || (fromFlag === undefined && /^(1|true|yes)$/i.test(fromEnv ?? o.default));
     } else {
-      raw[key] = (fromFlag as string | undefined) ?? fromEnv ?? o.default;
+      // A blank value (`SB_GRPC_PORT=` from a template, `--http-port=`) is unset, not 0 or "".
+      const given = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+      raw[key] = given(fromFlag) ?? given(fromEnv) ?? o.default;
     }
   }
   const r = schema.safeParse(raw);

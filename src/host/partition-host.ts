@@ -39,6 +39,9 @@ import { preciseNow } from './protocol.js';
 import type { EventFilter, PublishedEvent } from './router.js';
 import type { WorkerPool } from './worker-pool.js';
 
+/** The longest delay a Node timer holds (2³¹ − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export interface PartitionHostOptions {
   ports: Pick<NodePorts, 'log' | 'snapshots' | 'ownership' | 'clock' | 'knownPartitions' | 'mode'>;
   pool: WorkerPool;
@@ -109,6 +112,8 @@ export class PartitionHost {
   private readonly bus = new EventBus();
   private readonly maxInflight: number;
   private readonly maxInflightPerTenant: number;
+  /** Orphans (see `fail`) of partitions whose reload failed, for their next load. */
+  private readonly strandedOrphans = new Map<string, string[]>();
   private readonly maxLoopLagMs: number;
   private readonly loopLag: LoopLag | null;
   private readonly snapshotEvery: number;
@@ -168,7 +173,10 @@ export class PartitionHost {
       for (let n = queue.shift(); n !== undefined; n = queue.shift()) await this.ensureLoaded(n);
     });
     await Promise.all(loaders);
-    this.snapshotTimer = setInterval(() => this.snapshotIdle(), Math.max(1000, this.snapshotEveryMs / 4));
+    this.snapshotTimer = setInterval(
+      () => this.snapshotIdle(),
+      Math.min(MAX_TIMER_MS, Math.max(1000, this.snapshotEveryMs / 4)),
+    );
     this.snapshotTimer.unref();
     this.isReady = true;
   }
@@ -245,7 +253,8 @@ export class PartitionHost {
         timer: null,
       };
       this.inflight++;
-      if (deadlineMs !== undefined) {
+      // A deadline beyond what a Node timer holds (~24.8 days) is no deadline: such a timer fires at once.
+      if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
         pending.timer = setTimeout(() => this.expire(tenant, pending), Math.max(0, deadlineMs));
       }
       this.accept(this.partFor(tenant), pending);
@@ -331,6 +340,10 @@ export class PartitionHost {
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     const until = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    // A periodic snapshot still being written covers only the commands before its barrier, and a
+    // snapshot() call now would return at once: let it land (within the grace), then take the final one.
+    const snapshotting = () => [...this.parts.values()].some((p) => p.state.snapshotting);
+    while (snapshotting() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(
       [...this.parts.values()]
         .filter((p) => p.state.status === 'ready' && p.state.sinceSnapshot > 0)
@@ -355,6 +368,11 @@ export class PartitionHost {
       for (const s of this.slots) if (s.partitions < slot.partitions) slot = s;
       slot.partitions++;
       part = { name: tenant, slot: slot.index, state: new PartitionState() };
+      const stranded = this.strandedOrphans.get(tenant);
+      if (stranded) {
+        part.state.orphans = stranded;
+        this.strandedOrphans.delete(tenant);
+      }
       this.parts.set(tenant, part);
       void this.ensureLoaded(tenant);
     }
@@ -639,7 +657,11 @@ export class PartitionHost {
     if (st.timerAt === at && st.timer) return;
     st.clearTimer();
     st.timerAt = at;
-    st.timer = setTimeout(() => this.tick(part), Math.max(1, at - this.ports.clock.now()));
+    // Capped: a timer past Node's limit would fire at once; the tick then finds nothing due and re-arms.
+    st.timer = setTimeout(
+      () => this.tick(part),
+      Math.min(MAX_TIMER_MS, Math.max(1, at - this.ports.clock.now())),
+    );
     st.timer.unref();
   }
 
@@ -837,8 +859,10 @@ export class PartitionHost {
       for (const p of st.waiting.splice(0)) this.settleError(p, e);
       st.notifyFailed(e);
       // Forget it, unless an unload already did (and a newer load may own the name now): the next
-      // command retries the load from scratch.
+      // command retries the load from scratch. Not its orphans: commands that became durable while a
+      // worker died still need their events published by whichever load succeeds.
       if (!released()) {
+        if (st.orphans.length > 0) this.strandedOrphans.set(part.name, st.orphans);
         this.parts.delete(part.name);
         (this.slots[part.slot] as Slot).partitions--;
         st.gen++;
@@ -1062,6 +1086,7 @@ function storedSnapshot(
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  if (ms > MAX_TIMER_MS) return p;
   return new Promise((resolve, reject) => {
     const t = setTimeout(
       () =>
