@@ -504,8 +504,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     const fromFlag = values[o.flag];
     const fromEnv = o.env ? env[o.env] : undefined;
     if (o.kind === 'boolean') {
-      raw[key] =
-        fromFlag === true || (fromFlag === undefined && /^(1|true|yes)$/i.test(fromEnv ?? o.default));
+      // A value that is neither yes nor no (`SB_DEMO=on`… was silently "no") is refused, naming it.
+      const text = (fromEnv ?? '').trim() === '' ? o.default : (fromEnv as string).trim();
+      if (fromFlag !== true && !/^(1|true|yes|on|0|false|no|off)$/i.test(text)) {
+        throw new ConfigError([
+          `${o.env}: must be true or false (1/0, yes/no, on/off); got ${JSON.stringify(fromEnv)}`,
+        ]);
+      }
+      raw[key] = fromFlag === true || /^(1|true|yes|on)$/i.test(text);
     } else {
       // A blank value (`SB_GRPC_PORT=` from a template, `--http-port=`) is unset, not 0 or "".
       const given = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);

@@ -137,6 +137,16 @@ describe('configuration edges', () => {
     expect(r.config.shutdownGraceMs).toBeGreaterThan(0);
   });
 
+  it('a boolean variable takes yes/no words and refuses anything else, naming it', () => {
+    const demo = (v: string) => {
+      const r = parseConfig([], { SB_DEMO: v });
+      return r.help ? null : r.config.demo;
+    };
+    expect([demo('on'), demo('yes'), demo('1'), demo('TRUE')]).toEqual([true, true, true, true]);
+    expect([demo('off'), demo('no'), demo('0'), demo('')]).toEqual([false, false, false, false]);
+    expect(() => demo('maybe')).toThrow(/SB_DEMO: must be true or false/);
+  });
+
   it('--snapshot-seconds and --shutdown-grace-ms are bounded', () => {
     expect(() => parseConfig(['--snapshot-seconds', '10000000'], {})).toThrow(/snapshot-seconds/);
     expect(() => parseConfig(['--shutdown-grace-ms', '99999999999'], {})).toThrow(/shutdown-grace-ms/);
