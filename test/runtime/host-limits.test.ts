@@ -117,6 +117,17 @@ describe('failures around reloads and stops', () => {
   });
 });
 
+describe('a stop whose final snapshot cannot finish', () => {
+  it('gives up after the grace instead of hanging (every acknowledged command is in the log)', async () => {
+    const h = await host({ pool: 'inline' });
+    await desk(h, 'acme');
+    h.ports.snapshots.save = () => new Promise(() => {}); // the store never answers
+    const t0 = Date.now();
+    await h.host.stop(300);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  }, 20_000);
+});
+
 describe('configuration edges', () => {
   it('--max-inflight alone may go below 5 000: the per-tenant cap follows it (a quarter) unless given', () => {
     const r = parseConfig(['--max-inflight', '1000'], {});
