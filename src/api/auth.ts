@@ -108,12 +108,12 @@ export class TenantAuth {
 
   /**
    * The token first, then the tenant: throws UNAUTHENTICATED for a missing or unknown token before
-   * `tenantOf` reads (and validates) the request's tenant, so an unknown caller learns nothing about the
+   * `tenantOf` validates the request's tenant (a plain function: no closure per call), so an unknown caller learns nothing about the
    * request format — over gRPC as over HTTP — then PERMISSION_DENIED unless the token may act on it.
    * One token lookup per call.
    */
-  authorise(token: string | undefined, tenantOf: () => string): string {
-    if (!this.enabled) return tenantOf();
+  authorise(token: string | undefined, rawTenant: string, tenantOf: (raw: string) => string): string {
+    if (!this.enabled) return tenantOf(rawTenant);
     if (token === undefined || token.length === 0) {
       throw new SwitchboardError(
         'SB_ERR_UNAUTHENTICATED',
@@ -122,7 +122,7 @@ export class TenantAuth {
     }
     const owner = this.lookup(token);
     if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
-    const tenant = tenantOf();
+    const tenant = tenantOf(rawTenant);
     if (owner !== ADMIN && owner !== tenant) {
       throw new SwitchboardError(
         'SB_ERR_PERMISSION_DENIED',

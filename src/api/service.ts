@@ -795,7 +795,7 @@ export class SwitchboardService {
    * request id, which every request carries (read calls ignore it, but a malformed one is still refused).
    */
   private authorise(req: { tenant: string; requestId: string }, ctx: CallContext): string {
-    const tenant = this.auth.authorise(ctx.token, () => checkTenant(req.tenant));
+    const tenant = this.auth.authorise(ctx.token, req.tenant, checkTenant);
     checkRequestId(req.requestId);
     return tenant;
   }
