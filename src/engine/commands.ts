@@ -348,6 +348,10 @@ function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: 
 
 function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   const { a, c } = offerOf(p, agentId, convId);
+  // Timers fire on the host's next tick; an accept stamped after the expiry but arriving before that
+  // tick is late all the same (the tick will count the miss and route the conversation on).
+  if (c.offerExpiresAt !== 0 && p.now >= c.offerExpiresAt)
+    reject('SB_ERR_NO_OFFER', `the offer of "${convId}" to agent "${agentId}" has expired`, 'conversationId');
   if (a.loadOn(c.queue.ch) > a.capOn(c.queue.ch))
     reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
   const others = c.offers.filter((id) => id !== agentId).map((id) => p.agents.get(id)!);

@@ -138,6 +138,21 @@ describe('commands about a conversation', () => {
   });
 });
 
+describe('offers', () => {
+  it('an accept stamped after the offer expired is refused even before the tick that expires it', () => {
+    const s = new Scenario().queue(queueConfig('q1', { offerTimeoutSeconds: 15 }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1')); // offered to ann until t + 15 s
+    s.t += 15_000;
+    expect(rejected(s, { type: 'accept_offer', agentId: 'ann', conversationId: 'c1' })).toMatchObject({
+      code: 'SB_ERR_NO_OFFER',
+      field: 'conversationId',
+    });
+    // The tick counts the miss as it always did.
+    expect(s.when({ type: 'tick' }).some((e) => e.type === 'offer_missed')).toBe(true);
+  });
+});
+
 describe('command ids', () => {
   it('a repeated command id is answered from memory and changes nothing', () => {
     const s = new Scenario().queue(queueConfig('q1'));
