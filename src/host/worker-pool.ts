@@ -139,6 +139,8 @@ class PortPool implements WorkerPool {
   }
 
   call(slot: number, req: HostRequest): Promise<HostResponse> {
+    // A message to a terminated worker is never answered: a late load during shutdown would hang.
+    if (this.closing) return Promise.reject(new Error('the partition-host worker pool is closed'));
     const s = this.slots[slot] as PortSlot;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
 import { PartitionHost } from '../../src/host/partition-host.js';
+import { createWorkerPool } from '../../src/host/worker-pool.js';
 import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
 
 const running: Harness[] = [];
@@ -126,6 +127,14 @@ describe('a stop whose final snapshot cannot finish', () => {
     await h.host.stop(300);
     expect(Date.now() - t0).toBeLessThan(5000);
   }, 20_000);
+});
+
+describe('a closed worker pool', () => {
+  it('refuses a call at once instead of leaving it unanswered', async () => {
+    const pool = createWorkerPool({ kind: 'port', threads: 1 });
+    await pool.close();
+    await expect(pool.call(0, { items: [] } as never)).rejects.toThrow(/closed/);
+  });
 });
 
 describe('configuration edges', () => {
