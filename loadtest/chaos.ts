@@ -12,10 +12,14 @@
  *    waiting, offered, assigned, wrapping up or closed — otherwise it is `lost`;
  *  - from the durable event stream `SB_EVENTS`: no conversation was ever assigned to two agents at once
  *    (`double_assigned`), no agent ever held more chat conversations than its capacity (`over_capacity`);
- *  - `events_missing`: acknowledged conversations whose events (the enqueue's, and `conversation_ended`
+ *  - `events_missing`: acknowledged conversations whose events (the enqueue's outcome, `assigned` for one
+ *    acknowledged as assigned, and `conversation_ended`
  *    once the end was acknowledged) are not in `SB_EVENTS`;
  *  - `failover_ms`: for the killed node's tenants, the longest time from the kill until a call issued
- *    after it succeeded; `freeze_failover_ms` the same for the frozen node's tenants from the freeze.
+ *    after it succeeded; `freeze_failover_ms` the same for the frozen node's tenants from the freeze, and
+ *    `freeze_takeovers` how many of them another node took over meanwhile (all, or the run fails);
+ *  - `lost` also counts a conversation less far along than acknowledged: an acknowledged end not wrapping
+ *    up or closed, an acknowledged assignment back to waiting or with another agent;
  * Snapshots are taken every `--snapshot-seconds` (default 4), so the takeover loads a snapshot and replays
  * only the log after it, as in production; `--snapshots` picks the store: `mongo` (MongoDB at `MONGO_URL`,
  * or a FerretDB this script starts, as the tests do), `jetstream`, or `auto` (default: mongo where one of
@@ -209,7 +213,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
 
   // ---- load ----
   const run = `c${Date.now().toString(36)}`;
-  const acked = new Map<string, { tenant: string; status: EnqueueStatus }>();
+  const acked = new Map<string, { tenant: string; status: EnqueueStatus; agentId?: string }>();
   const endedAcked = new Set<string>();
   let errors = 0;
   let inflight = 0;
@@ -220,6 +224,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   let natsAt = 0;
   let firstOkAfterNats = 0;
   let freezeAt = 0;
+  let frozenNode = '';
   let frozenTenants: string[] = [];
   const firstOkAfterFreeze = new Map<string, number>();
   const t0 = Date.now();
@@ -252,7 +257,11 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
         unary(c.gateway, c.gateway.enqueue, chatEnqueue(tenant, 'chat', id, `cust-${n % 2000}`), 8000),
       );
       const now = Date.now();
-      acked.set(id, { tenant, status: res.status });
+      acked.set(id, {
+        tenant,
+        status: res.status,
+        ...(res.agentId !== undefined ? { agentId: res.agentId } : {}),
+      });
       if (killAt && sentAt >= killAt && killedTenants.includes(tenant) && !firstOkAfterKill.has(tenant)) {
         firstOkAfterKill.set(tenant, now - killAt);
       }
@@ -346,6 +355,7 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
           const idx = cluster.nodes.findIndex((x) => x.nodeId === victim);
           if (idx < 0) return;
           frozenTenants = tenants;
+          frozenNode = victim;
           freezeAt = Date.now();
           console.log(
             `t+${((freezeAt - t0) / 1000).toFixed(1)}s SIGSTOP ${victim} for ${FREEZE_MS} ms (leases: ${tenants.join(', ')})`,
@@ -399,6 +409,11 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
     ConversationStatus.CONVERSATION_STATUS_CLOSED,
   ]);
+  const ENDED = new Set([
+    ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
+    ConversationStatus.CONVERSATION_STATUS_CLOSED,
+  ]);
+  const AFTER_ASSIGNED = new Set([ConversationStatus.CONVERSATION_STATUS_ASSIGNED, ...ENDED]);
   let lost = 0;
   const ids = [...acked.keys()];
   const lostIds: string[] = [];
@@ -408,9 +423,22 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
       const conv = await withRetry((c) =>
         unary(c.gateway, c.gateway.getConversation, { tenant, requestId: '', conversationId: id }, 8000),
       ).catch(() => null);
-      if (!conv?.conversation || !OK.has(conv.conversation.status)) {
+      // Not only present: as far along as acknowledged. An acknowledged end leaves it wrapping up or
+      // closed; an acknowledged assignment never goes back to waiting (no transfers here) and keeps its
+      // agent until it ends.
+      const c = conv?.conversation;
+      const a = acked.get(id) as { status: EnqueueStatus; agentId?: string };
+      const wasAssigned = a.status === EnqueueStatus.ENQUEUE_STATUS_ASSIGNED;
+      const bad =
+        !c ||
+        !OK.has(c.status) ||
+        (endedAcked.has(id) && !ENDED.has(c.status)) ||
+        (wasAssigned && !AFTER_ASSIGNED.has(c.status)) ||
+        (wasAssigned && a.agentId !== undefined && c.agentId !== undefined && c.agentId !== a.agentId);
+      if (bad) {
         lost++;
-        if (lostIds.length < 5) lostIds.push(`${tenant}/${id}`);
+        if (lostIds.length < 5)
+          lostIds.push(`${tenant}/${id} (${c ? ConversationStatus[c.status] : 'missing'})`);
       }
     }
   });
@@ -435,23 +463,31 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     await msgs.close();
   }
   await js.close();
-  // Every acknowledged command's events must be in the durable stream: the enqueue's own (queued,
-  // offered, assigned, …: any event naming the conversation) and, once its end was acknowledged, the
-  // `conversation_ended`. A node killed between log ack and publish must not make them go missing.
+  // Every acknowledged command's events must be in the durable stream: the enqueue's own outcome (queued,
+  // offered, assigned, over capacity, outside hours), an `assigned` for one acknowledged as assigned and,
+  // once its end was acknowledged, the `conversation_ended`. A node killed between log ack and publish
+  // must not make them go missing.
+  const OUTCOMES = new Set(['queued', 'offered', 'assigned', 'over_capacity', 'outside_hours']);
   const endedInEvents = new Set<string>();
-  const namedInEvents = new Set<string>();
+  const outcomeInEvents = new Set<string>();
+  const assignedInEvents = new Set<string>();
   for (const e of events) {
     const conv = (e.event as { conversationId?: string }).conversationId;
     if (conv === undefined) continue;
-    namedInEvents.add(`${e.tenant}/${conv}`);
-    if (e.event.type === 'conversation_ended') endedInEvents.add(`${e.tenant}/${conv}`);
+    const key = `${e.tenant}/${conv}`;
+    if (OUTCOMES.has(e.event.type)) outcomeInEvents.add(key);
+    if (e.event.type === 'assigned') assignedInEvents.add(key);
+    if (e.event.type === 'conversation_ended') endedInEvents.add(key);
   }
   let eventsMissing = 0;
   const missingIds: string[] = [];
   const skip = new Set<string>();
-  for (const [id, { tenant }] of acked) {
+  for (const [id, { tenant, status }] of acked) {
     const key = `${tenant}/${id}`;
-    const missing = !namedInEvents.has(key) || (endedAcked.has(id) && !endedInEvents.has(key));
+    const missing =
+      !outcomeInEvents.has(key) ||
+      (status === EnqueueStatus.ENQUEUE_STATUS_ASSIGNED && !assignedInEvents.has(key)) ||
+      (endedAcked.has(id) && !endedInEvents.has(key));
     if (missing) {
       eventsMissing++;
       skip.add(key);
@@ -491,6 +527,11 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
   const failoverMs = Math.max(0, ...[...firstOkAfterKill.values()]);
   const unrecovered = killedTenants.filter((t) => !firstOkAfterKill.has(t));
   const freezeFailoverMs = Math.max(0, ...[...firstOkAfterFreeze.values()]);
+  // Served again is not enough (the frozen node might simply have woken up in time): another node must
+  // have taken each of its tenants over during the freeze.
+  const frozenTakenOver = frozenTenants.filter((t) =>
+    recoveries.some((r) => r.tenant === t && r.node !== frozenNode && r.at >= freezeAt),
+  );
   const unthawed = frozenTenants.filter((t) => !firstOkAfterFreeze.has(t));
   console.log(
     `events: ${events.length} read from SB_EVENTS; ${eventsMissing} acknowledged conversations with an event missing${missingIds.length ? ` (first: ${missingIds.join(' ')})` : ''}`,
@@ -541,7 +582,12 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     over_capacity: overCapacity,
     events_missing: eventsMissing,
     failover_ms: unrecovered.length ? -1 : failoverMs,
-    ...(FREEZE_AT > 0 ? { freeze_failover_ms: unthawed.length ? -1 : freezeFailoverMs } : {}),
+    ...(FREEZE_AT > 0
+      ? {
+          freeze_failover_ms: unthawed.length ? -1 : freezeFailoverMs,
+          freeze_takeovers: `${frozenTakenOver.length}/${frozenTenants.length}`,
+        }
+      : {}),
     snapshots,
     takeovers_from_snapshot: `${takeovers.filter((r) => r.snapshotSeq > 0).length}/${killedTenants.length}`,
     lease_losses: leaseLosses,
@@ -557,7 +603,10 @@ async function run(cluster: LocalCluster, snapshots: string): Promise<boolean> {
     unrecovered.length === 0 &&
     failoverMs < FAILOVER_LIMIT_MS &&
     (FREEZE_AT === 0 ||
-      (frozenTenants.length > 0 && unthawed.length === 0 && freezeFailoverMs < FAILOVER_LIMIT_MS));
+      (frozenTenants.length > 0 &&
+        unthawed.length === 0 &&
+        frozenTakenOver.length === frozenTenants.length &&
+        freezeFailoverMs < FAILOVER_LIMIT_MS));
   if (!ok)
     console.log(
       'chaos: FAILED (a zero is not zero, a killed or frozen node’s tenant never came back, or a failover took ≥ 5 s)',

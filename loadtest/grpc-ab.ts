@@ -140,9 +140,17 @@ async function main(): Promise<void> {
     await Promise.all(sides.map((s) => s.driver.closed(8, 4000)));
     // Each node's own histograms over the measured rounds only (after the warm-up).
     for (const s of sides) s.metricsBefore = s.metricsUrl ? await scrapeText(s.metricsUrl) : null;
+    // Failed calls leave the latency histograms, so a side that fails calls would look as fast as its
+    // successful ones: they are counted, printed, and make the run fail.
+    const failures = new Map<string, { errors: number; first?: string }>(
+      sides.map((s) => [s.label, { errors: 0 }]),
+    );
     for (let r = 0; r < rounds; r++) {
       for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
-        await s.driver.open(rate, 2000, s.lat);
+        const res = await s.driver.open(rate, 2000, s.lat);
+        const f = failures.get(s.label) as { errors: number; first?: string };
+        f.errors += res.errors;
+        if (res.firstError && f.first === undefined) f.first = res.firstError;
       }
       process.stderr.write(`round ${r + 1}/${rounds}\n`);
     }
@@ -162,6 +170,8 @@ async function main(): Promise<void> {
         p90_us: Math.round(m.p90_us),
         p99_us: Math.round(m.p99_us),
         calls: m.count,
+        errors: failures.get(s.label)?.errors ?? 0,
+        ...(failures.get(s.label)?.first ? { first_error: failures.get(s.label)?.first } : {}),
         // The node's view, [p50, p99] µs: decision, durable Enqueue, log append.
         server,
       };
@@ -173,6 +183,13 @@ async function main(): Promise<void> {
     out.client = client;
     out.loadavg_1m = [loadBefore, loadavg()[0] as number].map((x) => Math.round(x * 100) / 100);
     console.log(JSON.stringify(out));
+    const failed = [...failures].filter(([, f]) => f.errors > 0);
+    if (failed.length > 0) {
+      console.error(
+        `grpc-ab: calls failed (${failed.map(([l, f]) => `${l}: ${f.errors}, first: ${f.first ?? '?'}`).join('; ')}): the ratio above is not a comparison`,
+      );
+      process.exitCode = 1;
+    }
   } finally {
     for (const s of sides) {
       s.driver.close();

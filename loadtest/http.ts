@@ -259,7 +259,8 @@ async function main(): Promise<number> {
     const sq = (p: number) =>
       server && server.count > 0 ? Math.round(histogramQuantile(server, p) * 1e6) : null;
 
-    const errors = result.errors + result.timeouts + result.non2xx + endErrors;
+    // autocannon's `errors` already counts its timeouts.
+    const errors = result.errors + result.non2xx + endErrors;
     const client = lat.total.summary();
     const summary = {
       rps: Math.round(result.requests.average),

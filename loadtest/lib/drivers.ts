@@ -152,6 +152,9 @@ interface GoResult {
   iter?: number[];
   start_ns?: number[];
   end_ns?: number[];
+  late_p50_us?: number;
+  late_p99_us?: number;
+  late_max_us?: number;
 }
 
 /** One lane of the Go client: a target and the calls of one iteration there (e.g. one tenant's). */
@@ -205,6 +208,9 @@ export async function goDriver(lanes: GoLane[], token: string | undefined, caFil
       seconds: r.seconds,
       opsPerSecond: r.ops / r.seconds,
       ...(r.first_error ? { firstError: r.first_error } : {}),
+      ...(r.late_p99_us !== undefined
+        ? { sendLate: { p50Us: r.late_p50_us ?? 0, p99Us: r.late_p99_us, maxUs: r.late_max_us ?? 0 } }
+        : {}),
       ...(r.iter && r.start_ns && r.end_ns
         ? {
             calls: r.iter.map((iter, i) => ({

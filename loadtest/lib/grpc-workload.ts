@@ -47,7 +47,10 @@ export interface RouterWorkload {
   iteration: Iteration;
   /** Enqueue answers by status name. */
   statuses: Record<string, number>;
+  /** Message sizes of the grpc-js client's iteration… */
   sizes: MessageSizes;
+  /** … and of the Go client's (longer ids). */
+  goSizes: MessageSizes;
   /** The same iteration for the Go client (loadtest/gclient): Enqueue (must answer ASSIGNED), then End. */
   goCalls: GoCall[];
   close(): void;
@@ -177,10 +180,17 @@ export async function setupRouterWorkload(
       patches: [patchAt(endBytes, `${runId}g-`, convPlaceholder)],
     },
   ];
+  // What the Go client sends is longer (its ids): an echo beside it must send and answer those sizes.
+  const goSizes: MessageSizes = {
+    enqReqBytes: enqBytes.length,
+    enqResBytes: EnqueueResponse.encode({ ...sampleRes!, conversationId: goConvId }).finish().length,
+    endReqBytes: endBytes.length,
+  };
   return {
     iteration,
     statuses,
     sizes,
+    goSizes,
     goCalls,
     close() {
       admin.close();

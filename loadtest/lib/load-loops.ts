@@ -44,6 +44,8 @@ export interface LoopResult {
   seconds: number;
   opsPerSecond: number;
   firstError?: string;
+  /** Open loop, Go client: how late iterations left after their due time (a late schedule measures the client). */
+  sendLate?: { p50Us: number; p99Us: number; maxUs: number };
   /** With tracing (Go client): each measured call's iteration, start and end on the monotonic clock. */
   calls?: ClientCall[];
 }
