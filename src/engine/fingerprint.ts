@@ -4,9 +4,10 @@
  *
  * Structural, so the same content always gives the same value whatever built the object: the API now,
  * the log's JSON on a replay after a restart (which drops `undefined` fields and keeps key order — but
- * object keys are combined order-independently anyway). No string is built (a `JSON.stringify` per
- * command would cost more than the routing decision). Never 0, which marks "no fingerprint" (entries
- * restored from snapshots written before fingerprints).
+ * object keys are combined order-independently anyway). No JSON text of the command is built (a
+ * `JSON.stringify` per command would cost more than the routing decision), and integers are hashed
+ * without a string. Never 0, which marks "no fingerprint" (entries restored from snapshots written before
+ * fingerprints).
  */
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -28,8 +29,10 @@ function value(v: unknown): number {
     case 'string':
       return mix(text(v, FNV_OFFSET) ^ 0x01);
     case 'number':
-      // JSON's own spelling of the number, so a replayed command (parsed from the log) matches.
-      return mix(text(JSON.stringify(v), FNV_OFFSET) ^ 0x02);
+      // Integers (levels, priorities, capacities, times: nearly every number) straight from their two
+      // 32-bit halves, with no string; others by JSON's spelling, which is what a replay parses back.
+      if (Number.isSafeInteger(v)) return mix(mix((v / 4294967296) | 0) ^ (v >>> 0) ^ 0x02);
+      return mix(text(JSON.stringify(v), FNV_OFFSET) ^ 0x03);
     case 'boolean':
       return v ? 0x1b873593 : 0x2c1b3c6d;
     case 'object': {
