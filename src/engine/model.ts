@@ -303,7 +303,10 @@ export class Member {
   lid = -1;
   /** Round-robin: the lane's turn counter when this agent was last picked (lower goes first). */
   turn = 0;
-  /** Most-skilled: sum of the agent's levels on the lane's required skills. */
+  /**
+   * Most-skilled: sum of the agent's levels on the lane's required skills (`Lane.scoredSkills`). A
+   * conversation's own skills beyond those are added per decision (`strategies/most-skilled.ts`).
+   */
   score = 0;
   constructor(
     readonly agent: Agent,
@@ -339,6 +342,9 @@ export class Lane {
     readonly relaxed: string[],
     strategy: RoutingStrategy,
   ) {
+    const reqs = clauses[0]!.reqs;
+    this.scoredSkills =
+      reqs.length === 0 ? NONE : (Object.freeze(reqs.map((r) => r.skill)) as unknown as string[]);
     this.pool = new DenseHeap<Member>(
       { k1: strategy.key1, k2: strategy.key2, tie: (m) => m.agent.seq },
       (m) => m.lid,
@@ -364,6 +370,12 @@ export class Lane {
     }
     return false;
   }
+
+  /**
+   * Names of the skills `skillScore` sums: the queue's own clause after this lane's overflow steps
+   * (dropped skills gone). Frozen: shared, never copied.
+   */
+  readonly scoredSkills: string[];
 
   skillScore(a: Agent): number {
     let s = 0;

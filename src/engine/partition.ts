@@ -537,9 +537,15 @@ export class Partition implements RuleContext {
     if (q.strategy.automatic && lane.pool.size > 0) {
       const width = q.strategy.width(q.cfg);
       if (width === 1) {
-        const m = unconstrained(c)
-          ? lane.pool.peek()!
-          : lane.pool.findFirst((x) => fits(x.agent, c), SEARCH_LIMIT);
+        let m: Member | undefined;
+        if (unconstrained(c)) m = lane.pool.peek()!;
+        else {
+          const eligible = (x: Member) => fits(x.agent, c);
+          m =
+            c.adHoc !== null && q.strategy.pickAdHoc
+              ? q.strategy.pickAdHoc(lane, c, eligible, SEARCH_LIMIT)
+              : lane.pool.findFirst(eligible, SEARCH_LIMIT);
+        }
         if (m) {
           this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', lane.pool.size));
           return this.lastStatus;

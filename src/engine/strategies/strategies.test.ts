@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agentConfig, assignments, conversation, offers, only, queueConfig, Scenario } from '../fixtures.js';
 import type { StrategyName } from '../types.js';
@@ -33,6 +34,189 @@ describe('most skilled', () => {
     );
     expect(assignments(s.enqueue(conversation('c1')))).toEqual(['c1→best']);
     expect(assignments(s.enqueue(conversation('c2')))).toEqual(['c2→good']);
+  });
+
+  const billing = [{ skill: 'billing', minLevel: 2 }];
+  const french = [{ skill: 'lang:fr', minLevel: 1 }];
+
+  it("scores the conversation's own required skills too: the better French speaker wins a French chat", () => {
+    const s = desk('most_skilled', { requiredSkills: billing });
+    s.online(
+      agentConfig('biller', {
+        skills: [
+          { skill: 'billing', level: 9 },
+          { skill: 'lang:fr', level: 2 },
+        ],
+      }),
+      agentConfig('francophone', {
+        skills: [
+          { skill: 'billing', level: 6 },
+          { skill: 'lang:fr', level: 9 },
+        ],
+      }),
+      agentConfig('monolingual', { skills: [{ skill: 'billing', level: 10 }] }),
+    );
+    // billing + lang:fr: francophone 15, biller 11; monolingual lacks French and is no candidate.
+    const events = s.enqueue(conversation('c1', { requiredSkills: french }));
+    expect(assignments(events)).toEqual(['c1→francophone']);
+    // A conversation without skills of its own is scored on the queue's skills alone, as before.
+    expect(assignments(s.enqueue(conversation('c2')))).toEqual(['c2→monolingual']);
+  });
+
+  it('a requirement on a queue skill at a higher level is scored once, on the queue skills', () => {
+    const s = desk('most_skilled', { requiredSkills: billing });
+    s.online(
+      agentConfig('ok', { skills: [{ skill: 'billing', level: 6 }] }),
+      agentConfig('best', { skills: [{ skill: 'billing', level: 8 }] }),
+    );
+    const events = s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'billing', minLevel: 5 }] }));
+    expect(assignments(events)).toEqual(['c1→best']);
+  });
+
+  it('equal scores for the conversation go to the least busy, then the longest idle, whatever the queue score', () => {
+    const idle = desk('most_skilled', { requiredSkills: billing });
+    // Both score 12 on billing + lang:fr; "fr" has waited longer though "billing" is better on the queue skill.
+    idle.online(
+      agentConfig('fr', {
+        skills: [
+          { skill: 'billing', level: 4 },
+          { skill: 'lang:fr', level: 8 },
+        ],
+      }),
+    );
+    idle.t += 1000;
+    idle.online(
+      agentConfig('billing', {
+        skills: [
+          { skill: 'billing', level: 8 },
+          { skill: 'lang:fr', level: 4 },
+        ],
+      }),
+    );
+    expect(assignments(idle.enqueue(conversation('c1', { requiredSkills: french })))).toEqual(['c1→fr']);
+
+    const busy = desk('most_skilled', { requiredSkills: billing });
+    busy.online(
+      agentConfig('billing', {
+        skills: [
+          { skill: 'billing', level: 8 },
+          { skill: 'lang:fr', level: 4 },
+        ],
+        capacity: { chat: 2 },
+      }),
+      agentConfig('fr', {
+        skills: [
+          { skill: 'billing', level: 4 },
+          { skill: 'lang:fr', level: 8 },
+        ],
+        capacity: { chat: 2 },
+      }),
+    );
+    expect(assignments(busy.enqueue(conversation('c1')))).toEqual(['c1→billing']);
+    // Now "billing" has one open conversation: the tie on 12 goes to the less busy "fr".
+    expect(assignments(busy.enqueue(conversation('c2', { requiredSkills: french })))).toEqual(['c2→fr']);
+  });
+
+  it('after overflow relaxes the levels the conversation still scores its own skills; dropped skills are not scored', () => {
+    const relaxing = (
+      action: { kind: 'relax_skills'; by: number } | { kind: 'drop_skills'; skills: string[] },
+    ) => {
+      const s = desk('most_skilled', {
+        requiredSkills: [{ skill: 'billing', minLevel: 4 }],
+        overflow: [{ afterSeconds: 30, action }],
+      });
+      s.online(
+        agentConfig('speaker', {
+          skills: [
+            { skill: 'billing', level: 4 },
+            { skill: 'lang:fr', level: 4 },
+          ],
+        }),
+        agentConfig('biller', {
+          skills: [
+            { skill: 'billing', level: 5 },
+            { skill: 'lang:fr', level: 2 },
+          ],
+        }),
+      );
+      // Nobody has French at 5: the conversation waits for the overflow step.
+      expect(
+        assignments(s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'lang:fr', minLevel: 5 }] }))),
+      ).toEqual([]);
+      return only(s.advance(30_000), 'assigned');
+    };
+    // Relaxed by 3 (lang:fr ≥ 2): both qualify; billing + lang:fr = 8 against 7.
+    const relaxed = relaxing({ kind: 'relax_skills', by: 3 });
+    expect(relaxed.map((e) => e.agentId)).toEqual(['speaker']);
+    // French dropped: only billing counts (5 against 4).
+    const dropped = relaxing({ kind: 'drop_skills', skills: ['lang:fr'] });
+    expect(dropped.map((e) => e.agentId)).toEqual(['biller']);
+  });
+});
+
+describe('most skilled against a brute-force choice', () => {
+  const SKILLS = ['billing', 'support', 'lang:fr', 'lang:de'];
+  const level = fc.nat(10); // 0 = skill not held
+  const requirement = fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined });
+
+  it('picks the highest sum over queue and conversation skills, then least busy, then longest idle, then first configured', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(level, level, level, level), { minLength: 1, maxLength: 20 }),
+        fc.tuple(requirement, requirement), // queue: billing, support
+        fc.tuple(requirement, requirement, requirement), // conversation: support, lang:fr, lang:de
+        fc.nat(12),
+        (levels, queueReqs, convReqs, warmUp) => {
+          const reqs = (names: string[], mins: (number | undefined)[]) =>
+            names.flatMap((skill, i) => (mins[i] === undefined ? [] : [{ skill, minLevel: mins[i]! }]));
+          const queueSkills = reqs(['billing', 'support'], queueReqs);
+          const convSkills = reqs(['support', 'lang:fr', 'lang:de'], convReqs);
+          const s = desk('most_skilled', { requiredSkills: queueSkills });
+          const ids = levels.map((_, i) => `a${i}`);
+          const load = new Map<string, number>();
+          const idle = new Map<string, number>();
+          levels.forEach((ls, i) => {
+            const skills = SKILLS.flatMap((skill, k) => (ls[k]! > 0 ? [{ skill, level: ls[k]! }] : []));
+            s.online(agentConfig(ids[i]!, { skills, capacity: { chat: 3 } }));
+            load.set(ids[i]!, 0);
+            idle.set(ids[i]!, s.t);
+            s.t += 1;
+          });
+          // Some plain conversations first, so that loads and idle times differ.
+          for (let k = 0; k < warmUp; k++) {
+            for (const a of only(s.enqueue(conversation(`w${k}`)), 'assigned')) {
+              load.set(a.agentId, load.get(a.agentId)! + 1);
+              idle.set(a.agentId, s.t);
+            }
+            s.t += 1;
+          }
+          const lv = (i: number, skill: string) => levels[i]![SKILLS.indexOf(skill)]!;
+          const scored = [...new Set([...queueSkills, ...convSkills].map((r) => r.skill))];
+          const candidates = ids
+            .map((id, i) => ({ id, i, total: scored.reduce((t, sk) => t + lv(i, sk), 0) }))
+            .filter(
+              ({ id, i }) =>
+                load.get(id)! < 3 &&
+                [...queueSkills, ...convSkills].every((r) => lv(i, r.skill) >= r.minLevel),
+            )
+            .sort(
+              (x, y) =>
+                y.total - x.total ||
+                load.get(x.id)! - load.get(y.id)! ||
+                idle.get(x.id)! - idle.get(y.id)! ||
+                x.i - y.i,
+            );
+          const events = s.enqueue(conversation('c', { requiredSkills: convSkills }));
+          const got = only(events, 'assigned').filter((e) => e.conversationId === 'c');
+          if (candidates.length === 0) {
+            expect(got).toEqual([]);
+            return;
+          }
+          expect(got.map((e) => e.agentId)).toEqual([candidates[0]!.id]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 

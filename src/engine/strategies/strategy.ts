@@ -5,7 +5,7 @@
  * them in typed arrays; they are re-read whenever the agent's load, idle time, turn or skills change.
  * A new strategy is one file implementing this interface, registered in `strategies/index.ts`.
  */
-import type { Member } from '../model.js';
+import type { Conv, Lane, Member } from '../model.js';
 import type { QueueConfig, StrategyName } from '../types.js';
 
 export interface RoutingStrategy {
@@ -22,6 +22,13 @@ export interface RoutingStrategy {
   picked?(m: Member): void;
   /** Called when the member's agent comes back `online` after being away or offline. */
   returned?(m: Member, queue: QueueConfig): void;
+  /**
+   * Picks for a conversation with requirements beyond its lane's (`Conv.adHoc`, never null here) when the
+   * strategy's order depends on them, which the pool's keys (fixed per lane) cannot know. Without it the
+   * first `eligible` member in pool order is taken. Must stay a bounded search: at most `limit` pool
+   * entries. `eligible` is the partition's filter (the ad-hoc skills and missed offers).
+   */
+  pickAdHoc?(lane: Lane, conv: Conv, eligible: (m: Member) => boolean, limit: number): Member | undefined;
 }
 
 /** Load on the lane's channel: open conversations + pending offers + escalations. */

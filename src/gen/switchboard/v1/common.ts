@@ -199,7 +199,10 @@ export enum Strategy {
   STRATEGY_LEAST_BUSY = 2,
   /** STRATEGY_LONGEST_IDLE - The agent idle the longest since their last assignment. */
   STRATEGY_LONGEST_IDLE = 3,
-  /** STRATEGY_MOST_SKILLED - Highest proficiency in the required skills. */
+  /**
+   * STRATEGY_MOST_SKILLED - Highest summed proficiency in the skills the conversation requires (its queue's and its own),
+   * then least busy, then longest idle.
+   */
   STRATEGY_MOST_SKILLED = 4,
   /** STRATEGY_BROADCAST - Offer to several matching agents at once; the first to accept wins. */
   STRATEGY_BROADCAST = 5,
