@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Explanation } from '../engine/types.js';
 import { Event } from '../gen/switchboard/v1/events.js';
 import { eventToProto } from './to-proto.js';
 
@@ -39,5 +40,32 @@ describe('events on the wire', () => {
       fromQueueId: 'support',
     });
     expect(e.transferred).toMatchObject({ queueId: 'billing', fromQueueId: 'support', fromAgentId: 'ann' });
+  });
+
+  it("a most-skilled assignment's explanation carries the skills scored and the agent's score", () => {
+    const base = {
+      rule: 'strategy' as const,
+      queueId: 'billing',
+      candidates: 3,
+      relaxed: [],
+      waitedMs: 0,
+    };
+    const assigned = (explanation: Explanation) =>
+      wire({
+        type: 'assigned',
+        conversationId: 'c1',
+        agentId: 'ann',
+        agentName: 'Ann',
+        queueId: 'billing',
+        expectedResponseMs: 20_000,
+        explanation,
+      }).assigned?.explanation;
+    expect(
+      assigned({ ...base, strategy: 'most_skilled', scoredSkills: ['billing', 'lang:fr'], skillScore: 15 }),
+    ).toMatchObject({ scoredSkills: ['billing', 'lang:fr'], skillScore: 15 });
+    // Other strategies score nothing: no skills, and no score rather than a score of 0.
+    const other = assigned({ ...base, strategy: 'least_busy' });
+    expect(other?.scoredSkills).toEqual([]);
+    expect(other?.skillScore).toBeUndefined();
   });
 });

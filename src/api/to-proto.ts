@@ -179,6 +179,8 @@ export function explanationToProto(e: Explanation): PbExplanation {
     candidates: e.candidates,
     relaxed: e.relaxed.slice(),
     waitedMs: e.waitedMs,
+    scoredSkills: e.scoredSkills === undefined ? [] : e.scoredSkills.slice(),
+    skillScore: e.skillScore,
   };
 }
 

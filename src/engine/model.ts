@@ -373,7 +373,7 @@ export class Lane {
 
   /**
    * Names of the skills `skillScore` sums: the queue's own clause after this lane's overflow steps
-   * (dropped skills gone). Frozen: shared, never copied.
+   * (dropped skills gone). Frozen, so explanations share it instead of copying it per decision.
    */
   readonly scoredSkills: string[];
 

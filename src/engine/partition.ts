@@ -547,7 +547,7 @@ export class Partition implements RuleContext {
               : lane.pool.findFirst(eligible, SEARCH_LIMIT);
         }
         if (m) {
-          this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', lane.pool.size));
+          this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', lane.pool.size, m));
           return this.lastStatus;
         }
       } else {
@@ -568,8 +568,15 @@ export class Partition implements RuleContext {
     return this.lastStatus;
   }
 
-  explain(c: Conv, lane: Lane, rule: Explanation['rule'], candidates: number): Explanation {
-    return {
+  /** `m`: the member the strategy picked, for a strategy that explains its score (`explainPick`). */
+  explain(
+    c: Conv,
+    lane: Lane,
+    rule: Explanation['rule'],
+    candidates: number,
+    m: Member | null = null,
+  ): Explanation {
+    const e: Explanation = {
       rule,
       strategy: c.queue.cfg.strategy,
       queueId: c.queue.id,
@@ -578,6 +585,8 @@ export class Partition implements RuleContext {
       // Kept with the conversation: a small integer, not a boxed number (see `small`).
       waitedMs: small(this.now - c.enqueuedAt),
     };
+    if (m !== null && rule === 'strategy') c.queue.strategy.explainPick?.(m, c, e);
+    return e;
   }
 
   /** Applies overflow steps that are already due (e.g. while the conversation was being offered). */
@@ -881,10 +890,11 @@ export class Partition implements RuleContext {
       const lane = mi[bestK] as Lane;
       const inPool = lane.pool.hasId(mi[bestK + 1] as number);
       // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
-      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (inPool ? 0 : 1));
+      // The Member is needed only by a strategy that records picks (round robin) or explains a score.
+      const strategy = lane.queue.strategy;
+      const m = strategy.picked || strategy.explainPick ? a.members[bestK >> 1]! : null;
+      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (inPool ? 0 : 1), m);
       this.removeWaiting(best);
-      // The Member is needed only by a strategy that records picks (round robin).
-      const m = lane.queue.strategy.picked ? a.members[bestK >> 1]! : null;
       this.deliverOne(best, a, m, expl, false);
     }
   }

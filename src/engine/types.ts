@@ -225,6 +225,13 @@ export interface Explanation {
   /** Overflow steps applied before the match, e.g. ["relax_skills:1", "widen_to_queue:q2"]. */
   relaxed: string[];
   waitedMs: number;
+  /**
+   * `most_skilled` strategy picks only: the skills the agent was scored on — the queue's required skills
+   * after the overflow steps applied, then the conversation's own beyond them — and the agent's summed
+   * level on them. Absent for every other rule and strategy.
+   */
+  scoredSkills?: string[];
+  skillScore?: number;
 }
 
 export type EngineEvent =

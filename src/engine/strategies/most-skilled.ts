@@ -72,6 +72,21 @@ export const mostSkilled: RoutingStrategy = {
     );
     return best;
   },
+
+  explainPick(m, conv, e) {
+    const lane = m.lane;
+    const own = conv.adHoc;
+    if (own === null || extraCount(lane, own) === 0) {
+      // The lane's frozen list, shared by its explanations (no copy per decision).
+      e.scoredSkills = lane.scoredSkills;
+      e.skillScore = m.score;
+      return;
+    }
+    const skills = lane.scoredSkills.slice();
+    for (const r of own) if (!lane.scoredSkills.includes(r.skill)) skills.push(r.skill);
+    e.scoredSkills = skills;
+    e.skillScore = m.score + ownScore(lane, own, m);
+  },
 };
 
 /**

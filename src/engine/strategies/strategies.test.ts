@@ -59,8 +59,40 @@ describe('most skilled', () => {
     // billing + lang:fr: francophone 15, biller 11; monolingual lacks French and is no candidate.
     const events = s.enqueue(conversation('c1', { requiredSkills: french }));
     expect(assignments(events)).toEqual(['c1→francophone']);
+    expect(only(events, 'assigned')[0]!.explanation).toMatchObject({
+      rule: 'strategy',
+      strategy: 'most_skilled',
+      scoredSkills: ['billing', 'lang:fr'],
+      skillScore: 15,
+    });
     // A conversation without skills of its own is scored on the queue's skills alone, as before.
-    expect(assignments(s.enqueue(conversation('c2')))).toEqual(['c2→monolingual']);
+    const plain = s.enqueue(conversation('c2'));
+    expect(assignments(plain)).toEqual(['c2→monolingual']);
+    expect(only(plain, 'assigned')[0]!.explanation).toMatchObject({
+      scoredSkills: ['billing'],
+      skillScore: 10,
+    });
+  });
+
+  it('an agent who frees up and takes a waiting French chat has its score explained', () => {
+    const s = desk('most_skilled', { requiredSkills: billing });
+    s.online(
+      agentConfig('ann', {
+        skills: [
+          { skill: 'billing', level: 5 },
+          { skill: 'lang:fr', level: 7 },
+        ],
+      }),
+    );
+    s.enqueue(conversation('c1'));
+    expect(only(s.enqueue(conversation('c2', { requiredSkills: french })), 'queued')).toHaveLength(1);
+    s.t += 5000;
+    const freed = s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(only(freed, 'assigned')[0]).toMatchObject({
+      conversationId: 'c2',
+      agentId: 'ann',
+      explanation: { rule: 'strategy', scoredSkills: ['billing', 'lang:fr'], skillScore: 12, waitedMs: 5000 },
+    });
   });
 
   it('a requirement on a queue skill at a higher level is scored once, on the queue skills', () => {
@@ -71,6 +103,10 @@ describe('most skilled', () => {
     );
     const events = s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'billing', minLevel: 5 }] }));
     expect(assignments(events)).toEqual(['c1→best']);
+    expect(only(events, 'assigned')[0]!.explanation).toMatchObject({
+      scoredSkills: ['billing'],
+      skillScore: 8,
+    });
   });
 
   it('equal scores for the conversation go to the least busy, then the longest idle, whatever the queue score', () => {
@@ -148,9 +184,11 @@ describe('most skilled', () => {
     // Relaxed by 3 (lang:fr ≥ 2): both qualify; billing + lang:fr = 8 against 7.
     const relaxed = relaxing({ kind: 'relax_skills', by: 3 });
     expect(relaxed.map((e) => e.agentId)).toEqual(['speaker']);
+    expect(relaxed[0]!.explanation).toMatchObject({ scoredSkills: ['billing', 'lang:fr'], skillScore: 8 });
     // French dropped: only billing counts (5 against 4).
     const dropped = relaxing({ kind: 'drop_skills', skills: ['lang:fr'] });
     expect(dropped.map((e) => e.agentId)).toEqual(['biller']);
+    expect(dropped[0]!.explanation).toMatchObject({ scoredSkills: ['billing'], skillScore: 5 });
   });
 });
 
@@ -213,6 +251,10 @@ describe('most skilled against a brute-force choice', () => {
             return;
           }
           expect(got.map((e) => e.agentId)).toEqual([candidates[0]!.id]);
+          expect(got[0]!.explanation).toMatchObject({
+            scoredSkills: scored,
+            skillScore: candidates[0]!.total,
+          });
         },
       ),
       { numRuns: 300 },

@@ -6,7 +6,7 @@
  * A new strategy is one file implementing this interface, registered in `strategies/index.ts`.
  */
 import type { Conv, Lane, Member } from '../model.js';
-import type { QueueConfig, StrategyName } from '../types.js';
+import type { Explanation, QueueConfig, StrategyName } from '../types.js';
 
 export interface RoutingStrategy {
   readonly name: StrategyName;
@@ -29,6 +29,8 @@ export interface RoutingStrategy {
    * entries. `eligible` is the partition's filter (the ad-hoc skills and missed offers).
    */
   pickAdHoc?(lane: Lane, conv: Conv, eligible: (m: Member) => boolean, limit: number): Member | undefined;
+  /** Adds what the strategy scored `m` on for `conv` to the explanation of its pick (`most_skilled`). */
+  explainPick?(m: Member, conv: Conv, e: Explanation): void;
 }
 
 /** Load on the lane's channel: open conversations + pending offers + escalations. */

@@ -588,6 +588,13 @@ export interface Explanation {
   relaxed: string[];
   /** How long the conversation waited, ms. */
   waitedMs: number;
+  /**
+   * `most_skilled` strategy picks only (empty otherwise): the skills the agent was scored on — the
+   * queue's required skills after the overflow steps applied, then the conversation's own beyond them.
+   */
+  scoredSkills: string[];
+  /** `most_skilled` strategy picks only: the agent's summed level on `scored_skills`. */
+  skillScore?: number | undefined;
 }
 
 function createBaseSkillLevel(): SkillLevel {
@@ -2676,7 +2683,16 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
 };
 
 function createBaseExplanation(): Explanation {
-  return { rule: "", strategy: 0, queueId: "", candidates: 0, relaxed: [], waitedMs: 0 };
+  return {
+    rule: "",
+    strategy: 0,
+    queueId: "",
+    candidates: 0,
+    relaxed: [],
+    waitedMs: 0,
+    scoredSkills: [],
+    skillScore: undefined,
+  };
 }
 
 export const Explanation: MessageFns<Explanation> = {
@@ -2698,6 +2714,12 @@ export const Explanation: MessageFns<Explanation> = {
     }
     if (message.waitedMs !== 0) {
       writer.uint32(49).double(message.waitedMs);
+    }
+    for (const v of message.scoredSkills) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.skillScore !== undefined) {
+      writer.uint32(64).int32(message.skillScore);
     }
     return writer;
   },
@@ -2763,6 +2785,22 @@ export const Explanation: MessageFns<Explanation> = {
             message.waitedMs = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scoredSkills.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.skillScore = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2791,6 +2829,16 @@ export const Explanation: MessageFns<Explanation> = {
         : isSet(object.waited_ms)
         ? globalThis.Number(object.waited_ms)
         : 0,
+      scoredSkills: globalThis.Array.isArray(object?.scoredSkills)
+        ? object.scoredSkills.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.scored_skills)
+        ? object.scored_skills.map((e: any) => globalThis.String(e))
+        : [],
+      skillScore: isSet(object.skillScore)
+        ? globalThis.Number(object.skillScore)
+        : isSet(object.skill_score)
+        ? globalThis.Number(object.skill_score)
+        : undefined,
     };
   },
 
@@ -2814,6 +2862,12 @@ export const Explanation: MessageFns<Explanation> = {
     if (message.waitedMs !== 0) {
       obj.waitedMs = floatToJson(message.waitedMs);
     }
+    if (message.scoredSkills?.length) {
+      obj.scoredSkills = message.scoredSkills;
+    }
+    if (message.skillScore !== undefined) {
+      obj.skillScore = Math.round(message.skillScore);
+    }
     return obj;
   },
 
@@ -2828,6 +2882,8 @@ export const Explanation: MessageFns<Explanation> = {
     message.candidates = object.candidates ?? 0;
     message.relaxed = object.relaxed?.map((e) => e) || [];
     message.waitedMs = object.waitedMs ?? 0;
+    message.scoredSkills = object.scoredSkills?.map((e) => e) || [];
+    message.skillScore = object.skillScore ?? undefined;
     return message;
   },
 };
