@@ -8,7 +8,7 @@ import { PartitionActors } from '../src/host/partition-actor.js';
 import type { HostRequest, HostResponse, HostWorkerData } from '../src/host/protocol.js';
 
 const data = (workerData ?? { transport: 'piscina', testHooks: false }) as HostWorkerData;
-const actors = new PartitionActors(data.testHooks, true);
+const actors = new PartitionActors(data.testHooks, true, data.progress);
 
 /** Handles one request: the items of one worker's micro-batch, in order. */
 export function handle(req: HostRequest): HostResponse {

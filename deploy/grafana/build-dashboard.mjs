@@ -367,7 +367,7 @@ const ROWS = [
       ),
       timeseries(
         'Worker restarts and lease losses',
-        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed).',
+        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed).',
         [
           target(
             'sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))',
@@ -378,6 +378,11 @@ const ROWS = [
             'sum by (pod, reason) (increase(switchboard_node_lease_lost_total[$__rate_interval]))',
             '{{pod}} lease {{reason}}',
             'C',
+          ),
+          target(
+            'sum by (pod, reason) (increase(switchboard_poison_total[$__rate_interval]))',
+            '{{pod}} poison {{reason}}',
+            'D',
           ),
         ],
         { w: 6 },

@@ -181,6 +181,15 @@ export const ERRORS = {
     retryable: true,
     summary: 'an internal error; nothing was changed',
   },
+  // Not retryable, unlike SB_ERR_INTERNAL: the command itself crashed the engine (or its worker thread)
+  // when it was tried, and a retry is refused again until the hold ends (src/host/quarantine.ts).
+  SB_ERR_COMMAND_QUARANTINED: {
+    grpc: GrpcCode.INTERNAL,
+    http: 500,
+    retryable: false,
+    summary:
+      'this command crashed the routing engine when it was tried (a bug) and is refused for a while; it changed nothing: do not retry it, report it',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -16,9 +16,13 @@ import {
   type HostRequest,
   type HostResponse,
   type HostResult,
+  type InjectedBug,
+  type LoggedCommand,
+  loggedKey,
   preciseNow,
 } from './protocol.js';
 import { SlicedSnapshot } from './sliced-snapshot.js';
+import { ProgressWriter } from './worker-progress.js';
 
 /** The same fault as the engine's own test: the assignment step takes a seat, then throws. */
 function applyWithInjectedBug(engine: Engine, env: CommandEnvelope): ApplyResult {
@@ -51,28 +55,38 @@ export class PartitionActors {
   private readonly engines = new Map<string, Engine>();
   /** Snapshots captured and still being serialised, by partition. */
   private readonly snapshots = new Map<string, SlicedSnapshot>();
-  /** Test hook (`inject_bug`): command ids whose apply hits an injected bug. */
-  private readonly injected = new Set<string>();
+  /** Test hook (`inject_bug`): command ids whose apply hits an injected bug, and which one. */
+  private readonly injected = new Map<string, InjectedBug>();
+
+  private readonly progress: ProgressWriter;
 
   /**
    * @param testHooks whether `inject_bug` and `crash` are honoured (tests only).
-   * @param isolated whether this runs in a worker thread of its own: only there may `crash` end the thread.
+   * @param isolated whether this runs in a worker thread of its own: only there may `crash` (or an
+   *   injected `exit` bug) end the thread.
+   * @param progress the pool's progress cells (`worker-progress.ts`), written as requests are handled.
    */
   constructor(
     private readonly testHooks: boolean,
     private readonly isolated: boolean,
-  ) {}
+    progress?: SharedArrayBuffer,
+  ) {
+    this.progress = new ProgressWriter(progress);
+  }
 
   /** Handles one request: the items of one worker's micro-batch, in order. */
   handle(req: HostRequest): HostResponse {
     const results: HostResult[] = new Array(req.items.length);
+    this.progress.begin(req.slot, req.call);
     for (let i = 0; i < req.items.length; i++) {
+      this.progress.item(i);
       try {
         results[i] = this.handleItem(req.items[i] as HostItem);
       } catch (e) {
         results[i] = { kind: 'error', code: 'SB_ERR_INTERNAL', message: (e as Error).message };
       }
     }
+    this.progress.end();
     return { results };
   }
 
@@ -82,7 +96,11 @@ export class PartitionActors {
    */
   private applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
     try {
-      if (this.injected.size > 0 && this.injected.has(env.id)) return applyWithInjectedBug(engine, env);
+      if (this.injected.size > 0 && this.injected.has(env.id)) {
+        // Ends the thread where it stands, as the isolate running out of memory mid-command does.
+        if (this.injected.get(env.id) === 'exit') process.exit(1);
+        return applyWithInjectedBug(engine, env);
+      }
       return engine.apply(env);
     } catch (e) {
       return {
@@ -104,6 +122,7 @@ export class PartitionActors {
         const results: ApplyResult[] = new Array(item.commands.length);
         const latencies: number[] = [];
         for (let i = 0; i < item.commands.length; i++) {
+          this.progress.command(i);
           const r = this.applyOne(engine, item.commands[i] as CommandEnvelope);
           if (engine.halted) {
             // Nothing after this command may run on a possibly half-applied state: the main thread
@@ -141,11 +160,12 @@ export class PartitionActors {
         const t0 = performance.now();
         this.engines.delete(item.partition);
         this.snapshots.delete(item.partition);
-        const skip = new Set(item.skip ?? []);
+        const skip = new Set((item.skip ?? []).map(loggedKey));
         const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
         let engine: Engine;
         let replayed: number;
         let recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+        let left: LoggedCommand[];
         const snapshot =
           item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
         // A command that halts the engine (a bug) is skipped and the replay starts over from the
@@ -166,27 +186,38 @@ export class PartitionActors {
           }
           replayed = 0;
           recovered = [];
+          left = [];
+          let halting: CommandEnvelope | null = null;
           replay: for (let b = 0; b < item.batches.length; b++) {
-            for (const env of item.batches[b] as CommandEnvelope[]) {
-              if (skip.has(env.id)) continue;
+            const batch = item.batches[b] as CommandEnvelope[];
+            for (let c = 0; c < batch.length; c++) {
+              const env = batch[c] as CommandEnvelope;
+              if (skip.size > 0 && skip.has(loggedKey(env))) {
+                left.push({ id: env.id, at: env.at });
+                continue;
+              }
+              this.progress.replaying(b, c);
               const r = this.applyOne(engine, env);
-              if (engine.halted) break replay;
+              if (engine.halted) {
+                halting = env;
+                break replay;
+              }
               replayed++;
               if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
                 recovered.push({ batch: b, env, events: r.events });
               }
             }
           }
-          const halted = engine.halted as { commandId: string } | null;
-          if (!halted) break;
-          if (skip.size >= MAX_SKIPPED || skip.has(halted.commandId)) {
+          if (!halting) break;
+          const key = loggedKey(halting);
+          if (skip.size >= MAX_SKIPPED || skip.has(key)) {
             return {
               kind: 'error',
               code: 'SB_ERR_INTERNAL',
-              message: `replay of ${item.partition} halts at command ${halted.commandId} after skipping ${skip.size} commands`,
+              message: `replay of ${item.partition} halts at command ${halting.id} after skipping ${skip.size} commands`,
             };
           }
-          skip.add(halted.commandId);
+          skip.add(key);
         }
         this.engines.set(item.partition, engine);
         return {
@@ -197,7 +228,7 @@ export class PartitionActors {
           replayed,
           seconds: (performance.now() - t0) / 1000,
           recovered,
-          skipped: [...skip],
+          left,
         };
       }
       case 'snapshot': {
@@ -228,7 +259,14 @@ export class PartitionActors {
       case 'inject_bug':
         if (!this.testHooks)
           return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
-        this.injected.add(item.commandId);
+        if (item.how === 'exit' && !this.isolated) {
+          return {
+            kind: 'error',
+            code: 'SB_ERR_INVALID_ARGUMENT',
+            message: 'a bug that ends the thread needs a worker thread (--pool port or piscina)',
+          };
+        }
+        this.injected.set(item.commandId, item.how ?? 'halt');
         return { kind: 'inject_bug' };
       case 'crash':
         if (!this.testHooks)

@@ -22,6 +22,12 @@
  *   in submission order. A failed/fenced append or a dead worker fails the partition: every unreleased
  *   command is rejected (retryable; the command id makes the retry idempotent), the partition is reloaded
  *   from snapshot + log, and only then serves again. Acknowledged work is always in the log.
+ * - Poison: the log may hold a command that crashed its engine or its thread (appended beside the apply),
+ *   so a reload must not just replay it, and a retry must not reach a thread again. Such a command (an
+ *   engine halt names it; for a dead thread, the thread's progress cells do: `worker-progress.ts`) is
+ *   quarantined (`quarantine.ts`): answered `SB_ERR_COMMAND_QUARANTINED` (not retryable), left out of
+ *   the reload's replay, which is sealed with a snapshot before the partition serves again, and refused
+ *   on retry. A partition whose work keeps ending threads is held (not loaded) for a while.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -34,10 +40,12 @@ import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
 import { LoopLag } from './loop-lag.js';
 import { type Part, PartitionState, type Pending } from './partition-state.js';
-import type { HostItem, HostResult } from './protocol.js';
-import { preciseNow } from './protocol.js';
+import type { HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
+import { loggedKey, preciseNow } from './protocol.js';
+import { type PoisonEntry, type PoisonReason, Quarantine, type QuarantineOptions } from './quarantine.js';
 import type { EventFilter, PublishedEvent } from './router.js';
 import type { WorkerPool } from './worker-pool.js';
+import type { LastPosition } from './worker-progress.js';
 
 /** The longest delay a Node timer holds (2³¹ − 1 ms); a longer one fires after 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -79,6 +87,8 @@ export interface PartitionHostOptions {
    * smaller batches. Either way, while a call (or an append) is in flight new work waits and leaves together.
    */
   flushOn?: 'microtask' | 'immediate';
+  /** Poison containment (`quarantine.ts`): how long a crashing command is refused, when a partition is held. */
+  quarantine?: QuarantineOptions;
   metrics?: NodeMetrics;
   logger?: Logger;
 }
@@ -94,6 +104,10 @@ interface Slot {
   partitions: number;
   /** Bumped when the slot's thread is replaced: a load answered across a replacement is void. */
   epoch: number;
+  /** Number of the last call sent (`HostRequest.call`, 1 … 2³¹ − 1, then 1 again). */
+  callNo: number;
+  /** The items of each call in flight, by number: where a dead thread stood names one of them. */
+  sent: Map<number, HostItem[]>;
 }
 
 /** Work per snapshot slice on the worker: the longest a snapshot holds up a batch after its capture. */
@@ -135,6 +149,10 @@ export class PartitionHost {
   private closing = false;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private readonly unwatchOwnership: () => void;
+  /** Commands that crashed the engine or its thread, and partitions held for it (poison containment). */
+  private readonly quarantine: Quarantine;
+  /** Test hook: bugs injected so far, given again to a thread that replaces theirs. */
+  private readonly injectedBugs: { slot: number; item: HostItem }[] = [];
 
   constructor(opts: PartitionHostOptions) {
     this.ports = opts.ports;
@@ -154,9 +172,19 @@ export class PartitionHost {
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     for (let i = 0; i < this.pool.size; i++) {
-      this.slots.push({ index: i, items: [], handlers: [], calls: 0, partitions: 0, epoch: 0 });
+      this.slots.push({
+        index: i,
+        items: [],
+        handlers: [],
+        calls: 0,
+        partitions: 0,
+        epoch: 0,
+        callNo: 0,
+        sent: new Map(),
+      });
     }
-    this.pool.onReplaced((slot) => this.onWorkerReplaced(slot));
+    this.quarantine = new Quarantine(opts.quarantine);
+    this.pool.onReplaced((slot, at) => this.onWorkerReplaced(slot, at));
     // A lost lease means another node may already be writing: stop serving the partition at once.
     this.unwatchOwnership = this.ports.ownership.onChange((c) => {
       if (!c.owned) this.unload(c.partition);
@@ -310,6 +338,20 @@ export class PartitionHost {
     return out;
   }
 
+  /**
+   * Test hook: like `injectBug`, on every worker thread and without loading anything, so that it can be
+   * set before `start` (a node restarting over a log that holds a poison command).
+   */
+  async injectBugEverywhere(commandId: string, how: InjectedBug): Promise<void> {
+    const item: HostItem = { kind: 'inject_bug', commandId, how };
+    for (const slot of this.slots) {
+      const r = await this.call(slot, item);
+      if (r.kind !== 'inject_bug')
+        throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+      this.injectedBugs.push({ slot: slot.index, item });
+    }
+  }
+
   /** Test hook: kills the worker thread hosting `tenant` (needs a pool started with `testHooks`). */
   async crashWorkerOf(tenant: string, how: 'exit' | 'throw' = 'exit'): Promise<void> {
     const part = this.partFor(tenant);
@@ -317,11 +359,19 @@ export class PartitionHost {
     await this.call(this.slots[part.slot] as Slot, { kind: 'crash', how });
   }
 
-  /** Test hook: applying command `commandId` hits an injected engine bug from now on (`testHooks` pool). */
-  async injectBug(tenant: string, commandId: string): Promise<void> {
+  /**
+   * Test hook: applying command `commandId` hits an injected bug from now on (`testHooks` pool): `halt`
+   * halts the engine, `exit` ends the worker thread mid-command. The bug is given to every thread that
+   * later replaces this one too, as a deterministic bug would hit them all.
+   */
+  async injectBug(tenant: string, commandId: string, how: InjectedBug = 'halt'): Promise<void> {
     const part = this.partFor(tenant);
     await part.state.whenReady();
-    await this.call(this.slots[part.slot] as Slot, { kind: 'inject_bug', commandId });
+    const item: HostItem = { kind: 'inject_bug', commandId, how };
+    const r = await this.call(this.slots[part.slot] as Slot, item);
+    if (r.kind !== 'inject_bug')
+      throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+    this.injectedBugs.push({ slot: part.slot, item });
   }
 
   /** Slot index hosting a tenant (tests and diagnostics). */
@@ -396,18 +446,14 @@ export class PartitionHost {
 
   private accept(part: Part, p: Pending): void {
     const st = part.state;
-    if (st.status !== 'ready') {
-      st.waiting.push(p);
+    // A command that crashed the engine or its thread is refused before it reaches one again.
+    const poison = this.quarantine.size > 0 ? this.quarantine.refuses(part.name, p.env.id) : null;
+    if (poison) {
+      this.settleError(p, quarantined(poison));
       return;
     }
-    if (st.poisoned.size > 0 && st.poisoned.has(p.env.id)) {
-      this.settleError(
-        p,
-        new SwitchboardError(
-          'SB_ERR_INTERNAL',
-          `command ${p.env.id} hit an internal error in the routing engine and was rejected; it changed nothing`,
-        ),
-      );
+    if (st.status !== 'ready') {
+      st.waiting.push(p);
       return;
     }
     // Time only moves forward inside a partition's log, whatever order concurrent calls were stamped in.
@@ -481,14 +527,19 @@ export class PartitionHost {
     // Batches handed over are closed: later commands of the partition start a new apply item.
     for (const it of items) if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
     slot.calls++;
-    this.pool.call(slot.index, { items }).then(
+    const call = slot.callNo >= 0x7fffffff ? 1 : slot.callNo + 1;
+    slot.callNo = call;
+    slot.sent.set(call, items);
+    this.pool.call(slot.index, { items, slot: slot.index, call }).then(
       (res) => {
         slot.calls--;
+        slot.sent.delete(call);
         for (let i = 0; i < handlers.length; i++) (handlers[i] as Handler)(res.results[i] as HostResult);
         this.afterCall(slot);
       },
       (err: Error) => {
         slot.calls--;
+        slot.sent.delete(call);
         const r: HostResult = { kind: 'error', code: 'SB_ERR_UNAVAILABLE', message: err.message };
         for (const h of handlers) h(r);
         this.afterCall(slot);
@@ -510,9 +561,9 @@ export class PartitionHost {
     if (st.gen !== gen) return;
     if (r.kind === 'error' && r.halted) {
       // An engine bug: the command may be half-applied, so the partition reloads from snapshot + log
-      // and the replay skips it (its resubmissions are answered at once, see `accept`).
-      st.poisoned.add(r.halted);
-      this.logger?.error({ tenant: part.name, commandId: r.halted, reason: r.message }, 'engine halted');
+      // and the replay leaves it out (its resubmissions are refused at once, see `accept`).
+      const halted = batch.find((p) => p.env.id === r.halted);
+      if (halted) this.poison(part.name, halted.env, 'engine_halt', r.message);
     }
     if (r.kind !== 'apply') {
       this.fail(part, r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`, 'SB_ERR_UNAVAILABLE');
@@ -736,6 +787,17 @@ export class PartitionHost {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
       stopIfReleased();
+      // Its work ended too many worker threads lately: loading it would end the next one (see
+      // `quarantine.ts`); every other partition of that thread keeps serving meanwhile. (Checked after
+      // an await: `partFor` starts a load before it queues the command that asked for it, so a load
+      // must never fail synchronously.)
+      const heldUntil = this.quarantine.heldUntil(part.name);
+      if (heldUntil !== null) {
+        throw new SwitchboardError(
+          'SB_ERR_UNAVAILABLE',
+          `partition ${part.name} is held until ${new Date(heldUntil).toISOString()}: its commands ended ${this.quarantine.maxKills} worker threads`,
+        );
+      }
       // Where a takeover's time goes, for the `partition recovered` line (ms since the lease was ours).
       const t0 = performance.now();
       // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
@@ -754,6 +816,7 @@ export class PartitionHost {
       const epoch = slot.epoch;
       let r: Extract<HostResult, { kind: 'load' }>;
       let rederive = false;
+      let skip: LoggedCommand[] = [];
       // The previous owner may still be saving a snapshot it took before losing the lease, and then
       // trim the log below it; if that trim lands while this node reads the log after an older
       // snapshot, the read silently misses the trimmed batches. The save always precedes the trim, so
@@ -788,6 +851,7 @@ export class PartitionHost {
         // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
         // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
         rederive = this.ports.mode === 'cluster' && batches.length > 0;
+        skip = this.quarantine.skips(part.name);
         const answer = await this.call(slot, {
           kind: 'load',
           partition: part.name,
@@ -797,7 +861,7 @@ export class PartitionHost {
           snapshotDigest: stored?.digest ?? null,
           batches,
           unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : st.orphans,
-          skip: [...st.poisoned],
+          skip,
         });
         if (answer.kind !== 'load')
           throw new Error(answer.kind === 'error' ? answer.message : `unexpected ${answer.kind} answer`);
@@ -815,13 +879,14 @@ export class PartitionHost {
       const orphans = st.orphans;
       // Released while the worker loaded it: the unload's `drop` follows the load on the slot's queue.
       stopIfReleased();
-      for (const id of r.skipped) {
-        if (st.poisoned.has(id)) continue;
-        st.poisoned.add(id);
-        this.logger?.error(
-          { tenant: part.name, commandId: id },
-          'replay skipped a command that halts the engine',
-        );
+      // Commands the replay found halting the engine (a bug this node had not met yet): quarantined.
+      if (r.left.length > 0) {
+        const asked = new Set(skip.map(loggedKey));
+        for (const c of r.left) {
+          if (asked.has(loggedKey(c))) continue;
+          const env = findLogged(batches, c.id, c.at);
+          if (env) this.poison(part.name, env, 'engine_halt', 'it halts the engine in the replay');
+        }
       }
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
       st.lastSeq = last;
@@ -830,6 +895,31 @@ export class PartitionHost {
       st.sinceSnapshot = r.replayed;
       st.lastSnapshotAt = Date.now();
       if (last > 0 || stored) this.known.add(part.name);
+      // Commands that became durable while their worker died: their effects happened, publish them.
+      st.orphans = [];
+      const orphaned = rederive ? new Set(orphans) : null;
+      const loadNo = ++this.loads;
+      for (const o of r.recovered) {
+        // Counters count what this node released; re-derived events were counted by the node that did.
+        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.events);
+        this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
+      }
+      // The replay left logged commands out (they crashed the engine or its thread, and were never
+      // acknowledged): seal that with a snapshot at the log's end before answering anything computed
+      // without them. No later replay (a restart, another node, an engine fixed meanwhile) reaches them
+      // again, so none can diverge from the answers given from here on. The log keeps them (the next
+      // periodic snapshot trims) for whoever investigates. After the events above: in cluster mode a
+      // snapshot is stored only once the events it covers are.
+      let sealMs = 0;
+      if (r.left.length > 0) {
+        const tSeal = performance.now();
+        await this.seal(part, slot, last, released);
+        stopIfReleased();
+        if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
+        st.sinceSnapshot = 0;
+        st.lastSnapshotAt = Date.now();
+        sealMs = Math.round(performance.now() - tSeal);
+      }
       this.logger?.info(
         {
           tenant: part.name,
@@ -845,20 +935,12 @@ export class PartitionHost {
           // The log's last seq, then (beside the worker's restore) whether a newer snapshot came in.
           lastSeqMs: Math.round(tRead - tLogRead),
           checkMs: Math.round(tChecked - tLogRead),
+          ...(r.left.length > 0 ? { leftOut: r.left.map((c) => c.id), sealMs } : {}),
           totalMs: Math.round(performance.now() - t0),
         },
         'partition recovered',
       );
       st.status = 'ready';
-      // Commands that became durable while their worker died: their effects happened, publish them.
-      st.orphans = [];
-      const orphaned = rederive ? new Set(orphans) : null;
-      const loadNo = ++this.loads;
-      for (const o of r.recovered) {
-        // Counters count what this node released; re-derived events were counted by the node that did.
-        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.events);
-        this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
-      }
       this.setTimer(part, r.nextTimerAt);
       const waiting = st.waiting.splice(0);
       for (const p of waiting) this.accept(part, p);
@@ -883,6 +965,23 @@ export class PartitionHost {
         st.gen++;
       }
     }
+  }
+
+  /**
+   * Saves the state just loaded as the partition's snapshot at `seq` (the log's end), without trimming
+   * the log: a load that left logged commands out must not serve before this is durable (see `load`).
+   */
+  private async seal(part: Part, slot: Slot, seq: number, released: () => boolean): Promise<void> {
+    const c = await this.capture(slot, part.name, () => !released());
+    if (c === null) {
+      if (released()) return; // the caller stops on it
+      throw new Error('the worker did not capture the state to seal');
+    }
+    await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.json));
+    this.logger?.warn(
+      { tenant: part.name, seq, digest: c.digest },
+      'partition sealed: a snapshot at the end of its log leaves the quarantined commands out of every later replay',
+    );
   }
 
   /** Drops the partition's unreleased work and reloads it from snapshot + log. */
@@ -940,7 +1039,11 @@ export class PartitionHost {
     st.status = 'failed';
     st.gen++;
     st.clearTimer();
-    for (const p of st.unreleased.splice(0)) this.settleError(p, err);
+    // The command that crashed (already quarantined) learns at once that a retry will not help.
+    for (const p of st.unreleased.splice(0)) {
+      const poison = this.quarantine.size > 0 ? this.quarantine.refuses(part.name, p.env.id) : null;
+      this.settleError(p, poison ? quarantined(poison) : err);
+    }
     st.toAppend = [];
     st.openBatch = null;
     st.resetBarrier();
@@ -963,15 +1066,112 @@ export class PartitionHost {
     p.reject?.(e);
   }
 
-  private onWorkerReplaced(slotIndex: number): void {
+  /**
+   * A slot's thread died. `at` (from the progress cells: `worker-progress.ts`) says which call, item and
+   * command it was on; this runs before that call's answer fails, so the command it died on is
+   * quarantined before anything could send it to the fresh thread again: the reloads below leave it
+   * out of their replays, and its retries are refused (`accept`). Every other command of the call
+   * is only a bystander: answered "retry" (`fail`), and replayed if it reached the log.
+   */
+  private onWorkerReplaced(slotIndex: number, at: LastPosition | null): void {
     this.metrics?.workerRestarts.inc();
-    (this.slots[slotIndex] as Slot).epoch++;
+    const slot = this.slots[slotIndex] as Slot;
+    slot.epoch++;
+    const died = at ? diedOn(slot.sent.get(at.call), at) : null;
     this.logger?.error(
-      { slot: slotIndex },
+      died
+        ? { slot: slotIndex, tenant: died.partition, doing: died.kind, commandId: died.env?.id }
+        : { slot: slotIndex, doing: 'idle' },
       'partition-host worker died: restoring its partitions on a fresh thread',
     );
+    if (died) {
+      // Only a command in flight is certainly unacknowledged, so only it may be left out of replays. A
+      // logged command a replay died on may have been acknowledged long ago (a partition grown past the
+      // thread's memory dies replaying whichever command is next): it stays in, and if loading keeps
+      // ending threads the partition is held below, unavailable but whole.
+      if (died.env && died.kind === 'apply') {
+        this.poison(died.partition, died.env, 'worker_exit', 'the worker thread died while applying it');
+      }
+      const deaths = this.quarantine.killedBy(died.partition);
+      if (deaths >= this.quarantine.maxKills) {
+        this.metrics?.poison.inc({ reason: 'partition_held' });
+        const until = this.quarantine.heldUntil(died.partition);
+        this.logger?.error(
+          {
+            tenant: died.partition,
+            threadsEnded: deaths,
+            heldUntil: until === null ? undefined : new Date(until).toISOString(),
+          },
+          'partition held: its work keeps ending worker threads; it is not loaded again until the hold ends',
+        );
+      }
+    }
+    // Test hook: the fresh thread gets the injected bugs first, before any load is sent to it.
+    for (const b of this.injectedBugs) {
+      if (b.slot !== slotIndex) continue;
+      slot.items.unshift(b.item);
+      slot.handlers.unshift(() => {});
+      this.dirtySlots.add(slot);
+      this.scheduleFlush();
+    }
     for (const part of this.parts.values()) {
       if (part.slot === slotIndex) this.fail(part, 'worker thread died', 'SB_ERR_UNAVAILABLE');
+    }
+  }
+
+  /** Quarantines a command that crashed the engine or its thread (`quarantine.ts`): logged, counted. */
+  private poison(partition: string, env: CommandEnvelope, reason: PoisonReason, detail: string): void {
+    if (!this.quarantine.add(partition, env, reason)) return;
+    this.metrics?.poison.inc({ reason });
+    this.logger?.error(
+      {
+        tenant: partition,
+        commandId: env.id,
+        commandType: env.cmd.type,
+        at: env.at,
+        reason,
+        detail,
+        holdSeconds: Math.round(this.quarantine.holdMs / 1000),
+      },
+      'command quarantined: it crashed the routing engine; replays leave it out and its retries are refused',
+    );
+  }
+
+  /**
+   * Captures the partition's state on its worker and serialises it there a slice per round trip, so
+   * batches of this and every other partition on the thread are applied between the slices. Null when
+   * `live()` turns false meanwhile (or the worker had nothing to capture).
+   */
+  private async capture(
+    slot: Slot,
+    partition: string,
+    live: () => boolean,
+  ): Promise<{
+    now: number;
+    seconds: number;
+    digest: string;
+    json: string;
+    slices: number;
+    longest: number;
+  } | null> {
+    const r = await this.call(slot, { kind: 'snapshot', partition });
+    if (!live() || r.kind !== 'snapshot') return null;
+    const pieces: string[] = [];
+    let slices = 0;
+    let longest = 0;
+    for (;;) {
+      const p = await this.call(slot, { kind: 'snapshot_part', partition, budgetMs: SNAPSHOT_SLICE_MS });
+      if (!live()) return null;
+      if (p.kind !== 'snapshot_part') {
+        throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
+      }
+      pieces.push(p.json);
+      slices++;
+      longest = Math.max(longest, p.seconds);
+      if (p.done) {
+        if (p.digest === null) return null;
+        return { now: r.now, seconds: r.seconds, digest: p.digest, json: pieces.join(''), slices, longest };
+      }
     }
   }
 
@@ -989,45 +1189,21 @@ export class PartitionHost {
       const durable = st.setBarrier();
       st.sinceSnapshot = 0;
       const slot = this.slots[part.slot] as Slot;
-      // The worker captures the state in one go, then serialises it a slice per round trip: batches
-      // of this and every other partition on the thread are applied between the slices.
-      const r = await this.call(slot, { kind: 'snapshot', partition: part.name });
-      if (st.gen !== gen || r.kind !== 'snapshot') return;
-      const pieces: string[] = [];
-      let digest: string | null = null;
-      let slices = 0;
-      let longest = 0;
-      for (;;) {
-        const p = await this.call(slot, {
-          kind: 'snapshot_part',
-          partition: part.name,
-          budgetMs: SNAPSHOT_SLICE_MS,
-        });
-        if (st.gen !== gen) return;
-        if (p.kind !== 'snapshot_part') {
-          throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
-        }
-        pieces.push(p.json);
-        slices++;
-        longest = Math.max(longest, p.seconds);
-        if (p.done) {
-          digest = p.digest;
-          break;
-        }
-      }
+      const c = await this.capture(slot, part.name, () => st.gen === gen);
+      if (c === null) return;
       const seq = await durable;
-      if (st.gen !== gen || seq === null || digest === null) return;
+      if (st.gen !== gen || seq === null) return;
       this.logger?.debug(
         {
           tenant: part.name,
           seq,
-          captureMs: +(r.seconds * 1000).toFixed(2),
-          slices,
-          longestSliceMs: +(longest * 1000).toFixed(2),
+          captureMs: +(c.seconds * 1000).toFixed(2),
+          slices: c.slices,
+          longestSliceMs: +(c.longest * 1000).toFixed(2),
         },
         'snapshot serialised',
       );
-      await this.ports.snapshots.save(storedSnapshot(part.name, seq, r.now, digest, pieces.join('')));
+      await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.json));
       st.lastSnapshotAt = Date.now();
       st.snapshotFailed = false;
       // Not after losing the partition during the save: the next owner may be reading the log after an
@@ -1059,6 +1235,49 @@ export class PartitionHost {
       }
     }
   }
+}
+
+/** The refusal of a quarantined command: not retryable, and nothing of it was applied. */
+function quarantined(e: PoisonEntry): SwitchboardError {
+  const what =
+    e.reason === 'worker_exit' ? 'ended its worker thread' : 'hit an internal error in the routing engine';
+  return new SwitchboardError(
+    'SB_ERR_COMMAND_QUARANTINED',
+    `this ${e.type} command ${what} when it was tried and is refused until ${new Date(e.until).toISOString()}; it changed nothing: do not retry it, report it`,
+  );
+}
+
+/** What a thread that died at `at` was doing, from the items of its calls in flight. */
+function diedOn(
+  items: HostItem[] | undefined,
+  at: LastPosition,
+): { partition: string; kind: HostItem['kind']; env: CommandEnvelope | null } | null {
+  const item = items?.[at.item];
+  if (!item) return null;
+  switch (item.kind) {
+    case 'apply':
+      return { partition: item.partition, kind: item.kind, env: item.commands[at.command] ?? null };
+    case 'load':
+      return {
+        partition: item.partition,
+        kind: item.kind,
+        env: item.batches[at.batch]?.[at.command] ?? null,
+      };
+    case 'query':
+    case 'snapshot':
+    case 'snapshot_part':
+    case 'drop':
+      return { partition: item.partition, kind: item.kind, env: null };
+    default:
+      // Test hooks (`crash`, `inject_bug`): no partition's work.
+      return null;
+  }
+}
+
+/** The logged command with this id and time, in a load's batches. */
+function findLogged(batches: CommandEnvelope[][], id: string, at: number): CommandEnvelope | null {
+  for (const b of batches) for (const c of b) if (c.id === id && c.at === at) return c;
+  return null;
 }
 
 /**

@@ -63,11 +63,6 @@ export class PartitionState {
   appendsInFlight = 0;
   /** Ids of commands dropped unanswered by a failure: their events are published after the reload. */
   orphans: string[] = [];
-  /**
-   * Ids of commands that halt the engine (a bug): replay skips them (= rejected) and a resubmission is
-   * answered `SB_ERR_INTERNAL` at once instead of halting the partition again.
-   */
-  readonly poisoned = new Set<string>();
   loading: Promise<void> | null = null;
   sinceSnapshot = 0;
   lastSnapshotAt = 0;

@@ -35,10 +35,12 @@ export type HostItem =
        */
       unreleased?: string[];
       /**
-       * Ids of commands known to halt the engine (an engine bug): replay skips them, which is exactly
-       * "the command was rejected". The worker adds any other command that halts the replay.
+       * Logged commands known to crash the engine or its thread (`src/host/quarantine.ts`): replay
+       * leaves them out, which is exactly "the command was rejected". The worker also leaves out any
+       * other command that halts the replay. A command is named by id AND time, so an earlier command
+       * with the same id (one that was acknowledged, of which the poison was a retry) is still replayed.
        */
-      skip?: string[];
+      skip?: LoggedCommand[];
     }
   /** Capture the partition's state now; it is then serialised by `snapshot_part` items. */
   | { kind: 'snapshot'; partition: string }
@@ -51,10 +53,25 @@ export type HostItem =
   /** Test hook (only honoured when the pool was started with `testHooks`): kill the worker thread. */
   | { kind: 'crash'; how: 'exit' | 'throw' }
   /**
-   * Test hook: from now on, applying the command with this id hits an injected engine bug (it throws
-   * in the middle of the assignment step, every time, as a deterministic bug would).
+   * Test hook: from now on, applying the command with this id hits an injected bug, every time, as a
+   * deterministic bug would: `halt` (default) throws in the middle of the assignment step (the engine
+   * halts); `exit` ends the worker thread mid-command, as running it out of memory would.
    */
-  | { kind: 'inject_bug'; commandId: string };
+  | { kind: 'inject_bug'; commandId: string; how?: InjectedBug };
+
+/** One command of a partition's log, as the replay knows it: its id and the time it was stamped with. */
+export interface LoggedCommand {
+  id: string;
+  at: number;
+}
+
+/** A `LoggedCommand`'s key in sets. */
+export function loggedKey(c: LoggedCommand): string {
+  return `${c.at}:${c.id}`;
+}
+
+/** What an injected bug does (test hook): halt the engine, or end the worker thread. */
+export type InjectedBug = 'halt' | 'exit';
 
 export type HostResult =
   | {
@@ -77,8 +94,8 @@ export type HostResult =
       seconds: number;
       /** Events of the `unreleased` commands found in the replay: batch index and command. */
       recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
-      /** Commands the replay skipped because they halt the engine (`skip` plus any found now). */
-      skipped: string[];
+      /** The logged commands the replay left out (found in `skip`, or halting the engine now), in log order. */
+      left: LoggedCommand[];
     }
   /** The state is captured (`seconds` = how long the partition stood still for it). */
   | { kind: 'snapshot'; now: number; seconds: number }
@@ -96,6 +113,13 @@ export type HostResult =
 
 export interface HostRequest {
   items: HostItem[];
+  /** The host's slot for this request: which region of the progress cells the thread writes. */
+  slot?: number;
+  /**
+   * The host's number for this request (never 0): the worker records it, with the item and command it
+   * is on, in the progress cells (`worker-progress.ts`), so a thread that dies mid-command names it.
+   */
+  call?: number;
 }
 
 export interface HostResponse {
@@ -107,6 +131,8 @@ export interface HostWorkerData {
   /** `port`: plain worker_threads driven by `parentPort`; `piscina`: a Piscina task function. */
   transport: 'port' | 'piscina';
   testHooks: boolean;
+  /** Progress cells shared with the pool (`worker-progress.ts`); absent = not recorded. */
+  progress?: SharedArrayBuffer;
 }
 
 /** Wall-clock milliseconds with sub-µs resolution that agree across threads of one process. */

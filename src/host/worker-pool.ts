@@ -30,6 +30,7 @@ import { Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask } from 'piscina';
 import { PartitionActors } from './partition-actor.js';
 import type { HostRequest, HostResponse, HostWorkerData } from './protocol.js';
+import { type LastPosition, progressBuffer, takeLastPosition } from './worker-progress.js';
 
 export type PoolKind = 'piscina' | 'port' | 'inline';
 
@@ -40,8 +41,12 @@ export interface WorkerPool {
   readonly restarts: number;
   /** Sends one request to the slot's worker. Rejects when that worker dies before answering. */
   call(slot: number, req: HostRequest): Promise<HostResponse>;
-  /** The slot's thread was replaced: everything it hosted is gone. */
-  onReplaced(listener: (slot: number) => void): void;
+  /**
+   * The slot's thread was replaced: everything it hosted is gone. `at` says where the dead thread stood
+   * (`worker-progress.ts`: the request, item and command it was handling), null if it was idle. Called
+   * before the calls in flight on that thread are rejected.
+   */
+  onReplaced(listener: (slot: number, at: LastPosition | null) => void): void;
   close(): Promise<void>;
 }
 
@@ -122,11 +127,14 @@ interface PortSlot {
   waiters: Map<number, Waiter>;
 }
 
+type ReplacedListener = (slot: number, at: LastPosition | null) => void;
+
 class PortPool implements WorkerPool {
   readonly kind = 'port' as const;
   restarts = 0;
   private readonly slots: PortSlot[] = [];
-  private readonly listeners: ((slot: number) => void)[] = [];
+  private readonly listeners: ReplacedListener[] = [];
+  private readonly progress: SharedArrayBuffer;
   private nextId = 1;
   private closing = false;
 
@@ -135,6 +143,7 @@ class PortPool implements WorkerPool {
     readonly size: number,
     private readonly testHooks: boolean,
   ) {
+    this.progress = progressBuffer(size);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
   }
 
@@ -149,7 +158,7 @@ class PortPool implements WorkerPool {
     });
   }
 
-  onReplaced(listener: (slot: number) => void): void {
+  onReplaced(listener: ReplacedListener): void {
     this.listeners.push(listener);
   }
 
@@ -159,7 +168,11 @@ class PortPool implements WorkerPool {
   }
 
   private spawn(index: number): PortSlot {
-    const workerData: HostWorkerData = { transport: 'port', testHooks: this.testHooks };
+    const workerData: HostWorkerData = {
+      transport: 'port',
+      testHooks: this.testHooks,
+      progress: this.progress,
+    };
     const worker = new Worker(this.file, { workerData });
     const slot: PortSlot = { worker, waiters: new Map() };
     worker.on('message', (m: { id: number; res: HostResponse }) => {
@@ -171,13 +184,15 @@ class PortPool implements WorkerPool {
     // 'error' is followed by 'exit'; the replacement happens once, on exit.
     worker.on('error', () => {});
     worker.on('exit', (code) => {
+      // Read before anything else runs: the listeners learn where it died before its calls fail.
+      const at = takeLastPosition(this.progress, index);
       const err = new Error(`partition-host worker ${index} exited with code ${code}`);
       for (const w of slot.waiters.values()) w.reject(err);
       slot.waiters.clear();
       if (this.closing) return;
       this.restarts++;
       this.slots[index] = this.spawn(index);
-      for (const l of this.listeners) l(index);
+      for (const l of this.listeners) l(index, at);
     });
     return slot;
   }
@@ -196,7 +211,8 @@ class PiscinaPool implements WorkerPool {
    * Ids, not objects: Piscina hands the balancer a fresh wrapper object on every call.
    */
   private readonly bound: (number | null)[];
-  private readonly listeners: ((slot: number) => void)[] = [];
+  private readonly listeners: ReplacedListener[] = [];
+  private readonly progress: SharedArrayBuffer;
   private closing = false;
 
   constructor(
@@ -206,7 +222,8 @@ class PiscinaPool implements WorkerPool {
     maxQueue: number,
   ) {
     this.bound = new Array(size).fill(null);
-    const workerData: HostWorkerData = { transport: 'piscina', testHooks };
+    this.progress = progressBuffer(size);
+    const workerData: HostWorkerData = { transport: 'piscina', testHooks, progress: this.progress };
     this.pool = new Piscina<HostRequest, HostResponse>({
       filename: file,
       minThreads: size,
@@ -229,9 +246,11 @@ class PiscinaPool implements WorkerPool {
       }
       if (slot < 0) return;
       this.bound[slot] = null;
+      // Piscina emits this before it rejects the dead thread's tasks: the listeners learn where it died first.
+      const at = takeLastPosition(this.progress, slot);
       if (this.closing) return;
       this.restarts++;
-      for (const l of this.listeners) l(slot);
+      for (const l of this.listeners) l(slot, at);
     });
     // A crashed thread with no task in flight surfaces as a pool 'error'; the replacement is handled above.
     this.pool.on('error', () => {});
@@ -242,7 +261,7 @@ class PiscinaPool implements WorkerPool {
     return this.pool.run(task as HostRequest);
   }
 
-  onReplaced(listener: (slot: number) => void): void {
+  onReplaced(listener: ReplacedListener): void {
     this.listeners.push(listener);
   }
 

@@ -41,6 +41,11 @@ export interface NodeMetrics {
   /** Rare (state changes only), so a plain counter: tenant, alert, and the queue of queue alerts. */
   alerts: Counter<'tenant' | 'alert' | 'queue'>;
   workerRestarts: Counter<string>;
+  /**
+   * Commands quarantined after they crashed the engine (`engine_halt`) or ended their worker thread
+   * (`worker_exit`), and partitions held after their work ended too many threads (`partition_held`).
+   */
+  poison: Counter<'reason'>;
   /** Commands refused because their tenant was at `--max-inflight-per-tenant`. */
   tenantOverloaded: Counter<'tenant'>;
   /** Snapshot attempts that failed (serialising, saving or trimming). */
@@ -382,6 +387,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'switchboard_worker_restarts_total',
       'Partition-host worker threads replaced after a crash',
       [],
+    ),
+    poison: counter(
+      'switchboard_poison_total',
+      'Poison contained: commands quarantined after they halted the engine (reason=engine_halt) or ended their worker thread (worker_exit), partitions held after ending too many threads (partition_held)',
+      ['reason'],
     ),
     snapshotFailures: counter(
       'switchboard_snapshot_failures_total',

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { createEmbeddedPorts, type NodePorts } from '../../src/cluster/index.js';
 import type { ApplyResult, Command, CommandEnvelope } from '../../src/engine/types.js';
 import { PartitionHost, type PartitionHostOptions } from '../../src/host/partition-host.js';
+import type { InjectedBug } from '../../src/host/protocol.js';
 import { createWorkerPool, type PoolKind, type WorkerPool } from '../../src/host/worker-pool.js';
 import { createNodeMetrics, type NodeMetrics } from '../../src/metrics/index.js';
 
@@ -53,6 +54,8 @@ export async function startHost(
     threads?: number;
     pool?: PoolKind;
     fsync?: 'always' | 'interval';
+    /** Bugs injected on every worker before the host starts (test hook: `injectBugEverywhere`). */
+    bugs?: { commandId: string; how: InjectedBug }[];
   } & Partial<Omit<PartitionHostOptions, 'ports' | 'pool'>> = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? (await tempDataDir());
@@ -71,6 +74,7 @@ export async function startHost(
     snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
   });
   host = new PartitionHost({ ...opts, ports, pool, metrics });
+  for (const b of opts.bugs ?? []) await host.injectBugEverywhere(b.commandId, b.how);
   await host.start();
   const h = host;
   return {
