@@ -734,9 +734,17 @@ export class PartitionHost {
   /** Timers are commands too: a `tick` goes through the log like any other, stamped by the clock. */
   private tick(part: Part): void {
     const st = part.state;
+    const due = st.timerAt;
     st.timer = null;
     st.timerAt = null;
     if (this.closing || st.status !== 'ready') return;
+    // Node measures timers on the event loop's cached time, which lags the clock the tick is stamped
+    // with after a long turn, so a timer can fire a few ms before `due` by that clock. A tick then would
+    // find nothing due: a logged no-op, and a second tick right after it. Wait out the rest instead.
+    if (due !== null && this.ports.clock.now() < due) {
+      this.setTimer(part, due);
+      return;
+    }
     const env: CommandEnvelope = {
       id: `tick:${this.boot}:${++this.tickSeq}`,
       at: this.ports.clock.now(),
