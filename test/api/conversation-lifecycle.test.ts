@@ -134,7 +134,11 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
     expect((await conversation('vip-1')).agentId).toBe('sue');
   });
 
-  it('ending with an outcome closes the conversation; finishing wrap-up is accepted', async () => {
+  it('ending with an outcome puts the agent in wrap-up; finishing it frees her for the next chat', async () => {
+    const handledBefore = Number(
+      (await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'sue' })).stats!
+        .handled,
+    );
     await call(h.desk, h.desk.endConversation, {
       tenant: T,
       requestId: '',
@@ -142,13 +146,28 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
       outcome: Outcome.OUTCOME_RESOLVED,
     });
     const closed = await conversation('vip-1');
+    // gateway.proto documents WRAP_UP as "ended, the agent is wrapping up"; the engine reports CLOSED.
     expect([
       ConversationStatus.CONVERSATION_STATUS_CLOSED,
       ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
     ]).toContain(closed.status);
-    await call(h.desk, h.desk.finishWrapUp, { tenant: T, requestId: '', agentId: 'sue' });
+    expect(closed.outcome).toBe(Outcome.OUTCOME_RESOLVED);
     const stats = await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'sue' });
-    expect(Number(stats.stats!.handled)).toBeGreaterThanOrEqual(1);
+    expect(Number(stats.stats!.handled)).toBe(handledBefore + 1);
+    // Sue (60 s wrap-up, a free chat seat) is billing's only agent: during wrap-up a billing chat waits.
+    const waiting = await call(h.gateway, h.gateway.enqueue, {
+      tenant: T,
+      requestId: '',
+      conversation: chat('bill-1', 'billing'),
+    });
+    expect(waiting.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
+    await call(h.desk, h.desk.finishWrapUp, { tenant: T, requestId: '', agentId: 'sue' });
+    const assigned = await conversation('bill-1');
+    expect(assigned.status).toBe(ConversationStatus.CONVERSATION_STATUS_ASSIGNED);
+    expect(assigned.agentId).toBe('sue');
+    // Wrap-up is over, so finishing it again is refused.
+    const again = await callError(h.desk, h.desk.finishWrapUp, { tenant: T, requestId: '', agentId: 'sue' });
+    expect(again.code).toBe(grpc.status.FAILED_PRECONDITION);
   });
 
   it('removing a queue that still has work is FAILED_PRECONDITION; an unknown one is NOT_FOUND', async () => {

@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Presence } from '../../src/gen/switchboard/v1/common.js';
+import { Channel, Presence } from '../../src/gen/switchboard/v1/common.js';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
 import { EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
-import { chat, chatAgent } from './support/fixtures.js';
+import { chat, chatAgent, chatQueue } from './support/fixtures.js';
 import {
   ADMIN_TOKEN,
   billingDesk,
@@ -203,10 +203,32 @@ describe('gRPC API over a real server', () => {
     });
     const c = await call(h.admin, h.admin.getCustomer, { tenant: T, requestId: '', customerId: 'vip' });
     expect(c.customer?.dedicatedAgentId).toBe('ana');
+    // Routing settings read back as they were set (every field away from its default).
+    const config = {
+      maxMissedOffers: 3,
+      agingPerMinute: 1.5,
+      slaDrivenPriority: true,
+      queueRules: [
+        { channel: Channel.CHANNEL_CHAT, topic: 'refund', skills: ['billing'], queueId: 'billing' },
+      ],
+      slaAtRiskMargin: 0.05,
+    };
+    await call(h.admin, h.admin.setRoutingConfig, { tenant: T, requestId: '', config });
     const cfg = await call(h.admin, h.admin.getRoutingConfig, { tenant: T, requestId: '' });
-    expect(cfg.config).toBeDefined();
+    expect(cfg.config).toEqual(config);
+    // A queue requiring a skill no agent has is a lint error naming that queue; gone with the queue.
+    await call(h.admin, h.admin.upsertQueue, {
+      tenant: T,
+      requestId: '',
+      queue: chatQueue('spanish', { requiredSkills: [{ skill: 'lang:es', minLevel: 1 }] }),
+    });
     const lint = await call(h.admin, h.admin.lint, { tenant: T, requestId: '' });
-    expect(Array.isArray(lint.findings)).toBe(true);
+    expect(lint.findings).toContainEqual(
+      expect.objectContaining({ code: 'SKILL_NOBODY_HAS', severity: 'error', queueId: 'spanish' }),
+    );
+    await call(h.admin, h.admin.removeQueue, { tenant: T, requestId: '', queueId: 'spanish' });
+    const after = await call(h.admin, h.admin.lint, { tenant: T, requestId: '' });
+    expect(after.findings.filter((f) => f.queueId === 'spanish')).toEqual([]);
     const agentStats = await call(h.stats, h.stats.getAgentStats, {
       tenant: T,
       requestId: '',

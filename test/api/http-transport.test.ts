@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, Queue, Strategy } from '../../src/gen/switchboard/v1/common.js';
+import { Agent, Channel, Queue, RoutingConfig, Strategy } from '../../src/gen/switchboard/v1/common.js';
 import {
   ConversationRequest,
   EnqueueResponse,
@@ -88,8 +88,36 @@ describe('HTTP/JSON mirror', () => {
     expect((await http(h, 'GET', `${base}/agents`)).status).toBe(200);
     expect((await http(h, 'GET', `${base}/queues`)).status).toBe(200);
     expect((await http(h, 'GET', `${base}/queue-stats`)).status).toBe(200);
-    expect((await http(h, 'GET', `${base}/routing-config`)).status).toBe(200);
-    expect((await http(h, 'GET', `${base}/lint`)).status).toBe(200);
+  });
+
+  it('routing settings read back as set; lint reports a queue needing a skill no agent has', async () => {
+    const config = RoutingConfig.toJSON({
+      maxMissedOffers: 4,
+      agingPerMinute: 0.5,
+      slaDrivenPriority: true,
+      queueRules: [{ channel: Channel.CHANNEL_CHAT, topic: 'refund', skills: [], queueId: 'billing' }],
+      slaAtRiskMargin: 0.1,
+    });
+    const put = await http(h, 'PUT', `${base}/routing-config`, config);
+    expect(put.status, put.text).toBe(200);
+    const got = await http(h, 'GET', `${base}/routing-config`);
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual({ config });
+    const q = await http(
+      h,
+      'PUT',
+      `${base}/queues/spanish`,
+      Queue.toJSON(chatQueue('spanish', { requiredSkills: [{ skill: 'lang:es', minLevel: 1 }] })),
+    );
+    expect(q.status, q.text).toBe(200);
+    const lint = await http(h, 'GET', `${base}/lint`);
+    expect(lint.status).toBe(200);
+    expect((lint.body as { findings?: unknown[] }).findings).toContainEqual(
+      expect.objectContaining({ code: 'SKILL_NOBODY_HAS', severity: 'error', queueId: 'spanish' }),
+    );
+    expect((await http(h, 'DELETE', `${base}/queues/spanish`)).status).toBe(200);
+    const after = (await http(h, 'GET', `${base}/lint`)).body as { findings?: { queueId?: string }[] };
+    expect((after.findings ?? []).filter((f) => f.queueId === 'spanish')).toEqual([]);
   });
 
   it("agent statistics for a wallboard: every agent, a queue's agents, a team's, the same over gRPC", async () => {

@@ -10,6 +10,8 @@ let nats: Awaited<ReturnType<typeof natsForTest>>;
 const conns: NatsConnection[] = [];
 const nodes: KvOwnership[] = [];
 let bucketN = 0;
+/** Ownership changes seen so far, over every node of the test process (they share one event loop). */
+let changeCount = 0;
 
 beforeAll(async () => {
   nats = await natsForTest('ownership');
@@ -39,7 +41,8 @@ async function node(
 ): Promise<{
   o: KvOwnership;
   nc: NatsConnection;
-  changes: (OwnershipChange & { t: number })[];
+  /** Each change with its wall time and its place in the order of every node's changes (`n`). */
+  changes: (OwnershipChange & { t: number; n: number })[];
   logs: { msg: string; fields: Record<string, unknown> }[];
 }> {
   const logs: { msg: string; fields: Record<string, unknown> }[] = [];
@@ -56,8 +59,8 @@ async function node(
       if (process.env.DBG) console.log(Date.now() % 100000, msg, JSON.stringify(fields));
     },
   });
-  const changes: (OwnershipChange & { t: number })[] = [];
-  o.onChange((c) => changes.push({ ...c, t: Date.now() }));
+  const changes: (OwnershipChange & { t: number; n: number })[] = [];
+  o.onChange((c) => changes.push({ ...c, t: Date.now(), n: ++changeCount }));
   await o.start();
   nodes.push(o);
   return { o, nc, changes, logs };
@@ -231,12 +234,17 @@ describe('partition leases on NATS KV', () => {
       const owner = a.o.desiredOwner(t) === 'router-a' ? a.o : c.o;
       expect(await owner.acquire(t)).toBe(true);
     }
+    const heldByA = tenants.filter((t) => a.o.owns(t));
+    expect(heldByA.length).toBeGreaterThan(0);
     await a.o.stop();
     await until(() => tenants.every((t) => c.o.owns(t)), TTL * 3);
-    for (const t of tenants) {
+    // Every tenant router-a held: it announced the loss before router-b announced the gain.
+    for (const t of heldByA) {
       const lost = a.changes.find((x) => x.partition === t && !x.owned);
       const gained = c.changes.filter((x) => x.partition === t && x.owned).at(-1);
-      if (lost) expect(lost.t).toBeLessThanOrEqual(gained?.t ?? 0);
+      expect(lost, `router-a's loss of ${t}`).toBeDefined();
+      expect(gained, `router-b's gain of ${t}`).toBeDefined();
+      expect(lost!.n, t).toBeLessThan(gained!.n);
     }
   });
 

@@ -46,48 +46,60 @@ describe('cluster mode releases a log batch whole', () => {
     const ports: NodePorts = { ...embedded, mode: 'cluster', log: jitteryLog(embedded.log) };
     const pool = createWorkerPool({ kind: 'port', threads: 1 });
     const host = new PartitionHost({ ports, pool });
-    await host.start();
-    let n = 0;
-    const send = (cmd: Command) => {
-      const env: CommandEnvelope = { id: `c${++n}`, at: Date.now(), cmd };
-      return host.submit('acme', env);
-    };
-    await send({ type: 'upsert_queue', queue: queueConfig('chat') });
-    for (let i = 1; i <= 20; i++) {
-      await send({ type: 'upsert_agent', agent: agentConfig(`agent-${i}`) });
-      await send({ type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
-    }
-    const emitted: { seq: number; events: number }[] = [];
-    const gather = new EventBatchGatherer('acme', (_t, seq, evs) =>
-      emitted.push({ seq, events: evs.length }),
-    );
-    const perSeq = new Map<number, number>();
-    host.subscribe({ tenant: 'acme' }, (e) => {
-      perSeq.set(e.seq, (perSeq.get(e.seq) ?? 0) + 1);
-      gather.add(e);
-    });
-    // Bursts of enqueues and ends over many event-loop turns: apply calls and appends cut differently.
-    const calls: Promise<unknown>[] = [];
-    for (let burst = 0; burst < 300; burst++) {
-      for (let k = 0; k < 1 + (burst % 7); k++) {
-        const id = `conv-${burst}-${k}`;
-        calls.push(
-          send({ type: 'enqueue', conversation: conversation(id, { queueId: 'chat' }) }).then(() =>
-            send({ type: 'end_conversation', conversationId: id, outcome: 'resolved' }),
-          ),
-        );
+    try {
+      await host.start();
+      let n = 0;
+      const send = (cmd: Command) => {
+        const env: CommandEnvelope = { id: `c${++n}`, at: Date.now(), cmd };
+        return host.submit('acme', env);
+      };
+      await send({ type: 'upsert_queue', queue: queueConfig('chat') });
+      for (let i = 1; i <= 20; i++) {
+        await send({ type: 'upsert_agent', agent: agentConfig(`agent-${i}`) });
+        await send({ type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
       }
-      await new Promise((r) => setImmediate(r));
+      const emitted: { seq: number; events: number }[] = [];
+      const gather = new EventBatchGatherer('acme', (_t, seq, evs) =>
+        emitted.push({ seq, events: evs.length }),
+      );
+      const perSeq = new Map<number, number>();
+      const perType = new Map<string, number>();
+      host.subscribe({ tenant: 'acme' }, (e) => {
+        perSeq.set(e.seq, (perSeq.get(e.seq) ?? 0) + 1);
+        perType.set(e.event.type, (perType.get(e.event.type) ?? 0) + 1);
+        gather.add(e);
+      });
+      // Bursts of enqueues and ends over many event-loop turns: apply calls and appends cut differently.
+      const calls: Promise<unknown>[] = [];
+      for (let burst = 0; burst < 300; burst++) {
+        for (let k = 0; k < 1 + (burst % 7); k++) {
+          const id = `conv-${burst}-${k}`;
+          calls.push(
+            send({ type: 'enqueue', conversation: conversation(id, { queueId: 'chat' }) }).then(() =>
+              send({ type: 'end_conversation', conversationId: id, outcome: 'resolved' }),
+            ),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(calls);
+      await Promise.resolve();
+      // Events were published at all: each conversation was assigned and ended once (the enqueue and
+      // the end answered only after their events were released).
+      expect(emitted.length).toBeGreaterThan(0);
+      expect(perType.get('assigned')).toBe(calls.length);
+      expect(perType.get('conversation_ended')).toBe(calls.length);
+      const published = [...perType.values()].reduce((x, y) => x + y, 0);
+      expect(emitted.reduce((x, b) => x + b.events, 0)).toBe(published);
+      const seqs = emitted.map((b) => b.seq);
+      expect(new Set(seqs).size).toBe(seqs.length);
+      for (const b of emitted) expect(b.events).toBe(perSeq.get(b.seq));
+      // More than one command per batch on average, or the test would not exercise anything.
+      expect(emitted.length).toBeLessThan(calls.length);
+    } finally {
+      await host.stop().catch(() => undefined);
+      await pool.close();
+      await embedded.close();
     }
-    await Promise.all(calls);
-    await Promise.resolve();
-    const seqs = emitted.map((b) => b.seq);
-    expect(new Set(seqs).size).toBe(seqs.length);
-    for (const b of emitted) expect(b.events).toBe(perSeq.get(b.seq));
-    // More than one command per batch on average, or the test would not exercise anything.
-    expect(emitted.length).toBeLessThan(calls.length);
-    await host.stop();
-    await pool.close();
-    await embedded.close();
   }, 30_000);
 });

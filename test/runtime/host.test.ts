@@ -5,6 +5,7 @@ import { agentConfig, conversation, queueConfig } from '../../src/engine/fixture
 import type { ApplyResult, EngineEvent } from '../../src/engine/types.js';
 import type { PublishedEvent } from '../../src/host/router.js';
 import { collect } from '../support/contracts.js';
+import { waitFor } from '../support/wait-for.js';
 import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
 
 const dirs: string[] = [];
@@ -210,42 +211,53 @@ describe.each(['port', 'inline'] as const)('actor host (%s pool)', (pool) => {
 });
 
 describe.each(['port', 'piscina'] as const)('worker crash recovery (%s pool)', (pool) => {
-  it('a worker that dies loses no acknowledged work: its tenants come back on a fresh thread', async () => {
-    const h = await host({ pool, threads: 2 });
-    await billingDesk(h, 'acme', 2);
-    for (let i = 0; i < 5; i++) await enqueue(h, 'acme', `conv-${i}`);
-    const before = await h.digest('acme');
-    await h.host.crashWorkerOf('acme', 'exit');
-    // Calls during the reload get a retryable SB_ERR_UNAVAILABLE; a retry succeeds once it is back.
-    expect(await retry(() => h.digest('acme'))).toBe(before);
-    expect(status(await retry(() => enqueue(h, 'acme', 'conv-after-crash')))).toBe('queued');
-    expect(h.pool.restarts).toBe(1);
-    expect(await h.registry.getSingleMetricAsString('switchboard_worker_restarts_total')).toMatch(/ 1$/m);
-  });
+  // 'exit' kills the thread while it holds the crash message; 'throw' answers it, then dies of an
+  // uncaught exception on the thread's next loop turn.
+  it.each(['exit', 'throw'] as const)(
+    'a worker that dies (%s) loses no acknowledged work: its tenants come back on a fresh thread',
+    async (how) => {
+      const h = await host({ pool, threads: 2 });
+      await billingDesk(h, 'acme', 2);
+      for (let i = 0; i < 5; i++) await enqueue(h, 'acme', `conv-${i}`);
+      const before = await h.digest('acme');
+      await h.host.crashWorkerOf('acme', how);
+      await waitFor(() => h.pool.restarts > 0, { what: 'the crashed worker to be replaced' });
+      // Calls during the reload get a retryable SB_ERR_UNAVAILABLE; a retry succeeds once it is back.
+      expect(await retry(() => h.digest('acme'))).toBe(before);
+      expect(status(await retry(() => enqueue(h, 'acme', 'conv-after-crash')))).toBe('queued');
+      expect(h.pool.restarts).toBe(1);
+      expect(await h.registry.getSingleMetricAsString('switchboard_worker_restarts_total')).toMatch(/ 1$/m);
+    },
+  );
 
   it('commands in flight when the worker dies are rejected as retryable, and a retry is idempotent', async () => {
     const h = await host({ pool, threads: 1 });
     await billingDesk(h, 'acme', 1);
-    const crash = h.host.crashWorkerOf('acme', 'throw');
+    // The crash and the enqueues travel in one message and 'exit' ends the thread on the crash item,
+    // so the enqueues are in flight, unanswered, when it dies. ('throw' would answer them first.)
+    const crash = h.host.crashWorkerOf('acme', 'exit');
     const inflight = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
     );
     await crash;
-    for (const s of inflight) {
-      if (s.status === 'rejected') expect(['SB_ERR_UNAVAILABLE']).toContain(s.reason.code);
-    }
+    // The crash really happened: the thread was replaced once and the commands it held were refused.
+    await waitFor(() => h.pool.restarts > 0, { what: 'the crashed worker to be replaced' });
+    expect(h.pool.restarts).toBe(1);
+    const rejected = inflight.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const s of rejected) expect(s.reason.code).toBe('SB_ERR_UNAVAILABLE');
     // Retrying with the same ids: each conversation exists exactly once.
-    let results: ApplyResult[] = [];
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const s = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
-      );
-      if (s.every((x) => x.status === 'fulfilled')) {
-        results = s.map((x) => (x as PromiseFulfilledResult<ApplyResult>).value);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const results = await waitFor(
+      async () => {
+        const s = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
+        );
+        return s.every((x) => x.status === 'fulfilled')
+          ? s.map((x) => (x as PromiseFulfilledResult<ApplyResult>).value)
+          : null;
+      },
+      { what: 'every retried enqueue to be answered after the reload', intervalMs: 50 },
+    );
     expect(results.length).toBe(20);
     const stats = await retry(() => h.host.query('acme', { type: 'queue_stats', queueId: 'chat-billing' }));
     expect(stats.type === 'queue_stats' && stats.stats?.waiting).toBe(19);
@@ -265,6 +277,10 @@ describe.each(['port', 'piscina'] as const)('worker crash recovery (%s pool)', (
       Array.from({ length: 10 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)),
     );
     await crash;
+    // The crash really happened: the thread was replaced and the commands it held were refused.
+    await waitFor(() => h.pool.restarts > 0, { what: 'the crashed worker to be replaced' });
+    expect(h.pool.restarts).toBe(1);
+    expect(settled.some((s) => s.status === 'rejected')).toBe(true);
     await retry(() => h.digest('acme'));
     const existing: string[] = [];
     for (let i = 0; i < 10; i++) {

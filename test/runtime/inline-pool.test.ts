@@ -4,10 +4,11 @@
  * call, or an answer changed by its receiver, cannot reach the engine's state), answers come after the
  * call returns, and a test hook that would end a thread is refused instead of ending the node.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
 import { createEngine } from '../../src/engine/index.js';
 import type { Command, CommandEnvelope } from '../../src/engine/types.js';
+import { PartitionActors } from '../../src/host/partition-actor.js';
 import type { HostItem, HostResult } from '../../src/host/protocol.js';
 import { createWorkerPool, type WorkerPool } from '../../src/host/worker-pool.js';
 import { deepFreeze } from '../support/deep-freeze.js';
@@ -90,14 +91,18 @@ describe('inline pool', () => {
       commands: [enqueue],
       receivedAt: [Number.NaN],
     });
-    const pending = pool.call(0, { items: [item] });
-    let answered = false;
-    void pending.then(() => {
-      answered = true;
-    });
-    // The call has returned and the answer comes later, as from a thread.
-    expect(answered).toBe(false);
-    const r = (await pending).results[0] as HostResult;
+    const handle = vi.spyOn(PartitionActors.prototype, 'handle');
+    let r: HostResult;
+    try {
+      const pending = pool.call(0, { items: [item] });
+      // The call has returned before the actor ran (a thread would not have started on it either):
+      // the caller may still touch its request, and the answer comes later.
+      expect(handle).not.toHaveBeenCalled();
+      r = (await pending).results[0] as HostResult;
+      expect(handle).toHaveBeenCalledTimes(1);
+    } finally {
+      handle.mockRestore();
+    }
     if (r.kind !== 'apply') throw new Error(`expected apply, got ${r.kind}`);
     const reply = r.results[0];
     expect(reply?.ok && reply.reply.kind === 'enqueued' && reply.reply.status).toBe('assigned');

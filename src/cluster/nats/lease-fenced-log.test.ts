@@ -42,10 +42,19 @@ describe('command log fenced by the partition lease', () => {
     const d = log.drain('acme').then(() => {
       drained = true;
     });
-    await Promise.resolve();
+    // A whole macrotask turn (every pending microtask and timer-free callback ran): still waiting.
+    const turn = () => new Promise((r) => setImmediate(r));
+    await turn();
     expect(drained).toBe(false);
-    for (const release of inner.pending) release();
-    await Promise.all([a, b, d]);
+    expect(inner.pending).toHaveLength(2);
+    // One append acknowledged, the other still in flight: still waiting.
+    inner.pending[0]!();
+    await a;
+    await turn();
+    expect(drained).toBe(false);
+    // The last one acknowledged: drained.
+    inner.pending[1]!();
+    await Promise.all([b, d]);
     expect(drained).toBe(true);
     expect(inner.appended).toBe(2);
   });
