@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Channel, Presence } from '../../src/gen/switchboard/v1/common.js';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
 import { EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { waitFor } from '../support/wait-for.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
 import {
   ADMIN_TOKEN,
@@ -264,7 +265,8 @@ describe('gRPC API over a real server', () => {
       stream.on('data', (e: Event) => resolve(e));
       stream.on('error', reject);
     });
-    await new Promise((r) => setTimeout(r, 50));
+    // The watch is registered with the router before anything happens that it must see.
+    await waitFor(() => h.router.subscriberCount === 1, { what: 'the watch to subscribe to the router' });
     await call(h.desk, h.desk.setPresence, {
       tenant: T,
       requestId: '',
@@ -277,7 +279,8 @@ describe('gRPC API over a real server', () => {
     expect(e.assigned?.agentName).toBe('Agent bob');
     expect(h.router.subscriberCount).toBe(1);
     stream.cancel();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(h.router.subscriberCount).toBe(0);
+    await waitFor(() => h.router.subscriberCount === 0, {
+      what: 'the cancelled watch to unsubscribe from the router',
+    });
   });
 });

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { service as healthService } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait-for.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 let h: Harness;
@@ -30,15 +31,22 @@ describe('gRPC health and reflection', () => {
       `127.0.0.1:${h.grpcPort}`,
       grpc.credentials.createInsecure(),
     ) as unknown as HealthClient;
-    expect(await healthStatus(client)).toBe('SERVING');
-    expect(await healthStatus(client, 'switchboard.v1.GatewayService')).toBe('SERVING');
-    h.router.isReady = false;
-    await new Promise((r) => setTimeout(r, 400));
-    expect(await healthStatus(client)).toBe('NOT_SERVING');
-    h.router.isReady = true;
-    await new Promise((r) => setTimeout(r, 400));
-    expect(await healthStatus(client)).toBe('SERVING');
-    client.close();
+    try {
+      expect(await healthStatus(client)).toBe('SERVING');
+      expect(await healthStatus(client, 'switchboard.v1.GatewayService')).toBe('SERVING');
+      // The health status follows the router's readiness (polled by the server, so give it time).
+      h.router.isReady = false;
+      await waitFor(async () => (await healthStatus(client)) === 'NOT_SERVING', {
+        what: 'health to answer NOT_SERVING once the router is not ready',
+      });
+      h.router.isReady = true;
+      await waitFor(async () => (await healthStatus(client)) === 'SERVING', {
+        what: 'health to answer SERVING again once the router is ready',
+      });
+    } finally {
+      h.router.isReady = true;
+      client.close();
+    }
   });
 
   it('reflection lists the switchboard services and health, as grpcurl would see them', async () => {
@@ -60,19 +68,23 @@ describe('gRPC health and reflection', () => {
       `127.0.0.1:${h.grpcPort}`,
       grpc.credentials.createInsecure(),
     );
-    const stream = (
-      client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, unknown> }
-    ).ServerReflectionInfo();
-    const answer = new Promise<{ list_services_response: { service: { name: string }[] } }>(
-      (resolve, reject) => {
-        stream.on('data', (d) => resolve(d as never));
-        stream.on('error', reject);
-      },
-    );
-    stream.write({ list_services: '' });
-    const names = (await answer).list_services_response.service.map((s) => s.name);
-    stream.end();
-    client.close();
+    let names: string[];
+    try {
+      const stream = (
+        client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, unknown> }
+      ).ServerReflectionInfo();
+      const answer = new Promise<{ list_services_response: { service: { name: string }[] } }>(
+        (resolve, reject) => {
+          stream.on('data', (d) => resolve(d as never));
+          stream.on('error', reject);
+        },
+      );
+      stream.write({ list_services: '' });
+      names = (await answer).list_services_response.service.map((s) => s.name);
+      stream.end();
+    } finally {
+      client.close();
+    }
     expect(names).toEqual(
       expect.arrayContaining([
         'switchboard.v1.AdminService',

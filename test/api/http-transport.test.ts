@@ -6,6 +6,7 @@ import {
   EnqueueResponse,
   GetConversationResponse,
 } from '../../src/gen/switchboard/v1/gateway.js';
+import { waitFor } from '../support/wait-for.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
 import { call, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
@@ -366,6 +367,7 @@ describe('HTTP/JSON mirror', () => {
     });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
+    await waitFor(() => h.router.subscriberCount === 1, { what: 'the event stream to subscribe' });
     await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h3')));
     await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('h4')));
     let text = '';
@@ -376,8 +378,9 @@ describe('HTTP/JSON mirror', () => {
     expect(text).toContain('event: queued');
     expect(text).toMatch(/"conversationId":"h[34]"/);
     ctrl.abort();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(h.router.subscriberCount).toBe(0);
+    await waitFor(() => h.router.subscriberCount === 0, {
+      what: 'the aborted event stream to unsubscribe from the router',
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import { AdminServiceClient } from '../../src/gen/switchboard/v1/admin.js';
 import { createNodeMetrics } from '../../src/metrics/index.js';
 import { hasOpenssl, TestCerts } from '../support/certs.js';
 import { NODE_MAIN, startNodeProcess } from '../support/node-process.js';
+import { waitFor } from '../support/wait-for.js';
 import { chatQueue } from './support/fixtures.js';
 import { call, type Harness, startHarness } from './support/harness.js';
 
@@ -155,14 +156,13 @@ describe.skipIf(!openssl)('TLS on the API ports', () => {
 
     // Half-way: the new certificate is in place, its key not yet.
     replace('tls.pem', 'server2.pem');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(rejected.length).toBeGreaterThan(0);
+    await waitFor(() => rejected.length > 0, { what: 'the half-rotated pair to be rejected' });
     expect(rejected[0]).toMatch(/--tls-cert .* \/ --tls-key .*key values mismatch/);
     expect(reloads).toBe(0);
     await upsert(adminClient(port, grpc.credentials.createSsl(read('ca1.pem'))));
 
     replace('tls.key', 'server2.key');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => reloads > 0, { what: 'the completed pair to be loaded' });
     expect(reloads).toBe(1);
     await upsert(adminClient(port, grpc.credentials.createSsl(read('ca2.pem'))));
     expect((await failure(upsert(adminClient(port, grpc.credentials.createSsl(read('ca1.pem')))))).code).toBe(

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event } from '../../src/gen/switchboard/v1/events.js';
+import { waitFor } from '../support/wait-for.js';
 import { chat, chatAgent } from './support/fixtures.js';
 import {
   ADMIN_TOKEN,
@@ -47,29 +48,42 @@ describe('token revocation and open event streams', () => {
     };
     const revoked = watch(TOKENS.acme);
     const admin = watch(ADMIN_TOKEN);
-    const sse = await fetch(`http://127.0.0.1:${h.httpPort}/v1/tenants/${T}/events?types=assigned`, {
-      headers: { authorization: `Bearer ${TOKENS.acme}` },
-    });
-    expect(sse.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 100));
-    const enqueue = (id: string) =>
-      call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat(id) }, ADMIN_TOKEN);
-    await enqueue('c-before');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(revoked.got.length).toBe(1);
+    const sseAbort = new AbortController();
+    try {
+      const sse = await fetch(`http://127.0.0.1:${h.httpPort}/v1/tenants/${T}/events?types=assigned`, {
+        headers: { authorization: `Bearer ${TOKENS.acme}` },
+        signal: sseAbort.signal,
+      });
+      expect(sse.status).toBe(200);
+      await waitFor(() => h.router.subscriberCount === 3, {
+        what: 'the two gRPC watches and the SSE stream to subscribe',
+      });
+      const enqueue = (id: string) =>
+        call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat(id) }, ADMIN_TOKEN);
+      await enqueue('c-before');
+      await waitFor(() => revoked.got.length === 1 && admin.got.length === 1, {
+        what: 'both gRPC watches to receive the assignment of c-before',
+      });
 
-    // The reload: acme's token is gone (globex keeps its own, the admin token stays).
-    h.api.service.setAuth({ tokens: { globex: [TOKENS.globex] }, adminToken: ADMIN_TOKEN });
-    await enqueue('c-after');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(revoked.got.length).toBe(1);
-    expect(revoked.error()?.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(admin.got.map((e) => e.assigned?.conversationId)).toEqual(['c-before', 'c-after']);
-    expect(admin.error()).toBeNull();
-    const text = await sse.text();
-    expect(text).toContain('c-before');
-    expect(text).not.toContain('c-after');
-    expect(text).toContain('"code":"SB_ERR_UNAUTHENTICATED"');
-    admin.cancel();
+      // The reload: acme's token is gone (globex keeps its own, the admin token stays).
+      h.api.service.setAuth({ tokens: { globex: [TOKENS.globex] }, adminToken: ADMIN_TOKEN });
+      await enqueue('c-after');
+      await waitFor(() => admin.got.length === 2 && revoked.error() !== null, {
+        what: 'the admin watch to get c-after and the revoked one to end',
+      });
+      expect(revoked.got.length).toBe(1);
+      expect(revoked.error()?.code).toBe(grpc.status.UNAUTHENTICATED);
+      expect(admin.got.map((e) => e.assigned?.conversationId)).toEqual(['c-before', 'c-after']);
+      expect(admin.error()).toBeNull();
+      // The SSE stream ends by itself on the revoked token, so its whole text can be read.
+      const text = await sse.text();
+      expect(text).toContain('c-before');
+      expect(text).not.toContain('c-after');
+      expect(text).toContain('"code":"SB_ERR_UNAUTHENTICATED"');
+    } finally {
+      admin.cancel();
+      revoked.cancel();
+      sseAbort.abort();
+    }
   });
 });

@@ -10,6 +10,7 @@ import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../src/host/router.js';
 import { envelope } from '../support/contracts.js';
 import { natsForTest } from '../support/nats-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 const conns: NatsConnection[] = [];
@@ -97,7 +98,10 @@ async function twoRouters() {
   const b = buckets();
   const a = await clusterNode('router-a', b);
   const c = await clusterNode('router-b', b);
-  await new Promise((r) => setTimeout(r, 200)); // membership
+  const ids = [a.ownership.nodeId, c.ownership.nodeId];
+  await waitFor(() => [a, c].every((x) => ids.every((id) => x.ownership.liveNodes().includes(id))), {
+    what: `${ids.join(' and ')} to see each other as live members`,
+  });
   return { a, c };
 }
 
@@ -182,11 +186,14 @@ describe('forwarding to the lease holder', () => {
     const tenant = `initech.${Date.now()}`;
     const seen: PublishedEvent[] = [];
     const off = c.router.subscribe({ tenant, agentId: 'agent-1' }, (e) => seen.push(e));
-    await new Promise((r) => setTimeout(r, 50));
+    // A core NATS subscription: the server has it once a round trip on the same connection is done.
+    await c.nc.flush();
     await a.router.submit(tenant, envelope());
-    const end = Date.now() + 3000;
-    while (seen.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    off();
+    try {
+      await waitFor(() => seen.length > 0, { what: 'the event to reach the other router' });
+    } finally {
+      off();
+    }
     expect(seen[0]?.tenant).toBe(tenant);
     const js = jetstream(a.nc);
     const subject = eventSubject(tenant).replace(/^sb\.evt/, `sbt${process.pid}.evt`);

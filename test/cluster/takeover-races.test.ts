@@ -36,6 +36,7 @@ import { PartitionHost } from '../../src/host/partition-host.js';
 import { createWorkerPool, type WorkerPool } from '../../src/host/worker-pool.js';
 import { tempDataDir } from '../runtime/harness.js';
 import { startNatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 let nats: Awaited<ReturnType<typeof startNatsServer>>;
 let ncA: NatsConnection;
@@ -219,6 +220,7 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
     const own = new TestOwnership('A');
     const gate = deferred();
     const saving = deferred<number>();
+    const saved = deferred();
     const trims: number[] = [];
     const hostA = clusterHost(
       {
@@ -237,6 +239,7 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
           saving.resolve(s.seq);
           await gate.promise;
           await snaps.save(s);
+          saved.resolve();
         },
       }),
       own,
@@ -247,7 +250,10 @@ describe('a previous owner finishing its snapshot during a takeover', () => {
     const seq = await saving.promise;
     own.lose('acme');
     gate.resolve();
-    await new Promise((r) => setTimeout(r, 300));
+    await saved.promise;
+    // The host would trim right after the save returns: give it a few turns to (wrongly) do so. A slow
+    // machine can only make this miss a trim, never report one that did not happen.
+    await new Promise((r) => setTimeout(r, 100));
     expect(await snaps.storedSeq('acme')).toBe(seq);
     expect(trims).toEqual([]);
     await hostA.stop(100).catch(() => {});
@@ -315,7 +321,7 @@ describe('a partition released while it loads', () => {
     const host = new PartitionHost({ ports, pool: pool() });
     await host.start();
     const first = host.query('acme', { type: 'digest' }).catch((e: Error) => e);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => loads === 1, { what: 'the first (gated) snapshot load to start' });
     // The lease lapses and comes back (a renewal went through, the rebalance claims it again).
     own.lose('acme');
     own.owned = true;
@@ -327,9 +333,7 @@ describe('a partition released while it loads', () => {
     // The wrap-up timer falls due: exactly one tick, from one pipeline, accepted by the log (waited for,
     // then a while longer for a second copy's, on a busy machine).
     const ticks = () => appends.filter((a) => a.types.includes('tick')).length;
-    for (const until = Date.now() + 10_000; ticks() === 0 && Date.now() < until; ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(() => ticks() > 0, { what: 'the wrap-up tick to be appended' });
     await new Promise((r) => setTimeout(r, 1000));
     expect(appends.filter((a) => a.types.includes('tick'))).toHaveLength(1);
     expect(appends.every((a) => a.ok)).toBe(true);
