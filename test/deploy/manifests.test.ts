@@ -276,7 +276,8 @@ describe('NATS JetStream cluster', () => {
   it('matches the durability of the NATS configs in deploy/nats', () => {
     const dir = join(ROOT, 'deploy', 'nats');
     const confs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.conf')) : [];
-    if (confs.length === 0) console.warn('deploy/nats has no .conf yet: nothing to compare');
+    // deploy/nats/README.md documents nats-1.conf … nats-3.conf: with none there is nothing checked.
+    expect(confs, 'the .conf files in deploy/nats').not.toEqual([]);
     for (const f of confs) {
       const text = readFileSync(join(dir, f), 'utf8');
       if (/jetstream/.test(text)) expect(text, f).toMatch(/sync_interval:\s*"?always"?/);
@@ -348,10 +349,8 @@ describe('alerts and dashboard queries', () => {
 
   it('deploy/metrics-names.json lists exactly the metrics src/metrics registers, with types and labels', async () => {
     const file = join(ROOT, 'src', 'metrics', 'index.ts');
-    if (!existsSync(file)) {
-      console.warn('src/metrics/index.ts not written yet: metric list checked against the brief only');
-      return;
-    }
+    // The registry is the other side of the comparison: without it nothing would be checked.
+    expect(existsSync(file), `${file} (registers the metrics) exists`).toBe(true);
     const { Registry } = await import('prom-client');
     const registry = new Registry();
     const mod = await import(file);
