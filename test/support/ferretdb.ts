@@ -1,7 +1,8 @@
 /**
- * A MongoDB-wire-protocol server for the snapshot-store tests: `MONGO_URL` when given, else FerretDB v1
- * (SQLite backend) started on a free port with a temp dir. FerretDB is optional (it may not install from
- * the Go module proxy), so callers skip with the reason when {@link mongoTarget} says none is available.
+ * MongoDB-wire-protocol servers for the snapshot-store tests: FerretDB v1 (SQLite backend) started on a
+ * free port with a temp dir, and the server at `MONGO_URL` when given. The tests run against every one
+ * available ({@link mongoTargets}); FerretDB is optional (it may not install from the Go module proxy), so
+ * with neither the tests skip with the reason. Load scripts take one ({@link mongoTarget}).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -25,16 +26,44 @@ export type MongoTarget =
   | { kind: 'ferretdb'; bin: string }
   | { kind: 'none'; reason: string };
 
+export type AvailableMongoTarget = Exclude<MongoTarget, { kind: 'none' }>;
+
+const NO_FERRETDB =
+  'no ferretdb binary (FERRETDB_BIN, PATH, ~/go/bin): `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.1` ' +
+  'failed or was not run (see .ci/run)';
+
+/**
+ * Every Mongo-wire store available here: FerretDB when installed AND the `MONGO_URL` server when given
+ * (a contract test runs against each), with why each missing one is missing.
+ */
+export function mongoTargets(): { available: AvailableMongoTarget[]; missing: string[] } {
+  const available: AvailableMongoTarget[] = [];
+  const missing: string[] = [];
+  const bin = findFerretDb();
+  if (bin) available.push({ kind: 'ferretdb', bin });
+  else missing.push(NO_FERRETDB);
+  if (process.env.MONGO_URL) available.push({ kind: 'external', url: process.env.MONGO_URL });
+  else missing.push('no MONGO_URL (a MongoDB server to run against as well)');
+  return { available, missing };
+}
+
+/** One store, for a script that needs a single one: `MONGO_URL` when given, else FerretDB. */
 export function mongoTarget(): MongoTarget {
   if (process.env.MONGO_URL) return { kind: 'external', url: process.env.MONGO_URL };
   const bin = findFerretDb();
   if (bin) return { kind: 'ferretdb', bin };
-  return {
-    kind: 'none',
-    reason:
-      'no MONGO_URL and no ferretdb binary (PATH, ~/go/bin): `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.1` ' +
-      'failed or was not run (see .ci/run); MongoSnapshotStore contract tests skipped',
-  };
+  return { kind: 'none', reason: `no MONGO_URL and ${NO_FERRETDB}` };
+}
+
+/** A short name for a target, for test titles and logs (no credentials from the URL). */
+export function mongoTargetName(t: AvailableMongoTarget): string {
+  if (t.kind === 'ferretdb') return 'FerretDB';
+  try {
+    const u = new URL(t.url);
+    return `MONGO_URL (${u.host})`;
+  } catch {
+    return 'MONGO_URL';
+  }
 }
 
 export interface RunningMongo {
@@ -44,9 +73,9 @@ export interface RunningMongo {
 }
 
 /** Starts FerretDB (SQLite backend) or returns the external `MONGO_URL`. */
-export async function startMongo(target: Exclude<MongoTarget, { kind: 'none' }>): Promise<RunningMongo> {
+export async function startMongo(target: AvailableMongoTarget): Promise<RunningMongo> {
   if (target.kind === 'external') {
-    return { url: target.url, label: `MONGO_URL=${target.url}`, cleanup: async () => {} };
+    return { url: target.url, label: mongoTargetName(target), cleanup: async () => {} };
   }
   const dir = mkdtempSync(join(tmpdir(), 'sb-ferret-'));
   mkdirSync(join(dir, 'data'));
