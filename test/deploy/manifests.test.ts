@@ -293,12 +293,16 @@ describe('NATS JetStream cluster', () => {
     console.warn('nats-server not found: the NATS config is not validated by the server itself');
   it.skipIf(!natsServer)('nats-server accepts the config (nats-server -t)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-nats-conf-'));
-    writeFileSync(join(dir, 'nats.conf'), conf);
-    const r = spawnSync(natsServer!, ['-t', '-c', join(dir, 'nats.conf')], {
-      env: { ...process.env, POD_NAME: 'nats-0' },
-      encoding: 'utf8',
-    });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    try {
+      writeFileSync(join(dir, 'nats.conf'), conf);
+      const r = spawnSync(natsServer!, ['-t', '-c', join(dir, 'nats.conf')], {
+        env: { ...process.env, POD_NAME: 'nats-0' },
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

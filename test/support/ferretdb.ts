@@ -78,8 +78,14 @@ export async function startMongo(target: AvailableMongoTarget): Promise<RunningM
     return { url: target.url, label: mongoTargetName(target), cleanup: async () => {} };
   }
   const dir = mkdtempSync(join(tmpdir(), 'sb-ferret-'));
-  mkdirSync(join(dir, 'data'));
-  const port = await freePort();
+  let port: number;
+  try {
+    mkdirSync(join(dir, 'data'));
+    port = await freePort();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let stderr = '';
   const proc = spawn(
     target.bin,
@@ -100,22 +106,24 @@ export async function startMongo(target: AvailableMongoTarget): Promise<RunningM
   proc.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
+  const stop = async () => {
+    if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     await waitForPort(port, 15_000, proc, 'ferretdb');
   } catch (e) {
-    proc.kill('SIGKILL');
+    // Nothing of a FerretDB that did not start is kept: neither the process nor its directory.
+    await stop();
     throw new Error(`${(e as Error).message}\n${stderr}`);
   }
   return {
     url: `mongodb://127.0.0.1:${port}/`,
     label: `FerretDB (SQLite) on 127.0.0.1:${port}`,
-    async cleanup() {
-      if (proc.exitCode === null) {
-        const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-        proc.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    cleanup: stop,
   };
 }

@@ -56,32 +56,47 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   const lines: string[] = [];
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => lines.push(l));
-  const listening = await new Promise<{ grpcPort: number; httpPort: number }>((res, rej) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      rej(
-        new Error(`node did not log "listening" within ${opts.timeoutMs ?? 30_000} ms:\n${lines.join('\n')}`),
-      );
-    }, opts.timeoutMs ?? 30_000);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      lines.push(l);
-      if (!l.includes('"listening"')) return;
-      try {
-        const m = JSON.parse(l) as { msg?: string; grpcPort?: number; httpPort?: number };
-        if (m.msg === 'listening' && m.grpcPort && m.httpPort) {
-          clearTimeout(timer);
-          res({ grpcPort: m.grpcPort, httpPort: m.httpPort });
-        }
-      } catch {
-        // Not a JSON log line.
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      rej(new Error(`node exited with code ${code} before listening:\n${lines.join('\n')}`));
-    });
-  });
   const gone = () => child.exitCode !== null || child.signalCode !== null;
+  let listening: { grpcPort: number; httpPort: number };
+  try {
+    listening = await untilListening();
+  } catch (e) {
+    // A node that did not start leaves nothing behind: no process, and no data directory unless the
+    // caller gave it (a restart's directory belongs to the first node's owner).
+    if (!gone()) child.kill('SIGKILL');
+    await exited;
+    if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  function untilListening(): Promise<{ grpcPort: number; httpPort: number }> {
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        rej(
+          new Error(
+            `node did not log "listening" within ${opts.timeoutMs ?? 30_000} ms:\n${lines.join('\n')}`,
+          ),
+        );
+      }, opts.timeoutMs ?? 30_000);
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+        lines.push(l);
+        if (!l.includes('"listening"')) return;
+        try {
+          const m = JSON.parse(l) as { msg?: string; grpcPort?: number; httpPort?: number };
+          if (m.msg === 'listening' && m.grpcPort && m.httpPort) {
+            clearTimeout(timer);
+            res({ grpcPort: m.grpcPort, httpPort: m.httpPort });
+          }
+        } catch {
+          // Not a JSON log line.
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        rej(new Error(`node exited with code ${code} before listening:\n${lines.join('\n')}`));
+      });
+    });
+  }
   const proc: NodeProcess = {
     dataDir,
     grpcPort: listening.grpcPort,
