@@ -173,20 +173,30 @@ describe('a random day of supervisor, agent and customer actions', () => {
       const e = createEngine('tenant-random');
       let restored = null as ReturnType<typeof restoreEngine> | null;
       const model = new SeatModel();
+      const accepted = new Map<string, number>();
+      let seatChecks = 0;
       day.forEach((env, i) => {
         const r = e.apply(env);
         if (!r.ok) expect(r.error.code).not.toBe('SB_ERR_INTERNAL');
         if (restored) expect(restored.apply(env)).toEqual(r);
         if (i === 200) restored = restoreEngine(JSON.parse(JSON.stringify(e.snapshot())));
         if (!r.ok) return;
+        accepted.set(env.cmd.type, (accepted.get(env.cmd.type) ?? 0) + 1);
         if (env.cmd.type === 'upsert_agent')
           model.capacity.set(env.cmd.agent.id, env.cmd.agent.capacity.chat ?? 0);
         for (const a of model.follow(r.events)) {
+          seatChecks++;
           expect(model.seats(a), `${a} after ${JSON.stringify(env.cmd)}`).toBeLessThanOrEqual(
             model.capacity.get(a) ?? 0,
           );
         }
       });
+      // The day really happened: the set-up and the conversations were accepted and agents were given
+      // work (a day of refusals would pass every check above without testing anything).
+      for (const type of ['upsert_queue', 'upsert_agent', 'set_presence', 'enqueue'])
+        expect(accepted.get(type) ?? 0, `accepted ${type} commands`).toBeGreaterThan(0);
+      expect(seatChecks, 'offers, assignments and escalations checked against capacity').toBeGreaterThan(0);
+      expect(restored, 'the mid-day restore').not.toBeNull();
       expect(restored!.digest()).toBe(e.digest());
     });
   }

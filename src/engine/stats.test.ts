@@ -198,7 +198,9 @@ describe('agent statistics', () => {
 describe('configuration lint', () => {
   function codes(s: Scenario): LintFinding['code'][] {
     const r = s.engine.query({ type: 'lint' }, s.t);
-    return r.type === 'lint' ? r.findings.map((f) => f.code) : [];
+    // Any other reply is a failure, not "no findings" (the sound configuration expects exactly []).
+    if (r.type !== 'lint') throw new Error(`lint query answered ${r.type}`);
+    return r.findings.map((f) => f.code);
   }
 
   it('reports a required skill no agent has and a queue nobody can serve', () => {

@@ -46,28 +46,36 @@ describe.skipIf(skip)('Go load client (loadtest/gclient)', () => {
     const address = `127.0.0.1:${node.listening.grpcPort}`;
     const md = new grpc.Metadata();
     const w = await setupRouterWorkload(address, md, 3);
-    const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
-    const lat = new WindowedLatency(process.hrtime.bigint());
-    const closed = await drv.closed(4, 600, lat);
-    const open = await drv.open(200, 500, lat);
-    drv.close();
-    expect(closed.errors, closed.firstError).toBe(0);
-    expect(open.errors, open.firstError).toBe(0);
-    expect(closed.ops).toBeGreaterThan(20);
-    expect(open.ops).toBe(100);
-    expect(lat.total.count).toBe(closed.ops + open.ops);
-
-    // Every iteration was a new conversation (the probe iteration of the setup is one more), and each
-    // was ended: nothing is left open on the three agents.
     const stats = new StatisticsServiceClient(address, grpc.credentials.createInsecure());
-    const res = await new Promise<{ stats?: { inbound: number; assigned: number; waiting: number } }>(
-      (resolve, reject) =>
+    let closed: Awaited<ReturnType<Awaited<ReturnType<typeof goDriver>>['closed']>>;
+    let open: typeof closed;
+    let res: { stats?: { inbound: number; assigned: number; waiting: number } };
+    const lat = new WindowedLatency(process.hrtime.bigint());
+    try {
+      const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
+      try {
+        closed = await drv.closed(4, 600, lat);
+        open = await drv.open(200, 500, lat);
+      } finally {
+        drv.close();
+      }
+      expect(closed.errors, closed.firstError).toBe(0);
+      expect(open.errors, open.firstError).toBe(0);
+      expect(closed.ops).toBeGreaterThan(20);
+      expect(open.ops).toBe(100);
+      expect(lat.total.count).toBe(closed.ops + open.ops);
+
+      // Every iteration was a new conversation (the probe iteration of the setup is one more), and each
+      // was ended: nothing is left open on the three agents.
+      res = await new Promise((resolve, reject) =>
         stats.getQueueStats({ tenant: TENANT, requestId: '', queueId: 'lt-chat' }, md, (err, r) =>
           err ? reject(err) : resolve(r as never),
         ),
-    );
-    stats.close();
-    w.close();
+      );
+    } finally {
+      stats.close();
+      w.close();
+    }
     const total = closed.ops + open.ops + 1;
     expect(Number(res.stats?.inbound)).toBe(total);
     expect(Number(res.stats?.assigned)).toBe(total);
@@ -81,11 +89,18 @@ describe.skipIf(skip)('Go load client (loadtest/gclient)', () => {
       enqResBytes: 46,
       endReqBytes: 26,
     });
-    const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
     const lat = new WindowedLatency(process.hrtime.bigint());
-    const r = await drv.open(400, 500, lat);
-    drv.close();
-    w.close();
+    let r: Awaited<ReturnType<Awaited<ReturnType<typeof goDriver>>['open']>>;
+    try {
+      const drv = await goDriver([{ target: address, calls: w.goCalls }], undefined);
+      try {
+        r = await drv.open(400, 500, lat);
+      } finally {
+        drv.close();
+      }
+    } finally {
+      w.close();
+    }
     expect(r.errors, r.firstError).toBe(0);
     expect(r.ops).toBe(200);
     expect(lat.total.count).toBe(200);
