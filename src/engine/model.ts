@@ -14,6 +14,7 @@
  * one agent, or is offered/assigned (in no lane).
  */
 import { DenseHeap } from './dense-heap.js';
+import { RankCounter } from './rank-counter.js';
 import type { RoutingStrategy } from './strategies/strategy.js';
 import type {
   AgentConfig,
@@ -395,14 +396,28 @@ export class Lane {
 
 export type SlaState = 'ok' | 'at_risk' | 'breached';
 
+/** The place numbers of level `p` of `q`'s line (created on first use). */
+export function levelRanks(q: Queue, p: number): RankCounter {
+  let r = q.levelRanks[p];
+  if (!r) {
+    r = new RankCounter();
+    q.levelRanks[p] = r;
+  }
+  return r;
+}
+
 export class Queue {
   lanes: Lane[] = [];
   strategy: RoutingStrategy;
   ch: number;
-  /** Waiting per priority level (all lanes), arrivals and removals per level: for position estimates. */
+  /** Waiting per priority level (all lanes), and the next place number (`Conv.qord`) at the back. */
   levelCount: number[] = new Array(PRIORITY_LEVELS).fill(0);
   levelArrivals: number[] = new Array(PRIORITY_LEVELS).fill(0);
-  levelRemovals: number[] = new Array(PRIORITY_LEVELS).fill(0);
+  /**
+   * Per level, the place numbers of the conversations in the line: a position is the count of those
+   * below one's own. Derived from the waiting conversations, so rebuilt on restore, not snapshotted.
+   */
+  levelRanks: (RankCounter | undefined)[] = new Array(PRIORITY_LEVELS);
   waiting = 0;
   /** Active (not closed) conversations whose queue this is. */
   active = 0;

@@ -189,6 +189,33 @@ describe('waiting notices', () => {
     expect(c6).toMatchObject({ position: 2 });
   });
 
+  it('positions stay exact when customers behind leave: every place 1…n once, in line order', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    const ids = Array.from({ length: 10 }, (_, i) => `c${i}`);
+    for (const id of ids) {
+      s.t += 1000;
+      s.enqueue(conversation(id));
+    }
+    const place = (id: string) => {
+      const v = s.engine.query({ type: 'conversation', conversationId: id }, s.t);
+      return v.type === 'conversation' ? v.conversation?.position : undefined;
+    };
+    // The last two leave, then one in the middle, then the first: everyone ahead of a leaver keeps
+    // their place, everyone behind moves up one (an estimate from removal counts told c0, c1 and c2
+    // all "first" here).
+    for (const gone of ['c9', 'c8', 'c5', 'c0']) {
+      s.when({ type: 'cancel', conversationId: gone });
+    }
+    const left = ids.filter((id) => !['c9', 'c8', 'c5', 'c0'].includes(id));
+    expect(left.map(place)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The waiting list agrees with the places the conversations report.
+    const w = s.engine.query({ type: 'list_waiting', queueId: 'q1', limit: 100 }, s.t);
+    expect(w.type === 'list_waiting' && w.conversations?.map((c) => [c.id, c.position])).toEqual(
+      left.map((id, i) => [id, i + 1]),
+    );
+  });
+
   it('an unchanged position is not re-announced', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1'));

@@ -22,6 +22,7 @@ import {
   Conv,
   Lane,
   laneOf,
+  levelRanks,
   Member,
   NO_QORD,
   NONE,
@@ -340,13 +341,14 @@ export class Partition implements RuleContext {
     c.lane = lane;
     c.status = 'waiting';
     // A conversation new to the line is numbered at the back, unless it keeps an age that puts it ahead
-    // of everyone waiting at its level (an offer it never waited for was rejected): then it goes in at
-    // the front and everyone's place moves back one (one removal less). One that already had a place
-    // (overflow, a rebuilt queue, a missed offer after waiting) takes it back.
+    // of everyone waiting at its level (an offer it never waited for was rejected): then it is numbered
+    // below the front. One that already had a place (overflow, a rebuilt queue, a missed offer after
+    // waiting) takes it back.
+    const ranks = levelRanks(q, p);
     if (c.qord === NO_QORD) {
-      if (this.aheadOfLevel(q, p, c)) c.qord = --q.levelRemovals[p]!;
-      else c.qord = q.levelArrivals[p]!++;
-    } else q.levelRemovals[p]!--;
+      c.qord = this.aheadOfLevel(q, p, c) ? ranks.min() - 1 : q.levelArrivals[p]!++;
+    }
+    ranks.add(c.qord);
     lane.level(p).push(c);
     lane.levelMask |= 1 << p;
     lane.waiting++;
@@ -377,7 +379,7 @@ export class Partition implements RuleContext {
     lane.waiting--;
     q.waiting--;
     q.levelCount[p]!--;
-    q.levelRemovals[p]!++;
+    q.levelRanks[p]!.remove(c.qord);
     c.lane = null;
     if (q.overCapacity && (q.cfg.maxSize === 0 || q.waiting <= q.cfg.maxSize)) q.overCapacity = false;
   }
@@ -753,8 +755,7 @@ export class Partition implements RuleContext {
     const p = c.priority;
     let ahead = 0;
     for (let k = p + 1; k < PRIORITY_LEVELS; k++) ahead += q.levelCount[k]!;
-    const inLevel = Math.min(Math.max(0, c.qord - q.levelRemovals[p]!), Math.max(0, q.levelCount[p]! - 1));
-    return 1 + ahead + inLevel;
+    return 1 + ahead + q.levelRanks[p]!.below(c.qord);
   }
 
   averageHandleMs(q: Queue): number {

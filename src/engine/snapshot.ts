@@ -35,7 +35,8 @@ interface QueueRec {
   cfg: QueueConfig;
   counters: [number, number, number, number];
   levelArrivals: number[];
-  levelRemovals: number[];
+  /** Written by versions whose positions were estimates (arrivals − removals); read and ignored. */
+  levelRemovals?: number[];
   window: { head: number; cells: number[] };
   slaState: Queue['slaState'];
   overCapacity: boolean;
@@ -219,7 +220,6 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
       cfg: q.cfg,
       counters: [q.inbound, q.assigned, q.abandoned, q.transferred],
       levelArrivals: q.levelArrivals.slice(),
-      levelRemovals: q.levelRemovals.slice(),
       window: { head: q.window.head, cells: q.window.cells.slice() },
       slaState: q.slaState,
       overCapacity: q.overCapacity,
@@ -503,7 +503,6 @@ export function rebuild(
   s.queues.forEach((r, qi) => {
     const q = queues[qi]!;
     q.levelArrivals = r.levelArrivals;
-    q.levelRemovals = r.levelRemovals;
   });
   for (const v of s.recent) p.recent.set(v.id, v);
   p.recomputeSlaNext();
