@@ -10,7 +10,7 @@
 import type { Engine, EngineSnapshot } from '../engine/api.js';
 import { createEngine, restoreEngine } from '../engine/index.js';
 import { Partition } from '../engine/partition.js';
-import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
 import {
   type HostItem,
   type HostRequest,
@@ -164,7 +164,7 @@ export class PartitionActors {
         const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
         let engine: Engine;
         let replayed: number;
-        let recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+        let recovered: { batch: number; env: CommandEnvelope; reply: Reply; events: EngineEvent[] }[];
         let left: LoggedCommand[];
         const snapshot =
           item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
@@ -204,7 +204,7 @@ export class PartitionActors {
               }
               replayed++;
               if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
-                recovered.push({ batch: b, env, events: r.events });
+                recovered.push({ batch: b, env, reply: r.reply, events: r.events });
               }
             }
           }

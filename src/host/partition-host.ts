@@ -34,7 +34,7 @@ import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
 import type { StoredSnapshot } from '../cluster/ports.js';
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
-import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats } from '../engine/types.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats, Reply } from '../engine/types.js';
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
@@ -644,12 +644,8 @@ export class PartitionHost {
       if (p.timer) clearTimeout(p.timer);
       const r = p.result;
       if (r.ok && !r.duplicate) {
-        // A new conversation always routes (assigned, offered, or its first notice: an event); an Enqueue
-        // repeated for an open one only answers its status, without events, and is not inbound again.
-        if (r.reply.kind === 'enqueued' && r.events.length > 0)
-          this.metrics?.inbound.inc(part.name, r.reply.queueId);
         if (r.events.length > 0) {
-          this.record(part.name, r.events);
+          this.record(part.name, r.reply, r.events);
           this.bus.publish(part.name, p.seq, p.env.at, r.events);
         }
       }
@@ -666,10 +662,17 @@ export class PartitionHost {
     }
   }
 
-  /** Business counters from the events of one durable command. */
-  private record(tenant: string, events: readonly EngineEvent[]): void {
+  /**
+   * Business counters of one durable command that changed state, from its reply and events: the one
+   * place they are counted, whether the command was released normally or found durable after its
+   * worker crashed (`load`'s `recovered`).
+   */
+  private record(tenant: string, reply: Reply, events: readonly EngineEvent[]): void {
     const m = this.metrics;
     if (!m) return;
+    // A new conversation always routes (assigned, offered, or its first notice: an event); an Enqueue
+    // repeated for an open one only answers its status, without events, and is not inbound again.
+    if (reply.kind === 'enqueued' && events.length > 0) m.inbound.inc(tenant, reply.queueId);
     for (const e of events) {
       switch (e.type) {
         case 'assigned':
@@ -909,7 +912,7 @@ export class PartitionHost {
       const loadNo = ++this.loads;
       for (const o of r.recovered) {
         // Counters count what this node released; re-derived events were counted by the node that did.
-        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.events);
+        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.reply, o.events);
         this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
       }
       // The replay left logged commands out (they crashed the engine or its thread, and were never

@@ -9,7 +9,7 @@
  * Everything is plain data: it crosses threads by structured clone.
  */
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
-import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
+import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
 
 export type HostItem =
   /**
@@ -92,8 +92,11 @@ export type HostResult =
       now: number;
       replayed: number;
       seconds: number;
-      /** Events of the `unreleased` commands found in the replay: batch index and command. */
-      recovered: { batch: number; env: CommandEnvelope; events: EngineEvent[] }[];
+      /**
+       * The `unreleased` commands found in the replay that changed state: batch index, command, reply
+       * (the host counts business metrics from it, as for a released command) and events.
+       */
+      recovered: { batch: number; env: CommandEnvelope; reply: Reply; events: EngineEvent[] }[];
       /** The logged commands the replay left out (found in `skip`, or halting the engine now), in log order. */
       left: LoggedCommand[];
     }

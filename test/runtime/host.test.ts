@@ -293,6 +293,28 @@ describe.each(['port', 'piscina'] as const)('worker crash recovery (%s pool)', (
     expect(existing.length).toBeGreaterThanOrEqual(answered);
     expect([...seen.keys()].sort()).toEqual(existing.sort());
   });
+
+  it('conversations made durable just before the worker died count as inbound, like the ones answered', async () => {
+    const h = await host({ pool, threads: 1 });
+    await billingDesk(h, 'acme', 1);
+    // As above: the enqueues are durable, their worker dies before answering; the reload finds them.
+    const crash = h.host.crashWorkerOf('acme', 'exit');
+    await Promise.allSettled(Array.from({ length: 10 }, (_, i) => enqueue(h, 'acme', `conv-${i}`)));
+    await crash;
+    await retry(() => h.digest('acme'));
+    const stats = await retry(() => h.host.query('acme', { type: 'queue_stats', queueId: 'chat-billing' }));
+    const figures = stats.type === 'queue_stats' ? stats.stats : null;
+    expect(figures?.inbound).toBe(10);
+    const series = async (name: string) =>
+      ((await h.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [v.labels, v.value]);
+    // Inbound and assigned are counted in one place, whichever way the command was released.
+    expect(await series('switchboard_conversations_inbound_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-billing' }, 10],
+    ]);
+    expect(await series('switchboard_conversations_assigned_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-billing' }, figures?.assigned],
+    ]);
+  });
 });
 
 describe('several log appends in flight per partition', () => {
