@@ -192,7 +192,7 @@ const ROWS = [
       ),
       timeseries(
         'Abandonment rate (engine window)',
-        'Abandoned ÷ inbound over each queue\u2019s sliding window, as the statistics API reports it.',
+        'Abandoned ÷ (answered + abandoned) over each queue\u2019s sliding window, as the statistics API reports it.',
         [target(perQueue('switchboard_queue_abandonment_rate'), '{{tenant}}/{{queue}}')],
         { unit: 'percentunit', max: 1, w: 8 },
       ),
@@ -233,10 +233,10 @@ const ROWS = [
       ),
       timeseries(
         'Abandonment ratio',
-        'Abandoned ÷ inbound over the rate window.',
+        'Abandoned ÷ (assigned + abandoned) over the rate window, the engine\u2019s definition (arrivals are another cohort: a ratio over them exceeds 1 when earlier arrivals leave).',
         [
           target(
-            `sum by (tenant, queue) (rate(switchboard_conversations_abandoned_total{${SEL}}[$__rate_interval])) / sum by (tenant, queue) (rate(switchboard_conversations_inbound_total{${SEL}}[$__rate_interval]))`,
+            `sum by (tenant, queue) (rate(switchboard_conversations_abandoned_total{${SEL}}[$__rate_interval])) / (sum by (tenant, queue) (rate(switchboard_conversations_assigned_total{${SEL}}[$__rate_interval])) + sum by (tenant, queue) (rate(switchboard_conversations_abandoned_total{${SEL}}[$__rate_interval])))`,
             '{{tenant}}/{{queue}}',
           ),
         ],

@@ -472,8 +472,6 @@ function enqueue(p: Partition, r: ConversationRequest): Reply {
   p.convs.set(c.id, c);
   q.active++;
   q.inbound++;
-  q.window.add(p.now, F.inbound, 1);
-  p.noteWindowSample(q);
   const st = p.route(c, true, true, customer);
   return statusReply(p, c, st);
 }
@@ -609,8 +607,6 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     oldQ.active--;
     q2.active++;
     q2.inbound++;
-    q2.window.add(p.now, F.inbound, 1);
-    p.noteWindowSample(q2);
     c.queue = q2;
     c.answered = false;
   }

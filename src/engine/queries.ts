@@ -18,6 +18,7 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
   if (held && held.enqueuedAt < oldest) oldest = held.enqueuedAt;
   const base = q.lanes[0]!;
   const answered = s[F.answered]!;
+  const abandoned = s[F.abandoned]!;
   const waitingPast = q.waitingPastThreshold(t, false);
   return {
     queueId: q.id,
@@ -28,7 +29,9 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
     serviceLevel: p.serviceLevel(s, waitingPast),
     waitingPastThreshold: waitingPast,
     averageWaitMs: answered > 0 ? s[F.waitSumMs]! / answered : 0,
-    abandonmentRate: s[F.inbound]! > 0 ? s[F.abandoned]! / s[F.inbound]! : 0,
+    // Both counted when the conversation is resolved (answered or abandoned), so 0–1: arrivals in the
+    // window are another cohort (a rate over them exceeds 1 when earlier arrivals leave).
+    abandonmentRate: answered + abandoned > 0 ? abandoned / (answered + abandoned) : 0,
     averageHandleMs: s[F.handled]! > 0 ? s[F.handleSumMs]! / s[F.handled]! : 0,
     inbound: q.inbound,
     assigned: q.assigned,

@@ -45,6 +45,22 @@ describe('queue statistics', () => {
     expect(st.abandonmentRate).toBeCloseTo(1 / 3);
   });
 
+  it('abandonment rate is abandoned ÷ (answered + abandoned), both counted when they happen: never above 1', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 600 } }));
+    for (const id of ['a', 'b', 'c']) s.enqueue(conversation(id));
+    // Their arrivals are out of the window when they leave: the rate is about resolutions in the window.
+    s.advance(11 * 60_000);
+    s.enqueue(conversation('d'));
+    for (const id of ['a', 'b', 'c']) s.given({ type: 'cancel', conversationId: id });
+    expect(queueStats(s)).toMatchObject({ abandoned: 3, abandonmentRate: 1 });
+    s.online(agentConfig('ann')); // answers d
+    expect(queueStats(s).abandonmentRate).toBe(0.75);
+    // Resolutions leave the window like everything else.
+    s.advance(11 * 60_000);
+    expect(queueStats(s).abandonmentRate).toBe(0);
+  });
+
   it('answers older than the window stop counting', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 600 } }));

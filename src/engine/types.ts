@@ -384,6 +384,7 @@ export interface QueueStats {
   /** Conversations waiting longer than the service-level threshold now. */
   waitingPastThreshold: number;
   averageWaitMs: number;
+  /** Abandoned ÷ (answered + abandoned) over the sliding window, 0–1 (0 with neither). */
   abandonmentRate: number;
   averageHandleMs: number;
   inbound: number;

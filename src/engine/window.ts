@@ -12,6 +12,11 @@ export const F = {
   waitSumMs: 2,
   abandoned: 3,
   abandonedAfterThreshold: 4,
+  /**
+   * Unused since the abandonment rate is abandoned ÷ (answered + abandoned): arrivals are no longer
+   * sampled. The slot stays, as snapshots store the cells positionally (an older snapshot's arrival
+   * samples just age out).
+   */
   inbound: 5,
   handled: 6,
   handleSumMs: 7,

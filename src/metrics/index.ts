@@ -217,7 +217,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
   );
   queueGauge(
     'switchboard_queue_abandonment_rate',
-    'Abandoned / inbound over the sliding window',
+    'Abandoned / (answered + abandoned) over the sliding window, both counted when they happen (0..1)',
     (s) => s.abandonmentRate,
   );
   queueGauge(

@@ -48,7 +48,7 @@ export interface QueueStats {
     | undefined;
   /** Average wait of answered conversations, ms. */
   averageWaitMs: number;
-  /** Abandoned ÷ inbound over the sliding window, 0–1. */
+  /** Abandoned ÷ (answered + abandoned) over the sliding window, both counted when they happen, 0–1. */
   abandonmentRate: number;
   /** Average handle time, ms. */
   averageHandleMs: number;
