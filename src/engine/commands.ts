@@ -532,9 +532,14 @@ function cancel(p: Partition, id: string): Reply {
   const waited = p.now - c.enqueuedAt;
   c.status = 'abandoned';
   q.abandoned++;
-  q.window.add(p.now, F.abandoned, 1);
-  if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000) q.window.add(p.now, F.abandonedAfterThreshold, 1);
-  p.noteWindowSample(q);
+  // One already answered in this queue (transferred back into it) was counted then: its abandonment
+  // stays out of the service level and the abandonment rate (it is still an abandonment, above).
+  if (!c.answered) {
+    q.window.add(p.now, F.abandoned, 1);
+    if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000)
+      q.window.add(p.now, F.abandonedAfterThreshold, 1);
+    p.noteWindowSample(q);
+  }
   p.events.push({ type: 'abandoned', conversationId: id, queueId: q.id, waitedMs: waited });
   p.evaluateSla(q);
   p.close(c);

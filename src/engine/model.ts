@@ -449,7 +449,8 @@ export class Queue {
    * (`held`): whatever happens now,
    * they count against the service level (answered late or abandoned late), so the real-time figure and
    * its alerts count them already — a queue nobody answers (an outage, an unstaffed shift) is breached,
-   * not "no data". Amortised O(1) per line (`WaitLine.countPast`). `keep` = false for queries (their
+   * not "no data". One answered in this queue and transferred back into it is not counted (it was, when
+   * answered). Amortised O(1) per line (`WaitLine.countPast`). `keep` = false for queries (their
    * time may be ahead of the engine's; they change nothing).
    */
   waitingPastThreshold(now: number, keep: boolean): number {

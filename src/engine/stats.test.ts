@@ -187,6 +187,26 @@ describe('conversations waiting past the threshold count against the service lev
   });
 });
 
+describe('a conversation transferred back into its own queue after it was answered', () => {
+  it('counts once, as answered: its new wait and its abandonment stay out of the service level and the abandonment rate', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 10, windowSeconds: 3600 } }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('a')); // answered at once: 1 ÷ 1
+    s.when({ type: 'transfer', conversationId: 'a', toQueueId: 'q1' });
+    s.t += 20_000;
+    // Waiting again (the customer is), but not a customer still to be answered in time.
+    expect(queueStats(s)).toMatchObject({
+      waiting: 1,
+      longestWaitMs: 20_000,
+      waitingPastThreshold: 0,
+      serviceLevel: 1,
+    });
+    s.when({ type: 'cancel', conversationId: 'a' });
+    expect(queueStats(s)).toMatchObject({ abandoned: 1, serviceLevel: 1, abandonmentRate: 0 });
+  });
+});
+
 describe('agent statistics', () => {
   it('occupancy is the time handling or wrapping up divided by the time logged in', () => {
     const s = new Scenario();

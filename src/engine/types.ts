@@ -381,7 +381,10 @@ export interface QueueStats {
    * over the sliding window; null with none of them.
    */
   serviceLevel: number | null;
-  /** Conversations waiting longer than the service-level threshold now. */
+  /**
+   * Conversations waiting longer than the service-level threshold now (not counting one already answered
+   * in this queue and transferred back into it: its service level was counted when it was answered).
+   */
   waitingPastThreshold: number;
   averageWaitMs: number;
   /** Abandoned ÷ (answered + abandoned) over the sliding window, 0–1 (0 with neither). */

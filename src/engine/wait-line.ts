@@ -30,11 +30,18 @@ export function lineOrder(a: Conv, b: Conv): number {
 
 /**
  * Items of the binary min-heap `items` (ordered by enqueuedAt first) in the subtree at `i` that joined at
- * or before `cutoff`: a subtree whose root joined later holds none, so the walk costs what it counts.
+ * or before `cutoff` and are still to be answered (see `countPast`): a subtree whose root joined later
+ * holds none, so the walk costs what it passes.
  */
 function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
-  if (i >= items.length || items[i]!.enqueuedAt > cutoff) return 0;
-  return 1 + countAtOrBefore(items, 2 * i + 1, cutoff) + countAtOrBefore(items, 2 * i + 2, cutoff);
+  if (i >= items.length) return 0;
+  const c = items[i]!;
+  if (c.enqueuedAt > cutoff) return 0;
+  return (
+    (c.answered ? 0 : 1) +
+    countAtOrBefore(items, 2 * i + 1, cutoff) +
+    countAtOrBefore(items, 2 * i + 2, cutoff)
+  );
 }
 
 export class WaitLine {
@@ -53,7 +60,7 @@ export class WaitLine {
   private live = 0;
   /**
    * Waiting past the service-level threshold (`countPast`): `past` = the live FIFO entries before
-   * `cursor` (an absolute index). The FIFO is in enqueuedAt order and the cutoff (now − threshold) only
+   * `cursor` (an absolute index) that are not `answered`. The FIFO is in enqueuedAt order and the cutoff (now − threshold) only
    * grows, so the cursor only moves forward and each entry is passed once; a counted entry that leaves
    * is subtracted in `remove`. Derived from the line and the clock, so not part of a snapshot.
    */
@@ -93,7 +100,7 @@ export class WaitLine {
     if (c.adHoc !== null || c.excluded !== null) this.constrained--;
     if (c.fpos >= 0) {
       this.fifo[c.fpos - this.base] = null;
-      if (c.fpos < this.cursor) this.past--;
+      if (c.fpos < this.cursor && !c.answered) this.past--;
       c.fpos = -1;
       this.live--;
       if (this.live === 0) {
@@ -152,7 +159,9 @@ export class WaitLine {
   }
 
   /**
-   * How many conversations in the line joined it at or before `cutoff` (enqueuedAt ≤ cutoff). With
+   * How many conversations in the line joined it at or before `cutoff` (enqueuedAt ≤ cutoff), leaving
+   * out those already `answered` in the queue (transferred back into it: their service level was
+   * counted when they were answered; `answered` does not change while a conversation is in a line). With
    * `keep`, `cutoff` must not decrease from one such call to the next (it is the engine's now − the
    * queue's threshold; a threshold change rebuilds the lines): amortised O(1) for the FIFO, plus the side
    * heap (out-of-order re-joins: few). Without `keep` (a query, whose time may be ahead of the engine's
@@ -164,7 +173,8 @@ export class WaitLine {
     let i = Math.max(this.cursor - this.base, this.head);
     let n = this.past;
     while (i < f.length && at[i]! <= cutoff) {
-      if (f[i] !== null) n++;
+      const c = f[i];
+      if (c && !c.answered) n++;
       i++;
     }
     if (keep) {

@@ -60,7 +60,10 @@ export interface QueueStats {
   abandoned: bigint;
   /** Conversations transferred out (cumulative). */
   transferred: bigint;
-  /** Conversations waiting longer than the service-level threshold now. */
+  /**
+   * Conversations waiting longer than the service-level threshold now (not counting one already answered
+   * in this queue and transferred back into it: it counted when it was answered).
+   */
   waitingPastThreshold: number;
 }
 
