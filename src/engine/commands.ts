@@ -646,6 +646,8 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     for (const a of freed) p.serveAgent(a);
     p.route(c, false, true);
   }
+  // A customer waiting past the threshold may have left the queue without any window sample.
+  if (q2 !== oldQ) p.evaluateSla(oldQ);
   return OK;
 }
 

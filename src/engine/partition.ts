@@ -944,19 +944,30 @@ export class Partition implements RuleContext {
     return denom > 0 ? sums[F.answeredInThreshold]! / denom : null;
   }
 
-  /** Emits an alert when the queue's service level crosses into at-risk, breached, or back to ok. */
+  /**
+   * Emits an alert when the queue's service level crosses into at-risk, breached, or back to ok. No
+   * figure at all (nothing answered or lost late in the window, nobody waiting past the threshold) is
+   * ok: a queue whose late answers left the window, or whose late customers were moved elsewhere, is
+   * not still breached (`sla_recovered` with value 1, nothing being late).
+   */
   evaluateSla(q: Queue): void {
     const sl = this.serviceLevel(q.window.sums, q.waitingPastThreshold(this.now, true));
-    if (sl === null) return;
     const target = q.cfg.serviceLevel.target;
-    const state = sl < target ? 'breached' : sl < target + this.config.slaAtRiskMargin ? 'at_risk' : 'ok';
+    const state =
+      sl === null
+        ? 'ok'
+        : sl < target
+          ? 'breached'
+          : sl < target + this.config.slaAtRiskMargin
+            ? 'at_risk'
+            : 'ok';
     if (state === q.slaState) return;
     q.slaState = state;
     this.events.push({
       type: 'alert',
       alert: state === 'breached' ? 'sla_breached' : state === 'at_risk' ? 'sla_at_risk' : 'sla_recovered',
       queueId: q.id,
-      value: sl,
+      value: sl ?? 1,
     });
   }
 

@@ -104,6 +104,43 @@ describe('service-level alerts', () => {
   });
 });
 
+describe('a breached service level clears when nothing is left to judge', () => {
+  const sla = { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 };
+  const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
+
+  it("the window emptying is a recovery: sla_recovered once the late answer leaves it, not at the next day's first answer", () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('a'));
+    s.t += 15_000;
+    expect(alerts(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'sla_breached:0',
+    ]);
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    // Still in the window: still breached.
+    expect(alerts(s.advance(5 * 60_000))).toEqual([]);
+    // The answer leaves the window: no figure any more, and no breach either.
+    expect(alerts(s.advance(6 * 60_000))).toEqual(['sla_recovered:1']);
+    expect(queueStats(s).serviceLevel).toBeNull();
+    expect(alerts(s.advance(3 * 3600_000))).toEqual([]);
+    // The next day's first answer in time changes nothing: the queue was already ok.
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    expect(alerts(s.enqueue(conversation('b')))).toEqual([]);
+  });
+
+  it('customers who made it breached by waiting past the threshold, moved to another queue, leave it recovered', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.queue(queueConfig('q2'));
+    s.enqueue(conversation('a'));
+    expect(alerts(s.advance(30_000))).toEqual(['sla_breached:0']);
+    expect(alerts(s.when({ type: 'transfer', conversationId: 'a', toQueueId: 'q2' }))).toEqual([
+      'sla_recovered:1',
+    ]);
+  });
+});
+
 describe('conversations waiting past the threshold count against the service level', () => {
   const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
 

@@ -269,7 +269,10 @@ export interface AlertEvent {
   agentId?:
     | string
     | undefined;
-  /** The measured value (service level, queue size or miss count). */
+  /**
+   * The measured value (service level, queue size or miss count); 1 for an `sla_recovered` raised because
+   * nothing is left to judge (the window emptied and nobody waits past the threshold).
+   */
   value: number;
 }
 
