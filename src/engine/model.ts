@@ -109,7 +109,7 @@ export class AgentSlab {
 
 /**
  * Fields of an agent's slab record: four times, seats per channel index, load per channel index, then the
- * accrued online and busy time (written at every change of the agent, and past 2³¹ ms not small integers).
+ * accrued staffed and busy time (written at every change of the agent, and past 2³¹ ms not small integers).
  */
 const WRAP_UNTIL = 0;
 const IDLE_SINCE = 1;
@@ -118,7 +118,7 @@ const ACCT_AT = 3;
 const SEATS = 4;
 /** Open conversations + pending offers + escalation participations, per channel index. */
 const LOAD = 9;
-const ONLINE_MS = 14;
+const STAFFED_MS = 14;
 const BUSY_MS = 15;
 
 export class Agent {
@@ -188,11 +188,16 @@ export class Agent {
   set lastAssignedAt(v: number) {
     this.slab.f[this.at + LAST_ASSIGNED_AT] = v;
   }
-  get onlineMs(): number {
-    return this.slab.f[this.at + ONLINE_MS]!;
+  /**
+   * Time staffed: online, or busy (an open conversation or wrap-up) whatever the presence — the
+   * denominator of occupancy (see `accrue`). Snapshot slot "onlineMs" (its name before away time idle
+   * was left out; older snapshots' totals include it).
+   */
+  get staffedMs(): number {
+    return this.slab.f[this.at + STAFFED_MS]!;
   }
-  set onlineMs(v: number) {
-    this.slab.f[this.at + ONLINE_MS] = v;
+  set staffedMs(v: number) {
+    this.slab.f[this.at + STAFFED_MS] = v;
   }
   get busyMs(): number {
     return this.slab.f[this.at + BUSY_MS]!;
@@ -275,12 +280,19 @@ export class Agent {
     return this.open > 0 || this.wrapUntil !== 0;
   }
 
-  /** Accrues online and busy time up to `now`; call before presence or workload changes. */
+  /**
+   * Accrues staffed and busy time up to `now`; call before presence or workload changes. Occupancy =
+   * busy ÷ staffed: time online counts, and so does time busy while away or offline (finishing a
+   * conversation or its wrap-up after going on a break is work); time away or offline with nothing
+   * open does not (a lunch break is not idle capacity).
+   */
   accrue(now: number): void {
     const dt = now - this.acctAt;
-    if (dt > 0 && this.presence !== 'offline') {
-      this.onlineMs += dt;
-      if (this.busy()) this.busyMs += dt;
+    if (dt > 0) {
+      if (this.busy()) {
+        this.staffedMs += dt;
+        this.busyMs += dt;
+      } else if (this.presence === 'online') this.staffedMs += dt;
     }
     this.acctAt = now;
   }

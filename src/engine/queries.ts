@@ -42,10 +42,11 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
 
 export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
   const t = Math.max(at, p.now);
-  const dt = t - a.acctAt;
-  const logged = a.presence !== 'offline' && dt > 0;
-  const online = a.onlineMs + (logged ? dt : 0);
-  const busy = a.busyMs + (logged && a.busy() ? dt : 0);
+  // As `Agent.accrue` would count the time since its last accrual.
+  const dt = Math.max(0, t - a.acctAt);
+  const busyNow = a.busy();
+  const staffed = a.staffedMs + (busyNow || a.presence === 'online' ? dt : 0);
+  const busy = a.busyMs + (busyNow ? dt : 0);
   return {
     agentId: a.id,
     presence: a.presence,
@@ -55,7 +56,7 @@ export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
     averageHandleMs: a.handled > 0 ? a.handleMsTotal / a.handled : 0,
     missedOffers: a.missedTotal,
     consecutiveMisses: a.consecutiveMisses,
-    occupancy: online > 0 ? busy / online : 0,
+    occupancy: staffed > 0 ? busy / staffed : 0,
     lastAssignedAt: a.lastAssignedAt > 0 ? a.lastAssignedAt : null,
   };
 }

@@ -207,7 +207,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     agents[i + 7] = a.missedTotal;
     agents[i + 8] = a.handled;
     agents[i + 9] = a.handleMsTotal;
-    agents[i + 10] = a.onlineMs;
+    agents[i + 10] = a.staffedMs;
     agents[i + 11] = a.busyMs;
     agents[i + 12] = a.acctAt;
     i += AGENT_STRIDE;
@@ -387,7 +387,7 @@ export function rebuild(
     a.missedTotal = ag[i + 7]!;
     a.handled = ag[i + 8]!;
     a.handleMsTotal = small(ag[i + 9]!);
-    a.onlineMs = ag[i + 10]!;
+    a.staffedMs = ag[i + 10]!;
     a.busyMs = ag[i + 11]!;
     a.acctAt = ag[i + 12]!;
     p.agents.set(a.id, a);

@@ -268,6 +268,31 @@ describe('agent statistics', () => {
   });
 });
 
+describe('occupancy', () => {
+  it('leaves out time away or offline with nothing open, and counts work still open while away', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('a'));
+    s.t += 10 * 60_000;
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'away' });
+    s.t += 5 * 60_000; // finishing the conversation while away is work
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    s.t += 10 * 60_000; // lunch: neither worked nor available
+    const occupancy = () => {
+      const r = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
+      return r.type === 'agent_stats' ? r.stats?.occupancy : undefined;
+    };
+    expect(occupancy()).toBe(1);
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    s.t += 15 * 60_000; // available, idle
+    expect(occupancy()).toBe(0.5);
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+    s.t += 60 * 60_000;
+    expect(occupancy()).toBe(0.5);
+  });
+});
+
 describe('configuration lint', () => {
   function codes(s: Scenario): LintFinding['code'][] {
     const r = s.engine.query({ type: 'lint' }, s.t);

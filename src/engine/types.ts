@@ -405,7 +405,10 @@ export interface AgentStats {
   averageHandleMs: number;
   missedOffers: number;
   consecutiveMisses: number;
-  /** Time handling or in wrap-up ÷ time online, over the agent's lifetime in this partition. */
+  /**
+   * Time handling or in wrap-up ÷ time staffed (online, plus busy while away or offline; away or offline
+   * with nothing open is left out), over the agent's lifetime in this partition.
+   */
   occupancy: number;
   /** When the agent was last given a conversation (epoch ms), null if never. */
   lastAssignedAt: number | null;

@@ -86,8 +86,9 @@ export interface AgentStats {
   /** Offers missed in a row. */
   consecutiveMisses: number;
   /**
-   * Time with an open conversation or in wrap-up ÷ time logged in (online or away), 0–1, since the
-   * agent was defined (cumulative, like `handled`; the queue figures are the windowed ones).
+   * Time with an open conversation or in wrap-up ÷ time staffed (online, plus busy while away or
+   * offline: time away with nothing open is left out), 0–1, since the agent was defined (cumulative,
+   * like `handled`; the queue figures are the windowed ones).
    */
   occupancy: number;
   /** When the agent was last given a conversation, epoch ms; unset if never. */
