@@ -194,10 +194,13 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
     for (const m of lane.members) if (m.turn > 0) turns.set(`${lane.step}|${m.agent.id}`, m.turn);
   const counters = q.lanes.map((l) => l.turnCounter);
   const waiting = p.teardownLanes(q);
-  // The held conversations' past-threshold cursor is for the old threshold: file them afresh.
+  // The held and offered conversations' past-threshold cursors are for the old threshold: file them afresh.
   const held = q.held.all().sort(lineOrder);
   q.held = new WaitLine();
   for (const c of held) q.held.push(c);
+  const offered = q.offered.all().sort(lineOrder);
+  q.offered = new WaitLine();
+  for (const c of offered) q.offered.push(c);
   const windowChanged = q.cfg.serviceLevel.windowSeconds !== cfg.serviceLevel.windowSeconds;
   const fresh = p.makeQueue(cfg);
   q.cfg = cfg;
@@ -331,7 +334,7 @@ function withdraw(
 /** A conversation whose last offer went away goes back to routing with its original age. */
 function rerouteIfUnoffered(p: Partition, c: Conv): void {
   if (c.status !== 'offered' || c.offers.length > 0) return;
-  c.status = 'waiting';
+  p.unoffer(c);
   c.pending = null;
   p.route(c, false, false);
 }
@@ -526,6 +529,7 @@ function cancel(p: Partition, id: string): Reply {
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is with an agent; end it instead`, 'conversationId');
   const freed = c.offers.map((aid) => p.agents.get(aid)!);
   for (const a of freed) withdraw(p, c, a, 'cancelled');
+  p.unoffer(c);
   p.removeWaiting(c);
   p.unreserve(c);
   const q = c.queue;
@@ -566,6 +570,7 @@ function detach(p: Partition, c: Conv, offerReason: 'cancelled' | 'accepted_else
     withdraw(p, c, a, offerReason);
     freed.push(a);
   }
+  p.unoffer(c);
   p.removeWaiting(c);
   p.unreserve(c);
   if (c.status === 'assigned') {
@@ -843,6 +848,8 @@ function fireConvTimer(p: Partition, c: Conv): void {
     if (c.offerExpiresAt <= t) {
       const agents = c.offers.map((aid) => p.agents.get(aid)!);
       for (const a of agents) if (c.offers.includes(a.id)) miss(p, a, c, 'timeout');
+      // It rang unanswered, maybe past the threshold (an offered customer has no notice re-check).
+      p.evaluateSla(c.queue);
       return;
     }
   } else if (c.status === 'waiting') {

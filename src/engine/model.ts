@@ -445,6 +445,13 @@ export class Queue {
    * the conversations' `reservedFor`, not snapshotted; rebuilt with the queue (a threshold change).
    */
   held = new WaitLine();
+  /**
+   * Conversations being offered (ringing at one or more desks): out of the lines too, but the customer
+   * waits until an agent accepts, so they count as waiting, for the longest wait and for the service
+   * level like `held` (same reasons for a `WaitLine`). Derived from the conversations' status
+   * (`Partition.offer` / `unoffer`), not snapshotted; rebuilt with the queue.
+   */
+  offered = new WaitLine();
   slaState: SlaState = 'ok';
   overCapacity = false;
 
@@ -457,8 +464,8 @@ export class Queue {
     this.window = new SlidingWindow(cfg.serviceLevel.windowSeconds * 1000);
   }
   /**
-   * Conversations waiting longer than the service-level threshold, in the lines or held for an agent
-   * (`held`): whatever happens now,
+   * Conversations waiting longer than the service-level threshold, in the lines, held for an agent
+   * (`held`) or being offered (`offered`): whatever happens now,
    * they count against the service level (answered late or abandoned late), so the real-time figure and
    * its alerts count them already — a queue nobody answers (an outage, an unstaffed shift) is breached,
    * not "no data". One answered in this queue and transferred back into it is not counted (it was, when
@@ -467,9 +474,11 @@ export class Queue {
    */
   waitingPastThreshold(now: number, keep: boolean): number {
     const held = this.held.size;
-    if (this.waiting === 0 && held === 0) return 0;
+    const offered = this.offered.size;
+    if (this.waiting === 0 && held === 0 && offered === 0) return 0;
     const cutoff = now - this.cfg.serviceLevel.thresholdSeconds * 1000;
     let n = held === 0 ? 0 : this.held.countPast(cutoff, keep);
+    if (offered > 0) n += this.offered.countPast(cutoff, keep);
     for (const lane of this.lanes) {
       let mask = lane.levelMask;
       while (mask !== 0) {

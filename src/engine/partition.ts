@@ -688,6 +688,7 @@ export class Partition implements RuleContext {
     const q = c.queue;
     const timeout = q.cfg.offerTimeoutSeconds > 0 ? q.cfg.offerTimeoutSeconds : BROADCAST_DEFAULT_TIMEOUT_S;
     c.status = 'offered';
+    q.offered.push(c);
     c.offers = agents.map((a) => a.id);
     c.offerExpiresAt = this.now + timeout * 1000;
     c.pending = expl;
@@ -707,9 +708,21 @@ export class Partition implements RuleContext {
     this.lastStatus = 'offered';
   }
 
+  /**
+   * A conversation that was being offered stops ringing (accepted, re-routed, taken by a supervisor,
+   * cancelled, transferred): out of its queue's `offered` line, waiting until its next status is set.
+   * Does nothing to a conversation that is not offered.
+   */
+  unoffer(c: Conv): void {
+    if (c.status !== 'offered') return;
+    c.queue.offered.remove(c);
+    c.status = 'waiting';
+  }
+
   /** Makes `a` the conversation's agent. `fromOffer`: the load was already counted by the offer. */
   assign(c: Conv, a: Agent, expl: Explanation, fromOffer: boolean): void {
     const q = c.queue;
+    this.unoffer(c);
     a.accrue(this.now);
     if (!fromOffer) a.addLoad(q.ch, 1);
     a.open++;

@@ -14,15 +14,18 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
       if (c && c.enqueuedAt < oldest) oldest = c.enqueuedAt;
     }
   }
-  const held = q.held.peek();
-  if (held && held.enqueuedAt < oldest) oldest = held.enqueuedAt;
+  // Held for an agent, or being offered: still waiting for someone to take it.
+  for (const line of [q.held, q.offered]) {
+    const c = line.peek();
+    if (c && c.enqueuedAt < oldest) oldest = c.enqueuedAt;
+  }
   const base = q.lanes[0]!;
   const answered = s[F.answered]!;
   const abandoned = s[F.abandoned]!;
   const waitingPast = q.waitingPastThreshold(t, false);
   return {
     queueId: q.id,
-    waiting: q.waiting + q.held.size,
+    waiting: q.waiting + q.held.size + q.offered.size,
     longestWaitMs: oldest === Number.POSITIVE_INFINITY ? 0 : t - oldest,
     agentsOnline: base.online,
     agentsAvailable: base.pool.size,

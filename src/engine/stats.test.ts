@@ -224,6 +224,47 @@ describe('conversations waiting past the threshold count against the service lev
   });
 });
 
+describe('a customer being offered to an agent is still waiting', () => {
+  const sla = { target: 0.8, thresholdSeconds: 10, windowSeconds: 3600 };
+
+  it('counts in waiting, longest wait, waiting past the threshold and the service level until an agent accepts', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 60, serviceLevel: sla }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('a')); // rings at ann's desk
+    s.t += 45_000;
+    expect(queueStats(s)).toMatchObject({
+      waiting: 1,
+      longestWaitMs: 45_000,
+      waitingPastThreshold: 1,
+      serviceLevel: 0,
+    });
+    // A restored partition derives the same.
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const there = restored.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    expect(there.type === 'queue_stats' && there.stats).toMatchObject({
+      waiting: 1,
+      waitingPastThreshold: 1,
+    });
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'a' });
+    // Answered late.
+    expect(queueStats(s)).toMatchObject({
+      waiting: 0,
+      longestWaitMs: 0,
+      waitingPastThreshold: 0,
+      serviceLevel: 0,
+    });
+  });
+
+  it('an offer that rang past the threshold turns the queue breached when it expires', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 60, serviceLevel: sla }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('a'));
+    expect(only(s.advance(60_000), 'alert')).toMatchObject([{ alert: 'sla_breached', value: 0 }]);
+  });
+});
+
 describe('a conversation transferred back into its own queue after it was answered', () => {
   it('counts once, as answered: its new wait and its abandonment stay out of the service level and the abandonment rate', () => {
     const s = new Scenario();

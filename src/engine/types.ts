@@ -372,7 +372,9 @@ export interface ConversationView {
 
 export interface QueueStats {
   queueId: string;
+  /** Not yet taken by an agent: in line, held for a previous or dedicated agent, or being offered. */
   waiting: number;
+  /** Wait so far of the oldest of `waiting`. */
   longestWaitMs: number;
   agentsOnline: number;
   agentsAvailable: number;

@@ -188,7 +188,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         }),
     );
 
-  queueGauge('switchboard_queue_waiting', 'Conversations waiting in the queue', (s) => s.waiting);
+  queueGauge(
+    'switchboard_queue_waiting',
+    'Conversations waiting in the queue: in line, held for an agent, or being offered',
+    (s) => s.waiting,
+  );
   queueGauge(
     'switchboard_queue_longest_wait_seconds',
     'Wait of the oldest waiting conversation',

@@ -111,8 +111,9 @@ function envelopes(ops: Op[]): CommandEnvelope[] {
 const NOTICES = new Set(['queued', 'over_capacity', 'outside_hours']);
 
 /**
- * Brute force: conversations of `queueId` waiting since at least the threshold, at `now`, except those
- * already answered in that queue (`answeredIn`: transferred back into it, counted when answered).
+ * Brute force: conversations of `queueId` waiting (in line, held, or being offered: nobody has taken
+ * them yet) since at least the threshold, at `now`, except those already answered in that queue
+ * (`answeredIn`: transferred back into it, counted when answered).
  */
 function waitingPast(
   engine: Engine,
@@ -126,7 +127,8 @@ function waitingPast(
     const r = engine.query({ type: 'conversation', conversationId: id }, now);
     const c = r.type === 'conversation' ? r.conversation : null;
     if (!c || c.queueId !== queueId || answeredIn.get(id) === queueId) continue;
-    if (c.status === 'waiting' && at + THRESHOLD_S * 1000 <= now) n++;
+    const waiting = c.status === 'waiting' || c.status === 'offered';
+    if (waiting && at + THRESHOLD_S * 1000 <= now) n++;
   }
   return n;
 }

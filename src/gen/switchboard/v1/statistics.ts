@@ -30,9 +30,12 @@ export const protobufFileName = "switchboard/v1/statistics.proto";
 export interface QueueStats {
   /** The queue. */
   queueId: string;
-  /** Conversations waiting now. */
+  /**
+   * Conversations waiting now: in line, held for a previous or dedicated agent, or being offered (the
+   * customer waits until an agent accepts).
+   */
   waiting: number;
-  /** Wait of the oldest waiting conversation, ms. */
+  /** Wait of the oldest waiting conversation (as `waiting` counts them), ms. */
   longestWaitMs: number;
   /** Eligible agents online. */
   agentsOnline: number;
