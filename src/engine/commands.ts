@@ -183,6 +183,8 @@ function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
   p.hours.delete(cfg.id);
   drain(p, cfg.id);
   for (const id of widening) drain(p, id);
+  // Its maximum size may have changed (the state was kept while the lanes were rebuilt).
+  p.checkCapacity(p.queues.get(cfg.id)!);
   return OK;
 }
 
@@ -547,6 +549,7 @@ function cancel(p: Partition, id: string): Reply {
   p.events.push({ type: 'abandoned', conversationId: id, queueId: q.id, waitedMs: waited });
   p.evaluateSla(q);
   p.close(c);
+  p.checkCapacity(q);
   for (const a of freed) p.serveAgent(a);
   return OK;
 }
@@ -652,7 +655,10 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     p.route(c, false, true);
   }
   // A customer waiting past the threshold may have left the queue without any window sample.
-  if (q2 !== oldQ) p.evaluateSla(oldQ);
+  if (q2 !== oldQ) {
+    p.evaluateSla(oldQ);
+    p.checkCapacity(oldQ);
+  }
   return OK;
 }
 

@@ -453,6 +453,10 @@ export class Queue {
    */
   offered = new WaitLine();
   slaState: SlaState = 'ok';
+  /**
+   * `waitingTotal` > the maximum size as last announced (`queue_over_capacity` / `queue_capacity_recovered`):
+   * part of the snapshot, and kept while a configuration change files the waiting conversations again.
+   */
   overCapacity = false;
 
   constructor(
@@ -492,6 +496,14 @@ export class Queue {
 
   get id(): string {
     return this.cfg.id;
+  }
+
+  /**
+   * Customers not yet taken by an agent: in the lines, held for an agent, or being offered
+   * (`QueueStats.waiting`). What the maximum size limits for the over-capacity alert.
+   */
+  get waitingTotal(): number {
+    return this.waiting + this.held.size + this.offered.size;
   }
 }
 

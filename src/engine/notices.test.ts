@@ -3,6 +3,7 @@ import {
   agentConfig,
   assignments,
   conversation,
+  customerConfig,
   only,
   queueConfig,
   routingConfig,
@@ -170,6 +171,58 @@ describe('queue size', () => {
     s.t += 1000;
     s.when({ type: 'end_conversation', conversationId: 'c0', outcome: 'resolved' });
     expect(only(s.advance(29_000), 'queued')).toMatchObject([{ conversationId: 'c2', position: 1 }]);
+  });
+});
+
+describe('the over-capacity alert', () => {
+  const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
+
+  it('clears with queue_capacity_recovered once the queue is back within its maximum size, and fires again only after that', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 1 }));
+    const raised = ['a', 'b', 'c'].flatMap((id) => alerts(s.enqueue(conversation(id))));
+    expect(raised).toEqual(['queue_over_capacity:2']);
+    expect(alerts(s.when({ type: 'cancel', conversationId: 'c' }))).toEqual([]); // 2: still over
+    expect(alerts(s.when({ type: 'cancel', conversationId: 'b' }))).toEqual(['queue_capacity_recovered:1']);
+    expect(alerts(s.enqueue(conversation('d')))).toEqual(['queue_over_capacity:2']);
+  });
+
+  it('an answer that brings the queue back within its size clears it', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 1 }));
+    for (const id of ['a', 'b']) s.enqueue(conversation(id));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    expect(alerts(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'queue_capacity_recovered:1',
+    ]);
+  });
+
+  it('an uninterrupted over-capacity condition fires once, across a change of the queue’s configuration', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 1 }));
+    for (const id of ['a', 'b', 'c']) s.enqueue(conversation(id));
+    // An unrelated change rebuilds the queue's lanes (its waiting conversations are filed again).
+    expect(
+      alerts(s.when({ type: 'upsert_queue', queue: queueConfig('q1', { maxSize: 1, priority: 1 }) })),
+    ).toEqual([]);
+    expect(alerts(s.advance(31_000)).filter((a) => a.startsWith('queue_'))).toEqual([]);
+    // A new maximum it is within clears it at once; one it is over again raises it.
+    expect(alerts(s.when({ type: 'upsert_queue', queue: queueConfig('q1', { maxSize: 5 }) }))).toEqual([
+      'queue_capacity_recovered:3',
+    ]);
+    expect(alerts(s.when({ type: 'upsert_queue', queue: queueConfig('q1', { maxSize: 2 }) }))).toEqual([
+      'queue_over_capacity:3',
+    ]);
+  });
+
+  it('customers held for their previous agent count towards the size', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 1, previousAgentWaitSeconds: 300 }));
+    s.online(agentConfig('ann'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('busy')); // → ann
+    expect(alerts(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual([]); // held for ann
+    expect(alerts(s.enqueue(conversation('c2')))).toEqual(['queue_over_capacity:2']);
   });
 });
 

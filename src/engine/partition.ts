@@ -381,7 +381,6 @@ export class Partition implements RuleContext {
     q.levelCount[p]!--;
     q.levelRanks[p]!.remove(c.qord);
     c.lane = null;
-    if (q.overCapacity && (q.cfg.maxSize === 0 || q.waiting <= q.cfg.maxSize)) q.overCapacity = false;
   }
 
   /**
@@ -689,6 +688,7 @@ export class Partition implements RuleContext {
     const timeout = q.cfg.offerTimeoutSeconds > 0 ? q.cfg.offerTimeoutSeconds : BROADCAST_DEFAULT_TIMEOUT_S;
     c.status = 'offered';
     q.offered.push(c);
+    this.checkCapacity(q);
     c.offers = agents.map((a) => a.id);
     c.offerExpiresAt = this.now + timeout * 1000;
     c.pending = expl;
@@ -735,6 +735,7 @@ export class Partition implements RuleContext {
     c.pending = null;
     c.assignedAt = this.now;
     c.explanation = expl;
+    this.checkCapacity(q);
     this.customers.remember(c.customerId, a.id, c.customerEntry);
     if (!c.answered) {
       c.answered = true;
@@ -800,10 +801,7 @@ export class Partition implements RuleContext {
     this.scheduleNotice(c);
     this.reschedule(c);
     // The queue is over capacity whether or not it is open (a closed queue filling up is an alert too).
-    if (q.cfg.maxSize > 0 && q.waiting > q.cfg.maxSize && !q.overCapacity) {
-      q.overCapacity = true;
-      this.events.push({ type: 'alert', alert: 'queue_over_capacity', queueId: q.id, value: q.waiting });
-    }
+    this.checkCapacity(q);
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) {
       this.lastStatus = 'outside_hours';
@@ -837,6 +835,29 @@ export class Partition implements RuleContext {
       queueId: q.id,
       position: pos,
       estimatedWaitMs: est,
+    });
+  }
+
+  /**
+   * Announces a change of the queue's over-capacity state: `queue_over_capacity` when more customers than
+   * its maximum size wait (`Queue.waitingTotal`: held and ringing ones too), `queue_capacity_recovered`
+   * when it is back within it (or the maximum was lifted). Called where a customer joins (notice, offer)
+   * or leaves for good (answer, cancel, transfer out) and after a configuration change — not in
+   * `removeWaiting`, which also runs while a conversation is filed again (overflow, a rebuilt queue):
+   * an uninterrupted condition is announced once. O(1).
+   */
+  checkCapacity(q: Queue): void {
+    const max = q.cfg.maxSize;
+    if (max === 0 && !q.overCapacity) return;
+    const size = q.waitingTotal;
+    const over = max > 0 && size > max;
+    if (over === q.overCapacity) return;
+    q.overCapacity = over;
+    this.events.push({
+      type: 'alert',
+      alert: over ? 'queue_over_capacity' : 'queue_capacity_recovered',
+      queueId: q.id,
+      value: size,
     });
   }
 

@@ -315,7 +315,13 @@ export type EngineEvent =
     }
   | {
       type: 'alert';
-      alert: 'sla_at_risk' | 'sla_breached' | 'sla_recovered' | 'queue_over_capacity' | 'agent_missed_offers';
+      alert:
+        | 'sla_at_risk'
+        | 'sla_breached'
+        | 'sla_recovered'
+        | 'queue_over_capacity'
+        | 'queue_capacity_recovered'
+        | 'agent_missed_offers';
       queueId?: string;
       agentId?: string;
       value: number;

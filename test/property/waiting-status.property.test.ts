@@ -6,7 +6,8 @@
  * threshold) must
  *   - equal a brute-force count (waiting past the threshold, from the conversations themselves),
  *   - survive snapshot → JSON → restore → continue exactly (same replies, events and digest),
- *   - announce every change of status once: each waiting customer's last notice names their status.
+ *   - announce every change of status once: each waiting customer's last notice names their status,
+ *     and the size-limited queue's capacity alerts alternate, the last one saying whether it is over.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +146,7 @@ describe('waiting status and the service level over opening hours and queue limi
     transferred: 0,
     /** An answered conversation transferred back into its own queue (out of its service level). */
     backAfterAnswer: 0,
+    overCapacityAlerts: 0,
     cut: 0,
   };
   it(
@@ -163,6 +165,8 @@ describe('waiting status and the service level over opening hours and queue limi
             const joined = new Map<string, number>();
             // The queue each conversation was last answered in, while it is still that queue's.
             const answeredIn = new Map<string, string>();
+            // Whether the small queue's last capacity alert said it was over its maximum size (2).
+            let overAnnounced = false;
             const ids = envs.flatMap((e) => (e.cmd.type === 'enqueue' ? [e.cmd.conversation.id] : []));
             const cut = Math.floor(cutAt * envs.length);
             let snapshot: string | null = null;
@@ -192,6 +196,12 @@ describe('waiting status and the service level over opening hours and queue limi
                 }
                 // A missed offer puts the conversation back in line at its age: the side heap's count.
                 if (e.type === 'offer_missed') seen.missedOffers++;
+                if (e.type === 'alert' && e.alert.startsWith('queue_')) {
+                  // Alternating: raised only when not raised, recovered only when raised.
+                  expect(e.alert).toBe(overAnnounced ? 'queue_capacity_recovered' : 'queue_over_capacity');
+                  overAnnounced = !overAnnounced;
+                  if (overAnnounced) seen.overCapacityAlerts++;
+                }
                 if (e.type === 'alert' && e.alert.startsWith('sla_')) {
                   expect(e.value).toBeGreaterThanOrEqual(0);
                   expect(e.value).toBeLessThanOrEqual(1);
@@ -209,6 +219,8 @@ describe('waiting status and the service level over opening hours and queue limi
                   );
                   expect(s.stats.waitingPastThreshold).toBeLessThanOrEqual(s.stats.waiting);
                   if (s.stats.waitingPastThreshold > 0) seen.pastThreshold++;
+                  // After every command the last capacity alert tells the truth about the size.
+                  if (q === 'small' && at === env.at) expect(overAnnounced).toBe(s.stats.waiting > 2);
                 }
               }
               // A tick runs every re-check due (every 30 s from the enqueue, while the customer waits): at

@@ -259,7 +259,10 @@ export interface PresenceChangedEvent {
 
 /** An operational alert (also counted in `switchboard_alerts_total`). */
 export interface AlertEvent {
-  /** `sla_at_risk`, `sla_breached`, `sla_recovered`, `queue_over_capacity` or `agent_missed_offers`. */
+  /**
+   * `sla_at_risk`, `sla_breached`, `sla_recovered`, `queue_over_capacity`, `queue_capacity_recovered`
+   * (back within the maximum size) or `agent_missed_offers`.
+   */
   alert: string;
   /** The queue concerned, if any. */
   queueId?:
