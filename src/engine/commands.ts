@@ -12,7 +12,6 @@ import {
   NO_SKILLS,
   NONE,
   type Queue,
-  small,
 } from './model.js';
 import { normAgent, normCustomer, normQueue, normRouting } from './normalize.js';
 import type { ConvRouteStatus, Partition } from './partition.js';
@@ -614,6 +613,9 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
   }
   const from = c.agentId;
   const oldQ = c.queue;
+  // The transferring agent's part ends here: handled by them, in the queue they handled it in (the
+  // next agent's part is counted when it ends). Escalation helpers handle nothing, as at the end.
+  if (c.agent !== null) p.recordHandled(c.agent, oldQ, p.now - c.assignedAt);
   const freed = detach(p, c, 'cancelled');
   oldQ.transferred++;
   if (q2 !== oldQ) {
@@ -746,11 +748,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   const people = esc.length === 0 ? null : [primary, ...esc.map((aid) => p.agents.get(aid)!)];
   if (people === null) releaseSeat(p, primary, q.ch);
   else for (const a of people) releaseSeat(p, a, q.ch);
-  primary.handled++;
-  primary.handleMsTotal = small(primary.handleMsTotal + handleMs);
-  q.window.add(p.now, F.handled, 1);
-  q.window.add(p.now, F.handleSumMs, handleMs);
-  p.noteWindowSample(q);
+  p.recordHandled(primary, q, handleMs);
   p.events.push({
     type: 'conversation_ended',
     conversationId: id,

@@ -960,6 +960,18 @@ export class Partition implements RuleContext {
     if (this.slaNextAt === null || exp < this.slaNextAt) this.slaNextAt = exp;
   }
 
+  /**
+   * `ms` of handling by `a` in queue `q` ended now: one handled conversation (or transfer segment) for
+   * the agent's average and for the queue's window (AHT).
+   */
+  recordHandled(a: Agent, q: Queue, ms: number): void {
+    a.handled++;
+    a.handleMsTotal = small(a.handleMsTotal + ms);
+    q.window.add(this.now, F.handled, 1);
+    q.window.add(this.now, F.handleSumMs, ms);
+    this.noteWindowSample(q);
+  }
+
   recomputeSlaNext(): void {
     let next: number | null = null;
     for (const q of this.queues.values()) {

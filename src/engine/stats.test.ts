@@ -309,6 +309,28 @@ describe('agent statistics', () => {
   });
 });
 
+describe('handle time across a transfer', () => {
+  it('the transferring agent handled their part: it counts for them and for the queue they handled it in', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.queue(queueConfig('q2'));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('a')); // → ann
+    s.t += 600_000;
+    s.when({ type: 'transfer', conversationId: 'a', toQueueId: 'q2' }); // → bob
+    s.t += 60_000;
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    const agent = (id: string) => {
+      const r = s.engine.query({ type: 'agent_stats', agentId: id }, s.t);
+      return r.type === 'agent_stats' ? r.stats : null;
+    };
+    expect(agent('ann')).toMatchObject({ handled: 1, averageHandleMs: 600_000 });
+    expect(agent('bob')).toMatchObject({ handled: 1, averageHandleMs: 60_000 });
+    expect(queueStats(s, 'q1').averageHandleMs).toBe(600_000);
+    expect(queueStats(s, 'q2').averageHandleMs).toBe(60_000);
+  });
+});
+
 describe('occupancy', () => {
   it('leaves out time away or offline with nothing open, and counts work still open while away', () => {
     const s = new Scenario();

@@ -78,7 +78,10 @@ export interface AgentStats {
   presence: Presence;
   /** True while the agent has an open conversation or is in wrap-up. */
   busy: boolean;
-  /** Conversations handled (cumulative). */
+  /**
+   * Conversations handled (cumulative); a transfer ends the transferring agent's part, which counts as
+   * handled by them.
+   */
   handled: bigint;
   /** Conversations open now. */
   open: number;
