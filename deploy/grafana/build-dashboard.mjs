@@ -183,7 +183,7 @@ const ROWS = [
       ),
       timeseries(
         'Average wait and handle time',
-        'Over each queue\u2019s sliding window: average wait of answered conversations and average handle time of ended ones.',
+        'Over each queue\u2019s sliding window: average wait of answered conversations and average handle time (talk + wrap-up) of handled ones.',
         [
           target(perQueue('switchboard_queue_average_wait_seconds'), 'wait {{tenant}}/{{queue}}'),
           target(perQueue('switchboard_queue_average_handle_seconds'), 'handle {{tenant}}/{{queue}}', 'B'),

@@ -8,6 +8,7 @@ import {
   CHANNEL_INDEX,
   Conv,
   laneOf,
+  NO_PENDING,
   NO_QORD,
   NO_SKILLS,
   NONE,
@@ -141,6 +142,8 @@ function removeAgent(p: Partition, id: string): Reply {
   for (const m of [...a.members]) p.removeMember(m);
   if (a.wrapPos >= 0) p.wraps.remove(a);
   a.wrapUntil = 0;
+  // Its wrap-up ends with it: what it was wrapping up counts for the queues now.
+  p.endPendingHandles(a);
   p.countSkills(a, -1);
   p.indexTier(a, false);
   p.agents.delete(id);
@@ -748,7 +751,6 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   const people = esc.length === 0 ? null : [primary, ...esc.map((aid) => p.agents.get(aid)!)];
   if (people === null) releaseSeat(p, primary, q.ch);
   else for (const a of people) releaseSeat(p, a, q.ch);
-  p.recordHandled(primary, q, handleMs);
   p.events.push({
     type: 'conversation_ended',
     conversationId: id,
@@ -761,9 +763,14 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
   if (wrap > 0) {
     const endsAt = Math.max(primary.wrapUntil, p.now + wrap * 1000);
     p.setWrap(primary, endsAt);
+    // Handled (AHT: talk + after-contact work) when the wrap-up ends.
+    const h = { queue: q, talkMs: handleMs, endedAt: p.now, until: p.now + wrap * 1000 };
+    if (primary.pendingHandles === NO_PENDING) primary.pendingHandles = [h];
+    else primary.pendingHandles.push(h);
     p.events.push({ type: 'wrap_up_started', agentId: primary.id, conversationId: id, endsAt });
-  } else if (primary.open === 0) {
-    primary.idleSince = p.now;
+  } else {
+    p.recordHandled(primary, q, handleMs);
+    if (primary.open === 0) primary.idleSince = p.now;
   }
   c.status = 'closed';
   c.outcome = outcome;
@@ -783,6 +790,7 @@ export function endWrap(p: Partition, a: Agent): void {
   a.accrue(p.now);
   p.wraps.remove(a);
   a.wrapUntil = 0;
+  p.endPendingHandles(a);
   if (a.open === 0) a.idleSince = p.now;
   p.events.push({ type: 'wrap_up_ended', agentId: a.id });
   p.serveAgent(a);

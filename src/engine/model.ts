@@ -79,6 +79,23 @@ export const NO_CONVS: Conv[] = Object.freeze([]) as unknown as Conv[];
 export const NO_SKILLS: SkillRequirement[] = Object.freeze([]) as unknown as SkillRequirement[];
 
 /**
+ * A conversation an agent ended and is wrapping up after: it counts as handled (agent and queue AHT)
+ * when the wrap-up ends, with its after-contact work — from its end to its own wrap-up end (`until`),
+ * or to the agent's end of wrap-up if that comes first (`finish_wrap_up`).
+ */
+export interface PendingHandle {
+  /** Its queue (null: removed since; the agent's figures still count it). */
+  queue: Queue | null;
+  /** Assignment to end, ms. */
+  talkMs: number;
+  endedAt: number;
+  /** endedAt + the agent's wrap-up time then. */
+  until: number;
+}
+/** Shared empty `Agent.pendingHandles` (frozen: replace it before pushing). */
+export const NO_PENDING: PendingHandle[] = Object.freeze([]) as unknown as PendingHandle[];
+
+/**
  * Growable slab of fixed-stride float64 records: the numbers of an agent that every decision reads or
  * writes (times, seats, loads), one record per agent. Not object fields, because a timestamp in
  * milliseconds is not a small integer: as a field V8 boxes it in a separate HeapNumber. And not a small
@@ -144,6 +161,8 @@ export class Agent {
   offers: string[] = [];
   /** Conversations waiting for this agent (previous/dedicated agent wait budget), oldest first. */
   reserved: Conv[] = NO_CONVS;
+  /** Conversations ended and in wrap-up, counted as handled when it ends (see `PendingHandle`). */
+  pendingHandles: PendingHandle[] = NO_PENDING;
   /** Set once the agent leaves the partition's map (saves a hot `agents.get` identity check). */
   removed = false;
   /**

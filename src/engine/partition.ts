@@ -24,6 +24,7 @@ import {
   laneOf,
   levelRanks,
   Member,
+  NO_PENDING,
   NO_QORD,
   NONE,
   PRIORITY_LEVELS,
@@ -52,7 +53,10 @@ import { BUCKETS, F } from './window.js';
 export const SEARCH_LIMIT = 64;
 /** How often a waiting conversation's position/estimate is re-checked for a material change. */
 export const NOTICE_RECHECK_MS = 30_000;
-/** Handle time assumed for wait estimates before a queue has handled anything in its window. */
+/**
+ * Handle time (talk + wrap-up) assumed for wait estimates before a queue has handled anything in its
+ * window.
+ */
 export const DEFAULT_AHT_MS = 300_000;
 /** Offer timeout for `broadcast` queues configured with `offerTimeoutSeconds: 0` (broadcast always offers). */
 export const BROADCAST_DEFAULT_TIMEOUT_S = 30;
@@ -778,7 +782,8 @@ export class Partition implements RuleContext {
   }
 
   /**
-   * Estimated wait: position × recent average handle time ÷ online capacity of the queue's agents, plus,
+   * Estimated wait: position × recent average handle time (wrap-up included: the time until a seat comes
+   * free) ÷ online capacity of the queue's agents, plus,
    * while the queue is closed, the time until it opens (a customer told the hours must not be promised
    * five minutes thirteen hours before opening). A queue that never opens again adds nothing.
    */
@@ -962,14 +967,29 @@ export class Partition implements RuleContext {
 
   /**
    * `ms` of handling by `a` in queue `q` ended now: one handled conversation (or transfer segment) for
-   * the agent's average and for the queue's window (AHT).
+   * the agent's average and for the queue's window (AHT). `q` null: a queue removed since.
    */
-  recordHandled(a: Agent, q: Queue, ms: number): void {
+  recordHandled(a: Agent, q: Queue | null, ms: number): void {
     a.handled++;
     a.handleMsTotal = small(a.handleMsTotal + ms);
+    if (q === null) return;
     q.window.add(this.now, F.handled, 1);
     q.window.add(this.now, F.handleSumMs, ms);
     this.noteWindowSample(q);
+  }
+
+  /**
+   * The agent's wrap-up ended now: the conversations it followed count as handled, each with its own
+   * after-contact work (`PendingHandle`). Standard AHT = talk + after-contact work.
+   */
+  endPendingHandles(a: Agent): void {
+    const pending = a.pendingHandles;
+    if (pending.length === 0) return;
+    a.pendingHandles = NO_PENDING;
+    for (const h of pending) {
+      const q = h.queue !== null && this.queues.get(h.queue.id) === h.queue ? h.queue : null;
+      this.recordHandled(a, q, h.talkMs + Math.min(this.now, h.until) - h.endedAt);
+    }
   }
 
   recomputeSlaNext(): void {

@@ -11,7 +11,19 @@
  * Version 1 (one object per record) is still read, by converting it to version 2 first.
  */
 import { ReplyMemo } from './memo.js';
-import { Agent, Conv, compareText, laneOf, NO_QORD, NO_SKILLS, NONE, type Queue, small } from './model.js';
+import {
+  Agent,
+  Conv,
+  compareText,
+  laneOf,
+  NO_PENDING,
+  NO_QORD,
+  NO_SKILLS,
+  NONE,
+  type PendingHandle,
+  type Queue,
+  small,
+} from './model.js';
 import { Partition } from './partition.js';
 import type {
   AgentConfig,
@@ -88,6 +100,13 @@ export interface StateV2 {
   seenCustomers?: (string | string[])[];
   /** Bound on `seenCustomers` (absent = the default). */
   customerLimit?: number;
+  /**
+   * Conversations agents are wrapping up after, not yet counted as handled (`PendingHandle`), five slots
+   * each: agent id, queue id (null: removed since), talk ms, ended at − now, own wrap-up end − now.
+   * Absent when there are none, and in snapshots written before handle time included the wrap-up (their
+   * conversations were counted when they ended).
+   */
+  pendingHandles?: (string | number | null)[];
   convs: unknown[];
   recent: ConversationView[];
   recentLimit: number;
@@ -213,6 +232,13 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     agents[i + 12] = a.acctAt;
     i += AGENT_STRIDE;
   }
+  const pendingHandles: (string | number | null)[] = [];
+  for (const a of p.agents.values()) {
+    for (const h of a.pendingHandles) {
+      const q = h.queue !== null && p.queues.get(h.queue.id) === h.queue ? h.queue.id : null;
+      pendingHandles.push(a.id, q, h.talkMs, h.endedAt - p.now, h.until - p.now);
+    }
+  }
   const queueIx = new Map<Queue, number>();
   const queues: QueueRec[] = [];
   for (const q of p.queues.values()) {
@@ -277,6 +303,8 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
     customers,
     seenCustomers,
     customerLimit: p.customers.limit,
+    // Left out when empty, so a state without any is written (and digested) as before.
+    pendingHandles: pendingHandles.length > 0 ? pendingHandles : undefined,
     convs,
     recent: p.recent.values().map((r) => (r instanceof Conv ? p.view(r, p.now) : r)),
     recentLimit: p.recent.limit,
@@ -409,6 +437,19 @@ export function rebuild(
     q.overCapacity = r.overCapacity;
     p.queues.set(q.id, q);
     queues.push(q);
+  }
+  const ph = s.pendingHandles ?? [];
+  for (let i = 0; i < ph.length; i += 5) {
+    const a = p.agents.get(ph[i] as string);
+    if (!a) throw new Error(`engine snapshot: a wrap-up pending for unknown agent "${ph[i]}"`);
+    const h: PendingHandle = {
+      queue: ph[i + 1] === null ? null : (p.queues.get(ph[i + 1] as string) ?? null),
+      talkMs: ph[i + 2] as number,
+      endedAt: s.now + (ph[i + 3] as number),
+      until: s.now + (ph[i + 4] as number),
+    };
+    if (a.pendingHandles === NO_PENDING) a.pendingHandles = [h];
+    else a.pendingHandles.push(h);
   }
   for (const r of s.customers) p.customers.configured.set(r.id, r);
   const seen = s.seenCustomers ?? [];

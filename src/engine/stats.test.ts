@@ -286,7 +286,7 @@ describe('a conversation transferred back into its own queue after it was answer
 });
 
 describe('agent statistics', () => {
-  it('occupancy is the time handling or wrapping up divided by the time logged in', () => {
+  it('occupancy is the time handling or wrapping up divided by the time staffed', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1'));
     s.online(agentConfig('ann', { wrapUpSeconds: 10 }));
@@ -302,10 +302,62 @@ describe('agent statistics', () => {
     const r = s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t);
     expect(r.type === 'agent_stats' && r.stats).toMatchObject({
       handled: 1,
-      averageHandleMs: 20_000,
+      averageHandleMs: 30_000, // 20 s with the customer + 10 s of wrap-up
       occupancy: 0.3,
       lastAssignedAt: assignedAt,
     });
+  });
+});
+
+describe('average handle time includes the wrap-up', () => {
+  const agent = (s: Scenario, id: string) => {
+    const r = s.engine.query({ type: 'agent_stats', agentId: id }, s.t);
+    return r.type === 'agent_stats' ? r.stats : null;
+  };
+
+  it('a conversation counts as handled when its wrap-up ends, with the wrap-up time (cut short by finish_wrap_up)', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann', { wrapUpSeconds: 60 }));
+    s.enqueue(conversation('a'));
+    s.t += 60_000;
+    const ended = s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    // The event's handle time is the conversation's own (assignment to end).
+    expect(only(ended, 'conversation_ended')).toMatchObject([{ handleMs: 60_000 }]);
+    // Still in after-contact work: not handled yet.
+    expect(agent(s, 'ann')).toMatchObject({ handled: 0, averageHandleMs: 0 });
+    // A partition restored in the middle of the wrap-up counts it alike.
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    s.t += 60_000;
+    const tick = { id: 'wrap-up-over', at: s.t, cmd: { type: 'tick' as const } };
+    s.engine.apply(tick);
+    restored.apply(tick);
+    expect(agent(s, 'ann')).toMatchObject({ handled: 1, averageHandleMs: 120_000 });
+    expect(queueStats(s).averageHandleMs).toBe(120_000);
+    expect(restored.digest()).toBe(s.engine.digest());
+    // Wrap-up finished early: only the time it took.
+    s.enqueue(conversation('b'));
+    s.t += 30_000;
+    s.when({ type: 'end_conversation', conversationId: 'b', outcome: 'resolved' });
+    s.t += 20_000;
+    s.when({ type: 'finish_wrap_up', agentId: 'ann' });
+    expect(agent(s, 'ann')).toMatchObject({ handled: 2, averageHandleMs: (120_000 + 50_000) / 2 });
+    expect(queueStats(s).averageHandleMs).toBe((120_000 + 50_000) / 2);
+  });
+
+  it('each conversation ended during a wrap-up adds its own wrap-up time, not the extension the next one caused', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann', { capacity: { chat: 2 }, wrapUpSeconds: 60 }));
+    s.enqueue(conversation('a'));
+    s.enqueue(conversation('b'));
+    s.t += 10_000;
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' }); // wrap-up until +60 s
+    s.t += 30_000;
+    s.when({ type: 'end_conversation', conversationId: 'b', outcome: 'resolved' }); // extends it by 30 s
+    s.advance(60_000);
+    // a: 10 s + 60 s; b: 40 s + 60 s.
+    expect(queueStats(s).averageHandleMs).toBe((70_000 + 100_000) / 2);
   });
 });
 

@@ -303,6 +303,7 @@ export type EngineEvent =
       agentId: string;
       queueId: string;
       outcome: Outcome;
+      /** Talk time, assignment to end (the statistics' handle time adds the wrap-up). */
       handleMs: number;
     }
   | { type: 'wrap_up_started'; agentId: string; conversationId: string; endsAt: number }
@@ -397,6 +398,7 @@ export interface QueueStats {
   averageWaitMs: number;
   /** Abandoned ÷ (answered + abandoned) over the sliding window, 0–1 (0 with neither). */
   abandonmentRate: number;
+  /** Talk + wrap-up of the conversations (transfer segments) handled in the window, counted at wrap-up end. */
   averageHandleMs: number;
   inbound: number;
   assigned: number;
@@ -408,8 +410,10 @@ export interface AgentStats {
   agentId: string;
   presence: Presence;
   busy: boolean;
+  /** Conversations handled (their wrap-up over), a transferring agent's part included. */
   handled: number;
   open: number;
+  /** Talk + wrap-up per conversation handled. */
   averageHandleMs: number;
   missedOffers: number;
   consecutiveMisses: number;

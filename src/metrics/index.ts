@@ -226,7 +226,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
   );
   queueGauge(
     'switchboard_queue_average_handle_seconds',
-    'Average handle time of the conversations ended in the sliding window',
+    'Average handle time (talk + wrap-up) of the conversations handled in the sliding window',
     (s) => s.averageHandleMs / 1000,
   );
   getOrCreate(

@@ -227,7 +227,7 @@ export interface ConversationEndedEvent {
   queueId: string;
   /** How it ended. */
   outcome: Outcome;
-  /** Handle time (assignment to end), ms. */
+  /** Talk time (assignment to end), ms. The statistics' average handle time adds the agent's wrap-up. */
   handleMs: number;
 }
 

@@ -53,7 +53,10 @@ export interface QueueStats {
   averageWaitMs: number;
   /** Abandoned ÷ (answered + abandoned) over the sliding window, both counted when they happen, 0–1. */
   abandonmentRate: number;
-  /** Average handle time, ms. */
+  /**
+   * Average handle time of the conversations handled in the sliding window, ms: talk time + wrap-up
+   * (counted when the wrap-up ends); a transfer ends the transferring agent's part.
+   */
   averageHandleMs: number;
   /** Conversations enqueued (cumulative). */
   inbound: bigint;
@@ -85,7 +88,7 @@ export interface AgentStats {
   handled: bigint;
   /** Conversations open now. */
   open: number;
-  /** Average handle time, ms. */
+  /** Average handle time, ms: talk time + wrap-up per conversation handled (see `handled`). */
   averageHandleMs: number;
   /** Offers missed (cumulative). */
   missedOffers: bigint;
