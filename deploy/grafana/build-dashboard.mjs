@@ -190,6 +190,12 @@ const ROWS = [
         ],
         { unit: 's', w: 8 },
       ),
+      table(
+        'Queue alerts in force',
+        'Engine alert conditions holding now per queue (switchboard_queue_alert_active, against each queue\u2019s own target and maximum size; SwitchboardEngineAlert).',
+        `max by (tenant, queue, alert) (switchboard_queue_alert_active{${SEL}}) == 1`,
+        { w: 16 },
+      ),
       timeseries(
         'Abandonment rate (engine window)',
         'Abandoned ÷ (answered + abandoned) over each queue\u2019s sliding window, as the statistics API reports it.',

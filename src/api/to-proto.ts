@@ -42,9 +42,10 @@ import {
   EnqueueStatus,
   ConversationStatus as PbConversationStatus,
 } from '../gen/switchboard/v1/gateway.js';
-import type {
-  AgentStats as PbAgentStats,
-  QueueStats as PbQueueStats,
+import {
+  type AgentStats as PbAgentStats,
+  type QueueStats as PbQueueStats,
+  ServiceLevelState as PbServiceLevelState,
 } from '../gen/switchboard/v1/statistics.js';
 import type { PublishedEvent } from '../host/router.js';
 
@@ -87,6 +88,12 @@ const PB_CONVERSATION_STATUS = {
   wrap_up: PbConversationStatus.CONVERSATION_STATUS_WRAP_UP,
   closed: PbConversationStatus.CONVERSATION_STATUS_CLOSED,
   abandoned: PbConversationStatus.CONVERSATION_STATUS_ABANDONED,
+} as const;
+
+const PB_SERVICE_LEVEL_STATE = {
+  ok: PbServiceLevelState.SERVICE_LEVEL_STATE_OK,
+  at_risk: PbServiceLevelState.SERVICE_LEVEL_STATE_AT_RISK,
+  breached: PbServiceLevelState.SERVICE_LEVEL_STATE_BREACHED,
 } as const;
 
 /** Epoch ms → int64. Engine times are integers; truncation only guards against a stray fraction. */
@@ -233,6 +240,8 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
     assigned: BigInt(s.assigned),
     abandoned: BigInt(s.abandoned),
     transferred: BigInt(s.transferred),
+    serviceLevelState: PB_SERVICE_LEVEL_STATE[s.serviceLevelState],
+    overCapacity: s.overCapacity,
   };
 }
 

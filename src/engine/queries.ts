@@ -40,6 +40,8 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
     assigned: q.assigned,
     abandoned: q.abandoned,
     transferred: q.transferred,
+    serviceLevelState: q.slaState,
+    overCapacity: q.overCapacity,
   };
 }
 

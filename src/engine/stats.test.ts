@@ -141,6 +141,29 @@ describe('a breached service level clears when nothing is left to judge', () => 
   });
 });
 
+describe('the alert state in the queue statistics', () => {
+  it('shows the service-level state and whether the queue is over its size, as last announced', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        maxSize: 1,
+        serviceLevel: { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 },
+      }),
+    );
+    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'ok', overCapacity: false });
+    for (const id of ['a', 'b']) s.enqueue(conversation(id));
+    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'ok', overCapacity: true });
+    s.advance(30_000); // both past the threshold at their re-check
+    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'breached', overCapacity: true });
+    s.given({ type: 'cancel', conversationId: 'b' });
+    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'breached', overCapacity: false });
+    // The window empties: nothing left to judge, no breach.
+    s.given({ type: 'cancel', conversationId: 'a' });
+    s.advance(11 * 60_000);
+    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'ok', overCapacity: false });
+  });
+});
+
 describe('conversations waiting past the threshold count against the service level', () => {
   const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
 

@@ -404,6 +404,14 @@ export interface QueueStats {
   assigned: number;
   abandoned: number;
   transferred: number;
+  /**
+   * The service-level alert state, as last announced (`sla_at_risk`, `sla_breached`, `sla_recovered`):
+   * judged by the engine at its own events, so a query for a later time may read a `serviceLevel` the
+   * state has not caught up with yet.
+   */
+  serviceLevelState: 'ok' | 'at_risk' | 'breached';
+  /** More customers waiting than the maximum size, as last announced (`queue_over_capacity` until `queue_capacity_recovered`). */
+  overCapacity: boolean;
 }
 
 export interface AgentStats {

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { QueueStats } from '../engine/types.js';
 import { createNodeMetrics } from './index.js';
 
 const sources = { inflight: () => 0, partitionsOwned: () => 0, queueStats: async () => [] };
@@ -74,5 +75,34 @@ describe('node metrics: pair counters', () => {
     expect(text).toContain('switchboard_log_append_seconds_bucket{le="0.0004"} 2');
     expect(text).toContain('switchboard_assignment_latency_seconds_bucket{le="0.00005"} 1');
     expect(text).toContain('switchboard_engine_apply_seconds_count 0');
+  });
+});
+
+describe('node metrics: queue alert state', () => {
+  it('switchboard_queue_alert_active reads each queue’s alert state at scrape time: 1 in force, 0 not', async () => {
+    const stats = (id: string, serviceLevelState: QueueStats['serviceLevelState'], overCapacity: boolean) =>
+      ({ queueId: id, serviceLevelState, overCapacity }) as QueueStats;
+    let now = [stats('q1', 'breached', true), stats('q2', 'at_risk', false)];
+    const registry = new Registry();
+    createNodeMetrics(registry, { ...sources, queueStats: async () => [{ tenant: 't', stats: now }] });
+    const read = async () =>
+      Object.fromEntries(
+        ((await registry.getSingleMetric('switchboard_queue_alert_active')?.get())?.values ?? []).map((v) => [
+          `${v.labels.queue} ${v.labels.alert}`,
+          v.value,
+        ]),
+      );
+    expect(await read()).toEqual({
+      'q1 sla_at_risk': 0,
+      'q1 sla_breached': 1,
+      'q1 queue_over_capacity': 1,
+      'q2 sla_at_risk': 1,
+      'q2 sla_breached': 0,
+      'q2 queue_over_capacity': 0,
+    });
+    // Cleared conditions read 0 at the next scrape (the queue statistics are cached for 0.5 s).
+    now = [stats('q1', 'ok', false)];
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await read()).toEqual({ 'q1 sla_at_risk': 0, 'q1 sla_breached': 0, 'q1 queue_over_capacity': 0 });
   });
 });

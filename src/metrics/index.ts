@@ -128,6 +128,21 @@ export interface MetricsSources {
   agentSeriesLimit?: number;
 }
 
+/** The `alert` values of `switchboard_queue_alert_active`: the engine's queue alerts that have a clearing one. */
+export const QUEUE_ALERTS = ['sla_at_risk', 'sla_breached', 'queue_over_capacity'] as const;
+
+/** Whether a queue's state has `alert` in force (what the engine last announced). */
+export function queueAlertActive(s: QueueStats, alert: (typeof QUEUE_ALERTS)[number]): boolean {
+  switch (alert) {
+    case 'sla_at_risk':
+      return s.serviceLevelState === 'at_risk';
+    case 'sla_breached':
+      return s.serviceLevelState === 'breached';
+    case 'queue_over_capacity':
+      return s.overCapacity;
+  }
+}
+
 /** Registers (or reuses) every node metric on `registry`. */
 export function createNodeMetrics(registry: Registry, sources: MetricsSources): NodeMetrics {
   const registers = [registry];
@@ -228,6 +243,28 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     'switchboard_queue_average_handle_seconds',
     'Average handle time (talk + wrap-up) of the conversations handled in the sliding window',
     (s) => s.averageHandleMs / 1000,
+  );
+  getOrCreate(
+    registry,
+    'switchboard_queue_alert_active',
+    () =>
+      new Gauge({
+        name: 'switchboard_queue_alert_active',
+        help: "Queue alert conditions in force, from the queues' state at scrape time: 1 while active, else 0 (alert: sla_at_risk, sla_breached, queue_over_capacity)",
+        labelNames: ['tenant', 'queue', 'alert'],
+        registers,
+        async collect() {
+          this.reset();
+          // Three series per queue, like the other per-queue gauges bounded by configuration (queues),
+          // never by traffic; 0 as well as 1, so a cleared condition reads 0, not a vanished series.
+          for (const { tenant, stats } of await queueStats()) {
+            for (const s of stats) {
+              for (const alert of QUEUE_ALERTS)
+                this.labels(tenant, s.queueId, alert).set(queueAlertActive(s, alert) ? 1 : 0);
+            }
+          }
+        },
+      }),
   );
   getOrCreate(
     registry,

@@ -518,6 +518,13 @@ describe('snapshots on a timer and lease loss', () => {
     expect(values.map((v) => [v.labels, v.value])).toEqual([
       [{ tenant: 'acme', alert: 'queue_over_capacity', queue: 'tiny' }, 1],
     ]);
+    // The condition in force, read from the queue's state at scrape time (until it clears).
+    const active = (await h.registry.getSingleMetric('switchboard_queue_alert_active')?.get())?.values ?? [];
+    expect(active.map((v) => [v.labels, v.value])).toEqual([
+      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_at_risk' }, 0],
+      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_breached' }, 0],
+      [{ tenant: 'acme', queue: 'tiny', alert: 'queue_over_capacity' }, 1],
+    ]);
   });
 
   it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {

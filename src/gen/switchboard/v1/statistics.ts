@@ -26,6 +26,59 @@ export const protobufFileName = "switchboard/v1/statistics.proto";
 
 /** Real-time statistics per queue and per agent (the same figures feed the Prometheus metrics). */
 
+/**
+ * A queue's service level against its own target (`ServiceLevel.target`, at-risk margin in the routing
+ * settings).
+ */
+export enum ServiceLevelState {
+  /** SERVICE_LEVEL_STATE_UNSPECIFIED - Missing; never sent. */
+  SERVICE_LEVEL_STATE_UNSPECIFIED = 0,
+  /** SERVICE_LEVEL_STATE_OK - At or above target + margin, or nothing to judge in the window. */
+  SERVICE_LEVEL_STATE_OK = 1,
+  /** SERVICE_LEVEL_STATE_AT_RISK - Below target + margin. */
+  SERVICE_LEVEL_STATE_AT_RISK = 2,
+  /** SERVICE_LEVEL_STATE_BREACHED - Below target. */
+  SERVICE_LEVEL_STATE_BREACHED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function serviceLevelStateFromJSON(object: any): ServiceLevelState {
+  switch (object) {
+    case 0:
+    case "SERVICE_LEVEL_STATE_UNSPECIFIED":
+      return ServiceLevelState.SERVICE_LEVEL_STATE_UNSPECIFIED;
+    case 1:
+    case "SERVICE_LEVEL_STATE_OK":
+      return ServiceLevelState.SERVICE_LEVEL_STATE_OK;
+    case 2:
+    case "SERVICE_LEVEL_STATE_AT_RISK":
+      return ServiceLevelState.SERVICE_LEVEL_STATE_AT_RISK;
+    case 3:
+    case "SERVICE_LEVEL_STATE_BREACHED":
+      return ServiceLevelState.SERVICE_LEVEL_STATE_BREACHED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ServiceLevelState.UNRECOGNIZED;
+  }
+}
+
+export function serviceLevelStateToJSON(object: ServiceLevelState): string {
+  switch (object) {
+    case ServiceLevelState.SERVICE_LEVEL_STATE_UNSPECIFIED:
+      return "SERVICE_LEVEL_STATE_UNSPECIFIED";
+    case ServiceLevelState.SERVICE_LEVEL_STATE_OK:
+      return "SERVICE_LEVEL_STATE_OK";
+    case ServiceLevelState.SERVICE_LEVEL_STATE_AT_RISK:
+      return "SERVICE_LEVEL_STATE_AT_RISK";
+    case ServiceLevelState.SERVICE_LEVEL_STATE_BREACHED:
+      return "SERVICE_LEVEL_STATE_BREACHED";
+    case ServiceLevelState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Real-time figures of one queue. */
 export interface QueueStats {
   /** The queue. */
@@ -71,6 +124,16 @@ export interface QueueStats {
    * in this queue and transferred back into it: it counted when it was answered).
    */
   waitingPastThreshold: number;
+  /**
+   * The service-level alert state, as the engine last announced it (`sla_at_risk`, `sla_breached`,
+   * `sla_recovered` alerts): what `switchboard_queue_alert_active` exports.
+   */
+  serviceLevelState: ServiceLevelState;
+  /**
+   * True while more customers wait than the queue's maximum size: from `queue_over_capacity` until
+   * `queue_capacity_recovered`.
+   */
+  overCapacity: boolean;
 }
 
 /** Real-time figures of one agent. */
@@ -184,6 +247,8 @@ function createBaseQueueStats(): QueueStats {
     abandoned: 0n,
     transferred: 0n,
     waitingPastThreshold: 0,
+    serviceLevelState: 0,
+    overCapacity: false,
   };
 }
 
@@ -242,6 +307,12 @@ export const QueueStats: MessageFns<QueueStats> = {
     }
     if (message.waitingPastThreshold !== 0) {
       writer.uint32(112).int32(message.waitingPastThreshold);
+    }
+    if (message.serviceLevelState !== 0) {
+      writer.uint32(120).int32(message.serviceLevelState);
+    }
+    if (message.overCapacity !== false) {
+      writer.uint32(128).bool(message.overCapacity);
     }
     return writer;
   },
@@ -371,6 +442,22 @@ export const QueueStats: MessageFns<QueueStats> = {
             message.waitingPastThreshold = reader.int32();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.serviceLevelState = reader.int32() as any;
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.overCapacity = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -435,6 +522,16 @@ export const QueueStats: MessageFns<QueueStats> = {
         : isSet(object.waiting_past_threshold)
         ? globalThis.Number(object.waiting_past_threshold)
         : 0,
+      serviceLevelState: isSet(object.serviceLevelState)
+        ? serviceLevelStateFromJSON(object.serviceLevelState)
+        : isSet(object.service_level_state)
+        ? serviceLevelStateFromJSON(object.service_level_state)
+        : 0,
+      overCapacity: isSet(object.overCapacity)
+        ? globalThis.Boolean(object.overCapacity)
+        : isSet(object.over_capacity)
+        ? globalThis.Boolean(object.over_capacity)
+        : false,
     };
   },
 
@@ -482,6 +579,12 @@ export const QueueStats: MessageFns<QueueStats> = {
     if (message.waitingPastThreshold !== 0) {
       obj.waitingPastThreshold = Math.round(message.waitingPastThreshold);
     }
+    if (message.serviceLevelState !== 0) {
+      obj.serviceLevelState = serviceLevelStateToJSON(message.serviceLevelState);
+    }
+    if (message.overCapacity !== false) {
+      obj.overCapacity = message.overCapacity;
+    }
     return obj;
   },
 
@@ -506,6 +609,8 @@ export const QueueStats: MessageFns<QueueStats> = {
       ? BigInt(object.transferred)
       : 0n;
     message.waitingPastThreshold = object.waitingPastThreshold ?? 0;
+    message.serviceLevelState = object.serviceLevelState ?? 0;
+    message.overCapacity = object.overCapacity ?? false;
     return message;
   },
 };
