@@ -51,6 +51,11 @@ export class WaitLine {
   private fifoSeq: number[] = [];
   /** Conversations in the line with ad-hoc skills or excluded agents (lazy search needed when > 0). */
   constrained = 0;
+  /**
+   * Conversations in the line already `answered` (transferred back into their queue; rare). While there
+   * are none, `countPast` counts FIFO entries without reading the conversations themselves.
+   */
+  private answered = 0;
   /** Key of the conversation `peek` returned: lets callers order heads without touching the objects. */
   frontAt = 0;
   frontSeq = 0;
@@ -83,6 +88,7 @@ export class WaitLine {
 
   push(c: Conv): void {
     if (c.adHoc !== null || c.excluded !== null) this.constrained++;
+    if (c.answered) this.answered++;
     if (c.enqueuedAt > this.tailAt || (c.enqueuedAt === this.tailAt && c.seq > this.tailSeq)) {
       c.fpos = this.base + this.fifo.length;
       this.fifo.push(c);
@@ -98,6 +104,7 @@ export class WaitLine {
 
   remove(c: Conv): void {
     if (c.adHoc !== null || c.excluded !== null) this.constrained--;
+    if (c.answered) this.answered--;
     if (c.fpos >= 0) {
       this.fifo[c.fpos - this.base] = null;
       if (c.fpos < this.cursor && !c.answered) this.past--;
@@ -172,10 +179,18 @@ export class WaitLine {
     const at = this.fifoAt;
     let i = Math.max(this.cursor - this.base, this.head);
     let n = this.past;
-    while (i < f.length && at[i]! <= cutoff) {
-      const c = f[i];
-      if (c && !c.answered) n++;
-      i++;
+    if (this.answered === 0) {
+      // The usual line: the two arrays only (the FIFO slot says whether the entry is live).
+      while (i < f.length && at[i]! <= cutoff) {
+        if (f[i] !== null) n++;
+        i++;
+      }
+    } else {
+      while (i < f.length && at[i]! <= cutoff) {
+        const c = f[i];
+        if (c && !c.answered) n++;
+        i++;
+      }
     }
     if (keep) {
       this.cursor = this.base + i;
