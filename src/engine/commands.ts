@@ -764,7 +764,7 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
     const endsAt = Math.max(primary.wrapUntil, p.now + wrap * 1000);
     p.setWrap(primary, endsAt);
     // Handled (AHT: talk + after-contact work) when the wrap-up ends.
-    const h = { queue: q, talkMs: handleMs, endedAt: p.now, until: p.now + wrap * 1000 };
+    const h = { conv: id, queue: q, talkMs: handleMs, endedAt: p.now, until: p.now + wrap * 1000 };
     if (primary.pendingHandles === NO_PENDING) primary.pendingHandles = [h];
     else primary.pendingHandles.push(h);
     p.events.push({ type: 'wrap_up_started', agentId: primary.id, conversationId: id, endsAt });

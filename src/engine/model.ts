@@ -84,6 +84,8 @@ export const NO_SKILLS: SkillRequirement[] = Object.freeze([]) as unknown as Ski
  * or to the agent's end of wrap-up if that comes first (`finish_wrap_up`).
  */
 export interface PendingHandle {
+  /** The conversation (its view reports `wrap_up` while this is pending). */
+  conv: string;
   /** Its queue (null: removed since; the agent's figures still count it). */
   queue: Queue | null;
   /** Assignment to end, ms. */

@@ -1077,7 +1077,18 @@ export class Partition implements RuleContext {
   recentView(id: string): ConversationView | null {
     const r = this.recent.get(id);
     if (!r) return null;
-    return r instanceof Conv ? this.view(r, this.now) : structuredClone(r);
+    const v = r instanceof Conv ? this.view(r, this.now) : structuredClone(r);
+    // Closed is the state (snapshots store it); while its agent wraps up after it, it reads `wrap_up`.
+    if (v.status === 'closed' && v.agentId !== null && this.wrappingUp(v.agentId, id)) v.status = 'wrap_up';
+    return v;
+  }
+
+  /** Whether agent `agentId` is still in the wrap-up after conversation `convId`. */
+  private wrappingUp(agentId: string, convId: string): boolean {
+    const a = this.agents.get(agentId);
+    if (!a || a.pendingHandles.length === 0) return false;
+    for (const h of a.pendingHandles) if (h.conv === convId) return true;
+    return false;
   }
 
   /**

@@ -101,8 +101,9 @@ export interface StateV2 {
   /** Bound on `seenCustomers` (absent = the default). */
   customerLimit?: number;
   /**
-   * Conversations agents are wrapping up after, not yet counted as handled (`PendingHandle`), five slots
-   * each: agent id, queue id (null: removed since), talk ms, ended at − now, own wrap-up end − now.
+   * Conversations agents are wrapping up after, not yet counted as handled (`PendingHandle`), six slots
+   * each: agent id, queue id (null: removed since), talk ms, ended at − now, own wrap-up end − now,
+   * conversation id.
    * Absent when there are none, and in snapshots written before handle time included the wrap-up (their
    * conversations were counted when they ended).
    */
@@ -236,7 +237,7 @@ export function capture(p: Partition, dedupe: ReplyMemo<Reply>): StateV2 {
   for (const a of p.agents.values()) {
     for (const h of a.pendingHandles) {
       const q = h.queue !== null && p.queues.get(h.queue.id) === h.queue ? h.queue.id : null;
-      pendingHandles.push(a.id, q, h.talkMs, h.endedAt - p.now, h.until - p.now);
+      pendingHandles.push(a.id, q, h.talkMs, h.endedAt - p.now, h.until - p.now, h.conv);
     }
   }
   const queueIx = new Map<Queue, number>();
@@ -439,10 +440,11 @@ export function rebuild(
     queues.push(q);
   }
   const ph = s.pendingHandles ?? [];
-  for (let i = 0; i < ph.length; i += 5) {
+  for (let i = 0; i < ph.length; i += 6) {
     const a = p.agents.get(ph[i] as string);
     if (!a) throw new Error(`engine snapshot: a wrap-up pending for unknown agent "${ph[i]}"`);
     const h: PendingHandle = {
+      conv: ph[i + 5] as string,
       queue: ph[i + 1] === null ? null : (p.queues.get(ph[i + 1] as string) ?? null),
       talkMs: ph[i + 2] as number,
       endedAt: s.now + (ph[i + 3] as number),

@@ -338,6 +338,27 @@ describe('average handle time includes the wrap-up', () => {
     return r.type === 'agent_stats' ? r.stats : null;
   };
 
+  it('an ended conversation reads wrap_up while its agent wraps up after it, then closed (restored too)', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann', { wrapUpSeconds: 60, capacity: { chat: 2 } }));
+    s.enqueue(conversation('a'));
+    s.enqueue(conversation('b'));
+    const status = (e: typeof s.engine, id: string) => {
+      const r = e.query({ type: 'conversation', conversationId: id }, s.t);
+      return r.type === 'conversation' ? r.conversation?.status : undefined;
+    };
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    expect([status(s.engine, 'a'), status(s.engine, 'b')]).toEqual(['wrap_up', 'assigned']);
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    expect(status(restored, 'a')).toBe('wrap_up');
+    s.t += 60_000;
+    const tick = { id: 'wrap-up-over', at: s.t, cmd: { type: 'tick' as const } };
+    s.engine.apply(tick);
+    restored.apply(tick);
+    expect([status(s.engine, 'a'), status(restored, 'a')]).toEqual(['closed', 'closed']);
+  });
+
   it('a conversation counts as handled when its wrap-up ends, with the wrap-up time (cut short by finish_wrap_up)', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1'));

@@ -145,15 +145,17 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
       conversationId: 'vip-1',
       outcome: Outcome.OUTCOME_RESOLVED,
     });
-    const closed = await conversation('vip-1');
-    // gateway.proto documents WRAP_UP as "ended, the agent is wrapping up"; the engine reports CLOSED.
-    expect([
-      ConversationStatus.CONVERSATION_STATUS_CLOSED,
-      ConversationStatus.CONVERSATION_STATUS_WRAP_UP,
-    ]).toContain(closed.status);
-    expect(closed.outcome).toBe(Outcome.OUTCOME_RESOLVED);
-    const stats = await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'sue' });
-    expect(Number(stats.stats!.handled)).toBe(handledBefore + 1);
+    // Ended with its outcome; Sue (60 s wrap-up) is wrapping up after it, and it counts as handled
+    // (talk + wrap-up, the standard handle time) once that is over.
+    const ended = await conversation('vip-1');
+    expect(ended.status).toBe(ConversationStatus.CONVERSATION_STATUS_WRAP_UP);
+    expect(ended.outcome).toBe(Outcome.OUTCOME_RESOLVED);
+    const handled = async () =>
+      Number(
+        (await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'sue' })).stats!
+          .handled,
+      );
+    expect(await handled()).toBe(handledBefore);
     // Sue (60 s wrap-up, a free chat seat) is billing's only agent: during wrap-up a billing chat waits.
     const waiting = await call(h.gateway, h.gateway.enqueue, {
       tenant: T,
@@ -162,6 +164,8 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
     });
     expect(waiting.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
     await call(h.desk, h.desk.finishWrapUp, { tenant: T, requestId: '', agentId: 'sue' });
+    expect((await conversation('vip-1')).status).toBe(ConversationStatus.CONVERSATION_STATUS_CLOSED);
+    expect(await handled()).toBe(handledBefore + 1);
     const assigned = await conversation('bill-1');
     expect(assigned.status).toBe(ConversationStatus.CONVERSATION_STATUS_ASSIGNED);
     expect(assigned.agentId).toBe('sue');

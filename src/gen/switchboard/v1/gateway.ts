@@ -115,7 +115,7 @@ export enum ConversationStatus {
   CONVERSATION_STATUS_OFFERED = 2,
   /** CONVERSATION_STATUS_ASSIGNED - Assigned to an agent. */
   CONVERSATION_STATUS_ASSIGNED = 3,
-  /** CONVERSATION_STATUS_WRAP_UP - Ended; the agent is wrapping up. */
+  /** CONVERSATION_STATUS_WRAP_UP - Ended with its outcome; the agent is still in the wrap-up after it (then CLOSED). */
   CONVERSATION_STATUS_WRAP_UP = 4,
   /** CONVERSATION_STATUS_CLOSED - Closed with an outcome. */
   CONVERSATION_STATUS_CLOSED = 5,
