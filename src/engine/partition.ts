@@ -51,6 +51,11 @@ import { BUCKETS, F } from './window.js';
 
 /** Max heap entries examined by a filtered (lazy) search. */
 export const SEARCH_LIMIT = 64;
+/**
+ * How far past a boundary the service level must climb before a breached or at-risk queue is told it
+ * improved (one percentage point): without it a queue hovering at the boundary alerts with every answer.
+ */
+export const SLA_HYSTERESIS = 0.01;
 /** How often a waiting conversation's position/estimate is re-checked for a material change. */
 export const NOTICE_RECHECK_MS = 30_000;
 /**
@@ -1019,12 +1024,16 @@ export class Partition implements RuleContext {
   evaluateSla(q: Queue): void {
     const sl = this.serviceLevel(q.window.sums, q.waitingPastThreshold(this.now, true));
     const target = q.cfg.serviceLevel.target;
-    const state =
+    const margin = this.config.slaAtRiskMargin;
+    // A state is left for a better one only once the level clears its boundary by SLA_HYSTERESIS: a
+    // queue hovering at a boundary would otherwise raise and clear an alert with every answer.
+    const from = q.slaState;
+    const state: Queue['slaState'] =
       sl === null
         ? 'ok'
-        : sl < target
+        : sl < target + (from === 'breached' ? SLA_HYSTERESIS : 0)
           ? 'breached'
-          : sl < target + this.config.slaAtRiskMargin
+          : sl < target + margin + (from === 'ok' ? 0 : SLA_HYSTERESIS)
             ? 'at_risk'
             : 'ok';
     if (state === q.slaState) return;

@@ -97,10 +97,35 @@ describe('service-level alerts', () => {
     expect(answer('a', 1_000)).toEqual([]); // 1/1
     expect(answer('b', 30_000)).toEqual(['sla_at_risk']); // 1/2 = 0.5 < 0.7
     expect(answer('c', 30_000)).toEqual(['sla_breached']); // 1/3 < 0.5
-    expect(answer('d', 1_000)).toEqual(['sla_at_risk']); // 2/4 = 0.5
-    expect(answer('e', 1_000)).toEqual([]); // 3/5 = 0.6
+    // Back at the target exactly: not clear of it by the hysteresis band (one point), still breached.
+    expect(answer('d', 1_000)).toEqual([]); // 2/4 = 0.5
+    expect(answer('e', 1_000)).toEqual(['sla_at_risk']); // 3/5 = 0.6
     expect(answer('f', 1_000)).toEqual([]); // 4/6 = 0.67
-    expect(answer('g', 1_000)).toEqual(['sla_recovered']); // 5/7 = 0.71
+    expect(answer('g', 1_000)).toEqual(['sla_recovered']); // 5/7 = 0.714 ≥ 0.7 + 0.01
+  });
+
+  it('a level hovering at a boundary raises its alert once, not with every answer', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0.1 }) });
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 100 } }) });
+    const answer = (id: string, waitMs: number) => {
+      s.enqueue(conversation(id));
+      s.t += waitMs;
+      const ev = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+      s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+      return only(ev, 'alert').map((a) => a.alert);
+    };
+    const raised: string[] = [];
+    // Nine in time, one late, then alternating: the level swings around 0.9 (the at-risk boundary),
+    // from just under it to just over it, never a point clear of it.
+    for (let i = 0; i < 9; i++) raised.push(...answer(`in${i}`, 1_000));
+    raised.push(...answer('late0', 30_000)); // 9/10 = 0.9: ok
+    for (let i = 1; i <= 6; i++) {
+      raised.push(...answer(`late${i}`, 30_000)); // just under 0.9
+      for (let k = 0; k < 10; k++) raised.push(...answer(`in${i}-${k}`, 1_000)); // back over 0.9
+    }
+    expect(raised).toEqual(['sla_at_risk']);
   });
 });
 

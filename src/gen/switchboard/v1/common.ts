@@ -567,7 +567,11 @@ export interface RoutingConfig {
   slaDrivenPriority: boolean;
   /** Rules choosing a queue when the conversation names none: first match wins. */
   queueRules: QueueRule[];
-  /** Service level below target + margin raises an `sla_at_risk` alert (0–1, e.g. 0.05). */
+  /**
+   * Service level below target + margin raises an `sla_at_risk` alert (0–1, e.g. 0.05). An alert clears
+   * (`sla_recovered`, or breached → at risk) only one point (0.01) past its boundary, so a level hovering
+   * at it does not alert with every answer.
+   */
   slaAtRiskMargin: number;
 }
 
