@@ -2,8 +2,10 @@
  * Composition root: config → ports (embedded files or NATS/Mongo) → worker pool → actor host → router →
  * API servers. Nothing else in the code base decides which adapter runs.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CallTrace, createApi, TlsFiles } from './api/index.js';
@@ -109,6 +111,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
       agentSeriesLimit: config.agentSeriesLimit,
       snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
+      build: { version: packageVersion(), node: nodeId },
     });
     host = new PartitionHost({
       ports,
@@ -316,4 +319,24 @@ function tokensFromFile(
     if (e instanceof OptionFileError) throw new ConfigError([e.message]);
     throw e;
   }
+}
+
+/**
+ * The version in Switchboard's package.json (src/ and dist/src/ sit at different depths below it, and the
+ * image keeps it in /app), for `switchboard_build_info`; `unknown` if it cannot be found.
+ */
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'switchboard' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not here: one level up
+    }
+  }
+  return 'unknown';
 }

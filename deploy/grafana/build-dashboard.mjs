@@ -122,6 +122,16 @@ const SL_THRESHOLDS = {
   ],
 };
 
+/** The series of query `refId` is a plain count (beside a panel unit such as seconds), on a right axis. */
+const COUNT_ON_RIGHT = (refId) => ({
+  matcher: { id: 'byFrameRefID', options: refId },
+  properties: [
+    { id: 'unit', value: 'short' },
+    { id: 'custom.axisPlacement', value: 'right' },
+    { id: 'decimals', value: 0 },
+  ],
+});
+
 /** Draws the `floor` series as a dashed red line. */
 const FLOOR_LINE = {
   matcher: { id: 'byName', options: 'floor' },
@@ -393,6 +403,12 @@ const ROWS = [
         ],
         { w: 6 },
       ),
+      table(
+        'Node versions',
+        'The version each node runs and its node id (switchboard_build_info): during a rollout, old and new side by side.',
+        'max by (pod, node, version) (switchboard_build_info)',
+        { w: 24, h: 5 },
+      ),
     ],
   ],
   [
@@ -425,7 +441,8 @@ const ROWS = [
             'B',
           ),
         ],
-        { unit: 's', w: 4 },
+        // The age is seconds; the failures are a count, on their own axis.
+        { unit: 's', w: 4, overrides: [COUNT_ON_RIGHT('B')] },
       ),
       bargauge(
         'TLS certificate expires in',

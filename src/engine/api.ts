@@ -33,6 +33,8 @@ export type Query =
   | { type: 'customer'; customerId: string }
   | { type: 'list_agents' }
   | { type: 'list_queues' }
+  /** The ids of the queues and (not removed) agents, for the node's metrics to start their series at 0. */
+  | { type: 'ids' }
   | { type: 'routing_config' }
   | { type: 'lint' }
   | { type: 'digest' };
@@ -53,6 +55,7 @@ export type QueryResult =
   | { type: 'customer'; customer: CustomerConfig | null }
   | { type: 'list_agents'; agents: AgentConfig[] }
   | { type: 'list_queues'; queues: QueueConfig[] }
+  | { type: 'ids'; queueIds: string[]; agentIds: string[] }
   | { type: 'routing_config'; config: RoutingConfig }
   | { type: 'lint'; findings: LintFinding[] }
   | { type: 'digest'; digest: string };

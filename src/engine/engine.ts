@@ -188,6 +188,11 @@ export class RoutingEngine implements Engine {
         return { type: 'list_agents', agents: structuredClone([...p.agents.values()].map((a) => a.cfg)) };
       case 'list_queues':
         return { type: 'list_queues', queues: structuredClone([...p.queues.values()].map((x) => x.cfg)) };
+      case 'ids': {
+        const agentIds: string[] = [];
+        for (const a of p.agents.values()) if (!a.removed) agentIds.push(a.cfg.id);
+        return { type: 'ids', queueIds: [...p.queues.keys()], agentIds };
+      }
       case 'routing_config':
         return { type: 'routing_config', config: structuredClone(p.config) };
       case 'lint':

@@ -644,6 +644,9 @@ export class PartitionHost {
       if (p.timer) clearTimeout(p.timer);
       const r = p.result;
       if (r.ok && !r.duplicate) {
+        const cmd = p.env.cmd;
+        if (cmd.type === 'upsert_queue') this.metrics?.knowQueue(part.name, cmd.queue.id);
+        else if (cmd.type === 'upsert_agent') this.metrics?.knowAgent(part.name, cmd.agent.id);
         if (r.events.length > 0) {
           this.record(part.name, r.reply, r.events);
           this.bus.publish(part.name, p.seq, p.env.at, r.events);
@@ -660,6 +663,33 @@ export class PartitionHost {
         this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
       );
     }
+  }
+
+  /**
+   * Starts the counters of a freshly loaded partition at 0 (its tenant, queues and agents), off the
+   * load's path: one query of ids, so the first alert or missed offer after a load or a takeover shows
+   * in `increase()`. The per-agent counters keep their `--agent-series-limit` bound.
+   */
+  private knowSeries(part: Part): void {
+    const m = this.metrics;
+    if (!m) return;
+    const tenant = part.name;
+    m.knowTenant(tenant);
+    const item = {
+      kind: 'query',
+      partition: tenant,
+      query: { type: 'ids' },
+      at: this.ports.clock.now(),
+    } as const;
+    this.ask(this.slots[part.slot] as Slot, item).then(
+      (r) => {
+        if (r.type !== 'ids') return;
+        for (const q of r.queueIds) m.knowQueue(tenant, q);
+        for (const a of r.agentIds) m.knowAgent(tenant, a);
+      },
+      // The partition went away meanwhile (a handover, a worker crash): its next load tries again.
+      () => undefined,
+    );
   }
 
   /**
@@ -952,6 +982,7 @@ export class PartitionHost {
         'partition recovered',
       );
       st.status = 'ready';
+      this.knowSeries(part);
       this.setTimer(part, r.nextTimerAt);
       const waiting = st.waiting.splice(0);
       for (const p of waiting) this.accept(part, p);

@@ -52,6 +52,50 @@ describe('node metrics: pair counters', () => {
     });
   });
 
+  it('a known tenant, queue or agent has its series at 0 before anything is counted under it', async () => {
+    const registry = new Registry();
+    const m = createNodeMetrics(registry, { ...sources, agentSeriesLimit: 1 });
+    m.knowTenant('t');
+    m.knowQueue('t', 'q1');
+    m.knowAgent('t', 'a1');
+    m.knowAgent('t', 'a2');
+    const text = await registry.metrics();
+    for (const line of [
+      'switchboard_tenant_overloaded_total{tenant="t"} 0',
+      'switchboard_alerts_total{tenant="t",alert="agent_missed_offers",queue=""} 0',
+      'switchboard_alerts_total{tenant="t",alert="sla_at_risk",queue="q1"} 0',
+      'switchboard_alerts_total{tenant="t",alert="sla_breached",queue="q1"} 0',
+      'switchboard_alerts_total{tenant="t",alert="queue_over_capacity",queue="q1"} 0',
+      'switchboard_conversations_inbound_total{tenant="t",queue="q1"} 0',
+      'switchboard_conversations_assigned_total{tenant="t",queue="q1"} 0',
+      'switchboard_conversations_abandoned_total{tenant="t",queue="q1"} 0',
+      'switchboard_conversations_transferred_total{tenant="t",queue="q1"} 0',
+      'switchboard_queue_offers_missed_total{tenant="t",queue="q1"} 0',
+      'switchboard_agent_assigned_total{tenant="t",agent="a1"} 0',
+      'switchboard_offers_missed_total{tenant="t",agent="a1"} 0',
+      'switchboard_agent_transferred_total{tenant="t",agent="a1"} 0',
+      // Past the per-agent bound a known agent starts the shared "_other" series, not its own.
+      'switchboard_agent_assigned_total{tenant="t",agent="_other"} 0',
+    ])
+      expect(text).toContain(line);
+    expect(text).not.toContain('agent="a2"');
+    // Then the first occurrence is an increase from 0 (what increase() and rate() can see).
+    m.queueOffersMissed.inc('t', 'q1');
+    m.offersMissed.inc('t', 'a1');
+    m.alerts.inc({ tenant: 't', alert: 'sla_breached', queue: 'q1' });
+    const after = await registry.metrics();
+    expect(after).toContain('switchboard_queue_offers_missed_total{tenant="t",queue="q1"} 1');
+    expect(after).toContain('switchboard_offers_missed_total{tenant="t",agent="a1"} 1');
+    expect(after).toContain('switchboard_alerts_total{tenant="t",alert="sla_breached",queue="q1"} 1');
+    expect(after).toContain('switchboard_alerts_total{tenant="t",alert="sla_at_risk",queue="q1"} 0');
+  });
+
+  it('switchboard_build_info names the version and the node', async () => {
+    const registry = new Registry();
+    createNodeMetrics(registry, { ...sources, build: { version: '1.2.3', node: 'node-a' } });
+    expect(await registry.metrics()).toContain('switchboard_build_info{version="1.2.3",node="node-a"} 1');
+  });
+
   it('two hosts on one registry share the counters', async () => {
     const registry = new Registry();
     const a = createNodeMetrics(registry, sources);

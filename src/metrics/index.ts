@@ -50,7 +50,20 @@ export interface NodeMetrics {
   tenantOverloaded: Counter<'tenant'>;
   /** Snapshot attempts that failed (serialising, saving or trimming). */
   snapshotFailures: Counter<string>;
+  /**
+   * Start the series of a tenant, one of its queues or one of its agents at 0 (see `PairCounter.touch`):
+   * the host calls these when a partition is loaded and when a queue or agent is created, so the first
+   * alert, missed offer or refusal shows in `increase()` (a series born at 1 does not).
+   */
+  knowTenant(tenant: string): void;
+  knowQueue(tenant: string, queue: string): void;
+  knowAgent(tenant: string, agent: string): void;
 }
+
+/** Alert kinds raised per queue: each one's series starts at 0 when the queue becomes known. */
+export const QUEUE_ALERTS = ['sla_at_risk', 'sla_breached', 'sla_recovered', 'queue_over_capacity'] as const;
+/** Alert kinds raised per agent (counted with queue=""): started at 0 per tenant. */
+export const AGENT_ALERTS = ['agent_missed_offers'] as const;
 
 /**
  * A prom-client counter with two labels whose increments are gathered in plain maps and added to it
@@ -61,7 +74,7 @@ export interface NodeMetrics {
  * prom-client keeps anyway (one per tenant × queue/agent/alert).
  */
 export class PairCounter {
-  private readonly pending = new Map<string, Map<string, { n: number }>>();
+  private readonly pending = new Map<string, Map<string, { n: number; shown: boolean }>>();
   /** Distinct pairs counted under their own second label so far (bounded by `maxPairs`). */
   private pairs = 0;
 
@@ -78,6 +91,20 @@ export class PairCounter {
   ) {}
 
   inc(a: string, b: string): void {
+    this.entry(a, b).n++;
+  }
+
+  /**
+   * Makes the pair's series exist at 0 from the next read on, before anything is counted under it:
+   * `increase()` and `rate()` see a series' first increment only if an earlier sample holds the value
+   * before it, so a series born at 1 would hide its first occurrence from every alert. Called when a
+   * queue, an agent or a tenant becomes known. Within the bound like `inc` (past it, the `OTHER` pair).
+   */
+  touch(a: string, b: string): void {
+    this.entry(a, b);
+  }
+
+  private entry(a: string, b: string): { n: number; shown: boolean } {
     let byB = this.pending.get(a);
     if (byB === undefined) {
       byB = new Map();
@@ -85,24 +112,22 @@ export class PairCounter {
     }
     let c = byB.get(b);
     if (c === undefined) {
-      if (this.pairs >= this.maxPairs && b !== OTHER) {
-        this.inc(a, OTHER);
-        return;
-      }
+      if (this.pairs >= this.maxPairs && b !== OTHER) return this.entry(a, OTHER);
       if (b !== OTHER) this.pairs++;
-      c = { n: 0 };
+      c = { n: 0, shown: false };
       byB.set(b, c);
     }
-    c.n++;
+    return c;
   }
 
-  /** Adds what was counted since the last read to the counter. */
+  /** Adds what was counted since the last read to the counter (a pair read for the first time: at 0 too). */
   flush(): void {
     for (const [a, byB] of this.pending) {
       for (const [b, c] of byB) {
-        if (c.n === 0) continue;
+        if (c.n === 0 && c.shown) continue;
         this.counter.inc({ [this.first]: a, [this.second]: b }, c.n);
         c.n = 0;
+        c.shown = true;
       }
     }
   }
@@ -126,6 +151,8 @@ export interface MetricsSources {
   snapshotAgeSeconds?: () => number;
   /** Per-agent counters: most (tenant, agent) series each, the rest under agent `_other` (default: no bound). */
   agentSeriesLimit?: number;
+  /** `switchboard_build_info{version,node}` = 1 (absent: not exported). */
+  build?: { version: string; node: string };
 }
 
 /** The `alert` values of `switchboard_queue_alert_active`: the engine's queue alerts that have a clearing one. */
@@ -343,7 +370,22 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     );
   }
 
-  return {
+  if (sources.build) {
+    const build = sources.build;
+    getOrCreate(
+      registry,
+      'switchboard_build_info',
+      () =>
+        new Gauge({
+          name: 'switchboard_build_info',
+          help: 'Always 1: the version this node runs and its node id (join on it, e.g. * on (pod) group_left(version))',
+          labelNames: ['version', 'node'],
+          registers,
+        }),
+    ).set(build, 1);
+  }
+
+  const m: Omit<NodeMetrics, 'knowTenant' | 'knowQueue' | 'knowAgent'> = {
     assignmentLatency: getOrCreate(
       registry,
       'switchboard_assignment_latency_seconds',
@@ -444,5 +486,21 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'Commands refused (SB_ERR_OVERLOADED) because their tenant had --max-inflight-per-tenant in flight',
       ['tenant'],
     ),
+  };
+  const perQueue = [m.inbound, m.assigned, m.abandoned, m.transferred, m.queueOffersMissed];
+  const perAgent = [m.agentAssigned, m.offersMissed, m.agentTransferred];
+  return {
+    ...m,
+    knowTenant(tenant) {
+      m.tenantOverloaded.inc({ tenant }, 0);
+      for (const alert of AGENT_ALERTS) m.alerts.inc({ tenant, alert, queue: '' }, 0);
+    },
+    knowQueue(tenant, queue) {
+      for (const c of perQueue) c.touch(tenant, queue);
+      for (const alert of QUEUE_ALERTS) m.alerts.inc({ tenant, alert, queue }, 0);
+    },
+    knowAgent(tenant, agent) {
+      for (const c of perAgent) c.touch(tenant, agent);
+    },
   };
 }

@@ -365,6 +365,7 @@ describe('alerts and dashboard queries', () => {
       queueStats: async () => [],
       leaseLosses: () => ({}),
       tlsCertificate: () => Buffer.alloc(0),
+      build: { version: '0.0.0', node: 'n' },
     });
     const registered: Obj[] = registry.getMetricsAsArray();
     // The API service layer registers the command histogram and the error counter itself (src/api/service.ts).
@@ -401,6 +402,20 @@ describe('Grafana dashboard', () => {
     for (const p of dashboard.panels.filter((p: Obj) => p.type !== 'row')) {
       expect(p.datasource.uid, p.title).toBe(DS_UID);
       for (const t of p.targets) expect(t.datasource.uid, p.title).toBe(DS_UID);
+    }
+  });
+
+  it('a count drawn in a panel whose unit is a duration gets a unit of its own', () => {
+    for (const p of dashboard.panels.filter((p: Obj) => p.type === 'timeseries')) {
+      if (p.fieldConfig.defaults.unit !== 's') continue;
+      for (const t of p.targets) {
+        if (!/increase\(\w+_total[{[]/.test(t.expr)) continue;
+        const own = p.fieldConfig.overrides.find(
+          (o: Obj) => o.matcher.id === 'byFrameRefID' && o.matcher.options === t.refId,
+        );
+        const unit = own?.properties.find((x: Obj) => x.id === 'unit')?.value;
+        expect(unit, `panel "${p.title}" ${t.refId} counts ${t.expr}`).toBe('short');
+      }
     }
   });
 

@@ -56,6 +56,8 @@ export async function startHost(
     fsync?: 'always' | 'interval';
     /** Bugs injected on every worker before the host starts (test hook: `injectBugEverywhere`). */
     bugs?: { commandId: string; how: InjectedBug }[];
+    /** Per-agent series bound of the metrics (default: none). */
+    agentSeriesLimit?: number;
   } & Partial<Omit<PartitionHostOptions, 'ports' | 'pool'>> = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? (await tempDataDir());
@@ -72,6 +74,7 @@ export async function startHost(
     partitionsOwned: () => host?.partitionsOwned ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
     snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
+    ...(opts.agentSeriesLimit !== undefined ? { agentSeriesLimit: opts.agentSeriesLimit } : {}),
   });
   host = new PartitionHost({ ...opts, ports, pool, metrics });
   for (const b of opts.bugs ?? []) await host.injectBugEverywhere(b.commandId, b.how);

@@ -165,7 +165,14 @@ describe.each(['port', 'inline'] as const)('actor host (%s pool)', (pool) => {
     expect(h.host.inflightCount).toBe(0);
     const refusedCount = (await h.registry.getSingleMetric('switchboard_tenant_overloaded_total')?.get())
       ?.values;
-    expect(refusedCount).toEqual([{ value: 110, labels: { tenant: 'flood' } }]);
+    // Each tenant's series starts at 0 when its partition loads, so `increase()` sees the first refusal.
+    expect(refusedCount).toEqual(
+      expect.arrayContaining([
+        { value: 110, labels: { tenant: 'flood' } },
+        { value: 0, labels: { tenant: 'quiet' } },
+      ]),
+    );
+    expect(refusedCount).toHaveLength(2);
     expect(status(await enqueue(h, 'flood', 'f-after'))).toBe('queued');
   });
 
@@ -480,13 +487,16 @@ describe('snapshots on a timer and lease loss', () => {
     });
     const series = async (name: string) =>
       ((await h.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [v.labels, v.value]);
+    // Every queue's and agent's series exists from its creation on, at 0 until something is counted.
     expect(await series('switchboard_conversations_transferred_total')).toEqual([
       [{ tenant: 'acme', queue: 'chat-support' }, 1],
+      [{ tenant: 'acme', queue: 'chat-billing' }, 0],
     ]);
     expect(await series('switchboard_agent_transferred_total')).toEqual([
       [{ tenant: 'acme', agent: 'agent-1' }, 1],
     ]);
     expect(await series('switchboard_queue_offers_missed_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-support' }, 0],
       [{ tenant: 'acme', queue: 'chat-billing' }, 1],
     ]);
     expect(await series('switchboard_offers_missed_total')).toEqual([
@@ -501,22 +511,61 @@ describe('snapshots on a timer and lease loss', () => {
     );
     expect(again.ok && again.reply).toMatchObject({ kind: 'enqueued', conversationId: 'conv-1' });
     expect(await series('switchboard_conversations_inbound_total')).toEqual([
-      [{ tenant: 'acme', queue: 'chat-billing' }, 1],
       [{ tenant: 'acme', queue: 'chat-support' }, 1],
+      [{ tenant: 'acme', queue: 'chat-billing' }, 1],
     ]);
     // The queue statistics say the same.
     const stats = await h.host.query('acme', { type: 'queue_stats', queueId: 'chat-support' });
     expect(stats).toMatchObject({ stats: { transferred: 1 } });
   });
 
-  it('engine alerts are counted by tenant, alert and queue', async () => {
+  it('engine alerts are counted by tenant, alert and queue; every kind starts at 0 before its first', async () => {
     const h = await host();
     await h.send('acme', { type: 'upsert_queue', queue: queueConfig('tiny', { maxSize: 1 }) });
+    const alerts = async () =>
+      ((await h.registry.getSingleMetric('switchboard_alerts_total')?.get())?.values ?? []).map((v) => [
+        v.labels,
+        v.value,
+      ]);
+    const zeros = [
+      [{ tenant: 'acme', alert: 'agent_missed_offers', queue: '' }, 0],
+      [{ tenant: 'acme', alert: 'sla_at_risk', queue: 'tiny' }, 0],
+      [{ tenant: 'acme', alert: 'sla_breached', queue: 'tiny' }, 0],
+      [{ tenant: 'acme', alert: 'sla_recovered', queue: 'tiny' }, 0],
+      [{ tenant: 'acme', alert: 'queue_over_capacity', queue: 'tiny' }, 0],
+    ];
+    // A scrape before the first alert sees 0, so the first one is an increase, not a series born at 1.
+    expect(await alerts()).toEqual(zeros);
     for (const id of ['t1', 't2'])
       await h.send('acme', { type: 'enqueue', conversation: conversation(id, { queueId: 'tiny' }) });
-    const values = (await h.registry.getSingleMetric('switchboard_alerts_total')?.get())?.values ?? [];
-    expect(values.map((v) => [v.labels, v.value])).toEqual([
-      [{ tenant: 'acme', alert: 'queue_over_capacity', queue: 'tiny' }, 1],
+    expect(await alerts()).toEqual(
+      zeros.map(([l, v]) => [l, (l as { alert: string }).alert === 'queue_over_capacity' ? 1 : v]),
+    );
+  });
+
+  it('a partition loaded from its log starts the series of its tenant, queues and agents at 0', async () => {
+    const first = await host();
+    await billingDesk(first, 'acme', 2);
+    await first.stop();
+    const h = await host({ dir: first.dir, agentSeriesLimit: 1 });
+    // A read loads the partition (nothing is counted); its series appear once the ids are back.
+    await h.host.query('acme', { type: 'list_queues' });
+    const series = async (name: string) =>
+      ((await h.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [v.labels, v.value]);
+    for (let i = 0; i < 100 && (await series('switchboard_agent_assigned_total')).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await series('switchboard_tenant_overloaded_total')).toEqual([[{ tenant: 'acme' }, 0]]);
+    expect(await series('switchboard_conversations_inbound_total')).toEqual([
+      [{ tenant: 'acme', queue: 'chat-billing' }, 0],
+    ]);
+    // Within --agent-series-limit: the first agent gets its own series, the rest share "_other".
+    expect(await series('switchboard_agent_assigned_total')).toEqual([
+      [{ tenant: 'acme', agent: expect.stringMatching(/^agent-/) }, 0],
+      [{ tenant: 'acme', agent: '_other' }, 0],
+    ]);
+    expect(await series('switchboard_alerts_total')).toContainEqual([
+      { tenant: 'acme', alert: 'sla_breached', queue: 'chat-billing' },
+      0,
     ]);
     // The condition in force, read from the queue's state at scrape time (until it clears).
     const active = (await h.registry.getSingleMetric('switchboard_queue_alert_active')?.get())?.values ?? [];
