@@ -191,11 +191,22 @@ export class GrpcApiServer {
     return bound;
   }
 
-  /** Ends event streams, lets unary calls finish for up to `graceMs`, then forces the rest. */
+  /**
+   * Ends event streams with UNAVAILABLE (`SB_ERR_UNAVAILABLE`: a client reconnects, to another node; an
+   * OK end would read as "the server meant to stop"), lets unary calls finish for up to `graceMs`, then
+   * forces the rest.
+   */
   async close(graceMs: number): Promise<void> {
     if (this.readinessTimer) clearInterval(this.readinessTimer);
     this.setServing(false);
-    for (const w of this.watchers) w.end();
+    const ending = new SwitchboardError(
+      'SB_ERR_UNAVAILABLE',
+      'the node is shutting down: reopen the stream (another node answers)',
+    );
+    for (const w of this.watchers) {
+      this.service.countError('watchEvents', ending.code);
+      w.emit('error', toStatus(ending));
+    }
     this.watchers.clear();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -241,6 +252,8 @@ export class GrpcApiServer {
       } catch (e) {
         const err = toSwitchboardError(e, logger);
         service.countError(method, err.code);
+        // The service method times its calls; one refused before it (undecodable) is timed here.
+        if (call.request === MALFORMED) service.observeCall(method, performance.now());
         callback(toStatus(err));
       }
     };

@@ -36,13 +36,23 @@ export interface HttpServerOptions {
   tls?: TlsFiles;
   /** An SSE watcher is cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
   watchBufferBytes?: number;
+  /** At a stop, how long open connections may still send a request (answered 503): default `LAST_CALL_MS`. */
+  lastCallMs?: number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SSE_HEARTBEAT_MS = 15_000;
 /** How long a watcher cut off for reading too slowly gets to take its last event before its socket closes. */
 const SSE_CUT_GRACE_MS = 5_000;
+/**
+ * At a stop, open keep-alive connections get this long to send one more request (answered 503 +
+ * `connection: close`, so the client retries elsewhere) before idle ones are closed: closing an idle
+ * connection at once races a request the client is sending on it, which then fails with ECONNRESET
+ * and no answer. Ends early once every connection is closed.
+ */
+export const LAST_CALL_MS = 1_000;
 const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
+const SHUTTING_DOWN = 'the node is shutting down: retry with the same request id (another node answers)';
 
 export class HttpApiServer {
   private readonly server: Server | HttpsServer;
@@ -53,6 +63,14 @@ export class HttpApiServer {
   private readonly maxBodyBytes: number;
   private readonly watchBufferBytes: number;
   private readonly streams = new Set<ServerResponse>();
+  /** Responses being prepared: told `connection: close` when the server starts closing. */
+  private readonly answering = new Set<ServerResponse>();
+  /** Set by `close`: new requests are refused (503) and every connection closes after its answer. */
+  private closing = false;
+  private readonly lastCallMs: number;
+  /** Open client connections (plain or TLS), to know when the last one has closed. */
+  private readonly sockets = new Set<Socket>();
+  private onAllClosed: (() => void) | null = null;
 
   constructor(opts: HttpServerOptions) {
     this.service = opts.service;
@@ -60,6 +78,7 @@ export class HttpApiServer {
     this.logger = opts.logger;
     this.maxBodyBytes = opts.maxBodyBytes;
     this.watchBufferBytes = opts.watchBufferBytes ?? WATCH_BUFFER_LIMIT;
+    this.lastCallMs = opts.lastCallMs ?? LAST_CALL_MS;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res);
     const tls = opts.tls;
     if (tls) {
@@ -70,6 +89,13 @@ export class HttpApiServer {
     } else {
       this.server = createServer({ keepAliveTimeout: 65_000 }, handler);
     }
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        if (this.sockets.size === 0) this.onAllClosed?.();
+      });
+    });
     // Requests Node's parser refuses never reach a handler: answer them in the catalogue's terms too.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) {
@@ -81,6 +107,7 @@ export class HttpApiServer {
         ? new SwitchboardError('SB_ERR_PAYLOAD_TOO_LARGE', 'the request line or headers are too large')
         : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed HTTP request');
       this.service.countError('http', e.code);
+      this.service.observeCall('http', performance.now());
       const body = JSON.stringify({ error: { code: e.code, message: e.message } });
       const status = tooLarge ? '413 Payload Too Large' : '400 Bad Request';
       socket.end(
@@ -100,14 +127,45 @@ export class HttpApiServer {
     });
   }
 
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
+  /**
+   * Stops accepting and lets the requests in flight finish for up to `graceMs`, then cuts the rest.
+   * From now on a request arriving on an open keep-alive connection is not served: it gets 503
+   * `SB_ERR_UNAVAILABLE` with `Retry-After` (retryable: nothing was done) and `connection: close`, and the
+   * answers in flight carry `connection: close` too, so every connection closes after its last answer
+   * and the grace covers only work already under way: with nothing in flight the server closes at once.
+   * Event streams end with an `SB_ERR_UNAVAILABLE` error event (reconnect elsewhere).
+   */
   async close(graceMs: number): Promise<void> {
-    for (const s of this.streams) s.end();
+    this.closing = true;
+    for (const res of this.answering) if (!res.headersSent) res.setHeader('connection', 'close');
+    for (const s of this.streams) {
+      this.service.countError('watchEvents', 'SB_ERR_UNAVAILABLE');
+      s.end(
+        `event: error\ndata: ${JSON.stringify({ error: { code: 'SB_ERR_UNAVAILABLE', message: SHUTTING_DOWN } })}\n\n`,
+      );
+    }
     this.streams.clear();
     if (!this.server.listening) return;
+    const t0 = Date.now();
+    const lastCall = Math.min(this.lastCallMs, graceMs);
+    if (lastCall > 0 && this.sockets.size > 0) {
+      // Still listening: a client's next call, on its open connection or a new one, gets its 503.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.onAllClosed = null;
+          resolve();
+        };
+        const timer = setTimeout(done, lastCall);
+        this.onAllClosed = done;
+      });
+    }
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    const timer = setTimeout(
+      () => this.server.closeAllConnections(),
+      Math.max(0, graceMs - (Date.now() - t0)),
+    );
     timer.unref();
     await closed;
     clearTimeout(timer);
@@ -115,17 +173,22 @@ export class HttpApiServer {
 
   /** Never rejects: anything unexpected becomes a logged INTERNAL answer (or a cut connection). */
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    if (this.closing) res.setHeader('connection', 'close');
+    this.answering.add(res);
     try {
-      await this.handle(req, res);
+      await this.handle(req, res, t0);
     } catch (e) {
       this.logger.error({ err: e }, 'http handler failed');
       if (!res.headersSent)
-        this.sendError(res, 'http', new SwitchboardError('SB_ERR_INTERNAL', 'internal error'));
+        this.sendError(res, 'http', new SwitchboardError('SB_ERR_INTERNAL', 'internal error'), t0);
       else res.destroy();
+    } finally {
+      this.answering.delete(res);
     }
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, t0: number): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
@@ -134,7 +197,7 @@ export class HttpApiServer {
 
     if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (pathname === '/readyz') {
-      const ready = this.service.ready();
+      const ready = !this.closing && this.service.ready();
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready' });
     }
     if (pathname === '/metrics' && method === 'GET') {
@@ -147,12 +210,25 @@ export class HttpApiServer {
     let match: ReturnType<RouteTable['match']>;
     try {
       match = this.routes.match(method, pathname);
+      if (this.closing) {
+        // Not served: the caller retries (another node, or this one's replacement) with the same id.
+        const rpc = match?.route.rpc ?? 'http';
+        return this.drainThen(req, res, rpc, new SwitchboardError('SB_ERR_UNAVAILABLE', SHUTTING_DOWN), t0);
+      }
       if (match === null && method === 'GET') {
         const tenant = eventsTenant(pathname);
         if (tenant !== null) return this.events(req, res, tenant, query);
       }
     } catch {
-      return this.drainThen(req, res, 'http', invalidArg('path', 'malformed percent-encoding in the path'));
+      return this.drainThen(
+        req,
+        res,
+        'http',
+        this.closing
+          ? new SwitchboardError('SB_ERR_UNAVAILABLE', SHUTTING_DOWN)
+          : invalidArg('path', 'malformed percent-encoding in the path'),
+        t0,
+      );
     }
     if (match === null) {
       const allowed = this.routes.allowedMethods(pathname);
@@ -166,6 +242,7 @@ export class HttpApiServer {
             'SB_ERR_METHOD_NOT_ALLOWED',
             `${pathname.slice(0, 200)} takes ${allowed.join(', ')}`,
           ),
+          t0,
         );
       }
       return this.drainThen(
@@ -173,6 +250,7 @@ export class HttpApiServer {
         res,
         'http',
         new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', `no route ${method} ${pathname.slice(0, 200)}`),
+        t0,
       );
     }
 
@@ -188,7 +266,8 @@ export class HttpApiServer {
         req.headers['idempotency-key'],
       );
     } catch (e) {
-      return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
+      // Refused before the service method ran (token, body): timed here, as the method times its own.
+      return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger), t0);
     }
     try {
       const fn = this.service[match.route.rpc] as (r: unknown, c: CallContext) => Promise<unknown>;
@@ -261,16 +340,36 @@ export class HttpApiServer {
     });
   }
 
-  /** Every error answer goes through here, so `switchboard_errors_total` counts each one. */
-  private sendError(res: ServerResponse, method: string, e: SwitchboardError): void {
+  /**
+   * Every error answer goes through here, so `switchboard_errors_total` counts each one; `startedAt`
+   * (answers the service method did not time) also counts it in `switchboard_command_duration_seconds`.
+   */
+  private sendError(res: ServerResponse, method: string, e: SwitchboardError, startedAt?: number): void {
     this.service.countError(method, e.code);
+    if (startedAt !== undefined) this.service.observeCall(method, startedAt);
     sendError(res, e);
   }
 
-  /** Answers an error once the (ignored) body is consumed, so the keep-alive connection stays usable. */
-  private drainThen(req: IncomingMessage, res: ServerResponse, method: string, e: SwitchboardError): void {
+  /**
+   * Answers an error once the (ignored) body is consumed: the keep-alive connection stays usable, and a
+   * connection closed after the answer (`connection: close` while stopping) has no unread request bytes
+   * left, which would make the kernel reset it (RST) and the client lose the answer.
+   */
+  private drainThen(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    e: SwitchboardError,
+    startedAt: number,
+  ): void {
+    const answer = () => this.sendError(res, method, e, startedAt);
+    if (req.readableEnded) {
+      answer();
+      return;
+    }
+    req.once('end', answer);
+    req.once('error', () => res.destroy());
     req.resume();
-    this.sendError(res, method, e);
   }
 }
 

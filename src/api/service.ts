@@ -166,6 +166,7 @@ export class SwitchboardService {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly timers: Record<UnaryMethod, Timer>;
+  private readonly durations: Histogram<'method'>;
   private readonly errors: Counter<'method' | 'code'>;
   /** Process-unique prefix (48 random bits) for ids of calls without a request id. */
   private readonly boot = randomBytes(6).toString('base64url');
@@ -188,6 +189,7 @@ export class SwitchboardService {
         ],
         registers: [opts.registry],
       });
+    this.durations = hist;
     const timers = {} as Record<UnaryMethod, Timer>;
     for (const m of UNARY_METHODS) timers[m] = hist.labels(m);
     this.timers = timers;
@@ -208,6 +210,20 @@ export class SwitchboardService {
    */
   countError(method: string, code: string): void {
     this.errors.labels(method, code).inc();
+  }
+
+  /**
+   * Times a call the transport answered itself, before or instead of the service method (an HTTP body
+   * that is not JSON, a path that matches no route under `http`, an undecodable gRPC message, a refusal
+   * while stopping): with the service methods' own timing, `switchboard_command_duration_seconds_count`
+   * counts every answered call, so it is the denominator of every error counted in
+   * `switchboard_errors_total` (event streams aside: they are not calls).
+   */
+  observeCall(method: string, startedAt: number): void {
+    const seconds = (performance.now() - startedAt) / 1000;
+    const bound = (this.timers as Record<string, Timer | undefined>)[method];
+    if (bound) bound.observe(seconds);
+    else this.durations.labels(method).observe(seconds);
   }
 
   /** True once the router can serve (readiness). */

@@ -97,6 +97,32 @@ describe('switchboard_errors_total', () => {
   });
 });
 
+describe('switchboard_command_duration_seconds counts every answered call', () => {
+  /** `_count` of the command histogram for `method` (0 when the series does not exist yet). */
+  async function calls(method: string): Promise<number> {
+    const text = await h.registry.getSingleMetricAsString('switchboard_command_duration_seconds');
+    const m = new RegExp(
+      `^switchboard_command_duration_seconds_count\\{method="${method}"\\} (\\d+)$`,
+      'm',
+    ).exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  it('errors the HTTP layer answers itself (bad JSON, unknown field, no route, no token) are calls too: the error-rate denominator holds its numerator', async () => {
+    const enqueues = await calls('enqueue');
+    const unrouted = await calls('http');
+    const reads = await calls('getAgent');
+    expect((await http(h, 'POST', `${base}/conversations`, '{not json')).status).toBe(400);
+    expect((await http(h, 'POST', `${base}/conversations`, { id: 'x', nonsense: 1 })).status).toBe(400);
+    expect((await http(h, 'GET', '/v1/nothing/here')).status).toBe(404);
+    expect((await http(h, 'PATCH', `${base}/conversations`)).status).toBe(405);
+    expect((await http(h, 'GET', `${base}/agents/ona`, undefined, null)).status).toBe(401);
+    expect(await calls('enqueue')).toBe(enqueues + 2);
+    expect(await calls('http')).toBe(unrouted + 2);
+    expect(await calls('getAgent')).toBe(reads + 1);
+  });
+});
+
 describe('two tokens per tenant (rotation)', () => {
   it('the current and the next token both open the tenant, over gRPC and HTTP; neither opens another tenant', async () => {
     for (const token of [TOKENS.acme, NEXT_ACME_TOKEN]) {
