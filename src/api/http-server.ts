@@ -63,8 +63,6 @@ export class HttpApiServer {
   private readonly maxBodyBytes: number;
   private readonly watchBufferBytes: number;
   private readonly streams = new Set<ServerResponse>();
-  /** Responses being prepared: told `connection: close` when the server starts closing. */
-  private readonly answering = new Set<ServerResponse>();
   /** Set by `close`: new requests are refused (503) and every connection closes after its answer. */
   private closing = false;
   private readonly lastCallMs: number;
@@ -132,12 +130,12 @@ export class HttpApiServer {
    * From now on a request arriving on an open keep-alive connection is not served: it gets 503
    * `SB_ERR_UNAVAILABLE` with `Retry-After` (retryable: nothing was done) and `connection: close`, and the
    * answers in flight carry `connection: close` too, so every connection closes after its last answer
-   * and the grace covers only work already under way: with nothing in flight the server closes at once.
+   * and the grace covers only work already under way: the server closes once those are answered and
+   * every connection is gone, or `LAST_CALL_MS` after the start for idle keep-alive connections.
    * Event streams end with an `SB_ERR_UNAVAILABLE` error event (reconnect elsewhere).
    */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    for (const res of this.answering) if (!res.headersSent) res.setHeader('connection', 'close');
     for (const s of this.streams) {
       this.service.countError('watchEvents', 'SB_ERR_UNAVAILABLE');
       s.end(
@@ -174,8 +172,6 @@ export class HttpApiServer {
   /** Never rejects: anything unexpected becomes a logged INTERNAL answer (or a cut connection). */
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
-    if (this.closing) res.setHeader('connection', 'close');
-    this.answering.add(res);
     try {
       await this.handle(req, res, t0);
     } catch (e) {
@@ -183,9 +179,12 @@ export class HttpApiServer {
       if (!res.headersSent)
         this.sendError(res, 'http', new SwitchboardError('SB_ERR_INTERNAL', 'internal error'), t0);
       else res.destroy();
-    } finally {
-      this.answering.delete(res);
     }
+  }
+
+  /** While stopping, an answer closes its connection (checked as each answer is written). */
+  private lastOnConnection(res: ServerResponse): void {
+    if (this.closing) res.setHeader('connection', 'close');
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, t0: number): Promise<void> {
@@ -195,13 +194,18 @@ export class HttpApiServer {
     const query = q === -1 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
 
-    if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (pathname === '/healthz') {
+      this.lastOnConnection(res);
+      return sendJson(res, 200, { status: 'ok' });
+    }
     if (pathname === '/readyz') {
       const ready = !this.closing && this.service.ready();
+      this.lastOnConnection(res);
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready' });
     }
     if (pathname === '/metrics' && method === 'GET') {
       const body = await this.registry.metrics();
+      this.lastOnConnection(res);
       res.writeHead(200, { 'content-type': this.registry.contentType });
       res.end(body);
       return;
@@ -272,6 +276,7 @@ export class HttpApiServer {
     try {
       const fn = this.service[match.route.rpc] as (r: unknown, c: CallContext) => Promise<unknown>;
       const answer = await fn.call(this.service, request, ctx);
+      this.lastOnConnection(res);
       sendJson(res, 200, match.route.response.toJSON(answer as never));
     } catch (e) {
       this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
@@ -347,6 +352,7 @@ export class HttpApiServer {
   private sendError(res: ServerResponse, method: string, e: SwitchboardError, startedAt?: number): void {
     this.service.countError(method, e.code);
     if (startedAt !== undefined) this.service.observeCall(method, startedAt);
+    this.lastOnConnection(res);
     sendError(res, e);
   }
 
