@@ -310,8 +310,9 @@ function tokensFromFile(
     return new ReloadingFiles([path], read, {
       reloaded: () => logger.info({ tokensFile: path }, 'API tokens reloaded'),
       rejected: (err) =>
+        // Once per change of the file (not at every check); the message names lines, never their text.
         logger.error(
-          { err: err.message },
+          { tokensFile: path, err: err.message },
           'API tokens file changed but cannot be used: the tokens in service stay',
         ),
     });

@@ -5,8 +5,8 @@
  * some file systems and fires several times for one rotation.
  *
  * A change is taken only whole and only if `read` accepts it: a rotation caught half-way or a broken
- * file keeps the last good value in service and is reported; it is not marked as seen, so a fix made
- * later is picked up at the next check.
+ * file keeps the last good value in service and is reported once — not at every check while it stays as
+ * it is; any later change to the files (the fix, or the rest of the rotation) is read at the next check.
  */
 import { statSync } from 'node:fs';
 
@@ -27,6 +27,8 @@ export function filesStamp(paths: readonly string[]): string {
 export class ReloadingFiles<T> {
   private current: T;
   private version: string;
+  /** The files' version last refused (reported once; read again only once they change). */
+  private refused: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners = new Set<(v: T) => void>();
 
@@ -52,11 +54,12 @@ export class ReloadingFiles<T> {
   /** Reads the files again if they changed since the last good read. */
   check(): void {
     const v = filesStamp(this.paths);
-    if (v === this.version) return;
+    if (v === this.version || v === this.refused) return;
     let next: T;
     try {
       next = this.read();
     } catch (e) {
+      this.refused = v;
       this.events.rejected?.(e as Error);
       return;
     }
@@ -64,9 +67,11 @@ export class ReloadingFiles<T> {
       for (const l of this.listeners) l(next);
     } catch (e) {
       // A listener refused the value (it runs on a timer: a throw must not reach the event loop).
+      this.refused = v;
       this.events.rejected?.(e as Error);
       return;
     }
+    this.refused = null;
     this.version = v;
     this.current = next;
     this.events.reloaded?.();

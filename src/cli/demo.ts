@@ -170,19 +170,26 @@ export async function loadDemo(router: PartitionRouter, now: () => number): Prom
   return true;
 }
 
-/** How to try the demo, for a human at a terminal. */
-export function demoInstructions(httpPort: number, grpcPort: number, token: string | null): string {
-  const auth = token ? ` -H 'authorization: Bearer ${token}'` : '';
+/**
+ * How to try the demo, for a human at a terminal. Tokens are never printed (the banner goes to a terminal,
+ * and from there to scrollback, CI logs and screenshots): with authentication on, the commands read the
+ * token from `$TOKEN`.
+ */
+export function demoInstructions(httpPort: number, grpcPort: number, authenticated: boolean): string {
+  const auth = authenticated ? ` -H "authorization: Bearer $TOKEN"` : '';
   const base = `http://localhost:${httpPort}/v1/tenants/${DEMO_TENANT}`;
   return [
     '',
     `Demo tenant "${DEMO_TENANT}" is ready: queues ${QUEUES.map((q) => q.id).join(', ')}; ${AGENTS.length} agents online.`,
+    ...(authenticated
+      ? [`Authentication is on: export TOKEN=<a token of tenant "${DEMO_TENANT}" or an admin token> first.`]
+      : []),
     'Try:',
     `  curl -s -X POST ${base}/conversations${auth} -d '{"id":"conv-1","channel":"CHANNEL_CHAT","customer":{"id":"cust-1"},"queueId":"chat-billing","requiredSkills":[{"skill":"lang:fr","minLevel":5}]}'`,
     `  curl -s ${base}/conversations/conv-1${auth}`,
     `  curl -s ${base}/queue-stats${auth}`,
     `  curl -s http://localhost:${httpPort}/metrics | grep switchboard_assignment_latency`,
-    `  grpcurl -plaintext${token ? ` -H 'authorization: Bearer ${token}'` : ''} localhost:${grpcPort} list`,
+    `  grpcurl -plaintext${auth} localhost:${grpcPort} list`,
     '',
   ].join('\n');
 }

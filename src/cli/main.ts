@@ -43,8 +43,9 @@ async function main(): Promise<void> {
     },
   });
   if (config.demo) {
-    const token = config.tokens.demo?.[0] ?? (config.adminToken || null);
-    process.stderr.write(demoInstructions(node.httpPort, node.grpcPort, token));
+    const authenticated =
+      Object.keys(config.tokens).length > 0 || config.adminToken !== '' || config.tokensFile !== '';
+    process.stderr.write(demoInstructions(node.httpPort, node.grpcPort, authenticated));
   }
   let signalled = false;
   const shutdown = (signal: string) => {

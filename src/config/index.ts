@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { ADMIN_TENANT } from '../api/auth.js';
+import { checkTenant } from '../api/validate/common.js';
 
 interface Option {
   flag: string;
@@ -347,38 +349,78 @@ const MAX_TOKENS_PER_TENANT = 2;
  * `tenant=token` pairs separated by commas or newlines (a `#` starts a comment to the end of its line),
  * as `--tokens` and the `--tokens-file` take them. A tenant may be listed twice (current and next token),
  * so a token can be rotated without downtime: add the new one, move the clients, drop the old one.
+ *
+ * Every tenant must be an id the API accepts (or `*`, the admin tokens), so a typo cannot install a
+ * token no call can use in place of the working ones: one bad pair refuses the whole list. Errors name
+ * the line, the pair and the tenant, never the text of a pair: it may hold a token (a swapped
+ * `token=tenant`, a `:` typed for `=`).
  */
 export function parseTokenList(text: string): { tokens: Record<string, string[]> } | { error: string } {
   const out: Record<string, string[]> = {};
   const owner = new Map<string, string>();
-  const pairs = text
-    .split('\n')
-    .map((line) => line.replace(/#.*$/, ''))
-    .join(',')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
-  for (const pair of pairs) {
-    const i = pair.indexOf('=');
-    const tenant = pair.slice(0, i).trim();
-    const token = pair.slice(i + 1).trim();
-    if (i <= 0 || tenant === '' || token === '') return { error: `"${pair}" is not tenant=token` };
-    const other = owner.get(token);
-    if (other !== undefined && other !== tenant) {
-      return { error: `one token is given to both "${other}" and "${tenant}"` };
+  const lines = text.split('\n');
+  for (let l = 0; l < lines.length; l++) {
+    const entries = (lines[l] as string).replace(/#.*$/, '').split(',');
+    let k = 0;
+    for (const raw of entries) {
+      const pair = raw.trim();
+      if (pair === '') continue;
+      k++;
+      const where = `line ${l + 1}, pair ${k}`;
+      const i = pair.indexOf('=');
+      const tenant = pair.slice(0, i).trim();
+      const token = pair.slice(i + 1).trim();
+      if (i <= 0 || tenant === '' || token === '') {
+        return { error: `${where}: not tenant=token (its text is not shown: it may hold a token)` };
+      }
+      if (tenant !== ADMIN_TENANT) {
+        try {
+          checkTenant(tenant);
+        } catch (e) {
+          const why = (e as Error).message.replace(/^tenant: /, '');
+          return {
+            error: `${where}: the tenant is not a valid tenant id (${why}; ${tenant.length} characters, not shown: it may be a token)`,
+          };
+        }
+      }
+      const other = owner.get(token);
+      if (other !== undefined && other !== tenant) {
+        return { error: `${where}: one token is given to both "${other}" and "${tenant}"` };
+      }
+      const list = out[tenant] ?? [];
+      out[tenant] = list;
+      if (list.includes(token)) continue;
+      if (list.length === MAX_TOKENS_PER_TENANT) {
+        return {
+          error: `${where}: tenant "${tenant}" has more than ${MAX_TOKENS_PER_TENANT} tokens (current and next, for rotation)`,
+        };
+      }
+      list.push(token);
+      owner.set(token, tenant);
     }
-    const list = out[tenant] ?? [];
-    out[tenant] = list;
-    if (list.includes(token)) continue;
-    if (list.length === MAX_TOKENS_PER_TENANT) {
-      return {
-        error: `tenant "${tenant}" has more than ${MAX_TOKENS_PER_TENANT} tokens (current and next, for rotation)`,
-      };
-    }
-    list.push(token);
-    owner.set(token, tenant);
   }
   return { tokens: out };
+}
+
+/** Options whose values are secrets (`--tokens`, `--admin-token`) or may carry them (URLs with credentials). */
+const SECRET: Partial<Record<Key, 'hide' | 'url'>> = {
+  tokens: 'hide',
+  adminToken: 'hide',
+  natsUrl: 'url',
+  mongoUrl: 'url',
+};
+
+/** A URL list with every `user:password@` / `token@` replaced by `***@`. */
+export function redactUrlCredentials(urls: string): string {
+  return urls.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/,\s]*@/gi, '$1***@');
+}
+
+/** How an option's value may be shown in an error message: secrets never are. */
+function shown(key: Key | undefined, value: unknown): string {
+  const kind = key === undefined ? undefined : SECRET[key];
+  if (kind === 'hide') return '(value not shown: it holds tokens)';
+  if (kind === 'url' && typeof value === 'string') return JSON.stringify(redactUrlCredentials(value));
+  return JSON.stringify(value);
 }
 
 const fields = z.object({
@@ -522,9 +564,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!r.success) {
     throw new ConfigError(
       r.error.issues.map((i) => {
-        const o = OPTIONS[i.path[0] as Key];
+        const key = i.path[0] as Key;
+        const o = OPTIONS[key];
         const name = o ? `--${o.flag}${o.env ? ` (${o.env})` : ''}` : String(i.path.join('.'));
-        return `${name}: ${i.message}; got ${JSON.stringify(raw[i.path[0] as string])}`;
+        return `${name}: ${i.message}; got ${shown(o ? key : undefined, raw[key])}`;
       }),
     );
   }

@@ -98,6 +98,34 @@ describe('switchboard CLI', () => {
     expect(node.lines().join('\n')).toContain('Demo tenant "demo" is ready');
   });
 
+  it('secrets never reach the terminal: configuration errors name the pair, not its text', () => {
+    const r = run([], {
+      SB_TOKENS: 'acme=ValidTok111,globex:TypoTok222',
+      SB_WORKERS: 'many',
+      MONGO_URL: 'mongodb://sb:MongoPass999@db:27017/switchboard',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--tokens \(SB_TOKENS\): line 1, pair 2: not tenant=token/);
+    for (const secret of ['ValidTok111', 'TypoTok222', 'MongoPass999'])
+      expect(r.stderr).not.toContain(secret);
+    const bad = run(['--tokens', 'de mo=spaceTok,acme=a1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/line 1, pair 1: the tenant is not a valid tenant id/);
+    expect(bad.stderr).not.toContain('spaceTok');
+  });
+
+  it('--demo with authentication on prints how to pass a token, never a token', async () => {
+    const node = await startNodeProcess({
+      args: ['--demo', '--tokens', 'demo=DemoTok123', '--admin-token', 'AdminTok456'],
+    });
+    nodes.push(node);
+    const out = node.lines().join('\n');
+    expect(out).toContain('Demo tenant "demo" is ready');
+    expect(out).toContain('authorization: Bearer $TOKEN');
+    expect(out).not.toContain('DemoTok123');
+    expect(out).not.toContain('AdminTok456');
+  });
+
   it('SIGTERM stops gracefully: exit 0 and every partition snapshotted', async () => {
     const node = await startNodeProcess({ args: ['--demo'] });
     nodes.push(node);

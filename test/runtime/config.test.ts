@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, OPTIONS, parseConfig } from '../../src/config/index.js';
+import { ConfigError, helpText, OPTIONS, parseConfig, redactUrlCredentials } from '../../src/config/index.js';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const r = parseConfig(argv, env);
@@ -65,6 +65,46 @@ describe('node configuration', () => {
     };
     expect(issues(['--tokens', 'acme=a,acme=b,acme=c'])).toMatch(/--tokens.*"acme" has more than 2 tokens/);
     expect(issues(['--tokens', 'acme=same,globex=same'])).toMatch(/--tokens.*both "acme" and "globex"/);
+  });
+
+  it('an invalid --tokens is named by line and pair, never echoed: the value holds tokens', () => {
+    const issues = (env: NodeJS.ProcessEnv) => {
+      try {
+        parseConfig([], env);
+      } catch (e) {
+        return (e as ConfigError).issues.join('\n');
+      }
+      throw new Error('expected a ConfigError');
+    };
+    const typo = issues({ SB_TOKENS: 'acme=ValidTok111,globex:TypoTok222' });
+    expect(typo).toMatch(/--tokens \(SB_TOKENS\): line 1, pair 2: not tenant=token/);
+    expect(typo).toContain('value not shown');
+    expect(typo).not.toMatch(/ValidTok111|TypoTok222/);
+    // A token with '/' or '+' (base64) typed before the tenant: not a tenant id, and not shown either.
+    const swapped = issues({ SB_TOKENS: 'acme=a1,q8/Secret+Tok=globex' });
+    expect(swapped).toMatch(/line 1, pair 2: the tenant is not a valid tenant id/);
+    expect(swapped).not.toMatch(/q8|Secret/);
+  });
+
+  it('every tenant of --tokens must be one the API accepts (the admin "*" aside); one bad pair refuses them all', () => {
+    expect(() => parseConfig(['--tokens', 'acme=a1,de mo=spaceTok'], {})).toThrow(
+      /line 1, pair 2: the tenant is not a valid tenant id/,
+    );
+    expect(() => parseConfig(['--tokens', `${'t'.repeat(65)}=x`], {})).toThrow(/not a valid tenant id/);
+    expect(config(['--tokens', 'acme=a1,*=adm1,acme.eu=e1'], {}).tokens).toEqual({
+      acme: ['a1'],
+      '*': ['adm1'],
+      'acme.eu': ['e1'],
+    });
+  });
+
+  it('URLs with credentials are shown without them', () => {
+    expect(redactUrlCredentials('nats://sb:NatsPass1@n1:4222,nats://tok3n@n2:4222,nats://n3:4222')).toBe(
+      'nats://***@n1:4222,nats://***@n2:4222,nats://n3:4222',
+    );
+    expect(redactUrlCredentials('mongodb+srv://sb:p%40ss@cluster0.example.net/db?w=majority')).toBe(
+      'mongodb+srv://***@cluster0.example.net/db?w=majority',
+    );
   });
 
   it('invalid values are reported by flag and variable name, all at once', () => {

@@ -25,8 +25,12 @@ describe('token lists', () => {
     expect(parseTokenList('acme=a1\n# rotating:\nacme=a2, globex=g1 # note\n\n')).toEqual({
       tokens: { acme: ['a1', 'a2'], globex: ['g1'] },
     });
-    expect(parseTokenList('acme')).toEqual({ error: '"acme" is not tenant=token' });
-    expect(parseTokenList('a=x\nb=x')).toEqual({ error: 'one token is given to both "a" and "b"' });
+    expect(parseTokenList('acme')).toEqual({
+      error: 'line 1, pair 1: not tenant=token (its text is not shown: it may hold a token)',
+    });
+    expect(parseTokenList('a=x\nb=x')).toEqual({
+      error: 'line 2, pair 1: one token is given to both "a" and "b"',
+    });
     expect(parseTokenList('a=1,a=2,a=3')).toMatchObject({
       error: expect.stringMatching(/more than 2 tokens/),
     });
@@ -54,7 +58,13 @@ describe('token lists', () => {
     put('list', 'acme');
     f.check();
     expect(f.value).toEqual({ acme: ['a2'] });
-    expect(rejected).toEqual(['"acme" is not tenant=token']);
+    expect(rejected).toEqual([
+      'line 1, pair 1: not tenant=token (its text is not shown: it may hold a token)',
+    ]);
+    // Checked again and again without a change: reported once, not at every check.
+    f.check();
+    f.check();
+    expect(rejected).toHaveLength(1);
     put('list', 'acme=a3');
     f.check();
     expect(f.value).toEqual({ acme: ['a3'] });
@@ -128,6 +138,47 @@ describe('a node with --tokens-file', () => {
         expect(node.lines().join('\n')).toContain('no tenant=token pair');
         expect(await status('new-token')).toBe(200);
         expect(await status('anything')).toBe(401);
+      } finally {
+        await node.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(NODE_MAIN))(
+    'a broken file is logged once per change, by line and tenant, never its text; a tenant the API refuses keeps the tokens in service',
+    async () => {
+      const file = put('tokens-broken', 'acme=good-token\n');
+      const node = await startNodeProcess({ args: ['--tokens-file', file, '--reload-seconds', '1'] });
+      const status = (token: string) => statusWith(node.httpPort, token);
+      const refusals = () =>
+        node.lines().filter((l) => l.includes('API tokens file changed but cannot be used'));
+      const until = async (cond: () => boolean) => {
+        const end = Date.now() + 8000;
+        while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+        return cond();
+      };
+      try {
+        expect(await status('good-token')).toBe(200);
+        // A space in the tenant (the API would refuse every call for it): the whole file is refused.
+        put('tokens-broken', 'de mo=spaceTok\n');
+        expect(await until(() => refusals().length === 1)).toBe(true);
+        expect(refusals()[0]).toMatch(/line 1, pair 1: the tenant is not a valid tenant id/);
+        expect(await status('good-token')).toBe(200);
+        expect(await status('spaceTok')).toBe(401);
+        // A line without '=' (a token pasted alone): named by line, the text not shown.
+        put('tokens-broken', 'acme=good-token\n# next one\nGarbageSecret999\n');
+        expect(await until(() => refusals().length === 2)).toBe(true);
+        // Three more checks of the unchanged file (every second): nothing more is logged.
+        await new Promise((r) => setTimeout(r, 3500));
+        expect(refusals()).toHaveLength(2);
+        expect(refusals()[1]).toMatch(/line 3, pair 1: not tenant=token/);
+        const all = node.lines().join('\n');
+        for (const secret of ['spaceTok', 'GarbageSecret999', 'good-token'])
+          expect(all).not.toContain(secret);
+        expect(await status('good-token')).toBe(200);
+        // The fix is picked up.
+        put('tokens-broken', 'acme=good-token\nglobex=g-token\n');
+        expect(await until(() => node.lines().some((l) => l.includes('API tokens reloaded')))).toBe(true);
       } finally {
         await node.dispose();
       }
