@@ -251,7 +251,8 @@ export class GrpcApiServer {
         callback(null, answer);
       } catch (e) {
         const err = toSwitchboardError(e, logger);
-        service.countError(method, err.code);
+        const request = call.request === MALFORMED ? undefined : (call.request as { tenant?: unknown });
+        service.answerError(method, err, { token: contextOf(call).token, tenant: request?.tenant });
         // The service method times its calls; one refused before it (undecodable) is timed here.
         if (call.request === MALFORMED) service.observeCall(method, performance.now());
         callback(toStatus(err));
@@ -263,7 +264,8 @@ export class GrpcApiServer {
     let unsubscribe: () => void;
     /** Ends the stream with an error answer (counted like every other). */
     const end = (err: SwitchboardError) => {
-      this.service.countError('watchEvents', err.code);
+      const request = call.request === (MALFORMED as unknown) ? undefined : call.request;
+      this.service.answerError('watchEvents', err, { token: contextOf(call).token, tenant: request?.tenant });
       call.emit('error', toStatus(err));
     };
     try {

@@ -104,7 +104,7 @@ export class HttpApiServer {
       const e = tooLarge
         ? new SwitchboardError('SB_ERR_PAYLOAD_TOO_LARGE', 'the request line or headers are too large')
         : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed HTTP request');
-      this.service.countError('http', e.code);
+      this.service.answerError('http', e);
       this.service.observeCall('http', performance.now());
       const body = JSON.stringify({ error: { code: e.code, message: e.message } });
       const status = tooLarge ? '413 Payload Too Large' : '400 Bad Request';
@@ -259,6 +259,7 @@ export class HttpApiServer {
     }
 
     const ctx = contextOf(req);
+    const who = { token: ctx.token, tenant: match.params.tenant };
     let request: unknown;
     try {
       this.service.auth.authenticate(ctx.token);
@@ -271,7 +272,7 @@ export class HttpApiServer {
       );
     } catch (e) {
       // Refused before the service method ran (token, body): timed here, as the method times its own.
-      return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger), t0);
+      return this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger), t0, who);
     }
     try {
       const fn = this.service[match.route.rpc] as (r: unknown, c: CallContext) => Promise<unknown>;
@@ -279,7 +280,7 @@ export class HttpApiServer {
       this.lastOnConnection(res);
       sendJson(res, 200, match.route.response.toJSON(answer as never));
     } catch (e) {
-      this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger));
+      this.sendError(res, match.route.rpc, toSwitchboardError(e, this.logger), undefined, who);
     }
   }
 
@@ -325,14 +326,17 @@ export class HttpApiServer {
         },
         (err) => {
           // The token was revoked by a reload: say why, then end the stream.
-          this.service.countError('watchEvents', err.code);
+          this.service.answerError('watchEvents', err, { token: ctx.token, tenant });
           res.end(
             `event: error\ndata: ${JSON.stringify({ error: { code: err.code, message: err.message } })}\n\n`,
           );
         },
       );
     } catch (e) {
-      this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger));
+      this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger), undefined, {
+        token: bearerToken(req.headers.authorization),
+        tenant,
+      });
       return;
     }
     this.streams.add(res);
@@ -349,8 +353,14 @@ export class HttpApiServer {
    * Every error answer goes through here, so `switchboard_errors_total` counts each one; `startedAt`
    * (answers the service method did not time) also counts it in `switchboard_command_duration_seconds`.
    */
-  private sendError(res: ServerResponse, method: string, e: SwitchboardError, startedAt?: number): void {
-    this.service.countError(method, e.code);
+  private sendError(
+    res: ServerResponse,
+    method: string,
+    e: SwitchboardError,
+    startedAt?: number,
+    who?: { token: string | undefined; tenant?: string },
+  ): void {
+    this.service.answerError(method, e, who);
     if (startedAt !== undefined) this.service.observeCall(method, startedAt);
     this.lastOnConnection(res);
     sendError(res, e);
@@ -368,7 +378,8 @@ export class HttpApiServer {
     e: SwitchboardError,
     startedAt: number,
   ): void {
-    const answer = () => this.sendError(res, method, e, startedAt);
+    const answer = () =>
+      this.sendError(res, method, e, startedAt, { token: bearerToken(req.headers.authorization) });
     if (req.readableEnded) {
       answer();
       return;

@@ -30,7 +30,13 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, Command, CommandEnvelope } from '../engine/types.js';
-import { ERRORS, type ErrorCode, isSwitchboardError, SwitchboardError } from '../errors/catalogue.js';
+import {
+  ERRORS,
+  type ErrorCode,
+  errorSpec,
+  isSwitchboardError,
+  SwitchboardError,
+} from '../errors/catalogue.js';
 import type * as admin from '../gen/switchboard/v1/admin.js';
 import type * as desk from '../gen/switchboard/v1/agent_desk.js';
 import type { WatchEventsRequest } from '../gen/switchboard/v1/events.js';
@@ -48,6 +54,7 @@ import {
   checkTenant,
   checkText,
   invalid,
+  MAX_TENANT,
 } from './validate/common.js';
 import { toConversationRequest } from './validate/conversation.js';
 import { toCustomerConfig } from './validate/customer.js';
@@ -159,6 +166,59 @@ export function toSwitchboardError(e: unknown, logger?: Logger): SwitchboardErro
   return new SwitchboardError('SB_ERR_INTERNAL', 'internal error; nothing was changed');
 }
 
+/** HTTP statuses of the rejections `answerError` logs: bad input, unauthenticated, forbidden. */
+const REJECTED_HTTP = new Set([400, 401, 403]);
+
+/**
+ * At most `limit` `call rejected` lines per `windowMs` per node; what it holds back is summed up in one
+ * `rejected calls not logged` line (with `suppressed`) when the window closes.
+ */
+export class RejectionLog {
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private logged = 0;
+  private suppressed = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly limit = REJECTION_LOG_LIMIT,
+    private readonly windowMs = REJECTION_LOG_WINDOW_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True when a line may be written now. */
+  admit(): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      this.windowStart = t;
+      this.logged = 0;
+    }
+    if (this.logged < this.limit) {
+      this.logged++;
+      return true;
+    }
+    if (this.suppressed++ === 0) {
+      this.timer = setTimeout(() => this.flush(), Math.max(1, this.windowStart + this.windowMs - t));
+      this.timer.unref();
+    }
+    return false;
+  }
+
+  private flush(): void {
+    this.timer = null;
+    if (this.suppressed === 0) return;
+    this.logger.warn(
+      { suppressed: this.suppressed, limit: this.limit, windowMs: this.windowMs },
+      'rejected calls not logged',
+    );
+    this.suppressed = 0;
+  }
+}
+
+/** `call rejected` lines per node and window (see `RejectionLog`). */
+export const REJECTION_LOG_LIMIT = 20;
+export const REJECTION_LOG_WINDOW_MS = 10_000;
+
 export class SwitchboardService {
   /** Replaced whole by `setAuth` (a reloaded tokens file); read at every call. */
   auth: TenantAuth;
@@ -171,12 +231,14 @@ export class SwitchboardService {
   /** Process-unique prefix (48 random bits) for ids of calls without a request id. */
   private readonly boot = randomBytes(6).toString('base64url');
   private seq = 0;
+  private readonly rejections: RejectionLog;
 
   constructor(opts: ServiceOptions) {
     this.router = opts.router;
     this.clock = opts.clock;
     this.logger = opts.logger;
     this.auth = new TenantAuth(opts.auth);
+    this.rejections = new RejectionLog(this.logger);
     const name = 'switchboard_command_duration_seconds';
     const hist =
       (opts.registry.getSingleMetric(name) as Histogram<'method'> | undefined) ??
@@ -210,6 +272,36 @@ export class SwitchboardService {
    */
   countError(method: string, code: string): void {
     this.errors.labels(method, code).inc();
+  }
+
+  /**
+   * Counts an error answer (`countError`) and, for a rejected call — bad input (400), no or an unknown
+   * token (401), a token for another tenant (403) — logs it at level 40 (`call rejected`): method, code,
+   * field, the tenant asked for and the kind of credential (`none`, `unknown`, `tenant`, `admin`, or
+   * `open` with auth off), never the token. Sampled (`RejectionLog`), so a gateway sending garbage at
+   * full speed costs a few lines per interval, not one per call.
+   */
+  answerError(
+    method: string,
+    err: SwitchboardError,
+    who: { token?: string | undefined; tenant?: unknown } = {},
+  ): void {
+    this.countError(method, err.code);
+    if (!REJECTED_HTTP.has(errorSpec(err.code).http) || !this.rejections.admit()) return;
+    const token = who.token;
+    const credential = token === undefined || token === '' ? 'none' : this.auth.principal(token);
+    const tenant =
+      typeof who.tenant === 'string' && who.tenant !== '' ? who.tenant.slice(0, MAX_TENANT) : undefined;
+    this.logger.warn(
+      {
+        method,
+        code: err.code,
+        ...(err.field !== undefined ? { field: err.field.slice(0, 200) } : {}),
+        ...(tenant !== undefined ? { tenant } : {}),
+        credential,
+      },
+      'call rejected',
+    );
   }
 
   /**
