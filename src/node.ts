@@ -80,11 +80,27 @@ async function openPorts(
   });
 }
 
+/** The node's id: `--node-id`, else `<hostname>-<pid>`. */
+export function nodeIdOf(config: NodeConfig): string {
+  return config.nodeId || `${hostname()}-${process.pid}`;
+}
+
+/**
+ * The node's logger: pino JSON with `pid`, `hostname` and `nodeId` on every line (pino's own base has
+ * the first two; replacing it loses them), so lines from many pods and nodes can be told apart.
+ */
+export function nodeLogger(config: NodeConfig): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { pid: process.pid, hostname: hostname(), nodeId: nodeIdOf(config) },
+  });
+}
+
 /** Starts a node and resolves once it listens and every known partition is recovered. */
 export async function startNode(config: NodeConfig, opts: StartOptions = {}): Promise<RunningNode> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
+  const logger = opts.logger ?? nodeLogger(config);
   const clock = opts.clock ?? systemClock;
-  const nodeId = config.nodeId || `${hostname()}-${process.pid}`;
+  const nodeId = nodeIdOf(config);
   // Before anything else: unusable certificate files are a configuration error, not a failed recovery.
   const tls = tlsFromConfig(config, logger);
   const tokensFile = tokensFromFile(config, logger);

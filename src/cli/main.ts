@@ -7,7 +7,7 @@
  */
 import pino from 'pino';
 import { ConfigError, helpText, type NodeConfig, parseConfig } from '../config/index.js';
-import { startNode } from '../node.js';
+import { nodeLogger, startNode } from '../node.js';
 import { demoInstructions, loadDemo } from './demo.js';
 
 // Each partition's group commit holds a libuv thread for one fdatasync (~3 ms here); the default 4 threads
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const logger = nodeLogger(config);
   const node = await startNode(config, {
     logger,
     testHooks: process.env.SB_TEST_HOOKS === '1',

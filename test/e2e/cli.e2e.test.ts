@@ -1,6 +1,7 @@
 /** The `switchboard` command as a newcomer meets it: --help, clear configuration errors, --demo, SIGTERM. */
 import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NODE_MAIN, type NodeProcess, REPO_ROOT, startNodeProcess } from '../support/node-process.js';
@@ -124,6 +125,21 @@ describe('switchboard CLI', () => {
     expect(out).toContain('authorization: Bearer $TOKEN');
     expect(out).not.toContain('DemoTok123');
     expect(out).not.toContain('AdminTok456');
+  });
+
+  it('every log line carries pid, hostname and the node id', async () => {
+    const node = await startNodeProcess({ args: ['--demo', '--node-id', 'node-log-7'] });
+    nodes.push(node);
+    expect(await node.stop()).toBe(0);
+    const logs = node
+      .lines()
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['listening', 'stopped: partitions snapshotted, log closed']),
+    );
+    for (const l of logs)
+      expect(l, String(l.msg)).toMatchObject({ pid: node.pid, hostname: hostname(), nodeId: 'node-log-7' });
   });
 
   it('SIGTERM stops gracefully: exit 0 and every partition snapshotted', async () => {
