@@ -61,7 +61,13 @@ export interface NodeMetrics {
 }
 
 /** Alert kinds raised per queue: each one's series starts at 0 when the queue becomes known. */
-export const QUEUE_ALERTS = ['sla_at_risk', 'sla_breached', 'sla_recovered', 'queue_over_capacity'] as const;
+export const QUEUE_ALERT_KINDS = [
+  'sla_at_risk',
+  'sla_breached',
+  'sla_recovered',
+  'queue_over_capacity',
+  'queue_capacity_recovered',
+] as const;
 /** Alert kinds raised per agent (counted with queue=""): started at 0 per tenant. */
 export const AGENT_ALERTS = ['agent_missed_offers'] as const;
 
@@ -497,7 +503,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     },
     knowQueue(tenant, queue) {
       for (const c of perQueue) c.touch(tenant, queue);
-      for (const alert of QUEUE_ALERTS) m.alerts.inc({ tenant, alert, queue }, 0);
+      for (const alert of QUEUE_ALERT_KINDS) m.alerts.inc({ tenant, alert, queue }, 0);
     },
     knowAgent(tenant, agent) {
       for (const c of perAgent) c.touch(tenant, agent);
