@@ -533,6 +533,7 @@ describe('snapshots on a timer and lease loss', () => {
       [{ tenant: 'acme', alert: 'sla_breached', queue: 'tiny' }, 0],
       [{ tenant: 'acme', alert: 'sla_recovered', queue: 'tiny' }, 0],
       [{ tenant: 'acme', alert: 'queue_over_capacity', queue: 'tiny' }, 0],
+      [{ tenant: 'acme', alert: 'queue_capacity_recovered', queue: 'tiny' }, 0],
     ];
     // A scrape before the first alert sees 0, so the first one is an increase, not a series born at 1.
     expect(await alerts()).toEqual(zeros);
@@ -541,6 +542,13 @@ describe('snapshots on a timer and lease loss', () => {
     expect(await alerts()).toEqual(
       zeros.map(([l, v]) => [l, (l as { alert: string }).alert === 'queue_over_capacity' ? 1 : v]),
     );
+    // The condition in force, read from the queue's state at scrape time (until it clears).
+    const active = (await h.registry.getSingleMetric('switchboard_queue_alert_active')?.get())?.values ?? [];
+    expect(active.map((v) => [v.labels, v.value])).toEqual([
+      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_at_risk' }, 0],
+      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_breached' }, 0],
+      [{ tenant: 'acme', queue: 'tiny', alert: 'queue_over_capacity' }, 1],
+    ]);
   });
 
   it('a partition loaded from its log starts the series of its tenant, queues and agents at 0', async () => {
@@ -566,13 +574,6 @@ describe('snapshots on a timer and lease loss', () => {
     expect(await series('switchboard_alerts_total')).toContainEqual([
       { tenant: 'acme', alert: 'sla_breached', queue: 'chat-billing' },
       0,
-    ]);
-    // The condition in force, read from the queue's state at scrape time (until it clears).
-    const active = (await h.registry.getSingleMetric('switchboard_queue_alert_active')?.get())?.values ?? [];
-    expect(active.map((v) => [v.labels, v.value])).toEqual([
-      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_at_risk' }, 0],
-      [{ tenant: 'acme', queue: 'tiny', alert: 'sla_breached' }, 0],
-      [{ tenant: 'acme', queue: 'tiny', alert: 'queue_over_capacity' }, 1],
     ]);
   });
 
