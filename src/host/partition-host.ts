@@ -449,7 +449,7 @@ export class PartitionHost {
     // A command that crashed the engine or its thread is refused before it reaches one again.
     const poison = this.quarantine.size > 0 ? this.quarantine.refuses(part.name, p.env.id) : null;
     if (poison) {
-      this.settleError(p, quarantined(poison));
+      this.settleError(p, poison.confirmed ? quarantined(poison) : containing(poison));
       return;
     }
     if (st.status !== 'ready') {
@@ -600,7 +600,12 @@ export class PartitionHost {
         this.metrics?.logAppend.observe((performance.now() - t0) / 1000);
         st.appendsInFlight--;
         if (st.appending === appended) st.appending = null;
-        if (st.gen !== gen) return;
+        if (st.gen !== gen) {
+          // Void, but where it landed still tells the reload whether a quarantined command of it is
+          // in the log (`sealWaiters`).
+          for (const p of batch) p.seq = seq;
+          return;
+        }
         this.known.add(part.name);
         // A log whose seqs are not contiguous per partition (JetStream: one sequence for the whole
         // stream) runs one append at a time; the next one must name the seq the server gave this one.
@@ -961,6 +966,7 @@ export class PartitionHost {
         st.lastSnapshotAt = Date.now();
         sealMs = Math.round(performance.now() - tSeal);
       }
+      this.settleQuarantined(part, r.left, batches);
       this.logger?.info(
         {
           tenant: part.name,
@@ -996,6 +1002,8 @@ export class PartitionHost {
         `partition ${part.name} is unavailable: ${(err as Error).message}`,
       );
       for (const p of st.waiting.splice(0)) this.settleError(p, e);
+      // Nothing sealed a quarantined command out: its caller learns "retry" (idempotent by its id).
+      for (const p of st.sealWaiters.splice(0)) this.settleError(p, e);
       st.notifyFailed(e);
       // Forget it, unless an unload already did (and a newer load may own the name now): the next
       // command retries the load from scratch. Not its orphans: commands that became durable while a
@@ -1006,6 +1014,38 @@ export class PartitionHost {
         (this.slots[part.slot] as Slot).partitions--;
         st.gen++;
       }
+    }
+  }
+
+  /**
+   * After a load (and its seal) succeeded: a quarantined command whose every crashed occurrence the replay
+   * left out (sealed above) or that is not in the log read (never logged) "changed nothing" for good:
+   * confirmed, and its waiting callers get `SB_ERR_COMMAND_QUARANTINED`. One the replay did apply (it
+   * could not be pinned to a log position) is forgotten: its callers get the retryable
+   * `SB_ERR_UNAVAILABLE`, and a retry is a duplicate of what the log holds.
+   */
+  private settleQuarantined(part: Part, left: LoggedCommand[], batches: CommandEnvelope[][]): void {
+    const st = part.state;
+    if (this.quarantine.size === 0 && st.sealWaiters.length === 0) return;
+    const leftOut = new Set(left.map(loggedKey));
+    const logged = new Set<string>();
+    for (const b of batches) for (const c of b) logged.add(loggedKey(c));
+    for (const e of this.quarantine.entries(part.name)) {
+      const out = e.ats.every((at) => {
+        const key = loggedKey({ id: e.id, at });
+        return leftOut.has(key) || !logged.has(key);
+      });
+      if (out) this.quarantine.confirm(part.name, e.id);
+      else this.quarantine.forget(part.name, e.id);
+    }
+    for (const p of st.sealWaiters.splice(0)) {
+      const e = this.quarantine.refuses(part.name, p.env.id);
+      this.settleError(
+        p,
+        e?.confirmed
+          ? quarantined(e)
+          : unavailable(`partition ${part.name} recovered; the command may have been applied: retry it`),
+      );
     }
   }
 
@@ -1032,7 +1072,7 @@ export class PartitionHost {
     if (st.status !== 'ready') return;
     // Any of them may already be in the log: the reload re-derives their events so they are not lost.
     for (const p of st.unreleased) st.orphans.push(p.env.id);
-    this.abandon(part, new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`));
+    this.abandon(part, new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`), true);
     this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
     st.resetReady();
     void this.ensureLoaded(part.name);
@@ -1046,7 +1086,7 @@ export class PartitionHost {
     const part = this.parts.get(tenant);
     if (!part) return;
     const err = new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${tenant} moved to another node; retry`);
-    this.abandon(part, err);
+    this.abandon(part, err, false);
     for (const p of part.state.waiting.splice(0)) this.settleError(p, err);
     part.state.notifyFailed(err);
     this.parts.delete(tenant);
@@ -1075,17 +1115,27 @@ export class PartitionHost {
     }
   }
 
-  /** Voids the partition's pipeline: every unanswered command is rejected with `err`. */
-  private abandon(part: Part, err: SwitchboardError): void {
+  /**
+   * Voids the partition's pipeline: every unanswered command is rejected with `err`, except, when the
+   * partition reloads (`reloading`), a quarantined one: its caller waits in `sealWaiters` for the reload
+   * to seal it out of every later replay, since "it changed nothing" is only true from then on (`load`).
+   */
+  private abandon(part: Part, err: SwitchboardError, reloading: boolean): void {
     const st = part.state;
     st.status = 'failed';
     st.gen++;
     st.clearTimer();
-    // The command that crashed (already quarantined) learns at once that a retry will not help.
+    const notAppended = new Set(st.toAppend);
     for (const p of st.unreleased.splice(0)) {
       const poison = this.quarantine.size > 0 ? this.quarantine.refuses(part.name, p.env.id) : null;
-      this.settleError(p, poison ? quarantined(poison) : err);
+      if (poison && reloading) {
+        if (notAppended.has(p)) p.seq = -1; // its append never starts now: not in the log
+        st.sealWaiters.push(p);
+        continue;
+      }
+      this.settleError(p, poison?.confirmed ? quarantined(poison) : err);
     }
+    if (!reloading) for (const p of st.sealWaiters.splice(0)) this.settleError(p, err);
     st.toAppend = [];
     st.openBatch = null;
     st.resetBarrier();
@@ -1286,6 +1336,13 @@ function quarantined(e: PoisonEntry): SwitchboardError {
   return new SwitchboardError(
     'SB_ERR_COMMAND_QUARANTINED',
     `this ${e.type} command ${what} when it was tried and is refused until ${new Date(e.until).toISOString()}; it changed nothing: do not retry it, report it`,
+  );
+}
+
+/** The answer to a quarantined command before its seal is durable: retryable, nothing is promised yet. */
+function containing(e: PoisonEntry): SwitchboardError {
+  return unavailable(
+    `this ${e.type} command crashed the routing engine or its worker thread and is being contained; retry shortly`,
   );
 }
 

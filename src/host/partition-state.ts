@@ -17,7 +17,11 @@ export interface Pending {
   reject: ((e: Error) => void) | null;
   /** Set when the worker answered. */
   result: ApplyResult | null;
-  /** Log seq of the batch holding it; 0 until durable. */
+  /**
+   * Log seq of the batch holding it; 0 until durable (or when its append failed: it may or may not be
+   * in the log); -1 once it is known never to reach the log (its partition failed before its append
+   * started).
+   */
   seq: number;
   /** The caller got an answer (result, error or deadline). */
   settled: boolean;
@@ -63,6 +67,13 @@ export class PartitionState {
   appendsInFlight = 0;
   /** Ids of commands dropped unanswered by a failure: their events are published after the reload. */
   orphans: string[] = [];
+  /**
+   * Callers of quarantined commands (the command a thread died on, or that halted its engine), waiting
+   * for the reload to seal it out of every later replay: only then is `SB_ERR_COMMAND_QUARANTINED` ("it
+   * changed nothing") true for good. A reload that fails, or a partition that goes away, answers them
+   * the retryable `SB_ERR_UNAVAILABLE` (or `SB_ERR_NOT_OWNER`) instead.
+   */
+  sealWaiters: Pending[] = [];
   loading: Promise<void> | null = null;
   sinceSnapshot = 0;
   lastSnapshotAt = 0;

@@ -43,6 +43,12 @@ export interface PoisonEntry {
   reason: PoisonReason;
   /** Epoch ms after which it is forgotten. */
   until: number;
+  /**
+   * Whether "it changed nothing" is known to hold for good: every crashed occurrence is sealed out of
+   * later replays (or never reached the log). Until then its callers and retries are answered the
+   * retryable `SB_ERR_UNAVAILABLE`, never `SB_ERR_COMMAND_QUARANTINED`.
+   */
+  confirmed: boolean;
 }
 
 export interface QuarantineOptions {
@@ -90,12 +96,15 @@ export class Quarantine {
     const known = ids.get(env.id);
     const until = this.now() + this.holdMs;
     if (known) {
-      if (!known.ats.includes(env.at)) known.ats.push(env.at);
+      if (!known.ats.includes(env.at)) {
+        known.ats.push(env.at);
+        known.confirmed = false;
+      }
       known.until = until;
       return false;
     }
     if (this.count >= this.maxEntries) this.evictOldest();
-    ids.set(env.id, { partition, id: env.id, ats: [env.at], type: env.cmd.type, reason, until });
+    ids.set(env.id, { partition, id: env.id, ats: [env.at], type: env.cmd.type, reason, until, confirmed: false });
     this.count++;
     return true;
   }
@@ -110,6 +119,31 @@ export class Quarantine {
       return null;
     }
     return e;
+  }
+
+  /** "It changed nothing" now holds for good (sealed, or never logged): see `PoisonEntry.confirmed`. */
+  confirm(partition: string, id: string): void {
+    const e = this.byPartition.get(partition)?.get(id);
+    if (e) e.confirmed = true;
+  }
+
+  /** The commands held for `partition` now. */
+  entries(partition: string): PoisonEntry[] {
+    const ids = this.byPartition.get(partition);
+    if (!ids) return [];
+    const now = this.now();
+    const out: PoisonEntry[] = [];
+    for (const e of [...ids.values()]) {
+      if (e.until <= now) this.drop(e);
+      else out.push(e);
+    }
+    return out;
+  }
+
+  /** Forgets a command: it is in the log and was replayed after all, so its retries are duplicates. */
+  forget(partition: string, id: string): void {
+    const e = this.byPartition.get(partition)?.get(id);
+    if (e) this.drop(e);
   }
 
   /** The logged commands a replay of `partition` must leave out. */

@@ -1,0 +1,101 @@
+/**
+ * Poison containment must never cost an acknowledged command, and `SB_ERR_COMMAND_QUARANTINED` ("it
+ * changed nothing") must stay true forever: only answered once the seal that leaves the command out of
+ * every later replay is durable (or once the command is known not to be in the log at all).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
+import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
+
+const running: Harness[] = [];
+const dirs = new Set<string>();
+async function host(opts: Parameters<typeof startHost>[0]): Promise<Harness> {
+  const h = await startHost(opts);
+  running.push(h);
+  dirs.add(h.dir);
+  return h;
+}
+afterAll(async () => {
+  for (const h of running) await h.crash().catch(() => undefined);
+  for (const d of dirs) await removeDir(d);
+});
+
+async function desk(h: Harness, tenant: string, agents: number): Promise<void> {
+  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
+  for (let i = 1; i <= agents; i++) {
+    await h.send(tenant, { type: 'upsert_agent', agent: agentConfig(`agent-${i}`) });
+    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
+  }
+}
+const enqEnv = (id: string, at: number): CommandEnvelope => ({
+  id,
+  at,
+  cmd: { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) },
+});
+async function exists(h: Harness, tenant: string, conversationId: string): Promise<boolean> {
+  const r = await retryWhileUnavailable(() => h.host.query(tenant, { type: 'conversation', conversationId }));
+  return r.type === 'conversation' && !!r.conversation;
+}
+async function code(p: Promise<ApplyResult>): Promise<string> {
+  try {
+    const r = await p;
+    return r.ok ? 'ok' : r.error.code;
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+}
+
+describe('poison containment: QUARANTINED only once the seal is durable', () => {
+  it('a seal that never lands answers the poison retryable UNAVAILABLE, and a restart may apply it', async () => {
+    const h = await host({ pool: 'port', threads: 1 });
+    await desk(h, 'acme', 2);
+    // The seal never completes (the snapshot store hangs; the node dies during it).
+    h.ports.snapshots.save = () => new Promise(() => {});
+    await h.host.injectBug('acme', 'conv-poison', 'exit');
+    const answer = Promise.race([
+      code(h.host.submit('acme', enqEnv('conv-poison', Date.now()))),
+      new Promise<string>((r) => setTimeout(() => r('still waiting'), 500)),
+    ]);
+    // Not "changed nothing" while nothing makes it true yet.
+    expect(await answer).toBe('still waiting');
+    await h.crash();
+    // The thread's death was not deterministic (e.g. heap exhaustion): no bug on restart.
+    const again = await host({ pool: 'port', threads: 1, dir: h.dir });
+    // The command is replayed here: fine, since its caller was never told it changed nothing.
+    expect(await exists(again, 'acme', 'conv-poison')).toBe(true);
+  });
+
+  it('answers QUARANTINED once the seal is saved, and a restart does not apply it', async () => {
+    const h = await host({ pool: 'port', threads: 1 });
+    await desk(h, 'acme', 2);
+    let saves = 0;
+    const realSave = h.ports.snapshots.save.bind(h.ports.snapshots);
+    h.ports.snapshots.save = async (s) => {
+      await new Promise((r) => setTimeout(r, 100));
+      await realSave(s);
+      saves++;
+    };
+    await h.host.injectBug('acme', 'conv-poison', 'exit');
+    const c = await code(h.host.submit('acme', enqEnv('conv-poison', Date.now())));
+    expect(c).toBe('SB_ERR_COMMAND_QUARANTINED');
+    expect(saves).toBeGreaterThanOrEqual(1); // answered after the seal landed
+    await h.crash();
+    const again = await host({ pool: 'port', threads: 1, dir: h.dir });
+    expect(await exists(again, 'acme', 'conv-poison')).toBe(false);
+  });
+
+  it('a seal that fails answers the poison retryable UNAVAILABLE', async () => {
+    const h = await host({ pool: 'port', threads: 1 });
+    await desk(h, 'acme', 2);
+    const realSave = h.ports.snapshots.save.bind(h.ports.snapshots);
+    let failing = true;
+    h.ports.snapshots.save = async (s) => {
+      if (failing) throw new Error('snapshot store down');
+      await realSave(s);
+    };
+    await h.host.injectBug('acme', 'conv-poison', 'exit');
+    expect(await code(h.host.submit('acme', enqEnv('conv-poison', Date.now())))).toBe('SB_ERR_UNAVAILABLE');
+    failing = false;
+  });
+});
