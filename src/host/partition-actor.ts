@@ -98,7 +98,7 @@ export class PartitionActors {
     try {
       if (this.injected.size > 0 && this.injected.has(env.id)) {
         // Ends the thread where it stands, as the isolate running out of memory mid-command does.
-        if (this.injected.get(env.id) === 'exit') process.exit(1);
+        if (this.injected.get(env.id) !== 'halt') process.exit(1);
         return applyWithInjectedBug(engine, env);
       }
       return engine.apply(env);
@@ -160,7 +160,20 @@ export class PartitionActors {
         const t0 = performance.now();
         this.engines.delete(item.partition);
         this.snapshots.delete(item.partition);
-        const skip = new Set((item.skip ?? []).map(loggedKey));
+        const skip = new Set<string>();
+        // Positions (`batch:index`) of the commands to leave out: the LAST one with the key in the named
+        // batch (or in the log), never every command with the key (see `LoggedCommand.batch`).
+        const skipAt = new Set<string>();
+        for (const s of item.skip ?? []) {
+          const key = loggedKey(s);
+          let found: string | null = null;
+          for (let b = 0; b < item.batches.length; b++) {
+            if (s.batch !== undefined && b !== s.batch) continue;
+            const batch = item.batches[b] as CommandEnvelope[];
+            for (let c = 0; c < batch.length; c++) if (loggedKey(batch[c] as CommandEnvelope) === key) found = `${b}:${c}`;
+          }
+          if (found) skipAt.add(found);
+        }
         const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
         let engine: Engine;
         let replayed: number;
@@ -192,8 +205,8 @@ export class PartitionActors {
             const batch = item.batches[b] as CommandEnvelope[];
             for (let c = 0; c < batch.length; c++) {
               const env = batch[c] as CommandEnvelope;
-              if (skip.size > 0 && skip.has(loggedKey(env))) {
-                left.push({ id: env.id, at: env.at });
+              if ((skipAt.size > 0 && skipAt.has(`${b}:${c}`)) || (skip.size > 0 && skip.has(loggedKey(env)))) {
+                left.push({ id: env.id, at: env.at, batch: b });
                 continue;
               }
               this.progress.replaying(b, c);
@@ -259,7 +272,7 @@ export class PartitionActors {
       case 'inject_bug':
         if (!this.testHooks)
           return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
-        if (item.how === 'exit' && !this.isolated) {
+        if ((item.how === 'exit' || item.how === 'exit_once') && !this.isolated) {
           return {
             kind: 'error',
             code: 'SB_ERR_INVALID_ARGUMENT',

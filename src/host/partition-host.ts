@@ -371,7 +371,7 @@ export class PartitionHost {
     const r = await this.call(this.slots[part.slot] as Slot, item);
     if (r.kind !== 'inject_bug')
       throw new Error(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
-    this.injectedBugs.push({ slot: part.slot, item });
+    if (how !== 'exit_once') this.injectedBugs.push({ slot: part.slot, item });
   }
 
   /** Slot index hosting a tenant (tests and diagnostics). */
@@ -829,6 +829,11 @@ export class PartitionHost {
     };
     try {
       if (st.appending) await st.appending.catch(() => undefined);
+      // Every append has settled: where each waiting quarantined command landed is known now (its
+      // batch's seq, or -1 = never appended; still 0 = its append failed, position unknown).
+      for (const p of st.sealWaiters) {
+        if (p.seq !== 0) this.quarantine.place(part.name, p.env.id, p.env.at, p.seq);
+      }
       if (!(await ownership.acquire(part.name))) {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
@@ -897,7 +902,7 @@ export class PartitionHost {
         // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
         // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
         rederive = this.ports.mode === 'cluster' && batches.length > 0;
-        skip = this.quarantine.skips(part.name);
+        skip = this.quarantine.skips(part.name, seqs);
         const answer = await this.call(slot, {
           kind: 'load',
           partition: part.name,
@@ -966,7 +971,7 @@ export class PartitionHost {
         st.lastSnapshotAt = Date.now();
         sealMs = Math.round(performance.now() - tSeal);
       }
-      this.settleQuarantined(part, r.left, batches);
+      this.settleQuarantined(part, r.left, batches, seqs);
       this.logger?.info(
         {
           tenant: part.name,
@@ -1024,16 +1029,26 @@ export class PartitionHost {
    * could not be pinned to a log position) is forgotten: its callers get the retryable
    * `SB_ERR_UNAVAILABLE`, and a retry is a duplicate of what the log holds.
    */
-  private settleQuarantined(part: Part, left: LoggedCommand[], batches: CommandEnvelope[][]): void {
+  private settleQuarantined(
+    part: Part,
+    left: LoggedCommand[],
+    batches: CommandEnvelope[][],
+    seqs: number[],
+  ): void {
     const st = part.state;
     if (this.quarantine.size === 0 && st.sealWaiters.length === 0) return;
-    const leftOut = new Set(left.map(loggedKey));
+    const leftOut = new Set(left.map((c) => `${c.batch}:${loggedKey(c)}`));
     const logged = new Set<string>();
     for (const b of batches) for (const c of b) logged.add(loggedKey(c));
     for (const e of this.quarantine.entries(part.name)) {
       const out = e.ats.every((at) => {
         const key = loggedKey({ id: e.id, at });
-        return leftOut.has(key) || !logged.has(key);
+        const seq = e.seqs.get(at);
+        // Never appended; or its batch is below what this load read (a seal already covers it).
+        if (seq === -1 || (seq !== undefined && seq > 0 && !seqs.includes(seq))) return true;
+        if (seq !== undefined) return leftOut.has(`${seqs.indexOf(seq)}:${key}`);
+        // Position unknown (its append failed): only "not in the log read at all" is certain.
+        return !logged.has(key);
       });
       if (out) this.quarantine.confirm(part.name, e.id);
       else this.quarantine.forget(part.name, e.id);

@@ -63,6 +63,12 @@ export type HostItem =
 export interface LoggedCommand {
   id: string;
   at: number;
+  /**
+   * Index, in a load's `batches`, of the log batch holding it. In `skip`, the replay leaves out only
+   * the last command with this id and time in that batch (without `batch`: the last one in the log), so
+   * an acknowledged command with the same id and time elsewhere in the log is still replayed.
+   */
+  batch?: number;
 }
 
 /** A `LoggedCommand`'s key in sets. */
@@ -70,8 +76,12 @@ export function loggedKey(c: LoggedCommand): string {
   return `${c.at}:${c.id}`;
 }
 
-/** What an injected bug does (test hook): halt the engine, or end the worker thread. */
-export type InjectedBug = 'halt' | 'exit';
+/**
+ * What an injected bug does (test hook): halt the engine, or end the worker thread; `exit_once` ends
+ * only the thread it was injected into (not given to its replacement): a death that does not recur,
+ * as a heap exhausted by everything on the thread would not.
+ */
+export type InjectedBug = 'halt' | 'exit' | 'exit_once';
 
 export type HostResult =
   | {

@@ -14,9 +14,11 @@
  *   at once with the non-retryable `SB_ERR_COMMAND_QUARANTINED` instead of reaching an engine again.
  *   Whatever it carries: a command accepted under the id would be left out of a replay with it.
  *
- * The replay leaves out the occurrence that crashed, named by id and stamped time (`LoggedCommand`), not
- * every command with the id: a poison that was the retry of an acknowledged command must not take the
- * acknowledged original out of the replay with it.
+ * The replay leaves out the occurrence that crashed, named by its log position (the batch's seq, known
+ * from its append) and its id and stamped time (`LoggedCommand`), not every command with the id, nor
+ * even with the id and time: a poison that was the retry of an acknowledged command may be stamped with
+ * the original's time (a clock behind is clamped to the partition's last time), and must not take the
+ * acknowledged original out of the replay with it. A poison whose position is unknown is not left out.
  *
  * A partition whose work ended `maxKills` worker threads within `holdMs` is held (not loaded) until the
  * oldest of those deaths is `holdMs` old: a crash that no command id pins down (a timer's tick is a new
@@ -39,6 +41,11 @@ export interface PoisonEntry {
   id: string;
   /** The times it was stamped with when it crashed (one, unless it crashed again after a hold ended). */
   ats: number[];
+  /**
+   * Where each crashed occurrence (by `at`) is in the log: the seq of the log batch holding it, or -1 =
+   * it never reached the log. Absent = not known (its append failed: it may or may not have landed).
+   */
+  seqs: Map<number, number>;
   type: string;
   reason: PoisonReason;
   /** Epoch ms after which it is forgotten. */
@@ -104,7 +111,7 @@ export class Quarantine {
       return false;
     }
     if (this.count >= this.maxEntries) this.evictOldest();
-    ids.set(env.id, { partition, id: env.id, ats: [env.at], type: env.cmd.type, reason, until, confirmed: false });
+    ids.set(env.id, { partition, id: env.id, ats: [env.at], type: env.cmd.type, reason, until, confirmed: false, seqs: new Map() });
     this.count++;
     return true;
   }
@@ -127,6 +134,12 @@ export class Quarantine {
     if (e) e.confirmed = true;
   }
 
+  /** Records where the occurrence of `id` stamped `at` is in the log (`PoisonEntry.seqs`). */
+  place(partition: string, id: string, at: number, seq: number): void {
+    const e = this.byPartition.get(partition)?.get(id);
+    if (e?.ats.includes(at)) e.seqs.set(at, seq);
+  }
+
   /** The commands held for `partition` now. */
   entries(partition: string): PoisonEntry[] {
     const ids = this.byPartition.get(partition);
@@ -146,15 +159,19 @@ export class Quarantine {
     if (e) this.drop(e);
   }
 
-  /** The logged commands a replay of `partition` must leave out. */
-  skips(partition: string): LoggedCommand[] {
-    const ids = this.byPartition.get(partition);
-    if (!ids) return [];
-    const now = this.now();
+  /**
+   * The logged commands a replay of `partition` must leave out, each by its log position: `seqs` = the
+   * seqs of the batches the replay reads, in order. An occurrence whose position is not known is not
+   * left out: it may be an acknowledged command with the same id and time (a retry is stamped like its
+   * original when the clock is clamped), and the replay must never lose one of those.
+   */
+  skips(partition: string, seqs: readonly number[]): LoggedCommand[] {
     const out: LoggedCommand[] = [];
-    for (const e of [...ids.values()]) {
-      if (e.until <= now) this.drop(e);
-      else for (const at of e.ats) out.push({ id: e.id, at });
+    for (const e of this.entries(partition)) {
+      for (const at of e.ats) {
+        const batch = seqs.indexOf(e.seqs.get(at) ?? -1);
+        if (batch >= 0) out.push({ id: e.id, at, batch });
+      }
     }
     return out;
   }

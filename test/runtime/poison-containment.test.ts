@@ -46,6 +46,25 @@ async function code(p: Promise<ApplyResult>): Promise<string> {
   }
 }
 
+describe('poison containment: (id, at) collision with an acknowledged original', () => {
+  it('a poison retry stamped with the same at as its acknowledged original leaves the original in the replay', async () => {
+    const h = await host({ pool: 'port', threads: 1 });
+    await desk(h, 'acme', 2);
+    const T = Date.now() + 1000; // the stamping node's clock ahead
+    const acked = await h.host.submit('acme', enqEnv('conv-x', T));
+    expect(acked.ok).toBe(true);
+    // The retry is stamped by a node whose clock is behind: clamped to the partition's lastAt = T.
+    // The thread dies while the retry is in flight (for a reason that does not recur: 'exit_once').
+    await h.host.injectBug('acme', 'conv-x', 'exit_once');
+    expect(await code(h.host.submit('acme', enqEnv('conv-x', T - 50)))).toBe('SB_ERR_COMMAND_QUARANTINED');
+    await retryWhileUnavailable(() => h.digest('acme'));
+    expect(await exists(h, 'acme', 'conv-x')).toBe(true);
+    await h.crash();
+    const again = await host({ pool: 'port', threads: 1, dir: h.dir });
+    expect(await exists(again, 'acme', 'conv-x')).toBe(true); // acknowledged: must exist
+  });
+});
+
 describe('poison containment: QUARANTINED only once the seal is durable', () => {
   it('a seal that never lands answers the poison retryable UNAVAILABLE, and a restart may apply it', async () => {
     const h = await host({ pool: 'port', threads: 1 });
