@@ -39,9 +39,6 @@ function applyWithInjectedBug(engine: Engine, env: CommandEnvelope): ApplyResult
   }
 }
 
-/** Replay gives up after this many distinct halting commands: something is badly wrong, not one bug. */
-const MAX_SKIPPED = 64;
-
 function missing(partition: string): HostResult {
   return {
     kind: 'error',
@@ -160,7 +157,6 @@ export class PartitionActors {
         const t0 = performance.now();
         this.engines.delete(item.partition);
         this.snapshots.delete(item.partition);
-        const skip = new Set<string>();
         // Positions (`batch:index`) of the commands to leave out: the LAST one with the key in the named
         // batch (or in the log), never every command with the key (see `LoggedCommand.batch`).
         const skipAt = new Set<string>();
@@ -181,57 +177,53 @@ export class PartitionActors {
         let left: LoggedCommand[];
         const snapshot =
           item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
-        // A command that halts the engine (a bug) is skipped and the replay starts over from the
-        // snapshot: deterministic replay makes that exactly "the command was rejected", on every node.
-        for (;;) {
-          if (snapshot) {
-            engine = restoreEngine(snapshot);
-            const digest = engine.digest();
-            if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
-              return {
-                kind: 'error',
-                code: 'SB_ERR_INTERNAL',
-                message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
-              };
-            }
-          } else {
-            engine = createEngine(item.partition);
-          }
-          replayed = 0;
-          recovered = [];
-          left = [];
-          let halting: CommandEnvelope | null = null;
-          replay: for (let b = 0; b < item.batches.length; b++) {
-            const batch = item.batches[b] as CommandEnvelope[];
-            for (let c = 0; c < batch.length; c++) {
-              const env = batch[c] as CommandEnvelope;
-              if ((skipAt.size > 0 && skipAt.has(`${b}:${c}`)) || (skip.size > 0 && skip.has(loggedKey(env)))) {
-                left.push({ id: env.id, at: env.at, batch: b });
-                continue;
-              }
-              this.progress.replaying(b, c);
-              const r = this.applyOne(engine, env);
-              if (engine.halted) {
-                halting = env;
-                break replay;
-              }
-              replayed++;
-              if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
-                recovered.push({ batch: b, env, reply: r.reply, events: r.events });
-              }
-            }
-          }
-          if (!halting) break;
-          const key = loggedKey(halting);
-          if (skip.size >= MAX_SKIPPED || skip.has(key)) {
+        // A logged command that halts the engine here is NOT left out: it may have been acknowledged
+        // (an engine build with a regression on an old command), and leaving it out, then sealing that,
+        // would lose it for good. The load fails instead, naming it; the host holds the partition for an
+        // operator (roll the engine build back). Only the `skip`ped commands, quarantined in flight and
+        // so never acknowledged, are left out.
+        if (snapshot) {
+          engine = restoreEngine(snapshot);
+          const digest = engine.digest();
+          if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
             return {
               kind: 'error',
               code: 'SB_ERR_INTERNAL',
-              message: `replay of ${item.partition} halts at command ${halting.id} after skipping ${skip.size} commands`,
+              message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
             };
           }
-          skip.add(key);
+        } else {
+          engine = createEngine(item.partition);
         }
+        replayed = 0;
+        recovered = [];
+        left = [];
+        for (let b = 0; b < item.batches.length; b++) {
+          const batch = item.batches[b] as CommandEnvelope[];
+          for (let c = 0; c < batch.length; c++) {
+            const env = batch[c] as CommandEnvelope;
+            if (skipAt.size > 0 && skipAt.has(`${b}:${c}`)) {
+              left.push({ id: env.id, at: env.at, batch: b });
+              continue;
+            }
+            this.progress.replaying(b, c);
+            const r = this.applyOne(engine, env);
+            if (engine.halted) {
+              this.progress.outside();
+              return {
+                kind: 'error',
+                code: 'SB_ERR_INTERNAL',
+                message: `replay of ${item.partition} halts the engine at logged command ${env.id} (batch ${b}): ${engine.halted.error}`,
+                replayHalted: env.id,
+              };
+            }
+            replayed++;
+            if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
+              recovered.push({ batch: b, env, reply: r.reply, events: r.events });
+            }
+          }
+        }
+        this.progress.outside();
         this.engines.set(item.partition, engine);
         return {
           kind: 'load',

@@ -914,6 +914,9 @@ export class PartitionHost {
           unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : st.orphans,
           skip,
         });
+        if (answer.kind === 'error' && answer.replayHalted !== undefined && slot.epoch === epoch) {
+          this.holdForOperator(part.name, answer.replayHalted, answer.message);
+        }
         if (answer.kind !== 'load')
           throw new Error(answer.kind === 'error' ? answer.message : `unexpected ${answer.kind} answer`);
         r = answer;
@@ -930,15 +933,6 @@ export class PartitionHost {
       const orphans = st.orphans;
       // Released while the worker loaded it: the unload's `drop` follows the load on the slot's queue.
       stopIfReleased();
-      // Commands the replay found halting the engine (a bug this node had not met yet): quarantined.
-      if (r.left.length > 0) {
-        const asked = new Set(skip.map(loggedKey));
-        for (const c of r.left) {
-          if (asked.has(loggedKey(c))) continue;
-          const env = findLogged(batches, c.id, c.at);
-          if (env) this.poison(part.name, env, 'engine_halt', 'it halts the engine in the replay');
-        }
-      }
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
       st.lastSeq = last;
       st.issuedSeq = last;
@@ -1226,6 +1220,29 @@ export class PartitionHost {
     }
   }
 
+  /**
+   * The replay halted the engine on a logged command that was not quarantined in flight: it may have
+   * been acknowledged (typically an engine build with a regression on an old command), so it is never
+   * left out or sealed away. The partition is held (its calls answered the retryable UNAVAILABLE) for an
+   * operator: roll the engine build back; a restart of the node clears the hold.
+   */
+  private holdForOperator(partition: string, commandId: string, detail: string): void {
+    this.quarantine.hold(partition);
+    this.metrics?.poison.inc({ reason: 'partition_held' });
+    const until = this.quarantine.heldUntil(partition);
+    this.logger?.error(
+      {
+        tenant: partition,
+        commandId,
+        detail,
+        heldUntil: until === null ? undefined : new Date(until).toISOString(),
+        advice:
+          'a logged (possibly acknowledged) command halts this engine build: roll the engine build back; it is never left out',
+      },
+      'partition held: its replay halts the routing engine on a logged command',
+    );
+  }
+
   /** Quarantines a command that crashed the engine or its thread (`quarantine.ts`): logged, counted. */
   private poison(partition: string, env: CommandEnvelope, reason: PoisonReason, detail: string): void {
     if (!this.quarantine.add(partition, env, reason)) return;
@@ -1386,12 +1403,6 @@ function diedOn(
       // Test hooks (`crash`, `inject_bug`): no partition's work.
       return null;
   }
-}
-
-/** The logged command with this id and time, in a load's batches. */
-function findLogged(batches: CommandEnvelope[][], id: string, at: number): CommandEnvelope | null {
-  for (const b of batches) for (const c of b) if (c.id === id && c.at === at) return c;
-  return null;
 }
 
 /**

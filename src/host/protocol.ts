@@ -36,9 +36,10 @@ export type HostItem =
       unreleased?: string[];
       /**
        * Logged commands known to crash the engine or its thread (`src/host/quarantine.ts`): replay
-       * leaves them out, which is exactly "the command was rejected". The worker also leaves out any
-       * other command that halts the replay. A command is named by id AND time, so an earlier command
-       * with the same id (one that was acknowledged, of which the poison was a retry) is still replayed.
+       * leaves them out, which is exactly "the command was rejected". Each is named by its batch (log
+       * position), id and time, so another command with the same id (one that was acknowledged, of
+       * which the poison was a retry) is still replayed. Any other command that halts the replay fails
+       * the load (`replayHalted`): it may have been acknowledged, so it is never left out.
        */
       skip?: LoggedCommand[];
     }
@@ -107,7 +108,7 @@ export type HostResult =
        * (the host counts business metrics from it, as for a released command) and events.
        */
       recovered: { batch: number; env: CommandEnvelope; reply: Reply; events: EngineEvent[] }[];
-      /** The logged commands the replay left out (found in `skip`, or halting the engine now), in log order. */
+      /** The logged commands the replay left out (found in `skip`), in log order. */
       left: LoggedCommand[];
     }
   /** The state is captured (`seconds` = how long the partition stood still for it). */
@@ -121,7 +122,16 @@ export type HostResult =
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */
-  | { kind: 'error'; code: string; message: string; missing?: boolean; halted?: string }
+  | {
+      kind: 'error';
+      code: string;
+      message: string;
+      missing?: boolean;
+      /** An apply: the id of the command that halted the engine (in flight: never acknowledged). */
+      halted?: string;
+      /** A load: the id of the logged command the replay halted the engine on (maybe acknowledged). */
+      replayHalted?: string;
+    }
   | { kind: 'inject_bug' };
 
 export interface HostRequest {

@@ -185,6 +185,15 @@ export class Quarantine {
     return list.length;
   }
 
+  /**
+   * Holds `partition` for the whole window now, as if its work had ended `maxKills` threads: a replay
+   * that halts the engine on a logged command (maybe acknowledged) needs an operator, not a retry.
+   */
+  hold(partition: string): void {
+    const now = this.now();
+    this.kills.set(partition, Array.from({ length: this.maxKills }, () => now));
+  }
+
   /** Until when (epoch ms) `partition` is held after ending too many threads, or null if it is not. */
   heldUntil(partition: string): number | null {
     const list = this.kills.get(partition);

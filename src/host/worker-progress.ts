@@ -43,6 +43,8 @@ const CALL = 0;
 const ITEM = 1;
 const BATCH = 2;
 const COMMAND = 3;
+/** BATCH / COMMAND while no command is in progress. */
+const NONE = -1;
 
 /** Where a dead thread stood: the request (`call`, as numbered by the host), item, batch and command. */
 export interface LastPosition {
@@ -116,6 +118,14 @@ export class ProgressWriter {
     const c = this.cells as Int32Array;
     c[this.base + BATCH] = batch;
     c[this.base + COMMAND] = command;
+  }
+
+  /** Between commands (restoring a snapshot, after an apply loop): a death here blames no command. */
+  outside(): void {
+    if (this.base < 0) return;
+    const c = this.cells as Int32Array;
+    c[this.base + BATCH] = NONE;
+    c[this.base + COMMAND] = NONE;
   }
 
   /** The request is answered: the thread is idle again. */

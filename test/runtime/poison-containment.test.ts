@@ -65,6 +65,35 @@ describe('poison containment: (id, at) collision with an acknowledged original',
   });
 });
 
+describe('poison containment: an engine that halts on an acknowledged command during a replay', () => {
+  it('holds the partition (retryable UNAVAILABLE) instead of sealing the command away', async () => {
+    const first = await host({ pool: 'port', threads: 1 });
+    await desk(first, 'acme', 2);
+    const acked = await first.host.submit('acme', enqEnv('conv-x', Date.now()));
+    expect(acked.ok).toBe(true);
+    const ackedDigest = await first.digest('acme');
+    await first.crash();
+    // A new engine build with a regression on that (old, acknowledged) command.
+    const buggy = await host({
+      pool: 'port',
+      threads: 1,
+      dir: first.dir,
+      bugs: [{ commandId: 'conv-x', how: 'halt' }],
+    });
+    const q = await buggy.host.query('acme', { type: 'digest' }).then(
+      () => 'served',
+      (e: { code: string; message: string }) => `${e.code} ${e.message}`,
+    );
+    expect(q).toMatch(/^SB_ERR_UNAVAILABLE .*held/);
+    expect(await code(buggy.host.submit('acme', enqEnv('conv-y', Date.now())))).toBe('SB_ERR_UNAVAILABLE');
+    await buggy.crash();
+    // The engine build rolled back: everything acknowledged is still there.
+    const fixed = await host({ pool: 'port', threads: 1, dir: first.dir });
+    expect(await retryWhileUnavailable(() => fixed.digest('acme'))).toBe(ackedDigest);
+    expect(await exists(fixed, 'acme', 'conv-x')).toBe(true);
+  });
+});
+
 describe('poison containment: QUARANTINED only once the seal is durable', () => {
   it('a seal that never lands answers the poison retryable UNAVAILABLE, and a restart may apply it', async () => {
     const h = await host({ pool: 'port', threads: 1 });
