@@ -121,6 +121,7 @@ export class PartitionActors {
         for (let i = 0; i < item.commands.length; i++) {
           this.progress.command(i);
           const r = this.applyOne(engine, item.commands[i] as CommandEnvelope);
+          this.progress.outside();
           if (engine.halted) {
             // Nothing after this command may run on a possibly half-applied state: the main thread
             // reloads the partition from snapshot + log, skipping the command that halted it.
@@ -208,6 +209,7 @@ export class PartitionActors {
             }
             this.progress.replaying(b, c);
             const r = this.applyOne(engine, env);
+            this.progress.outside();
             if (engine.halted) {
               this.progress.outside();
               return {

@@ -1385,14 +1385,21 @@ function diedOn(
 ): { partition: string; kind: HostItem['kind']; env: CommandEnvelope | null } | null {
   const item = items?.[at.item];
   if (!item) return null;
+  // No command in progress (-1), or out of memory (whatever filled the heap, not the command it was
+  // on): the partition's work ended the thread, but no command is to blame.
+  const blame = at.command >= 0 && !at.outOfMemory;
   switch (item.kind) {
     case 'apply':
-      return { partition: item.partition, kind: item.kind, env: item.commands[at.command] ?? null };
+      return {
+        partition: item.partition,
+        kind: item.kind,
+        env: blame ? (item.commands[at.command] ?? null) : null,
+      };
     case 'load':
       return {
         partition: item.partition,
         kind: item.kind,
-        env: item.batches[at.batch]?.[at.command] ?? null,
+        env: blame && at.batch >= 0 ? (item.batches[at.batch]?.[at.command] ?? null) : null,
       };
     case 'query':
     case 'snapshot':

@@ -182,10 +182,14 @@ class PortPool implements WorkerPool {
       w.resolve(m.res);
     });
     // 'error' is followed by 'exit'; the replacement happens once, on exit.
-    worker.on('error', () => {});
+    let outOfMemory = false;
+    worker.on('error', (e: Error & { code?: string }) => {
+      if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') outOfMemory = true;
+    });
     worker.on('exit', (code) => {
       // Read before anything else runs: the listeners learn where it died before its calls fail.
       const at = takeLastPosition(this.progress, index);
+      if (at && outOfMemory) at.outOfMemory = true;
       const err = new Error(`partition-host worker ${index} exited with code ${code}`);
       for (const w of slot.waiters.values()) w.reject(err);
       slot.waiters.clear();

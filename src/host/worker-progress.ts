@@ -16,15 +16,18 @@
  * ```
  * slot s: [ CALL | ITEM | BATCH | COMMAND ]   CALL   = the host's number of the request being handled, 0 = idle
  *                                             ITEM   = index of the item in `HostRequest.items`
- *                                             BATCH  = index of the log batch in a `load` item (else 0)
- *                                             COMMAND= index of the command in the apply item / the batch
+ *                                             BATCH  = index of the log batch in a `load` item (else -1)
+ *                                             COMMAND= index of the command in the apply item / the batch,
+ *                                                      -1 = no command in progress (set before and after each)
  * ```
  *
  * | the thread died …                        | cells read   | the host (`PartitionHost.onWorkerReplaced`)        |
  * |------------------------------------------|--------------|----------------------------------------------------|
- * | applying command 3 of item 1 of call 17  | 17, 1, 0, 3  | quarantines that command (in flight: never acked)  |
+ * | applying command 3 of item 1 of call 17  | 17, 1, -1, 3 | quarantines that command (in flight: never acked)  |
  * | replaying batch 5, command 0 of a load   | 17, 0, 5, 0  | logs it, counts a death against the partition      |
- * | capturing a snapshot (item 2)            | 17, 2, 0, 0  | counts a death against the partition               |
+ * | restoring a snapshot, after an apply loop| 17, 0, -1, -1| counts a death against the partition, blames none  |
+ * | capturing a snapshot (item 2)            | 17, 2, -1, -1| counts a death against the partition               |
+ * | any, out of memory (`outOfMemory`)       | as above     | counts a death against the partition, blames none  |
  * | between requests (idle)                  | 0, …         | nothing to blame                                   |
  *
  * A logged command a replay died on is not left out: it may have been acknowledged long ago (a partition
@@ -50,8 +53,16 @@ const NONE = -1;
 export interface LastPosition {
   call: number;
   item: number;
+  /** -1: no log batch (not replaying). */
   batch: number;
+  /** -1: no command in progress (restoring a snapshot, between or after commands, capturing one). */
   command: number;
+  /**
+   * The thread ran out of memory (`ERR_WORKER_OUT_OF_MEMORY`): the command it was on is no suspect (the
+   * heap was filled by everything on the thread), so no command is blamed; the death still counts
+   * against the partition.
+   */
+  outOfMemory?: boolean;
 }
 
 /** The shared cells for `slots` worker slots (all zero: idle). */
@@ -102,8 +113,8 @@ export class ProgressWriter {
     if (this.base < 0) return;
     const c = this.cells as Int32Array;
     c[this.base + ITEM] = index;
-    c[this.base + BATCH] = 0;
-    c[this.base + COMMAND] = 0;
+    c[this.base + BATCH] = NONE;
+    c[this.base + COMMAND] = NONE;
   }
 
   /** Before applying command `command` of an apply item. */
