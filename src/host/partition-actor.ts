@@ -167,7 +167,8 @@ export class PartitionActors {
           for (let b = 0; b < item.batches.length; b++) {
             if (s.batch !== undefined && b !== s.batch) continue;
             const batch = item.batches[b] as CommandEnvelope[];
-            for (let c = 0; c < batch.length; c++) if (loggedKey(batch[c] as CommandEnvelope) === key) found = `${b}:${c}`;
+            for (let c = 0; c < batch.length; c++)
+              if (loggedKey(batch[c] as CommandEnvelope) === key) found = `${b}:${c}`;
           }
           if (found) skipAt.add(found);
         }

@@ -952,8 +952,8 @@ export class PartitionHost {
       // The replay left logged commands out (they crashed the engine or its thread, and were never
       // acknowledged): seal that with a snapshot at the log's end before answering anything computed
       // without them. No later replay (a restart, another node, an engine fixed meanwhile) reaches them
-      // again, so none can diverge from the answers given from here on. The log keeps them (the next
-      // periodic snapshot trims) for whoever investigates. After the events above: in cluster mode a
+      // again, so none can diverge from the answers given from here on. The log keeps them only until
+      // the next periodic snapshot trims it (the `command quarantined` line is the record). After the events above: in cluster mode a
       // snapshot is stored only once the events it covers are.
       let sealMs = 0;
       if (r.left.length > 0) {
@@ -1081,7 +1081,11 @@ export class PartitionHost {
     if (st.status !== 'ready') return;
     // Any of them may already be in the log: the reload re-derives their events so they are not lost.
     for (const p of st.unreleased) st.orphans.push(p.env.id);
-    this.abandon(part, new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`), true);
+    this.abandon(
+      part,
+      new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`),
+      true,
+    );
     this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
     st.resetReady();
     void this.ensureLoaded(part.name);

@@ -111,7 +111,16 @@ export class Quarantine {
       return false;
     }
     if (this.count >= this.maxEntries) this.evictOldest();
-    ids.set(env.id, { partition, id: env.id, ats: [env.at], type: env.cmd.type, reason, until, confirmed: false, seqs: new Map() });
+    ids.set(env.id, {
+      partition,
+      id: env.id,
+      ats: [env.at],
+      type: env.cmd.type,
+      reason,
+      until,
+      confirmed: false,
+      seqs: new Map(),
+    });
     this.count++;
     return true;
   }
@@ -191,7 +200,10 @@ export class Quarantine {
    */
   hold(partition: string): void {
     const now = this.now();
-    this.kills.set(partition, Array.from({ length: this.maxKills }, () => now));
+    this.kills.set(
+      partition,
+      Array.from({ length: this.maxKills }, () => now),
+    );
   }
 
   /** Until when (epoch ms) `partition` is held after ending too many threads, or null if it is not. */

@@ -47,7 +47,11 @@ describe('cluster: takeover before the seal landed', () => {
     await a.host.injectBug('acme', 'conv-poison', 'exit');
     let answer = 'still waiting';
     void a
-      .send('acme', { type: 'enqueue', conversation: conversation('conv-poison', { queueId: 'chat-billing' }) }, 'conv-poison')
+      .send(
+        'acme',
+        { type: 'enqueue', conversation: conversation('conv-poison', { queueId: 'chat-billing' }) },
+        'conv-poison',
+      )
       .then(
         () => {
           answer = 'ok';

@@ -74,7 +74,14 @@ describe('worker progress: no command in progress', () => {
       a.handle({
         slot: 0,
         call: 9,
-        items: [{ kind: 'apply', partition: 'acme', commands: cmds, receivedAt: [Number.NaN, Number.NaN, Number.NaN] }],
+        items: [
+          {
+            kind: 'apply',
+            partition: 'acme',
+            commands: cmds,
+            receivedAt: [Number.NaN, Number.NaN, Number.NaN],
+          },
+        ],
       });
       expect(seen).toEqual([9, 0, -1, -1]);
     } finally {
