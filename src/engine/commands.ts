@@ -213,6 +213,8 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
   if (windowChanged) {
     q.window = fresh.window;
     q.window.advance(p.now);
+    // Its samples are gone, the earliest expiry among them may have been the partition's.
+    p.recomputeSlaNext();
   }
   p.buildLanes(q);
   q.lanes.forEach((lane, i) => {
@@ -543,10 +545,8 @@ function cancel(p: Partition, id: string): Reply {
   // One already answered in this queue (transferred back into it) was counted then: its abandonment
   // stays out of the service level and the abandonment rate (it is still an abandonment, above).
   if (!c.answered) {
-    q.window.add(p.now, F.abandoned, 1);
-    if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000)
-      q.window.add(p.now, F.abandonedAfterThreshold, 1);
-    p.noteWindowSample(q);
+    p.addSample(q, F.abandoned, 1);
+    if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000) p.addSample(q, F.abandonedAfterThreshold, 1);
   }
   p.events.push({ type: 'abandoned', conversationId: id, queueId: q.id, waitedMs: waited });
   p.evaluateSla(q);

@@ -750,11 +750,9 @@ export class Partition implements RuleContext {
       c.answered = true;
       const wait = this.now - c.enqueuedAt;
       q.assigned++;
-      q.window.add(this.now, F.answered, 1);
-      q.window.add(this.now, F.waitSumMs, wait);
-      if (wait <= q.cfg.serviceLevel.thresholdSeconds * 1000)
-        q.window.add(this.now, F.answeredInThreshold, 1);
-      this.noteWindowSample(q);
+      this.addSample(q, F.answered, 1);
+      this.addSample(q, F.waitSumMs, wait);
+      if (wait <= q.cfg.serviceLevel.thresholdSeconds * 1000) this.addSample(q, F.answeredInThreshold, 1);
       this.evaluateSla(q);
     }
     this.events.push({
@@ -964,8 +962,18 @@ export class Partition implements RuleContext {
 
   // ---------------------------------------------------------------- statistics
 
-  /** A sample just landed in `q`'s newest bucket: older samples are already accounted for. O(1). */
-  noteWindowSample(q: Queue): void {
+  /**
+   * Adds a sample to `q`'s window, keeping `slaNextAt` exactly the earliest `nextExpiry()` of all windows
+   * (it is not snapshotted: a restored engine recomputes it, and the timer loop's order and
+   * `nextTimerAt` must not tell the two apart). The add moves the window to now first, which may drop
+   * samples outside a tick (a command's time is not ticked to): when the oldest one dropped was the
+   * earliest expiry, it is looked up again (O(queues), at most once per queue per bucket step, and only
+   * for the queue holding the earliest expiry). The new sample's own expiry can only lower it. O(1)
+   * otherwise.
+   */
+  addSample(q: Queue, field: number, v: number): void {
+    const dropped = q.window.add(this.now, field, v);
+    if (dropped !== null && (this.slaNextAt === null || dropped <= this.slaNextAt)) this.recomputeSlaNext();
     const exp = (q.window.head + BUCKETS) * q.window.bucketMs;
     if (this.slaNextAt === null || exp < this.slaNextAt) this.slaNextAt = exp;
   }
@@ -978,9 +986,8 @@ export class Partition implements RuleContext {
     a.handled++;
     a.handleMsTotal = small(a.handleMsTotal + ms);
     if (q === null) return;
-    q.window.add(this.now, F.handled, 1);
-    q.window.add(this.now, F.handleSumMs, ms);
-    this.noteWindowSample(q);
+    this.addSample(q, F.handled, 1);
+    this.addSample(q, F.handleSumMs, ms);
   }
 
   /**

@@ -8,8 +8,8 @@ import {
   routingConfig,
   Scenario,
 } from './fixtures.js';
-import { restoreEngine } from './index.js';
-import type { LintFinding } from './types.js';
+import { createEngine, restoreEngine } from './index.js';
+import type { Command, CommandEnvelope, LintFinding } from './types.js';
 
 function queueStats(s: Scenario, queueId = 'q1') {
   const r = s.engine.query({ type: 'queue_stats', queueId }, s.t);
@@ -59,6 +59,48 @@ describe('queue statistics', () => {
     // Resolutions leave the window like everything else.
     s.advance(11 * 60_000);
     expect(queueStats(s).abandonmentRate).toBe(0);
+  });
+
+  it('a sample that drops an expired bucket outside a tick leaves the next expiry exact: restore agrees (r5)', () => {
+    // The window moves on only in ticks and when a sample is added; a command's time is not ticked to.
+    // c1's handled sample (10 s) and answer (0 s) sit in the 1 s buckets of 0 and 10 s; at 62 s, c2's
+    // handled sample drops the 0 s bucket: the next expiry is then 70 s, not 60 s. A restored engine
+    // recomputes it from the windows, so the original must say the same (nextTimerAt: the 65 s re-check),
+    // and run the next tick's timers in the same order.
+    const t0 = Math.ceil(Date.UTC(2026, 0, 5, 10, 0, 0) / 60_000) * 60_000;
+    const envs: CommandEnvelope[] = [];
+    const at = (s: number, cmd: Command) => envs.push({ id: `c${envs.length}`, at: t0 + s * 1000, cmd });
+    at(0, { type: 'set_routing_config', config: routingConfig() });
+    at(0, {
+      type: 'upsert_queue',
+      queue: queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 60 } }),
+    });
+    at(0, { type: 'upsert_agent', agent: agentConfig('a', { capacity: { chat: 1 } }) });
+    at(0, { type: 'set_presence', agentId: 'a', presence: 'online' });
+    at(0, { type: 'enqueue', conversation: conversation('c1') });
+    at(10, { type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    at(20, { type: 'enqueue', conversation: conversation('c2') });
+    // Nobody holds lang:de: c3 waits, its 30 s re-check is due at 65 s.
+    at(35, {
+      type: 'enqueue',
+      conversation: conversation('c3', { requiredSkills: [{ skill: 'lang:de', minLevel: 1 }] }),
+    });
+    at(62, { type: 'end_conversation', conversationId: 'c2', outcome: 'resolved' });
+    const cut = envs.length;
+    at(72, { type: 'upsert_customer', customer: customerConfig('x') });
+    at(80, { type: 'tick' });
+
+    const straight = createEngine('p');
+    const results = envs.map((e) => straight.apply(e));
+    const first = createEngine('p');
+    for (const e of envs.slice(0, cut)) first.apply(e);
+    expect(first.nextTimerAt()).toBe(t0 + 65_000);
+    const restored = restoreEngine(JSON.parse(JSON.stringify(first.snapshot())));
+    expect(restored.digest()).toBe(first.digest());
+    expect(restored.nextTimerAt()).toBe(first.nextTimerAt());
+    expect(envs.slice(cut).map((e) => restored.apply(e))).toEqual(results.slice(cut));
+    expect(restored.digest()).toBe(straight.digest());
+    expect(restored.nextTimerAt()).toBe(straight.nextTimerAt());
   });
 
   it('answers older than the window stop counting', () => {

@@ -39,9 +39,18 @@ export class SlidingWindow {
 
   /** Moves the window to `now`, dropping buckets that fell out. Returns true if any sum changed. */
   advance(now: number): boolean {
+    return this.advanceTo(now) !== null;
+  }
+
+  /**
+   * `advance`, returning when the oldest sample it dropped was due to leave (= `nextExpiry()` before the
+   * call), or null when it dropped none: the caller keeping the earliest expiry of several windows
+   * (`Partition.slaNextAt`) must look again only when that was the earliest.
+   */
+  advanceTo(now: number): number | null {
     const idx = Math.floor(now / this.bucketMs);
-    if (idx <= this.head) return false;
-    let changed = false;
+    if (idx <= this.head) return null;
+    let dropped: number | null = null;
     if (this.nonEmpty) {
       const steps = Math.min(BUCKETS, idx - this.head);
       for (let s = 1; s <= steps; s++) {
@@ -51,23 +60,29 @@ export class SlidingWindow {
           if (v !== 0) {
             this.sums[f]! -= v;
             this.cells[slot + f] = 0;
-            changed = true;
+            // Bucket head + s − BUCKETS, the oldest one still holding samples: it left at (head + s) × bucketMs.
+            if (dropped === null) dropped = (this.head + s) * this.bucketMs;
           }
         }
       }
       if (this.sums.every((v) => v === 0)) this.nonEmpty = false;
     }
     this.head = idx;
-    return changed;
+    return dropped;
   }
 
-  add(now: number, field: number, v: number): void {
-    this.advance(now);
+  /**
+   * Adds `v` to `field` in the bucket of `now`, moving the window there first: returns what that move
+   * dropped (`advanceTo`), so the earliest expiry the partition keeps stays exact.
+   */
+  add(now: number, field: number, v: number): number | null {
+    const dropped = this.advanceTo(now);
     if (this.cells.length === 0) this.cells = new Array(BUCKETS * FIELDS).fill(0);
     const slot = (this.head % BUCKETS) * FIELDS;
     this.cells[slot + field]! += v;
     this.sums[field]! += v;
     this.nonEmpty = true;
+    return dropped;
   }
 
   /** When the oldest sample leaves the window (null when empty). */
