@@ -28,7 +28,7 @@ import type {
   Reply,
   RoutingConfig,
 } from './types.js';
-import { lineOrder, WaitLine } from './wait-line.js';
+import { WaitSet } from './wait-set.js';
 import { F } from './window.js';
 
 const OK: Reply = { kind: 'ok' };
@@ -198,12 +198,12 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
     for (const m of lane.members) if (m.turn > 0) turns.set(`${lane.step}|${m.agent.id}`, m.turn);
   const counters = q.lanes.map((l) => l.turnCounter);
   const waiting = p.teardownLanes(q);
-  // The held and offered conversations' past-threshold cursors are for the old threshold: file them afresh.
-  const held = q.held.all().sort(lineOrder);
-  q.held = new WaitLine();
+  // The held and offered conversations' past-threshold counts are for the old threshold: file them afresh.
+  const held = q.held.all();
+  q.held = new WaitSet();
   for (const c of held) q.held.push(c);
-  const offered = q.offered.all().sort(lineOrder);
-  q.offered = new WaitLine();
+  const offered = q.offered.all();
+  q.offered = new WaitSet();
   for (const c of offered) q.offered.push(c);
   const windowChanged = q.cfg.serviceLevel.windowSeconds !== cfg.serviceLevel.windowSeconds;
   const fresh = p.makeQueue(cfg);

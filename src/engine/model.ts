@@ -29,6 +29,7 @@ import type {
 } from './types.js';
 import { CHANNELS } from './types.js';
 import { WaitLine } from './wait-line.js';
+import { WaitSet } from './wait-set.js';
 import { SlidingWindow } from './window.js';
 
 const TWO_30 = 1 << 30;
@@ -461,18 +462,18 @@ export class Queue {
   window: SlidingWindow;
   /**
    * Conversations held for a previous or dedicated agent (customer-rule wait budget): outside the lanes'
-   * lines but waiting all the same, so they count for the service level like the lines (a `WaitLine` for
-   * its past-threshold cursor; held in arrival order, so almost always at the FIFO's back). Derived from
+   * lines but waiting all the same, so they count for the service level like the lines (a `WaitSet`: its
+   * past-threshold count and oldest, no line order). Derived from
    * the conversations' `reservedFor`, not snapshotted; rebuilt with the queue (a threshold change).
    */
-  held = new WaitLine();
+  held = new WaitSet();
   /**
    * Conversations being offered (ringing at one or more desks): out of the lines too, but the customer
    * waits until an agent accepts, so they count as waiting, for the longest wait and for the service
-   * level like `held` (same reasons for a `WaitLine`). Derived from the conversations' status
+   * level like `held` (a `WaitSet` too: offers go out by priority and end in any order). Derived from the conversations' status
    * (`Partition.offer` / `unoffer`), not snapshotted; rebuilt with the queue.
    */
-  offered = new WaitLine();
+  offered = new WaitSet();
   slaState: SlaState = 'ok';
   /**
    * `waitingTotal` > the maximum size as last announced (`queue_over_capacity` / `queue_capacity_recovered`):
@@ -494,7 +495,8 @@ export class Queue {
    * they count against the service level (answered late or abandoned late), so the real-time figure and
    * its alerts count them already — a queue nobody answers (an outage, an unstaffed shift) is breached,
    * not "no data". One answered in this queue and transferred back into it is not counted (it was, when
-   * answered). Amortised O(1) per line (`WaitLine.countPast`). `keep` = false for queries (their
+   * answered). Amortised O(1) per line (`WaitLine.countPast`), O(log n) per conversation in `held` / `offered`
+   * (`WaitSet.countPast`). `keep` = false for queries (their
    * time may be ahead of the engine's; they change nothing).
    */
   waitingPastThreshold(now: number, keep: boolean): number {

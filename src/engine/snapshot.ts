@@ -40,7 +40,6 @@ import type {
   SkillRequirement,
   ValueTier,
 } from './types.js';
-import { lineOrder } from './wait-line.js';
 
 export const SNAPSHOT_VERSION = 2;
 
@@ -532,17 +531,14 @@ export function rebuild(
     });
   });
   const noticed: Conv[] = [];
-  const offered: Conv[] = [];
   for (const c of p.convs.values()) {
     p.setAdHoc(c);
     if (c.status === 'waiting' && c.reservedFor === null) p.insertWaiting(c, laneOf(c));
     if (c.status === 'waiting') noticed.push(c);
-    if (c.status === 'offered') offered.push(c);
+    // Derived like the lines (a set by age: the order pushed does not matter).
+    if (c.status === 'offered') c.queue.offered.push(c);
     p.reschedule(c);
   }
-  // Derived like the lines (in line order: the FIFO part, not the side heap).
-  offered.sort(lineOrder);
-  for (const c of offered) c.queue.offered.push(c);
   // Re-checks fire by time, then seq, so rebuilding the FIFO in that order reproduces the original.
   noticed.sort((a, b) => a.noticeAt - b.noticeAt || a.seq - b.seq);
   for (const c of noticed) {
