@@ -19,6 +19,9 @@ import type { Conv } from './model.js';
 
 const SIDE_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
 
+/** A FIFO shorter than this is never compacted in `remove` (not worth a pass). */
+const COMPACT_MIN = 1024;
+
 function before(a: Conv, b: Conv): boolean {
   return a.enqueuedAt < b.enqueuedAt || (a.enqueuedAt === b.enqueuedAt && a.seq < b.seq);
 }
@@ -121,10 +124,43 @@ export class WaitLine {
         this.head = 0;
         this.tailAt = Number.NEGATIVE_INFINITY;
         this.tailSeq = 0;
+      } else if (this.fifo.length >= COMPACT_MIN && this.live * 4 <= this.fifo.length) {
+        this.compact();
       }
     } else {
       this.side.remove(c);
     }
+  }
+
+  /**
+   * Drops the holes of a FIFO that is mostly holes: conversations left from behind a front that stays
+   * (one nobody can take yet while later ones are taken, or one ringing for long in a line that is never
+   * peeked), which `fifoHead` cannot drop. O(FIFO length), run when ≥ ¾ of it is holes, each made by one
+   * removal since the last compaction: amortised O(1) per removal. Keeps `base` (positions stay absolute
+   * indexes) and the past-threshold cursor (the live entries before it stay before it).
+   */
+  private compact(): void {
+    const f = this.fifo;
+    const at = this.fifoAt;
+    const sq = this.fifoSeq;
+    const cur = this.cursor - this.base;
+    let w = 0;
+    let newCur = 0;
+    for (let i = 0; i < f.length; i++) {
+      const c = f[i];
+      if (c === null || c === undefined) continue;
+      if (i < cur) newCur = w + 1;
+      c.fpos = this.base + w;
+      f[w] = c;
+      at[w] = at[i]!;
+      sq[w] = sq[i]!;
+      w++;
+    }
+    f.length = w;
+    at.length = w;
+    sq.length = w;
+    this.head = 0;
+    this.cursor = this.base + newCur;
   }
 
   private fifoHead(): Conv | null {
