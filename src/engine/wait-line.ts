@@ -17,7 +17,8 @@
 import { IndexedHeap } from './heap.js';
 import type { Conv } from './model.js';
 
-const SIDE_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
+/** Age order (enqueuedAt, then seq) as heap keys: the line's side heap, and the WaitSet's heaps. */
+export const AGE_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
 
 /** A FIFO shorter than this is never compacted in `remove` (not worth a pass). */
 const COMPACT_MIN = 1024;
@@ -36,7 +37,7 @@ export function lineOrder(a: Conv, b: Conv): number {
  * or before `cutoff` and are still to be answered (see `countPast`): a subtree whose root joined later
  * holds none, so the walk costs what it passes.
  */
-function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
+export function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
   if (i >= items.length) return 0;
   const c = items[i]!;
   if (c.enqueuedAt > cutoff) return 0;
@@ -78,7 +79,7 @@ export class WaitLine {
   private tailAt = Number.NEGATIVE_INFINITY;
   private tailSeq = 0;
   private readonly side = new IndexedHeap<Conv>(
-    SIDE_ORDER,
+    AGE_ORDER,
     (c) => c.hpos,
     (c, i) => {
       c.hpos = i;

@@ -19,20 +19,7 @@
  */
 import { IndexedHeap } from './heap.js';
 import type { Conv } from './model.js';
-
-const AGE_ORDER = { k1: (c: Conv) => c.enqueuedAt, k2: (c: Conv) => c.seq, tie: (c: Conv) => c.seq };
-
-/** Items of the heap `items` (by enqueuedAt first) in the subtree at `i` joined at or before `cutoff`, not answered. */
-function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
-  if (i >= items.length) return 0;
-  const c = items[i]!;
-  if (c.enqueuedAt > cutoff) return 0;
-  return (
-    (c.answered ? 0 : 1) +
-    countAtOrBefore(items, 2 * i + 1, cutoff) +
-    countAtOrBefore(items, 2 * i + 2, cutoff)
-  );
-}
+import { AGE_ORDER, countAtOrBefore } from './wait-line.js';
 
 export class WaitSet {
   private readonly young = new IndexedHeap<Conv>(

@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
+import { afterAll } from 'vitest';
 import { createEmbeddedPorts, type NodePorts } from '../../src/cluster/index.js';
+import { agentConfig, queueConfig } from '../../src/engine/fixtures.js';
 import type { ApplyResult, Command, CommandEnvelope } from '../../src/engine/types.js';
 import { PartitionHost, type PartitionHostOptions } from '../../src/host/partition-host.js';
 import type { InjectedBug } from '../../src/host/protocol.js';
@@ -105,4 +107,35 @@ export async function startHost(
       await ports.close();
     },
   };
+}
+
+/**
+ * The `startHost` of one test file: every host it started is crashed, and every directory removed, after
+ * the file's tests (a host restarted on a directory shares it). Call once, at the top of the file.
+ */
+export function hostsOfThisFile(): (opts?: Parameters<typeof startHost>[0]) => Promise<Harness> {
+  const running: Harness[] = [];
+  const dirs = new Set<string>();
+  afterAll(async () => {
+    for (const h of running) await h.crash().catch(() => undefined);
+    for (const d of dirs) await removeDir(d);
+  });
+  return async (opts = {}) => {
+    const h = await startHost(opts);
+    running.push(h);
+    dirs.add(h.dir);
+    return h;
+  };
+}
+
+/** A billing desk: one chat queue, `agents` online agents ("Agent i") with chat capacity 1. */
+export async function billingDesk(h: Harness, tenant: string, agents: number): Promise<void> {
+  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
+  for (let i = 1; i <= agents; i++) {
+    await h.send(tenant, {
+      type: 'upsert_agent',
+      agent: agentConfig(`agent-${i}`, { displayName: `Agent ${i}` }),
+    });
+    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
+  }
 }

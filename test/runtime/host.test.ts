@@ -1,37 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
 import type { ApplyResult, EngineEvent } from '../../src/engine/types.js';
 import type { PublishedEvent } from '../../src/host/router.js';
 import { collect } from '../support/contracts.js';
 import { waitFor } from '../support/wait-for.js';
-import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
+import { billingDesk, type Harness, hostsOfThisFile, retryWhileUnavailable } from './harness.js';
 
-const dirs: string[] = [];
-const running: Harness[] = [];
-async function hostOn(opts: Parameters<typeof startHost>[0] = {}): Promise<Harness> {
-  const h = await startHost(opts);
-  if (!dirs.includes(h.dir)) dirs.push(h.dir);
-  running.push(h);
-  return h;
-}
-afterAll(async () => {
-  for (const h of running) await h.crash().catch(() => undefined);
-  for (const d of dirs) await removeDir(d);
-});
-
-/** A billing desk: one chat queue, `agents` online agents with chat capacity 1. */
-async function billingDesk(h: Harness, tenant: string, agents: number): Promise<void> {
-  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
-  for (let i = 1; i <= agents; i++) {
-    await h.send(tenant, {
-      type: 'upsert_agent',
-      agent: agentConfig(`agent-${i}`, { displayName: `Agent ${i}` }),
-    });
-    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
-  }
-}
+const hostOn = hostsOfThisFile();
 
 const enqueue = (h: Harness, tenant: string, id: string) =>
   h.send(tenant, { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) });
@@ -47,7 +24,7 @@ function status(r: ApplyResult): string {
 
 // The inline pool runs the same actors on the main thread: everything here must hold for it too.
 describe.each(['port', 'inline'] as const)('actor host (%s pool)', (pool) => {
-  const host = (opts: Parameters<typeof startHost>[0] = {}) => hostOn({ pool, ...opts });
+  const host = (opts: Parameters<typeof hostOn>[0] = {}) => hostOn({ pool, ...opts });
   it('a conversation is assigned, the answer comes only once durable, and the event reaches subscribers', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
@@ -370,7 +347,7 @@ describe('several log appends in flight per partition', () => {
 
 // The inline pool runs the same actors on the main thread: everything here must hold for it too.
 describe.each(['port', 'inline'] as const)('restart recovery (%s pool)', (pool) => {
-  const host = (opts: Parameters<typeof startHost>[0] = {}) => hostOn({ pool, ...opts });
+  const host = (opts: Parameters<typeof hostOn>[0] = {}) => hostOn({ pool, ...opts });
   it('after a graceful stop the node restores the same state from the snapshot', async () => {
     const h = await host({ threads: 2 });
     await billingDesk(h, 'acme', 2);

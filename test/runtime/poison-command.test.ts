@@ -6,34 +6,15 @@
  * in the log), seals that with a snapshot, and refuses its retries with a non-retryable error instead of
  * handing them to the fresh thread. Nothing acknowledged is lost, and partitions elsewhere keep serving.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEmbeddedPorts } from '../../src/cluster/index.js';
-import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import { conversation } from '../../src/engine/fixtures.js';
 import type { ApplyResult } from '../../src/engine/types.js';
 import { collect } from '../support/contracts.js';
-import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
+import { billingDesk, type Harness, hostsOfThisFile, retryWhileUnavailable } from './harness.js';
 
-const running: Harness[] = [];
-const dirs = new Set<string>();
-async function host(opts: Parameters<typeof startHost>[0]): Promise<Harness> {
-  const h = await startHost(opts);
-  running.push(h);
-  dirs.add(h.dir);
-  return h;
-}
-afterAll(async () => {
-  for (const h of running) await h.crash().catch(() => undefined);
-  for (const d of dirs) await removeDir(d);
-});
-
-/** A billing desk: one chat queue and `agents` online agents (chat capacity 1). */
-async function desk(h: Harness, tenant: string, agents: number): Promise<void> {
-  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
-  for (let i = 1; i <= agents; i++) {
-    await h.send(tenant, { type: 'upsert_agent', agent: agentConfig(`agent-${i}`) });
-    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
-  }
-}
+const host = hostsOfThisFile();
+const desk = billingDesk;
 
 const enqueue = (h: Harness, tenant: string, id: string) =>
   h.send(tenant, { type: 'enqueue', conversation: conversation(id, { queueId: 'chat-billing' }) }, id);

@@ -3,31 +3,13 @@
  * changed nothing") must stay true forever: only answered once the seal that leaves the command out of
  * every later replay is durable (or once the command is known not to be in the log at all).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { agentConfig, conversation, queueConfig } from '../../src/engine/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { conversation } from '../../src/engine/fixtures.js';
 import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
-import { type Harness, removeDir, retryWhileUnavailable, startHost } from './harness.js';
+import { billingDesk, type Harness, hostsOfThisFile, retryWhileUnavailable } from './harness.js';
 
-const running: Harness[] = [];
-const dirs = new Set<string>();
-async function host(opts: Parameters<typeof startHost>[0]): Promise<Harness> {
-  const h = await startHost(opts);
-  running.push(h);
-  dirs.add(h.dir);
-  return h;
-}
-afterAll(async () => {
-  for (const h of running) await h.crash().catch(() => undefined);
-  for (const d of dirs) await removeDir(d);
-});
-
-async function desk(h: Harness, tenant: string, agents: number): Promise<void> {
-  await h.send(tenant, { type: 'upsert_queue', queue: queueConfig('chat-billing') });
-  for (let i = 1; i <= agents; i++) {
-    await h.send(tenant, { type: 'upsert_agent', agent: agentConfig(`agent-${i}`) });
-    await h.send(tenant, { type: 'set_presence', agentId: `agent-${i}`, presence: 'online' });
-  }
-}
+const host = hostsOfThisFile();
+const desk = billingDesk;
 const enqEnv = (id: string, at: number): CommandEnvelope => ({
   id,
   at,
