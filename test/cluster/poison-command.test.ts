@@ -108,3 +108,47 @@ describe('cluster mode: a command that ends its worker thread', () => {
     expect(b.pool.restarts).toBe(0);
   });
 });
+
+// A node that answered QUARANTINED must have sealed first, or the next owner applies the command.
+// Its own tenant: the test above leaves acme's lease to a node of its own.
+describe('cluster: takeover before the seal landed', () => {
+  // The nodes of the test above go first: each node here must be the only one that could own initech.
+  beforeAll(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+  it('the poison is never answered QUARANTINED, so the next owner applying it breaks no promise', async () => {
+    const a = await node('seal-a');
+    await a.send('initech', { type: 'upsert_queue', queue: queueConfig('chat-billing') }, 'q');
+    await a.send('initech', { type: 'upsert_agent', agent: agentConfig('agent-1') }, 'a1');
+    await a.send('initech', { type: 'set_presence', agentId: 'agent-1', presence: 'online' }, 'p1');
+    a.ports.snapshots.save = () => new Promise(() => {}); // A dies during its seal
+    await a.host.injectBug('initech', 'conv-poison', 'exit');
+    let answer = 'still waiting';
+    void a
+      .send(
+        'initech',
+        { type: 'enqueue', conversation: conversation('conv-poison', { queueId: 'chat-billing' }) },
+        'conv-poison',
+      )
+      .then(
+        () => {
+          answer = 'ok';
+        },
+        (e: { code: string }) => {
+          answer = e.code;
+        },
+      );
+    await new Promise((r) => setTimeout(r, 300));
+    await a.kill();
+    await new Promise((r) => setTimeout(r, 50));
+    // Never "changed nothing": it waited for the seal, and the node going away answers "retry".
+    expect(['still waiting', 'SB_ERR_UNAVAILABLE', 'SB_ERR_NOT_OWNER']).toContain(answer);
+    const b = await node('seal-b');
+    const r = await retryWhileUnavailable(
+      () => b.host.query('initech', { type: 'conversation', conversationId: 'conv-poison' }),
+      400,
+    );
+    // The command was logged and nobody was told it changed nothing: B replays it.
+    expect(r.type === 'conversation' && r.conversation !== null).toBe(true);
+  }, 60_000);
+});
