@@ -345,7 +345,10 @@ export interface ListWaitingResponse {
    * and estimated wait.
    */
   conversations: Conversation[];
-  /** How many wait in the queue's line in all (customers held for their previous agent are not in it). */
+  /**
+   * How many wait in the queue's line in all (customers held for their previous agent, or being offered,
+   * are not in it; `QueueStats.waiting` counts them too).
+   */
   totalWaiting: number;
 }
 
