@@ -140,10 +140,13 @@ function removeAgent(p: Partition, id: string): Reply {
     p.events.push({ type: 'presence_changed', agentId: id, presence: 'offline', reason: 'removed' });
   p.refreshAgent(a);
   for (const m of [...a.members]) p.removeMember(m);
+  const wrapping = a.wrapUntil !== 0;
   if (a.wrapPos >= 0) p.wraps.remove(a);
   a.wrapUntil = 0;
-  // Its wrap-up ends with it: what it was wrapping up counts for the queues now.
+  // Its wrap-up ends with it: what it was wrapping up counts for the queues now, and a desk showing the
+  // wrap-up hears it ended, as for any other end of a wrap-up.
   p.endPendingHandles(a);
+  if (wrapping) p.events.push({ type: 'wrap_up_ended', agentId: id });
   p.countSkills(a, -1);
   p.indexTier(a, false);
   p.agents.delete(id);

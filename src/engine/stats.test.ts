@@ -405,6 +405,18 @@ describe('average handle time includes the wrap-up', () => {
     return r.type === 'agent_stats' ? r.stats : null;
   };
 
+  it('removing an agent in wrap-up ends the wrap-up: the event says so and the conversation reads closed', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.online(agentConfig('ann', { wrapUpSeconds: 60 }));
+    s.enqueue(conversation('a'));
+    s.when({ type: 'end_conversation', conversationId: 'a', outcome: 'resolved' });
+    const removed = s.when({ type: 'remove_agent', agentId: 'ann' });
+    expect(only(removed, 'wrap_up_ended')).toEqual([{ type: 'wrap_up_ended', agentId: 'ann' }]);
+    const v = s.engine.query({ type: 'conversation', conversationId: 'a' }, s.t);
+    expect(v.type === 'conversation' && v.conversation?.status).toBe('closed');
+  });
+
   it('an ended conversation reads wrap_up while its agent wraps up after it, then closed (restored too)', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1'));
