@@ -173,9 +173,27 @@ export class PartitionActors {
           if (found) skipAt.add(found);
         }
         const wanted = item.unreleased && item.unreleased.length > 0 ? new Set(item.unreleased) : null;
+        // The last logged copy of each wanted id: an earlier copy was answered (and counted, and its events
+        // published) before a retry with the same id was left unanswered by the crash.
+        const lastCopy = new Map<string, number>();
+        if (wanted) {
+          let pos = 0;
+          for (const batch of item.batches as CommandEnvelope[][])
+            for (const env of batch) {
+              if (wanted.has(env.id)) lastCopy.set(env.id, pos);
+              pos++;
+            }
+        }
+        let pos = -1;
         let engine: Engine;
         let replayed: number;
-        let recovered: { batch: number; env: CommandEnvelope; reply: Reply; events: EngineEvent[] }[];
+        let recovered: {
+          batch: number;
+          env: CommandEnvelope;
+          reply: Reply;
+          events: EngineEvent[];
+          last: boolean;
+        }[];
         let left: LoggedCommand[];
         const snapshot =
           item.snapshot ?? (item.snapshotJson ? (JSON.parse(item.snapshotJson) as EngineSnapshot) : null);
@@ -204,6 +222,7 @@ export class PartitionActors {
           const batch = item.batches[b] as CommandEnvelope[];
           for (let c = 0; c < batch.length; c++) {
             const env = batch[c] as CommandEnvelope;
+            pos++;
             if (skipAt.size > 0 && skipAt.has(`${b}:${c}`)) {
               left.push({ id: env.id, at: env.at, batch: b });
               continue;
@@ -222,7 +241,13 @@ export class PartitionActors {
             }
             replayed++;
             if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
-              recovered.push({ batch: b, env, reply: r.reply, events: r.events });
+              recovered.push({
+                batch: b,
+                env,
+                reply: r.reply,
+                events: r.events,
+                last: lastCopy.get(env.id) === pos,
+              });
             }
           }
         }

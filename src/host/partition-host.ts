@@ -945,8 +945,12 @@ export class PartitionHost {
       const orphaned = rederive ? new Set(orphans) : null;
       const loadNo = ++this.loads;
       for (const o of r.recovered) {
+        // Only the last logged copy of an id can be the one left unanswered: an earlier copy was released,
+        // so counted and published then. A re-derived tail (cluster) publishes every copy: the node that
+        // released the earlier ones may have died before their events were stored.
+        if (!o.last && !rederive) continue;
         // Counters count what this node released; re-derived events were counted by the node that did.
-        if (!orphaned || orphaned.has(o.env.id)) this.record(part.name, o.reply, o.events);
+        if (o.last && (!orphaned || orphaned.has(o.env.id))) this.record(part.name, o.reply, o.events);
         this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
       }
       // The replay left logged commands out (they crashed the engine or its thread, and were never

@@ -107,7 +107,14 @@ export type HostResult =
        * The `unreleased` commands found in the replay that changed state: batch index, command, reply
        * (the host counts business metrics from it, as for a released command) and events.
        */
-      recovered: { batch: number; env: CommandEnvelope; reply: Reply; events: EngineEvent[] }[];
+      recovered: {
+        batch: number;
+        env: CommandEnvelope;
+        reply: Reply;
+        events: EngineEvent[];
+        /** The last logged copy of its id (an earlier copy was answered before the crash). */
+        last: boolean;
+      }[];
       /** The logged commands the replay left out (found in `skip`), in log order. */
       left: LoggedCommand[];
     }
