@@ -122,6 +122,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     const metrics = createNodeMetrics(registry, {
       inflight: () => host?.inflightCount ?? 0,
       partitionsOwned: () => host?.partitionsOwned ?? 0,
+      partitionsHeld: () => host?.partitionsHeld ?? 0,
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),

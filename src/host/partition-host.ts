@@ -233,6 +233,11 @@ export class PartitionHost {
     return oldest;
   }
 
+  /** Partitions held now after ending too many worker threads (`quarantine.ts`): an operator's job. */
+  get partitionsHeld(): number {
+    return this.quarantine.heldCount();
+  }
+
   get partitionsOwned(): number {
     let n = 0;
     for (const p of this.parts.values()) if (p.state.status === 'ready') n++;

@@ -206,6 +206,13 @@ export class Quarantine {
     );
   }
 
+  /** How many partitions are held now (the gauge `switchboard_partitions_held`). */
+  heldCount(): number {
+    let n = 0;
+    for (const partition of [...this.kills.keys()]) if (this.heldUntil(partition) !== null) n++;
+    return n;
+  }
+
   /** Until when (epoch ms) `partition` is held after ending too many threads, or null if it is not. */
   heldUntil(partition: string): number | null {
     const list = this.kills.get(partition);

@@ -148,6 +148,8 @@ const pairCounters = new WeakMap<Counter<string>, PairCounter>();
 export interface MetricsSources {
   inflight: () => number;
   partitionsOwned: () => number;
+  /** Partitions held after ending too many worker threads (absent: not exported). */
+  partitionsHeld?: () => number;
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
   leaseLosses?: () => Record<string, number>;
@@ -325,6 +327,21 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         },
       }),
   );
+  const held = sources.partitionsHeld;
+  if (held)
+    getOrCreate(
+      registry,
+      'switchboard_partitions_held',
+      () =>
+        new Gauge({
+          name: 'switchboard_partitions_held',
+          help: 'Partitions held (not loaded, calls answered UNAVAILABLE) after their work ended too many worker threads; the tenant is in the "partition held" log line',
+          registers,
+          collect() {
+            this.set(held());
+          },
+        }),
+    );
   getOrCreate(
     registry,
     'switchboard_node_lease_lost_total',

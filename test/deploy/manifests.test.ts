@@ -444,6 +444,7 @@ describe('alerts and dashboard queries', () => {
     mod.createNodeMetrics(registry, {
       inflight: () => 0,
       partitionsOwned: () => 0,
+      partitionsHeld: () => 0,
       queueStats: async () => [],
       leaseLosses: () => ({}),
       tlsCertificate: () => Buffer.alloc(0),

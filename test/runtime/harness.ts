@@ -74,6 +74,7 @@ export async function startHost(
   const metrics = createNodeMetrics(registry, {
     inflight: () => host?.inflightCount ?? 0,
     partitionsOwned: () => host?.partitionsOwned ?? 0,
+    partitionsHeld: () => host?.partitionsHeld ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
     snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
     ...(opts.agentSeriesLimit !== undefined ? { agentSeriesLimit: opts.agentSeriesLimit } : {}),

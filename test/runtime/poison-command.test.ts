@@ -206,5 +206,8 @@ describe('a partition whose commands keep ending worker threads', () => {
     expect(h.pool.restarts).toBe(3);
     expect(await poisonCount(h, 'worker_exit')).toBe(3);
     expect(await poisonCount(h, 'partition_held')).toBe(1);
+    // The condition in force, for an alert that stays on while it lasts: one partition held.
+    const held = await h.registry.getSingleMetric('switchboard_partitions_held')?.get();
+    expect(held?.values.map((v) => v.value)).toEqual([1]);
   });
 });
