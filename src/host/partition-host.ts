@@ -833,27 +833,32 @@ export class PartitionHost {
       }
     };
     try {
+      // Never fail synchronously: `partFor` starts a load before it queues the command that asked for it.
       if (st.appending) await st.appending.catch(() => undefined);
+      else await undefined;
       // Every append has settled: where each waiting quarantined command landed is known now (its
       // batch's seq, or -1 = never appended; still 0 = its append failed, position unknown).
       for (const p of st.sealWaiters) {
         if (p.seq !== 0) this.quarantine.place(part.name, p.env.id, p.env.at, p.seq);
       }
+      // Its work ended too many worker threads lately: loading it would end the next one (see
+      // `quarantine.ts`); every other partition of that thread keeps serving meanwhile. Refused before
+      // the lease is touched, and not logged per call (the hold was logged when it began): a gateway
+      // retrying a held tenant must not cost a lease round trip and an error line per call.
+      const heldUntil = this.quarantine.heldUntil(part.name);
+      if (heldUntil !== null) {
+        throw Object.assign(
+          new SwitchboardError(
+            'SB_ERR_UNAVAILABLE',
+            `partition ${part.name} is held until ${new Date(heldUntil).toISOString()}: its commands ended ${this.quarantine.maxKills} worker threads`,
+          ),
+          { held: true },
+        );
+      }
       if (!(await ownership.acquire(part.name))) {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
       stopIfReleased();
-      // Its work ended too many worker threads lately: loading it would end the next one (see
-      // `quarantine.ts`); every other partition of that thread keeps serving meanwhile. (Checked after
-      // an await: `partFor` starts a load before it queues the command that asked for it, so a load
-      // must never fail synchronously.)
-      const heldUntil = this.quarantine.heldUntil(part.name);
-      if (heldUntil !== null) {
-        throw new SwitchboardError(
-          'SB_ERR_UNAVAILABLE',
-          `partition ${part.name} is held until ${new Date(heldUntil).toISOString()}: its commands ended ${this.quarantine.maxKills} worker threads`,
-        );
-      }
       // Where a takeover's time goes, for the `partition recovered` line (ms since the lease was ours).
       const t0 = performance.now();
       // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
@@ -1004,7 +1009,8 @@ export class PartitionHost {
     } catch (err) {
       const code =
         (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
-      this.logger?.error({ err, tenant: part.name }, 'partition could not be loaded');
+      if (!(err as { held?: boolean }).held)
+        this.logger?.error({ err, tenant: part.name }, 'partition could not be loaded');
       const e = new SwitchboardError(
         code,
         `partition ${part.name} is unavailable: ${(err as Error).message}`,
