@@ -123,19 +123,24 @@ describe('queue statistics', () => {
   });
 });
 
+/** Answers conversation `id` after `waitMs` (ann comes online for it, then leaves); the alerts raised. */
+function answerAfter(s: Scenario) {
+  return (id: string, waitMs: number) => {
+    s.enqueue(conversation(id));
+    s.t += waitMs;
+    const ev = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+    return only(ev, 'alert').map((a) => a.alert);
+  };
+}
+
 describe('service-level alerts', () => {
   it('the queue raises at-risk, then breached, then recovered as answers come in', () => {
     const s = new Scenario();
     s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0.2 }) });
     s.queue(queueConfig('q1', { serviceLevel: { target: 0.5, thresholdSeconds: 20, windowSeconds: 3600 } }));
     s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 10 } }) });
-    const answer = (id: string, waitMs: number) => {
-      s.enqueue(conversation(id));
-      s.t += waitMs;
-      const ev = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
-      s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
-      return only(ev, 'alert').map((a) => a.alert);
-    };
+    const answer = answerAfter(s);
     expect(answer('a', 1_000)).toEqual([]); // 1/1
     expect(answer('b', 30_000)).toEqual(['sla_at_risk']); // 1/2 = 0.5 < 0.7
     expect(answer('c', 30_000)).toEqual(['sla_breached']); // 1/3 < 0.5
@@ -151,13 +156,7 @@ describe('service-level alerts', () => {
     s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0.1 }) });
     s.queue(queueConfig('q1', { serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 } }));
     s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 100 } }) });
-    const answer = (id: string, waitMs: number) => {
-      s.enqueue(conversation(id));
-      s.t += waitMs;
-      const ev = s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' });
-      s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
-      return only(ev, 'alert').map((a) => a.alert);
-    };
+    const answer = answerAfter(s);
     const raised: string[] = [];
     // Nine in time, one late, then alternating: the level swings around 0.9 (the at-risk boundary),
     // from just under it to just over it, never a point clear of it.

@@ -38,15 +38,21 @@ function lcg(seed: number) {
   };
 }
 
-/** A queue whose `n` conversations all ring at once, offered in priority order (not age order). */
-function ringing(n: number) {
+/** An engine fed commands that must succeed, at a clock the caller moves (`at`). */
+function driver() {
   const e = createEngine('p');
-  let at = Date.UTC(2026, 0, 5, 10, 0, 0);
+  const clock = { at: Date.UTC(2026, 0, 5, 10, 0, 0) };
   let id = 0;
   const apply = (cmd: Command) => {
-    const r = e.apply({ id: `c${id++}`, at, cmd });
+    const r = e.apply({ id: `c${id++}`, at: clock.at, cmd });
     if (!r.ok) throw new Error(JSON.stringify(r));
   };
+  return { e, clock, apply };
+}
+
+/** A queue whose `n` conversations all ring at once, offered in priority order (not age order). */
+function ringing(n: number) {
+  const { e, clock, apply } = driver();
   apply({ type: 'set_routing_config', config: routingConfig({ agingPerMinute: 0 }) });
   apply({
     type: 'upsert_queue',
@@ -58,15 +64,15 @@ function ringing(n: number) {
   for (let i = 0; i < n; i++)
     apply({ type: 'upsert_agent', agent: agentConfig(`a${i}`, { capacity: { chat: 1 } }) });
   for (let i = 0; i < n; i++) {
-    at += 1;
+    clock.at += 1;
     apply({ type: 'enqueue', conversation: conversation(`k${i}`, { priority: i % 2 === 0 ? 0 : 10 }) });
   }
-  at += 10_000;
+  clock.at += 10_000;
   for (let i = 0; i < n; i++) apply({ type: 'set_presence', agentId: `a${i}`, presence: 'online' });
   // Agent a_i has exactly one conversation ringing (its internal list of pending offers).
   const agents = (e as unknown as { p: { agents: Map<string, { offers: string[] }> } }).p.agents;
   const offerOf = (i: number) => agents.get(`a${i}`)!.offers[0]!;
-  return { e, apply, offerOf, tick: (ms: number) => (at += ms), at: () => at };
+  return { e, apply, offerOf, tick: (ms: number) => (clock.at += ms), at: () => clock.at };
 }
 
 describe('WaitSet (held and ringing conversations of a queue)', () => {
@@ -141,13 +147,7 @@ describe('WaitSet (held and ringing conversations of a queue)', () => {
   });
 
   it('memory follows what is ringing, not how many offers were ever made (r5: grew by an entry per offer)', () => {
-    const e = createEngine('p');
-    let at = Date.UTC(2026, 0, 5, 10, 0, 0);
-    let id = 0;
-    const apply = (cmd: Command) => {
-      const r = e.apply({ id: `c${id++}`, at, cmd });
-      if (!r.ok) throw new Error(JSON.stringify(r));
-    };
+    const { e, clock, apply } = driver();
     apply({ type: 'set_routing_config', config: routingConfig() });
     apply({ type: 'upsert_queue', queue: queueConfig('q1', { offerTimeoutSeconds: 3600 }) });
     apply({ type: 'upsert_agent', agent: agentConfig('slow', { capacity: { chat: 1 } }) });
@@ -156,7 +156,7 @@ describe('WaitSet (held and ringing conversations of a queue)', () => {
     apply({ type: 'upsert_agent', agent: agentConfig('fast', { capacity: { chat: 1 } }) });
     apply({ type: 'set_presence', agentId: 'fast', presence: 'online' });
     for (let i = 0; i < 5_000; i++) {
-      at += 10;
+      clock.at += 10;
       apply({ type: 'enqueue', conversation: conversation(`k${i}`) });
       apply({ type: 'accept_offer', agentId: 'fast', conversationId: `k${i}` });
       apply({ type: 'end_conversation', conversationId: `k${i}`, outcome: 'resolved' });
