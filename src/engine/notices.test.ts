@@ -152,6 +152,31 @@ describe('queue size', () => {
     expect(only(fourth, 'alert')).toEqual([]);
   });
 
+  it('customers ringing at a desk count ahead: the arrival that puts the queue over capacity is told so, like the alert', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 2, offerTimeoutSeconds: 15 }));
+    s.online(agentConfig('ann'));
+    s.online(agentConfig('bob'));
+    s.enqueue(conversation('c1')); // offered to one of them
+    s.enqueue(conversation('c2')); // offered to the other
+    const third = s.run({ type: 'enqueue', conversation: conversation('c3') });
+    // First in line (the two ringing ones are being served), yet the third customer the queue holds.
+    expect(third.ok && third.reply).toMatchObject({ status: 'over_capacity', position: 1 });
+    expect(third.ok && only(third.events, 'over_capacity')).toMatchObject([
+      { conversationId: 'c3', position: 1 },
+    ]);
+    expect(third.ok && only(third.events, 'alert')).toMatchObject([
+      { alert: 'queue_over_capacity', value: 3 },
+    ]);
+    // Once one of them answers, c3 is within the size again: a gateway's retry of the enqueue says so.
+    const c1Agent = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    const offeredTo = c1Agent.type === 'conversation' ? c1Agent.conversation?.offeredTo?.[0] : undefined;
+    expect(offeredTo).toBeDefined();
+    expect(s.run({ type: 'accept_offer', agentId: offeredTo as string, conversationId: 'c1' }).ok).toBe(true);
+    const again = s.run({ type: 'enqueue', conversation: conversation('c3') }, 'retry-c3');
+    expect(again.ok && again.reply).toMatchObject({ status: 'queued', position: 1 });
+  });
+
   it('a customer within the maximum size is not told over capacity because others joined behind them', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1', { maxSize: 1 }));

@@ -827,9 +827,7 @@ export class Partition implements RuleContext {
       c.lastEstimateMs = est;
       return;
     }
-    // The customer is over capacity by their own place in line (types.ts: waiting conversations beyond
-    // `maxSize`), not because others joined behind them.
-    const over = q.cfg.maxSize > 0 && pos > q.cfg.maxSize;
+    const over = this.overCapacityAt(c, pos);
     this.lastStatus = over ? 'over_capacity' : 'queued';
     const status = over ? NOTICE_OVER_CAPACITY : NOTICE_QUEUED;
     if (!initial && c.lastNotice === status && !materialChange(c.lastPosition, pos, c.lastEstimateMs, est))
@@ -1061,7 +1059,21 @@ export class Partition implements RuleContext {
     const q = c.queue;
     const bh = q.cfg.businessHours;
     if (bh && !this.hoursOf(q).isOpen(bh, this.now)) return 'outside_hours';
-    return q.cfg.maxSize > 0 && this.position(c) > q.cfg.maxSize ? 'over_capacity' : 'queued';
+    return q.cfg.maxSize > 0 && this.overCapacityAt(c, this.position(c)) ? 'over_capacity' : 'queued';
+  }
+
+  /**
+   * A customer is over capacity by their own place (types.ts: waiting conversations beyond `maxSize`),
+   * not because others joined behind them. Their place counts the line ahead of them and the customers
+   * the queue already holds out of the line (ringing at a desk, held for an agent), as
+   * `Queue.waitingTotal` does for the `queue_over_capacity` alert: the customer whose arrival raises the
+   * alert is told so too. One held for their own agent is next for that agent: never over.
+   */
+  overCapacityAt(c: Conv, pos: number): boolean {
+    const q = c.queue;
+    const max = q.cfg.maxSize;
+    if (max === 0 || c.reservedFor !== null) return false;
+    return pos + q.offered.size + q.held.size > max;
   }
 
   nextOpenOf(c: Conv): number | null {

@@ -111,7 +111,10 @@ export interface QueueConfig {
   serviceLevel: ServiceLevelTarget;
   /** Absent = always open. */
   businessHours?: BusinessHours;
-  /** Waiting conversations beyond this get `over_capacity` (still queued) — 0 = unlimited. */
+  /**
+   * Customers waiting beyond this (in line, ringing at a desk or held for an agent) get `over_capacity`
+   * (still queued) and raise `queue_over_capacity` — 0 = unlimited.
+   */
   maxSize: number;
   /** 0 = assign directly; otherwise the agent must accept within this many seconds. */
   offerTimeoutSeconds: number;

@@ -519,7 +519,10 @@ export interface Queue {
   businessHours?:
     | BusinessHours
     | undefined;
-  /** Waiting conversations beyond this get `over_capacity` (still queued); 0 = unlimited. */
+  /**
+   * Customers waiting beyond this (in line, ringing at a desk or held for an agent) get `over_capacity`
+   * (still queued) and raise the `queue_over_capacity` alert; 0 = unlimited.
+   */
   maxSize: number;
   /** 0 = assign directly; otherwise the agent must accept within this many seconds (at most 3 600). */
   offerTimeoutSeconds: number;
