@@ -105,6 +105,12 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const tls = tlsFromConfig(config, logger);
   const tokensFile = tokensFromFile(config, logger);
   checkNatsFiles(config);
+  if (config.workerHeapMb > 0 && maxOldSpaceFlag())
+    // V8 lets the process-wide flag win over a worker's resourceLimits (nodejs/node#43991).
+    logger.warn(
+      { workerHeapMb: config.workerHeapMb },
+      '--max-old-space-size is set for the process: it overrides --worker-heap-mb in every worker thread',
+    );
   let host: PartitionHost | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
   const ports = await openPorts(config, nodeId, clock, logger, async (p) => {
@@ -118,6 +124,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       kind: config.pool,
       threads: config.workers,
       testHooks: opts.testHooks ?? false,
+      workerHeapMb: config.workerHeapMb,
     });
     const metrics = createNodeMetrics(registry, {
       inflight: () => host?.inflightCount ?? 0,
@@ -357,4 +364,10 @@ export function packageVersion(): string {
     }
   }
   return 'unknown';
+}
+
+/** Whether the process runs with V8's `--max-old-space-size` (on its command line or in NODE_OPTIONS). */
+function maxOldSpaceFlag(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  return flags.some((f) => /^--max[-_]old[-_]space[-_]size\b/.test(f));
 }

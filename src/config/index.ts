@@ -215,6 +215,13 @@ export const OPTIONS = {
     default: 'port',
     help: "Partition actors: port (worker threads + MessagePort) | piscina | inline (on the main thread: no thread hop; an engine crash is the node's, loading a big partition pauses the loop)",
   },
+  workerHeapMb: {
+    flag: 'worker-heap-mb',
+    env: 'SB_WORKER_HEAP_MB',
+    kind: 'string',
+    default: '0',
+    help: "Heap limit of each worker thread in MiB (0 = Node's default): a partition that outgrows it ends its own thread, contained like a crash, not the node",
+  },
   callsPerWorker: {
     flag: 'calls-per-worker',
     env: 'SB_CALLS_PER_WORKER',
@@ -466,6 +473,11 @@ const fields = z.object({
   appendsInFlight: positive.max(16),
   pool: z.enum(['port', 'piscina', 'inline']),
   callsPerWorker: positive.max(4),
+  // Under 32 MiB a worker cannot hold even a small partition beside its own code.
+  workerHeapMb: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || (n >= 32 && n <= 1024 * 1024), '0 (no limit) or 32 to 1048576'),
   maxInflight: positive,
   // Unset: a quarter of --max-inflight (the host's rule), so lowering --max-inflight alone stays valid.
   maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),

@@ -94,8 +94,10 @@ export class PartitionActors {
   private applyOne(engine: Engine, env: CommandEnvelope): ApplyResult {
     try {
       if (this.injected.size > 0 && this.injected.has(env.id)) {
+        const how = this.injected.get(env.id);
+        if (how === 'oom') exhaustHeap();
         // Ends the thread where it stands, as the isolate running out of memory mid-command does.
-        if (this.injected.get(env.id) !== 'halt') process.exit(1);
+        if (how !== 'halt') process.exit(1);
         return applyWithInjectedBug(engine, env);
       }
       return engine.apply(env);
@@ -292,7 +294,7 @@ export class PartitionActors {
       case 'inject_bug':
         if (!this.testHooks)
           return { kind: 'error', code: 'SB_ERR_INVALID_ARGUMENT', message: 'test hooks are off' };
-        if ((item.how === 'exit' || item.how === 'exit_once') && !this.isolated) {
+        if (item.how !== undefined && item.how !== 'halt' && !this.isolated) {
           return {
             kind: 'error',
             code: 'SB_ERR_INVALID_ARGUMENT',
@@ -319,4 +321,10 @@ export class PartitionActors {
         return { kind: 'crash' };
     }
   }
+}
+
+/** Test hook (`oom`): fills the heap until V8 ends the thread (`ERR_WORKER_OUT_OF_MEMORY`). */
+function exhaustHeap(): never {
+  const hog: number[][] = [];
+  for (;;) hog.push(new Array<number>(1 << 16).fill(hog.length));
 }

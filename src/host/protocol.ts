@@ -80,9 +80,10 @@ export function loggedKey(c: LoggedCommand): string {
 /**
  * What an injected bug does (test hook): halt the engine, or end the worker thread; `exit_once` ends
  * only the thread it was injected into (not given to its replacement): a death that does not recur,
- * as a heap exhausted by everything on the thread would not.
+ * as a heap exhausted by everything on the thread would not; `oom` allocates until the thread's heap
+ * limit (`--worker-heap-mb`) ends it, as a real out-of-memory death does.
  */
-export type InjectedBug = 'halt' | 'exit' | 'exit_once';
+export type InjectedBug = 'halt' | 'exit' | 'exit_once' | 'oom';
 
 export type HostResult =
   | {

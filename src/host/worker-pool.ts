@@ -26,7 +26,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina, type PiscinaTask } from 'piscina';
 import { PartitionActors } from './partition-actor.js';
 import type { HostRequest, HostResponse, HostWorkerData } from './protocol.js';
@@ -61,6 +61,12 @@ export interface PoolOptions {
    * which keeps ≤ 1 call in flight per slot). Benchmarks sending one task per conversation raise it.
    */
   maxQueue?: number;
+  /**
+   * Old-generation heap limit of each worker thread in MiB (`resourceLimits.maxOldGenerationSizeMb`);
+   * 0 or absent = Node's default. A partition that outgrows it ends its own thread
+   * (`ERR_WORKER_OUT_OF_MEMORY`, contained like any thread death) instead of the whole process.
+   */
+  workerHeapMb?: number;
 }
 
 /** The compiled worker next to this module, or under `dist/` when running from TypeScript sources. */
@@ -74,9 +80,12 @@ export function createWorkerPool(opts: PoolOptions): WorkerPool {
   if (opts.kind === 'inline') return new InlinePool(opts.threads, opts.testHooks ?? false);
   const file = opts.workerFile ?? defaultWorkerFile();
   if (!existsSync(file)) throw new Error(`partition-host worker not found at ${file}: run \`npm run build\``);
+  const limits: ResourceLimits | undefined = opts.workerHeapMb
+    ? { maxOldGenerationSizeMb: opts.workerHeapMb }
+    : undefined;
   return opts.kind === 'piscina'
-    ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false, opts.maxQueue ?? opts.threads * 2)
-    : new PortPool(file, opts.threads, opts.testHooks ?? false);
+    ? new PiscinaPool(file, opts.threads, opts.testHooks ?? false, opts.maxQueue ?? opts.threads * 2, limits)
+    : new PortPool(file, opts.threads, opts.testHooks ?? false, limits);
 }
 
 /**
@@ -142,6 +151,7 @@ class PortPool implements WorkerPool {
     private readonly file: string,
     readonly size: number,
     private readonly testHooks: boolean,
+    private readonly resourceLimits: ResourceLimits | undefined,
   ) {
     this.progress = progressBuffer(size);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
@@ -173,7 +183,10 @@ class PortPool implements WorkerPool {
       testHooks: this.testHooks,
       progress: this.progress,
     };
-    const worker = new Worker(this.file, { workerData });
+    const worker = new Worker(this.file, {
+      workerData,
+      ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}),
+    });
     const slot: PortSlot = { worker, waiters: new Map() };
     worker.on('message', (m: { id: number; res: HostResponse }) => {
       const w = slot.waiters.get(m.id);
@@ -202,6 +215,12 @@ class PortPool implements WorkerPool {
   }
 }
 
+interface Death {
+  at: LastPosition | null;
+  /** Settles once the listeners were told. */
+  notified: Promise<void>;
+}
+
 type PiscinaWorkerRef = Parameters<
   NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}
 >[1][number];
@@ -218,14 +237,18 @@ class PiscinaPool implements WorkerPool {
   private readonly listeners: ReplacedListener[] = [];
   private readonly progress: SharedArrayBuffer;
   private closing = false;
+  /** Per slot, a thread death whose listeners have not been told yet. */
+  private readonly dying: (Death | null)[];
 
   constructor(
     file: string,
     readonly size: number,
     testHooks: boolean,
     maxQueue: number,
+    resourceLimits: ResourceLimits | undefined,
   ) {
     this.bound = new Array(size).fill(null);
+    this.dying = new Array(size).fill(null);
     this.progress = progressBuffer(size);
     const workerData: HostWorkerData = { transport: 'piscina', testHooks, progress: this.progress };
     this.pool = new Piscina<HostRequest, HostResponse>({
@@ -239,6 +262,7 @@ class PiscinaPool implements WorkerPool {
       // The host may pipeline (callsPerSlot > 1); tasks on one worker still run in arrival order.
       concurrentTasksPerWorker: 4,
       workerData,
+      ...(resourceLimits ? { resourceLimits } : {}),
       loadBalancer: (task, workers) => this.balance(task, workers),
     });
     this.pool.on('workerDestroy', (w: PiscinaWorkerRef) => {
@@ -250,19 +274,40 @@ class PiscinaPool implements WorkerPool {
       }
       if (slot < 0) return;
       this.bound[slot] = null;
-      // Piscina emits this before it rejects the dead thread's tasks: the listeners learn where it died first.
       const at = takeLastPosition(this.progress, slot);
       if (this.closing) return;
       this.restarts++;
-      for (const l of this.listeners) l(slot, at);
+      // Piscina emits this from inside its error handling, before it hands the thread's error to the
+      // tasks it was running (or emits it as 'error' when there were none), and only that error says
+      // whether the thread ran out of memory. So the listeners hear of the death once that error is
+      // known, and the dead thread's calls fail after them (`call`): they still learn where it died first.
+      const death: Death = { at, notified: Promise.resolve() };
+      this.dying[slot] = death;
+      death.notified = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          if (this.dying[slot] === death) this.dying[slot] = null;
+          for (const l of this.listeners) l(slot, death.at);
+          resolve();
+        }),
+      );
     });
-    // A crashed thread with no task in flight surfaces as a pool 'error'; the replacement is handled above.
-    this.pool.on('error', () => {});
+    // A thread that died with no task in flight surfaces as a pool 'error', right after its 'workerDestroy'.
+    this.pool.on('error', (e: Error & { code?: string }) => {
+      if (e.code !== 'ERR_WORKER_OUT_OF_MEMORY') return;
+      for (const d of this.dying) if (d?.at) d.at.outOfMemory = true;
+    });
   }
 
   call(slot: number, req: HostRequest): Promise<HostResponse> {
     const task = { ...req, [Piscina.queueOptionsSymbol]: { slot } };
-    return this.pool.run(task as HostRequest);
+    return this.pool.run(task as HostRequest).catch(async (e: Error & { code?: string }) => {
+      const death = this.dying[slot];
+      if (death) {
+        if (e.code === 'ERR_WORKER_OUT_OF_MEMORY' && death.at) death.at.outOfMemory = true;
+        await death.notified;
+      }
+      throw e;
+    });
   }
 
   onReplaced(listener: ReplacedListener): void {

@@ -60,6 +60,8 @@ export async function startHost(
     bugs?: { commandId: string; how: InjectedBug }[];
     /** Per-agent series bound of the metrics (default: none). */
     agentSeriesLimit?: number;
+    /** Heap limit of each worker thread in MiB (default: Node's). */
+    workerHeapMb?: number;
   } & Partial<Omit<PartitionHostOptions, 'ports' | 'pool'>> = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? (await tempDataDir());
@@ -68,7 +70,12 @@ export async function startHost(
     nodeId: 'test-node',
     fsync: opts.fsync ?? 'interval',
   });
-  const pool = createWorkerPool({ kind: opts.pool ?? 'port', threads: opts.threads ?? 1, testHooks: true });
+  const pool = createWorkerPool({
+    kind: opts.pool ?? 'port',
+    threads: opts.threads ?? 1,
+    testHooks: true,
+    ...(opts.workerHeapMb ? { workerHeapMb: opts.workerHeapMb } : {}),
+  });
   const registry = new Registry();
   let host: PartitionHost | null = null;
   const metrics = createNodeMetrics(registry, {

@@ -219,3 +219,35 @@ describe('a partition whose commands keep ending worker threads', () => {
     expect(lines.slice(before).filter((l) => l.includes('partition could not be loaded'))).toEqual([]);
   });
 });
+
+describe.each(['port', 'piscina'] as const)('a thread that runs out of memory (%s pool)', (pool) => {
+  it('blames no command: the one it was applying is replayed, not quarantined, and the partition is held once the replays keep ending threads; its neighbour serves', async () => {
+    // Slot 0 hosts acme, slot 1 globex; a heap limit makes the injected allocation end the thread fast.
+    const h = await host({ pool, threads: 2, workerHeapMb: 48 });
+    await desk(h, 'acme', 2);
+    await desk(h, 'globex', 1);
+    expect([h.host.slotOf('acme'), h.host.slotOf('globex')]).toEqual([0, 1]);
+    const acked = await enqueue(h, 'acme', 'conv-acked');
+    expect(acked.ok).toBe(true);
+    await h.host.injectBug('acme', 'conv-oom', 'oom');
+
+    // Whatever filled the heap, the command the thread was on is no more to blame than any other: the
+    // caller is told "retry", never "it changed nothing" (the command is in the log and stays there).
+    const [oom] = await Promise.allSettled([enqueue(h, 'acme', 'conv-oom')]);
+    expect(code(oom as PromiseSettledResult<ApplyResult>)).toBe('SB_ERR_UNAVAILABLE');
+    expect(await loggedIds(h, 'acme')).toContain('conv-oom');
+    expect(await poisonCount(h, 'worker_exit')).toBe(0);
+    expect(h.pool.restarts).toBe(1);
+    // Each reload (here on a read) replays it and runs out of memory again, blaming nothing; the third
+    // death holds acme.
+    for (const deaths of [2, 3]) {
+      await expect(h.digest('acme')).rejects.toMatchObject({ code: 'SB_ERR_UNAVAILABLE' });
+      expect(h.pool.restarts).toBe(deaths);
+    }
+    expect(await poisonCount(h, 'partition_held')).toBe(1);
+    expect(await poisonCount(h, 'worker_exit')).toBe(0);
+    await expect(enqueue(h, 'acme', 'conv-oom')).rejects.toMatchObject({ code: 'SB_ERR_UNAVAILABLE' });
+    const r = await enqueue(h, 'globex', 'conv-g1');
+    expect(r.ok && r.reply.kind === 'enqueued' && r.reply.status).toBe('assigned');
+  });
+});
