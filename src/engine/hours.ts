@@ -86,17 +86,46 @@ function minutes(hhmm: string): number {
   return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 }
 
-/** UTC instant of a local wall-clock time in `tz` (two-pass offset fix handles DST edges). */
-function utcOf(tz: string, y: number, mo: number, d: number, minuteOfDay: number): number {
-  const wall = Date.UTC(y, mo - 1, d, 0, minuteOfDay);
-  let t = wall;
-  for (let i = 0; i < 2; i++) {
-    const l = local(tz, t);
-    const asUtc = Date.UTC(l.y, l.mo - 1, l.d, l.h, l.mi, l.s);
-    const offset = asUtc - Math.floor(t / 1000) * 1000;
-    t = wall - offset;
+/** Local wall-clock time minus UTC at `t`, ms (whole seconds: `local` reads no finer). */
+function offsetAt(tz: string, t: number): number {
+  const l = local(tz, t);
+  return Date.UTC(l.y, l.mo - 1, l.d, l.h, l.mi, l.s) - Math.floor(t / 1000) * 1000;
+}
+
+const HOUR = 3_600_000;
+
+/** A stretch of constant UTC offset: from `from` (inclusive) until the next stretch's `from`. */
+interface Stretch {
+  from: number;
+  offset: number;
+}
+
+/**
+ * The offsets in force over every instant whose local date could be the one starting at `wall0` (UTC
+ * offsets lie within −12 h … +14 h). A wall time maps to as many instants as there are stretches, or to
+ * none, so on a daylight-saving day a window's instants are found stretch by stretch rather than by
+ * converting its wall times (which names one of two 02:30s, or an invented one). Assumes no offset change
+ * and its reversal within one bisection interval — true of every zone here (changes are months apart).
+ */
+function stretches(tz: string, wall0: number): Stretch[] {
+  const lo = wall0 - 15 * HOUR;
+  const hi = wall0 + 37 * HOUR;
+  const out: Stretch[] = [{ from: Number.NEGATIVE_INFINITY, offset: offsetAt(tz, lo) }];
+  split(tz, lo, out[0]!.offset, hi, offsetAt(tz, hi), out);
+  return out;
+}
+
+function split(tz: string, a: number, oa: number, b: number, ob: number, out: Stretch[]): void {
+  if (oa === ob) return;
+  if (b - a <= 1000) {
+    out.push({ from: b, offset: ob });
+    return;
   }
-  return t;
+  // Whole seconds, as offsets are read to the second; ~18 halvings find a change in the 52 h span.
+  const m = a + Math.floor((b - a) / 2000) * 1000;
+  const om = offsetAt(tz, m);
+  split(tz, a, oa, m, om, out);
+  split(tz, m, om, b, ob, out);
 }
 
 export function isOpen(bh: BusinessHours, t: number): boolean {
@@ -109,30 +138,55 @@ export function isOpen(bh: BusinessHours, t: number): boolean {
   return false;
 }
 
-/** The next instant ≥ t at which the queue is open, searching 366 days ahead; null if never. */
+/**
+ * The first instant ≥ t at which `isOpen` holds, searching 366 days ahead; null if never. Exact on
+ * daylight-saving days too: a window starting in the skipped hour opens when the clocks jump into it, and
+ * one in the repeated hour opens at its first occurrence (and again at its second).
+ */
 export function nextOpenAt(bh: BusinessHours, t: number): number | null {
   if (bh.windows.length === 0) return null;
   if (isOpen(bh, t)) return t;
-  const l0 = local(bh.timeZone, t);
-  for (let k = 0; k < 367; k++) {
-    // Walk local calendar days from today; Date.UTC normalises day overflow.
-    const day = new Date(Date.UTC(l0.y, l0.mo - 1, l0.d + k));
-    const y = day.getUTCFullYear();
-    const mo = day.getUTCMonth() + 1;
-    const d = day.getUTCDate();
+  const tz = bh.timeZone;
+  const l0 = local(tz, t);
+  let best: number | null = null;
+  // From the day before: where the clocks go back across midnight, yesterday's late hours come again.
+  for (let k = -1; k < 367; k++) {
+    // Walk local calendar days; Date.UTC normalises day overflow.
+    const wall0 = Date.UTC(l0.y, l0.mo - 1, l0.d + k);
+    // Later days begin later (an offset never moves by a day), so once one begins after the best
+    // opening found, none can beat it; no day begins before its midnight at UTC+14.
+    if (best !== null && best <= wall0 - 14 * HOUR) break;
+    const day = new Date(wall0);
     const wd = day.getUTCDay();
-    if (bh.holidays.includes(dateKey(y, mo, d))) continue;
-    let best: number | null = null;
+    if (!bh.windows.some((w) => w.day === wd)) continue;
+    if (bh.holidays.includes(dateKey(day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate())))
+      continue;
+    // The zone is asked only about days with a window (two look-ups, more on a day its offset changes).
+    const ss = stretches(tz, wall0);
+    if (best !== null && dayStart(ss, wall0) >= best) break;
     for (const w of bh.windows) {
       if (w.day !== wd) continue;
-      const open = utcOf(bh.timeZone, y, mo, d, minutes(w.open));
-      const close = utcOf(bh.timeZone, y, mo, d, minutes(w.close));
-      const start = Math.max(open, t);
-      if (start < close && (best === null || start < best)) best = start;
+      for (let i = 0; i < ss.length; i++) {
+        const s = ss[i]!;
+        const until = i + 1 < ss.length ? ss[i + 1]!.from : Number.POSITIVE_INFINITY;
+        const start = Math.max(s.from, wall0 + minutes(w.open) * 60_000 - s.offset, t);
+        const end = Math.min(until, wall0 + minutes(w.close) * 60_000 - s.offset);
+        if (start < end && (best === null || start < best)) best = start;
+      }
     }
-    if (best !== null) return best;
   }
-  return null;
+  return best;
+}
+
+/** The first instant of the local day starting at `wall0`; +∞ for a day the zone skipped. */
+function dayStart(ss: Stretch[], wall0: number): number {
+  for (let i = 0; i < ss.length; i++) {
+    const s = ss[i]!;
+    const until = i + 1 < ss.length ? ss[i + 1]!.from : Number.POSITIVE_INFINITY;
+    const start = Math.max(s.from, wall0 - s.offset);
+    if (start < Math.min(until, wall0 + 24 * HOUR - s.offset)) return start;
+  }
+  return Number.POSITIVE_INFINITY;
 }
 
 /** Per-queue memo: the answer for one minute, since arrivals cluster in time. */

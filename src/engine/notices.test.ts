@@ -77,6 +77,29 @@ describe('business hours', () => {
       nextOpenAt: Date.UTC(2026, 5, 30, 7, 0, 0),
     });
   });
+
+  it('on the nights the clocks change, help resumes when the queue really opens', () => {
+    const night = (open: string, close: string) => ({
+      timeZone: 'Europe/Paris',
+      windows: [{ day: 0, open, close }],
+      holidays: [],
+    });
+    const told = (bh: ReturnType<typeof night>, at: number) => {
+      const s = new Scenario(at);
+      s.queue(queueConfig('q1', { businessHours: bh }));
+      const r = s.run({ type: 'enqueue', conversation: conversation('c1') });
+      return r.ok && r.reply.kind === 'enqueued' ? r.reply.nextOpenAt : undefined;
+    };
+    // Sunday 29 March 2026, 02:00 → 03:00: a 02:30–04:00 window opens as the clocks jump to 03:00
+    // (01:00 UTC), not at 03:30 (01:30 UTC) as if 02:30 had happened.
+    expect(told(night('02:30', '04:00'), Date.UTC(2026, 2, 28, 23, 0))).toBe(Date.UTC(2026, 2, 29, 1, 0));
+    // A window wholly inside the skipped hour is not open that night: the next Sunday, 02:00 CEST.
+    expect(told(night('02:00', '02:30'), Date.UTC(2026, 2, 28, 23, 0))).toBe(Date.UTC(2026, 3, 5, 0, 0));
+    // Sunday 25 October 2026, 03:00 → 02:00: 02:30 comes twice; the first (00:30 UTC) is the opening…
+    expect(told(night('02:30', '03:00'), Date.UTC(2026, 9, 24, 22, 0))).toBe(Date.UTC(2026, 9, 25, 0, 30));
+    // …and between the two the queue opens again at the second (01:30 UTC).
+    expect(told(night('02:30', '03:00'), Date.UTC(2026, 9, 25, 1, 0))).toBe(Date.UTC(2026, 9, 25, 1, 30));
+  });
 });
 
 describe('status changes while waiting', () => {
