@@ -68,4 +68,22 @@ describe('events on the wire', () => {
     expect(other?.scoredSkills).toEqual([]);
     expect(other?.skillScore).toBeUndefined();
   });
+
+  it("an escalation's explanation says whether the added agent can serve the conversation", () => {
+    const explanation: Explanation = {
+      rule: 'escalation',
+      strategy: 'least_busy',
+      queueId: 'tech',
+      candidates: 2,
+      relaxed: [],
+      waitedMs: 0,
+    };
+    const escalated = (e: Explanation) =>
+      wire({ type: 'escalated', conversationId: 'c1', agentId: 'bo', queueId: 'tech', explanation: e })
+        .escalated?.explanation;
+    expect(escalated({ ...explanation, qualified: false })?.qualified).toBe(false);
+    expect(escalated({ ...explanation, qualified: true })?.qualified).toBe(true);
+    // Absent for other rules, rather than a false that would read as "could not serve".
+    expect(escalated(explanation)?.qualified).toBeUndefined();
+  });
 });

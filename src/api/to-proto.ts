@@ -188,6 +188,7 @@ export function explanationToProto(e: Explanation): PbExplanation {
     waitedMs: e.waitedMs,
     scoredSkills: e.scoredSkills === undefined ? [] : e.scoredSkills.slice(),
     skillScore: e.skillScore,
+    qualified: e.qualified,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   type Agent,
   CHANNEL_INDEX,
   Conv,
+  type Lane,
   laneOf,
   NO_PENDING,
   NO_QORD,
@@ -27,6 +28,7 @@ import type {
   QueueConfig,
   Reply,
   RoutingConfig,
+  SkillRequirement,
 } from './types.js';
 import { WaitSet } from './wait-set.js';
 import { F } from './window.js';
@@ -675,32 +677,43 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   if (c.status !== 'assigned')
     reject('SB_ERR_INVALID_STATE', `conversation "${id}" is not with an agent`, 'conversationId');
   const ch = c.queue.ch;
+  const lane = laneOf(c);
+  const adHoc = p.adHocOf(c);
   let target: Agent | undefined;
   let candidates = 1;
+  let qualified: boolean;
   if (toAgentId !== undefined) {
     target = mustAgent(p, toAgentId, 'toAgentId');
     if (c.participants.includes(toAgentId))
       reject('SB_ERR_INVALID_STATE', `"${toAgentId}" already participates in "${id}"`, 'toAgentId');
     requireAvailable(p, target, ch, 'toAgentId');
+    qualified = canServe(target, lane, adHoc);
   } else {
     const tier = toTier!;
-    candidates = 0;
+    // A helper who cannot work the conversation (a billing senior kept to the billing queue, asked about
+    // a French technical case) helps nobody, so those who can serve it are preferred; the rest of the
+    // tier stand in only when none of them is free, rather than refusing a supervisor's request.
     // Only agents of the requested tier or above are looked at (through the tier index); ties go to the
     // agent who joined first (lowest seq), as in a scan of all agents in join order.
+    let other: Agent | undefined;
+    let fits = 0;
+    let others = 0;
     for (const [t, agents] of p.byTier) {
       if (t < tier) continue;
       for (const a of agents) {
         if (c.participants.includes(a.id) || !a.available(ch)) continue;
-        candidates++;
-        if (
-          !target ||
-          a.loadOn(ch) < target.loadOn(ch) ||
-          (a.loadOn(ch) === target.loadOn(ch) &&
-            (a.idleSince < target.idleSince || (a.idleSince === target.idleSince && a.seq < target.seq)))
-        )
-          target = a;
+        if (canServe(a, lane, adHoc)) {
+          fits++;
+          if (!target || lessBusy(a, target, ch)) target = a;
+        } else {
+          others++;
+          if (!other || lessBusy(a, other, ch)) other = a;
+        }
       }
     }
+    qualified = target !== undefined;
+    candidates = qualified ? fits : others;
+    target ??= other;
     if (!target) reject('SB_ERR_AGENT_NOT_ELIGIBLE', `no agent of tier ≥ ${tier} is available`, 'toTier');
   }
   target.accrue(p.now);
@@ -708,14 +721,39 @@ function escalate(p: Partition, id: string, toAgentId?: string, toTier?: number)
   target.open++;
   c.addParticipant(target.id);
   p.refreshAgent(target);
+  const explanation = p.explain(c, lane, 'escalation', candidates);
+  explanation.qualified = qualified;
   p.events.push({
     type: 'escalated',
     conversationId: id,
     agentId: target.id,
     queueId: c.queue.id,
-    explanation: p.explain(c, laneOf(c), 'escalation', candidates),
+    explanation,
   });
   return OK;
+}
+
+/**
+ * Could `a` be given `c` by routing, tier aside (the escalation names its own): a clause of the lane the
+ * conversation reached (its queue's requirements after the overflow steps applied, or a widened queue's)
+ * that the agent's queue list allows and its skills meet, and the conversation's own skills beyond them.
+ */
+function canServe(a: Agent, lane: Lane, adHoc: readonly SkillRequirement[] | null): boolean {
+  if (adHoc !== null && !a.satisfies(adHoc)) return false;
+  for (const cl of lane.clauses) {
+    if (a.cfg.queues.length > 0 && !a.cfg.queues.includes(cl.scope)) continue;
+    if (a.satisfies(cl.reqs)) return true;
+  }
+  return false;
+}
+
+/** Least busy on the channel, then idle longest, then joined first. */
+function lessBusy(a: Agent, b: Agent, ch: number): boolean {
+  const la = a.loadOn(ch);
+  const lb = b.loadOn(ch);
+  return (
+    la < lb || (la === lb && (a.idleSince < b.idleSince || (a.idleSince === b.idleSince && a.seq < b.seq)))
+  );
 }
 
 function manualAssign(p: Partition, id: string, agentId: string): Reply {

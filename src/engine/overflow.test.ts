@@ -226,6 +226,73 @@ describe('transfer and escalation', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE', field: 'toTier' } });
   });
 
+  it('escalation to a tier prefers a senior who can serve the conversation, and says when none could', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('tech', { requiredSkills: [{ skill: 'tech', minLevel: 1 }] }));
+    s.queue(queueConfig('bill', { requiredSkills: [{ skill: 'billing', minLevel: 1 }] }));
+    s.online(
+      agentConfig('t1', {
+        skills: [
+          { skill: 'tech', level: 5 },
+          { skill: 'lang:fr', level: 5 },
+        ],
+      }),
+    );
+    // Idle longest, so the least-busy order alone would pick each of these first.
+    s.online(
+      agentConfig('billsenior', { tier: 2, skills: [{ skill: 'billing', level: 9 }], queues: ['bill'] }),
+    );
+    s.online(agentConfig('techbill', { tier: 2, skills: [{ skill: 'tech', level: 9 }], queues: ['bill'] }));
+    s.online(agentConfig('techen', { tier: 3, skills: [{ skill: 'tech', level: 9 }] }));
+    s.t += 1000;
+    s.online(
+      agentConfig('techsenior', {
+        tier: 2,
+        skills: [
+          { skill: 'tech', level: 9 },
+          { skill: 'lang:fr', level: 9 },
+        ],
+      }),
+    );
+    // A French technical conversation: the queue asks for tech, the conversation for French too.
+    const fr = [{ skill: 'lang:fr', minLevel: 1 }];
+    expect(assignments(s.enqueue(conversation('c1', { queueId: 'tech', requiredSkills: fr })))).toEqual([
+      'c1→t1',
+    ]);
+    // Not billsenior (no tech skill, kept to billing), techbill (tech, but kept to billing) nor techen
+    // (no French): techsenior, the one of the four who can serve it.
+    expect(only(s.when({ type: 'escalate', conversationId: 'c1', toTier: 2 }), 'escalated')[0]).toMatchObject(
+      {
+        agentId: 'techsenior',
+        explanation: { rule: 'escalation', candidates: 1, qualified: true },
+      },
+    );
+    // techsenior now has no free seat (the escalation took it): with nobody of the tier able to serve
+    // the next one, the least busy of the others still comes (a supervisor asked for help), and the
+    // event says it was a fallback among those three.
+    s.t += 1000;
+    s.online(
+      agentConfig('t2', {
+        skills: [
+          { skill: 'tech', level: 5 },
+          { skill: 'lang:fr', level: 5 },
+        ],
+      }),
+    );
+    s.enqueue(conversation('c3', { queueId: 'tech', requiredSkills: fr }));
+    expect(only(s.when({ type: 'escalate', conversationId: 'c3', toTier: 2 }), 'escalated')[0]).toMatchObject(
+      {
+        agentId: 'billsenior',
+        explanation: { rule: 'escalation', candidates: 3, qualified: false },
+      },
+    );
+    // A named senior is added as asked; the event says whether they can serve the conversation.
+    expect(
+      only(s.when({ type: 'escalate', conversationId: 'c3', toAgentId: 'techen' }), 'escalated')[0]
+        ?.explanation,
+    ).toMatchObject({ candidates: 1, qualified: false });
+  });
+
   it('escalation with nobody of the tier available is refused', () => {
     const s = talking();
     const r = s.run({ type: 'escalate', conversationId: 'c1', toTier: 3 });

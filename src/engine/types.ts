@@ -235,6 +235,13 @@ export interface Explanation {
    */
   scoredSkills?: string[];
   skillScore?: number;
+  /**
+   * Escalations only: whether the added agent can serve the conversation — its queue's requirements
+   * after the overflow steps applied, its own required skills, and the agent's queue list allowing the
+   * queue. An escalation to a tier picks among those who can (`candidates` counts them); false means
+   * none of the tier could and it fell back to the others (`candidates` counts those).
+   */
+  qualified?: boolean;
 }
 
 export type EngineEvent =
@@ -297,7 +304,10 @@ export type EngineEvent =
       conversationId: string;
       agentId: string;
       queueId: string;
-      /** Rule `escalation`; candidates = available agents of the requested tier (1 when named). */
+      /**
+       * Rule `escalation`; `qualified` says whether the agent can serve the conversation, candidates =
+       * the available agents of the requested tier it was chosen among (1 when named).
+       */
       explanation: Explanation;
     }
   | {

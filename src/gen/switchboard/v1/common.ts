@@ -601,7 +601,16 @@ export interface Explanation {
    */
   scoredSkills: string[];
   /** `most_skilled` strategy picks only: the agent's summed level on `scored_skills`. */
-  skillScore?: number | undefined;
+  skillScore?:
+    | number
+    | undefined;
+  /**
+   * Escalations only (absent otherwise): whether the added agent can serve the conversation — meets its
+   * queue's skill requirements after the overflow steps applied and its own required skills, and its
+   * queue list allows the queue. False for an escalation to a tier means none of the tier who could was
+   * available, so another agent of the tier was added.
+   */
+  qualified?: boolean | undefined;
 }
 
 function createBaseSkillLevel(): SkillLevel {
@@ -2699,6 +2708,7 @@ function createBaseExplanation(): Explanation {
     waitedMs: 0,
     scoredSkills: [],
     skillScore: undefined,
+    qualified: undefined,
   };
 }
 
@@ -2727,6 +2737,9 @@ export const Explanation: MessageFns<Explanation> = {
     }
     if (message.skillScore !== undefined) {
       writer.uint32(64).int32(message.skillScore);
+    }
+    if (message.qualified !== undefined) {
+      writer.uint32(72).bool(message.qualified);
     }
     return writer;
   },
@@ -2808,6 +2821,14 @@ export const Explanation: MessageFns<Explanation> = {
             message.skillScore = reader.int32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.qualified = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2846,6 +2867,7 @@ export const Explanation: MessageFns<Explanation> = {
         : isSet(object.skill_score)
         ? globalThis.Number(object.skill_score)
         : undefined,
+      qualified: isSet(object.qualified) ? globalThis.Boolean(object.qualified) : undefined,
     };
   },
 
@@ -2875,6 +2897,9 @@ export const Explanation: MessageFns<Explanation> = {
     if (message.skillScore !== undefined) {
       obj.skillScore = Math.round(message.skillScore);
     }
+    if (message.qualified !== undefined) {
+      obj.qualified = message.qualified;
+    }
     return obj;
   },
 
@@ -2891,6 +2916,7 @@ export const Explanation: MessageFns<Explanation> = {
     message.waitedMs = object.waitedMs ?? 0;
     message.scoredSkills = object.scoredSkills?.map((e) => e) || [];
     message.skillScore = object.skillScore ?? undefined;
+    message.qualified = object.qualified ?? undefined;
     return message;
   },
 };

@@ -211,8 +211,10 @@ export interface EscalatedEvent {
   /** The queue. */
   queueId: string;
   /**
-   * Why this agent: rule `escalation`, and how many agents of the requested tier were available (1 when
-   * the agent was named). The conversation's own explanation stays the one of its assignment.
+   * Why this agent: rule `escalation`; `qualified`, whether the agent can serve the conversation; and
+   * `candidates`, how many available agents of the requested tier it was chosen among — those who can
+   * serve it, or, when none could (`qualified` false), the others (1 when the agent was named). The
+   * conversation's own explanation stays the one of its assignment.
    */
   explanation?: Explanation | undefined;
 }

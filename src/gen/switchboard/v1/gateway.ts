@@ -280,7 +280,10 @@ export interface TransferRequest {
 export interface TransferResponse {
 }
 
-/** Escalate input: a named agent, or a tier (the best available agent of at least that tier). */
+/**
+ * Escalate input: a named agent, or a tier (the best available agent of at least that tier: least busy,
+ * then idle longest, among those who can serve the conversation if any is free — see Escalate).
+ */
 export interface EscalateRequest {
   /** Tenant. */
   tenant: string;
@@ -2698,7 +2701,13 @@ export const GatewayServiceService = {
     responseSerialize: (value: TransferResponse): Buffer => Buffer.from(TransferResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TransferResponse => TransferResponse.decode(value),
   },
-  /** Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). */
+  /**
+   * Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). With a tier,
+   * agents who can serve the conversation (its queue's skill requirements after the overflow steps it
+   * reached, its own required skills, and the agent's queue list allowing the queue) are preferred; the
+   * least busy of the others is added only when none of them is free. The `escalated` event's
+   * explanation says which (`qualified`).
+   */
   escalate: {
     path: "/switchboard.v1.GatewayService/Escalate" as const,
     requestStream: false as const,
@@ -2773,7 +2782,13 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
   cancel: handleUnaryCall<CancelRequest, CancelResponse>;
   /** Moves a conversation to another queue or straight to an agent. */
   transfer: handleUnaryCall<TransferRequest, TransferResponse>;
-  /** Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). */
+  /**
+   * Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). With a tier,
+   * agents who can serve the conversation (its queue's skill requirements after the overflow steps it
+   * reached, its own required skills, and the agent's queue list allowing the queue) are preferred; the
+   * least busy of the others is added only when none of them is free. The `escalated` event's
+   * explanation says which (`qualified`).
+   */
   escalate: handleUnaryCall<EscalateRequest, EscalateResponse>;
   /** A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue). */
   assign: handleUnaryCall<AssignRequest, AssignResponse>;
@@ -2845,7 +2860,13 @@ export interface GatewayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TransferResponse) => void,
   ): ClientUnaryCall;
-  /** Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). */
+  /**
+   * Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). With a tier,
+   * agents who can serve the conversation (its queue's skill requirements after the overflow steps it
+   * reached, its own required skills, and the agent's queue list allowing the queue) are preferred; the
+   * least busy of the others is added only when none of them is free. The `escalated` event's
+   * explanation says which (`qualified`).
+   */
   escalate(
     request: EscalateRequest,
     callback: (error: ServiceError | null, response: EscalateResponse) => void,
