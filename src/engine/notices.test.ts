@@ -347,6 +347,21 @@ describe('waiting notices', () => {
     // 1st in line, average handle 120 s, two agents online ⇒ 60 s.
     expect(queued).toMatchObject({ position: 1, estimatedWaitMs: 60_000 });
   });
+
+  it('with no seat online the estimate is one seat’s wait, always present (as the proto documents)', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1'));
+    s.enqueue(conversation('c1'));
+    const r = s.run({ type: 'enqueue', conversation: conversation('c2') });
+    // 2nd in line × the default 300 s handle time ÷ one seat: set, never left out (gateways read an
+    // absent estimate as 0); staffing says nobody is there.
+    expect(r.ok && r.reply).toMatchObject({ status: 'queued', position: 2, estimatedWaitMs: 600_000 });
+    const stats = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    expect(stats.type === 'queue_stats' && stats.stats?.agentsOnline).toBe(0);
+    // An agent online with no seat on the queue's channel staffs nothing either.
+    s.online(agentConfig('voice-only', { capacity: { chat: 0, voice: 1 } }));
+    expect(only(s.enqueue(conversation('c3')), 'queued')[0]).toMatchObject({ estimatedWaitMs: 900_000 });
+  });
 });
 
 describe('aging and SLA-driven priority', () => {

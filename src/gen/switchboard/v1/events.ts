@@ -129,7 +129,16 @@ export interface QueuedEvent {
   queueId: string;
   /** 1-based position in the queue. */
   position: number;
-  /** Estimated wait, ms. */
+  /**
+   * Estimated wait, ms: position × the queue's recent average handle time (wrap-up included; 300 000
+   * before the window has any) ÷ the seats on the queue's channel of its agents online, plus, while the
+   * queue is closed, the time until it opens (a customer held for their previous agent: the rest of that
+   * wait). Always set, whoever is online. With no seat online (no eligible agent online, e.g. an open
+   * queue before its shift arrives, or only ones without capacity on the channel) it is what the wait
+   * would be with one seat staffed, not a forecast: nobody may come. A gateway that must not promise a
+   * time checks the queue's staffing (StatisticsService `QueueStats.agents_online`, 0 when nobody
+   * eligible is online) instead of reading the estimate as a promise.
+   */
   estimatedWaitMs: number;
 }
 
@@ -141,7 +150,10 @@ export interface OverCapacityEvent {
   queueId: string;
   /** 1-based position in the queue. */
   position: number;
-  /** Estimated wait, ms. */
+  /**
+   * Estimated wait, ms, as QueuedEvent.estimated_wait_ms (with nobody online: one seat's wait, not a
+   * forecast).
+   */
   estimatedWaitMs: number;
 }
 

@@ -238,7 +238,11 @@ export interface EnqueueResponse {
   position?:
     | number
     | undefined;
-  /** With QUEUED or OVER_CAPACITY: estimated wait, ms. */
+  /**
+   * With QUEUED or OVER_CAPACITY (and OUTSIDE_HOURS, where it includes the time until the queue opens):
+   * estimated wait, ms, as QueuedEvent.estimated_wait_ms — with nobody online, one seat's wait, not a
+   * forecast.
+   */
   estimatedWaitMs?:
     | number
     | undefined;
@@ -405,7 +409,10 @@ export interface Conversation {
   position?:
     | number
     | undefined;
-  /** Estimated wait while waiting, ms. */
+  /**
+   * Estimated wait while waiting, ms, as QueuedEvent.estimated_wait_ms (with nobody online: one seat's
+   * wait, not a forecast).
+   */
   estimatedWaitMs?: number | undefined;
 }
 
