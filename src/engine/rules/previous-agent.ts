@@ -7,7 +7,8 @@ export const PREVIOUS_AGENTS_TRIED = 3;
 /**
  * A returning customer goes back to a previous agent (most recent first) when one is available. If none
  * is, and the queue has a wait budget, the conversation waits up to `previousAgentWaitSeconds` for the
- * most recent one who is logged in, then falls back to the strategy.
+ * most recent one who is logged in and could take it once free (`canWaitFor`), then falls back to the
+ * strategy.
  */
 export const previousAgent: CustomerRule = (ctx, conv, customer, lane) => {
   const prev = customer.previousAgents;
@@ -18,7 +19,8 @@ export const previousAgent: CustomerRule = (ctx, conv, customer, lane) => {
     if (!agent) continue;
     const member = ctx.eligibleMember(agent, lane, conv);
     if (member) return { kind: 'deliver', agent, member, rule: 'previous_agent' };
-    if (waitFor === null && canWaitFor(agent, lane) && !conv.excluded?.includes(agent.id)) waitFor = agent;
+    if (waitFor === null && canWaitFor(agent, lane, conv) && !conv.excluded?.includes(agent.id))
+      waitFor = agent;
   }
   const budget = lane.queue.cfg.previousAgentWaitSeconds;
   if (budget > 0 && waitFor)

@@ -28,7 +28,17 @@ export type CustomerRule = (
   lane: Lane,
 ) => RuleDecision;
 
-/** May the conversation wait for this agent? Only for an agent who belongs to the lane and is logged in. */
-export function canWaitFor(agent: Agent, lane: Lane): boolean {
-  return agent.presence !== 'offline' && agent.memberOf(lane) !== undefined;
+/**
+ * May the conversation wait for this agent? Only for one who could take it once a seat frees up: a member
+ * of the lane, with seats on its channel and the conversation's own skills (`Conv.adHoc`, current when the
+ * rules run). Holding the customer for anyone else would keep them waiting the whole budget for nothing,
+ * while agents who can serve them sit idle.
+ */
+export function canWaitFor(agent: Agent, lane: Lane, conv: Conv): boolean {
+  return (
+    agent.presence !== 'offline' &&
+    agent.capOn(lane.ch) > 0 &&
+    agent.memberOf(lane) !== undefined &&
+    (conv.adHoc === null || agent.satisfies(conv.adHoc))
+  );
 }
