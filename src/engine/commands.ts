@@ -126,6 +126,7 @@ function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
     .sort((x, y) => x.seq - y.seq);
   for (const c of lost) withdraw(p, c, a, 'agent_unavailable');
   for (const c of lost) rerouteIfUnoffered(p, c);
+  p.releaseHeld(a);
   p.serveAgent(a);
   return OK;
 }
@@ -154,10 +155,8 @@ function removeAgent(p: Partition, id: string): Reply {
   p.agents.delete(id);
   a.removed = true;
   const offered = takeOffers(p, a, 'agent_unavailable');
-  const reserved = a.reserved.slice();
-  for (const c of reserved) p.unreserve(c);
   for (const c of offered) rerouteIfUnoffered(p, c);
-  for (const c of reserved) p.route(c, false, false);
+  p.releaseHeld(a);
   return OK;
 }
 
@@ -190,6 +189,9 @@ function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
   p.hours.delete(cfg.id);
   drain(p, cfg.id);
   for (const id of widening) drain(p, id);
+  // After the drains: released customers must not take a freed agent from those already in line.
+  p.releaseHeldIn(p.queues.get(cfg.id)!);
+  for (const id of widening) p.releaseHeldIn(p.queues.get(id)!);
   // Its maximum size may have changed (the state was kept while the lanes were rebuilt).
   p.checkCapacity(p.queues.get(cfg.id)!);
   return OK;
@@ -287,11 +289,16 @@ function setRouting(p: Partition, cfg: RoutingConfig): Reply {
 
 // ------------------------------------------------------------------ presence
 
+/**
+ * `releaseHeld` = false leaves the customers held for an agent who leaves to the caller, which routes
+ * the conversation it was handling first (`miss`).
+ */
 export function setPresence(
   p: Partition,
   a: Agent,
   presence: Presence,
   reason: 'agent' | 'missed_offers' = 'agent',
+  releaseHeld = true,
 ): Reply {
   if (a.presence === presence) return OK;
   a.accrue(p.now);
@@ -308,10 +315,9 @@ export function setPresence(
   }
   p.refreshAgent(a);
   const offered = takeOffers(p, a, 'agent_unavailable');
-  const released = presence === 'offline' ? a.reserved.slice() : [];
-  for (const c of released) p.unreserve(c);
   for (const c of offered) rerouteIfUnoffered(p, c);
-  for (const c of released) p.route(c, false, false);
+  // Away or offline alike: a customer held for an absent agent would wait out the budget for nobody.
+  if (releaseHeld) p.releaseHeld(a);
   return OK;
 }
 
@@ -403,11 +409,14 @@ export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'time
   });
   p.refreshAgent(a);
   const k = p.config.maxMissedOffers;
-  if (k > 0 && a.consecutiveMisses >= k && a.presence === 'online') {
+  const away = k > 0 && a.consecutiveMisses >= k && a.presence === 'online';
+  if (away) {
     p.events.push({ type: 'alert', alert: 'agent_missed_offers', agentId: a.id, value: a.consecutiveMisses });
-    setPresence(p, a, 'away', 'missed_offers');
+    setPresence(p, a, 'away', 'missed_offers', false);
   }
   rerouteIfUnoffered(p, c);
+  // The missed conversation first, as an agent going away has its offers routed before its held customers.
+  if (away) p.releaseHeld(a);
   p.serveAgent(a);
 }
 

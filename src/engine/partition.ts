@@ -32,7 +32,7 @@ import {
   skillGroups,
   small,
 } from './model.js';
-import { CUSTOMER_RULES, type RuleContext } from './rules/index.js';
+import { CUSTOMER_RULES, canWaitFor, type RuleContext } from './rules/index.js';
 import { STRATEGIES } from './strategies/index.js';
 import { StringTable } from './string-table.js';
 import type {
@@ -672,6 +672,37 @@ export class Partition implements RuleContext {
     }
     c.reservedFor = null;
     c.reservedUntil = 0;
+  }
+
+  /**
+   * Routes at once the conversations held for `a` that it could no longer take (`canWaitFor`): it went
+   * away (itself or for missed offers), logged off or was removed, or lost the seats, skills or lane
+   * membership for them. Left held they would wait out the budget for nobody. Oldest first:
+   * `Agent.reserved` is in arrival order, live and restored alike.
+   */
+  releaseHeld(a: Agent): void {
+    if (a.reserved.length === 0) return;
+    this.release(a.reserved.filter((c) => !this.mayStayHeld(a, c)));
+  }
+
+  /** `releaseHeld` for the conversations held in `q` (its lanes were rebuilt), oldest first. */
+  releaseHeldIn(q: Queue): void {
+    if (q.held.size === 0) return;
+    const gone = q.held.all().filter((c) => {
+      const a = this.agents.get(c.reservedFor!);
+      return !a || !this.mayStayHeld(a, c);
+    });
+    this.release(gone.sort((x, y) => x.seq - y.seq));
+  }
+
+  private mayStayHeld(a: Agent, c: Conv): boolean {
+    this.setAdHoc(c);
+    return canWaitFor(a, laneOf(c), c);
+  }
+
+  private release(convs: Conv[]): void {
+    for (const c of convs) this.unreserve(c);
+    for (const c of convs) this.route(c, false, false);
   }
 
   /** Offers or assigns according to the queue's offer timeout (broadcast always offers). */

@@ -5,5 +5,6 @@ import { previousAgent } from './previous-agent.js';
 import type { CustomerRule } from './rule.js';
 
 export type { CustomerRule, RuleContext, RuleDecision } from './rule.js';
+export { canWaitFor } from './rule.js';
 
 export const CUSTOMER_RULES: readonly CustomerRule[] = [dedicatedAgent, previousAgent, newCustomerToNewAgent];

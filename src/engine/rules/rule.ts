@@ -29,14 +29,16 @@ export type CustomerRule = (
 ) => RuleDecision;
 
 /**
- * May the conversation wait for this agent? Only for one who could take it once a seat frees up: a member
- * of the lane, with seats on its channel and the conversation's own skills (`Conv.adHoc`, current when the
- * rules run). Holding the customer for anyone else would keep them waiting the whole budget for nothing,
- * while agents who can serve them sit idle.
+ * May the conversation wait for this agent? Only for one at work (online: busy or wrapping up, not on a
+ * break or logged off, SPEC §3.5: nothing stuck on an absent agent) who could take it once a seat frees
+ * up: a member of the lane, with seats on its channel and the conversation's own skills (`Conv.adHoc`,
+ * current when the rules run). Holding the customer for anyone else would keep them waiting the whole
+ * budget for nothing, while agents who can serve them sit idle. Also asked of a held conversation when
+ * its agent changes (`Partition.releaseHeld`).
  */
 export function canWaitFor(agent: Agent, lane: Lane, conv: Conv): boolean {
   return (
-    agent.presence !== 'offline' &&
+    agent.presence === 'online' &&
     agent.capOn(lane.ch) > 0 &&
     agent.memberOf(lane) !== undefined &&
     (conv.adHoc === null || agent.satisfies(conv.adHoc))

@@ -8,6 +8,8 @@ import {
   queueConfig,
   Scenario,
 } from '../fixtures.js';
+import { restoreEngine } from '../index.js';
+import type { Command } from '../types.js';
 
 /** A chat queue and a voice queue, both with a wait budget. */
 function desks(budgetSeconds = 60) {
@@ -77,5 +79,173 @@ describe('wait budget: only for an agent who could take the conversation', () =>
     const freed = s.when({ type: 'end_conversation', conversationId: 'busy', outcome: 'resolved' });
     expect(assignments(freed)).toEqual(['call-1→voice-1']);
     expect(only(freed, 'assigned')[0]!.explanation.rule).toBe('previous_agent');
+  });
+});
+
+/** ann busy with one chat, bob free, alice a returning customer of ann's held for her (budget 120 s). */
+function heldForAnn() {
+  const s = new Scenario();
+  s.queue(queueConfig('q1', { previousAgentWaitSeconds: 120 }));
+  s.online(agentConfig('ann'));
+  s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+  s.enqueue(conversation('busy', { customer: { id: 'zed' } }));
+  s.online(agentConfig('bob', { capacity: { chat: 2 } }));
+  const held = s.enqueue(conversation('c1', { customer: { id: 'alice' } }));
+  expect(assignments(held)).toEqual([]);
+  s.t += 5_000;
+  return s;
+}
+
+describe('wait budget: only for an agent at work', () => {
+  it('a returning customer is not held for a previous agent on a break', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { previousAgentWaitSeconds: 120 }));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'away' });
+    const events = s.enqueue(conversation('c1', { customer: { id: 'alice' } }));
+    expect(assignments(events)).toEqual(['c1→bob']);
+  });
+
+  it('a returning customer is not held for a previous agent the engine set away for missed offers', () => {
+    const s = new Scenario();
+    s.given({
+      type: 'set_routing_config',
+      config: {
+        maxMissedOffers: 1,
+        agingPerMinute: 1,
+        slaDrivenPriority: false,
+        slaAtRiskMargin: 0.05,
+        queueRules: [],
+      },
+    });
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10, previousAgentWaitSeconds: 120 }));
+    s.online(agentConfig('ann'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('x', { customer: { id: 'zed' } }));
+    const missed = s.advance(10_000);
+    expect(only(missed, 'presence_changed')).toMatchObject([{ agentId: 'ann', presence: 'away' }]);
+    s.online(agentConfig('bob', { capacity: { chat: 2 } }));
+    s.given({ type: 'accept_offer', agentId: 'bob', conversationId: 'x' });
+    const events = s.enqueue(conversation('c1', { customer: { id: 'alice' } }));
+    expect(only(events, 'offered').map((e) => e.agentId)).toEqual(['bob']);
+    expect(only(events, 'queued')).toEqual([]);
+  });
+
+  it('a customer held for an agent who goes on a break is routed at once', () => {
+    const s = heldForAnn();
+    const events = s.when({ type: 'set_presence', agentId: 'ann', presence: 'away' });
+    expect(assignments(events)).toEqual(['c1→bob']);
+    expect(only(events, 'assigned')[0]!.explanation).toMatchObject({ rule: 'strategy', waitedMs: 5_000 });
+  });
+
+  it('a customer held for an agent the engine sets away for missed offers is routed at once', () => {
+    const s = new Scenario();
+    s.given({
+      type: 'set_routing_config',
+      config: {
+        maxMissedOffers: 1,
+        agingPerMinute: 1,
+        slaDrivenPriority: false,
+        slaAtRiskMargin: 0.05,
+        queueRules: [],
+      },
+    });
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10, previousAgentWaitSeconds: 120 }));
+    s.online(agentConfig('ann'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('x', { customer: { id: 'zed' } }));
+    s.online(agentConfig('bob', { capacity: { chat: 2 } }));
+    // ann's seat is taken by the offer ringing at her desk: alice is held for her.
+    expect(only(s.enqueue(conversation('c1', { customer: { id: 'alice' } })), 'offered')).toEqual([]);
+    const missed = s.advance(10_000);
+    expect(only(missed, 'presence_changed')).toMatchObject([{ agentId: 'ann', presence: 'away' }]);
+    // The missed conversation is routed first, then the customers held for the agent who left.
+    expect(only(missed, 'offered').map((e) => `${e.conversationId}→${e.agentId}`)).toEqual([
+      'x→bob',
+      'c1→bob',
+    ]);
+  });
+
+  it('a customer held for an agent who logs off is routed at once', () => {
+    const s = heldForAnn();
+    const events = s.when({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+    expect(assignments(events)).toEqual(['c1→bob']);
+  });
+
+  it('a customer held for an agent in wrap-up who is removed is routed at once', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { previousAgentWaitSeconds: 120 }));
+    s.online(agentConfig('ann', { wrapUpSeconds: 60 }));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('busy', { customer: { id: 'zed' } }));
+    s.given({ type: 'end_conversation', conversationId: 'busy', outcome: 'resolved' });
+    s.online(agentConfig('bob'), agentConfig('carl'));
+    s.enqueue(conversation('keeps-bob-busy', { customer: { id: 'yan' } }));
+    // ann is wrapping up, still at work: alice is held for her.
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual([]);
+    const events = s.when({ type: 'remove_agent', agentId: 'ann' });
+    expect(assignments(events)).toEqual(['c1→carl']);
+  });
+
+  it('a customer held for an agent who loses the seats for it is routed at once', () => {
+    const s = heldForAnn();
+    const events = s.when({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { voice: 1 } }) });
+    expect(assignments(events)).toEqual(['c1→bob']);
+  });
+
+  it('a customer held for an agent the queue no longer admits is routed at once', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { previousAgentWaitSeconds: 120 }));
+    s.online(agentConfig('ann'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    s.enqueue(conversation('busy', { customer: { id: 'zed' } }));
+    s.online(agentConfig('bob', { skills: [{ skill: 'billing', level: 5 }] }));
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual([]);
+    const events = s.when({
+      type: 'upsert_queue',
+      queue: queueConfig('q1', {
+        previousAgentWaitSeconds: 120,
+        requiredSkills: [{ skill: 'billing', minLevel: 1 }],
+      }),
+    });
+    expect(assignments(events)).toEqual(['c1→bob']);
+  });
+});
+
+describe('wait budget: released customers, restored or not', () => {
+  it('customers held for an agent who goes away are released alike from a restored snapshot', () => {
+    const desk = () => {
+      const s = new Scenario();
+      s.queue(queueConfig('q1', { previousAgentWaitSeconds: 120 }));
+      s.online(agentConfig('ann'));
+      for (const id of ['alice', 'amy', 'abe'])
+        s.given({ type: 'upsert_customer', customer: customerConfig(id, { previousAgents: ['ann'] }) });
+      s.enqueue(conversation('busy', { customer: { id: 'zed' } }));
+      for (const id of ['alice', 'amy', 'abe']) {
+        s.t += 1_000;
+        s.enqueue(conversation(`c-${id}`, { customer: { id } }));
+      }
+      s.online(agentConfig('bob'), agentConfig('carl'));
+      return s;
+    };
+    const a = desk();
+    const restored = restoreEngine(JSON.parse(JSON.stringify(desk().engine.snapshot())));
+    const then: Command[] = [
+      { type: 'set_presence', agentId: 'ann', presence: 'away' },
+      { type: 'tick' },
+      { type: 'end_conversation', conversationId: 'c-alice', outcome: 'resolved' },
+      { type: 'tick' },
+    ];
+    const go = (e: typeof restored) =>
+      then.map((cmd, i) => e.apply({ id: `then-${i}`, at: a.t + i * 10_000, cmd }));
+    const original = go(a.engine);
+    expect(go(restored)).toEqual(original);
+    expect(restored.digest()).toBe(a.engine.digest());
+    // Oldest first, to the agents free at once; the third waits in line for the next free seat.
+    const first = original[0]!;
+    expect(first.ok && assignments(first.events)).toEqual(['c-alice→bob', 'c-amy→carl']);
+    const freed = original[2]!;
+    expect(freed.ok && assignments(freed.events)).toEqual(['c-abe→bob']);
   });
 });
