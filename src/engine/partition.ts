@@ -537,7 +537,8 @@ export class Partition implements RuleContext {
         const d = rule(this, c, customer, lane);
         if (!d) continue;
         if (d.kind === 'deliver') {
-          this.deliverOne(c, d.agent, null, this.explain(c, lane, d.rule, 1));
+          // With the member, so a round-robin turn is used up like a strategy pick's (equal share).
+          this.deliverOne(c, d.agent, d.member, this.explain(c, lane, d.rule, 1));
           return this.lastStatus;
         }
         this.reserve(c, d.agent, d.untilMs, initialNotice);
@@ -983,7 +984,7 @@ export class Partition implements RuleContext {
           ? 'dedicated_agent'
           : 'previous_agent';
       this.unreserve(c);
-      this.deliverOne(c, a, null, this.explain(c, lane, rule, 1), false);
+      this.deliverOne(c, a, m, this.explain(c, lane, rule, 1), false);
       return true;
     }
     return false;

@@ -141,6 +141,56 @@ describe('new customers to new agents', () => {
   });
 });
 
+describe('customer rules under round robin: a conversation a rule gives an agent is their turn', () => {
+  const roundRobin = (o: Parameters<typeof queueConfig>[1] = {}) => desk({ strategy: 'round_robin', ...o });
+
+  it('first-time customers rotate among the newer agents', () => {
+    const s = roundRobin({ newCustomersToNewAgents: true });
+    s.online(agentConfig('vet', { capacity: { chat: 3 } }));
+    s.online(agentConfig('rook1', { seniority: 'new', capacity: { chat: 3 } }));
+    s.online(agentConfig('rook2', { seniority: 'new', capacity: { chat: 3 } }));
+    const got = [0, 1, 2, 3].flatMap((i) => assignments(s.enqueue(conversation(`n${i}`))));
+    expect(got).toEqual(['n0→rook1', 'n1→rook2', 'n2→rook1', 'n3→rook2']);
+  });
+
+  it('the next customer after one sent back to their previous agent goes to the other agent', () => {
+    const s = roundRobin();
+    s.online(agentConfig('ann', { capacity: { chat: 3 } }), agentConfig('bob', { capacity: { chat: 3 } }));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual(['c1→ann']);
+    expect(assignments(s.enqueue(conversation('c2')))).toEqual(['c2→bob']);
+  });
+
+  it('the next customer after a high-value one goes to the other agent than the dedicated one', () => {
+    const s = roundRobin();
+    s.online(agentConfig('ann', { capacity: { chat: 3 } }), agentConfig('bob', { capacity: { chat: 3 } }));
+    s.given({
+      type: 'upsert_customer',
+      customer: customerConfig('vip', { valueTier: 'high_value', dedicatedAgentId: 'ann' }),
+    });
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'vip' } })))).toEqual(['c1→ann']);
+    expect(assignments(s.enqueue(conversation('c2')))).toEqual(['c2→bob']);
+  });
+
+  it("a customer held for their previous agent uses up that agent's turn when they take them", () => {
+    const s = roundRobin({ previousAgentWaitSeconds: 60 });
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
+    expect(assignments(s.enqueue(conversation('x0')))).toEqual(['x0→ann']);
+    expect(assignments(s.enqueue(conversation('x1')))).toEqual(['x1→bob']);
+    expect(assignments(s.enqueue(conversation('c1', { customer: { id: 'alice' } })))).toEqual([]);
+    s.t += 1_000;
+    const freed = s.when({ type: 'end_conversation', conversationId: 'x0', outcome: 'resolved' });
+    expect(assignments(freed)).toEqual(['c1→ann']);
+    s.given(
+      { type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' },
+      { type: 'end_conversation', conversationId: 'x1', outcome: 'resolved' },
+    );
+    // ann had x0 and alice, bob x1: bob's turn.
+    expect(assignments(s.enqueue(conversation('x2')))).toEqual(['x2→bob']);
+  });
+});
+
 describe('queue rules', () => {
   it('a conversation without a queue goes to the first queue whose rule matches channel, topic and skills', () => {
     const s = new Scenario();

@@ -7,7 +7,8 @@ import type { Agent, Conv, Lane, Member } from '../model.js';
 import type { CustomerConfig, Explanation } from '../types.js';
 
 export type RuleDecision =
-  | { kind: 'deliver'; agent: Agent; member: Member | null; rule: Explanation['rule'] }
+  /** `member`: the agent's slot in the lane, whose strategy counts the delivery (a round-robin turn). */
+  | { kind: 'deliver'; agent: Agent; member: Member; rule: Explanation['rule'] }
   | { kind: 'reserve'; agent: Agent; untilMs: number; rule: Explanation['rule'] }
   | null;
 

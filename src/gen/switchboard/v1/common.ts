@@ -193,7 +193,10 @@ export function seniorityToJSON(object: Seniority): string {
 export enum Strategy {
   /** STRATEGY_UNSPECIFIED - Missing; never valid. */
   STRATEGY_UNSPECIFIED = 0,
-  /** STRATEGY_ROUND_ROBIN - Equal share in turn (e.g. sales: every lead is a commission chance). */
+  /**
+   * STRATEGY_ROUND_ROBIN - Equal share in turn (e.g. sales: every lead is a commission chance). A conversation a customer rule
+   * gives an agent (dedicated or previous agent, new customer to a newer agent) is that agent's turn.
+   */
   STRATEGY_ROUND_ROBIN = 1,
   /** STRATEGY_LEAST_BUSY - Fewest open conversations, ties to the longest idle. */
   STRATEGY_LEAST_BUSY = 2,
@@ -528,9 +531,16 @@ export interface Queue {
   offerTimeoutSeconds: number;
   /** Overflow rules, in increasing `after_seconds` (at most 16). */
   overflow: OverflowStep[];
-  /** Returning customers wait up to this many seconds for their previous agent (0 = never wait). */
+  /**
+   * Returning (and high-value) customers wait up to this many seconds for their previous (or dedicated)
+   * agent, only while that agent is online and could take the conversation once free: seats on its
+   * channel, its skills (0 = never wait).
+   */
   previousAgentWaitSeconds: number;
-  /** Steer new customers to agents of seniority NEW when one is eligible. */
+  /**
+   * Steer new customers to agents of seniority NEW when one is eligible (in the strategy's order: round
+   * robin rotates among them).
+   */
   newCustomersToNewAgents: boolean;
 }
 
