@@ -543,6 +543,7 @@ class ConvExtra {
   offerExpiresAt = 0;
   reservedFor: string | null = null;
   reservedUntil = 0;
+  reservedRule: Explanation['rule'] | null = null;
   pending: Explanation | null = null;
 }
 
@@ -717,6 +718,18 @@ export class Conv {
   }
   set reservedUntil(v: number) {
     if (v !== 0 || this.x !== null) this.ext().reservedUntil = v;
+  }
+  /**
+   * The customer rule that holds it for `reservedFor` (`dedicated_agent` or `previous_agent`), for the
+   * explanation when that agent takes it. Neither can be told from the agent: a high-value customer whose
+   * contact is marked standard is held as a returning customer even by the agent who is also their
+   * dedicated one, and the customer's record may change while they wait.
+   */
+  get reservedRule(): Explanation['rule'] | null {
+    return this.x === null ? null : this.x.reservedRule;
+  }
+  set reservedRule(v: Explanation['rule'] | null) {
+    if (v !== null || this.x !== null) this.ext().reservedRule = v;
   }
   /** Time of the current assignment, 0 = none (kept as an offset from createdAt, see above). */
   get assignedAt(): number {

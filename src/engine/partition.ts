@@ -541,7 +541,7 @@ export class Partition implements RuleContext {
           this.deliverOne(c, d.agent, d.member, this.explain(c, lane, d.rule, 1));
           return this.lastStatus;
         }
-        this.reserve(c, d.agent, d.untilMs, initialNotice);
+        this.reserve(c, d.agent, d.untilMs, d.rule, initialNotice);
         return this.lastStatus;
       }
     }
@@ -654,10 +654,11 @@ export class Partition implements RuleContext {
     this.route(c, false, false);
   }
 
-  reserve(c: Conv, agent: Agent, until: number, initialNotice: boolean): void {
+  reserve(c: Conv, agent: Agent, until: number, rule: Explanation['rule'], initialNotice: boolean): void {
     c.status = 'waiting';
     c.reservedFor = agent.id;
     c.reservedUntil = until;
+    c.reservedRule = rule;
     agent.reserve(c);
     c.queue.held.push(c);
     this.notice(c, initialNotice);
@@ -673,6 +674,7 @@ export class Partition implements RuleContext {
     }
     c.reservedFor = null;
     c.reservedUntil = 0;
+    c.reservedRule = null;
   }
 
   /**
@@ -979,10 +981,12 @@ export class Partition implements RuleContext {
       const lane = laneOf(c);
       const m = this.eligibleMember(a, lane, c);
       if (!m) continue;
+      // A hold restored from a snapshot written before the rule was kept: the customer's record decides.
       const rule: Explanation['rule'] =
-        this.customers.configured.get(c.customerId)?.dedicatedAgentId === a.id
+        c.reservedRule ??
+        (this.customers.configured.get(c.customerId)?.dedicatedAgentId === a.id
           ? 'dedicated_agent'
-          : 'previous_agent';
+          : 'previous_agent');
       this.unreserve(c);
       this.deliverOne(c, a, m, this.explain(c, lane, rule, 1), false);
       return true;

@@ -66,7 +66,11 @@ const AGENT_STRIDE = 13;
  * † = index in the string table, −1 for absent.
  */
 const CONV_STRIDE = 20;
-/** excluded, agentId, participants, offers, offerExpiresAt, reservedFor, reservedUntil, assignedAt, outcome, explanation, pending. */
+/**
+ * excluded, agentId, participants, offers, offerExpiresAt, reservedFor, reservedUntil, assignedAt, outcome,
+ * explanation, pending, then reservedRule only while held (absent in snapshots written before it was kept,
+ * and for every other conversation, whose tuple is unchanged).
+ */
 type ConvExtra = [
   string[] | null,
   string | null,
@@ -79,6 +83,7 @@ type ConvExtra = [
   Outcome | null,
   Explanation | null,
   Explanation | null,
+  reservedRule?: Explanation['rule'],
 ];
 
 export interface StateV2 {
@@ -344,7 +349,7 @@ function extraOf(c: Conv): ConvExtra | 0 {
     pending === null
   )
     return 0;
-  return [
+  const x: ConvExtra = [
     excluded === null ? null : excluded.slice(),
     agentId,
     participants.slice(),
@@ -357,6 +362,9 @@ function extraOf(c: Conv): ConvExtra | 0 {
     explanation,
     pending,
   ];
+  const rule = c.reservedRule;
+  if (rule !== null) x.push(rule);
+  return x;
 }
 
 /** Converts a version 1 state (named-field records) to version 2. */
@@ -497,6 +505,7 @@ export function rebuild(
     c.offerExpiresAt = x[4];
     c.reservedFor = x[5];
     c.reservedUntil = x[6];
+    c.reservedRule = x[11] ?? null;
     c.assignedAt = x[7];
     c.outcome = x[8];
     c.explanation = x[9];

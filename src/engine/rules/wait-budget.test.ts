@@ -249,3 +249,57 @@ describe('wait budget: released customers, restored or not', () => {
     expect(freed.ok && assignments(freed.events)).toEqual(['c-abe→bob']);
   });
 });
+
+describe('wait budget: the explanation names the rule that held the customer', () => {
+  /** A high-value customer of ded's, whose contact is marked standard: held as a returning customer. */
+  function heldAsReturning() {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { previousAgentWaitSeconds: 60 }));
+    s.online(agentConfig('ded'));
+    s.given({
+      type: 'upsert_customer',
+      customer: customerConfig('vip', {
+        valueTier: 'high_value',
+        dedicatedAgentId: 'ded',
+        previousAgents: ['ded'],
+      }),
+    });
+    s.enqueue(conversation('busy', { customer: { id: 'zed' } }));
+    s.online(agentConfig('other'));
+    s.enqueue(conversation('keeps-other-busy', { customer: { id: 'yan' } }));
+    const held = s.enqueue(conversation('c1', { customer: { id: 'vip', valueTier: 'standard' } }));
+    expect(assignments(held)).toEqual([]);
+    s.t += 10_000;
+    return s;
+  }
+  const end: Command = { type: 'end_conversation', conversationId: 'busy', outcome: 'resolved' };
+
+  it('a contact marked standard, held for a previous agent who is also the dedicated one, is explained as previous agent', () => {
+    const s = heldAsReturning();
+    const freed = s.when(end);
+    expect(assignments(freed)).toEqual(['c1→ded']);
+    expect(only(freed, 'assigned')[0]!.explanation).toMatchObject({
+      rule: 'previous_agent',
+      waitedMs: 10_000,
+    });
+  });
+
+  it('the rule that held the customer survives a snapshot', () => {
+    const s = heldAsReturning();
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const r = restored.apply({ id: 'end-busy', at: s.t, cmd: end });
+    expect(r.ok && only(r.events, 'assigned')[0]!.explanation.rule).toBe('previous_agent');
+    expect(r).toEqual(s.run(end, 'end-busy'));
+  });
+
+  it('a hold from a snapshot written before the rule was kept is explained from the customer record', () => {
+    const s = heldAsReturning();
+    const snap = JSON.parse(JSON.stringify(s.engine.snapshot()));
+    const convs: unknown[] = snap.state.convs;
+    const extra = convs[convs.indexOf('c1') + 19] as unknown[];
+    expect(extra[11]).toBe('previous_agent');
+    extra.length = 11;
+    const r = restoreEngine(snap).apply({ id: 'end-busy', at: s.t, cmd: end });
+    expect(r.ok && only(r.events, 'assigned')[0]!.explanation.rule).toBe('dedicated_agent');
+  });
+});
