@@ -165,6 +165,24 @@ describe('command ids', () => {
     expect(s.engine.digest()).toBe(digest);
   });
 
+  it('ticks do not take places in the dedupe window: a retry after many timer ticks is still a duplicate', () => {
+    const s = new Scenario(undefined, undefined, { dedupeWindow: 3 }).queue(queueConfig('q1'));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('c1')); // with ann
+    const transfer = { type: 'transfer', conversationId: 'c1', toAgentId: 'bob' } as const;
+    expect(s.run(transfer, 'transfer:r:t1')).toMatchObject({ ok: true });
+    for (let i = 0; i < 10; i++) s.advance(1_000);
+    const digest = s.engine.digest();
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())), { dedupeWindow: 3 });
+    expect(restored.digest()).toBe(digest);
+    for (const e of [s.engine, restored]) {
+      // Applied again it would be refused (bob already has it): the gateway's retry must read as done.
+      const r = e.apply({ id: 'transfer:r:t1', at: s.t, cmd: transfer });
+      expect(r).toMatchObject({ ok: true, duplicate: true, events: [] });
+      expect(e.digest()).toBe(digest);
+    }
+  });
+
   it('a repeated conversation id with the same content reports its status without a second assignment', () => {
     const s = new Scenario().queue(queueConfig('q1'));
     s.online(agentConfig('ann'));

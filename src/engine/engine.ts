@@ -10,7 +10,8 @@
  * enqueue (its id is the conversation's), `SB_ERR_REQUEST_ID_REUSED` otherwise — answering it with the
  * first reply would tell the caller that a change it never made was made.
  * Rejected commands are not remembered: they changed nothing, so re-evaluating a retry is harmless and
- * keeps the digest unchanged.
+ * keeps the digest unchanged. Ticks are not remembered either (see `apply`), so the window counts
+ * callers' commands only.
  */
 import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
@@ -106,7 +107,11 @@ export class RoutingEngine implements Engine {
       return { ok: false, error: this.haltedError() };
     }
     p.events = DRAINED;
-    this.dedupe.set(env.id, result.reply, fingerprint(env.cmd));
+    // A tick is the host's own timer command under an id it never reuses: nobody retries it, and
+    // remembering ticks would push callers' commands out of the window (1 000 waiting conversations
+    // tick often enough to shrink "the last 10 000 commands" to minutes). Replay and restore skip
+    // them alike, so the remembered ids stay deterministic.
+    if (env.cmd.type !== 'tick') this.dedupe.set(env.id, result.reply, fingerprint(env.cmd));
     return result;
   }
 

@@ -472,10 +472,11 @@ export function runScenario(engine: Engine, p: Profile, s: Scenario, opts: RunOp
         at += op.dt;
         return { cmd: { type: 'tick' } };
       case 'dup': {
-        // Gateway retry: same request id and command, stamped later. Only ids the engine accepted.
+        // Gateway retry: same request id and command, stamped later. Only ids the engine accepted, and
+        // never a tick: the host makes those under fresh ids and does not retry them (nor remember them).
         const accepted = steps
           .map((st, i) => [st, i] as const)
-          .filter(([st]) => st.result.ok && !st.duplicateOf);
+          .filter(([st]) => st.result.ok && !st.duplicateOf && st.env.cmd.type !== 'tick');
         if (accepted.length === 0) return null;
         const [orig, i] = accepted[op.pick % accepted.length]!;
         return { cmd: orig.env.cmd, dup: i, id: orig.env.id };
