@@ -367,6 +367,12 @@ function offerOf(p: Partition, agentId: string, convId: string): { a: Agent; c: 
 }
 
 function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
+  // A desktop that timed out retries its accept, often under a new request id: telling the agent the
+  // offer was lost while they own the conversation would be wrong (agent_desk.proto calls a second
+  // accept harmless). Only an assignment made by routing can have come from an offer; one made by a
+  // supervisor or a transfer did not, so an accept of it still finds no offer.
+  const held = p.convs.get(convId);
+  if (held?.status === 'assigned' && held.agentId === agentId && fromRouting(held)) return OK;
   const { a, c } = offerOf(p, agentId, convId);
   // Timers fire on the host's next tick; an accept stamped after the expiry but arriving before that
   // tick is late all the same (the tick will count the miss and route the conversation on).
@@ -382,6 +388,11 @@ function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   p.refreshAgent(a);
   for (const o of others) p.serveAgent(o);
   return OK;
+}
+
+function fromRouting(c: Conv): boolean {
+  const rule = c.explanation?.rule;
+  return rule !== undefined && rule !== 'manual_assign' && rule !== 'transfer';
 }
 
 function rejectOffer(p: Partition, agentId: string, convId: string): Reply {

@@ -153,6 +153,43 @@ describe('offers', () => {
   });
 });
 
+describe('accepting an offer again', () => {
+  it('is answered OK with no effect for the agent who accepted it, while the conversation is open', () => {
+    const s = new Scenario().queue(queueConfig('q1', { offerTimeoutSeconds: 15 }));
+    s.online(agentConfig('ann'), agentConfig('bob'));
+    s.enqueue(conversation('c1')); // offered to ann
+    const accept = { type: 'accept_offer', agentId: 'ann', conversationId: 'c1' } as const;
+    expect(s.run(accept, 'accept_offer:r:first')).toMatchObject({ ok: true });
+    const view = () => [
+      s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t),
+      s.engine.query({ type: 'agent_stats', agentId: 'ann' }, s.t),
+    ];
+    const before = view();
+    // The desktop's retry after a timeout, under a new request id (or none).
+    expect(s.run(accept, 'accept_offer:r:retry')).toEqual({ ok: true, reply: { kind: 'ok' }, events: [] });
+    expect(view()).toEqual(before);
+    // Anyone else still holds no offer, and ann cannot reject what she owns.
+    expect(rejected(s, { type: 'accept_offer', agentId: 'bob', conversationId: 'c1' })?.code).toBe(
+      'SB_ERR_NO_OFFER',
+    );
+    expect(rejected(s, { type: 'reject_offer', agentId: 'ann', conversationId: 'c1' })?.code).toBe(
+      'SB_ERR_NO_OFFER',
+    );
+    s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(rejected(s, accept)?.code).toBe('SB_ERR_INVALID_STATE');
+  });
+
+  it('still finds no offer when the agent got the conversation from a supervisor, not through an offer', () => {
+    const s = new Scenario().queue(queueConfig('q1', { strategy: 'manual' }));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1'));
+    s.when({ type: 'assign', conversationId: 'c1', agentId: 'ann' });
+    expect(rejected(s, { type: 'accept_offer', agentId: 'ann', conversationId: 'c1' })?.code).toBe(
+      'SB_ERR_NO_OFFER',
+    );
+  });
+});
+
 describe('command ids', () => {
   it('a repeated command id is answered from memory and changes nothing', () => {
     const s = new Scenario().queue(queueConfig('q1'));

@@ -997,7 +997,10 @@ export const AgentDeskServiceService = {
     responseSerialize: (value: SetPresenceResponse): Buffer => Buffer.from(SetPresenceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetPresenceResponse => SetPresenceResponse.decode(value),
   },
-  /** Accepts a pending offer: the conversation is assigned to the agent. */
+  /**
+   * Accepts a pending offer: the conversation is assigned to the agent. Accepting it again while the
+   * agent still holds the conversation (a retry after a timeout) answers OK and changes nothing.
+   */
   acceptOffer: {
     path: "/switchboard.v1.AgentDeskService/AcceptOffer" as const,
     requestStream: false as const,
@@ -1045,7 +1048,10 @@ export const AgentDeskServiceService = {
 export interface AgentDeskServiceServer extends UntypedServiceImplementation {
   /** Sets an agent online, away or offline. Going online assigns the best waiting conversations at once. */
   setPresence: handleUnaryCall<SetPresenceRequest, SetPresenceResponse>;
-  /** Accepts a pending offer: the conversation is assigned to the agent. */
+  /**
+   * Accepts a pending offer: the conversation is assigned to the agent. Accepting it again while the
+   * agent still holds the conversation (a retry after a timeout) answers OK and changes nothing.
+   */
   acceptOffer: handleUnaryCall<AcceptOfferRequest, AcceptOfferResponse>;
   /** Rejects a pending offer: it goes to the next candidate and counts as a miss. */
   rejectOffer: handleUnaryCall<RejectOfferRequest, RejectOfferResponse>;
@@ -1072,7 +1078,10 @@ export interface AgentDeskServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetPresenceResponse) => void,
   ): ClientUnaryCall;
-  /** Accepts a pending offer: the conversation is assigned to the agent. */
+  /**
+   * Accepts a pending offer: the conversation is assigned to the agent. Accepting it again while the
+   * agent still holds the conversation (a retry after a timeout) answers OK and changes nothing.
+   */
   acceptOffer(
     request: AcceptOfferRequest,
     callback: (error: ServiceError | null, response: AcceptOfferResponse) => void,
