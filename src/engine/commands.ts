@@ -438,8 +438,10 @@ function sameRequest(c: Conv, r: ConversationRequest): boolean {
   if (c.topic !== r.topic || c.requestedQueueId !== r.queueId || c.valueTier !== r.customer.valueTier)
     return false;
   if (c.requiredSkills.length !== r.requiredSkills.length) return false;
-  return c.requiredSkills.every(
-    (s, i) => s.skill === r.requiredSkills[i]!.skill && s.minLevel === r.requiredSkills[i]!.minLevel,
+  // A set (names are unique): a gateway building the list from a map may retry it in another order.
+  // The stored order is the first request's, unchanged, so replays of existing logs rebuild the same state.
+  return r.requiredSkills.every((x) =>
+    c.requiredSkills.some((s) => s.skill === x.skill && s.minLevel === x.minLevel),
   );
 }
 

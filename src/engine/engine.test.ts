@@ -228,6 +228,33 @@ describe('command ids', () => {
     expect(r).toMatchObject({ ok: true, events: [], reply: { status: 'assigned', agentId: 'ann' } });
   });
 
+  it('an enqueue retried with its required skills in another order is the same request, by id or by conversation', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    const skills = (...names: string[]) => names.map((skill, i) => ({ skill, minLevel: i + 1 }));
+    const first = conversation('c1', { requiredSkills: [...skills('lang:fr', 'billing')].reverse() });
+    const r1 = s.run({ type: 'enqueue', conversation: first }, 'enqueue:c1');
+    expect(r1.ok).toBe(true);
+    const again = conversation('c1', { requiredSkills: skills('lang:fr', 'billing') });
+    // The same envelope id (the API's `enqueue:<conversation id>`): the remembered reply.
+    expect(s.run({ type: 'enqueue', conversation: again }, 'enqueue:c1')).toMatchObject({
+      ok: true,
+      duplicate: true,
+      reply: r1.ok ? r1.reply : null,
+    });
+    // Another id (the remembered one aged out): the conversation's status, not CONVERSATION_EXISTS.
+    expect(s.run({ type: 'enqueue', conversation: again }, 'other-id')).toMatchObject({
+      ok: true,
+      reply: { kind: 'enqueued', conversationId: 'c1', status: 'queued' },
+    });
+    // A different level is different content either way.
+    const other = conversation('c1', { requiredSkills: skills('lang:fr', 'vip') });
+    for (const id of ['enqueue:c1', 'third-id'])
+      expect(s.run({ type: 'enqueue', conversation: other }, id)).toMatchObject({
+        ok: false,
+        error: { code: 'SB_ERR_CONVERSATION_EXISTS' },
+      });
+  });
+
   it('a conversation id reused for different content is refused', () => {
     const s = new Scenario().queue(queueConfig('q1'));
     s.enqueue(conversation('c1'));

@@ -17,7 +17,7 @@ import type { Engine, EngineSnapshot, Query, QueryResult } from './api.js';
 import { execute, Rejection } from './commands.js';
 import { DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { digestValue } from './digest.js';
-import { fingerprint } from './fingerprint.js';
+import { fingerprint, matchesFingerprint } from './fingerprint.js';
 import { lint } from './lint.js';
 import { ReplyMemo } from './memo.js';
 import { type Agent, type Conv, compareText } from './model.js';
@@ -84,7 +84,7 @@ export class RoutingEngine implements Engine {
       const prior = this.dedupe.get(id);
       if (prior) {
         const tag = this.dedupe.tagOf(id);
-        if (tag === 0 || tag === fingerprint(env.cmd))
+        if (tag === 0 || matchesFingerprint(tag, env.cmd))
           return { ok: true, reply: prior, events: [], duplicate: true };
         return { ok: false, error: reusedId(id, env.cmd), duplicate: true };
       }

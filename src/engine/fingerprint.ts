@@ -56,6 +56,48 @@ function value(v: unknown): number {
   }
 }
 
+/**
+ * The fingerprint remembered with a command. An enqueue's required skills are a set (a gateway building
+ * them from a map sends them in any order), so they are hashed sorted by skill: a retry listing them
+ * in another order is the same command. A list already sorted hashes exactly as it did before.
+ */
 export function fingerprint(cmd: unknown): number {
+  return value(canonical(cmd)) || 1;
+}
+
+/** The fingerprint of a command exactly as listed: what versions before `canonical` remembered. */
+export function fingerprintAsListed(cmd: unknown): number {
   return value(cmd) || 1;
+}
+
+/**
+ * Does a remembered fingerprint (non-zero) match `cmd`? Snapshots written before required skills were a
+ * set remember an unsorted list as listed; a gateway retry across that upgrade (a restart is when
+ * gateways retry) must still be recognised, so the as-listed value is accepted too. It is computed only
+ * when the first comparison fails.
+ */
+export function matchesFingerprint(tag: number | undefined, cmd: unknown): boolean {
+  return tag === fingerprint(cmd) || tag === fingerprintAsListed(cmd);
+}
+
+function canonical(cmd: unknown): unknown {
+  const c = cmd as { type?: unknown; conversation?: { requiredSkills?: unknown } } | null;
+  if (c === null || typeof c !== 'object' || c.type !== 'enqueue') return cmd;
+  const conv = c.conversation;
+  const reqs = conv?.requiredSkills;
+  if (!Array.isArray(reqs) || reqs.length < 2) return cmd;
+  let sorted = true;
+  for (let i = 0; i < reqs.length; i++) {
+    const skill = (reqs[i] as { skill?: unknown } | null)?.skill;
+    // Not a valid list (validation will refuse it): fingerprinted as given.
+    if (typeof skill !== 'string') return cmd;
+    if (i > 0 && (reqs[i - 1] as { skill: string }).skill > skill) sorted = false;
+  }
+  if (sorted) return cmd;
+  const bySkill = reqs
+    .slice()
+    .sort((x: { skill: string }, y: { skill: string }) =>
+      x.skill < y.skill ? -1 : x.skill > y.skill ? 1 : 0,
+    );
+  return { ...c, conversation: { ...conv, requiredSkills: bySkill } };
 }

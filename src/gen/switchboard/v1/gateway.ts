@@ -194,7 +194,10 @@ export interface ConversationRequest {
   customer?:
     | CustomerRef
     | undefined;
-  /** Skills it needs (each skill at most once), on top of the queue's. */
+  /**
+   * Skills it needs (each skill at most once, in any order: a retry listing them in another order is the
+   * same request), on top of the queue's.
+   */
   requiredSkills: SkillRequirement[];
   /** Explicit queue; unset = chosen by the tenant's queue rules. */
   queueId?:
