@@ -635,6 +635,15 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     target = mustAgent(p, toAgentId, 'toAgentId');
     if (c.agentId === toAgentId)
       reject('SB_ERR_INVALID_STATE', `"${toAgentId}" already has "${id}"`, 'toAgentId');
+    // The agent takes it as a new arrival in the destination queue, so the eligibility of an Assign there
+    // applies (the queue's skills and membership, the conversation's own skills): otherwise a transfer
+    // would hand a manual or skilled queue's work to anyone.
+    if (!q2.lanes[0]!.admits(target) || !target.satisfies(c.requiredSkills))
+      reject(
+        'SB_ERR_AGENT_NOT_ELIGIBLE',
+        `agent "${toAgentId}" does not serve queue "${q2.id}" or lacks a skill "${id}" requires`,
+        'toAgentId',
+      );
     const held = c.offers.includes(toAgentId) || c.participants.includes(toAgentId) ? 1 : 0;
     if (target.presence !== 'online' || target.wrapUntil !== 0)
       reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${toAgentId}" is not available`, 'toAgentId');

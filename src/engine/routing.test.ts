@@ -412,6 +412,43 @@ describe('supervisor and customer actions', () => {
     expect(only(events, 'assigned')[0]!.explanation.rule).toBe('manual_assign');
   });
 
+  it('a transfer to a named agent checks what Assign checks in the destination queue', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('gen'));
+    s.queue(queueConfig('fr', { strategy: 'manual', requiredSkills: [{ skill: 'lang:fr', minLevel: 8 }] }));
+    s.online(
+      agentConfig('nofr', { queues: ['gen'] }),
+      agentConfig('genfr', { skills: [{ skill: 'lang:fr', level: 9 }], queues: ['gen'] }),
+      agentConfig('frbasic', { skills: [{ skill: 'lang:fr', level: 9 }] }),
+      agentConfig('frvip', {
+        skills: [
+          { skill: 'lang:fr', level: 9 },
+          { skill: 'vip', level: 5 },
+        ],
+      }),
+    );
+    s.enqueue(conversation('c1', { queueId: 'fr', requiredSkills: [{ skill: 'vip', minLevel: 3 }] }));
+    for (const agentId of ['nofr', 'genfr', 'frbasic']) {
+      const before = s.engine.digest();
+      const assign = s.run({ type: 'assign', conversationId: 'c1', agentId });
+      const transfer = s.run({ type: 'transfer', conversationId: 'c1', toAgentId: agentId });
+      // nofr lacks the queue's skill, genfr serves only gen, frbasic lacks the conversation's own skill.
+      for (const r of [assign, transfer])
+        expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE' } });
+      expect(s.engine.digest()).toBe(before);
+    }
+    expect(assignments(s.when({ type: 'transfer', conversationId: 'c1', toAgentId: 'frvip' }))).toEqual([
+      'c1→frvip',
+    ]);
+    // Into another queue: that queue's requirements, not those of the queue it leaves; its own still hold.
+    const r = s.run({ type: 'transfer', conversationId: 'c1', toQueueId: 'gen', toAgentId: 'nofr' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE' } });
+    s.online(agentConfig('genvip', { skills: [{ skill: 'vip', level: 3 }], queues: ['gen'] }));
+    expect(
+      assignments(s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'gen', toAgentId: 'genvip' })),
+    ).toEqual(['c1→genvip']);
+  });
+
   it('a customer who leaves the queue is counted as abandoned with the time waited', () => {
     const s = chatDesk();
     s.enqueue(conversation('c1'));

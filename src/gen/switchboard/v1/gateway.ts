@@ -2701,7 +2701,11 @@ export const GatewayServiceService = {
     responseSerialize: (value: CancelResponse): Buffer => Buffer.from(CancelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelResponse => CancelResponse.decode(value),
   },
-  /** Moves a conversation to another queue or straight to an agent. */
+  /**
+   * Moves a conversation to another queue or straight to an agent. A named agent takes it in the
+   * destination queue (to_queue_id, else its own) and must be eligible there as for Assign: the queue's
+   * skills and membership and the conversation's own skills (AGENT_NOT_ELIGIBLE otherwise).
+   */
   transfer: {
     path: "/switchboard.v1.GatewayService/Transfer" as const,
     requestStream: false as const,
@@ -2727,7 +2731,10 @@ export const GatewayServiceService = {
     responseSerialize: (value: EscalateResponse): Buffer => Buffer.from(EscalateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EscalateResponse => EscalateResponse.decode(value),
   },
-  /** A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue). */
+  /**
+   * A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue besides
+   * a Transfer to a named agent, which checks the same eligibility).
+   */
   assign: {
     path: "/switchboard.v1.GatewayService/Assign" as const,
     requestStream: false as const,
@@ -2790,7 +2797,11 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
   enqueue: handleUnaryCall<EnqueueRequest, EnqueueResponse>;
   /** The customer left: a waiting or offered conversation is abandoned. */
   cancel: handleUnaryCall<CancelRequest, CancelResponse>;
-  /** Moves a conversation to another queue or straight to an agent. */
+  /**
+   * Moves a conversation to another queue or straight to an agent. A named agent takes it in the
+   * destination queue (to_queue_id, else its own) and must be eligible there as for Assign: the queue's
+   * skills and membership and the conversation's own skills (AGENT_NOT_ELIGIBLE otherwise).
+   */
   transfer: handleUnaryCall<TransferRequest, TransferResponse>;
   /**
    * Adds a senior agent or supervisor (a named agent, or the best agent of a higher tier). With a tier,
@@ -2800,7 +2811,10 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
    * explanation says which (`qualified`).
    */
   escalate: handleUnaryCall<EscalateRequest, EscalateResponse>;
-  /** A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue). */
+  /**
+   * A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue besides
+   * a Transfer to a named agent, which checks the same eligibility).
+   */
   assign: handleUnaryCall<AssignRequest, AssignResponse>;
   /** Reads a conversation's state with the explanation of its routing. NOT_FOUND for an unknown id. */
   getConversation: handleUnaryCall<GetConversationRequest, GetConversationResponse>;
@@ -2854,7 +2868,11 @@ export interface GatewayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelResponse) => void,
   ): ClientUnaryCall;
-  /** Moves a conversation to another queue or straight to an agent. */
+  /**
+   * Moves a conversation to another queue or straight to an agent. A named agent takes it in the
+   * destination queue (to_queue_id, else its own) and must be eligible there as for Assign: the queue's
+   * skills and membership and the conversation's own skills (AGENT_NOT_ELIGIBLE otherwise).
+   */
   transfer(
     request: TransferRequest,
     callback: (error: ServiceError | null, response: TransferResponse) => void,
@@ -2892,7 +2910,10 @@ export interface GatewayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EscalateResponse) => void,
   ): ClientUnaryCall;
-  /** A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue). */
+  /**
+   * A supervisor assigns a conversation to an agent by hand (the only way out of a manual queue besides
+   * a Transfer to a named agent, which checks the same eligibility).
+   */
   assign(
     request: AssignRequest,
     callback: (error: ServiceError | null, response: AssignResponse) => void,
