@@ -30,6 +30,7 @@ import type {
   RoutingConfig,
   SkillRequirement,
 } from './types.js';
+import { CHANNELS } from './types.js';
 import { WaitSet } from './wait-set.js';
 import { F } from './window.js';
 
@@ -378,8 +379,7 @@ function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   // tick is late all the same (the tick will count the miss and route the conversation on).
   if (c.offerExpiresAt !== 0 && p.now >= c.offerExpiresAt)
     reject('SB_ERR_NO_OFFER', `the offer of "${convId}" to agent "${agentId}" has expired`, 'conversationId');
-  if (a.loadOn(c.queue.ch) > a.capOn(c.queue.ch))
-    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
+  if (a.loadOn(c.queue.ch) > a.capOn(c.queue.ch)) noSeat(a, c.queue.ch, 'agentId');
   const others = c.offers.filter((id) => id !== agentId).map((id) => p.agents.get(id)!);
   for (const o of others) withdraw(p, c, o, 'accepted_elsewhere');
   a.consecutiveMisses = 0;
@@ -583,6 +583,16 @@ function cancel(p: Partition, id: string): Reply {
   return OK;
 }
 
+/**
+ * No free seat on a channel. One the agent never takes (capacity 0) is not eligible: AT_CAPACITY is
+ * retryable, and no retry would ever succeed.
+ */
+function noSeat(a: Agent, ch: number, field: string): never {
+  if (a.capOn(ch) === 0)
+    reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${a.id}" takes no ${CHANNELS[ch]}`, field);
+  reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${a.id}" has no free capacity`, field);
+}
+
 function requireAvailable(_p: Partition, a: Agent, ch: number, field: string): void {
   if (a.presence !== 'online' || a.wrapUntil !== 0)
     reject(
@@ -590,8 +600,7 @@ function requireAvailable(_p: Partition, a: Agent, ch: number, field: string): v
       `agent "${a.id}" is ${a.wrapUntil ? 'in wrap-up' : a.presence}`,
       field,
     );
-  if (a.loadOn(ch) >= a.capOn(ch))
-    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${a.id}" has no free capacity`, field);
+  if (a.loadOn(ch) >= a.capOn(ch)) noSeat(a, ch, field);
 }
 
 /** Detaches a conversation from whoever holds it (waiting slot, reservation, offers, agents). */
@@ -647,8 +656,7 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     const held = c.offers.includes(toAgentId) || c.participants.includes(toAgentId) ? 1 : 0;
     if (target.presence !== 'online' || target.wrapUntil !== 0)
       reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${toAgentId}" is not available`, 'toAgentId');
-    if (target.loadOn(q2.ch) - held >= target.capOn(q2.ch))
-      reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${toAgentId}" has no free capacity`, 'toAgentId');
+    if (target.loadOn(q2.ch) - held >= target.capOn(q2.ch)) noSeat(target, q2.ch, 'toAgentId');
   }
   const from = c.agentId;
   const oldQ = c.queue;
@@ -801,8 +809,7 @@ function manualAssign(p: Partition, id: string, agentId: string): Reply {
   const held = c.offers.includes(agentId) ? 1 : 0;
   if (a.presence !== 'online' || a.wrapUntil !== 0)
     reject('SB_ERR_AGENT_NOT_ELIGIBLE', `agent "${agentId}" is not available`, 'agentId');
-  if (a.loadOn(c.queue.ch) - held >= a.capOn(c.queue.ch))
-    reject('SB_ERR_AGENT_AT_CAPACITY', `agent "${agentId}" has no free capacity`, 'agentId');
+  if (a.loadOn(c.queue.ch) - held >= a.capOn(c.queue.ch)) noSeat(a, c.queue.ch, 'agentId');
   c.adHoc = adHoc;
   const freed = detach(p, c, 'accepted_elsewhere');
   p.assign(c, a, p.explain(c, lane, 'manual_assign', 1), false);

@@ -169,7 +169,8 @@ describe('transfer and escalation', () => {
 
   it('a transfer to a colleague without free capacity is refused and nothing changes', () => {
     const s = talking();
-    s.online(agentConfig('bob', { capacity: { chat: 0 } }));
+    s.online(agentConfig('bob'));
+    expect(assignments(s.enqueue(conversation('c2', { queueId: 'support' })))).toEqual(['c2→bob']);
     const before = s.engine.digest();
     const r = s.run({ type: 'transfer', conversationId: 'c1', toAgentId: 'bob' });
     expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_AT_CAPACITY', field: 'toAgentId' } });

@@ -449,6 +449,30 @@ describe('supervisor and customer actions', () => {
     ).toEqual(['c1→genvip']);
   });
 
+  it('an agent who takes no calls is not eligible for one (a retry cannot help); a full agent is at capacity', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('v', { channel: 'voice', strategy: 'manual' }));
+    s.online(
+      agentConfig('chatty', { capacity: { chat: 2 } }),
+      agentConfig('vic', { capacity: { voice: 1 } }),
+    );
+    s.enqueue(conversation('c1', { channel: 'voice', queueId: 'v' }));
+    s.enqueue(conversation('c2', { channel: 'voice', queueId: 'v' }));
+    s.when({ type: 'assign', conversationId: 'c1', agentId: 'vic' });
+    const noVoice = {
+      ok: false,
+      error: { code: 'SB_ERR_AGENT_NOT_ELIGIBLE', message: 'agent "chatty" takes no voice' },
+    };
+    expect(s.run({ type: 'assign', conversationId: 'c2', agentId: 'chatty' })).toMatchObject(noVoice);
+    expect(s.run({ type: 'transfer', conversationId: 'c1', toAgentId: 'chatty' })).toMatchObject(noVoice);
+    expect(s.run({ type: 'escalate', conversationId: 'c1', toAgentId: 'chatty' })).toMatchObject(noVoice);
+    // vic's one voice seat is taken: that may change, so it stays AT_CAPACITY.
+    expect(s.run({ type: 'assign', conversationId: 'c2', agentId: 'vic' })).toMatchObject({
+      ok: false,
+      error: { code: 'SB_ERR_AGENT_AT_CAPACITY' },
+    });
+  });
+
   it('a customer who leaves the queue is counted as abandoned with the time waited', () => {
     const s = chatDesk();
     s.enqueue(conversation('c1'));

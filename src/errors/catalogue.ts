@@ -120,7 +120,8 @@ export const ERRORS = {
     grpc: GrpcCode.FAILED_PRECONDITION,
     http: 409,
     retryable: false,
-    summary: 'the agent is offline or lacks a required skill',
+    summary:
+      'the agent is offline, lacks a required skill or queue, or takes no conversations on the channel',
   },
   SB_ERR_QUEUE_IN_USE: {
     grpc: GrpcCode.FAILED_PRECONDITION,
