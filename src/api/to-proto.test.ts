@@ -38,8 +38,27 @@ describe('events on the wire', () => {
       queueId: 'billing',
       toAgentId: null,
       fromQueueId: 'support',
+      fromParticipants: ['ann', 'senior'],
     });
-    expect(e.transferred).toMatchObject({ queueId: 'billing', fromQueueId: 'support', fromAgentId: 'ann' });
+    expect(e.transferred).toMatchObject({
+      queueId: 'billing',
+      fromQueueId: 'support',
+      fromAgentId: 'ann',
+      fromParticipants: ['ann', 'senior'],
+    });
+  });
+
+  it('conversation_ended names every agent it released', () => {
+    const e = wire({
+      type: 'conversation_ended',
+      conversationId: 'c1',
+      agentId: 'ann',
+      queueId: 'q1',
+      outcome: 'resolved',
+      handleMs: 5000,
+      participants: ['ann', 'senior'],
+    });
+    expect(e.conversationEnded).toMatchObject({ agentId: 'ann', participants: ['ann', 'senior'] });
   });
 
   it("a most-skilled assignment's explanation carries the skills scored and the agent's score", () => {

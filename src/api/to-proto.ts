@@ -353,6 +353,7 @@ export function eventToProto(p: PublishedEvent): Event {
         queueId: e.queueId,
         toAgentId: e.toAgentId ?? undefined,
         fromQueueId: e.fromQueueId,
+        fromParticipants: e.fromParticipants.slice(),
       };
       break;
     case 'escalated':
@@ -370,6 +371,7 @@ export function eventToProto(p: PublishedEvent): Event {
         queueId: e.queueId,
         outcome: PB_OUTCOME[e.outcome],
         handleMs: e.handleMs,
+        participants: e.participants.slice(),
       };
       break;
     case 'wrap_up_started':

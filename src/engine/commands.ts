@@ -659,6 +659,7 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     if (target.loadOn(q2.ch) - held >= target.capOn(q2.ch)) noSeat(target, q2.ch, 'toAgentId');
   }
   const from = c.agentId;
+  const fromParticipants = c.participants;
   const oldQ = c.queue;
   // The transferring agent's part ends here: handled by them, in the queue they handled it in (the
   // next agent's part is counted when it ends). Escalation helpers handle nothing, as at the end.
@@ -691,6 +692,7 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     queueId: q2.id,
     toAgentId: toAgentId ?? null,
     fromQueueId: oldQ.id,
+    fromParticipants,
   });
   if (target) {
     p.assign(c, target, p.explain(c, q2.lanes[0]!, 'transfer', 1), false);
@@ -837,6 +839,8 @@ function endConversation(p: Partition, id: string, outcome: Outcome): Reply {
     queueId: q.id,
     outcome,
     handleMs,
+    // Helpers are released too, and a watcher filtering by agent must hear of it.
+    participants: people === null ? [primary.id] : people.map((a) => a.id),
   });
   const wrap = primary.wrapUpSeconds;
   if (wrap > 0) {

@@ -177,6 +177,23 @@ describe('transfer and escalation', () => {
     expect(s.engine.digest()).toBe(before);
   });
 
+  it('the end and a transfer name every agent they release, escalation helpers included', () => {
+    const s = talking();
+    s.online(agentConfig('senior', { tier: 3 }), agentConfig('bob'));
+    s.when({ type: 'escalate', conversationId: 'c1', toAgentId: 'senior' });
+    const moved = only(s.when({ type: 'transfer', conversationId: 'c1', toAgentId: 'bob' }), 'transferred');
+    expect(moved[0]).toMatchObject({ fromAgentId: 'ann', fromParticipants: ['ann', 'senior'] });
+    s.when({ type: 'escalate', conversationId: 'c1', toAgentId: 'senior' });
+    const ended = s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' });
+    expect(only(ended, 'conversation_ended')[0]).toMatchObject({
+      agentId: 'bob',
+      participants: ['bob', 'senior'],
+    });
+    s.enqueue(conversation('c2', { queueId: 'support' }));
+    const alone = s.when({ type: 'end_conversation', conversationId: 'c2', outcome: 'resolved' });
+    expect(only(alone, 'conversation_ended')[0]!.participants).toHaveLength(1);
+  });
+
   it('escalation adds a senior as a second participant who uses a seat until the end', () => {
     const s = talking();
     s.online(agentConfig('senior', { tier: 3 }));

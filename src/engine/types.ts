@@ -298,6 +298,11 @@ export type EngineEvent =
       toAgentId: string | null;
       /** The queue it left (counted there as transferred out). */
       fromQueueId: string;
+      /**
+       * Every agent who held it and no longer does (`fromAgentId` first, then escalation helpers; empty
+       * when it was waiting): each one's seat is released.
+       */
+      fromParticipants: readonly string[];
     }
   | {
       type: 'escalated';
@@ -318,6 +323,8 @@ export type EngineEvent =
       outcome: Outcome;
       /** Talk time, assignment to end (the statistics' handle time adds the wrap-up). */
       handleMs: number;
+      /** Every agent who held it (`agentId` first, then escalation helpers): each one's seat is released. */
+      participants: readonly string[];
     }
   | { type: 'wrap_up_started'; agentId: string; conversationId: string; endsAt: number }
   | { type: 'wrap_up_ended'; agentId: string }

@@ -9,6 +9,7 @@ const transferred: EngineEvent = {
   toAgentId: 'bruno',
   fromQueueId: 'billing',
   queueId: 'support',
+  fromParticipants: ['alice'],
 };
 
 describe('WatchEvents filters', () => {
@@ -25,9 +26,32 @@ describe('WatchEvents filters', () => {
   });
 
   it('a transfer to a queue, with no agent at either end, matches no agent filter', () => {
-    const toQueue: EngineEvent = { ...transferred, fromAgentId: null, toAgentId: null } as EngineEvent;
+    const toQueue: EngineEvent = {
+      ...transferred,
+      fromAgentId: null,
+      toAgentId: null,
+      fromParticipants: [],
+    } as EngineEvent;
     expect(matches({ tenant: 't', agentId: 'alice' }, toQueue)).toBe(false);
     expect(matches({ tenant: 't', queueId: 'billing' }, toQueue)).toBe(true);
+  });
+
+  it('an end or a transfer reaches every agent it released, escalation helpers included', () => {
+    const ended: EngineEvent = {
+      type: 'conversation_ended',
+      conversationId: 'c1',
+      agentId: 'alice',
+      queueId: 'support',
+      outcome: 'resolved',
+      handleMs: 1000,
+      participants: ['alice', 'senior'],
+    };
+    const away: EngineEvent = { ...transferred, toAgentId: null, fromParticipants: ['alice', 'senior'] };
+    for (const e of [ended, away]) {
+      expect(matches({ tenant: 't', agentId: 'senior' }, e)).toBe(true);
+      expect(matches({ tenant: 't', agentId: 'alice' }, e)).toBe(true);
+      expect(matches({ tenant: 't', agentId: 'carla' }, e)).toBe(false);
+    }
   });
 
   it('other events match on their own agent, queue and type', () => {

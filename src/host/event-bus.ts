@@ -12,6 +12,8 @@ type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void };
  * Does `event` concern what `filter` asks for? An absent criterion matches everything. A transfer
  * concerns both ends: the agent and queue it left (`fromAgentId`, `fromQueueId`) as well as those it went
  * to, so an agent's desktop watching its own events learns that a conversation was taken away from it.
+ * An end or a transfer also concerns every agent it released (`participants`, `fromParticipants`): an
+ * escalation helper's desktop must learn that its seat is free.
  */
 export function matches(filter: EventFilter, event: EngineEvent): boolean {
   if (filter.types && filter.types.length > 0 && !filter.types.includes(event.type)) return false;
@@ -22,11 +24,21 @@ export function matches(filter: EventFilter, event: EngineEvent): boolean {
     fromAgentId?: string | null;
     toAgentId?: string | null;
     conversationId?: string;
+    participants?: readonly string[];
+    fromParticipants?: readonly string[];
   };
   const q = filter.queueId;
   if (q !== undefined && e.queueId !== q && e.fromQueueId !== q) return false;
   const a = filter.agentId;
-  if (a !== undefined && e.agentId !== a && e.fromAgentId !== a && e.toAgentId !== a) return false;
+  if (
+    a !== undefined &&
+    e.agentId !== a &&
+    e.fromAgentId !== a &&
+    e.toAgentId !== a &&
+    !e.participants?.includes(a) &&
+    !e.fromParticipants?.includes(a)
+  )
+    return false;
   if (filter.conversationId !== undefined && e.conversationId !== filter.conversationId) return false;
   return true;
 }

@@ -212,6 +212,12 @@ export interface TransferredEvent {
    * and `switchboard_conversations_transferred_total` count the transfer there ("transferred out").
    */
   fromQueueId: string;
+  /**
+   * Every agent who held it and no longer does: from_agent_id first, then the agents added by
+   * escalation (empty when it was waiting). Each one's seat is released; WatchEvents' agent filter
+   * matches any of them.
+   */
+  fromParticipants: string[];
 }
 
 /** An agent (senior or supervisor) was added to a conversation. */
@@ -243,6 +249,11 @@ export interface ConversationEndedEvent {
   outcome: Outcome;
   /** Talk time (assignment to end), ms. The statistics' average handle time adds the agent's wrap-up. */
   handleMs: number;
+  /**
+   * Every agent who took part: agent_id first, then the agents added by escalation. Each one's seat is
+   * released; WatchEvents' agent filter matches any of them.
+   */
+  participants: string[];
 }
 
 /** An agent started wrap-up after a conversation. */
@@ -1758,7 +1769,14 @@ export const AbandonedEvent: MessageFns<AbandonedEvent> = {
 };
 
 function createBaseTransferredEvent(): TransferredEvent {
-  return { conversationId: "", fromAgentId: undefined, queueId: "", toAgentId: undefined, fromQueueId: "" };
+  return {
+    conversationId: "",
+    fromAgentId: undefined,
+    queueId: "",
+    toAgentId: undefined,
+    fromQueueId: "",
+    fromParticipants: [],
+  };
 }
 
 export const TransferredEvent: MessageFns<TransferredEvent> = {
@@ -1777,6 +1795,9 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     }
     if (message.fromQueueId !== "") {
       writer.uint32(42).string(message.fromQueueId);
+    }
+    for (const v of message.fromParticipants) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1834,6 +1855,14 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
             message.fromQueueId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.fromParticipants.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1873,6 +1902,11 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
         : isSet(object.from_queue_id)
         ? globalThis.String(object.from_queue_id)
         : "",
+      fromParticipants: globalThis.Array.isArray(object?.fromParticipants)
+        ? object.fromParticipants.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.from_participants)
+        ? object.from_participants.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1893,6 +1927,9 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     if (message.fromQueueId !== "") {
       obj.fromQueueId = message.fromQueueId;
     }
+    if (message.fromParticipants?.length) {
+      obj.fromParticipants = message.fromParticipants;
+    }
     return obj;
   },
 
@@ -1906,6 +1943,7 @@ export const TransferredEvent: MessageFns<TransferredEvent> = {
     message.queueId = object.queueId ?? "";
     message.toAgentId = object.toAgentId ?? undefined;
     message.fromQueueId = object.fromQueueId ?? "";
+    message.fromParticipants = object.fromParticipants?.map((e) => e) || [];
     return message;
   },
 };
@@ -2042,7 +2080,7 @@ export const EscalatedEvent: MessageFns<EscalatedEvent> = {
 };
 
 function createBaseConversationEndedEvent(): ConversationEndedEvent {
-  return { conversationId: "", agentId: "", queueId: "", outcome: 0, handleMs: 0 };
+  return { conversationId: "", agentId: "", queueId: "", outcome: 0, handleMs: 0, participants: [] };
 }
 
 export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
@@ -2061,6 +2099,9 @@ export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
     }
     if (message.handleMs !== 0) {
       writer.uint32(41).double(message.handleMs);
+    }
+    for (const v of message.participants) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -2118,6 +2159,14 @@ export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
             message.handleMs = reader.double();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.participants.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2153,6 +2202,9 @@ export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
         : isSet(object.handle_ms)
         ? globalThis.Number(object.handle_ms)
         : 0,
+      participants: globalThis.Array.isArray(object?.participants)
+        ? object.participants.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2173,6 +2225,9 @@ export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
     if (message.handleMs !== 0) {
       obj.handleMs = floatToJson(message.handleMs);
     }
+    if (message.participants?.length) {
+      obj.participants = message.participants;
+    }
     return obj;
   },
 
@@ -2186,6 +2241,7 @@ export const ConversationEndedEvent: MessageFns<ConversationEndedEvent> = {
     message.queueId = object.queueId ?? "";
     message.outcome = object.outcome ?? 0;
     message.handleMs = object.handleMs ?? 0;
+    message.participants = object.participants?.map((e) => e) || [];
     return message;
   },
 };
