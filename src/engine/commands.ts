@@ -684,6 +684,9 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
   c.excluded = from !== null && !target ? [from] : null;
   c.enqueuedAt = p.now;
   c.status = 'waiting';
+  // The explanation is that of the current assignment, and there is none while it waits (GetConversation
+  // showed the previous agent's); nor is its memory kept for a waiting conversation.
+  c.explanation = null;
   p.setAdHoc(c);
   p.events.push({
     type: 'transferred',

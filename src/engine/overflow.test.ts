@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { agentConfig, assignments, conversation, only, queueConfig, Scenario } from './fixtures.js';
+import { restoreEngine } from './index.js';
 
 describe('overflow steps', () => {
   it('after the configured wait, skill levels are relaxed and a less proficient agent takes the conversation', () => {
@@ -175,6 +176,21 @@ describe('transfer and escalation', () => {
     const r = s.run({ type: 'transfer', conversationId: 'c1', toAgentId: 'bob' });
     expect(r).toMatchObject({ ok: false, error: { code: 'SB_ERR_AGENT_AT_CAPACITY', field: 'toAgentId' } });
     expect(s.engine.digest()).toBe(before);
+  });
+
+  it('a conversation transferred back to waiting shows no explanation until it is assigned again', () => {
+    const s = talking();
+    const explanation = () => {
+      const v = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+      return v.type === 'conversation' ? v.conversation?.explanation : undefined;
+    };
+    expect(explanation()).toMatchObject({ rule: 'strategy', queueId: 'support' });
+    s.when({ type: 'transfer', conversationId: 'c1', toQueueId: 'billing' }); // nobody serves billing yet
+    expect(explanation()).toBeNull();
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    expect(restored.digest()).toBe(s.engine.digest());
+    s.online(agentConfig('biller', { skills: [{ skill: 'billing', level: 5 }] }));
+    expect(explanation()).toMatchObject({ rule: 'strategy', queueId: 'billing' });
   });
 
   it('the end and a transfer name every agent they release, escalation helpers included', () => {
