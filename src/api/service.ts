@@ -12,17 +12,21 @@
  * | call                          | envelope id                                       |
  * |-------------------------------|---------------------------------------------------|
  * | Enqueue                       | `enqueue:<conversationId>` (request id ignored)   |
- * | Cancel, EndConversation       | `<type>:r:<requestId>`, else `<type>:c:<convId>`  |
- * | any other command             | `<type>:r:<requestId>`, else `<type>:<boot>:<n>`  |
+ * | Cancel, EndConversation       | `r:<requestId>`, else `<type>:c:<convId>`         |
+ * | any other command             | `r:<requestId>`, else `<type>:<boot>:<n>`         |
  *
  * A conversation is enqueued, cancelled and ended at most once, so those keys are natural; other commands
  * (presence, offers, upserts) legitimately repeat with the same arguments, so without a request id each
- * call is new. The `r:` / `c:` segments keep request ids and conversation ids apart (ids may contain
- * `:`, so without them conversation `r:x` and request id `x` shared a key; `<boot>` is hex, never a
- * single letter). The engine refuses a remembered id that carries a different command: a request id
- * reused for another request (`SB_ERR_REQUEST_ID_REUSED`, field `requestId`), a conversation enqueued
- * again with other content (`SB_ERR_CONVERSATION_EXISTS`), or one cancelled or ended again with other
- * arguments (`SB_ERR_INVALID_STATE`: it already was).
+ * call is new. A request id names one request whatever its method, so its key leaves the type out: the
+ * engine's fingerprint covers the command's type, so the same id sent to another method is refused like
+ * one sent with other content (a gateway that reuses ids has a bug, and answering the second call with
+ * the first one's reply would report a change it never made). The `r:` / `c:` segments keep request
+ * ids and conversation ids apart (ids may contain `:`, so without them conversation `r:x` and request id
+ * `x` shared a key; no command type is `r`, and `<boot>` is 8 characters). The engine refuses a
+ * remembered id that carries a different command: a request id reused for another request
+ * (`SB_ERR_REQUEST_ID_REUSED`, field `requestId`), a conversation enqueued again with other content
+ * (`SB_ERR_CONVERSATION_EXISTS`), or one cancelled or ended again with other arguments
+ * (`SB_ERR_INVALID_STATE`: it already was).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -910,7 +914,7 @@ export class SwitchboardService {
   /** Envelope id: see the table in the file comment. The request id was checked by `authorise`. */
   private id(type: string, requestId: string, naturalKey?: string): string {
     const rid = requestId ?? '';
-    if (rid !== '') return `${type}:r:${rid}`;
+    if (rid !== '') return `r:${rid}`;
     if (naturalKey !== undefined) return `${type}:c:${naturalKey}`;
     this.seq++;
     return `${type}:${this.boot}:${this.seq}`;
@@ -1027,7 +1031,7 @@ function unexpected(_r: QueryResult): never {
  * already cancelled or ended with other arguments.
  */
 function reusedId(id: string, cmd: Command): SwitchboardError {
-  const requestId = /^[a-z_]+:r:(.*)$/s.exec(id)?.[1];
+  const requestId = /^r:(.*)$/s.exec(id)?.[1];
   if (requestId !== undefined) {
     return new SwitchboardError(
       'SB_ERR_REQUEST_ID_REUSED',

@@ -59,7 +59,7 @@ describe('audit log', () => {
         tenant: T,
         target: 'billing',
         by: 'admin',
-        commandId: 'upsert_queue:r:q-1',
+        commandId: 'r:q-1',
         msg: 'configuration changed',
       }),
       expect.objectContaining({ audit: 'upsert_customer', tenant: T, by: 'tenant' }),
@@ -67,7 +67,7 @@ describe('audit log', () => {
         audit: 'remove_customer',
         tenant: T,
         by: 'tenant',
-        commandId: 'remove_customer:r:erase-7',
+        commandId: 'r:erase-7',
       }),
       expect.objectContaining({ audit: 'upsert_queue', target: 'billing', duplicate: true }),
     ]);

@@ -273,7 +273,7 @@ describe('HTTP/JSON mirror', () => {
     expect(a.status).toBe(200);
     expect(b.body).toEqual(a.body);
     const ids = h.router.submitted.slice(before).map((e) => e.id);
-    expect(ids).toEqual(['set_presence:r:desk-42', 'set_presence:r:desk-42']);
+    expect(ids).toEqual(['r:desk-42', 'r:desk-42']);
     await http(h, 'POST', `${base}/agents/ana/presence`, { presence: 'PRESENCE_ONLINE' });
   });
 

@@ -53,6 +53,48 @@ describe('idempotency keys', () => {
     expect(e.metadata.get('sb-field')).toEqual(['requestId']);
   });
 
+  it('a request id reused on a different method is refused (422, field requestId) and changes nothing, over both transports', async () => {
+    const key = { 'idempotency-key': 'r9' };
+    const first = await http(
+      h,
+      'PUT',
+      `${base}/agents/a3`,
+      { displayName: 'A3', capacity: { chat: 1 } },
+      undefined,
+      key,
+    );
+    expect(first.status, first.text).toBe(200);
+    for (const [method, path, body] of [
+      ['POST', `${base}/agents/a3/presence`, { presence: 'PRESENCE_ONLINE' }],
+      ['PUT', `${base}/customers/cu1`, { valueTier: 2 }],
+    ] as const) {
+      const r = await http(h, method, path, body, undefined, key);
+      expect(r.status, `${method} ${path}: ${r.text}`).toBe(422);
+      expect((r.body as Body).error).toMatchObject({ code: 'SB_ERR_REQUEST_ID_REUSED', field: 'requestId' });
+    }
+    const e = await callError(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: 'r9',
+      agentId: 'a3',
+      presence: Presence.PRESENCE_AWAY,
+    });
+    expect(e.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(e.metadata.get('sb-field')).toEqual(['requestId']);
+    const stats = await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'a3' });
+    expect(stats.stats?.presence).toBe(Presence.PRESENCE_OFFLINE);
+    expect((await http(h, 'GET', `${base}/customers/cu1`)).status).toBe(404);
+    // The first request itself is still a retry.
+    const again = await http(
+      h,
+      'PUT',
+      `${base}/agents/a3`,
+      { displayName: 'A3', capacity: { chat: 1 } },
+      undefined,
+      key,
+    );
+    expect(again.status).toBe(200);
+  });
+
   it('a conversation enqueued again with different content is refused (409); with the same content it gets its first answer', async () => {
     const r1 = await call(h.gateway, h.gateway.enqueue, {
       tenant: T,
