@@ -57,10 +57,9 @@ import {
   checkRequestId,
   checkTenant,
   checkText,
-  invalid,
   MAX_TENANT,
 } from './validate/common.js';
-import { toConversationRequest } from './validate/conversation.js';
+import { toConversationRequest, toEscalateTarget, toTransferTarget } from './validate/conversation.js';
 import { toCustomerConfig } from './validate/customer.js';
 import { toEventFilter } from './validate/events.js';
 import { toQueueConfig } from './validate/queue.js';
@@ -682,13 +681,8 @@ export class SwitchboardService {
       const cmd: Command = {
         type: 'transfer',
         conversationId: checkId(req.conversationId, 'conversationId'),
+        ...toTransferTarget(req),
       };
-      const toQueueId = checkOptionalId(req.toQueueId, 'toQueueId');
-      const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
-      if (toQueueId === undefined && toAgentId === undefined)
-        invalid('toQueueId', 'give toQueueId or toAgentId');
-      if (toQueueId !== undefined) cmd.toQueueId = toQueueId;
-      if (toAgentId !== undefined) cmd.toAgentId = toAgentId;
       await this.apply(tenant, cmd, this.id('transfer', req.requestId), ctx);
       return {};
     } finally {
@@ -703,12 +697,8 @@ export class SwitchboardService {
       const cmd: Command = {
         type: 'escalate',
         conversationId: checkId(req.conversationId, 'conversationId'),
+        ...toEscalateTarget(req),
       };
-      const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
-      const toTier = req.toTier === undefined ? undefined : checkInt(req.toTier, 'toTier', 1, 10);
-      if (toAgentId === undefined && toTier === undefined) invalid('toAgentId', 'give toAgentId or toTier');
-      if (toAgentId !== undefined) cmd.toAgentId = toAgentId;
-      if (toTier !== undefined) cmd.toTier = toTier;
       await this.apply(tenant, cmd, this.id('escalate', req.requestId), ctx);
       return {};
     } finally {

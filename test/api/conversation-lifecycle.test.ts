@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Outcome, Presence, Strategy } from '../../src/gen/switchboard/v1/common.js';
 import { ConversationStatus, EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
-import { call, callError, type Harness, startHarness } from './support/harness.js';
+import { call, callError, type Harness, http, startHarness } from './support/harness.js';
 
 let h: Harness;
 const T = 'acme';
@@ -90,7 +90,7 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
     expect(moved.agentId).toBe('sue');
   });
 
-  it('escalating to a tier-3 agent adds a participant, and a transfer with no target is INVALID_ARGUMENT', async () => {
+  it('escalating to a tier-3 agent adds a participant, escalating to an agent and a tier at once is INVALID_ARGUMENT, and a transfer with no target is INVALID_ARGUMENT', async () => {
     await call(h.gateway, h.gateway.enqueue, {
       tenant: T,
       requestId: '',
@@ -103,6 +103,23 @@ describe('a conversation through offers, transfer, escalation and wrap-up', () =
       agentId: lead2.offeredTo[0]!,
       conversationId: 'lead-2',
     });
+    // Both an agent and a tier: refused naming toTier on both transports, nobody added.
+    const both = await callError(h.gateway, h.gateway.escalate, {
+      tenant: T,
+      requestId: '',
+      conversationId: 'lead-2',
+      toAgentId: 'sue',
+      toTier: 3,
+    });
+    expect(both.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(both.metadata.get('sb-field')).toEqual(['toTier']);
+    const viaHttp = await http(h, 'POST', `/v1/tenants/${T}/conversations/lead-2:escalate`, {
+      toAgentId: 'sue',
+      toTier: 3,
+    });
+    expect(viaHttp.status, viaHttp.text).toBe(400);
+    expect(viaHttp.body).toMatchObject({ error: { code: 'SB_ERR_INVALID_ARGUMENT', field: 'toTier' } });
+    expect((await conversation('lead-2')).participants).not.toContain('sue');
     await call(h.gateway, h.gateway.escalate, {
       tenant: T,
       requestId: '',

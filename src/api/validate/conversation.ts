@@ -1,7 +1,15 @@
 /** Gateway fields: the conversation to route, transfer/escalate targets. Enqueue is the hot path. */
 import type { ConversationRequest } from '../../engine/types.js';
 import type { ConversationRequest as PbConversationRequest } from '../../gen/switchboard/v1/gateway.js';
-import { checkChannel, checkId, checkInt, checkSkillRequirements, checkText, invalid } from './common.js';
+import {
+  checkChannel,
+  checkId,
+  checkInt,
+  checkOptionalId,
+  checkSkillRequirements,
+  checkText,
+  invalid,
+} from './common.js';
 import { checkOptionalValueTier } from './customer.js';
 
 /** Field paths of a conversation request, built once per base field (only `conversation` in the API). */
@@ -42,4 +50,34 @@ export function toConversationRequest(
   if (c.queueId !== undefined && c.queueId !== '') out.queueId = checkId(c.queueId, f.queueId);
   if (c.topic !== undefined && c.topic !== '') out.topic = checkText(c.topic, f.topic, 64);
   return out;
+}
+
+/** Transfer's destination: a queue, an agent, or both (that agent, counted in that queue). */
+export function toTransferTarget(req: { toQueueId?: string | undefined; toAgentId?: string | undefined }): {
+  toQueueId?: string;
+  toAgentId?: string;
+} {
+  const toQueueId = checkOptionalId(req.toQueueId, 'toQueueId');
+  const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
+  if (toQueueId === undefined && toAgentId === undefined) invalid('toQueueId', 'give toQueueId or toAgentId');
+  return {
+    ...(toQueueId !== undefined ? { toQueueId } : {}),
+    ...(toAgentId !== undefined ? { toAgentId } : {}),
+  };
+}
+
+/**
+ * Escalate's target: a named agent or a tier, exactly one. Both given used to route to the agent and drop
+ * the tier without a word; which one the caller meant is not ours to guess.
+ */
+export function toEscalateTarget(req: { toAgentId?: string | undefined; toTier?: number | undefined }): {
+  toAgentId?: string;
+  toTier?: number;
+} {
+  const toAgentId = checkOptionalId(req.toAgentId, 'toAgentId');
+  const toTier = req.toTier === undefined ? undefined : checkInt(req.toTier, 'toTier', 1, 10);
+  if (toAgentId === undefined && toTier === undefined) invalid('toAgentId', 'give toAgentId or toTier');
+  if (toAgentId !== undefined && toTier !== undefined)
+    invalid('toTier', 'give toAgentId or toTier, not both');
+  return toAgentId !== undefined ? { toAgentId } : { toTier: toTier as number };
 }

@@ -8,7 +8,7 @@ import {
 } from '../../gen/switchboard/v1/common.js';
 import type { ConversationRequest } from '../../gen/switchboard/v1/gateway.js';
 import { checkRequestId, checkTenant } from './common.js';
-import { toConversationRequest } from './conversation.js';
+import { toConversationRequest, toEscalateTarget, toTransferTarget } from './conversation.js';
 import { toCustomerConfig } from './customer.js';
 import { toEventFilter } from './events.js';
 import { toRoutingConfig } from './routing.js';
@@ -137,5 +137,20 @@ describe('customer, routing settings, tenant, request id and event filters', () 
     expect(fieldOf(() => toEventFilter('acme', { tenant: 'acme', requestId: '', types: ['exploded'] }))).toBe(
       'types[0]',
     );
+  });
+});
+
+describe('transfer and escalate targets', () => {
+  it('an escalation names an agent or a tier, exactly one', () => {
+    expect(toEscalateTarget({ toAgentId: 'sue' })).toEqual({ toAgentId: 'sue' });
+    expect(toEscalateTarget({ toTier: 3 })).toEqual({ toTier: 3 });
+    expect(fieldOf(() => toEscalateTarget({}))).toBe('toAgentId');
+    expect(fieldOf(() => toEscalateTarget({ toAgentId: 'sue', toTier: 3 }))).toBe('toTier');
+    expect(fieldOf(() => toEscalateTarget({ toTier: 11 }))).toBe('toTier');
+  });
+
+  it('a transfer names a queue, an agent, or both', () => {
+    expect(toTransferTarget({ toQueueId: 'q', toAgentId: 'a' })).toEqual({ toQueueId: 'q', toAgentId: 'a' });
+    expect(fieldOf(() => toTransferTarget({ toQueueId: '' }))).toBe('toQueueId');
   });
 });

@@ -289,7 +289,8 @@ export interface TransferResponse {
 
 /**
  * Escalate input: a named agent, or a tier (the best available agent of at least that tier: least busy,
- * then idle longest, among those who can serve the conversation if any is free — see Escalate).
+ * then idle longest, among those who can serve the conversation if any is free — see Escalate): exactly
+ * one of `to_agent_id` and `to_tier`; both set is INVALID_ARGUMENT naming `toTier`.
  */
 export interface EscalateRequest {
   /** Tenant. */
@@ -298,11 +299,11 @@ export interface EscalateRequest {
   requestId: string;
   /** The conversation. */
   conversationId: string;
-  /** Agent to add. */
+  /** Agent to add; not with `to_tier`. */
   toAgentId?:
     | string
     | undefined;
-  /** Minimum tier of the agent to add, 1–10. */
+  /** Minimum tier of the agent to add, 1–10; not with `to_agent_id`. */
   toTier?: number | undefined;
 }
 
