@@ -291,6 +291,10 @@ export class GrpcApiServer {
       end(toSwitchboardError(e, this.logger));
       return;
     }
+    // Headers say "subscribed": without them a client on a quiet filter cannot tell a live subscription
+    // from one still being set up (grpc-js sends them only with the first message; Go's stream.Header()
+    // blocks until then), so it cannot know from when on it misses nothing.
+    call.sendMetadata(new grpc.Metadata());
     this.watchers.add(call);
     const done = () => {
       unsubscribe();

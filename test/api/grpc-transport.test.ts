@@ -283,4 +283,38 @@ describe('gRPC API over a real server', () => {
       what: 'the cancelled watch to unsubscribe from the router',
     });
   });
+  it('WatchEvents sends its headers once subscribed, before any event, even on a filter nothing matches yet', async () => {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${TOKENS.acme}`);
+    const stream = h.events.watchEvents(
+      { tenant: T, requestId: '', conversationId: 'quiet-1', types: [] },
+      md,
+    );
+    const seen: string[] = [];
+    let subscribersAtHeaders = -1;
+    const headers = new Promise<void>((resolve, reject) => {
+      stream.on('metadata', () => {
+        subscribersAtHeaders = h.router.subscriberCount;
+        seen.push('headers');
+        resolve();
+      });
+      stream.on('error', reject);
+      setTimeout(() => reject(new Error('no headers within 3 s on a quiet filter')), 3000).unref();
+    });
+    const event = new Promise<Event>((resolve, reject) => {
+      setTimeout(() => reject(new Error('no event within 3 s of the enqueue')), 3000).unref();
+      stream.on('data', (e: Event) => {
+        seen.push('event');
+        resolve(e);
+      });
+    });
+    await headers;
+    expect(subscribersAtHeaders).toBe(1);
+    // Headers promise that everything from now on is delivered.
+    await call(h.gateway, h.gateway.enqueue, { tenant: T, requestId: '', conversation: chat('quiet-1') });
+    expect((await event).tenant).toBe(T);
+    expect(seen).toEqual(['headers', 'event']);
+    stream.cancel();
+    await waitFor(() => h.router.subscriberCount === 0, { what: 'the cancelled watch to unsubscribe' });
+  });
 });

@@ -3116,8 +3116,11 @@ export const Event: MessageFns<Event> = {
 export type EventServiceService = typeof EventServiceService;
 export const EventServiceService = {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The stream
-   * ends when the client cancels or the server shuts down.
+   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
+   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
+   * event: once a client has them it is subscribed, and every matching event from then on is delivered
+   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
+   * the error status. The stream ends when the client cancels or the server shuts down.
    */
   watchEvents: {
     path: "/switchboard.v1.EventService/WatchEvents" as const,
@@ -3132,16 +3135,22 @@ export const EventServiceService = {
 
 export interface EventServiceServer extends UntypedServiceImplementation {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The stream
-   * ends when the client cancels or the server shuts down.
+   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
+   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
+   * event: once a client has them it is subscribed, and every matching event from then on is delivered
+   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
+   * the error status. The stream ends when the client cancels or the server shuts down.
    */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, Event>;
 }
 
 export interface EventServiceClient extends Client {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The stream
-   * ends when the client cancels or the server shuts down.
+   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
+   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
+   * event: once a client has them it is subscribed, and every matching event from then on is delivered
+   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
+   * the error status. The stream ends when the client cancels or the server shuts down.
    */
   watchEvents(request: WatchEventsRequest, options?: Partial<CallOptions>): ClientReadableStream<Event>;
   watchEvents(
