@@ -25,6 +25,7 @@ import {
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
 import { checkJsonRequest } from './validate/json-types.js';
+import { checkQuery } from './validate/query.js';
 
 export interface HttpServerOptions {
   service: SwitchboardService;
@@ -52,6 +53,8 @@ const SSE_CUT_GRACE_MS = 5_000;
  */
 export const LAST_CALL_MS = 1_000;
 const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
+/** The SSE route's query parameters: WatchEventsRequest's filters (`types` repeated or comma-separated). */
+const EVENTS_QUERY = ['queueId', 'agentId', 'conversationId', 'types'] as const;
 const SHUTTING_DOWN = 'the node is shutting down: retry with the same request id (another node answers)';
 
 export class HttpApiServer {
@@ -286,19 +289,14 @@ export class HttpApiServer {
 
   /** Server-sent events: one `event: <type>` + `data: <Event JSON>` per routing event. */
   private events(req: IncomingMessage, res: ServerResponse, tenant: string, query: string): void {
-    const params = new URLSearchParams(query);
-    const types = params.get('types');
     let unsubscribe: () => void = () => {};
     let cut = false;
     try {
-      const watch = WatchEventsRequest.fromJSON({
-        tenant,
-        queueId: params.get('queueId') ?? undefined,
-        agentId: params.get('agentId') ?? undefined,
-        conversationId: params.get('conversationId') ?? undefined,
-        types: types ? types.split(',') : [],
-      });
       const ctx = contextOf(req);
+      // As for other routes: who is asking comes before what the request says.
+      this.service.auth.authenticate(ctx.token);
+      const params = checkQuery(query, EVENTS_QUERY, ['types']);
+      const watch = WatchEventsRequest.fromJSON({ tenant, ...params });
       const filter = this.service.eventFilter(watch, ctx);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -453,14 +451,8 @@ function tooLarge(max: number): SwitchboardError {
  */
 /** The path's parameters plus the query-string fields the route takes (the path's win). */
 function withQuery(route: Route, params: Record<string, string>, query: string): Record<string, string> {
-  if (!route.query || query === '') return params;
-  const q = new URLSearchParams(query);
-  const out: Record<string, string> = {};
-  for (const name of route.query) {
-    const v = q.get(name);
-    if (v !== null) out[name] = v;
-  }
-  return { ...out, ...params };
+  if (query === '') return params;
+  return { ...(checkQuery(query, route.query ?? []) as Record<string, string>), ...params };
 }
 
 function buildRequest(

@@ -5,7 +5,9 @@
  * one field (e.g. the agent for UpsertAgent, so `curl -d @agent.json` works), or none.
  *
  * Every route also takes the headers `authorization: Bearer <token>`, `idempotency-key: <request id>`
- * and `x-timeout-ms: <deadline>`.
+ * and `x-timeout-ms: <deadline>`. Query strings are checked like bodies: a parameter the route does not
+ * take (only `pageSize` on ListWaiting and the filters on `/events`), or one given twice, is
+ * INVALID_ARGUMENT naming it; `/events` takes `types` repeated, comma-separated, or both.
  *
  * | method | path                                                         | rpc                                |
  * |--------|--------------------------------------------------------------|------------------------------------|
@@ -67,7 +69,7 @@ export interface Route {
   rpc: UnaryMethod;
   /** Which request field the JSON body fills: `*` = the whole request; null = no body. */
   body: '*' | string | null;
-  /** Request fields a GET may also take from the query string (`?pageSize=50`); the path wins. */
+  /** Request fields a GET may also take from the query string (`?pageSize=50`); no other is accepted. */
   query?: readonly string[];
   request: JsonCodec;
   response: JsonCodec;

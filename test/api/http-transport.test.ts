@@ -388,6 +388,60 @@ describe('HTTP/JSON mirror', () => {
   });
 });
 
+describe('query strings', () => {
+  it('a query parameter the route does not take is 400 naming it, as is one given twice', async () => {
+    for (const [path, field] of [
+      // The proto's snake_case spelling of conversationId: it used to stream the whole tenant unfiltered.
+      [`${base}/events?conversation_id=zz9`, 'conversation_id'],
+      [`${base}/events?queueId=billing&queueId=sales`, 'queueId'],
+      [`${base}/queues/billing/waiting?page_size=1`, 'page_size'],
+      [`${base}/queues/billing/waiting?pageSize=1&pageSize=2`, 'pageSize'],
+      [`${base}/agents/ana?verbose=1`, 'verbose'],
+    ] as const) {
+      // Not `http()`: an event stream wrongly accepted would never end.
+      const res = await fetch(`http://127.0.0.1:${h.httpPort}${path}`, {
+        headers: { authorization: `Bearer ${TOKENS.acme}` },
+      });
+      if (res.status === 200) await res.body?.cancel();
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as ErrorBody).error).toMatchObject({
+        code: 'SB_ERR_INVALID_ARGUMENT',
+        field,
+      });
+    }
+    expect(h.router.subscriberCount).toBe(0);
+    const page = await http(h, 'GET', `${base}/queues/billing/waiting?pageSize=1`);
+    expect(page.status, page.text).toBe(200);
+    expect((page.body as { conversations: unknown[] }).conversations).toHaveLength(1);
+  });
+
+  it('server-sent events take types repeated and comma-separated, every value counting', async () => {
+    const ctrl = new AbortController();
+    const res = await fetch(
+      `http://127.0.0.1:${h.httpPort}${base}/events?conversationId=q9&types=abandoned&types=queued,assigned`,
+      { headers: { authorization: `Bearer ${TOKENS.acme}` }, signal: ctrl.signal },
+    );
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await waitFor(() => h.router.subscriberCount === 1, { what: 'the event stream to subscribe' });
+    await http(h, 'POST', `${base}/conversations`, ConversationRequest.toJSON(chat('q9')));
+    await http(h, 'POST', `${base}/conversations/q9:cancel`, {});
+    let text = '';
+    const twoEvents = async () => {
+      while ((text.match(/^event: /gm) ?? []).length < 2) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += new TextDecoder().decode(value);
+      }
+    };
+    // A dropped `types` value shows as a missing event: stop waiting for it after a while.
+    await Promise.race([twoEvents(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    ctrl.abort();
+    expect(text.match(/^event: .*$/gm)).toEqual(['event: queued', 'event: abandoned']);
+    await waitFor(() => h.router.subscriberCount === 0, { what: 'the aborted stream to unsubscribe' });
+  });
+});
+
 describe('requests the HTTP parser refuses', () => {
   /** One raw request on its own connection; the whole answer as text. */
   async function raw(request: string): Promise<string> {
