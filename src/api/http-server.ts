@@ -501,7 +501,22 @@ function buildRequest(
       outer[inner] = value;
     }
   }
-  if (obj.requestId === undefined && typeof idempotencyKey === 'string') obj.requestId = idempotencyKey;
+  if (typeof idempotencyKey === 'string') {
+    // Two different request ids for one call: whichever one we picked, a retry sending the other one
+    // alone would not be recognised, so neither is guessed (as for a path/body conflict).
+    const inBody = obj.requestId ?? obj.request_id;
+    if (inBody !== undefined && inBody !== null && inBody !== '') {
+      if (inBody !== idempotencyKey) {
+        throw invalidArg(
+          'requestId',
+          `is "${String(inBody).slice(0, 64)}" in the body but "${idempotencyKey.slice(0, 64)}" in the idempotency-key header`,
+        );
+      }
+    } else {
+      delete obj.request_id;
+      obj.requestId = idempotencyKey;
+    }
+  }
   // Types first: the generated codec coerces wrong ones (see json-types.ts).
   checkJsonRequest(route.rpc, obj);
   try {

@@ -5,7 +5,8 @@
  * one field (e.g. the agent for UpsertAgent, so `curl -d @agent.json` works), or none.
  *
  * Every route also takes the headers `authorization: Bearer <token>`, `idempotency-key: <request id>`
- * and `x-timeout-ms: <deadline>`. Query strings are checked like bodies: a parameter the route does not
+ * and `x-timeout-ms: <deadline>`; a body `requestId` as well as the header must be the same id (else 400
+ * naming `requestId`). Query strings are checked like bodies: a parameter the route does not
  * take (only `pageSize` on ListWaiting and the filters on `/events`), or one given twice, is
  * INVALID_ARGUMENT naming it; `/events` takes `types` repeated, comma-separated, or both.
  *

@@ -95,6 +95,41 @@ describe('idempotency keys', () => {
     expect(again.status).toBe(200);
   });
 
+  it('an idempotency-key header and a body requestId that differ are 400 naming requestId, changing nothing; equal ones are one key', async () => {
+    const presence = async () =>
+      (await call(h.stats, h.stats.getAgentStats, { tenant: T, requestId: '', agentId: 'ana' })).stats
+        ?.presence;
+    const before = await presence();
+    for (const body of [
+      { presence: 'PRESENCE_AWAY', requestId: 'body-1' },
+      { presence: 'PRESENCE_AWAY', request_id: 'body-1' },
+    ]) {
+      const r = await http(h, 'POST', `${base}/agents/ana/presence`, body, undefined, {
+        'idempotency-key': 'header-1',
+      });
+      expect(r.status, r.text).toBe(400);
+      expect((r.body as Body).error).toMatchObject({ code: 'SB_ERR_INVALID_ARGUMENT', field: 'requestId' });
+    }
+    expect(await presence()).toBe(before);
+    const same = await http(
+      h,
+      'POST',
+      `${base}/agents/ana/presence`,
+      { presence: 'PRESENCE_ONLINE', requestId: 'same-1' },
+      undefined,
+      { 'idempotency-key': 'same-1' },
+    );
+    expect(same.status, same.text).toBe(200);
+    // The header and the body named the same key: a retry with either alone is that request.
+    const e = await callError(h.desk, h.desk.setPresence, {
+      tenant: T,
+      requestId: 'same-1',
+      agentId: 'ana',
+      presence: Presence.PRESENCE_AWAY,
+    });
+    expect(e.metadata.get('sb-field')).toEqual(['requestId']);
+  });
+
   it('a conversation enqueued again with different content is refused (409); with the same content it gets its first answer', async () => {
     const r1 = await call(h.gateway, h.gateway.enqueue, {
       tenant: T,
