@@ -96,6 +96,7 @@ describe('agent validation', () => {
     ['duplicate queue', { queues: ['q', 'q'] }, 'agent.queues[1]'],
     ['bad queue id', { queues: ['ok', 'no spaces'] }, 'agent.queues[1]'],
     ['team name too long', { teams: ['t'.repeat(65)] }, 'agent.teams[0]'],
+    ['duplicate team', { teams: ['red', 'blue', 'red'] }, 'agent.teams[2]'],
   ];
   it.each(cases)('%s is rejected naming %s', (_name, patch, field) => {
     const input = patch === undefined ? undefined : { ...valid, ...patch };

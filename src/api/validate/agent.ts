@@ -37,7 +37,12 @@ export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfi
     capacity[key as Channel] = checkInt(a.capacity[key], `${field}.capacity.${key}`, 0, MAX_CAPACITY);
   }
   const teams = checkList(a.teams, `${field}.teams`, 50);
-  for (let i = 0; i < teams.length; i++) checkText(teams[i], `${field}.teams[${i}]`, 64);
+  for (let i = 0; i < teams.length; i++) {
+    const team = checkText(teams[i], `${field}.teams[${i}]`, 64);
+    // As for queues and skills: a repeat is a caller's slip, and stored it would show twice in the
+    // agent as read back.
+    if (teams.indexOf(team) < i) invalid(`${field}.teams[${i}]`, `duplicate team "${team}"`);
+  }
   return {
     id: checkId(a.id, `${field}.id`),
     displayName: checkText(a.displayName, `${field}.displayName`),

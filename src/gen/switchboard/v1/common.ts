@@ -393,7 +393,7 @@ export interface Agent {
   displayName: string;
   /** Skills with proficiency levels; each skill at most once. */
   skills: SkillLevel[];
-  /** Teams the agent belongs to (free-form names). */
+  /** Teams the agent belongs to (free-form names, each at most once). */
   teams: string[];
   /** Support tier, 1 = first line (1–10; 0 = 1). Escalation goes to a higher tier. */
   tier: number;
