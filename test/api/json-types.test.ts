@@ -5,8 +5,9 @@
  * field's path, and changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatAgent } from './support/fixtures.js';
-import { billingDesk, type Harness, http, startHarness } from './support/harness.js';
+import type { Channel } from '../../src/gen/switchboard/v1/common.js';
+import { chat, chatAgent } from './support/fixtures.js';
+import { billingDesk, callError, type Harness, http, startHarness } from './support/harness.js';
 
 let h: Harness;
 const base = '/v1/tenants/acme';
@@ -75,6 +76,27 @@ describe('HTTP JSON value types', () => {
     expect(r.status, r.text).toBe(400);
     expect((r.body as ErrorBody).error).toMatchObject({ code: 'SB_ERR_INVALID_ARGUMENT', field });
     expect((await http(h, 'GET', `${base}/agents`)).text).toBe(before);
+  });
+
+  it('an unknown enum value is worded alike over HTTP and gRPC, and UNSPECIFIED is never offered', async () => {
+    const offered =
+      'conversation.channel: must be one of CHANNEL_CHAT, CHANNEL_VOICE, CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_SOCIAL';
+    const viaHttp = await http(h, 'POST', `${base}/conversations`, {
+      id: 'j2',
+      channel: 'CHANNEL_FAX',
+      customer: { id: 'c' },
+      queueId: 'billing',
+    });
+    expect((viaHttp.body as ErrorBody).error?.message).toBe(`${offered}, not the string "CHANNEL_FAX"`);
+    const viaGrpc = await callError(h.gateway, h.gateway.enqueue, {
+      tenant: 'acme',
+      requestId: '',
+      conversation: { ...chat('j2'), channel: 99 as Channel },
+    });
+    expect(viaGrpc.details).toBe(offered);
+    // The other shape of message from the JSON check: `<path>: <what is wrong>` as well.
+    const tier = await http(h, 'PUT', `${base}/agents/weird`, { displayName: 'W', tier: true });
+    expect((tier.body as ErrorBody).error?.message).toBe('agent.tier: must be an integer, not boolean true');
   });
 
   it('what proto3 JSON allows still goes through: integers as decimal text, enum numbers, null for a default', async () => {

@@ -109,5 +109,9 @@ describe('agent validation', () => {
     expect(fieldOf(() => checkPresence(-1))).toBe('presence');
     expect(checkOutcome(3)).toBe('needs_follow_up');
     expect(fieldOf(() => checkOutcome(0))).toBe('outcome');
+    // The message offers the values by proto name, never the zero that means "missing".
+    expect(() => checkPresence(0)).toThrow(
+      'presence: must be one of PRESENCE_OFFLINE, PRESENCE_ONLINE, PRESENCE_AWAY',
+    );
   });
 });

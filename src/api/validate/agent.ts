@@ -1,7 +1,12 @@
 /** Agent configuration and agent-desk fields: proto → engine, every field checked. */
 import type { AgentConfig, Channel, Outcome, Presence, Seniority } from '../../engine/types.js';
 import { CHANNELS } from '../../engine/types.js';
-import type { Agent } from '../../gen/switchboard/v1/common.js';
+import {
+  type Agent,
+  Outcome as PbOutcome,
+  Presence as PbPresence,
+  Seniority as PbSeniority,
+} from '../../gen/switchboard/v1/common.js';
 import {
   checkEnum,
   checkId,
@@ -49,7 +54,7 @@ export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfi
     skills: checkSkillLevels(a.skills, `${field}.skills`),
     teams: teams.slice(),
     tier: a.tier === 0 ? 1 : checkInt(a.tier, `${field}.tier`, 1, 10),
-    seniority: checkEnum(a.seniority, SENIORITY_BY_PB, `${field}.seniority`, 'seniority'),
+    seniority: checkEnum(a.seniority, SENIORITY_BY_PB, `${field}.seniority`, PbSeniority),
     capacity,
     wrapUpSeconds: checkInt(a.wrapUpSeconds, `${field}.wrapUpSeconds`, 0, MAX_WRAP_UP_SECONDS),
     queues: checkIdList(a.queues, `${field}.queues`),
@@ -57,19 +62,9 @@ export function toAgentConfig(a: Agent | undefined, field = 'agent'): AgentConfi
 }
 
 export function checkPresence(value: unknown, field = 'presence'): Presence {
-  return checkEnum(
-    value,
-    PRESENCE_BY_PB,
-    field,
-    'presence (PRESENCE_ONLINE, PRESENCE_AWAY, PRESENCE_OFFLINE)',
-  );
+  return checkEnum(value, PRESENCE_BY_PB, field, PbPresence);
 }
 
 export function checkOutcome(value: unknown, field = 'outcome'): Outcome {
-  return checkEnum(
-    value,
-    OUTCOME_BY_PB,
-    field,
-    'outcome (OUTCOME_RESOLVED, OUTCOME_CLOSED, OUTCOME_NEEDS_FOLLOW_UP)',
-  );
+  return checkEnum(value, OUTCOME_BY_PB, field, PbOutcome);
 }

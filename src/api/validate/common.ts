@@ -158,16 +158,30 @@ function isSkillName(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_SKILL && SKILL_RE.test(value);
 }
 
-/** Proto enum value → engine string, by index; index 0 (UNSPECIFIED) and unknown values are invalid. */
+/**
+ * Proto enum value → engine string, by index (`names`); a value without a name is invalid, and so is 0
+ * (UNSPECIFIED) unless `names[0]` gives it a meaning. `pb` is the generated proto enum, for the message.
+ */
 export function checkEnum<T extends string>(
   value: unknown,
   names: readonly (T | undefined)[],
   field: string,
-  what: string,
+  pb: Readonly<Record<string, string | number>>,
 ): T {
   const name = typeof value === 'number' ? names[value] : undefined;
-  if (name === undefined) invalid(field, `must be a known ${what}`);
+  if (name === undefined) invalid(field, enumChoices(Object.entries(pb)));
   return name;
+}
+
+/**
+ * "must be one of A, B, C": an enum's values to offer, by proto name, in both the service's checks and the
+ * HTTP JSON type check. Never the zero value: UNSPECIFIED means "not given", so offering it invites a
+ * request that is then refused as missing.
+ */
+export function enumChoices(values: Iterable<readonly [string, unknown]>): string {
+  const offered: string[] = [];
+  for (const [name, n] of values) if (typeof n === 'number' && n > 0) offered.push(name);
+  return `must be one of ${offered.join(', ')}`;
 }
 
 /** Engine channel names indexed by the proto `Channel` enum value. */
@@ -181,7 +195,7 @@ export const CHANNEL_BY_PB: readonly (Channel | undefined)[] = [
 ];
 
 export function checkChannel(value: unknown, field: string): Channel {
-  return checkEnum(value, CHANNEL_BY_PB, field, 'channel (CHANNEL_CHAT, CHANNEL_VOICE, ...)');
+  return checkEnum(value, CHANNEL_BY_PB, field, PbChannel);
 }
 
 /** For optional channel fields: UNSPECIFIED = absent. */

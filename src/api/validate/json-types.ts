@@ -17,6 +17,7 @@ import {
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { SwitchboardError } from '../../errors/catalogue.js';
 import { descriptorPath } from '../descriptors.js';
+import { enumChoices } from './common.js';
 
 /** Input message of each unary method, by its service-layer name (`upsertAgent`). */
 function inputTypes(): Map<string, DescMessage> {
@@ -42,8 +43,9 @@ export function checkJsonRequest(rpc: string, value: unknown): void {
   checkMessage(desc, value, '');
 }
 
+/** Worded as the service's own checks (`common.ts`): `<path>: <what is wrong>`. */
 function invalid(path: string, message: string): SwitchboardError {
-  return new SwitchboardError('SB_ERR_INVALID_ARGUMENT', `${path || 'body'} ${message}`, path || 'body');
+  return new SwitchboardError('SB_ERR_INVALID_ARGUMENT', `${path || 'body'}: ${message}`, path || 'body');
 }
 
 const join = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
@@ -114,7 +116,7 @@ function checkField(field: DescField, v: unknown, path: string): void {
 function checkEnum(values: readonly { name: string; number: number }[], v: unknown, path: string): void {
   if (typeof v === 'string' && values.some((e) => e.name === v)) return;
   if (typeof v === 'number' && Number.isInteger(v)) return; // the service names unknown numbers itself
-  throw invalid(path, `must be one of ${values.map((e) => e.name).join(', ')}, not ${describe(v)}`);
+  throw invalid(path, `${enumChoices(values.map((e) => [e.name, e.number]))}, not ${describe(v)}`);
 }
 
 const INTEGER_TEXT = /^-?\d+$/;

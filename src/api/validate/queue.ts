@@ -9,11 +9,12 @@ import type {
   StrategyName,
 } from '../../engine/types.js';
 import { MAX_OVERFLOW_STEPS } from '../../engine/validate.js';
-import type {
-  BusinessHours as PbBusinessHours,
-  OverflowStep as PbOverflowStep,
-  ServiceLevelTarget as PbServiceLevel,
-  Queue,
+import {
+  type BusinessHours as PbBusinessHours,
+  type OverflowStep as PbOverflowStep,
+  type ServiceLevelTarget as PbServiceLevel,
+  Strategy as PbStrategy,
+  type Queue,
 } from '../../gen/switchboard/v1/common.js';
 import {
   checkBool,
@@ -164,12 +165,7 @@ export function toQueueConfig(q: Queue | undefined, field = 'queue'): QueueConfi
     name: q.name === '' ? id : checkText(q.name, `${field}.name`),
     channel,
     requiredSkills: checkSkillRequirements(q.requiredSkills, `${field}.requiredSkills`),
-    strategy: checkEnum(
-      q.strategy,
-      STRATEGY_BY_PB,
-      `${field}.strategy`,
-      'strategy (STRATEGY_ROUND_ROBIN, ...)',
-    ),
+    strategy: checkEnum(q.strategy, STRATEGY_BY_PB, `${field}.strategy`, PbStrategy),
     onlineOnly: checkBool(q.onlineOnly, `${field}.onlineOnly`),
     broadcastWidth:
       q.broadcastWidth === 0
