@@ -83,6 +83,15 @@ describe('error catalogue', () => {
     for (const code of used) expect(codes, code).toContain(code);
   });
 
+  it('every code in the catalogue is written somewhere in src/ outside it: none is promised and never sent', () => {
+    const text = sourceFiles('src')
+      .filter((f) => !f.includes(join('src', 'gen')) && !f.endsWith(join('errors', 'catalogue.ts')))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    const unused = codes.filter((code) => !new RegExp(`\\b${code}\\b`).test(text));
+    expect(unused).toEqual([]);
+  });
+
   it('an unknown code maps to INTERNAL, and errors are recognised by code after structured clone', () => {
     expect(errorSpec('SB_ERR_NO_SUCH_THING')).toBe(ERRORS.SB_ERR_INTERNAL);
     const e = new SwitchboardError('SB_ERR_AGENT_NOT_FOUND', 'no agent "x"', 'agentId');

@@ -60,12 +60,6 @@ export const ERRORS = {
     retryable: false,
     summary: 'the token does not grant access to this tenant',
   },
-  SB_ERR_TENANT_NOT_FOUND: {
-    grpc: GrpcCode.NOT_FOUND,
-    http: 404,
-    retryable: false,
-    summary: 'no such tenant',
-  },
   SB_ERR_AGENT_NOT_FOUND: { grpc: GrpcCode.NOT_FOUND, http: 404, retryable: false, summary: 'no such agent' },
   SB_ERR_QUEUE_NOT_FOUND: { grpc: GrpcCode.NOT_FOUND, http: 404, retryable: false, summary: 'no such queue' },
   SB_ERR_CONVERSATION_NOT_FOUND: {
