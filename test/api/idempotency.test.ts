@@ -6,8 +6,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine/index.js';
 import { Presence } from '../../src/gen/switchboard/v1/common.js';
-import { ConversationStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { ConversationStatus, EnqueueStatus } from '../../src/gen/switchboard/v1/gateway.js';
+import { InMemoryRouter } from './support/engine-router.js';
 import { chat, chatAgent, chatQueue } from './support/fixtures.js';
 import { billingDesk, call, callError, type Harness, http, startHarness } from './support/harness.js';
 
@@ -223,5 +225,45 @@ describe('idempotency keys', () => {
     });
     expect(e.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(e.details).toMatch(/already ended/);
+  });
+});
+
+describe('an Enqueue retried after the dedupe window', () => {
+  it('gets the first answer inside the window, the current status after it, and CONVERSATION_EXISTS once closed', async () => {
+    // A window of 2 commands, so a few calls push an enqueue out of it.
+    const small = await startHarness({
+      router: new InMemoryRouter((p) => createEngine(p, { dedupeWindow: 2 })),
+    });
+    try {
+      await call(small.admin, small.admin.upsertQueue, {
+        tenant: T,
+        requestId: '',
+        queue: chatQueue('billing'),
+      });
+      const enqueue = (id: string) =>
+        call(small.gateway, small.gateway.enqueue, { tenant: T, requestId: '', conversation: chat(id) });
+      const pushOut = () =>
+        call(small.admin, small.admin.upsertQueue, { tenant: T, requestId: '', queue: chatQueue('other') });
+      await enqueue('w1');
+      const first = await enqueue('w2');
+      expect(first).toMatchObject({ status: EnqueueStatus.ENQUEUE_STATUS_QUEUED, position: 2 });
+      expect(await enqueue('w2')).toEqual(first);
+      await call(small.gateway, small.gateway.cancel, { tenant: T, requestId: '', conversationId: 'w1' });
+      await pushOut();
+      // Out of the window: answered from the conversation as it is now (second in line no more).
+      expect(await enqueue('w2')).toMatchObject({ status: EnqueueStatus.ENQUEUE_STATUS_QUEUED, position: 1 });
+      await call(small.gateway, small.gateway.cancel, { tenant: T, requestId: '', conversationId: 'w2' });
+      await pushOut();
+      await pushOut();
+      const closed = await callError(small.gateway, small.gateway.enqueue, {
+        tenant: T,
+        requestId: '',
+        conversation: chat('w2'),
+      });
+      expect(closed.code).toBe(grpc.status.ALREADY_EXISTS);
+      expect(closed.metadata.get('sb-error-code')).toEqual(['SB_ERR_CONVERSATION_EXISTS']);
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -45,9 +45,11 @@ export async function startHarness(
     /** Default: pino at SB_TEST_LOG or silent. */
     logger?: Logger;
     watchBufferBytes?: number;
+    /** Default: engines with default options. */
+    router?: InMemoryRouter;
   } = {},
 ): Promise<Harness> {
-  const router = new InMemoryRouter();
+  const router = opts.router ?? new InMemoryRouter();
   const registry = new Registry();
   const api = createApi({
     router,

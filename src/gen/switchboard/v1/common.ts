@@ -19,8 +19,9 @@ export const protobufFileName = "switchboard/v1/common.proto";
  *   and an optional `request_id`, the idempotency key: a repeated request id gets the first answer and
  *   changes nothing. A request id names one request whatever the method: sent again with other content
  *   or to another method it is refused (SB_ERR_REQUEST_ID_REUSED) and changes nothing. Enqueue ignores
- *   `request_id`: the conversation id is its key, so a gateway that retries an Enqueue gets the same
- *   answer even without a request id.
+ *   `request_id`: the conversation id is its key, so a gateway that retries an Enqueue without a request
+ *   id gets the first answer inside the dedupe window, and the conversation's current status after it
+ *   (see GatewayService.Enqueue). Keys are remembered for the partition's last 10 000 commands.
  * - Points in time are `int64` epoch milliseconds (UTC) in fields ending `_at_ms`; proto3 JSON writes
  *   them as strings ("1732363200000") and accepts strings or numbers. They are not
  *   google.protobuf.Timestamp because the engine's log and snapshots use epoch milliseconds everywhere,

@@ -2680,8 +2680,11 @@ export type GatewayServiceService = typeof GatewayServiceService;
 export const GatewayServiceService = {
   /**
    * Routes a new conversation: assigned (or offered) to an agent, queued with position and estimated
-   * wait, over capacity, or outside hours. The conversation id is the idempotency key: repeating an
-   * Enqueue gives the first answer and routes nothing twice.
+   * wait, over capacity, or outside hours. The conversation id is the idempotency key (`request_id` is
+   * ignored): repeating an Enqueue routes nothing twice, and answers the first answer while the first
+   * Enqueue is among the partition's last 10 000 commands (the dedupe window); after that, the
+   * conversation's current status while it is open, and SB_ERR_CONVERSATION_EXISTS once it has closed.
+   * The same id with other content is SB_ERR_CONVERSATION_EXISTS.
    */
   enqueue: {
     path: "/switchboard.v1.GatewayService/Enqueue" as const,
@@ -2792,8 +2795,11 @@ export const GatewayServiceService = {
 export interface GatewayServiceServer extends UntypedServiceImplementation {
   /**
    * Routes a new conversation: assigned (or offered) to an agent, queued with position and estimated
-   * wait, over capacity, or outside hours. The conversation id is the idempotency key: repeating an
-   * Enqueue gives the first answer and routes nothing twice.
+   * wait, over capacity, or outside hours. The conversation id is the idempotency key (`request_id` is
+   * ignored): repeating an Enqueue routes nothing twice, and answers the first answer while the first
+   * Enqueue is among the partition's last 10 000 commands (the dedupe window); after that, the
+   * conversation's current status while it is open, and SB_ERR_CONVERSATION_EXISTS once it has closed.
+   * The same id with other content is SB_ERR_CONVERSATION_EXISTS.
    */
   enqueue: handleUnaryCall<EnqueueRequest, EnqueueResponse>;
   /** The customer left: a waiting or offered conversation is abandoned. */
@@ -2835,8 +2841,11 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
 export interface GatewayServiceClient extends Client {
   /**
    * Routes a new conversation: assigned (or offered) to an agent, queued with position and estimated
-   * wait, over capacity, or outside hours. The conversation id is the idempotency key: repeating an
-   * Enqueue gives the first answer and routes nothing twice.
+   * wait, over capacity, or outside hours. The conversation id is the idempotency key (`request_id` is
+   * ignored): repeating an Enqueue routes nothing twice, and answers the first answer while the first
+   * Enqueue is among the partition's last 10 000 commands (the dedupe window); after that, the
+   * conversation's current status while it is open, and SB_ERR_CONVERSATION_EXISTS once it has closed.
+   * The same id with other content is SB_ERR_CONVERSATION_EXISTS.
    */
   enqueue(
     request: EnqueueRequest,
