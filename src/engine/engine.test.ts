@@ -191,6 +191,21 @@ describe('accepting an offer again', () => {
 });
 
 describe('command ids', () => {
+  it('a retry under the method-independent request key finds its command remembered under the old per-method key (an upgrade mid-retry)', () => {
+    const s = new Scenario().queue(queueConfig('q1'));
+    s.online(agentConfig('ann'));
+    s.enqueue(conversation('c1')); // → ann
+    s.queue(queueConfig('q2'));
+    const first = s.run({ type: 'transfer', conversationId: 'c1', toQueueId: 'q2' }, 'transfer:r:x1');
+    expect(first.ok).toBe(true);
+    const digest = s.engine.digest();
+    const again = s.run({ type: 'transfer', conversationId: 'c1', toQueueId: 'q2' }, 'r:x1');
+    expect(again).toMatchObject({ ok: true, duplicate: true, events: [] });
+    expect(s.engine.digest()).toBe(digest);
+    // The old key covered its own method only: another method under the same id is a new request.
+    expect(s.run({ type: 'set_presence', agentId: 'ann', presence: 'away' }, 'r:x1').ok).toBe(true);
+  });
+
   it('a repeated command id is answered from memory and changes nothing', () => {
     const s = new Scenario().queue(queueConfig('q1'));
     s.online(agentConfig('ann'));

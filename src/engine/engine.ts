@@ -79,8 +79,9 @@ export class RoutingEngine implements Engine {
 
   apply(env: CommandEnvelope): ApplyResult {
     if (this.failure) return { ok: false, error: this.haltedError() };
-    const id = (env as { id?: unknown } | null)?.id;
+    let id = (env as { id?: unknown } | null)?.id;
     if (typeof id === 'string') {
+      if (id.startsWith('r:') && !this.dedupe.get(id)) id = this.legacyRequestKey(id, env.cmd);
       const prior = this.dedupe.get(id);
       if (prior) {
         const tag = this.dedupe.tagOf(id);
@@ -113,6 +114,18 @@ export class RoutingEngine implements Engine {
     // them alike, so the remembered ids stay deterministic.
     if (env.cmd.type !== 'tick') this.dedupe.set(env.id, result.reply, fingerprint(env.cmd));
     return result;
+  }
+
+  /**
+   * Request ids were keyed `<type>:r:<id>` until request ids became method-independent (`r:<id>`): a
+   * gateway retry that spans that upgrade carries the new key while the window remembers the old one.
+   * Returns the old key when the window holds it, so the retry is still recognised; else the id as is.
+   */
+  private legacyRequestKey(id: string, cmd: unknown): string {
+    const type = (cmd as { type?: unknown } | null)?.type;
+    if (typeof type !== 'string') return id;
+    const legacy = `${type}:${id}`;
+    return this.dedupe.get(legacy) ? legacy : id;
   }
 
   private haltedError(): { code: 'SB_ERR_INTERNAL'; message: string } {
