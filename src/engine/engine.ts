@@ -79,9 +79,10 @@ export class RoutingEngine implements Engine {
 
   apply(env: CommandEnvelope): ApplyResult {
     if (this.failure) return { ok: false, error: this.haltedError() };
-    let id = (env as { id?: unknown } | null)?.id;
-    if (typeof id === 'string') {
-      if (id.startsWith('r:') && !this.dedupe.get(id)) id = this.legacyRequestKey(id, env.cmd);
+    const given = (env as { id?: unknown } | null)?.id;
+    if (typeof given === 'string') {
+      const id =
+        given.startsWith('r:') && !this.dedupe.get(given) ? this.legacyRequestKey(given, env.cmd) : given;
       const prior = this.dedupe.get(id);
       if (prior) {
         const tag = this.dedupe.tagOf(id);
