@@ -130,6 +130,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       inflight: () => host?.inflightCount ?? 0,
       partitionsOwned: () => host?.partitionsOwned ?? 0,
       partitionsHeld: () => host?.partitionsHeld ?? 0,
+      partitionsRefused: () => host?.partitionsRefused ?? 0,
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),

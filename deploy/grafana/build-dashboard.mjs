@@ -352,11 +352,12 @@ const ROWS = [
     [
       timeseries(
         'Partitions owned per node',
-        'Leases held. The sum should stay flat; a node\u2019s share moves to the others on failover. Held: partitions not loaded after their work ended too many worker threads (an operator\u2019s job; the tenant is in the \u201cpartition held\u201d log line).',
+        'Leases held. The sum should stay flat; a node\u2019s share moves to the others on failover. Held: partitions not loaded after their work ended too many worker threads (an operator\u2019s job; the tenant is in the \u201cpartition held\u201d log line). Refused: partitions not loaded because their log was trimmed past the snapshot the node can load (its snapshot store lacks it; \u201cpartition refused\u201d log line).',
         [
           target('sum by (pod) (switchboard_partitions_owned)', '{{pod}}'),
           target('sum(switchboard_partitions_owned)', 'total', 'B'),
           target('sum(switchboard_partitions_held)', 'held', 'C'),
+          target('sum(switchboard_partitions_refused)', 'refused', 'D'),
         ],
         { w: 6 },
       ),

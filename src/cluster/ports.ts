@@ -14,6 +14,19 @@ import type { CommandEnvelope } from '../engine/types.js';
 export interface LogBatch {
   seq: number;
   commands: CommandEnvelope[];
+  /**
+   * Seq of the partition's batch before this one (0 = the partition's first batch ever), recorded by the
+   * append that wrote it: the chain a loader checks. Loading from a snapshot at seq S (0 = none), the
+   * first batch read after S must name S, else the log was trimmed past what this node restored and
+   * the batches in between are gone (see `PartitionHost.load`). Absent on batches written before it was
+   * recorded (those are not checked).
+   */
+  prev?: number;
+  /**
+   * `prev` is only a lower bound of the previous batch's seq: a JetStream append pipelined behind others
+   * of its partition does not know their seqs yet. Then only a `prev` above S proves a gap.
+   */
+  prevAtLeast?: true;
 }
 
 export interface CommandLog {

@@ -115,6 +115,22 @@ const SNAPSHOT_SLICE_MS = 3;
 
 const unavailable = (message: string) => new SwitchboardError('SB_ERR_UNAVAILABLE', message);
 
+/** How long a partition refused for a broken log chain answers from memory before its load is tried again. */
+const REFUSAL_RECHECK_MS = 5000;
+
+/**
+ * A partition this node refuses to serve: its log was trimmed past the snapshot the node could load
+ * (`load`). `resumesAfter`: the seq the first batch it read names as its predecessor (or, when nothing
+ * follows the snapshot, the log's last seq); `firstSeq`: that batch's seq (null: none).
+ */
+interface Refusal {
+  snapshotSeq: number;
+  resumesAfter: number;
+  firstSeq: number | null;
+  /** When the load last found it (a load within `REFUSAL_RECHECK_MS` of it answers from memory). */
+  checkedAt: number;
+}
+
 /** Hosts partitions on a worker pool; the `LocalPartitionRouter` exposes it to the API. */
 export class PartitionHost {
   private readonly ports: PartitionHostOptions['ports'];
@@ -151,6 +167,8 @@ export class PartitionHost {
   private readonly unwatchOwnership: () => void;
   /** Commands that crashed the engine or its thread, and partitions held for it (poison containment). */
   private readonly quarantine: Quarantine;
+  /** Partitions refused because their log was trimmed past the snapshot this node can load (`load`). */
+  private readonly refused = new Map<string, Refusal>();
   /** Test hook: bugs injected so far, given again to a thread that replaces theirs. */
   private readonly injectedBugs: { slot: number; item: HostItem }[] = [];
 
@@ -236,6 +254,14 @@ export class PartitionHost {
   /** Partitions held now after ending too many worker threads (`quarantine.ts`): an operator's job. */
   get partitionsHeld(): number {
     return this.quarantine.heldCount();
+  }
+
+  /**
+   * Partitions refused now because their command log was trimmed past the snapshot this node can load
+   * (its snapshot store lacks the partition's snapshot): an operator's job too (`load`).
+   */
+  get partitionsRefused(): number {
+    return this.refused.size;
   }
 
   get partitionsOwned(): number {
@@ -859,6 +885,12 @@ export class PartitionHost {
         throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${part.name} is owned by another node`);
       }
       stopIfReleased();
+      // Refused a moment ago (see below): answered from memory, so a gateway retrying costs no fence,
+      // snapshot load and log read per call; tried again after a while (an operator may have fixed it).
+      const refusal = this.refused.get(part.name);
+      if (refusal && Date.now() - refusal.checkedAt < REFUSAL_RECHECK_MS) {
+        throw Object.assign(refusedError(refusal), { remembered: true });
+      }
       // Where a takeover's time goes, for the `partition recovered` line (ms since the lease was ours).
       const t0 = performance.now();
       // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
@@ -891,13 +923,28 @@ export class PartitionHost {
         batches = [];
         seqs = [];
         last = stored?.seq ?? 0;
+        const loadedSeq = last;
+        // The chain: the first batch after the snapshot must name the snapshot's batch as its
+        // predecessor (none: be the partition's first). Naming a later one means the log was trimmed
+        // below a snapshot this node's store does not hold (another store, an emptied database, a lost
+        // head): replaying the rest onto an older state would serve a partition missing acknowledged
+        // commands. A lower bound (`prevAtLeast`) proves a gap only above the snapshot. Batches of
+        // versions before the chain name nothing and are not checked.
+        let gap: Omit<Refusal, 'checkedAt'> | null = null;
         for await (const b of log.read(part.name, last)) {
+          if (
+            batches.length === 0 &&
+            b.prev !== undefined &&
+            (b.prevAtLeast ? b.prev > loadedSeq : b.prev !== loadedSeq)
+          ) {
+            gap = { snapshotSeq: loadedSeq, resumesAfter: b.prev, firstSeq: b.seq };
+            break;
+          }
           batches.push(b.commands);
           seqs.push(b.seq);
           last = b.seq;
         }
         tLogRead = performance.now();
-        const loadedSeq = stored?.seq ?? 0;
         const newer = snapshots.storedSeq(part.name).then((seq) => {
           tChecked = performance.now();
           return seq;
@@ -906,6 +953,26 @@ export class PartitionHost {
         const logLast = await log.lastSeq(part.name);
         tRead = performance.now();
         stopIfReleased();
+        // Nothing after the snapshot, yet the log ends past it: every batch in between was trimmed (the
+        // file log drops the snapshot's own batch too, so this is how a trim past everything shows).
+        if (!gap && batches.length === 0 && logLast > last)
+          gap = { snapshotSeq: loadedSeq, resumesAfter: logLast, firstSeq: null };
+        if (gap) {
+          // A previous owner's snapshot and its trim may have landed while this load read the log (see
+          // above): then load again from that snapshot. Otherwise the batches are gone from here.
+          const newest = await newer;
+          stopIfReleased();
+          if (newest > loadedSeq) {
+            if (attempt >= 3)
+              throw new Error(`snapshots of ${part.name} keep moving under its load (now ${newest})`);
+            this.logger?.warn(
+              { tenant: part.name, loadedSeq, newerSeq: newest },
+              'a newer snapshot was stored while the log was read (a previous owner finishing its snapshot): loading again from it',
+            );
+            continue;
+          }
+          throw Object.assign(refusedError(gap), { refusal: gap });
+        }
         if (logLast > last)
           throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
         // Cluster: the last owner may have died between a batch's log ack and its events' publish. Its
@@ -944,6 +1011,12 @@ export class PartitionHost {
       // Released while the worker loaded it: the unload's `drop` follows the load on the slot's queue.
       stopIfReleased();
       if (slot.epoch !== epoch) throw new Error('the worker thread was replaced during the load');
+      if (this.refused.delete(part.name)) {
+        this.logger?.info(
+          { tenant: part.name, snapshotSeq: stored?.seq ?? 0 },
+          'partition no longer refused',
+        );
+      }
       st.lastSeq = last;
       st.issuedSeq = last;
       st.lastAt = r.now;
@@ -1009,7 +1082,10 @@ export class PartitionHost {
     } catch (err) {
       const code =
         (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
-      if (!(err as { held?: boolean }).held)
+      const refusal = (err as { refusal?: Omit<Refusal, 'checkedAt'> }).refusal;
+      if (refusal) this.refuse(part.name, refusal);
+      else if (code === 'SB_ERR_NOT_OWNER') this.refused.delete(part.name);
+      if (!(err as { held?: boolean }).held && !refusal && !(err as { remembered?: boolean }).remembered)
         this.logger?.error({ err, tenant: part.name }, 'partition could not be loaded');
       const e = new SwitchboardError(
         code,
@@ -1111,6 +1187,8 @@ export class PartitionHost {
    * `SB_ERR_NOT_OWNER` (retryable: the router forwards the retry to the new owner) and the worker drops it.
    */
   unload(tenant: string): void {
+    // Another node's business now (a refusal is about what this node can load).
+    this.refused.delete(tenant);
     const part = this.parts.get(tenant);
     if (!part) return;
     const err = new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${tenant} moved to another node; retry`);
@@ -1262,6 +1340,34 @@ export class PartitionHost {
     );
   }
 
+  /**
+   * Remembers a partition refused for a broken log chain (`load`): the gauge shows it, and the error line
+   * is written when the refusal begins or changes, not at every retry.
+   */
+  private refuse(partition: string, r: Omit<Refusal, 'checkedAt'>): void {
+    const before = this.refused.get(partition);
+    this.refused.set(partition, { ...r, checkedAt: Date.now() });
+    if (
+      before &&
+      before.snapshotSeq === r.snapshotSeq &&
+      before.resumesAfter === r.resumesAfter &&
+      before.firstSeq === r.firstSeq
+    )
+      return;
+    this.logger?.error(
+      {
+        tenant: partition,
+        reason: 'log_trimmed_past_snapshot',
+        snapshotSeq: r.snapshotSeq,
+        logResumesAfterSeq: r.resumesAfter,
+        ...(r.firstSeq !== null ? { firstBatchSeq: r.firstSeq } : {}),
+        advice:
+          "this node's snapshot store lacks the partition's snapshot: point the node at the cluster's snapshot store (--mongo-url) or restore the snapshot; see RUNBOOK SwitchboardPartitionRefused",
+      },
+      'partition refused: its command log was trimmed past the snapshot this node can load',
+    );
+  }
+
   /** Quarantines a command that crashed the engine or its thread (`quarantine.ts`): logged, counted. */
   private poison(partition: string, env: CommandEnvelope, reason: PoisonReason, detail: string): void {
     if (!this.quarantine.add(partition, env, reason)) return;
@@ -1381,6 +1487,17 @@ export class PartitionHost {
 }
 
 /** The refusal of a quarantined command: not retryable, and nothing of it was applied. */
+/** What callers of a refused partition get (retryable: nothing is lost, it is on another store or node). */
+function refusedError(r: Omit<Refusal, 'checkedAt'>): SwitchboardError {
+  const after =
+    r.firstSeq === null
+      ? `the log holds nothing after it but ends at seq ${r.resumesAfter}`
+      : `the log resumes after seq ${r.resumesAfter}`;
+  return unavailable(
+    `its command log was trimmed past the snapshot this node can load (snapshot seq ${r.snapshotSeq}; ${after}): this node's snapshot store does not hold the partition's snapshot, and it does not serve a partial state. Check the node's snapshot store (--mongo-url)`,
+  );
+}
+
 function quarantined(e: PoisonEntry): SwitchboardError {
   const what =
     e.reason === 'worker_exit' ? 'ended its worker thread' : 'hit an internal error in the routing engine';

@@ -150,6 +150,8 @@ export interface MetricsSources {
   partitionsOwned: () => number;
   /** Partitions held after ending too many worker threads (absent: not exported). */
   partitionsHeld?: () => number;
+  /** Partitions refused because their log was trimmed past the snapshot this node can load (absent: not exported). */
+  partitionsRefused?: () => number;
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
   leaseLosses?: () => Record<string, number>;
@@ -339,6 +341,21 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           registers,
           collect() {
             this.set(held());
+          },
+        }),
+    );
+  const refused = sources.partitionsRefused;
+  if (refused)
+    getOrCreate(
+      registry,
+      'switchboard_partitions_refused',
+      () =>
+        new Gauge({
+          name: 'switchboard_partitions_refused',
+          help: 'Partitions refused (not loaded, calls answered UNAVAILABLE) because their command log was trimmed past the snapshot this node can load: its snapshot store lacks their snapshot; the tenant is in the "partition refused" log line',
+          registers,
+          collect() {
+            this.set(refused());
           },
         }),
     );

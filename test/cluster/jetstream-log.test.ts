@@ -2,6 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
+import type { LogBatch } from '../../src/cluster/ports.js';
 import { collect, commandLogContract, envelope as env } from '../support/contracts.js';
 import { natsForTest } from '../support/nats-server.js';
 
@@ -56,10 +57,26 @@ describe('JetStream command log specifics', () => {
     const read = await collect(newOwner.read(p, 0));
     expect(read.map((b) => b.seq)).toEqual([read[0]?.seq, ...seqs]);
     expect(read.slice(1).map((b) => b.commands)).toEqual(batches);
+    // The chain, whatever `expected` named: the first after the fence names the last batch before it
+    // exactly; the ones sent before an ack came back name a lower bound of theirs (the last acked seq).
+    expect(read[0]?.prev).toBe(0);
+    expect(read[1]).toMatchObject({ prev: read[0]?.seq });
+    expect(read[1]?.prevAtLeast).toBeUndefined();
+    for (let i = 2; i < read.length; i++) {
+      const b = read[i] as LogBatch;
+      if (b.prevAtLeast) expect(b.prev).toBeLessThanOrEqual(read[i - 1]?.seq as number);
+      else expect(b.prev).toBe(read[i - 1]?.seq);
+    }
+    expect(read.some((b) => b.prevAtLeast)).toBe(true);
     // The new owner appends after what it read; the old owner re-fencing would shut it out in turn.
     const s = await newOwner.append(p, [env()], 0);
     expect(s).toBeGreaterThan(seqs.at(-1) as number);
     expect(await newOwner.lastSeq(p)).toBe(s);
+    // Its first append after its fence names the old owner's last batch, found when it fenced.
+    expect((await collect(newOwner.read(p, seqs.at(-1) as number)))[0]).toMatchObject({
+      seq: s,
+      prev: seqs.at(-1),
+    });
   });
 
   it('two owners fencing from the same previous fence: exactly one wins', async () => {
@@ -90,7 +107,7 @@ describe('JetStream command log specifics', () => {
     // Same batch, same expected seq: what a client does when the first ack timed out.
     const again = await log.append(p, batch, 0);
     expect(again).toBe(s1);
-    expect(await collect(log.read(p, 0))).toEqual([{ seq: s1, commands: batch }]);
+    expect(await collect(log.read(p, 0))).toEqual([{ seq: s1, prev: 0, commands: batch }]);
   });
 
   it('a later batch that starts with a repeated request id is not swallowed as a duplicate', async () => {

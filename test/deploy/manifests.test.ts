@@ -445,6 +445,7 @@ describe('alerts and dashboard queries', () => {
       inflight: () => 0,
       partitionsOwned: () => 0,
       partitionsHeld: () => 0,
+      partitionsRefused: () => 0,
       queueStats: async () => [],
       leaseLosses: () => ({}),
       tlsCertificate: () => Buffer.alloc(0),

@@ -82,6 +82,7 @@ export async function startHost(
     inflight: () => host?.inflightCount ?? 0,
     partitionsOwned: () => host?.partitionsOwned ?? 0,
     partitionsHeld: () => host?.partitionsHeld ?? 0,
+    partitionsRefused: () => host?.partitionsRefused ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
     snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
     ...(opts.agentSeriesLimit !== undefined ? { agentSeriesLimit: opts.agentSeriesLimit } : {}),

@@ -83,11 +83,12 @@ export function commandLogContract(name: string, factory: () => Promise<CommandL
       expect(s1).toBeGreaterThan(0);
       expect(s2).toBeGreaterThan(s1);
       expect(await log.lastSeq(p)).toBe(s2);
+      // Each batch names the one before it (0: the partition's first), the chain a loader checks.
       expect(await collect(log.read(p, 0))).toEqual([
-        { seq: s1, commands: b1 },
-        { seq: s2, commands: b2 },
+        { seq: s1, prev: 0, commands: b1 },
+        { seq: s2, prev: s1, commands: b2 },
       ]);
-      expect(await collect(log.read(p, s1))).toEqual([{ seq: s2, commands: b2 }]);
+      expect(await collect(log.read(p, s1))).toEqual([{ seq: s2, prev: s1, commands: b2 }]);
       expect(await collect(log.read(p, s2))).toEqual([]);
     });
 
@@ -130,7 +131,7 @@ export function commandLogContract(name: string, factory: () => Promise<CommandL
       const p = tenant();
       const batch = Array.from({ length: 500 }, (_, i) => enqueueEnvelope(`conv-${i}`));
       const s = await log.append(p, batch, 0);
-      expect(await collect(log.read(p, 0))).toEqual([{ seq: s, commands: batch }]);
+      expect(await collect(log.read(p, 0))).toEqual([{ seq: s, prev: 0, commands: batch }]);
     });
 
     it('trim keeps every batch after the snapshot point, keeps lastSeq, and fencing still works', async () => {
@@ -144,6 +145,12 @@ export function commandLogContract(name: string, factory: () => Promise<CommandL
       }
       await log.trim(p, seqs[2] as number);
       expect((await collect(log.read(p, seqs[2] as number))).map((b) => b.seq)).toEqual(seqs.slice(3));
+      // The batch after the trim point still names its predecessor, and whatever the log kept first does
+      // not claim to be the partition's first: a reader without the snapshot sees the gap.
+      expect((await collect(log.read(p, seqs[2] as number)))[0]?.prev).toBe(seqs[2]);
+      const kept = (await collect(log.read(p, 0)))[0];
+      expect(kept?.prev).toBeGreaterThan(0);
+      expect(kept?.prev).toBe(seqs[seqs.indexOf(kept?.seq as number) - 1]);
       await log.trim(p, seqs[4] as number);
       expect(await log.lastSeq(p)).toBe(seqs[4]);
       expect(await collect(log.read(p, seqs[4] as number))).toEqual([]);

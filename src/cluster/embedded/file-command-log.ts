@@ -306,7 +306,9 @@ export class FileCommandLog implements CommandLog {
     const f = await this.settledFile(partition);
     const { records } = scanRecords<Record_>(await readFile(f.path));
     for (const r of records) {
-      if ('seq' in r && r.seq > afterSeq) yield { seq: r.seq, commands: r.commands };
+      // Seqs are contiguous per partition (each append is the last seq + 1), so a batch's predecessor is
+      // its seq − 1: a trim past a loader's snapshot shows as a first batch that does not follow it.
+      if ('seq' in r && r.seq > afterSeq) yield { seq: r.seq, commands: r.commands, prev: r.seq - 1 };
     }
   }
 

@@ -25,6 +25,14 @@
  * command whose id repeats an earlier one (a client retry that the engine answers from memory), and with
  * the id alone the server would swallow that whole later batch as a "duplicate".
  *
+ * The chain: each batch carries header `Sb-Prev` = the stream seq of the partition's batch before it (0
+ * for its first), so a loader can tell that the log still holds everything after the snapshot it loaded
+ * (`LogBatch.prev`). Unfenced, that is `expectedLastSeq`, which the server has just checked. Fenced, the
+ * seq comes from the log itself: the subject's last seq looked up right after the fence was stored, then
+ * each ack; an append sent while others of its partition are still unacknowledged (pipelined) cannot
+ * know its predecessor's seq yet and carries `Sb-Prev-Min` = the last acked seq, a lower bound. Batches
+ * written by versions before the chain carry neither and are not checked.
+ *
  * Durability: the ack means "stored by the stream leader and, for R3, by a quorum". Whether it survives
  * power loss depends on the server's `jetstream.sync_interval` — see `deploy/nats/README.md`.
  */
@@ -41,7 +49,7 @@ import {
   StorageType,
   type StoredMsg,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
 import type { CommandLog, LogBatch } from '../ports.js';
@@ -92,6 +100,10 @@ function shardNames(k: number, stream: string, prefix: string): { stream: string
 }
 
 const SHARDS_METADATA = 'switchboard_command_streams';
+/** Header of a batch: the exact seq of the partition's previous batch (see the chain above). */
+const PREV_HEADER = 'Sb-Prev';
+/** Header of a pipelined batch: a lower bound of its previous batch's seq. */
+const PREV_MIN_HEADER = 'Sb-Prev-Min';
 
 interface Place {
   stream: string;
@@ -109,6 +121,16 @@ export function encodeBatch(commands: CommandEnvelope[]): Uint8Array {
 
 export function decodeBatch(data: Uint8Array): CommandEnvelope[] {
   return JSON.parse(decoder.decode(data)) as CommandEnvelope[];
+}
+
+/** Adds the chain header of a stored batch, if it has one (batches of earlier versions do not). */
+function withPrev(b: LogBatch, h: MsgHdrs | undefined): LogBatch {
+  if (!h) return b;
+  const exact = h.get(PREV_HEADER);
+  if (exact !== '') return { ...b, prev: Number(exact) };
+  const atLeast = h.get(PREV_MIN_HEADER);
+  if (atLeast !== '') return { ...b, prev: Number(atLeast), prevAtLeast: true };
+  return b;
 }
 
 function isWrongLastSequence(e: unknown): boolean {
@@ -189,6 +211,13 @@ export class JetStreamCommandLog implements CommandLog {
    * out (then appends are refused here; falling back to subject-seq fencing could let a stale append in).
    */
   private readonly fences = new Map<string, number | null>();
+  /**
+   * Per fenced partition: the seq of its last batch as far as this log knows (looked up right after the
+   * fence, then raised by each ack): the `Sb-Prev` of its next append.
+   */
+  private readonly tails = new Map<string, number>();
+  /** Per partition: appends sent and not yet settled (more than 0: the next one's `Sb-Prev` is a bound). */
+  private readonly unacked = new Map<string, number>();
   private readonly places = new Map<string, Place>();
   readonly pipelined: boolean;
 
@@ -289,6 +318,28 @@ export class JetStreamCommandLog implements CommandLog {
         `fence of ${partition} failed: ${(e as Error).message}`,
       );
     }
+    // Nobody else appends from here on: the subject's last batch now is the one the next append follows.
+    this.tails.delete(partition);
+    try {
+      this.tails.set(partition, await this.lastSeq(partition));
+    } catch (e) {
+      throw new SwitchboardError(
+        'SB_ERR_UNAVAILABLE',
+        `fence of ${partition}: its last seq could not be read: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** The chain header of the next append (see the file comment); none when fenced but the tail is unknown. */
+  private prevHeader(
+    partition: string,
+    fenced: boolean,
+    expectedLastSeq: number,
+  ): [string, string][] | undefined {
+    if (!fenced) return [[PREV_HEADER, String(expectedLastSeq)]];
+    const tail = this.tails.get(partition);
+    if (tail === undefined) return undefined;
+    return [[(this.unacked.get(partition) ?? 0) > 0 ? PREV_MIN_HEADER : PREV_HEADER, String(tail)]];
   }
 
   async append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number> {
@@ -299,6 +350,8 @@ export class JetStreamCommandLog implements CommandLog {
     if (fence === null) {
       throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${partition}: fenced by another owner`);
     }
+    const prev = this.prevHeader(partition, fence !== undefined, expectedLastSeq);
+    this.unacked.set(partition, (this.unacked.get(partition) ?? 0) + 1);
     try {
       const ack = await this.pub.publish(
         fence === undefined
@@ -307,6 +360,7 @@ export class JetStreamCommandLog implements CommandLog {
               data: encodeBatch(commands),
               msgId: msgID,
               expectedLastSubjectSeq: expectedLastSeq,
+              ...(prev ? { headers: prev } : {}),
             }
           : {
               subject: this.subject(partition),
@@ -314,8 +368,11 @@ export class JetStreamCommandLog implements CommandLog {
               msgId: msgID,
               expectedLastSubjectSeq: fence,
               expectedSubject: this.fenceSubject(partition),
+              ...(prev ? { headers: prev } : {}),
             },
       );
+      const tail = this.tails.get(partition);
+      if (tail !== undefined && ack.seq > tail) this.tails.set(partition, ack.seq);
       return ack.seq;
     } catch (e) {
       if (isWrongLastSequence(e)) {
@@ -346,6 +403,10 @@ export class JetStreamCommandLog implements CommandLog {
           cause: e,
         },
       );
+    } finally {
+      const n = (this.unacked.get(partition) ?? 1) - 1;
+      if (n > 0) this.unacked.set(partition, n);
+      else this.unacked.delete(partition);
     }
   }
 
@@ -373,7 +434,7 @@ export class JetStreamCommandLog implements CommandLog {
     const msgs = await consumer.consume({ max_messages: 512 });
     try {
       for await (const m of msgs) {
-        yield { seq: m.seq, commands: decodeBatch(m.data) };
+        yield withPrev({ seq: m.seq, commands: decodeBatch(m.data) }, m.headers);
         if (m.seq >= target) break;
       }
     } finally {

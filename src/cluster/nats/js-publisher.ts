@@ -38,6 +38,8 @@ export interface PublishRequest {
   expectedLastSubjectSeq?: number;
   /** `Nats-Expected-Last-Subject-Sequence-Subject`: the subject that expectation is about, if not this one. */
   expectedSubject?: string;
+  /** More headers, as [name, value] (the command log's `Sb-Prev`). */
+  headers?: [string, string][];
 }
 
 interface InFlight {
@@ -104,6 +106,7 @@ export class AckedPublisher {
     if (req.expectedSubject !== undefined) {
       hdrs.set('Nats-Expected-Last-Subject-Sequence-Subject', req.expectedSubject);
     }
+    if (req.headers) for (const [name, value] of req.headers) hdrs.set(name, value);
     const id = ++this.next;
     const f: InFlight = { req, hdrs, sentAt: performance.now(), done, resend, attempts: 1 };
     this.inflight.set(id, f);
