@@ -184,4 +184,26 @@ describe('JetStream command log spread over several streams', () => {
     );
     await expect(openLog(1, shardedNames)).rejects.toThrow(/every node must use 3/);
   });
+
+  it('a node whose snapshot store is not the one the log records refuses to start, saying what to set', async () => {
+    const names = { stream: `SB_CMDSTORE_T${process.pid}`, subjectPrefix: `sbst${process.pid}.cmd` };
+    const open = (snapshotStore?: 'mongodb' | 'jetstream') =>
+      JetStreamCommandLog.open(nc, {
+        ...names,
+        storage: 'file',
+        replicas: 1,
+        ...(snapshotStore ? { snapshotStore } : {}),
+      });
+    // A log set up before the store was recorded (an earlier version) takes the first node's.
+    await open();
+    await open('mongodb');
+    const refused =
+      /this node keeps snapshots in JetStream \(no --mongo-url\), but this cluster keeps them in MongoDB \(--mongo-url\) \(recorded in stream SB_CMDSTORE_T\d+\).*Every node must use the same snapshot store: set --mongo-url \(MONGO_URL\) to the cluster's MongoDB on this node/;
+    await expect(open('jetstream')).rejects.toThrow(refused);
+    await expect(open('jetstream')).rejects.toMatchObject({ code: 'SB_ERR_INVALID_ARGUMENT' });
+    // A log opened without a store (tools, tests) checks nothing and keeps what is recorded.
+    await open();
+    await expect(open('jetstream')).rejects.toThrow(refused);
+    await open('mongodb');
+  });
 });

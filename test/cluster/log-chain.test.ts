@@ -5,14 +5,16 @@
  * that snapshot, so it served the tenant without everything before the trim ("acknowledged missing 701 of
  * 701", `partition recovered snapshotSeq 0`, no error). Each batch now names the partition's batch before
  * it (`Sb-Prev`); a load whose first batch after its snapshot names a later one refuses the partition.
+ * And a node whose snapshot store is not the one the cluster's log records refuses to start.
  */
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoSnapshotStore } from '../../src/cluster/mongo/snapshot-store.js';
 import { encodeBatch, JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
+import { createClusterPorts } from '../../src/cluster/nats/index.js';
 import { LeaseFencedCommandLog } from '../../src/cluster/nats/lease-fenced-log.js';
 import { JetStreamSnapshotStore } from '../../src/cluster/nats/snapshot-store.js';
 import {
@@ -301,5 +303,32 @@ describe('batches written before the chain (no Sb-Prev header)', () => {
     const c = await node(n.log, x);
     expect(await digest(c.host)).toBe(expected);
     await c.stop();
+  }, 60_000);
+});
+
+describe('a node whose snapshot store is not the cluster’s', () => {
+  it('refuses to start, saying how to fix its configuration; the first node records the store', async () => {
+    // Default stream names: this file's own server.
+    const ports = await createClusterPorts({ natsUrl: nats.url, nodeId: 'js-1', startupMs: 5000 });
+    expect(ports.snapshotBackend).toBe('jetstream');
+    await ports.close();
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info('SB_COMMANDS')).config.metadata).toMatchObject({
+      switchboard_snapshot_store: 'jetstream',
+    });
+    // A node with --mongo-url stops before it connects to MongoDB (nothing listens at this URL).
+    await expect(
+      createClusterPorts({
+        natsUrl: nats.url,
+        nodeId: 'mongo-1',
+        mongoUrl: 'mongodb://127.0.0.1:1/',
+        startupMs: 5000,
+      }),
+    ).rejects.toThrow(
+      /this node keeps snapshots in MongoDB \(--mongo-url\), but this cluster keeps them in JetStream \(no --mongo-url\) \(recorded in stream SB_COMMANDS\).*remove --mongo-url \(MONGO_URL\) from this node/,
+    );
+    // The same node without --mongo-url starts.
+    const again = await createClusterPorts({ natsUrl: nats.url, nodeId: 'js-2', startupMs: 5000 });
+    await again.close();
   }, 60_000);
 });

@@ -81,7 +81,17 @@ export interface JetStreamLogOptions {
    * a cluster: every node must use the same value (checked against stream 0's metadata).
    */
   streams?: number;
+  /**
+   * Where this node keeps snapshots (`--mongo-url` set or not). Fixed for the life of a cluster like
+   * `streams`: stream 0's metadata records it and a node configured otherwise refuses to start (it would
+   * find no snapshot of a partition whose log was trimmed below one). Absent: not checked, and the
+   * recorded value is kept.
+   */
+  snapshotStore?: SnapshotBackend;
 }
+
+/** Where a cluster keeps its snapshots: MongoDB (`--mongo-url`) or JetStream (`SB_SNAPSHOTS`). */
+export type SnapshotBackend = 'mongodb' | 'jetstream';
 
 /** FNV-1a of the partition id: a shard that every node computes the same way, forever. */
 function shardOf(partition: string, shards: number): number {
@@ -100,6 +110,7 @@ function shardNames(k: number, stream: string, prefix: string): { stream: string
 }
 
 const SHARDS_METADATA = 'switchboard_command_streams';
+const STORE_METADATA = 'switchboard_snapshot_store';
 /** Header of a batch: the exact seq of the partition's previous batch (see the chain above). */
 const PREV_HEADER = 'Sb-Prev';
 /** Header of a pipelined batch: a lower bound of its previous batch's seq. */
@@ -140,8 +151,9 @@ function isWrongLastSequence(e: unknown): boolean {
 }
 
 /**
- * Creates (or updates to) the command streams' configuration. Idempotent. Refuses a `streams` count other
- * than the one stream 0 was set up with.
+ * Creates (or updates to) the command streams' configuration. Idempotent. Refuses a `streams` count or a
+ * snapshot store other than the ones stream 0 was set up with (a stream set up before the store was
+ * recorded takes this node's).
  */
 export async function ensureCommandStream(
   jsm: JetStreamManager,
@@ -150,6 +162,7 @@ export async function ensureCommandStream(
   const shards = Math.max(1, opts.streams ?? 1);
   const base = opts.stream ?? COMMANDS_STREAM;
   const basePrefix = opts.subjectPrefix ?? 'sb.cmd';
+  let store: string | undefined = opts.snapshotStore;
   try {
     const info = await jsm.streams.info(base);
     const recorded = Number(info.config.metadata?.[SHARDS_METADATA] ?? '1');
@@ -159,13 +172,36 @@ export async function ensureCommandStream(
         `--nats-command-streams ${shards}, but this cluster's log was set up with ${recorded} (stream ${base}): every node must use ${recorded}`,
       );
     }
+    const recordedStore = info.config.metadata?.[STORE_METADATA];
+    if (store !== undefined && recordedStore !== undefined && recordedStore !== store) {
+      throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', storeMismatch(store, recordedStore, base));
+    }
+    store ??= recordedStore;
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
   }
   for (let k = 0; k < shards; k++) {
     const { stream, prefix } = shardNames(k, base, basePrefix);
-    await ensureOneStream(jsm, stream, prefix, opts, k === 0 ? { [SHARDS_METADATA]: String(shards) } : {});
+    const metadata: Record<string, string> =
+      k > 0 ? {} : { [SHARDS_METADATA]: String(shards), ...(store ? { [STORE_METADATA]: store } : {}) };
+    await ensureOneStream(jsm, stream, prefix, opts, metadata);
   }
+}
+
+/** Why a node whose snapshot store is not the cluster's refuses to start, and what to set instead. */
+function storeMismatch(configured: string, recorded: string, stream: string): string {
+  const where = (b: string) => (b === 'mongodb' ? 'MongoDB (--mongo-url)' : 'JetStream (no --mongo-url)');
+  const fix =
+    recorded === 'mongodb'
+      ? "set --mongo-url (MONGO_URL) to the cluster's MongoDB on this node"
+      : recorded === 'jetstream'
+        ? 'remove --mongo-url (MONGO_URL) from this node'
+        : `configure this node's snapshot store as ${recorded}`;
+  return (
+    `this node keeps snapshots in ${where(configured)}, but this cluster keeps them in ${where(recorded)} ` +
+    `(recorded in stream ${stream}): it would not find the snapshots the command log was trimmed below. ` +
+    `Every node must use the same snapshot store: ${fix} (deploy/RUNBOOK.md, "Snapshots, restore and disaster recovery")`
+  );
 }
 
 async function ensureOneStream(

@@ -113,6 +113,8 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
         ...common,
         pipelined: config.pipelined ?? false,
         streams: config.commandStreams ?? 1,
+        // Recorded by the first node, checked at every start after (see `ensureCommandStream`).
+        snapshotStore: config.mongoUrl ? 'mongodb' : 'jetstream',
       }),
     ready,
   );
