@@ -922,7 +922,8 @@ export class SwitchboardService {
   }
 
   /**
-   * Stamps the envelope, checks the deadline and hands the command to the router. A synchronous throw
+   * Stamps the envelope (in cluster mode the tenant's owner stamps it again with its own clock, see
+   * `ClusterPartitionRouter`), checks the deadline and hands the command to the router. A synchronous throw
    * (deadline passed) is the caller's; a rejection of the returned promise goes through
    * `toSwitchboardError`. Not async, so the hot methods await the router's promise directly.
    */

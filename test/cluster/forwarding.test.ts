@@ -5,6 +5,7 @@ import { type EventBatch, JetStreamEventPublisher } from '../../src/cluster/nats
 import { ClusterPartitionRouter } from '../../src/cluster/nats/forwarding.js';
 import { KvOwnership } from '../../src/cluster/nats/ownership.js';
 import { eventSubject } from '../../src/cluster/nats/subjects.js';
+import type { Clock } from '../../src/cluster/ports.js';
 import type { Query, QueryResult } from '../../src/engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../src/host/router.js';
@@ -28,13 +29,13 @@ afterAll(async () => {
 
 /** A stand-in for the partition host: records which node applied what, emits one event per command. */
 class RecordingHost implements PartitionRouter {
-  readonly applied: { tenant: string; id: string }[] = [];
+  readonly applied: { tenant: string; id: string; at: number }[] = [];
   private readonly subs = new Set<{ f: EventFilter; fn: (e: PublishedEvent) => void }>();
   private seq = 0;
   constructor(readonly nodeId: string) {}
   async submit(tenant: string, env: CommandEnvelope): Promise<ApplyResult> {
     // The router's warm-up tick on gaining a partition is not a client command.
-    if (!env.id.startsWith('gain:')) this.applied.push({ tenant, id: env.id });
+    if (!env.id.startsWith('gain:')) this.applied.push({ tenant, id: env.id, at: env.at });
     this.seq++;
     const event = {
       type: 'presence_changed',
@@ -60,7 +61,11 @@ class RecordingHost implements PartitionRouter {
   }
 }
 
-async function clusterNode(name: string, buckets: { nodesBucket: string; ownersBucket: string }) {
+async function clusterNode(
+  name: string,
+  buckets: { nodesBucket: string; ownersBucket: string },
+  clock?: Clock,
+) {
   // Node ids are unique per test: they name the request subject `sb.rpc.<nodeId>` on the shared server.
   const nodeId = `${name}-${n}`;
   const nc = await connect({ servers: nats.urls });
@@ -79,6 +84,7 @@ async function clusterNode(name: string, buckets: { nodesBucket: string; ownersB
     events,
     eventSubjectPrefix: `sbt${process.pid}.evt`,
     defaultDeadlineMs: 5000,
+    ...(clock ? { clock } : {}),
   });
   router.start();
   stops.push(async () => {
@@ -94,10 +100,10 @@ function buckets() {
 }
 
 /** Two routers sharing fresh membership/lease buckets, once each has seen the other join. */
-async function twoRouters() {
+async function twoRouters(clocks: { a?: Clock; b?: Clock } = {}) {
   const b = buckets();
-  const a = await clusterNode('router-a', b);
-  const c = await clusterNode('router-b', b);
+  const a = await clusterNode('router-a', b, clocks.a);
+  const c = await clusterNode('router-b', b, clocks.b);
   const ids = [a.ownership.nodeId, c.ownership.nodeId];
   await waitFor(() => [a, c].every((x) => ids.every((id) => x.ownership.liveNodes().includes(id))), {
     what: `${ids.join(' and ')} to see each other as live members`,
@@ -122,6 +128,26 @@ describe('forwarding to the lease holder', () => {
       digest: winner.host.nodeId,
     });
     expect(other.router.forwarded).toBeGreaterThanOrEqual(3);
+  });
+
+  it('the owner stamps every command it serves with its own clock, forwarded or not', async () => {
+    // Router a's clock runs an hour ahead, b's an hour behind; neither stamp may reach the other's host.
+    const { a, c } = await twoRouters({
+      a: { now: () => Date.now() + 3_600_000 },
+      b: { now: () => Date.now() - 3_600_000 },
+    });
+    const tenant = 'stamped';
+    const owner = a.ownership.desiredOwner(tenant);
+    const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
+    const skew = winner === a ? 3_600_000 : -3_600_000;
+    const sent = [envelope(), envelope()];
+    // The envelopes come stamped by whichever node received the call (here: far from either clock).
+    for (const e of sent) e.at = 1_000;
+    await other.router.submit(tenant, sent[0] as CommandEnvelope);
+    await winner.router.submit(tenant, sent[1] as CommandEnvelope);
+    const applied = winner.host.applied.filter((x) => x.tenant === tenant);
+    expect(applied.map((x) => x.id)).toEqual(sent.map((e) => e.id));
+    for (const x of applied) expect(Math.abs(x.at - (Date.now() + skew))).toBeLessThan(5000);
   });
 
   it('an answer too large for NATS fails that call with PAYLOAD_TOO_LARGE; the owner carries on', async () => {

@@ -20,7 +20,7 @@ import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
-import type { Ownership } from '../ports.js';
+import { type Clock, type Ownership, systemClock } from '../ports.js';
 import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
 import { isNoResponders } from './startup.js';
 import { rpcSubject } from './subjects.js';
@@ -43,6 +43,8 @@ export interface ClusterRouterOptions {
   defaultDeadlineMs?: number;
   /** Longest wait for one forwarded attempt before retrying, ms (default 1500). */
   attemptTimeoutMs?: number;
+  /** The clock that stamps commands this node serves (the node's `Clock` port; default the wall clock). */
+  clock?: Clock;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -76,6 +78,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
   private unwarm: (() => void) | null = null;
   private readonly defaultDeadline: number;
   private readonly attemptTimeout: number;
+  private readonly clock: Clock;
   private readonly outgoing = new Map<string, Outgoing[]>();
   private flushScheduled = false;
   forwarded = 0;
@@ -85,6 +88,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
   constructor(private readonly opts: ClusterRouterOptions) {
     this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
     this.attemptTimeout = opts.attemptTimeoutMs ?? 1500;
+    this.clock = opts.clock ?? systemClock;
   }
 
   get nodeId(): string {
@@ -110,7 +114,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
       if (!c.owned) return;
       const env: CommandEnvelope = {
         id: `gain:${this.nodeId}:${Date.now()}:${++warm}`,
-        at: Date.now(),
+        at: this.clock.now(),
         cmd: { type: 'tick' },
       };
       this.opts.local.submit(c.partition, env).catch((e) =>
@@ -183,7 +187,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
       tenant,
       deadline,
       0,
-      (ms) => this.opts.local.submit(tenant, env, ms),
+      (ms) => this.opts.local.submit(tenant, this.stamped(env), ms),
       (hops) => ({ kind: 'submit', tenant, env, hops }),
     );
   }
@@ -206,6 +210,19 @@ export class ClusterPartitionRouter implements PartitionRouter {
 
   ready(): boolean {
     return this.opts.local.ready();
+  }
+
+  /**
+   * The command as this node serves it: stamped with this node's clock, whichever node received the call
+   * (and stamped it with its own). The owner's clock is the one its timers are armed on (`at − now`), and
+   * the host keeps a partition's time from moving back, so a stamp from a node whose clock runs ahead
+   * would drag the tenant's time forward and hold its timers back by the difference (a node 30 s ahead:
+   * every offer timeout of the tenant 30 s late). Before the host records anything of the command (log,
+   * quarantine); a retry is stamped anew, and a duplicate is answered from memory whatever its stamp.
+   */
+  private stamped(env: CommandEnvelope): CommandEnvelope {
+    const at = this.clock.now();
+    return env.at === at ? env : { ...env, at };
   }
 
   private async route<T>(
@@ -354,7 +371,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
               req.tenant,
               deadline,
               req.hops,
-              (ms) => this.opts.local.submit(req.tenant, req.env, ms),
+              (ms) => this.opts.local.submit(req.tenant, this.stamped(req.env), ms),
               (hops) => ({ ...req, hops }),
             )
           : await this.route(

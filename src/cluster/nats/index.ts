@@ -214,6 +214,7 @@ export function createClusterRouter(
     nc: ports.nc,
     ownership: ports.ownership,
     local,
+    clock: ports.clock,
     ...(ports.events ? { events: ports.events } : {}),
     ...opts,
   });
