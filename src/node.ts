@@ -136,6 +136,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
       agentSeriesLimit: config.agentSeriesLimit,
       snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
+      partitionTimeAheadSeconds: () => host?.partitionTimeAheadSeconds ?? 0,
       build: { version: packageVersion(), node: nodeId },
     });
     host = new PartitionHost({

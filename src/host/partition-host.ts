@@ -110,6 +110,9 @@ interface Slot {
   sent: Map<number, HostItem[]>;
 }
 
+/** A partition's time this far ahead of the node's clock is logged (once) as a clock problem. */
+const WARN_TIME_AHEAD_MS = 1000;
+
 /** Work per snapshot slice on the worker: the longest a snapshot holds up a batch after its capture. */
 const SNAPSHOT_SLICE_MS = 3;
 
@@ -169,6 +172,8 @@ export class PartitionHost {
   private readonly quarantine: Quarantine;
   /** Partitions refused because their log was trimmed past the snapshot this node can load (`load`). */
   private readonly refused = new Map<string, Refusal>();
+  /** Partitions whose time was logged as running ahead of this node's clock (`timeAhead`), until it is not. */
+  private readonly aheadLogged = new Set<string>();
   /** Test hook: bugs injected so far, given again to a thread that replaces theirs. */
   private readonly injectedBugs: { slot: number; item: HostItem }[] = [];
 
@@ -249,6 +254,39 @@ export class PartitionHost {
       oldest = Math.max(oldest, (now - st.lastSnapshotAt) / 1000);
     }
     return oldest;
+  }
+
+  /**
+   * Seconds by which the time of the partition furthest ahead runs ahead of this node's clock (0 = none).
+   * A partition's time never moves back, so it runs ahead when the node that wrote its last command had a
+   * clock ahead of this one (the previous owner, after a takeover) or this clock stepped back; its timers
+   * are armed on this clock (`at − now`), so they fire that much late until this clock catches up.
+   */
+  get partitionTimeAheadSeconds(): number {
+    const now = this.ports.clock.now();
+    let ahead = 0;
+    for (const p of this.parts.values()) {
+      if (p.state.status === 'ready') ahead = Math.max(ahead, this.timeAhead(p, now));
+    }
+    return ahead / 1000;
+  }
+
+  /** How far `part`'s time runs ahead of this node's clock, ms (≥ 0); logged once while over a second. */
+  private timeAhead(part: Part, now: number, loaded = false): number {
+    const ahead = part.state.lastAt - now;
+    if (loaded) this.aheadLogged.delete(part.name);
+    if (ahead <= WARN_TIME_AHEAD_MS) {
+      this.aheadLogged.delete(part.name);
+      return Math.max(0, ahead);
+    }
+    if (!this.aheadLogged.has(part.name)) {
+      this.aheadLogged.add(part.name);
+      this.logger?.warn(
+        { tenant: part.name, aheadMs: Math.round(ahead) },
+        "partition time runs ahead of this node's clock: its timers fire up to aheadMs late until the clock catches up (a clock behind the previous owner's, or stepped back: check NTP)",
+      );
+    }
+    return ahead;
   }
 
   /** Partitions held now after ending too many worker threads (`quarantine.ts`): an operator's job. */
@@ -1076,6 +1114,7 @@ export class PartitionHost {
       st.status = 'ready';
       this.knowSeries(part);
       this.setTimer(part, r.nextTimerAt);
+      this.timeAhead(part, this.ports.clock.now(), true);
       const waiting = st.waiting.splice(0);
       for (const p of waiting) this.accept(part, p);
       st.notifyReady();

@@ -159,6 +159,8 @@ export interface MetricsSources {
   tlsCertificate?: () => Buffer;
   /** Age of the oldest snapshot among partitions with unsaved changes, seconds (see the host). */
   snapshotAgeSeconds?: () => number;
+  /** How far the partition time furthest ahead runs ahead of this node's clock, seconds (see the host). */
+  partitionTimeAheadSeconds?: () => number;
   /** Per-agent counters: most (tenant, agent) series each, the rest under agent `_other` (default: no bound). */
   agentSeriesLimit?: number;
   /** `switchboard_build_info{version,node}` = 1 (absent: not exported). */
@@ -388,6 +390,20 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         registers,
         collect() {
           this.set(sources.snapshotAgeSeconds?.() ?? 0);
+        },
+      }),
+  );
+
+  getOrCreate(
+    registry,
+    'switchboard_partition_time_ahead_seconds',
+    () =>
+      new Gauge({
+        name: 'switchboard_partition_time_ahead_seconds',
+        help: "How far the time of the partition furthest ahead runs ahead of this node's clock, seconds (0 = none): its timers fire that much late (the previous owner's clock was ahead of this one, or this clock stepped back)",
+        registers,
+        collect() {
+          this.set(sources.partitionTimeAheadSeconds?.() ?? 0);
         },
       }),
   );

@@ -16,9 +16,18 @@ const TENANT = 'clk';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 const nodes: InProcessNode[] = [];
+/** A: correct clock, owner of `clk`. B: clock 30 s ahead. */
+let a: InProcessNode;
+let b: InProcessNode;
 
 beforeAll(async () => {
   nats = await natsForTest('skewed-clock');
+  const url = nats.urls.join(',');
+  const [idA, idB] = ownerFirst('skew', TENANT);
+  a = await startInProcessNode({ natsUrl: url, nodeId: idA });
+  nodes.push(a);
+  b = await startInProcessNode({ natsUrl: url, nodeId: idB }, { clock: { now: () => Date.now() + SKEW_MS } });
+  nodes.push(b);
 }, 60_000);
 
 afterAll(async () => {
@@ -36,15 +45,6 @@ function ownerFirst(label: string, tenant: string): [string, string] {
 
 describe('a node whose clock runs ahead', () => {
   it('forwards to the owner, which stamps the command with its own clock: offer timeouts fire on time', async () => {
-    const url = nats.urls.join(',');
-    const [idA, idB] = ownerFirst('skew', TENANT);
-    const a = await startInProcessNode({ natsUrl: url, nodeId: idA });
-    nodes.push(a);
-    const b = await startInProcessNode(
-      { natsUrl: url, nodeId: idB },
-      { clock: { now: () => Date.now() + SKEW_MS } },
-    );
-    nodes.push(b);
     await chatDesk(a, TENANT, { offerTimeoutSeconds: 2, agents: 2 });
     // One lease TTL: B is a member, and the tenant stays with A (its rendezvous owner).
     await new Promise((r) => setTimeout(r, 2000));
@@ -78,5 +78,29 @@ describe('a node whose clock runs ahead', () => {
     );
     console.log(`[skewed-clock] W's 2 s offer ended after ${endedAfter} ms`);
     expect(endedAfter).toBeLessThan(4000);
+  }, 90_000);
+
+  it('a tenant taken over from it runs ahead of the new owner’s clock: exported as a gauge and logged once', async () => {
+    // A tenant B owns: its commands carry B's time.
+    const ids = [a.node.nodeId, b.node.nodeId];
+    let tenant = '';
+    for (let k = 0; !tenant; k++) if (rendezvousOwner(`ahead-${k}`, ids) === ids[1]) tenant = `ahead-${k}`;
+    await chatDesk(b, tenant, { offerTimeoutSeconds: 2, agents: 1 });
+    expect(await a.metric('switchboard_partition_time_ahead_seconds')).toBe(0);
+    // B leaves (hands its tenants over); A takes the tenant, whose time is B's: 30 s ahead of A's clock.
+    await b.stop();
+    await waitFor(async () => (await chatEnqueue(a, tenant, 'after-handover')).status === 200, {
+      what: `A to serve ${tenant}`,
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    });
+    const ahead = await a.metric('switchboard_partition_time_ahead_seconds');
+    console.log(`[skewed-clock] after the handover, A exports partition time ${ahead} s ahead of its clock`);
+    expect(ahead).toBeGreaterThan(SKEW_MS / 1000 - 5);
+    expect(ahead).toBeLessThanOrEqual(SKEW_MS / 1000);
+    await a.metric('switchboard_partition_time_ahead_seconds'); // another scrape: no second line
+    const warned = a.lines.filter((l) => /partition time runs ahead/.test(String(l.msg)));
+    expect(warned.map((l) => l.tenant)).toEqual([tenant]);
+    expect(Number(warned[0]?.aheadMs)).toBeGreaterThan(SKEW_MS - 5000);
   }, 90_000);
 });

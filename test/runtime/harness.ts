@@ -85,6 +85,7 @@ export async function startHost(
     partitionsRefused: () => host?.partitionsRefused ?? 0,
     queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
     snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
+    partitionTimeAheadSeconds: () => host?.partitionTimeAheadSeconds ?? 0,
     ...(opts.agentSeriesLimit !== undefined ? { agentSeriesLimit: opts.agentSeriesLimit } : {}),
   });
   host = new PartitionHost({ ...opts, ports, pool, metrics });
