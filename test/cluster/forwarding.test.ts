@@ -207,6 +207,21 @@ describe('forwarding to the lease holder', () => {
     );
   });
 
+  it('a call whose deadline runs out while the owner is unreachable fails with DEADLINE_EXCEEDED', async () => {
+    const { a, c } = await twoRouters();
+    const tenant = 'hooli';
+    expect(await a.ownership.acquire(tenant)).toBe(true);
+    await c.router.submit(tenant, envelope());
+    await a.nc.close(); // gone; its lease still looks alive for 0.5 × TTL (500 ms)
+    const t0 = Date.now();
+    await expect(c.router.submit(tenant, envelope(), 150)).rejects.toMatchObject({
+      code: 'SB_ERR_DEADLINE_EXCEEDED',
+      message: expect.stringMatching(/deadline passed before tenant hooli had a reachable owner/),
+    });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(c.host.applied).toHaveLength(0);
+  });
+
   it('events of an owned tenant are stored in the events stream under its subject and reach other routers', async () => {
     const { a, c } = await twoRouters();
     const tenant = `initech.${Date.now()}`;

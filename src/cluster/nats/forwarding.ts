@@ -10,7 +10,7 @@
  * | held by live node M                | forward to M (M re-checks; at most one more hop)                  |
  * | none, N is the rendezvous winner   | claim the lease, load T (snapshot + log), serve locally           |
  * | none, M is the rendezvous winner   | forward to M, which claims it because it was asked                |
- * | owner unreachable / moving         | back off 25–200 ms and retry until the deadline, then UNAVAILABLE |
+ * | owner unreachable / moving         | retry every 25–200 ms until the deadline, then DEADLINE_EXCEEDED  |
  *
  * Retrying is safe because every command carries its request id: an owner that already applied it
  * answers from memory. Events reach subscribers on any node through the NATS event subjects.
@@ -235,9 +235,13 @@ export class ClusterPartitionRouter implements PartitionRouter {
     const own = this.opts.ownership;
     let backoff = 25;
     let lastErr: unknown = null;
+    let expired = false;
     for (;;) {
       const left = deadline - Date.now();
-      if (left <= 0) break;
+      if (left <= 0) {
+        expired = true;
+        break;
+      }
       try {
         if (own.owns(tenant)) return await local(left);
         const owner = own.ownerOf(tenant);
@@ -256,10 +260,18 @@ export class ClusterPartitionRouter implements PartitionRouter {
       await new Promise((r) => setTimeout(r, Math.min(backoff, Math.max(0, deadline - Date.now()))));
       backoff = Math.min(200, backoff * 2);
     }
+    const why = lastErr ? (lastErr as Error).message : 'lease moving';
+    // The caller's time is up, whatever the last attempt said: that is what it is told (gRPC semantics;
+    // UNAVAILABLE would invite a retry its own deadline no longer allows).
+    if (expired)
+      throw new SwitchboardError(
+        'SB_ERR_DEADLINE_EXCEEDED',
+        `the deadline passed before tenant ${tenant} had a reachable owner (${why})`,
+      );
     if (lastErr && isSwitchboardError(lastErr) && hops > 0) throw lastErr;
     throw new SwitchboardError(
       'SB_ERR_UNAVAILABLE',
-      `tenant ${tenant} has no reachable owner yet (${lastErr ? (lastErr as Error).message : 'lease moving'}); retry`,
+      `tenant ${tenant} has no reachable owner yet (${why}); retry`,
     );
   }
 
