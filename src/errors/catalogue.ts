@@ -156,7 +156,8 @@ export const ERRORS = {
     grpc: GrpcCode.DEADLINE_EXCEEDED,
     http: 504,
     retryable: true,
-    summary: 'the deadline passed before the command was durable',
+    summary:
+      'the deadline passed before the command was durable; it may still take effect: retry with the same request id',
   },
   SB_ERR_NOT_IMPLEMENTED: {
     grpc: GrpcCode.UNIMPLEMENTED,

@@ -15,13 +15,15 @@
  * Retrying is safe because every command carries its request id: an owner that already applied it
  * answers from memory. Events reach subscribers on any node through the NATS event subjects.
  */
+import { randomBytes } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
-import { type Clock, type Ownership, systemClock } from '../ports.js';
+import { type Clock, monotonicClock, type Ownership, systemClock } from '../ports.js';
 import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
+import { ForwardDelays } from './forward-delays.js';
 import { isNoResponders } from './startup.js';
 import { rpcSubject } from './subjects.js';
 
@@ -48,9 +50,16 @@ export interface ClusterRouterOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/**
+ * A forwarded call. `ms`: the time left to the caller's deadline when it was sent (the nodes' clocks need
+ * not agree, so not an absolute deadline); `sent` and `from`: when and by which process (node id and
+ * incarnation), on the sender's monotonic clock, so that the owner can tell a call that reached it too
+ * late (`ForwardDelays`). Absent from nodes that predate them: such calls are not judged.
+ */
+type RpcCall = { hops: number; ms?: number; sent?: number; from?: string };
 type RpcRequest =
-  | { kind: 'submit'; tenant: string; env: CommandEnvelope; hops: number; ms?: number }
-  | { kind: 'query'; tenant: string; q: Query; hops: number; ms?: number };
+  | ({ kind: 'submit'; tenant: string; env: CommandEnvelope } & RpcCall)
+  | ({ kind: 'query'; tenant: string; q: Query } & RpcCall);
 
 type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
 
@@ -70,6 +79,13 @@ const dec = new TextDecoder();
 
 const RETRYABLE = new Set(['SB_ERR_NOT_OWNER', 'SB_ERR_UNAVAILABLE']);
 
+/**
+ * A forwarded call that reached its owner this much later than its budget (measured as `ForwardDelays`
+ * does: the clocks' offset taken out) is not served. The measure can only understate the delay, so the
+ * margin covers only the drift of two monotonic clocks over a window and timer jitter.
+ */
+const LATE_MARGIN_MS = 100;
+
 /** Routes to the lease holder; see the table above. Call `start()` to answer forwarded calls. */
 export class ClusterPartitionRouter implements PartitionRouter {
   private sub: Subscription | null = null;
@@ -79,16 +95,22 @@ export class ClusterPartitionRouter implements PartitionRouter {
   private readonly defaultDeadline: number;
   private readonly attemptTimeout: number;
   private readonly clock: Clock;
+  /** This process as the sender of forwarded calls (an incarnation per process: its clock's origin). */
+  private readonly origin: string;
+  private readonly delays = new ForwardDelays();
   private readonly outgoing = new Map<string, Outgoing[]>();
   private flushScheduled = false;
   forwarded = 0;
   /** NATS requests sent for forwarded calls (≤ `forwarded`: calls of one turn to one node share one). */
   forwardRequests = 0;
+  /** Forwarded calls this node did not serve because they reached it after their deadline. */
+  forwardedTooLate = 0;
 
   constructor(private readonly opts: ClusterRouterOptions) {
     this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
     this.attemptTimeout = opts.attemptTimeoutMs ?? 1500;
     this.clock = opts.clock ?? systemClock;
+    this.origin = `${opts.ownership.nodeId}:${randomBytes(4).toString('hex')}`;
   }
 
   get nodeId(): string {
@@ -281,6 +303,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
     const timeout = Math.max(1, Math.min(deadline - Date.now(), this.attemptTimeout));
     // Remaining time, not an absolute deadline: the nodes' clocks need not agree.
     req.ms = timeout;
+    req.sent = monotonicClock.now();
+    req.from = this.origin;
     this.forwarded++;
     let reply: RpcReply;
     try {
@@ -368,13 +392,31 @@ export class ClusterPartitionRouter implements PartitionRouter {
       if (!Array.isArray(req.calls)) {
         return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded batch' };
       }
-      return { batch: await Promise.all(req.calls.map((c) => this.handleOne(c))) };
+      const now = monotonicClock.now();
+      return { batch: await Promise.all(req.calls.map((c) => this.handleOne(c, now))) };
     }
-    return this.handleOne(req);
+    return this.handleOne(req, monotonicClock.now());
   }
 
-  /** Answers one forwarded call: serve if we own (or can claim) the tenant, else one more hop. */
-  private async handleOne(req: RpcRequest): Promise<RpcReply> {
+  /**
+   * Answers one forwarded call (read at `now`, monotonic): serve if we own (or can claim) the tenant, else
+   * one more hop — unless it reached this node after its budget was spent. The caller has had its answer
+   * (DEADLINE_EXCEEDED) then, and the owner it was meant for reads it late (stopped, stalled): served
+   * now, the command would take effect after the caller was told the deadline passed. Not served, it
+   * changed nothing, and the caller's retry with the same request id is applied once.
+   */
+  private async handleOne(req: RpcRequest, now: number): Promise<RpcReply> {
+    if (typeof req.sent === 'number' && typeof req.from === 'string' && typeof req.ms === 'number') {
+      const late = this.delays.excess(req.from, req.sent, now);
+      if (late > req.ms + LATE_MARGIN_MS) {
+        this.forwardedTooLate++;
+        return {
+          ok: false,
+          code: 'SB_ERR_DEADLINE_EXCEEDED',
+          message: `the call reached the owner ${Math.round(late)} ms late, past its ${req.ms} ms budget: not applied`,
+        };
+      }
+    }
     const deadline = Date.now() + Math.max(1, Math.min(req.ms ?? this.defaultDeadline, 60_000));
     try {
       const result =
