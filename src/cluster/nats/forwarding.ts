@@ -30,6 +30,8 @@ import { rpcSubject } from './subjects.js';
 /** What the router needs from ownership beyond the port: who should own a tenant. */
 export interface ClusterOwnership extends Ownership {
   desiredOwner(partition: string): string | null;
+  /** The node lease TTL, ms (the default grace of a lost NATS connection, see `natsGraceMs`). */
+  readonly leaseTtlMs?: number;
 }
 
 export interface ClusterRouterOptions {
@@ -47,6 +49,11 @@ export interface ClusterRouterOptions {
   attemptTimeoutMs?: number;
   /** The clock that stamps commands this node serves (the node's `Clock` port; default the wall clock). */
   clock?: Clock;
+  /**
+   * Not ready once the NATS connection has been down this long, ms (default: the lease TTL, after which
+   * the node holds no lease and can forward nothing); ready again when it reconnects.
+   */
+  natsGraceMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -100,6 +107,9 @@ export class ClusterPartitionRouter implements PartitionRouter {
   private readonly delays = new ForwardDelays();
   private readonly outgoing = new Map<string, Outgoing[]>();
   private flushScheduled = false;
+  /** Since when the NATS connection is down (monotonic ms), or null while it is up. */
+  private natsDownSince: number | null = null;
+  private readonly natsGrace: number;
   forwarded = 0;
   /** NATS requests sent for forwarded calls (≤ `forwarded`: calls of one turn to one node share one). */
   forwardRequests = 0;
@@ -111,6 +121,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
     this.attemptTimeout = opts.attemptTimeoutMs ?? 1500;
     this.clock = opts.clock ?? systemClock;
     this.origin = `${opts.ownership.nodeId}:${randomBytes(4).toString('hex')}`;
+    this.natsGrace = opts.natsGraceMs ?? opts.ownership.leaseTtlMs ?? 2000;
   }
 
   get nodeId(): string {
@@ -119,6 +130,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
 
   /** Subscribes to `sb.rpc.<nodeId>` and taps the events of owned tenants into `SB_EVENTS`. */
   start(): void {
+    void this.watchConnection();
     this.sub = this.opts.nc.subscribe(rpcSubject(this.nodeId), {
       callback: (err, msg) => {
         if (err) return;
@@ -230,8 +242,40 @@ export class ClusterPartitionRouter implements PartitionRouter {
     return subscribeClusterEvents(this.opts.nc, filter, onEvent, this.opts.eventSubjectPrefix);
   }
 
+  /**
+   * Ready: the host is, and NATS is connected or was lost less than the grace ago. A node cut off from
+   * NATS for longer holds no lease (its leases lapse within 0.4 × TTL) and can forward nothing: every call
+   * would fail UNAVAILABLE, so it leaves the load balancer until it reconnects. It cannot tell whether the
+   * other nodes are cut off too: in a NATS outage of the whole cluster every node goes unready (see
+   * deploy/RUNBOOK.md, SwitchboardNodeNotReady).
+   */
   ready(): boolean {
-    return this.opts.local.ready();
+    if (!this.opts.local.ready() || this.opts.nc.isClosed()) return false;
+    const since = this.natsDownSince;
+    return since === null || monotonicClock.now() - since < this.natsGrace;
+  }
+
+  /** Follows the NATS connection: when it went down, and when it came back. */
+  private async watchConnection(): Promise<void> {
+    try {
+      for await (const s of this.opts.nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'staleConnection') {
+          if (this.natsDownSince === null) {
+            this.natsDownSince = monotonicClock.now();
+            this.opts.log?.(
+              `NATS connection lost; this node is not ready if it is not back within ${this.natsGrace} ms`,
+              { type: s.type },
+            );
+          }
+        } else if (s.type === 'reconnect' && this.natsDownSince !== null) {
+          const downMs = Math.round(monotonicClock.now() - this.natsDownSince);
+          this.natsDownSince = null;
+          this.opts.log?.('NATS connection back', { downMs });
+        }
+      }
+    } catch {
+      // The connection was closed: its status ends with it.
+    }
   }
 
   /**

@@ -187,6 +187,11 @@ export class KvOwnership implements Ownership {
     this.clock = opts.clock ?? monotonicClock;
   }
 
+  /** This node's lease TTL, ms (the bucket's, if shorter: see `start`). */
+  get leaseTtlMs(): number {
+    return this.ttl;
+  }
+
   private log(msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(msg, { node: this.nodeId, ...fields });
   }
