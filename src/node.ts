@@ -133,6 +133,9 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       partitionsRefused: () => host?.partitionsRefused ?? 0,
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
+      ...(cluster.isClusterPorts(ports)
+        ? { leaseRenewalFailures: () => ports.ownership.renewalFailures }
+        : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
       agentSeriesLimit: config.agentSeriesLimit,
       snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,

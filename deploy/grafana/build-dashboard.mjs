@@ -385,7 +385,7 @@ const ROWS = [
       ),
       timeseries(
         'Worker restarts and lease losses',
-        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed).',
+        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed) with the failed lease renewals that lead to a lapse (NATS unreachable or slow).',
         [
           target(
             'sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))',
@@ -401,6 +401,11 @@ const ROWS = [
             'sum by (pod, reason) (increase(switchboard_poison_total[$__rate_interval]))',
             '{{pod}} poison {{reason}}',
             'D',
+          ),
+          target(
+            'sum by (pod) (increase(switchboard_node_lease_renewal_failures_total[$__rate_interval]))',
+            '{{pod}} lease renewals failed',
+            'E',
           ),
         ],
         { w: 6 },

@@ -155,6 +155,8 @@ export interface MetricsSources {
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
   leaseLosses?: () => Record<string, number>;
+  /** Cluster mode: this node's failed lease renewals so far (see `KvOwnership.renewalFailures`). */
+  leaseRenewalFailures?: () => number;
   /** With TLS: the PEM certificate (chain) in service now. */
   tlsCertificate?: () => Buffer;
   /** Age of the oldest snapshot among partitions with unsaved changes, seconds (see the host). */
@@ -376,6 +378,22 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           if (!losses) return;
           this.reset();
           for (const [reason, n] of Object.entries(losses)) this.inc({ reason }, n);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'switchboard_node_lease_renewal_failures_total',
+    () =>
+      new Counter({
+        name: 'switchboard_node_lease_renewal_failures_total',
+        help: "Renewals of this node's cluster lease that failed (NATS unreachable or slow); failing for 0.4 × the lease TTL drops every partition (a lease loss, reason lapsed)",
+        registers,
+        collect() {
+          const n = sources.leaseRenewalFailures?.();
+          if (n === undefined) return;
+          this.reset();
+          this.inc(n);
         },
       }),
   );

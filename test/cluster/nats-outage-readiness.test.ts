@@ -59,5 +59,12 @@ describe('readiness and the NATS connection', () => {
     const lines = node.lines.map((l) => String(l.msg));
     expect(lines.some((m) => m.startsWith('NATS connection lost'))).toBe(true);
     expect(lines).toContain('NATS connection back');
+    // The lease renewals that failed meanwhile: counted, and logged once when they started and once when
+    // they went through again (not on every renewal).
+    await waitFor(() => node.lines.some((l) => l.msg === 'node lease renewals go through again'), {
+      what: 'lease renewals to go through again',
+    });
+    expect(await node.metric('switchboard_node_lease_renewal_failures_total')).toBeGreaterThan(0);
+    expect(node.lines.filter((l) => String(l.msg).startsWith('node lease renewal failed'))).toHaveLength(1);
   }, 60_000);
 });

@@ -191,6 +191,35 @@ describe('partition leases on NATS KV', () => {
     expect(a.o.leaseLosses).toEqual({ fenced: 0, expired: 0, lapsed: 1 });
   });
 
+  it('failed renewals are counted, and logged once when they start and once when they go through again', async () => {
+    const b = buckets();
+    const a = await node('router-a', b);
+    // NATS not answering for a while: every renewal's KV write fails (not on the revision).
+    const kv = (a.o as unknown as { nodes: { update: (...args: unknown[]) => Promise<number> } }).nodes;
+    const update = kv.update.bind(kv);
+    kv.update = () => Promise.reject(new Error('TIMEOUT'));
+    await until(() => a.o.renewalFailures >= 5, TTL * 3);
+    kv.update = update;
+    await until(() => a.logs.some((l) => l.msg === 'node lease renewals go through again'), TTL * 2);
+    const failed = a.logs.filter((l) => l.msg.startsWith('node lease renewal failed'));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.fields.err).toMatch(/TIMEOUT/);
+    const back = a.logs.filter((l) => l.msg === 'node lease renewals go through again');
+    expect(back).toHaveLength(1);
+    expect(back[0]?.fields.failed).toBe(a.o.renewalFailures);
+    expect(back[0]?.fields.failedForMs).toBeGreaterThanOrEqual(0.3 * TTL);
+    // A second run of failures is a second pair of lines.
+    kv.update = () => Promise.reject(new Error('TIMEOUT'));
+    const before = a.o.renewalFailures;
+    await until(() => a.o.renewalFailures > before, TTL * 2);
+    kv.update = update;
+    await until(
+      () => a.logs.filter((l) => l.msg === 'node lease renewals go through again').length === 2,
+      TTL * 2,
+    );
+    expect(a.logs.filter((l) => l.msg.startsWith('node lease renewal failed'))).toHaveLength(2);
+  });
+
   it('a wall clock stepped back (NTP, a resumed VM) does not stretch a lease: it still ends 0.4 × TTL after the last renewal', async () => {
     const b = buckets();
     const a = await node('router-a', b, { proactive: false });

@@ -176,6 +176,10 @@ export class KvOwnership implements Ownership {
    * partition the node holds; `switchboard_node_lease_lost_total` exports them.
    */
   readonly leaseLosses = { fenced: 0, expired: 0, lapsed: 0 };
+  /** Renewals (and re-registrations) of this node's lease that failed: `switchboard_node_lease_renewal_failures_total`. */
+  renewalFailures = 0;
+  /** The failures in a row now: since when (monotonic), how many; null while renewals go through. */
+  private failing: { since: number; count: number } | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -305,7 +309,13 @@ export class KvOwnership implements Ownership {
     this.renewing = true;
     try {
       if (this.selfRevision === null) {
-        await this.register();
+        try {
+          await this.register();
+        } catch (e) {
+          this.renewalFailed(e);
+          return;
+        }
+        this.renewalsBack();
         this.queueRebalance();
         return;
       }
@@ -318,6 +328,7 @@ export class KvOwnership implements Ownership {
           Math.round(this.ttl * RENEW_EVERY),
         );
         this.selfRevision = rev;
+        this.renewalsBack();
         // The CAS went through, so nobody fenced this node since its last write, and nobody took any of
         // its partitions: valid again even after a lapse (NATS down a while). What a lapse dropped is
         // claimed back by the rebalance, by CAS like anyone's.
@@ -329,7 +340,7 @@ export class KvOwnership implements Ownership {
         if (lapsed) this.queueRebalance();
       } catch (e) {
         if (!isWrongRevision(e)) {
-          this.log('node lease renewal failed; will retry until it runs out', { err: String(e) });
+          this.renewalFailed(e);
           return;
         }
         // A renewal that timed out may still have landed: if the key holds our own write, adopt it.
@@ -344,6 +355,34 @@ export class KvOwnership implements Ownership {
     } finally {
       this.renewing = false;
     }
+  }
+
+  /**
+   * Counts a failed renewal (NATS unreachable or slow). Logged once per run of failures, not every TTL/10:
+   * the run's end says how long it lasted and how many failed (`renewalsBack`).
+   */
+  private renewalFailed(e: unknown): void {
+    this.renewalFailures++;
+    if (this.failing) {
+      this.failing.count++;
+      return;
+    }
+    this.failing = { since: this.clock.now(), count: 1 };
+    this.log(
+      'node lease renewal failed; retrying every TTL/10 until one goes through (the lease lapses 0.4 × TTL after the last one)',
+      { err: String(e), every: Math.round(this.ttl * RENEW_EVERY) },
+    );
+  }
+
+  /** A renewal (or registration) went through: ends a run of failures, saying how it went. */
+  private renewalsBack(): void {
+    const f = this.failing;
+    if (!f) return;
+    this.failing = null;
+    this.log('node lease renewals go through again', {
+      failedForMs: Math.round(this.clock.now() - f.since),
+      failed: f.count,
+    });
   }
 
   /**
