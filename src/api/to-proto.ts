@@ -189,6 +189,7 @@ export function explanationToProto(e: Explanation): PbExplanation {
     scoredSkills: e.scoredSkills === undefined ? [] : e.scoredSkills.slice(),
     skillScore: e.skillScore,
     qualified: e.qualified,
+    offeredAfterMs: e.offeredAfterMs,
   };
 }
 

@@ -384,7 +384,7 @@ function acceptOffer(p: Partition, agentId: string, convId: string): Reply {
   for (const o of others) withdraw(p, c, o, 'accepted_elsewhere');
   a.consecutiveMisses = 0;
   a.offers.splice(a.offers.indexOf(c.id), 1);
-  p.assign(c, a, c.pending ?? p.explain(c, laneOf(c), 'strategy', 1), true);
+  p.assign(c, a, p.acceptedExplanation(c), true);
   p.refreshAgent(a);
   for (const o of others) p.serveAgent(o);
   return OK;

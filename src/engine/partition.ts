@@ -600,6 +600,18 @@ export class Partition implements RuleContext {
     return e;
   }
 
+  /**
+   * The explanation of an offer accepted now. The offer's was written when it went out, but the customer
+   * waited until the accept: `waitedMs` is the wait until now (as the queue's average wait counts it),
+   * `offeredAfterMs` the wait until the offer went out. A fresh object: explanations are shared with
+   * snapshots and events, never changed in place.
+   */
+  acceptedExplanation(c: Conv): Explanation {
+    const pending = c.pending;
+    if (pending === null) return this.explain(c, laneOf(c), 'strategy', 1);
+    return { ...pending, waitedMs: small(this.now - c.enqueuedAt), offeredAfterMs: pending.waitedMs };
+  }
+
   /** Applies overflow steps that are already due (e.g. while the conversation was being offered). */
   catchUpOverflow(c: Conv): void {
     while (this.overflowDue(c) <= this.now) this.applyStep(c);

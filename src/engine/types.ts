@@ -227,7 +227,10 @@ export interface Explanation {
   candidates: number;
   /** Overflow steps applied before the match, e.g. ["relax_skills:1", "widen_to_queue:q2"]. */
   relaxed: string[];
+  /** How long the customer waited for this agent: until the assignment, or for an offer until its accept. */
   waitedMs: number;
+  /** Accepted offers only: how long the customer had waited when the offer went out. */
+  offeredAfterMs?: number;
   /**
    * `most_skilled` strategy picks only: the skills the agent was scored on — the queue's required skills
    * after the overflow steps applied, then the conversation's own beyond them — and the agent's summed

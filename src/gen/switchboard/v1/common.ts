@@ -606,7 +606,10 @@ export interface Explanation {
   candidates: number;
   /** Overflow steps applied before the match, e.g. ["relax_skills:1", "widen_to_queue:q2"]. */
   relaxed: string[];
-  /** How long the conversation waited, ms. */
+  /**
+   * How long the customer waited for this agent, ms: until the assignment, or for an offer until it was
+   * accepted.
+   */
   waitedMs: number;
   /**
    * `most_skilled` strategy picks only (empty otherwise): the skills the agent was scored on — the
@@ -623,7 +626,14 @@ export interface Explanation {
    * queue list allows the queue. False for an escalation to a tier means none of the tier who could was
    * available, so another agent of the tier was added.
    */
-  qualified?: boolean | undefined;
+  qualified?:
+    | boolean
+    | undefined;
+  /**
+   * Accepted offers only: how long the customer had waited when the offer went out, ms (the rest of
+   * `waited_ms` it rang at the desk).
+   */
+  offeredAfterMs?: number | undefined;
 }
 
 function createBaseSkillLevel(): SkillLevel {
@@ -2722,6 +2732,7 @@ function createBaseExplanation(): Explanation {
     scoredSkills: [],
     skillScore: undefined,
     qualified: undefined,
+    offeredAfterMs: undefined,
   };
 }
 
@@ -2753,6 +2764,9 @@ export const Explanation: MessageFns<Explanation> = {
     }
     if (message.qualified !== undefined) {
       writer.uint32(72).bool(message.qualified);
+    }
+    if (message.offeredAfterMs !== undefined) {
+      writer.uint32(81).double(message.offeredAfterMs);
     }
     return writer;
   },
@@ -2842,6 +2856,14 @@ export const Explanation: MessageFns<Explanation> = {
             message.qualified = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.offeredAfterMs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2881,6 +2903,11 @@ export const Explanation: MessageFns<Explanation> = {
         ? globalThis.Number(object.skill_score)
         : undefined,
       qualified: isSet(object.qualified) ? globalThis.Boolean(object.qualified) : undefined,
+      offeredAfterMs: isSet(object.offeredAfterMs)
+        ? globalThis.Number(object.offeredAfterMs)
+        : isSet(object.offered_after_ms)
+        ? globalThis.Number(object.offered_after_ms)
+        : undefined,
     };
   },
 
@@ -2913,6 +2940,9 @@ export const Explanation: MessageFns<Explanation> = {
     if (message.qualified !== undefined) {
       obj.qualified = message.qualified;
     }
+    if (message.offeredAfterMs !== undefined) {
+      obj.offeredAfterMs = floatToJson(message.offeredAfterMs);
+    }
     return obj;
   },
 
@@ -2930,6 +2960,7 @@ export const Explanation: MessageFns<Explanation> = {
     message.scoredSkills = object.scoredSkills?.map((e) => e) || [];
     message.skillScore = object.skillScore ?? undefined;
     message.qualified = object.qualified ?? undefined;
+    message.offeredAfterMs = object.offeredAfterMs ?? undefined;
     return message;
   },
 };
