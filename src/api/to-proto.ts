@@ -184,6 +184,7 @@ export function explanationToProto(e: Explanation): PbExplanation {
     strategy: PB_STRATEGY[e.strategy],
     queueId: e.queueId,
     candidates: e.candidates,
+    candidatesTruncated: e.candidatesTruncated === true,
     relaxed: e.relaxed.slice(),
     waitedMs: e.waitedMs,
     scoredSkills: e.scoredSkills === undefined ? [] : e.scoredSkills.slice(),

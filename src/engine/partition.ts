@@ -547,28 +547,36 @@ export class Partition implements RuleContext {
     }
     if (q.strategy.automatic && lane.pool.size > 0) {
       const width = q.strategy.width(q.cfg);
+      // Every available member of the lane qualifies for an unconstrained conversation. A constrained one
+      // counts those its bounded walk met that qualify: fewer than the pool when it stopped early.
+      const free = unconstrained(c);
+      this.walkChecked = 0;
+      this.walkQualified = 0;
+      const eligible = free ? null : (x: Member) => this.countFit(x, c);
       if (width === 1) {
         let m: Member | undefined;
-        if (unconstrained(c)) m = lane.pool.peek()!;
-        else {
-          const eligible = (x: Member) => fits(x.agent, c);
+        if (eligible === null) m = lane.pool.peek()!;
+        else
           m =
             c.adHoc !== null && q.strategy.pickAdHoc
               ? q.strategy.pickAdHoc(lane, c, eligible, SEARCH_LIMIT)
               : lane.pool.findFirst(eligible, SEARCH_LIMIT);
-        }
         if (m) {
-          this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', lane.pool.size, m));
+          const n = free ? lane.pool.size : this.walkQualified;
+          const truncated = !free && this.walkChecked < lane.pool.size;
+          this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', n, m, truncated));
           return this.lastStatus;
         }
       } else {
-        const ms = lane.pool.findTop((x) => fits(x.agent, c), width, SEARCH_LIMIT);
+        const ms = lane.pool.findTop(eligible ?? ALWAYS, width, SEARCH_LIMIT);
         if (ms.length > 0) {
+          const n = free ? lane.pool.size : this.walkQualified;
+          const truncated = !free && this.walkChecked < lane.pool.size;
           this.deliver(
             c,
             ms.map((m) => m.agent),
             ms,
-            this.explain(c, lane, 'strategy', lane.pool.size),
+            this.explain(c, lane, 'strategy', n, null, truncated),
           );
           return this.lastStatus;
         }
@@ -579,13 +587,30 @@ export class Partition implements RuleContext {
     return this.lastStatus;
   }
 
-  /** `m`: the member the strategy picked, for a strategy that explains its score (`explainPick`). */
+  /** Members a constrained search of a pool looked at, and those of them that qualified (`countFit`). */
+  walkChecked = 0;
+  walkQualified = 0;
+
+  /** `fits`, counted for the explanation's candidates. */
+  countFit(x: Member, c: Conv): boolean {
+    this.walkChecked++;
+    if (!fits(x.agent, c)) return false;
+    this.walkQualified++;
+    return true;
+  }
+
+  /**
+   * `m`: the member the strategy picked, for a strategy that explains its score (`explainPick`).
+   * `truncated`: `candidates` is a lower bound, the search stopped before it had looked at every
+   * available agent.
+   */
   explain(
     c: Conv,
     lane: Lane,
     rule: Explanation['rule'],
     candidates: number,
     m: Member | null = null,
+    truncated = false,
   ): Explanation {
     const e: Explanation = {
       rule,
@@ -596,6 +621,7 @@ export class Partition implements RuleContext {
       // Kept with the conversation: a small integer, not a boxed number (see `small`).
       waitedMs: small(this.now - c.enqueuedAt),
     };
+    if (truncated) e.candidatesTruncated = true;
     if (m !== null && rule === 'strategy') c.queue.strategy.explainPick?.(m, c, e);
     return e;
   }
@@ -976,11 +1002,16 @@ export class Partition implements RuleContext {
       }
       const lane = mi[bestK] as Lane;
       const inPool = lane.pool.hasId(mi[bestK + 1] as number);
-      // Candidates = agents available in the lane, this one included (its pool slot is refreshed later).
-      // The Member is needed only by a strategy that records picks (round robin) or explains a score.
+      // Candidates: for an unconstrained conversation every agent available in the lane, this one
+      // included (its pool slot is refreshed later). A constrained one (skills of its own, agents who
+      // missed it) was matched to this agent alone: the others were not looked at, so it says at least
+      // this one. The Member is needed only by a strategy that records picks (round robin) or explains a
+      // score.
       const strategy = lane.queue.strategy;
       const m = strategy.picked || strategy.explainPick ? a.members[bestK >> 1]! : null;
-      const expl = this.explain(best, lane, 'strategy', lane.pool.size + (inPool ? 0 : 1), m);
+      const others = lane.pool.size - (inPool ? 1 : 0);
+      const free = unconstrained(best);
+      const expl = this.explain(best, lane, 'strategy', free ? others + 1 : 1, m, !free && others > 0);
       this.removeWaiting(best);
       this.deliverOne(best, a, m, expl, false);
     }
@@ -1213,6 +1244,8 @@ export class Partition implements RuleContext {
     return new Queue(cfg, STRATEGIES[cfg.strategy]);
   }
 }
+
+const ALWAYS = (): boolean => true;
 
 /** Conversation without ad-hoc requirements or exclusions: any pool member fits. */
 export function unconstrained(c: Conv): boolean {

@@ -224,7 +224,16 @@ export interface Explanation {
     | 'escalation';
   strategy: StrategyName;
   queueId: string;
+  /**
+   * Available agents who qualified for the conversation when it was decided (could have taken it). For
+   * a conversation with skills of its own or agents who missed it, the ones the bounded search met.
+   */
   candidates: number;
+  /**
+   * Present (true) when `candidates` is a lower bound: the search stopped (at the first that qualified,
+   * or after `SEARCH_LIMIT` agents) before it had looked at every available agent.
+   */
+  candidatesTruncated?: boolean;
   /** Overflow steps applied before the match, e.g. ["relax_skills:1", "widen_to_queue:q2"]. */
   relaxed: string[];
   /** How long the customer waited for this agent: until the assignment, or for an offer until its accept. */

@@ -602,7 +602,10 @@ export interface Explanation {
   strategy: Strategy;
   /** The queue the match was made in. */
   queueId: string;
-  /** How many eligible agents were considered. */
+  /**
+   * How many available agents qualified for the conversation when it was decided (could have taken it);
+   * for a conversation with skills of its own or agents who missed it, those the bounded search met.
+   */
   candidates: number;
   /** Overflow steps applied before the match, e.g. ["relax_skills:1", "widen_to_queue:q2"]. */
   relaxed: string[];
@@ -633,7 +636,14 @@ export interface Explanation {
    * Accepted offers only: how long the customer had waited when the offer went out, ms (the rest of
    * `waited_ms` it rang at the desk).
    */
-  offeredAfterMs?: number | undefined;
+  offeredAfterMs?:
+    | number
+    | undefined;
+  /**
+   * `candidates` is a lower bound: the search stopped (at the first agent that qualified, or after 64
+   * agents) before it had looked at every available agent.
+   */
+  candidatesTruncated: boolean;
 }
 
 function createBaseSkillLevel(): SkillLevel {
@@ -2733,6 +2743,7 @@ function createBaseExplanation(): Explanation {
     skillScore: undefined,
     qualified: undefined,
     offeredAfterMs: undefined,
+    candidatesTruncated: false,
   };
 }
 
@@ -2767,6 +2778,9 @@ export const Explanation: MessageFns<Explanation> = {
     }
     if (message.offeredAfterMs !== undefined) {
       writer.uint32(81).double(message.offeredAfterMs);
+    }
+    if (message.candidatesTruncated !== false) {
+      writer.uint32(88).bool(message.candidatesTruncated);
     }
     return writer;
   },
@@ -2864,6 +2878,14 @@ export const Explanation: MessageFns<Explanation> = {
             message.offeredAfterMs = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.candidatesTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2908,6 +2930,11 @@ export const Explanation: MessageFns<Explanation> = {
         : isSet(object.offered_after_ms)
         ? globalThis.Number(object.offered_after_ms)
         : undefined,
+      candidatesTruncated: isSet(object.candidatesTruncated)
+        ? globalThis.Boolean(object.candidatesTruncated)
+        : isSet(object.candidates_truncated)
+        ? globalThis.Boolean(object.candidates_truncated)
+        : false,
     };
   },
 
@@ -2943,6 +2970,9 @@ export const Explanation: MessageFns<Explanation> = {
     if (message.offeredAfterMs !== undefined) {
       obj.offeredAfterMs = floatToJson(message.offeredAfterMs);
     }
+    if (message.candidatesTruncated !== false) {
+      obj.candidatesTruncated = message.candidatesTruncated;
+    }
     return obj;
   },
 
@@ -2961,6 +2991,7 @@ export const Explanation: MessageFns<Explanation> = {
     message.skillScore = object.skillScore ?? undefined;
     message.qualified = object.qualified ?? undefined;
     message.offeredAfterMs = object.offeredAfterMs ?? undefined;
+    message.candidatesTruncated = object.candidatesTruncated ?? false;
     return message;
   },
 };
