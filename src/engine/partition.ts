@@ -34,6 +34,7 @@ import {
 } from './model.js';
 import { CUSTOMER_RULES, canWaitFor, type RuleContext } from './rules/index.js';
 import { STRATEGIES } from './strategies/index.js';
+import { SEARCH_LIMIT } from './strategies/strategy.js';
 import { StringTable } from './string-table.js';
 import type {
   AgentConfig,
@@ -49,8 +50,7 @@ import type {
 import { lineOrder } from './wait-line.js';
 import { BUCKETS, F } from './window.js';
 
-/** Max heap entries examined by a filtered (lazy) search. */
-export const SEARCH_LIMIT = 64;
+export { SEARCH_LIMIT };
 /**
  * How far past a boundary the service level must climb before a breached or at-risk queue is told it
  * improved (one percentage point): without it a queue hovering at the boundary alerts with every answer.
@@ -568,7 +568,8 @@ export class Partition implements RuleContext {
           return this.lastStatus;
         }
       } else {
-        const ms = lane.pool.findTop(eligible ?? ALWAYS, width, SEARCH_LIMIT);
+        // An explicit width beyond the search bound is honoured: the walk must be able to meet that many.
+        const ms = lane.pool.findTop(eligible ?? ALWAYS, width, Math.max(SEARCH_LIMIT, width));
         if (ms.length > 0) {
           const n = free ? lane.pool.size : this.walkQualified;
           const truncated = !free && this.walkChecked < lane.pool.size;

@@ -104,7 +104,10 @@ export interface QueueConfig {
   strategy: StrategyName;
   /** With `round_robin`: skip agents that are not `online` rather than waiting for them (cost-centred teams). */
   onlineOnly: boolean;
-  /** For `broadcast`: how many agents get the offer at once (first to accept wins). */
+  /**
+   * For `broadcast`: how many agents get the offer at once (first to accept wins); 0 = every matching
+   * available agent, up to 64 (the engine's search bound, `SEARCH_LIMIT`).
+   */
   broadcastWidth: number;
   /** Queue priority 0–10: a freed agent serves higher-priority queues first. */
   priority: number;

@@ -40,11 +40,11 @@ function fieldOf(fn: () => unknown): string | undefined {
 }
 
 describe('queue validation', () => {
-  it('a complete queue maps to the engine record, with defaults for window and broadcast width', () => {
+  it('a complete queue maps to the engine record, with the default window; broadcast width 0 stays 0 (all matching)', () => {
     const q = toQueueConfig(valid);
     expect(q.strategy).toBe('round_robin');
     expect(q.serviceLevel).toEqual({ target: 0.9, thresholdSeconds: 10, windowSeconds: 3600 });
-    expect(q.broadcastWidth).toBe(3);
+    expect(q.broadcastWidth).toBe(0);
     expect(q.overflow.map((s) => s.action.kind)).toEqual(['relax_skills', 'widen_to_queue', 'escalate_tier']);
     expect(q.businessHours?.timeZone).toBe('Europe/Paris');
   });

@@ -42,7 +42,6 @@ const STRATEGY_BY_PB: readonly (StrategyName | undefined)[] = [
 
 const WEEK = 604_800;
 const DEFAULT_WINDOW_SECONDS = 3_600;
-const DEFAULT_BROADCAST_WIDTH = 3;
 
 /** The usual targets per channel (chat answers fast, email within a day), used when none is given. */
 const DEFAULT_SERVICE_LEVEL: Record<Channel, ServiceLevelTarget> = {
@@ -167,10 +166,8 @@ export function toQueueConfig(q: Queue | undefined, field = 'queue'): QueueConfi
     requiredSkills: checkSkillRequirements(q.requiredSkills, `${field}.requiredSkills`),
     strategy: checkEnum(q.strategy, STRATEGY_BY_PB, `${field}.strategy`, PbStrategy),
     onlineOnly: checkBool(q.onlineOnly, `${field}.onlineOnly`),
-    broadcastWidth:
-      q.broadcastWidth === 0
-        ? DEFAULT_BROADCAST_WIDTH
-        : checkInt(q.broadcastWidth, `${field}.broadcastWidth`, 1, 100),
+    // 0 (unset) = every matching agent, bounded by the engine (types.ts).
+    broadcastWidth: checkInt(q.broadcastWidth, `${field}.broadcastWidth`, 0, 100),
     priority: checkInt(q.priority, `${field}.priority`, 0, 10),
     serviceLevel: toServiceLevel(q.serviceLevel, channel, `${field}.serviceLevel`),
     maxSize: checkInt(q.maxSize, `${field}.maxSize`, 0, 10_000_000),

@@ -8,6 +8,12 @@
 import type { Conv, Lane, Member } from '../model.js';
 import type { Explanation, QueueConfig, StrategyName } from '../types.js';
 
+/**
+ * Max heap entries examined by a filtered (lazy) search of a pool or a wait line, and the number of desks
+ * a `broadcast` queue with `broadcastWidth: 0` rings.
+ */
+export const SEARCH_LIMIT = 64;
+
 export interface RoutingStrategy {
   readonly name: StrategyName;
   /** false ⇒ the engine never picks an agent itself; conversations wait for a supervisor's `assign`. */

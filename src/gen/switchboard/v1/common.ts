@@ -510,7 +510,10 @@ export interface Queue {
   strategy: Strategy;
   /** With round robin: skip agents that are not online rather than waiting for them (cost-centred teams). */
   onlineOnly: boolean;
-  /** With broadcast: how many agents get the offer at once (1–100; 0 = the default 3). */
+  /**
+   * With broadcast: how many agents get the offer at once (1–100); 0 (the default) = every matching
+   * available agent, up to 64 (the engine's search bound).
+   */
   broadcastWidth: number;
   /** Queue priority 0–10: a freed agent serves higher-priority queues first. */
   priority: number;
