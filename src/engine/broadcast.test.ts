@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { agentConfig, conversation, offers, queueConfig, Scenario } from './fixtures.js';
+import { agentConfig, assignments, conversation, offers, only, queueConfig, Scenario } from './fixtures.js';
+import { restoreEngine } from './index.js';
 
 describe('broadcast width', () => {
   it('0 (the default) rings every matching available agent', () => {
@@ -22,5 +23,141 @@ describe('broadcast width', () => {
     s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 80, offerTimeoutSeconds: 20 }));
     for (let i = 0; i < 90; i++) s.online(agentConfig(`a${i}`));
     expect(offers(s.enqueue(conversation('c1')))).toHaveLength(80);
+  });
+});
+
+describe('broadcast of a conversation that had to wait', () => {
+  function waitingBroadcast(width = 3) {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: width, offerTimeoutSeconds: 20 }));
+    for (const id of ['a', 'b', 'c']) s.given({ type: 'upsert_agent', agent: agentConfig(id) });
+    s.enqueue(conversation('c1'));
+    return s;
+  }
+
+  it('rings every agent who frees up while it rings, up to the width; the first to accept wins', () => {
+    const s = waitingBroadcast();
+    const rang = ['a', 'b', 'c'].map((id) =>
+      offers(s.when({ type: 'set_presence', agentId: id, presence: 'online' })),
+    );
+    expect(rang).toEqual([['c1→a'], ['c1→b'], ['c1→c']]);
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.offeredTo).toEqual(['a', 'b', 'c']);
+    const accepted = s.when({ type: 'accept_offer', agentId: 'b', conversationId: 'c1' });
+    expect(assignments(accepted)).toEqual(['c1→b']);
+    expect(only(accepted, 'offer_rescinded').map((e) => [e.agentId, e.reason])).toEqual([
+      ['a', 'accepted_elsewhere'],
+      ['c', 'accepted_elsewhere'],
+    ]);
+  });
+
+  it('stops at the width', () => {
+    const s = waitingBroadcast(2);
+    const rang = ['a', 'b', 'c'].map((id) =>
+      offers(s.when({ type: 'set_presence', agentId: id, presence: 'online' })),
+    );
+    expect(rang).toEqual([['c1→a'], ['c1→b'], []]);
+  });
+
+  it('a desk that joins later gets the full timeout, and the desks already ringing are told the later expiry', () => {
+    const s = waitingBroadcast();
+    const t0 = s.t;
+    s.when({ type: 'set_presence', agentId: 'a', presence: 'online' });
+    s.t += 15_000;
+    const joined = only(s.when({ type: 'set_presence', agentId: 'b', presence: 'online' }), 'offered');
+    expect(joined.map((e) => [e.agentId, e.expiresAt])).toEqual([
+      ['a', t0 + 35_000],
+      ['b', t0 + 35_000],
+    ]);
+    // Nobody missed anything at the first expiry.
+    expect(only(s.advance(5_000), 'offer_missed')).toEqual([]);
+    expect(only(s.advance(15_000), 'offer_missed').map((e) => e.agentId)).toEqual(['a', 'b']);
+  });
+
+  it('prefers joining an older ringing broadcast to starting a younger one', () => {
+    const s = waitingBroadcast();
+    s.t += 1000;
+    s.enqueue(conversation('c2'));
+    s.when({ type: 'set_presence', agentId: 'a', presence: 'online' });
+    // c1 rings at a; b joins c1 rather than ringing c2 alone.
+    expect(offers(s.when({ type: 'set_presence', agentId: 'b', presence: 'online' }))).toEqual(['c1→b']);
+  });
+
+  it('does not ring an agent who missed it, nor one who lacks its skills', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 3, offerTimeoutSeconds: 20 }));
+    const fr = { skills: [{ skill: 'lang:fr', level: 5 }] };
+    s.given(
+      { type: 'upsert_agent', agent: agentConfig('a', fr) },
+      { type: 'upsert_agent', agent: agentConfig('b', fr) },
+      { type: 'upsert_agent', agent: agentConfig('en', { capacity: { chat: 2 } }) },
+    );
+    s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'lang:fr', minLevel: 3 }] }));
+    s.when({ type: 'set_presence', agentId: 'a', presence: 'online' });
+    expect(offers(s.when({ type: 'set_presence', agentId: 'en', presence: 'online' }))).toEqual([]);
+    s.when({ type: 'set_presence', agentId: 'b', presence: 'online' });
+    s.when({ type: 'reject_offer', agentId: 'b', conversationId: 'c1' });
+    // b is free again but missed it.
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.offeredTo).toEqual(['a']);
+  });
+
+  it('a desk lost while others ring is replaced by the next available agent', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 2, offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('a'), agentConfig('b'), agentConfig('d'));
+    expect(offers(s.enqueue(conversation('c1')))).toEqual(['c1→a', 'c1→b']);
+    s.t += 5000;
+    const rejected = s.when({ type: 'reject_offer', agentId: 'a', conversationId: 'c1' });
+    expect(only(rejected, 'offered').map((e) => e.agentId)).toEqual(['b', 'd']);
+    const away = s.when({ type: 'set_presence', agentId: 'b', presence: 'away' });
+    expect(only(away, 'offer_rescinded').map((e) => e.agentId)).toEqual(['b']);
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.offeredTo).toEqual(['d']);
+  });
+
+  it('a restored partition lets the same agents join the same rings', () => {
+    const s = waitingBroadcast();
+    s.when({ type: 'set_presence', agentId: 'a', presence: 'online' });
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const cmd = {
+      id: 'x',
+      at: s.t,
+      cmd: { type: 'set_presence', agentId: 'b', presence: 'online' },
+    } as const;
+    const r1 = s.engine.apply(cmd);
+    const r2 = copy.apply(cmd);
+    expect(r2).toEqual(r1);
+    expect(r1.ok && offers(r1.events)).toEqual(['c1→b']);
+    expect(copy.digest()).toBe(s.engine.digest());
+  });
+
+  it('a wider width on a reconfigured queue rings the available agents', () => {
+    const s = new Scenario();
+    const q = queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 1, offerTimeoutSeconds: 20 });
+    s.queue(q);
+    s.online(agentConfig('a'), agentConfig('b'));
+    expect(offers(s.enqueue(conversation('c1')))).toEqual(['c1→a']);
+    expect(offers(s.when({ type: 'upsert_queue', queue: { ...q, broadcastWidth: 2 } }))).toEqual(['c1→b']);
+  });
+});
+
+describe('broadcast rings after a reconfiguration', () => {
+  it('an agent joins a ring only with the skills the conversation requires now (steps undone)', () => {
+    const s = new Scenario();
+    const rr = queueConfig('q1', {
+      strategy: 'round_robin',
+      offerTimeoutSeconds: 10,
+      overflow: [{ afterSeconds: 5, action: { kind: 'relax_skills', by: 1 } }],
+    });
+    s.queue(rr);
+    const billing2 = { skills: [{ skill: 'billing', level: 2 }] };
+    s.online(agentConfig('x', billing2), agentConfig('y', billing2));
+    s.enqueue(conversation('c1', { requiredSkills: [{ skill: 'billing', minLevel: 3 }] }));
+    // Relaxed to billing 2 after 5 s: it rings at x.
+    expect(offers(s.advance(5000))).toEqual(['c1→x']);
+    // Without the step, it needs billing 3 again: y may not join it.
+    const q = { ...rr, strategy: 'broadcast' as const, broadcastWidth: 2, overflow: [] };
+    expect(offers(s.when({ type: 'upsert_queue', queue: q }))).toEqual([]);
   });
 });

@@ -213,6 +213,8 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
   const offered = q.offered.all();
   q.offered = new WaitSet();
   for (const c of offered) q.offered.push(c);
+  // The old lanes' ring heaps go with them: the positions are filed afresh below.
+  for (const c of offered) c.rpos = -1;
   const windowChanged = q.cfg.serviceLevel.windowSeconds !== cfg.serviceLevel.windowSeconds;
   const fresh = p.makeQueue(cfg);
   q.cfg = cfg;
@@ -243,6 +245,12 @@ function rebuildQueue(p: Partition, id: string, cfg: QueueConfig): void {
     p.insertWaiting(c, laneOf(c));
     p.reschedule(c);
   }
+  // Into the new lanes (a heap's order does not depend on the order pushed, so neither do decisions),
+  // with the requirements of the steps kept: agents who join a ring are matched against them.
+  for (const c of offered) {
+    p.setAdHoc(c);
+    p.fileRing(c);
+  }
 }
 
 function dueSteps(cfg: QueueConfig, since: number, now: number): number {
@@ -254,7 +262,8 @@ function dueSteps(cfg: QueueConfig, since: number, now: number): number {
 /** After a config change, available agents of the queue pull waiting work (agent order by seq). */
 function drain(p: Partition, queueId: string): void {
   const q = p.queues.get(queueId);
-  if (!q || q.waiting === 0) return;
+  // A broadcast may have room for more desks now (a wider width): available agents join it.
+  if (!q || (q.waiting === 0 && !q.lanes.some((l) => l.ringMask !== 0))) return;
   const agents = new Set<Agent>();
   for (const lane of q.lanes) for (const m of lane.pool.items) agents.add(m.agent);
   for (const a of [...agents].sort((x, y) => x.seq - y.seq)) p.serveAgent(a);
@@ -339,6 +348,7 @@ function withdraw(
   a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
   c.offers.splice(c.offers.indexOf(a.id), 1);
+  p.fileRing(c);
   p.events.push({
     type: 'offer_rescinded',
     conversationId: c.id,
@@ -349,9 +359,16 @@ function withdraw(
   p.refreshAgent(a);
 }
 
-/** A conversation whose last offer went away goes back to routing with its original age. */
+/**
+ * A conversation whose last offer went away goes back to routing with its original age; a broadcast
+ * still ringing elsewhere rings at the next available agents instead, up to its width.
+ */
 function rerouteIfUnoffered(p: Partition, c: Conv): void {
-  if (c.status !== 'offered' || c.offers.length > 0) return;
+  if (c.status !== 'offered') return;
+  if (c.offers.length > 0) {
+    p.widenRing(c);
+    return;
+  }
   p.unoffer(c);
   c.pending = null;
   p.route(c, false, false);
@@ -401,12 +418,17 @@ function rejectOffer(p: Partition, agentId: string, convId: string): Reply {
   return OK;
 }
 
-/** A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent. */
-export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'timeout'): void {
+/**
+ * A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent.
+ * `reroute` false: more desks of the same ring are being missed at once (a timeout), the last one
+ * re-routes.
+ */
+export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'timeout', reroute = true): void {
   a.accrue(p.now);
   a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
   c.offers.splice(c.offers.indexOf(a.id), 1);
+  p.fileRing(c);
   c.excluded = c.excluded ? [...c.excluded, a.id] : [a.id];
   a.consecutiveMisses++;
   a.missedTotal++;
@@ -425,7 +447,7 @@ export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'time
     p.events.push({ type: 'alert', alert: 'agent_missed_offers', agentId: a.id, value: a.consecutiveMisses });
     setPresence(p, a, 'away', 'missed_offers', false);
   }
-  rerouteIfUnoffered(p, c);
+  if (reroute) rerouteIfUnoffered(p, c);
   // The missed conversation first, as an agent going away has its offers routed before its held customers.
   if (away) p.releaseHeld(a);
   p.serveAgent(a);
@@ -945,7 +967,13 @@ function fireConvTimer(p: Partition, c: Conv): void {
   if (c.status === 'offered') {
     if (c.offerExpiresAt <= t) {
       const agents = c.offers.map((aid) => p.agents.get(aid)!);
-      for (const a of agents) if (c.offers.includes(a.id)) miss(p, a, c, 'timeout');
+      // Every desk of the ring timed out: widening it after the first miss would ring the next desks
+      // only to miss the others after them.
+      agents.forEach((a, i) => {
+        if (c.offers.includes(a.id)) miss(p, a, c, 'timeout', i === agents.length - 1);
+      });
+      // Never left ringing nowhere, should the last desk have gone before its turn.
+      if (c.status === 'offered' && c.offers.length === 0) rerouteIfUnoffered(p, c);
       // It rang unanswered, maybe past the threshold (an offered customer has no notice re-check).
       p.evaluateSla(c.queue);
       return;

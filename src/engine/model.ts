@@ -14,6 +14,7 @@
  * one agent, or is offered/assigned (in no lane).
  */
 import { DenseHeap } from './dense-heap.js';
+import { IndexedHeap } from './heap.js';
 import { RankCounter } from './rank-counter.js';
 import type { RoutingStrategy } from './strategies/strategy.js';
 import type {
@@ -28,7 +29,7 @@ import type {
   SkillRequirement,
 } from './types.js';
 import { CHANNELS } from './types.js';
-import { WaitLine } from './wait-line.js';
+import { AGE_ORDER, WaitLine } from './wait-line.js';
 import { WaitSet } from './wait-set.js';
 import { SlidingWindow } from './window.js';
 
@@ -418,6 +419,31 @@ export class Lane {
     return s;
   }
 
+  /**
+   * Broadcast offers of this lane still ringing with room for more desks (fewer than the queue's width),
+   * per priority level by age: an agent who frees up joins the best of them as it would take the best
+   * waiting conversation (`Partition.fillAgent`). Derived from the offered conversations
+   * (`Partition.fileRing`), never snapshotted.
+   */
+  readonly rings: (IndexedHeap<Conv> | null)[] = new Array(PRIORITY_LEVELS).fill(null);
+  /** Bit p set ⇔ rings[p] is non-empty. */
+  ringMask = 0;
+
+  ring(p: number): IndexedHeap<Conv> {
+    let h = this.rings[p];
+    if (!h) {
+      h = new IndexedHeap<Conv>(
+        AGE_ORDER,
+        (c) => c.rpos,
+        (c, i) => {
+          c.rpos = i;
+        },
+      );
+      this.rings[p] = h;
+    }
+    return h;
+  }
+
   level(p: number): WaitLine {
     let h = this.levels[p];
     if (!h) {
@@ -545,6 +571,8 @@ class ConvExtra {
   reservedUntil = 0;
   reservedRule: Explanation['rule'] | null = null;
   pending: Explanation | null = null;
+  /** Slot in its lane's ring heap (`Lane.rings`), or -1. */
+  rpos = -1;
 }
 
 export class Conv {
@@ -737,6 +765,12 @@ export class Conv {
   }
   set assignedAt(v: number) {
     this.assignedOff = v === 0 ? NOT_ASSIGNED : small(v - this.createdAt);
+  }
+  get rpos(): number {
+    return this.x === null ? -1 : this.x.rpos;
+  }
+  set rpos(v: number) {
+    if (v !== -1 || this.x !== null) this.ext().rpos = v;
   }
   /** Explanation of the pending offer, becomes `explanation` on accept. */
   get pending(): Explanation | null {

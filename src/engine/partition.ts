@@ -767,12 +767,11 @@ export class Partition implements RuleContext {
 
   offer(c: Conv, agents: Agent[], expl: Explanation): void {
     const q = c.queue;
-    const timeout = q.cfg.offerTimeoutSeconds > 0 ? q.cfg.offerTimeoutSeconds : BROADCAST_DEFAULT_TIMEOUT_S;
     c.status = 'offered';
     q.offered.push(c);
     this.checkCapacity(q);
     c.offers = agents.map((a) => a.id);
-    c.offerExpiresAt = this.now + timeout * 1000;
+    c.offerExpiresAt = this.now + offerTimeoutMs(q);
     c.pending = expl;
     for (const a of agents) {
       a.accrue(this.now);
@@ -787,6 +786,7 @@ export class Partition implements RuleContext {
       });
     }
     this.reschedule(c);
+    this.fileRing(c);
     this.lastStatus = 'offered';
   }
 
@@ -799,6 +799,7 @@ export class Partition implements RuleContext {
     if (c.status !== 'offered') return;
     c.queue.offered.remove(c);
     c.status = 'waiting';
+    this.fileRing(c);
   }
 
   /** Makes `a` the conversation's agent. `fromOffer`: the load was already counted by the offer. */
@@ -970,10 +971,31 @@ export class Partition implements RuleContext {
       let bestAt = 0;
       let bestSeq = 0;
       let bestK = -1;
+      let bestRings = false;
       const mi = a.memberIndex;
       for (let k = 0; k < mi.length; k += 2) {
         const lane = mi[k] as Lane;
-        if (lane.waiting === 0 || !a.available(lane.ch) || !lane.queue.strategy.automatic) continue;
+        if (
+          (lane.waiting === 0 && lane.ringMask === 0) ||
+          !a.available(lane.ch) ||
+          !lane.queue.strategy.automatic
+        )
+          continue;
+        // A broadcast still ringing with room for another desk competes with the waiting conversations
+        // like one of them: the customer is waiting all the same, and joining is what broadcast promises.
+        if (
+          lane.ringMask !== 0 &&
+          this.bestRing(lane, a) !== null &&
+          (best === null || this.bwBeats(bestE, bestAt, bestSeq))
+        ) {
+          best = this.bwConv;
+          bestE = this.bwE;
+          bestAt = this.bwAt;
+          bestSeq = this.bwSeq;
+          bestK = k;
+          bestRings = true;
+        }
+        if (lane.waiting === 0) continue;
         const c = this.bestWaiting(lane, a);
         if (!c) continue;
         const e = this.bwE;
@@ -990,9 +1012,14 @@ export class Partition implements RuleContext {
           bestAt = at;
           bestSeq = seq;
           bestK = k;
+          bestRings = false;
         }
       }
       if (!best) return;
+      if (bestRings) {
+        this.joinRing(best, [a]);
+        continue;
+      }
       if (this.overflowDue(best) <= this.now) {
         // An overflow step is due but no tick has fired it yet: apply it first (it may change who may
         // take the conversation), with this agent's pool slots current since route() reads the pools.
@@ -1016,6 +1043,129 @@ export class Partition implements RuleContext {
       this.removeWaiting(best);
       this.deliverOne(best, a, m, expl, false);
     }
+  }
+
+  /** Conversation found by the last `bestRing`. */
+  bwConv: Conv | null = null;
+
+  /** Whether the key left by `bestWaiting`/`bestRing` beats (e, at, seq): higher, then older, then earlier. */
+  private bwBeats(e: number, at: number, seq: number): boolean {
+    return this.bwE > e || (this.bwE === e && (this.bwAt < at || (this.bwAt === at && this.bwSeq < seq)));
+  }
+
+  /**
+   * Best broadcast of `lane` ringing with room that `agent` may join (not already ringing at its desk,
+   * not missed by it, its own skills held); its key left in bwE/bwAt/bwSeq and itself in `bwConv`. A
+   * bounded walk per level, as for constrained waiting conversations.
+   */
+  bestRing(lane: Lane, agent: Agent): Conv | null {
+    let best: Conv | null = null;
+    let bestE = 0;
+    let bestAt = 0;
+    let bestSeq = 0;
+    const q = lane.queue;
+    const mask = lane.ringMask;
+    const pred = (x: Conv) => fits(agent, x) && !x.offers.includes(agent.id);
+    for (let p = PRIORITY_LEVELS - 1; p >= 0; p--) {
+      if ((mask & (1 << p)) === 0) continue;
+      const c = lane.rings[p]!.findFirst(pred, SEARCH_LIMIT);
+      if (!c) continue;
+      const at = c.enqueuedAt;
+      const seq = c.seq;
+      const e = this.effective(q, p, at);
+      if (best === null || e > bestE || (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)))) {
+        best = c;
+        bestE = e;
+        bestAt = at;
+        bestSeq = seq;
+      }
+    }
+    this.bwE = bestE;
+    this.bwAt = bestAt;
+    this.bwSeq = bestSeq;
+    this.bwConv = best;
+    return best;
+  }
+
+  /**
+   * Files a ringing conversation among its lane's broadcasts with room (`Lane.rings`), or takes it out,
+   * after its offers changed: a strategy broadcast (a customer rule's offer is for that agent alone)
+   * ringing at fewer desks than the width. O(log rings).
+   */
+  fileRing(c: Conv): void {
+    const lane = laneOf(c);
+    const p = c.priority;
+    const q = c.queue;
+    const n = c.offers.length;
+    const room =
+      c.status === 'offered' &&
+      n > 0 &&
+      n < q.strategy.width(q.cfg) &&
+      c.pending !== null &&
+      c.pending.rule === 'strategy';
+    const h = lane.rings[p];
+    if (room === (h?.has(c) === true)) return;
+    if (room) {
+      lane.ring(p).push(c);
+      lane.ringMask |= 1 << p;
+    } else {
+      h!.remove(c);
+      if (h!.size === 0) lane.ringMask &= ~(1 << p);
+    }
+  }
+
+  /** Whether `c` rings with room for more desks. */
+  hasRoom(c: Conv): boolean {
+    const h = laneOf(c).rings[c.priority];
+    return h?.has(c) === true;
+  }
+
+  /**
+   * A broadcast that lost a desk (a reject, an agent gone) while others still ring: the next agents
+   * available in its lane who may take it ring too, up to the width, as a conversation whose only offer
+   * went away is routed to the next agent.
+   */
+  widenRing(c: Conv): void {
+    if (!this.hasRoom(c)) return;
+    const lane = laneOf(c);
+    if (lane.pool.size === 0) return;
+    const q = c.queue;
+    const width = q.strategy.width(q.cfg);
+    const ms = lane.pool.findTop(
+      (m) => !c.offers.includes(m.agent.id) && fits(m.agent, c),
+      width - c.offers.length,
+      Math.max(SEARCH_LIMIT, width),
+    );
+    if (ms.length === 0) return;
+    this.joinRing(
+      c,
+      ms.map((m) => m.agent),
+    );
+    for (const m of ms) this.refreshAgent(m.agent);
+  }
+
+  /**
+   * Adds desks to a ringing broadcast. The ring starts its timeout afresh and the desks already ringing
+   * are told the later expiry (another `offered`): a desk that joins late would otherwise have moments
+   * to answer and be counted a miss for it. The explanation stays the one of the decision.
+   */
+  joinRing(c: Conv, agents: Agent[]): void {
+    const q = c.queue;
+    const expiresAt = this.now + offerTimeoutMs(q);
+    if (expiresAt !== c.offerExpiresAt) {
+      c.offerExpiresAt = expiresAt;
+      for (const id of c.offers)
+        this.events.push({ type: 'offered', conversationId: c.id, agentId: id, queueId: q.id, expiresAt });
+    }
+    for (const a of agents) {
+      a.accrue(this.now);
+      a.addLoad(q.ch, 1);
+      a.offers.push(c.id);
+      c.offers.push(a.id);
+      this.events.push({ type: 'offered', conversationId: c.id, agentId: a.id, queueId: q.id, expiresAt });
+    }
+    this.reschedule(c);
+    this.fileRing(c);
   }
 
   /** Delivers the oldest conversation waiting for this agent (customer-rule wait budget), if it can. */
@@ -1247,6 +1397,11 @@ export class Partition implements RuleContext {
 }
 
 const ALWAYS = (): boolean => true;
+
+/** How long an offer of `q` rings (broadcast always offers: its default when the queue says 0). */
+export function offerTimeoutMs(q: Queue): number {
+  return (q.cfg.offerTimeoutSeconds > 0 ? q.cfg.offerTimeoutSeconds : BROADCAST_DEFAULT_TIMEOUT_S) * 1000;
+}
 
 /** Conversation without ad-hoc requirements or exclusions: any pool member fits. */
 export function unconstrained(c: Conv): boolean {

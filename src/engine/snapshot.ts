@@ -545,7 +545,10 @@ export function rebuild(
     if (c.status === 'waiting' && c.reservedFor === null) p.insertWaiting(c, laneOf(c));
     if (c.status === 'waiting') noticed.push(c);
     // Derived like the lines (a set by age: the order pushed does not matter).
-    if (c.status === 'offered') c.queue.offered.push(c);
+    if (c.status === 'offered') {
+      c.queue.offered.push(c);
+      p.fileRing(c);
+    }
     p.reschedule(c);
   }
   // Re-checks fire by time, then seq, so rebuilding the FIFO in that order reproduces the original.
