@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { errorSpec, retryAfterMs, SwitchboardError } from '../errors/catalogue.js';
 import { AdminServiceService } from '../gen/switchboard/v1/admin.js';
 import { AgentDeskServiceService, EndConversationResponse } from '../gen/switchboard/v1/agent_desk.js';
-import { type Event, EventServiceService, type WatchEventsRequest } from '../gen/switchboard/v1/events.js';
+import { Event, EventServiceService, type WatchEventsRequest } from '../gen/switchboard/v1/events.js';
 import { EnqueueResponse, GatewayServiceService } from '../gen/switchboard/v1/gateway.js';
 import { StatisticsServiceService } from '../gen/switchboard/v1/statistics.js';
 import type { PublishedEvent } from '../host/router.js';
@@ -45,6 +45,8 @@ export interface GrpcServerOptions {
   tls?: TlsFiles;
   /** `--trace-calls`: record when each Enqueue reached its handler and was answered. */
   callTrace?: CallTrace;
+  /** A watcher is cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
+  watchBufferBytes?: number;
 }
 
 export interface KeepaliveOptions {
@@ -127,6 +129,11 @@ const FAST_REPLIES = new Map<string, grpc.serialize<unknown>>([
     AgentDeskServiceService.endConversation.path,
     sharedWriterSerializer(EndConversationResponse) as grpc.serialize<unknown>,
   ],
+  // Events leave `watchEvents` already encoded (it counts their bytes): passed through as they are.
+  [
+    EventServiceService.watchEvents.path,
+    ((b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) as grpc.serialize<unknown>,
+  ],
 ]);
 
 const READINESS_POLL_MS = 250;
@@ -142,12 +149,14 @@ export class GrpcApiServer {
   private readonly credentials: grpc.ServerCredentials;
   private readinessTimer: NodeJS.Timeout | undefined;
   private serving = false;
+  private readonly watchBufferBytes: number;
   private readonly callTrace: CallTrace | undefined;
 
   constructor(opts: GrpcServerOptions) {
     this.service = opts.service;
     this.logger = opts.logger;
     this.callTrace = opts.callTrace;
+    this.watchBufferBytes = opts.watchBufferBytes ?? WATCH_BUFFER_LIMIT;
     this.credentials = opts.tls ? opts.tls.grpcCredentials() : grpc.ServerCredentials.createInsecure();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
@@ -261,7 +270,13 @@ export class GrpcApiServer {
   }
 
   private watchEvents(call: grpc.ServerWritableStream<WatchEventsRequest, Event>): void {
-    let unsubscribe: () => void;
+    let unsubscribe: () => void = () => {};
+    // Unsent bytes: grpc-js's stream is in object mode, so its `writableLength` counts messages, not
+    // bytes, and a client that stopped reading grew the node's heap by ~450 B per event without ever
+    // reaching the limit. Each event is encoded here and its bytes counted until its write completes
+    // (held back by HTTP/2 flow control while the client does not read).
+    let unsent = 0;
+    let cut = false;
     /** Ends the stream with an error answer (counted like every other). */
     const end = (err: SwitchboardError) => {
       const request = call.request === (MALFORMED as unknown) ? undefined : call.request;
@@ -279,11 +294,20 @@ export class GrpcApiServer {
         filter,
         ctx,
         (e: PublishedEvent) => {
-          if (call.writableLength > WATCH_BUFFER_LIMIT) {
+          if (cut) return;
+          if (unsent > this.watchBufferBytes) {
+            cut = true;
+            // Dropped now: the stream's end waits behind the unread bytes, maybe for ever.
+            unsubscribe();
+            this.watchers.delete(call);
             end(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect'));
             return;
           }
-          call.write(eventToProto(e));
+          const bytes = Event.encode(eventToProto(e)).finish();
+          unsent += bytes.byteLength;
+          (call.write as (chunk: unknown, cb: () => void) => boolean)(bytes, () => {
+            unsent -= bytes.byteLength;
+          });
         },
         end,
       );

@@ -42,7 +42,7 @@ export interface ApiOptions {
   tls?: TlsFiles;
   /** `--trace-calls`: per-Enqueue handler times, written when the API stops. */
   callTrace?: CallTrace;
-  /** SSE watchers are cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
+  /** Watchers (SSE and gRPC) are cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
   watchBufferBytes?: number;
 }
 
@@ -72,6 +72,7 @@ export function createApi(opts: ApiOptions): Api {
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.callTrace ? { callTrace: opts.callTrace } : {}),
+    ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
   });
   const httpServer = new HttpApiServer({
     service,

@@ -4,8 +4,10 @@
  * why if it ever reads again, and its subscription is dropped.
  */
 import { connect, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait-for.js';
 import { type Harness, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness;
@@ -16,8 +18,8 @@ afterAll(async () => {
   await h.close();
 });
 
-async function overloaded(): Promise<number> {
-  const c = h.registry.getSingleMetric('switchboard_errors_total') as Counter<'method' | 'code'> | undefined;
+async function overloaded(of: Harness = h): Promise<number> {
+  const c = of.registry.getSingleMetric('switchboard_errors_total') as Counter<'method' | 'code'> | undefined;
   const { values } = (await c?.get()) ?? { values: [] };
   return (
     values.find((v) => v.labels.method === 'watchEvents' && v.labels.code === 'SB_ERR_OVERLOADED')?.value ?? 0
@@ -56,5 +58,81 @@ describe('a WatchEvents client that stops reading (SSE)', () => {
     expect(h.router.subscriberCount).toBe(0);
     expect(await overloaded()).toBe(before + 1);
     socket.destroy();
+  });
+});
+
+describe('a WatchEvents client that stops reading (gRPC)', () => {
+  // Above HTTP/2's flow-control window (64 KiB per stream), so a client that reads is never cut while
+  // its window updates are on their way; 8 MiB by default.
+  let g: Harness;
+  beforeAll(async () => {
+    g = await startHarness({ watchBufferBytes: 1024 * 1024 });
+  });
+  afterAll(async () => {
+    await g.close();
+  });
+  const note = 'x'.repeat(400);
+  /** ~820-byte events in small bursts (20 per millisecond), until `stop` or `max`. */
+  async function offer(stop: () => boolean, max: number): Promise<number> {
+    let sent = 0;
+    while (!stop() && sent < max) {
+      for (let i = 0; i < 20; i++, sent++) {
+        g.router.emit('acme', {
+          type: 'alert',
+          alert: 'queue_over_capacity',
+          queueId: note,
+          agentId: note,
+          value: 1,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return sent;
+  }
+  function watch(): {
+    stream: grpc.ClientReadableStream<unknown>;
+    errors: grpc.ServiceError[];
+    received: () => number;
+  } {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${TOKENS.acme}`);
+    const stream = g.events.watchEvents({ tenant: 'acme', requestId: '', types: [] }, md);
+    const errors: grpc.ServiceError[] = [];
+    let n = 0;
+    stream.on('error', (e: grpc.ServiceError) => errors.push(e));
+    stream.on('data', () => n++);
+    return { stream, errors, received: () => n };
+  }
+
+  it('a client that reads keeps its stream under the same flow of events', async () => {
+    const w = watch();
+    await new Promise((r) => w.stream.once('metadata', r));
+    const sent = await offer(() => false, 3000);
+    await waitFor(() => w.received() === sent, { what: 'the reading client to receive every event' });
+    expect(g.router.subscriberCount).toBe(1);
+    expect(w.errors).toEqual([]);
+    w.stream.cancel();
+    await waitFor(() => g.router.subscriberCount === 0, { what: 'the cancelled watch to unsubscribe' });
+  });
+
+  it('one that stops reading is cut off past the limit in bytes, and its subscription dropped at once', async () => {
+    const w = watch();
+    await new Promise((r) => w.stream.once('metadata', r)); // subscribed
+    w.stream.pause(); // and never reads again: HTTP/2 flow control holds the node's writes back
+    expect(g.router.subscriberCount).toBe(1);
+    const before = await overloaded(g);
+    // grpc-js counts its stream's buffer in messages (object mode): against that count the limit was
+    // never reached here, and the unsent events grew the heap by ~450 B each.
+    const sent = await offer(() => g.router.subscriberCount === 0, 40_000);
+    console.log(
+      `[slow-watcher] gRPC cut off after ${sent} events (~${Math.round((sent * 820) / 1024)} KiB offered)`,
+    );
+    expect(g.router.subscriberCount).toBe(0);
+    expect(await overloaded(g)).toBe(before + 1);
+    // Told why once it reads again.
+    w.stream.resume();
+    await waitFor(() => w.errors.length > 0, { what: 'the cut-off status to reach the client' });
+    expect(w.errors[0]?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    w.stream.cancel();
   });
 });
