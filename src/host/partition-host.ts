@@ -34,7 +34,14 @@ import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
 import type { StoredSnapshot } from '../cluster/ports.js';
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
-import type { ApplyResult, CommandEnvelope, EngineEvent, QueueStats, Reply } from '../engine/types.js';
+import type {
+  ApplyResult,
+  Command,
+  CommandEnvelope,
+  EngineEvent,
+  QueueStats,
+  Reply,
+} from '../engine/types.js';
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
@@ -725,6 +732,8 @@ export class PartitionHost {
           this.record(part.name, r.reply, r.events);
           this.bus.publish(part.name, p.seq, p.env.at, r.events);
         }
+        // After its events were counted (a removed agent's rescinded offers are its last).
+        this.forgetRemoved(part.name, cmd);
       }
       if (!p.settled) {
         p.settled = true;
@@ -757,13 +766,25 @@ export class PartitionHost {
     } as const;
     this.ask(this.slots[part.slot] as Slot, item).then(
       (r) => {
-        if (r.type !== 'ids') return;
+        // Unloaded meanwhile (its series went with it) or loaded again since: not this load's to start.
+        if (r.type !== 'ids' || this.parts.get(tenant) !== part) return;
         for (const q of r.queueIds) m.knowQueue(tenant, q);
         for (const a of r.agentIds) m.knowAgent(tenant, a);
       },
       // The partition went away meanwhile (a handover, a worker crash): its next load tries again.
       () => undefined,
     );
+  }
+
+  /**
+   * A queue or agent removed by a durable command: its series go and its per-agent slot is free again
+   * (a removal that failed left it in place; forgetting what is not counted is a no-op).
+   */
+  private forgetRemoved(tenant: string, cmd: Command): void {
+    const m = this.metrics;
+    if (!m) return;
+    if (cmd.type === 'remove_agent') m.forgetAgent(tenant, cmd.agentId);
+    else if (cmd.type === 'remove_queue') m.forgetQueue(tenant, cmd.queueId);
   }
 
   /**
@@ -1072,6 +1093,7 @@ export class PartitionHost {
         if (!o.last && !rederive) continue;
         // Counters count what this node released; re-derived events were counted by the node that did.
         if (o.last && (!orphaned || orphaned.has(o.env.id))) this.record(part.name, o.reply, o.events);
+        if (o.last) this.forgetRemoved(part.name, o.env.cmd);
         this.bus.publish(part.name, seqs[o.batch] as number, o.env.at, o.events, loadNo);
       }
       // The replay left logged commands out (they crashed the engine or its thread, and were never
@@ -1238,6 +1260,8 @@ export class PartitionHost {
     const slot = this.slots[part.slot] as Slot;
     slot.partitions--;
     this.enqueueItem(slot, { kind: 'drop', partition: tenant }, () => {});
+    // Its new owner exports the tenant's series from now on: this node's would only go stale.
+    this.metrics?.forgetTenant(tenant);
     this.logger?.info({ tenant }, 'partition released');
   }
 

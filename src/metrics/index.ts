@@ -58,6 +58,15 @@ export interface NodeMetrics {
   knowTenant(tenant: string): void;
   knowQueue(tenant: string, queue: string): void;
   knowAgent(tenant: string, agent: string): void;
+  /**
+   * Drop the series of a removed queue or agent (every labelled counter) and give its per-agent slot
+   * back (`--agent-series-limit`), so an agent created later gets a series of its own: without this a
+   * node with agent churn exports the departed forever and files the newcomers under `_other`.
+   */
+  forgetQueue(tenant: string, queue: string): void;
+  forgetAgent(tenant: string, agent: string): void;
+  /** Drop every series of a tenant whose partition left this node (its new owner exports them). */
+  forgetTenant(tenant: string): void;
 }
 
 /** Alert kinds raised per queue: each one's series starts at 0 when the queue becomes known. */
@@ -124,6 +133,34 @@ export class PairCounter {
       byB.set(b, c);
     }
     return c;
+  }
+
+  /**
+   * Drops the pair's series and frees its slot under `maxPairs` (a pair counted under `OTHER` holds
+   * none: nothing to free, and the shared `OTHER` series stays). What it counted since the last read is
+   * dropped with it.
+   */
+  forget(a: string, b: string): void {
+    const byB = this.pending.get(a);
+    if (byB === undefined || b === OTHER || !byB.delete(b)) return;
+    this.pairs--;
+    this.counter.remove({ [this.first]: a, [this.second]: b });
+  }
+
+  /** Drops every series whose first label is `a` (the `OTHER` one too) and frees their slots. */
+  forgetFirst(a: string): void {
+    const byB = this.pending.get(a);
+    if (byB === undefined) return;
+    for (const b of byB.keys()) {
+      if (b !== OTHER) this.pairs--;
+      this.counter.remove({ [this.first]: a, [this.second]: b });
+    }
+    this.pending.delete(a);
+  }
+
+  /** The second labels of `a`'s series (`OTHER` included). */
+  seconds(a: string): string[] {
+    return [...(this.pending.get(a)?.keys() ?? [])];
   }
 
   /** Adds what was counted since the last read to the counter (a pair read for the first time: at 0 too). */
@@ -459,7 +496,10 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     ).set(build, 1);
   }
 
-  const m: Omit<NodeMetrics, 'knowTenant' | 'knowQueue' | 'knowAgent'> = {
+  const m: Omit<
+    NodeMetrics,
+    'knowTenant' | 'knowQueue' | 'knowAgent' | 'forgetQueue' | 'forgetAgent' | 'forgetTenant'
+  > = {
     assignmentLatency: getOrCreate(
       registry,
       'switchboard_assignment_latency_seconds',
@@ -575,6 +615,24 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     },
     knowAgent(tenant, agent) {
       for (const c of perAgent) c.touch(tenant, agent);
+    },
+    forgetQueue(tenant, queue) {
+      for (const c of perQueue) c.forget(tenant, queue);
+      for (const alert of QUEUE_ALERT_KINDS) m.alerts.remove({ tenant, alert, queue });
+    },
+    forgetAgent(tenant, agent) {
+      for (const c of perAgent) c.forget(tenant, agent);
+    },
+    forgetTenant(tenant) {
+      // The tenant's queues: every queue counter touches the same ones (`knowQueue`), alerts included.
+      const queues = new Set(perQueue.flatMap((c) => c.seconds(tenant)));
+      queues.add('');
+      for (const queue of queues) {
+        for (const alert of [...QUEUE_ALERT_KINDS, ...AGENT_ALERTS])
+          m.alerts.remove({ tenant, alert, queue });
+      }
+      for (const c of [...perQueue, ...perAgent]) c.forgetFirst(tenant);
+      m.tenantOverloaded.remove({ tenant });
     },
   };
 }

@@ -554,6 +554,45 @@ describe('snapshots on a timer and lease loss', () => {
     ]);
   });
 
+  it('a removed agent or queue loses its series and frees its slot; an unloaded tenant loses them all', async () => {
+    const h = await host({ agentSeriesLimit: 3 });
+    await billingDesk(h, 'acme', 3);
+    await h.send('acme', { type: 'upsert_queue', queue: queueConfig('chat-sales') });
+    const series = async (name: string) =>
+      ((await h.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => v.labels);
+    const agents = async () => (await series('switchboard_agent_assigned_total')).map((l) => l.agent).sort();
+    expect(await agents()).toEqual(['agent-1', 'agent-2', 'agent-3']);
+    // Churn at the limit: two agents leave, two join.
+    for (const id of ['agent-1', 'agent-2']) {
+      await h.send('acme', { type: 'set_presence', agentId: id, presence: 'offline' });
+      expect((await h.send('acme', { type: 'remove_agent', agentId: id })).ok).toBe(true);
+    }
+    for (const id of ['agent-4', 'agent-5'])
+      await h.send('acme', { type: 'upsert_agent', agent: agentConfig(id, { displayName: id }) });
+    // The departed are gone from every per-agent counter, the newcomers have their own series.
+    for (const name of [
+      'switchboard_agent_assigned_total',
+      'switchboard_offers_missed_total',
+      'switchboard_agent_transferred_total',
+    ])
+      expect((await series(name)).map((l) => l.agent).sort()).toEqual(['agent-3', 'agent-4', 'agent-5']);
+    // A removed queue's counters and alert series go; the other queue's stay.
+    expect((await h.send('acme', { type: 'remove_queue', queueId: 'chat-sales' })).ok).toBe(true);
+    for (const name of ['switchboard_conversations_inbound_total', 'switchboard_queue_offers_missed_total'])
+      expect((await series(name)).map((l) => l.queue)).toEqual(['chat-billing']);
+    const alertQueues = new Set((await series('switchboard_alerts_total')).map((l) => l.queue));
+    expect(alertQueues).toEqual(new Set(['chat-billing', '']));
+    // The partition moves away: none of the tenant's series stay on this node.
+    h.host.unload('acme');
+    for (const name of [
+      'switchboard_agent_assigned_total',
+      'switchboard_conversations_inbound_total',
+      'switchboard_alerts_total',
+      'switchboard_tenant_overloaded_total',
+    ])
+      expect(await series(name)).toEqual([]);
+  });
+
   it('a node that loses the lease stops serving the tenant at once; the next call reloads it if it may', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
