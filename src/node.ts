@@ -150,6 +150,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       maxInflight: config.maxInflight,
       maxInflightPerTenant: config.maxInflightPerTenant,
       maxLoopLagMs: config.maxLoopLagMs,
+      customerLimit: config.customerLimit,
       snapshotEveryCommands: config.snapshotEvery,
       snapshotEverySeconds: config.snapshotSeconds,
       callsPerSlot: config.callsPerWorker,

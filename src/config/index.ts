@@ -222,6 +222,13 @@ export const OPTIONS = {
     default: '0',
     help: "Heap limit of each worker thread in MiB (0 = Node's default): a partition that outgrows it ends its own thread, contained like a crash, not the node",
   },
+  customerLimit: {
+    flag: 'customer-limit',
+    env: 'SB_CUSTOMER_LIMIT',
+    kind: 'string',
+    default: '2000000',
+    help: 'Customers created by first contact that each tenant remembers (previous agents), least recently contacted forgotten first; ~100 B of heap and ~50 B of snapshot each (configured customers are not counted). Set alike on every node of a cluster',
+  },
   callsPerWorker: {
     flag: 'calls-per-worker',
     env: 'SB_CALLS_PER_WORKER',
@@ -479,6 +486,8 @@ const fields = z.object({
     .int()
     .refine((n) => n === 0 || (n >= 32 && n <= 1024 * 1024), '0 (no limit) or 32 to 1048576'),
   maxInflight: positive,
+  // The engine's bound on customers created by contact (its default: 2 000 000).
+  customerLimit: positive.max(1_000_000_000),
   // Unset: a quarter of --max-inflight (the host's rule), so lowering --max-inflight alone stays valid.
   maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),

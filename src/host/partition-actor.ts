@@ -8,6 +8,7 @@
  * Piscina task function or a plain `worker_threads` worker); `--pool inline` runs one on the main thread.
  */
 import type { Engine, EngineSnapshot } from '../engine/api.js';
+import { DEFAULT_CUSTOMER_LIMIT } from '../engine/customers.js';
 import { createEngine, restoreEngine } from '../engine/index.js';
 import { Partition } from '../engine/partition.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
@@ -204,8 +205,20 @@ export class PartitionActors {
         // would lose it for good. The load fails instead, naming it; the host holds the partition for an
         // operator (roll the engine build back). Only the `skip`ped commands, quarantined in flight and
         // so never acknowledged, are left out.
+        const opts = item.engine ?? {};
+        const seed = opts.hashSeed === undefined ? {} : { hashSeed: opts.hashSeed };
         if (snapshot) {
-          engine = restoreEngine(snapshot);
+          // The customer limit is part of the state (and the digest): a snapshot saved under another one
+          // is restored as saved and checked, then rebuilt under this node's limit (once: the next
+          // snapshot holds it). Read before restoring, which takes the state over.
+          const saved =
+            snapshot.version === 2 ? (snapshot.state as { customerLimit?: number }).customerLimit : undefined;
+          const limit = opts.customerLimit;
+          const same = limit === undefined || limit === (saved ?? DEFAULT_CUSTOMER_LIMIT);
+          engine = restoreEngine(
+            snapshot,
+            same && limit !== undefined ? { ...seed, customerLimit: limit } : seed,
+          );
           const digest = engine.digest();
           if (item.snapshotDigest !== null && digest !== item.snapshotDigest) {
             return {
@@ -214,8 +227,12 @@ export class PartitionActors {
               message: `snapshot of ${item.partition} restores to digest ${digest}, expected ${item.snapshotDigest}`,
             };
           }
+          if (!same) engine = restoreEngine(engine.snapshot(), { ...seed, customerLimit: limit });
         } else {
-          engine = createEngine(item.partition);
+          engine = createEngine(
+            item.partition,
+            opts.customerLimit === undefined ? seed : { ...seed, customerLimit: opts.customerLimit },
+          );
         }
         replayed = 0;
         recovered = [];

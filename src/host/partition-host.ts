@@ -29,7 +29,7 @@
  *   the reload's replay, which is sealed with a snapshot before the partition serves again, and refused
  *   on retry. A partition whose work keeps ending threads is held (not loaded) for a while.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
 import type { StoredSnapshot } from '../cluster/ports.js';
@@ -47,7 +47,7 @@ import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
 import { LoopLag } from './loop-lag.js';
 import { type Part, PartitionState, type Pending } from './partition-state.js';
-import type { HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
+import type { HostEngineOptions, HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
 import { loggedKey, preciseNow } from './protocol.js';
 import { type PoisonEntry, type PoisonReason, Quarantine, type QuarantineOptions } from './quarantine.js';
 import type { EventFilter, PublishedEvent } from './router.js';
@@ -69,6 +69,17 @@ export interface PartitionHostOptions {
   maxInflightPerTenant?: number;
   /** New commands get `SB_ERR_OVERLOADED` while the event loop runs this many ms late (0 = never). */
   maxLoopLagMs?: number;
+  /**
+   * Customers created by contact each partition's engine keeps (`--customer-limit`; default the
+   * engine's, 2 000 000), least recently contacted forgotten first. ~100 B of heap and ~50 B of snapshot
+   * each. Part of the engine state: every node of a cluster should run the same value.
+   */
+  customerLimit?: number;
+  /**
+   * Seed of the engines' id-table hash (default: random per process, so nobody can craft colliding
+   * ids). Layout only: decisions, snapshots and digests do not depend on it.
+   */
+  hashSeed?: number;
   /** Snapshot a partition after this many logged commands … */
   snapshotEveryCommands?: number;
   /** … or this many seconds after its last snapshot, if anything changed. */
@@ -157,6 +168,8 @@ export class PartitionHost {
   private readonly maxLoopLagMs: number;
   private readonly loopLag: LoopLag | null;
   private readonly snapshotEvery: number;
+  /** Passed with every load to the worker's `createEngine`/`restoreEngine`. */
+  private readonly engineOptions: HostEngineOptions;
   private readonly snapshotEveryMs: number;
   private readonly callsPerSlot: number;
   private readonly appendDepth: number;
@@ -195,6 +208,10 @@ export class PartitionHost {
     this.maxLoopLagMs = opts.maxLoopLagMs ?? 500;
     this.loopLag = this.maxLoopLagMs > 0 ? new LoopLag() : null;
     this.snapshotEvery = opts.snapshotEveryCommands ?? 100_000;
+    this.engineOptions = {
+      ...(opts.customerLimit !== undefined ? { customerLimit: opts.customerLimit } : {}),
+      hashSeed: opts.hashSeed ?? randomInt(-(2 ** 31), 2 ** 31),
+    };
     this.snapshotEveryMs = (opts.snapshotEverySeconds ?? 60) * 1000;
     this.callsPerSlot = Math.max(1, opts.callsPerSlot ?? 1);
     this.appendDepth = Math.max(1, opts.appendsPerPartition ?? 1);
@@ -1049,6 +1066,7 @@ export class PartitionHost {
           batches,
           unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : st.orphans,
           skip,
+          engine: this.engineOptions,
         });
         if (answer.kind === 'error' && answer.replayHalted !== undefined && slot.epoch === epoch) {
           this.holdForOperator(part.name, answer.replayHalted, answer.message);

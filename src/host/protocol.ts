@@ -11,6 +11,14 @@
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent, Reply } from '../engine/types.js';
 
+/** What a host passes to `createEngine`/`restoreEngine` (see `EngineOptions`). */
+export interface HostEngineOptions {
+  /** Customers created by contact kept per partition (absent: the engine's default, 2 000 000). */
+  customerLimit?: number;
+  /** Seed of the engine's id-table hash: layout only, nothing observable depends on it. */
+  hashSeed?: number;
+}
+
 export type HostItem =
   /**
    * Apply commands to a hosted partition. `receivedAt[i]` is when the node received command i
@@ -42,6 +50,12 @@ export type HostItem =
        * the load (`replayHalted`): it may have been acknowledged, so it is never left out.
        */
       skip?: LoggedCommand[];
+      /**
+       * The node's engine options (`--customer-limit`, the process's hash seed); absent: the engine's
+       * defaults. A snapshot saved under another customer limit is checked against its digest first,
+       * then takes this one.
+       */
+      engine?: HostEngineOptions;
     }
   /** Capture the partition's state now; it is then serialised by `snapshot_part` items. */
   | { kind: 'snapshot'; partition: string }

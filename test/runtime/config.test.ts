@@ -183,6 +183,14 @@ describe('node configuration', () => {
     );
   });
 
+  it("--customer-limit: the engine's 2 000 000 by default, from the flag or SB_CUSTOMER_LIMIT, at least 1", () => {
+    expect(config([]).customerLimit).toBe(2_000_000);
+    expect(config([], { SB_CUSTOMER_LIMIT: '50000' }).customerLimit).toBe(50_000);
+    expect(config(['--customer-limit', '10'], { SB_CUSTOMER_LIMIT: '50000' }).customerLimit).toBe(10);
+    for (const bad of ['0', '-1', '1.5', 'lots'])
+      expect(() => parseConfig(['--customer-limit', bad], {})).toThrow(ConfigError);
+  });
+
   it("README's configuration table lists every option with its variable and default", () => {
     const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
     const rows = new Map<string, string[]>();

@@ -392,6 +392,44 @@ describe.each(['port', 'inline'] as const)('restart recovery (%s pool)', (pool) 
   });
 });
 
+describe('customer limit (--customer-limit)', () => {
+  const contact = (h: Harness, n: number) =>
+    h.send('acme', {
+      type: 'enqueue',
+      conversation: conversation(`conv-${n}`, { queueId: 'chat-billing', customer: { id: `cust-${n}` } }),
+    });
+  const remembered = async (h: Harness, n: number) => {
+    const out: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      const r = await h.host.query('acme', { type: 'customer', customerId: `cust-${i}` });
+      if (r.type === 'customer' && r.customer !== null) out.push(i);
+    }
+    return out;
+  };
+
+  it('a host started with a small limit keeps at most that many customers, least recent forgotten', async () => {
+    const h = await host({ customerLimit: 3 });
+    await billingDesk(h, 'acme', 0);
+    for (let i = 1; i <= 6; i++) expect((await contact(h, i)).ok).toBe(true);
+    expect(await remembered(h, 6)).toEqual([4, 5, 6]);
+  });
+
+  it('a snapshot saved under another limit is restored, checked, then held to the limit of the node', async () => {
+    const first = await host({ snapshotEveryCommands: 4 });
+    await billingDesk(first, 'acme', 0);
+    for (let i = 1; i <= 6; i++) await contact(first, i);
+    expect(await remembered(first, 6)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < 150 && ((await first.ports.snapshots.load('acme'))?.seq ?? 0) < 4; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect((await first.ports.snapshots.load('acme'))?.seq).toBeGreaterThanOrEqual(4);
+    await first.stop();
+    const again = await host({ dir: first.dir, customerLimit: 2 });
+    expect(await remembered(again, 6)).toEqual([5, 6]);
+    await contact(again, 7);
+    expect(await remembered(again, 7)).toEqual([6, 7]);
+  });
+});
+
 describe('snapshots on a timer and lease loss', () => {
   it('an idle tenant that changed is snapshotted after the snapshot interval', async () => {
     const h = await host({ snapshotEverySeconds: 1 });
