@@ -435,7 +435,7 @@ export class Partition implements RuleContext {
         seq = c.seq;
       }
       const e = this.effective(q, p, at);
-      if (best === null || e > bestE || (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)))) {
+      if (best === null || outranks(e, at, seq, bestE, bestAt, bestSeq)) {
         best = c;
         bestE = e;
         bestAt = at;
@@ -1073,7 +1073,7 @@ export class Partition implements RuleContext {
       const at = c.enqueuedAt;
       const seq = c.seq;
       const e = this.effective(q, p, at);
-      if (best === null || e > bestE || (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)))) {
+      if (best === null || outranks(e, at, seq, bestE, bestAt, bestSeq)) {
         best = c;
         bestE = e;
         bestAt = at;
@@ -1435,3 +1435,18 @@ export { CHANNEL_INDEX };
 
 /** Placeholder left in consumed FIFO slots so the conversation can be collected. */
 const DEAD = Object.create(null) as Conv;
+
+/**
+ * Serving order among waiting work: higher effective priority first, then older, then earlier filed
+ * (the sequence number breaks ties of the same millisecond deterministically).
+ */
+function outranks(
+  e: number,
+  at: number,
+  seq: number,
+  bestE: number,
+  bestAt: number,
+  bestSeq: number,
+): boolean {
+  return e > bestE || (e === bestE && (at < bestAt || (at === bestAt && seq < bestSeq)));
+}
