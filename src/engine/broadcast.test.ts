@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { agentConfig, assignments, conversation, offers, only, queueConfig, Scenario } from './fixtures.js';
+import {
+  agentConfig,
+  assignments,
+  conversation,
+  offers,
+  only,
+  queueConfig,
+  routingConfig,
+  Scenario,
+} from './fixtures.js';
 import { restoreEngine } from './index.js';
 
 describe('broadcast width', () => {
@@ -159,5 +168,54 @@ describe('broadcast rings after a reconfiguration', () => {
     // Without the step, it needs billing 3 again: y may not join it.
     const q = { ...rr, strategy: 'broadcast' as const, broadcastWidth: 2, overflow: [] };
     expect(offers(s.when({ type: 'upsert_queue', queue: q }))).toEqual([]);
+  });
+});
+
+describe('broadcast rings timing out', () => {
+  it('a desk freed by a ring timing out does not join another ring timing out in the same tick', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 2, offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('a'), agentConfig('b'));
+    s.enqueue(conversation('c1')); // rings at a and b
+    s.online(agentConfig('x'));
+    s.enqueue(conversation('c2')); // rings at x alone, room for one more
+    const e = s.advance(20_000);
+    // x never answered c2: that is a miss, not a fresh 20 s beside a desk that joined.
+    expect(
+      e
+        .filter((x) => x.type === 'offer_missed')
+        .map((x) => `${x.conversationId}:${x.agentId}`)
+        .sort(),
+    ).toEqual(['c1:a', 'c1:b', 'c2:x']);
+  });
+
+  it('an agent set away by a ring timing out releases its held customers after the missed conversation is routed again', () => {
+    const s = new Scenario();
+    s.given({ type: 'set_routing_config', config: routingConfig({ maxMissedOffers: 1 }) });
+    s.queue(
+      queueConfig('q1', {
+        strategy: 'broadcast',
+        broadcastWidth: 2,
+        offerTimeoutSeconds: 20,
+        previousAgentWaitSeconds: 120,
+      }),
+    );
+    s.online(agentConfig('b', { capacity: { chat: 3 } }));
+    for (const id of ['g0', 'g1']) {
+      s.enqueue(conversation(id));
+      s.when({ type: 'accept_offer', agentId: 'b', conversationId: id });
+    }
+    s.online(agentConfig('a', { capacity: { chat: 2 } }));
+    s.enqueue(conversation('h0', { customer: { id: 'H' } }));
+    s.when({ type: 'accept_offer', agentId: 'a', conversationId: 'h0' });
+    s.t += 1000;
+    s.enqueue(conversation('c1')); // rings at a and b
+    s.t += 1000;
+    s.enqueue(conversation('h1', { customer: { id: 'H' } })); // newer, held for a (busy)
+    s.online(agentConfig('x')); // the only free agent
+    const e = s.advance(20_000);
+    // a and b miss c1 and go away; the older c1 gets x, the newer h1 waits.
+    expect(offers(e)).toContain('c1→x');
+    expect(offers(e)).not.toContain('h1→x');
   });
 });

@@ -421,9 +421,16 @@ function rejectOffer(p: Partition, agentId: string, convId: string): Reply {
 /**
  * A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent.
  * `reroute` false: more desks of the same ring are being missed at once (a timeout), the last one
- * re-routes.
+ * re-routes; then the agent's held customers, if it was set away, are the caller's to release (returns
+ * true) once the missed conversation is routed again, so that the older customer goes first.
  */
-export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'timeout', reroute = true): void {
+export function miss(
+  p: Partition,
+  a: Agent,
+  c: Conv,
+  reason: 'rejected' | 'timeout',
+  reroute = true,
+): boolean {
   a.accrue(p.now);
   a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
@@ -449,8 +456,9 @@ export function miss(p: Partition, a: Agent, c: Conv, reason: 'rejected' | 'time
   }
   if (reroute) rerouteIfUnoffered(p, c);
   // The missed conversation first, as an agent going away has its offers routed before its held customers.
-  if (away) p.releaseHeld(a);
+  if (away && reroute) p.releaseHeld(a);
   p.serveAgent(a);
+  return away && !reroute;
 }
 
 // ------------------------------------------------------------------ conversations
@@ -969,11 +977,13 @@ function fireConvTimer(p: Partition, c: Conv): void {
       const agents = c.offers.map((aid) => p.agents.get(aid)!);
       // Every desk of the ring timed out: widening it after the first miss would ring the next desks
       // only to miss the others after them.
+      const wentAway: Agent[] = [];
       agents.forEach((a, i) => {
-        if (c.offers.includes(a.id)) miss(p, a, c, 'timeout', i === agents.length - 1);
+        if (c.offers.includes(a.id) && miss(p, a, c, 'timeout', i === agents.length - 1)) wentAway.push(a);
       });
       // Never left ringing nowhere, should the last desk have gone before its turn.
       if (c.status === 'offered' && c.offers.length === 0) rerouteIfUnoffered(p, c);
+      for (const a of wentAway) p.releaseHeld(a);
       // It rang unanswered, maybe past the threshold (an offered customer has no notice re-check).
       p.evaluateSla(c.queue);
       return;

@@ -1065,7 +1065,8 @@ export class Partition implements RuleContext {
     let bestSeq = 0;
     const q = lane.queue;
     const mask = lane.ringMask;
-    const pred = (x: Conv) => fits(agent, x) && !x.offers.includes(agent.id);
+    // A ring expiring now is being missed by this tick: joining it would hand its desks a fresh timeout.
+    const pred = (x: Conv) => x.offerExpiresAt > this.now && fits(agent, x) && !x.offers.includes(agent.id);
     for (let p = PRIORITY_LEVELS - 1; p >= 0; p--) {
       if ((mask & (1 << p)) === 0) continue;
       const c = lane.rings[p]!.findFirst(pred, SEARCH_LIMIT);
@@ -1126,7 +1127,7 @@ export class Partition implements RuleContext {
    * went away is routed to the next agent.
    */
   widenRing(c: Conv): void {
-    if (!this.hasRoom(c)) return;
+    if (!this.hasRoom(c) || c.offerExpiresAt <= this.now) return;
     const lane = laneOf(c);
     if (lane.pool.size === 0) return;
     const q = c.queue;
