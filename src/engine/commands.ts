@@ -946,6 +946,9 @@ function tick(p: Partition, until: number): Reply {
 function noticeTick(p: Partition, t: number): void {
   let last: Queue | null = null;
   for (const n of p.takeNoticesAt(t)) {
+    // A conversation re-checked twice in one millisecond (a notice, then a rejected offer's notice) is
+    // queued twice: the first re-check may have offered it or moved its next one, so the second is void.
+    if (n.status !== 'waiting' || n.noticeAt !== t) continue;
     // Agents who missed it (or transferred it away) are passed over only until this re-check.
     if (n.excluded !== null && n.lane !== null) p.liftExclusions(n);
     else p.notice(n, false);

@@ -4,11 +4,13 @@ import {
   assignments,
   conversation,
   customerConfig,
+  offers,
   only,
   queueConfig,
   routingConfig,
   Scenario,
 } from './fixtures.js';
+import { restoreEngine } from './index.js';
 import { materialChange } from './partition.js';
 
 const MONDAY_10_PARIS = Date.UTC(2026, 0, 5, 9, 0, 0); // 10:00 in Europe/Paris (UTC+1)
@@ -424,5 +426,26 @@ describe('aging and SLA-driven priority', () => {
     expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
       'h→ann',
     ]);
+  });
+});
+
+describe('notice re-checks', () => {
+  it('a conversation re-checked twice in one millisecond is re-checked once: no queued notice while it rings, and a restore agrees', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('d') });
+    s.enqueue(conversation('v3')); // waits: its re-check at t + 30 s
+    s.online('d'); // offered to d
+    s.when({ type: 'reject_offer', agentId: 'd', conversationId: 'v3' }); // waits again: a second re-check at t + 30 s
+    const snap = s.engine.snapshot();
+    s.t += 30_000;
+    const live = s.when({ type: 'tick' });
+    // The re-check lifts d's exclusion and offers it again; nothing tells the ringing customer "queued".
+    expect(offers(live)).toEqual(['v3→d']);
+    expect(only(live, 'queued')).toEqual([]);
+    const restored = restoreEngine(JSON.parse(JSON.stringify(snap)));
+    const again = restored.apply({ id: 'tick-r', at: s.t, cmd: { type: 'tick' } });
+    expect(again.ok && again.events).toEqual(live);
+    expect(restored.digest()).toBe(s.engine.digest());
   });
 });
