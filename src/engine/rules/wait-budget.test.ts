@@ -6,6 +6,7 @@ import {
   customerConfig,
   only,
   queueConfig,
+  routingConfig,
   Scenario,
 } from '../fixtures.js';
 import { restoreEngine } from '../index.js';
@@ -107,22 +108,19 @@ describe('wait budget: only for an agent at work', () => {
     expect(assignments(events)).toEqual(['c1→bob']);
   });
 
-  it('a returning customer is not held for a previous agent the engine set away for missed offers', () => {
+  /** ann (alice's previous agent) rings with zed's conversation; one missed offer sets her away. */
+  function annRingingOneMissAway(): Scenario {
     const s = new Scenario();
-    s.given({
-      type: 'set_routing_config',
-      config: {
-        maxMissedOffers: 1,
-        agingPerMinute: 1,
-        slaDrivenPriority: false,
-        slaAtRiskMargin: 0.05,
-        queueRules: [],
-      },
-    });
+    s.given({ type: 'set_routing_config', config: routingConfig({ maxMissedOffers: 1 }) });
     s.queue(queueConfig('q1', { offerTimeoutSeconds: 10, previousAgentWaitSeconds: 120 }));
     s.online(agentConfig('ann'));
     s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
     s.enqueue(conversation('x', { customer: { id: 'zed' } }));
+    return s;
+  }
+
+  it('a returning customer is not held for a previous agent the engine set away for missed offers', () => {
+    const s = annRingingOneMissAway();
     const missed = s.advance(10_000);
     expect(only(missed, 'presence_changed')).toMatchObject([{ agentId: 'ann', presence: 'away' }]);
     s.online(agentConfig('bob', { capacity: { chat: 2 } }));
@@ -140,21 +138,7 @@ describe('wait budget: only for an agent at work', () => {
   });
 
   it('a customer held for an agent the engine sets away for missed offers is routed at once', () => {
-    const s = new Scenario();
-    s.given({
-      type: 'set_routing_config',
-      config: {
-        maxMissedOffers: 1,
-        agingPerMinute: 1,
-        slaDrivenPriority: false,
-        slaAtRiskMargin: 0.05,
-        queueRules: [],
-      },
-    });
-    s.queue(queueConfig('q1', { offerTimeoutSeconds: 10, previousAgentWaitSeconds: 120 }));
-    s.online(agentConfig('ann'));
-    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['ann'] }) });
-    s.enqueue(conversation('x', { customer: { id: 'zed' } }));
+    const s = annRingingOneMissAway();
     s.online(agentConfig('bob', { capacity: { chat: 2 } }));
     // ann's seat is taken by the offer ringing at her desk: alice is held for her.
     expect(only(s.enqueue(conversation('c1', { customer: { id: 'alice' } })), 'offered')).toEqual([]);
