@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SwitchboardError } from '../../errors/catalogue.js';
+import { fieldOf } from '../../../test/support/validation.js';
 import { type Agent, Seniority } from '../../gen/switchboard/v1/common.js';
 import { checkOutcome, checkPresence, toAgentConfig } from './agent.js';
 
@@ -17,17 +17,6 @@ const valid: Agent = {
   wrapUpSeconds: 30,
   queues: ['billing'],
 };
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SwitchboardError);
-    expect((e as SwitchboardError).code).toBe('SB_ERR_INVALID_ARGUMENT');
-    return (e as SwitchboardError).field;
-  }
-  throw new Error('expected a validation error');
-}
 
 describe('agent validation', () => {
   it('a complete agent maps to the engine record field by field', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SwitchboardError } from '../../errors/catalogue.js';
+import { fieldOf } from '../../../test/support/validation.js';
 import {
   Channel,
   type Customer,
@@ -12,16 +12,6 @@ import { toConversationRequest, toEscalateTarget, toTransferTarget } from './con
 import { toCustomerConfig } from './customer.js';
 import { toEventFilter } from './events.js';
 import { toRoutingConfig } from './routing.js';
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as SwitchboardError).code).toBe('SB_ERR_INVALID_ARGUMENT');
-    return (e as SwitchboardError).field;
-  }
-  throw new Error('expected a validation error');
-}
 
 const conv: ConversationRequest = {
   id: 'conv-1',

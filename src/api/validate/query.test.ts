@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SwitchboardError } from '../../errors/catalogue.js';
+import { fieldOf } from '../../../test/support/validation.js';
 import { checkQuery } from './query.js';
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as SwitchboardError).code).toBe('SB_ERR_INVALID_ARGUMENT');
-    return (e as SwitchboardError).field;
-  }
-  throw new Error('expected a validation error');
-}
 
 describe('query strings', () => {
   it('takes the listed parameters once each, and list parameters repeated or comma-separated', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SwitchboardError } from '../../errors/catalogue.js';
+import { fieldOf } from '../../../test/support/validation.js';
 import { Channel, type Queue, Strategy } from '../../gen/switchboard/v1/common.js';
 import { toQueueConfig } from './queue.js';
 
@@ -28,16 +28,6 @@ const valid: Queue = {
   previousAgentWaitSeconds: 15,
   newCustomersToNewAgents: true,
 };
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as SwitchboardError).code).toBe('SB_ERR_INVALID_ARGUMENT');
-    return (e as SwitchboardError).field;
-  }
-  throw new Error('expected a validation error');
-}
 
 describe('queue validation', () => {
   it('a complete queue maps to the engine record, with the default window; broadcast width 0 stays 0 (all matching)', () => {
