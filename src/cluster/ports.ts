@@ -119,7 +119,7 @@ export type OwnershipChange = { partition: string; owned: boolean };
 
 /**
  * Who serves which partition. Embedded: this node owns everything. Cluster: NATS KV leases with
- * revision compare-and-set and TTL, spread by rendezvous hashing over live nodes.
+ * revision compare-and-set and TTL, spread by rendezvous hashing with bounded loads over live nodes.
  */
 export interface Ownership {
   readonly nodeId: string;

@@ -8,10 +8,11 @@
  * |------------------------------------|-------------------------------------------------------------------|
  * | held by N                          | local host                                                        |
  * | held by live node M                | forward to M (M re-checks; at most one more hop)                  |
- * | none, N is the rendezvous winner   | claim the lease, load T (snapshot + log), serve locally           |
- * | none, M is the rendezvous winner   | forward to M, which claims it because it was asked                |
+ * | none, N is the wanted owner        | claim the lease, load T (snapshot + log), serve locally           |
+ * | none, M is the wanted owner        | forward to M, which claims it because it was asked                |
  * | owner unreachable / moving         | retry every 25–200 ms until the deadline, then DEADLINE_EXCEEDED  |
  *
+ * (The wanted owner: `desiredOwner`, rendezvous hashing with bounded loads, see `rendezvous.ts`.)
  * Retrying is safe because every command carries its request id: an owner that already applied it
  * answers from memory. Events reach subscribers on any node through the NATS event subjects.
  */

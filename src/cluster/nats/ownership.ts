@@ -23,17 +23,22 @@
  * write per node) lets a node's event loop run 0.3 × TTL late (600 ms at the default, more than the
  * 500 ms `--max-loop-lag-ms` at which it sheds load) before its lease lapses, while keeping that short.
  *
- * Spread: each partition belongs to the rendezvous winner among live nodes, leaving out an owner that is
- * gone (whether or not its membership has run out). A node hands over partitions that now hash elsewhere
- * (stop serving → `beforeRelease` drains → partition key deleted with CAS), and claims those that hash to
- * it when their key is deleted or their owner is gone.
+ * Spread: rendezvous hashing with bounded loads (`rendezvous.ts`): each partition goes to the first node
+ * in its rendezvous preference order that has room under ⌈1.25 × partitions / nodes⌉, partitions taken in
+ * a fixed order. Every node computes it from its own view — the partitions it has seen in `SB_OWNERS`
+ * (deleted keys included: a key deleted during a hand-over stays in the view) and the nodes that may be
+ * serving (live and renewed within 0.5 × TTL: a node past that is one a contender may take over from) —
+ * so nodes that have read the same KV entries want the same owners. A node hands over partitions wanted
+ * elsewhere (stop serving → `beforeRelease` drains → partition key deleted with CAS), and claims those
+ * wanted here when their key is deleted or their owner is gone. The wanted owner decides only that: who
+ * may take a partition, and how, is the lease and fencing above, unchanged.
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
-import { rendezvousOwner } from './rendezvous.js';
+import { BoundedSpread } from './rendezvous.js';
 import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
@@ -165,6 +170,10 @@ export class KvOwnership implements Ownership {
   private timersOff = false;
   private rebalanceQueued = false;
   private readonly incarnation = randomBytes(6).toString('hex');
+  /** The bounded-load spread (caches preference lists; `wanted` computes owners from this node's view). */
+  private readonly spread = new BoundedSpread();
+  /** The last view's wanted owners, by the view's nodes and partitions (the same view: the same owners). */
+  private wantedCache: { key: string; owners: Map<string, string> } | null = null;
   /** Revision of this node's last write of its own key; null = not registered (or fenced). */
   private selfRevision: number | null = null;
   /** Every held partition is valid until then (monotonic clock): VALID_FOR × TTL after the last renewal sent. */
@@ -478,7 +487,8 @@ export class KvOwnership implements Ownership {
       // Someone else wrote the key after our last write: taken over, or deleted by hand. Stop at once.
       this.drop(p, v === null ? 'partition key deleted' : `partition taken by ${v.owner}`);
     }
-    if (v === null) this.queueRebalance();
+    // A partition new to the view changes the spread's cap and order: others may be wanted elsewhere now.
+    if (v === null || !prev) this.queueRebalance();
   }
 
   /** An owner that may be serving: its lease present, same incarnation, not fenced, renewed lately. */
@@ -502,20 +512,42 @@ export class KvOwnership implements Ownership {
   }
 
   /**
-   * The node that should own the partition by rendezvous hashing over live nodes — without an owner that
-   * is gone: it is not serving the partition, so waiting until its membership also runs out (or routing
-   * calls to it) would only stretch the failover.
+   * The nodes the spread places partitions on: live ones that may be serving — this node, and members
+   * renewed within 0.5 × their TTL. One past that has stopped serving (0.4 × TTL) and is one a contender
+   * may take over from: placing partitions there (or routing calls to it) would only stretch a failover.
+   */
+  private spreadNodes(): string[] {
+    const now = this.clock.now();
+    return this.liveNodes().filter((id) => {
+      if (id === this.nodeId) return true;
+      const m = this.members.get(id);
+      return m?.value != null && now - m.seenAt <= TAKEOVER_AFTER * m.value.ttl;
+    });
+  }
+
+  /**
+   * The wanted owner of every partition in this node's view (`SB_OWNERS` keys seen, deleted ones too, and
+   * those held), plus `extra` (a partition asked about before its key exists): the bounded-load spread
+   * over {@link spreadNodes}. Nodes with the same view want the same owners.
+   */
+  private wanted(extra?: string): Map<string, string> {
+    const nodes = this.spreadNodes().sort();
+    const parts = [...this.observed.keys()];
+    for (const p of this.held.keys()) if (!this.observed.has(p)) parts.push(p);
+    if (extra !== undefined && !this.observed.has(extra) && !this.held.has(extra)) parts.push(extra);
+    const key = `${nodes.join('\0')}\n${parts.join('\0')}`;
+    if (this.wantedCache?.key === key) return this.wantedCache.owners;
+    const owners = this.spread.assign(parts, nodes);
+    this.wantedCache = { key, owners };
+    return owners;
+  }
+
+  /**
+   * The node that should own the partition: the bounded-load spread of this node's view (with the
+   * partition in it) over the nodes that may be serving (see {@link wanted}).
    */
   desiredOwner(partition: string): string | null {
-    const live = this.liveNodes();
-    const o = this.observed.get(partition);
-    if (o?.owner && o.owner !== this.nodeId && !this.ownerAlive(o)) {
-      return rendezvousOwner(
-        partition,
-        live.filter((n) => n !== o.owner),
-      );
-    }
-    return rendezvousOwner(partition, live);
+    return this.wanted(partition).get(partition) ?? null;
   }
 
   ownedPartitions(): string[] {
@@ -672,15 +704,15 @@ export class KvOwnership implements Ownership {
     });
   }
 
-  /** Hands over what hashes elsewhere; claims what hashes here and nobody serves. */
+  /** Hands over what is wanted elsewhere; claims what is wanted here and nobody serves. */
   async rebalance(): Promise<void> {
     if (this.stopped) return;
-    const live = this.liveNodes();
+    const wanted = this.wanted();
     const now = this.clock.now();
     const work: Promise<unknown>[] = [];
     for (const [p, h] of this.held) {
       if (h.releasing) continue;
-      const want = rendezvousOwner(p, live);
+      const want = wanted.get(p);
       const m = want ? this.members.get(want) : undefined;
       if (want && want !== this.nodeId && m && now - m.since >= this.settle) work.push(this.release(p));
     }
@@ -688,7 +720,7 @@ export class KvOwnership implements Ownership {
       for (const [p, o] of this.observed) {
         if (this.held.has(p)) continue;
         const free = o.owner === null || o.owner === this.nodeId || !this.ownerAlive(o);
-        if (free && this.desiredOwner(p) === this.nodeId) work.push(this.acquire(p));
+        if (free && wanted.get(p) === this.nodeId) work.push(this.acquire(p));
       }
     }
     await Promise.all(work);
