@@ -70,6 +70,12 @@ describe('bounded-load rendezvous spread', () => {
       const shuffled = [...parts].sort(() => rnd() - 0.5);
       const b = shared.assign([...shuffled, parts[0] as string], [...nodes].reverse());
       expect(Object.fromEntries(b)).toEqual(Object.fromEntries(a));
+      // The shared instance's caches across a join, a leave and a tenant dropped: still the fresh answer.
+      const joined = [...nodes, ...ids(rnd, 'node', 1)];
+      expect(shared.assign(parts, joined)).toEqual(boundedAssignment(parts, joined));
+      expect(shared.assign(parts.slice(1), joined.slice(1))).toEqual(
+        boundedAssignment(parts.slice(1), joined.slice(1)),
+      );
     }
   });
 

@@ -67,13 +67,17 @@ function orderKey(partition: string): number {
 
 /**
  * Computes bounded-load assignments, caching what does not change between them: each partition's place
- * in the order and its preference list over the current node set (recomputed when the node set changes).
- * One instance per node; `assign` is pure (same sets in, same owners out).
+ * in the order, its score on each node (a node that joins costs one hash per partition, not the whole
+ * table), and its first choice and (when that is full) its preference order over the current node set. One instance per node; `assign` is pure
+ * (same sets in, same owners out).
  */
 export class BoundedSpread {
   private nodesKey = '';
   private readonly prefs = new Map<string, string[]>();
+  private readonly firsts = new Map<string, string>();
   private readonly order = new Map<string, number>();
+  /** score(node, partition), by node then partition; nodes that left are dropped at the next change. */
+  private readonly scores = new Map<string, Map<string, number>>();
 
   constructor(private readonly factor: LoadFactor = SPREAD_LOAD_FACTOR) {}
 
@@ -86,10 +90,17 @@ export class BoundedSpread {
     if (key !== this.nodesKey) {
       this.nodesKey = key;
       this.prefs.clear();
+      this.firsts.clear();
+      for (const n of this.scores.keys()) if (!ns.includes(n)) this.scores.delete(n);
     }
     const ps = [...new Set(partitions)];
-    // Keys stay cached for partitions seen before; a view that forgets many grows this only by ids.
-    if (this.order.size > 4 * ps.length + 1024) this.order.clear();
+    // Partitions that left the view keep their cached entries until the caches outgrow it.
+    if (this.order.size > 4 * ps.length + 1024) {
+      this.order.clear();
+      this.prefs.clear();
+      this.firsts.clear();
+      this.scores.clear();
+    }
     const keyed = ps.map((p) => {
       let k = this.order.get(p);
       if (k === undefined) {
@@ -102,6 +113,14 @@ export class BoundedSpread {
     const cap = spreadCap(ps.length, ns.length, this.factor);
     const load = new Map<string, number>();
     for (const { p } of keyed) {
+      // Most partitions get their first choice: the full preference order is sorted only when it is full.
+      const first = this.first(p, ns);
+      const l = load.get(first) ?? 0;
+      if (l < cap) {
+        load.set(first, l + 1);
+        out.set(p, first);
+        continue;
+      }
       for (const n of this.preference(p, ns)) {
         const l = load.get(n) ?? 0;
         if (l < cap) {
@@ -114,16 +133,47 @@ export class BoundedSpread {
     return out;
   }
 
+  /** The partition's first choice among the nodes (`rendezvousOwner`). */
+  private first(partition: string, ns: string[]): string {
+    let best = this.firsts.get(partition);
+    if (best === undefined) {
+      let bestScore = -1;
+      for (const n of ns) {
+        const s = this.score(n, partition);
+        if (s > bestScore || (s === bestScore && best !== undefined && n < best)) {
+          best = n;
+          bestScore = s;
+        }
+      }
+      this.firsts.set(partition, best as string);
+    }
+    return best as string;
+  }
+
   /** The nodes by descending score for the partition, ties by node id (its first is `rendezvousOwner`). */
   private preference(partition: string, ns: string[]): string[] {
     let pref = this.prefs.get(partition);
     if (!pref) {
-      const scored = ns.map((n) => ({ n, s: score(n, partition) }));
+      const scored = ns.map((n) => ({ n, s: this.score(n, partition) }));
       scored.sort((a, b) => b.s - a.s || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
       pref = scored.map((x) => x.n);
       this.prefs.set(partition, pref);
     }
     return pref;
+  }
+
+  private score(node: string, partition: string): number {
+    let byPartition = this.scores.get(node);
+    if (!byPartition) {
+      byPartition = new Map();
+      this.scores.set(node, byPartition);
+    }
+    let s = byPartition.get(partition);
+    if (s === undefined) {
+      s = score(node, partition);
+      byPartition.set(partition, s);
+    }
+    return s;
   }
 }
 
