@@ -219,3 +219,78 @@ describe('broadcast rings timing out', () => {
     expect(offers(e)).not.toContain('h1→x');
   });
 });
+
+describe('broadcast rings at a desk whose capacity or skills shrink', () => {
+  /** c1 then c2 ring at a and b (width 3, 20 s, a second apart); both desks hold 2 chat seats. */
+  function twoRings() {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 3, offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('a', { capacity: { chat: 2 } }), agentConfig('b', { capacity: { chat: 2 } }));
+    const t0 = s.t;
+    expect(offers(s.enqueue(conversation('c1')))).toEqual(['c1→a', 'c1→b']);
+    s.t += 1000;
+    expect(offers(s.enqueue(conversation('c2')))).toEqual(['c2→a', 'c2→b']);
+    s.t += 1000;
+    return { s, t0 };
+  }
+
+  it('a desk that loses a seat leaves the newer ring only; the older one rings on unchanged, at both desks', () => {
+    const { s, t0 } = twoRings();
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const cmd = { type: 'upsert_agent' as const, agent: agentConfig('a', { capacity: { chat: 1 } }) };
+    const r = s.run(cmd, 'lower-a');
+    const lowered = r.ok ? r.events : [];
+    copy.apply({ id: 'lower-a', at: s.t, cmd });
+    expect(copy.digest()).toBe(s.engine.digest());
+    expect(only(lowered, 'offer_rescinded').map((e) => [e.conversationId, e.agentId])).toEqual([['c2', 'a']]);
+    // No desk is told anything new about c1 (no fresh expiry), and a does not join c2 again.
+    expect(only(lowered, 'offered')).toEqual([]);
+    const offeredTo = (id: string) => {
+      const v = s.engine.query({ type: 'conversation', conversationId: id }, s.t);
+      return v.type === 'conversation' ? v.conversation?.offeredTo : null;
+    };
+    expect([offeredTo('c1'), offeredTo('c2')]).toEqual([['a', 'b'], ['b']]);
+    // c1 still expires at t0 + 20 s, at both desks.
+    s.t = t0 + 20_000;
+    const missed = only(s.when({ type: 'tick' }), 'offer_missed');
+    expect(missed.filter((e) => e.conversationId === 'c1').map((e) => e.agentId)).toEqual(['a', 'b']);
+  });
+
+  it('the ring that lost the desk is joined at once by a free agent; the other is left alone', () => {
+    const { s } = twoRings();
+    // d joins the older ring (c1), e the other (c2): both are full at width 3, so f stays free.
+    expect(offers(s.when({ type: 'upsert_agent', agent: agentConfig('d') }))).toEqual([]);
+    expect(offers(s.when({ type: 'set_presence', agentId: 'd', presence: 'online' }))).toContain('c1→d');
+    expect(offers(s.when({ type: 'upsert_agent', agent: agentConfig('e') }))).toEqual([]);
+    expect(offers(s.when({ type: 'set_presence', agentId: 'e', presence: 'online' }))).toContain('c2→e');
+    expect(offers(s.when({ type: 'upsert_agent', agent: agentConfig('f') }))).toEqual([]);
+    expect(offers(s.when({ type: 'set_presence', agentId: 'f', presence: 'online' }))).toEqual([]);
+    s.t += 1000;
+    const lowered = s.when({ type: 'upsert_agent', agent: agentConfig('a', { capacity: { chat: 1 } }) });
+    expect(only(lowered, 'offer_rescinded').map((e) => [e.conversationId, e.agentId])).toEqual([['c2', 'a']]);
+    // f takes a's place at c2 (a desk that joins restarts that ring's timeout, as documented); c1 is
+    // not touched: nobody hears about it.
+    expect(offers(lowered)).toContain('c2→f');
+    expect(only(lowered, 'offered').filter((e) => e.conversationId === 'c1')).toEqual([]);
+    const v = s.engine.query({ type: 'conversation', conversationId: 'c1' }, s.t);
+    expect(v.type === 'conversation' && v.conversation?.offeredTo).toEqual(['a', 'b', 'd']);
+  });
+
+  it("a desk that loses a ring's own skill leaves that ring only", () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { strategy: 'broadcast', broadcastWidth: 3, offerTimeoutSeconds: 20 }));
+    const fr = [{ skill: 'lang:fr', level: 5 }];
+    s.online(agentConfig('a', { capacity: { chat: 2 }, skills: fr }), agentConfig('b', { skills: fr }));
+    s.enqueue(conversation('fr', { requiredSkills: [{ skill: 'lang:fr', minLevel: 3 }] }));
+    s.t += 1000;
+    expect(offers(s.enqueue(conversation('any')))).toEqual(['any→a']);
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const cmd = { type: 'upsert_agent' as const, agent: agentConfig('a', { capacity: { chat: 2 } }) };
+    const r = s.run(cmd, 'lose-fr');
+    const lost = r.ok ? r.events : [];
+    copy.apply({ id: 'lose-fr', at: s.t, cmd });
+    expect(copy.digest()).toBe(s.engine.digest());
+    expect(only(lost, 'offer_rescinded').map((e) => [e.conversationId, e.agentId])).toEqual([['fr', 'a']]);
+    expect(only(lost, 'offered')).toEqual([]);
+  });
+});

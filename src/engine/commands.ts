@@ -120,13 +120,11 @@ function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
     return OK;
   }
   p.reconfigureAgent(a, cfg);
-  // Pending offers the agent can no longer take (skill or seat removed) go back to routing.
-  const lost = a.offers
-    .map((id) => p.convs.get(id)!)
-    .filter((c) => a.loadOn(c.queue.ch) > a.capOn(c.queue.ch) || !laneOf(c).admits(a))
-    .sort((x, y) => x.seq - y.seq);
+  // Pending offers the agent can no longer take (a skill or lane lost, seats beyond its new capacity) go
+  // back to routing; the others ring on untouched (`offersBeyondReach` says which and why).
+  const lost = p.offersBeyondReach(a);
   for (const c of lost) withdraw(p, c, a, 'agent_unavailable');
-  for (const c of lost) rerouteIfUnoffered(p, c);
+  rerouteWithdrawn(p, lost);
   p.releaseHeld(a);
   p.serveAgent(a);
   return OK;
@@ -188,11 +186,14 @@ function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
     }
   }
   p.hours.delete(cfg.id);
+  const freed = old ? withdrawIneligible(p, [cfg.id, ...widening]) : [];
   drain(p, cfg.id);
   for (const id of widening) drain(p, id);
   // After the drains: released customers must not take a freed agent from those already in line.
   p.releaseHeldIn(p.queues.get(cfg.id)!);
   for (const id of widening) p.releaseHeldIn(p.queues.get(id)!);
+  // Agents whose offers were withdrawn take work of their other queues too.
+  for (const a of freed) p.serveAgent(a);
   // Its maximum size may have changed (the state was kept while the lanes were rebuilt).
   p.checkCapacity(p.queues.get(cfg.id)!);
   return OK;
@@ -357,6 +358,55 @@ function withdraw(
     reason,
   });
   p.refreshAgent(a);
+}
+
+/**
+ * Routes again conversations whose offers were withdrawn by a configuration change, in serving order (the
+ * one routing would serve first takes the first free agent), each back to its place in line when nobody
+ * can take it.
+ */
+function rerouteWithdrawn(p: Partition, convs: Conv[]): void {
+  if (convs.length > 1) convs = [...new Set(convs)].sort((x, y) => p.servingOrder(x, y));
+  const left: Conv[] = [];
+  for (const c of convs) {
+    if (c.status !== 'offered') continue;
+    if (c.offers.length > 0) {
+      p.widenRing(c);
+      continue;
+    }
+    p.unoffer(c);
+    c.pending = null;
+    if (!p.deliverNow(c, false, false)) left.push(c);
+  }
+  // Into the line youngest first: each is then ahead of those of its level who arrived after it and
+  // behind the older ones, so each gets its own place back (filed oldest first, a younger one would be
+  // numbered at the back behind later arrivals, see `Partition.insertWaiting`).
+  for (let i = left.length - 1; i >= 0; i--) p.park(left[i]!, false);
+}
+
+/**
+ * After queue `ids` were rebuilt (a configuration change): offers to agents their lanes no longer admit,
+ * or who lack the conversation's own skills under the new requirements, are withdrawn and the
+ * conversations routed again; every other offer rings on as it was. Returns the agents freed (by seq).
+ */
+function withdrawIneligible(p: Partition, ids: string[]): Agent[] {
+  const convs: Conv[] = [];
+  for (const id of ids) for (const c of p.queues.get(id)!.offered.all()) convs.push(c);
+  if (convs.length === 0) return [];
+  convs.sort((x, y) => x.seq - y.seq);
+  const freed = new Set<Agent>();
+  const lost: Conv[] = [];
+  for (const c of convs) {
+    for (const aid of c.offers.slice()) {
+      const a = p.agents.get(aid)!;
+      if (p.mayKeepOffer(a, c)) continue;
+      withdraw(p, c, a, 'agent_unavailable');
+      freed.add(a);
+      lost.push(c);
+    }
+  }
+  rerouteWithdrawn(p, lost);
+  return [...freed].sort((x, y) => x.seq - y.seq);
 }
 
 /**

@@ -520,6 +520,22 @@ export class Partition implements RuleContext {
    * contact only), then the strategy, else it waits in its lane with a notice.
    */
   route(c: Conv, withRules: boolean, initialNotice: boolean, known?: CustomerConfig): ConvRouteStatus {
+    if (this.deliverNow(c, withRules, initialNotice, known)) return this.lastStatus;
+    this.park(c, initialNotice);
+    return this.lastStatus;
+  }
+
+  /** The waiting half of `route`: into its lane's line, with a notice. */
+  park(c: Conv, initialNotice: boolean): void {
+    this.insertWaiting(c, laneOf(c));
+    this.notice(c, initialNotice);
+  }
+
+  /**
+   * The first half of `route`: customer rules, then the strategy. True when the conversation was
+   * delivered or held for an agent; false when it must wait (it is then in no line yet: `park` it).
+   */
+  deliverNow(c: Conv, withRules: boolean, initialNotice: boolean, known?: CustomerConfig): boolean {
     this.catchUpOverflow(c);
     // The queue may have been reconfigured since the conversation's requirements were last derived.
     this.setAdHoc(c);
@@ -539,10 +555,10 @@ export class Partition implements RuleContext {
         if (d.kind === 'deliver') {
           // With the member, so a round-robin turn is used up like a strategy pick's (equal share).
           this.deliverOne(c, d.agent, d.member, this.explain(c, lane, d.rule, 1));
-          return this.lastStatus;
+          return true;
         }
         this.reserve(c, d.agent, d.untilMs, d.rule, initialNotice);
-        return this.lastStatus;
+        return true;
       }
     }
     if (q.strategy.automatic && lane.pool.size > 0) {
@@ -565,7 +581,7 @@ export class Partition implements RuleContext {
           const n = free ? lane.pool.size : this.walkQualified;
           const truncated = !free && this.walkChecked < lane.pool.size;
           this.deliverOne(c, m.agent, m, this.explain(c, lane, 'strategy', n, m, truncated));
-          return this.lastStatus;
+          return true;
         }
       } else {
         // An explicit width beyond the search bound is honoured: the walk must be able to meet that many.
@@ -579,13 +595,11 @@ export class Partition implements RuleContext {
             ms,
             this.explain(c, lane, 'strategy', n, null, truncated),
           );
-          return this.lastStatus;
+          return true;
         }
       }
     }
-    this.insertWaiting(c, lane);
-    this.notice(c, initialNotice);
-    return this.lastStatus;
+    return false;
   }
 
   /** Members a constrained search of a pool looked at, and those of them that qualified (`countFit`). */
@@ -1169,6 +1183,58 @@ export class Partition implements RuleContext {
     this.fileRing(c);
   }
 
+  /**
+   * Whether `a` may go on ringing for `c` after a configuration change (its own, or its queue's): the
+   * conversation's lane still admits it and it still holds the conversation's own skills. Its seats are
+   * `offersBeyondReach`'s business.
+   */
+  mayKeepOffer(a: Agent, c: Conv): boolean {
+    return laneOf(c).admits(a) && (c.adHoc === null || a.satisfies(c.adHoc));
+  }
+
+  /** Serving order of two conversations as a comparator: the one routing would serve first sorts first. */
+  servingOrder(x: Conv, y: Conv): number {
+    const ex = this.effective(x.queue, x.priority, x.enqueuedAt);
+    const ey = this.effective(y.queue, y.priority, y.enqueuedAt);
+    if (outranks(ex, x.enqueuedAt, x.seq, ey, y.enqueuedAt, y.seq)) return -1;
+    if (outranks(ey, y.enqueuedAt, y.seq, ex, x.enqueuedAt, x.seq)) return 1;
+    return 0;
+  }
+
+  /**
+   * The offers `a` must give up after its configuration changed, in the order to withdraw them: first
+   * those it may no longer take (`mayKeepOffer`, oldest first), then, per channel, as many as its load
+   * (open conversations, offers and escalations, as counted everywhere) still exceeds its new seats there.
+   * The others keep ringing as they were: same expiry, no new event (withdrawing all and routing them
+   * again rang most of them at the same desk with a fresh timeout).
+   *
+   * Which ones go when seats shrink: the lowest in serving order (lowest effective priority, then the
+   * newest arrival), i.e. those routing would have given this agent last. They go back to their places
+   * in line with their age, and to another agent at once if one is free; the customers who matter most
+   * or waited longest keep the desk already ringing for them. (The offers made last was the other
+   * choice considered; it would let a low-priority offer outlive a higher-priority one made after it.)
+   * Deterministic: it reads logical fields only, never the order of `a.offers`.
+   */
+  offersBeyondReach(a: Agent): Conv[] {
+    if (a.offers.length === 0) return [];
+    const out: Conv[] = [];
+    const kept: Conv[] = [];
+    for (const id of a.offers) {
+      const c = this.convs.get(id)!;
+      (this.mayKeepOffer(a, c) ? kept : out).push(c);
+    }
+    out.sort((x, y) => x.seq - y.seq);
+    for (let ch = 0; ch < CHANNEL_COUNT; ch++) {
+      let excess = a.loadOn(ch) - a.capOn(ch);
+      if (excess <= 0) continue;
+      for (const c of out) if (c.queue.ch === ch) excess--;
+      if (excess <= 0) continue;
+      const on = kept.filter((c) => c.queue.ch === ch).sort((x, y) => this.servingOrder(x, y));
+      for (let i = on.length - 1; i >= 0 && excess > 0; i--, excess--) out.push(on[i]!);
+    }
+    return out;
+  }
+
   /** Delivers the oldest conversation waiting for this agent (customer-rule wait budget), if it can. */
   takeReserved(a: Agent): boolean {
     for (const c of a.reserved) {
@@ -1398,6 +1464,8 @@ export class Partition implements RuleContext {
 }
 
 const ALWAYS = (): boolean => true;
+/** Channels, as indexes 0..CHANNEL_COUNT − 1 (`CHANNEL_INDEX`). */
+const CHANNEL_COUNT = Object.keys(CHANNEL_INDEX).length;
 
 /** How long an offer of `q` rings (broadcast always offers: its default when the queue says 0). */
 export function offerTimeoutMs(q: Queue): number {

@@ -527,3 +527,163 @@ describe('queries', () => {
     });
   });
 });
+
+describe("an agent's capacity or eligibility shrinks while offers ring", () => {
+  /** ann (chat 3) rings for c1, c2, c3 (a second apart, 20 s offers); c4 waits; bob (chat 1) is offline. */
+  function annRingingThree() {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('bob') });
+    s.online(agentConfig('ann', { capacity: { chat: 3 } }));
+    const t0 = s.t;
+    for (const id of ['c1', 'c2', 'c3', 'c4']) {
+      s.enqueue(conversation(id));
+      s.t += 1000;
+    }
+    return { s, t0 };
+  }
+
+  let twins = 0;
+  /** Snapshot/restore twin: both engines apply `cmd`; their digests must stay equal. */
+  function both(s: Scenario, copy: ReturnType<typeof restoreEngine>, cmd: Parameters<Scenario['when']>[0]) {
+    const id = `twin-${++twins}`;
+    const a = s.run(cmd, id);
+    const b = copy.apply({ id, at: s.t, cmd });
+    expect(a.ok && b.ok).toBe(true);
+    expect(copy.digest()).toBe(s.engine.digest());
+    return a.ok ? a.events : [];
+  }
+
+  it('lowering the seats withdraws only the excess offers, the lowest in serving order; the rest keep ringing as they were', () => {
+    const { s, t0 } = annRingingThree();
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const lowered = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { capacity: { chat: 1 } }),
+    });
+    // c3 then c2 (the newest) are withdrawn; c1 keeps its desk, with no new `offered` and its expiry.
+    expect(only(lowered, 'offer_rescinded').map((e) => [e.conversationId, e.reason])).toEqual([
+      ['c3', 'agent_unavailable'],
+      ['c2', 'agent_unavailable'],
+    ]);
+    expect(only(lowered, 'offered')).toEqual([]);
+    const view = (id: string) => {
+      const r = s.engine.query({ type: 'conversation', conversationId: id }, s.t);
+      return r.type === 'conversation' ? r.conversation : null;
+    };
+    expect(view('c1')?.offeredTo).toEqual(['ann']);
+    // The withdrawn ones are back at their places in line, ahead of c4 which arrived after them.
+    expect([view('c2'), view('c3'), view('c4')].map((v) => [v?.id, v?.status, v?.position])).toEqual([
+      ['c2', 'waiting', 1],
+      ['c3', 'waiting', 2],
+      ['c4', 'waiting', 3],
+    ]);
+    // Never above the new capacity: ann takes nothing more.
+    expect(offers(both(s, copy, { type: 'enqueue', conversation: conversation('c5') }))).toEqual([]);
+    // c1's offer times out when it always would have (t0 + 20 s), not 20 s after the change.
+    s.t = t0 + 19_999;
+    expect(only(both(s, copy, { type: 'tick' }), 'offer_missed')).toEqual([]);
+    s.t = t0 + 20_000;
+    expect(only(both(s, copy, { type: 'tick' }), 'offer_missed').map((e) => e.conversationId)).toEqual([
+      'c1',
+    ]);
+  });
+
+  it('the withdrawn conversations go at once to another free agent, oldest first', () => {
+    const { s } = annRingingThree();
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    both(s, copy, { type: 'set_presence', agentId: 'bob', presence: 'online' }); // takes c4 (waiting)
+    both(s, copy, { type: 'reject_offer', agentId: 'bob', conversationId: 'c4' }); // free again, c4 waits
+    const lowered = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { capacity: { chat: 1 } }),
+    });
+    expect(offers(lowered)).toEqual(['c2→bob']);
+  });
+
+  it('keeps the higher-priority offer when one must go, whichever was offered first', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann', { capacity: { chat: 2 } }));
+    s.enqueue(conversation('low', { priority: 1 }));
+    s.t += 1000;
+    s.enqueue(conversation('high', { priority: 8 }));
+    s.t += 1000;
+    const lowered = s.when({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 1 } }) });
+    expect(only(lowered, 'offer_rescinded').map((e) => e.conversationId)).toEqual(['low']);
+    expect(only(lowered, 'offered')).toEqual([]);
+  });
+
+  it('counts assigned conversations, and leaves the other channels alone', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.queue(queueConfig('v1', { channel: 'voice', offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann', { capacity: { chat: 3, voice: 1 } }));
+    s.enqueue(conversation('c1'));
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c1' });
+    s.enqueue(conversation('c2'));
+    s.enqueue(conversation('c3'));
+    s.enqueue(conversation('v', { channel: 'voice', queueId: 'v1' }));
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const two = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { capacity: { chat: 2, voice: 1 } }),
+    });
+    expect(only(two, 'offer_rescinded').map((e) => e.conversationId)).toEqual(['c3']);
+    const one = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { capacity: { chat: 1, voice: 1 } }),
+    });
+    expect(only(one, 'offer_rescinded').map((e) => e.conversationId)).toEqual(['c2']);
+    expect([...only(two, 'offered'), ...only(one, 'offered')]).toEqual([]);
+    const view = s.engine.query({ type: 'conversation', conversationId: 'v' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.offeredTo).toEqual(['ann']);
+  });
+
+  it("losing a conversation's own skill withdraws that offer alone", () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    const fr = [{ skill: 'lang:fr', level: 5 }];
+    s.online(agentConfig('ann', { capacity: { chat: 2 }, skills: fr }));
+    s.enqueue(conversation('any'));
+    s.enqueue(conversation('fr', { requiredSkills: [{ skill: 'lang:fr', minLevel: 3 }] }));
+    s.online(agentConfig('zoe', { skills: fr }));
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const lost = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { capacity: { chat: 2 } }),
+    });
+    expect(only(lost, 'offer_rescinded').map((e) => e.conversationId)).toEqual(['fr']);
+    // Routed again at once, to the French speaker; `any` rings on untouched.
+    expect(offers(lost)).toEqual(['fr→zoe']);
+  });
+
+  it('a queue change that leaves an agent out withdraws its offers there; one that keeps it changes nothing', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
+    s.queue(queueConfig('q2', { offerTimeoutSeconds: 20 }));
+    s.online(agentConfig('ann', { capacity: { chat: 2 } }));
+    s.enqueue(conversation('c1'));
+    s.enqueue(conversation('c2', { queueId: 'q2' }));
+    s.online(agentConfig('bill', { skills: [{ skill: 'billing', level: 3 }] }));
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const same = both(s, copy, {
+      type: 'upsert_queue',
+      queue: queueConfig('q1', { offerTimeoutSeconds: 20, maxSize: 50 }),
+    });
+    expect(same.filter((e) => e.type !== 'alert')).toEqual([]);
+    const billing = both(s, copy, {
+      type: 'upsert_queue',
+      queue: queueConfig('q1', {
+        offerTimeoutSeconds: 20,
+        requiredSkills: [{ skill: 'billing', minLevel: 1 }],
+      }),
+    });
+    expect(only(billing, 'offer_rescinded').map((e) => [e.conversationId, e.agentId])).toEqual([
+      ['c1', 'ann'],
+    ]);
+    expect(offers(billing)).toEqual(['c1→bill']);
+    const view = s.engine.query({ type: 'conversation', conversationId: 'c2' }, s.t);
+    expect(view.type === 'conversation' && view.conversation?.offeredTo).toEqual(['ann']);
+  });
+});
