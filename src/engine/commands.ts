@@ -156,6 +156,8 @@ function removeAgent(p: Partition, id: string): Reply {
   const offered = takeOffers(p, a, 'agent_unavailable');
   for (const c of offered) rerouteIfUnoffered(p, c);
   p.releaseHeld(a);
+  // Last: the steps above still read and write its record (accrued time, loads).
+  a.release();
   return OK;
 }
 

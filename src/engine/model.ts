@@ -111,20 +111,41 @@ export class AgentSlab {
   /** Doubles per record. */
   static readonly STRIDE = 16;
   f: Float64Array;
+  /** Records handed out so far (the high-water mark; freed ones below it are in `freed`). */
   private n = 0;
+  /**
+   * Offsets of records given back by removed agents, reused last freed first: a tenant that creates and
+   * removes agents for months (temporary agents per shift, turnover) keeps as many records as it ever
+   * had agents at once, not one per agent it ever had. Which record an agent gets is invisible: nothing
+   * decided, snapshotted or digested reads an offset, so a restored engine (laid out afresh, with its
+   * own free list) decides exactly like the live one; the free list is not state and not snapshotted.
+   */
+  private readonly freed: number[] = [];
 
   constructor(initialRecords = 64) {
     this.f = new Float64Array(initialRecords * AgentSlab.STRIDE);
   }
 
-  /** Offset of a new zeroed record (records are never reused: agents are few and rarely removed). */
+  /** Offset of a zeroed record: a freed one if any, else a new one (the slab doubles when full). */
   alloc(): number {
+    if (this.freed.length > 0) return this.freed.pop()!;
     if ((this.n + 1) * AgentSlab.STRIDE > this.f.length) {
       const g = new Float64Array(this.f.length * 2);
       g.set(this.f);
       this.f = g;
     }
     return this.n++ * AgentSlab.STRIDE;
+  }
+
+  /** Gives a record back (zeroed, as `alloc` promises). */
+  free(at: number): void {
+    this.f.fill(0, at, at + AgentSlab.STRIDE);
+    this.freed.push(at);
+  }
+
+  /** Records in use. */
+  get live(): number {
+    return this.n - this.freed.length;
   }
 }
 
@@ -145,8 +166,8 @@ const BUSY_MS = 15;
 export class Agent {
   presence: Presence = 'offline';
   wrapPos = -1;
-  /** Offset of this agent's record in the partition's `AgentSlab`. */
-  private readonly at: number;
+  /** Offset of this agent's record in its slab (the partition's, or its own once removed: `release`). */
+  private at: number;
   consecutiveMisses = 0;
   missedTotal = 0;
   handled = 0;
@@ -181,7 +202,7 @@ export class Agent {
     public cfg: AgentConfig,
     readonly seq: number,
     now: number,
-    private readonly slab: AgentSlab,
+    private slab: AgentSlab,
   ) {
     this.at = slab.alloc();
     this.setSeats(cfg);
@@ -234,6 +255,21 @@ export class Agent {
   }
   set acctAt(v: number) {
     this.slab.f[this.at + ACCT_AT] = v;
+  }
+
+  /**
+   * The agent left the partition (`remove_agent`): its record goes back to the partition's slab for the
+   * next agent, and this object keeps a private copy, so whatever still holds it (a recently closed
+   * conversation names its agent) reads its last figures and can never write into the record of the
+   * agent that reuses the slot.
+   */
+  release(): void {
+    const own = new AgentSlab(1);
+    const at = own.alloc();
+    own.f.set(this.slab.f.subarray(this.at, this.at + AgentSlab.STRIDE), at);
+    this.slab.free(this.at);
+    this.slab = own;
+    this.at = at;
   }
 
   /** A new configuration for the same agent id. */
