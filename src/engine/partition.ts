@@ -677,19 +677,23 @@ export class Partition implements RuleContext {
     c.adHoc = this.adHocOf(c);
   }
 
-  /** What `setAdHoc` would set, without setting it (a check that may still reject must change nothing). */
-  adHocOf(c: Conv): Conv['adHoc'] {
+  /**
+   * What `setAdHoc` would set, without setting it (a check that may still reject must change nothing);
+   * `step`: at another overflow step than its own.
+   */
+  adHocOf(c: Conv, step = c.step): Conv['adHoc'] {
     if (c.requiredSkills.length === 0) return null;
     let reqs = c.requiredSkills;
     const steps = c.queue.cfg.overflow;
-    for (let i = 0; i < c.step && i < steps.length; i++) {
+    for (let i = 0; i < step && i < steps.length; i++) {
       const a = steps[i]!.action;
       if (a.kind === 'relax_skills') reqs = relaxReqs(reqs, a.by);
       else if (a.kind === 'drop_skills') reqs = reqs.filter((r) => !a.skills.includes(r.skill));
     }
     // In a widened lane other queues' agents qualify through their own clause, so none of the
     // conversation's own requirements is implied any more.
-    const lane = laneOf(c);
+    const lanes = c.queue.lanes;
+    const lane = lanes[step < lanes.length ? step : lanes.length - 1]!;
     const base = lane.clauses.length === 1 ? lane.clauses[0]!.reqs : [];
     const extra = reqs.filter((r) => !base.some((b) => b.skill === r.skill && b.minLevel >= r.minLevel));
     return extra.length > 0 ? extra : null;
@@ -1189,7 +1193,19 @@ export class Partition implements RuleContext {
    * `offersBeyondReach`'s business.
    */
   mayKeepOffer(a: Agent, c: Conv): boolean {
-    return laneOf(c).admits(a) && (c.adHoc === null || a.satisfies(c.adHoc));
+    if (laneOf(c).admits(a) && (c.adHoc === null || a.satisfies(c.adHoc))) return true;
+    // Overflow steps do not apply while a conversation rings; routed again it would first catch up those
+    // due by now (`catchUpOverflow`). An agent that lane admits would be offered it again at once: keep
+    // the offer ringing instead of withdrawing it and ringing the same desk with a fresh timeout.
+    const steps = c.queue.cfg.overflow;
+    let due = c.step;
+    while (due < steps.length && c.enqueuedAt + steps[due]!.afterSeconds * 1000 <= this.now) due++;
+    if (due === c.step) return false;
+    const lanes = c.queue.lanes;
+    const adHoc = this.adHocOf(c, due);
+    return (
+      lanes[due < lanes.length ? due : lanes.length - 1]!.admits(a) && (adHoc === null || a.satisfies(adHoc))
+    );
   }
 
   /** Serving order of two conversations as a comparator: the one routing would serve first sorts first. */

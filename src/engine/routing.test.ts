@@ -658,6 +658,33 @@ describe("an agent's capacity or eligibility shrinks while offers ring", () => {
     expect(offers(lost)).toEqual(['fr→zoe']);
   });
 
+  it('an agent the overflow step due by now admits keeps ringing (routed again it would ring there at once)', () => {
+    const s = new Scenario();
+    const fr = (min: number) =>
+      queueConfig('q1', {
+        offerTimeoutSeconds: 60,
+        requiredSkills: [{ skill: 'lang:fr', minLevel: min }],
+        overflow: [{ afterSeconds: 10, action: { kind: 'relax_skills', by: 2 } }],
+      });
+    s.queue(fr(5));
+    s.online(agentConfig('ann', { skills: [{ skill: 'lang:fr', level: 5 }] }));
+    s.enqueue(conversation('c1'));
+    s.t += 20_000; // the relax step is due, but steps do not apply while it rings
+    const copy = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const lower = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { skills: [{ skill: 'lang:fr', level: 3 }] }),
+    });
+    const stricter = both(s, copy, { type: 'upsert_queue', queue: fr(4) });
+    expect([...lower, ...stricter].filter((e) => e.type !== 'alert')).toEqual([]);
+    // Beyond what even the due step admits, it goes.
+    const gone = both(s, copy, {
+      type: 'upsert_agent',
+      agent: agentConfig('ann', { skills: [{ skill: 'lang:fr', level: 1 }] }),
+    });
+    expect(only(gone, 'offer_rescinded').map((e) => e.conversationId)).toEqual(['c1']);
+  });
+
   it('a queue change that leaves an agent out withdraws its offers there; one that keeps it changes nothing', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1', { offerTimeoutSeconds: 20 }));
