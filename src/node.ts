@@ -12,7 +12,7 @@ import { CallTrace, createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
-import { type Clock, systemClock } from './cluster/ports.js';
+import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
 import { ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
 import { OptionFileError, readOptionFile } from './config/option-file.js';
 import { PartitionHost } from './host/partition-host.js';
@@ -42,6 +42,8 @@ export interface StartOptions {
   testHooks?: boolean;
   /** Runs after recovery, before the API listens (e.g. loading the demo tenant). */
   beforeListen?: (router: LocalPartitionRouter) => Promise<void>;
+  /** Wraps the snapshot store the host saves to and loads from (tests: to hold a save). */
+  wrapSnapshots?: (store: SnapshotStore) => SnapshotStore;
 }
 
 async function openPorts(
@@ -112,10 +114,15 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       '--max-old-space-size is set for the process: it overrides --worker-heap-mb in every worker thread',
     );
   let host: PartitionHost | null = null;
+  /** While stopping: when the shutdown grace ends (a hand-over's snapshot waits no longer than that). */
+  let graceEnds: number | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
-  const ports = await openPorts(config, nodeId, clock, logger, async (p) => {
-    await host?.drain(p);
+  const opened = await openPorts(config, nodeId, clock, logger, async (p) => {
+    await host?.drain(p, 2000, graceEnds === null ? undefined : Math.max(1000, graceEnds - Date.now()));
   });
+  const ports: NodePorts = opts.wrapSnapshots
+    ? Object.assign(Object.create(opened) as NodePorts, { snapshots: opts.wrapSnapshots(opened.snapshots) })
+    : opened;
   try {
     await ports.ownership.start();
     const registry = new Registry();
@@ -230,7 +237,19 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
           tokensFile?.close();
           // One grace for the whole drain (the orchestrator's budget), not one per step.
           const until = Date.now() + config.shutdownGraceMs;
+          graceEnds = until;
           await api.stop(config.shutdownGraceMs);
+          if (cluster.isClusterPorts(ports)) {
+            // Hand the partitions over one at a time per worker thread while this node still answers
+            // forwarded calls: each partition stops taking commands, drains, takes its final snapshot
+            // and has its key deleted, and the next owner claims it at once; the others are served here
+            // meanwhile. Stopping the router first left every tenant unreachable for the whole stop.
+            logger.info({ partitions: h.partitionsOwned }, 'stopping: handing partitions over');
+            await ports.ownership.handOver({
+              withinMs: Math.max(0, until - Date.now()),
+              concurrency: config.workers,
+            });
+          }
           await clusterRouter?.stop();
           await h.stop(Math.max(0, until - Date.now()));
           await ports.close();

@@ -1285,9 +1285,11 @@ export class PartitionHost {
 
   /**
    * Before handing a partition over: waits (bounded) for its commands in flight to become durable and
-   * answered, then snapshots it so the next owner replays little.
+   * answered, then snapshots it so the next owner replays little. `snapshotMs` bounds the wait for that
+   * snapshot (a node's stop, within its grace): past it the hand-over goes on without it, and the next
+   * owner replays more of the log (a save that lands later trims nothing: the partition is not owned).
    */
-  async drain(tenant: string, timeoutMs = 2000): Promise<void> {
+  async drain(tenant: string, timeoutMs = 2000, snapshotMs?: number): Promise<void> {
     const part = this.parts.get(tenant);
     if (!part) return;
     const st = part.state;
@@ -1296,9 +1298,30 @@ export class PartitionHost {
       await new Promise((r) => setTimeout(r, 2));
     }
     if (st.status === 'ready' && st.sinceSnapshot > 0) {
-      await this.snapshot(part).catch((e) =>
-        this.logger?.warn({ err: e, tenant }, 'snapshot before handover failed'),
+      const saved = this.snapshot(part).then(
+        () => true,
+        (e) => {
+          this.logger?.warn({ err: e, tenant }, 'snapshot before handover failed');
+          return true;
+        },
       );
+      if (snapshotMs === undefined) {
+        await saved;
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        saved,
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), snapshotMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!done)
+        this.logger?.warn(
+          { tenant, waitedMs: snapshotMs },
+          'snapshot before handover not saved within the shutdown grace: handed over without it (the next owner replays more of the log)',
+        );
     }
   }
 

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { Clock } from '../../src/cluster/ports.js';
+import type { Clock, SnapshotStore } from '../../src/cluster/ports.js';
 import { defaultConfig, type NodeConfig } from '../../src/config/index.js';
 import { type RunningNode, startNode } from '../../src/node.js';
 
@@ -29,7 +29,7 @@ export interface InProcessNode {
 
 export async function startInProcessNode(
   over: Partial<NodeConfig> & { natsUrl: string; nodeId: string },
-  opts: { clock?: Clock } = {},
+  opts: { clock?: Clock; wrapSnapshots?: (s: SnapshotStore) => SnapshotStore } = {},
 ): Promise<InProcessNode> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sb-inproc-'));
   const lines: Record<string, unknown>[] = [];
@@ -55,7 +55,11 @@ export async function startInProcessNode(
     shutdownGraceMs: 2000,
     ...over,
   });
-  const node = await startNode(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const node = await startNode(config, {
+    logger,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.wrapSnapshots ? { wrapSnapshots: opts.wrapSnapshots } : {}),
+  });
   let stopped = false;
   return {
     node,

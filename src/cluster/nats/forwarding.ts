@@ -10,6 +10,7 @@
  * | held by live node M                | forward to M (M re-checks; at most one more hop)                  |
  * | none, N is the wanted owner        | claim the lease, load T (snapshot + log), serve locally           |
  * | none, M is the wanted owner        | forward to M, which claims it because it was asked                |
+ * | being handed over by N             | wait for the hand-over (drain, snapshot, key deleted), then above |
  * | owner unreachable / moving         | retry every 25–200 ms until the deadline, then DEADLINE_EXCEEDED  |
  *
  * (The wanted owner: `desiredOwner`, rendezvous hashing with bounded loads, see `rendezvous.ts`.)
@@ -31,6 +32,11 @@ import { rpcSubject } from './subjects.js';
 /** What the router needs from ownership beyond the port: who should own a tenant. */
 export interface ClusterOwnership extends Ownership {
   desiredOwner(partition: string): string | null;
+  /**
+   * This node's hand-over of the partition in progress (settles once the next owner may claim it), or
+   * null: a call that arrives meanwhile waits for it, then goes to the next owner.
+   */
+  releasing?(partition: string): Promise<void> | null;
   /** The node lease TTL, ms (the default grace of a lost NATS connection, see `natsGraceMs`). */
   readonly leaseTtlMs?: number;
 }
@@ -93,6 +99,17 @@ const RETRYABLE = new Set(['SB_ERR_NOT_OWNER', 'SB_ERR_UNAVAILABLE']);
  * margin covers only the drift of two monotonic clocks over a window and timer jitter.
  */
 const LATE_MARGIN_MS = 100;
+
+/** Whether `p` settles within `ms` (it never rejects: a hand-over logs its own failures). */
+function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), Math.max(0, ms));
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 /** Routes to the lease holder; see the table above. Call `start()` to answer forwarded calls. */
 export class ClusterPartitionRouter implements PartitionRouter {
@@ -311,6 +328,14 @@ export class ClusterPartitionRouter implements PartitionRouter {
       }
       try {
         if (own.owns(tenant)) return await local(left);
+        const handing = own.releasing?.(tenant);
+        if (handing) {
+          // This node drains and snapshots the partition right now; once its key is deleted the next
+          // owner claims it (the leaving node's key tells the others where). No bouncing meanwhile.
+          if (await settlesWithin(handing, left)) continue;
+          expired = true;
+          break;
+        }
         const owner = own.ownerOf(tenant);
         const target = owner ?? own.desiredOwner(tenant);
         // Claim when nobody holds it and we are the winner — or when another node forwarded it here.

@@ -32,6 +32,11 @@
  * elsewhere (stop serving → `beforeRelease` drains → partition key deleted with CAS), and claims those
  * wanted here when their key is deleted or their owner is gone. The wanted owner decides only that: who
  * may take a partition, and how, is the lease and fencing above, unchanged.
+ *
+ * Graceful stop (`handOver`): the node first renews its key marked `leaving`, which takes it out of the
+ * placement on every node (it still serves what it holds), then hands its partitions over a few at a
+ * time; each is claimed by its new wanted owner as soon as its key is deleted, while the rest are still served
+ * here. Calls that reach it for a partition it is handing over wait for that one hand-over (`releasing`).
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
@@ -94,6 +99,11 @@ interface NodeValue {
   at: number;
   /** Set by the node that declared this incarnation gone; the node must register afresh. */
   fencedBy?: string;
+  /**
+   * Set by a node that is stopping (`handOver`): it still serves what it holds, but is left out of the
+   * placement, so the partitions it hands over are claimed by the others at once (older builds ignore it).
+   */
+  leaving?: true;
 }
 
 /** A partition's owner, the value of its key in `SB_OWNERS`. */
@@ -125,6 +135,8 @@ interface Held {
   /** Revision of this node's write of the partition key. */
   revision: number;
   releasing: boolean;
+  /** While releasing: settles once the partition key is deleted (or the delete failed). */
+  released?: Promise<void>;
 }
 
 const enc = new TextEncoder();
@@ -167,6 +179,10 @@ export class KvOwnership implements Ownership {
   private timers: NodeJS.Timeout[] = [];
   private started = false;
   private stopped = false;
+  /** Stopping: handing its partitions over, claiming none (`handOver`). */
+  private leaving = false;
+  /** A renewal that carried `leaving` went through: the other nodes place nothing here any more. */
+  private leavingAnnounced = false;
   private timersOff = false;
   private rebalanceQueued = false;
   private readonly incarnation = randomBytes(6).toString('hex');
@@ -291,6 +307,7 @@ export class KvOwnership implements Ownership {
         inc: this.incarnation,
         ttl: this.ttl,
         at,
+        ...(this.leaving ? { leaving: true as const } : {}),
       } satisfies NodeValue),
     );
   }
@@ -329,6 +346,7 @@ export class KvOwnership implements Ownership {
         return;
       }
       const sent = this.clock.now();
+      const leaving = this.leaving;
       try {
         const rev = await this.nodes.update(
           idToken(this.nodeId),
@@ -337,6 +355,7 @@ export class KvOwnership implements Ownership {
           Math.round(this.ttl * RENEW_EVERY),
         );
         this.selfRevision = rev;
+        if (leaving) this.leavingAnnounced = true;
         this.renewalsBack();
         // The CAS went through, so nobody fenced this node since its last write, and nobody took any of
         // its partitions: valid again even after a lapse (NATS down a while). What a lapse dropped is
@@ -471,6 +490,7 @@ export class KvOwnership implements Ownership {
       since: fresh ? now : (m?.since ?? now),
     });
     if (live && fresh) this.log('node joined', { joined: id });
+    if (live && v?.leaving && !m?.value?.leaving) this.log('node leaving', { leaving: id });
     if (!live && wasLive) this.log(v === null ? 'node left' : 'node fenced', { left: id, by: v?.fencedBy });
     this.queueRebalance();
   }
@@ -500,14 +520,18 @@ export class KvOwnership implements Ownership {
     return this.clock.now() - m.seenAt <= TAKEOVER_AFTER * m.value.ttl;
   }
 
-  /** Live nodes: registered, not fenced, seen within their TTL (this node always counts while started). */
+  /**
+   * Nodes partitions are placed on: registered, not fenced, seen within their TTL, and not leaving (this
+   * node counts until it starts leaving). A leaving node still serves what it holds (`ownerAlive`).
+   */
   liveNodes(): string[] {
     const now = this.clock.now();
     const out: string[] = [];
     for (const [id, m] of this.members) {
-      if (m.value && m.value.fencedBy === undefined && now - m.seenAt <= m.value.ttl) out.push(id);
+      const v = m.value;
+      if (v && v.fencedBy === undefined && !v.leaving && now - m.seenAt <= v.ttl) out.push(id);
     }
-    if (!this.stopped) out.push(this.nodeId);
+    if (!this.stopped && !this.leaving) out.push(this.nodeId);
     return out;
   }
 
@@ -605,7 +629,7 @@ export class KvOwnership implements Ownership {
 
   acquire(partition: string): Promise<boolean> {
     if (this.owns(partition)) return Promise.resolve(true);
-    if (this.stopped || this.held.get(partition)?.releasing) return Promise.resolve(false);
+    if (this.stopped || this.leaving || this.held.get(partition)?.releasing) return Promise.resolve(false);
     // Not registered, or our own lease lapsed: nothing can be held until a renewal goes through.
     if (this.selfRevision === null || this.validUntil <= this.clock.now()) return Promise.resolve(false);
     const until = this.cooldown.get(partition);
@@ -706,7 +730,8 @@ export class KvOwnership implements Ownership {
 
   /** Hands over what is wanted elsewhere; claims what is wanted here and nobody serves. */
   async rebalance(): Promise<void> {
-    if (this.stopped) return;
+    // A leaving node claims nothing, and `handOver` releases what it holds.
+    if (this.stopped || this.leaving) return;
     const wanted = this.wanted();
     const now = this.clock.now();
     const work: Promise<unknown>[] = [];
@@ -727,12 +752,28 @@ export class KvOwnership implements Ownership {
   }
 
   /** Stop serving, let the host drain, then delete the partition key (CAS) so the new owner can claim it. */
-  async release(partition: string): Promise<void> {
+  release(partition: string): Promise<void> {
     const h = this.held.get(partition);
-    if (!h || h.releasing) return;
-    // New calls stop coming here at once (`owns` is false) and are retried towards the next owner, while
-    // the key stays ours (and our node lease renewed) so the host can finish and snapshot what it accepted.
+    if (!h) return Promise.resolve();
+    if (h.releasing) return h.released ?? Promise.resolve();
+    // New calls stop coming here at once (`owns` is false) and wait for the release (`releasing`) or are
+    // retried towards the next owner, while the key stays ours (and our node lease renewed) so the host
+    // can finish and snapshot what it accepted.
     h.releasing = true;
+    h.released = this.hand(partition, h);
+    return h.released;
+  }
+
+  /**
+   * The partition's release in progress on this node (settles once its key is deleted), or null: a call
+   * that arrives meanwhile waits for it instead of bouncing between nodes that both see no owner yet.
+   */
+  releasing(partition: string): Promise<void> | null {
+    const h = this.held.get(partition);
+    return h?.releasing ? (h.released ?? null) : null;
+  }
+
+  private async hand(partition: string, h: Held): Promise<void> {
     this.cooldown.set(partition, this.clock.now() + 2 * this.ttl);
     try {
       await this.opts.beforeRelease?.(partition);
@@ -759,6 +800,38 @@ export class KvOwnership implements Ownership {
    */
   holdsLease(partition: string): boolean {
     return this.held.has(partition) && this.validUntil > this.clock.now();
+  }
+
+  /**
+   * Graceful stop, first step: hands every partition over while this node keeps serving the ones not yet
+   * handed over. The node key says `leaving` first (one renewal, waited for at most a TTL), so the other
+   * nodes leave this node out of the placement and claim each partition the moment its key is deleted.
+   * Then at most `concurrency` partitions at a time stop taking commands, drain, snapshot (`beforeRelease`)
+   * and have their key deleted; a partition's calls wait only for its own turn. After `withinMs` (the
+   * shutdown grace left) whatever is left is released all at once.
+   */
+  async handOver(opts: { withinMs: number; concurrency?: number }): Promise<void> {
+    if (this.stopped) return;
+    this.leaving = true;
+    const until = this.clock.now() + opts.withinMs;
+    const announceBy = Math.min(until, this.clock.now() + this.ttl);
+    while (!this.leavingAnnounced && this.selfRevision !== null && this.clock.now() < announceBy) {
+      await this.renew();
+      if (!this.leavingAnnounced) await new Promise((r) => setTimeout(r, 20));
+    }
+    const lanes = Math.max(1, opts.concurrency ?? 1);
+    const next = (): string | undefined => {
+      for (const [p, h] of this.held) if (!h.releasing) return p;
+      return undefined;
+    };
+    const lane = async (): Promise<void> => {
+      for (let p = next(); p !== undefined && this.clock.now() < until; p = next()) {
+        await this.release(p);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    // Out of time (or gained meanwhile): the rest at once.
+    await Promise.all([...this.held.keys()].map((p) => this.release(p)));
   }
 
   async stop(): Promise<void> {
