@@ -67,6 +67,61 @@ export interface StoredSnapshot {
    * Stores that keep the text give it back on load the same way (see {@link loadedSnapshot}).
    */
   snapshotJson?: string;
+  /**
+   * The same text as UTF-8 bytes in pieces, as the worker serialised and encoded it slice by slice
+   * (`sliced-snapshot.ts`): their concatenation is `JSON.stringify(snapshot)` in UTF-8 (a piece may end
+   * inside a character; only the whole is text). Stores write the pieces one after another
+   * ({@link snapshotPieces}) and never join them: the host joined them into one string, a second copy
+   * of a big tenant's text on the main thread's heap for every partition snapshotting at once. Takes
+   * precedence over `snapshotJson`.
+   */
+  snapshotChunks?: readonly Uint8Array[];
+}
+
+/** A snapshot's UTF-8 JSON text as pieces to write in order (one when it came whole or as an object). */
+export function snapshotPieces(s: StoredSnapshot): readonly Uint8Array[] {
+  if (s.snapshotChunks !== undefined) return s.snapshotChunks;
+  return [Buffer.from(s.snapshotJson ?? JSON.stringify(s.snapshot), 'utf8')];
+}
+
+/** Bytes in all the pieces. */
+export function piecesLength(pieces: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}
+
+/**
+ * The concatenated pieces in chunks of exactly `size` bytes (the last one shorter; at least one chunk,
+ * empty for no bytes): a store cuts its chunks (documents, messages) from these without ever holding
+ * the whole text at once.
+ */
+export function* byteChunks(
+  pieces: readonly Uint8Array[],
+  size: number,
+  total = piecesLength(pieces),
+): Generator<Uint8Array, void, void> {
+  let left = total;
+  let chunk = Buffer.allocUnsafe(Math.min(size, left));
+  let fill = 0;
+  for (const bytes of pieces) {
+    for (let off = 0; off < bytes.length; ) {
+      const n = Math.min(chunk.length - fill, bytes.length - off);
+      if (n === 0) throw new Error(`snapshot text is longer than ${total} bytes`);
+      chunk.set(bytes.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === chunk.length && left > fill) {
+        yield chunk;
+        left -= fill;
+        chunk = Buffer.allocUnsafe(Math.min(size, left));
+        fill = 0;
+      }
+    }
+  }
+  if (fill !== chunk.length)
+    throw new Error(`snapshot text is ${total - left + fill} bytes, expected ${total}`);
+  yield chunk;
 }
 
 /**

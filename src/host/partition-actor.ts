@@ -23,6 +23,10 @@ import {
   preciseNow,
 } from './protocol.js';
 import { SlicedSnapshot } from './sliced-snapshot.js';
+
+/** Snapshot text leaves the worker as UTF-8 bytes (see `snapshot_part`). */
+const utf8 = new TextEncoder();
+
 import { ProgressWriter } from './worker-progress.js';
 
 /** The same fault as the engine's own test: the assignment step takes a seat, then throws. */
@@ -298,7 +302,7 @@ export class PartitionActors {
         if (done) this.snapshots.delete(item.partition);
         return {
           kind: 'snapshot_part',
-          json,
+          bytes: utf8.encode(json),
           done,
           digest: job.digest,
           seconds: (performance.now() - t0) / 1000,

@@ -1238,7 +1238,7 @@ export class PartitionHost {
       if (released()) return; // the caller stops on it
       throw new Error('the worker did not capture the state to seal');
     }
-    await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.json));
+    await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.pieces));
     this.logger?.warn(
       { tenant: part.name, seq, digest: c.digest },
       'partition sealed: a snapshot at the end of its log leaves the quarantined commands out of every later replay',
@@ -1503,13 +1503,13 @@ export class PartitionHost {
     now: number;
     seconds: number;
     digest: string;
-    json: string;
+    pieces: Uint8Array[];
     slices: number;
     longest: number;
   } | null> {
     const r = await this.call(slot, { kind: 'snapshot', partition });
     if (!live() || r.kind !== 'snapshot') return null;
-    const pieces: string[] = [];
+    const pieces: Uint8Array[] = [];
     let slices = 0;
     let longest = 0;
     for (;;) {
@@ -1518,12 +1518,14 @@ export class PartitionHost {
       if (p.kind !== 'snapshot_part') {
         throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
       }
-      pieces.push(p.json);
+      pieces.push(p.bytes);
       slices++;
       longest = Math.max(longest, p.seconds);
       if (p.done) {
         if (p.digest === null) return null;
-        return { now: r.now, seconds: r.seconds, digest: p.digest, json: pieces.join(''), slices, longest };
+        // The pieces go to the store as they are: joined into one string on this thread, the text was
+        // here twice (pieces and whole) on the heap while the store wrote it.
+        return { now: r.now, seconds: r.seconds, digest: p.digest, pieces, slices, longest };
       }
     }
   }
@@ -1556,7 +1558,7 @@ export class PartitionHost {
         },
         'snapshot serialised',
       );
-      await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.json));
+      await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.pieces));
       st.lastSnapshotAt = Date.now();
       st.snapshotFailed = false;
       // Not after losing the partition during the save: the next owner may be reading the log after an
@@ -1667,15 +1669,16 @@ function wholeBatchEnd(q: Pending[], n: number): number {
 }
 
 /**
- * The stores write `snapshotJson` verbatim; `snapshot` is parsed only if a store asks for the object, so
- * the main thread neither rebuilds nor re-serialises the state on the way to disk.
+ * The stores write the worker's pieces of UTF-8 JSON text one after another (`snapshotChunks`, never
+ * joined); `snapshot` is parsed only if a store asks for the object, so the main thread neither rebuilds
+ * nor re-serialises the state on the way to disk.
  */
 function storedSnapshot(
   partition: string,
   seq: number,
   takenAt: number,
   digest: string,
-  json: string,
+  pieces: readonly Uint8Array[],
 ): StoredSnapshot {
   let parsed: EngineSnapshot | undefined;
   return {
@@ -1683,9 +1686,9 @@ function storedSnapshot(
     seq,
     takenAt,
     digest,
-    snapshotJson: json,
+    snapshotChunks: pieces,
     get snapshot(): EngineSnapshot {
-      parsed ??= JSON.parse(json) as EngineSnapshot;
+      parsed ??= JSON.parse(Buffer.concat(pieces).toString('utf8')) as EngineSnapshot;
       return parsed;
     },
   };

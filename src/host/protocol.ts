@@ -138,9 +138,11 @@ export type HostResult =
   /**
    * The next piece of the snapshot's JSON text, serialised on the worker: a structured clone of the
    * state object would be rebuilt (and then stringified again) on the main thread, stalling every
-   * partition's replies. `digest` comes with the last piece.
+   * partition's replies. UTF-8-encoded there too: the main thread holds the bytes outside its heap and
+   * hands them to the store as they are (`StoredSnapshot.snapshotChunks`). `digest` comes with the last
+   * piece.
    */
-  | { kind: 'snapshot_part'; json: string; done: boolean; digest: string | null; seconds: number }
+  | { kind: 'snapshot_part'; bytes: Uint8Array; done: boolean; digest: string | null; seconds: number }
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */

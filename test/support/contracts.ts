@@ -207,6 +207,37 @@ export function snapshotStoreContract(
       expect(asSaved(await store.load(p))).toEqual(s);
     });
 
+    it('a snapshot handed over as pieces of text is stored as their concatenation, never read as an object', async () => {
+      const store = await factory();
+      const p = tenant();
+      // Multi-byte characters (2, 3 and 4 bytes in UTF-8) throughout, and pieces of very different
+      // sizes (the host's come one per serialised slice) cut at any byte, inside characters too: a
+      // store must write them in order, across its own chunk or record boundaries, losing nothing.
+      const names = Array.from({ length: 400 }, (_, i) => `Zoë-李-😀-${i}`);
+      const whole = storedSnapshot(p, 42, { names, cursor: 3 });
+      const text = Buffer.from(JSON.stringify(whole.snapshot), 'utf8');
+      const pieces: Uint8Array[] = [];
+      for (let at = 0, k = 0; at < text.length; k++) {
+        const end = Math.min(text.length, at + 1 + ((k * 37) % 300));
+        pieces.push(new Uint8Array(text.subarray(at, end)));
+        at = end;
+      }
+      // An empty piece (a slice that produced no text), as the worker's TextEncoder gives it.
+      pieces.splice(5, 0, new TextEncoder().encode(''));
+      expect(pieces.length).toBeGreaterThan(20);
+      await store.save({
+        partition: p,
+        seq: 42,
+        takenAt: whole.takenAt,
+        digest: whole.digest,
+        snapshotChunks: pieces,
+        get snapshot(): never {
+          throw new Error('the store read the snapshot object instead of writing the pieces');
+        },
+      });
+      expect(asSaved(await store.load(p))).toEqual(whole);
+    });
+
     it('a newer snapshot replaces an older one, an older or equal one never replaces it', async () => {
       const store = await factory();
       const p = tenant();

@@ -3,10 +3,11 @@
  * (temp file + fdatasync + rename + directory fsync), so a crash leaves either the old snapshot or the new
  * one, never a mix. The file is a single CRC-framed record, so a damaged file is detected on load.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SnapshotStore, StoredSnapshot } from '../ports.js';
-import { encodeJsonRecord, encodeRecord, partitionFileName, scanRecords } from './record-file.js';
+import { crc32 } from 'node:zlib';
+import { type SnapshotStore, type StoredSnapshot, snapshotPieces } from '../ports.js';
+import { encodeRecord, partitionFileName, scanRecords } from './record-file.js';
 
 /** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
 export class FileSnapshotStore implements SnapshotStore {
@@ -72,7 +73,7 @@ export class FileSnapshotStore implements SnapshotStore {
     const tmp = `${path}.tmp`;
     const fh = await open(tmp, 'w');
     try {
-      await fh.write(encodeSnapshot(s));
+      await writeSnapshot(fh, s);
       await fh.datasync();
     } finally {
       await fh.close();
@@ -91,15 +92,52 @@ export class FileSnapshotStore implements SnapshotStore {
 }
 
 /**
- * The stored record is `{partition, seq, takenAt, digest, snapshot}` as JSON; with `snapshotJson` given,
- * the state text is spliced in as is (same bytes `JSON.stringify` would produce), so the main thread
- * never walks the state.
+ * Writes the record `{partition, seq, takenAt, digest, snapshot}` (one `record-file.ts` frame). With the
+ * state's text given (`snapshotChunks` or `snapshotJson`) it is spliced in as is, the same bytes
+ * `JSON.stringify` would produce, so the main thread never walks the state; and written a piece at a
+ * time after the frame's header, the CRC and length computed along the way and the header written
+ * last: neither the text nor the record is ever held whole.
  */
-function encodeSnapshot(s: StoredSnapshot): Buffer {
-  if (s.snapshotJson === undefined) {
+async function writeSnapshot(fh: FileHandle, s: StoredSnapshot): Promise<void> {
+  if (s.snapshotChunks === undefined && s.snapshotJson === undefined) {
     const { partition, seq, takenAt, digest, snapshot } = s;
-    return encodeRecord({ partition, seq, takenAt, digest, snapshot });
+    await fh.write(encodeRecord({ partition, seq, takenAt, digest, snapshot }));
+    return;
   }
   const head = JSON.stringify({ partition: s.partition, seq: s.seq, takenAt: s.takenAt, digest: s.digest });
-  return encodeJsonRecord(`${head.slice(0, -1)},"snapshot":${s.snapshotJson}}`);
+  const texts = [Buffer.from(`${head.slice(0, -1)},"snapshot":`), ...snapshotPieces(s), Buffer.from('}')];
+  let crc = 0;
+  let pos = HEADER;
+  // Small pieces are gathered into writes of about WRITE_BYTES (a small snapshot is one write).
+  let batch: Uint8Array[] = [];
+  let batched = 0;
+  const flush = async () => {
+    const bytes = batch.length === 1 ? (batch[0] as Uint8Array) : Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    for (let off = 0; off < bytes.length; ) {
+      const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, pos);
+      off += bytesWritten;
+      pos += bytesWritten;
+    }
+  };
+  for (const bytes of texts) {
+    // Skipped when empty: zlib's crc32 of no bytes (a null data pointer, as an empty TextEncoder
+    // result from the worker has) returns 0, not the running CRC it was given.
+    if (bytes.length === 0) continue;
+    crc = crc32(bytes, crc);
+    batch.push(bytes);
+    batched += bytes.length;
+    if (batched >= WRITE_BYTES) await flush();
+  }
+  if (batched > 0) await flush();
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt32LE(pos - HEADER, 0);
+  header.writeUInt32LE(crc >>> 0, 4);
+  await fh.write(header, 0, HEADER, 0);
 }
+
+/** The frame header of `record-file.ts`: u32 length, u32 CRC-32 of the body. */
+const HEADER = 8;
+/** Bytes gathered per write of a snapshot's text. */
+const WRITE_BYTES = 1024 * 1024;

@@ -19,7 +19,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, MongoClient, MongoServerError } from 'mongodb';
-import { loadedSnapshot, type SnapshotStore, type StoredSnapshot } from '../ports.js';
+import {
+  byteChunks,
+  loadedSnapshot,
+  piecesLength,
+  type SnapshotStore,
+  type StoredSnapshot,
+  snapshotPieces,
+} from '../ports.js';
 
 export interface MongoSnapshotOptions {
   /** Database name (default `switchboard`). */
@@ -95,35 +102,40 @@ export class MongoSnapshotStore implements SnapshotStore {
   }
 
   async save(s: StoredSnapshot): Promise<void> {
-    const payload = Buffer.from(s.snapshotJson ?? JSON.stringify(s.snapshot));
+    // The text as the host got it from the worker, in pieces: cut into chunks as they are, so the
+    // whole payload is never held at once (nor, inline, more than once).
+    const pieces = snapshotPieces(s);
+    const bytes = piecesLength(pieces);
     const head: Omit<HeadDoc, '_id'> = {
       seq: s.seq,
       takenAt: s.takenAt,
       digest: s.digest,
-      bytes: payload.length,
+      bytes,
     };
     const saveId = randomUUID();
     let chunked = false;
-    if (payload.length <= this.inlineLimit) {
+    if (bytes <= this.inlineLimit) {
+      const [payload] = byteChunks(pieces, Math.max(1, bytes), bytes);
       head.data = new Binary(payload);
     } else {
       chunked = true;
-      const docs: ChunkDoc[] = [];
-      for (let off = 0, i = 0; off < payload.length; off += this.chunkBytes, i++) {
-        docs.push({
+      head.chunks = Math.ceil(bytes / this.chunkBytes);
+      head.saveId = saveId;
+      // One at a time so no single request approaches the 48 MB message limit; upsert so the driver's
+      // retryable write of a chunk that did land is harmless.
+      let i = 0;
+      for (const data of byteChunks(pieces, this.chunkBytes, bytes)) {
+        const d: ChunkDoc = {
           _id: `${s.partition}:${s.seq}:${saveId}:${i}`,
           partition: s.partition,
           seq: s.seq,
           saveId,
           i,
-          data: new Binary(payload.subarray(off, off + this.chunkBytes)),
-        });
+          data: new Binary(data),
+        };
+        await this.chunks.replaceOne({ _id: d._id }, d, { upsert: true, ...MAJORITY });
+        i++;
       }
-      head.chunks = docs.length;
-      head.saveId = saveId;
-      // One at a time so no single request approaches the 48 MB message limit; upsert so the driver's
-      // retryable write of a chunk that did land is harmless.
-      for (const d of docs) await this.chunks.replaceOne({ _id: d._id }, d, { upsert: true, ...MAJORITY });
     }
     for (;;) {
       try {

@@ -19,7 +19,14 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { loadedSnapshot, type SnapshotStore, type StoredSnapshot } from '../ports.js';
+import {
+  byteChunks,
+  loadedSnapshot,
+  piecesLength,
+  type SnapshotStore,
+  type StoredSnapshot,
+  snapshotPieces,
+} from '../ports.js';
 import { idToken } from './subjects.js';
 
 export interface JetStreamSnapshotOptions {
@@ -107,19 +114,21 @@ export class JetStreamSnapshotStore implements SnapshotStore {
   async save(s: StoredSnapshot): Promise<void> {
     let cur = await this.head(s.partition);
     if (cur && cur.head.seq >= s.seq) return;
-    const payload = enc.encode(s.snapshotJson ?? JSON.stringify(s.snapshot));
+    // Cut into messages from the worker's pieces of text as they are (never joined).
+    const pieces = snapshotPieces(s);
+    const bytes = piecesLength(pieces);
     const subj = this.chunkSubject(s.partition, s.seq);
     let chunks = 0;
-    for (let off = 0; off < payload.length || chunks === 0; off += this.chunkBytes) {
+    for (const data of byteChunks(pieces, this.chunkBytes, bytes)) {
       const h = headers();
       h.set('Sb-Chunk', String(chunks));
-      await this.js.publish(subj, payload.subarray(off, off + this.chunkBytes), {
+      await this.js.publish(subj, data, {
         msgID: `${idToken(s.partition)}:${s.seq}:${chunks}`,
         headers: h,
       });
       chunks++;
     }
-    const head: Head = { seq: s.seq, takenAt: s.takenAt, digest: s.digest, bytes: payload.length, chunks };
+    const head: Head = { seq: s.seq, takenAt: s.takenAt, digest: s.digest, bytes, chunks };
     for (;;) {
       try {
         await this.js.publish(this.headSubject(s.partition), enc.encode(JSON.stringify(head)), {
