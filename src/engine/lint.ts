@@ -1,6 +1,7 @@
 /**
  * Configuration lint: finds setups that cannot work (nobody can serve a queue, a skill nobody has, an
- * overflow step that fires after the SLA is already lost, zero capacity on a queue's only channel,
+ * overflow step that fires after the SLA is already lost, zero capacity on a queue's only channel, a
+ * service-level target whose at-risk band reaches 100 %,
  * references to unknown queues or agents). Read-only; O(queues × lanes + agents).
  */
 import type { Partition } from './partition.js';
@@ -38,6 +39,21 @@ export function lint(p: Partition): LintFinding[] {
           queueId: q.id,
         });
     }
+    // The at-risk band is [target, target + margin) capped at 100 %: reaching 100 % it no longer warns
+    // ahead of a breach (target 100 %: none at all, any late answer breaches) or it stays at risk until
+    // every answer in the window was in time.
+    const target = cfg.serviceLevel.target;
+    const margin = p.config.slaAtRiskMargin;
+    if (margin > 0 && target + margin >= 1)
+      out.push({
+        code: 'SLA_NO_AT_RISK_BAND',
+        severity: 'warning',
+        message:
+          target >= 1
+            ? `queue "${q.id}" has a 100 % service-level target: any late answer breaches it, with no at-risk warning first`
+            : `queue "${q.id}" service-level target ${pct(target)} + at-risk margin ${pct(margin)} reaches 100 %: the queue is at risk whenever one answer in its window was late`,
+        queueId: q.id,
+      });
     cfg.overflow.forEach((s, i) => {
       if (s.afterSeconds > cfg.serviceLevel.thresholdSeconds)
         out.push({
@@ -86,4 +102,8 @@ export function lint(p: Partition): LintFinding[] {
       });
   }
   return out;
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 1000) / 10} %`;
 }

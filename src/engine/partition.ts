@@ -1344,16 +1344,14 @@ export class Partition implements RuleContext {
     const target = q.cfg.serviceLevel.target;
     const margin = this.config.slaAtRiskMargin;
     // A state is left for a better one only once the level clears its boundary by SLA_HYSTERESIS: a
-    // queue hovering at a boundary would otherwise raise and clear an alert with every answer.
+    // queue hovering at a boundary would otherwise raise and clear an alert with every answer. Both
+    // boundaries are capped at 1, which a level cannot exceed: with a target at or near 100 % (the
+    // SPEC's email queue) every answer in time is ok, not at risk forever.
     const from = q.slaState;
+    const breachBelow = Math.min(1, target + (from === 'breached' ? SLA_HYSTERESIS : 0));
+    const riskBelow = Math.min(1, target + margin + (from === 'ok' ? 0 : SLA_HYSTERESIS));
     const state: Queue['slaState'] =
-      sl === null
-        ? 'ok'
-        : sl < target + (from === 'breached' ? SLA_HYSTERESIS : 0)
-          ? 'breached'
-          : sl < target + margin + (from === 'ok' ? 0 : SLA_HYSTERESIS)
-            ? 'at_risk'
-            : 'ok';
+      sl === null ? 'ok' : sl < breachBelow ? 'breached' : sl < riskBelow ? 'at_risk' : 'ok';
     if (state === q.slaState) return;
     q.slaState = state;
     this.events.push({

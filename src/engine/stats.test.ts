@@ -168,6 +168,39 @@ describe('service-level alerts', () => {
     }
     expect(raised).toEqual(['sla_at_risk']);
   });
+
+  it('a 100 % target is ok while every answer is in time, breached at the first late one (boundaries capped at 1)', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', { serviceLevel: { target: 1, thresholdSeconds: 86_400, windowSeconds: 86_400 } }),
+    );
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 10 } }) });
+    const answer = answerAfter(s);
+    // Before: target + margin (1.05) was out of reach, so the first answer in time raised sla_at_risk.
+    for (let i = 0; i < 5; i++) expect(answer(`in${i}`, 1_000)).toEqual([]);
+    expect(queueStats(s)).toMatchObject({ serviceLevel: 1, serviceLevelState: 'ok' });
+    expect(answer('late', 86_401_000)).toEqual(['sla_breached']); // 5/6
+  });
+
+  it('a target whose at-risk band reaches 100 % recovers once every answer in the window is in time', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: { target: 0.96, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 200 } }) });
+    const answer = answerAfter(s);
+    const raised: string[] = [];
+    for (let i = 0; i < 50; i++) raised.push(...answer(`in${i}`, 1_000));
+    expect(raised).toEqual([]);
+    expect(answer('late', 30_000)).toEqual(['sla_at_risk']); // 50/51 = 0.98 < 0.96 + 0.05, capped at 1
+    s.t += 10 * 60_000;
+    for (let i = 0; i < 50; i++) raised.push(...answer(`next${i}`, 1_000));
+    expect(raised).toEqual([]); // 100/101 = 0.99: still at risk
+    // The late answer leaves the window (the first 50 before it): 50/50 = 100 %, which is target +
+    // margin capped at 1.
+    expect(only(s.advance(50 * 60_000), 'alert').map((a) => `${a.alert}:${a.value}`)).toEqual([
+      'sla_recovered:1',
+    ]);
+    expect(queueStats(s)).toMatchObject({ serviceLevel: 1, serviceLevelState: 'ok' });
+  });
 });
 
 describe('a breached service level clears when nothing is left to judge', () => {
@@ -562,6 +595,26 @@ describe('configuration lint', () => {
     s.queue(queueConfig('voice', { channel: 'voice' }));
     s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 3 } }) });
     expect(codes(s)).toEqual(['CHANNEL_NO_CAPACITY']);
+  });
+
+  it('warns when target + at-risk margin reaches 100 % (no at-risk band before a breach, or at risk at one late answer)', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('email', { serviceLevel: { target: 1, thresholdSeconds: 86_400, windowSeconds: 86_400 } }),
+    );
+    s.queue(queueConfig('q2', { serviceLevel: { target: 0.96, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.queue(queueConfig('q3', { serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 } }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    const r = s.engine.query({ type: 'lint' }, s.t);
+    if (r.type !== 'lint') throw new Error(`lint query answered ${r.type}`);
+    expect(r.findings.map((f) => [f.code, f.severity, f.queueId])).toEqual([
+      ['SLA_NO_AT_RISK_BAND', 'warning', 'email'],
+      ['SLA_NO_AT_RISK_BAND', 'warning', 'q2'],
+    ]);
+    expect(r.findings[1]!.message).toContain('96 % + at-risk margin 5 %');
+    // No margin, no band to miss.
+    s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0 }) });
+    expect(codes(s)).toEqual([]);
   });
 
   it('reports references to unknown queues and agents', () => {

@@ -475,6 +475,7 @@ export interface LintFinding {
     | 'QUEUE_NOBODY_SERVES'
     | 'OVERFLOW_AFTER_SLA'
     | 'CHANNEL_NO_CAPACITY'
+    | 'SLA_NO_AT_RISK_BAND'
     | 'UNKNOWN_QUEUE_REF'
     | 'UNKNOWN_AGENT_REF';
   severity: 'error' | 'warning';

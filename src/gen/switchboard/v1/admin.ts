@@ -237,7 +237,8 @@ export interface LintRequest {
 export interface LintFinding {
   /**
    * `SKILL_NOBODY_HAS`, `QUEUE_NOBODY_SERVES`, `OVERFLOW_AFTER_SLA`, `CHANNEL_NO_CAPACITY`,
-   * `UNKNOWN_QUEUE_REF` or `UNKNOWN_AGENT_REF`.
+   * `SLA_NO_AT_RISK_BAND` (target + at-risk margin reaches 100 %), `UNKNOWN_QUEUE_REF` or
+   * `UNKNOWN_AGENT_REF`.
    */
   code: string;
   /** `error` or `warning`. */
