@@ -196,8 +196,12 @@ function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
   for (const id of widening) p.releaseHeldIn(p.queues.get(id)!);
   // Agents whose offers were withdrawn take work of their other queues too.
   for (const a of freed) p.serveAgent(a);
-  // Its maximum size may have changed (the state was kept while the lanes were rebuilt).
-  p.checkCapacity(p.queues.get(cfg.id)!);
+  // Its maximum size may have changed (the state was kept while the lanes were rebuilt), and its service
+  // level with a new target, threshold or window (a new window starts empty): judged again now, or a
+  // breached queue stays breached with nothing left in its window to judge.
+  const q = p.queues.get(cfg.id)!;
+  p.checkCapacity(q);
+  p.evaluateSla(q);
   return OK;
 }
 
@@ -297,6 +301,8 @@ function upsertCustomer(p: Partition, cfg: CustomerConfig): Reply {
 
 function setRouting(p: Partition, cfg: RoutingConfig): Reply {
   p.config = cfg;
+  // A new at-risk margin moves the at-risk boundary of every queue.
+  for (const q of p.queues.values()) p.evaluateSla(q);
   return OK;
 }
 

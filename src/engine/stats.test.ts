@@ -240,6 +240,54 @@ describe('a breached service level clears when nothing is left to judge', () => 
   });
 });
 
+describe('a configuration change judges the service level again', () => {
+  const sla = { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 };
+  const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
+
+  it('a new window starts empty: a breached queue recovers at once instead of staying breached', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('a'));
+    s.t += 15_000;
+    expect(alerts(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'sla_breached:0',
+    ]);
+    const ev = s.when({
+      type: 'upsert_queue',
+      queue: queueConfig('q1', { serviceLevel: { ...sla, windowSeconds: 900 } }),
+    });
+    expect(alerts(ev)).toEqual(['sla_recovered:1']);
+    expect(queueStats(s)).toMatchObject({ serviceLevel: null, serviceLevelState: 'ok' });
+  });
+
+  it('a lowered target clears a breach, a raised one raises it, a new margin moves the at-risk boundary', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.online(agentConfig('ann', { capacity: { chat: 5 } }));
+    s.enqueue(conversation('a')); // answered at once
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+    s.enqueue(conversation('b'));
+    s.t += 15_000;
+    expect(alerts(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'sla_breached:0.5',
+    ]);
+    const target = (t: number) =>
+      alerts(
+        s.when({ type: 'upsert_queue', queue: queueConfig('q1', { serviceLevel: { ...sla, target: t } }) }),
+      );
+    expect(target(0.4)).toEqual(['sla_recovered:0.5']); // 0.5 ≥ 0.4 + 0.05 + 0.01
+    expect(target(0.48)).toEqual(['sla_at_risk:0.5']);
+    expect(target(0.6)).toEqual(['sla_breached:0.5']);
+    expect(target(0.6)).toEqual([]); // unchanged: no new alert
+    expect(target(0.4)).toEqual(['sla_recovered:0.5']);
+    const margin = (m: number) =>
+      alerts(s.when({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: m }) }));
+    expect(margin(0.2)).toEqual(['sla_at_risk:0.5']);
+    expect(margin(0.05)).toEqual(['sla_recovered:0.5']);
+  });
+});
+
 describe('the alert state in the queue statistics', () => {
   it('shows the service-level state and whether the queue is over its size, as last announced', () => {
     const s = new Scenario();
