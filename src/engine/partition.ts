@@ -1340,6 +1340,10 @@ export class Partition implements RuleContext {
    * not still breached (`sla_recovered` with value 1, nothing being late).
    */
   evaluateSla(q: Queue): void {
+    // The window as of now: a re-check due in the same millisecond as a bucket's expiry runs before the
+    // tick advances the windows, and would judge samples that have just left (a spurious alert).
+    const dropped = q.window.advanceTo(this.now);
+    if (dropped !== null && (this.slaNextAt === null || dropped <= this.slaNextAt)) this.recomputeSlaNext();
     const sl = this.serviceLevel(q.window.sums, q.waitingPastThreshold(this.now, true));
     const target = q.cfg.serviceLevel.target;
     const margin = this.config.slaAtRiskMargin;

@@ -240,6 +240,29 @@ describe('a breached service level clears when nothing is left to judge', () => 
   });
 });
 
+describe('the service level is judged on the window as of now', () => {
+  it('a re-check due in the same millisecond as a window expiry does not judge the samples that just left', () => {
+    // a1 is answered in time at t0; its sample leaves the 60 s window at t0 + 60 s, exactly when c's
+    // re-check is due (c waits from t0 + 30 s, past the 20 s threshold). The re-check ran first and
+    // judged 1 ÷ 2 (at risk), then the window step 0 ÷ 1 (breached): two alerts for one change.
+    const t0 = Math.ceil(Date.UTC(2026, 0, 5, 10, 0, 0) / 60_000) * 60_000;
+    for (const offset of [0, 1]) {
+      const s = new Scenario(t0);
+      s.given({ type: 'set_routing_config', config: routingConfig({ slaAtRiskMargin: 0.2 }) });
+      s.queue(queueConfig('q1', { serviceLevel: { target: 0.5, thresholdSeconds: 20, windowSeconds: 60 } }));
+      s.online(agentConfig('ann'));
+      s.enqueue(conversation('a1'));
+      s.given({ type: 'set_presence', agentId: 'ann', presence: 'offline' });
+      s.t = t0 + 30_000 + offset;
+      s.enqueue(conversation('c'));
+      const raised: string[] = [];
+      for (let k = 0; k < 4; k++)
+        raised.push(...only(s.advance(10_000), 'alert').map((a) => `${a.alert}:${a.value}`));
+      expect({ offset, raised }).toEqual({ offset, raised: ['sla_breached:0'] });
+    }
+  });
+});
+
 describe('a configuration change judges the service level again', () => {
   const sla = { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 };
   const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
