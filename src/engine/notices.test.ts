@@ -11,7 +11,7 @@ import {
   Scenario,
 } from './fixtures.js';
 import { restoreEngine } from './index.js';
-import { materialChange } from './partition.js';
+import { capacityRecoveredAt, materialChange } from './partition.js';
 
 const MONDAY_10_PARIS = Date.UTC(2026, 0, 5, 9, 0, 0); // 10:00 in Europe/Paris (UTC+1)
 const parisOffice = {
@@ -227,23 +227,45 @@ describe('queue size', () => {
 describe('the over-capacity alert', () => {
   const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
 
-  it('clears with queue_capacity_recovered once the queue is back within its maximum size, and fires again only after that', () => {
+  it('clears with queue_capacity_recovered once the queue is back within its maximum size by the margin, and fires again only after that', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1', { maxSize: 1 }));
     const raised = ['a', 'b', 'c'].flatMap((id) => alerts(s.enqueue(conversation(id))));
     expect(raised).toEqual(['queue_over_capacity:2']);
     expect(alerts(s.when({ type: 'cancel', conversationId: 'c' }))).toEqual([]); // 2: still over
-    expect(alerts(s.when({ type: 'cancel', conversationId: 'b' }))).toEqual(['queue_capacity_recovered:1']);
-    expect(alerts(s.enqueue(conversation('d')))).toEqual(['queue_over_capacity:2']);
+    // 1: at the maximum, not below it by the margin (1 below a maximum under 40)
+    expect(alerts(s.when({ type: 'cancel', conversationId: 'b' }))).toEqual([]);
+    expect(alerts(s.when({ type: 'cancel', conversationId: 'a' }))).toEqual(['queue_capacity_recovered:0']);
+    expect(alerts(s.enqueue(conversation('d')))).toEqual([]);
+    expect(alerts(s.enqueue(conversation('e')))).toEqual(['queue_over_capacity:2']);
+  });
+
+  it('a line moving between the maximum and one more raises the alert once, not with every step', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { maxSize: 10 }));
+    for (let i = 0; i < 10; i++) s.enqueue(conversation(`w${i}`));
+    const raised: string[] = [];
+    for (let k = 0; k < 5; k++) {
+      s.t += 1000;
+      raised.push(...alerts(s.enqueue(conversation(`x${k}`)))); // 11
+      s.t += 1000;
+      raised.push(...alerts(s.when({ type: 'cancel', conversationId: `w${k}` }))); // 10
+    }
+    expect(raised).toEqual(['queue_over_capacity:11']);
+    // Recovered at 9 = 10 − max(1, ⌈5 % of 10⌉).
+    expect(alerts(s.when({ type: 'cancel', conversationId: 'w5' }))).toEqual(['queue_capacity_recovered:9']);
+    expect(capacityRecoveredAt(10)).toBe(9);
+    expect(capacityRecoveredAt(100)).toBe(95);
+    expect(capacityRecoveredAt(101)).toBe(95);
   });
 
   it('an answer that brings the queue back within its size clears it', () => {
     const s = new Scenario();
     s.queue(queueConfig('q1', { maxSize: 1 }));
     for (const id of ['a', 'b']) s.enqueue(conversation(id));
-    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 2 } }) });
     expect(alerts(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
-      'queue_capacity_recovered:1',
+      'queue_capacity_recovered:0',
     ]);
   });
 

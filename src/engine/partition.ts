@@ -56,6 +56,13 @@ export { SEARCH_LIMIT };
  * improved (one percentage point): without it a queue hovering at the boundary alerts with every answer.
  */
 export const SLA_HYSTERESIS = 0.01;
+/**
+ * The waiting count at or below which a queue over its maximum size is back within it
+ * (`queue_capacity_recovered`): max − max(1, ⌈5 % of max⌉), a hysteresis band like `SLA_HYSTERESIS`.
+ */
+export function capacityRecoveredAt(maxSize: number): number {
+  return maxSize - Math.max(1, Math.ceil(maxSize * 0.05));
+}
 /** How often a waiting conversation's position/estimate is re-checked for a material change. */
 export const NOTICE_RECHECK_MS = 30_000;
 /**
@@ -939,7 +946,7 @@ export class Partition implements RuleContext {
   /**
    * Announces a change of the queue's over-capacity state: `queue_over_capacity` when more customers than
    * its maximum size wait (`Queue.waitingTotal`: held and ringing ones too), `queue_capacity_recovered`
-   * when it is back within it (or the maximum was lifted). Called where a customer joins (notice, offer)
+   * when it is back within it by a margin (`capacityRecoveredAt`), or the maximum was lifted. Called where a customer joins (notice, offer)
    * or leaves for good (answer, cancel, transfer out) and after a configuration change — not in
    * `removeWaiting`, which also runs while a conversation is filed again (overflow, a rebuilt queue):
    * an uninterrupted condition is announced once. O(1).
@@ -948,7 +955,9 @@ export class Partition implements RuleContext {
     const max = q.cfg.maxSize;
     if (max === 0 && !q.overCapacity) return;
     const size = q.waitingTotal;
-    const over = max > 0 && size > max;
+    // Recovery takes a margin below the maximum (`capacityRecoveredAt`): a line moving between the
+    // maximum and one more would otherwise raise and clear the alert with every arrival and answer.
+    const over = max > 0 && (q.overCapacity ? size > capacityRecoveredAt(max) : size > max);
     if (over === q.overCapacity) return;
     q.overCapacity = over;
     this.events.push({

@@ -445,7 +445,10 @@ export interface QueueStats {
    * state has not caught up with yet.
    */
   serviceLevelState: 'ok' | 'at_risk' | 'breached';
-  /** More customers waiting than the maximum size, as last announced (`queue_over_capacity` until `queue_capacity_recovered`). */
+  /**
+   * More customers waiting than the maximum size, as last announced (`queue_over_capacity` until
+   * `queue_capacity_recovered`, at ≤ maxSize − max(1, ⌈5 % of maxSize⌉) waiting).
+   */
   overCapacity: boolean;
 }
 

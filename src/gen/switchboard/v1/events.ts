@@ -286,7 +286,8 @@ export interface PresenceChangedEvent {
 export interface AlertEvent {
   /**
    * `sla_at_risk`, `sla_breached`, `sla_recovered`, `queue_over_capacity`, `queue_capacity_recovered`
-   * (back within the maximum size) or `agent_missed_offers`.
+   * (back within the maximum size by a margin: at most maxSize − max(1, ⌈5 % of maxSize⌉) waiting) or
+   * `agent_missed_offers`.
    */
   alert: string;
   /** The queue concerned, if any. */

@@ -131,7 +131,7 @@ export interface QueueStats {
   serviceLevelState: ServiceLevelState;
   /**
    * True while more customers wait than the queue's maximum size: from `queue_over_capacity` until
-   * `queue_capacity_recovered`.
+   * `queue_capacity_recovered` (back below the maximum by max(1, ⌈5 % of it⌉)).
    */
   overCapacity: boolean;
 }
