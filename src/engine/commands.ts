@@ -749,6 +749,10 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
   const from = c.agentId;
   const fromParticipants = c.participants;
   const oldQ = c.queue;
+  // Not yet answered and transferred into the queue it waits in (a supervisor re-queueing it): the
+  // same wait goes on, with its age, place in line and overflow steps. Resetting them wiped its wait for
+  // the service level and ASA (repeated, it kept a queue at 100 %) and sent it to the back of the line.
+  const sameWait = q2 === oldQ && !c.answered;
   // The transferring agent's part ends here: handled by them, in the queue they handled it in (the
   // next agent's part is counted when it ends). Escalation helpers handle nothing, as at the end.
   if (c.agent !== null) p.recordHandled(c.agent, oldQ, p.now - c.assignedAt);
@@ -761,16 +765,18 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     c.queue = q2;
     c.answered = false;
   }
-  // A new arrival in the queue, its own included: it joins the back of the line (enqueuedAt is reset
-  // below), so its place is numbered afresh.
-  c.qord = NO_QORD;
-  c.step = 0;
+  // A new arrival in the queue, its own included once answered there: it joins the back of the line
+  // (enqueuedAt is reset below), so its place is numbered afresh.
+  if (!sameWait) {
+    c.qord = NO_QORD;
+    c.step = 0;
+    c.enqueuedAt = p.now;
+  }
   // Earlier misses are forgiven (a fresh routing attempt); the agent who transferred it to a queue is
   // passed over like an agent who missed it: not handed it straight back while it waits for someone
   // else, and eligible again at its first re-check (30 s), so it is not stranded when that agent is the
   // only one (escalation helpers did not transfer it and stay eligible).
   c.excluded = from !== null && !target ? [from] : null;
-  c.enqueuedAt = p.now;
   c.status = 'waiting';
   // The explanation is that of the current assignment, and there is none while it waits (GetConversation
   // showed the previous agent's); nor is its memory kept for a waiting conversation.
@@ -789,6 +795,12 @@ function transfer(p: Partition, id: string, toQueueId?: string, toAgentId?: stri
     p.assign(c, target, p.explain(c, q2.lanes[0]!, 'transfer', 1), false);
     p.refreshAgent(target);
     for (const a of freed) if (a !== target) p.serveAgent(a);
+  } else if (sameWait) {
+    // Routed again at its age (the desks it rang at, if any, are free again and may take it, as may
+    // agents who missed it), before those desks take other work: it is no newer than it was. It was
+    // told its place already: told again only of a material change, as at a re-check.
+    p.route(c, false, false);
+    for (const a of freed) p.serveAgent(a);
   } else {
     // The freed agents first take the best work already waiting (SPEC §3.4: an agent who frees capacity
     // is given the best waiting conversation at once), then the transferred conversation is routed: it

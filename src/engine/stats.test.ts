@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   agentConfig,
+  assignments,
   conversation,
   customerConfig,
   only,
@@ -477,6 +478,65 @@ describe('a conversation transferred back into its own queue after it was answer
     });
     s.when({ type: 'cancel', conversationId: 'a' });
     expect(queueStats(s)).toMatchObject({ abandoned: 1, serviceLevel: 1, abandonmentRate: 0 });
+  });
+});
+
+describe('a conversation not yet answered transferred into the queue it waits in', () => {
+  const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
+
+  it('keeps its wait, its place and its last notice: the service level and ASA count the whole wait', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    for (const id of ['c1', 'c2', 'c3']) s.enqueue(conversation(id));
+    expect(only(s.advance(120_000), 'alert').map((a) => a.alert)).toEqual(['sla_breached']);
+    const events = s.when({ type: 'transfer', conversationId: 'c2', toQueueId: 'q1' });
+    // Announced as a transfer, but no new "queued" telling it a reset place, and no alert: nothing changed.
+    expect(events.map((e) => e.type)).toEqual(['transferred']);
+    const after = s.engine.query({ type: 'conversation', conversationId: 'c2' }, s.t);
+    expect(after.type === 'conversation' && after.conversation).toMatchObject({
+      status: 'waiting',
+      position: 2,
+    });
+    const w = s.engine.query({ type: 'list_waiting', queueId: 'q1', limit: 10 }, s.t);
+    expect(w.type === 'list_waiting' && w.conversations?.map((c) => [c.id, c.position])).toEqual([
+      ['c1', 1],
+      ['c2', 2],
+      ['c3', 3],
+    ]);
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 3, longestWaitMs: 120_000, serviceLevel: 0 });
+    // Repeating it changes nothing either: the queue stays breached, the wait is not wiped.
+    s.t += 1000;
+    s.when({ type: 'transfer', conversationId: 'c2', toQueueId: 'q1' });
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 3, serviceLevelState: 'breached' });
+    // Answered late, with the wait it really had (121 s), in its place in line.
+    s.t += 1000;
+    expect(assignments(s.when({ type: 'set_presence', agentId: 'ann', presence: 'online' }))).toEqual([
+      'c1→ann',
+    ]);
+    expect(
+      assignments(s.when({ type: 'end_conversation', conversationId: 'c1', outcome: 'resolved' })),
+    ).toEqual(['c2→ann']);
+    // Both waited 122 s (before: c2's wait read 1 s, in time).
+    expect(queueStats(s)).toMatchObject({ serviceLevel: 0, averageWaitMs: 122_000 });
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    expect(restored.digest()).toBe(s.engine.digest());
+  });
+
+  it('a ringing one goes back to its place in line with its age, its misses forgiven', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla, offerTimeoutSeconds: 30 }));
+    s.enqueue(conversation('c0'));
+    s.t += 5000;
+    s.online(agentConfig('ann')); // c0 rings at ann
+    s.enqueue(conversation('c1'));
+    s.t += 25_000;
+    const events = s.when({ type: 'transfer', conversationId: 'c0', toQueueId: 'q1' });
+    // Withdrawn from ann and offered again at its age: before c1, who is newer.
+    expect(only(events, 'offered')).toMatchObject([{ conversationId: 'c0', agentId: 'ann' }]);
+    expect(queueStats(s)).toMatchObject({ longestWaitMs: 30_000, waitingPastThreshold: 2 });
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'c0' });
+    expect(queueStats(s)).toMatchObject({ averageWaitMs: 30_000, serviceLevel: 0 });
   });
 });
 
