@@ -186,7 +186,12 @@ export class RoutingEngine implements Engine {
         if (q.queueId !== undefined) {
           const queue = p.queues.get(q.queueId);
           if (!queue) return { type: 'all_agent_stats', stats: null };
-          agents = [...queue.lanes[0]!.members].map((m) => m.agent);
+          // The agents who staff it: members with a seat on its channel (a chat-only agent a voice
+          // queue's skills admit takes none of its calls).
+          const agentsOfQueue: Agent[] = [];
+          for (const m of queue.lanes[0]!.members)
+            if (m.agent.capOn(queue.ch) > 0) agentsOfQueue.push(m.agent);
+          agents = agentsOfQueue;
         }
         const team = q.team;
         const stats: AgentStats[] = [];

@@ -401,7 +401,11 @@ export class Lane {
   levelMask = 0;
   waiting = 0;
   turnCounter = 0;
-  /** Members currently online, and their summed capacity on the lane's channel (staffing). */
+  /**
+   * Members currently online with a seat on the lane's channel (capacity > 0: a chat-only agent does not
+   * staff a voice queue), and their summed capacity on it (staffing). Kept by `Partition.attachOnline` /
+   * `detachOnline` around presence and configuration changes.
+   */
   online = 0;
   onlineCapacity = 0;
 

@@ -252,8 +252,9 @@ export class Partition implements RuleContext {
     a.members = a.members.concat([m]);
     a.memberIndex = a.memberIndex.concat([lane, m.lid]);
     if (countOnline && a.presence === 'online') {
-      lane.online++;
-      lane.onlineCapacity += a.capOn(lane.ch);
+      const cap = a.capOn(lane.ch);
+      if (cap > 0) lane.online++;
+      lane.onlineCapacity += cap;
     }
     if (a.available(lane.ch)) lane.pool.push(m);
     return m;
@@ -270,24 +271,27 @@ export class Partition implements RuleContext {
       agent.memberIndex = agent.memberIndex.slice(0, 2 * i).concat(agent.memberIndex.slice(2 * i + 2));
     }
     if (countOnline && agent.presence === 'online') {
-      lane.online--;
-      lane.onlineCapacity -= agent.capOn(lane.ch);
+      const cap = agent.capOn(lane.ch);
+      if (cap > 0) lane.online--;
+      lane.onlineCapacity -= cap;
     }
   }
 
   detachOnline(a: Agent): void {
     if (a.presence !== 'online') return;
     for (const m of a.members) {
-      m.lane.online--;
-      m.lane.onlineCapacity -= a.capOn(m.lane.ch);
+      const cap = a.capOn(m.lane.ch);
+      if (cap > 0) m.lane.online--;
+      m.lane.onlineCapacity -= cap;
     }
   }
 
   attachOnline(a: Agent): void {
     if (a.presence !== 'online') return;
     for (const m of a.members) {
-      m.lane.online++;
-      m.lane.onlineCapacity += a.capOn(m.lane.ch);
+      const cap = a.capOn(m.lane.ch);
+      if (cap > 0) m.lane.online++;
+      m.lane.onlineCapacity += cap;
     }
   }
 

@@ -124,6 +124,45 @@ describe('queue statistics', () => {
   });
 });
 
+describe('the agents of a queue are those with a seat on its channel', () => {
+  it('a chat-only agent online does not staff a voice queue: not online for it, not in its agent statistics', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('v', { channel: 'voice', requiredSkills: [{ skill: 'support', minLevel: 4 }] }));
+    const chatOnly = agentConfig('chatonly', {
+      skills: [{ skill: 'support', level: 9 }],
+      capacity: { chat: 2 },
+    });
+    s.online(chatOnly);
+    s.enqueue(conversation('call1', { channel: 'voice', queueId: 'v' }));
+    s.advance(60_000);
+    // Before: agentsOnline 1, so an unstaffed queue (waiting past the threshold, nobody online) read staffed.
+    expect(queueStats(s, 'v')).toMatchObject({
+      agentsOnline: 0,
+      agentsAvailable: 0,
+      waitingPastThreshold: 1,
+    });
+    const ofQueue = () => {
+      const r = s.engine.query({ type: 'all_agent_stats', queueId: 'v' }, s.t);
+      return r.type === 'all_agent_stats' ? r.stats?.map((a) => a.agentId) : undefined;
+    };
+    expect(ofQueue()).toEqual([]);
+    // Given a voice seat it staffs the queue (and takes the call); without it again, it no longer does.
+    s.given({ type: 'upsert_agent', agent: { ...chatOnly, capacity: { chat: 2, voice: 1 } } });
+    expect(queueStats(s, 'v')).toMatchObject({ agentsOnline: 1, waiting: 0 });
+    expect(ofQueue()).toEqual(['chatonly']);
+    s.given({ type: 'end_conversation', conversationId: 'call1', outcome: 'resolved' });
+    s.given({ type: 'upsert_agent', agent: chatOnly });
+    expect(queueStats(s, 'v')).toMatchObject({ agentsOnline: 0 });
+    s.given({ type: 'set_presence', agentId: 'chatonly', presence: 'offline' });
+    s.given({ type: 'set_presence', agentId: 'chatonly', presence: 'online' });
+    expect(queueStats(s, 'v')).toMatchObject({ agentsOnline: 0 });
+    expect(ofQueue()).toEqual([]);
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    const r = restored.query({ type: 'queue_stats', queueId: 'v' }, s.t);
+    expect(r.type === 'queue_stats' && r.stats?.agentsOnline).toBe(0);
+  });
+});
+
 /** Answers conversation `id` after `waitMs` (ann comes online for it, then leaves); the alerts raised. */
 function answerAfter(s: Scenario) {
   return (id: string, waitMs: number) => {

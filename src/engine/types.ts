@@ -418,6 +418,7 @@ export interface QueueStats {
   waiting: number;
   /** Wait so far of the oldest of `waiting`. */
   longestWaitMs: number;
+  /** Agents of the queue online with a seat (capacity > 0) on its channel. */
   agentsOnline: number;
   agentsAvailable: number;
   /**

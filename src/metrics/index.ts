@@ -306,7 +306,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     'Agents able to take a conversation of the queue now',
     (s) => s.agentsAvailable,
   );
-  queueGauge('switchboard_queue_agents_online', 'Agents of the queue online', (s) => s.agentsOnline);
+  queueGauge(
+    'switchboard_queue_agents_online',
+    'Agents of the queue online with a seat on its channel (capacity > 0: a chat-only agent does not staff a voice queue)',
+    (s) => s.agentsOnline,
+  );
   queueGauge(
     'switchboard_queue_average_wait_seconds',
     'Average wait of the conversations answered in the sliding window',

@@ -90,7 +90,10 @@ export interface QueueStats {
   waiting: number;
   /** Wait of the oldest waiting conversation (as `waiting` counts them), ms. */
   longestWaitMs: number;
-  /** Eligible agents online. */
+  /**
+   * Agents of the queue online with a seat on its channel (capacity > 0 there: a chat-only agent does
+   * not staff a voice queue its skills admit).
+   */
   agentsOnline: number;
   /** Eligible agents online with free capacity. */
   agentsAvailable: number;
@@ -219,7 +222,10 @@ export interface ListAgentStatsRequest {
   tenant: string;
   /** Idempotency key (unused by reads). */
   requestId: string;
-  /** Only the agents who can take this queue's conversations (its members); empty = every agent. */
+  /**
+   * Only the agents who can take this queue's conversations (its members with a seat on its channel);
+   * empty = every agent.
+   */
   queueId: string;
   /** Only the agents of this team (`Agent.teams`); empty = every agent. */
   team: string;
