@@ -303,6 +303,39 @@ describe('the service level is judged on the window as of now', () => {
   });
 });
 
+describe('"within the threshold" is a wait of at most the threshold, everywhere', () => {
+  const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
+
+  it('waiting exactly the threshold is not past it; answered or leaving then is in time', () => {
+    const s = new Scenario();
+    s.queue(queueConfig('q1', { serviceLevel: sla, offerTimeoutSeconds: 60 }));
+    s.queue(queueConfig('q2', { serviceLevel: sla, previousAgentWaitSeconds: 300 }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann', { capacity: { chat: 5 } }) });
+    for (const id of ['a', 'b']) s.enqueue(conversation(id));
+    s.t += 20_000;
+    // In the line: exactly 20 s is within 20 s (before: counted past it, serviceLevel 0).
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 0, serviceLevel: null });
+    s.t += 1;
+    expect(queueStats(s)).toMatchObject({ waitingPastThreshold: 2, serviceLevel: 0 });
+    s.t -= 1;
+    s.given({ type: 'cancel', conversationId: 'b' }); // left at exactly 20 s: not an abandon after the threshold
+    s.online('ann'); // a rings at ann, still at exactly 20 s
+    // Ringing (the offered set): the same rule.
+    expect(queueStats(s)).toMatchObject({ waiting: 1, waitingPastThreshold: 0, serviceLevel: null });
+    s.when({ type: 'accept_offer', agentId: 'ann', conversationId: 'a' });
+    expect(queueStats(s)).toMatchObject({ serviceLevel: 1 });
+    // Held for a previous agent (the held set): the same rule.
+    s.given({ type: 'upsert_customer', customer: customerConfig('alice', { previousAgents: ['bob'] }) });
+    s.online(agentConfig('bob'));
+    s.enqueue(conversation('busy', { queueId: 'q2' }));
+    s.enqueue(conversation('held', { queueId: 'q2', customer: { id: 'alice' } }));
+    s.t += 20_000;
+    expect(queueStats(s, 'q2')).toMatchObject({ waiting: 1, waitingPastThreshold: 0 });
+    s.t += 1;
+    expect(queueStats(s, 'q2')).toMatchObject({ waiting: 1, waitingPastThreshold: 1 });
+  });
+});
+
 describe('a configuration change judges the service level again', () => {
   const sla = { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 };
   const alerts = (ev: ReturnType<Scenario['when']>) => only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);

@@ -29,11 +29,11 @@ describe('WaitLine', () => {
       if (i % 1000 === 0) {
         // The past-threshold cursor survives compaction: brute force agrees.
         const cutoff = i * 10 - 2000;
-        const brute = 1 + counted.filter((x) => x.enqueuedAt <= cutoff).length;
+        const brute = 1 + counted.filter((x) => x.enqueuedAt < cutoff).length;
         expect(line.countPast(cutoff, true)).toBe(brute);
         // Those waiting long enough leave; the count follows.
         while (counted.length > 0 && counted[0]!.enqueuedAt <= i * 10 - 5000) line.remove(counted.shift()!);
-        expect(line.countPast(cutoff, true)).toBe(1 + counted.filter((x) => x.enqueuedAt <= cutoff).length);
+        expect(line.countPast(cutoff, true)).toBe(1 + counted.filter((x) => x.enqueuedAt < cutoff).length);
       }
     }
     expect(line.size).toBe(1 + counted.length);

@@ -33,19 +33,15 @@ export function lineOrder(a: Conv, b: Conv): number {
 }
 
 /**
- * Items of the binary min-heap `items` (ordered by enqueuedAt first) in the subtree at `i` that joined at
- * or before `cutoff` and are still to be answered (see `countPast`): a subtree whose root joined later
- * holds none, so the walk costs what it passes.
+ * Items of the binary min-heap `items` (ordered by enqueuedAt first) in the subtree at `i` that joined
+ * before `cutoff` and are still to be answered (see `countPast`): a subtree whose root joined at or after
+ * it holds none, so the walk costs what it passes.
  */
-export function countAtOrBefore(items: readonly Conv[], i: number, cutoff: number): number {
+export function countBefore(items: readonly Conv[], i: number, cutoff: number): number {
   if (i >= items.length) return 0;
   const c = items[i]!;
-  if (c.enqueuedAt > cutoff) return 0;
-  return (
-    (c.answered ? 0 : 1) +
-    countAtOrBefore(items, 2 * i + 1, cutoff) +
-    countAtOrBefore(items, 2 * i + 2, cutoff)
-  );
+  if (c.enqueuedAt >= cutoff) return 0;
+  return (c.answered ? 0 : 1) + countBefore(items, 2 * i + 1, cutoff) + countBefore(items, 2 * i + 2, cutoff);
 }
 
 export class WaitLine {
@@ -203,7 +199,8 @@ export class WaitLine {
   }
 
   /**
-   * How many conversations in the line joined it at or before `cutoff` (enqueuedAt ≤ cutoff), leaving
+   * How many conversations in the line joined it before `cutoff` (enqueuedAt < cutoff: waited longer than
+   * the threshold, as the cutoff is now − threshold; one waiting exactly the threshold is within it), leaving
    * out those already `answered` in the queue (transferred back into it: their service level was
    * counted when they were answered; `answered` does not change while a conversation is in a line). With
    * `keep`, `cutoff` must not decrease from one such call to the next (it is the engine's now − the
@@ -218,12 +215,12 @@ export class WaitLine {
     let n = this.past;
     if (this.answered === 0) {
       // The usual line: the two arrays only (the FIFO slot says whether the entry is live).
-      while (i < f.length && at[i]! <= cutoff) {
+      while (i < f.length && at[i]! < cutoff) {
         if (f[i] !== null) n++;
         i++;
       }
     } else {
-      while (i < f.length && at[i]! <= cutoff) {
+      while (i < f.length && at[i]! < cutoff) {
         const c = f[i];
         if (c && !c.answered) n++;
         i++;
@@ -234,7 +231,7 @@ export class WaitLine {
       this.past = n;
     }
     const side = this.side.items;
-    if (side.length > 0) n += countAtOrBefore(side, 0, cutoff);
+    if (side.length > 0) n += countBefore(side, 0, cutoff);
     return n;
   }
 

@@ -5,8 +5,8 @@
  * needed (nobody takes them from here in order), and they leave in any order: offers go out by priority
  * and are accepted, rejected or time out whenever; so no FIFO that would fill with holes, no walk.
  *
- *   young: min-heap by (enqueuedAt, seq) of those that joined after the last cutoff (not yet past)
- *   past:  min-heap by (enqueuedAt, seq) of those that joined at or before it, and `pastCount` of them
+ *   young: min-heap by (enqueuedAt, seq) of those that joined at or after the last cutoff (not yet past)
+ *   past:  min-heap by (enqueuedAt, seq) of those that joined before it, and `pastCount` of them
  *          not already `answered`
  *
  * `countPast(cutoff, keep)` with `keep` moves the young ones the cutoff (now − threshold, never
@@ -19,7 +19,7 @@
  */
 import { IndexedHeap } from './heap.js';
 import type { Conv } from './model.js';
-import { AGE_ORDER, countAtOrBefore } from './wait-line.js';
+import { AGE_ORDER, countBefore } from './wait-line.js';
 
 export class WaitSet {
   private readonly young = new IndexedHeap<Conv>(
@@ -38,7 +38,7 @@ export class WaitSet {
   );
   /** Conversations in `past` not already `answered` (which does not change while one is in the set). */
   private pastCount = 0;
-  /** The last cutoff `countPast` kept (everything in `past` joined at or before it, all in `young` after). */
+  /** The last cutoff `countPast` kept (everything in `past` joined before it, all in `young` at or after). */
   private cutoff = Number.NEGATIVE_INFINITY;
 
   get size(): number {
@@ -50,7 +50,7 @@ export class WaitSet {
     // position fields still point into the old heaps: clear both (the lane lines read `fpos` too).
     c.hpos = -1;
     c.fpos = -1;
-    if (c.enqueuedAt <= this.cutoff) {
+    if (c.enqueuedAt < this.cutoff) {
       // Joined long ago (a conversation keeps its age when offered again): past the cutoff already.
       this.past.push(c);
       if (!c.answered) this.pastCount++;
@@ -73,7 +73,7 @@ export class WaitSet {
   }
 
   /**
-   * How many joined at or before `cutoff` and are not already `answered` in the queue (see
+   * How many joined before `cutoff` and are not already `answered` in the queue (see
    * `WaitLine.countPast`). With `keep` (the engine's now − threshold: never decreasing between such
    * calls) the passed ones move to `past`: amortised O(log n). Without (a query, maybe ahead of the
    * engine's time, changing nothing) the young ones passed are counted by a walk of what it passes.
@@ -81,10 +81,10 @@ export class WaitSet {
   countPast(cutoff: number, keep: boolean): number {
     if (!keep) {
       const items = this.young.items;
-      return this.pastCount + (items.length > 0 ? countAtOrBefore(items, 0, cutoff) : 0);
+      return this.pastCount + (items.length > 0 ? countBefore(items, 0, cutoff) : 0);
     }
     const young = this.young;
-    while (young.size > 0 && young.topK1() <= cutoff) {
+    while (young.size > 0 && young.topK1() < cutoff) {
       const c = young.pop()!;
       this.past.push(c);
       if (!c.answered) this.pastCount++;
