@@ -186,9 +186,12 @@ const ROWS = [
         { w: 8 },
       ),
       timeseries(
-        'Agents online',
-        'Agents of the queue logged in (online), busy or not.',
-        [target(perQueue('switchboard_queue_agents_online'), '{{tenant}}/{{queue}}')],
+        'Agents online, queue open',
+        'Agents of the queue logged in (online) with a seat on its channel, busy or not; and whether the queue is within its business hours (open 1, closed 0: waits do not count against the service level while closed).',
+        [
+          target(perQueue('switchboard_queue_agents_online'), '{{tenant}}/{{queue}}'),
+          target(perQueue('switchboard_queue_open'), 'open {{tenant}}/{{queue}}', 'B'),
+        ],
         { w: 8 },
       ),
       timeseries(

@@ -245,6 +245,7 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
     transferred: BigInt(s.transferred),
     serviceLevelState: PB_SERVICE_LEVEL_STATE[s.serviceLevelState],
     overCapacity: s.overCapacity,
+    open: s.open,
   };
 }
 

@@ -661,7 +661,9 @@ function cancel(p: Partition, id: string): Reply {
   // stays out of the service level and the abandonment rate (it is still an abandonment, above).
   if (!c.answered) {
     p.addSample(q, F.abandoned, 1);
-    if (waited > q.cfg.serviceLevel.thresholdSeconds * 1000) p.addSample(q, F.abandonedAfterThreshold, 1);
+    // Late by the service level's clock: the queue's opening time since the later of arrival and opening.
+    if (p.serviceLevelWait(c) > q.cfg.serviceLevel.thresholdSeconds * 1000)
+      p.addSample(q, F.abandonedAfterThreshold, 1);
   }
   p.events.push({ type: 'abandoned', conversationId: id, queueId: q.id, waitedMs: waited });
   p.evaluateSla(q);

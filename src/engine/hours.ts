@@ -178,6 +178,54 @@ export function nextOpenAt(bh: BusinessHours, t: number): number | null {
   return best;
 }
 
+/**
+ * When the open stretch containing `t` began: the latest opening at or before `t` with the queue open
+ * ever since (windows that meet, across midnight too, make one stretch); null if closed at `t`; −∞ if
+ * open through all 367 days searched back (always open). Windows are found as `nextOpenAt` finds them,
+ * day by day backwards; a result `isOpen` disagrees with (never seen) falls back to the start of `t`'s
+ * minute, so the answer is the same all minute long, as `HoursCache` assumes.
+ */
+export function openedAt(bh: BusinessHours, t: number): number | null {
+  if (!isOpen(bh, t)) return null;
+  const tz = bh.timeZone;
+  const l0 = local(tz, t);
+  let from = Math.floor(t / 60_000) * 60_000;
+  for (let k = 0; k >= -367; k--) {
+    const wall0 = Date.UTC(l0.y, l0.mo - 1, l0.d + k);
+    const day = new Date(wall0);
+    const wd = day.getUTCDay();
+    // A day without a window: nothing of it reaches the stretch, and earlier days close before it.
+    if (!bh.windows.some((w) => w.day === wd)) return from;
+    if (bh.holidays.includes(dateKey(day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate())))
+      return from;
+    const ss = stretches(tz, wall0);
+    const spans: number[] = [];
+    for (const w of bh.windows) {
+      if (w.day !== wd) continue;
+      for (let i = 0; i < ss.length; i++) {
+        const s = ss[i]!;
+        const until = i + 1 < ss.length ? ss[i + 1]!.from : Number.POSITIVE_INFINITY;
+        const start = Math.max(s.from, wall0 + minutes(w.open) * 60_000 - s.offset);
+        const end = Math.min(until, wall0 + minutes(w.close) * 60_000 - s.offset);
+        if (start < end) spans.push(start, end);
+      }
+    }
+    // Extend back through every span of the day that reaches the stretch (they may chain: 09–12, 12–18).
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (let i = 0; i < spans.length; i += 2) {
+        if (spans[i]! < from && spans[i + 1]! >= from) {
+          from = spans[i]!;
+          changed = true;
+        }
+      }
+    }
+    // Earlier days' windows close by this day's first instant: only a stretch from it can go on.
+    if (from > dayStart(ss, wall0)) return from;
+  }
+  return Number.NEGATIVE_INFINITY;
+}
+
 /** The first instant of the local day starting at `wall0`; +∞ for a day the zone skipped. */
 function dayStart(ss: Stretch[], wall0: number): number {
   for (let i = 0; i < ss.length; i++) {
@@ -195,6 +243,8 @@ export class HoursCache {
   private open = true;
   /** Next opening for `minute` (openings are whole local minutes, so it is the same all minute long). */
   private next: number | null | undefined = undefined;
+  /** Start of the open stretch for `minute` (`openedAt`), when open. */
+  private opened: number | undefined = undefined;
 
   isOpen(bh: BusinessHours | undefined, t: number): boolean {
     if (!bh) return true;
@@ -209,12 +259,21 @@ export class HoursCache {
     return this.next;
   }
 
+  /** `openedAt` (null while closed), the same all minute long. */
+  openedAt(bh: BusinessHours, t: number): number | null {
+    this.at(bh, t);
+    if (!this.open) return null;
+    if (this.opened === undefined) this.opened = openedAt(bh, t) ?? Math.floor(t / 60_000) * 60_000;
+    return this.opened;
+  }
+
   private at(bh: BusinessHours, t: number): void {
     const m = Math.floor(t / 60_000);
     if (m !== this.minute) {
       this.minute = m;
       this.open = isOpen(bh, t);
       this.next = undefined;
+      this.opened = undefined;
     }
   }
 }

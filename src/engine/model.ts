@@ -561,15 +561,20 @@ export class Queue {
    * they count against the service level (answered late or abandoned late), so the real-time figure and
    * its alerts count them already — a queue nobody answers (an outage, an unstaffed shift) is breached,
    * not "no data". One answered in this queue and transferred back into it is not counted (it was, when
-   * answered). Amortised O(1) per line (`WaitLine.countPast`), O(log n) per conversation in `held` / `offered`
+   * answered), while the queue is open (`openSince`: `Partition.openSince`). Amortised O(1) per line
+   * (`WaitLine.countPast`), O(log n) per conversation in `held` / `offered`
    * (`WaitSet.countPast`). `keep` = false for queries (their
    * time may be ahead of the engine's; they change nothing).
    */
-  waitingPastThreshold(now: number, keep: boolean): number {
+  waitingPastThreshold(now: number, keep: boolean, openSince: number | null): number {
     const held = this.held.size;
     const offered = this.offered.size;
     if (this.waiting === 0 && held === 0 && offered === 0) return 0;
     const cutoff = now - this.cfg.serviceLevel.thresholdSeconds * 1000;
+    // Past it = waited longer than the threshold since the later of arrival and the queue's opening
+    // (`Partition.serviceLevelWait`): nobody while closed or open for less than the threshold, else
+    // those who joined before the cutoff. Skipping the count leaves the cursors behind, never ahead.
+    if (openSince === null || openSince >= cutoff) return 0;
     let n = held === 0 ? 0 : this.held.countPast(cutoff, keep);
     if (offered > 0) n += this.offered.countPast(cutoff, keep);
     for (const lane of this.lanes) {

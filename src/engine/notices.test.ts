@@ -10,6 +10,7 @@ import {
   routingConfig,
   Scenario,
 } from './fixtures.js';
+import { openedAt } from './hours.js';
 import { restoreEngine } from './index.js';
 import { capacityRecoveredAt, materialChange } from './partition.js';
 
@@ -469,5 +470,121 @@ describe('notice re-checks', () => {
     const again = restored.apply({ id: 'tick-r', at: s.t, cmd: { type: 'tick' } });
     expect(again.ok && again.events).toEqual(live);
     expect(restored.digest()).toBe(s.engine.digest());
+  });
+});
+
+describe('the service level over business hours', () => {
+  const office = {
+    timeZone: 'Europe/Paris',
+    windows: [1, 2, 3, 4, 5].map((day) => ({ day, open: '09:00', close: '18:00' })),
+    holidays: [],
+  };
+  const sla = { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 };
+  const paris = (d: number, h: number, m: number, sec = 0) => Date.UTC(2026, 0, d, h - 1, m, sec); // UTC+1
+  const stats = (s: Scenario) => {
+    const r = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    if (r.type !== 'queue_stats' || !r.stats) throw new Error('no stats');
+    return r.stats;
+  };
+  const alertsUntil = (s: Scenario, t: number) => {
+    const ev = s.advance(t - s.t);
+    return only(ev, 'alert').map((a) => `${a.alert}:${a.value}`);
+  };
+
+  it('a customer waiting while the queue is closed is not past the threshold, and answered soon after opening is in time', () => {
+    const s = new Scenario(paris(5, 19, 30)); // Monday 19:30, closed
+    s.queue(queueConfig('q1', { businessHours: office, serviceLevel: sla }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('c1'));
+    // Before: sla_breached a minute later (waiting past the threshold 1, nobody online: the critical
+    // unstaffed alert every night).
+    expect(alertsUntil(s, paris(5, 19, 31))).toEqual([]);
+    expect(stats(s)).toMatchObject({
+      waitingPastThreshold: 0,
+      serviceLevel: null,
+      serviceLevelState: 'ok',
+      open: false,
+    });
+    const restored = restoreEngine(JSON.parse(JSON.stringify(s.engine.snapshot())));
+    expect(restored.digest()).toBe(s.engine.digest());
+    expect(alertsUntil(s, paris(6, 9, 0, 10))).toEqual([]); // the whole night, and 10 s after opening
+    expect(stats(s)).toMatchObject({ waitingPastThreshold: 0, open: true });
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    // 10 s of opening time: in time (before: 13.5 h, late). The average wait is the customer's whole wait.
+    expect(stats(s)).toMatchObject({
+      serviceLevel: 1,
+      serviceLevelState: 'ok',
+      averageWaitMs: paris(6, 9, 0, 10) - paris(5, 19, 30),
+    });
+  });
+
+  it('from the opening, the threshold runs as in the day: past it one re-check after, breached', () => {
+    const s = new Scenario(paris(5, 19, 30));
+    s.queue(queueConfig('q1', { businessHours: office, serviceLevel: sla }));
+    s.enqueue(conversation('c1'));
+    expect(alertsUntil(s, paris(6, 9, 0, 20))).toEqual([]);
+    expect(stats(s)).toMatchObject({ waitingPastThreshold: 0 });
+    s.t += 1; // 20 s and 1 ms of opening time: past it (a query reads it at once)
+    expect(stats(s)).toMatchObject({ waitingPastThreshold: 1, serviceLevel: 0, agentsOnline: 0, open: true });
+    expect(alertsUntil(s, paris(6, 9, 0, 30))).toEqual(['sla_breached:0']); // its 30 s re-check
+  });
+
+  it('closing stops the clock: waiting past the threshold ends, and the next opening starts it afresh', () => {
+    const s = new Scenario(paris(6, 17, 59));
+    s.queue(queueConfig('q1', { businessHours: office, serviceLevel: sla }));
+    s.given({ type: 'upsert_agent', agent: agentConfig('ann') });
+    s.enqueue(conversation('c1'));
+    expect(alertsUntil(s, paris(6, 17, 59, 30))).toEqual(['sla_breached:0']);
+    expect(alertsUntil(s, paris(6, 18, 0))).toEqual(['sla_recovered:1']); // closed: nothing to judge
+    expect(stats(s)).toMatchObject({ waitingPastThreshold: 0, serviceLevel: null, open: false });
+    expect(alertsUntil(s, paris(7, 9, 0, 5))).toEqual([]);
+    s.given({ type: 'set_presence', agentId: 'ann', presence: 'online' });
+    expect(stats(s)).toMatchObject({ serviceLevel: 1, serviceLevelState: 'ok' });
+  });
+
+  it('leaving while the queue is closed is an abandon, not a late one', () => {
+    const s = new Scenario(paris(5, 19, 30));
+    s.queue(queueConfig('q1', { businessHours: office, serviceLevel: sla }));
+    s.enqueue(conversation('c1'));
+    s.advance(3 * 3600_000);
+    s.given({ type: 'cancel', conversationId: 'c1' });
+    expect(stats(s)).toMatchObject({ abandoned: 1, abandonmentRate: 1, serviceLevel: null });
+  });
+
+  it('openedAt: the start of the open stretch, windows that meet joined (across midnight too)', () => {
+    expect(openedAt(office, paris(6, 10, 0))).toBe(paris(6, 9, 0));
+    expect(openedAt(office, paris(6, 9, 0))).toBe(paris(6, 9, 0));
+    expect(openedAt(office, paris(6, 19, 30))).toBeNull();
+    const split = {
+      ...office,
+      windows: [
+        { day: 2, open: '09:00', close: '12:00' },
+        { day: 2, open: '12:00', close: '18:00' },
+      ],
+    };
+    expect(openedAt(split, paris(6, 12, 0, 15))).toBe(paris(6, 9, 0));
+    const lunch = {
+      ...office,
+      windows: [
+        { day: 2, open: '09:00', close: '12:00' },
+        { day: 2, open: '13:00', close: '18:00' },
+      ],
+    };
+    expect(openedAt(lunch, paris(6, 13, 0, 15))).toBe(paris(6, 13, 0));
+    const night = {
+      ...office,
+      windows: [
+        { day: 1, open: '22:00', close: '24:00' },
+        { day: 2, open: '00:00', close: '06:00' },
+      ],
+    };
+    expect(openedAt(night, paris(6, 3, 0))).toBe(paris(5, 22, 0));
+    const always = {
+      ...office,
+      windows: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, open: '00:00', close: '24:00' })),
+    };
+    expect(openedAt(always, paris(6, 3, 0))).toBe(Number.NEGATIVE_INFINITY);
+    // A holiday closes the day: the stretch after it starts at the next opening.
+    expect(openedAt({ ...always, holidays: ['2026-01-05'] }, paris(6, 3, 0))).toBe(paris(6, 0, 0));
   });
 });

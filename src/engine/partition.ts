@@ -855,7 +855,8 @@ export class Partition implements RuleContext {
       q.assigned++;
       this.addSample(q, F.answered, 1);
       this.addSample(q, F.waitSumMs, wait);
-      if (wait <= q.cfg.serviceLevel.thresholdSeconds * 1000) this.addSample(q, F.answeredInThreshold, 1);
+      if (this.serviceLevelWait(c) <= q.cfg.serviceLevel.thresholdSeconds * 1000)
+        this.addSample(q, F.answeredInThreshold, 1);
       this.evaluateSla(q);
     }
     this.events.push({
@@ -1357,7 +1358,10 @@ export class Partition implements RuleContext {
     // tick advances the windows, and would judge samples that have just left (a spurious alert).
     const dropped = q.window.advanceTo(this.now);
     if (dropped !== null && (this.slaNextAt === null || dropped <= this.slaNextAt)) this.recomputeSlaNext();
-    const sl = this.serviceLevel(q.window.sums, q.waitingPastThreshold(this.now, true));
+    const sl = this.serviceLevel(
+      q.window.sums,
+      q.waitingPastThreshold(this.now, true, this.openSince(q, this.now)),
+    );
     const target = q.cfg.serviceLevel.target;
     const margin = this.config.slaAtRiskMargin;
     // A state is left for a better one only once the level clears its boundary by SLA_HYSTERESIS: a
@@ -1402,6 +1406,27 @@ export class Partition implements RuleContext {
     const max = q.cfg.maxSize;
     if (max === 0 || c.reservedFor !== null) return false;
     return pos + q.offered.size + q.held.size > max;
+  }
+
+  /**
+   * Since when the queue's service-level clock has run at `t`: its last opening while it is open (−∞
+   * without business hours, or always open), null while it is closed. A pure function of the queue's
+   * hours and `t` (cached per minute), so nothing to snapshot.
+   */
+  openSince(q: Queue, t: number): number | null {
+    const bh = q.cfg.businessHours;
+    return bh ? this.hoursOf(q).openedAt(bh, t) : Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * The wait of `c` that counts for the service level, now: the time its queue has been open since the
+   * later of its arrival and the queue's (re)opening; 0 while the queue is closed. A customer who arrives
+   * at night is not late for the morning shift, nor does waiting overnight count (the average wait and
+   * the events keep the customer's whole wait).
+   */
+  serviceLevelWait(c: Conv): number {
+    const since = this.openSince(c.queue, this.now);
+    return since === null ? 0 : this.now - Math.max(c.enqueuedAt, since);
   }
 
   nextOpenOf(c: Conv): number | null {

@@ -22,7 +22,8 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
   const base = q.lanes[0]!;
   const answered = s[F.answered]!;
   const abandoned = s[F.abandoned]!;
-  const waitingPast = q.waitingPastThreshold(t, false);
+  const openSince = p.openSince(q, t);
+  const waitingPast = q.waitingPastThreshold(t, false, openSince);
   return {
     queueId: q.id,
     waiting: q.waiting + q.held.size + q.offered.size,
@@ -42,6 +43,7 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
     transferred: q.transferred,
     serviceLevelState: q.slaState,
     overCapacity: q.overCapacity,
+    open: openSince !== null,
   };
 }
 

@@ -423,14 +423,18 @@ export interface QueueStats {
   agentsAvailable: number;
   /**
    * Answered within the threshold ÷ (answered + abandoned after the threshold + waiting past it now),
-   * over the sliding window; null with none of them.
+   * over the sliding window; null with none of them. The wait it judges runs over opening time: from the
+   * later of arrival and the queue's (re)opening, 0 while the queue is closed (`open`). Within the
+   * threshold = a wait of at most the threshold.
    */
   serviceLevel: number | null;
   /**
-   * Conversations waiting longer than the service-level threshold now (not counting one already answered
-   * in this queue and transferred back into it: its service level was counted when it was answered).
+   * Conversations waiting longer than the service-level threshold now, by the same clock: none while the
+   * queue is closed (not counting one already answered in this queue and transferred back into it: its
+   * service level was counted when it was answered).
    */
   waitingPastThreshold: number;
+  /** Average wait of the conversations answered in the window: the customer's whole wait, closed hours too. */
   averageWaitMs: number;
   /** Abandoned ÷ (answered + abandoned) over the sliding window, 0–1 (0 with neither). */
   abandonmentRate: number;
@@ -451,6 +455,8 @@ export interface QueueStats {
    * `queue_capacity_recovered`, at ≤ maxSize − max(1, ⌈5 % of maxSize⌉) waiting).
    */
   overCapacity: boolean;
+  /** Within its business hours now (always, without them): the service level's clock runs only then. */
+  open: boolean;
 }
 
 export interface AgentStats {

@@ -150,3 +150,16 @@ describe('node metrics: queue alert state', () => {
     expect(await read()).toEqual({ 'q1 sla_at_risk': 0, 'q1 sla_breached': 0, 'q1 queue_over_capacity': 0 });
   });
 });
+
+describe('node metrics: queue open', () => {
+  it('switchboard_queue_open is 1 while a queue is within its business hours, 0 while closed', async () => {
+    const stats = [
+      { queueId: 'day', open: true },
+      { queueId: 'night', open: false },
+    ] as QueueStats[];
+    const registry = new Registry();
+    createNodeMetrics(registry, { ...sources, queueStats: async () => [{ tenant: 't', stats }] });
+    const values = (await registry.getSingleMetric('switchboard_queue_open')?.get())?.values ?? [];
+    expect(Object.fromEntries(values.map((v) => [v.labels.queue, v.value]))).toEqual({ day: 1, night: 0 });
+  });
+});

@@ -326,6 +326,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     'Average handle time (talk + wrap-up) of the conversations handled in the sliding window',
     (s) => s.averageHandleMs / 1000,
   );
+  queueGauge(
+    'switchboard_queue_open',
+    'Whether the queue is within its business hours now: 1 open (always, without business hours), 0 closed (waits do not count against the service level then)',
+    (s) => (s.open ? 1 : 0),
+  );
   getOrCreate(
     registry,
     'switchboard_queue_alert_active',

@@ -101,11 +101,14 @@ export interface QueueStats {
    * Answered within the threshold ÷ (answered + abandoned after the threshold + still waiting past it
    * now), over the sliding window, 0–1; unset with none of them. Customers waiting past the threshold
    * count already (they can no longer be answered in time): a queue nobody answers reads 0, not unset.
+   * The wait judged runs over opening time (business hours): from the later of the customer's arrival
+   * and the queue's (re)opening, 0 while the queue is closed — a customer who arrives at night is not
+   * late in the morning. Within the threshold = a wait of at most the threshold.
    */
   serviceLevel?:
     | number
     | undefined;
-  /** Average wait of answered conversations, ms. */
+  /** Average wait of answered conversations, ms: the customer's whole wait, closed hours included. */
   averageWaitMs: number;
   /** Abandoned ÷ (answered + abandoned) over the sliding window, both counted when they happen, 0–1. */
   abandonmentRate: number;
@@ -123,8 +126,9 @@ export interface QueueStats {
   /** Conversations transferred out (cumulative). */
   transferred: bigint;
   /**
-   * Conversations waiting longer than the service-level threshold now (not counting one already answered
-   * in this queue and transferred back into it: it counted when it was answered).
+   * Conversations waiting longer than the service-level threshold now, by the service level's clock
+   * (opening time since the later of arrival and opening): 0 while the queue is closed (not counting one
+   * already answered in this queue and transferred back into it: it counted when it was answered).
    */
   waitingPastThreshold: number;
   /**
@@ -137,6 +141,8 @@ export interface QueueStats {
    * `queue_capacity_recovered` (back below the maximum by max(1, ⌈5 % of it⌉)).
    */
   overCapacity: boolean;
+  /** Within its business hours now (always true without them): `switchboard_queue_open`. */
+  open: boolean;
 }
 
 /** Real-time figures of one agent. */
@@ -255,6 +261,7 @@ function createBaseQueueStats(): QueueStats {
     waitingPastThreshold: 0,
     serviceLevelState: 0,
     overCapacity: false,
+    open: false,
   };
 }
 
@@ -319,6 +326,9 @@ export const QueueStats: MessageFns<QueueStats> = {
     }
     if (message.overCapacity !== false) {
       writer.uint32(128).bool(message.overCapacity);
+    }
+    if (message.open !== false) {
+      writer.uint32(136).bool(message.open);
     }
     return writer;
   },
@@ -464,6 +474,14 @@ export const QueueStats: MessageFns<QueueStats> = {
             message.overCapacity = reader.bool();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.open = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -538,6 +556,7 @@ export const QueueStats: MessageFns<QueueStats> = {
         : isSet(object.over_capacity)
         ? globalThis.Boolean(object.over_capacity)
         : false,
+      open: isSet(object.open) ? globalThis.Boolean(object.open) : false,
     };
   },
 
@@ -591,6 +610,9 @@ export const QueueStats: MessageFns<QueueStats> = {
     if (message.overCapacity !== false) {
       obj.overCapacity = message.overCapacity;
     }
+    if (message.open !== false) {
+      obj.open = message.open;
+    }
     return obj;
   },
 
@@ -617,6 +639,7 @@ export const QueueStats: MessageFns<QueueStats> = {
     message.waitingPastThreshold = object.waitingPastThreshold ?? 0;
     message.serviceLevelState = object.serviceLevelState ?? 0;
     message.overCapacity = object.overCapacity ?? false;
+    message.open = object.open ?? false;
     return message;
   },
 };
