@@ -251,8 +251,8 @@ const ROWS = [
         { unit: 'cpm', w: 6 },
       ),
       timeseries(
-        'Abandonment ratio',
-        'Abandoned ÷ (assigned + abandoned) over the rate window, the engine\u2019s definition (arrivals are another cohort: a ratio over them exceeds 1 when earlier arrivals leave).',
+        'Abandonment ratio (counters)',
+        'Abandoned ÷ (assignments + abandoned) from the node counters over the rate window, for any dashboard range. Not the engine\u2019s figure: assignments count every one, re-assignments after a transfer or a missed offer included, so with transfers this reads lower. The engine\u2019s abandonment rate (first answers and abandons, over each queue\u2019s sliding window, as the statistics API reports it) is the panel \u201cAbandonment rate (engine window)\u201d.',
         [
           target(
             `sum by (tenant, queue) (rate(switchboard_conversations_abandoned_total{${SEL}}[$__rate_interval])) / (sum by (tenant, queue) (rate(switchboard_conversations_assigned_total{${SEL}}[$__rate_interval])) + sum by (tenant, queue) (rate(switchboard_conversations_abandoned_total{${SEL}}[$__rate_interval])))`,

@@ -489,6 +489,21 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  it('a panel that calls its figure the engine\u2019s queries the engine\u2019s gauge, not a ratio of node counters', () => {
+    // The node's assigned counter counts every assignment (re-assignments after a transfer or a missed
+    // offer too), the engine's figures count first answers: a ratio of counters is not the engine's.
+    for (const p of dashboard.panels.filter((p: Obj) => p.type !== 'row')) {
+      if (
+        !/engine\u2019s (definition|figure|abandonment)/.test(p.description) ||
+        /Not the engine/.test(p.description)
+      )
+        continue;
+      for (const t of p.targets) expect(t.expr, p.title).not.toMatch(/_total\{/);
+    }
+    const engine = dashboard.panels.find((p: Obj) => p.title === 'Abandonment rate (engine window)');
+    expect(engine.targets.map((t: Obj) => t.expr).join()).toContain('switchboard_queue_abandonment_rate');
+  });
+
   it('a count drawn in a panel whose unit is a duration gets a unit of its own', () => {
     for (const p of dashboard.panels.filter((p: Obj) => p.type === 'timeseries')) {
       if (p.fieldConfig.defaults.unit !== 's') continue;
