@@ -147,10 +147,11 @@ const ROWS = [
     [
       timeseries(
         'Service level per queue vs floor',
-        'Answered within the queue threshold ÷ (answered + abandoned after it + still waiting past it) over its sliding window: a queue nobody answers drops to 0. The dashed floor is $sl_target (the alerts use 0.85 at risk, 0.80 breached); each queue also has its own target, which the engine alerts use.',
+        'Answered within the queue threshold ÷ (answered + abandoned after it + still waiting past it) over its sliding window: a queue nobody answers drops to 0. Each queue\u2019s own target is drawn too (the alerts: breached below it, at risk within 5 points above it); the dashed floor is $sl_target.',
         [
           target(perQueue('switchboard_queue_service_level'), '{{tenant}}/{{queue}}'),
           target('vector($sl_target)', 'floor', 'B'),
+          target(perQueue('switchboard_queue_service_level_target'), 'target {{tenant}}/{{queue}}', 'C'),
         ],
         { unit: 'percentunit', max: 1, overrides: [FLOOR_LINE] },
       ),

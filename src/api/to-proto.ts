@@ -246,6 +246,7 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
     serviceLevelState: PB_SERVICE_LEVEL_STATE[s.serviceLevelState],
     overCapacity: s.overCapacity,
     open: s.open,
+    serviceLevelTarget: s.serviceLevelTarget,
   };
 }
 

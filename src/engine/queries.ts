@@ -44,6 +44,7 @@ export function queueStats(p: Partition, q: Queue, at: number): QueueStats {
     serviceLevelState: q.slaState,
     overCapacity: q.overCapacity,
     open: openSince !== null,
+    serviceLevelTarget: q.cfg.serviceLevel.target,
   };
 }
 

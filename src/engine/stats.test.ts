@@ -393,7 +393,11 @@ describe('the alert state in the queue statistics', () => {
         serviceLevel: { target: 0.8, thresholdSeconds: 10, windowSeconds: 600 },
       }),
     );
-    expect(queueStats(s)).toMatchObject({ serviceLevelState: 'ok', overCapacity: false });
+    expect(queueStats(s)).toMatchObject({
+      serviceLevelState: 'ok',
+      overCapacity: false,
+      serviceLevelTarget: 0.8,
+    });
     for (const id of ['a', 'b']) s.enqueue(conversation(id));
     expect(queueStats(s)).toMatchObject({ serviceLevelState: 'ok', overCapacity: true });
     s.advance(30_000); // both past the threshold at their re-check

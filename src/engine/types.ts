@@ -457,6 +457,8 @@ export interface QueueStats {
   overCapacity: boolean;
   /** Within its business hours now (always, without them): the service level's clock runs only then. */
   open: boolean;
+  /** The queue's own service-level target (`serviceLevel.target`, 0–1), for alert rules to compare against. */
+  serviceLevelTarget: number;
 }
 
 export interface AgentStats {

@@ -151,15 +151,19 @@ describe('node metrics: queue alert state', () => {
   });
 });
 
-describe('node metrics: queue open', () => {
-  it('switchboard_queue_open is 1 while a queue is within its business hours, 0 while closed', async () => {
+describe('node metrics: queue open and target', () => {
+  it('switchboard_queue_open is 1 while a queue is within its business hours, 0 while closed; the target is each queue’s own', async () => {
     const stats = [
-      { queueId: 'day', open: true },
-      { queueId: 'night', open: false },
+      { queueId: 'day', open: true, serviceLevelTarget: 0.9 },
+      { queueId: 'night', open: false, serviceLevelTarget: 1 },
     ] as QueueStats[];
     const registry = new Registry();
     createNodeMetrics(registry, { ...sources, queueStats: async () => [{ tenant: 't', stats }] });
-    const values = (await registry.getSingleMetric('switchboard_queue_open')?.get())?.values ?? [];
-    expect(Object.fromEntries(values.map((v) => [v.labels.queue, v.value]))).toEqual({ day: 1, night: 0 });
+    const read = async (name: string) =>
+      Object.fromEntries(
+        ((await registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [v.labels.queue, v.value]),
+      );
+    expect(await read('switchboard_queue_open')).toEqual({ day: 1, night: 0 });
+    expect(await read('switchboard_queue_service_level_target')).toEqual({ day: 0.9, night: 1 });
   });
 });

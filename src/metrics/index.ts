@@ -327,6 +327,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     (s) => s.averageHandleMs / 1000,
   );
   queueGauge(
+    'switchboard_queue_service_level_target',
+    "The queue's own service-level target (0..1): what switchboard_queue_service_level is judged against",
+    (s) => s.serviceLevelTarget,
+  );
+  queueGauge(
     'switchboard_queue_open',
     'Whether the queue is within its business hours now: 1 open (always, without business hours), 0 closed (waits do not count against the service level then)',
     (s) => (s.open ? 1 : 0),

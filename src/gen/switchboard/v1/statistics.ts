@@ -143,6 +143,11 @@ export interface QueueStats {
   overCapacity: boolean;
   /** Within its business hours now (always true without them): `switchboard_queue_open`. */
   open: boolean;
+  /**
+   * The queue's own service-level target (`ServiceLevel.target`, 0–1): what `service_level` is judged
+   * against (`switchboard_queue_service_level_target`).
+   */
+  serviceLevelTarget: number;
 }
 
 /** Real-time figures of one agent. */
@@ -262,6 +267,7 @@ function createBaseQueueStats(): QueueStats {
     serviceLevelState: 0,
     overCapacity: false,
     open: false,
+    serviceLevelTarget: 0,
   };
 }
 
@@ -329,6 +335,9 @@ export const QueueStats: MessageFns<QueueStats> = {
     }
     if (message.open !== false) {
       writer.uint32(136).bool(message.open);
+    }
+    if (message.serviceLevelTarget !== 0) {
+      writer.uint32(145).double(message.serviceLevelTarget);
     }
     return writer;
   },
@@ -482,6 +491,14 @@ export const QueueStats: MessageFns<QueueStats> = {
             message.open = reader.bool();
             continue;
           }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.serviceLevelTarget = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -557,6 +574,11 @@ export const QueueStats: MessageFns<QueueStats> = {
         ? globalThis.Boolean(object.over_capacity)
         : false,
       open: isSet(object.open) ? globalThis.Boolean(object.open) : false,
+      serviceLevelTarget: isSet(object.serviceLevelTarget)
+        ? globalThis.Number(object.serviceLevelTarget)
+        : isSet(object.service_level_target)
+        ? globalThis.Number(object.service_level_target)
+        : 0,
     };
   },
 
@@ -613,6 +635,9 @@ export const QueueStats: MessageFns<QueueStats> = {
     if (message.open !== false) {
       obj.open = message.open;
     }
+    if (message.serviceLevelTarget !== 0) {
+      obj.serviceLevelTarget = floatToJson(message.serviceLevelTarget);
+    }
     return obj;
   },
 
@@ -640,6 +665,7 @@ export const QueueStats: MessageFns<QueueStats> = {
     message.serviceLevelState = object.serviceLevelState ?? 0;
     message.overCapacity = object.overCapacity ?? false;
     message.open = object.open ?? false;
+    message.serviceLevelTarget = object.serviceLevelTarget ?? 0;
     return message;
   },
 };
