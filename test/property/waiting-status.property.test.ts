@@ -113,8 +113,9 @@ const NOTICES = new Set(['queued', 'over_capacity', 'outside_hours']);
 
 /**
  * Brute force: conversations of `queueId` waiting (in line, held, or being offered: nobody has taken
- * them yet) since at least the threshold, at `now`, except those already answered in that queue
- * (`answeredIn`: transferred back into it, counted when answered).
+ * them yet) longer than the threshold at `now`, except those already answered in that queue
+ * (`answeredIn`: transferred back into it, counted when answered). The office-hours queue's wait runs
+ * over opening time: from the later of joining and its opening, none while it is closed.
  */
 function waitingPast(
   engine: Engine,
@@ -129,7 +130,8 @@ function waitingPast(
     const c = r.type === 'conversation' ? r.conversation : null;
     if (!c || c.queueId !== queueId || answeredIn.get(id) === queueId) continue;
     const waiting = c.status === 'waiting' || c.status === 'offered';
-    if (waiting && at + THRESHOLD_S * 1000 <= now) n++;
+    const since = queueId === 'hours' ? openedAt(now) : Number.NEGATIVE_INFINITY;
+    if (waiting && since !== null && Math.max(at, since) + THRESHOLD_S * 1000 < now) n++;
   }
   return n;
 }
@@ -146,6 +148,8 @@ describe('waiting status and the service level over opening hours and queue limi
     transferred: 0,
     /** An answered conversation transferred back into its own queue (out of its service level). */
     backAfterAnswer: 0,
+    /** One not yet answered transferred into the queue it waits in (keeps its wait). */
+    requeued: 0,
     overCapacityAlerts: 0,
     cut: 0,
   };
@@ -161,8 +165,11 @@ describe('waiting status and the service level over opening hours and queue limi
             const engine = createEngine(P);
             const results: ApplyResult[] = [];
             const lastNotice = new Map<string, string>();
-            // When each conversation joined its current queue's line: its enqueue, or its last transfer.
+            // When each conversation's wait in its current queue began: its enqueue, or its last transfer
+            // (not one into the queue it waits in before it was answered there: the same wait goes on).
             const joined = new Map<string, number>();
+            // When its 30 s re-checks started: its enqueue or its last transfer, whichever came last.
+            const recheckFrom = new Map<string, number>();
             // The queue each conversation was last answered in, while it is still that queue's.
             const answeredIn = new Map<string, string>();
             // Whether the small queue's last capacity alert said it was over its maximum size (2).
@@ -176,11 +183,17 @@ describe('waiting status and the service level over opening hours and queue limi
               results.push(r);
               // The desk (two queues, two agents) comes first.
               if (!r.ok || i < 4) continue;
-              if (env.cmd.type === 'enqueue' && r.events.length > 0)
+              if (env.cmd.type === 'enqueue' && r.events.length > 0) {
                 joined.set(env.cmd.conversation.id, env.at);
+                recheckFrom.set(env.cmd.conversation.id, env.at);
+              }
               for (const e of r.events as EngineEvent[]) {
                 if (e.type === 'transferred') {
-                  joined.set(e.conversationId, env.at);
+                  const sameWait =
+                    e.queueId === e.fromQueueId && answeredIn.get(e.conversationId) !== e.queueId;
+                  if (sameWait) seen.requeued++;
+                  else joined.set(e.conversationId, env.at);
+                  recheckFrom.set(e.conversationId, env.at);
                   if (e.queueId !== e.fromQueueId) answeredIn.delete(e.conversationId);
                   else if (answeredIn.get(e.conversationId) === e.queueId) seen.backAfterAnswer++;
                   seen.transferred++;
@@ -230,7 +243,7 @@ describe('waiting status and the service level over opening hours and queue limi
                   const v = engine.query({ type: 'conversation', conversationId: id }, env.at);
                   const c = v.type === 'conversation' ? v.conversation : null;
                   if (c?.status !== 'waiting' || c.queueId !== 'hours') continue;
-                  const since = joined.get(id)!;
+                  const since = recheckFrom.get(id)!;
                   const checked = since + Math.floor((env.at - since) / 30_000) * 30_000;
                   expect(lastNotice.get(id), `${id} re-checked at ${checked}`).toBe(
                     isOpen(checked) ? 'queued' : 'outside_hours',
@@ -281,6 +294,19 @@ describe('waiting status and the service level over opening hours and queue limi
               ],
               0.5,
             ],
+            // A conversation not yet answered transferred into the queue it waits in keeps its wait (past
+            // the threshold already, and still), and is re-checked from the transfer.
+            [
+              [
+                { k: 'enqueue', q: 'small' },
+                { k: 'wait', ms: 25_000 },
+                { k: 'transfer', i: 0, to: 'small' },
+                { k: 'wait', ms: 10_000 },
+                { k: 'wait', ms: 30_000 },
+                { k: 'presence', a: 1, online: true },
+              ],
+              0.5,
+            ],
           ],
         },
       );
@@ -289,6 +315,21 @@ describe('waiting status and the service level over opening hours and queue limi
     timeoutFor(numRuns),
   );
 });
+
+/** When the office opened, while it is open (09:00 Paris that day); null while closed. */
+function openedAt(t: number): number | null {
+  if (!isOpen(t)) return null;
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Paris',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(t));
+  const get = (k: string) => Number(parts.find((p) => p.type === k)?.value ?? '0');
+  const sinceNine = ((get('hour') - 9) * 60 + get('minute')) * 60_000 + get('second') * 1000 + (t % 1000);
+  return t - sinceNine;
+}
 
 /** Paris office hours on weekdays, as the queue's business hours say. */
 function isOpen(t: number): boolean {
