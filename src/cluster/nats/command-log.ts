@@ -55,6 +55,7 @@ import { SwitchboardError } from '../../errors/catalogue.js';
 import type { CommandLog, LogBatch } from '../ports.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
 import { isNotFound, lastMessageOn } from './last-message.js';
+import { ensureStream, type StreamLog } from './streams.js';
 import { COMMANDS_STREAM, commandSubject, idToken } from './subjects.js';
 
 export interface JetStreamLogOptions {
@@ -88,6 +89,8 @@ export interface JetStreamLogOptions {
    * recorded value is kept.
    */
   snapshotStore?: SnapshotBackend;
+  /** Where a changed stream setting is logged (see `streams.ts`). */
+  log?: StreamLog;
 }
 
 /** Where a cluster keeps its snapshots: MongoDB (`--mongo-url`) or JetStream (`SB_SNAPSHOTS`). */
@@ -211,27 +214,23 @@ async function ensureOneStream(
   opts: JetStreamLogOptions,
   metadata: Record<string, string>,
 ): Promise<void> {
-  const cfg = {
-    name,
-    // `<prefix>.<partition>` holds the batches, `<prefix>.fence.<partition>` the owners' fences.
-    subjects: [`${prefix}.*`, `${prefix}.fence.*`],
-    retention: RetentionPolicy.Limits,
-    storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    num_replicas: opts.replicas ?? 1,
-    duplicate_window: (opts.duplicateWindowMs ?? 120_000) * 1_000_000,
-    // Purge is how `trim` works; deletes of single messages are never needed.
-    deny_delete: true,
-    allow_direct: true,
-    metadata,
-  };
-  try {
-    await jsm.streams.info(name);
-    const { name: _n, storage: _s, ...updatable } = cfg;
-    await jsm.streams.update(name, updatable);
-  } catch (e) {
-    if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
-    await jsm.streams.add(cfg);
-  }
+  await ensureStream(
+    jsm,
+    {
+      name,
+      // `<prefix>.<partition>` holds the batches, `<prefix>.fence.<partition>` the owners' fences.
+      subjects: [`${prefix}.*`, `${prefix}.fence.*`],
+      retention: RetentionPolicy.Limits,
+      storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      num_replicas: opts.replicas ?? 1,
+      duplicate_window: (opts.duplicateWindowMs ?? 120_000) * 1_000_000,
+      // Purge is how `trim` works; deletes of single messages are never needed.
+      deny_delete: true,
+      allow_direct: true,
+      metadata,
+    },
+    opts.log,
+  );
 }
 
 /** The JetStream command log. Construct with {@link JetStreamCommandLog.open}. */

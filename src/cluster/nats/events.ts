@@ -26,19 +26,14 @@
  *   (so a takeover costs the missing tail, not the whole one).
  * `Nats-Msg-Id` = `<tenant>:<last log seq in the message>` lets the server drop a blind re-send.
  */
-import {
-  JetStreamApiError,
-  type JetStreamManager,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
+import { type JetStreamManager, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
 import { lastMessageOn } from './last-message.js';
+import { ensureStream } from './streams.js';
 import { EVENTS_STREAM, eventSubject, idToken } from './subjects.js';
 
 export interface EventStreamOptions {
@@ -69,12 +64,7 @@ export async function ensureEventStream(jsm: JetStreamManager, opts: EventStream
     max_bytes: opts.maxBytes ?? 8 * 1024 ** 3,
     duplicate_window: 120_000 * 1_000_000,
   };
-  try {
-    await jsm.streams.info(name);
-  } catch (e) {
-    if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
-    await jsm.streams.add(cfg);
-  }
+  await ensureStream(jsm, cfg, opts.log);
 }
 
 /** Payload of one `SB_EVENTS` message: events of consecutive log batches of a tenant. */

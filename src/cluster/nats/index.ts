@@ -79,7 +79,10 @@ export interface ClusterPorts extends NodePorts {
   snapshotBackend: 'mongodb' | 'jetstream';
 }
 
-/** Connects to NATS (and MongoDB), creates streams and buckets if missing, starts ownership. */
+/**
+ * Connects to NATS (and MongoDB), creates the streams and buckets or brings them to this node's settings
+ * (`--nats-replicas` included), starts ownership.
+ */
 export async function createClusterPorts(config: ClusterPortsConfig): Promise<ClusterPorts> {
   const { servers, auth } = parseNatsUrls(config.natsUrl);
   const nc = await connect({
@@ -102,6 +105,8 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
   const common = {
     replicas: config.replicas ?? 1,
     storage: config.storage ?? 'file',
+    // Streams and buckets made before with other settings are brought to these, logged (`streams.ts`).
+    ...(log_ ? { log: log_ } : {}),
   };
   const startupMs = config.startupMs ?? DEFAULT_STARTUP_MS;
   const ready = { until: Date.now() + startupMs, ...(log_ ? { log: log_ } : {}) };
@@ -124,11 +129,7 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
   const events =
     config.events === false
       ? null
-      : await untilReady(
-          'event stream',
-          () => JetStreamEventPublisher.open(nc, { ...common, ...(log_ ? { log: log_ } : {}) }),
-          ready,
-        );
+      : await untilReady('event stream', () => JetStreamEventPublisher.open(nc, common), ready);
   const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
   let log: LeaseFencedCommandLog | null = null;
   const ownership = new KvOwnership(nc, {
@@ -142,7 +143,6 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
       await log?.drain(p);
       await config.beforeRelease?.(p);
     },
-    ...(log_ ? { log: log_ } : {}),
     // Lease intervals on the monotonic clock, whatever clock stamps the commands.
   });
   log = new LeaseFencedCommandLog(jsLog, ownership);

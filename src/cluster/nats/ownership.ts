@@ -39,12 +39,13 @@
  * here. Calls that reach it for a partition it is handing over wait for that one hand-over (`releasing`).
  */
 import { randomBytes } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
 import { BoundedSpread } from './rendezvous.js';
 import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
+import { updateStream } from './streams.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
 export interface KvOwnershipOptions {
@@ -237,13 +238,23 @@ export class KvOwnership implements Ownership {
       replicas: this.opts.replicas ?? 1,
       storage: this.opts.storage === 'memory' ? ('memory' as const) : ('file' as const),
     };
+    let kv: KV;
     try {
-      return await kvm.create(name, cfg);
+      kv = await kvm.create(name, cfg);
     } catch (e) {
       // Another node created it first with other settings: theirs stand.
       this.log('kv bucket exists with other settings; opening it', { bucket: name, err: String(e) });
-      return kvm.open(name);
+      kv = await kvm.open(name);
     }
+    // `create` keeps a bucket that exists as it is; its replicas follow --nats-replicas like the streams'.
+    const { streamInfo } = await kv.status();
+    await updateStream(
+      await jetstreamManager(this.nc, { timeout: 2000 }),
+      streamInfo.config,
+      { name: streamInfo.config.name, num_replicas: cfg.replicas },
+      this.opts.log,
+    );
+    return kv;
   }
 
   async start(): Promise<void> {

@@ -27,6 +27,7 @@ import {
   type StoredSnapshot,
   snapshotPieces,
 } from '../ports.js';
+import { ensureStream, type StreamLog } from './streams.js';
 import { idToken } from './subjects.js';
 
 export interface JetStreamSnapshotOptions {
@@ -36,6 +37,8 @@ export interface JetStreamSnapshotOptions {
   replicas?: number;
   /** Chunk size cap (default: the server's max_payload less 64 KiB, at most 4 MiB). */
   chunkBytes?: number;
+  /** Where a changed stream setting is logged (see `streams.ts`). */
+  log?: StreamLog;
 }
 
 interface Head {
@@ -74,19 +77,18 @@ export class JetStreamSnapshotStore implements SnapshotStore {
   ): Promise<JetStreamSnapshotStore> {
     const jsm = await jetstreamManager(nc);
     const name = opts.stream ?? 'SB_SNAPSHOTS';
-    try {
-      await jsm.streams.info(name);
-    } catch (e) {
-      if (apiCode(e) !== 10059) throw e;
-      await jsm.streams.add({
+    await ensureStream(
+      jsm,
+      {
         name,
         subjects: [`${opts.subjectPrefix ?? 'sb.snap'}.>`],
         retention: RetentionPolicy.Limits,
         storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
         num_replicas: opts.replicas ?? 1,
         duplicate_window: 120_000 * 1_000_000,
-      });
-    }
+      },
+      opts.log,
+    );
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const chunk = opts.chunkBytes ?? Math.min(4 * 1024 * 1024, maxPayload - 64 * 1024);
     return new JetStreamSnapshotStore(jetstream(nc), jsm, chunk, opts);
