@@ -170,26 +170,57 @@ export async function loadDemo(router: PartitionRouter, now: () => number): Prom
   return true;
 }
 
+/** What the `--demo` banner needs to know about the node. */
+export interface DemoBannerOptions {
+  httpPort: number;
+  grpcPort: number;
+  /** Tokens are configured: the commands send `$TOKEN`. */
+  authenticated: boolean;
+  /** The node serves TLS (`--tls-cert`/`--tls-key`); `clientCa`: gRPC clients must present a certificate. */
+  tls?: { clientCa: boolean };
+  /** This start loaded the demo tenant; false: it was there already, as an earlier run left it. */
+  loaded: boolean;
+}
+
 /**
  * How to try the demo, for a human at a terminal. Tokens are never printed (the banner goes to a terminal,
  * and from there to scrollback, CI logs and screenshots): with authentication on, the commands read the
- * token from `$TOKEN`.
+ * token from `$TOKEN`. With TLS on, the commands use https and the CA of the node's certificate
+ * (`ca.pem`, a placeholder: the node does not know which CA its certificate chains to).
  */
-export function demoInstructions(httpPort: number, grpcPort: number, authenticated: boolean): string {
-  const auth = authenticated ? ` -H "authorization: Bearer $TOKEN"` : '';
-  const base = `http://localhost:${httpPort}/v1/tenants/${DEMO_TENANT}`;
+export function demoInstructions(o: DemoBannerOptions): string {
+  const auth = o.authenticated ? ` -H "authorization: Bearer $TOKEN"` : '';
+  const http = o.tls ? `https://localhost:${o.httpPort}` : `http://localhost:${o.httpPort}`;
+  const curl = o.tls ? 'curl -s --cacert ca.pem' : 'curl -s';
+  const grpcurl = !o.tls
+    ? 'grpcurl -plaintext'
+    : o.tls.clientCa
+      ? 'grpcurl -cacert ca.pem -cert client.pem -key client.key'
+      : 'grpcurl -cacert ca.pem';
+  const base = `${http}/v1/tenants/${DEMO_TENANT}`;
   return [
     '',
-    `Demo tenant "${DEMO_TENANT}" is ready: queues ${QUEUES.map((q) => q.id).join(', ')}; ${AGENTS.length} agents online.`,
-    ...(authenticated
+    o.loaded
+      ? `Demo tenant "${DEMO_TENANT}" is ready: queues ${QUEUES.map((q) => q.id).join(', ')}; ${AGENTS.length} agents online.`
+      : `Demo tenant "${DEMO_TENANT}" was already here (loaded by an earlier run): its queues and agents are as that run left them.`,
+    ...(o.authenticated
       ? [`Authentication is on: export TOKEN=<a token of tenant "${DEMO_TENANT}" or an admin token> first.`]
       : []),
+    ...(o.tls
+      ? [
+          `TLS is on: ca.pem below stands for the CA that signed the node's certificate (--tls-cert)${
+            o.tls.clientCa
+              ? ', and client.pem/client.key for a client certificate signed by --tls-client-ca'
+              : ''
+          }.`,
+        ]
+      : []),
     'Try:',
-    `  curl -s -X POST ${base}/conversations${auth} -d '{"id":"conv-1","channel":"CHANNEL_CHAT","customer":{"id":"cust-1"},"queueId":"chat-billing","requiredSkills":[{"skill":"lang:fr","minLevel":5}]}'`,
-    `  curl -s ${base}/conversations/conv-1${auth}`,
-    `  curl -s ${base}/queue-stats${auth}`,
-    `  curl -s http://localhost:${httpPort}/metrics | grep switchboard_assignment_latency`,
-    `  grpcurl -plaintext${auth} localhost:${grpcPort} list`,
+    `  ${curl} -X POST ${base}/conversations${auth} -d '{"id":"conv-1","channel":"CHANNEL_CHAT","customer":{"id":"cust-1"},"queueId":"chat-billing","requiredSkills":[{"skill":"lang:fr","minLevel":5}]}'`,
+    `  ${curl} ${base}/conversations/conv-1${auth}`,
+    `  ${curl} ${base}/queue-stats${auth}`,
+    `  ${curl} ${http}/metrics | grep switchboard_assignment_latency`,
+    `  ${grpcurl}${auth} localhost:${o.grpcPort} list`,
     '',
   ].join('\n');
 }

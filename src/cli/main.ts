@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = nodeLogger(config);
+  let demoLoaded = false;
   const node = await startNode(config, {
     logger,
     testHooks: process.env.SB_TEST_HOOKS === '1',
@@ -39,13 +40,22 @@ async function main(): Promise<void> {
     beforeListen: async (router) => {
       if (!config.demo) return;
       const loaded = await loadDemo(router, Date.now);
+      demoLoaded = loaded;
       logger.info({ tenant: 'demo', loaded }, loaded ? 'demo tenant loaded' : 'demo tenant already present');
     },
   });
   if (config.demo) {
     const authenticated =
       Object.keys(config.tokens).length > 0 || config.adminToken !== '' || config.tokensFile !== '';
-    process.stderr.write(demoInstructions(node.httpPort, node.grpcPort, authenticated));
+    process.stderr.write(
+      demoInstructions({
+        httpPort: node.httpPort,
+        grpcPort: node.grpcPort,
+        authenticated,
+        ...(config.tlsCert !== '' ? { tls: { clientCa: config.tlsClientCa !== '' } } : {}),
+        loaded: demoLoaded,
+      }),
+    );
   }
   let signalled = false;
   const shutdown = (signal: string) => {

@@ -1,15 +1,32 @@
 /** The `switchboard` command as a newcomer meets it: --help, clear configuration errors, --demo, SIGTERM. */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hasOpenssl, TestCerts } from '../support/certs.js';
 import { NODE_MAIN, type NodeProcess, REPO_ROOT, startNodeProcess } from '../support/node-process.js';
+import { waitFor } from '../support/wait-for.js';
 
 const nodes: NodeProcess[] = [];
 afterAll(async () => {
   for (const n of nodes) await n.dispose();
 });
+
+/** The node's output once its `--demo` banner (written to stderr after it listens) has arrived. */
+async function banner(node: NodeProcess): Promise<string> {
+  return waitFor(
+    () => {
+      const out = node.lines().join('\n');
+      return out.includes('Try:') && out.includes(' list') ? out : null;
+    },
+    { what: 'the --demo banner' },
+  );
+}
+
+function hasCurl(): boolean {
+  return spawnSync('sh', ['-c', 'command -v curl']).status === 0;
+}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [NODE_MAIN, ...args], {
@@ -125,6 +142,51 @@ describe('switchboard CLI', () => {
     expect(out).toContain('authorization: Bearer $TOKEN');
     expect(out).not.toContain('DemoTok123');
     expect(out).not.toContain('AdminTok456');
+  });
+
+  it.skipIf(!hasOpenssl() || !hasCurl())(
+    '--demo with TLS prints https commands with the CA, and the first one works as printed',
+    async () => {
+      const certs = new TestCerts().ca('ca1').cert('server1', 'ca1', 'server');
+      try {
+        const node = await startNodeProcess({
+          args: ['--demo', '--tls-cert', certs.path('server1.pem'), '--tls-key', certs.path('server1.key')],
+        });
+        nodes.push(node);
+        const out = await banner(node);
+        expect(out).not.toContain('-plaintext');
+        expect(out).not.toMatch(/http:\/\//);
+        const enqueue = node
+          .lines()
+          .find((l) => l.trim().startsWith('curl') && l.includes('-X POST'))
+          ?.trim();
+        expect(enqueue).toMatch(/^curl -s --cacert ca\.pem -X POST https:\/\/localhost:\d+\//);
+        // Run it as printed, ca.pem being the CA that signed the node's certificate.
+        const answer = execFileSync(
+          'sh',
+          ['-c', (enqueue as string).replace('ca.pem', certs.path('ca1.pem'))],
+          {
+            encoding: 'utf8',
+            timeout: 20_000,
+          },
+        );
+        expect(JSON.parse(answer)).toMatchObject({ status: 'ENQUEUE_STATUS_ASSIGNED' });
+      } finally {
+        certs.remove();
+      }
+    },
+  );
+
+  it('--demo on a restart does not claim its agents are online: it says the tenant was already there', async () => {
+    const first = await startNodeProcess({ args: ['--demo'] });
+    nodes.push(first);
+    expect(await banner(first)).toContain('10 agents online');
+    expect(await first.stop()).toBe(0);
+    const again = await first.restart();
+    nodes.push(again);
+    const out = await banner(again);
+    expect(out).toContain('Demo tenant "demo" was already here (loaded by an earlier run)');
+    expect(out).not.toContain('agents online');
   });
 
   it('every log line carries pid, hostname and the node id', async () => {
