@@ -1,11 +1,12 @@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KvOwnership, type KvOwnershipOptions } from '../../src/cluster/nats/ownership.js';
 import { boundedAssignment, rendezvousOwner, spreadCap } from '../../src/cluster/nats/rendezvous.js';
 import { idToken } from '../../src/cluster/nats/subjects.js';
 import type { OwnershipChange } from '../../src/cluster/ports.js';
 import { natsForTest } from '../support/nats-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 let nats: Awaited<ReturnType<typeof natsForTest>>;
 const conns: NatsConnection[] = [];
@@ -18,13 +19,26 @@ beforeAll(async () => {
   nats = await natsForTest('ownership');
 });
 
+// Each test's nodes stop with it: left running, every earlier test's nodes would go on renewing (and
+// timing out) on the event loop the next tests' leases need.
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop().catch(() => {})));
+  await Promise.all(conns.splice(0).map((c) => c.close().catch(() => {})));
+});
+
 afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
-  await Promise.all(conns.map((c) => c.close().catch(() => {})));
   await nats?.cleanup();
 });
 
 const TTL = 1000;
+/**
+ * For tests whose claim does not depend on the lease's timing (compare-and-set, KV writes, hand-over
+ * order) but which need a node to keep its lease throughout. At TTL 1 s a renewal gives up after 100 ms
+ * and the lease lapses 400 ms after the last one went through: a test process starved of CPU on a busy
+ * machine lapses it (by design: the node drops every partition) and the test then fails on an outage it
+ * did not stage. At 3 s that takes a stall of over a second.
+ */
+const STEADY_TTL = 3 * TTL;
 
 /** Fresh buckets per test so tests run independently on one server. */
 function buckets(): Pick<KvOwnershipOptions, 'nodesBucket' | 'ownersBucket'> {
@@ -67,6 +81,19 @@ async function node(
   return { o, nc, changes, logs };
 }
 
+/**
+ * Claims a partition that is free, as the product's callers do (the forwarding loop, the partition host):
+ * `acquire` is one try, and declines without trying while the node's own lease has lapsed (a starved test
+ * process can let it lapse for a moment), so they try again until the lease is back.
+ */
+async function claim(o: KvOwnership, partition: string): Promise<void> {
+  await waitFor(() => o.acquire(partition), {
+    what: `${o.nodeId} to claim ${partition}`,
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
+}
+
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -79,9 +106,17 @@ describe('partition leases on NATS KV', () => {
   it('two routers claiming the same tenant at once: exactly one wins, the other knows who', async () => {
     const b = buckets();
     // No rebalancing here: only the compare-and-set race is under test.
-    const still = { proactive: false, settleMs: 60_000 };
+    const still = { proactive: false, settleMs: 60_000, leaseTtlMs: STEADY_TTL };
     const [a, c] = await Promise.all([node('router-a', b, still), node('router-b', b, still)]);
-    const results = await Promise.all([a.o.acquire('acme'), c.o.acquire('acme')]);
+    // Both claim at once, again while neither wins: a node whose lease has lapsed (starved) declines
+    // without trying. Two winners in any round fail the test.
+    const results = await waitFor(
+      async () => {
+        const r = await Promise.all([a.o.acquire('acme'), c.o.acquire('acme')]);
+        return r.some(Boolean) ? r : null;
+      },
+      { what: 'a round of claims one of them wins', timeoutMs: 10_000, intervalMs: 20 },
+    );
     expect(results.filter(Boolean)).toHaveLength(1);
     const winner = results[0] ? a.o : c.o;
     const loser = results[0] ? c.o : a.o;
@@ -89,7 +124,7 @@ describe('partition leases on NATS KV', () => {
     expect(loser.owns('acme')).toBe(false);
     await until(() => loser.ownerOf('acme') === winner.nodeId);
     // The loser keeps losing while the winner renews.
-    await new Promise((r) => setTimeout(r, TTL * 1.2));
+    await new Promise((r) => setTimeout(r, STEADY_TTL * 1.2));
     expect(await loser.acquire('acme')).toBe(false);
     expect(winner.owns('acme')).toBe(true);
   });
@@ -98,7 +133,7 @@ describe('partition leases on NATS KV', () => {
     const b = buckets();
     const a = await node('router-a', b, { proactive: false });
     const c = await node('router-b', b);
-    expect(await a.o.acquire('globex')).toBe(true);
+    await claim(a.o, 'globex');
     // Whether router-a still counted itself owner at the moment router-b took over (`owns` reads the
     // clock itself, so this does not depend on when router-a's expiry timer ran).
     let aOwnedAtGain: boolean | null = null;
@@ -130,7 +165,7 @@ describe('partition leases on NATS KV', () => {
     const tenant = ['initech', 'hooli', 'umbrella', 'stark', 'wayne'].find(
       (t) => rendezvousOwner(t, ['router-a', 'router-b']) === 'router-a',
     ) as string;
-    expect(await a.o.acquire(tenant)).toBe(true);
+    await claim(a.o, tenant);
     // Let the contender see a few renewals, then cut the holder off mid-interval.
     await new Promise((r) => setTimeout(r, holderTtl / 2));
     const cutAt = Date.now();
@@ -151,7 +186,7 @@ describe('partition leases on NATS KV', () => {
     const tenant = ['globex', 'hooli', 'umbrella', 'stark', 'wayne'].find(
       (t) => rendezvousOwner(t, ['router-a', 'router-b']) === 'router-a',
     ) as string;
-    expect(await a.o.acquire(tenant)).toBe(true);
+    await claim(a.o, tenant);
     // A long pause of router-a's event loop (GC, a blocked loop) cannot be staged for one of two nodes
     // in one process: stopping its timers does the same to its lease renewals and expiry checks.
     const timers = a.o as unknown as { timersOff: boolean };
@@ -180,7 +215,7 @@ describe('partition leases on NATS KV', () => {
   it('a router whose renewals stall past its validity, but not fenced, serves its tenants again once a renewal goes through', async () => {
     const b = buckets();
     const a = await node('router-a', b);
-    expect(await a.o.acquire('soylent')).toBe(true);
+    await claim(a.o, 'soylent');
     const timers = a.o as unknown as { timersOff: boolean };
     timers.timersOff = true; // as if NATS were unreachable for 0.45 × TTL (no other node to fence it)
     await new Promise((r) => setTimeout(r, 0.45 * TTL));
@@ -224,7 +259,7 @@ describe('partition leases on NATS KV', () => {
   it('a wall clock stepped back (NTP, a resumed VM) does not stretch a lease: it still ends 0.4 × TTL after the last renewal', async () => {
     const b = buckets();
     const a = await node('router-a', b, { proactive: false });
-    expect(await a.o.acquire('tyrell')).toBe(true);
+    await claim(a.o, 'tyrell');
     const timers = a.o as unknown as { timersOff: boolean };
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
     try {
@@ -244,9 +279,9 @@ describe('partition leases on NATS KV', () => {
 
   it('staying alive costs a KV write per node, not per partition', async () => {
     const b = buckets();
-    const a = await node('router-a', b, { proactive: false });
+    const a = await node('router-a', b, { proactive: false, leaseTtlMs: STEADY_TTL });
     const tenants = Array.from({ length: 40 }, (_, i) => `tenant-${i}`);
-    for (const t of tenants) expect(await a.o.acquire(t)).toBe(true);
+    for (const t of tenants) await claim(a.o, t);
     const kvm = new Kvm(a.nc);
     const lastSeq = async (bucket: string) =>
       (await (await kvm.open(bucket)).status()).streamInfo.state.last_seq;
@@ -255,7 +290,7 @@ describe('partition leases on NATS KV', () => {
       await lastSeq(b.ownersBucket as string),
       await lastSeq(b.nodesBucket as string),
     ];
-    await new Promise((r) => setTimeout(r, 2 * TTL));
+    await new Promise((r) => setTimeout(r, 2 * STEADY_TTL));
     const [owners1, nodes1] = [
       await lastSeq(b.ownersBucket as string),
       await lastSeq(b.nodesBucket as string),
@@ -269,23 +304,21 @@ describe('partition leases on NATS KV', () => {
     // one by one would be 40 times that. And at least one per 0.4 × TTL (how long a renewal keeps the
     // node valid), or it would have lapsed.
     const renewals = nodes1 - nodes0;
-    expect(renewals).toBeLessThanOrEqual(Math.floor(window / (TTL / 10)) + 2);
-    expect(renewals).toBeGreaterThanOrEqual(Math.floor(window / (0.4 * TTL)) - 1);
+    expect(renewals).toBeLessThanOrEqual(Math.floor(window / (STEADY_TTL / 10)) + 2);
+    expect(renewals).toBeGreaterThanOrEqual(Math.floor(window / (0.4 * STEADY_TTL)) - 1);
   });
 
   it('a router that shuts down hands its tenants over cleanly to the other one', async () => {
     const b = buckets();
-    const a = await node('router-a', b);
-    const c = await node('router-b', b);
+    const steady = { leaseTtlMs: STEADY_TTL };
+    const a = await node('router-a', b, steady);
+    const c = await node('router-b', b, steady);
     const tenants = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
-    for (const t of tenants) {
-      const owner = a.o.desiredOwner(t) === 'router-a' ? a.o : c.o;
-      expect(await owner.acquire(t)).toBe(true);
-    }
+    for (const t of tenants) await claim(a.o.desiredOwner(t) === 'router-a' ? a.o : c.o, t);
     const heldByA = tenants.filter((t) => a.o.owns(t));
     expect(heldByA.length).toBeGreaterThan(0);
     await a.o.stop();
-    await until(() => tenants.every((t) => c.o.owns(t)), TTL * 3);
+    await until(() => tenants.every((t) => c.o.owns(t)), STEADY_TTL * 3);
     // Every tenant router-a held: it announced the loss before router-b announced the gain.
     for (const t of heldByA) {
       const lost = a.changes.find((x) => x.partition === t && !x.owned);
@@ -298,14 +331,15 @@ describe('partition leases on NATS KV', () => {
 
   it('a joining router receives the tenants the spread wants there, and no tenant has two owners', async () => {
     const b = buckets();
-    const a = await node('router-a', b);
+    const steady = { leaseTtlMs: STEADY_TTL };
+    const a = await node('router-a', b, steady);
     const tenants = Array.from({ length: 12 }, (_, i) => `tenant-${i}`);
-    for (const t of tenants) expect(await a.o.acquire(t)).toBe(true);
-    const c = await node('router-b', b);
+    for (const t of tenants) await claim(a.o, t);
+    const c = await node('router-b', b, steady);
     const spread = boundedAssignment(tenants, ['router-a', 'router-b']);
     const expected = tenants.filter((t) => spread.get(t) === 'router-b');
     expect(expected.length).toBeGreaterThan(0);
-    await until(() => expected.every((t) => c.o.owns(t)), TTL * 4);
+    await until(() => expected.every((t) => c.o.owns(t)), STEADY_TTL * 4);
     for (const t of tenants) expect(a.o.owns(t) && c.o.owns(t)).toBe(false);
     expect(tenants.filter((t) => a.o.owns(t)).length).toBe(tenants.length - expected.length);
   });
