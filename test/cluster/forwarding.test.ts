@@ -65,12 +65,13 @@ async function clusterNode(
   name: string,
   buckets: { nodesBucket: string; ownersBucket: string },
   clock?: Clock,
+  leaseTtlMs = 1000,
 ) {
   // Node ids are unique per test: they name the request subject `sb.rpc.<nodeId>` on the shared server.
   const nodeId = `${name}-${n}`;
   const nc = await connect({ servers: nats.urls });
   conns.push(nc);
-  const ownership = new KvOwnership(nc, { nodeId, leaseTtlMs: 1000, settleMs: 60_000, ...buckets });
+  const ownership = new KvOwnership(nc, { nodeId, leaseTtlMs, settleMs: 60_000, ...buckets });
   await ownership.start();
   const host = new RecordingHost(nodeId);
   const events = await JetStreamEventPublisher.open(nc, {
@@ -99,11 +100,15 @@ function buckets() {
   return { nodesBucket: `F${process.pid}_NODES_${n}`, ownersBucket: `F${process.pid}_OWNERS_${n}` };
 }
 
-/** Two routers sharing fresh membership/lease buckets, once each has seen the other join. */
-async function twoRouters(clocks: { a?: Clock; b?: Clock } = {}) {
+/**
+ * Two routers sharing fresh membership/lease buckets, once each has seen the other join. Lease TTL 1 s
+ * unless given: a test that needs the owner to keep its lease throughout on a busy machine asks for
+ * longer (at 1 s a starved process lapses it 400 ms after its last renewal, and the calls move).
+ */
+async function twoRouters(clocks: { a?: Clock; b?: Clock } = {}, leaseTtlMs = 1000) {
   const b = buckets();
-  const a = await clusterNode('router-a', b, clocks.a);
-  const c = await clusterNode('router-b', b, clocks.b);
+  const a = await clusterNode('router-a', b, clocks.a, leaseTtlMs);
+  const c = await clusterNode('router-b', b, clocks.b, leaseTtlMs);
   const ids = [a.ownership.nodeId, c.ownership.nodeId];
   await waitFor(() => [a, c].every((x) => ids.every((id) => x.ownership.liveNodes().includes(id))), {
     what: `${ids.join(' and ')} to see each other as live members`,
@@ -169,7 +174,7 @@ describe('forwarding to the lease holder', () => {
   });
 
   it('calls forwarded in one turn travel as one NATS request and are applied in the order sent', async () => {
-    const { a, c } = await twoRouters();
+    const { a, c } = await twoRouters({}, 3000);
     const tenant = 'umbrella';
     const owner = a.ownership.desiredOwner(tenant);
     const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
