@@ -184,6 +184,11 @@ export interface Ownership {
   owns(partition: string): boolean;
   /** Node id of the current owner, if known. */
   ownerOf(partition: string): string | null;
+  /**
+   * Cluster: gives the partition up now (its key deleted, nobody owns it until a node claims it again),
+   * for a tenant that turned out not to exist or was deleted. Embedded: absent (this node owns everything).
+   */
+  release?(partition: string): Promise<void>;
   /** Called when a partition is lost (must stop serving it at once) or gained. */
   onChange(listener: (c: OwnershipChange) => void): () => void;
   /** Cluster: how often this node lost its lease so far, by reason (embedded: none). */

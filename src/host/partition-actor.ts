@@ -161,6 +161,15 @@ export class PartitionActors {
         if (!engine) return missing(item.partition);
         return { kind: 'query', result: engine.query(item.query, item.at) };
       }
+      case 'probe': {
+        // A throwaway engine: nothing of it outlives this item, whatever the command did to it.
+        const opts = item.engine ?? {};
+        const engine = createEngine(item.partition, {
+          ...(opts.hashSeed === undefined ? {} : { hashSeed: opts.hashSeed }),
+          ...(opts.customerLimit === undefined ? {} : { customerLimit: opts.customerLimit }),
+        });
+        return { kind: 'probe', result: this.applyOne(engine, item.command) };
+      }
       case 'load': {
         const t0 = performance.now();
         this.engines.delete(item.partition);

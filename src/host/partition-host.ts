@@ -196,6 +196,10 @@ export class PartitionHost {
   private readonly aheadLogged = new Set<string>();
   /** Test hook: bugs injected so far, given again to a thread that replaces theirs. */
   private readonly injectedBugs: { slot: number; item: HostItem }[] = [];
+  /** Probes and blank queries so far: they take the slots in turn. */
+  private probes = 0;
+  /** Tenants being deleted (`deleteTenant`): their calls wait for it, then find no tenant. */
+  private readonly deletions = new Map<string, Promise<unknown>>();
 
   constructor(opts: PartitionHostOptions) {
     this.ports = opts.ports;
@@ -336,6 +340,104 @@ export class PartitionHost {
 
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
     if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    // A tenant with no state yet comes into existence only through a command that would change it.
+    if (!this.parts.has(tenant) && !this.known.has(tenant)) return this.submitAbsent(tenant, env, deadlineMs);
+    return this.submitNow(tenant, env, deadlineMs);
+  }
+
+  /**
+   * A command for a tenant this node neither hosts nor knows: if the tenant has no state anywhere, the
+   * command is first tried on a throwaway blank engine (`probe`). One that would not change it (refused:
+   * an unknown agent, a bad state; or a no-op: a tick, removing a customer nobody has) is answered from
+   * there and leaves nothing behind: no log, no snapshot, no partition, no series, no lease. Only a
+   * command that would change it goes on to create the partition, and the same command applied to the
+   * new, blank partition answers the same (the engine is deterministic). Concurrent first calls are
+   * ordered as if the refused ones came first: they saw the tenant as it was when they arrived.
+   */
+  private async submitAbsent(
+    tenant: string,
+    env: CommandEnvelope,
+    deadlineMs?: number,
+  ): Promise<ApplyResult> {
+    const started = Date.now();
+    const blank = await withDeadline(this.submitIfAbsent(tenant, env), deadlineMs);
+    if (blank !== null) {
+      // Cluster: this node may hold the lease (claimed by a router or a rebalance before anyone knew):
+      // a tenant that does not exist keeps no owner key either.
+      this.releaseIfAbsent(tenant);
+      return blank;
+    }
+    return this.submitNow(
+      tenant,
+      env,
+      deadlineMs === undefined ? undefined : deadlineMs - (Date.now() - started),
+    );
+  }
+
+  /**
+   * The answer of a tenant that does not exist to this command, when the command would not create it;
+   * null when the tenant exists (or is hosted here) or the command would create it: then it must go
+   * through `submit` on the tenant's owner. The cluster router asks before it claims a tenant's lease.
+   */
+  async submitIfAbsent(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null> {
+    if (this.closing) throw unavailable('the node is shutting down');
+    await this.deletions.get(tenant)?.catch(() => undefined);
+    if (await this.exists(tenant)) return null;
+    const slot = this.slots[this.probes++ % this.slots.length] as Slot;
+    const r = await this.call(slot, {
+      kind: 'probe',
+      partition: tenant,
+      command: env,
+      engine: this.engineOptions,
+    });
+    if (r.kind !== 'probe') throw unavailable(r.kind === 'error' ? r.message : `unexpected ${r.kind} answer`);
+    if (createsTenant(env, r.result)) return null;
+    // Answered after the check: a tenant created meanwhile is served where it lives (the caller retries
+    // nothing; the probe's answer stands for a call that came before the creating one).
+    return r.result;
+  }
+
+  /**
+   * The answer of a tenant that does not exist to this query (a blank engine's), or null when the tenant
+   * exists or is hosted here. The cluster router asks before it claims a tenant's lease.
+   */
+  async queryIfAbsent(tenant: string, q: Query): Promise<QueryResult | null> {
+    if (this.closing) throw unavailable('the node is shutting down');
+    await this.deletions.get(tenant)?.catch(() => undefined);
+    if (await this.exists(tenant)) return null;
+    return this.ask(this.slots[this.probes++ % this.slots.length] as Slot, {
+      kind: 'query',
+      partition: tenant,
+      query: q,
+      at: this.ports.clock.now(),
+      ephemeral: true,
+    });
+  }
+
+  /**
+   * Whether the tenant has state: hosted here, known to have a log here (embedded: every log file is
+   * known from the start), or (cluster) a log or snapshot in the shared stores.
+   */
+  private async exists(tenant: string): Promise<boolean> {
+    if (this.parts.has(tenant) || this.known.has(tenant)) return true;
+    if (this.ports.mode === 'embedded') return false;
+    const { log, snapshots } = this.ports;
+    const [last, stored] = await Promise.all([log.lastSeq(tenant), snapshots.storedSeq(tenant)]);
+    if (this.parts.has(tenant)) return true;
+    return last > 0 || stored > 0;
+  }
+
+  /** Cluster: gives up the lease of a tenant that does not exist, if this node holds it and hosts nothing of it. */
+  private releaseIfAbsent(tenant: string): void {
+    const own = this.ports.ownership;
+    if (this.ports.mode !== 'cluster' || this.parts.has(tenant) || !own.owns(tenant) || !own.release) return;
+    void own
+      .release(tenant)
+      .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of an absent tenant not released'));
+  }
+
+  private submitNow(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
+    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
     if (this.inflight >= this.maxInflight) {
       return Promise.reject(
         new SwitchboardError(
@@ -385,17 +487,15 @@ export class PartitionHost {
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
     if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
     const run = async (): Promise<QueryResult> => {
-      const at = this.ports.clock.now();
-      if (!this.parts.has(tenant) && this.ports.mode === 'embedded' && !this.known.has(tenant)) {
+      if (!this.parts.has(tenant) && !this.known.has(tenant)) {
         // Nothing was ever written for this tenant: answer from a blank engine without creating one.
-        return this.ask(this.slots[0] as Slot, {
-          kind: 'query',
-          partition: tenant,
-          query: q,
-          at,
-          ephemeral: true,
-        });
+        const blank = await this.queryIfAbsent(tenant, q);
+        if (blank !== null) {
+          this.releaseIfAbsent(tenant);
+          return blank;
+        }
       }
+      const at = this.ports.clock.now();
       const part = this.partFor(tenant);
       await part.state.whenReady();
       const gen = part.state.gen;
@@ -1266,8 +1366,10 @@ export class PartitionHost {
    * `SB_ERR_NOT_OWNER` (retryable: the router forwards the retry to the new owner) and the worker drops it.
    */
   unload(tenant: string): void {
-    // Another node's business now (a refusal is about what this node can load).
+    // Another node's business now (a refusal is about what this node can load), and whether the tenant
+    // still exists is too (its next owner may delete it).
     this.refused.delete(tenant);
+    if (this.ports.mode === 'cluster') this.known.delete(tenant);
     const part = this.parts.get(tenant);
     if (!part) return;
     const err = new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${tenant} moved to another node; retry`);
@@ -1592,6 +1694,16 @@ export class PartitionHost {
   }
 }
 
+/**
+ * Whether a command, as a tenant's first, brings the tenant into existence: accepted (not refused, not a
+ * repeat) and changing something. A tick and the removal of a customer nobody has change nothing on a
+ * blank tenant (only its clock), so they create nothing either.
+ */
+export function createsTenant(env: CommandEnvelope, r: ApplyResult): boolean {
+  if (!r.ok || r.duplicate) return false;
+  return env.cmd.type !== 'tick' && env.cmd.type !== 'remove_customer';
+}
+
 /** The refusal of a quarantined command: not retryable, and nothing of it was applied. */
 /** What callers of a refused partition get (retryable: nothing is lost, it is on another store or node). */
 function refusedError(r: Omit<Refusal, 'checkedAt'>): SwitchboardError {
@@ -1644,6 +1756,7 @@ function diedOn(
         env: blame && at.batch >= 0 ? (item.batches[at.batch]?.[at.command] ?? null) : null,
       };
     case 'query':
+    case 'probe':
     case 'snapshot':
     case 'snapshot_part':
     case 'drop':
@@ -1694,8 +1807,8 @@ function storedSnapshot(
   };
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  if (ms > MAX_TIMER_MS) return p;
+function withDeadline<T>(p: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined || ms > MAX_TIMER_MS) return p;
   return new Promise((resolve, reject) => {
     const t = setTimeout(
       () =>

@@ -28,6 +28,12 @@ export type HostItem =
   | { kind: 'apply'; partition: string; commands: CommandEnvelope[]; receivedAt: number[] }
   /** Answer a query; `ephemeral` = the partition has no state anywhere, answer from a pristine engine. */
   | { kind: 'query'; partition: string; query: Query; at: number; ephemeral?: boolean }
+  /**
+   * Apply one command to a pristine engine of a partition that has no state anywhere, answer its result
+   * and forget the engine: whether the command would create the tenant (`PartitionHost.submit`), without
+   * creating anything. Deterministic: the same command applied to the partition's first load answers the same.
+   */
+  | { kind: 'probe'; partition: string; command: CommandEnvelope; engine?: HostEngineOptions }
   /** (Re)build a partition from its snapshot and the log batches after it. */
   | {
       kind: 'load';
@@ -111,6 +117,7 @@ export type HostResult =
       applySeconds: number;
     }
   | { kind: 'query'; result: QueryResult }
+  | { kind: 'probe'; result: ApplyResult }
   | {
       kind: 'load';
       digest: string;

@@ -41,6 +41,14 @@ export interface PartitionRouter {
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
   /** True once recovered and able to serve. */
   ready(): boolean;
+  /**
+   * For a tenant that does not exist: the answer a blank tenant gives to this command when the command
+   * would not create it, else null (the tenant exists, or the command creates it: `submit` it on the
+   * owner). Nothing is created either way. The cluster router asks before it claims a tenant's lease.
+   */
+  submitIfAbsent?(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null>;
+  /** The same for a query: a blank tenant's answer, or null when the tenant exists. */
+  queryIfAbsent?(tenant: string, q: Query): Promise<QueryResult | null>;
 }
 
 /** What `LocalPartitionRouter` needs from the actor host (see `partition-host.ts`). */
@@ -49,6 +57,8 @@ export interface LocalHost {
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
   ready(): boolean;
+  submitIfAbsent?(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null>;
+  queryIfAbsent?(tenant: string, q: Query): Promise<QueryResult | null>;
 }
 
 /**
@@ -72,5 +82,13 @@ export class LocalPartitionRouter implements PartitionRouter {
 
   ready(): boolean {
     return this.host.ready();
+  }
+
+  submitIfAbsent(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null> {
+    return this.host.submitIfAbsent ? this.host.submitIfAbsent(tenant, env) : Promise.resolve(null);
+  }
+
+  queryIfAbsent(tenant: string, q: Query): Promise<QueryResult | null> {
+    return this.host.queryIfAbsent ? this.host.queryIfAbsent(tenant, q) : Promise.resolve(null);
   }
 }

@@ -241,6 +241,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
       0,
       (ms) => this.opts.local.submit(tenant, this.stamped(env), ms),
       (hops) => ({ kind: 'submit', tenant, env, hops }),
+      () => this.opts.local.submitIfAbsent?.(tenant, this.stamped(env)) ?? Promise.resolve(null),
     );
   }
 
@@ -252,6 +253,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
       0,
       (ms) => this.opts.local.query(tenant, q, ms),
       (hops) => ({ kind: 'query', tenant, q, hops }),
+      () => this.opts.local.queryIfAbsent?.(tenant, q) ?? Promise.resolve(null),
     );
   }
 
@@ -315,6 +317,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
     hops: number,
     local: (ms: number) => Promise<T>,
     request: (hops: number) => RpcRequest,
+    absent: () => Promise<T | null>,
   ): Promise<T> {
     const own = this.opts.ownership;
     let backoff = 25;
@@ -340,6 +343,10 @@ export class ClusterPartitionRouter implements PartitionRouter {
         const target = owner ?? own.desiredOwner(tenant);
         // Claim when nobody holds it and we are the winner — or when another node forwarded it here.
         if (owner === null && (target === this.nodeId || hops > 0)) {
+          // Nobody serves it: a tenant that does not exist answers as a blank one for a call that would
+          // not create it (a read, a refused command), and nobody claims its lease (no owner key left).
+          const blank = await absent();
+          if (blank !== null) return blank;
           if (await own.acquire(tenant)) return await local(deadline - Date.now());
         } else if (target && target !== this.nodeId && hops < 2) {
           return await this.forward<T>(target, request(hops + 1), deadline);
@@ -497,6 +504,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
               req.hops,
               (ms) => this.opts.local.submit(req.tenant, this.stamped(req.env), ms),
               (hops) => ({ ...req, hops }),
+              () =>
+                this.opts.local.submitIfAbsent?.(req.tenant, this.stamped(req.env)) ?? Promise.resolve(null),
             )
           : await this.route(
               req.tenant,
@@ -504,6 +513,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
               req.hops,
               (ms) => this.opts.local.query(req.tenant, req.q, ms),
               (hops) => ({ ...req, hops }),
+              () => this.opts.local.queryIfAbsent?.(req.tenant, req.q) ?? Promise.resolve(null),
             );
       return { ok: true, result };
     } catch (e) {
