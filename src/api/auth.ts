@@ -10,6 +10,8 @@
  * | admin token            | allowed             |
  * | this tenant's token    | allowed             |
  * | another tenant's token | PERMISSION_DENIED   |
+ *
+ * DeleteTenant takes the admin token only (a tenant's own token: PERMISSION_DENIED).
  */
 import { hash } from 'node:crypto';
 import { SwitchboardError } from '../errors/catalogue.js';
@@ -129,6 +131,32 @@ export class TenantAuth {
         `the token does not grant access to tenant "${tenant}"`,
         'tenant',
       );
+    }
+    return tenant;
+  }
+
+  /**
+   * Like `authorise`, for calls only an admin token may make (DeleteTenant): a tenant's own token gets
+   * PERMISSION_DENIED too. With authentication off, every call is allowed.
+   */
+  authoriseAdmin(
+    token: string | undefined,
+    rawTenant: string,
+    tenantOf: (raw: string) => string,
+    what: string,
+  ): string {
+    if (!this.enabled) return tenantOf(rawTenant);
+    if (token === undefined || token.length === 0) {
+      throw new SwitchboardError(
+        'SB_ERR_UNAUTHENTICATED',
+        'missing API token: send "authorization: Bearer <token>"',
+      );
+    }
+    const owner = this.lookup(token);
+    if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
+    const tenant = tenantOf(rawTenant);
+    if (owner !== ADMIN) {
+      throw new SwitchboardError('SB_ERR_PERMISSION_DENIED', `${what} needs an admin token`, 'tenant');
     }
     return tenant;
   }

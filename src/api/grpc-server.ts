@@ -310,6 +310,12 @@ export class GrpcApiServer {
           });
         },
         end,
+        () => {
+          // The tenant was deleted: the stream ends with OK (nothing more will come).
+          unsubscribe();
+          this.watchers.delete(call);
+          call.end();
+        },
       );
     } catch (e) {
       end(toSwitchboardError(e, this.logger));

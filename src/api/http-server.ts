@@ -329,6 +329,10 @@ export class HttpApiServer {
             `event: error\ndata: ${JSON.stringify({ error: { code: err.code, message: err.message } })}\n\n`,
           );
         },
+        () => {
+          // The tenant was deleted: say so, then end the stream (nothing more will come).
+          res.end(`event: end\ndata: ${JSON.stringify({ reason: 'tenant deleted', tenant })}\n\n`);
+        },
       );
     } catch (e) {
       this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger), undefined, {

@@ -26,6 +26,7 @@
  * | PUT    | /v1/tenants/{tenant}/routing-config                          | AdminService.SetRoutingConfig      |
  * | GET    | /v1/tenants/{tenant}/routing-config                          | AdminService.GetRoutingConfig      |
  * | GET    | /v1/tenants/{tenant}/lint                                    | AdminService.Lint                  |
+ * | DELETE | /v1/tenants/{tenant}  (body: optional `{"force": true}`)     | AdminService.DeleteTenant          |
  * | POST   | /v1/tenants/{tenant}/agents/{agentId}/presence               | AgentDeskService.SetPresence       |
  * | POST   | /v1/tenants/{tenant}/agents/{agentId}/offers/{conversationId}:accept | AgentDeskService.AcceptOffer |
  * | POST   | /v1/tenants/{tenant}/agents/{agentId}/offers/{conversationId}:reject | AgentDeskService.RejectOffer |
@@ -209,6 +210,16 @@ export const ROUTES: readonly Route[] = [
     request: admin.LintRequest,
     response: admin.LintResponse,
     summary: 'Check the configuration for mistakes.',
+  },
+  {
+    method: 'DELETE',
+    path: T,
+    rpc: 'deleteTenant',
+    body: '*',
+    request: admin.DeleteTenantRequest,
+    response: admin.DeleteTenantResponse,
+    summary:
+      'Delete the tenant for good (admin token; optional body {"force": true} while conversations are open).',
   },
   // Agent desk.
   {

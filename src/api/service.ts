@@ -110,6 +110,7 @@ export const UNARY_METHODS = [
   'setRoutingConfig',
   'getRoutingConfig',
   'lint',
+  'deleteTenant',
   'setPresence',
   'acceptOffer',
   'rejectOffer',
@@ -552,6 +553,42 @@ export class SwitchboardService {
 
   // ---- agent desk --------------------------------------------------------------------------------
 
+  /**
+   * Deletes a tenant (admin token only): served by its owner, refused while conversations are open
+   * unless `force`, idempotent (`existed: false`). See `PartitionHost.deleteTenant`.
+   */
+  async deleteTenant(req: admin.DeleteTenantRequest, ctx: CallContext): Promise<admin.DeleteTenantResponse> {
+    const t0 = performance.now();
+    try {
+      const tenant = this.auth.authoriseAdmin(ctx.token, req.tenant, checkTenant, 'DeleteTenant');
+      checkRequestId(req.requestId);
+      if (!this.router.deleteTenant) {
+        throw new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', 'this node cannot delete tenants');
+      }
+      const deadline = this.remaining(ctx);
+      let r: Awaited<ReturnType<NonNullable<PartitionRouter['deleteTenant']>>>;
+      try {
+        r = await this.router.deleteTenant(tenant, req.force === true, deadline);
+      } catch (e) {
+        throw toSwitchboardError(e, this.logger);
+      }
+      this.logger.info(
+        {
+          audit: 'delete_tenant',
+          tenant,
+          by: this.auth.principal(ctx.token),
+          existed: r.existed,
+          force: req.force === true,
+          openConversations: r.openConversations,
+        },
+        r.existed ? 'tenant deleted' : 'tenant deletion asked for a tenant that does not exist',
+      );
+      return { existed: r.existed, openConversations: r.openConversations };
+    } finally {
+      this.timers.deleteTenant.observe((performance.now() - t0) / 1000);
+    }
+  }
+
   async setPresence(req: desk.SetPresenceRequest, ctx: CallContext): Promise<desk.SetPresenceResponse> {
     const t0 = performance.now();
     try {
@@ -864,25 +901,35 @@ export class SwitchboardService {
     ctx: CallContext,
     onEvent: Parameters<PartitionRouter['subscribe']>[1],
     onRevoked: (e: SwitchboardError) => void,
+    onEnded: () => void = () => {},
   ): () => void {
     let checkedWith = this.auth;
     let off: (() => void) | null = null;
     let ended = false;
-    off = this.router.subscribe(filter, (e) => {
-      if (ended) return;
-      if (this.auth !== checkedWith) {
-        try {
-          this.auth.check(ctx.token, filter.tenant);
-          checkedWith = this.auth;
-        } catch (err) {
-          ended = true;
-          off?.();
-          onRevoked(toSwitchboardError(err, this.logger));
-          return;
+    off = this.router.subscribe(
+      filter,
+      (e) => {
+        if (ended) return;
+        if (this.auth !== checkedWith) {
+          try {
+            this.auth.check(ctx.token, filter.tenant);
+            checkedWith = this.auth;
+          } catch (err) {
+            ended = true;
+            off?.();
+            onRevoked(toSwitchboardError(err, this.logger));
+            return;
+          }
         }
-      }
-      onEvent(e);
-    });
+        onEvent(e);
+      },
+      () => {
+        // The tenant was deleted: no more events come.
+        if (ended) return;
+        ended = true;
+        onEnded();
+      },
+    );
     return () => {
       ended = true;
       off?.();

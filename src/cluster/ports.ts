@@ -43,6 +43,18 @@ export interface CommandLog {
   /** Allows deleting batches with seq ≤ `uptoSeq` (covered by a snapshot that is durable). */
   trim(partition: string, uptoSeq: number): Promise<void>;
   /**
+   * DeleteTenant, first step: records durably that the partition is being deleted (its tombstone), so
+   * that a crash anywhere in the steps after it leaves a partition that no start-up and no other node
+   * loads as anything: `tombstoned` says so until `remove` has finished. The host hosts nothing of it then.
+   */
+  tombstone?(partition: string): Promise<void>;
+  /** Whether the partition's tombstone is stored (its deletion began and has not finished). */
+  tombstoned?(partition: string): Promise<boolean>;
+  /** DeleteTenant, last step: removes the partition's batches and fences, its tombstone last. Idempotent. */
+  remove?(partition: string): Promise<void>;
+  /** Partitions with a tombstone: start-up finishes their deletion (embedded). */
+  tombstones?(): Promise<string[]>;
+  /**
    * Optional: called by a new owner before it reads the partition. Fences off every earlier writer at
    * once (their later appends are rejected with `SB_ERR_NOT_OWNER`); from then on this log's appends
    * of the partition are fenced by that and may be pipelined (`pipelined`), `expectedLastSeq` only
@@ -149,6 +161,8 @@ export interface SnapshotStore {
   /** Replaces the partition's snapshot if `seq` is newer than the stored one. */
   save(s: StoredSnapshot): Promise<void>;
   load(partition: string): Promise<StoredSnapshot | null>;
+  /** DeleteTenant: removes the partition's snapshot (idempotent); a later `save` starts afresh. */
+  remove?(partition: string): Promise<void>;
   /**
    * The stored snapshot's seq (0 = none), without its payload: a loader asks after reading the log
    * whether a newer snapshot (and a trim below it) came in meanwhile.
@@ -185,10 +199,10 @@ export interface Ownership {
   /** Node id of the current owner, if known. */
   ownerOf(partition: string): string | null;
   /**
-   * Cluster: gives the partition up now (its key deleted, nobody owns it until a node claims it again),
-   * for a tenant that turned out not to exist or was deleted. Embedded: absent (this node owns everything).
+   * Cluster: gives the partition up now, for a tenant that turned out not to exist or was deleted: its
+   * key goes and no node claims it until a call needs it. Embedded: absent (this node owns everything).
    */
-  release?(partition: string): Promise<void>;
+  relinquish?(partition: string): Promise<void>;
   /** Called when a partition is lost (must stop serving it at once) or gained. */
   onChange(listener: (c: OwnershipChange) => void): () => void;
   /** Cluster: how often this node lost its lease so far, by reason (embedded: none). */

@@ -37,7 +37,9 @@ export type Query =
   | { type: 'ids' }
   | { type: 'routing_config' }
   | { type: 'lint' }
-  | { type: 'digest' };
+  | { type: 'digest' }
+  /** How many conversations are open (waiting, offered, assigned): DeleteTenant's precondition. */
+  | { type: 'open_conversations' };
 
 export type QueryResult =
   | { type: 'conversation'; conversation: ConversationView | null }
@@ -58,7 +60,8 @@ export type QueryResult =
   | { type: 'ids'; queueIds: string[]; agentIds: string[] }
   | { type: 'routing_config'; config: RoutingConfig }
   | { type: 'lint'; findings: LintFinding[] }
-  | { type: 'digest'; digest: string };
+  | { type: 'digest'; digest: string }
+  | { type: 'open_conversations'; waiting: number; offered: number; assigned: number };
 
 /** Serialisable engine state (structured-clone and JSON safe). Versioned for forward migration. */
 export interface EngineSnapshot {

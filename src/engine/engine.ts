@@ -223,6 +223,17 @@ export class RoutingEngine implements Engine {
         return { type: 'lint', findings: lint(p) };
       case 'digest':
         return { type: 'digest', digest: this.digest() };
+      case 'open_conversations': {
+        let waiting = 0;
+        let offered = 0;
+        let assigned = 0;
+        for (const c of p.convs.values()) {
+          if (c.status === 'waiting') waiting++;
+          else if (c.status === 'offered') offered++;
+          else if (c.status === 'assigned') assigned++;
+        }
+        return { type: 'open_conversations', waiting, offered, assigned };
+      }
     }
   }
 

@@ -123,6 +123,13 @@ export const ERRORS = {
     retryable: false,
     summary: 'the queue still has waiting conversations or is referenced by another queue',
   },
+  SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS: {
+    grpc: GrpcCode.FAILED_PRECONDITION,
+    http: 409,
+    retryable: false,
+    summary:
+      'DeleteTenant: the tenant still has waiting, offered or assigned conversations (end them, or delete with force)',
+  },
   SB_ERR_PAYLOAD_TOO_LARGE: {
     grpc: GrpcCode.RESOURCE_EXHAUSTED,
     http: 413,

@@ -6,7 +6,7 @@
 import type { EngineEvent } from '../engine/types.js';
 import type { EventFilter, PublishedEvent } from './router.js';
 
-type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void };
+type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void; onEnd?: (() => void) | undefined };
 
 /**
  * Does `event` concern what `filter` asks for? An absent criterion matches everything. A transfer
@@ -47,18 +47,33 @@ export function matches(filter: EventFilter, event: EngineEvent): boolean {
 export class EventBus {
   private readonly byTenant = new Map<string, Set<Subscriber>>();
 
-  subscribe(filter: EventFilter, fn: (e: PublishedEvent) => void): () => void {
+  /** `onEnd`: called (once, instead of further events) when the tenant is deleted (`end`). */
+  subscribe(filter: EventFilter, fn: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
     let set = this.byTenant.get(filter.tenant);
     if (!set) {
       set = new Set();
       this.byTenant.set(filter.tenant, set);
     }
-    const sub = { filter, fn };
+    const sub = { filter, fn, onEnd };
     set.add(sub);
     return () => {
       set.delete(sub);
       if (set.size === 0 && this.byTenant.get(filter.tenant) === set) this.byTenant.delete(filter.tenant);
     };
+  }
+
+  /** The tenant was deleted: every subscription of it ends (`onEnd`) and is dropped. */
+  end(tenant: string): void {
+    const set = this.byTenant.get(tenant);
+    if (!set) return;
+    this.byTenant.delete(tenant);
+    for (const sub of set) {
+      try {
+        sub.onEnd?.();
+      } catch {
+        // A broken subscriber must not stop the others from ending.
+      }
+    }
   }
 
   hasSubscribers(tenant: string): boolean {

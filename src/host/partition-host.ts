@@ -50,7 +50,7 @@ import { type Part, PartitionState, type Pending } from './partition-state.js';
 import type { HostEngineOptions, HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
 import { loggedKey, preciseNow } from './protocol.js';
 import { type PoisonEntry, type PoisonReason, Quarantine, type QuarantineOptions } from './quarantine.js';
-import type { EventFilter, PublishedEvent } from './router.js';
+import type { DeleteTenantResult, EventFilter, PublishedEvent } from './router.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { LastPosition } from './worker-progress.js';
 
@@ -109,6 +109,16 @@ export interface PartitionHostOptions {
   quarantine?: QuarantineOptions;
   metrics?: NodeMetrics;
   logger?: Logger;
+  /** Told when a tenant was deleted here (cluster: the router ends its watchers on every node). */
+  onTenantDeleted?: (tenant: string) => void;
+  /** Test hook: called between the steps of a deletion; throwing there stops it like a crash would. */
+  deleteFaults?: DeleteFaults;
+}
+
+/** Test hook of `deleteTenant`: where a deletion can be stopped half-way. */
+export interface DeleteFaults {
+  afterTombstone?(tenant: string): void;
+  afterSnapshotRemoved?(tenant: string): void;
 }
 
 type Handler = (r: HostResult) => void;
@@ -200,6 +210,8 @@ export class PartitionHost {
   private probes = 0;
   /** Tenants being deleted (`deleteTenant`): their calls wait for it, then find no tenant. */
   private readonly deletions = new Map<string, Promise<unknown>>();
+  private readonly onDeleted: ((tenant: string) => void) | undefined;
+  private readonly faults: DeleteFaults | undefined;
 
   constructor(opts: PartitionHostOptions) {
     this.ports = opts.ports;
@@ -222,6 +234,8 @@ export class PartitionHost {
     this.flushOn = opts.flushOn ?? 'immediate';
     this.metrics = opts.metrics;
     this.logger = opts.logger;
+    this.onDeleted = opts.onTenantDeleted;
+    this.faults = opts.deleteFaults;
     for (let i = 0; i < this.pool.size; i++) {
       this.slots.push({
         index: i,
@@ -244,6 +258,11 @@ export class PartitionHost {
 
   /** Recovers every partition with durable state, then starts serving. */
   async start(): Promise<void> {
+    // Deletions a crash interrupted (a tombstone left) are finished before anything is loaded.
+    for (const t of (await this.ports.log.tombstones?.()) ?? []) {
+      await this.finishDeletion(t);
+      this.logger?.warn({ tenant: t }, 'tenant deletion interrupted by a stop: finished now');
+    }
     const names = await this.ports.knownPartitions();
     for (const n of names) this.known.add(n);
     // Bounded parallelism: each load reads a snapshot and a log tail.
@@ -340,6 +359,16 @@ export class PartitionHost {
 
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
     if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const deleting = this.deletions.get(tenant);
+    if (deleting) {
+      const started = Date.now();
+      return withDeadline(
+        deleting.catch(() => undefined),
+        deadlineMs,
+      ).then(() =>
+        this.submit(tenant, env, deadlineMs === undefined ? undefined : deadlineMs - (Date.now() - started)),
+      );
+    }
     // A tenant with no state yet comes into existence only through a command that would change it.
     if (!this.parts.has(tenant) && !this.known.has(tenant)) return this.submitAbsent(tenant, env, deadlineMs);
     return this.submitNow(tenant, env, deadlineMs);
@@ -416,12 +445,13 @@ export class PartitionHost {
 
   /**
    * Whether the tenant has state: hosted here, known to have a log here (embedded: every log file is
-   * known from the start), or (cluster) a log or snapshot in the shared stores.
+   * known from the start), or (cluster) a log or snapshot in the shared stores, not being deleted.
    */
   private async exists(tenant: string): Promise<boolean> {
     if (this.parts.has(tenant) || this.known.has(tenant)) return true;
     if (this.ports.mode === 'embedded') return false;
     const { log, snapshots } = this.ports;
+    if (await log.tombstoned?.(tenant)) return false;
     const [last, stored] = await Promise.all([log.lastSeq(tenant), snapshots.storedSeq(tenant)]);
     if (this.parts.has(tenant)) return true;
     return last > 0 || stored > 0;
@@ -430,9 +460,10 @@ export class PartitionHost {
   /** Cluster: gives up the lease of a tenant that does not exist, if this node holds it and hosts nothing of it. */
   private releaseIfAbsent(tenant: string): void {
     const own = this.ports.ownership;
-    if (this.ports.mode !== 'cluster' || this.parts.has(tenant) || !own.owns(tenant) || !own.release) return;
+    if (this.ports.mode !== 'cluster' || this.parts.has(tenant) || !own.owns(tenant) || !own.relinquish)
+      return;
     void own
-      .release(tenant)
+      .relinquish(tenant)
       .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of an absent tenant not released'));
   }
 
@@ -487,6 +518,7 @@ export class PartitionHost {
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
     if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
     const run = async (): Promise<QueryResult> => {
+      await this.deletions.get(tenant)?.catch(() => undefined);
       if (!this.parts.has(tenant) && !this.known.has(tenant)) {
         // Nothing was ever written for this tenant: answer from a blank engine without creating one.
         const blank = await this.queryIfAbsent(tenant, q);
@@ -513,8 +545,137 @@ export class PartitionHost {
     return withDeadline(run(), deadlineMs);
   }
 
-  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
-    return this.bus.subscribe(filter, onEvent);
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
+    return this.bus.subscribe(filter, onEvent, onEnd);
+  }
+
+  // ---- deleting a tenant -------------------------------------------------------------------------
+
+  /**
+   * DeleteTenant, on the tenant's owner. Calls for the tenant wait meanwhile, then find no tenant. Steps:
+   *
+   * 1. Load it (a tenant with no state anywhere: `existed: false`, nothing done) and let the commands in
+   *    flight become durable and answered.
+   * 2. Unless `force`: refuse (`SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS`) while conversations are open.
+   * 3. Stop serving it: its pipeline, timer, worker state (`drop`), slot count; a snapshot or append
+   *    still being written is waited for (it would land after the removal).
+   * 4. The tombstone, durable (`CommandLog.tombstone`): from here on nothing loads the tenant as
+   *    anything, whatever happens; a crash after it leaves a deletion that start-up (embedded), the next
+   *    load or the next DeleteTenant finishes (`finishDeletion`). Its series go, its event
+   *    subscriptions end.
+   * 5. Remove the snapshot, then the log (and fences), the tombstone last; cluster: give the lease up.
+   */
+  deleteTenant(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult> {
+    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const before = this.deletions.get(tenant)?.catch(() => undefined) ?? Promise.resolve();
+    const run = before.then(() => this.deleteNow(tenant, force));
+    this.deletions.set(tenant, run);
+    const clear = () => {
+      if (this.deletions.get(tenant) === run) this.deletions.delete(tenant);
+    };
+    run.then(clear, clear);
+    // The deadline only stops the wait: a deletion under way finishes (a retry then finds no tenant).
+    return withDeadline(run, deadlineMs);
+  }
+
+  /** `existed: false` when the tenant has no state and no deletion to finish (nothing to do); else null. */
+  async deleteIfAbsent(tenant: string): Promise<DeleteTenantResult | null> {
+    if (this.closing) throw unavailable('the node is shutting down');
+    await this.deletions.get(tenant)?.catch(() => undefined);
+    if (await this.exists(tenant)) return null;
+    if (await this.ports.log.tombstoned?.(tenant)) return null;
+    return { existed: false, openConversations: 0 };
+  }
+
+  private async deleteNow(tenant: string, force: boolean): Promise<DeleteTenantResult> {
+    const { log, snapshots } = this.ports;
+    if (!log.tombstone || !log.remove || !snapshots.remove) {
+      throw new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', "this node's stores cannot delete a tenant");
+    }
+    if (!(await this.exists(tenant))) {
+      // Nothing to delete, or a deletion that stopped half-way (a crash): finish it.
+      await this.finishDeletion(tenant);
+      this.releaseIfAbsent(tenant);
+      return { existed: false, openConversations: 0 };
+    }
+    const part = this.parts.get(tenant) ?? this.partFor(tenant);
+    await part.state.whenReady();
+    const st = part.state;
+    // Commands accepted before the deletion began are answered first (new ones wait for it).
+    const until = Date.now() + 10_000;
+    while (st.unreleased.length > 0 || st.appendsInFlight > 0 || st.waiting.length > 0) {
+      if (Date.now() > until || st.status !== 'ready')
+        throw unavailable(`tenant ${tenant} is busy or recovering; retry the deletion`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const slot = this.slots[part.slot] as Slot;
+    const open = await this.ask(slot, {
+      kind: 'query',
+      partition: tenant,
+      query: { type: 'open_conversations' },
+      at: this.ports.clock.now(),
+    });
+    if (open.type !== 'open_conversations') throw unavailable(`unexpected ${open.type} answer`);
+    const count = open.waiting + open.offered + open.assigned;
+    if (count > 0 && !force) {
+      throw new SwitchboardError(
+        'SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS',
+        `tenant ${tenant} has ${count} open conversation(s) (${open.waiting} waiting, ${open.offered} offered, ${open.assigned} assigned): end them, or delete it with force`,
+        'force',
+      );
+    }
+    if (this.parts.get(tenant) !== part || st.status !== 'ready')
+      throw unavailable(`tenant ${tenant} moved or is recovering; retry the deletion`);
+    // Stop serving it. Nothing is unanswered (drained above; new calls wait for the deletion).
+    const gone = unavailable(`tenant ${tenant} was deleted; retry`);
+    this.abandon(part, gone, false);
+    st.notifyFailed(gone);
+    this.parts.delete(tenant);
+    slot.partitions--;
+    this.enqueueItem(slot, { kind: 'drop', partition: tenant }, () => {});
+    while (st.snapshotting || st.appending) {
+      if (st.appending) await st.appending.catch(() => undefined);
+      else await new Promise((r) => setTimeout(r, 5));
+    }
+    await log.tombstone(tenant);
+    // Deleted from here on, whatever happens to the steps below (a failure leaves the tombstone, and
+    // the next load, start or DeleteTenant of it finishes them).
+    this.forgetTenantState(tenant);
+    this.bus.end(tenant);
+    this.onDeleted?.(tenant);
+    this.faults?.afterTombstone?.(tenant);
+    await this.finishDeletion(tenant);
+    this.logger?.warn({ tenant, openConversations: count, force }, 'tenant deleted');
+    const own = this.ports.ownership;
+    if (this.ports.mode === 'cluster' && own.relinquish) {
+      await own
+        .relinquish(tenant)
+        .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of a deleted tenant not released'));
+    }
+    return { existed: true, openConversations: count };
+  }
+
+  /**
+   * The steps after the tombstone, each idempotent: the snapshot first (a log whose snapshot is gone
+   * still loads from its start, never the reverse), then the log and fences, whose tombstone goes last.
+   * A tenant without a tombstone is not touched.
+   */
+  private async finishDeletion(tenant: string): Promise<void> {
+    const { log, snapshots } = this.ports;
+    if (!(await log.tombstoned?.(tenant))) return;
+    this.forgetTenantState(tenant);
+    await snapshots.remove?.(tenant);
+    this.faults?.afterSnapshotRemoved?.(tenant);
+    await log.remove?.(tenant);
+  }
+
+  /** What this node keeps about a tenant besides its partition: known, series, refusals. */
+  private forgetTenantState(tenant: string): void {
+    this.known.delete(tenant);
+    this.refused.delete(tenant);
+    this.aheadLogged.delete(tenant);
+    this.strandedOrphans.delete(tenant);
+    this.metrics?.forgetTenant(tenant);
   }
 
   /** Every loaded partition's queue statistics (for the per-queue gauges at scrape time). */
@@ -1072,6 +1233,10 @@ export class PartitionHost {
       // A log that fences per owner (JetStream) shuts earlier writers out before the log is read.
       await log.fence?.(part.name);
       const tFenced = performance.now();
+      stopIfReleased();
+      // A deletion that stopped half-way (its node crashed after the tombstone): finished before a new,
+      // empty partition of the same name is loaded, so nothing of the deleted one comes back.
+      await this.finishDeletion(part.name);
       stopIfReleased();
       let stored: StoredSnapshot | null = null;
       let tSnapshot = tFenced;

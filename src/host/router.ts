@@ -5,6 +5,7 @@
  */
 import type { Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
+import { SwitchboardError } from '../errors/catalogue.js';
 
 /** An engine event as published: with its partition, log position and time. */
 export interface PublishedEvent {
@@ -37,8 +38,11 @@ export interface PartitionRouter {
    */
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult>;
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
-  /** Live events of the tenant matching the filter. Returns an unsubscribe function. */
-  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
+  /**
+   * Live events of the tenant matching the filter. Returns an unsubscribe function. `onEnd` is called
+   * once when the tenant is deleted (no more events come).
+   */
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void;
   /** True once recovered and able to serve. */
   ready(): boolean;
   /**
@@ -49,16 +53,28 @@ export interface PartitionRouter {
   submitIfAbsent?(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null>;
   /** The same for a query: a blank tenant's answer, or null when the tenant exists. */
   queryIfAbsent?(tenant: string, q: Query): Promise<QueryResult | null>;
+  /** DeleteTenant, on the tenant's owner (see `PartitionHost.deleteTenant`). */
+  deleteTenant?(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult>;
+  /** Null when the tenant exists or is being deleted (the owner deletes it); else "nothing to delete". */
+  deleteIfAbsent?(tenant: string): Promise<DeleteTenantResult | null>;
+}
+
+/** What DeleteTenant found: whether the tenant existed, and its open conversations then (with force). */
+export interface DeleteTenantResult {
+  existed: boolean;
+  openConversations: number;
 }
 
 /** What `LocalPartitionRouter` needs from the actor host (see `partition-host.ts`). */
 export interface LocalHost {
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult>;
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
-  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void;
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void;
   ready(): boolean;
   submitIfAbsent?(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null>;
   queryIfAbsent?(tenant: string, q: Query): Promise<QueryResult | null>;
+  deleteTenant?(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult>;
+  deleteIfAbsent?(tenant: string): Promise<DeleteTenantResult | null>;
 }
 
 /**
@@ -76,8 +92,8 @@ export class LocalPartitionRouter implements PartitionRouter {
     return this.host.query(tenant, q, deadlineMs);
   }
 
-  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
-    return this.host.subscribe(filter, onEvent);
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
+    return this.host.subscribe(filter, onEvent, onEnd);
   }
 
   ready(): boolean {
@@ -90,5 +106,17 @@ export class LocalPartitionRouter implements PartitionRouter {
 
   queryIfAbsent(tenant: string, q: Query): Promise<QueryResult | null> {
     return this.host.queryIfAbsent ? this.host.queryIfAbsent(tenant, q) : Promise.resolve(null);
+  }
+
+  deleteTenant(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult> {
+    if (!this.host.deleteTenant)
+      return Promise.reject(
+        new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', 'this host cannot delete tenants'),
+      );
+    return this.host.deleteTenant(tenant, force, deadlineMs);
+  }
+
+  deleteIfAbsent(tenant: string): Promise<DeleteTenantResult | null> {
+    return this.host.deleteIfAbsent ? this.host.deleteIfAbsent(tenant) : Promise.resolve(null);
   }
 }

@@ -647,6 +647,9 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       }
       for (const c of [...perQueue, ...perAgent]) c.forgetFirst(tenant);
       m.tenantOverloaded.remove({ tenant });
+      // The per-queue gauges read statistics cached for 500 ms: the next scrape must not show the
+      // tenant's queues from before it went (deleted, or moved to another node).
+      cache = null;
     },
   };
 }

@@ -31,7 +31,7 @@
  */
 
 import { constants as fsConstants, write, writeSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { access, type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
@@ -99,6 +99,8 @@ interface PartitionFile {
 }
 
 const EXT = '.log';
+/** A partition being deleted (DeleteTenant): `<name>.deleted`, written before its files are removed. */
+const TOMB = '.deleted';
 /** Zeros kept ahead of a small file (a quiet tenant's). */
 const MIN_PREALLOC = 64 * 1024;
 
@@ -132,11 +134,74 @@ export class FileCommandLog implements CommandLog {
     }
   }
 
-  /** Partitions that have a log file (used at start-up to recover every known tenant). */
+  /**
+   * Partitions that have a log file and no tombstone (used at start-up to recover every known tenant; a
+   * tombstoned one is being deleted: see `tombstones`).
+   */
   async partitions(): Promise<string[]> {
     await mkdir(this.dir, { recursive: true });
     const names = await readdir(this.dir);
-    return names.filter((n) => n.endsWith(EXT)).map((n) => partitionFromFileName(n.slice(0, -EXT.length)));
+    const dead = new Set(names.filter((n) => n.endsWith(TOMB)).map((n) => n.slice(0, -TOMB.length)));
+    return names
+      .filter((n) => n.endsWith(EXT) && !dead.has(n.slice(0, -EXT.length)))
+      .map((n) => partitionFromFileName(n.slice(0, -EXT.length)));
+  }
+
+  /**
+   * DeleteTenant's first step: an empty `<partition>.deleted` file beside the log, durable (file and
+   * directory synced) before it resolves. From then on the partition is not listed by `partitions`.
+   */
+  async tombstone(partition: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const fh = await open(this.tombPath(partition), 'w');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.syncDir();
+  }
+
+  async tombstoned(partition: string): Promise<boolean> {
+    return access(this.tombPath(partition)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Partitions whose deletion began (a tombstone) and has not finished. */
+  async tombstones(): Promise<string[]> {
+    await mkdir(this.dir, { recursive: true });
+    const names = await readdir(this.dir);
+    return names.filter((n) => n.endsWith(TOMB)).map((n) => partitionFromFileName(n.slice(0, -TOMB.length)));
+  }
+
+  /**
+   * Deletes the partition's log file (after every write in flight settled; its handle closed), then its
+   * tombstone, each unlink made durable: a crash in between leaves the tombstone, and the next start
+   * finishes. Idempotent.
+   */
+  async remove(partition: string): Promise<void> {
+    const p = this.files.get(partition);
+    this.files.delete(partition);
+    this.opened.delete(partition);
+    const f = await p?.catch(() => null);
+    if (f) {
+      await f.chain.catch(() => undefined);
+      await f.written.catch(() => undefined);
+      if (f.extending) await f.extending.catch(() => undefined);
+      await f.fh.close().catch(() => undefined);
+    }
+    const path = join(this.dir, partitionFileName(partition) + EXT);
+    await unlink(`${path}.trim`).catch(() => undefined);
+    await unlinkIfThere(path);
+    await this.syncDir();
+    await unlinkIfThere(this.tombPath(partition));
+    await this.syncDir();
+  }
+
+  private tombPath(partition: string): string {
+    return join(this.dir, partitionFileName(partition) + TOMB);
   }
 
   /**
@@ -597,6 +662,15 @@ export class FileCommandLog implements CommandLog {
     } finally {
       await d.close();
     }
+  }
+}
+
+/** Unlinks a file; one that is not there is fine (a removal repeated after a crash). */
+async function unlinkIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

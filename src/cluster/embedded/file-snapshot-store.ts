@@ -3,7 +3,7 @@
  * (temp file + fdatasync + rename + directory fsync), so a crash leaves either the old snapshot or the new
  * one, never a mix. The file is a single CRC-framed record, so a damaged file is detected on load.
  */
-import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type SnapshotStore, type StoredSnapshot, snapshotPieces } from '../ports.js';
@@ -56,8 +56,36 @@ export class FileSnapshotStore implements SnapshotStore {
     return s;
   }
 
+  /** Deletes the partition's snapshot (after any save of it in progress), durably. Idempotent. */
+  async remove(partition: string): Promise<void> {
+    await this.chains.get(partition)?.catch(() => undefined);
+    this.chains.delete(partition);
+    const path = this.path(partition);
+    for (const f of [`${path}.tmp`, path]) {
+      try {
+        await unlink(f);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    this.seqs.delete(partition);
+    await mkdir(this.dir, { recursive: true });
+    await this.syncDir();
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.chains.values());
+  }
+
+  private async syncDir(): Promise<void> {
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } catch {
+      // Directory fsync is unsupported on some file systems.
+    } finally {
+      await d.close();
+    }
   }
 
   private path(partition: string): string {

@@ -259,6 +259,27 @@ export interface LintResponse {
   findings: LintFinding[];
 }
 
+/** DeleteTenant input. */
+export interface DeleteTenantRequest {
+  /** Tenant to delete. */
+  tenant: string;
+  /** Idempotency key (optional; deleting is idempotent anyway). */
+  requestId: string;
+  /** Delete even while conversations are open: they are dropped with the tenant, without events. */
+  force: boolean;
+}
+
+/** DeleteTenant result. */
+export interface DeleteTenantResponse {
+  /** False when there was no such tenant: nothing was deleted. */
+  existed: boolean;
+  /**
+   * Conversations that were open (waiting, offered or assigned) when the tenant was deleted; only
+   * non-zero with force.
+   */
+  openConversations: number;
+}
+
 function createBaseUpsertAgentRequest(): UpsertAgentRequest {
   return { tenant: "", requestId: "", agent: undefined };
 }
@@ -2739,6 +2760,200 @@ export const LintResponse: MessageFns<LintResponse> = {
   },
 };
 
+function createBaseDeleteTenantRequest(): DeleteTenantRequest {
+  return { tenant: "", requestId: "", force: false };
+}
+
+export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
+  encode(message: DeleteTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.force !== false) {
+      writer.uint32(24).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTenantRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: DeleteTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTenantRequest>, I>>(base?: I): DeleteTenantRequest {
+    return DeleteTenantRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTenantRequest>, I>>(object: I): DeleteTenantRequest {
+    const message = createBaseDeleteTenantRequest();
+    message.tenant = object.tenant ?? "";
+    message.requestId = object.requestId ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteTenantResponse(): DeleteTenantResponse {
+  return { existed: false, openConversations: 0 };
+}
+
+export const DeleteTenantResponse: MessageFns<DeleteTenantResponse> = {
+  encode(message: DeleteTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.existed !== false) {
+      writer.uint32(8).bool(message.existed);
+    }
+    if (message.openConversations !== 0) {
+      writer.uint32(16).uint32(message.openConversations);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTenantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTenantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.existed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.openConversations = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTenantResponse {
+    return {
+      existed: isSet(object.existed) ? globalThis.Boolean(object.existed) : false,
+      openConversations: isSet(object.openConversations)
+        ? globalThis.Number(object.openConversations)
+        : isSet(object.open_conversations)
+        ? globalThis.Number(object.open_conversations)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeleteTenantResponse): unknown {
+    const obj: any = {};
+    if (message.existed !== false) {
+      obj.existed = message.existed;
+    }
+    if (message.openConversations !== 0) {
+      obj.openConversations = Math.round(message.openConversations);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTenantResponse>, I>>(base?: I): DeleteTenantResponse {
+    return DeleteTenantResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTenantResponse>, I>>(object: I): DeleteTenantResponse {
+    const message = createBaseDeleteTenantResponse();
+    message.existed = object.existed ?? false;
+    message.openConversations = object.openConversations ?? 0;
+    return message;
+  },
+};
+
 /** Defines who routes where. */
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
@@ -2898,6 +3113,25 @@ export const AdminServiceService = {
     responseSerialize: (value: LintResponse): Buffer => Buffer.from(LintResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LintResponse => LintResponse.decode(value),
   },
+  /**
+   * Deletes a tenant for good, on every node: its configuration, conversations and statistics, its
+   * command log and snapshot, its metric series; its WatchEvents streams end (status OK). When
+   * authentication is on, only an admin token may call it (PERMISSION_DENIED for a tenant's token).
+   * FAILED_PRECONDITION (SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS) while conversations of the tenant wait,
+   * are offered or are assigned, unless force is set. Idempotent: a tenant that does not exist answers
+   * OK with existed false. Durable: once it answers OK, no restart or failover brings the tenant back; a
+   * later command that changes the tenant id starts a new, empty tenant.
+   */
+  deleteTenant: {
+    path: "/switchboard.v1.AdminService/DeleteTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteTenantRequest): Buffer => Buffer.from(DeleteTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteTenantRequest => DeleteTenantRequest.decode(value),
+    responseSerialize: (value: DeleteTenantResponse): Buffer =>
+      Buffer.from(DeleteTenantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteTenantResponse => DeleteTenantResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -2937,6 +3171,16 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * service-level threshold, channels without capacity, dangling references.
    */
   lint: handleUnaryCall<LintRequest, LintResponse>;
+  /**
+   * Deletes a tenant for good, on every node: its configuration, conversations and statistics, its
+   * command log and snapshot, its metric series; its WatchEvents streams end (status OK). When
+   * authentication is on, only an admin token may call it (PERMISSION_DENIED for a tenant's token).
+   * FAILED_PRECONDITION (SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS) while conversations of the tenant wait,
+   * are offered or are assigned, unless force is set. Idempotent: a tenant that does not exist answers
+   * OK with existed false. Durable: once it answers OK, no restart or failover brings the tenant back; a
+   * later command that changes the tenant id starts a new, empty tenant.
+   */
+  deleteTenant: handleUnaryCall<DeleteTenantRequest, DeleteTenantResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -3168,6 +3412,30 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LintResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes a tenant for good, on every node: its configuration, conversations and statistics, its
+   * command log and snapshot, its metric series; its WatchEvents streams end (status OK). When
+   * authentication is on, only an admin token may call it (PERMISSION_DENIED for a tenant's token).
+   * FAILED_PRECONDITION (SB_ERR_TENANT_HAS_OPEN_CONVERSATIONS) while conversations of the tenant wait,
+   * are offered or are assigned, unless force is set. Idempotent: a tenant that does not exist answers
+   * OK with existed false. Durable: once it answers OK, no restart or failover brings the tenant back; a
+   * later command that changes the tenant id starts a new, empty tenant.
+   */
+  deleteTenant(
+    request: DeleteTenantRequest,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
+  ): ClientUnaryCall;
+  deleteTenant(
+    request: DeleteTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
+  ): ClientUnaryCall;
+  deleteTenant(
+    request: DeleteTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
   ): ClientUnaryCall;
 }
 
