@@ -116,6 +116,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   let host: PartitionHost | null = null;
   /** While stopping: when the shutdown grace ends (a hand-over's snapshot waits no longer than that). */
   let graceEnds: number | null = null;
+  // Cluster mode: told when a tenant is deleted here, so that its watchers on every node end.
+  let clusterRouter: ReturnType<typeof cluster.createClusterRouter> | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
   const opened = await openPorts(config, nodeId, clock, logger, async (p) => {
     await host?.drain(p, 2000, graceEnds === null ? undefined : Math.max(1000, graceEnds - Date.now()));
@@ -163,6 +165,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       callsPerSlot: config.callsPerWorker,
       // The file log pipelines; so does the JetStream log once a partition is fenced (see fence()).
       appendsPerPartition: ports.mode === 'embedded' || ports.log.pipelined ? config.appendsInFlight : 1,
+      onTenantDeleted: (t) => clusterRouter?.tenantDeleted(t),
     });
     const t0 = performance.now();
     await host.start();
@@ -173,7 +176,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     const router = new LocalPartitionRouter(host);
     await opts.beforeListen?.(router);
     // Cluster mode: forward to lease holders over NATS, answer forwarded calls, publish events.
-    const clusterRouter = cluster.isClusterPorts(ports)
+    clusterRouter = cluster.isClusterPorts(ports)
       ? cluster.createClusterRouter(ports, router, { log: (msg, fields) => logger.info(fields ?? {}, msg) })
       : null;
     const api = createApi({

@@ -146,6 +146,9 @@ const SNAPSHOT_SLICE_MS = 3;
 
 const unavailable = (message: string) => new SwitchboardError('SB_ERR_UNAVAILABLE', message);
 
+/** How long a lease of a tenant found absent is kept before it is given up (`releaseIfAbsent`). */
+const ABSENT_LEASE_GRACE_MS = 1000;
+
 /** How long a partition refused for a broken log chain answers from memory before its load is tried again. */
 const REFUSAL_RECHECK_MS = 5000;
 
@@ -211,6 +214,8 @@ export class PartitionHost {
   /** Tenants being deleted (`deleteTenant`): their calls wait for it, then find no tenant. */
   private readonly deletions = new Map<string, Promise<unknown>>();
   private readonly onDeleted: ((tenant: string) => void) | undefined;
+  /** Leases of absent tenants about to be given up (`releaseIfAbsent`). */
+  private readonly giveUps = new Map<string, NodeJS.Timeout>();
   private readonly faults: DeleteFaults | undefined;
 
   constructor(opts: PartitionHostOptions) {
@@ -457,14 +462,25 @@ export class PartitionHost {
     return last > 0 || stored > 0;
   }
 
-  /** Cluster: gives up the lease of a tenant that does not exist, if this node holds it and hosts nothing of it. */
+  /**
+   * Cluster: gives up the lease of a tenant that does not exist, if this node holds it and hosts nothing
+   * of it (claimed by a rebalance, e.g. the key of a tenant whose owner died mid-deletion). Not at once:
+   * a call that creates the tenant may have claimed the lease a moment ago (and its gain's warm-up tick
+   * found no tenant yet); once the tenant is hosted here, or a call for it is still on its way, it stays.
+   */
   private releaseIfAbsent(tenant: string): void {
     const own = this.ports.ownership;
-    if (this.ports.mode !== 'cluster' || this.parts.has(tenant) || !own.owns(tenant) || !own.relinquish)
-      return;
-    void own
-      .relinquish(tenant)
-      .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of an absent tenant not released'));
+    if (this.ports.mode !== 'cluster' || !own.relinquish || this.giveUps.has(tenant)) return;
+    if (this.parts.has(tenant) || !own.owns(tenant)) return;
+    const timer = setTimeout(() => {
+      this.giveUps.delete(tenant);
+      if (this.closing || this.parts.has(tenant) || this.deletions.has(tenant) || !own.owns(tenant)) return;
+      void own
+        .relinquish?.(tenant)
+        .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of an absent tenant not released'));
+    }, ABSENT_LEASE_GRACE_MS);
+    timer.unref();
+    this.giveUps.set(tenant, timer);
   }
 
   private submitNow(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
@@ -593,9 +609,10 @@ export class PartitionHost {
       throw new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', "this node's stores cannot delete a tenant");
     }
     if (!(await this.exists(tenant))) {
-      // Nothing to delete, or a deletion that stopped half-way (a crash): finish it.
+      // Nothing to delete, or a deletion that stopped half-way (a crash): finish it, and give the lease
+      // up if this node claimed it for that.
       await this.finishDeletion(tenant);
-      this.releaseIfAbsent(tenant);
+      await this.relinquish(tenant);
       return { existed: false, openConversations: 0 };
     }
     const part = this.parts.get(tenant) ?? this.partFor(tenant);
@@ -646,13 +663,17 @@ export class PartitionHost {
     this.faults?.afterTombstone?.(tenant);
     await this.finishDeletion(tenant);
     this.logger?.warn({ tenant, openConversations: count, force }, 'tenant deleted');
-    const own = this.ports.ownership;
-    if (this.ports.mode === 'cluster' && own.relinquish) {
-      await own
-        .relinquish(tenant)
-        .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of a deleted tenant not released'));
-    }
+    await this.relinquish(tenant);
     return { existed: true, openConversations: count };
+  }
+
+  /** Cluster: gives up the lease of a deleted tenant now (its key purged: nobody claims it back). */
+  private async relinquish(tenant: string): Promise<void> {
+    const own = this.ports.ownership;
+    if (this.ports.mode !== 'cluster' || !own.relinquish || this.parts.has(tenant)) return;
+    await own
+      .relinquish(tenant)
+      .catch((e) => this.logger?.warn({ err: e, tenant }, 'lease of a deleted tenant not released'));
   }
 
   /**
@@ -773,6 +794,8 @@ export class PartitionHost {
         'final snapshots not finished within the shutdown grace: the next start replays more of the log',
       );
     for (const p of this.parts.values()) p.state.clearTimer();
+    for (const t of this.giveUps.values()) clearTimeout(t);
+    this.giveUps.clear();
     this.loopLag?.stop();
     await this.pool.close();
   }

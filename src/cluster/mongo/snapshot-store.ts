@@ -159,6 +159,12 @@ export class MongoSnapshotStore implements SnapshotStore {
     await this.chunks.deleteMany({ partition: s.partition, seq: { $lt: s.seq } }, MAJORITY);
   }
 
+  /** Deletes the partition's head, then its chunks (DeleteTenant). Idempotent. */
+  async remove(partition: string): Promise<void> {
+    await this.heads.deleteOne({ _id: partition }, MAJORITY);
+    await this.chunks.deleteMany({ partition }, MAJORITY);
+  }
+
   async storedSeq(partition: string): Promise<number> {
     return (await this.heads.findOne({ _id: partition }, { projection: { seq: 1 } }))?.seq ?? 0;
   }

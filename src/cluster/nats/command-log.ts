@@ -21,9 +21,11 @@
  * | 57 stored by *this* append, ack lost | same call retried (expected 41) | `Nats-Msg-Id` duplicate → resolves 57  |
  *
  * Fencing is `expect.lastSubjectSequence`; dedupe is `Nats-Msg-Id` = `<partition token>:<expected>:<first
- * command id>`. The expected sequence is part of the id on purpose: a later batch may start with a
- * command whose id repeats an earlier one (a client retry that the engine answers from memory), and with
- * the id alone the server would swallow that whole later batch as a "duplicate".
+ * command id>` (fenced appends add `:f<fence seq>`: one owner's retries still dedupe, and a tenant deleted
+ * and created again within the dedupe window starts a new fence). The expected sequence is part of the id
+ * on purpose: a later batch may start with a command whose id repeats an earlier one (a client retry
+ * that the engine answers from memory), and with the id alone the server would swallow that whole later
+ * batch as a "duplicate".
  *
  * The chain: each batch carries header `Sb-Prev` = the stream seq of the partition's batch before it (0
  * for its first), so a loader can tell that the log still holds everything after the snapshot it loaded
@@ -118,6 +120,11 @@ const STORE_METADATA = 'switchboard_snapshot_store';
 const PREV_HEADER = 'Sb-Prev';
 /** Header of a pipelined batch: a lower bound of its previous batch's seq. */
 const PREV_MIN_HEADER = 'Sb-Prev-Min';
+/**
+ * Header of a partition's tombstone (DeleteTenant): a message on its batch subject, written fenced by
+ * its owner after every batch, that is no batch; the purge that removes the batches removes it too.
+ */
+const TOMBSTONE_HEADER = 'Sb-Tombstone';
 
 interface Place {
   stream: string;
@@ -380,11 +387,13 @@ export class JetStreamCommandLog implements CommandLog {
   async append(partition: string, commands: CommandEnvelope[], expectedLastSeq: number): Promise<number> {
     if (commands.length === 0) throw new SwitchboardError('SB_ERR_INTERNAL', 'empty batch');
     const first = commands[0] as CommandEnvelope;
-    const msgID = `${idToken(partition)}:${expectedLastSeq}:${first.id}`;
     const fence = this.fences.get(partition);
     if (fence === null) {
       throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${partition}: fenced by another owner`);
     }
+    // Fenced: the fence's seq too, so a tenant deleted and created again (its log starts over at
+    // expected 0) within the dedupe window is not taken for a retry of the old tenant's first batch.
+    const msgID = `${idToken(partition)}:${expectedLastSeq}:${first.id}${fence === undefined ? '' : `:f${fence}`}`;
     const prev = this.prevHeader(partition, fence !== undefined, expectedLastSeq);
     this.unacked.set(partition, (this.unacked.get(partition) ?? 0) + 1);
     try {
@@ -460,6 +469,56 @@ export class JetStreamCommandLog implements CommandLog {
     return (await lastMessageOn(this.jsm, this.streamOf(partition), this.subject(partition)))?.seq ?? 0;
   }
 
+  /**
+   * DeleteTenant's first step: a tombstone message on the partition's batch subject, fenced like an
+   * append (only the owner that fenced the partition last can write it), after every batch of it.
+   */
+  async tombstone(partition: string): Promise<void> {
+    const fence = this.fences.get(partition);
+    if (fence === null || fence === undefined) {
+      throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${partition}: not fenced by this node`);
+    }
+    try {
+      await this.pub.publish({
+        subject: this.subject(partition),
+        data: encodeBatch([]),
+        msgId: `tomb:${idToken(partition)}:${fence}`,
+        expectedLastSubjectSeq: fence,
+        expectedSubject: this.fenceSubject(partition),
+        headers: [[TOMBSTONE_HEADER, '1']],
+      });
+    } catch (e) {
+      if (isWrongLastSequence(e)) {
+        this.fences.set(partition, null);
+        throw new SwitchboardError('SB_ERR_NOT_OWNER', `partition ${partition}: fenced by another owner`);
+      }
+      throw new SwitchboardError(
+        'SB_ERR_UNAVAILABLE',
+        `tombstone of ${partition} failed: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** Whether the partition's last message is its tombstone (a deletion began and has not finished). */
+  async tombstoned(partition: string): Promise<boolean> {
+    const last = await lastMessageOn(this.jsm, this.streamOf(partition), this.subject(partition));
+    return last?.header?.get(TOMBSTONE_HEADER) === '1';
+  }
+
+  /**
+   * DeleteTenant's last step: purges the partition's fence subject, then its batch subject (every batch
+   * and the tombstone with them, in one purge), and forgets what this log knew of it. A crash between the
+   * two purges leaves the tombstone: whoever loads or deletes the partition next finishes. An owner
+   * still writing with the purged fence is refused (its fence is no longer the last message).
+   */
+  async remove(partition: string): Promise<void> {
+    const stream = this.streamOf(partition);
+    await this.jsm.streams.purge(stream, { filter: this.fenceSubject(partition) });
+    await this.jsm.streams.purge(stream, { filter: this.subject(partition) });
+    this.fences.delete(partition);
+    this.tails.delete(partition);
+  }
+
   async *read(partition: string, afterSeq: number): AsyncIterable<LogBatch> {
     const target = await this.lastSeq(partition);
     if (target <= afterSeq) return;
@@ -469,7 +528,9 @@ export class JetStreamCommandLog implements CommandLog {
     const msgs = await consumer.consume({ max_messages: 512 });
     try {
       for await (const m of msgs) {
-        yield withPrev({ seq: m.seq, commands: decodeBatch(m.data) }, m.headers);
+        // A tombstone is no batch (its partition's deletion finishes before anything reads it as one).
+        if (m.headers?.get(TOMBSTONE_HEADER) !== '1')
+          yield withPrev({ seq: m.seq, commands: decodeBatch(m.data) }, m.headers);
         if (m.seq >= target) break;
       }
     } finally {

@@ -48,6 +48,10 @@ export class EventFlushingSnapshotStore implements SnapshotStore {
     return this.inner.storedSeq(partition);
   }
 
+  async remove(partition: string): Promise<void> {
+    await this.inner.remove?.(partition);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

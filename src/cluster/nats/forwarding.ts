@@ -22,12 +22,17 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
-import type { EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
+import type { DeleteTenantResult, EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
 import { type Clock, monotonicClock, type Ownership, systemClock } from '../ports.js';
 import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
 import { ForwardDelays } from './forward-delays.js';
 import { isNoResponders } from './startup.js';
-import { rpcSubject } from './subjects.js';
+import { idToken, rpcSubject } from './subjects.js';
+
+/** Core NATS subject (no stream) on which a tenant's owner says the tenant was deleted. */
+export function tenantDeletedSubject(tenant: string, prefix = 'sb.deleted'): string {
+  return `${prefix}.${idToken(tenant)}`;
+}
 
 /** What the router needs from ownership beyond the port: who should own a tenant. */
 export interface ClusterOwnership extends Ownership {
@@ -73,7 +78,8 @@ export interface ClusterRouterOptions {
 type RpcCall = { hops: number; ms?: number; sent?: number; from?: string };
 type RpcRequest =
   | ({ kind: 'submit'; tenant: string; env: CommandEnvelope } & RpcCall)
-  | ({ kind: 'query'; tenant: string; q: Query } & RpcCall);
+  | ({ kind: 'query'; tenant: string; q: Query } & RpcCall)
+  | ({ kind: 'delete'; tenant: string; force: boolean } & RpcCall);
 
 type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
 
@@ -257,9 +263,62 @@ export class ClusterPartitionRouter implements PartitionRouter {
     );
   }
 
-  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
-    if (!this.opts.events) return this.opts.local.subscribe(filter, onEvent);
-    return subscribeClusterEvents(this.opts.nc, filter, onEvent, this.opts.eventSubjectPrefix);
+  /**
+   * DeleteTenant: served by the tenant's owner like any call (claimed first if nobody owns it and it
+   * exists or has a deletion to finish; a tenant that does not exist answers `existed: false` without
+   * anyone claiming it).
+   */
+  deleteTenant(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult> {
+    const deadline = Date.now() + (deadlineMs ?? this.defaultDeadline);
+    return this.route<DeleteTenantResult>(
+      tenant,
+      deadline,
+      0,
+      (ms) => this.deleteLocally(tenant, force, ms),
+      (hops) => ({ kind: 'delete', tenant, force, hops }),
+      () => this.opts.local.deleteIfAbsent?.(tenant) ?? Promise.resolve(null),
+    );
+  }
+
+  private deleteLocally(tenant: string, force: boolean, ms: number): Promise<DeleteTenantResult> {
+    if (!this.opts.local.deleteTenant)
+      return Promise.reject(
+        new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', 'this node cannot delete tenants'),
+      );
+    return this.opts.local.deleteTenant(tenant, force, ms);
+  }
+
+  /**
+   * Tells every node that the tenant was deleted here (its owner): their WatchEvents streams of it end.
+   * The host calls it after the tombstone (`PartitionHostOptions.onTenantDeleted`).
+   */
+  tenantDeleted(tenant: string): void {
+    try {
+      this.opts.nc.publish(tenantDeletedSubject(tenant));
+    } catch (e) {
+      this.opts.log?.('tenant deletion not announced', { tenant, err: String(e) });
+    }
+  }
+
+  subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
+    if (!this.opts.events) return this.opts.local.subscribe(filter, onEvent, onEnd);
+    const off = subscribeClusterEvents(this.opts.nc, filter, onEvent, this.opts.eventSubjectPrefix);
+    if (!onEnd) return off;
+    let ended = false;
+    const deleted = this.opts.nc.subscribe(tenantDeletedSubject(filter.tenant), {
+      callback: (err) => {
+        if (err || ended) return;
+        ended = true;
+        off();
+        deleted.unsubscribe();
+        onEnd();
+      },
+    });
+    return () => {
+      ended = true;
+      off();
+      deleted.unsubscribe();
+    };
   }
 
   /**
@@ -497,24 +556,34 @@ export class ClusterPartitionRouter implements PartitionRouter {
     const deadline = Date.now() + Math.max(1, Math.min(req.ms ?? this.defaultDeadline, 60_000));
     try {
       const result =
-        req.kind === 'submit'
+        req.kind === 'delete'
           ? await this.route(
               req.tenant,
               deadline,
               req.hops,
-              (ms) => this.opts.local.submit(req.tenant, this.stamped(req.env), ms),
+              (ms) => this.deleteLocally(req.tenant, req.force === true, ms),
               (hops) => ({ ...req, hops }),
-              () =>
-                this.opts.local.submitIfAbsent?.(req.tenant, this.stamped(req.env)) ?? Promise.resolve(null),
+              () => this.opts.local.deleteIfAbsent?.(req.tenant) ?? Promise.resolve(null),
             )
-          : await this.route(
-              req.tenant,
-              deadline,
-              req.hops,
-              (ms) => this.opts.local.query(req.tenant, req.q, ms),
-              (hops) => ({ ...req, hops }),
-              () => this.opts.local.queryIfAbsent?.(req.tenant, req.q) ?? Promise.resolve(null),
-            );
+          : req.kind === 'submit'
+            ? await this.route(
+                req.tenant,
+                deadline,
+                req.hops,
+                (ms) => this.opts.local.submit(req.tenant, this.stamped(req.env), ms),
+                (hops) => ({ ...req, hops }),
+                () =>
+                  this.opts.local.submitIfAbsent?.(req.tenant, this.stamped(req.env)) ??
+                  Promise.resolve(null),
+              )
+            : await this.route(
+                req.tenant,
+                deadline,
+                req.hops,
+                (ms) => this.opts.local.query(req.tenant, req.q, ms),
+                (hops) => ({ ...req, hops }),
+                () => this.opts.local.queryIfAbsent?.(req.tenant, req.q) ?? Promise.resolve(null),
+              );
       return { ok: true, result };
     } catch (e) {
       if (isSwitchboardError(e)) return { ok: false, code: e.code, message: e.message };

@@ -72,6 +72,25 @@ export class LeaseFencedCommandLog implements CommandLog {
     return this.inner.trim(partition, uptoSeq);
   }
 
+  /** Only under this node's lease, like an append. */
+  async tombstone(partition: string): Promise<void> {
+    if (!this.inner.tombstone) throw new SwitchboardError('SB_ERR_NOT_IMPLEMENTED', 'no tombstones');
+    const holds = this.ownership.holdsLease
+      ? this.ownership.holdsLease(partition)
+      : this.ownership.owns(partition);
+    if (!holds)
+      throw new SwitchboardError('SB_ERR_NOT_OWNER', `this node holds no lease on partition ${partition}`);
+    await this.inner.tombstone(partition);
+  }
+
+  async tombstoned(partition: string): Promise<boolean> {
+    return (await this.inner.tombstoned?.(partition)) ?? false;
+  }
+
+  async remove(partition: string): Promise<void> {
+    await this.inner.remove?.(partition);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

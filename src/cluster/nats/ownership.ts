@@ -508,6 +508,14 @@ export class KvOwnership implements Ownership {
 
   private onOwnerEntry(e: KvWatchEntry): void {
     const p = tokenToId(e.key);
+    if (e.operation === 'PURGE') {
+      // Given up for a tenant that does not exist (deleted, or never created: `relinquish`): nobody
+      // claims it until a call needs it; a handover deletes (DEL) instead, and the winner claims it.
+      const h = this.held.get(p);
+      if (h && e.revision > h.revision) this.drop(p, 'partition key purged');
+      this.observed.delete(p);
+      return;
+    }
     const v = parse<OwnerValue>(e);
     const prev = this.observed.get(p);
     if (!prev || prev.revision < e.revision) {
@@ -803,6 +811,31 @@ export class KvOwnership implements Ownership {
         });
     }
     if (this.held.get(partition) === h) this.held.delete(partition);
+  }
+
+  /**
+   * Gives up the partition of a tenant that does not exist (deleted here, or found absent after a claim):
+   * stop serving, let the host drain, then purge the key (CAS). Other nodes see the purge and forget the
+   * partition instead of claiming it (they would for a handover's delete), so no owner key is left.
+   */
+  async relinquish(partition: string): Promise<void> {
+    const h = this.held.get(partition);
+    if (!h || h.releasing) return;
+    h.releasing = true;
+    try {
+      await this.opts.beforeRelease?.(partition);
+    } catch (e) {
+      this.log('beforeRelease failed', { partition, err: String(e) });
+    }
+    this.log('partition given up (tenant absent)', { partition });
+    this.emit({ partition, owned: false });
+    try {
+      await this.owners.purge(idToken(partition), { previousSeq: h.revision });
+    } catch (e) {
+      if (!isWrongRevision(e)) this.log('partition key purge failed', { partition, err: String(e) });
+    }
+    if (this.held.get(partition) === h) this.held.delete(partition);
+    this.observed.delete(partition);
   }
 
   /**

@@ -155,6 +155,12 @@ export class JetStreamSnapshotStore implements SnapshotStore {
     return (await this.head(partition))?.head.seq ?? 0;
   }
 
+  /** Purges the partition's head and every chunk subject (DeleteTenant). Idempotent. */
+  async remove(partition: string): Promise<void> {
+    await this.jsm.streams.purge(this.stream, { filter: this.headSubject(partition) });
+    await this.jsm.streams.purge(this.stream, { filter: `${this.prefix}.${idToken(partition)}.c.>` });
+  }
+
   async load(partition: string): Promise<StoredSnapshot | null> {
     const cur = await this.head(partition);
     if (!cur) return null;
