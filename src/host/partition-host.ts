@@ -456,10 +456,15 @@ export class PartitionHost {
     if (this.parts.has(tenant) || this.known.has(tenant)) return true;
     if (this.ports.mode === 'embedded') return false;
     const { log, snapshots } = this.ports;
-    if (await log.tombstoned?.(tenant)) return false;
-    const [last, stored] = await Promise.all([log.lastSeq(tenant), snapshots.storedSeq(tenant)]);
-    if (this.parts.has(tenant)) return true;
-    return last > 0 || stored > 0;
+    try {
+      if (await log.tombstoned?.(tenant)) return false;
+      const [last, stored] = await Promise.all([log.lastSeq(tenant), snapshots.storedSeq(tenant)]);
+      if (this.parts.has(tenant)) return true;
+      return last > 0 || stored > 0;
+    } catch (e) {
+      // The shared stores did not answer (NATS cut off, a leader moving): retryable, like a failed claim.
+      throw unavailable(`whether tenant ${tenant} exists could not be read: ${(e as Error).message}; retry`);
+    }
   }
 
   /**
@@ -599,7 +604,10 @@ export class PartitionHost {
     if (this.closing) throw unavailable('the node is shutting down');
     await this.deletions.get(tenant)?.catch(() => undefined);
     if (await this.exists(tenant)) return null;
-    if (await this.ports.log.tombstoned?.(tenant)) return null;
+    const tombstoned = await Promise.resolve(this.ports.log.tombstoned?.(tenant)).catch((e: Error) => {
+      throw unavailable(`whether tenant ${tenant} is being deleted could not be read: ${e.message}; retry`);
+    });
+    if (tombstoned) return null;
     return { existed: false, openConversations: 0 };
   }
 
