@@ -126,6 +126,32 @@ export function commandLogContract(name: string, factory: () => Promise<CommandL
       expect((await collect(log.read(b, 0))).length).toBe(1);
     });
 
+    it('a tombstone (DeleteTenant) is no batch; remove then leaves an empty log that starts over, the tombstone gone last', async () => {
+      const log = await factory();
+      if (!log.tombstone || !log.remove || !log.tombstoned) return;
+      const p = tenant();
+      const other = tenant();
+      await log.fence?.(p);
+      const s1 = await log.append(p, [envelope()], 0);
+      const s2 = await log.append(p, [envelope()], s1);
+      await log.append(other, [envelope()], 0);
+      expect(await log.tombstoned(p)).toBe(false);
+      await log.tombstone(p);
+      expect(await log.tombstoned(p)).toBe(true);
+      expect((await collect(log.read(p, 0))).map((b) => b.seq)).toEqual([s1, s2]);
+      if (log.tombstones) expect(await log.tombstones()).toContain(p);
+      await log.remove(p);
+      await log.remove(p); // idempotent
+      expect(await log.tombstoned(p)).toBe(false);
+      if (log.tombstones) expect(await log.tombstones()).not.toContain(p);
+      expect(await log.lastSeq(p)).toBe(0);
+      expect(await collect(log.read(p, 0))).toEqual([]);
+      expect((await collect(log.read(other, 0))).length).toBe(1);
+      await log.fence?.(p);
+      const again = await log.append(p, [envelope()], 0);
+      expect((await collect(log.read(p, 0))).map((b) => b.seq)).toEqual([again]);
+    });
+
     it('a large group-committed batch of conversations round-trips', async () => {
       const log = await factory();
       const p = tenant();
@@ -267,6 +293,22 @@ export function snapshotStoreContract(
       const p = tenant();
       await Promise.all([30, 10, 50, 40].map((seq) => store.save(storedSnapshot(p, seq))));
       expect((await store.load(p))?.seq).toBe(50);
+    });
+
+    it('remove (DeleteTenant) deletes the snapshot, idempotently; a later save starts afresh, at any seq', async () => {
+      const store = await factory();
+      if (!store.remove) return;
+      const p = tenant();
+      const other = tenant();
+      await store.save(storedSnapshot(p, 30, { big: 'x'.repeat(5000) }));
+      await store.save(storedSnapshot(other, 7));
+      await store.remove(p);
+      await store.remove(p);
+      expect(await store.load(p)).toBeNull();
+      expect(await store.storedSeq(p)).toBe(0);
+      expect((await store.load(other))?.seq).toBe(7);
+      await store.save(storedSnapshot(p, 2));
+      expect(asSaved(await store.load(p))).toEqual(storedSnapshot(p, 2));
     });
 
     it('snapshots of different tenants are independent', async () => {
