@@ -80,7 +80,7 @@ export const OPTIONS = {
     env: 'SB_ADMIN_TOKEN',
     kind: 'string',
     default: '',
-    help: 'Token valid for every tenant',
+    help: 'Token valid for every tenant, and the only kind that may call DeleteTenant',
   },
   natsUrl: {
     flag: 'nats-url',
