@@ -393,8 +393,28 @@ export class PartitionHost {
     env: CommandEnvelope,
     deadlineMs?: number,
   ): Promise<ApplyResult> {
+    // Shed like any command (node-wide limit, loop lag): a flood of stray calls must not reach the
+    // workers unbounded. The probe counts as in flight while it runs.
+    if (this.inflight >= this.maxInflight) {
+      throw new SwitchboardError(
+        'SB_ERR_OVERLOADED',
+        `node has ${this.inflight} commands in flight; retry with backoff`,
+      );
+    }
+    if (this.loopLag && this.loopLag.lagMs > this.maxLoopLagMs) {
+      throw new SwitchboardError(
+        'SB_ERR_OVERLOADED',
+        `node is ${Math.round(this.loopLag.lagMs)} ms behind; retry with backoff`,
+      );
+    }
     const started = Date.now();
-    const blank = await withDeadline(this.submitIfAbsent(tenant, env), deadlineMs);
+    this.inflight++;
+    let blank: ApplyResult | null;
+    try {
+      blank = await withDeadline(this.submitIfAbsent(tenant, env), deadlineMs);
+    } finally {
+      this.inflight--;
+    }
     if (blank !== null) {
       // Cluster: this node may hold the lease (claimed by a router or a rebalance before anyone knew):
       // a tenant that does not exist keeps no owner key either.

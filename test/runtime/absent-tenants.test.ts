@@ -75,4 +75,12 @@ describe('tenants that do not exist', () => {
     expect(r2.ok && r2.duplicate).toBe(true);
     expect(await files(h.dir, 'log')).toHaveLength(1);
   });
+
+  it('stray calls are shed like any command when the node is at its in-flight limit (nothing reaches a worker)', async () => {
+    const h = await start({ maxInflight: 0 });
+    await expect(
+      h.send('stray-busy', { type: 'set_presence', agentId: 'nobody', presence: 'online' }),
+    ).rejects.toMatchObject({ code: 'SB_ERR_OVERLOADED' });
+    expect(await files(h.dir, 'log')).toEqual([]);
+  });
 });
