@@ -513,7 +513,8 @@ export class KvOwnership implements Ownership {
       // claims it until a call needs it; a handover deletes (DEL) instead, and the winner claims it.
       const h = this.held.get(p);
       if (h && e.revision > h.revision) this.drop(p, 'partition key purged');
-      this.observed.delete(p);
+      // Out of the view: the spread's cap and order change, so others may be wanted elsewhere now.
+      if (this.observed.delete(p)) this.queueRebalance();
       return;
     }
     const v = parse<OwnerValue>(e);
