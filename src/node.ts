@@ -194,6 +194,13 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         timeoutMs: config.grpcKeepaliveTimeoutMs,
         maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
       },
+      limits: {
+        grpc: {
+          maxConcurrentStreams: config.grpcMaxConcurrentStreams,
+          maxConnectionIdleMs: config.grpcMaxConnectionIdleMs,
+        },
+        http: { maxConnections: config.httpMaxConnections },
+      },
       ...(tls ? { tls } : {}),
       ...(config.traceCalls ? { callTrace: new CallTrace(config.traceCalls) } : {}),
     });

@@ -7,6 +7,7 @@
  * `sb-error-code` and `sb-field`.
  */
 import { readFileSync } from 'node:fs';
+import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -47,6 +48,98 @@ export interface GrpcServerOptions {
   callTrace?: CallTrace;
   /** A watcher is cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
   watchBufferBytes?: number;
+  /** Streams per connection, idle connections, slow request messages (default `DEFAULT_GRPC_LIMITS`). */
+  limits?: Partial<GrpcLimits>;
+}
+
+/**
+ * What one client connection may hold, before any token is checked (a token is read only once a call's
+ * request message has arrived): without these, one connection opened 200 000 streams that each sent
+ * headers and never a message, and held them for good (1 GiB of the node's memory).
+ */
+export interface GrpcLimits {
+  /** Concurrent calls (HTTP/2 streams) per connection, advertised in SETTINGS (`grpc.max_concurrent_streams`). */
+  maxConcurrentStreams: number;
+  /** A connection without a call for this long is closed with GOAWAY (`grpc.max_connection_idle_ms`); 0 = never. */
+  maxConnectionIdleMs: number;
+  /**
+   * A call whose request message has not fully arrived this long after its headers is ended with
+   * DEADLINE_EXCEEDED (every method of the API takes one request message, WatchEvents too).
+   */
+  requestMessageTimeoutMs: number;
+}
+
+/**
+ * Memory one HTTP/2 session may use by Node's accounting, MiB; past it Node refuses new streams and soon
+ * closes the session (GOAWAY INTERNAL_ERROR). grpc-js turns Node's 10 MiB limit off unless it is given,
+ * because Node's count runs far above the memory really used: 1 000 streams waiting for their message,
+ * then 1 000 more opened as the first were ended, went past 256 (RSS grew 5 MiB) and stayed under 1 024.
+ * So this is a backstop above the streams limit (1 MiB of Node's count per stream allowed), not the
+ * bound itself: that is `maxConcurrentStreams` with `requestMessageTimeoutMs`.
+ */
+export function maxSessionMemoryMb(maxConcurrentStreams: number): number {
+  return Math.max(1024, maxConcurrentStreams);
+}
+
+export const DEFAULT_GRPC_LIMITS: GrpcLimits = {
+  maxConcurrentStreams: 1000,
+  maxConnectionIdleMs: 120_000,
+  requestMessageTimeoutMs: 10_000,
+};
+
+/**
+ * A server interceptor that ends a call whose request message has not arrived within `timeoutMs` of its
+ * headers. grpc-js runs a handler only once the message is in, so until then nothing of ours (the token
+ * check included) sees the call, and a stream that sends headers alone would otherwise stay open for good.
+ */
+export function requestMessageTimeout(timeoutMs: number): grpc.ServerInterceptor {
+  return (_method, call) => {
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    const intercepted = new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        timer = setTimeout(() => {
+          timer = undefined;
+          intercepted.sendStatus({
+            code: grpc.status.DEADLINE_EXCEEDED,
+            details: `request: the request message did not arrive within ${timeoutMs} ms of the call's headers`,
+            metadata: requestTimeoutMetadata(),
+          });
+          // The answer ends our half only: a client that never ends its own would keep the stream, and
+          // its place under max_concurrent_streams, for good. RST_STREAM(NO_ERROR) after a complete answer
+          // says "send no more" (HTTP/2 §8.1). grpc-js keeps the HTTP/2 stream in a field of its base call.
+          const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
+          if (stream && !stream.closed) stream.close(h2constants.NGHTTP2_NO_ERROR);
+        }, timeoutMs);
+        next({
+          onReceiveMessage(message, nextMessage) {
+            stop();
+            nextMessage(message);
+          },
+          onReceiveHalfClose(nextHalfClose) {
+            stop();
+            nextHalfClose();
+          },
+          onCancel: stop,
+        });
+      },
+      sendStatus(status, nextStatus) {
+        stop();
+        nextStatus(status);
+      },
+    });
+    return intercepted;
+  };
+}
+
+function requestTimeoutMetadata(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('sb-error-code', 'SB_ERR_DEADLINE_EXCEEDED');
+  md.set('sb-field', 'request');
+  return md;
 }
 
 export interface KeepaliveOptions {
@@ -158,8 +251,15 @@ export class GrpcApiServer {
     this.callTrace = opts.callTrace;
     this.watchBufferBytes = opts.watchBufferBytes ?? WATCH_BUFFER_LIMIT;
     this.credentials = opts.tls ? opts.tls.grpcCredentials() : grpc.ServerCredentials.createInsecure();
+    const limits = { ...DEFAULT_GRPC_LIMITS, ...opts.limits };
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
+      'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
+      'grpc-node.max_session_memory': maxSessionMemoryMb(limits.maxConcurrentStreams),
+      ...(limits.maxConnectionIdleMs > 0
+        ? { 'grpc.max_connection_idle_ms': limits.maxConnectionIdleMs }
+        : {}),
+      interceptors: [requestMessageTimeout(limits.requestMessageTimeoutMs)],
       // Channelz (per-call counters and timestamps for a channelz admin service, which this server does
       // not expose) costs a tracker object and closures per call on the event loop: off.
       'grpc.enable_channelz': 0,

@@ -39,7 +39,39 @@ export interface HttpServerOptions {
   watchBufferBytes?: number;
   /** At a stop, how long open connections may still send a request (answered 503): default `LAST_CALL_MS`. */
   lastCallMs?: number;
+  /** Connection limits and timeouts (default `DEFAULT_HTTP_LIMITS`). */
+  limits?: Partial<HttpLimits>;
 }
+
+/**
+ * What clients may hold on the HTTP port before sending a request or a token: without these, ~23 000
+ * idle sockets filled the process's file descriptors (gRPC, snapshots and probes failed with EMFILE),
+ * and a socket that sent nothing, or one header byte every 10 s, stayed open for good.
+ */
+export interface HttpLimits {
+  /** Open connections at most; the ones past it are closed as soon as they are accepted (`server.maxConnections`). */
+  maxConnections: number;
+  /** A request's line and headers must arrive within this long of the connection or the previous answer. */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this long. */
+  requestTimeoutMs: number;
+  /**
+   * A socket on which nothing was received or sent for this long is closed: a connection that never sends
+   * a request, or an event stream whose client stopped reading (its heartbeats cannot be written).
+   */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed this long after its last answer. */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  // Above the 60 s idle timeout of common load balancers, so they close first (no race on reuse).
+  keepAliveTimeoutMs: 65_000,
+};
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SSE_HEARTBEAT_MS = 15_000;
@@ -81,15 +113,29 @@ export class HttpApiServer {
     this.watchBufferBytes = opts.watchBufferBytes ?? WATCH_BUFFER_LIMIT;
     this.lastCallMs = opts.lastCallMs ?? LAST_CALL_MS;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res);
+    const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+    const timeouts = {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      // How often the two timeouts above are checked (Node's default, 30 s, let them run 30 s over).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    };
     const tls = opts.tls;
     if (tls) {
       const { cert, key } = tls.current;
-      const https = createHttpsServer({ cert, key, keepAliveTimeout: 65_000 }, handler);
+      const https = createHttpsServer(
+        { cert, key, ...timeouts, handshakeTimeout: limits.headersTimeoutMs },
+        handler,
+      );
       tls.onChange((m) => https.setSecureContext({ cert: m.cert, key: m.key }));
       this.server = https;
     } else {
-      this.server = createServer({ keepAliveTimeout: 65_000 }, handler);
+      this.server = createServer(timeouts, handler);
     }
+    this.server.maxConnections = limits.maxConnections;
+    // No 'timeout' listener: Node destroys a socket idle this long.
+    this.server.setTimeout(limits.idleTimeoutMs);
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -99,7 +145,10 @@ export class HttpApiServer {
     });
     // Requests Node's parser refuses never reach a handler: answer them in the catalogue's terms too.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) {
+      // A request whose headers or body did not arrive in time (`headersTimeout`, `requestTimeout`):
+      // nobody is waiting for an answer (a client that never sent a request, or trickles one), and
+      // `end()` would leave the descriptor open until that client closed its side.
+      if (!socket.writable || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         socket.destroy();
         return;
       }

@@ -11,8 +11,8 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../cluster/ports.js';
 import type { PartitionRouter } from '../host/router.js';
 import type { CallTrace } from './call-trace.js';
-import { GrpcApiServer, type KeepaliveOptions } from './grpc-server.js';
-import { HttpApiServer } from './http-server.js';
+import { GrpcApiServer, type GrpcLimits, type KeepaliveOptions } from './grpc-server.js';
+import { HttpApiServer, type HttpLimits } from './http-server.js';
 import { SwitchboardService } from './service.js';
 import type { TlsFiles } from './tls.js';
 
@@ -44,6 +44,8 @@ export interface ApiOptions {
   callTrace?: CallTrace;
   /** Watchers (SSE and gRPC) are cut off past this many unsent bytes (default `WATCH_BUFFER_LIMIT`; tests lower it). */
   watchBufferBytes?: number;
+  /** Connection limits and timeouts of each port (defaults: `DEFAULT_GRPC_LIMITS`, `DEFAULT_HTTP_LIMITS`). */
+  limits?: { grpc?: Partial<GrpcLimits>; http?: Partial<HttpLimits> };
 }
 
 export interface Api {
@@ -73,6 +75,7 @@ export function createApi(opts: ApiOptions): Api {
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.callTrace ? { callTrace: opts.callTrace } : {}),
     ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
+    ...(opts.limits?.grpc ? { limits: opts.limits.grpc } : {}),
   });
   const httpServer = new HttpApiServer({
     service,
@@ -81,6 +84,7 @@ export function createApi(opts: ApiOptions): Api {
     maxBodyBytes: maxMessageBytes,
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
+    ...(opts.limits?.http ? { limits: opts.limits.http } : {}),
   });
   return {
     service,

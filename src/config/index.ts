@@ -315,6 +315,27 @@ export const OPTIONS = {
     default: '0',
     help: 'gRPC: ask clients to reconnect after this long (calls in flight get 30 s to finish), so they spread over nodes added since; 0 = never',
   },
+  grpcMaxConcurrentStreams: {
+    flag: 'grpc-max-concurrent-streams',
+    env: 'SB_GRPC_MAX_CONCURRENT_STREAMS',
+    kind: 'string',
+    default: '1000',
+    help: 'gRPC: concurrent calls (HTTP/2 streams) per client connection; a call whose request message has not arrived 10 s after its headers is ended (DEADLINE_EXCEEDED)',
+  },
+  grpcMaxConnectionIdleMs: {
+    flag: 'grpc-max-connection-idle-ms',
+    env: 'SB_GRPC_MAX_CONNECTION_IDLE_MS',
+    kind: 'string',
+    default: '120000',
+    help: 'gRPC: close a client connection (GOAWAY) that has had no call for this long; clients reconnect on their next call; 0 = never',
+  },
+  httpMaxConnections: {
+    flag: 'http-max-connections',
+    env: 'SB_HTTP_MAX_CONNECTIONS',
+    kind: 'string',
+    default: '10000',
+    help: 'HTTP: open connections at most (more are closed when accepted); keep it well below the file-descriptor limit (ulimit -n)',
+  },
   tlsCert: {
     flag: 'tls-cert',
     env: 'SB_TLS_CERT',
@@ -507,6 +528,13 @@ const fields = z.object({
     .number()
     .int()
     .refine((v) => v === 0 || (v >= 10_000 && v <= 2_147_483_647), '0 (never) or at least 10000'),
+  // Under 100 a gateway's concurrent calls on its one connection would queue in the client.
+  grpcMaxConcurrentStreams: positive.min(100).max(1_000_000),
+  grpcMaxConnectionIdleMs: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 1000 && v <= 2_147_483_647), '0 (never) or at least 1000'),
+  httpMaxConnections: positive.min(10).max(10_000_000),
   tlsCert: z.string(),
   tlsKey: z.string(),
   tlsClientCa: z.string(),

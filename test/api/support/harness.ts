@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { KeepaliveOptions } from '../../../src/api/grpc-server.js';
-import { type Api, createApi } from '../../../src/api/index.js';
+import { type Api, type ApiOptions, createApi } from '../../../src/api/index.js';
 import type { TlsFiles } from '../../../src/api/tls.js';
 import { AdminServiceClient } from '../../../src/gen/switchboard/v1/admin.js';
 import { AgentDeskServiceClient } from '../../../src/gen/switchboard/v1/agent_desk.js';
@@ -47,6 +47,7 @@ export async function startHarness(
     watchBufferBytes?: number;
     /** Default: engines with default options. */
     router?: InMemoryRouter;
+    limits?: ApiOptions['limits'];
   } = {},
 ): Promise<Harness> {
   const router = opts.router ?? new InMemoryRouter();
@@ -64,6 +65,7 @@ export async function startHarness(
     ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
+    ...(opts.limits ? { limits: opts.limits } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
   // With TLS the test makes its own clients (with the CA it generated); these then stay unconnected.
