@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorSpec, retryAfterMs, SwitchboardError } from '../errors/catalogue.js';
@@ -104,6 +105,8 @@ export class HttpApiServer {
   /** Open client connections (plain or TLS), to know when the last one has closed. */
   private readonly sockets = new Set<Socket>();
   private onAllClosed: (() => void) | null = null;
+  /** `--tls-client-ca`: `/v1/…` needs a client certificate the CA signed (verified in the handshake). */
+  private mutualTls = false;
 
   constructor(opts: HttpServerOptions) {
     this.service = opts.service;
@@ -123,12 +126,24 @@ export class HttpApiServer {
     };
     const tls = opts.tls;
     if (tls) {
-      const { cert, key } = tls.current;
+      const { cert, key, clientCa } = tls.current;
+      // With a client CA, the /v1 mirror requires what gRPC requires: a certificate that CA signed.
+      // Asked for, not required, in the handshake: probes and Prometheus (no certificate) still reach
+      // /healthz, /readyz and /metrics; `handle` refuses /v1 on a connection without a verified one.
+      this.mutualTls = clientCa !== null;
       const https = createHttpsServer(
-        { cert, key, ...timeouts, handshakeTimeout: limits.headersTimeoutMs },
+        {
+          cert,
+          key,
+          ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+          ...timeouts,
+          handshakeTimeout: limits.headersTimeoutMs,
+        },
         handler,
       );
-      tls.onChange((m) => https.setSecureContext({ cert: m.cert, key: m.key }));
+      tls.onChange((m) =>
+        https.setSecureContext({ cert: m.cert, key: m.key, ...(m.clientCa ? { ca: m.clientCa } : {}) }),
+      );
       this.server = https;
     } else {
       this.server = createServer(timeouts, handler);
@@ -261,6 +276,19 @@ export class HttpApiServer {
       res.writeHead(200, { 'content-type': this.registry.contentType });
       res.end(body);
       return;
+    }
+
+    if (this.mutualTls && !(req.socket as TLSSocket).authorized) {
+      return this.drainThen(
+        req,
+        res,
+        'http',
+        new SwitchboardError(
+          'SB_ERR_UNAUTHENTICATED',
+          'a client certificate signed by the --tls-client-ca of this node is required (mutual TLS), as on the gRPC port',
+        ),
+        t0,
+      );
     }
 
     let match: ReturnType<RouteTable['match']>;

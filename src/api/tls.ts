@@ -7,8 +7,10 @@
  * rotation caught half-way (new certificate, old key) or a deleted file keeps the last good material
  * and is reported, where grpc-js's own file watcher would drop TLS until the next good read.
  *
- * With a client CA, gRPC callers must present a certificate it signed (mutual TLS). The HTTP port does
- * not ask for one: kubelet probes and Prometheus scrape it, and its `/v1` mirror still requires API tokens.
+ * With a client CA, gRPC callers must present a certificate it signed (mutual TLS), and so must callers
+ * of the HTTP port's `/v1` mirror: HTTPS asks every client for one but lets the handshake through without
+ * it, because kubelet probes and Prometheus use `/healthz`, `/readyz` and `/metrics` without a certificate;
+ * `/v1/…` on a connection without a verified certificate is refused (401 `SB_ERR_UNAUTHENTICATED`).
  */
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -18,7 +20,7 @@ import { ReloadingFiles } from './reloading-files.js';
 export interface TlsConfig {
   certFile: string;
   keyFile: string;
-  /** Set ⇒ gRPC clients must present a certificate signed by one of these CAs. */
+  /** Set ⇒ gRPC and HTTP `/v1` clients must present a certificate signed by one of these CAs. */
   clientCaFile?: string;
   /** How often the files are checked for a change, ms. */
   reloadMs: number;

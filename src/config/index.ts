@@ -355,7 +355,7 @@ export const OPTIONS = {
     env: 'SB_TLS_CLIENT_CA',
     kind: 'string',
     default: '',
-    help: 'PEM CA file: set ⇒ gRPC clients must present a certificate it signed (mutual TLS; the HTTP port, for probes and Prometheus, does not ask)',
+    help: 'PEM CA file: set ⇒ gRPC clients and HTTP /v1 callers must present a certificate it signed (mutual TLS; /healthz, /readyz and /metrics stay open to probes and Prometheus)',
   },
   reloadSeconds: {
     flag: 'reload-seconds',

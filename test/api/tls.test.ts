@@ -91,17 +91,28 @@ async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
   throw new Error('expected the call to fail');
 }
 
-function httpsGet(port: number, ca: Buffer, pathname: string): Promise<{ status: number; body: string }> {
+function httpsGet(
+  port: number,
+  ca: Buffer,
+  pathname: string,
+  opts: { method?: string; body?: string; client?: string; token?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: pathname, ca, method: 'GET' }, (res) => {
-      let body = '';
-      res.on('data', (d) => {
-        body += d;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const identity = opts.client ? { key: read(`${opts.client}.key`), cert: read(`${opts.client}.pem`) } : {};
+    const headers = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+    const method = opts.method ?? 'GET';
+    const req = request(
+      { host: '127.0.0.1', port, path: pathname, ca, method, headers, ...identity },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
-    req.end();
+    req.end(opts.body);
   });
 }
 
@@ -122,7 +133,7 @@ describe.skipIf(!openssl)('TLS on the API ports', () => {
     await expect(fetch(`http://127.0.0.1:${h.httpPort}/healthz`)).rejects.toThrow();
   });
 
-  it('with a client CA, gRPC callers need a certificate it signed; the HTTP port does not ask for one', async () => {
+  it('with a client CA, gRPC callers need a certificate it signed; so does the HTTP /v1 mirror, not the probes', async () => {
     replace('tls.pem', 'server1.pem');
     replace('tls.key', 'server1.key');
     const tls = new TlsFiles({
@@ -138,7 +149,29 @@ describe.skipIf(!openssl)('TLS on the API ports', () => {
     expect(none.code).toBe(grpc.status.UNAVAILABLE);
     const stranger = grpc.credentials.createSsl(read('ca1.pem'), read('stranger.key'), read('stranger.pem'));
     expect((await failure(upsert(adminClient(h.grpcPort, stranger)))).code).toBe(grpc.status.UNAVAILABLE);
-    expect(await httpsGet(h.httpPort, read('ca1.pem'), '/healthz')).toMatchObject({ status: 200 });
+    // Probes and Prometheus present no certificate.
+    for (const probe of ['/healthz', '/readyz', '/metrics']) {
+      expect(await httpsGet(h.httpPort, read('ca1.pem'), probe), probe).toMatchObject({ status: 200 });
+    }
+    // The mirror of the API asks what gRPC asks (before: a PUT with no certificate and no token created a queue).
+    const put = (client?: string) =>
+      httpsGet(h!.httpPort, read('ca1.pem'), '/v1/tenants/acme/queues/mirror', {
+        method: 'PUT',
+        body: JSON.stringify({ name: 'M', channel: 'CHANNEL_CHAT', strategy: 'STRATEGY_LONGEST_IDLE' }),
+        token: 'tok-admin',
+        ...(client ? { client } : {}),
+      });
+    for (const client of [undefined, 'stranger']) {
+      const r = await put(client);
+      expect(r.status, `client certificate ${client}`).toBe(401);
+      expect(JSON.parse(r.body).error.code).toBe('SB_ERR_UNAUTHENTICATED');
+    }
+    const events = await httpsGet(h.httpPort, read('ca1.pem'), '/v1/tenants/acme/events', {
+      token: 'tok-admin',
+    });
+    expect(events.status).toBe(401);
+    expect(await h.router.query('acme', { type: 'queue', queueId: 'mirror' })).toMatchObject({ queue: null });
+    expect(await put('client')).toMatchObject({ status: 200 });
   });
 
   it('a rotated certificate is served without a restart; a half-rotated pair keeps the old one', async () => {
