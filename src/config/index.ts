@@ -66,21 +66,21 @@ export const OPTIONS = {
     env: 'SB_TOKENS',
     kind: 'string',
     default: '',
-    help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB"; a tenant listed twice has two (rotation); none = auth off',
+    help: 'Per-tenant API tokens: "tenantA=tokA,tenantB=tokB" (each at least 16 characters); a tenant listed twice has two (rotation); none = auth off',
   },
   tokensFile: {
     flag: 'tokens-file',
     env: 'SB_TOKENS_FILE',
     kind: 'string',
     default: '',
-    help: 'File with the per-tenant tokens (same pairs, one per line or comma-separated, # comments), re-read when it changes: rotate tokens without a restart (instead of --tokens)',
+    help: 'File with the per-tenant tokens (same pairs, one per line or comma-separated, # comments at the start of a line or after a space), re-read when it changes: rotate tokens without a restart (instead of --tokens)',
   },
   adminToken: {
     flag: 'admin-token',
     env: 'SB_ADMIN_TOKEN',
     kind: 'string',
     default: '',
-    help: 'Token valid for every tenant, and the only kind that may call DeleteTenant',
+    help: 'Token valid for every tenant (at least 16 characters), and the only kind that may call DeleteTenant',
   },
   natsUrl: {
     flag: 'nats-url',
@@ -379,9 +379,16 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);
 /** Two: the token in use and its replacement while clients move over. */
 const MAX_TOKENS_PER_TENANT = 2;
+/**
+ * Shortest API token accepted (`--tokens`, `--tokens-file`, `--admin-token`): a short one can be guessed
+ * online, since the node answers every guess. 16 random characters (~95 bits in base64) are out of reach.
+ */
+export const MIN_TOKEN_LENGTH = 16;
 
 /**
- * `tenant=token` pairs separated by commas or newlines (a `#` starts a comment to the end of its line),
+ * `tenant=token` pairs separated by commas or newlines (a `#` at the start of a line or after a space or
+ * tab starts a comment to the end of its line; one inside a token is part of it: `Xk29#fT8…` was cut to
+ * `Xk29`, and a token at least `MIN_TOKEN_LENGTH` long),
  * as `--tokens` and the `--tokens-file` take them. A tenant may be listed twice (current and next token),
  * so a token can be rotated without downtime: add the new one, move the clients, drop the old one.
  *
@@ -391,11 +398,12 @@ const MAX_TOKENS_PER_TENANT = 2;
  * `token=tenant`, a `:` typed for `=`).
  */
 export function parseTokenList(text: string): { tokens: Record<string, string[]> } | { error: string } {
-  const out: Record<string, string[]> = {};
+  // Keyed by tenant ids, which may be `__proto__` or `constructor`: no prototype to find them in.
+  const out: Record<string, string[]> = Object.create(null);
   const owner = new Map<string, string>();
   const lines = text.split('\n');
   for (let l = 0; l < lines.length; l++) {
-    const entries = (lines[l] as string).replace(/#.*$/, '').split(',');
+    const entries = (lines[l] as string).replace(/(^|[ \t])#.*$/, '').split(',');
     let k = 0;
     for (const raw of entries) {
       const pair = raw.trim();
@@ -417,6 +425,12 @@ export function parseTokenList(text: string): { tokens: Record<string, string[]>
             error: `${where}: the tenant is not a valid tenant id (${why}; ${tenant.length} characters, not shown: it may be a token)`,
           };
         }
+      }
+      if (token.length < MIN_TOKEN_LENGTH) {
+        const whose = tenant === ADMIN_TENANT ? 'the admin token (*)' : `the token of "${tenant}"`;
+        return {
+          error: `${where}: ${whose} has ${token.length} characters, at least ${MIN_TOKEN_LENGTH} are required (a short token can be guessed)`,
+        };
       }
       const other = owner.get(token);
       if (other !== undefined && other !== tenant) {
@@ -475,7 +489,12 @@ const fields = z.object({
     return r.tokens;
   }),
   tokensFile: z.string(),
-  adminToken: z.string(),
+  adminToken: z
+    .string()
+    .refine(
+      (t) => t === '' || t.length >= MIN_TOKEN_LENGTH,
+      `at least ${MIN_TOKEN_LENGTH} characters (a short token can be guessed)`,
+    ),
   natsUrl: z.string(),
   natsCreds: z.string(),
   natsTlsCa: z.string(),

@@ -77,8 +77,10 @@ function adminClient(
   return c;
 }
 
-const upsert = (c: AdminServiceClient) =>
-  call(c, c.upsertQueue, { tenant: 'acme', requestId: '', queue: chatQueue('billing') }, 'tok-admin', {
+/** A real node refuses tokens under 16 characters (the harness takes its own as they are). */
+const NODE_ADMIN_TOKEN = 'tok-admin-0123456789';
+const upsert = (c: AdminServiceClient, token = 'tok-admin') =>
+  call(c, c.upsertQueue, { tenant: 'acme', requestId: '', queue: chatQueue('billing') }, token, {
     deadline: Date.now() + 3000,
   });
 
@@ -256,11 +258,14 @@ describe.skipIf(!openssl)('TLS on the API ports', () => {
           '--tls-key',
           path('server1.key'),
           '--admin-token',
-          'tok-admin',
+          NODE_ADMIN_TOKEN,
         ],
       });
       try {
-        await upsert(adminClient(node.grpcPort, grpc.credentials.createSsl(read('ca1.pem')), RETRYING));
+        await upsert(
+          adminClient(node.grpcPort, grpc.credentials.createSsl(read('ca1.pem')), RETRYING),
+          NODE_ADMIN_TOKEN,
+        );
         const metrics = await httpsGet(node.httpPort, read('ca1.pem'), '/metrics');
         expect(metrics.status).toBe(200);
         const line = metrics.body

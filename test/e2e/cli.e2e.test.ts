@@ -118,7 +118,7 @@ describe('switchboard CLI', () => {
 
   it('secrets never reach the terminal: configuration errors name the pair, not its text', () => {
     const r = run([], {
-      SB_TOKENS: 'acme=ValidTok111,globex:TypoTok222',
+      SB_TOKENS: 'acme=ValidTok111-0123456,globex:TypoTok222',
       SB_WORKERS: 'many',
       MONGO_URL: 'mongodb://sb:MongoPass999@db:27017/switchboard',
     });
@@ -134,7 +134,7 @@ describe('switchboard CLI', () => {
 
   it('--demo with authentication on prints how to pass a token, never a token', async () => {
     const node = await startNodeProcess({
-      args: ['--demo', '--tokens', 'demo=DemoTok123', '--admin-token', 'AdminTok456'],
+      args: ['--demo', '--tokens', 'demo=DemoTok123-0123456', '--admin-token', 'AdminTok456-0123456'],
     });
     nodes.push(node);
     const out = node.lines().join('\n');

@@ -29,7 +29,7 @@ import { StatisticsServiceClient } from '../../src/gen/switchboard/v1/statistics
 import { type NodeProcess, startNodeProcess } from '../support/node-process.js';
 
 const TENANT = 'acme';
-const TOKEN = 'tok-acme';
+const TOKEN = 'tok-acme-0123456789';
 
 let node: NodeProcess;
 let clients: ReturnType<typeof connect>;

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, helpText, OPTIONS, parseConfig, redactUrlCredentials } from '../../src/config/index.js';
+import {
+  ConfigError,
+  helpText,
+  OPTIONS,
+  parseConfig,
+  parseTokenList,
+  redactUrlCredentials,
+} from '../../src/config/index.js';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const r = parseConfig(argv, env);
@@ -26,13 +33,13 @@ describe('node configuration', () => {
     const env = {
       SB_GRPC_PORT: '6000',
       SB_HTTP_PORT: '7000',
-      SB_TOKENS: 'acme=tok-a, globex=tok-g',
+      SB_TOKENS: 'acme=tok-a-0123456789ab, globex=tok-g-0123456789ab',
       SB_DEMO: 'true',
     };
     const c = config(['--grpc-port', '0'], env);
     expect(c.grpcPort).toBe(0);
     expect(c.httpPort).toBe(7000);
-    expect(c.tokens).toEqual({ acme: ['tok-a'], globex: ['tok-g'] });
+    expect(c.tokens).toEqual({ acme: ['tok-a-0123456789ab'], globex: ['tok-g-0123456789ab'] });
     expect(c.demo).toBe(true);
   });
 
@@ -53,8 +60,9 @@ describe('node configuration', () => {
   });
 
   it('a tenant listed twice has two tokens (rotation); a third, or one token for two tenants, is refused', () => {
-    const c = config(['--tokens', 'acme=old,globex=g,acme=new,acme=old'], {});
-    expect(c.tokens).toEqual({ acme: ['old', 'new'], globex: ['g'] });
+    const [old, nu, g] = ['old-0123456789abcd', 'new-0123456789abcd', 'g-0123456789abcdef'];
+    const c = config(['--tokens', `acme=${old},globex=${g},acme=${nu},acme=${old}`], {});
+    expect(c.tokens).toEqual({ acme: [old, nu], globex: [g] });
     const issues = (argv: string[]) => {
       try {
         parseConfig(argv, {});
@@ -63,8 +71,10 @@ describe('node configuration', () => {
       }
       throw new Error('expected a ConfigError');
     };
-    expect(issues(['--tokens', 'acme=a,acme=b,acme=c'])).toMatch(/--tokens.*"acme" has more than 2 tokens/);
-    expect(issues(['--tokens', 'acme=same,globex=same'])).toMatch(/--tokens.*both "acme" and "globex"/);
+    expect(issues(['--tokens', `acme=a${old},acme=b${old},acme=c${old}`])).toMatch(
+      /--tokens.*"acme" has more than 2 tokens/,
+    );
+    expect(issues(['--tokens', `acme=${old},globex=${old}`])).toMatch(/--tokens.*both "acme" and "globex"/);
   });
 
   it('an invalid --tokens is named by line and pair, never echoed: the value holds tokens', () => {
@@ -76,26 +86,67 @@ describe('node configuration', () => {
       }
       throw new Error('expected a ConfigError');
     };
-    const typo = issues({ SB_TOKENS: 'acme=ValidTok111,globex:TypoTok222' });
+    const typo = issues({ SB_TOKENS: 'acme=ValidTok111-0123456,globex:TypoTok222' });
     expect(typo).toMatch(/--tokens \(SB_TOKENS\): line 1, pair 2: not tenant=token/);
     expect(typo).toContain('value not shown');
     expect(typo).not.toMatch(/ValidTok111|TypoTok222/);
     // A token with '/' or '+' (base64) typed before the tenant: not a tenant id, and not shown either.
-    const swapped = issues({ SB_TOKENS: 'acme=a1,q8/Secret+Tok=globex' });
+    const swapped = issues({ SB_TOKENS: 'acme=a1-0123456789abcdef,q8/Secret+Tok=globex' });
     expect(swapped).toMatch(/line 1, pair 2: the tenant is not a valid tenant id/);
     expect(swapped).not.toMatch(/q8|Secret/);
   });
 
   it('every tenant of --tokens must be one the API accepts (the admin "*" aside); one bad pair refuses them all', () => {
-    expect(() => parseConfig(['--tokens', 'acme=a1,de mo=spaceTok'], {})).toThrow(
+    expect(() => parseConfig(['--tokens', 'acme=a1-0123456789abcdef,de mo=spaceTok'], {})).toThrow(
       /line 1, pair 2: the tenant is not a valid tenant id/,
     );
     expect(() => parseConfig(['--tokens', `${'t'.repeat(65)}=x`], {})).toThrow(/not a valid tenant id/);
-    expect(config(['--tokens', 'acme=a1,*=adm1,acme.eu=e1'], {}).tokens).toEqual({
-      acme: ['a1'],
-      '*': ['adm1'],
-      'acme.eu': ['e1'],
+    const [a1, adm1, e1] = ['a1-0123456789abcdef', 'adm1-0123456789abcd', 'e1-0123456789abcdef'];
+    expect(config(['--tokens', `acme=${a1},*=${adm1},acme.eu=${e1}`], {}).tokens).toEqual({
+      acme: [a1],
+      '*': [adm1],
+      'acme.eu': [e1],
     });
+  });
+
+  it('a # inside a token is part of it (a comment starts a line or follows a space); tokens under 16 characters are refused, naming the line', () => {
+    const globex = 'Xk29#fT8qLmZ1pR7vW3n';
+    expect(config(['--tokens', `acme=acme-0123456789ab,globex=${globex}`], {}).tokens).toEqual({
+      acme: ['acme-0123456789ab'],
+      globex: [globex],
+    });
+    expect(parseTokenList(`# tokens\nglobex=${globex} # rotated 2026-12\n\t# acme=gone\n`)).toEqual({
+      tokens: { globex: [globex] },
+    });
+    const issues = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      try {
+        parseConfig(argv, env);
+      } catch (e) {
+        return (e as ConfigError).issues.join('\n');
+      }
+      throw new Error('expected a ConfigError');
+    };
+    const short = issues([], { SB_TOKENS: 'acme=acme-0123456789ab\nglobex=Xk29' });
+    expect(short).toMatch(
+      /--tokens \(SB_TOKENS\): line 2, pair 1: the token of "globex" has 4 characters, at least 16/,
+    );
+    expect(short).not.toContain('Xk29');
+    expect(issues(['--tokens', '*=adm1'])).toMatch(/line 1, pair 1: the admin token \(\*\) has 4 characters/);
+    expect(issues(['--admin-token', 'AdminTok456'])).toMatch(/--admin-token \(SB_ADMIN_TOKEN\): at least 16/);
+    expect(issues(['--admin-token', 'AdminTok456'])).not.toContain('AdminTok456');
+  });
+
+  it('tenant ids that name Object.prototype members are tenants like any other (were a crash)', () => {
+    const t = 'tok-0123456789abcdef';
+    const r = parseTokenList(`__proto__=a${t}\nconstructor=b${t}\ntoString=c${t},__proto__=d${t}`);
+    expect('tokens' in r && Object.entries(r.tokens)).toEqual([
+      ['__proto__', [`a${t}`, `d${t}`]],
+      ['constructor', [`b${t}`]],
+      ['toString', [`c${t}`]],
+    ]);
+    expect(Object.entries(config(['--tokens', `__proto__=a${t}`], {}).tokens)).toEqual([
+      ['__proto__', [`a${t}`]],
+    ]);
   });
 
   it('URLs with credentials are shown without them', () => {
@@ -148,7 +199,7 @@ describe('node configuration', () => {
       tokens: {},
     });
     try {
-      parseConfig(['--tokens', 'acme=a', '--tokens-file', '/etc/sb/tokens'], {});
+      parseConfig(['--tokens', 'acme=a-0123456789abcdef', '--tokens-file', '/etc/sb/tokens'], {});
       expect.unreachable();
     } catch (e) {
       expect((e as ConfigError).issues.join('\n')).toMatch(
