@@ -457,15 +457,37 @@ export class HttpApiServer {
     e: SwitchboardError,
     startedAt: number,
   ): void {
-    const answer = () =>
+    let answered = false;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
       this.sendError(res, method, e, startedAt, { token: bearerToken(req.headers.authorization) });
+    };
     if (req.readableEnded) {
       answer();
       return;
     }
+    // Drained up to the body limit only: past it (declared or sent) the answer goes out at once and the
+    // connection closes, instead of reading any amount from a caller no route, token or limit checked
+    // (200 MB were read from an unauthenticated upload to /nope).
+    const cut = () => {
+      if (answered) return;
+      req.pause();
+      res.setHeader('connection', 'close');
+      res.once('finish', () => req.socket.destroy());
+      answer();
+    };
+    if (Number(req.headers['content-length']) > this.maxBodyBytes) {
+      cut();
+      return;
+    }
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.maxBodyBytes) cut();
+    });
     req.once('end', answer);
     req.once('error', () => res.destroy());
-    req.resume();
   }
 }
 

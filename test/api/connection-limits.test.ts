@@ -149,4 +149,35 @@ describe('HTTP port', () => {
       { what: '/healthz once connections were freed' },
     );
   });
+
+  it('reads no more than the body limit of a request it refuses unread (no route), then closes', async () => {
+    h = await startHarness({ maxMessageBytes: 64 * 1024 });
+    // Chunked, so no length announces it: the node must count what it drains.
+    const upload = rawSocket(
+      h.httpPort,
+      'POST /nope HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n',
+    );
+    const chunk = `${(64 * 1024).toString(16)}\r\n${'x'.repeat(64 * 1024)}\r\n`;
+    let sent = 0;
+    while (!upload.closed() && sent < 64 * 1024 * 1024) {
+      if (!upload.socket.write(chunk)) await new Promise((r) => setTimeout(r, 5));
+      sent += 64 * 1024;
+      if (sent % (1024 * 1024) === 0) await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => upload.closed(), { what: 'the server to close the upload', timeoutMs: 10_000 });
+    // (Its answer is sent, but a client still writing gets the connection reset before reading it.)
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+    // One announcing its length is answered before its body, and closed.
+    const declared = rawSocket(
+      h.httpPort,
+      'PUT /nope HTTP/1.1\r\nhost: x\r\ncontent-length: 200000000\r\n\r\n',
+    );
+    let answer = '';
+    declared.socket.on('data', (d: Buffer) => {
+      answer += d.toString();
+    });
+    await waitFor(() => declared.closed(), { what: 'the declared upload to be closed', timeoutMs: 5_000 });
+    expect(answer).toMatch(/^HTTP\/1\.1 404 /);
+    expect(answer).toMatch(/^connection: close$/im);
+  });
 });
