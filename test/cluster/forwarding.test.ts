@@ -1,6 +1,7 @@
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toQueueConfig } from '../../src/api/validate/queue.js';
 import { type EventBatch, JetStreamEventPublisher } from '../../src/cluster/nats/events.js';
 import { ClusterPartitionRouter } from '../../src/cluster/nats/forwarding.js';
 import { KvOwnership } from '../../src/cluster/nats/ownership.js';
@@ -9,6 +10,7 @@ import type { Clock } from '../../src/cluster/ports.js';
 import type { Query, QueryResult } from '../../src/engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../src/engine/types.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../src/host/router.js';
+import { chatQueue } from '../api/support/fixtures.js';
 import { envelope } from '../support/contracts.js';
 import { natsForTest } from '../support/nats-server.js';
 import { waitFor } from '../support/wait-for.js';
@@ -266,6 +268,52 @@ describe('forwarding to the lease holder', () => {
     expect(applied).toContain(slowButInBudget.id);
     expect(applied).not.toContain(late.id);
     expect(winner.router.forwardedTooLate).toBe(1);
+  });
+
+  it('the owner refuses a forwarded call the API would have refused (a forged one: any NATS client can publish)', async () => {
+    const { a, c } = await twoRouters();
+    const tenant = 'forged-calls';
+    const owner = a.ownership.desiredOwner(tenant);
+    const [winner, other] = owner === a.ownership.nodeId ? [a, c] : [c, a];
+    await winner.router.submit(tenant, envelope()); // the owner claims it
+    const rpc = async (body: unknown) => {
+      const m = await other.nc.request(rpcSubject(winner.ownership.nodeId), JSON.stringify(body), {
+        timeout: 5000,
+      });
+      return m.json<{ ok: boolean; code?: string; message?: string }>();
+    };
+    const badQueue = envelope({
+      type: 'upsert_queue',
+      queue: { ...toQueueConfig(chatQueue('q')), id: 'has space/and slash', name: 'x'.repeat(100_000) },
+    });
+    expect(await rpc({ kind: 'submit', tenant, env: badQueue, hops: 1 })).toMatchObject({
+      ok: false,
+      code: 'SB_ERR_INVALID_ARGUMENT',
+    });
+    const weird = '../../weird tenant';
+    expect(await rpc({ kind: 'submit', tenant: weird, env: envelope(), hops: 1 })).toMatchObject({
+      ok: false,
+      code: 'SB_ERR_INVALID_ARGUMENT',
+      message: expect.stringMatching(/^tenant: /),
+    });
+    // In a batch too, each call on its own.
+    const good = envelope();
+    const batch = await other.nc.request(
+      rpcSubject(winner.ownership.nodeId),
+      JSON.stringify({
+        kind: 'batch',
+        calls: [
+          { kind: 'submit', tenant, env: good, hops: 1 },
+          { kind: 'submit', tenant, env: badQueue, hops: 1 },
+        ],
+      }),
+      { timeout: 5000 },
+    );
+    expect(batch.json<{ batch: { ok: boolean }[] }>().batch.map((r) => r.ok)).toEqual([true, false]);
+    const applied = winner.host.applied.map((x) => ({ tenant: x.tenant, id: x.id }));
+    expect(applied).toContainEqual({ tenant, id: good.id });
+    expect(applied.some((x) => x.id === badQueue.id || x.tenant === weird)).toBe(false);
+    expect(winner.router.forwardedRefused).toBe(3);
   });
 
   it('events of an owned tenant are stored in the events stream under its subject and reach other routers', async () => {

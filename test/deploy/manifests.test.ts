@@ -314,6 +314,22 @@ describe('NATS JetStream cluster', () => {
   });
 });
 
+describe('NATS authorization example', () => {
+  const natsServer = findNatsServer();
+  it.skipIf(!natsServer)(
+    'deploy/nats/nats-auth.example.conf is accepted by nats-server -t, and gives gateways no sb.rpc, sb.cmd or KV',
+    () => {
+      const file = join(ROOT, 'deploy', 'nats', 'nats-auth.example.conf');
+      const r = spawnSync(natsServer!, ['-t', '-c', file], { encoding: 'utf8' });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const text = readFileSync(file, 'utf8');
+      const gateway = /GATEWAY_ACME = \{([\s\S]*?)\n {2}\}/.exec(text)?.[1] ?? '';
+      expect(gateway).toMatch(/subscribe: \["sb\.evt\.acme"/);
+      expect(gateway).not.toMatch(/"sb\.rpc|"sb\.cmd|"sb\.>|"sb\.evt\.>|\$KV|"\$JS\.>|"\$JS\.API\.>"/);
+    },
+  );
+});
+
 describe('alerts and dashboard queries', () => {
   it('every alert query parses and uses only listed metrics and their labels', () => {
     for (const r of rule.spec.groups.flatMap((g: Obj) => g.rules)) {

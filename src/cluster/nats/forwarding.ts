@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { checkForwardedQuery, checkForwardedSubmit } from '../../api/validate/forwarded.js';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
@@ -139,6 +140,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
   forwardRequests = 0;
   /** Forwarded calls this node did not serve because they reached it after their deadline. */
   forwardedTooLate = 0;
+  /** Forwarded calls refused as no node would have sent them (invalid tenant, command or field). */
+  forwardedRefused = 0;
 
   constructor(private readonly opts: ClusterRouterOptions) {
     this.defaultDeadline = opts.defaultDeadlineMs ?? 10_000;
@@ -552,6 +555,25 @@ export class ClusterPartitionRouter implements PartitionRouter {
           message: `the call reached the owner ${Math.round(late)} ms late, past its ${req.ms} ms budget: not applied`,
         };
       }
+    }
+    // As the API checks its callers: anyone with access to the cluster's NATS can publish here.
+    try {
+      if (req.kind === 'submit') checkForwardedSubmit(req.tenant, req.env);
+      else if (req.kind === 'query') checkForwardedQuery(req.tenant, req.q);
+      else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit or query', 'kind');
+    } catch (e) {
+      const err = isSwitchboardError(e)
+        ? e
+        : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed forwarded call');
+      // Logged at 1, 2, 4, 8… refusals: a signal that something other than a node publishes here.
+      if ((++this.forwardedRefused & (this.forwardedRefused - 1)) === 0) {
+        this.opts.log?.('forwarded call refused: not one the API would have sent', {
+          refused: this.forwardedRefused,
+          field: err.field,
+          err: err.message.slice(0, 200),
+        });
+      }
+      return { ok: false, code: err.code, message: err.message };
     }
     const deadline = Date.now() + Math.max(1, Math.min(req.ms ?? this.defaultDeadline, 60_000));
     try {
