@@ -76,6 +76,12 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SSE_HEARTBEAT_MS = 15_000;
+/**
+ * A `/metrics` text is served again to scrapes arriving this soon after it was rendered, or four times
+ * as long as the render took if that is longer (Prometheus scrapes every 15–60 s: several replicas
+ * still see fresh figures, a flood gets one render a second at most).
+ */
+export const METRICS_REUSE_MS = 1_000;
 /** How long a watcher cut off for reading too slowly gets to take its last event before its socket closes. */
 const SSE_CUT_GRACE_MS = 5_000;
 /**
@@ -105,6 +111,8 @@ export class HttpApiServer {
   /** Open client connections (plain or TLS), to know when the last one has closed. */
   private readonly sockets = new Set<Socket>();
   private onAllClosed: (() => void) | null = null;
+  /** The last `/metrics` render (see `metricsText`). */
+  private metrics: { text: Promise<string>; rendering: boolean; reuseUntil: number } | null = null;
   /** `--tls-client-ca`: `/v1/…` needs a client certificate the CA signed (verified in the handshake). */
   private mutualTls = false;
 
@@ -236,6 +244,33 @@ export class HttpApiServer {
     clearTimeout(timer);
   }
 
+  /**
+   * The exposition text, rendered at most once at a time and reused for `METRICS_REUSE_MS` after: `/metrics`
+   * takes no token, and its render grows with every tenant's queues and agents (3 000 queues: 11.9 MB,
+   * 1.2 s of event loop), so 10 concurrent scrapes held /healthz for 6 s and other tenants' calls were
+   * refused OVERLOADED. Scrapes arriving while one renders, or just after, share its text.
+   */
+  private metricsText(): Promise<string> {
+    const m = this.metrics;
+    if (m !== null && (m.rendering || performance.now() < m.reuseUntil)) return m.text;
+    const started = performance.now();
+    const next = { text: this.registry.metrics(), rendering: true, reuseUntil: 0 };
+    this.metrics = next;
+    next.text.then(
+      () => {
+        // A render that took long is reused for longer: a scrape flood costs the loop a fifth at most.
+        const done = performance.now();
+        next.rendering = false;
+        next.reuseUntil = done + Math.max(METRICS_REUSE_MS, 4 * (done - started));
+      },
+      () => {
+        // Not reused: the next scrape renders again.
+        if (this.metrics === next) this.metrics = null;
+      },
+    );
+    return next.text;
+  }
+
   /** Never rejects: anything unexpected becomes a logged INTERNAL answer (or a cut connection). */
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
@@ -271,7 +306,7 @@ export class HttpApiServer {
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready' });
     }
     if (pathname === '/metrics' && method === 'GET') {
-      const body = await this.registry.metrics();
+      const body = await this.metricsText();
       this.lastOnConnection(res);
       res.writeHead(200, { 'content-type': this.registry.contentType });
       res.end(body);
