@@ -194,6 +194,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         timeoutMs: config.grpcKeepaliveTimeoutMs,
         maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
       },
+      tenantLimits: { maxQueues: config.maxQueuesPerTenant, maxAgents: config.maxAgentsPerTenant },
       limits: {
         grpc: {
           maxConcurrentStreams: config.grpcMaxConcurrentStreams,

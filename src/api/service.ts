@@ -158,7 +158,17 @@ export interface ServiceOptions {
   auth: AuthConfig;
   registry: Registry;
   logger: Logger;
+  /** Most queues / agents per tenant, stamped on each upsert's envelope (the engine enforces them). */
+  tenantLimits?: TenantLimits;
 }
+
+export interface TenantLimits {
+  maxQueues: number;
+  maxAgents: number;
+}
+
+/** `--max-queues-per-tenant`, `--max-agents-per-tenant` defaults (SPEC §5: 100 000 agents per tenant). */
+export const DEFAULT_TENANT_LIMITS: TenantLimits = { maxQueues: 1000, maxAgents: 100_000 };
 
 type Timer = { observe(v: number): void };
 
@@ -236,8 +246,10 @@ export class SwitchboardService {
   private readonly boot = randomBytes(6).toString('base64url');
   private seq = 0;
   private readonly rejections: RejectionLog;
+  private readonly tenantLimits: TenantLimits;
 
   constructor(opts: ServiceOptions) {
+    this.tenantLimits = opts.tenantLimits ?? DEFAULT_TENANT_LIMITS;
     this.router = opts.router;
     this.clock = opts.clock;
     this.logger = opts.logger;
@@ -344,7 +356,8 @@ export class SwitchboardService {
     try {
       const tenant = this.authorise(req, ctx);
       const agent = toAgentConfig(req.agent);
-      await this.apply(tenant, { type: 'upsert_agent', agent }, this.id('upsert_agent', req.requestId), ctx);
+      const id = this.id('upsert_agent', req.requestId);
+      await this.apply(tenant, { type: 'upsert_agent', agent }, id, ctx, this.tenantLimits.maxAgents);
       return { agent: out.agentToProto(agent) };
     } finally {
       this.timers.upsertAgent.observe((performance.now() - t0) / 1000);
@@ -399,7 +412,8 @@ export class SwitchboardService {
     try {
       const tenant = this.authorise(req, ctx);
       const queue = toQueueConfig(req.queue);
-      await this.apply(tenant, { type: 'upsert_queue', queue }, this.id('upsert_queue', req.requestId), ctx);
+      const id = this.id('upsert_queue', req.requestId);
+      await this.apply(tenant, { type: 'upsert_queue', queue }, id, ctx, this.tenantLimits.maxQueues);
       return { queue: out.queueToProto(queue) };
     } finally {
       this.timers.upsertQueue.observe((performance.now() - t0) / 1000);
@@ -974,8 +988,15 @@ export class SwitchboardService {
    * (deadline passed) is the caller's; a rejection of the returned promise goes through
    * `toSwitchboardError`. Not async, so the hot methods await the router's promise directly.
    */
-  private submit(tenant: string, cmd: Command, id: string, ctx: CallContext): Promise<ApplyResult> {
-    const env: CommandEnvelope = { id, at: this.clock.now(), cmd };
+  private submit(
+    tenant: string,
+    cmd: Command,
+    id: string,
+    ctx: CallContext,
+    limit?: number,
+  ): Promise<ApplyResult> {
+    const env: CommandEnvelope =
+      limit === undefined ? { id, at: this.clock.now(), cmd } : { id, at: this.clock.now(), cmd, limit };
     return this.router.submit(tenant, env, this.remaining(ctx));
   }
 
@@ -1002,10 +1023,11 @@ export class SwitchboardService {
     cmd: Command,
     id: string,
     ctx: CallContext,
+    limit?: number,
   ): Promise<Extract<ApplyResult, { ok: true }>> {
     let result: ApplyResult;
     try {
-      result = await this.submit(tenant, cmd, id, ctx);
+      result = await this.submit(tenant, cmd, id, ctx, limit);
     } catch (e) {
       throw toSwitchboardError(e, this.logger);
     }

@@ -257,6 +257,20 @@ export const OPTIONS = {
     default: '',
     help: 'Commands in flight for one tenant before SB_ERR_OVERLOADED, so one flooding tenant cannot take every slot of the node (at most --max-inflight; default a quarter of it, 5000 at the default)',
   },
+  maxQueuesPerTenant: {
+    flag: 'max-queues-per-tenant',
+    env: 'SB_MAX_QUEUES_PER_TENANT',
+    kind: 'string',
+    default: '1000',
+    help: 'Queues one tenant may have; UpsertQueue of one more is refused (SB_ERR_TENANT_LIMIT_REACHED, FAILED_PRECONDITION / 409)',
+  },
+  maxAgentsPerTenant: {
+    flag: 'max-agents-per-tenant',
+    env: 'SB_MAX_AGENTS_PER_TENANT',
+    kind: 'string',
+    default: '100000',
+    help: 'Agents one tenant may have; UpsertAgent of one more is refused (SB_ERR_TENANT_LIMIT_REACHED)',
+  },
   maxLoopLagMs: {
     flag: 'max-loop-lag-ms',
     env: 'SB_MAX_LOOP_LAG_MS',
@@ -531,6 +545,8 @@ const fields = z.object({
   // Unset: a quarter of --max-inflight (the host's rule), so lowering --max-inflight alone stays valid.
   maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
+  maxQueuesPerTenant: positive.max(1_000_000),
+  maxAgentsPerTenant: positive.max(10_000_000),
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   traceCalls: z.string(),
   snapshotEvery: positive,

@@ -65,16 +65,16 @@ function mustConv(p: Partition, id: string, field = 'conversationId'): Conv {
 }
 
 /** Applies a validated command. Throws `Rejection` before any mutation when the command cannot apply. */
-export function execute(p: Partition, cmd: Command, at: number): Reply {
+export function execute(p: Partition, cmd: Command, at: number, limit?: number): Reply {
   if (cmd.type === 'tick') return tick(p, Math.max(p.now, at));
   p.now = Math.max(p.now, at);
   switch (cmd.type) {
     case 'upsert_agent':
-      return upsertAgent(p, normAgent(cmd.agent));
+      return upsertAgent(p, normAgent(cmd.agent), limit);
     case 'remove_agent':
       return removeAgent(p, cmd.agentId);
     case 'upsert_queue':
-      return upsertQueue(p, normQueue(cmd.queue));
+      return upsertQueue(p, normQueue(cmd.queue), limit);
     case 'remove_queue':
       return removeQueue(p, cmd.queueId);
     case 'upsert_customer':
@@ -113,9 +113,16 @@ export function execute(p: Partition, cmd: Command, at: number): Reply {
 
 // ------------------------------------------------------------------ configuration
 
-function upsertAgent(p: Partition, cfg: AgentConfig): Reply {
+function upsertAgent(p: Partition, cfg: AgentConfig, limit: number | undefined): Reply {
   const a = p.agents.get(cfg.id);
   if (!a) {
+    if (limit !== undefined && p.agents.size >= limit) {
+      reject(
+        'SB_ERR_TENANT_LIMIT_REACHED',
+        `the tenant has ${p.agents.size} agents, the most this node allows (--max-agents-per-tenant ${limit}); remove one first`,
+        'agent.id',
+      );
+    }
     p.addAgent(cfg);
     return OK;
   }
@@ -161,8 +168,15 @@ function removeAgent(p: Partition, id: string): Reply {
   return OK;
 }
 
-function upsertQueue(p: Partition, cfg: QueueConfig): Reply {
+function upsertQueue(p: Partition, cfg: QueueConfig, limit: number | undefined): Reply {
   const old = p.queues.get(cfg.id);
+  if (!old && limit !== undefined && p.queues.size >= limit) {
+    reject(
+      'SB_ERR_TENANT_LIMIT_REACHED',
+      `the tenant has ${p.queues.size} queues, the most this node allows (--max-queues-per-tenant ${limit}); remove one first`,
+      'queue.id',
+    );
+  }
   if (old && old.cfg.channel !== cfg.channel && old.active > 0)
     reject(
       'SB_ERR_QUEUE_IN_USE',

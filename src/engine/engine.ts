@@ -98,7 +98,7 @@ export class RoutingEngine implements Engine {
     p.events = [];
     let result: ApplyResult;
     try {
-      const reply = execute(p, env.cmd, env.at);
+      const reply = execute(p, env.cmd, env.at, env.limit);
       result = { ok: true, reply, events: p.events };
     } catch (e) {
       p.now = before;

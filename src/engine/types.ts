@@ -213,6 +213,12 @@ export interface CommandEnvelope {
   /** Epoch milliseconds, stamped once by the node that accepted the command. */
   at: number;
   cmd: Command;
+  /**
+   * `upsert_queue` / `upsert_agent`: the most queues / agents the tenant may have; one more is refused
+   * (`SB_ERR_TENANT_LIMIT_REACHED`). Stamped by the API from the node's configuration and logged with the
+   * command, so a replay decides as the live apply did, whatever the configuration is then.
+   */
+  limit?: number;
 }
 
 /** Why an assignment went where it did. */

@@ -306,6 +306,7 @@ export function validateEnvelope(env: unknown): EngineError | null {
     id(e.id, 'id');
     if (typeof e.at !== 'number' || !Number.isFinite(e.at) || e.at < 0)
       fail('at', 'at must be epoch milliseconds');
+    if (e.limit !== undefined) int(e.limit, 'limit', 0, 1_000_000_000);
     const cmd = obj(e.cmd, 'cmd');
     command(cmd);
     return null;

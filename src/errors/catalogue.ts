@@ -130,6 +130,13 @@ export const ERRORS = {
     summary:
       'DeleteTenant: the tenant still has waiting, offered or assigned conversations (end them, or delete with force)',
   },
+  SB_ERR_TENANT_LIMIT_REACHED: {
+    grpc: GrpcCode.FAILED_PRECONDITION,
+    http: 409,
+    retryable: false,
+    summary:
+      'the tenant already has as many queues or agents as the node allows (--max-queues-per-tenant, --max-agents-per-tenant)',
+  },
   SB_ERR_PAYLOAD_TOO_LARGE: {
     grpc: GrpcCode.RESOURCE_EXHAUSTED,
     http: 413,

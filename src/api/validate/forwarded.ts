@@ -57,6 +57,12 @@ export function checkForwardedQuery(tenant: unknown, q: unknown): void {
   }
 }
 
+/** A forwarded DeleteTenant: the tenant id as the API checks it, and `force` a boolean when given. */
+export function checkForwardedDelete(tenant: unknown, force: unknown): void {
+  checkTenant(tenant);
+  if (force !== undefined && typeof force !== 'boolean') invalid('force', 'must be a boolean');
+}
+
 function checkCommand(c: Fields): void {
   switch (c.type) {
     case 'enqueue':

@@ -19,7 +19,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { checkForwardedQuery, checkForwardedSubmit } from '../../api/validate/forwarded.js';
+import {
+  checkForwardedDelete,
+  checkForwardedQuery,
+  checkForwardedSubmit,
+} from '../../api/validate/forwarded.js';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
@@ -560,7 +564,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
     try {
       if (req.kind === 'submit') checkForwardedSubmit(req.tenant, req.env);
       else if (req.kind === 'query') checkForwardedQuery(req.tenant, req.q);
-      else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit or query', 'kind');
+      else if (req.kind === 'delete') checkForwardedDelete(req.tenant, req.force);
+      else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit, query or delete', 'kind');
     } catch (e) {
       const err = isSwitchboardError(e)
         ? e

@@ -48,6 +48,7 @@ export async function startHarness(
     /** Default: engines with default options. */
     router?: InMemoryRouter;
     limits?: ApiOptions['limits'];
+    tenantLimits?: ApiOptions['tenantLimits'];
   } = {},
 ): Promise<Harness> {
   const router = opts.router ?? new InMemoryRouter();
@@ -66,6 +67,7 @@ export async function startHarness(
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.tenantLimits ? { tenantLimits: opts.tenantLimits } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
   // With TLS the test makes its own clients (with the CA it generated); these then stay unconnected.
