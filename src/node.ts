@@ -195,6 +195,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         maxConnectionAgeMs: config.grpcMaxConnectionAgeMs,
       },
       tenantLimits: { maxQueues: config.maxQueuesPerTenant, maxAgents: config.maxAgentsPerTenant },
+      watcherLimits: {
+        perTenant: config.maxWatchersPerTenant,
+        bufferBudgetBytes: config.watchBufferBudgetMb * 1024 * 1024,
+      },
       limits: {
         grpc: {
           maxConcurrentStreams: config.grpcMaxConcurrentStreams,

@@ -26,10 +26,12 @@ import type { CallTrace } from './call-trace.js';
 import { descriptorPath } from './descriptors.js';
 import {
   type CallContext,
+  SLOW_WATCHER,
   type SwitchboardService,
   toSwitchboardError,
   UNARY_METHODS,
   type UnaryMethod,
+  WATCH_BUDGET_FULL,
   WATCH_BUFFER_LIMIT,
 } from './service.js';
 import type { TlsFiles } from './tls.js';
@@ -375,7 +377,8 @@ export class GrpcApiServer {
     // bytes, and a client that stopped reading grew the node's heap by ~450 B per event without ever
     // reaching the limit. Each event is encoded here and its bytes counted until its write completes
     // (held back by HTTP/2 flow control while the client does not read).
-    let unsent = 0;
+    // Also counted against the node's budget for all watchers (`WatchBudget`).
+    const unsent = this.service.watcherBytes();
     let cut = false;
     /** Ends the stream with an error answer (counted like every other). */
     const end = (err: SwitchboardError) => {
@@ -395,18 +398,19 @@ export class GrpcApiServer {
         ctx,
         (e: PublishedEvent) => {
           if (cut) return;
-          if (unsent > this.watchBufferBytes) {
+          const bytes = Event.encode(eventToProto(e)).finish();
+          const slow = unsent.unsent > this.watchBufferBytes;
+          if (slow || !unsent.take(bytes.byteLength)) {
             cut = true;
             // Dropped now: the stream's end waits behind the unread bytes, maybe for ever.
             unsubscribe();
+            unsent.end();
             this.watchers.delete(call);
-            end(new SwitchboardError('SB_ERR_OVERLOADED', 'the watcher reads too slowly; reconnect'));
+            end(new SwitchboardError('SB_ERR_OVERLOADED', slow ? SLOW_WATCHER : WATCH_BUDGET_FULL));
             return;
           }
-          const bytes = Event.encode(eventToProto(e)).finish();
-          unsent += bytes.byteLength;
           (call.write as (chunk: unknown, cb: () => void) => boolean)(bytes, () => {
-            unsent -= bytes.byteLength;
+            unsent.written(bytes.byteLength);
           });
         },
         end,
@@ -428,6 +432,7 @@ export class GrpcApiServer {
     this.watchers.add(call);
     const done = () => {
       unsubscribe();
+      unsent.end();
       this.watchers.delete(call);
     };
     call.on('cancelled', done);

@@ -19,8 +19,10 @@ import { bearerToken } from './auth.js';
 import { EVENTS_PATH, type Route, RouteTable } from './routes.js';
 import {
   type CallContext,
+  SLOW_WATCHER,
   type SwitchboardService,
   toSwitchboardError,
+  WATCH_BUDGET_FULL,
   WATCH_BUFFER_LIMIT,
 } from './service.js';
 import type { TlsFiles } from './tls.js';
@@ -403,6 +405,8 @@ export class HttpApiServer {
   private events(req: IncomingMessage, res: ServerResponse, tenant: string, query: string): void {
     let unsubscribe: () => void = () => {};
     let cut = false;
+    // Counted against the node's budget for all watchers (`WatchBudget`) until each write is flushed.
+    const unsent = this.service.watcherBytes();
     try {
       const ctx = contextOf(req);
       // As for other routes: who is asking comes before what the request says.
@@ -421,18 +425,23 @@ export class HttpApiServer {
         ctx,
         (e: PublishedEvent) => {
           if (cut) return;
-          if (res.writableLength > this.watchBufferBytes) {
+          const text = `event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`;
+          const bytes = Buffer.byteLength(text);
+          const slow = res.writableLength > this.watchBufferBytes;
+          if (slow || !unsent.take(bytes)) {
             // As over gRPC: say why (it reaches a client that resumes reading), then let go of the buffer.
             cut = true;
             this.service.countError('watchEvents', 'SB_ERR_OVERLOADED');
             unsubscribe();
+            unsent.end();
+            const message = slow ? SLOW_WATCHER : WATCH_BUDGET_FULL;
             res.end(
-              `event: error\ndata: ${JSON.stringify({ error: { code: 'SB_ERR_OVERLOADED', message: 'the watcher reads too slowly; reconnect' } })}\n\n`,
+              `event: error\ndata: ${JSON.stringify({ error: { code: 'SB_ERR_OVERLOADED', message } })}\n\n`,
             );
             setTimeout(() => res.destroy(), SSE_CUT_GRACE_MS).unref();
             return;
           }
-          res.write(`event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`);
+          res.write(text, () => unsent.written(bytes));
         },
         (err) => {
           // The token was revoked by a reload: say why, then end the stream.
@@ -459,6 +468,7 @@ export class HttpApiServer {
     res.on('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
+      unsent.end();
       this.streams.delete(res);
     });
   }

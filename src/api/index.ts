@@ -13,7 +13,7 @@ import type { PartitionRouter } from '../host/router.js';
 import type { CallTrace } from './call-trace.js';
 import { GrpcApiServer, type GrpcLimits, type KeepaliveOptions } from './grpc-server.js';
 import { HttpApiServer, type HttpLimits } from './http-server.js';
-import { SwitchboardService, type TenantLimits } from './service.js';
+import { SwitchboardService, type TenantLimits, type WatcherLimits } from './service.js';
 import type { TlsFiles } from './tls.js';
 
 export { CallTrace } from './call-trace.js';
@@ -46,6 +46,8 @@ export interface ApiOptions {
   watchBufferBytes?: number;
   /** Most queues / agents per tenant (default `DEFAULT_TENANT_LIMITS`). */
   tenantLimits?: TenantLimits;
+  /** Event watchers per tenant and their node-wide buffer budget (default `DEFAULT_WATCHER_LIMITS`). */
+  watcherLimits?: Partial<WatcherLimits>;
   /** Connection limits and timeouts of each port (defaults: `DEFAULT_GRPC_LIMITS`, `DEFAULT_HTTP_LIMITS`). */
   limits?: { grpc?: Partial<GrpcLimits>; http?: Partial<HttpLimits> };
 }

@@ -71,6 +71,74 @@ import { toRoutingConfig } from './validate/routing.js';
  */
 export const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
 
+/**
+ * Event watchers: at most `perTenant` open per tenant, and at most `bufferBudgetBytes` of unsent event
+ * bytes for all of them on the node (each one also has its own `WATCH_BUFFER_LIMIT`). Before, 100 SSE
+ * watchers that did not read, opened with one tenant's token, took the node from 132 to 579 MiB.
+ */
+export interface WatcherLimits {
+  perTenant: number;
+  bufferBudgetBytes: number;
+}
+
+/** Why a watcher was cut off (`SB_ERR_OVERLOADED`): its own buffer, or the node's for all of them. */
+export const SLOW_WATCHER = 'the watcher reads too slowly; reconnect';
+export const WATCH_BUDGET_FULL =
+  "the node's buffer for event watchers is full (--watch-buffer-budget-mb): the slowest readers are cut off; reconnect";
+
+export const DEFAULT_WATCHER_LIMITS: WatcherLimits = {
+  perTenant: 1000,
+  bufferBudgetBytes: 256 * 1024 * 1024,
+};
+
+/**
+ * The node's unsent event bytes, shared by every watcher of both transports: a watcher takes an event's
+ * bytes before writing it and gives them back when the write completes (or when it ends).
+ */
+export class WatchBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+  /** False (nothing taken) when `bytes` more would pass the budget. */
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+/** What one watcher holds of the node's `WatchBudget`; `end` gives back what is still out. */
+export class WatcherBytes {
+  private held = 0;
+  private ended = false;
+  constructor(private readonly budget: WatchBudget) {}
+  get unsent(): number {
+    return this.held;
+  }
+  take(bytes: number): boolean {
+    if (this.ended || !this.budget.take(bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+  /** A write completed. */
+  written(bytes: number): void {
+    if (this.ended) return;
+    this.held -= bytes;
+    this.budget.give(bytes);
+  }
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.budget.give(this.held);
+    this.held = 0;
+  }
+}
+
 /** What a transport knows about the caller. */
 export interface CallContext {
   /** Bearer token from `authorization`, if any. */
@@ -150,6 +218,7 @@ export const SERVICE_ERROR_CODES: readonly ErrorCode[] = [
   'SB_ERR_METHOD_NOT_ALLOWED',
   'SB_ERR_UNAVAILABLE',
   'SB_ERR_INTERNAL',
+  'SB_ERR_TOO_MANY_WATCHERS',
 ];
 
 export interface ServiceOptions {
@@ -160,6 +229,8 @@ export interface ServiceOptions {
   logger: Logger;
   /** Most queues / agents per tenant, stamped on each upsert's envelope (the engine enforces them). */
   tenantLimits?: TenantLimits;
+  /** Event watchers per tenant and their node-wide buffer budget (default `DEFAULT_WATCHER_LIMITS`). */
+  watcherLimits?: Partial<WatcherLimits>;
 }
 
 export interface TenantLimits {
@@ -247,9 +318,17 @@ export class SwitchboardService {
   private seq = 0;
   private readonly rejections: RejectionLog;
   private readonly tenantLimits: TenantLimits;
+  private readonly watchersPerTenant: number;
+  /** Open watchers by tenant. */
+  private readonly watchers = new Map<string, number>();
+  /** Unsent event bytes of every watcher on the node. */
+  readonly watchBudget: WatchBudget;
 
   constructor(opts: ServiceOptions) {
     this.tenantLimits = opts.tenantLimits ?? DEFAULT_TENANT_LIMITS;
+    const watcherLimits = { ...DEFAULT_WATCHER_LIMITS, ...opts.watcherLimits };
+    this.watchersPerTenant = watcherLimits.perTenant;
+    this.watchBudget = new WatchBudget(watcherLimits.bufferBudgetBytes);
     this.router = opts.router;
     this.clock = opts.clock;
     this.logger = opts.logger;
@@ -902,7 +981,21 @@ export class SwitchboardService {
   /** Checks and authorises a WatchEvents call; the transport subscribes with the returned filter. */
   eventFilter(req: WatchEventsRequest, ctx: CallContext): EventFilter {
     const tenant = this.authorise(req, ctx);
-    return toEventFilter(tenant, req);
+    const filter = toEventFilter(tenant, req);
+    const open = this.watchers.get(tenant) ?? 0;
+    if (open >= this.watchersPerTenant) {
+      throw new SwitchboardError(
+        'SB_ERR_TOO_MANY_WATCHERS',
+        `tenant "${tenant}" has ${open} event watchers open, the most this node allows (--max-watchers-per-tenant ${this.watchersPerTenant}); close one`,
+      );
+    }
+    // The transports subscribe right after (no await between): counted from then on.
+    return filter;
+  }
+
+  /** How many byte-counted writes a watcher may have unsent, out of the node's budget. */
+  watcherBytes(): WatcherBytes {
+    return new WatcherBytes(this.watchBudget);
   }
 
   /**
@@ -920,6 +1013,16 @@ export class SwitchboardService {
     let checkedWith = this.auth;
     let off: (() => void) | null = null;
     let ended = false;
+    const tenant = filter.tenant;
+    this.watchers.set(tenant, (this.watchers.get(tenant) ?? 0) + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (this.watchers.get(tenant) ?? 1) - 1;
+      if (n === 0) this.watchers.delete(tenant);
+      else this.watchers.set(tenant, n);
+    };
     off = this.router.subscribe(
       filter,
       (e) => {
@@ -931,6 +1034,7 @@ export class SwitchboardService {
           } catch (err) {
             ended = true;
             off?.();
+            uncount();
             onRevoked(toSwitchboardError(err, this.logger));
             return;
           }
@@ -941,12 +1045,14 @@ export class SwitchboardService {
         // The tenant was deleted: no more events come.
         if (ended) return;
         ended = true;
+        uncount();
         onEnded();
       },
     );
     return () => {
       ended = true;
       off?.();
+      uncount();
     };
   }
 

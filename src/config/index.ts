@@ -271,6 +271,20 @@ export const OPTIONS = {
     default: '100000',
     help: 'Agents one tenant may have; UpsertAgent of one more is refused (SB_ERR_TENANT_LIMIT_REACHED)',
   },
+  maxWatchersPerTenant: {
+    flag: 'max-watchers-per-tenant',
+    env: 'SB_MAX_WATCHERS_PER_TENANT',
+    kind: 'string',
+    default: '1000',
+    help: 'Event watchers (WatchEvents, SSE) one tenant may have open on the node; one more is refused (SB_ERR_TOO_MANY_WATCHERS, RESOURCE_EXHAUSTED / 429)',
+  },
+  watchBufferBudgetMb: {
+    flag: 'watch-buffer-budget-mb',
+    env: 'SB_WATCH_BUFFER_BUDGET_MB',
+    kind: 'string',
+    default: '256',
+    help: 'MiB of unsent events all watchers of the node may hold together (each also at most 8 MiB); a watcher whose next event would pass it is cut off (SB_ERR_OVERLOADED)',
+  },
   maxLoopLagMs: {
     flag: 'max-loop-lag-ms',
     env: 'SB_MAX_LOOP_LAG_MS',
@@ -546,6 +560,9 @@ const fields = z.object({
   maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
   maxQueuesPerTenant: positive.max(1_000_000),
+  maxWatchersPerTenant: positive.max(10_000_000),
+  // At least one watcher's own 8 MiB.
+  watchBufferBudgetMb: positive.min(8).max(1024 * 1024),
   maxAgentsPerTenant: positive.max(10_000_000),
   maxLoopLagMs: z.coerce.number().int().min(0).max(60_000),
   traceCalls: z.string(),

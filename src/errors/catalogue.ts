@@ -137,6 +137,13 @@ export const ERRORS = {
     summary:
       'the tenant already has as many queues or agents as the node allows (--max-queues-per-tenant, --max-agents-per-tenant)',
   },
+  SB_ERR_TOO_MANY_WATCHERS: {
+    grpc: GrpcCode.RESOURCE_EXHAUSTED,
+    http: 429,
+    retryable: false,
+    summary:
+      'the tenant has as many event watchers open as the node allows (--max-watchers-per-tenant); close one',
+  },
   SB_ERR_PAYLOAD_TOO_LARGE: {
     grpc: GrpcCode.RESOURCE_EXHAUSTED,
     http: 413,

@@ -49,6 +49,7 @@ export async function startHarness(
     router?: InMemoryRouter;
     limits?: ApiOptions['limits'];
     tenantLimits?: ApiOptions['tenantLimits'];
+    watcherLimits?: ApiOptions['watcherLimits'];
   } = {},
 ): Promise<Harness> {
   const router = opts.router ?? new InMemoryRouter();
@@ -68,6 +69,7 @@ export async function startHarness(
     ...(opts.watchBufferBytes !== undefined ? { watchBufferBytes: opts.watchBufferBytes } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.tenantLimits ? { tenantLimits: opts.tenantLimits } : {}),
+    ...(opts.watcherLimits ? { watcherLimits: opts.watcherLimits } : {}),
   });
   const { grpcPort, httpPort } = await api.start({ host: '127.0.0.1', grpcPort: 0, httpPort: 0 });
   // With TLS the test makes its own clients (with the CA it generated); these then stay unconnected.
