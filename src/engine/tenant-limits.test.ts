@@ -18,7 +18,7 @@ const env = (cmd: Command, limit?: number): CommandEnvelope => ({
 
 describe('tenant limits', () => {
   it('a queue or agent past the envelope limit is refused naming the field; updates and re-adds after a removal are not', () => {
-    const e = createEngine();
+    const e = createEngine('limits');
     const q = (id: string) => e.apply(env({ type: 'upsert_queue', queue: queue(id) }, 2));
     const a = (id: string) => e.apply(env({ type: 'upsert_agent', agent: agent(id) }, 2));
     expect(q('q1').ok && q('q2').ok).toBe(true);
@@ -39,12 +39,14 @@ describe('tenant limits', () => {
     expect(a('a2').ok).toBe(true);
     // Without a limit in the envelope (older log entries): no limit.
     expect(e.apply(env({ type: 'upsert_agent', agent: agent('a3') })).ok).toBe(true);
-    expect(e.query({ type: 'list_queues' })).toMatchObject({ queues: [{ id: 'q1' }, { id: 'q3' }] });
+    expect(e.query({ type: 'list_queues' }, 1_767_600_000_000 + n)).toMatchObject({
+      queues: [{ id: 'q1' }, { id: 'q3' }],
+    });
   });
 
   it('a restore replays the logged limits: the same answers and digest as live', () => {
     const log: CommandEnvelope[] = [];
-    const live = createEngine();
+    const live = createEngine('limits');
     const results: boolean[] = [];
     const snapAt = 3;
     let snap: unknown = null;
@@ -62,7 +64,7 @@ describe('tenant limits', () => {
   });
 
   it('an envelope limit that is not a whole number in range is refused', () => {
-    const e = createEngine();
+    const e = createEngine('limits');
     for (const limit of [-1, 1.5, Number.NaN]) {
       expect(e.apply({ ...env({ type: 'upsert_queue', queue: queue('q') }), limit })).toMatchObject({
         ok: false,
