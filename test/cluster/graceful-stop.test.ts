@@ -11,7 +11,7 @@
  *    the leases only after every final snapshot, so one slow snapshot kept all its tenants unreachable.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
+import { boundedAssignment, rendezvousOwner } from '../../src/cluster/nats/rendezvous.js';
 import type { SnapshotStore, StoredSnapshot } from '../../src/cluster/ports.js';
 import { ERRORS } from '../../src/errors/catalogue.js';
 import { chatDesk, chatEnqueue, type InProcessNode, startInProcessNode } from '../support/in-process-node.js';
@@ -30,18 +30,35 @@ afterAll(async () => {
 });
 
 /** Three node ids and `count` tenants whose rendezvous owner among the three is the first node. */
-function layout(label: string, count: number): { ids: [string, string, string]; tenants: string[] } {
+/**
+ * `count` tenants the bounded spread places on node A, and twice as many fillers it places on B and C:
+ * the spread caps a node at ⌈1.25 × tenants / nodes⌉, so A keeps all of its tenants only beside others
+ * (4 tenants alone on 3 nodes: at most 2 per node).
+ */
+function layout(
+  label: string,
+  count: number,
+): { ids: [string, string, string]; tenants: string[]; fillers: string[] } {
   const ids: [string, string, string] = [
     `${label}-a-${process.pid}`,
     `${label}-b-${process.pid}`,
     `${label}-c-${process.pid}`,
   ];
-  const tenants: string[] = [];
-  for (let k = 0; tenants.length < count; k++) {
-    const t = `${label}-t${k}`;
-    if (rendezvousOwner(t, ids) === ids[0]) tenants.push(t);
+  for (let round = 0; ; round++) {
+    const tenants: string[] = [];
+    const fillers: string[] = [];
+    for (let k = 0; tenants.length < count; k++) {
+      const t = `${label}-${round}-t${k}`;
+      if (rendezvousOwner(t, ids) === ids[0]) tenants.push(t);
+    }
+    for (let k = 0; fillers.length < 2 * count; k++) {
+      const t = `${label}-${round}-f${k}`;
+      if (rendezvousOwner(t, ids) !== ids[0]) fillers.push(t);
+    }
+    const want = boundedAssignment([...tenants, ...fillers], ids);
+    if (tenants.every((t) => want.get(t) === ids[0]) && fillers.every((t) => want.get(t) !== ids[0]))
+      return { ids, tenants, fillers };
   }
-  return { ids, tenants };
 }
 
 async function startThree(
@@ -49,7 +66,7 @@ async function startThree(
   count: number,
   wrapA?: (s: SnapshotStore) => SnapshotStore,
 ): Promise<{ a: InProcessNode; b: InProcessNode; c: InProcessNode; tenants: string[] }> {
-  const { ids, tenants } = layout(label, count);
+  const { ids, tenants, fillers } = layout(label, count);
   // A NATS server of its own: no partition, lease or member of another case is in its buckets.
   const nats = await natsForTest(`graceful-stop ${label}`);
   servers.push(nats);
@@ -64,10 +81,11 @@ async function startThree(
   nodes.push(c);
   // Every node sees the other two (one lease TTL), so B forwards each tenant to A, which claims it.
   await new Promise((r) => setTimeout(r, 2000));
+  for (const t of fillers) await chatDesk(b, t, { offerTimeoutSeconds: 60, agents: 1 });
   for (const t of tenants) await chatDesk(b, t, { offerTimeoutSeconds: 60, agents: 5 });
   await waitFor(async () => (await a.metric('switchboard_partitions_owned')) === count, {
     what: `node A to own the ${count} tenants`,
-    // A busy machine can let a lease lapse; the tenants then come back to A, their rendezvous owner.
+    // A busy machine can let a lease lapse; the tenants then come back to A, where the spread wants them.
     timeoutMs: 30_000,
   });
   // Some weight for the final snapshots: conversations waiting in each tenant (sent to A, their owner).
