@@ -159,7 +159,9 @@ describe('DeleteTenant in a cluster', () => {
     }
     const r = await del(nodes[0] as InProcessNode, t);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body).toEqual({});
+    // The graceful stop hands the tenant over, so its new owner may have loaded it before the tombstone
+    // landed (then it existed there), or not: either way the deletion finishes and nothing is left.
+    expect([{}, { existed: true }]).toContainEqual(r.body);
     expect(await traces(t)).toEqual([]);
   }, 60_000);
 });
