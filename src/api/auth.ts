@@ -116,14 +116,7 @@ export class TenantAuth {
    */
   authorise(token: string | undefined, rawTenant: string, tenantOf: (raw: string) => string): string {
     if (!this.enabled) return tenantOf(rawTenant);
-    if (token === undefined || token.length === 0) {
-      throw new SwitchboardError(
-        'SB_ERR_UNAUTHENTICATED',
-        'missing API token: send "authorization: Bearer <token>"',
-      );
-    }
-    const owner = this.lookup(token);
-    if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
+    const owner = this.ownerOf(token);
     const tenant = tenantOf(rawTenant);
     if (owner !== ADMIN && owner !== tenant) {
       throw new SwitchboardError(
@@ -146,6 +139,16 @@ export class TenantAuth {
     what: string,
   ): string {
     if (!this.enabled) return tenantOf(rawTenant);
+    const owner = this.ownerOf(token);
+    const tenant = tenantOf(rawTenant);
+    if (owner !== ADMIN) {
+      throw new SwitchboardError('SB_ERR_PERMISSION_DENIED', `${what} needs an admin token`, 'tenant');
+    }
+    return tenant;
+  }
+
+  /** Whom the token speaks for (a tenant id or ADMIN); UNAUTHENTICATED when it is missing or unknown. */
+  private ownerOf(token: string | undefined): string | typeof ADMIN {
     if (token === undefined || token.length === 0) {
       throw new SwitchboardError(
         'SB_ERR_UNAUTHENTICATED',
@@ -154,11 +157,7 @@ export class TenantAuth {
     }
     const owner = this.lookup(token);
     if (owner === undefined) throw new SwitchboardError('SB_ERR_UNAUTHENTICATED', 'unknown API token');
-    const tenant = tenantOf(rawTenant);
-    if (owner !== ADMIN) {
-      throw new SwitchboardError('SB_ERR_PERMISSION_DENIED', `${what} needs an admin token`, 'tenant');
-    }
-    return tenant;
+    return owner;
   }
 
   /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `token` may act on `tenant`. */
