@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait-for.js';
+import { floodWatchers } from './support/engine-router.js';
 import { type Harness, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness;
@@ -38,20 +39,7 @@ describe('a WatchEvents client that stops reading (SSE)', () => {
     expect(h.router.subscriberCount).toBe(1);
     const before = await overloaded();
     // ~500-byte events until the node gives up on the reader (the kernel's socket buffers fill first).
-    const note = 'x'.repeat(400);
-    let sent = 0;
-    while (h.router.subscriberCount > 0 && sent < 200_000) {
-      for (let i = 0; i < 500; i++, sent++) {
-        h.router.emit('acme', {
-          type: 'alert',
-          alert: 'queue_over_capacity',
-          queueId: note,
-          agentId: note,
-          value: 1,
-        });
-      }
-      await new Promise((r) => setImmediate(r));
-    }
+    const sent = await floodWatchers(h.router, 'acme', 200_000, 500);
     console.log(
       `[slow-watcher] cut off after ${sent} events (~${Math.round((sent * 500) / 1024 / 1024)} MB offered)`,
     );

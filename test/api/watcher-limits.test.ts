@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
 import { WatchEventsRequest } from '../../src/gen/switchboard/v1/events.js';
 import { waitFor } from '../support/wait-for.js';
+import { floodWatchers } from './support/engine-router.js';
 import { bearer, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
 let h: Harness | null = null;
@@ -61,20 +62,7 @@ it("watchers that stop reading are cut off once the node's buffer budget is used
   });
   for (let i = 0; i < 4; i++) await stalledWatcher(h.httpPort);
   expect(h.router.subscriberCount).toBe(4);
-  const note = 'x'.repeat(400);
-  let sent = 0;
-  while (h.router.subscriberCount > 0 && sent < 120_000) {
-    for (let i = 0; i < 200; i++, sent++) {
-      h.router.emit('acme', {
-        type: 'alert',
-        alert: 'queue_over_capacity',
-        queueId: note,
-        agentId: note,
-        value: 1,
-      });
-    }
-    await new Promise((r) => setImmediate(r));
-  }
+  const sent = await floodWatchers(h.router, 'acme', 120_000, 200);
   console.log(`[watcher-limits] cut off after ${sent} events`);
   // ~900-byte SSE events, to each of the four: 64 MiB each would take ~75 000 of them, plus what the
   // kernel buffers (here ~5 000 with the budget, ~13 000 with 8 MiB each and no budget).

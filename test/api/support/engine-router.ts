@@ -100,3 +100,30 @@ export class InMemoryRouter implements PartitionRouter {
     return r.type === 'digest' ? r.digest : '';
   }
 }
+
+/**
+ * Emits ~500-byte alert events to the tenant's watchers, `perTurn` per event-loop turn, until every
+ * watcher is gone (cut off by the node) or `max` were sent; returns how many were sent.
+ */
+export async function floodWatchers(
+  router: InMemoryRouter,
+  tenant: string,
+  max: number,
+  perTurn: number,
+): Promise<number> {
+  const note = 'x'.repeat(400);
+  let sent = 0;
+  while (router.subscriberCount > 0 && sent < max) {
+    for (let i = 0; i < perTurn; i++, sent++) {
+      router.emit(tenant, {
+        type: 'alert',
+        alert: 'queue_over_capacity',
+        queueId: note,
+        agentId: note,
+        value: 1,
+      });
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  return sent;
+}
