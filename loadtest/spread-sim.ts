@@ -12,21 +12,11 @@
  * Deterministic for a given seed.
  */
 import { BoundedSpread, type LoadFactor, rendezvousOwner } from '../src/cluster/nats/rendezvous.js';
+import { mulberry32 } from './lib/prng.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const rnd = mulberry32(arg('seed', 1));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../loadtest/lib/prng.js';
 import {
   BoundedSpread,
   boundedAssignment,
@@ -7,18 +8,6 @@ import {
   score,
   spreadCap,
 } from './rendezvous.js';
-
-/** Seeded generator (mulberry32): the same tenant ids and events on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ids = (rnd: () => number, prefix: string, n: number) =>
   Array.from({ length: n }, () => `${prefix}-${Math.floor(rnd() * 2 ** 32).toString(16)}`);
@@ -39,7 +28,7 @@ const plain = (ps: string[], ns: string[]) => new Map(ps.map((p) => [p, rendezvo
 
 describe('bounded-load rendezvous spread', () => {
   it('caps every node at ⌈1.25 × partitions / nodes⌉ and gives each partition the first preferred node with room', () => {
-    const rnd = seeded(7);
+    const rnd = mulberry32(7);
     for (let r = 0; r < 200; r++) {
       const nodes = ids(rnd, 'node', 2 + Math.floor(rnd() * 5));
       const parts = ids(rnd, 'tenant', 1 + Math.floor(rnd() * 60));
@@ -61,7 +50,7 @@ describe('bounded-load rendezvous spread', () => {
   });
 
   it('is a function of the two sets: any order, duplicates, a fresh or a reused instance give the same owners', () => {
-    const rnd = seeded(11);
+    const rnd = mulberry32(11);
     const shared = new BoundedSpread();
     for (let r = 0; r < 50; r++) {
       const nodes = ids(rnd, 'node', 3);
@@ -80,7 +69,7 @@ describe('bounded-load rendezvous spread', () => {
   });
 
   it('is plain rendezvous hashing when no cap binds (one partition, or a load factor too high to matter)', () => {
-    const rnd = seeded(13);
+    const rnd = mulberry32(13);
     const nodes = ids(rnd, 'node', 4);
     for (const p of ids(rnd, 'tenant', 100)) {
       expect(boundedAssignment([p], nodes).get(p)).toBe(rendezvousOwner(p, nodes));
@@ -91,7 +80,7 @@ describe('bounded-load rendezvous spread', () => {
   });
 
   it('20 tenants on 3 nodes: never more than 9 on a node over 1 000 tenant sets (plain rendezvous: 10 or more in a quarter)', () => {
-    const rnd = seeded(20);
+    const rnd = mulberry32(20);
     const nodes = ['switchboard-0', 'switchboard-1', 'switchboard-2'];
     let plainOver = 0;
     let plainWorst = 0;
@@ -111,7 +100,7 @@ describe('bounded-load rendezvous spread', () => {
   });
 
   it('moves few tenants more than plain rendezvous over random creations, joins and leaves', () => {
-    const rnd = seeded(42);
+    const rnd = mulberry32(42);
     const kinds = ['create', 'join', 'leave'] as const;
     const moves = {
       plain: { create: 0, join: 0, leave: 0 },
