@@ -7,19 +7,21 @@
  * Every route also takes the headers `authorization: Bearer <token>`, `idempotency-key: <request id>`
  * and `x-timeout-ms: <deadline>`; a body `requestId` as well as the header must be the same id (else 400
  * naming `requestId`). Query strings are checked like bodies: a parameter the route does not
- * take (only `pageSize` on ListWaiting and the filters on `/events`), or one given twice, is
- * INVALID_ARGUMENT naming it; `/events` takes `types` repeated, comma-separated, or both.
+ * take (`pageSize` on ListWaiting, `pageSize` and `pageToken` on the other lists, the filters on
+ * `/events`), or one given twice, is INVALID_ARGUMENT naming it; each may be spelled as its proto field
+ * too (`page_size`, `page_token`, `conversation_id`), both spellings at once being the same parameter
+ * twice; `/events` takes `types` repeated, comma-separated, or both.
  *
  * | method | path                                                         | rpc                                |
  * |--------|--------------------------------------------------------------|------------------------------------|
  * | PUT    | /v1/tenants/{tenant}/agents/{agentId}                        | AdminService.UpsertAgent           |
  * | DELETE | /v1/tenants/{tenant}/agents/{agentId}                        | AdminService.RemoveAgent           |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}                        | AdminService.GetAgent              |
- * | GET    | /v1/tenants/{tenant}/agents                                  | AdminService.ListAgents            |
+ * | GET    | /v1/tenants/{tenant}/agents?pageSize=&pageToken=             | AdminService.ListAgents            |
  * | PUT    | /v1/tenants/{tenant}/queues/{queueId}                        | AdminService.UpsertQueue           |
  * | DELETE | /v1/tenants/{tenant}/queues/{queueId}                        | AdminService.RemoveQueue           |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}                        | AdminService.GetQueue              |
- * | GET    | /v1/tenants/{tenant}/queues                                  | AdminService.ListQueues            |
+ * | GET    | /v1/tenants/{tenant}/queues?pageSize=&pageToken=             | AdminService.ListQueues            |
  * | PUT    | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.UpsertCustomer        |
  * | GET    | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.GetCustomer           |
  * | DELETE | /v1/tenants/{tenant}/customers/{customerId}                  | AdminService.RemoveCustomer        |
@@ -39,13 +41,13 @@
  * | POST   | /v1/tenants/{tenant}/conversations/{conversationId}:assign   | GatewayService.Assign              |
  * | GET    | /v1/tenants/{tenant}/conversations/{conversationId}          | GatewayService.GetConversation     |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/stats                  | StatisticsService.GetQueueStats    |
- * | GET    | /v1/tenants/{tenant}/queue-stats                             | StatisticsService.ListQueueStats   |
+ * | GET    | /v1/tenants/{tenant}/queue-stats?pageSize=&pageToken=        | StatisticsService.ListQueueStats   |
  * | GET    | /v1/tenants/{tenant}/queues/{queueId}/waiting                | GatewayService.ListWaiting         |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}/conversations          | GatewayService.ListAgentConversations |
  * | GET    | /v1/tenants/{tenant}/agents/{agentId}/stats                  | StatisticsService.GetAgentStats    |
- * | GET    | /v1/tenants/{tenant}/agent-stats                             | StatisticsService.ListAgentStats   |
- * | GET    | /v1/tenants/{tenant}/queues/{queueId}/agent-stats            | StatisticsService.ListAgentStats   |
- * | GET    | /v1/tenants/{tenant}/teams/{team}/agent-stats                | StatisticsService.ListAgentStats   |
+ * | GET    | /v1/tenants/{tenant}/agent-stats?pageSize=&pageToken=        | StatisticsService.ListAgentStats   |
+ * | GET    | /v1/tenants/{tenant}/queues/{queueId}/agent-stats?pageSize=&pageToken= | StatisticsService.ListAgentStats |
+ * | GET    | /v1/tenants/{tenant}/teams/{team}/agent-stats?pageSize=&pageToken=     | StatisticsService.ListAgentStats |
  * | GET    | /v1/tenants/{tenant}/events?queueId=&agentId=&conversationId=&types= | EventService.WatchEvents (SSE) |
  * | GET    | /healthz, /readyz, /metrics                                  | liveness, readiness, Prometheus    |
  */
@@ -80,6 +82,8 @@ export interface Route {
 }
 
 const T = '/v1/tenants/{tenant}';
+/** The list routes' paging parameters (AIP-158; `page_size` / `page_token` also accepted). */
+const PAGE = ['pageSize', 'pageToken'] as const;
 
 export const ROUTES: readonly Route[] = [
   // Admin: agents.
@@ -115,9 +119,10 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/agents`,
     rpc: 'listAgents',
     body: null,
+    query: PAGE,
     request: admin.ListAgentsRequest,
     response: admin.ListAgentsResponse,
-    summary: 'List every agent.',
+    summary: 'List the agents by id, a page at a time (500, or ?pageSize= up to 1000; ?pageToken=).',
   },
   // Admin: queues.
   {
@@ -152,9 +157,10 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/queues`,
     rpc: 'listQueues',
     body: null,
+    query: PAGE,
     request: admin.ListQueuesRequest,
     response: admin.ListQueuesResponse,
-    summary: 'List every queue.',
+    summary: 'List the queues by id, a page at a time (1000, or ?pageSize=; ?pageToken=).',
   },
   // Admin: customers, routing settings, lint.
   {
@@ -337,9 +343,11 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/queue-stats`,
     rpc: 'listQueueStats',
     body: null,
+    query: PAGE,
     request: stats.ListQueueStatsRequest,
     response: stats.ListQueueStatsResponse,
-    summary: "Every queue's real-time statistics.",
+    summary:
+      "Every queue's real-time statistics by queue id, a page at a time (1000; ?pageSize=, ?pageToken=).",
   },
   {
     method: 'GET',
@@ -374,15 +382,18 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/agent-stats`,
     rpc: 'listAgentStats',
     body: null,
+    query: PAGE,
     request: stats.ListAgentStatsRequest,
     response: stats.ListAgentStatsResponse,
-    summary: "Every agent's real-time statistics (a wallboard), ordered by agent id.",
+    summary:
+      "Every agent's real-time statistics (a wallboard) by agent id, a page at a time (500, or ?pageSize= up to 1000; ?pageToken=).",
   },
   {
     method: 'GET',
     path: `${T}/queues/{queueId}/agent-stats`,
     rpc: 'listAgentStats',
     body: null,
+    query: PAGE,
     request: stats.ListAgentStatsRequest,
     response: stats.ListAgentStatsResponse,
     summary: 'The real-time statistics of the agents who can serve a queue.',
@@ -392,6 +403,7 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/teams/{team}/agent-stats`,
     rpc: 'listAgentStats',
     body: null,
+    query: PAGE,
     request: stats.ListAgentStatsRequest,
     response: stats.ListAgentStatsResponse,
     summary: "The real-time statistics of a team's agents.",

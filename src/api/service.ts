@@ -62,6 +62,7 @@ import {
 import { toConversationRequest, toEscalateTarget, toTransferTarget } from './validate/conversation.js';
 import { toCustomerConfig } from './validate/customer.js';
 import { toEventFilter } from './validate/events.js';
+import { AGENT_PAGE, checkPage, nextPageToken, QUEUE_PAGE } from './validate/page.js';
 import { toQueueConfig } from './validate/queue.js';
 import { toRoutingConfig } from './validate/routing.js';
 
@@ -478,9 +479,14 @@ export class SwitchboardService {
     const t0 = performance.now();
     try {
       const tenant = this.authorise(req, ctx);
-      const r = await this.query(tenant, { type: 'list_agents' }, ctx);
+      const page = checkPage(req, 'agents', tenant, [], AGENT_PAGE);
+      const r = await this.query(tenant, { type: 'list_agents', ...page }, ctx);
       if (r.type !== 'list_agents') return unexpected(r);
-      return { agents: r.agents.map(out.agentToProto) };
+      return {
+        agents: r.agents.map(out.agentToProto),
+        nextPageToken: nextPageToken(r.next, 'agents', tenant, []),
+        totalSize: r.total ?? r.agents.length,
+      };
     } finally {
       this.timers.listAgents.observe((performance.now() - t0) / 1000);
     }
@@ -534,9 +540,14 @@ export class SwitchboardService {
     const t0 = performance.now();
     try {
       const tenant = this.authorise(req, ctx);
-      const r = await this.query(tenant, { type: 'list_queues' }, ctx);
+      const page = checkPage(req, 'queues', tenant, [], QUEUE_PAGE);
+      const r = await this.query(tenant, { type: 'list_queues', ...page }, ctx);
       if (r.type !== 'list_queues') return unexpected(r);
-      return { queues: r.queues.map(out.queueToProto) };
+      return {
+        queues: r.queues.map(out.queueToProto),
+        nextPageToken: nextPageToken(r.next, 'queues', tenant, []),
+        totalSize: r.total ?? r.queues.length,
+      };
     } finally {
       this.timers.listQueues.observe((performance.now() - t0) / 1000);
     }
@@ -929,9 +940,14 @@ export class SwitchboardService {
     const t0 = performance.now();
     try {
       const tenant = this.authorise(req, ctx);
-      const r = await this.query(tenant, { type: 'all_queue_stats' }, ctx);
+      const page = checkPage(req, 'queue_stats', tenant, [], QUEUE_PAGE);
+      const r = await this.query(tenant, { type: 'all_queue_stats', ...page }, ctx);
       if (r.type !== 'all_queue_stats') return unexpected(r);
-      return { stats: r.stats.map(out.queueStatsToProto) };
+      return {
+        stats: r.stats.map(out.queueStatsToProto),
+        nextPageToken: nextPageToken(r.next, 'queue_stats', tenant, []),
+        totalSize: r.total ?? r.stats.length,
+      };
     } finally {
       this.timers.listQueueStats.observe((performance.now() - t0) / 1000);
     }
@@ -963,14 +979,20 @@ export class SwitchboardService {
       const tenant = this.authorise(req, ctx);
       const queueId = checkOptionalId(req.queueId, 'queueId');
       const team = req.team === '' || req.team === undefined ? undefined : checkText(req.team, 'team', 64);
+      const filters = [queueId ?? '', team ?? ''];
+      const page = checkPage(req, 'agent_stats', tenant, filters, AGENT_PAGE);
       const r = await this.query(
         tenant,
-        { type: 'all_agent_stats', ...(queueId ? { queueId } : {}), ...(team ? { team } : {}) },
+        { type: 'all_agent_stats', ...(queueId ? { queueId } : {}), ...(team ? { team } : {}), ...page },
         ctx,
       );
       if (r.type !== 'all_agent_stats') return unexpected(r);
       if (r.stats === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId ?? '', 'queueId');
-      return { stats: r.stats.map(out.agentStatsToProto) };
+      return {
+        stats: r.stats.map(out.agentStatsToProto),
+        nextPageToken: nextPageToken(r.next, 'agent_stats', tenant, filters),
+        totalSize: r.total ?? r.stats.length,
+      };
     } finally {
       this.timers.listAgentStats.observe((performance.now() - t0) / 1000);
     }

@@ -16,6 +16,26 @@ import type {
   RoutingConfig,
 } from './types.js';
 
+/**
+ * One page of a list ordered by id (code-unit order, `compareText`): the items whose id sorts after
+ * `after` (none: from the start), at most `limit` of them (none: all, for the node's own readers such as
+ * the metrics). Paging by the last id rather than by position keeps pages consistent while the list
+ * changes between them: an item that exists throughout a walk is in exactly one page.
+ */
+export interface PageQuery {
+  after?: string;
+  limit?: number;
+}
+
+/**
+ * What a paged answer adds when the query gave a `limit`: `next`, the id to ask after for the next page
+ * (this page's last), present only when more items follow; `total`, how many items the list has in all.
+ */
+export interface PageResult {
+  next?: string;
+  total?: number;
+}
+
 /** Read-only questions; never logged, never change state. `at` is the asker's clock for derived values. */
 export type Query =
   | { type: 'conversation'; conversationId: string }
@@ -24,15 +44,18 @@ export type Query =
   /** The first `limit` conversations waiting in a queue, in position order, and how many wait in all. */
   | { type: 'list_waiting'; queueId: string; limit: number }
   | { type: 'queue_stats'; queueId: string }
-  | { type: 'all_queue_stats' }
+  /** Every queue's statistics (or a page of them), by queue id. */
+  | ({ type: 'all_queue_stats' } & PageQuery)
   | { type: 'agent_stats'; agentId: string }
   /** Every agent's statistics, or the members of `queueId` and/or the agents of `team`; by agent id. */
-  | { type: 'all_agent_stats'; queueId?: string; team?: string }
+  | ({ type: 'all_agent_stats'; queueId?: string; team?: string } & PageQuery)
   | { type: 'agent'; agentId: string }
   | { type: 'queue'; queueId: string }
   | { type: 'customer'; customerId: string }
-  | { type: 'list_agents' }
-  | { type: 'list_queues' }
+  /** The agents' configurations (or a page of them), by id. */
+  | ({ type: 'list_agents' } & PageQuery)
+  /** The queues' configurations (or a page of them), by id. */
+  | ({ type: 'list_queues' } & PageQuery)
   /** The ids of the queues and (not removed) agents, for the node's metrics to start their series at 0. */
   | { type: 'ids' }
   | { type: 'routing_config' }
@@ -48,15 +71,15 @@ export type QueryResult =
   /** null: no such agent. */
   | { type: 'agent_conversations'; conversations: ConversationView[] | null }
   | { type: 'queue_stats'; stats: QueueStats | null }
-  | { type: 'all_queue_stats'; stats: QueueStats[] }
+  | ({ type: 'all_queue_stats'; stats: QueueStats[] } & PageResult)
   | { type: 'agent_stats'; stats: AgentStats | null }
   /** null: `queueId` is not a queue. */
-  | { type: 'all_agent_stats'; stats: AgentStats[] | null }
+  | ({ type: 'all_agent_stats'; stats: AgentStats[] | null } & PageResult)
   | { type: 'agent'; agent: AgentConfig | null }
   | { type: 'queue'; queue: QueueConfig | null }
   | { type: 'customer'; customer: CustomerConfig | null }
-  | { type: 'list_agents'; agents: AgentConfig[] }
-  | { type: 'list_queues'; queues: QueueConfig[] }
+  | ({ type: 'list_agents'; agents: AgentConfig[] } & PageResult)
+  | ({ type: 'list_queues'; queues: QueueConfig[] } & PageResult)
   | { type: 'ids'; queueIds: string[]; agentIds: string[] }
   | { type: 'routing_config'; config: RoutingConfig }
   | { type: 'lint'; findings: LintFinding[] }

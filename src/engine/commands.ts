@@ -159,6 +159,7 @@ function removeAgent(p: Partition, id: string): Reply {
   p.countSkills(a, -1);
   p.indexTier(a, false);
   p.agents.delete(id);
+  p.idsChanged();
   a.removed = true;
   const offered = takeOffers(p, a, 'agent_unavailable');
   for (const c of offered) rerouteIfUnoffered(p, c);
@@ -187,6 +188,7 @@ function upsertQueue(p: Partition, cfg: QueueConfig, limit: number | undefined):
     const q = p.makeQueue(cfg);
     q.window.advance(p.now);
     p.queues.set(cfg.id, q);
+    p.idsChanged();
     p.buildLanes(q);
   } else {
     rebuildQueue(p, old.id, cfg);
@@ -303,6 +305,7 @@ function removeQueue(p: Partition, id: string): Reply {
     reject('SB_ERR_QUEUE_IN_USE', `a queue rule routes to "${id}"`, 'queueId');
   p.teardownLanes(q);
   p.queues.delete(id);
+  p.idsChanged();
   p.hours.delete(id);
   p.recomputeSlaNext();
   return OK;

@@ -22,9 +22,9 @@ import { lint } from './lint.js';
 import { ReplyMemo } from './memo.js';
 import { type Agent, type Conv, compareText } from './model.js';
 import { Partition } from './partition.js';
-import { agentStats, queueStats } from './queries.js';
+import { agentStats, idPage, pageResult, queueStats } from './queries.js';
 import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
-import type { AgentStats, ApplyResult, CommandEnvelope, EngineError, EngineEvent, Reply } from './types.js';
+import type { ApplyResult, CommandEnvelope, EngineError, EngineEvent, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
 export interface EngineOptions {
@@ -175,32 +175,55 @@ export class RoutingEngine implements Engine {
         const qu = p.queues.get(q.queueId);
         return { type: 'queue_stats', stats: qu ? queueStats(p, qu, at) : null };
       }
-      case 'all_queue_stats':
-        return { type: 'all_queue_stats', stats: [...p.queues.values()].map((x) => queueStats(p, x, at)) };
+      case 'all_queue_stats': {
+        const page = idPage(p.queueIdsInOrder(), q);
+        return {
+          type: 'all_queue_stats',
+          stats: page.ids.map((id) => queueStats(p, p.queues.get(id)!, at)),
+          ...pageResult(page, q, () => p.queues.size),
+        };
+      }
       case 'agent_stats': {
         const a = p.agents.get(q.agentId);
         return { type: 'agent_stats', stats: a ? agentStats(p, a, at) : null };
       }
       case 'all_agent_stats': {
-        let agents: Iterable<Agent> = p.agents.values();
+        const team = q.team;
+        const inTeam = (a: Agent) => team === undefined || a.cfg.teams.includes(team);
+        let keep: ((id: string) => boolean) | undefined;
+        let total: () => number;
         if (q.queueId !== undefined) {
           const queue = p.queues.get(q.queueId);
           if (!queue) return { type: 'all_agent_stats', stats: null };
           // The agents who staff it: members with a seat on its channel (a chat-only agent a voice
           // queue's skills admit takes none of its calls).
-          const agentsOfQueue: Agent[] = [];
-          for (const m of queue.lanes[0]!.members)
-            if (m.agent.capOn(queue.ch) > 0) agentsOfQueue.push(m.agent);
-          agents = agentsOfQueue;
+          const lane = queue.lanes[0]!;
+          const staffs = (a: Agent) => !a.removed && a.capOn(queue.ch) > 0 && inTeam(a);
+          keep = (id) => {
+            const a = p.agents.get(id)!;
+            return a.memberOf(lane) !== undefined && staffs(a);
+          };
+          total = () => {
+            let n = 0;
+            for (const m of lane.members) if (staffs(m.agent)) n++;
+            return n;
+          };
+        } else if (team !== undefined) {
+          keep = (id) => inTeam(p.agents.get(id)!);
+          total = () => {
+            let n = 0;
+            for (const a of p.agents.values()) if (inTeam(a)) n++;
+            return n;
+          };
+        } else {
+          total = () => p.agents.size;
         }
-        const team = q.team;
-        const stats: AgentStats[] = [];
-        for (const a of agents) {
-          if (a.removed || (team !== undefined && !a.cfg.teams.includes(team))) continue;
-          stats.push(agentStats(p, a, at));
-        }
-        stats.sort((x, y) => compareText(x.agentId, y.agentId));
-        return { type: 'all_agent_stats', stats };
+        const page = idPage(p.agentIdsInOrder(), q, keep);
+        return {
+          type: 'all_agent_stats',
+          stats: page.ids.map((id) => agentStats(p, p.agents.get(id)!, at)),
+          ...pageResult(page, q, total),
+        };
       }
       case 'agent':
         return { type: 'agent', agent: structuredClone(p.agents.get(q.agentId)?.cfg ?? null) };
@@ -208,10 +231,22 @@ export class RoutingEngine implements Engine {
         return { type: 'queue', queue: structuredClone(p.queues.get(q.queueId)?.cfg ?? null) };
       case 'customer':
         return { type: 'customer', customer: p.customers.record(q.customerId) };
-      case 'list_agents':
-        return { type: 'list_agents', agents: structuredClone([...p.agents.values()].map((a) => a.cfg)) };
-      case 'list_queues':
-        return { type: 'list_queues', queues: structuredClone([...p.queues.values()].map((x) => x.cfg)) };
+      case 'list_agents': {
+        const page = idPage(p.agentIdsInOrder(), q);
+        return {
+          type: 'list_agents',
+          agents: structuredClone(page.ids.map((id) => p.agents.get(id)!.cfg)),
+          ...pageResult(page, q, () => p.agents.size),
+        };
+      }
+      case 'list_queues': {
+        const page = idPage(p.queueIdsInOrder(), q);
+        return {
+          type: 'list_queues',
+          queues: structuredClone(page.ids.map((id) => p.queues.get(id)!.cfg)),
+          ...pageResult(page, q, () => p.queues.size),
+        };
+      }
       case 'ids': {
         const agentIds: string[] = [];
         for (const a of p.agents.values()) if (!a.removed) agentIds.push(a.cfg.id);

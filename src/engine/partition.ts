@@ -20,6 +20,7 @@ import {
   CHANNEL_INDEX,
   type Clause,
   Conv,
+  compareText,
   Lane,
   laneOf,
   levelRanks,
@@ -164,6 +165,32 @@ export class Partition implements RuleContext {
   lastStatus: ConvRouteStatus = 'queued';
   lastNextOpenAt: number | null = null;
 
+  /**
+   * Agent and queue ids in code-unit order (`compareText`), for the listings' pages: a page starts by a
+   * binary search for the last id of the one before. Sorted when a listing first needs them after an
+   * agent or queue came or went (`idsChanged`), then reused by every page and poll until the next such
+   * change. Derived from `agents` / `queues` and never read by a decision: no part of the snapshot or
+   * the digest, and the insertion order the decisions iterate in is untouched.
+   */
+  private agentOrder: string[] | null = null;
+  private queueOrder: string[] | null = null;
+
+  agentIdsInOrder(): readonly string[] {
+    this.agentOrder ??= [...this.agents.keys()].sort(compareText);
+    return this.agentOrder;
+  }
+
+  queueIdsInOrder(): readonly string[] {
+    this.queueOrder ??= [...this.queues.keys()].sort(compareText);
+    return this.queueOrder;
+  }
+
+  /** An agent or queue was added or removed: the next listing sorts the ids again. */
+  idsChanged(): void {
+    this.agentOrder = null;
+    this.queueOrder = null;
+  }
+
   // ---------------------------------------------------------------- RuleContext
 
   agent(id: string): Agent | undefined {
@@ -186,6 +213,7 @@ export class Partition implements RuleContext {
   addAgent(cfg: AgentConfig): Agent {
     const a = new Agent(cfg, ++this.agentSeq, this.now, this.agentSlab);
     this.agents.set(cfg.id, a);
+    this.idsChanged();
     this.indexTier(a, true);
     this.countSkills(a, 1);
     for (const q of this.queues.values())

@@ -1,4 +1,5 @@
 /** Read models: statistics and views computed from incremental counters (no scans of conversations). */
+import type { PageQuery, PageResult } from './api.js';
 import type { Agent, Queue } from './model.js';
 import { DEFAULT_AHT_MS, type Partition } from './partition.js';
 import type { AgentStats, QueueStats } from './types.js';
@@ -67,6 +68,46 @@ export function agentStats(p: Partition, a: Agent, at: number): AgentStats {
     occupancy: staffed > 0 ? busy / staffed : 0,
     lastAssignedAt: a.lastAssignedAt > 0 ? a.lastAssignedAt : null,
   };
+}
+
+/** One page of ids: at most the query's `limit`, and whether more (that `keep` accepts) follow it. */
+export interface IdPage {
+  ids: string[];
+  more: boolean;
+}
+
+/**
+ * The page of `ids` (in code-unit order) that starts after `q.after` and holds at most `q.limit` of the
+ * ids `keep` accepts (all of them without a limit). A binary search finds the start, so a page costs its
+ * own length plus the ids `keep` refuses on the way, not the whole list: only this page is built and
+ * crosses from the partition's worker to the API.
+ */
+export function idPage(ids: readonly string[], q: PageQuery, keep?: (id: string) => boolean): IdPage {
+  let i = 0;
+  const after = q.after;
+  if (after !== undefined) {
+    let hi = ids.length;
+    while (i < hi) {
+      const mid = (i + hi) >>> 1;
+      if (ids[mid]! <= after) i = mid + 1;
+      else hi = mid;
+    }
+  }
+  const limit = q.limit ?? Number.POSITIVE_INFINITY;
+  const out: string[] = [];
+  for (; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (keep !== undefined && !keep(id)) continue;
+    if (out.length === limit) return { ids: out, more: true };
+    out.push(id);
+  }
+  return { ids: out, more: false };
+}
+
+/** What a paged answer adds (`PageResult`): nothing unless the query gave a limit. */
+export function pageResult(page: IdPage, q: PageQuery, total: () => number): PageResult {
+  if (q.limit === undefined) return {};
+  return page.more ? { next: page.ids[page.ids.length - 1]!, total: total() } : { total: total() };
 }
 
 export { DEFAULT_AHT_MS };

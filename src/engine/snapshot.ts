@@ -428,6 +428,7 @@ export function rebuild(
     a.busyMs = ag[i + 11]!;
     a.acctAt = ag[i + 12]!;
     p.agents.set(a.id, a);
+    p.idsChanged();
     p.indexTier(a, true);
     p.countSkills(a, 1);
     if (a.wrapUntil !== 0) p.wraps.push(a);
@@ -444,6 +445,7 @@ export function rebuild(
     q.slaState = r.slaState;
     q.overCapacity = r.overCapacity;
     p.queues.set(q.id, q);
+    p.idsChanged();
     queues.push(q);
   }
   const ph = s.pendingHandles ?? [];

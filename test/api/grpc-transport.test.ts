@@ -196,9 +196,19 @@ describe('gRPC API over a real server', () => {
   });
 
   it('admin reads: lists, customer profile, routing settings and lint', async () => {
-    const agents = await call(h.admin, h.admin.listAgents, { tenant: T, requestId: '' });
+    const agents = await call(h.admin, h.admin.listAgents, {
+      tenant: T,
+      requestId: '',
+      pageSize: 0,
+      pageToken: '',
+    });
     expect(agents.agents.map((a) => a.id).sort()).toEqual(['ana', 'bob']);
-    const queues = await call(h.admin, h.admin.listQueues, { tenant: T, requestId: '' });
+    const queues = await call(h.admin, h.admin.listQueues, {
+      tenant: T,
+      requestId: '',
+      pageSize: 0,
+      pageToken: '',
+    });
     expect(queues.queues[0]?.id).toBe('billing');
     await call(h.admin, h.admin.upsertCustomer, {
       tenant: T,

@@ -82,5 +82,34 @@ describe('grpcurl through server reflection', () => {
       agentId: 'ana',
       agentName: 'Ana',
     });
+    // The README's paged ListAgentStats: page_size in, nextPageToken out and back as page_token.
+    await grpcurlRun(
+      ...auth,
+      '-d',
+      '{"tenant":"acme","agent":{"id":"bo","displayName":"Bo","capacity":{"chat":2}}}',
+      addr,
+      'switchboard.v1.AdminService/UpsertAgent',
+    );
+    const first = JSON.parse(
+      await grpcurlRun(
+        ...auth,
+        '-d',
+        '{"tenant":"acme","page_size":1}',
+        addr,
+        'switchboard.v1.StatisticsService/ListAgentStats',
+      ),
+    );
+    expect(first).toMatchObject({ stats: [{ agentId: 'ana' }], totalSize: 2 });
+    const second = JSON.parse(
+      await grpcurlRun(
+        ...auth,
+        '-d',
+        JSON.stringify({ tenant: 'acme', page_size: 1, page_token: first.nextPageToken }),
+        addr,
+        'switchboard.v1.StatisticsService/ListAgentStats',
+      ),
+    );
+    expect(second).toMatchObject({ stats: [{ agentId: 'bo' }], totalSize: 2 });
+    expect(second.nextPageToken).toBeUndefined();
   });
 });

@@ -161,6 +161,8 @@ describe('HTTP/JSON mirror', () => {
       requestId: '',
       queueId: 'billing',
       team: 'night',
+      pageSize: 0,
+      pageToken: '',
     });
     expect(viaGrpc.stats.map((s) => s.agentId)).toEqual(['bo']);
     for (const id of ['bo', 'cy']) await http(h, 'DELETE', `${base}/agents/${id}`);
@@ -391,10 +393,13 @@ describe('HTTP/JSON mirror', () => {
 describe('query strings', () => {
   it('a query parameter the route does not take is 400 naming it, as is one given twice', async () => {
     for (const [path, field] of [
-      // The proto's snake_case spelling of conversationId: it used to stream the whole tenant unfiltered.
-      [`${base}/events?conversation_id=zz9`, 'conversation_id'],
+      // A name the request does not have: it used to be dropped (`?conversation_id=` streamed the whole
+      // tenant unfiltered before the proto spelling of a field was taken as the field).
+      [`${base}/events?conversation=zz9`, 'conversation'],
       [`${base}/events?queueId=billing&queueId=sales`, 'queueId'],
-      [`${base}/queues/billing/waiting?page_size=1`, 'page_size'],
+      // The JSON and the proto spelling of one field: the field given twice.
+      [`${base}/events?conversation_id=zz9&conversationId=zz8`, 'conversationId'],
+      [`${base}/queues/billing/waiting?page=1`, 'page'],
       [`${base}/queues/billing/waiting?pageSize=1&pageSize=2`, 'pageSize'],
       [`${base}/agents/ana?verbose=1`, 'verbose'],
     ] as const) {
@@ -410,9 +415,11 @@ describe('query strings', () => {
       });
     }
     expect(h.router.subscriberCount).toBe(0);
-    const page = await http(h, 'GET', `${base}/queues/billing/waiting?pageSize=1`);
-    expect(page.status, page.text).toBe(200);
-    expect((page.body as { conversations: unknown[] }).conversations).toHaveLength(1);
+    for (const size of ['pageSize', 'page_size']) {
+      const page = await http(h, 'GET', `${base}/queues/billing/waiting?${size}=1`);
+      expect(page.status, page.text).toBe(200);
+      expect((page.body as { conversations: unknown[] }).conversations).toHaveLength(1);
+    }
   });
 
   it('server-sent events take types repeated and comma-separated, every value counting', async () => {

@@ -55,7 +55,7 @@ describe('call rejected (level 40)', () => {
     );
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
     // A successful call and a not-found are not rejections.
-    await call(h.admin, h.admin.listQueues, { tenant: 'acme', requestId: '' });
+    await call(h.admin, h.admin.listQueues, { tenant: 'acme', requestId: '', pageSize: 0, pageToken: '' });
     expect((await http(h, 'GET', '/v1/tenants/acme/conversations/ghost')).status).toBe(404);
 
     expect(

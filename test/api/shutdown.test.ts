@@ -46,9 +46,15 @@ describe('graceful stop', () => {
       const answer = await inFlight;
       expect(answer.status).toBe(EnqueueStatus.ENQUEUE_STATUS_QUEUED);
       await stopped;
-      const err = await callError(h.admin, h.admin.listQueues, { tenant: 'acme', requestId: '' }, undefined, {
-        deadline: Date.now() + 500,
-      });
+      const err = await callError(
+        h.admin,
+        h.admin.listQueues,
+        { tenant: 'acme', requestId: '', pageSize: 0, pageToken: '' },
+        undefined,
+        {
+          deadline: Date.now() + 500,
+        },
+      );
       expect([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]).toContain(err.code);
       await expect(http(h, 'GET', '/healthz')).rejects.toThrow();
     } finally {

@@ -148,7 +148,12 @@ async function observableState(): Promise<unknown> {
     const c = await conversation(id);
     convs.push({ id, status: c.status, agentId: c.agentId, position: c.position, offeredTo: c.offeredTo });
   }
-  const s = await unary(clients.stats, clients.stats.listQueueStats, { tenant: TENANT, requestId: '' });
+  const s = await unary(clients.stats, clients.stats.listQueueStats, {
+    tenant: TENANT,
+    requestId: '',
+    pageSize: 0,
+    pageToken: '',
+  });
   const queues = s.stats.map((q) => ({
     id: q.queueId,
     waiting: q.waiting,
@@ -228,7 +233,12 @@ describe.each([
         presence: Presence.PRESENCE_ONLINE,
       });
     }
-    const agents = await unary(clients.admin, clients.admin.listAgents, { tenant: TENANT, requestId: '' });
+    const agents = await unary(clients.admin, clients.admin.listAgents, {
+      tenant: TENANT,
+      requestId: '',
+      pageSize: 0,
+      pageToken: '',
+    });
     expect(agents.agents.map((a) => a.id).sort()).toEqual(['alice', 'bruno', 'carol', 'dave']);
   });
 
@@ -306,6 +316,8 @@ describe.each([
     const grpcStats = await unary(clients.stats, clients.stats.listQueueStats, {
       tenant: TENANT,
       requestId: '',
+      pageSize: 0,
+      pageToken: '',
     });
     expect(stats.stats.map((s) => [s.queueId, s.waiting ?? 0])).toEqual(
       grpcStats.stats.map((s) => [s.queueId, s.waiting]),

@@ -10,7 +10,7 @@ import { SwitchboardError } from '../../errors/catalogue.js';
 import { Channel as PbChannel } from '../../gen/switchboard/v1/common.js';
 
 /** Ids of tenants, agents, queues, conversations, customers: safe in URL path segments and log lines. */
-const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]*$/;
+export const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]*$/;
 /** Skill names like `billing`, `lang:fr`, `tier:2`, `support/network`. */
 const SKILL_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+/-]*$/;
 /** Request ids: printable ASCII without spaces (UUIDs, ULIDs, "gw1-42"...). */

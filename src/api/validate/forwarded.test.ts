@@ -119,5 +119,11 @@ describe('forwarded calls', () => {
     expect(() => checkForwardedQuery('../x', { type: 'list_queues' })).toThrow(/tenant/);
     expect(() => checkForwardedQuery('acme', 'list_queues')).toThrow(/q: must be a query/);
     expect(() => checkForwardedQuery('acme', { type: 'list_queues' })).not.toThrow();
+    expect(() =>
+      checkForwardedQuery('acme', { type: 'list_agents', after: 'a-1', limit: 500 }),
+    ).not.toThrow();
+    expect(() => checkForwardedQuery('acme', { type: 'list_agents', limit: 1e9 })).toThrow(/q\.limit/);
+    expect(() => checkForwardedQuery('acme', { type: 'list_agents', limit: 0 })).toThrow(/q\.limit/);
+    expect(() => checkForwardedQuery('acme', { type: 'list_agents', after: { x: 1 } })).toThrow(/q\.after/);
   });
 });

@@ -22,6 +22,7 @@ import {
   invalid,
 } from './common.js';
 import { toCustomerConfig } from './customer.js';
+import { MAX_PAGE_SIZE } from './page.js';
 import { toQueueConfig } from './queue.js';
 import { toRoutingConfig } from './routing.js';
 
@@ -49,12 +50,19 @@ export function checkForwardedSubmit(tenant: unknown, env: unknown): void {
   }
 }
 
-/** Throws `SB_ERR_INVALID_ARGUMENT` unless the tenant is a valid tenant id and `q` names a query. */
+/**
+ * Throws `SB_ERR_INVALID_ARGUMENT` unless the tenant is a valid tenant id and `q` names a query; a page
+ * (`after`, `limit`) must be one the API could ask for, so a forged call cannot ask the owner's worker for
+ * a page larger than the API allows.
+ */
 export function checkForwardedQuery(tenant: unknown, q: unknown): void {
   checkTenant(tenant);
   if (typeof q !== 'object' || q === null || typeof (q as Fields).type !== 'string') {
     invalid('q', 'must be a query');
   }
+  const { after, limit } = q as Fields;
+  if (after !== undefined) checkId(after, 'q.after');
+  if (limit !== undefined) checkInt(limit, 'q.limit', 1, MAX_PAGE_SIZE);
 }
 
 /** A forwarded DeleteTenant: the tenant id as the API checks it, and `force` a boolean when given. */

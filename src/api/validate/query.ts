@@ -5,9 +5,17 @@
  */
 import { invalid } from './common.js';
 
+/** `page_token` → `pageToken`: the proto field name of a proto3 JSON name. */
+function protoName(jsonName: string): string {
+  return jsonName.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
 /**
  * The parameters of `query` (the text after `?`), each taken at most once unless listed in `lists`,
- * whose values are gathered in order, each split at commas (`?types=a,b&types=c` is a, b, c).
+ * whose values are gathered in order, each split at commas (`?types=a,b&types=c` is a, b, c). `takes`
+ * names them as proto3 JSON does (`pageSize`); each may also be spelled as its proto field
+ * (`page_size`), as a proto3 JSON body may, and comes back under its JSON name. Both spellings in one
+ * query are the parameter given twice.
  */
 export function checkQuery(
   query: string,
@@ -16,9 +24,10 @@ export function checkQuery(
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   if (query === '') return out;
-  for (const [name, value] of new URLSearchParams(query)) {
-    const shown = name.slice(0, 64);
-    if (!takes.includes(name)) {
+  for (const [given, value] of new URLSearchParams(query)) {
+    const name = takes.includes(given) ? given : takes.find((t) => protoName(t) === given);
+    const shown = (name ?? given).slice(0, 64);
+    if (name === undefined) {
       invalid(
         shown === '' ? 'query' : shown,
         takes.length === 0

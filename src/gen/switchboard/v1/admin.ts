@@ -75,18 +75,40 @@ export interface GetAgentResponse {
   agent?: Agent | undefined;
 }
 
-/** ListAgents input. */
+/**
+ * ListAgents input. Paged as Google's AIP-158 describes: ask with `page_size` and no token, then again
+ * with each answer's `next_page_token` until it comes back empty.
+ */
 export interface ListAgentsRequest {
   /** Tenant. */
   tenant: string;
   /** Idempotency key (unused by reads). */
   requestId: string;
+  /**
+   * Most agents in the answer, 1–1000; 0 = 500. Absent is 0: a client that predates paging gets the
+   * first 500 agents and a `next_page_token` (not every agent of a 100 000-agent tenant in one answer).
+   * Negative or above 1000: INVALID_ARGUMENT naming `pageSize`.
+   */
+  pageSize: number;
+  /**
+   * The previous answer's `next_page_token`; empty = the first page. Opaque: valid only for this method
+   * and tenant (INVALID_ARGUMENT naming `pageToken` otherwise, or when it is not one the node made).
+   */
+  pageToken: string;
 }
 
 /** ListAgents result. */
 export interface ListAgentsResponse {
-  /** Every agent, ordered by id. */
+  /**
+   * This page's agents, ordered by id (code-unit order). A page starts after the previous page's last
+   * id, so an agent that exists throughout a walk of the pages is listed exactly once; one added or
+   * removed meanwhile appears or not depending on where the walk is.
+   */
   agents: Agent[];
+  /** For the next page; empty on the last page. */
+  nextPageToken: string;
+  /** How many agents the tenant has now (all pages). */
+  totalSize: number;
 }
 
 /** UpsertQueue input. */
@@ -135,18 +157,33 @@ export interface GetQueueResponse {
   queue?: Queue | undefined;
 }
 
-/** ListQueues input. */
+/** ListQueues input. Paged as `ListAgentsRequest`. */
 export interface ListQueuesRequest {
   /** Tenant. */
   tenant: string;
   /** Idempotency key (unused by reads). */
   requestId: string;
+  /**
+   * Most queues in the answer, 1–1000; 0 (or absent) = 1000, so a tenant within the default
+   * `--max-queues-per-tenant` (1000) still gets every queue in one answer. Negative or above 1000:
+   * INVALID_ARGUMENT naming `pageSize`.
+   */
+  pageSize: number;
+  /**
+   * The previous answer's `next_page_token`; empty = the first page. Opaque: valid only for this method
+   * and tenant (INVALID_ARGUMENT naming `pageToken` otherwise).
+   */
+  pageToken: string;
 }
 
 /** ListQueues result. */
 export interface ListQueuesResponse {
-  /** Every queue, ordered by id. */
+  /** This page's queues, ordered by id (code-unit order), after the previous page's last one. */
   queues: Queue[];
+  /** For the next page; empty on the last page. */
+  nextPageToken: string;
+  /** How many queues the tenant has now (all pages). */
+  totalSize: number;
 }
 
 /** UpsertCustomer input. */
@@ -790,7 +827,7 @@ export const GetAgentResponse: MessageFns<GetAgentResponse> = {
 };
 
 function createBaseListAgentsRequest(): ListAgentsRequest {
-  return { tenant: "", requestId: "" };
+  return { tenant: "", requestId: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
@@ -800,6 +837,12 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(18).string(message.requestId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -833,6 +876,22 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -853,6 +912,16 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -864,6 +933,12 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -874,18 +949,26 @@ export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
     const message = createBaseListAgentsRequest();
     message.tenant = object.tenant ?? "";
     message.requestId = object.requestId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListAgentsResponse(): ListAgentsResponse {
-  return { agents: [] };
+  return { agents: [], nextPageToken: "", totalSize: 0 };
 }
 
 export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   encode(message: ListAgentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.agents) {
       Agent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.totalSize !== 0) {
+      writer.uint32(24).int32(message.totalSize);
     }
     return writer;
   },
@@ -911,6 +994,22 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
             message.agents.push(Agent.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalSize = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -924,13 +1023,31 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   },
 
   fromJSON(object: any): ListAgentsResponse {
-    return { agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => Agent.fromJSON(e)) : [] };
+    return {
+      agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => Agent.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      totalSize: isSet(object.totalSize)
+        ? globalThis.Number(object.totalSize)
+        : isSet(object.total_size)
+        ? globalThis.Number(object.total_size)
+        : 0,
+    };
   },
 
   toJSON(message: ListAgentsResponse): unknown {
     const obj: any = {};
     if (message.agents?.length) {
       obj.agents = message.agents.map((e) => Agent.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.totalSize !== 0) {
+      obj.totalSize = Math.round(message.totalSize);
     }
     return obj;
   },
@@ -941,6 +1058,8 @@ export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListAgentsResponse>, I>>(object: I): ListAgentsResponse {
     const message = createBaseListAgentsResponse();
     message.agents = object.agents?.map((e) => Agent.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.totalSize = object.totalSize ?? 0;
     return message;
   },
 };
@@ -1455,7 +1574,7 @@ export const GetQueueResponse: MessageFns<GetQueueResponse> = {
 };
 
 function createBaseListQueuesRequest(): ListQueuesRequest {
-  return { tenant: "", requestId: "" };
+  return { tenant: "", requestId: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
@@ -1465,6 +1584,12 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(18).string(message.requestId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -1498,6 +1623,22 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1518,6 +1659,16 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -1529,6 +1680,12 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -1539,18 +1696,26 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
     const message = createBaseListQueuesRequest();
     message.tenant = object.tenant ?? "";
     message.requestId = object.requestId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListQueuesResponse(): ListQueuesResponse {
-  return { queues: [] };
+  return { queues: [], nextPageToken: "", totalSize: 0 };
 }
 
 export const ListQueuesResponse: MessageFns<ListQueuesResponse> = {
   encode(message: ListQueuesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.queues) {
       Queue.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.totalSize !== 0) {
+      writer.uint32(24).int32(message.totalSize);
     }
     return writer;
   },
@@ -1576,6 +1741,22 @@ export const ListQueuesResponse: MessageFns<ListQueuesResponse> = {
             message.queues.push(Queue.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalSize = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1589,13 +1770,31 @@ export const ListQueuesResponse: MessageFns<ListQueuesResponse> = {
   },
 
   fromJSON(object: any): ListQueuesResponse {
-    return { queues: globalThis.Array.isArray(object?.queues) ? object.queues.map((e: any) => Queue.fromJSON(e)) : [] };
+    return {
+      queues: globalThis.Array.isArray(object?.queues) ? object.queues.map((e: any) => Queue.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      totalSize: isSet(object.totalSize)
+        ? globalThis.Number(object.totalSize)
+        : isSet(object.total_size)
+        ? globalThis.Number(object.total_size)
+        : 0,
+    };
   },
 
   toJSON(message: ListQueuesResponse): unknown {
     const obj: any = {};
     if (message.queues?.length) {
       obj.queues = message.queues.map((e) => Queue.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.totalSize !== 0) {
+      obj.totalSize = Math.round(message.totalSize);
     }
     return obj;
   },
@@ -1606,6 +1805,8 @@ export const ListQueuesResponse: MessageFns<ListQueuesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListQueuesResponse>, I>>(object: I): ListQueuesResponse {
     const message = createBaseListQueuesResponse();
     message.queues = object.queues?.map((e) => Queue.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.totalSize = object.totalSize ?? 0;
     return message;
   },
 };
@@ -2987,7 +3188,7 @@ export const AdminServiceService = {
     responseSerialize: (value: GetAgentResponse): Buffer => Buffer.from(GetAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAgentResponse => GetAgentResponse.decode(value),
   },
-  /** Lists every agent of the tenant. */
+  /** Lists the tenant's agents a page at a time, ordered by id (see `ListAgentsRequest.page_size`). */
   listAgents: {
     path: "/switchboard.v1.AdminService/ListAgents" as const,
     requestStream: false as const,
@@ -3027,7 +3228,7 @@ export const AdminServiceService = {
     responseSerialize: (value: GetQueueResponse): Buffer => Buffer.from(GetQueueResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetQueueResponse => GetQueueResponse.decode(value),
   },
-  /** Lists every queue of the tenant. */
+  /** Lists the tenant's queues a page at a time, ordered by id (see `ListQueuesRequest.page_size`). */
   listQueues: {
     path: "/switchboard.v1.AdminService/ListQueues" as const,
     requestStream: false as const,
@@ -3141,7 +3342,7 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   removeAgent: handleUnaryCall<RemoveAgentRequest, RemoveAgentResponse>;
   /** Reads an agent's configuration. NOT_FOUND for an unknown agent. */
   getAgent: handleUnaryCall<GetAgentRequest, GetAgentResponse>;
-  /** Lists every agent of the tenant. */
+  /** Lists the tenant's agents a page at a time, ordered by id (see `ListAgentsRequest.page_size`). */
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
   /** Creates or replaces a queue. */
   upsertQueue: handleUnaryCall<UpsertQueueRequest, UpsertQueueResponse>;
@@ -3149,7 +3350,7 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   removeQueue: handleUnaryCall<RemoveQueueRequest, RemoveQueueResponse>;
   /** Reads a queue's configuration. NOT_FOUND for an unknown queue. */
   getQueue: handleUnaryCall<GetQueueRequest, GetQueueResponse>;
-  /** Lists every queue of the tenant. */
+  /** Lists the tenant's queues a page at a time, ordered by id (see `ListQueuesRequest.page_size`). */
   listQueues: handleUnaryCall<ListQueuesRequest, ListQueuesResponse>;
   /** Creates or replaces a customer profile (value tier, previous agents, dedicated agent). */
   upsertCustomer: handleUnaryCall<UpsertCustomerRequest, UpsertCustomerResponse>;
@@ -3232,7 +3433,7 @@ export interface AdminServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAgentResponse) => void,
   ): ClientUnaryCall;
-  /** Lists every agent of the tenant. */
+  /** Lists the tenant's agents a page at a time, ordered by id (see `ListAgentsRequest.page_size`). */
   listAgents(
     request: ListAgentsRequest,
     callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
@@ -3296,7 +3497,7 @@ export interface AdminServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetQueueResponse) => void,
   ): ClientUnaryCall;
-  /** Lists every queue of the tenant. */
+  /** Lists the tenant's queues a page at a time, ordered by id (see `ListQueuesRequest.page_size`). */
   listQueues(
     request: ListQueuesRequest,
     callback: (error: ServiceError | null, response: ListQueuesResponse) => void,

@@ -197,18 +197,36 @@ export interface GetQueueStatsResponse {
   stats?: QueueStats | undefined;
 }
 
-/** ListQueueStats input. */
+/** ListQueueStats input. Paged as `switchboard.v1.ListAgentsRequest` (AIP-158). */
 export interface ListQueueStatsRequest {
   /** Tenant. */
   tenant: string;
   /** Idempotency key (unused by reads). */
   requestId: string;
+  /**
+   * Most queues in the answer, 1–1000; 0 (or absent) = 1000, so a tenant within the default
+   * `--max-queues-per-tenant` (1000) still gets every queue in one answer. Negative or above 1000:
+   * INVALID_ARGUMENT naming `pageSize`.
+   */
+  pageSize: number;
+  /**
+   * The previous answer's `next_page_token`; empty = the first page. Opaque: valid only for this method
+   * and tenant (INVALID_ARGUMENT naming `pageToken` otherwise).
+   */
+  pageToken: string;
 }
 
 /** ListQueueStats result. */
 export interface ListQueueStatsResponse {
-  /** One entry per queue. */
+  /**
+   * One entry per queue of this page, ordered by queue id (code-unit order), after the previous page's
+   * last one.
+   */
   stats: QueueStats[];
+  /** For the next page; empty on the last page. */
+  nextPageToken: string;
+  /** How many queues the tenant has now (all pages). */
+  totalSize: number;
 }
 
 /** GetAgentStats input. */
@@ -240,12 +258,31 @@ export interface ListAgentStatsRequest {
   queueId: string;
   /** Only the agents of this team (`Agent.teams`); empty = every agent. */
   team: string;
+  /**
+   * Most agents in the answer, 1–1000; 0 = 500. Absent is 0: a wallboard that predates paging gets the
+   * first 500 and a `next_page_token`. Negative or above 1000: INVALID_ARGUMENT naming `pageSize`.
+   */
+  pageSize: number;
+  /**
+   * The previous answer's `next_page_token`; empty = the first page. Opaque: valid only for this method,
+   * tenant, `queue_id` and `team` (INVALID_ARGUMENT naming `pageToken` otherwise: start again without
+   * one when the filters change).
+   */
+  pageToken: string;
 }
 
 /** ListAgentStats result. */
 export interface ListAgentStatsResponse {
-  /** One entry per agent, ordered by agent id. */
+  /**
+   * One entry per agent of this page, ordered by agent id (code-unit order). A page starts after the
+   * previous page's last id, so an agent that exists (and passes the filters) throughout a walk of the
+   * pages is listed exactly once.
+   */
   stats: AgentStats[];
+  /** For the next page; empty on the last page. */
+  nextPageToken: string;
+  /** How many agents pass the filters now (all pages). */
+  totalSize: number;
 }
 
 function createBaseQueueStats(): QueueStats {
@@ -1106,7 +1143,7 @@ export const GetQueueStatsResponse: MessageFns<GetQueueStatsResponse> = {
 };
 
 function createBaseListQueueStatsRequest(): ListQueueStatsRequest {
-  return { tenant: "", requestId: "" };
+  return { tenant: "", requestId: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
@@ -1116,6 +1153,12 @@ export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(18).string(message.requestId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -1149,6 +1192,22 @@ export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1169,6 +1228,16 @@ export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -1180,6 +1249,12 @@ export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -1190,18 +1265,26 @@ export const ListQueueStatsRequest: MessageFns<ListQueueStatsRequest> = {
     const message = createBaseListQueueStatsRequest();
     message.tenant = object.tenant ?? "";
     message.requestId = object.requestId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListQueueStatsResponse(): ListQueueStatsResponse {
-  return { stats: [] };
+  return { stats: [], nextPageToken: "", totalSize: 0 };
 }
 
 export const ListQueueStatsResponse: MessageFns<ListQueueStatsResponse> = {
   encode(message: ListQueueStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.stats) {
       QueueStats.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.totalSize !== 0) {
+      writer.uint32(24).int32(message.totalSize);
     }
     return writer;
   },
@@ -1227,6 +1310,22 @@ export const ListQueueStatsResponse: MessageFns<ListQueueStatsResponse> = {
             message.stats.push(QueueStats.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalSize = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1242,6 +1341,16 @@ export const ListQueueStatsResponse: MessageFns<ListQueueStatsResponse> = {
   fromJSON(object: any): ListQueueStatsResponse {
     return {
       stats: globalThis.Array.isArray(object?.stats) ? object.stats.map((e: any) => QueueStats.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      totalSize: isSet(object.totalSize)
+        ? globalThis.Number(object.totalSize)
+        : isSet(object.total_size)
+        ? globalThis.Number(object.total_size)
+        : 0,
     };
   },
 
@@ -1249,6 +1358,12 @@ export const ListQueueStatsResponse: MessageFns<ListQueueStatsResponse> = {
     const obj: any = {};
     if (message.stats?.length) {
       obj.stats = message.stats.map((e) => QueueStats.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.totalSize !== 0) {
+      obj.totalSize = Math.round(message.totalSize);
     }
     return obj;
   },
@@ -1259,6 +1374,8 @@ export const ListQueueStatsResponse: MessageFns<ListQueueStatsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListQueueStatsResponse>, I>>(object: I): ListQueueStatsResponse {
     const message = createBaseListQueueStatsResponse();
     message.stats = object.stats?.map((e) => QueueStats.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.totalSize = object.totalSize ?? 0;
     return message;
   },
 };
@@ -1442,7 +1559,7 @@ export const GetAgentStatsResponse: MessageFns<GetAgentStatsResponse> = {
 };
 
 function createBaseListAgentStatsRequest(): ListAgentStatsRequest {
-  return { tenant: "", requestId: "", queueId: "", team: "" };
+  return { tenant: "", requestId: "", queueId: "", team: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
@@ -1458,6 +1575,12 @@ export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
     }
     if (message.team !== "") {
       writer.uint32(34).string(message.team);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(40).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(50).string(message.pageToken);
     }
     return writer;
   },
@@ -1507,6 +1630,22 @@ export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
             message.team = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1533,6 +1672,16 @@ export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
         ? globalThis.String(object.queue_id)
         : "",
       team: isSet(object.team) ? globalThis.String(object.team) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -1550,6 +1699,12 @@ export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
     if (message.team !== "") {
       obj.team = message.team;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -1562,18 +1717,26 @@ export const ListAgentStatsRequest: MessageFns<ListAgentStatsRequest> = {
     message.requestId = object.requestId ?? "";
     message.queueId = object.queueId ?? "";
     message.team = object.team ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListAgentStatsResponse(): ListAgentStatsResponse {
-  return { stats: [] };
+  return { stats: [], nextPageToken: "", totalSize: 0 };
 }
 
 export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
   encode(message: ListAgentStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.stats) {
       AgentStats.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.totalSize !== 0) {
+      writer.uint32(24).int32(message.totalSize);
     }
     return writer;
   },
@@ -1599,6 +1762,22 @@ export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
             message.stats.push(AgentStats.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalSize = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1614,6 +1793,16 @@ export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
   fromJSON(object: any): ListAgentStatsResponse {
     return {
       stats: globalThis.Array.isArray(object?.stats) ? object.stats.map((e: any) => AgentStats.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      totalSize: isSet(object.totalSize)
+        ? globalThis.Number(object.totalSize)
+        : isSet(object.total_size)
+        ? globalThis.Number(object.total_size)
+        : 0,
     };
   },
 
@@ -1621,6 +1810,12 @@ export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
     const obj: any = {};
     if (message.stats?.length) {
       obj.stats = message.stats.map((e) => AgentStats.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.totalSize !== 0) {
+      obj.totalSize = Math.round(message.totalSize);
     }
     return obj;
   },
@@ -1631,6 +1826,8 @@ export const ListAgentStatsResponse: MessageFns<ListAgentStatsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListAgentStatsResponse>, I>>(object: I): ListAgentStatsResponse {
     const message = createBaseListAgentStatsResponse();
     message.stats = object.stats?.map((e) => AgentStats.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.totalSize = object.totalSize ?? 0;
     return message;
   },
 };
@@ -1649,7 +1846,7 @@ export const StatisticsServiceService = {
       Buffer.from(GetQueueStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetQueueStatsResponse => GetQueueStatsResponse.decode(value),
   },
-  /** Every queue's statistics. */
+  /** Every queue's statistics, a page at a time, ordered by queue id (see `ListQueueStatsRequest`). */
   listQueueStats: {
     path: "/switchboard.v1.StatisticsService/ListQueueStats" as const,
     requestStream: false as const,
@@ -1673,8 +1870,9 @@ export const StatisticsServiceService = {
     responseDeserialize: (value: Buffer): GetAgentStatsResponse => GetAgentStatsResponse.decode(value),
   },
   /**
-   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
-   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   * Every agent's statistics (a supervisor's wallboard), a page at a time ordered by agent id, optionally
+   * only the agents who can serve one queue and/or the agents of one team. NOT_FOUND for an unknown
+   * queue.
    */
   listAgentStats: {
     path: "/switchboard.v1.StatisticsService/ListAgentStats" as const,
@@ -1692,13 +1890,14 @@ export const StatisticsServiceService = {
 export interface StatisticsServiceServer extends UntypedServiceImplementation {
   /** One queue's statistics. NOT_FOUND for an unknown queue. */
   getQueueStats: handleUnaryCall<GetQueueStatsRequest, GetQueueStatsResponse>;
-  /** Every queue's statistics. */
+  /** Every queue's statistics, a page at a time, ordered by queue id (see `ListQueueStatsRequest`). */
   listQueueStats: handleUnaryCall<ListQueueStatsRequest, ListQueueStatsResponse>;
   /** One agent's statistics. NOT_FOUND for an unknown agent. */
   getAgentStats: handleUnaryCall<GetAgentStatsRequest, GetAgentStatsResponse>;
   /**
-   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
-   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   * Every agent's statistics (a supervisor's wallboard), a page at a time ordered by agent id, optionally
+   * only the agents who can serve one queue and/or the agents of one team. NOT_FOUND for an unknown
+   * queue.
    */
   listAgentStats: handleUnaryCall<ListAgentStatsRequest, ListAgentStatsResponse>;
 }
@@ -1720,7 +1919,7 @@ export interface StatisticsServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetQueueStatsResponse) => void,
   ): ClientUnaryCall;
-  /** Every queue's statistics. */
+  /** Every queue's statistics, a page at a time, ordered by queue id (see `ListQueueStatsRequest`). */
   listQueueStats(
     request: ListQueueStatsRequest,
     callback: (error: ServiceError | null, response: ListQueueStatsResponse) => void,
@@ -1753,8 +1952,9 @@ export interface StatisticsServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetAgentStatsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Every agent's statistics in one call (a supervisor's wallboard), optionally only the agents who can
-   * serve one queue and/or the agents of one team. NOT_FOUND for an unknown queue.
+   * Every agent's statistics (a supervisor's wallboard), a page at a time ordered by agent id, optionally
+   * only the agents who can serve one queue and/or the agents of one team. NOT_FOUND for an unknown
+   * queue.
    */
   listAgentStats(
     request: ListAgentStatsRequest,
