@@ -13,7 +13,7 @@ import { ReloadingFiles } from './api/reloading-files.js';
 import type { NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
-import { ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
+import { agentSeriesPerTenant, ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
 import { OptionFileError, readOptionFile } from './config/option-file.js';
 import { PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
@@ -147,6 +147,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         : {}),
       ...(tls ? { tlsCertificate: () => tls.current.cert } : {}),
       agentSeriesLimit: config.agentSeriesLimit,
+      agentSeriesPerTenant: agentSeriesPerTenant(config),
       snapshotAgeSeconds: () => host?.oldestUnsavedSnapshotSeconds ?? 0,
       partitionTimeAheadSeconds: () => host?.partitionTimeAheadSeconds ?? 0,
       build: { version: packageVersion(), node: nodeId },

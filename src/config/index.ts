@@ -250,6 +250,13 @@ export const OPTIONS = {
     default: '10000',
     help: 'Per-agent metrics: at most this many (tenant, agent) series per counter on a node; agents seen after that count under agent="_other" (0 = no per-agent series)',
   },
+  agentSeriesPerTenant: {
+    flag: 'agent-series-per-tenant',
+    env: 'SB_AGENT_SERIES_PER_TENANT',
+    kind: 'string',
+    default: '',
+    help: 'Per-agent metrics: at most this many series of one tenant per counter, so one tenant cannot take every --agent-series-limit slot (at most --agent-series-limit; default a quarter of it, 2500 at the default; 0 = no per-agent series)',
+  },
   maxInflightPerTenant: {
     flag: 'max-inflight-per-tenant',
     env: 'SB_MAX_INFLIGHT_PER_TENANT',
@@ -559,6 +566,11 @@ const fields = z.object({
   // Unset: a quarter of --max-inflight (the host's rule), so lowering --max-inflight alone stays valid.
   maxInflightPerTenant: z.preprocess((v) => (v === '' ? undefined : v), positive.optional()),
   agentSeriesLimit: z.coerce.number().int().min(0).max(10_000_000),
+  // Unset: a quarter of --agent-series-limit (`agentSeriesPerTenant()`), so lowering the limit alone stays valid.
+  agentSeriesPerTenant: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(0).max(10_000_000).optional(),
+  ),
   maxQueuesPerTenant: positive.max(1_000_000),
   maxWatchersPerTenant: positive.max(10_000_000),
   // At least one watcher's own 8 MiB.
@@ -615,7 +627,21 @@ const schema = fields.superRefine((c, ctx) => {
   if (c.maxInflightPerTenant !== undefined && c.maxInflightPerTenant > c.maxInflight) {
     issue('maxInflightPerTenant', `at most --max-inflight (${c.maxInflight})`);
   }
+  if (c.agentSeriesPerTenant !== undefined && c.agentSeriesPerTenant > c.agentSeriesLimit) {
+    issue('agentSeriesPerTenant', `at most --agent-series-limit (${c.agentSeriesLimit})`);
+  }
 });
+
+/**
+ * Per-agent metric series one tenant may hold per counter: `--agent-series-per-tenant`, else a quarter of
+ * `--agent-series-limit` (rounded up, so a limit of 1 still gives one), as `--max-inflight-per-tenant`
+ * is a quarter of `--max-inflight`: at least four tenants share the node's slots before any is left out.
+ */
+export function agentSeriesPerTenant(
+  c: Pick<NodeConfig, 'agentSeriesLimit' | 'agentSeriesPerTenant'>,
+): number {
+  return c.agentSeriesPerTenant ?? Math.ceil(c.agentSeriesLimit / 4);
+}
 
 export type NodeConfig = z.infer<typeof schema>;
 

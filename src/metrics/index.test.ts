@@ -52,6 +52,31 @@ describe('node metrics: pair counters', () => {
     });
   });
 
+  it('one tenant takes at most --agent-series-per-tenant of the slots: another tenant still gets series of its own', async () => {
+    const registry = new Registry();
+    const m = createNodeMetrics(registry, { ...sources, agentSeriesLimit: 10, agentSeriesPerTenant: 4 });
+    // Before: the first tenant's 10 agents took all 10 slots and every agent of the next one was "_other".
+    for (let i = 0; i < 10; i++) m.knowAgent('big', `b${i}`);
+    for (let i = 0; i < 3; i++) m.knowAgent('small', `s${i}`);
+    m.agentAssigned.inc('big', 'b9');
+    m.agentAssigned.inc('small', 's2');
+    const own = async (tenant: string) =>
+      (await m.agentAssigned.counter.get()).values
+        .filter((v) => v.labels.tenant === tenant && v.labels.agent !== '_other')
+        .map((v) => v.labels.agent);
+    expect(await own('big')).toEqual(['b0', 'b1', 'b2', 'b3']);
+    expect(await own('small')).toEqual(['s0', 's1', 's2']);
+    const text = await registry.metrics();
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="big",agent="_other"} 1');
+    expect(text).toContain('switchboard_agent_assigned_total{tenant="small",agent="s2"} 1');
+    // A removed agent gives its tenant's slot back; the node-wide limit still holds over all tenants.
+    m.forgetAgent('big', 'b0');
+    m.knowAgent('big', 'b10');
+    expect(await own('big')).toEqual(['b1', 'b2', 'b3', 'b10']);
+    for (let i = 0; i < 4; i++) m.knowAgent('third', `t${i}`);
+    expect(await own('third')).toEqual(['t0', 't1', 't2']); // 4 + 3 + 3 = the 10 slots of the node
+  });
+
   it('a known tenant, queue or agent has its series at 0 before anything is counted under it', async () => {
     const registry = new Registry();
     const m = createNodeMetrics(registry, { ...sources, agentSeriesLimit: 1 });

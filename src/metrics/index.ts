@@ -96,13 +96,16 @@ export class PairCounter {
   /**
    * `maxPairs`: at most this many distinct (first, second) series; a pair first seen beyond it is counted
    * under (first, `OTHER`) instead, so a node with 100 000 agents does not export 100 000 series per
-   * per-agent counter (Prometheus memory grows with series). Infinity = no bound.
+   * per-agent counter (Prometheus memory grows with series). Infinity = no bound. `maxPerFirst`: at most
+   * this many of them with one first label (a tenant), so one tenant's agents cannot take every slot of
+   * `maxPairs` and leave every other tenant's agents under `OTHER`.
    */
   constructor(
     readonly counter: Counter<string>,
     private readonly first: string,
     private readonly second: string,
     private readonly maxPairs = Number.POSITIVE_INFINITY,
+    private readonly maxPerFirst = Number.POSITIVE_INFINITY,
   ) {}
 
   inc(a: string, b: string): void {
@@ -127,7 +130,9 @@ export class PairCounter {
     }
     let c = byB.get(b);
     if (c === undefined) {
-      if (this.pairs >= this.maxPairs && b !== OTHER) return this.entry(a, OTHER);
+      if (b !== OTHER && (this.pairs >= this.maxPairs || ownSeries(byB) >= this.maxPerFirst)) {
+        return this.entry(a, OTHER);
+      }
       if (b !== OTHER) this.pairs++;
       c = { n: 0, shown: false };
       byB.set(b, c);
@@ -179,6 +184,11 @@ export class PairCounter {
 /** The second label of everything counted past a `PairCounter`'s bound (e.g. `agent="_other"`). */
 export const OTHER = '_other';
 
+/** How many of one first label's series hold a slot (all but `OTHER`). */
+function ownSeries(byB: Map<string, unknown>): number {
+  return byB.size - (byB.has(OTHER) ? 1 : 0);
+}
+
 /** One `PairCounter` per prom-client counter, so two hosts sharing a registry also share the pending counts. */
 const pairCounters = new WeakMap<Counter<string>, PairCounter>();
 
@@ -202,6 +212,11 @@ export interface MetricsSources {
   partitionTimeAheadSeconds?: () => number;
   /** Per-agent counters: most (tenant, agent) series each, the rest under agent `_other` (default: no bound). */
   agentSeriesLimit?: number;
+  /**
+   * Per-agent counters: most series of one tenant each, within `agentSeriesLimit` (default: a quarter of
+   * it, so one tenant cannot take all of them).
+   */
+  agentSeriesPerTenant?: number;
   /** `switchboard_build_info{version,node}` = 1 (absent: not exported). */
   build?: { version: string; node: string };
 }
@@ -231,6 +246,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     help: string,
     labelNames: [string, string],
     maxPairs = Number.POSITIVE_INFINITY,
+    maxPerFirst = Number.POSITIVE_INFINITY,
   ): PairCounter => {
     const existing = registry.getSingleMetric(name) as Counter<string> | undefined;
     if (existing) {
@@ -248,7 +264,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
         made?.flush();
       },
     });
-    made = new PairCounter(c, labelNames[0], labelNames[1], maxPairs);
+    made = new PairCounter(c, labelNames[0], labelNames[1], maxPairs, maxPerFirst);
     pairCounters.set(c, made);
     return made;
   };
@@ -568,15 +584,17 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     ),
     agentAssigned: pair(
       'switchboard_agent_assigned_total',
-      'Conversations assigned, by agent (agents beyond --agent-series-limit under agent="_other")',
+      'Conversations assigned, by agent (agents beyond --agent-series-limit or --agent-series-per-tenant under agent="_other")',
       ['tenant', 'agent'],
       sources.agentSeriesLimit,
+      sources.agentSeriesPerTenant,
     ),
     offersMissed: pair(
       'switchboard_offers_missed_total',
-      'Offers rejected or timed out, by agent (agents beyond --agent-series-limit under agent="_other")',
+      'Offers rejected or timed out, by agent (agents beyond --agent-series-limit or --agent-series-per-tenant under agent="_other")',
       ['tenant', 'agent'],
       sources.agentSeriesLimit,
+      sources.agentSeriesPerTenant,
     ),
     queueOffersMissed: pair(
       'switchboard_queue_offers_missed_total',
@@ -585,9 +603,10 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
     ),
     agentTransferred: pair(
       'switchboard_agent_transferred_total',
-      'Conversations an agent transferred away, by agent (agents beyond --agent-series-limit under agent="_other")',
+      'Conversations an agent transferred away, by agent (agents beyond --agent-series-limit or --agent-series-per-tenant under agent="_other")',
       ['tenant', 'agent'],
       sources.agentSeriesLimit,
+      sources.agentSeriesPerTenant,
     ),
     alerts: counter(
       'switchboard_alerts_total',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  agentSeriesPerTenant,
   ConfigError,
   helpText,
   OPTIONS,
@@ -240,6 +241,20 @@ describe('node configuration', () => {
     expect(config(['--customer-limit', '10'], { SB_CUSTOMER_LIMIT: '50000' }).customerLimit).toBe(10);
     for (const bad of ['0', '-1', '1.5', 'lots'])
       expect(() => parseConfig(['--customer-limit', bad], {})).toThrow(ConfigError);
+  });
+
+  it('--agent-series-per-tenant defaults to a quarter of --agent-series-limit and may not exceed it', () => {
+    expect(agentSeriesPerTenant(config([], {}))).toBe(2500);
+    expect(agentSeriesPerTenant(config(['--agent-series-limit', '1'], {}))).toBe(1);
+    expect(agentSeriesPerTenant(config(['--agent-series-limit', '0'], {}))).toBe(0);
+    expect(agentSeriesPerTenant(config([], { SB_AGENT_SERIES_PER_TENANT: '700' }))).toBe(700);
+    expect(() =>
+      parseConfig(['--agent-series-limit', '100', '--agent-series-per-tenant', '101'], {}),
+    ).toThrow(
+      /agent-series-per-tenant.*at most --agent-series-limit \(100\)|at most --agent-series-limit \(100\)/,
+    );
+    for (const bad of ['-1', '1.5', 'lots'])
+      expect(() => parseConfig(['--agent-series-per-tenant', bad], {})).toThrow(ConfigError);
   });
 
   it("README's configuration table lists every option with its variable and default", () => {
