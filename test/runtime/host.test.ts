@@ -25,6 +25,28 @@ function status(r: ApplyResult): string {
 // The inline pool runs the same actors on the main thread: everything here must hold for it too.
 describe.each(['port', 'inline'] as const)('actor host (%s pool)', (pool) => {
   const host = (opts: Parameters<typeof hostOn>[0] = {}) => hostOn({ pool, ...opts });
+  it('a paged listing comes back from the partition as the page alone, with where the next one starts', async () => {
+    const h = await host();
+    await billingDesk(h, 'acme', 5);
+    const first = await h.host.query('acme', { type: 'list_agents', limit: 2 });
+    expect(first).toMatchObject({
+      agents: [{ id: 'agent-1' }, { id: 'agent-2' }],
+      next: 'agent-2',
+      total: 5,
+    });
+    expect(first.type === 'list_agents' && first.agents).toHaveLength(2);
+    const last = await h.host.query('acme', { type: 'all_agent_stats', limit: 2, after: 'agent-3' });
+    expect(last).toEqual({
+      type: 'all_agent_stats',
+      stats: [
+        expect.objectContaining({ agentId: 'agent-4' }),
+        expect.objectContaining({ agentId: 'agent-5' }),
+      ],
+      total: 5,
+    });
+    await h.stop();
+  });
+
   it('a conversation is assigned, the answer comes only once durable, and the event reaches subscribers', async () => {
     const h = await host();
     await billingDesk(h, 'acme', 1);
