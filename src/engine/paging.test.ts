@@ -173,6 +173,27 @@ describe('listing a page at a time', () => {
     expect(page(e, { type: 'all_agent_stats', queueId: 'voice', limit: 3 })).toMatchObject({ total: 20 });
     expect(page(e, { type: 'all_agent_stats', team: 'night', limit: 3 })).toMatchObject({ total: 14 });
     expect(page(e, { type: 'all_agent_stats', team: 'nobody', limit: 3 })).toEqual({ ids: [], total: 0 });
+    // A queue few of the agents staff (its own staff sorted, not every agent's id walked): the same pages.
+    given(e, {
+      type: 'upsert_queue',
+      queue: queue('rare', { requiredSkills: [{ skill: 'rare', minLevel: 1 }] }),
+    });
+    for (const id of ['a33', 'a07', 'a21']) {
+      given(e, {
+        type: 'upsert_agent',
+        agent: agent(id, { skills: [{ skill: 'rare', level: 5 }], teams: ['night'] }),
+      });
+    }
+    expect(walk(e, { type: 'all_agent_stats', queueId: 'rare' }, 2)).toEqual(['a07', 'a21', 'a33']);
+    expect(page(e, { type: 'all_agent_stats', queueId: 'rare', limit: 2, after: 'a07' })).toEqual({
+      ids: ['a21', 'a33'],
+      total: 3,
+    });
+    expect(page(e, { type: 'all_agent_stats', queueId: 'rare', team: 'night' }).ids).toEqual([
+      'a07',
+      'a21',
+      'a33',
+    ]);
     expect(e.query({ type: 'all_agent_stats', queueId: 'nope', limit: 3 }, T + n)).toEqual({
       type: 'all_agent_stats',
       stats: null,
