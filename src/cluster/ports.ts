@@ -66,6 +66,19 @@ export interface CommandLog {
   close(): Promise<void>;
 }
 
+/**
+ * Stored state that cannot be read back as written (a log record that fails its check with later
+ * records after it, a snapshot file that fails its check): not a crash's torn tail, so nothing of it is
+ * cut or skipped. The host refuses the partition (`partitionsRefused`) rather than serve a state missing
+ * acknowledged commands; the message says what and where, for the operator.
+ */
+export class DamagedStorageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DamagedStorageError';
+  }
+}
+
 export interface StoredSnapshot {
   partition: string;
   /** Seq of the last log batch folded into this snapshot. */

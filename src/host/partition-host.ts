@@ -32,7 +32,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
-import type { StoredSnapshot } from '../cluster/ports.js';
+import { DamagedStorageError, type StoredSnapshot } from '../cluster/ports.js';
 import type { EngineSnapshot, Query, QueryResult } from '../engine/api.js';
 import type {
   ApplyResult,
@@ -155,12 +155,14 @@ const REFUSAL_RECHECK_MS = 5000;
 /**
  * A partition this node refuses to serve: its log was trimmed past the snapshot the node could load
  * (`load`). `resumesAfter`: the seq the first batch it read names as its predecessor (or, when nothing
- * follows the snapshot, the log's last seq); `firstSeq`: that batch's seq (null: none).
+ * follows the snapshot, the log's last seq); `firstSeq`: that batch's seq (null: none). Or its stored
+ * state is damaged (`damage`: what and where, from a `DamagedStorageError`; the seqs are then 0/null).
  */
 interface Refusal {
   snapshotSeq: number;
   resumesAfter: number;
   firstSeq: number | null;
+  damage?: string;
   /** When the load last found it (a load within `REFUSAL_RECHECK_MS` of it answers from memory). */
   checkedAt: number;
 }
@@ -203,7 +205,7 @@ export class PartitionHost {
   private readonly unwatchOwnership: () => void;
   /** Commands that crashed the engine or its thread, and partitions held for it (poison containment). */
   private readonly quarantine: Quarantine;
-  /** Partitions refused because their log was trimmed past the snapshot this node can load (`load`). */
+  /** Partitions refused: log trimmed past the snapshot this node can load, or stored state damaged (`load`). */
   private readonly refused = new Map<string, Refusal>();
   /** Partitions whose time was logged as running ahead of this node's clock (`timeAhead`), until it is not. */
   private readonly aheadLogged = new Set<string>();
@@ -348,7 +350,8 @@ export class PartitionHost {
 
   /**
    * Partitions refused now because their command log was trimmed past the snapshot this node can load
-   * (its snapshot store lacks the partition's snapshot): an operator's job too (`load`).
+   * (its snapshot store lacks the partition's snapshot), or because their stored command log or snapshot
+   * is damaged (`DamagedStorageError`): an operator's job too (`load`).
    */
   get partitionsRefused(): number {
     return this.refused.size;
@@ -1480,14 +1483,19 @@ export class PartitionHost {
     } catch (err) {
       const code =
         (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
-      const refusal = (err as { refusal?: Omit<Refusal, 'checkedAt'> }).refusal;
+      // Damaged stored state (a log record or a snapshot failing its checks): refused like a broken
+      // chain, counted and logged once, never served partially and never cut.
+      const damage = err instanceof DamagedStorageError ? err.message : null;
+      const refusal =
+        (err as { refusal?: Omit<Refusal, 'checkedAt'> }).refusal ??
+        (damage !== null ? { snapshotSeq: 0, resumesAfter: 0, firstSeq: null, damage } : undefined);
       if (refusal) this.refuse(part.name, refusal);
       else if (code === 'SB_ERR_NOT_OWNER') this.refused.delete(part.name);
       if (!(err as { held?: boolean }).held && !refusal && !(err as { remembered?: boolean }).remembered)
         this.logger?.error({ err, tenant: part.name }, 'partition could not be loaded');
       const e = new SwitchboardError(
         code,
-        `partition ${part.name} is unavailable: ${(err as Error).message}`,
+        `partition ${part.name} is unavailable: ${(refusal && damage !== null ? refusedError(refusal) : (err as Error)).message}`,
       );
       for (const p of st.waiting.splice(0)) this.settleError(p, e);
       // Nothing sealed a quarantined command out: its caller learns "retry" (idempotent by its id).
@@ -1776,9 +1784,23 @@ export class PartitionHost {
       before &&
       before.snapshotSeq === r.snapshotSeq &&
       before.resumesAfter === r.resumesAfter &&
-      before.firstSeq === r.firstSeq
+      before.firstSeq === r.firstSeq &&
+      before.damage === r.damage
     )
       return;
+    if (r.damage !== undefined) {
+      this.logger?.error(
+        {
+          tenant: partition,
+          reason: 'storage_damaged',
+          damage: r.damage,
+          advice:
+            'nothing of it was cut or skipped: restore the file from a backup, or accept losing what follows the damage (RUNBOOK SwitchboardPartitionRefused)',
+        },
+        'partition refused: its stored state is damaged',
+      );
+      return;
+    }
     this.logger?.error(
       {
         tenant: partition,
@@ -1926,6 +1948,10 @@ export function createsTenant(env: CommandEnvelope, r: ApplyResult): boolean {
 /** The refusal of a quarantined command: not retryable, and nothing of it was applied. */
 /** What callers of a refused partition get (retryable: nothing is lost, it is on another store or node). */
 function refusedError(r: Omit<Refusal, 'checkedAt'>): SwitchboardError {
+  if (r.damage !== undefined)
+    return unavailable(
+      "its stored state on this node (command log or snapshot) is damaged: this node does not serve a partial state; the node's operator has to act",
+    );
   const after =
     r.firstSeq === null
       ? `the log holds nothing after it but ends at seq ${r.resumesAfter}`

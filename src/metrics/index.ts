@@ -197,7 +197,7 @@ export interface MetricsSources {
   partitionsOwned: () => number;
   /** Partitions held after ending too many worker threads (absent: not exported). */
   partitionsHeld?: () => number;
-  /** Partitions refused because their log was trimmed past the snapshot this node can load (absent: not exported). */
+  /** Partitions refused: log trimmed past the snapshot this node can load, or stored state damaged (absent: not exported). */
   partitionsRefused?: () => number;
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
@@ -423,7 +423,7 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       () =>
         new Gauge({
           name: 'switchboard_partitions_refused',
-          help: 'Partitions refused (not loaded, calls answered UNAVAILABLE) because their command log was trimmed past the snapshot this node can load: its snapshot store lacks their snapshot; the tenant is in the "partition refused" log line',
+          help: 'Partitions refused (not loaded, calls answered UNAVAILABLE) because their command log was trimmed past the snapshot this node can load (its snapshot store lacks their snapshot), or their stored command log or snapshot is damaged; the tenant is in the "partition refused" log line',
           registers,
           collect() {
             this.set(refused());

@@ -35,8 +35,14 @@ import { access, type FileHandle, mkdir, open, readdir, readFile, rename, unlink
 import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
-import type { CommandLog, LogBatch } from '../ports.js';
-import { encodeRecord, partitionFileName, partitionFromFileName, scanRecords } from './record-file.js';
+import { type CommandLog, DamagedStorageError, type LogBatch } from '../ports.js';
+import {
+  encodeRecord,
+  laterBatchSeq,
+  partitionFileName,
+  partitionFromFileName,
+  scanRecords,
+} from './record-file.js';
 
 export type FsyncPolicy = 'always' | 'interval';
 
@@ -101,6 +107,11 @@ interface PartitionFile {
 const EXT = '.log';
 /** A partition being deleted (DeleteTenant): `<name>.deleted`, written before its files are removed. */
 const TOMB = '.deleted';
+/**
+ * Appends of one partition in flight at once, at most (`--appends-in-flight` allows up to 16): the
+ * batches a crash can land after a torn one. A valid batch further on proves damage, not a torn tail.
+ */
+const TORN_WINDOW = 16;
 /** Zeros kept ahead of a small file (a quiet tenant's). */
 const MIN_PREALLOC = 64 * 1024;
 
@@ -606,6 +617,18 @@ export class FileCommandLog implements CommandLog {
     // anything else after it is cut, so a later write can never line up with stale bytes.
     let allocated = buf.length;
     if (scan.torn !== null) {
+      // A crash tears the tail only: the record cut short and, at most, appends that were in flight
+      // beside it (never acknowledged). Under `always`, a valid batch further on than that was written
+      // after the damaged record was durable and acknowledged: the damage is in the middle (a bad
+      // sector, a bit flip, a stray write), and cutting there would drop acknowledged batches. Nothing
+      // is cut then; the partition is refused until an operator looks (RUNBOOK). Under `interval` the
+      // page cache reaches the disk in any order, so a power loss can leave such a hole: cut, as before.
+      const later = this.fsync === 'always' ? laterBatchSeq(buf, scan.validLength) : null;
+      if (later !== null && later > lastSeq + TORN_WINDOW) {
+        throw new DamagedStorageError(
+          `command log ${path} is damaged at byte ${scan.validLength} (${scan.torn}) after batch ${lastSeq}, and batches up to ${later} follow the damage: not a torn tail, so nothing was cut`,
+        );
+      }
       const fix = await open(path, 'r+');
       try {
         await fix.truncate(scan.validLength);

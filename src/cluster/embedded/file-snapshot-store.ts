@@ -6,7 +6,7 @@
 import { type FileHandle, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { type SnapshotStore, type StoredSnapshot, snapshotPieces } from '../ports.js';
+import { DamagedStorageError, type SnapshotStore, type StoredSnapshot, snapshotPieces } from '../ports.js';
 import { encodeRecord, partitionFileName, scanRecords } from './record-file.js';
 
 /** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
@@ -51,7 +51,10 @@ export class FileSnapshotStore implements SnapshotStore {
     }
     const { records, torn } = scanRecords<StoredSnapshot>(buf);
     const s = records[0];
-    if (torn !== null || !s) throw new Error(`snapshot of ${partition} is damaged (${torn ?? 'empty'})`);
+    if (torn !== null || !s)
+      throw new DamagedStorageError(
+        `snapshot file ${this.path(partition)} of ${partition} is damaged (${torn ?? 'empty'})`,
+      );
     this.seqs.set(partition, s.seq);
     return s;
   }

@@ -71,6 +71,36 @@ export function scanRecords<T>(buf: Buffer): ScanResult<T> {
   return { records, validLength: off, torn: null };
 }
 
+/** The first bytes of a batch record's body (`encodeRecord({ seq, commands })`). */
+const BATCH_START = Buffer.from('{"seq":');
+
+/**
+ * The highest seq among the complete, CRC-valid batch records found anywhere after `from` (null: none),
+ * found by their first bytes. Only asked after a scan stopped early: records after the point where it
+ * stopped tell a crash's torn tail (nothing, or only the appends that were in flight with the torn one)
+ * from damage in the middle of the log (records written, and acknowledged, after it).
+ */
+export function laterBatchSeq(buf: Buffer, from: number): number | null {
+  let best: number | null = null;
+  for (let at = buf.indexOf(BATCH_START, from + HEADER); at >= 0; at = buf.indexOf(BATCH_START, at + 1)) {
+    const head = at - HEADER;
+    const len = buf.readUInt32LE(head);
+    if (
+      len === 0 ||
+      len > buf.length - at ||
+      crc32(buf.subarray(at, at + len)) >>> 0 !== buf.readUInt32LE(head + 4)
+    )
+      continue;
+    try {
+      const seq = (JSON.parse(buf.subarray(at, at + len).toString('utf8')) as { seq?: unknown }).seq;
+      if (typeof seq === 'number' && (best === null || seq > best)) best = seq;
+    } catch {
+      // not a record after all
+    }
+  }
+  return best;
+}
+
 /** Whether every byte of `buf` from `from` on is zero (a preallocated, never written tail). */
 function allZero(buf: Buffer, from: number): boolean {
   // Cheap test first: a record header starts with a non-zero length in its first 4 bytes, mostly.
