@@ -55,7 +55,17 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     snapshots,
     ownership,
     clock: opts.clock ?? systemClock,
-    knownPartitions: () => log.partitions(),
+    // Every log file, and every snapshot file without one (its log lost: the load goes on after the
+    // snapshot, `CommandLog.rebase`), unless its deletion began.
+    async knownPartitions() {
+      const [logged, snapped, dead] = await Promise.all([
+        log.partitions(),
+        snapshots.partitions(),
+        log.tombstones(),
+      ]);
+      const skip = new Set(dead);
+      return [...new Set([...logged, ...snapped])].filter((p) => !skip.has(p));
+    },
     async close() {
       await log.close();
       await snapshots.close();

@@ -52,6 +52,13 @@ export interface CommandLog {
   tombstoned?(partition: string): Promise<boolean>;
   /** DeleteTenant, last step: removes the partition's batches and fences, its tombstone last. Idempotent. */
   remove?(partition: string): Promise<void>;
+  /**
+   * Optional (embedded): the partition's log ends before a durable snapshot at `seq` (the file lost, cut,
+   * or restored from an older copy; with `--fsync interval`, a power loss after the snapshot was saved):
+   * restarts it after `seq`, so the next append is `seq + 1`. Every batch it held is ≤ its old last seq
+   * < `seq`, so covered by the snapshot; only called by a load that restored that snapshot.
+   */
+  rebase?(partition: string, seq: number): Promise<void>;
   /** Partitions with a tombstone: start-up finishes their deletion (embedded). */
   tombstones?(): Promise<string[]>;
   /**

@@ -1373,6 +1373,18 @@ export class PartitionHost {
         }
         if (logLast > last)
           throw new Error(`log of ${part.name} ends at ${logLast} but replay stopped at ${last}`);
+        // The log ends before the snapshot (embedded: its file lost, cut, or restored from an older copy;
+        // with --fsync interval, a power loss after the snapshot was saved). The snapshot holds all of it;
+        // left as is, every append named the snapshot's seq and was refused as another writer's, for
+        // ever. The log goes on after the snapshot; what it held after that (if anything) is gone.
+        if (stored && logLast < stored.seq && log.rebase) {
+          this.logger?.error(
+            { tenant: part.name, snapshotSeq: stored.seq, logLastSeq: logLast },
+            'command log ends before its snapshot: going on after the snapshot (anything logged after it is lost)',
+          );
+          await log.rebase(part.name, stored.seq);
+          stopIfReleased();
+        }
         // Cluster: the last owner may have died between a batch's log ack and its events' publish. Its
         // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
         // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.

@@ -484,6 +484,28 @@ export class FileCommandLog implements CommandLog {
     f.dirty = false;
   }
 
+  /** See `CommandLog.rebase`: the file becomes one base record at `seq` (written aside, then renamed). */
+  async rebase(partition: string, seq: number): Promise<void> {
+    await this.serial(partition, async (f) => {
+      if (f.broken) throw new SwitchboardError('SB_ERR_UNAVAILABLE', `log of ${partition} failed a write`);
+      await f.written;
+      if (f.lastSeq >= seq) return;
+      if (f.extending) await f.extending;
+      const base = encodeRecord({ base: seq, lastSeq: seq });
+      const tmp = `${f.path}.trim`;
+      const out = await open(tmp, 'w');
+      try {
+        await writeAll(out, base, 0);
+        await out.datasync();
+      } finally {
+        await out.close();
+      }
+      await this.swap(f, tmp, () => false, 0, base.length);
+      f.size = base.length;
+      f.lastSeq = seq;
+    });
+  }
+
   private async rewrite(f: PartitionFile, uptoSeq: number): Promise<void> {
     if (f.broken) return;
     await f.written;

@@ -3,11 +3,11 @@
  * (temp file + fdatasync + rename + directory fsync), so a crash leaves either the old snapshot or the new
  * one, never a mix. The file is a single CRC-framed record, so a damaged file is detected on load.
  */
-import { type FileHandle, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { DamagedStorageError, type SnapshotStore, type StoredSnapshot, snapshotPieces } from '../ports.js';
-import { encodeRecord, partitionFileName, scanRecords } from './record-file.js';
+import { encodeRecord, partitionFileName, partitionFromFileName, scanRecords } from './record-file.js';
 
 /** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
 export class FileSnapshotStore implements SnapshotStore {
@@ -31,6 +31,15 @@ export class FileSnapshotStore implements SnapshotStore {
   async load(partition: string): Promise<StoredSnapshot | null> {
     await this.chains.get(partition);
     return this.read(partition);
+  }
+
+  /** Partitions with a snapshot file. */
+  async partitions(): Promise<string[]> {
+    const names = await readdir(this.dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    return names.filter((n) => n.endsWith(SNAP)).map((n) => partitionFromFileName(n.slice(0, -SNAP.length)));
   }
 
   /** One process writes a data directory (its lock), so what it last wrote or read is what is stored. */
@@ -92,7 +101,7 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   private path(partition: string): string {
-    return join(this.dir, `${partitionFileName(partition)}.snap`);
+    return join(this.dir, `${partitionFileName(partition)}${SNAP}`);
   }
 
   private async write(s: StoredSnapshot): Promise<void> {
@@ -168,6 +177,7 @@ async function writeSnapshot(fh: FileHandle, s: StoredSnapshot): Promise<void> {
   await fh.write(header, 0, HEADER, 0);
 }
 
+const SNAP = '.snap';
 /** The frame header of `record-file.ts`: u32 length, u32 CRC-32 of the body. */
 const HEADER = 8;
 /** Bytes gathered per write of a snapshot's text. */
