@@ -10,7 +10,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CallTrace, createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
-import type { NodePorts } from './cluster/index.js';
+import type { LogWriteError, NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
 import { agentSeriesPerTenant, ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
@@ -18,7 +18,7 @@ import { OptionFileError, readOptionFile } from './config/option-file.js';
 import { PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
-import { createNodeMetrics } from './metrics/index.js';
+import { createNodeMetrics, type NodeMetrics } from './metrics/index.js';
 
 export interface RunningNode {
   grpcPort: number;
@@ -52,6 +52,7 @@ async function openPorts(
   clock: Clock,
   logger: Logger,
   beforeRelease: (partition: string) => Promise<void>,
+  onLogWriteError: (info: LogWriteError) => void,
 ): Promise<NodePorts> {
   if (config.natsUrl !== '') {
     return cluster.createClusterPorts({
@@ -79,6 +80,7 @@ async function openPorts(
     logPreallocateBytes: config.logPreallocateKib * 1024,
     clock,
     onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
+    onLogWriteError,
   });
 }
 
@@ -119,9 +121,38 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   // Cluster mode: told when a tenant is deleted here, so that its watchers on every node end.
   let clusterRouter: ReturnType<typeof cluster.createClusterRouter> | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
-  const opened = await openPorts(config, nodeId, clock, logger, async (p) => {
-    await host?.drain(p, 2000, graceEnds === null ? undefined : Math.max(1000, graceEnds - Date.now()));
-  });
+  // Embedded: a failed log write is counted (the metrics exist once the ports are open) and logged;
+  // on a full disk the zeros written ahead fail at every append, so those lines are thinned out.
+  let metricsOf: NodeMetrics | null = null;
+  let preallocFailures = 0;
+  const onLogWriteError = (info: LogWriteError) => {
+    metricsOf?.logWriteFailures.inc({ op: info.op, code: info.code });
+    if (info.op === 'preallocate') {
+      preallocFailures++;
+      if ((preallocFailures & (preallocFailures - 1)) !== 0) return;
+      logger.warn(
+        { ...info, failures: preallocFailures },
+        'command log could not write ahead of its data (the disk is filling up?): appends grow the file themselves until they fail',
+      );
+      return;
+    }
+    logger.error(
+      info,
+      info.rewrite
+        ? 'command log write failed: its appends fail; the file is rewritten from what the node can read before the next one (the disk may not hold what the page cache shows)'
+        : 'command log write failed: the disk is full; its appends fail until space is freed (nothing acknowledged is lost)',
+    );
+  };
+  const opened = await openPorts(
+    config,
+    nodeId,
+    clock,
+    logger,
+    async (p) => {
+      await host?.drain(p, 2000, graceEnds === null ? undefined : Math.max(1000, graceEnds - Date.now()));
+    },
+    onLogWriteError,
+  );
   const ports: NodePorts = opts.wrapSnapshots
     ? Object.assign(Object.create(opened) as NodePorts, { snapshots: opts.wrapSnapshots(opened.snapshots) })
     : opened;
@@ -152,6 +183,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       partitionTimeAheadSeconds: () => host?.partitionTimeAheadSeconds ?? 0,
       build: { version: packageVersion(), node: nodeId },
     });
+    metricsOf = metrics;
     host = new PartitionHost({
       ports,
       pool,

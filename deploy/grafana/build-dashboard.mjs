@@ -389,7 +389,7 @@ const ROWS = [
       ),
       timeseries(
         'Worker restarts and lease losses',
-        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed) with the failed lease renewals that lead to a lapse (NATS unreachable or slow).',
+        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed) with the failed lease renewals that lead to a lapse (NATS unreachable or slow); embedded mode: failed command log writes (ENOSPC: disk full; EIO: disk failed).',
         [
           target(
             'sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))',
@@ -410,6 +410,11 @@ const ROWS = [
             'sum by (pod) (increase(switchboard_node_lease_renewal_failures_total[$__rate_interval]))',
             '{{pod}} lease renewals failed',
             'E',
+          ),
+          target(
+            'sum by (pod, op, code) (increase(switchboard_log_write_failures_total[$__rate_interval]))',
+            '{{pod}} log {{op}} {{code}}',
+            'F',
           ),
         ],
         { w: 6 },

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { acquireDataDirLock } from './embedded/data-dir-lock.js';
-import { FileCommandLog, type FsyncPolicy } from './embedded/file-command-log.js';
+import { FileCommandLog, type FsyncPolicy, type LogWriteError } from './embedded/file-command-log.js';
 import { FileSnapshotStore } from './embedded/file-snapshot-store.js';
 import { LocalOwnership } from './embedded/local-ownership.js';
 import { type Clock, type CommandLog, type Ownership, type SnapshotStore, systemClock } from './ports.js';
@@ -34,6 +34,8 @@ export interface EmbeddedPortsOptions {
   clock?: Clock;
   /** Told when a torn log tail is cut off at start-up (the node logs it). */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
+  /** Told when a write or flush of a log file fails (the node logs and counts it). */
+  onLogWriteError?: (info: LogWriteError) => void;
 }
 
 /** Local files under `dataDir` (`log/`, `snapshots/`, `LOCK`); this node owns every partition. */
@@ -46,6 +48,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     ...(opts.logWrites ? { writes: opts.logWrites } : {}),
     ...(opts.logPreallocateBytes !== undefined ? { preallocateBytes: opts.logPreallocateBytes } : {}),
     ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
+    ...(opts.onLogWriteError ? { onWriteError: opts.onLogWriteError } : {}),
   });
   const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));
   const ownership = new LocalOwnership(opts.nodeId);
@@ -74,6 +77,8 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     },
   };
 }
+
+export type { LogWriteError } from './embedded/file-command-log.js';
 
 // Cluster mode (NATS_URL set): JetStream log, KV leases, Mongo/JetStream snapshots, forwarding router.
 export { createClusterPorts, createClusterRouter, isClusterPorts } from './nats/index.js';

@@ -50,6 +50,8 @@ export interface NodeMetrics {
   tenantOverloaded: Counter<'tenant'>;
   /** Snapshot attempts that failed (serialising, saving or trimming). */
   snapshotFailures: Counter<string>;
+  /** Embedded: failed writes and flushes of command log files, by operation and error code. */
+  logWriteFailures: Counter<'op' | 'code'>;
   /**
    * Start the series of a tenant, one of its queues or one of its agents at 0 (see `PairCounter.touch`):
    * the host calls these when a partition is loaded and when a queue or agent is created, so the first
@@ -627,6 +629,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'switchboard_snapshot_failures_total',
       'Partition snapshots that failed (the log then keeps growing until one succeeds)',
       [],
+    ),
+    logWriteFailures: counter(
+      'switchboard_log_write_failures_total',
+      'Embedded: failed writes of command log files (op: write = an append failed, fdatasync = an --fsync interval flush failed, preallocate = zeros ahead of the data not written; code: ENOSPC, EIO, ...)',
+      ['op', 'code'],
     ),
     tenantOverloaded: counter(
       'switchboard_tenant_overloaded_total',

@@ -3,10 +3,11 @@
  * log behind its snapshot, failed writes and fsyncs (`fsyncgate`), a full disk. Faults come from crafted
  * files and from the log's `io` seam; no test mounts a file system.
  */
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { write, writeSync } from 'node:fs';
+import { link, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileCommandLog } from '../../src/cluster/embedded/index.js';
+import { FileCommandLog, type LogIo, type LogWriteError } from '../../src/cluster/embedded/index.js';
 import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { DamagedStorageError } from '../../src/cluster/ports.js';
 import { queueConfig } from '../../src/engine/fixtures.js';
@@ -150,5 +151,141 @@ describe('a log that ends before its snapshot', () => {
     await h.crash();
     const again = await start({ dir, fsync: 'always' });
     expect(await queues(again, 'acme')).toEqual(['q1', 'q2', 'q3', 'q4', 'q5', 'q6']);
+  });
+});
+
+/** An I/O error as the kernel reports it. */
+function eio(syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EIO: i/o error, ${syscall}`), { code: 'EIO', errno: -5, syscall });
+}
+
+/** Overwrites bytes of the file behind `path` (another name of the same inode) with zeros. */
+async function zero(path: string, at: number, length: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.write(Buffer.alloc(length), 0, length, at);
+  } finally {
+    await fh.close();
+  }
+}
+
+const ids = async (log: FileCommandLog) =>
+  (await collect(log.read('acme', 0))).map((b) => {
+    const c = b.commands[0]?.cmd;
+    return c?.type === 'enqueue' ? c.conversation.id : c?.type;
+  });
+
+describe('a failed write or flush (fsyncgate): the file is not trusted again before it is rewritten', () => {
+  it('(fsync always) a record write that fails with EIO after reaching the page cache: the next acknowledged batch survives the disk never having it', async () => {
+    const dir = await tempDataDir();
+    let fail = false;
+    let lost: { at: number; length: number } | null = null;
+    const io: Partial<LogIo> = {
+      write(fd, buf, offset, length, position, done) {
+        if (!fail) return write(fd, buf, offset, length, position, done);
+        // O_DSYNC: the bytes were copied to the page cache, then their writeback failed.
+        fail = false;
+        writeSync(fd, buf, offset, length, position);
+        lost = { at: position, length };
+        done(eio('write'), 0);
+      },
+    };
+    const errors: LogWriteError[] = [];
+    const log = new FileCommandLog({ dir, io, preallocateBytes: 0, onWriteError: (e) => errors.push(e) });
+    await log.append('acme', [enqueueEnvelope('c1')], 0);
+    await log.append('acme', [enqueueEnvelope('c2')], 1);
+    const path = join(dir, 'acme.log');
+    // Another name for the inode written so far: what "the disk" holds of it is edited through it below.
+    await link(path, join(dir, 'before-the-failure'));
+    fail = true;
+    await expect(log.append('acme', [enqueueEnvelope('c3')], 2)).rejects.toThrow(/EIO/);
+    expect(errors).toMatchObject([{ partition: 'acme', op: 'write', code: 'EIO', rewrite: true }]);
+    // The page cache shows c3 (never acknowledged: its caller was told to retry, idempotently).
+    const last = await log.lastSeq('acme');
+    expect(await log.append('acme', [enqueueEnvelope('c4')], last)).toBe(last + 1);
+    // c4 is acknowledged. The disk never got c3's bytes; a crash now (no close) shows what it has.
+    const gone = lost as unknown as { at: number; length: number };
+    await zero(join(dir, 'before-the-failure'), gone.at, gone.length);
+    await rm(join(dir, 'before-the-failure'));
+    const again = new FileCommandLog({ dir });
+    expect(await ids(again)).toContain('c4');
+    expect(await ids(again)).toEqual(expect.arrayContaining(['c1', 'c2']));
+    await again.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('(fsync interval) a failed flush is not retried into a false success: the file is rewritten before the next append, so nothing acknowledged depends on the failed pages', async () => {
+    const dir = await tempDataDir();
+    let fail = false;
+    const io: Partial<LogIo> = {
+      async fdatasync(fh) {
+        if (fail) {
+          fail = false;
+          throw eio('fdatasync');
+        }
+        await fh.datasync();
+      },
+    };
+    const errors: LogWriteError[] = [];
+    const log = new FileCommandLog({
+      dir,
+      io,
+      fsync: 'interval',
+      fsyncIntervalMs: 60_000,
+      onWriteError: (e) => errors.push(e),
+    });
+    await log.append('acme', [enqueueEnvelope('c1')], 0);
+    await log.append('acme', [enqueueEnvelope('c2')], 1);
+    const path = join(dir, 'acme.log');
+    await link(path, join(dir, 'before-the-failure'));
+    fail = true;
+    await log.flushDirty();
+    expect(errors).toMatchObject([{ partition: 'acme', op: 'fdatasync', code: 'EIO', rewrite: true }]);
+    // Before: the error was swallowed and the next flush "succeeded". Now the next append waits for the
+    // rewrite (c1 and c2 written again, from the page cache, and fdatasync'ed) and lands after it.
+    expect(await log.append('acme', [enqueueEnvelope('c3')], 2)).toBe(3);
+    await log.flushDirty();
+    // The pages whose flush failed never reached the disk.
+    await zero(join(dir, 'before-the-failure'), 0, (await stat(join(dir, 'before-the-failure'))).size);
+    await rm(join(dir, 'before-the-failure'));
+    const again = new FileCommandLog({ dir });
+    expect(await ids(again)).toEqual(['c1', 'c2', 'c3']);
+    await again.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a full disk (ENOSPC) fails the append without a rewrite (nothing cached is in doubt); the log goes on once space is freed', async () => {
+    const dir = await tempDataDir();
+    let full = false;
+    const io: Partial<LogIo> = {
+      write(fd, buf, offset, length, position, done) {
+        if (!full) return write(fd, buf, offset, length, position, done);
+        const e = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        // A short write first, as a file system filling up gives: the scan cuts the partial record.
+        const half = Math.floor(length / 2);
+        writeSync(fd, buf, offset, half, position);
+        done(e, 0);
+      },
+    };
+    const errors: LogWriteError[] = [];
+    const log = new FileCommandLog({ dir, io, onWriteError: (e) => errors.push(e) });
+    await log.append('acme', [enqueueEnvelope('c1')], 0);
+    const ino = (await stat(join(dir, 'acme.log'))).ino;
+    full = true;
+    await expect(log.append('acme', [enqueueEnvelope('c2')], 1)).rejects.toMatchObject({ code: 'ENOSPC' });
+    await expect(log.append('acme', [enqueueEnvelope('c2')], 1)).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(errors.filter((e) => e.op === 'write').map((e) => [e.code, e.rewrite])).toEqual([
+      ['ENOSPC', false],
+      ['ENOSPC', false],
+    ]);
+    full = false;
+    expect(await log.lastSeq('acme')).toBe(1);
+    expect(await log.append('acme', [enqueueEnvelope('c2')], 1)).toBe(2);
+    expect((await stat(join(dir, 'acme.log'))).ino).toBe(ino);
+    await log.close();
+    const again = new FileCommandLog({ dir });
+    expect(await ids(again)).toEqual(['c1', 'c2']);
+    await again.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });

@@ -69,6 +69,61 @@ export interface FileCommandLogOptions {
   preallocateBytes?: number;
   /** Called when a torn tail is found and cut off while opening a partition's file. */
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
+  /**
+   * Called when a write to a partition's file fails: a record (`write`: its append and every later one
+   * fail), an `--fsync interval` flush (`fdatasync`), or the zeros written ahead (`preallocate`: not
+   * fatal, appends grow the file themselves). `rewrite`: the file is rewritten before its next use (see
+   * `LogWriteError`).
+   */
+  onWriteError?: (info: LogWriteError) => void;
+  /** The writes and flushes of partition files (tests inject failures here); default: node:fs. */
+  io?: Partial<LogIo>;
+}
+
+/**
+ * A failed write or flush of a partition's file. Unless the disk was full (`ENOSPC`, `EDQUOT`: nothing
+ * was written past the bytes the call reported, and those the scan cuts), the file's pages in the
+ * page cache can no longer be trusted to be on disk: after a failed writeback Linux marks them clean and
+ * reports the error once, so a retried fsync succeeds and a re-read shows data the disk may not have
+ * (Postgres' "fsyncgate"). Appending on would acknowledge batches after a hole a crash reveals, and
+ * the scan would cut them. So the file is rewritten before its next use: what it holds is read back,
+ * written to a new file, fdatasync'ed and renamed over it (`rewrite: true`).
+ */
+export interface LogWriteError {
+  partition: string;
+  op: 'write' | 'fdatasync' | 'preallocate';
+  code: string;
+  message: string;
+  rewrite: boolean;
+}
+
+/** The file operations a `FileCommandLog` writes with (`FileCommandLogOptions.io`). */
+export interface LogIo {
+  /** A positional write on the thread pool (`fs.write`). */
+  write(
+    fd: number,
+    buf: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    done: (e: NodeJS.ErrnoException | null, written: number) => void,
+  ): void;
+  /** A positional write on the calling thread (`fs.writeSync`). */
+  writeSync(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
+  /** fdatasync of an open file (`--fsync interval` flushes). */
+  fdatasync(fh: FileHandle): Promise<void>;
+}
+
+const fsIo: LogIo = {
+  write: (fd, buf, offset, length, position, done) => write(fd, buf, offset, length, position, done),
+  writeSync: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
+  fdatasync: (fh) => fh.datasync(),
+};
+
+/** A full disk: the write did not happen (past what it reported), nothing cached is in doubt. */
+function diskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 type Record_ = { seq: number; commands: CommandEnvelope[] } | { base: number; lastSeq: number };
@@ -133,12 +188,16 @@ export class FileCommandLog implements CommandLog {
   private readonly timer: NodeJS.Timeout | null = null;
   private zeros: Buffer | null = null;
   private closed = false;
+  private readonly io: LogIo;
+  /** Partitions whose file must be rewritten before its next use (a failed write or flush: `LogWriteError`). */
+  private readonly untrusted = new Set<string>();
 
   constructor(private readonly opts: FileCommandLogOptions) {
     this.dir = opts.dir;
     this.fsync = opts.fsync ?? 'always';
     this.writes = opts.writes ?? 'thread-pool';
     this.prealloc = Math.max(0, Math.floor(opts.preallocateBytes ?? 1 << 20));
+    this.io = { ...fsIo, ...opts.io };
     if (this.fsync === 'interval') {
       this.timer = setInterval(() => void this.flushDirty(), opts.fsyncIntervalMs ?? 100);
       this.timer.unref();
@@ -294,11 +353,11 @@ export class FileCommandLog implements CommandLog {
   private writeAt(f: PartitionFile, rec: Buffer, at: number): Promise<void> {
     if (this.writeNow()) {
       try {
-        writeAllSync(f.fh.fd, rec, at);
+        writeAllSync(this.io, f.fh.fd, rec, at);
         return Promise.resolve();
       } catch (e) {
         return Promise.reject(e).catch((err: unknown) => {
-          this.breakFile(f, err as Error);
+          this.breakFile(f, err as Error, 'write');
           throw err;
         });
       }
@@ -308,10 +367,10 @@ export class FileCommandLog implements CommandLog {
     // FileHandle's async write, its result object and a finally/catch pair — this runs once per group
     // commit on the event loop. Closing still waits for it: close follows `written`, which follows this.
     return new Promise<void>((resolve, reject) => {
-      writeFully(f.fh.fd, rec, at, 0, (e) => {
+      writeFully(this.io, f.fh.fd, rec, at, 0, (e) => {
         this.poolWrites--;
         if (e === null) return resolve();
-        this.breakFile(f, e);
+        this.breakFile(f, e, 'write');
         reject(e);
       });
     });
@@ -330,9 +389,13 @@ export class FileCommandLog implements CommandLog {
 
   /**
    * After a failed write the in-memory position is no longer what is on disk: forget the file, so the
-   * next use re-opens it once every write in flight has settled (the scan then cuts any gap).
+   * next use re-opens it once every write in flight has settled (the scan then cuts any gap), rewritten
+   * first unless the disk was merely full (`LogWriteError`).
    */
-  private breakFile(f: PartitionFile, e: Error): void {
+  private breakFile(f: PartitionFile, e: Error, op: 'write' | 'fdatasync'): void {
+    const rewrite = op === 'fdatasync' || !diskFull(e);
+    if (rewrite) this.untrusted.add(f.partition);
+    this.reportWriteError(f.partition, op, e, rewrite);
     if (f.broken) return;
     f.broken = e;
     const name = f.partition;
@@ -344,9 +407,19 @@ export class FileCommandLog implements CommandLog {
         .catch(() => undefined)
         .then(() => f.extending)
         .then(() => f.fh.close().catch(() => undefined))
-        .then(() => this.openFile(name));
+        .then(() => this.openFile(name, true));
       this.files.set(name, reopened);
       this.track(name, reopened);
+    });
+  }
+
+  private reportWriteError(partition: string, op: LogWriteError['op'], e: Error, rewrite: boolean): void {
+    this.opts.onWriteError?.({
+      partition,
+      op,
+      code: (e as NodeJS.ErrnoException).code ?? 'UNKNOWN',
+      message: e.message,
+      rewrite,
     });
   }
 
@@ -366,12 +439,16 @@ export class FileCommandLog implements CommandLog {
     const fh = f.fh;
     f.extending = (async () => {
       try {
-        await writeAll(fh, zeros, from);
+        await new Promise<void>((resolve, reject) =>
+          writeFully(this.io, fh.fd, zeros, from, 0, (e) => (e ? reject(e) : resolve())),
+        );
         // Under `always` the handle is O_DSYNC, so the new length is already durable; otherwise the
         // periodic fdatasync covers it like any other write.
         if (f.fh === fh) f.allocated = Math.max(f.allocated, from + zeros.length);
-      } catch {
-        // Not fatal: appends then grow the file themselves (slower, same guarantee).
+      } catch (e) {
+        // Not fatal: appends then grow the file themselves (slower, same guarantee). Told all the same:
+        // on a full disk this is the first sign, before appends fail.
+        this.reportWriteError(f.partition, 'preallocate', e as Error, false);
       } finally {
         f.extending = null;
       }
@@ -556,22 +633,28 @@ export class FileCommandLog implements CommandLog {
         await f.fh.truncate(f.size).catch(() => undefined);
         f.dirty = true;
       }
-      if (f.dirty) await f.fh.datasync().catch(() => undefined);
+      if (f.dirty)
+        await this.io.fdatasync(f.fh).catch((e: unknown) => {
+          // Nothing more can be done here: the next start reads what the disk (or its cache) holds.
+          this.reportWriteError(f.partition, 'fdatasync', e as Error, false);
+        });
       await f.fh.close().catch(() => undefined);
     }
     this.files.clear();
     this.opened.clear();
   }
 
-  /** Flushes files written under `fsync: 'interval'`. */
+  /**
+   * Flushes files written under `fsync: 'interval'`. A failed flush is not retried (a retry "succeeds":
+   * the error is reported once and the pages are marked clean, on disk or not): the file is rewritten
+   * before its next use, its appends failing meanwhile (`LogWriteError`).
+   */
   async flushDirty(): Promise<void> {
     for (const p of this.files.values()) {
       const f = await p.catch(() => null);
-      if (!f?.dirty) continue;
+      if (!f?.dirty || f.broken) continue;
       f.dirty = false;
-      await f.fh.datasync().catch(() => {
-        f.dirty = true;
-      });
+      await this.io.fdatasync(f.fh).catch((e: unknown) => this.breakFile(f, e as Error, 'fdatasync'));
     }
   }
 
@@ -618,7 +701,8 @@ export class FileCommandLog implements CommandLog {
     );
   }
 
-  private async openFile(partition: string): Promise<PartitionFile> {
+  /** `afterWriteError`: re-opened after a failed write (already reported: a torn tail is its own). */
+  private async openFile(partition: string, afterWriteError = false): Promise<PartitionFile> {
     await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, partitionFileName(partition) + EXT);
     // A trim interrupted before its rename leaves a temp file: the original is still complete.
@@ -651,6 +735,24 @@ export class FileCommandLog implements CommandLog {
           `command log ${path} is damaged at byte ${scan.validLength} (${scan.torn}) after batch ${lastSeq}, and batches up to ${later} follow the damage: not a torn tail, so nothing was cut`,
         );
       }
+    }
+    if (this.untrusted.has(partition)) {
+      // A write or flush of this file failed (`LogWriteError`): what the page cache shows is written
+      // again, to a new file, and made durable before anything is appended after it (a torn tail is
+      // left out). On failure the open fails, and the next use tries again.
+      const tmp = `${path}.trim`;
+      const out = await open(tmp, 'w');
+      try {
+        await writeAll(out, buf.subarray(0, scan.validLength), 0);
+        await out.datasync();
+      } finally {
+        await out.close();
+      }
+      await rename(tmp, path);
+      await this.syncDir();
+      this.untrusted.delete(partition);
+      allocated = scan.validLength;
+    } else if (scan.torn !== null) {
       const fix = await open(path, 'r+');
       try {
         await fix.truncate(scan.validLength);
@@ -659,6 +761,8 @@ export class FileCommandLog implements CommandLog {
         await fix.close();
       }
       allocated = scan.validLength;
+    }
+    if (scan.torn !== null && !afterWriteError) {
       this.opts.onTornTail?.({
         partition,
         reason: scan.torn,
@@ -748,20 +852,21 @@ async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<
 
 /** Writes `buf[from..]` at `position + from` on the thread pool, looping over short writes. */
 function writeFully(
+  io: LogIo,
   fd: number,
   buf: Buffer,
   position: number,
   from: number,
   done: (e: NodeJS.ErrnoException | null) => void,
 ): void {
-  write(fd, buf, from, buf.length - from, position + from, (e, n) => {
+  io.write(fd, buf, from, buf.length - from, position + from, (e, n) => {
     if (e) done(e);
-    else if (from + n < buf.length) writeFully(fd, buf, position, from + n, done);
+    else if (from + n < buf.length) writeFully(io, fd, buf, position, from + n, done);
     else done(null);
   });
 }
 
-function writeAllSync(fd: number, buf: Buffer, position: number): void {
+function writeAllSync(io: LogIo, fd: number, buf: Buffer, position: number): void {
   let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, position + off);
+  while (off < buf.length) off += io.writeSync(fd, buf, off, buf.length - off, position + off);
 }
