@@ -4,14 +4,19 @@
  * files and from the log's `io` seam; no test mounts a file system.
  */
 import { write, writeSync } from 'node:fs';
-import { link, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileCommandLog, type LogIo, type LogWriteError } from '../../src/cluster/embedded/index.js';
+import {
+  FileCommandLog,
+  FileSnapshotStore,
+  type LogIo,
+  type LogWriteError,
+} from '../../src/cluster/embedded/index.js';
 import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { DamagedStorageError } from '../../src/cluster/ports.js';
 import { queueConfig } from '../../src/engine/fixtures.js';
-import { collect, enqueueEnvelope } from '../support/contracts.js';
+import { collect, enqueueEnvelope, storedSnapshot } from '../support/contracts.js';
 import { hostsOfThisFile, retryWhileUnavailable, tempDataDir } from './harness.js';
 
 const start = hostsOfThisFile();
@@ -286,6 +291,44 @@ describe('a failed write or flush (fsyncgate): the file is not trusted again bef
     const again = new FileCommandLog({ dir });
     expect(await ids(again)).toEqual(['c1', 'c2']);
     await again.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a snapshot or a trim that fails half-way (a full disk)', () => {
+  it('a snapshot save that fails after writing part of its temp file removes it, and the stored snapshot stays', async () => {
+    const dir = await tempDataDir();
+    const store = new FileSnapshotStore(dir);
+    await store.save(storedSnapshot('acme', 3));
+    const { snapshot: _, ...head } = storedSnapshot('acme', 9);
+    // 2 MiB of text reach the temp file (written a MiB at a time), then the save fails.
+    const failing = { ...head, snapshotChunks: [Buffer.alloc(2 << 20, 0x20), 42 as unknown as Uint8Array] };
+    await expect(store.save(failing as never)).rejects.toThrow();
+    expect(await readdir(dir)).toEqual(['acme.snap']);
+    expect((await new FileSnapshotStore(dir).load('acme'))?.seq).toBe(3);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a trim whose copy fails (ENOSPC) removes its temp file; the log is whole and goes on', async () => {
+    const dir = await tempDataDir();
+    let full = false;
+    const io: Partial<LogIo> = {
+      write(fd, buf, offset, length, position, done) {
+        if (!full) return write(fd, buf, offset, length, position, done);
+        done(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 0);
+      },
+    };
+    const log = new FileCommandLog({ dir, io });
+    let seq = 0;
+    for (let i = 1; i <= 5; i++) seq = await log.append('acme', [enqueueEnvelope(`c${i}`)], seq);
+    full = true;
+    await expect(log.trim('acme', 3)).rejects.toMatchObject({ code: 'ENOSPC' });
+    await expect(log.trim('acme', 2)).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(await readdir(dir)).toEqual(['acme.log']);
+    full = false;
+    expect(await log.append('acme', [enqueueEnvelope('c6')], 5)).toBe(6);
+    expect(await ids(log)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6']);
+    await log.close();
     await rm(dir, { recursive: true, force: true });
   });
 });

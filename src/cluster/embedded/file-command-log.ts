@@ -512,15 +512,15 @@ export class FileCommandLog implements CommandLog {
     const out = await open(tmp, 'w');
     let done = false;
     try {
-      await writeAll(out, base, 0);
+      await writeAll(this.io, out, base, 0);
       const bulk = await readRange(f.path, from, mark - from);
-      await writeAll(out, bulk, base.length);
+      await writeAll(this.io, out, bulk, base.length);
       const dataEnd = base.length + bulk.length;
       // The new file starts preallocated too (the catch-up below overwrites the start of the zeros).
       const chunk = this.prealloc > 0 ? this.chunkFor(dataEnd) : 0;
       if (chunk > 0) {
         this.zeros ??= Buffer.alloc(this.prealloc);
-        await writeAll(out, this.zeros.subarray(0, chunk), dataEnd);
+        await writeAll(this.io, out, this.zeros.subarray(0, chunk), dataEnd);
       }
       await out.datasync();
       await this.serial(partition, async (g) => {
@@ -528,7 +528,7 @@ export class FileCommandLog implements CommandLog {
         await f.written;
         const tail = await readRange(f.path, mark, f.size - mark);
         if (tail.length > 0) {
-          await writeAll(out, tail, dataEnd);
+          await writeAll(this.io, out, tail, dataEnd);
           await out.datasync();
         }
         await out.close();
@@ -537,7 +537,7 @@ export class FileCommandLog implements CommandLog {
         await this.swap(f, tmp, (e) => e.seq > uptoSeq, base.length - from, length);
       });
     } finally {
-      if (!done) await out.close().catch(() => undefined);
+      if (!done) await discard(out, tmp);
     }
   }
 
@@ -572,11 +572,13 @@ export class FileCommandLog implements CommandLog {
       const tmp = `${f.path}.trim`;
       const out = await open(tmp, 'w');
       try {
-        await writeAll(out, base, 0);
+        await writeAll(this.io, out, base, 0);
         await out.datasync();
-      } finally {
-        await out.close();
+      } catch (e) {
+        await discard(out, tmp);
+        throw e;
       }
+      await out.close();
       await this.swap(f, tmp, () => false, 0, base.length);
       f.size = base.length;
       f.lastSeq = seq;
@@ -594,19 +596,21 @@ export class FileCommandLog implements CommandLog {
     let size = 0;
     try {
       const base = encodeRecord({ base: uptoSeq, lastSeq: f.lastSeq });
-      await out.write(base);
+      await writeAll(this.io, out, base, 0);
       size = base.length;
       for (const r of records) {
         if (!('seq' in r) || r.seq <= uptoSeq) continue;
         const b = encodeRecord(r);
-        await out.write(b);
+        await writeAll(this.io, out, b, size);
         size += b.length;
         ends.push({ seq: r.seq, end: size });
       }
       await out.datasync();
-    } finally {
-      await out.close();
+    } catch (e) {
+      await discard(out, tmp);
+      throw e;
     }
+    await out.close();
     await f.fh.close();
     await rename(tmp, f.path);
     await this.syncDir();
@@ -743,11 +747,13 @@ export class FileCommandLog implements CommandLog {
       const tmp = `${path}.trim`;
       const out = await open(tmp, 'w');
       try {
-        await writeAll(out, buf.subarray(0, scan.validLength), 0);
+        await writeAll(this.io, out, buf.subarray(0, scan.validLength), 0);
         await out.datasync();
-      } finally {
-        await out.close();
+      } catch (e) {
+        await discard(out, tmp);
+        throw e;
       }
+      await out.close();
       await rename(tmp, path);
       await this.syncDir();
       this.untrusted.delete(partition);
@@ -842,12 +848,19 @@ async function readRange(path: string, position: number, length: number): Promis
 }
 
 /** Writes the whole buffer at `position` (a regular file takes it in one call; the loop covers a short write). */
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
+function writeAll(io: LogIo, fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    writeFully(io, fh.fd, buf, position, 0, (e) => (e ? reject(e) : resolve())),
+  );
+}
+
+/**
+ * A temp file that failed half-way is removed: on a full disk it holds the very space the log needs
+ * (a trim's copy of a tenant's log, a rewrite's), until the next open of the partition would remove it.
+ */
+async function discard(out: FileHandle, tmp: string): Promise<void> {
+  await out.close().catch(() => undefined);
+  await unlink(tmp).catch(() => undefined);
 }
 
 /** Writes `buf[from..]` at `position + from` on the thread pool, looping over short writes. */

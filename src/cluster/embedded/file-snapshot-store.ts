@@ -115,9 +115,13 @@ export class FileSnapshotStore implements SnapshotStore {
     try {
       await writeSnapshot(fh, s);
       await fh.datasync();
-    } finally {
-      await fh.close();
+    } catch (e) {
+      // A half-written temp file on a full disk holds the space the next save (and the log) needs.
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw e;
     }
+    await fh.close();
     await rename(tmp, path);
     const d = await open(this.dir, 'r');
     try {
