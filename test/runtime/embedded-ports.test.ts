@@ -325,7 +325,7 @@ describe('embedded ports', () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'LOCK'), '999999999');
     const release = await acquireDataDirLock(dir);
-    expect(await readFile(join(dir, 'LOCK'), 'utf8')).toBe(String(process.pid));
+    expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
     await release();
   });
 });

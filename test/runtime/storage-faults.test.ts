@@ -4,10 +4,12 @@
  * files and from the log's `io` seam; no test mounts a file system.
  */
 import { write, writeSync } from 'node:fs';
-import { link, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  acquireDataDirLock,
   FileCommandLog,
   FileSnapshotStore,
   type LogIo,
@@ -329,6 +331,55 @@ describe('a snapshot or a trim that fails half-way (a full disk)', () => {
     expect(await log.append('acme', [enqueueEnvelope('c6')], 5)).toBe(6);
     expect(await ids(log)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6']);
     await log.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('two nodes on one data directory', () => {
+  /** A LOCK written by a node in another PID namespace (another container on the same volume). */
+  const foreign = (dir: string) =>
+    writeFile(
+      join(dir, 'LOCK'),
+      JSON.stringify({ pid: process.pid, host: hostname(), pidns: 'pid:[4026530000]', nonce: 'theirs' }),
+    );
+
+  it("a lock held from another PID namespace (both containers PID 1, each seeing the other's pid as dead or its own) is not taken over while its holder renews it", async () => {
+    const dir = await tempDataDir();
+    await foreign(dir);
+    const renew = setInterval(() => {
+      const now = new Date();
+      utimes(join(dir, 'LOCK'), now, now).catch(() => undefined);
+    }, 40);
+    try {
+      await expect(acquireDataDirLock(dir, { staleMs: 600, renewMs: 100 })).rejects.toThrow(
+        /in use by process \d+ on .*pid:\[4026530000\].*being renewed/,
+      );
+      expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8')).nonce).toBe('theirs');
+    } finally {
+      clearInterval(renew);
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('such a lock is taken over once it has gone unrenewed for staleMs (its node crashed)', async () => {
+    const dir = await tempDataDir();
+    await foreign(dir);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(dir, 'LOCK'), old, old);
+    const release = await acquireDataDirLock(dir, { staleMs: 10_000 });
+    expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the holder renews its lock, so a node elsewhere can tell it is alive', async () => {
+    const dir = await tempDataDir();
+    const release = await acquireDataDirLock(dir, { renewMs: 50 });
+    const first = (await stat(join(dir, 'LOCK'))).mtimeMs;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await stat(join(dir, 'LOCK'))).mtimeMs).toBeGreaterThan(first);
+    await release();
     await rm(dir, { recursive: true, force: true });
   });
 });

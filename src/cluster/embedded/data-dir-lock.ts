@@ -1,9 +1,20 @@
 /**
  * One process per data directory: two embedded nodes appending to the same files would interleave
- * records. A `LOCK` file holds the owner's pid; a lock whose pid is dead (the node was `kill -9`ed) is
- * taken over, so a restart after a crash needs no manual cleanup.
+ * records. A `LOCK` file names its holder (`{pid, host, pidns, nonce}`: `pidns` is the holder's PID
+ * namespace, `/proc/self/ns/pid`) and the holder touches it every `renewMs`.
+ *
+ * A lock from this host and PID namespace is judged by its pid: a dead pid (the node was `kill -9`ed), or
+ * this process's own pid (a previous incarnation: a container restarted as PID 1 again), is taken over at
+ * once, so a restart after a crash needs no manual cleanup. A pid alone says nothing across PID
+ * namespaces (two containers on one volume are both PID 1, and each sees the other's pid as dead): a
+ * lock from another host or namespace is taken over only once it has not been renewed for `staleMs`,
+ * waited for at start-up (a container restarted after a crash starts that much later).
  */
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+
+import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 function alive(pid: number): boolean {
@@ -15,26 +26,106 @@ function alive(pid: number): boolean {
   }
 }
 
+/** This process's PID namespace (`pid:[4026531836]`), or '' where there is no such thing. */
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return '';
+  }
+}
+
+interface Holder {
+  pid: number;
+  host: string;
+  pidns: string;
+  nonce: string;
+}
+
+export interface DataDirLockOptions {
+  /** A lock from another host or PID namespace not renewed for this long is taken over (ms). */
+  staleMs?: number;
+  /** How often the holder renews its lock (ms). */
+  renewMs?: number;
+}
+
 /** Takes the data directory's lock; resolves with its release function. Throws if a live process holds it. */
-export async function acquireDataDirLock(dir: string): Promise<() => Promise<void>> {
+export async function acquireDataDirLock(
+  dir: string,
+  opts: DataDirLockOptions = {},
+): Promise<() => Promise<void>> {
+  const staleMs = opts.staleMs ?? 10_000;
+  const renewMs = opts.renewMs ?? 2_000;
   await mkdir(dir, { recursive: true });
   const path = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const me: Holder = { pid: process.pid, host: hostname(), pidns: pidNamespace(), nonce: randomUUID() };
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await open(path, 'wx');
-      await fh.write(String(process.pid));
-      await fh.close();
+      try {
+        await fh.writeFile(JSON.stringify(me));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const timer = setInterval(() => {
+        const now = new Date();
+        utimes(path, now, now).catch(() => undefined);
+      }, renewMs);
+      timer.unref();
       return async () => {
-        await unlink(path).catch(() => undefined);
+        clearInterval(timer);
+        // Only our own lock: one taken over meanwhile is its new holder's.
+        if ((await readHolder(path))?.nonce === me.nonce) await unlink(path).catch(() => undefined);
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new Error(`data directory ${dir} is in use by process ${pid}`);
-      }
-      await unlink(path).catch(() => undefined);
     }
+    const held = await readHolder(path);
+    if (held && held.host === me.host && held.pidns === me.pidns) {
+      if (held.pid !== process.pid && alive(held.pid))
+        throw new Error(`data directory ${dir} is in use by process ${held.pid}`);
+    } else if (held) {
+      // Another host or PID namespace: its pid cannot be checked from here; only its renewals count.
+      for (;;) {
+        const seen = await lockTime(path);
+        if (seen === null || Date.now() - seen > staleMs) break;
+        await new Promise((r) => setTimeout(r, Math.min(renewMs, staleMs - (Date.now() - seen) + 10)));
+        const now = await lockTime(path);
+        if (now !== null && now !== seen) {
+          throw new Error(
+            `data directory ${dir} is in use by process ${held.pid} on ${held.host} (${held.pidns || 'another PID namespace'}): its lock is being renewed; a lock is taken over only after ${staleMs} ms without renewal`,
+          );
+        }
+      }
+    }
+    await unlink(path).catch(() => undefined);
   }
   throw new Error(`could not lock data directory ${dir}`);
+}
+
+/** The lock's holder: the JSON form, or a bare pid (written before the holder was named: this namespace). */
+async function readHolder(path: string): Promise<Holder | null> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  try {
+    const h = JSON.parse(text) as Partial<Holder>;
+    if (typeof h === 'object' && h !== null && typeof h.pid === 'number')
+      return {
+        pid: h.pid,
+        host: String(h.host ?? ''),
+        pidns: String(h.pidns ?? ''),
+        nonce: String(h.nonce ?? ''),
+      };
+  } catch {
+    // not JSON
+  }
+  const pid = Number.parseInt(text, 10);
+  if (Number.isInteger(pid) && pid > 0) return { pid, host: hostname(), pidns: pidNamespace(), nonce: '' };
+  return null;
+}
+
+/** When the lock was written or last renewed (ms since the epoch; null: gone). */
+async function lockTime(path: string): Promise<number | null> {
+  const s = await stat(path).catch(() => null);
+  return s ? s.mtimeMs : null;
 }
