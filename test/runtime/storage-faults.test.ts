@@ -4,7 +4,7 @@
  * files and from the log's `io` seam; no test mounts a file system.
  */
 import { write, writeSync } from 'node:fs';
-import { link, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -370,6 +370,17 @@ describe('two nodes on one data directory', () => {
     expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
     await release();
     expect(await readdir(dir)).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a stale lock that cannot be removed (a read-only file system) fails the start naming the file and the cause', async () => {
+    // As root no permission stops an unlink: a directory in LOCK's place fails it the same way (EISDIR
+    // here, EROFS on a read-only mount: tried by hand with the built node on a remounted tmpfs).
+    const dir = await tempDataDir();
+    await mkdir(join(dir, 'LOCK', 'x'), { recursive: true });
+    await expect(acquireDataDirLock(dir)).rejects.toThrow(
+      new RegExp(`could not remove the stale lock ${join(dir, 'LOCK')} .*: E`),
+    );
     await rm(dir, { recursive: true, force: true });
   });
 

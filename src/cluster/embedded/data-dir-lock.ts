@@ -65,9 +65,13 @@ export async function acquireDataDirLock(
       try {
         await fh.writeFile(JSON.stringify(me));
         await fh.sync();
-      } finally {
-        await fh.close();
+      } catch (e) {
+        // A full disk at start-up: say which file, and leave no empty lock behind.
+        await fh.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw new Error(`could not write the data directory's lock ${path}: ${(e as Error).message}`);
       }
+      await fh.close();
       const timer = setInterval(() => {
         const now = new Date();
         utimes(path, now, now).catch(() => undefined);
@@ -79,7 +83,10 @@ export async function acquireDataDirLock(
         if ((await readHolder(path))?.nonce === me.nonce) await unlink(path).catch(() => undefined);
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        if ((e as Error).message.startsWith('could not write')) throw e;
+        throw new Error(`could not create the data directory's lock ${path}: ${(e as Error).message}`);
+      }
     }
     const held = await readHolder(path);
     if (held && held.host === me.host && held.pidns === me.pidns) {
@@ -99,7 +106,11 @@ export async function acquireDataDirLock(
         }
       }
     }
-    await unlink(path).catch(() => undefined);
+    // Stale: removed, and created afresh above. A removal that fails (a read-only file system) says so.
+    await unlink(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT')
+        throw new Error(`could not remove the stale lock ${path} of data directory ${dir}: ${e.message}`);
+    });
   }
   throw new Error(`could not lock data directory ${dir}`);
 }
