@@ -15,7 +15,7 @@ import * as cluster from './cluster/index.js';
 import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
 import { agentSeriesPerTenant, ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
 import { OptionFileError, readOptionFile } from './config/option-file.js';
-import { PartitionHost } from './host/partition-host.js';
+import { type DeleteFaults, PartitionHost } from './host/partition-host.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics/index.js';
@@ -44,6 +44,8 @@ export interface StartOptions {
   beforeListen?: (router: LocalPartitionRouter) => Promise<void>;
   /** Wraps the snapshot store the host saves to and loads from (tests: to hold a save). */
   wrapSnapshots?: (store: SnapshotStore) => SnapshotStore;
+  /** Test hook: where a DeleteTenant stops half-way, as if the node crashed there. */
+  deleteFaults?: DeleteFaults;
 }
 
 async function openPorts(
@@ -199,6 +201,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       // The file log pipelines; so does the JetStream log once a partition is fenced (see fence()).
       appendsPerPartition: ports.mode === 'embedded' || ports.log.pipelined ? config.appendsInFlight : 1,
       onTenantDeleted: (t) => clusterRouter?.tenantDeleted(t),
+      ...(opts.deleteFaults ? { deleteFaults: opts.deleteFaults } : {}),
     });
     const t0 = performance.now();
     await host.start();

@@ -7,13 +7,22 @@ import { acquireDataDirLock } from './embedded/data-dir-lock.js';
 import { FileCommandLog, type FsyncPolicy, type LogWriteError } from './embedded/file-command-log.js';
 import { FileSnapshotStore } from './embedded/file-snapshot-store.js';
 import { LocalOwnership } from './embedded/local-ownership.js';
-import { type Clock, type CommandLog, type Ownership, type SnapshotStore, systemClock } from './ports.js';
+import {
+  type Clock,
+  type CommandLog,
+  type EventStore,
+  type Ownership,
+  type SnapshotStore,
+  systemClock,
+} from './ports.js';
 
 /** The ports a node runs on, whichever adapters back them. */
 export interface NodePorts {
   mode: 'embedded' | 'cluster';
   log: CommandLog;
   snapshots: SnapshotStore;
+  /** Cluster: the tenants' stored events (`SB_EVENTS`), purged by DeleteTenant. Embedded: none. */
+  eventStore?: EventStore;
   ownership: Ownership;
   clock: Clock;
   /** Partitions with durable state this node should recover at start (embedded: every log file). */

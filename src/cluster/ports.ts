@@ -191,6 +191,19 @@ export interface SnapshotStore {
   close(): Promise<void>;
 }
 
+/**
+ * Where a tenant's engine events are kept beyond the node, for gateways (cluster: stream `SB_EVENTS`).
+ * Embedded mode keeps none: its events only reach live watchers.
+ */
+export interface EventStore {
+  /**
+   * DeleteTenant, after the tombstone and before the log goes (so whoever finishes an interrupted
+   * deletion runs it again): drops this node's unstored events of the tenant, then removes every stored
+   * one. Idempotent.
+   */
+  remove(tenant: string): Promise<void>;
+}
+
 export interface Clock {
   now(): number;
 }

@@ -58,7 +58,10 @@ import type { LastPosition } from './worker-progress.js';
 const MAX_TIMER_MS = 2_147_483_647;
 
 export interface PartitionHostOptions {
-  ports: Pick<NodePorts, 'log' | 'snapshots' | 'ownership' | 'clock' | 'knownPartitions' | 'mode'>;
+  ports: Pick<
+    NodePorts,
+    'log' | 'snapshots' | 'ownership' | 'clock' | 'knownPartitions' | 'mode' | 'eventStore'
+  >;
   pool: WorkerPool;
   /** Commands accepted and not yet answered, node-wide; beyond it `SB_ERR_OVERLOADED`. */
   maxInflight?: number;
@@ -119,6 +122,7 @@ export interface PartitionHostOptions {
 export interface DeleteFaults {
   afterTombstone?(tenant: string): void;
   afterSnapshotRemoved?(tenant: string): void;
+  afterEventsRemoved?(tenant: string): void;
 }
 
 type Handler = (r: HostResult) => void;
@@ -610,7 +614,8 @@ export class PartitionHost {
    *    anything, whatever happens; a crash after it leaves a deletion that start-up (embedded), the next
    *    load or the next DeleteTenant finishes (`finishDeletion`). Its series go, its event
    *    subscriptions end.
-   * 5. Remove the snapshot, then the log (and fences), the tombstone last; cluster: give the lease up.
+   * 5. Remove the snapshot, then (cluster) the stored events, then the log (and fences), the tombstone
+   *    last; cluster: give the lease up.
    */
   deleteTenant(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult> {
     if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
@@ -712,8 +717,9 @@ export class PartitionHost {
 
   /**
    * The steps after the tombstone, each idempotent: the snapshot first (a log whose snapshot is gone
-   * still loads from its start, never the reverse), then the log and fences, whose tombstone goes last.
-   * A tenant without a tombstone is not touched.
+   * still loads from its start, never the reverse), then the stored events (cluster: `SB_EVENTS`), then
+   * the log and fences, whose tombstone goes last: every step before it is redone by whoever finishes an
+   * interrupted deletion. A tenant without a tombstone is not touched.
    */
   private async finishDeletion(tenant: string): Promise<void> {
     const { log, snapshots } = this.ports;
@@ -721,6 +727,8 @@ export class PartitionHost {
     this.forgetTenantState(tenant);
     await snapshots.remove?.(tenant);
     this.faults?.afterSnapshotRemoved?.(tenant);
+    await this.ports.eventStore?.remove(tenant);
+    this.faults?.afterEventsRemoved?.(tenant);
     await log.remove?.(tenant);
   }
 

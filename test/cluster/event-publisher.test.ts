@@ -1,7 +1,8 @@
 /**
  * The event publisher's guarantees that takeover recovery builds on: batches are gathered into few messages
  * and stored in log order, each once, whichever nodes publish them; `flush(tenant)` waits for exactly the events handed over before it; a snapshot is not
- * saved while its tenant's events cannot be stored (NATS down), and is once they are.
+ * saved while its tenant's events cannot be stored (NATS down), and is once they are; a deleted tenant's
+ * events are purged and none of its unstored ones is sent after.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -166,6 +167,29 @@ describe('JetStream event publisher', () => {
       { seq: 4, n: 1 },
       { seq: 5, n: 1 },
     ]);
+  });
+
+  it('remove (DeleteTenant) purges a tenant’s stored events and sends none of its unstored ones after, others untouched', async () => {
+    const pub = await JetStreamEventPublisher.open(nc, { stream, subjectPrefix, coalesceMs: 30 });
+    for (let seq = 1; seq <= 5; seq++) pub.publishBatch('initech', seq, batch(seq, 2));
+    for (let seq = 1; seq <= 3; seq++) pub.publishBatch('umbrella', seq, batch(seq, 2));
+    await pub.flush();
+    expect(await storedSeqs('initech')).toEqual(range(1, 5));
+    // Handed over and not stored yet (one in flight, the rest gathering) when the deletion purges.
+    for (let seq = 6; seq <= 10; seq++) pub.publishBatch('initech', seq, batch(seq, 2));
+    expect(pub.pending('initech')).toBeGreaterThan(0);
+    await pub.remove('initech');
+    expect(pub.pending('initech')).toBe(0);
+    await pub.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await storedSeqs('initech')).toEqual([]);
+    expect(await storedSeqs('umbrella')).toEqual(range(1, 3));
+    // Idempotent; and a tenant created again under the same id starts a new event subject.
+    await pub.remove('initech');
+    pub.publishBatch('initech', 11, batch(11, 1));
+    await pub.flush('initech');
+    expect(await storedSeqs('initech')).toEqual([11]);
+    pub.close();
   });
 
   it('a snapshot waits for its tenant’s events; with NATS down it is refused, not saved', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { Clock, SnapshotStore } from '../../src/cluster/ports.js';
 import { defaultConfig, type NodeConfig } from '../../src/config/index.js';
+import type { DeleteFaults } from '../../src/host/partition-host.js';
 import { type RunningNode, startNode } from '../../src/node.js';
 
 export interface InProcessNode {
@@ -29,7 +30,11 @@ export interface InProcessNode {
 
 export async function startInProcessNode(
   over: Partial<NodeConfig> & { natsUrl: string; nodeId: string },
-  opts: { clock?: Clock; wrapSnapshots?: (s: SnapshotStore) => SnapshotStore } = {},
+  opts: {
+    clock?: Clock;
+    wrapSnapshots?: (s: SnapshotStore) => SnapshotStore;
+    deleteFaults?: DeleteFaults;
+  } = {},
 ): Promise<InProcessNode> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sb-inproc-'));
   const lines: Record<string, unknown>[] = [];
@@ -59,6 +64,7 @@ export async function startInProcessNode(
     logger,
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.wrapSnapshots ? { wrapSnapshots: opts.wrapSnapshots } : {}),
+    ...(opts.deleteFaults ? { deleteFaults: opts.deleteFaults } : {}),
   });
   let stopped = false;
   return {

@@ -26,11 +26,18 @@
  *   (so a takeover costs the missing tail, not the whole one).
  * `Nats-Msg-Id` = `<tenant>:<last log seq in the message>` lets the server drop a blind re-send.
  */
-import { type JetStreamManager, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import {
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
+import type { EventStore } from '../ports.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
 import { lastMessageOn } from './last-message.js';
 import { ensureStream } from './streams.js';
@@ -81,6 +88,27 @@ export function eventBatchSubject(tenant: string, prefix = 'sb.evt'): string {
   return prefix === 'sb.evt' ? eventSubject(tenant) : `${prefix}.${idToken(tenant)}`;
 }
 
+/**
+ * DeleteTenant: purges every stored event message of the tenant (its one subject `<prefix>.<tenant>`;
+ * the event stream is one stream whatever `--nats-command-streams` says). Idempotent; a cluster whose
+ * event stream does not exist (`--event-stream off` from the start) has nothing to purge.
+ */
+export async function purgeTenantEvents(
+  jsm: JetStreamManager,
+  tenant: string,
+  opts: Pick<EventStreamOptions, 'stream' | 'subjectPrefix'> = {},
+): Promise<void> {
+  try {
+    await jsm.streams.purge(opts.stream ?? EVENTS_STREAM, {
+      filter: eventBatchSubject(tenant, opts.subjectPrefix ?? 'sb.evt'),
+    });
+  } catch (e) {
+    // 10059: stream not found.
+    if (e instanceof JetStreamApiError && e.code === 10059) return;
+    throw e;
+  }
+}
+
 /** The events of a stored or live message, one `PublishedEvent` each. */
 export function unpackEventBatch(b: EventBatch): PublishedEvent[] {
   return b.events.map(({ seq, at, event }) => ({ tenant: b.tenant, seq: seq ?? b.seq, at, event }));
@@ -105,7 +133,7 @@ export interface EventPublisherOptions extends EventStreamOptions {
  * on the subject's last sequence (see the file comment). `flush(tenant)` waits until every batch of the
  * tenant handed over so far is stored: a snapshot is saved only after that (see `EventFlushingSnapshotStore`).
  */
-export class JetStreamEventPublisher {
+export class JetStreamEventPublisher implements EventStore {
   private readonly prefix: string;
   private readonly stream: string;
   private readonly pub: AckedPublisher;
@@ -184,6 +212,32 @@ export class JetStreamEventPublisher {
     await new Promise<void>((resolve) => t.waiters.push({ upto, resolve }));
   }
 
+  /**
+   * Gives up the tenant's unstored events and waits for its message in flight to settle, so that nothing
+   * of it is sent from here on (DeleteTenant, before the purge: a message sent after the purge would
+   * find the subject empty and, after a look-up, be stored again). Waiting flushes are released.
+   */
+  async forget(tenant: string): Promise<void> {
+    const t = this.tenants.get(tenant);
+    if (!t) return;
+    this.tenants.delete(tenant);
+    t.gone = true;
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    t.queue.length = 0;
+    for (const w of t.waiters.splice(0)) w.resolve();
+    await t.running;
+  }
+
+  /**
+   * DeleteTenant, after the tombstone (`EventStore.remove`): forgets the tenant here, then purges its
+   * stored events from the stream. Idempotent.
+   */
+  async remove(tenant: string): Promise<void> {
+    await this.forget(tenant);
+    await purgeTenantEvents(this.jsm, tenant, { stream: this.stream, subjectPrefix: this.prefix });
+  }
+
   /** Gives up on unstored events (the partition's next owner re-derives them from the log). */
   close(): void {
     this.closed = true;
@@ -205,6 +259,8 @@ export class JetStreamEventPublisher {
         lastSentAt: Number.NEGATIVE_INFINITY,
         timer: null,
         waiters: [],
+        running: null,
+        gone: false,
       };
       this.tenants.set(tenant, t);
     }
@@ -213,7 +269,7 @@ export class JetStreamEventPublisher {
 
   /** Sends the tenant's queue: at most one message in flight, at most one per `coalesceMs`. */
   private pump(tenant: string, t: TenantTrack): void {
-    if (t.busy || t.timer || t.queue.length === 0 || this.closed) return;
+    if (t.busy || t.timer || t.queue.length === 0 || this.closed || t.gone) return;
     const wait = t.lastSentAt + this.coalesceMs - performance.now();
     if (wait > 0) {
       t.timer = setTimeout(() => {
@@ -223,8 +279,9 @@ export class JetStreamEventPublisher {
       return;
     }
     t.busy = true;
-    void this.sendNext(tenant, t).finally(() => {
+    t.running = this.sendNext(tenant, t).finally(() => {
       t.busy = false;
+      t.running = null;
       this.pump(tenant, t);
     });
   }
@@ -330,6 +387,10 @@ interface TenantTrack {
   lastSentAt: number;
   timer: NodeJS.Timeout | null;
   waiters: { upto: number; resolve: () => void }[];
+  /** The send under way (look-up, publish, pause after a failure), if any. */
+  running: Promise<void> | null;
+  /** Forgotten (`forget`, the tenant was deleted): nothing more is sent. */
+  gone: boolean;
 }
 
 /** `Nats-Msg-Id` of an event message whose last log batch is `seq`: the same on every node. */

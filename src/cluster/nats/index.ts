@@ -3,14 +3,15 @@
  * without it, in JetStream, and the event publisher. One NATS connection per node carries all of it.
  */
 import { readFileSync } from 'node:fs';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { PartitionRouter } from '../../host/router.js';
 import type { NodePorts } from '../index.js';
 import { MongoSnapshotStore } from '../mongo/snapshot-store.js';
-import { type Clock, systemClock } from '../ports.js';
+import { type Clock, type EventStore, systemClock } from '../ports.js';
 import { JetStreamCommandLog } from './command-log.js';
 import { EventFlushingSnapshotStore } from './event-flushing-snapshots.js';
-import { JetStreamEventPublisher } from './events.js';
+import { JetStreamEventPublisher, purgeTenantEvents } from './events.js';
 import { ClusterPartitionRouter } from './forwarding.js';
 import { LeaseFencedCommandLog } from './lease-fenced-log.js';
 import { KvOwnership } from './ownership.js';
@@ -131,6 +132,11 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
       ? null
       : await untilReady('event stream', () => JetStreamEventPublisher.open(nc, common), ready);
   const snapshots = events ? new EventFlushingSnapshotStore(store, events) : store;
+  // DeleteTenant purges the tenant's stored events; with `--event-stream off` too (a stream kept from
+  // when it was on still holds them).
+  const eventStore: EventStore = events ?? {
+    remove: async (t) => purgeTenantEvents(await jetstreamManager(nc), t),
+  };
   let log: LeaseFencedCommandLog | null = null;
   const ownership = new KvOwnership(nc, {
     nodeId: config.nodeId,
@@ -152,6 +158,7 @@ export async function createClusterPorts(config: ClusterPortsConfig): Promise<Cl
     nc,
     log,
     snapshots,
+    eventStore,
     ownership,
     events,
     snapshotBackend: config.mongoUrl ? 'mongodb' : 'jetstream',
