@@ -2,7 +2,12 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KvOwnership, type KvOwnershipOptions } from '../../src/cluster/nats/ownership.js';
-import { boundedAssignment, rendezvousOwner, spreadCap } from '../../src/cluster/nats/rendezvous.js';
+import {
+  BoundedSpread,
+  boundedAssignment,
+  rendezvousOwner,
+  spreadCap,
+} from '../../src/cluster/nats/rendezvous.js';
 import { idToken } from '../../src/cluster/nats/subjects.js';
 import type { OwnershipChange } from '../../src/cluster/ports.js';
 import { natsForTest } from '../support/nats-server.js';
@@ -396,6 +401,39 @@ describe('bounded-load spread on NATS KV', () => {
   const gains = (ns: Node[]) => ns.reduce((a, n) => a + n.changes.filter((c) => c.owned).length, 0);
   const moved = (before: Record<string, string>, after: Record<string, string>) =>
     Object.keys(before).filter((t) => after[t] !== undefined && before[t] !== after[t]).length;
+
+  it('a tenant no router knows yet (a stray id, a new one) is wanted where the spread of the view plus it puts it, without spreading the view again per call', async () => {
+    const b = buckets();
+    const ns = await Promise.all(['router-a', 'router-b', 'router-c'].map((id) => node(id, b, steady)));
+    const tenants = Array.from({ length: 30 }, (_, i) => `known-${i}`);
+    await Promise.all(tenants.map((t, i) => claim(ns[i % 3] as Node, t)));
+    const strays = Array.from({ length: 150 }, (_, i) => `stray-${i}`);
+    /** Every router's view is `view` (all keys seen), then every stray's wanted owner is the spread's. */
+    const check = async (view: string[]) => {
+      const want = wanted(ns, view);
+      await until(() => ns.every((n) => view.every((t) => n.o.desiredOwner(t) === want[t])), STEADY_TTL * 4);
+      const others = strays.filter((s) => !view.includes(s));
+      const spread = new Map(others.map((x) => [x, wanted(ns, [...view, x])[x]]));
+      const assign = vi.spyOn(BoundedSpread.prototype, 'assign');
+      const oneMore = vi.spyOn(BoundedSpread.prototype, 'oneMore');
+      try {
+        for (const n of ns)
+          for (const x of others) expect(n.o.desiredOwner(x), `${n.o.nodeId} ${x}`).toBe(spread.get(x));
+        // The view was spread at most once per router (if it changed since its last call), not per stray.
+        expect(assign.mock.calls.length).toBeLessThanOrEqual(ns.length * 2);
+        expect(oneMore.mock.calls.length).toBeLessThanOrEqual(ns.length);
+      } finally {
+        assign.mockRestore();
+        oneMore.mockRestore();
+      }
+    };
+    await check(tenants);
+    // One of them is created where the routers want it: every view has its key now, and the answers for
+    // the others follow the new view.
+    const fresh = strays[0] as string;
+    await claim(ns.find((n) => n.o.nodeId === (ns[1] as Node).o.desiredOwner(fresh)) as Node, fresh);
+    await check([...tenants, fresh]);
+  });
 
   it('20 tenants created at once on whichever router was asked converge to the bounded spread, hand-overs settle, and a creation, a leave and a join move what the spread says', async () => {
     const b = buckets();

@@ -43,7 +43,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
-import { BoundedSpread } from './rendezvous.js';
+import { BoundedSpread, type OneMorePlacement } from './rendezvous.js';
 import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
 import { updateStream } from './streams.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
@@ -161,6 +161,46 @@ function ownerObservation(v: OwnerValue | null, revision: number): Observed {
   return { owner: v?.owner ?? null, inc: v?.inc ?? null, revision };
 }
 
+/**
+ * A map that says when its set of keys changes (a key added or removed; a new value for a key is no
+ * change): the partitions of this node's view, whose cached spread is valid until then.
+ */
+class KeySetMap<K, V> extends Map<K, V> {
+  constructor(private readonly changed: () => void) {
+    super();
+  }
+
+  override set(k: K, v: V): this {
+    if (!this.has(k)) this.changed();
+    return super.set(k, v);
+  }
+
+  override delete(k: K): boolean {
+    const gone = super.delete(k);
+    if (gone) this.changed();
+    return gone;
+  }
+
+  override clear(): void {
+    if (this.size > 0) this.changed();
+    super.clear();
+  }
+}
+
+/** The spread of one view (its nodes, its partitions), computed once for every call that asks it. */
+interface SpreadView {
+  /** The view's nodes, sorted and joined. */
+  nodesKey: string;
+  /** `viewChanges` when it was computed. */
+  version: number;
+  nodes: string[];
+  partitions: string[];
+  /** The wanted owner of every partition of the view. */
+  owners: Map<string, string>;
+  /** Where a partition outside the view would go (computed at the first such call). */
+  oneMore: OneMorePlacement | null;
+}
+
 /** KV ownership with node leases. `start()` before use; `stop()` hands every partition over cleanly. */
 export class KvOwnership implements Ownership {
   readonly nodeId: string;
@@ -168,8 +208,10 @@ export class KvOwnership implements Ownership {
   private readonly settle: number;
   private readonly clock: Clock;
   private readonly listeners = new Set<(c: OwnershipChange) => void>();
-  private readonly held = new Map<string, Held>();
-  private readonly observed = new Map<string, Observed>();
+  /** Changes of the view's partitions (keys of `held` and `observed`): the cached spread is stale. */
+  private viewChanges = 0;
+  private readonly held = new KeySetMap<string, Held>(() => this.viewChanges++);
+  private readonly observed = new KeySetMap<string, Observed>(() => this.viewChanges++);
   private readonly members = new Map<string, Member>();
   private readonly acquiring = new Map<string, Promise<boolean>>();
   /** Partitions this node handed over, and until when it must not claim them back unless it is their winner. */
@@ -189,8 +231,11 @@ export class KvOwnership implements Ownership {
   private readonly incarnation = randomBytes(6).toString('hex');
   /** The bounded-load spread (caches preference lists; `wanted` computes owners from this node's view). */
   private readonly spread = new BoundedSpread();
-  /** The last view's wanted owners, by the view's nodes and partitions (the same view: the same owners). */
-  private wantedCache: { key: string; owners: Map<string, string> } | null = null;
+  /**
+   * The last view's spread, valid while the spread's nodes are the same and no partition joined or left
+   * the view (`viewChanges`): the same view, the same owners. A call then costs O(nodes), not O(partitions).
+   */
+  private spreadView: SpreadView | null = null;
   /** Revision of this node's last write of its own key; null = not registered (or fenced). */
   private selfRevision: number | null = null;
   /** Every held partition is valid until then (monotonic clock): VALID_FOR × TTL after the last renewal sent. */
@@ -571,27 +616,47 @@ export class KvOwnership implements Ownership {
 
   /**
    * The wanted owner of every partition in this node's view (`SB_OWNERS` keys seen, deleted ones too, and
-   * those held), plus `extra` (a partition asked about before its key exists): the bounded-load spread
-   * over {@link spreadNodes}. Nodes with the same view want the same owners.
+   * those held): the bounded-load spread over {@link spreadNodes}. Nodes with the same view want the same
+   * owners.
    */
-  private wanted(extra?: string): Map<string, string> {
+  private wanted(): Map<string, string> {
+    return this.view().owners;
+  }
+
+  /** The spread of the current view: cached until its nodes or its partitions change. */
+  private view(): SpreadView {
     const nodes = this.spreadNodes().sort();
-    const parts = [...this.observed.keys()];
-    for (const p of this.held.keys()) if (!this.observed.has(p)) parts.push(p);
-    if (extra !== undefined && !this.observed.has(extra) && !this.held.has(extra)) parts.push(extra);
-    const key = `${nodes.join('\0')}\n${parts.join('\0')}`;
-    if (this.wantedCache?.key === key) return this.wantedCache.owners;
-    const owners = this.spread.assign(parts, nodes);
-    this.wantedCache = { key, owners };
-    return owners;
+    const nodesKey = nodes.join('\0');
+    const cached = this.spreadView;
+    if (cached && cached.nodesKey === nodesKey && cached.version === this.viewChanges) return cached;
+    const partitions = [...this.observed.keys()];
+    for (const p of this.held.keys()) if (!this.observed.has(p)) partitions.push(p);
+    const view: SpreadView = {
+      nodesKey,
+      version: this.viewChanges,
+      nodes,
+      partitions,
+      owners: this.spread.assign(partitions, nodes),
+      oneMore: null,
+    };
+    this.spreadView = view;
+    return view;
   }
 
   /**
-   * The node that should own the partition: the bounded-load spread of this node's view (with the
-   * partition in it) over the nodes that may be serving (see {@link wanted}).
+   * The node that should own the partition: the bounded-load spread of this node's view, with the
+   * partition in it, over the nodes that may be serving (see {@link wanted}). One outside the view (a
+   * tenant asked about before its key exists: a new tenant, or a stray id) is placed by
+   * `BoundedSpread.oneMore`: the same answer as spreading the whole view plus it, without doing so at
+   * every such call.
    */
   desiredOwner(partition: string): string | null {
-    return this.wanted(partition).get(partition) ?? null;
+    const view = this.view();
+    const owner = view.owners.get(partition);
+    if (owner !== undefined) return owner;
+    if (this.observed.has(partition) || this.held.has(partition)) return null;
+    view.oneMore ??= this.spread.oneMore(view.partitions, view.nodes);
+    return view.oneMore.ownerOf(partition);
   }
 
   ownedPartitions(): string[] {

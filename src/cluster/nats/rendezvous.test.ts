@@ -147,6 +147,38 @@ describe('bounded-load rendezvous spread', () => {
     expect(total('bounded')).toBeLessThan(1.4 * total('plain'));
   });
 
+  it('oneMore places a partition outside the view exactly where spreading the whole view plus it does', () => {
+    const rnd = mulberry32(23);
+    // Tight load factors too: the cap binds for most partitions, so the loads before the new one matter.
+    const factors = [SPREAD_LOAD_FACTOR, { num: 1, den: 1 }, { num: 11, den: 10 }];
+    const shared = factors.map((f) => new BoundedSpread(f));
+    let capGrew = 0;
+    let notFirstChoice = 0;
+    for (let r = 0; r < 240; r++) {
+      const f = r % factors.length;
+      const factor = factors[f] as (typeof factors)[number];
+      const nodes = ids(rnd, 'node', Math.floor(rnd() * 7)); // 0 … 6 nodes
+      const parts = ids(rnd, 'tenant', Math.floor(rnd() * 120));
+      // Duplicates and a stale cache (the shared instance saw other views before) change nothing.
+      const view = rnd() < 0.3 && parts.length > 0 ? [...parts, parts[0] as string] : parts;
+      const fresh = new BoundedSpread(factor).oneMore(view, nodes);
+      const reused = (shared[f] as BoundedSpread).oneMore(view, [...nodes].reverse());
+      if (spreadCap(parts.length + 1, nodes.length, factor) !== spreadCap(parts.length, nodes.length, factor))
+        capGrew++;
+      for (const x of ids(rnd, 'stray', 8)) {
+        const want = boundedAssignment([...parts, x], nodes, factor).get(x) ?? null;
+        expect(fresh.ownerOf(x)).toBe(want);
+        expect(reused.ownerOf(x)).toBe(want);
+        if (want !== null && want !== rendezvousOwner(x, nodes)) notFirstChoice++;
+      }
+      if (parts.length > 0) expect(() => fresh.ownerOf(parts[0] as string)).toThrow(/placed already/);
+    }
+    // The cases that tell a right answer from a near miss did occur: one more partition raising the cap,
+    // and new partitions whose first choice was full.
+    expect(capGrew).toBeGreaterThan(40);
+    expect(notFirstChoice).toBeGreaterThan(25);
+  });
+
   it('the load factor is 5/4', () => {
     expect(SPREAD_LOAD_FACTOR.num / SPREAD_LOAD_FACTOR.den).toBe(1.25);
     expect(spreadCap(20, 3)).toBe(9);

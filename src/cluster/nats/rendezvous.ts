@@ -83,9 +83,47 @@ export class BoundedSpread {
 
   /** Each partition's owner (none without nodes). Duplicates in either input are ignored. */
   assign(partitions: Iterable<string>, nodes: Iterable<string>): Map<string, string> {
+    const ns = this.nodeSet(nodes);
+    if (ns.length === 0) return new Map();
+    const keyed = this.ordered(partitions);
+    return this.place(keyed, ns, spreadCap(keyed.length, ns.length, this.factor));
+  }
+
+  /**
+   * What `assign([...partitions, x], nodes).get(x)` answers, for any `x` not among `partitions`, without
+   * placing every partition again for each `x` (a call naming a tenant no node knows yet: a stray id, or
+   * a new tenant's first call). Placing the known partitions once, with the cap of one more, gives it:
+   *
+   * - the spread places partitions one by one in a fixed order, each by the loads of those placed before
+   *   it, so the partitions before `x` in that order land exactly where they land without `x` (under the
+   *   same cap); those after `x` do not matter to `x` (they may move, but only `x`'s owner is asked);
+   * - with `x` there are P + 1 partitions: the cap is ⌈c × (P + 1) / nodes⌉, which is why the known ones
+   *   are placed with that cap, not with the cap `assign(partitions)` uses (it may be one less);
+   * - so `x` goes to the first node in its preference order whose load from the known partitions before
+   *   `x` is below that cap: `x`'s place in the order by binary search, each node's load before it by
+   *   binary search over the places of its partitions, `x`'s scores computed (not cached: a flood of
+   *   stray ids must not grow the caches).
+   *
+   * O(P) once per view, then O(nodes × log P) per `x` instead of O(P) (`test/cluster/ownership.test.ts`
+   * checks it against `assign` on random views; `loadtest/bench-desired-owner.ts` measures it).
+   */
+  oneMore(partitions: Iterable<string>, nodes: Iterable<string>): OneMorePlacement {
+    const ns = this.nodeSet(nodes);
+    const keyed = this.ordered(partitions);
+    const cap = spreadCap(keyed.length + 1, ns.length, this.factor);
+    const owners = ns.length === 0 ? new Map<string, string>() : this.place(keyed, ns, cap);
+    const placed = new Map<string, number[]>(ns.map((n) => [n, []]));
+    keyed.forEach(({ p }, i) => {
+      const o = owners.get(p);
+      if (o !== undefined) placed.get(o)?.push(i);
+    });
+    return new OneMorePlacement(keyed, ns, cap, placed);
+  }
+
+  /** The distinct nodes, sorted; the node-dependent caches are reset when the set changed. */
+  private nodeSet(nodes: Iterable<string>): string[] {
     const ns = [...new Set(nodes)].sort();
-    const out = new Map<string, string>();
-    if (ns.length === 0) return out;
+    if (ns.length === 0) return ns;
     const key = ns.join('\0');
     if (key !== this.nodesKey) {
       this.nodesKey = key;
@@ -93,6 +131,11 @@ export class BoundedSpread {
       this.firsts.clear();
       for (const n of this.scores.keys()) if (!ns.includes(n)) this.scores.delete(n);
     }
+    return ns;
+  }
+
+  /** The distinct partitions in the order they are placed: by `orderKey`, ties by id. */
+  private ordered(partitions: Iterable<string>): Keyed[] {
     const ps = [...new Set(partitions)];
     // Partitions that left the view keep their cached entries until the caches outgrow it.
     if (this.order.size > 4 * ps.length + 1024) {
@@ -109,8 +152,13 @@ export class BoundedSpread {
       }
       return { p, k };
     });
-    keyed.sort((a, b) => a.k - b.k || (a.p < b.p ? -1 : a.p > b.p ? 1 : 0));
-    const cap = spreadCap(ps.length, ns.length, this.factor);
+    keyed.sort(byOrder);
+    return keyed;
+  }
+
+  /** Places the partitions in order, each on the first node of its preference with fewer than `cap`. */
+  private place(keyed: readonly Keyed[], ns: string[], cap: number): Map<string, string> {
+    const out = new Map<string, string>();
     const load = new Map<string, number>();
     for (const { p } of keyed) {
       // Most partitions get their first choice: the full preference order is sorted only when it is full.
@@ -174,6 +222,72 @@ export class BoundedSpread {
       byPartition.set(partition, s);
     }
     return s;
+  }
+}
+
+interface Keyed {
+  p: string;
+  k: number;
+}
+
+/** The order partitions are placed in: `orderKey`, ties by id. */
+function byOrder(a: Keyed, b: Keyed): number {
+  return a.k - b.k || (a.p < b.p ? -1 : a.p > b.p ? 1 : 0);
+}
+
+/** Entries of the ascending `xs` below `v`. */
+function countBelow(xs: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The known partitions of one view placed with the cap of one more (`BoundedSpread.oneMore`): answers
+ * where the bounded spread of the view plus one new partition puts that new one.
+ */
+export class OneMorePlacement {
+  private readonly known: Set<string>;
+
+  constructor(
+    private readonly keyed: readonly Keyed[],
+    private readonly nodes: readonly string[],
+    private readonly cap: number,
+    /** Per node: the places (in `keyed`) of the partitions it got, ascending. */
+    private readonly placed: ReadonlyMap<string, readonly number[]>,
+  ) {
+    this.known = new Set(keyed.map((x) => x.p));
+  }
+
+  /**
+   * `assign([...partitions, x], nodes).get(x) ?? null` for a partition `x` not among the view's
+   * partitions (one among them: an error, its owner is `assign`'s).
+   */
+  ownerOf(x: string): string | null {
+    if (this.known.has(x)) throw new Error(`partition ${x} is placed already: ask assign()`);
+    if (this.nodes.length === 0) return null;
+    // x's place in the order: the known partitions before it.
+    const me: Keyed = { p: x, k: orderKey(x) };
+    let lo = 0;
+    let hi = this.keyed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byOrder(this.keyed[mid] as Keyed, me) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const before = lo;
+    // x's preference: descending score, ties by node id (the spread's own order).
+    const scored = this.nodes.map((n) => ({ n, s: score(n, x) }));
+    scored.sort((a, b) => b.s - a.s || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
+    for (const { n } of scored) {
+      if (countBelow(this.placed.get(n) ?? [], before) < this.cap) return n;
+    }
+    return null;
   }
 }
 
