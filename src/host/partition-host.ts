@@ -122,7 +122,6 @@ export interface PartitionHostOptions {
 export interface DeleteFaults {
   afterTombstone?(tenant: string): void;
   afterSnapshotRemoved?(tenant: string): void;
-  afterEventsRemoved?(tenant: string): void;
 }
 
 type Handler = (r: HostResult) => void;
@@ -728,7 +727,6 @@ export class PartitionHost {
     await snapshots.remove?.(tenant);
     this.faults?.afterSnapshotRemoved?.(tenant);
     await this.ports.eventStore?.remove(tenant);
-    this.faults?.afterEventsRemoved?.(tenant);
     await log.remove?.(tenant);
   }
 

@@ -12,6 +12,7 @@ import {
   type EventBatch,
   EventBatchGatherer,
   JetStreamEventPublisher,
+  purgeTenantEvents,
   subscribeClusterEvents,
   unpackEventBatch,
 } from '../../src/cluster/nats/events.js';
@@ -190,6 +191,10 @@ describe('JetStream event publisher', () => {
     await pub.flush('initech');
     expect(await storedSeqs('initech')).toEqual([11]);
     pub.close();
+    // A cluster without the event stream (`--event-stream off` from the start) has nothing to purge.
+    await expect(
+      purgeTenantEvents(await jetstreamManager(nc), 'initech', { stream: `NO_SUCH_${stream}` }),
+    ).resolves.toBeUndefined();
   });
 
   it('a snapshot waits for its tenant’s events; with NATS down it is refused, not saved', async () => {
