@@ -128,11 +128,11 @@ function upsertAgent(p: Partition, cfg: AgentConfig, limit: number | undefined):
   }
   p.reconfigureAgent(a, cfg);
   // Pending offers the agent can no longer take (a skill or lane lost, seats beyond its new capacity) go
-  // back to routing; the others ring on untouched (`offersBeyondReach` says which and why).
+  // back to routing; the others ring on untouched (`offersBeyondReach` says which and why). With them, the
+  // customers held for it it can no longer take: all routed together, best first.
   const lost = p.offersBeyondReach(a);
   for (const c of lost) withdraw(p, c, a, 'agent_unavailable');
-  rerouteWithdrawn(p, lost);
-  p.releaseHeld(a);
+  p.routeAgain([...lost, ...p.heldToRelease(a)]);
   p.serveAgent(a);
   return OK;
 }
@@ -162,8 +162,7 @@ function removeAgent(p: Partition, id: string): Reply {
   p.idsChanged();
   a.removed = true;
   const offered = takeOffers(p, a, 'agent_unavailable');
-  for (const c of offered) rerouteIfUnoffered(p, c);
-  p.releaseHeld(a);
+  p.routeAgain([...offered, ...p.heldToRelease(a)]);
   // Last: the steps above still read and write its record (accrued time, loads).
   a.release();
   return OK;
@@ -204,12 +203,17 @@ function upsertQueue(p: Partition, cfg: QueueConfig, limit: number | undefined):
     }
   }
   p.hours.delete(cfg.id);
-  const freed = old ? withdrawIneligible(p, [cfg.id, ...widening]) : [];
+  const rebuilt = [cfg.id, ...widening];
+  const { freed, lost } = old ? withdrawIneligible(p, rebuilt) : { freed: [], lost: [] };
+  // The withdrawn offers and the released customers go into their lines first, so the drains serve them
+  // with those already waiting, best first (effective priority, then age): routed before, they took the
+  // newly admitted agents whatever waited; routed after, they waited behind lower priorities.
+  const back: Conv[] = [...lost];
+  for (const id of rebuilt) back.push(...p.heldToReleaseIn(p.queues.get(id)!));
+  const filed = p.fileAgain(back);
   drain(p, cfg.id);
   for (const id of widening) drain(p, id);
-  // After the drains: released customers must not take a freed agent from those already in line.
-  p.releaseHeldIn(p.queues.get(cfg.id)!);
-  for (const id of widening) p.releaseHeldIn(p.queues.get(id)!);
+  p.noticeAgain(filed);
   // Agents whose offers were withdrawn take work of their other queues too.
   for (const a of freed) p.serveAgent(a);
   // Its maximum size may have changed (the state was kept while the lanes were rebuilt), and its service
@@ -326,15 +330,16 @@ function setRouting(p: Partition, cfg: RoutingConfig): Reply {
 // ------------------------------------------------------------------ presence
 
 /**
- * `releaseHeld` = false leaves the customers held for an agent who leaves to the caller, which routes
- * the conversation it was handling first (`miss`).
+ * `again`: the conversations the agent's leaving sends back to routing (its withdrawn offers, the
+ * customers held for it) are added to it for the caller to route with its own (`miss`: the offer it
+ * missed) instead of being routed here.
  */
 export function setPresence(
   p: Partition,
   a: Agent,
   presence: Presence,
   reason: 'agent' | 'missed_offers' = 'agent',
-  releaseHeld = true,
+  again: Conv[] | null = null,
 ): Reply {
   if (a.presence === presence) return OK;
   a.accrue(p.now);
@@ -351,9 +356,11 @@ export function setPresence(
   }
   p.refreshAgent(a);
   const offered = takeOffers(p, a, 'agent_unavailable');
-  for (const c of offered) rerouteIfUnoffered(p, c);
   // Away or offline alike: a customer held for an absent agent would wait out the budget for nobody.
-  if (releaseHeld) p.releaseHeld(a);
+  // Routed with the withdrawn offers, best first (`Partition.routeAgain`).
+  const held = p.heldToRelease(a);
+  if (again) again.push(...offered, ...held);
+  else p.routeAgain([...offered, ...held]);
   return OK;
 }
 
@@ -386,38 +393,15 @@ function withdraw(
 }
 
 /**
- * Routes again conversations whose offers were withdrawn by a configuration change, in serving order (the
- * one routing would serve first takes the first free agent), each back to its place in line when nobody
- * can take it.
- */
-function rerouteWithdrawn(p: Partition, convs: Conv[]): void {
-  if (convs.length > 1) convs = [...new Set(convs)].sort((x, y) => p.servingOrder(x, y));
-  const left: Conv[] = [];
-  for (const c of convs) {
-    if (c.status !== 'offered') continue;
-    if (c.offers.length > 0) {
-      p.widenRing(c);
-      continue;
-    }
-    p.unoffer(c);
-    c.pending = null;
-    if (!p.deliverNow(c, false, false)) left.push(c);
-  }
-  // Into the line youngest first: each is then ahead of those of its level who arrived after it and
-  // behind the older ones, so each gets its own place back (filed oldest first, a younger one would be
-  // numbered at the back behind later arrivals, see `Partition.insertWaiting`).
-  for (let i = left.length - 1; i >= 0; i--) p.park(left[i]!, false);
-}
-
-/**
  * After queue `ids` were rebuilt (a configuration change): offers to agents their lanes no longer admit,
- * or who lack the conversation's own skills under the new requirements, are withdrawn and the
- * conversations routed again; every other offer rings on as it was. Returns the agents freed (by seq).
+ * or who lack the conversation's own skills under the new requirements, are withdrawn; every other offer
+ * rings on as it was. Returns the agents freed (by seq) and the conversations withdrawn, for the caller
+ * to route again with the queues' lines (`Partition.fileAgain`).
  */
-function withdrawIneligible(p: Partition, ids: string[]): Agent[] {
+function withdrawIneligible(p: Partition, ids: string[]): { freed: Agent[]; lost: Conv[] } {
   const convs: Conv[] = [];
   for (const id of ids) for (const c of p.queues.get(id)!.offered.all()) convs.push(c);
-  if (convs.length === 0) return [];
+  if (convs.length === 0) return { freed: [], lost: [] };
   convs.sort((x, y) => x.seq - y.seq);
   const freed = new Set<Agent>();
   const lost: Conv[] = [];
@@ -430,23 +414,7 @@ function withdrawIneligible(p: Partition, ids: string[]): Agent[] {
       lost.push(c);
     }
   }
-  rerouteWithdrawn(p, lost);
-  return [...freed].sort((x, y) => x.seq - y.seq);
-}
-
-/**
- * A conversation whose last offer went away goes back to routing with its original age; a broadcast
- * still ringing elsewhere rings at the next available agents instead, up to its width.
- */
-function rerouteIfUnoffered(p: Partition, c: Conv): void {
-  if (c.status !== 'offered') return;
-  if (c.offers.length > 0) {
-    p.widenRing(c);
-    return;
-  }
-  p.unoffer(c);
-  c.pending = null;
-  p.route(c, false, false);
+  return { freed: [...freed].sort((x, y) => x.seq - y.seq), lost };
 }
 
 // ------------------------------------------------------------------ offers
@@ -495,17 +463,18 @@ function rejectOffer(p: Partition, agentId: string, convId: string): Reply {
 
 /**
  * A rejected or timed-out offer: count the miss, maybe set the agent away, re-route, refill the agent.
- * `reroute` false: more desks of the same ring are being missed at once (a timeout), the last one
- * re-routes; then the agent's held customers, if it was set away, are the caller's to release (returns
- * true) once the missed conversation is routed again, so that the older customer goes first.
+ * The missed conversation and, if the agent was set away, its other offers and the customers held for it
+ * are routed again together, best first (`Partition.routeAgain`). `again` given: more desks of the same
+ * ring are being missed at once (a timeout); those conversations are added to it instead, and the caller
+ * routes them with the missed one and then refills the desks.
  */
 export function miss(
   p: Partition,
   a: Agent,
   c: Conv,
   reason: 'rejected' | 'timeout',
-  reroute = true,
-): boolean {
+  again: Conv[] | null = null,
+): void {
   a.accrue(p.now);
   a.addLoad(c.queue.ch, -1);
   a.offers.splice(a.offers.indexOf(c.id), 1);
@@ -525,15 +494,15 @@ export function miss(
   p.refreshAgent(a);
   const k = p.config.maxMissedOffers;
   const away = k > 0 && a.consecutiveMisses >= k && a.presence === 'online';
+  const back = again ?? [];
   if (away) {
     p.events.push({ type: 'alert', alert: 'agent_missed_offers', agentId: a.id, value: a.consecutiveMisses });
-    setPresence(p, a, 'away', 'missed_offers', false);
+    setPresence(p, a, 'away', 'missed_offers', back);
   }
-  if (reroute) rerouteIfUnoffered(p, c);
-  // The missed conversation first, as an agent going away has its offers routed before its held customers.
-  if (away && reroute) p.releaseHeld(a);
+  if (again !== null) return;
+  back.push(c);
+  p.routeAgain(back);
   p.serveAgent(a);
-  return away && !reroute;
 }
 
 // ------------------------------------------------------------------ conversations
@@ -1068,14 +1037,14 @@ function fireConvTimer(p: Partition, c: Conv): void {
     if (c.offerExpiresAt <= t) {
       const agents = c.offers.map((aid) => p.agents.get(aid)!);
       // Every desk of the ring timed out: widening it after the first miss would ring the next desks
-      // only to miss the others after them.
-      const wentAway: Agent[] = [];
-      agents.forEach((a, i) => {
-        if (c.offers.includes(a.id) && miss(p, a, c, 'timeout', i === agents.length - 1)) wentAway.push(a);
-      });
-      // Never left ringing nowhere, should the last desk have gone before its turn.
-      if (c.status === 'offered' && c.offers.length === 0) rerouteIfUnoffered(p, c);
-      for (const a of wentAway) p.releaseHeld(a);
+      // only to miss the others after them. The conversation, and what desks set away for it leave
+      // (their other offers, the customers held for them), are routed again together, best first; then
+      // the desks take other work.
+      const again: Conv[] = [];
+      for (const a of agents) if (c.offers.includes(a.id)) miss(p, a, c, 'timeout', again);
+      again.push(c);
+      p.routeAgain(again);
+      for (const a of agents) p.serveAgent(a);
       // It rang unanswered, maybe past the threshold (an offered customer has no notice re-check).
       p.evaluateSla(c.queue);
       return;

@@ -774,24 +774,25 @@ export class Partition implements RuleContext {
   }
 
   /**
-   * Routes at once the conversations held for `a` that it could no longer take (`canWaitFor`): it went
-   * away (itself or for missed offers), logged off or was removed, or lost the seats, skills or lane
-   * membership for them. Left held they would wait out the budget for nobody. Oldest first:
-   * `Agent.reserved` is in arrival order, live and restored alike.
+   * The conversations held for `a` that it could no longer take (`canWaitFor`): it went away (itself or
+   * for missed offers), logged off or was removed, or lost the seats, skills or lane membership for them.
+   * Left held they would wait out the budget for nobody: the caller routes them at once, with whatever
+   * else the same change sends back to routing (`routeAgain`, `fileAgain`). In arrival order
+   * (`Agent.reserved`, live and restored alike); the routing sorts them.
    */
-  releaseHeld(a: Agent): void {
-    if (a.reserved.length === 0) return;
-    this.release(a.reserved.filter((c) => !this.mayStayHeld(a, c)));
+  heldToRelease(a: Agent): readonly Conv[] {
+    if (a.reserved.length === 0) return NO_CONVS;
+    return a.reserved.filter((c) => !this.mayStayHeld(a, c));
   }
 
-  /** `releaseHeld` for the conversations held in `q` (its lanes were rebuilt), oldest first. */
-  releaseHeldIn(q: Queue): void {
-    if (q.held.size === 0) return;
+  /** `heldToRelease` for the conversations held in `q` (its lanes were rebuilt), by arrival. */
+  heldToReleaseIn(q: Queue): readonly Conv[] {
+    if (q.held.size === 0) return NO_CONVS;
     const gone = q.held.all().filter((c) => {
       const a = this.agents.get(c.reservedFor!);
       return !a || !this.mayStayHeld(a, c);
     });
-    this.release(gone.sort((x, y) => x.seq - y.seq));
+    return gone.sort((x, y) => x.seq - y.seq);
   }
 
   private mayStayHeld(a: Agent, c: Conv): boolean {
@@ -799,9 +800,80 @@ export class Partition implements RuleContext {
     return canWaitFor(a, laneOf(c), c);
   }
 
-  private release(convs: Conv[]): void {
-    for (const c of convs) this.unreserve(c);
-    for (const c of convs) this.route(c, false, false);
+  /**
+   * A conversation sent back to routing by a change (a withdrawn offer, a missed one, a released hold,
+   * already let go: `letGo`) made ready for it: an offer with no desk left stops ringing. False when it is
+   * not to be routed: a broadcast still ringing at other desks (the caller widens it or lets agents join
+   * it), or one already delivered, waiting in a line or closed.
+   */
+  private takeBack(c: Conv): boolean {
+    if (c.status === 'offered') {
+      if (c.offers.length > 0) return false;
+      this.unoffer(c);
+      c.pending = null;
+      return true;
+    }
+    return c.status === 'waiting' && c.lane === null;
+  }
+
+  /**
+   * Routes again, together, the conversations one change sent back to routing (an agent's withdrawn
+   * offers, the offer it missed, the customers held for it) in serving order: the best by effective
+   * priority, then age, takes the first free agent who may have it, as an agent serving from the waiting
+   * lines would pick (SPEC §3.4) — not in arrival order, which gave the only free agent to an older
+   * low-priority conversation ahead of a newer high-priority one. A broadcast still ringing elsewhere
+   * rings at the next desks instead. Those nobody can take go back to their places in line with their age,
+   * filed youngest first: each is then ahead of those of its level who arrived after it and behind the
+   * older ones (filed oldest first, a younger one would be numbered at the back behind later arrivals,
+   * see `insertWaiting`). Free agents with waiting work of their own do not exist outside a
+   * configuration change (they are served at once), so these compete only among themselves here; a
+   * queue change, which admits new agents, files them with its line instead (`fileAgain`).
+   */
+  routeAgain(convs: readonly Conv[]): void {
+    if (convs.length === 0) return;
+    if (convs.length > 1) convs = [...new Set(convs)].sort((x, y) => this.servingOrder(x, y));
+    this.letGo(convs);
+    const left: Conv[] = [];
+    for (const c of convs) {
+      if (!this.takeBack(c)) {
+        if (c.status === 'offered') this.widenRing(c);
+        continue;
+      }
+      if (!this.deliverNow(c, false, false)) left.push(c);
+    }
+    for (let i = left.length - 1; i >= 0; i--) this.park(left[i]!, false);
+  }
+
+  /**
+   * The queue-change half of `routeAgain`: the conversations sent back to routing are filed into their
+   * lines (youngest first, as there: the reverse of serving order) without a notice, so that the caller's drain of the rebuilt queues'
+   * agents serves them together with those already waiting, by effective priority then age; `noticeAgain`
+   * then tells those still waiting. Returns those filed. A broadcast still ringing elsewhere stays in its
+   * ring, which the drain's agents join as they would a waiting conversation.
+   */
+  fileAgain(convs: readonly Conv[]): readonly Conv[] {
+    if (convs.length === 0) return NO_CONVS;
+    convs = [...new Set(convs)].sort((x, y) => this.servingOrder(y, x));
+    this.letGo(convs);
+    const filed: Conv[] = [];
+    for (const c of convs) {
+      if (!this.takeBack(c)) continue;
+      this.catchUpOverflow(c);
+      this.setAdHoc(c);
+      this.insertWaiting(c, laneOf(c));
+      filed.push(c);
+    }
+    return filed;
+  }
+
+  /** The holds among `convs` are let go, all of them before any is routed. */
+  private letGo(convs: readonly Conv[]): void {
+    for (const c of convs) if (c.reservedFor !== null) this.unreserve(c);
+  }
+
+  /** After `fileAgain` and the drain: the notice of those still in line (as `park` gives). */
+  noticeAgain(filed: readonly Conv[]): void {
+    for (const c of filed) if (c.lane !== null) this.notice(c, false);
   }
 
   /** Offers or assigns according to the queue's offer timeout (broadcast always offers). */
@@ -1548,6 +1620,9 @@ export class Partition implements RuleContext {
 }
 
 const ALWAYS = (): boolean => true;
+
+/** The shared empty answer of `heldToRelease` and `fileAgain` (read-only). */
+const NO_CONVS: readonly Conv[] = [];
 /** Channels, as indexes 0..CHANNEL_COUNT − 1 (`CHANNEL_INDEX`). */
 const CHANNEL_COUNT = Object.keys(CHANNEL_INDEX).length;
 

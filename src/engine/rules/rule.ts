@@ -35,7 +35,7 @@ export type CustomerRule = (
  * up: a member of the lane, with seats on its channel and the conversation's own skills (`Conv.adHoc`,
  * current when the rules run). Holding the customer for anyone else would keep them waiting the whole
  * budget for nothing, while agents who can serve them sit idle. Also asked of a held conversation when
- * its agent changes (`Partition.releaseHeld`).
+ * its agent changes (`Partition.heldToRelease`).
  */
 export function canWaitFor(agent: Agent, lane: Lane, conv: Conv): boolean {
   return (
