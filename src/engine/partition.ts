@@ -444,10 +444,23 @@ export class Partition implements RuleContext {
     return e;
   }
 
-  /** Key of the last `bestWaiting` result (effective priority, enqueuedAt, seq). */
+  /**
+   * Key of the last `bestWaiting` / `bestRing` result (effective priority, enqueuedAt, seq), meaningful
+   * when it found one.
+   */
   bwE = 0;
   bwAt = 0;
   bwSeq = 0;
+
+  /**
+   * Leaves a key in bwE/bwAt/bwSeq. `bestWaiting` (the hot path) keeps its running best in locals and
+   * leaves it once; `bestRing` keeps its running best here.
+   */
+  private keepKey(e: number, at: number, seq: number): void {
+    this.bwE = e;
+    this.bwAt = at;
+    this.bwSeq = seq;
+  }
 
   /**
    * Best waiting conversation of `lane` that `agent` may take; its key is left in bwE/bwAt/bwSeq. Heads
@@ -481,9 +494,7 @@ export class Partition implements RuleContext {
         bestSeq = seq;
       }
     }
-    this.bwE = bestE;
-    this.bwAt = bestAt;
-    this.bwSeq = bestSeq;
+    this.keepKey(bestE, bestAt, bestSeq);
     return best;
   }
 
@@ -1192,9 +1203,6 @@ export class Partition implements RuleContext {
    */
   bestRing(lane: Lane, agent: Agent): Conv | null {
     let best: Conv | null = null;
-    let bestE = 0;
-    let bestAt = 0;
-    let bestSeq = 0;
     const q = lane.queue;
     const mask = lane.ringMask;
     // A ring expiring now is being missed by this tick: joining it would hand its desks a fresh timeout.
@@ -1203,19 +1211,12 @@ export class Partition implements RuleContext {
       if ((mask & (1 << p)) === 0) continue;
       const c = lane.rings[p]!.findFirst(pred, SEARCH_LIMIT);
       if (!c) continue;
-      const at = c.enqueuedAt;
-      const seq = c.seq;
-      const e = this.effective(q, p, at);
-      if (best === null || outranks(e, at, seq, bestE, bestAt, bestSeq)) {
+      const e = this.effective(q, p, c.enqueuedAt);
+      if (best === null || outranks(e, c.enqueuedAt, c.seq, this.bwE, this.bwAt, this.bwSeq)) {
         best = c;
-        bestE = e;
-        bestAt = at;
-        bestSeq = seq;
+        this.keepKey(e, c.enqueuedAt, c.seq);
       }
     }
-    this.bwE = bestE;
-    this.bwAt = bestAt;
-    this.bwSeq = bestSeq;
     this.bwConv = best;
     return best;
   }
