@@ -25,6 +25,8 @@ export interface LocalCluster {
   /** The NATS servers' URLs, comma-separated (one unless `natsServers` > 1). */
   natsUrl: string;
   nodes: ClusterNode[];
+  /** The nodes' data directories live under this one (`<dataDir>/<nodeId>`). */
+  dataDir: string;
   grpcTargets: string[];
   metricsUrls: string[];
   /** `kill -9` of node i (no drain, no lease hand-over). Resolves once the process is gone. */
@@ -145,6 +147,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     nats,
     natsUrl,
     nodes,
+    dataDir,
     grpcTargets: nodes.map((x) => x.grpcTarget),
     metricsUrls: nodes.map((x) => `${x.httpUrl}/metrics`),
     async killNode(i: number) {

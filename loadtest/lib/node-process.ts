@@ -104,17 +104,19 @@ export function localNodeArgs(dataDir: string): string[] {
   return ['--grpc-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir];
 }
 
-/** Starts a fresh embedded Switchboard node on free ports with a throw-away data directory. */
+/**
+ * Starts a fresh embedded Switchboard node on free ports with a throw-away data directory; `execArgv`:
+ * Node.js flags after `SB_NODE_FLAGS`'s (e.g. `--trace-gc` for the soak).
+ */
 export async function startSwitchboardNode(
   extraArgs: string[] = [],
+  execArgv: string[] = [],
 ): Promise<ChildServer & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-loadtest-'));
-  const server = await startChild(
-    nodeEntryPoint(),
-    [...localNodeArgs(dataDir), ...extraArgs],
-    undefined,
-    nodeFlags(),
-  );
+  const server = await startChild(nodeEntryPoint(), [...localNodeArgs(dataDir), ...extraArgs], undefined, [
+    ...nodeFlags(),
+    ...execArgv,
+  ]);
   return {
     ...server,
     dataDir,
