@@ -44,6 +44,7 @@ import { mulberry32 } from './lib/prng.js';
 import { parseSamples, scrapeText } from './lib/prom.js';
 import { writeReport } from './lib/report.js';
 import {
+  bucketMedians,
   bucketMinima,
   type CheckResult,
   type CheckSpec,
@@ -978,12 +979,13 @@ function report(target: Target, samples: Sample[], fullAt: number | null): numbe
       add(
         {
           key: `heap_after_gc_mb${key}`,
-          what: `heap after full GC, all isolates, per-minute minima${sfx}`,
+          what: `heap after full GC, all isolates, per-minute medians${sfx}`,
           unit: 'MB',
           tolerancePerHour: args['heap-mb-per-hour'],
         },
-        // A reading taken while a snapshot is being written holds its text too: per-minute minima.
-        bucketMinima(
+        // A reading taken while a snapshot is being written holds its text too (+10–15 MB), and a worker
+        // read mid-way through a hand-over can come out low: per-minute medians.
+        bucketMedians(
           of((x) => x.heapAfterGcMb),
           60,
         ),

@@ -157,3 +157,25 @@ export function bucketMinima(points: readonly Point[], seconds: number): Point[]
   }
   return out;
 }
+
+/**
+ * The median of each `seconds`-long bucket, at the bucket's middle: for a series with rare outliers both
+ * ways (the heap read while a snapshot's text is alive, or a worker read mid-way through a hand-over).
+ */
+export function bucketMedians(points: readonly Point[], seconds: number): Point[] {
+  const buckets = new Map<number, number[]>();
+  for (const p of points) {
+    const b = Math.floor(p.t / seconds);
+    const vs = buckets.get(b) ?? [];
+    vs.push(p.value);
+    buckets.set(b, vs);
+  }
+  return [...buckets].map(([b, vs]) => {
+    const s = [...vs].sort((x, y) => x - y);
+    const m = s.length >> 1;
+    return {
+      t: (b + 0.5) * seconds,
+      value: s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2,
+    };
+  });
+}

@@ -3,7 +3,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { bucketMinima, fitLine, judge, judgedWindow, parseMajorGc } from '../../loadtest/lib/soak-judge.js';
+import {
+  bucketMedians,
+  bucketMinima,
+  fitLine,
+  judge,
+  judgedWindow,
+  parseMajorGc,
+} from '../../loadtest/lib/soak-judge.js';
 
 const spec = { key: 'heap', what: 'heap', unit: 'MB', tolerancePerHour: 30 };
 
@@ -96,4 +103,22 @@ describe('npm run soak (dist/loadtest/soak.js)', () => {
       expect(err?.stderr).toContain('--minutes must be a number ≥ 0.5 (got "0.1")');
     },
   );
+});
+
+describe('bucketMedians', () => {
+  it('keeps the median of each bucket, so outliers either way do not decide the slope', () => {
+    const pts = [
+      { t: 0, value: 48 },
+      { t: 10, value: 6 },
+      { t: 20, value: 48.2 },
+      { t: 60, value: 48.1 },
+      { t: 70, value: 61 },
+      { t: 80, value: 48.3 },
+      { t: 90, value: 48.5 },
+    ];
+    expect(bucketMedians(pts, 60)).toEqual([
+      { t: 30, value: 48 },
+      { t: 90, value: 48.4 },
+    ]);
+  });
 });
