@@ -408,8 +408,13 @@ class TenantLoad {
       void sleep(rnd(50, 600)).then(() => this.answerOffer(conversationId, agentId));
     } else if (e.assigned) {
       const { conversationId, agentId } = e.assigned;
-      const o = this.open.get(conversationId);
-      if (!o) return;
+      let o = this.open.get(conversationId);
+      if (!o) {
+        // An enqueue whose answer timed out may still have been carried out: its agent ends it all the same.
+        if (!conversationId.startsWith(`${this.run}-`)) return;
+        o = { at: Date.now(), token: 0, agent: null };
+        this.open.set(conversationId, o);
+      }
       o.agent = agentId;
       const token = ++o.token;
       void sleep(rnd(300, 2500)).then(() => this.talkDone(conversationId, token));
@@ -699,15 +704,18 @@ class TenantLoad {
   async sweep(): Promise<void> {
     const { tenant, c } = this;
     const old = Date.now() - 60_000;
-    for (const [id, o] of this.open) {
-      if (o.at > old) break;
+    for (const [id, o] of [...this.open]) {
+      if (o.at > old) continue;
       counts.swept++;
       const got = await call(() =>
         unary(c.gateway, c.gateway.getConversation, { tenant, requestId: '', conversationId: id }, CALL_MS),
       );
       const status = got?.conversation?.status;
-      if (got === null || status === 5 || status === 6 || status === 4) this.forget(id);
-      else if (status === 3)
+      if (got === null || status === 5 || status === 6 || status === 4) {
+        this.forget(id);
+        continue;
+      }
+      if (status === 3)
         await call(() =>
           unary(
             c.desk,
@@ -720,9 +728,8 @@ class TenantLoad {
         await call(() =>
           unary(c.gateway, c.gateway.cancel, { tenant, requestId: '', conversationId: id }, CALL_MS),
         );
+      // Looked at again in a minute if its end or cancel did not reach us as an event.
       o.at = Date.now();
-      this.open.delete(id);
-      this.open.set(id, o);
     }
   }
 
