@@ -657,10 +657,23 @@ class TenantLoad {
       const ids = [...this.open.keys()].slice(0, 20);
       return ids.length > 0 ? pick(ids) : `${this.run}-0`;
     };
-    if (r < 0.2) await call(() => unary(c.stats, c.stats.listQueueStats, { tenant, requestId: '' }, CALL_MS));
+    if (r < 0.2)
+      await call(() =>
+        unary(
+          c.stats,
+          c.stats.listQueueStats,
+          { tenant, requestId: '', pageSize: 0, pageToken: '' },
+          CALL_MS,
+        ),
+      );
     else if (r < 0.35)
       await call(() =>
-        unary(c.stats, c.stats.listAgentStats, { tenant, requestId: '', queueId: '', team: '' }, CALL_MS),
+        unary(
+          c.stats,
+          c.stats.listAgentStats,
+          { tenant, requestId: '', queueId: '', team: '', pageSize: 0, pageToken: '' },
+          CALL_MS,
+        ),
       );
     else if (r < 0.5)
       await call(() =>
@@ -690,7 +703,9 @@ class TenantLoad {
         ),
       );
     else if (r < 0.92)
-      await call(() => unary(c.admin, c.admin.listAgents, { tenant, requestId: '' }, CALL_MS));
+      await call(() =>
+        unary(c.admin, c.admin.listAgents, { tenant, requestId: '', pageSize: 0, pageToken: '' }, CALL_MS),
+      );
     else
       await call(() =>
         unary(c.stats, c.stats.getAgentStats, { tenant, requestId: '', agentId: pick(this.agents) }, CALL_MS),
@@ -736,9 +751,16 @@ class TenantLoad {
   /** The engine's own count of open conversations: waiting in its queues + held by its agents. */
   async engineOpen(): Promise<number | null> {
     const { tenant, c } = this;
-    const q = await call(() => unary(c.stats, c.stats.listQueueStats, { tenant, requestId: '' }, CALL_MS));
+    const q = await call(() =>
+      unary(c.stats, c.stats.listQueueStats, { tenant, requestId: '', pageSize: 0, pageToken: '' }, CALL_MS),
+    );
     const a = await call(() =>
-      unary(c.stats, c.stats.listAgentStats, { tenant, requestId: '', queueId: '', team: '' }, CALL_MS),
+      unary(
+        c.stats,
+        c.stats.listAgentStats,
+        { tenant, requestId: '', queueId: '', team: '', pageSize: 0, pageToken: '' },
+        CALL_MS,
+      ),
     );
     if (!q || !a) return null;
     return q.stats.reduce((n, s) => n + s.waiting, 0) + a.stats.reduce((n, s) => n + s.open, 0);
