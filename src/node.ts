@@ -193,6 +193,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       logger,
       maxInflight: config.maxInflight,
       maxInflightPerTenant: config.maxInflightPerTenant,
+      // Cluster mode resumes from SB_EVENTS (with --event-stream off, from the owner's history).
+      eventHistory: ports.mode === 'embedded' || config.eventStream !== 'on' ? config.eventHistory : 0,
       maxLoopLagMs: config.maxLoopLagMs,
       customerLimit: config.customerLimit,
       snapshotEveryCommands: config.snapshotEvery,

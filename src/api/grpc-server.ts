@@ -36,6 +36,7 @@ import {
 } from './service.js';
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
+import { toResumePosition } from './validate/events.js';
 
 export interface GrpcServerOptions {
   service: SwitchboardService;
@@ -393,6 +394,15 @@ export class GrpcApiServer {
       }
       const ctx = contextOf(call);
       const filter = this.service.eventFilter(call.request, ctx);
+      const after = toResumePosition(call.request);
+      const subscribed = () => {
+        // Headers say "subscribed": without them a client on a quiet filter cannot tell a live subscription
+        // from one still being set up (grpc-js sends them only with the first message; Go's stream.Header()
+        // blocks until then), so it cannot know from when on it misses nothing. Resumed: once the position
+        // is checked (a position the node cannot serve gets the error status alone).
+        call.sendMetadata(new grpc.Metadata());
+        this.watchers.add(call);
+      };
       unsubscribe = this.service.subscribe(
         filter,
         ctx,
@@ -420,16 +430,25 @@ export class GrpcApiServer {
           this.watchers.delete(call);
           call.end();
         },
+        after && {
+          after,
+          // A backfill waits while half the watcher's own limit is unsent: it never trips the limit.
+          wait: () => unsent.waitBelow(this.watchBufferBytes / 2),
+          checked: subscribed,
+          onGone: (err) => {
+            if (cut) return;
+            cut = true;
+            unsent.end();
+            this.watchers.delete(call);
+            end(err);
+          },
+        },
       );
+      if (!after) subscribed();
     } catch (e) {
       end(toSwitchboardError(e, this.logger));
       return;
     }
-    // Headers say "subscribed": without them a client on a quiet filter cannot tell a live subscription
-    // from one still being set up (grpc-js sends them only with the first message; Go's stream.Header()
-    // blocks until then), so it cannot know from when on it misses nothing.
-    call.sendMetadata(new grpc.Metadata());
-    this.watchers.add(call);
     const done = () => {
       unsubscribe();
       unsent.end();

@@ -27,6 +27,8 @@ import {
 } from './service.js';
 import type { TlsFiles } from './tls.js';
 import { eventToProto } from './to-proto.js';
+import { invalid } from './validate/common.js';
+import { toResumePosition } from './validate/events.js';
 import { checkJsonRequest } from './validate/json-types.js';
 import { checkQuery } from './validate/query.js';
 
@@ -95,7 +97,14 @@ const SSE_CUT_GRACE_MS = 5_000;
 export const LAST_CALL_MS = 1_000;
 const [, ...EVENTS_TAIL] = EVENTS_PATH.split('/');
 /** The SSE route's query parameters: WatchEventsRequest's filters (`types` repeated or comma-separated). */
-const EVENTS_QUERY = ['queueId', 'agentId', 'conversationId', 'types'] as const;
+const EVENTS_QUERY = [
+  'queueId',
+  'agentId',
+  'conversationId',
+  'types',
+  'resumeAfterSeq',
+  'resumeAfterIndex',
+] as const;
 const SHUTTING_DOWN = 'the node is shutting down: retry with the same request id (another node answers)';
 
 export class HttpApiServer {
@@ -411,21 +420,47 @@ export class HttpApiServer {
       const ctx = contextOf(req);
       // As for other routes: who is asking comes before what the request says.
       this.service.auth.authenticate(ctx.token);
-      const params = checkQuery(query, EVENTS_QUERY, ['types']);
+      const { resumeAfterSeq, resumeAfterIndex, ...params } = checkQuery(query, EVENTS_QUERY, ['types']);
       const watch = WatchEventsRequest.fromJSON({ tenant, ...params });
+      // The standard SSE resume: a reconnecting EventSource sends the id of the last event it got, which
+      // wins over the query's position (the URL it reconnects to is the first one).
+      const lastEventId = req.headers['last-event-id'];
+      if (typeof lastEventId === 'string' && lastEventId.trim() !== '') {
+        const m = /^\s*(\d{1,16})(?::(\d{1,9}))?\s*$/.exec(lastEventId);
+        if (!m) invalid('Last-Event-ID', 'must be an event id as sent, <seq>:<index> (or <seq>)');
+        watch.resumeAfterSeq = BigInt(m[1] as string);
+        watch.resumeAfterIndex = m[2] === undefined ? undefined : Number(m[2]);
+      } else {
+        if (resumeAfterSeq !== undefined) {
+          if (typeof resumeAfterSeq !== 'string' || !/^-?\d{1,16}$/.test(resumeAfterSeq))
+            invalid('resumeAfterSeq', 'must be a log position (an integer from 0)');
+          watch.resumeAfterSeq = BigInt(resumeAfterSeq);
+        }
+        if (resumeAfterIndex !== undefined) {
+          if (typeof resumeAfterIndex !== 'string' || !/^-?\d{1,9}$/.test(resumeAfterIndex))
+            invalid('resumeAfterIndex', 'must be an index within the batch (an integer from 0)');
+          watch.resumeAfterIndex = Number(resumeAfterIndex);
+        }
+      }
       const filter = this.service.eventFilter(watch, ctx);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
-      res.write(': watching\n\n');
+      const after = toResumePosition(watch);
+      let open = false;
+      const subscribed = () => {
+        open = true;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+        });
+        res.write(': watching\n\n');
+      };
       unsubscribe = this.service.subscribe(
         filter,
         ctx,
         (e: PublishedEvent) => {
           if (cut) return;
-          const text = `event: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`;
+          // `id:` = the event's position: a reconnecting EventSource sends it back as Last-Event-ID.
+          const text = `id: ${e.seq}:${e.index}\nevent: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`;
           const bytes = Buffer.byteLength(text);
           const slow = res.writableLength > this.watchBufferBytes;
           if (slow || !unsent.take(bytes)) {
@@ -454,7 +489,28 @@ export class HttpApiServer {
           // The tenant was deleted: say so, then end the stream (nothing more will come).
           res.end(`event: end\ndata: ${JSON.stringify({ reason: 'tenant deleted', tenant })}\n\n`);
         },
+        after && {
+          after,
+          // A backfill waits while half the watcher's own limit is unsent: it never trips the limit.
+          wait: () => unsent.waitBelow(this.watchBufferBytes / 2),
+          checked: subscribed,
+          onGone: (err) => {
+            if (cut) return;
+            cut = true;
+            unsent.end();
+            if (!open) {
+              // Before the stream opened: a plain error answer (410 for a position the node cannot serve).
+              this.sendError(res, 'watchEvents', err, undefined, { token: ctx.token, tenant });
+              return;
+            }
+            this.service.answerError('watchEvents', err, { token: ctx.token, tenant });
+            res.end(
+              `event: error\ndata: ${JSON.stringify({ error: { code: err.code, message: err.message } })}\n\n`,
+            );
+          },
+        },
       );
+      if (!after) subscribed();
     } catch (e) {
       this.sendError(res, 'watchEvents', toSwitchboardError(e, this.logger), undefined, {
         token: bearerToken(req.headers.authorization),

@@ -46,7 +46,8 @@ import type * as desk from '../gen/switchboard/v1/agent_desk.js';
 import type { WatchEventsRequest } from '../gen/switchboard/v1/events.js';
 import type * as gw from '../gen/switchboard/v1/gateway.js';
 import type * as stats from '../gen/switchboard/v1/statistics.js';
-import type { EventFilter, PartitionRouter } from '../host/router.js';
+import { type EventPosition, isAfter, positionGone } from '../host/event-history.js';
+import type { EventFilter, PartitionRouter, PublishedEvent } from '../host/router.js';
 import { type AuthConfig, TenantAuth } from './auth.js';
 import * as out from './to-proto.js';
 import { checkOutcome, checkPresence, toAgentConfig } from './validate/agent.js';
@@ -61,7 +62,7 @@ import {
 } from './validate/common.js';
 import { toConversationRequest, toEscalateTarget, toTransferTarget } from './validate/conversation.js';
 import { toCustomerConfig } from './validate/customer.js';
-import { toEventFilter } from './validate/events.js';
+import { toEventFilter, toResumePosition } from './validate/events.js';
 import { AGENT_PAGE, checkPage, nextPageToken, QUEUE_PAGE } from './validate/page.js';
 import { toQueueConfig } from './validate/queue.js';
 import { toRoutingConfig } from './validate/routing.js';
@@ -80,6 +81,25 @@ export const WATCH_BUFFER_LIMIT = 8 * 1024 * 1024;
 export interface WatcherLimits {
   perTenant: number;
   bufferBudgetBytes: number;
+}
+
+/**
+ * Live events a resumed watcher may have waiting while its backfill runs; one more cuts it off
+ * (`SB_ERR_OVERLOADED`): it reconnects with the last position it got, its backfill then shorter.
+ */
+export const RESUME_QUEUE_LIMIT = 10_000;
+export const RESUME_TOO_SLOW =
+  'more live events arrived than the watcher could take while its backfill ran; reconnect with the last position received';
+
+/** How a transport resumes a watcher (see `SwitchboardService.subscribe`). */
+export interface WatchResume {
+  after: EventPosition;
+  /** Backpressure: a promise while the transport's buffer is too full for the next backfilled event. */
+  wait: () => Promise<void> | undefined;
+  /** The position is servable: the transport may say "subscribed" (headers, `: watching`). */
+  checked: () => void;
+  /** The position cannot be served (SB_ERR_RESUME_POSITION_GONE), or the watcher fell behind: it ended. */
+  onGone: (e: SwitchboardError) => void;
 }
 
 /** Why a watcher was cut off (`SB_ERR_OVERLOADED`): its own buffer, or the node's for all of them. */
@@ -117,9 +137,25 @@ export class WatchBudget {
 export class WatcherBytes {
   private held = 0;
   private ended = false;
+  private waiters: { below: number; resolve: () => void }[] = [];
   constructor(private readonly budget: WatchBudget) {}
   get unsent(): number {
     return this.held;
+  }
+  /**
+   * Backpressure for a backfill: undefined when at most `below` bytes are unsent, else a promise that
+   * settles once they are (or the watcher ended).
+   */
+  waitBelow(below: number): Promise<void> | undefined {
+    if (this.ended || this.held <= below) return undefined;
+    return new Promise((resolve) => this.waiters.push({ below, resolve }));
+  }
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => this.ended || this.held <= w.below);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
   }
   take(bytes: number): boolean {
     if (this.ended || !this.budget.take(bytes)) return false;
@@ -131,12 +167,14 @@ export class WatcherBytes {
     if (this.ended) return;
     this.held -= bytes;
     this.budget.give(bytes);
+    this.wake();
   }
   end(): void {
     if (this.ended) return;
     this.ended = true;
     this.budget.give(this.held);
     this.held = 0;
+    this.wake();
   }
 }
 
@@ -214,6 +252,7 @@ export const SERVICE_ERROR_CODES: readonly ErrorCode[] = [
   'SB_ERR_CUSTOMER_NOT_FOUND',
   'SB_ERR_DEADLINE_EXCEEDED',
   'SB_ERR_PAYLOAD_TOO_LARGE',
+  'SB_ERR_RESUME_POSITION_GONE',
   'SB_ERR_OVERLOADED',
   'SB_ERR_NOT_IMPLEMENTED',
   'SB_ERR_METHOD_NOT_ALLOWED',
@@ -1004,6 +1043,7 @@ export class SwitchboardService {
   eventFilter(req: WatchEventsRequest, ctx: CallContext): EventFilter {
     const tenant = this.authorise(req, ctx);
     const filter = toEventFilter(tenant, req);
+    toResumePosition(req);
     const open = this.watchers.get(tenant) ?? 0;
     if (open >= this.watchersPerTenant) {
       throw new SwitchboardError(
@@ -1024,6 +1064,15 @@ export class SwitchboardService {
    * Live events for an authorised watcher. After a token reload (`setAuth`) the watcher's token is
    * checked again before its next event: a revoked token ends the stream (`onRevoked`) instead of
    * receiving events until the client reconnects.
+   *
+   * With `resume`: subscribes first, then backfills the events after `resume.after` from the router's
+   * history (`PartitionRouter.backfill`) while live events wait in a queue, then delivers the queued ones
+   * and continues live. Every event is delivered only if its position is after the last one delivered,
+   * so the seam has no gap (subscribed before the backfill looked) and no repeat (de-duplicated by
+   * position), and a resumed stream never delivers a position twice. `resume.wait` is the transport's
+   * backpressure (awaited between backfilled events); `resume.checked` is called once the position is
+   * known to be servable (before any event; at once without `resume`); a position that is not (or stops
+   * being so during the backfill) ends the watcher with `resume.onGone`.
    */
   subscribe(
     filter: EventFilter,
@@ -1031,6 +1080,7 @@ export class SwitchboardService {
     onEvent: Parameters<PartitionRouter['subscribe']>[1],
     onRevoked: (e: SwitchboardError) => void,
     onEnded: () => void = () => {},
+    resume?: WatchResume,
   ): () => void {
     let checkedWith = this.auth;
     let off: (() => void) | null = null;
@@ -1045,6 +1095,21 @@ export class SwitchboardService {
       if (n === 0) this.watchers.delete(tenant);
       else this.watchers.set(tenant, n);
     };
+    const stop = () => {
+      ended = true;
+      off?.();
+      uncount();
+    };
+    // Resumed: the last position delivered, and live events held back while the backfill runs.
+    let last: EventPosition | null = resume?.after ?? null;
+    let queued: PublishedEvent[] | null = resume ? [] : null;
+    const deliver = (e: PublishedEvent) => {
+      if (last) {
+        if (!isAfter(e, last)) return;
+        last = { seq: e.seq, index: e.index };
+      }
+      onEvent(e);
+    };
     off = this.router.subscribe(
       filter,
       (e) => {
@@ -1054,14 +1119,21 @@ export class SwitchboardService {
             this.auth.check(ctx.token, filter.tenant);
             checkedWith = this.auth;
           } catch (err) {
-            ended = true;
-            off?.();
-            uncount();
+            stop();
             onRevoked(toSwitchboardError(err, this.logger));
             return;
           }
         }
-        onEvent(e);
+        if (queued) {
+          if (queued.length >= RESUME_QUEUE_LIMIT) {
+            stop();
+            resume?.onGone(new SwitchboardError('SB_ERR_OVERLOADED', RESUME_TOO_SLOW));
+            return;
+          }
+          queued.push(e);
+          return;
+        }
+        deliver(e);
       },
       () => {
         // The tenant was deleted: no more events come.
@@ -1071,11 +1143,43 @@ export class SwitchboardService {
         onEnded();
       },
     );
-    return () => {
-      ended = true;
-      off?.();
-      uncount();
+    if (!resume) return stop;
+    const after = resume.after;
+    let checked = false;
+    const to = {
+      sink: (e: PublishedEvent) => {
+        if (ended) return undefined;
+        deliver(e);
+        return resume.wait();
+      },
+      stopped: () => ended,
+      checked: () => {
+        if (checked) return;
+        checked = true;
+        resume.checked();
+      },
     };
+    const backfill = this.router.backfill
+      ? this.router.backfill(filter, after, to)
+      : Promise.reject(positionGone(after, 'this node keeps no event history'));
+    backfill.then(
+      () => {
+        if (ended) return;
+        to.checked();
+        const held = queued ?? [];
+        queued = null;
+        for (const e of held) {
+          if (ended) return;
+          deliver(e);
+        }
+      },
+      (err: unknown) => {
+        if (ended) return;
+        stop();
+        resume.onGone(toSwitchboardError(err, this.logger));
+      },
+    );
+    return stop;
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------

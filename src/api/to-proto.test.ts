@@ -6,7 +6,7 @@ import { eventToProto } from './to-proto.js';
 const at = Date.UTC(2026, 0, 5, 20, 0, 0);
 const wire = (event: Parameters<typeof eventToProto>[0]['event']) =>
   // Through the wire format, as a gateway receives it.
-  Event.decode(Event.encode(eventToProto({ tenant: 'acme', seq: 7, at, event })).finish());
+  Event.decode(Event.encode(eventToProto({ tenant: 'acme', seq: 7, index: 0, at, event })).finish());
 
 describe('events on the wire', () => {
   it('outside_hours carries when help resumes and the opening hours themselves', () => {

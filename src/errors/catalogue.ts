@@ -144,6 +144,13 @@ export const ERRORS = {
     summary:
       'the tenant has as many event watchers open as the node allows (--max-watchers-per-tenant); close one',
   },
+  SB_ERR_RESUME_POSITION_GONE: {
+    grpc: GrpcCode.OUT_OF_RANGE,
+    http: 410,
+    retryable: false,
+    summary:
+      "WatchEvents cannot resume after this position (older than the events kept, past the tenant's latest, or of a deleted tenant): resync from the current state and watch again without a position",
+  },
   SB_ERR_PAYLOAD_TOO_LARGE: {
     grpc: GrpcCode.RESOURCE_EXHAUSTED,
     http: 413,

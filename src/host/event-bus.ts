@@ -4,6 +4,7 @@
  * here rather than crossing to the worker.
  */
 import type { EngineEvent } from '../engine/types.js';
+import { type BackfillTo, EventHistory, type EventPosition } from './event-history.js';
 import type { EventFilter, PublishedEvent } from './router.js';
 
 type Subscriber = { filter: EventFilter; fn: (e: PublishedEvent) => void; onEnd?: (() => void) | undefined };
@@ -43,9 +44,31 @@ export function matches(filter: EventFilter, event: EngineEvent): boolean {
   return true;
 }
 
-/** Tenant-scoped publish/subscribe of engine events. */
+/**
+ * Tenant-scoped publish/subscribe of engine events. Numbers each event within its batch (`index`: the
+ * host publishes a batch's events in order, command by command) and keeps the recent ones in a bounded
+ * history (`EventHistory`) for resumed watches.
+ */
 export class EventBus {
   private readonly byTenant = new Map<string, Set<Subscriber>>();
+  /** Per tenant: the seq of the last batch published and the index of its next event. */
+  private readonly next = new Map<string, { seq: number; index: number }>();
+  readonly history: EventHistory;
+
+  /** `historyLimit`: events kept for resumed watches, node-wide (0 = none). */
+  constructor(historyLimit = 0) {
+    this.history = new EventHistory(historyLimit);
+  }
+
+  /** The partition was loaded with its log at `seq` (see `EventHistory.loaded`). */
+  loaded(tenant: string, seq: number): void {
+    this.history.loaded(tenant, seq);
+  }
+
+  /** The tenant's events after `after` from the history (see `EventHistory.backfill`). */
+  backfill(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void> {
+    return this.history.backfill(filter, after, to);
+  }
 
   /** `onEnd`: called (once, instead of further events) when the tenant is deleted (`end`). */
   subscribe(filter: EventFilter, fn: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
@@ -64,6 +87,8 @@ export class EventBus {
 
   /** The tenant was deleted: every subscription of it ends (`onEnd`) and is dropped. */
   end(tenant: string): void {
+    this.history.drop(tenant);
+    this.next.delete(tenant);
     const set = this.byTenant.get(tenant);
     if (!set) return;
     this.byTenant.delete(tenant);
@@ -82,13 +107,29 @@ export class EventBus {
 
   /** `rederived`: number of the load that re-derived these events from the log (0 = live). */
   publish(tenant: string, seq: number, at: number, events: readonly EngineEvent[], rederived = 0): void {
+    let n = this.next.get(tenant);
+    if (!n) {
+      n = { seq, index: 0 };
+      this.next.set(tenant, n);
+    } else if (n.seq !== seq) {
+      n.seq = seq;
+      n.index = 0;
+    }
+    const first = n.index;
+    n.index += events.length;
+    // Re-derived events (a reload after a worker failure) are the orphans' events, never published.
+    for (let i = 0; i < events.length; i++)
+      this.history.add(tenant, seq, first + i, at, events[i] as EngineEvent);
     const set = this.byTenant.get(tenant);
     if (!set) return;
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as EngineEvent;
+      const index = first + i;
       let published: PublishedEvent | null = null;
       for (const sub of set) {
         if (!matches(sub.filter, event)) continue;
-        published ??= rederived > 0 ? { tenant, seq, at, event, rederived } : { tenant, seq, at, event };
+        published ??=
+          rederived > 0 ? { tenant, seq, index, at, event, rederived } : { tenant, seq, index, at, event };
         try {
           sub.fn(published);
         } catch {

@@ -45,6 +45,7 @@ import type {
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
+import type { BackfillTo, EventPosition } from './event-history.js';
 import { LoopLag } from './loop-lag.js';
 import { type Part, PartitionState, type Pending } from './partition-state.js';
 import type { HostEngineOptions, HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
@@ -65,6 +66,11 @@ export interface PartitionHostOptions {
   pool: WorkerPool;
   /** Commands accepted and not yet answered, node-wide; beyond it `SB_ERR_OVERLOADED`. */
   maxInflight?: number;
+  /**
+   * Recent events kept on the node for resumed `WatchEvents` (`--event-history`), all tenants together,
+   * oldest evicted first; 0 (the default here) = none.
+   */
+  eventHistory?: number;
   /**
    * The same for one tenant (default a quarter of `maxInflight`): a tenant flooding the node is refused
    * at its own limit while the others still get in, instead of taking every slot of the node.
@@ -178,7 +184,7 @@ export class PartitionHost {
   private readonly parts = new Map<string, Part>();
   /** Partitions with durable state (embedded: a log file exists); others answer queries from a blank engine. */
   private readonly known = new Set<string>();
-  private readonly bus = new EventBus();
+  private readonly bus: EventBus;
   private readonly maxInflight: number;
   private readonly maxInflightPerTenant: number;
   /** Orphans (see `fail`) of partitions whose reload failed, for their next load. */
@@ -224,6 +230,7 @@ export class PartitionHost {
   private readonly faults: DeleteFaults | undefined;
 
   constructor(opts: PartitionHostOptions) {
+    this.bus = new EventBus(opts.eventHistory ?? 0);
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
@@ -597,6 +604,17 @@ export class PartitionHost {
 
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
     return this.bus.subscribe(filter, onEvent, onEnd);
+  }
+
+  /** A resumed watch's backfill from the node's event history (`--event-history`). */
+  backfill(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void> {
+    return this.bus.backfill(filter, after, to);
+  }
+
+  /** Events kept for resumed watches, and how many were evicted to stay within `--event-history`. */
+  eventHistoryStats(): { events: number; evicted: number; limit: number } {
+    const h = this.bus.history;
+    return { events: h.size, evicted: h.evicted, limit: h.limit };
   }
 
   // ---- deleting a tenant -------------------------------------------------------------------------
@@ -1436,6 +1454,8 @@ export class PartitionHost {
       }
       st.lastSeq = last;
       st.issuedSeq = last;
+      // The history of resumed watches is complete from here (before the orphans' events below).
+      this.bus.loaded(part.name, last);
       st.lastAt = r.now;
       st.sinceSnapshot = r.replayed;
       st.lastSnapshotAt = Date.now();

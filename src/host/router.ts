@@ -6,12 +6,15 @@
 import type { Query, QueryResult } from '../engine/api.js';
 import type { ApplyResult, CommandEnvelope, EngineEvent } from '../engine/types.js';
 import { SwitchboardError } from '../errors/catalogue.js';
+import { type BackfillTo, type EventPosition, positionGone } from './event-history.js';
 
 /** An engine event as published: with its partition, log position and time. */
 export interface PublishedEvent {
   tenant: string;
   /** Log seq of the batch that produced it (events of one batch share it). */
   seq: number;
+  /** Its place among the tenant's events of that batch, 0-based: (`seq`, `index`) is its position. */
+  index: number;
   at: number;
   event: EngineEvent;
   /**
@@ -43,6 +46,13 @@ export interface PartitionRouter {
    * once when the tenant is deleted (no more events come).
    */
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void;
+  /**
+   * The tenant's stored events matching the filter after `after`, in position order, each handed to
+   * `sink` (awaited when it returns a promise: backpressure); resolves when the newest stored one was
+   * handed over. Rejects with SB_ERR_RESUME_POSITION_GONE for a position the node cannot serve. Absent:
+   * no resume (every position is gone).
+   */
+  backfill?(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void>;
   /** True once recovered and able to serve. */
   ready(): boolean;
   /**
@@ -70,6 +80,7 @@ export interface LocalHost {
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult>;
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult>;
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void;
+  backfill?(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void>;
   ready(): boolean;
   submitIfAbsent?(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null>;
   queryIfAbsent?(tenant: string, q: Query): Promise<QueryResult | null>;
@@ -94,6 +105,11 @@ export class LocalPartitionRouter implements PartitionRouter {
 
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void, onEnd?: () => void): () => void {
     return this.host.subscribe(filter, onEvent, onEnd);
+  }
+
+  backfill(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void> {
+    if (!this.host.backfill) return Promise.reject(positionGone(after, 'this node keeps no event history'));
+    return this.host.backfill(filter, after, to);
   }
 
   ready(): boolean {

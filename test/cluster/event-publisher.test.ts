@@ -155,6 +155,7 @@ describe('JetStream event publisher', () => {
       tenant: 'acme',
       ...ev(seq, 'agent-1'),
       seq,
+      index: 0,
       ...(rederived ? { rederived } : {}),
     });
     for (const e of [pe(3), pe(3), pe(4), pe(4), pe(4)]) g.add(e);

@@ -45,7 +45,8 @@ class RecordingHost implements PartitionRouter {
       presence: 'online',
       reason: 'agent',
     } as never;
-    for (const s of this.subs) if (s.f.tenant === tenant) s.fn({ tenant, seq: this.seq, at: env.at, event });
+    for (const s of this.subs)
+      if (s.f.tenant === tenant) s.fn({ tenant, seq: this.seq, index: 0, at: env.at, event });
     return { ok: true, reply: { kind: 'ok' }, events: [event] };
   }
   async query(_tenant: string, q: Query): Promise<QueryResult> {

@@ -1,6 +1,7 @@
 /** WatchEvents filters. */
 import type { EventType } from '../../engine/types.js';
 import type { WatchEventsRequest } from '../../gen/switchboard/v1/events.js';
+import type { EventPosition } from '../../host/event-history.js';
 import type { EventFilter } from '../../host/router.js';
 import { checkList, checkOptionalId, invalid } from './common.js';
 
@@ -45,4 +46,23 @@ export function toEventFilter(tenant: string, r: WatchEventsRequest): EventFilte
     });
   }
   return f;
+}
+
+/**
+ * The resume position of a WatchEvents request, or undefined (live only). `resumeAfterIndex` unset = after
+ * the whole batch `resumeAfterSeq`.
+ */
+export function toResumePosition(r: WatchEventsRequest): EventPosition | undefined {
+  const seq = r.resumeAfterSeq;
+  const index = r.resumeAfterIndex;
+  if (seq === undefined) {
+    if (index !== undefined)
+      invalid('resumeAfterIndex', 'needs resumeAfterSeq (the batch it is an index in)');
+    return undefined;
+  }
+  if (seq < 0n || seq > BigInt(Number.MAX_SAFE_INTEGER))
+    invalid('resumeAfterSeq', 'must be a log position from 0 (the start) to 2^53 - 1');
+  if (index !== undefined && (!Number.isInteger(index) || index < 0))
+    invalid('resumeAfterIndex', 'must be an index within the batch, 0 or more');
+  return { seq: Number(seq), index: index ?? Number.POSITIVE_INFINITY };
 }

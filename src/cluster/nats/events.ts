@@ -36,10 +36,11 @@ import {
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
+import { type BackfillTo, type EventPosition, isAfter, positionGone } from '../../host/event-history.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
 import type { EventStore } from '../ports.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
-import { lastMessageOn } from './last-message.js';
+import { lastMessageOn, nextMessageOn } from './last-message.js';
 import { ensureStream } from './streams.js';
 import { EVENTS_STREAM, eventSubject, idToken } from './subjects.js';
 
@@ -109,9 +110,20 @@ export async function purgeTenantEvents(
   }
 }
 
-/** The events of a stored or live message, one `PublishedEvent` each. */
+/**
+ * The events of a stored or live message, one `PublishedEvent` each, with their index in their batch (a
+ * batch is never split over two messages, so counting within the message gives the same index on every
+ * node and in every copy).
+ */
 export function unpackEventBatch(b: EventBatch): PublishedEvent[] {
-  return b.events.map(({ seq, at, event }) => ({ tenant: b.tenant, seq: seq ?? b.seq, at, event }));
+  let prev = -1;
+  let index = 0;
+  return b.events.map(({ seq, at, event }) => {
+    const s = seq ?? b.seq;
+    index = s === prev ? index + 1 : 0;
+    prev = s;
+    return { tenant: b.tenant, seq: s, index, at, event };
+  });
 }
 
 function isWrongLastSequence(e: unknown): boolean {
@@ -236,6 +248,93 @@ export class JetStreamEventPublisher implements EventStore {
   async remove(tenant: string): Promise<void> {
     await this.forget(tenant);
     await purgeTenantEvents(this.jsm, tenant, { stream: this.stream, subjectPrefix: this.prefix });
+  }
+
+  /**
+   * A resumed watch's backfill from the stream (any node): the tenant's stored events matching the filter
+   * after `after`, in position order, then resolves. The live subscription is made before (by the caller),
+   * so after a flush every message the server receives from then on reaches it; the backfill reads up to
+   * the last message stored when it started and once more to the last stored then (see the file comment:
+   * the stream holds a gap-free prefix of the tenant's log). Refuses (SB_ERR_RESUME_POSITION_GONE) a
+   * position past the tenant's last stored batch (after waiting briefly: a live listener sees a message
+   * before it is stored) and one before the first stored event once the stream has dropped messages
+   * (`max_age`, `max_bytes`): whether events after it were dropped cannot be told then.
+   */
+  async backfill(
+    filter: EventFilter,
+    after: EventPosition,
+    to: BackfillTo,
+    nc?: NatsConnection,
+  ): Promise<void> {
+    const subject = eventBatchSubject(filter.tenant, this.prefix);
+    await nc?.flush();
+    let last = await lastMessageOn(this.jsm, this.stream, subject);
+    for (let waited = 0; ; waited += 100) {
+      const lastSeq = last ? last.json<EventBatch>().seq : 0;
+      if (after.seq <= lastSeq) break;
+      if (waited >= 2000)
+        throw positionGone(
+          after,
+          last
+            ? `the tenant's stored events end at seq ${lastSeq} (a position from another incarnation of the tenant?)`
+            : 'the event stream holds no events of the tenant',
+        );
+      await this.pause(100);
+      last = await lastMessageOn(this.jsm, this.stream, subject);
+    }
+    if (!last) {
+      // Nothing stored and resuming from the start (seq 0): nothing to backfill.
+      to.checked();
+      return;
+    }
+    const next = (seq: number) => nextMessageOn(this.jsm, this.stream, subject, seq);
+    const first = await next(1);
+    if (!first) {
+      to.checked();
+      return;
+    }
+    const firstEvent = unpackEventBatch(first.json<EventBatch>())[0];
+    if (firstEvent && isAfter(firstEvent, after)) {
+      const info = await this.jsm.streams.info(this.stream);
+      if (info.state.first_seq > 1)
+        throw positionGone(
+          after,
+          `the event stream's oldest stored event of the tenant is ${firstEvent.seq}:${firstEvent.index}, and older events were dropped (max_age / max_bytes of ${this.stream})`,
+        );
+    }
+    to.checked();
+    // The first message that can hold an event after `after`: the first whose last batch is >= after.seq.
+    let lo = first.seq;
+    let hi = last.seq;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const m = await next(mid);
+      if (!m || m.seq > hi) break;
+      if (m.json<EventBatch>().seq >= after.seq) hi = mid;
+      else lo = m.seq + 1;
+    }
+    let end = last.seq;
+    let extended = false;
+    for (let at = lo; ; ) {
+      if (to.stopped()) return;
+      const m = at <= end ? await next(at) : null;
+      if (!m || m.seq > end) {
+        if (extended) return;
+        // Once more to the last stored now (a message received before the live subscription and stored since).
+        extended = true;
+        const now = await lastMessageOn(this.jsm, this.stream, subject);
+        if (!now || now.seq <= end) return;
+        end = now.seq;
+        continue;
+      }
+      at = m.seq + 1;
+      for (const e of unpackEventBatch(m.json<EventBatch>())) {
+        if (!isAfter(e, after) || !matches(filter, e.event)) continue;
+        if (to.stopped()) return;
+        const wait = to.sink(e);
+        if (wait) await wait;
+      }
+    }
   }
 
   /** Gives up on unstored events (the partition's next owner re-derives them from the log). */
@@ -461,9 +560,7 @@ export function subscribeClusterEvents(
         return;
       }
       if (!Array.isArray(b?.events)) return;
-      for (const { seq, at, event } of b.events) {
-        if (matches(filter, event)) onEvent({ tenant: b.tenant, seq: seq ?? b.seq, at, event });
-      }
+      for (const e of unpackEventBatch(b)) if (matches(filter, e.event)) onEvent(e);
     },
   });
   return () => sub.unsubscribe();

@@ -27,6 +27,7 @@ import {
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
 import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
+import { type BackfillTo, type EventPosition, positionGone } from '../../host/event-history.js';
 import type { DeleteTenantResult, EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
 import { type Clock, monotonicClock, type Ownership, systemClock } from '../ports.js';
 import { EventBatchGatherer, type JetStreamEventPublisher, subscribeClusterEvents } from './events.js';
@@ -326,6 +327,17 @@ export class ClusterPartitionRouter implements PartitionRouter {
       off();
       deleted.unsubscribe();
     };
+  }
+
+  /** A resumed watch's backfill: from `SB_EVENTS` (any node), or the local history without the stream. */
+  backfill(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void> {
+    const events = this.opts.events;
+    if (!events) {
+      return this.opts.local.backfill
+        ? this.opts.local.backfill(filter, after, to)
+        : Promise.reject(positionGone(after, 'this node keeps no event history'));
+    }
+    return events.backfill(filter, after, to, this.opts.nc);
   }
 
   /**

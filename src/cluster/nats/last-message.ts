@@ -24,3 +24,20 @@ export async function lastMessageOn(
     throw e;
   }
 }
+
+/** The first message on `subject` in `stream` at stream sequence `seq` or later, or null. */
+export async function nextMessageOn(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  seq: number,
+): Promise<StoredMsg | null> {
+  try {
+    // STREAM.MSG.GET takes `next_by_subj` with `seq` (the client's type names only seq or last_by_subj).
+    const query = { seq, next_by_subj: subject } as unknown as { seq: number };
+    return (await jsm.streams.getMessage(stream, query)) ?? null;
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}

@@ -9,23 +9,19 @@ import type { Engine, Query, QueryResult } from '../../../src/engine/api.js';
 import { createEngine } from '../../../src/engine/index.js';
 import type { ApplyResult, CommandEnvelope } from '../../../src/engine/types.js';
 import { SwitchboardError } from '../../../src/errors/catalogue.js';
+import { EventBus } from '../../../src/host/event-bus.js';
+import type { BackfillTo, EventPosition } from '../../../src/host/event-history.js';
 import type { EventFilter, PartitionRouter, PublishedEvent } from '../../../src/host/router.js';
 
 type EngineFactory = (partition: string) => Engine;
 
-function matches(f: EventFilter, p: PublishedEvent): boolean {
-  if (f.tenant !== p.tenant) return false;
-  const e = p.event as { type: string; queueId?: string; agentId?: string; conversationId?: string };
-  if (f.types && !f.types.includes(e.type)) return false;
-  if (f.queueId !== undefined && e.queueId !== f.queueId) return false;
-  if (f.agentId !== undefined && e.agentId !== f.agentId) return false;
-  if (f.conversationId !== undefined && e.conversationId !== f.conversationId) return false;
-  return true;
-}
-
 export class InMemoryRouter implements PartitionRouter {
   readonly engines = new Map<string, Engine>();
   private readonly subscribers = new Set<{ filter: EventFilter; onEvent: (e: PublishedEvent) => void }>();
+  /** The node's real event bus and history (embedded mode's resume); replace it for another bound. */
+  bus = new EventBus(10_000);
+  /** Tenants whose (blank) load was reported to the bus: their history is complete from seq 0. */
+  private readonly born = new Set<string>();
   private seq = 0;
   delayMs = 0;
   isReady = true;
@@ -62,10 +58,7 @@ export class InMemoryRouter implements PartitionRouter {
     const r = this.engine(tenant).apply(env);
     if (r.ok) {
       const seq = ++this.seq;
-      for (const event of r.events) {
-        const p: PublishedEvent = { tenant, seq, at: env.at, event };
-        for (const s of this.subscribers) if (matches(s.filter, p)) s.onEvent(p);
-      }
+      if (r.events.length > 0) this.publish(tenant, seq, env.at, r.events);
     }
     return r;
   }
@@ -77,13 +70,36 @@ export class InMemoryRouter implements PartitionRouter {
   subscribe(filter: EventFilter, onEvent: (e: PublishedEvent) => void): () => void {
     const s = { filter, onEvent };
     this.subscribers.add(s);
-    return () => this.subscribers.delete(s);
+    const off = this.bus.subscribe(filter, onEvent);
+    return () => {
+      off();
+      this.subscribers.delete(s);
+    };
+  }
+
+  backfill(filter: EventFilter, after: EventPosition, to: BackfillTo): Promise<void> {
+    return this.bus.backfill(filter, after, to);
   }
 
   /** Publishes an event to the subscribers as a partition would (to flood a watcher in a test). */
   emit(tenant: string, event: PublishedEvent['event']): void {
-    const p: PublishedEvent = { tenant, seq: ++this.seq, at: Date.now(), event };
-    for (const s of this.subscribers) if (matches(s.filter, p)) s.onEvent(p);
+    this.publish(tenant, ++this.seq, Date.now(), [event]);
+  }
+
+  /** Publishes one batch of several events (they share a seq, indexed 0, 1, ...); returns its seq. */
+  emitBatch(tenant: string, events: PublishedEvent['event'][]): number {
+    const seq = ++this.seq;
+    this.publish(tenant, seq, Date.now(), events);
+    return seq;
+  }
+
+  /** As the host does: a tenant is loaded (here: blank, at seq 0) before its first events. */
+  private publish(tenant: string, seq: number, at: number, events: PublishedEvent['event'][]): void {
+    if (!this.born.has(tenant)) {
+      this.born.add(tenant);
+      this.bus.loaded(tenant, 0);
+    }
+    this.bus.publish(tenant, seq, at, events);
   }
 
   /** Live subscriptions (a cancelled watcher must not leave one behind). */

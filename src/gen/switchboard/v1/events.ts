@@ -61,6 +61,21 @@ export interface WatchEventsRequest {
     | undefined;
   /** Only these event types (the `Event.kind` field names, e.g. "assigned", "queued"); empty = all. */
   types: string[];
+  /**
+   * Resume after this position: the `seq` of the last event the client processed. Events of batches
+   * after it are delivered first (from the node's history: embedded mode keeps the most recent events of
+   * each tenant, `--event-history`; cluster mode reads the `SB_EVENTS` stream), then live ones. 0 = from
+   * the start of the tenant's log. Negative: INVALID_ARGUMENT.
+   */
+  resumeAfterSeq?:
+    | bigint
+    | undefined;
+  /**
+   * With `resume_after_seq`: the `index` of the last event processed within that batch, so a client that
+   * saw part of a batch gets the rest of it and nothing twice. Unset = the client has every event of
+   * batch `resume_after_seq`. Negative, or set without `resume_after_seq`: INVALID_ARGUMENT.
+   */
+  resumeAfterIndex?: number | undefined;
 }
 
 /** An offer was made to an agent who must accept before it expires. */
@@ -313,6 +328,12 @@ export interface Event {
   seq: bigint;
   /** When the command was accepted, epoch ms. */
   atMs: bigint;
+  /**
+   * Position of the event within its batch (0-based, counted over all of the tenant's events of the
+   * batch, whatever the filter): (`seq`, `index`) is the event's position, the resume position of
+   * WatchEventsRequest and the SSE event id `<seq>:<index>`.
+   */
+  index: number;
   /** See OfferedEvent. */
   offered?:
     | OfferedEvent
@@ -378,7 +399,16 @@ export interface Event {
 }
 
 function createBaseWatchEventsRequest(): WatchEventsRequest {
-  return { tenant: "", requestId: "", queueId: undefined, agentId: undefined, conversationId: undefined, types: [] };
+  return {
+    tenant: "",
+    requestId: "",
+    queueId: undefined,
+    agentId: undefined,
+    conversationId: undefined,
+    types: [],
+    resumeAfterSeq: undefined,
+    resumeAfterIndex: undefined,
+  };
 }
 
 export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
@@ -400,6 +430,15 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     }
     for (const v of message.types) {
       writer.uint32(50).string(v!);
+    }
+    if (message.resumeAfterSeq !== undefined) {
+      if (BigInt.asIntN(64, message.resumeAfterSeq) !== message.resumeAfterSeq) {
+        throw new globalThis.Error("value provided for field message.resumeAfterSeq of type int64 too large");
+      }
+      writer.uint32(56).int64(message.resumeAfterSeq);
+    }
+    if (message.resumeAfterIndex !== undefined) {
+      writer.uint32(64).int32(message.resumeAfterIndex);
     }
     return writer;
   },
@@ -465,6 +504,22 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
             message.types.push(reader.string());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.resumeAfterSeq = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.resumeAfterIndex = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -503,6 +558,16 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
       types: globalThis.Array.isArray(object?.types)
         ? object.types.map((e: any) => globalThis.String(e))
         : [],
+      resumeAfterSeq: isSet(object.resumeAfterSeq)
+        ? BigInt(object.resumeAfterSeq)
+        : isSet(object.resume_after_seq)
+        ? BigInt(object.resume_after_seq)
+        : undefined,
+      resumeAfterIndex: isSet(object.resumeAfterIndex)
+        ? globalThis.Number(object.resumeAfterIndex)
+        : isSet(object.resume_after_index)
+        ? globalThis.Number(object.resume_after_index)
+        : undefined,
     };
   },
 
@@ -526,6 +591,12 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     if (message.types?.length) {
       obj.types = message.types;
     }
+    if (message.resumeAfterSeq !== undefined) {
+      obj.resumeAfterSeq = message.resumeAfterSeq.toString();
+    }
+    if (message.resumeAfterIndex !== undefined) {
+      obj.resumeAfterIndex = Math.round(message.resumeAfterIndex);
+    }
     return obj;
   },
 
@@ -540,6 +611,10 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     message.agentId = object.agentId ?? undefined;
     message.conversationId = object.conversationId ?? undefined;
     message.types = object.types?.map((e) => e) || [];
+    message.resumeAfterSeq = (object.resumeAfterSeq !== undefined && object.resumeAfterSeq !== null)
+      ? BigInt(object.resumeAfterSeq)
+      : undefined;
+    message.resumeAfterIndex = object.resumeAfterIndex ?? undefined;
     return message;
   },
 };
@@ -2671,6 +2746,7 @@ function createBaseEvent(): Event {
     tenant: "",
     seq: 0n,
     atMs: 0n,
+    index: 0,
     offered: undefined,
     offerRescinded: undefined,
     offerMissed: undefined,
@@ -2706,6 +2782,9 @@ export const Event: MessageFns<Event> = {
         throw new globalThis.Error("value provided for field message.atMs of type int64 too large");
       }
       writer.uint32(24).int64(message.atMs);
+    }
+    if (message.index !== 0) {
+      writer.uint32(32).int32(message.index);
     }
     if (message.offered !== undefined) {
       OfferedEvent.encode(message.offered, writer.uint32(82).fork()).join();
@@ -2793,6 +2872,14 @@ export const Event: MessageFns<Event> = {
             }
 
             message.atMs = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.index = reader.int32();
             continue;
           }
           case 10: {
@@ -2940,6 +3027,7 @@ export const Event: MessageFns<Event> = {
       tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
       seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
       atMs: isSet(object.atMs) ? BigInt(object.atMs) : isSet(object.at_ms) ? BigInt(object.at_ms) : 0n,
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
       offered: isSet(object.offered) ? OfferedEvent.fromJSON(object.offered) : undefined,
       offerRescinded: isSet(object.offerRescinded)
         ? OfferRescindedEvent.fromJSON(object.offerRescinded)
@@ -3002,6 +3090,9 @@ export const Event: MessageFns<Event> = {
     if (message.atMs !== 0n) {
       obj.atMs = message.atMs.toString();
     }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
     if (message.offered !== undefined) {
       obj.offered = OfferedEvent.toJSON(message.offered);
     }
@@ -3061,6 +3152,7 @@ export const Event: MessageFns<Event> = {
     message.tenant = object.tenant ?? "";
     message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
     message.atMs = (object.atMs !== undefined && object.atMs !== null) ? BigInt(object.atMs) : 0n;
+    message.index = object.index ?? 0;
     message.offered = (object.offered !== undefined && object.offered !== null)
       ? OfferedEvent.fromPartial(object.offered)
       : undefined;
@@ -3117,11 +3209,20 @@ export const Event: MessageFns<Event> = {
 export type EventServiceService = typeof EventServiceService;
 export const EventServiceService = {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
-   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
-   * event: once a client has them it is subscribed, and every matching event from then on is delivered
-   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
-   * the error status. The stream ends when the client cancels or the server shuts down.
+   * Events of one tenant matching the filter. Without a resume position: live events from the moment of
+   * the call (no replay). With `resume_after_seq` (SSE: `Last-Event-ID` or `resumeAfterSeq`): first every
+   * matching event after that position that the node still has (the backfill), then live events, with
+   * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
+   * most once per stream, in position order, and every position after the one given is delivered
+   * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
+   * after the last event it processed). A position the node no longer has, or one past the tenant's
+   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
+   * The response headers (initial metadata) are sent as soon as the subscription is registered and the
+   * resume position checked, before any event: once a client has them it is subscribed, and every
+   * matching event from then on is delivered (the SSE mirror's `: watching` comment means the same). An
+   * invalid request gets no headers, only the error status. The stream ends when the client cancels or
+   * the server shuts down.
    */
   watchEvents: {
     path: "/switchboard.v1.EventService/WatchEvents" as const,
@@ -3136,22 +3237,40 @@ export const EventServiceService = {
 
 export interface EventServiceServer extends UntypedServiceImplementation {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
-   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
-   * event: once a client has them it is subscribed, and every matching event from then on is delivered
-   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
-   * the error status. The stream ends when the client cancels or the server shuts down.
+   * Events of one tenant matching the filter. Without a resume position: live events from the moment of
+   * the call (no replay). With `resume_after_seq` (SSE: `Last-Event-ID` or `resumeAfterSeq`): first every
+   * matching event after that position that the node still has (the backfill), then live events, with
+   * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
+   * most once per stream, in position order, and every position after the one given is delivered
+   * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
+   * after the last event it processed). A position the node no longer has, or one past the tenant's
+   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
+   * The response headers (initial metadata) are sent as soon as the subscription is registered and the
+   * resume position checked, before any event: once a client has them it is subscribed, and every
+   * matching event from then on is delivered (the SSE mirror's `: watching` comment means the same). An
+   * invalid request gets no headers, only the error status. The stream ends when the client cancels or
+   * the server shuts down.
    */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, Event>;
 }
 
 export interface EventServiceClient extends Client {
   /**
-   * Live events of one tenant matching the filter, from the moment of the call (no replay). The
-   * response headers (initial metadata) are sent as soon as the subscription is registered, before any
-   * event: once a client has them it is subscribed, and every matching event from then on is delivered
-   * (the SSE mirror's `: watching` comment means the same). An invalid request gets no headers, only
-   * the error status. The stream ends when the client cancels or the server shuts down.
+   * Events of one tenant matching the filter. Without a resume position: live events from the moment of
+   * the call (no replay). With `resume_after_seq` (SSE: `Last-Event-ID` or `resumeAfterSeq`): first every
+   * matching event after that position that the node still has (the backfill), then live events, with
+   * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
+   * most once per stream, in position order, and every position after the one given is delivered
+   * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
+   * after the last event it processed). A position the node no longer has, or one past the tenant's
+   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
+   * The response headers (initial metadata) are sent as soon as the subscription is registered and the
+   * resume position checked, before any event: once a client has them it is subscribed, and every
+   * matching event from then on is delivered (the SSE mirror's `: watching` comment means the same). An
+   * invalid request gets no headers, only the error status. The stream ends when the client cancels or
+   * the server shuts down.
    */
   watchEvents(request: WatchEventsRequest, options?: Partial<CallOptions>): ClientReadableStream<Event>;
   watchEvents(
