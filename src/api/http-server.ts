@@ -519,7 +519,10 @@ export class HttpApiServer {
       return;
     }
     this.streams.add(res);
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
+    // Not before the stream opened (a resumed watch opens once its position is checked).
+    const heartbeat = setInterval(() => {
+      if (res.headersSent) res.write(': heartbeat\n\n');
+    }, SSE_HEARTBEAT_MS);
     heartbeat.unref();
     res.on('close', () => {
       clearInterval(heartbeat);

@@ -1103,6 +1103,19 @@ export class SwitchboardService {
     // Resumed: the last position delivered, and live events held back while the backfill runs.
     let last: EventPosition | null = resume?.after ?? null;
     let queued: PublishedEvent[] | null = resume ? [] : null;
+    /** False (and the watcher ended) once a token reload revoked its token. */
+    const authorised = (): boolean => {
+      if (this.auth === checkedWith) return true;
+      try {
+        this.auth.check(ctx.token, filter.tenant);
+        checkedWith = this.auth;
+        return true;
+      } catch (err) {
+        stop();
+        onRevoked(toSwitchboardError(err, this.logger));
+        return false;
+      }
+    };
     const deliver = (e: PublishedEvent) => {
       if (last) {
         if (!isAfter(e, last)) return;
@@ -1113,17 +1126,7 @@ export class SwitchboardService {
     off = this.router.subscribe(
       filter,
       (e) => {
-        if (ended) return;
-        if (this.auth !== checkedWith) {
-          try {
-            this.auth.check(ctx.token, filter.tenant);
-            checkedWith = this.auth;
-          } catch (err) {
-            stop();
-            onRevoked(toSwitchboardError(err, this.logger));
-            return;
-          }
-        }
+        if (ended || !authorised()) return;
         if (queued) {
           if (queued.length >= RESUME_QUEUE_LIMIT) {
             stop();
@@ -1148,7 +1151,8 @@ export class SwitchboardService {
     let checked = false;
     const to = {
       sink: (e: PublishedEvent) => {
-        if (ended) return undefined;
+        // Backfilled events are checked against a reloaded token as live ones are.
+        if (ended || !authorised()) return undefined;
         deliver(e);
         return resume.wait();
       },

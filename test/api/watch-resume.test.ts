@@ -265,3 +265,27 @@ it('SSE: every event has an id; a reconnect with Last-Event-ID gets the missed e
   expect(badQuery.status).toBe(400);
   expect(badQuery.body).toMatchObject({ error: { field: 'resumeAfterSeq' } });
 });
+
+it('a token revoked by a reload while the backfill runs ends the stream before the next backfilled event', async () => {
+  const router = new InMemoryRouter();
+  let delivered = 0;
+  const inner = router.bus.backfill.bind(router.bus);
+  router.bus.backfill = (filter, after, to) =>
+    inner(filter, after, {
+      ...to,
+      sink: (e) => {
+        const wait = to.sink(e);
+        delivered++;
+        // After the second event the tokens file is reloaded without acme's token.
+        if (delivered === 2) h!.api.service.setAuth({ tokens: { globex: [TOKENS.globex] } });
+        return wait;
+      },
+    });
+  h = await startHarness({ router });
+  for (let i = 0; i < 10; i++) router.emitBatch('acme', [alert(`r${i}`)]);
+  const w = watch({ resumeAfterSeq: 0n });
+  const err = await w.error;
+  expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+  expect(w.got.map((e) => e.alert?.queueId)).toEqual(['r0', 'r1']);
+  await until('the watcher to go', () => router.subscriberCount === 0);
+});
