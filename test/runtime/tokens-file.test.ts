@@ -105,6 +105,11 @@ describe('a node with --tokens-file', () => {
           await new Promise((r) => setTimeout(r, 50));
         expect(await status('after-hup-01234567')).toBe(200);
         expect(await status('before-hup-0123456')).toBe(401);
+        // The log line travels on the child's stdout pipe, the answers on a socket: the line may arrive
+        // after the answers that show the reload, so wait for it (a node that never logs it still fails).
+        const logEnd = Date.now() + 5000;
+        while (!node.lines().some((l) => l.includes('API tokens reloaded')) && Date.now() < logEnd)
+          await new Promise((r) => setTimeout(r, 20));
         expect(node.lines().join('\n')).toContain('API tokens reloaded');
       } finally {
         await node.dispose();
