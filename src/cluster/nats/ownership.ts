@@ -44,7 +44,7 @@ import { type KV, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { type Clock, monotonicClock, type Ownership, type OwnershipChange } from '../ports.js';
 import { BoundedSpread, type OneMorePlacement } from './rendezvous.js';
-import { DEFAULT_STARTUP_MS, untilReady } from './startup.js';
+import { DEFAULT_STARTUP_MS, onExistingStream, untilReady } from './startup.js';
 import { updateStream } from './streams.js';
 import { idToken, NODES_BUCKET, OWNERS_BUCKET, tokenToId } from './subjects.js';
 
@@ -292,12 +292,16 @@ export class KvOwnership implements Ownership {
       kv = await kvm.open(name);
     }
     // `create` keeps a bucket that exists as it is; its replicas follow --nats-replicas like the streams'.
-    const { streamInfo } = await kv.status();
-    await updateStream(
-      await jetstreamManager(this.nc, { timeout: 2000 }),
-      streamInfo.config,
-      { name: streamInfo.config.name, num_replicas: cfg.replicas },
-      this.opts.log,
+    // The bucket's stream exists now, yet may not be visible for a moment (see StreamNotVisibleError).
+    const stream = `KV_${name}`;
+    const { streamInfo } = await onExistingStream(stream, () => kv.status());
+    await onExistingStream(stream, async () =>
+      updateStream(
+        await jetstreamManager(this.nc, { timeout: 2000 }),
+        streamInfo.config,
+        { name: streamInfo.config.name, num_replicas: cfg.replicas },
+        this.opts.log,
+      ),
     );
     return kv;
   }
@@ -311,14 +315,18 @@ export class KvOwnership implements Ownership {
       ...(this.opts.log ? { log: this.opts.log } : {}),
     };
     const ready = <T>(what: string, step: () => Promise<T>) => untilReady(what, step, opts);
-    this.nodes = await ready('node lease bucket', () =>
-      this.bucket(this.opts.nodesBucket ?? NODES_BUCKET, this.ttl),
-    );
+    // After their steps both buckets exist: a "stream not found" is one not visible yet, as in `bucket`.
+    const onBucket = <T>(what: string, bucket: string, step: () => Promise<T>) =>
+      ready(what, () => onExistingStream(`KV_${bucket}`, step));
+    const nodesBucket = this.opts.nodesBucket ?? NODES_BUCKET;
+    const ownersBucket = this.opts.ownersBucket ?? OWNERS_BUCKET;
+    this.nodes = await ready('node lease bucket', () => this.bucket(nodesBucket, this.ttl));
     // Partition keys are written only when they change hands: no TTL (they must not expire while held).
-    this.owners = await ready('owner bucket', () => this.bucket(this.opts.ownersBucket ?? OWNERS_BUCKET, 0));
+    this.owners = await ready('owner bucket', () => this.bucket(ownersBucket, 0));
     // The bucket keeps the TTL of the node that created it, and the server expires node keys by that one:
     // a node must not count its lease valid for longer than the server keeps it.
-    const bucketTtl = (await ready('node lease bucket status', () => this.nodes.status())).ttl;
+    const bucketTtl = (await onBucket('node lease bucket status', nodesBucket, () => this.nodes.status()))
+      .ttl;
     if (bucketTtl > 0 && bucketTtl < this.ttl) {
       this.log('node bucket has a shorter TTL than this node: using the bucket’s', {
         bucketTtl,
@@ -326,9 +334,9 @@ export class KvOwnership implements Ownership {
       });
       this.ttl = bucketTtl;
     }
-    await ready('node lease registration', () => this.register());
-    const nodeWatch = await ready('node lease watch', () => this.nodes.watch());
-    const ownerWatch = await ready('owner watch', () => this.owners.watch());
+    await onBucket('node lease registration', nodesBucket, () => this.register());
+    const nodeWatch = await onBucket('node lease watch', nodesBucket, () => this.nodes.watch());
+    const ownerWatch = await onBucket('owner watch', ownersBucket, () => this.owners.watch());
     this.watchers.push(nodeWatch, ownerWatch);
     void this.consume(nodeWatch, (e) => this.onNodeEntry(e));
     void this.consume(ownerWatch, (e) => this.onOwnerEntry(e));

@@ -1,5 +1,6 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { isNotReady, untilReady } from './startup.js';
+import { isNotReady, onExistingStream, StreamNotVisibleError, untilReady } from './startup.js';
 
 /** A clock that only moves when the retry loop sleeps. */
 function fakeTime() {
@@ -33,6 +34,21 @@ describe('JetStream start-up readiness', () => {
     ).toBe(false);
     expect(isNotReady(named('PermissionViolationError', 'Permissions Violation for Publish'))).toBe(false);
     expect(isNotReady(new Error('invalid stream name'))).toBe(false);
+  });
+
+  it('"stream not found" is not-ready only for a stream the caller knows exists', async () => {
+    const notFound = () =>
+      new JetStreamApiError({ err_code: 10059, code: 404, description: 'stream not found' });
+    // A stream that may really be missing (ensureStream then creates it): no.
+    expect(isNotReady(notFound())).toBe(false);
+    // One just created or found: not visible yet, wait for it.
+    const e = await onExistingStream('KV_SB_NODES', () => Promise.reject(notFound())).catch((x) => x);
+    expect(e).toBeInstanceOf(StreamNotVisibleError);
+    expect(String(e)).toMatch(/stream KV_SB_NODES not visible yet \(stream not found\)/);
+    expect(isNotReady(e)).toBe(true);
+    // Its other errors pass unchanged.
+    const other = new JetStreamApiError({ err_code: 10058, code: 400, description: 'name in use' });
+    await expect(onExistingStream('KV_SB_NODES', () => Promise.reject(other))).rejects.toBe(other);
   });
 
   it('retries a not-ready step with growing waits (100 ms doubling to 1 s), logging each, until it succeeds', async () => {

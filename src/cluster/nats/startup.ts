@@ -8,6 +8,8 @@
  * credentials, a stream with incompatible settings) fails at once.
  */
 
+import { JetStreamApiError } from '@nats-io/jetstream';
+
 /** `--nats-startup-ms` default: long enough for a fresh 3-server cluster to elect its leaders. */
 export const DEFAULT_STARTUP_MS = 30_000;
 
@@ -27,9 +29,38 @@ const NOT_READY_CODES = new Set([
   10005, // no suitable peers for placement (the cluster's servers have not all joined yet)
 ]);
 
+/** JetStream's "stream not found" (err_code 10059). */
+export function isStreamNotFound(e: unknown): boolean {
+  return e instanceof JetStreamApiError && e.code === 10059;
+}
+
+/**
+ * "Stream not found" for a stream that exists: one this node has just created, or found, or that another
+ * node created a moment before. In a cluster the answer can come from a server of the stream's new group
+ * that has not set up its copy of the stream yet (nats-server's stream info handler says so itself: "could
+ * happen if same stream trying to be created"), and a loaded server takes longer to set it up. It is a
+ * not-ready answer, not a "no": only the caller knows the stream exists, so it throws this in its place.
+ */
+export class StreamNotVisibleError extends Error {
+  constructor(stream: string, cause: unknown) {
+    super(`stream ${stream} not visible yet (${String((cause as Error)?.message ?? cause)})`, { cause });
+    this.name = 'StreamNotVisibleError';
+  }
+}
+
+/** Runs `call` on stream `stream`, known to exist, with its "stream not found" a {@link StreamNotVisibleError}. */
+export async function onExistingStream<T>(stream: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw isStreamNotFound(e) ? new StreamNotVisibleError(stream, e) : e;
+  }
+}
+
 /** Whether a failed JetStream/KV call may succeed when repeated shortly (see the module comment). */
 export function isNotReady(e: unknown): boolean {
   if (isNoResponders(e)) return true;
+  if ((e as { name?: string })?.name === 'StreamNotVisibleError') return true;
   // JetStreamApiError: `code` is the API's err_code, `status` its HTTP-like status.
   const err = e as { name?: string; message?: string; code?: unknown; status?: unknown; cause?: unknown };
   if (err?.name === 'TimeoutError' || /^timeout$/i.test(String(err?.message ?? ''))) return true;
