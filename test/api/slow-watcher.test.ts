@@ -60,10 +60,21 @@ describe('a WatchEvents client that stops reading (gRPC)', () => {
     await g.close();
   });
   const note = 'x'.repeat(400);
-  /** ~820-byte events in small bursts (20 per millisecond), until `stop` or `max`. */
-  async function offer(stop: () => boolean, max: number): Promise<number> {
+  /**
+   * ~820-byte events in small bursts (20 per millisecond), until `stop` or `max`; held back while
+   * `behind(sent)` says the reading client has not caught up.
+   */
+  async function offer(
+    stop: () => boolean,
+    max: number,
+    behind?: (sent: number) => boolean,
+  ): Promise<number> {
     let sent = 0;
     while (!stop() && sent < max) {
+      if (behind?.(sent)) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
       for (let i = 0; i < 20; i++, sent++) {
         g.router.emit('acme', {
           type: 'alert',
@@ -95,7 +106,16 @@ describe('a WatchEvents client that stops reading (gRPC)', () => {
   it('a client that reads keeps its stream under the same flow of events', async () => {
     const w = watch();
     await new Promise((r) => w.stream.once('metadata', r));
-    const sent = await offer(() => false, 3000);
+    // The client shares this process, so on a starved machine it reads no faster than the node writes
+    // and fell 1 MiB behind (cut off at 2 530 of 3 000 events: 'the watcher reads too slowly'): the
+    // flow waits for it while it is more than 512 events (~410 KiB) behind. A node that never counted
+    // the written bytes off would still cut it, after 1 MiB (~1 280 events).
+    const sent = await offer(
+      () => g.router.subscriberCount === 0,
+      3000,
+      (n) => n - w.received() >= 512,
+    );
+    expect(sent).toBe(3000);
     await waitFor(() => w.received() === sent, { what: 'the reading client to receive every event' });
     expect(g.router.subscriberCount).toBe(1);
     expect(w.errors).toEqual([]);
