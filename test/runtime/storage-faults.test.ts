@@ -4,7 +4,18 @@
  * files and from the log's `io` seam; no test mounts a file system.
  */
 import { write, writeSync } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -391,6 +402,39 @@ describe('two nodes on one data directory', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect((await stat(join(dir, 'LOCK'))).mtimeMs).toBeGreaterThan(first);
     await release();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('an --fsync interval flush beside a trim', () => {
+  it('never finds the file closed: no failed flush, the next append lands, every batch after the trim is there', async () => {
+    const dir = await tempDataDir();
+    const errors: LogWriteError[] = [];
+    // Flushed only when the test says (the timer would not hit the trim's window but at random).
+    const log = new FileCommandLog({
+      dir,
+      fsync: 'interval',
+      fsyncIntervalMs: 3_600_000,
+      onWriteError: (e) => errors.push(e),
+    });
+    for (let seq = 1; seq <= 6; seq++) await log.append('acme', [enqueueEnvelope(`c${seq}`)], seq - 1);
+    // The trim closes the file's handle to swap the trimmed copy in: the periodic flush runs right then
+    // (on a starved machine the rename and directory fsync around it leave it a wide window).
+    const file = (log as unknown as { opened: Map<string, { fh: FileHandle }> }).opened.get('acme');
+    const fh = file?.fh as FileHandle;
+    const close = fh.close.bind(fh);
+    let flushed: Promise<void> | null = null;
+    fh.close = async () => {
+      await close();
+      flushed = log.flushDirty();
+    };
+    await log.trim('acme', 3);
+    expect(flushed).not.toBeNull();
+    await flushed;
+    expect(errors).toEqual([]);
+    expect(await log.append('acme', [enqueueEnvelope('c7')], 6)).toBe(7);
+    expect(await ids(log)).toEqual(['c4', 'c5', 'c6', 'c7']);
+    await log.close();
     await rm(dir, { recursive: true, force: true });
   });
 });

@@ -550,10 +550,9 @@ export class FileCommandLog implements CommandLog {
     length: number,
   ): Promise<void> {
     if (f.extending) await f.extending;
-    await f.fh.close();
     await rename(tmp, f.path);
     await this.syncDir();
-    f.fh = await open(f.path, this.writeFlags());
+    await this.reopen(f);
     f.ends = f.ends.filter(keep).map((e) => ({ seq: e.seq, end: e.end + shift }));
     f.size += shift;
     f.allocated = length;
@@ -611,15 +610,28 @@ export class FileCommandLog implements CommandLog {
       throw e;
     }
     await out.close();
-    await f.fh.close();
     await rename(tmp, f.path);
     await this.syncDir();
-    f.fh = await open(f.path, this.writeFlags());
+    await this.reopen(f);
     f.ends = ends;
     f.size = size;
     f.allocated = size;
     f.trims++;
     f.dirty = false;
+  }
+
+  /**
+   * Points `f` at its path's new file (renamed over the old one), then closes the old handle. In that
+   * order: `flushDirty` runs beside trims and flushes whatever `f.fh` is, so it must never find a closed
+   * handle there. It did (the old one closed before the rename, the new one opened after the directory
+   * fsync): its EBADF broke the file, the next append failed ('log of … failed a write'), the file was
+   * rewritten and a write failure reported, for nothing. A flush of the old handle is harmless (what it
+   * held was copied and synced); closing it waits for one under way.
+   */
+  private async reopen(f: PartitionFile): Promise<void> {
+    const old = f.fh;
+    f.fh = await open(f.path, this.writeFlags());
+    await old.close();
   }
 
   /** Waits for writes in flight, cuts the preallocated zeros off (a cleanly closed file is just its records). */
