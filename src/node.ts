@@ -173,6 +173,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       partitionsOwned: () => host?.partitionsOwned ?? 0,
       partitionsHeld: () => host?.partitionsHeld ?? 0,
       partitionsRefused: () => host?.partitionsRefused ?? 0,
+      eventHistory: () => host?.eventHistoryStats() ?? { events: 0, evicted: 0 },
       queueStats: () => host?.allQueueStats() ?? Promise.resolve([]),
       ...(ports.ownership.leaseLosses ? { leaseLosses: () => ports.ownership.leaseLosses ?? {} } : {}),
       ...(cluster.isClusterPorts(ports)

@@ -431,6 +431,19 @@ const ROWS = [
         [target('max by (pod) (switchboard_partition_time_ahead_seconds)', '{{pod}}')],
         { unit: 's', w: 12, h: 6 },
       ),
+      timeseries(
+        'Event history for resumed watches',
+        'Events each embedded node keeps so that a WatchEvents client that reconnects can resume where it left off (--event-history), and how many are evicted per interval. A gateway whose outage outlasts the history gets SB_ERR_RESUME_POSITION_GONE and must resync: raise --event-history if evictions run high.',
+        [
+          target('max by (pod) (switchboard_event_history_events)', '{{pod}} kept', 'A'),
+          target(
+            'sum by (pod) (increase(switchboard_event_history_evicted_total[$__rate_interval]))',
+            '{{pod}} evicted',
+            'B',
+          ),
+        ],
+        { w: 12, h: 6 },
+      ),
     ],
   ],
   [

@@ -121,6 +121,24 @@ describe('node metrics: pair counters', () => {
     expect(await registry.metrics()).toContain('switchboard_build_info{version="1.2.3",node="node-a"} 1');
   });
 
+  it('the event history is read at scrape time: events kept, and evicted so far as a counter', async () => {
+    const registry = new Registry();
+    let stats = { events: 7, evicted: 0 };
+    createNodeMetrics(registry, { ...sources, eventHistory: () => stats });
+    const first = await registry.metrics();
+    expect(first).toContain('switchboard_event_history_events 7');
+    expect(first).toContain('switchboard_event_history_evicted_total 0');
+    stats = { events: 5, evicted: 12 };
+    const again = await registry.metrics();
+    expect(again).toContain('switchboard_event_history_events 5');
+    expect(again).toContain('switchboard_event_history_evicted_total 12');
+    // Without the source (cluster mode resumes from SB_EVENTS): not exported.
+    expect(await new Registry().metrics()).not.toContain('switchboard_event_history');
+    const none = new Registry();
+    createNodeMetrics(none, sources);
+    expect(await none.metrics()).not.toContain('switchboard_event_history');
+  });
+
   it('two hosts on one registry share the counters', async () => {
     const registry = new Registry();
     const a = createNodeMetrics(registry, sources);

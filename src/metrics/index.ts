@@ -201,6 +201,8 @@ export interface MetricsSources {
   partitionsHeld?: () => number;
   /** Partitions refused: log trimmed past the snapshot this node can load, or stored state damaged (absent: not exported). */
   partitionsRefused?: () => number;
+  /** Events kept for resumed watches (`--event-history`) and how many were evicted so far (absent: not exported). */
+  eventHistory?: () => { events: number; evicted: number };
   queueStats: QueueStatsSource;
   /** Cluster mode: this node's lease losses so far, by how (see `KvOwnership.leaseLosses`). */
   leaseLosses?: () => Record<string, number>;
@@ -432,6 +434,37 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
           },
         }),
     );
+  const history = sources.eventHistory;
+  if (history) {
+    getOrCreate(
+      registry,
+      'switchboard_event_history_events',
+      () =>
+        new Gauge({
+          name: 'switchboard_event_history_events',
+          help: 'Events this node keeps so that a WatchEvents client can resume after a reconnect (--event-history, node-wide, oldest evicted first)',
+          registers,
+          collect() {
+            this.set(history().events);
+          },
+        }),
+    );
+    getOrCreate(
+      registry,
+      'switchboard_event_history_evicted_total',
+      () =>
+        new Counter({
+          name: 'switchboard_event_history_evicted_total',
+          help: 'Events evicted from the event history to stay within --event-history; a watch resuming from before them is answered SB_ERR_RESUME_POSITION_GONE and must resync',
+          registers,
+          // The history keeps the count: read it at scrape time.
+          collect() {
+            this.reset();
+            this.inc(history().evicted);
+          },
+        }),
+    );
+  }
   getOrCreate(
     registry,
     'switchboard_node_lease_lost_total',

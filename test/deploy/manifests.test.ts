@@ -462,6 +462,7 @@ describe('alerts and dashboard queries', () => {
       partitionsOwned: () => 0,
       partitionsHeld: () => 0,
       partitionsRefused: () => 0,
+      eventHistory: () => ({ events: 0, evicted: 0 }),
       queueStats: async () => [],
       leaseLosses: () => ({}),
       tlsCertificate: () => Buffer.alloc(0),

@@ -324,6 +324,9 @@ describe.each([
     );
     const metrics = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
     expect(metrics).toMatch(/switchboard_assignment_latency_seconds_count \d+/);
+    // The events of the day so far are kept for resumed watches (embedded default --event-history).
+    expect(Number(/^switchboard_event_history_events (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^switchboard_event_history_evicted_total 0$/m);
   });
 
   it('after kill -9 and a restart the node is back in exactly the same state', async () => {
