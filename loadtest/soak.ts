@@ -20,7 +20,8 @@
  * bytes (and, in a cluster, the NATS store's); the engine's own counts (waiting + held conversations,
  * from ListQueueStats / ListAgentStats). At the end it fits a least-squares line over the judged window —
  * the second half of the run, or from when the engine's bounded state (its last 10 000 closed
- * conversations per tenant, `--customer-limit` customers) is full if that is later — and judges each
+ * conversations per tenant, `--customer-limit` customers) and the node's event history for resumed
+ * watches (`--event-history`: it has evicted) are full if that is later — and judges each
  * quantity that should stay flat against its tolerance (growth per hour of the fitted line): PASS/FAIL.
  * Last line: {"minutes":..,"conversations":..,"checks":{"<key>":{"per_min":..,"pass":..},...},"pass":..}.
  * Exit code 1 when a check fails.
@@ -799,6 +800,11 @@ interface Sample {
     fds: number | null;
     lagP99Ms: number | null;
     series: number | null;
+    /**
+     * The node's event history for resumed watches is full (it has evicted), or the node keeps none
+     * (cluster mode resumes from SB_EVENTS): until then it grows by design (~0.3-0.4 KiB an event).
+     */
+    historyFull: boolean;
   }[];
 }
 
@@ -856,6 +862,7 @@ async function takeSample(t: number, target: Target, loads: TenantLoad[]): Promi
         fds: metricValue(text, 'process_open_fds'),
         lagP99Ms: lag === null ? null : lag * 1000,
         series: seriesCount(text),
+        historyFull: (metricValue(text, 'switchboard_event_history_evicted_total') ?? 1) > 0,
       };
     }),
   );
@@ -958,7 +965,8 @@ async function main(): Promise<number> {
         samples.push(s);
         if (
           fullAt === null &&
-          loads.every((l) => l.closed >= RECENT_CLOSED && l.newCustomers >= args['customer-limit'])
+          loads.every((l) => l.closed >= RECENT_CLOSED && l.newCustomers >= args['customer-limit']) &&
+          s.nodes.every((n) => n.historyFull)
         )
           fullAt = s.t;
         const n0 = s.nodes[0];
