@@ -14,6 +14,11 @@ describe('tenant ids as NATS subject tokens', () => {
     expect(commandSubject('acme.eu')).toBe('sb.cmd.acme=2eeu');
   });
 
+  it('keeps a leading U+FEFF (a decoder would drop it as a byte order mark): found by the property below', () => {
+    for (const id of ['\ufeff', '\ufeffacme', 'a\ufeff']) expect(tokenToId(idToken(id))).toBe(id);
+    expect(idToken('\ufeff')).not.toBe(idToken(''));
+  });
+
   it('is reversible and injective for any tenant id, and never yields a subject separator or wildcard', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {

@@ -27,7 +27,8 @@ export const OWNERS_BUCKET = 'SB_OWNERS';
 
 const SAFE = /^[A-Za-z0-9_-]+$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a tenant id may begin with U+FEFF, which the default decoder would drop as a byte order mark.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Escapes an id into a single subject token / KV key (see the table above). */
 export function idToken(id: string): string {
