@@ -3,6 +3,7 @@
  * log behind its snapshot, failed writes and fsyncs (`fsyncgate`), a full disk. Faults come from crafted
  * files and from the log's `io` seam; no test mounts a file system.
  */
+import { spawn } from 'node:child_process';
 import { write, writeSync } from 'node:fs';
 import {
   type FileHandle,
@@ -11,6 +12,7 @@ import {
   open,
   readdir,
   readFile,
+  readlink,
   rm,
   stat,
   utimes,
@@ -18,6 +20,7 @@ import {
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   acquireDataDirLock,
@@ -30,6 +33,7 @@ import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { DamagedStorageError } from '../../src/cluster/ports.js';
 import { queueConfig } from '../../src/engine/fixtures.js';
 import { collect, enqueueEnvelope, storedSnapshot } from '../support/contracts.js';
+import { NODE_MAIN } from '../support/node-process.js';
 import { hostsOfThisFile, retryWhileUnavailable, tempDataDir } from './harness.js';
 
 const start = hostsOfThisFile();
@@ -404,6 +408,150 @@ describe('two nodes on one data directory', () => {
     await release();
     await rm(dir, { recursive: true, force: true });
   });
+});
+
+/** A pid that was alive a moment ago and is not now (a node that was `kill -9`ed). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((r) => child.once('exit', r));
+  return child.pid as number;
+}
+
+/** A lock left by a node of this host and PID namespace that died (its pid is not alive). */
+async function deadNodesLock(dir: string, nonce: string, pid: number): Promise<void> {
+  const pidns = await readlink('/proc/self/ns/pid').catch(() => '');
+  await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid, host: hostname(), pidns, nonce }));
+}
+
+describe('two nodes starting on one data directory at the same instant', () => {
+  it('exactly one of two acquisitions racing for a free directory gets the lock (in one process: the pid alone cannot tell them apart)', async () => {
+    for (let i = 0; i < 100; i++) {
+      const dir = await tempDataDir();
+      const r = await Promise.allSettled([acquireDataDirLock(dir), acquireDataDirLock(dir)]);
+      const won = r.filter((x) => x.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      const lost = r.find((x) => x.status === 'rejected') as PromiseRejectedResult;
+      expect(String(lost.reason)).toMatch(/in use by process/);
+      await (won[0] as PromiseFulfilledResult<() => Promise<void>>).value();
+      expect(await readdir(dir)).toEqual([]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exactly one of three acquisitions that all find the same stale lock (its node died) takes it over', async () => {
+    const pid = await deadPid();
+    for (let i = 0; i < 60; i++) {
+      const dir = await tempDataDir();
+      await deadNodesLock(dir, `dead-${i}`, pid);
+      const r = await Promise.allSettled([1, 2, 3].map(() => acquireDataDirLock(dir)));
+      const won = r.filter((x) => x.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const x of r) if (x.status === 'rejected') expect(String(x.reason)).toMatch(/in use by process/);
+      expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
+      await (won[0] as PromiseFulfilledResult<() => Promise<void>>).value();
+      expect(await readdir(dir)).toEqual([]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a takeover claim left by a node that died during its takeover does not block the next one', async () => {
+    const dir = await tempDataDir();
+    const pid = await deadPid();
+    await deadNodesLock(dir, 'dead-holder', pid);
+    const pidns = await readlink('/proc/self/ns/pid').catch(() => '');
+    const claim = { pid, host: hostname(), pidns, nonce: 'dead-claimant' };
+    await writeFile(join(dir, 'LOCK.takeover.dead-holder.0'), JSON.stringify(claim));
+    const release = await acquireDataDirLock(dir);
+    expect(JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8'))).toMatchObject({ pid: process.pid });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("real processes racing round after round (free directory, then a dead node's lock): no two ever hold it at once", async () => {
+    const dir = await tempDataDir();
+    const dead = await deadPid();
+    const script = join(dir, '..', `lock-racer-${process.pid}-${Date.now()}.mjs`);
+    const lockModule = join(NODE_MAIN, '..', '..', 'cluster', 'embedded', 'data-dir-lock.js');
+    // Each round starts at the same wall-clock instant in every process. Its holder records when it got
+    // the lock and, before letting go, when it lets go; even rounds' holders then leave a dead node's
+    // lock behind (written aside and renamed in, whole), so odd rounds race to take over a stale lock.
+    await writeFile(
+      script,
+      `import { renameSync, readlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+const { acquireDataDirLock } = await import(${JSON.stringify(pathToFileURL(lockModule).href)});
+const [dir, t0, rounds, period, dead] = process.argv.slice(2).map((a, i) => (i === 0 ? a : Number(a)));
+const until = (t) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+for (let r = 0; r < rounds; r++) {
+  await until(t0 + r * period);
+  try {
+    const release = await acquireDataDirLock(dir, { renewMs: 60000 });
+    const from = Date.now();
+    await until(t0 + r * period + period * 0.6);
+    const to = Date.now();
+    await release();
+    if (r % 2 === 0) {
+      const pidns = readlinkSync('/proc/self/ns/pid');
+      writeFileSync(dir + '/stale.tmp', JSON.stringify({ pid: dead, host: hostname(), pidns, nonce: 'dead-' + r }));
+      renameSync(dir + '/stale.tmp', dir + '/LOCK');
+    }
+    console.log(JSON.stringify({ r, pid: process.pid, from, to }));
+  } catch (e) {
+    console.log(JSON.stringify({ r, pid: process.pid, lost: String(e.message) }));
+  }
+}
+`,
+    );
+    const rounds = 30;
+    const period = 200;
+    const t0 = Date.now() + 2500;
+    const outputs = await Promise.all(
+      [1, 2, 3, 4].map(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              [script, dir, String(t0), String(rounds), String(period), String(dead)],
+              {
+                stdio: ['ignore', 'pipe', 'inherit'],
+              },
+            );
+            let out = '';
+            child.stdout.on('data', (b: Buffer) => {
+              out += b.toString();
+            });
+            child.once('error', reject);
+            child.once('exit', (code) =>
+              code === 0 ? resolve(out) : reject(new Error(`racer exited ${code}`)),
+            );
+          }),
+      ),
+    );
+    await rm(script, { force: true });
+    type Line = { r: number; pid: number; from?: number; to?: number; lost?: string };
+    const lines = outputs.flatMap((o) =>
+      o
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Line),
+    );
+    expect(lines).toHaveLength(4 * rounds);
+    for (const l of lines) if (l.lost !== undefined) expect(l.lost).toMatch(/in use by process/);
+    const held = lines
+      .filter((l) => l.from !== undefined)
+      .sort((a, b) => (a.from as number) - (b.from as number));
+    // Every round had a holder (late starters may win a round again after its holder let go).
+    expect(new Set(held.map((l) => l.r)).size).toBe(rounds);
+    for (let i = 1; i < held.length; i++) {
+      const [a, b] = [held[i - 1] as Line, held[i] as Line];
+      expect(
+        b.from,
+        `round ${a.r} (pid ${a.pid}) and round ${b.r} (pid ${b.pid}) held it at once`,
+      ).toBeGreaterThanOrEqual(a.to as number);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }, 60_000);
 });
 
 describe('an --fsync interval flush beside a trim', () => {

@@ -4,18 +4,37 @@
  * namespace, `/proc/self/ns/pid`) and the holder touches it every `renewMs`.
  *
  * A lock from this host and PID namespace is judged by its pid: a dead pid (the node was `kill -9`ed), or
- * this process's own pid (a previous incarnation: a container restarted as PID 1 again), is taken over at
- * once, so a restart after a crash needs no manual cleanup. A pid alone says nothing across PID
- * namespaces (two containers on one volume are both PID 1, and each sees the other's pid as dead): a
- * lock from another host or namespace is taken over only once it has not been renewed for `staleMs`,
- * waited for at start-up (a container restarted after a crash starts that much later).
+ * this process's own pid with a nonce this process does not hold (a previous incarnation: a container
+ * restarted as PID 1 again), is taken over at once, so a restart after a crash needs no manual cleanup. A
+ * pid alone says nothing across PID namespaces (two containers on one volume are both PID 1, and each
+ * sees the other's pid as dead): a lock from another host or namespace is taken over only once it has not
+ * been renewed for `staleMs`, waited for at start-up (a container restarted after a crash starts that
+ * much later).
+ *
+ * Acquisition is atomic; so is a takeover. Two nodes started at the same instant, or both finding the
+ * same stale lock, end with exactly one holder:
+ *
+ * | step                         | how                                                  | two at once                  |
+ * |------------------------------|------------------------------------------------------|------------------------------|
+ * | take a free lock             | holder written to `LOCK.<nonce>.tmp`, synced, then   | `link(2)` fails `EEXIST` for |
+ * |                              | `link(2)`ed to `LOCK`: the name appears whole        | all but one; never an empty  |
+ * |                              |                                                      | `LOCK` to misjudge as stale  |
+ * | remove a stale lock `N`      | claim `LOCK.takeover.<N>.<k>` (`link(2)` again); the | one claimant per `N`; the    |
+ * |                              | claimant re-reads `LOCK` and unlinks it only if it   | others wait, then find the   |
+ * |                              | still is `N`, then tries to take the free lock       | new holder alive             |
+ * | a claimant that died         | its claim is judged like a lock (pid, or `staleMs`)  | the next claim `k + 1`, again|
+ * |                              | and left; the next claimant takes `k + 1`            | by `link(2)`: one wins       |
+ *
+ * Without the claim, two nodes that both judged `N` stale could each unlink `LOCK` (the second removing
+ * the lock the first had just taken) and each take it. A nonce never comes back, so a claim made late,
+ * after `N` is gone, finds another lock and removes nothing.
  */
 
 import { randomUUID } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
-import { mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 function alive(pid: number): boolean {
   try {
@@ -42,6 +61,22 @@ interface Holder {
   nonce: string;
 }
 
+/** What a lock file holds: its holder (null: unreadable), an identity that never repeats, its mtime. */
+interface Seen {
+  holder: Holder | null;
+  /** The holder's nonce; for a lock without one (an older format, or garbage), its inode number. */
+  ident: string;
+  mtimeMs: number;
+  /** Not a regular file (a directory in its place): not a lock at all. */
+  notFile: boolean;
+}
+
+/**
+ * Nonces of the locks this process holds or is acquiring: two acquisitions in one process share a pid,
+ * so the pid alone cannot tell a live one of them from a previous incarnation's lock.
+ */
+const mine = new Set<string>();
+
 export interface DataDirLockOptions {
   /** A lock from another host or PID namespace not renewed for this long is taken over (ms). */
   staleMs?: number;
@@ -59,65 +94,193 @@ export async function acquireDataDirLock(
   await mkdir(dir, { recursive: true });
   const path = join(dir, 'LOCK');
   const me: Holder = { pid: process.pid, host: hostname(), pidns: pidNamespace(), nonce: randomUUID() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(path, 'wx');
-      try {
-        await fh.writeFile(JSON.stringify(me));
-        await fh.sync();
-      } catch (e) {
-        // A full disk at start-up: say which file, and leave no empty lock behind.
-        await fh.close().catch(() => undefined);
-        await unlink(path).catch(() => undefined);
-        throw new Error(`could not write the data directory's lock ${path}: ${(e as Error).message}`);
+  const tmp = `${path}.${me.nonce}.tmp`;
+  await writeHolder(tmp, path, me);
+  mine.add(me.nonce);
+  let held = false;
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (await linkFresh(tmp, path)) {
+        held = true;
+        await unlink(tmp).catch(() => undefined);
+        await sweep(dir, Math.max(60_000, 3 * staleMs));
+        const timer = setInterval(() => {
+          const now = new Date();
+          utimes(path, now, now).catch(() => undefined);
+        }, renewMs);
+        timer.unref();
+        return async () => {
+          clearInterval(timer);
+          // Only our own lock: one taken over meanwhile is its new holder's.
+          if ((await see(path))?.ident === me.nonce) await unlink(path).catch(() => undefined);
+          mine.delete(me.nonce);
+        };
       }
-      await fh.close();
-      const timer = setInterval(() => {
-        const now = new Date();
-        utimes(path, now, now).catch(() => undefined);
-      }, renewMs);
-      timer.unref();
-      return async () => {
-        clearInterval(timer);
-        // Only our own lock: one taken over meanwhile is its new holder's.
-        if ((await readHolder(path))?.nonce === me.nonce) await unlink(path).catch(() => undefined);
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        if ((e as Error).message.startsWith('could not write')) throw e;
-        throw new Error(`could not create the data directory's lock ${path}: ${(e as Error).message}`);
-      }
+      const seen = await see(path);
+      if (seen === null) continue; // released meanwhile: try again
+      await judge(dir, path, seen, me, staleMs, renewMs);
+      // Stale: removed by the one claimant of its takeover (us or another), then taken afresh above.
+      if ((await takeOver(path, tmp, seen, me, staleMs)) === 'busy')
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
     }
-    const held = await readHolder(path);
-    if (held && held.host === me.host && held.pidns === me.pidns) {
-      if (held.pid !== process.pid && alive(held.pid))
-        throw new Error(`data directory ${dir} is in use by process ${held.pid}`);
-    } else if (held) {
-      // Another host or PID namespace: its pid cannot be checked from here; only its renewals count.
-      for (;;) {
-        const seen = await lockTime(path);
-        if (seen === null || Date.now() - seen > staleMs) break;
-        await new Promise((r) => setTimeout(r, Math.min(renewMs, staleMs - (Date.now() - seen) + 10)));
-        const now = await lockTime(path);
-        if (now !== null && now !== seen) {
-          throw new Error(
-            `data directory ${dir} is in use by process ${held.pid} on ${held.host} (${held.pidns || 'another PID namespace'}): its lock is being renewed; a lock is taken over only after ${staleMs} ms without renewal`,
-          );
-        }
-      }
-    }
-    // Stale: removed, and created afresh above. A removal that fails (a read-only file system) says so.
-    await unlink(path).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT')
-        throw new Error(`could not remove the stale lock ${path} of data directory ${dir}: ${e.message}`);
-    });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+    if (!held) mine.delete(me.nonce);
   }
   throw new Error(`could not lock data directory ${dir}`);
 }
 
+/** The holder file, written whole and synced before any name links to it. */
+async function writeHolder(tmp: string, path: string, me: Holder): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx');
+  } catch (e) {
+    throw new Error(`could not create the data directory's lock ${path}: ${(e as Error).message}`);
+  }
+  try {
+    await fh.writeFile(JSON.stringify(me));
+    await fh.sync();
+    await fh.close();
+  } catch (e) {
+    // A full disk at start-up: say which file, and leave nothing behind.
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw new Error(`could not write the data directory's lock ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * `link(tmp, name)`, touched first so the new name's mtime is now (a lock is judged by it elsewhere):
+ * true if it was made, false if the name exists.
+ */
+async function linkFresh(tmp: string, name: string): Promise<boolean> {
+  const now = new Date();
+  await utimes(tmp, now, now).catch(() => undefined);
+  try {
+    await link(tmp, name);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new Error(`could not create the data directory's lock ${name}: ${(e as Error).message}`);
+  }
+}
+
+/** Throws if the lock seen is held by a live process; returns if it is stale. */
+async function judge(
+  dir: string,
+  path: string,
+  seen: Seen,
+  me: Holder,
+  staleMs: number,
+  renewMs: number,
+): Promise<void> {
+  if (seen.notFile) return;
+  const held = seen.holder;
+  if (held && held.host === me.host && held.pidns === me.pidns) {
+    if (held.pid === process.pid ? mine.has(held.nonce) : alive(held.pid))
+      throw new Error(`data directory ${dir} is in use by process ${held.pid}`);
+    return;
+  }
+  // Another host or PID namespace (or a holder that cannot be read): only its renewals count.
+  let last = seen.mtimeMs;
+  for (;;) {
+    if (Date.now() - last > staleMs) return;
+    await new Promise((r) => setTimeout(r, Math.min(renewMs, staleMs - (Date.now() - last) + 10)));
+    const now = await see(path);
+    if (now === null || now.ident !== seen.ident) return; // gone or replaced: look again
+    if (now.mtimeMs !== last) {
+      throw new Error(
+        `data directory ${dir} is in use by process ${held?.pid ?? '?'} on ${held?.host ?? '?'} (${held?.pidns || 'another PID namespace'}): its lock is being renewed; a lock is taken over only after ${staleMs} ms without renewal`,
+      );
+    }
+    last = now.mtimeMs;
+  }
+}
+
+/**
+ * Removes the stale lock `stale` if this process wins its takeover claim (see the table above). 'busy':
+ * another live claimant is at it (wait a moment, then look again).
+ */
+async function takeOver(
+  path: string,
+  tmp: string,
+  stale: Seen,
+  me: Holder,
+  staleMs: number,
+): Promise<'done' | 'busy'> {
+  const base = `${path}.takeover.${stale.ident.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  let k = 0;
+  for (; ; k++) {
+    if (k >= 8) throw new Error(`could not take over the stale lock ${path}: ${k} claims on it failed`);
+    if (await linkFresh(tmp, `${base}.${k}`)) break;
+    const claim = await see(`${base}.${k}`);
+    if (claim === null) {
+      k--; // removed meanwhile (its claimant finished): try the same one again
+      continue;
+    }
+    const c = claim.holder;
+    const live =
+      c && c.host === me.host && c.pidns === me.pidns
+        ? c.pid === process.pid
+          ? mine.has(c.nonce)
+          : alive(c.pid)
+        : Date.now() - claim.mtimeMs <= staleMs;
+    if (live) return 'busy';
+  }
+  try {
+    const now = await see(path);
+    // Still the lock judged stale (only a claimant removes it): removed. Else it went on its own.
+    if (now !== null && now.ident === stale.ident) {
+      await unlink(path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT')
+          throw new Error(
+            `could not remove the stale lock ${path} of data directory ${dirname(path)}: ${e.message}`,
+          );
+      });
+    }
+  } finally {
+    // This claim and the dead ones below it: `stale` is gone for good, so a late claim removes nothing.
+    for (let i = k; i >= 0; i--) await unlink(`${base}.${i}`).catch(() => undefined);
+  }
+  return 'done';
+}
+
+/** Reads a lock (or claim) file through one handle: its holder, identity and mtime. Null: not there. */
+async function see(file: string): Promise<Seen | null> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'EISDIR') {
+      const s = await stat(file).catch(() => null);
+      return s ? { holder: null, ident: `i${s.ino}`, mtimeMs: s.mtimeMs, notFile: true } : null;
+    }
+    throw e;
+  }
+  try {
+    const s = await fh.stat();
+    if (!s.isFile()) return { holder: null, ident: `i${s.ino}`, mtimeMs: s.mtimeMs, notFile: true };
+    const holder = parseHolder(await fh.readFile('utf8'));
+    return {
+      holder,
+      ident: holder?.nonce || `i${s.ino}`,
+      mtimeMs: s.mtimeMs,
+      notFile: false,
+    };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR')
+      return { holder: null, ident: 'dir', mtimeMs: 0, notFile: true };
+    throw e;
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 /** The lock's holder: the JSON form, or a bare pid (written before the holder was named: this namespace). */
-async function readHolder(path: string): Promise<Holder | null> {
-  const text = await readFile(path, 'utf8').catch(() => '');
+function parseHolder(text: string): Holder | null {
   try {
     const h = JSON.parse(text) as Partial<Holder>;
     if (typeof h === 'object' && h !== null && typeof h.pid === 'number')
@@ -135,8 +298,15 @@ async function readHolder(path: string): Promise<Holder | null> {
   return null;
 }
 
-/** When the lock was written or last renewed (ms since the epoch; null: gone). */
-async function lockTime(path: string): Promise<number | null> {
-  const s = await stat(path).catch(() => null);
-  return s ? s.mtimeMs : null;
+/**
+ * Removes what a crashed acquisition left (its `.tmp`, its takeover claims), once older than `ageMs`:
+ * a younger one may belong to a node that is still looking at the lock.
+ */
+async function sweep(dir: string, ageMs: number): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    if (!(n.startsWith('LOCK.') && (n.endsWith('.tmp') || n.startsWith('LOCK.takeover.')))) continue;
+    const s = await stat(join(dir, n)).catch(() => null);
+    if (s && Date.now() - s.mtimeMs > ageMs) await unlink(join(dir, n)).catch(() => undefined);
+  }
 }
