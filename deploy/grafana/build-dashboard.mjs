@@ -389,7 +389,7 @@ const ROWS = [
       ),
       timeseries(
         'Worker restarts and lease losses',
-        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed) with the failed lease renewals that lead to a lapse (NATS unreachable or slow); embedded mode: failed command log writes (ENOSPC: disk full; EIO: disk failed).',
+        'Partition worker threads replaced after a crash (their partitions are restored from snapshot + log), poison contained (commands quarantined after they ended a thread or halted the engine, partitions held after ending too many threads), and cluster lease losses (each drops every tenant of the node: fenced, expired, lapsed) with the failed lease renewals that lead to a lapse (NATS unreachable or slow); embedded mode: failed command log writes (ENOSPC: disk full; EIO: disk failed) and command logs found ending before their snapshot and restarted after it (anything they held after the snapshot is lost: SwitchboardLogRebased).',
         [
           target(
             'sum by (pod) (increase(switchboard_worker_restarts_total[$__rate_interval]))',
@@ -415,6 +415,12 @@ const ROWS = [
             'sum by (pod, op, code) (increase(switchboard_log_write_failures_total[$__rate_interval]))',
             '{{pod}} log {{op}} {{code}}',
             'F',
+          ),
+          target(
+            // Not increase(): it happens as the node loads its tenants, before its first scrape.
+            'max by (pod) (switchboard_log_rebased_total)',
+            '{{pod}} logs restarted after their snapshot (since the node started)',
+            'G',
           ),
         ],
         { w: 6 },

@@ -1406,6 +1406,7 @@ export class PartitionHost {
             { tenant: part.name, snapshotSeq: stored.seq, logLastSeq: logLast },
             'command log ends before its snapshot: going on after the snapshot (anything logged after it is lost)',
           );
+          this.metrics?.logRebased.inc();
           await log.rebase(part.name, stored.seq);
           stopIfReleased();
         }

@@ -53,6 +53,11 @@ export interface NodeMetrics {
   /** Embedded: failed writes and flushes of command log files, by operation and error code. */
   logWriteFailures: Counter<'op' | 'code'>;
   /**
+   * Embedded: logs found ending before their snapshot and restarted after it (`CommandLog.rebase`):
+   * whatever they held after the snapshot, if anything, is gone.
+   */
+  logRebased: Counter<string>;
+  /**
    * Start the series of a tenant, one of its queues or one of its agents at 0 (see `PairCounter.touch`):
    * the host calls these when a partition is loaded and when a queue or agent is created, so the first
    * alert, missed offer or refusal shows in `increase()` (a series born at 1 does not).
@@ -667,6 +672,11 @@ export function createNodeMetrics(registry: Registry, sources: MetricsSources): 
       'switchboard_log_write_failures_total',
       'Embedded: failed writes of command log files (op: write = an append failed, fdatasync = an --fsync interval flush failed, preallocate = zeros ahead of the data not written; code: ENOSPC, EIO, ...)',
       ['op', 'code'],
+    ),
+    logRebased: counter(
+      'switchboard_log_rebased_total',
+      'Embedded: command logs found ending before their snapshot (file lost, cut, or restored from an older copy) and restarted after it at load; anything they held after the snapshot is lost',
+      [],
     ),
     tenantOverloaded: counter(
       'switchboard_tenant_overloaded_total',

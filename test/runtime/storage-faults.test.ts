@@ -138,6 +138,8 @@ describe('a log that ends before its snapshot', () => {
     const r = await retryWhileUnavailable(() => h.host.query(tenant, { type: 'list_queues' }));
     return r.type === 'list_queues' ? r.queues.map((q) => q.id).sort() : [];
   };
+  const rebased = async (h: Awaited<ReturnType<typeof start>>) =>
+    (await h.registry.getSingleMetric('switchboard_log_rebased_total')?.get())?.values[0]?.value;
 
   it('a missing log file beside a snapshot: the tenant is recovered at start-up and the log goes on after the snapshot', async () => {
     const dir = await tempDataDir();
@@ -149,11 +151,14 @@ describe('a log that ends before its snapshot', () => {
     const h = await start({ dir, fsync: 'always' });
     expect(h.host.partitionsOwned).toBe(1);
     expect(await queues(h, 'acme')).toEqual(['q1', 'q2']);
+    // Counted, not only logged: an operator's alert (SwitchboardLogRebased) reads it.
+    expect(await rebased(h)).toBe(1);
     // Before: every append named the snapshot's seq 2 against a log at 0, refused as another writer's.
     await h.send('acme', { type: 'upsert_queue', queue: queueConfig('q3') });
     await h.crash();
     const again = await start({ dir, fsync: 'always' });
     expect(await queues(again, 'acme')).toEqual(['q1', 'q2', 'q3']);
+    expect(await rebased(again)).toBe(0);
   });
 
   it('a log cut short below its snapshot (an older copy, or a power loss under --fsync interval) goes on after the snapshot', async () => {
@@ -169,6 +174,7 @@ describe('a log that ends before its snapshot', () => {
     await writeFile(join(dir, 'log', 'acme.log'), older);
     const h = await start({ dir, fsync: 'always' });
     expect(await queues(h, 'acme')).toEqual(['q1', 'q2', 'q3', 'q4', 'q5']);
+    expect(await rebased(h)).toBe(1);
     await h.send('acme', { type: 'upsert_queue', queue: queueConfig('q6') });
     await h.crash();
     const again = await start({ dir, fsync: 'always' });
