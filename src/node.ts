@@ -10,12 +10,13 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CallTrace, createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
-import type { LogWriteError, NodePorts } from './cluster/index.js';
+import type { LogIo, LogWriteError, NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
 import { agentSeriesPerTenant, ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
 import { OptionFileError, readOptionFile } from './config/option-file.js';
 import { type DeleteFaults, PartitionHost } from './host/partition-host.js';
+import { RepeatedLines } from './host/repeated-lines.js';
 import { LocalPartitionRouter } from './host/router.js';
 import { createWorkerPool } from './host/worker-pool.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics/index.js';
@@ -46,6 +47,10 @@ export interface StartOptions {
   wrapSnapshots?: (store: SnapshotStore) => SnapshotStore;
   /** Test hook: where a DeleteTenant stops half-way, as if the node crashed there. */
   deleteFaults?: DeleteFaults;
+  /** Test hook (embedded): the command log's file writes (`FileCommandLogOptions.io`), e.g. a full disk. */
+  logIo?: Partial<LogIo>;
+  /** The window of lines that come in floods (`RepeatedLines`; ms, default 10 000). Tests shorten it. */
+  logSummaryMs?: number;
 }
 
 async function openPorts(
@@ -55,6 +60,7 @@ async function openPorts(
   logger: Logger,
   beforeRelease: (partition: string) => Promise<void>,
   onLogWriteError: (info: LogWriteError) => void,
+  logIo?: Partial<LogIo>,
 ): Promise<NodePorts> {
   if (config.natsUrl !== '') {
     return cluster.createClusterPorts({
@@ -83,6 +89,7 @@ async function openPorts(
     clock,
     onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
     onLogWriteError,
+    ...(logIo ? { logIo } : {}),
   });
 }
 
@@ -123,26 +130,32 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   // Cluster mode: told when a tenant is deleted here, so that its watchers on every node end.
   let clusterRouter: ReturnType<typeof cluster.createClusterRouter> | null = null;
   // Cluster handover: the lease is released only after the host has drained and snapshotted the partition.
-  // Embedded: a failed log write is counted (the metrics exist once the ports are open) and logged;
-  // on a full disk the zeros written ahead fail at every append, so those lines are thinned out.
+  // Embedded: a failed log write is counted (the metrics exist once the ports are open) and logged. On a
+  // full disk every append fails (and the zeros written ahead before it): the first line of each kind
+  // (op and code) is logged, then one a window with how many more there were (`repeated-lines.ts`); the
+  // host's lines for the same failed calls go the same way.
   let metricsOf: NodeMetrics | null = null;
-  let preallocFailures = 0;
+  const repeated = new RepeatedLines(logger, opts.logSummaryMs);
   const onLogWriteError = (info: LogWriteError) => {
     metricsOf?.logWriteFailures.inc({ op: info.op, code: info.code });
     if (info.op === 'preallocate') {
-      preallocFailures++;
-      if ((preallocFailures & (preallocFailures - 1)) !== 0) return;
-      logger.warn(
-        { ...info, failures: preallocFailures },
+      repeated.log(
+        'warn',
+        `log ${info.op} ${info.code}`,
+        { ...info },
         'command log could not write ahead of its data (the disk is filling up?): appends grow the file themselves until they fail',
+        info.partition,
       );
       return;
     }
-    logger.error(
-      info,
+    repeated.log(
+      'error',
+      `log ${info.op} ${info.code} ${info.rewrite}`,
+      { ...info },
       info.rewrite
         ? 'command log write failed: its appends fail; the file is rewritten from what the node can read before the next one (the disk may not hold what the page cache shows)'
         : 'command log write failed: the disk is full; its appends fail until space is freed (nothing acknowledged is lost)',
+      info.partition,
     );
   };
   const opened = await openPorts(
@@ -154,6 +167,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       await host?.drain(p, 2000, graceEnds === null ? undefined : Math.max(1000, graceEnds - Date.now()));
     },
     onLogWriteError,
+    opts.logIo,
   );
   const ports: NodePorts = opts.wrapSnapshots
     ? Object.assign(Object.create(opened) as NodePorts, { snapshots: opts.wrapSnapshots(opened.snapshots) })
@@ -188,6 +202,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     });
     metricsOf = metrics;
     host = new PartitionHost({
+      repeatedLines: repeated,
       ports,
       pool,
       metrics,

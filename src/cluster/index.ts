@@ -4,7 +4,12 @@
  */
 import { join } from 'node:path';
 import { acquireDataDirLock } from './embedded/data-dir-lock.js';
-import { FileCommandLog, type FsyncPolicy, type LogWriteError } from './embedded/file-command-log.js';
+import {
+  FileCommandLog,
+  type FsyncPolicy,
+  type LogIo,
+  type LogWriteError,
+} from './embedded/file-command-log.js';
 import { FileSnapshotStore } from './embedded/file-snapshot-store.js';
 import { LocalOwnership } from './embedded/local-ownership.js';
 import {
@@ -45,6 +50,8 @@ export interface EmbeddedPortsOptions {
   onTornTail?: (info: { partition: string; reason: string; keptBytes: number; droppedBytes: number }) => void;
   /** Told when a write or flush of a log file fails (the node logs and counts it). */
   onLogWriteError?: (info: LogWriteError) => void;
+  /** Test hook: the log's file writes (`FileCommandLogOptions.io`), e.g. a full disk. */
+  logIo?: Partial<LogIo>;
 }
 
 /** Local files under `dataDir` (`log/`, `snapshots/`, `LOCK`); this node owns every partition. */
@@ -58,6 +65,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     ...(opts.logPreallocateBytes !== undefined ? { preallocateBytes: opts.logPreallocateBytes } : {}),
     ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
     ...(opts.onLogWriteError ? { onWriteError: opts.onLogWriteError } : {}),
+    ...(opts.logIo ? { io: opts.logIo } : {}),
   });
   const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));
   const ownership = new LocalOwnership(opts.nodeId);
@@ -87,7 +95,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
   };
 }
 
-export type { LogWriteError } from './embedded/file-command-log.js';
+export type { LogIo, LogWriteError } from './embedded/file-command-log.js';
 
 // Cluster mode (NATS_URL set): JetStream log, KV leases, Mongo/JetStream snapshots, forwarding router.
 export { createClusterPorts, createClusterRouter, isClusterPorts } from './nats/index.js';

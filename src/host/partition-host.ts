@@ -51,6 +51,7 @@ import { type Part, PartitionState, type Pending } from './partition-state.js';
 import type { HostEngineOptions, HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
 import { loggedKey, preciseNow } from './protocol.js';
 import { type PoisonEntry, type PoisonReason, Quarantine, type QuarantineOptions } from './quarantine.js';
+import { RepeatedLines } from './repeated-lines.js';
 import type { DeleteTenantResult, EventFilter, PublishedEvent } from './router.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { LastPosition } from './worker-progress.js';
@@ -118,6 +119,11 @@ export interface PartitionHostOptions {
   quarantine?: QuarantineOptions;
   metrics?: NodeMetrics;
   logger?: Logger;
+  /**
+   * Where lines that come in floods go (a full disk fails every append: see `repeated-lines.ts`); the
+   * node shares its own with the log's write errors. Default: one of the host's, on `logger`.
+   */
+  repeatedLines?: RepeatedLines;
   /** Told when a tenant was deleted here (cluster: the router ends its watchers on every node). */
   onTenantDeleted?: (tenant: string) => void;
   /** Test hook: called between the steps of a deletion; throwing there stops it like a crash would. */
@@ -200,6 +206,12 @@ export class PartitionHost {
   private readonly flushOn: 'microtask' | 'immediate';
   private readonly metrics: NodeMetrics | undefined;
   private readonly logger: Logger | undefined;
+  private readonly repeated: RepeatedLines;
+  /**
+   * Partitions reloading after `fail` (tenant → reason): their `partition recovered` line goes through
+   * `repeated`, keyed by that reason, so a full disk's every failed call does not log one.
+   */
+  private readonly reloadingAfter = new Map<string, string>();
   private readonly boot = randomUUID().slice(0, 8);
   private inflight = 0;
   private tickSeq = 0;
@@ -251,6 +263,7 @@ export class PartitionHost {
     this.flushOn = opts.flushOn ?? 'immediate';
     this.metrics = opts.metrics;
     this.logger = opts.logger;
+    this.repeated = opts.repeatedLines ?? new RepeatedLines(opts.logger);
     this.onDeleted = opts.onTenantDeleted;
     this.faults = opts.deleteFaults;
     for (let i = 0; i < this.pool.size; i++) {
@@ -855,6 +868,8 @@ export class PartitionHost {
     for (const t of this.giveUps.values()) clearTimeout(t);
     this.giveUps.clear();
     this.loopLag?.stop();
+    // What a flood held back is said before the node goes.
+    this.repeated.close();
     await this.pool.close();
   }
 
@@ -1058,7 +1073,13 @@ export class PartitionHost {
         if (st.gen !== gen) return;
         const code =
           (err as { code?: string }).code === 'SB_ERR_NOT_OWNER' ? 'SB_ERR_NOT_OWNER' : 'SB_ERR_UNAVAILABLE';
-        this.logger?.error({ err, tenant: part.name }, 'command log append failed: reloading the partition');
+        this.repeated.log(
+          'error',
+          `append failed ${(err as { code?: string }).code}: ${(err as Error).message}`,
+          { err, tenant: part.name },
+          'command log append failed: reloading the partition',
+          part.name,
+        );
         this.fail(part, `command log append failed: ${(err as Error).message}`, code);
       },
     );
@@ -1492,26 +1513,28 @@ export class PartitionHost {
         sealMs = Math.round(performance.now() - tSeal);
       }
       this.settleQuarantined(part, r.left, batches, seqs);
-      this.logger?.info(
-        {
-          tenant: part.name,
-          slot: part.slot,
-          snapshotSeq: stored?.seq ?? 0,
-          replayed: r.replayed,
-          lastSeq: last,
-          digest: r.digest,
-          ms: Math.round(r.seconds * 1000),
-          fenceMs: Math.round(tFenced - t0),
-          snapshotLoadMs: Math.round(tSnapshot - tFenced),
-          logReadMs: Math.round(tLogRead - tSnapshot),
-          // The log's last seq, then (beside the worker's restore) whether a newer snapshot came in.
-          lastSeqMs: Math.round(tRead - tLogRead),
-          checkMs: Math.round(tChecked - tLogRead),
-          ...(r.left.length > 0 ? { leftOut: r.left.map((c) => c.id), sealMs } : {}),
-          totalMs: Math.round(performance.now() - t0),
-        },
-        'partition recovered',
-      );
+      const after = this.reloadingAfter.get(part.name);
+      this.reloadingAfter.delete(part.name);
+      const recovered = {
+        tenant: part.name,
+        slot: part.slot,
+        snapshotSeq: stored?.seq ?? 0,
+        replayed: r.replayed,
+        lastSeq: last,
+        digest: r.digest,
+        ms: Math.round(r.seconds * 1000),
+        fenceMs: Math.round(tFenced - t0),
+        snapshotLoadMs: Math.round(tSnapshot - tFenced),
+        logReadMs: Math.round(tLogRead - tSnapshot),
+        // The log's last seq, then (beside the worker's restore) whether a newer snapshot came in.
+        lastSeqMs: Math.round(tRead - tLogRead),
+        checkMs: Math.round(tChecked - tLogRead),
+        ...(r.left.length > 0 ? { leftOut: r.left.map((c) => c.id), sealMs } : {}),
+        totalMs: Math.round(performance.now() - t0),
+      };
+      if (after === undefined) this.logger?.info(recovered, 'partition recovered');
+      else
+        this.repeated.log('info', `recovered after: ${after}`, recovered, 'partition recovered', part.name);
       st.status = 'ready';
       this.knowSeries(part);
       this.setTimer(part, r.nextTimerAt);
@@ -1622,7 +1645,14 @@ export class PartitionHost {
       new SwitchboardError(code, `partition ${part.name} is recovering (${reason}); retry`),
       true,
     );
-    this.logger?.warn({ tenant: part.name, reason }, 'partition failed: reloading from snapshot + log');
+    this.repeated.log(
+      'warn',
+      `failed: ${reason}`,
+      { tenant: part.name, reason },
+      'partition failed: reloading from snapshot + log',
+      part.name,
+    );
+    this.reloadingAfter.set(part.name, reason);
     st.resetReady();
     void this.ensureLoaded(part.name);
   }

@@ -33,6 +33,7 @@ import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { DamagedStorageError } from '../../src/cluster/ports.js';
 import { queueConfig } from '../../src/engine/fixtures.js';
 import { collect, enqueueEnvelope, storedSnapshot } from '../support/contracts.js';
+import { startInProcessNode } from '../support/in-process-node.js';
 import { NODE_MAIN } from '../support/node-process.js';
 import { hostsOfThisFile, retryWhileUnavailable, tempDataDir } from './harness.js';
 
@@ -318,6 +319,79 @@ describe('a failed write or flush (fsyncgate): the file is not trusted again bef
   });
 });
 
+describe('a full disk under load: the lines it logs', () => {
+  const WRITE_FAILED =
+    'command log write failed: the disk is full; its appends fail until space is freed (nothing acknowledged is lost)';
+  const APPEND_FAILED = 'command log append failed: reloading the partition';
+  const PARTITION_FAILED = 'partition failed: reloading from snapshot + log';
+  const RECOVERED = 'partition recovered';
+
+  it('each failed call logged four lines; now the first of each kind is logged, then one line a window with how many more (repeated), and a kind quiet for a window is logged in full again', async () => {
+    let full = false;
+    const io: Partial<LogIo> = {
+      write(fd, buf, offset, length, position, done) {
+        if (!full) return write(fd, buf, offset, length, position, done);
+        done(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 0);
+      },
+    };
+    const windowMs = 500;
+    const n = await startInProcessNode(
+      { natsUrl: '', nodeId: 'full-disk', fsync: 'always', logPreallocateKib: 0 },
+      { logIo: io, logSummaryMs: windowMs },
+    );
+    try {
+      const queue = (id: string) =>
+        n.http(
+          'PUT',
+          `/v1/tenants/acme/queues/${id}`,
+          {
+            id,
+            name: id,
+            channel: 'CHANNEL_CHAT',
+            strategy: 'STRATEGY_LONGEST_IDLE',
+            serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 },
+          },
+          5000,
+        );
+      expect((await queue('q0')).status).toBe(200);
+      const from = n.lines.length;
+      full = true;
+      const calls = 30;
+      for (let i = 1; i <= calls; i++) expect((await queue(`q${i}`)).status).toBe(503);
+      // The last call's reload, then the windows that say how many were held back, then one quiet one.
+      await new Promise((r) => setTimeout(r, 4 * windowMs));
+      const after = n.lines.slice(from);
+      const of = (msg: string) => after.filter((l) => l.msg === msg);
+      for (const msg of [WRITE_FAILED, APPEND_FAILED, PARTITION_FAILED, RECOVERED]) {
+        const lines = of(msg);
+        // The first one as it came, in full; every other one counted in a later line.
+        expect(lines[0], msg).not.toHaveProperty('repeated');
+        expect(
+          lines.slice(1).every((l) => typeof l.repeated === 'number'),
+          msg,
+        ).toBe(true);
+        expect(
+          lines.reduce((sum, l) => sum + Number(l.repeated ?? 1), 0),
+          msg,
+        ).toBe(calls);
+        expect(lines.length, msg).toBeLessThan(calls / 3);
+      }
+      expect(of(APPEND_FAILED)[1]).toMatchObject({ tenants: 1, windowSeconds: windowMs / 1000 });
+      // The kinds ended after a quiet window: the next failure is logged in full again.
+      const mark = n.lines.length;
+      expect((await queue('q99')).status).toBe(503);
+      await new Promise((r) => setTimeout(r, 100));
+      const again = n.lines.slice(mark).filter((l) => l.msg === WRITE_FAILED || l.msg === APPEND_FAILED);
+      expect(again).toHaveLength(2);
+      for (const l of again) expect(l).not.toHaveProperty('repeated');
+      full = false;
+      expect((await retryUntilOk(() => queue('q100'))).status).toBe(200);
+    } finally {
+      await n.stop();
+    }
+  }, 60_000);
+});
+
 describe('a snapshot or a trim that fails half-way (a full disk)', () => {
   it('a snapshot save that fails after writing part of its temp file removes it, and the stored snapshot stays', async () => {
     const dir = await tempDataDir();
@@ -415,6 +489,15 @@ describe('two nodes on one data directory', () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+/** Calls `fn` until it answers 200 (a partition reloading after a failed append answers 503 meanwhile). */
+async function retryUntilOk(fn: () => Promise<{ status: number }>): Promise<{ status: number }> {
+  for (let i = 0; ; i++) {
+    const r = await fn();
+    if (r.status === 200 || i >= 50) return r;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
 
 /** A pid that was alive a moment ago and is not now (a node that was `kill -9`ed). */
 async function deadPid(): Promise<number> {

@@ -1,5 +1,5 @@
 /**
- * A cluster-mode Switchboard node started in the test's own process (`startNode`), for tests that need
+ * A Switchboard node (cluster mode, or embedded with `natsUrl: ''`) started in the test's own process (`startNode`), for tests that need
  * what a spawned node cannot be given: an injected `Clock` (a node whose wall clock is wrong), or its log
  * lines and metrics at hand. It needs the built workers (`npm run build`), like every real host.
  */
@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { LogIo } from '../../src/cluster/index.js';
 import type { Clock, SnapshotStore } from '../../src/cluster/ports.js';
 import { defaultConfig, type NodeConfig } from '../../src/config/index.js';
 import type { DeleteFaults } from '../../src/host/partition-host.js';
@@ -34,6 +35,10 @@ export async function startInProcessNode(
     clock?: Clock;
     wrapSnapshots?: (s: SnapshotStore) => SnapshotStore;
     deleteFaults?: DeleteFaults;
+    /** Embedded: the command log's file writes (e.g. a full disk). */
+    logIo?: Partial<LogIo>;
+    /** The window of lines that come in floods (ms). */
+    logSummaryMs?: number;
   } = {},
 ): Promise<InProcessNode> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sb-inproc-'));
@@ -65,6 +70,8 @@ export async function startInProcessNode(
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.wrapSnapshots ? { wrapSnapshots: opts.wrapSnapshots } : {}),
     ...(opts.deleteFaults ? { deleteFaults: opts.deleteFaults } : {}),
+    ...(opts.logIo ? { logIo: opts.logIo } : {}),
+    ...(opts.logSummaryMs !== undefined ? { logSummaryMs: opts.logSummaryMs } : {}),
   });
   let stopped = false;
   return {
