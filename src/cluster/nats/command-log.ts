@@ -133,7 +133,7 @@ interface Place {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Batch wire format: the JSON array of envelopes (measured in `loadtest/bench-log-codec.ts`). */
 export function encodeBatch(commands: CommandEnvelope[]): Uint8Array {

@@ -58,7 +58,7 @@ export interface EventStreamOptions {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export async function ensureEventStream(jsm: JetStreamManager, opts: EventStreamOptions = {}): Promise<void> {
   const name = opts.stream ?? EVENTS_STREAM;

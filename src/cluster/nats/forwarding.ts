@@ -101,7 +101,7 @@ interface Outgoing {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 const RETRYABLE = new Set(['SB_ERR_NOT_OWNER', 'SB_ERR_UNAVAILABLE']);
 

@@ -53,7 +53,7 @@ interface InFlight {
   attempts: number;
 }
 
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class AckedPublisher {
   private readonly inbox: string;

@@ -141,7 +141,7 @@ interface Held {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function isWrongRevision(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;

@@ -50,7 +50,7 @@ interface Head {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function apiCode(e: unknown): number | undefined {
   return e instanceof JetStreamApiError ? e.code : undefined;
