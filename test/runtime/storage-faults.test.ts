@@ -543,6 +543,24 @@ describe('two nodes starting on one data directory at the same instant', () => {
     }
   });
 
+  it('on a file system without hard links (link fails EPERM) it falls back to O_EXCL: still exactly one holder, free or stale', async () => {
+    const noLinks = {
+      link: async () => Promise.reject(Object.assign(new Error('EPERM'), { code: 'EPERM' })),
+    };
+    const pid = await deadPid();
+    for (let i = 0; i < 60; i++) {
+      const dir = await tempDataDir();
+      if (i % 2 === 1) await deadNodesLock(dir, `dead-${i}`, pid);
+      const r = await Promise.allSettled([1, 2, 3].map(() => acquireDataDirLock(dir, noLinks)));
+      const won = r.filter((x) => x.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const x of r) if (x.status === 'rejected') expect(String(x.reason)).toMatch(/in use by process/);
+      await (won[0] as PromiseFulfilledResult<() => Promise<void>>).value();
+      expect(await readdir(dir)).toEqual([]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a takeover claim left by a node that died during its takeover does not block the next one', async () => {
     const dir = await tempDataDir();
     const pid = await deadPid();

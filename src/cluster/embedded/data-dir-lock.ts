@@ -25,6 +25,10 @@
  * | a claimant that died         | its claim is judged like a lock (pid, or `staleMs`)  | the next claim `k + 1`, again|
  * |                              | and left; the next claimant takes `k + 1`            | by `link(2)`: one wins       |
  *
+ * A file system without hard links (FAT, some FUSE and SMB mounts: link(2) fails EPERM/ENOTSUP) gets an
+ * O_EXCL create and then the write instead: still one winner, and a lock or claim found empty (being
+ * written) is judged by its mtime like a lock from elsewhere, so never taken for stale while fresh.
+ *
  * Without the claim, two nodes that both judged `N` stale could each unlink `LOCK` (the second removing
  * the lock the first had just taken) and each take it. A nonce never comes back, so a claim made late,
  * after `N` is gone, finds another lock and removes nothing.
@@ -82,6 +86,8 @@ export interface DataDirLockOptions {
   staleMs?: number;
   /** How often the holder renews its lock (ms). */
   renewMs?: number;
+  /** Test hook: link(2) (a file system without hard links fails it with EPERM or ENOTSUP). */
+  link?: (existing: string, name: string) => Promise<void>;
 }
 
 /** Takes the data directory's lock; resolves with its release function. Throws if a live process holds it. */
@@ -96,11 +102,14 @@ export async function acquireDataDirLock(
   const me: Holder = { pid: process.pid, host: hostname(), pidns: pidNamespace(), nonce: randomUUID() };
   const tmp = `${path}.${me.nonce}.tmp`;
   await writeHolder(tmp, path, me);
+  // Once link(2) failed for want of hard links, this acquisition's later creations go straight to O_EXCL.
+  const fs = { link: opts.link ?? link, noLinks: false };
+  const make = (name: string) => createWhole(tmp, name, JSON.stringify(me), fs);
   mine.add(me.nonce);
   let held = false;
   try {
     for (let attempt = 0; attempt < 20; attempt++) {
-      if (await linkFresh(tmp, path)) {
+      if (await make(path)) {
         held = true;
         await unlink(tmp).catch(() => undefined);
         await sweep(dir, Math.max(60_000, 3 * staleMs));
@@ -120,7 +129,7 @@ export async function acquireDataDirLock(
       if (seen === null) continue; // released meanwhile: try again
       await judge(dir, path, seen, me, staleMs, renewMs);
       // Stale: removed by the one claimant of its takeover (us or another), then taken afresh above.
-      if ((await takeOver(path, tmp, seen, me, staleMs)) === 'busy')
+      if ((await takeOver(path, make, seen, me, staleMs)) === 'busy')
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
     }
   } finally {
@@ -150,20 +159,52 @@ async function writeHolder(tmp: string, path: string, me: Holder): Promise<void>
   }
 }
 
+/** link(2) failed with one of these: the file system has no hard links (FAT, some FUSE and SMB mounts). */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /**
- * `link(tmp, name)`, touched first so the new name's mtime is now (a lock is judged by it elsewhere):
- * true if it was made, false if the name exists.
+ * Creates `name` holding `text` unless it exists (false then). Where hard links work: `link(tmp, name)`,
+ * `tmp` touched first so the new name's mtime is now (a lock is judged by it elsewhere), and the name
+ * appears whole. Where they do not: an O_EXCL create, then the write; a reader that finds it empty
+ * meanwhile judges it by its mtime, as a lock from elsewhere (`judge`), so it is never taken for stale.
  */
-async function linkFresh(tmp: string, name: string): Promise<boolean> {
-  const now = new Date();
-  await utimes(tmp, now, now).catch(() => undefined);
+async function createWhole(
+  tmp: string,
+  name: string,
+  text: string,
+  fs: { link: (existing: string, name: string) => Promise<void>; noLinks: boolean },
+): Promise<boolean> {
+  if (!fs.noLinks) {
+    const now = new Date();
+    await utimes(tmp, now, now).catch(() => undefined);
+    try {
+      await fs.link(tmp, name);
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'EEXIST') return false;
+      if (!NO_LINKS.has(code))
+        throw new Error(`could not create the data directory's lock ${name}: ${(e as Error).message}`);
+      fs.noLinks = true;
+    }
+  }
+  let fh: FileHandle;
   try {
-    await link(tmp, name);
-    return true;
+    fh = await open(name, 'wx');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new Error(`could not create the data directory's lock ${name}: ${(e as Error).message}`);
   }
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(name).catch(() => undefined);
+    throw new Error(`could not write the data directory's lock ${name}: ${(e as Error).message}`);
+  }
+  return true;
 }
 
 /** Throws if the lock seen is held by a live process; returns if it is stale. */
@@ -186,7 +227,9 @@ async function judge(
   let last = seen.mtimeMs;
   for (;;) {
     if (Date.now() - last > staleMs) return;
-    await new Promise((r) => setTimeout(r, Math.min(renewMs, staleMs - (Date.now() - last) + 10)));
+    // A lock without a holder yet (being written, where there are no hard links) is looked at again soon.
+    const wait = held ? renewMs : 50;
+    await new Promise((r) => setTimeout(r, Math.min(wait, staleMs - (Date.now() - last) + 10)));
     const now = await see(path);
     if (now === null || now.ident !== seen.ident) return; // gone or replaced: look again
     if (now.mtimeMs !== last) {
@@ -204,7 +247,7 @@ async function judge(
  */
 async function takeOver(
   path: string,
-  tmp: string,
+  make: (name: string) => Promise<boolean>,
   stale: Seen,
   me: Holder,
   staleMs: number,
@@ -213,7 +256,7 @@ async function takeOver(
   let k = 0;
   for (; ; k++) {
     if (k >= 8) throw new Error(`could not take over the stale lock ${path}: ${k} claims on it failed`);
-    if (await linkFresh(tmp, `${base}.${k}`)) break;
+    if (await make(`${base}.${k}`)) break;
     const claim = await see(`${base}.${k}`);
     if (claim === null) {
       k--; // removed meanwhile (its claimant finished): try the same one again
