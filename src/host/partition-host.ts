@@ -1122,9 +1122,7 @@ export class PartitionHost {
     }
     if (n > 0) q.splice(0, n);
     if (st.sinceSnapshot >= this.snapshotEvery && !st.snapshotting) {
-      void this.snapshot(part).catch((e) =>
-        this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
-      );
+      void this.snapshot(part).catch((e) => this.snapshotFailed(part.name, e));
     }
   }
 
@@ -1634,6 +1632,21 @@ export class PartitionHost {
     );
   }
 
+  /**
+   * A periodic snapshot failed (counted in `snapshot`): logged through `repeated`, by error code, so a
+   * full disk failing every tenant's snapshots logs the first and then a count, not a line each.
+   */
+  private snapshotFailed(tenant: string, e: unknown): void {
+    const code = (e as { code?: unknown }).code;
+    this.repeated.log(
+      'warn',
+      `snapshot failed: ${typeof code === 'string' ? code : (e as Error)?.message}`,
+      { err: e, tenant },
+      'snapshot failed',
+      tenant,
+    );
+  }
+
   /** Drops the partition's unreleased work and reloads it from snapshot + log. */
   private fail(part: Part, reason: string, code: 'SB_ERR_UNAVAILABLE' | 'SB_ERR_NOT_OWNER'): void {
     const st = part.state;
@@ -1996,9 +2009,7 @@ export class PartitionHost {
       const st = part.state;
       const pending = st.sinceSnapshot > 0 || st.snapshotFailed;
       if (st.status === 'ready' && pending && now - st.lastSnapshotAt >= this.snapshotEveryMs) {
-        void this.snapshot(part).catch((e) =>
-          this.logger?.warn({ err: e, tenant: part.name }, 'snapshot failed'),
-        );
+        void this.snapshot(part).catch((e) => this.snapshotFailed(part.name, e));
       }
     }
   }

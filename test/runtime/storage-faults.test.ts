@@ -30,7 +30,7 @@ import {
   type LogWriteError,
 } from '../../src/cluster/embedded/index.js';
 import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
-import { DamagedStorageError } from '../../src/cluster/ports.js';
+import { DamagedStorageError, type SnapshotStore } from '../../src/cluster/ports.js';
 import { queueConfig } from '../../src/engine/fixtures.js';
 import { collect, enqueueEnvelope, storedSnapshot } from '../support/contracts.js';
 import { startInProcessNode } from '../support/in-process-node.js';
@@ -386,6 +386,48 @@ describe('a full disk under load: the lines it logs', () => {
       for (const l of again) expect(l).not.toHaveProperty('repeated');
       full = false;
       expect((await retryUntilOk(() => queue('q100'))).status).toBe(200);
+    } finally {
+      await n.stop();
+    }
+  }, 60_000);
+});
+
+describe('a full disk failing every snapshot', () => {
+  it('logs the first snapshot failure in full and then counts them (repeated), as many as the metric', async () => {
+    const windowMs = 400;
+    const enospc = () =>
+      Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    const n = await startInProcessNode(
+      { natsUrl: '', nodeId: 'full-snapshots', snapshotEvery: 1 },
+      {
+        logSummaryMs: windowMs,
+        wrapSnapshots: (store) => Object.assign(Object.create(store) as SnapshotStore, { save: enospc }),
+      },
+    );
+    try {
+      for (let i = 1; i <= 20; i++) {
+        const r = await n.http(
+          'PUT',
+          `/v1/tenants/t${i % 4}/queues/q${i}`,
+          {
+            id: `q${i}`,
+            name: `q${i}`,
+            channel: 'CHANNEL_CHAT',
+            strategy: 'STRATEGY_LONGEST_IDLE',
+            serviceLevel: { target: 0.8, thresholdSeconds: 20, windowSeconds: 3600 },
+          },
+          5000,
+        );
+        expect(r.status).toBe(200);
+      }
+      await new Promise((r) => setTimeout(r, 3 * windowMs));
+      const failures = await n.metric('switchboard_snapshot_failures_total');
+      expect(failures).toBeGreaterThanOrEqual(4);
+      const lines = n.lines.filter((l) => l.msg === 'snapshot failed');
+      expect(lines[0]).not.toHaveProperty('repeated');
+      expect(lines.slice(1).every((l) => typeof l.repeated === 'number')).toBe(true);
+      expect(lines.reduce((sum, l) => sum + Number(l.repeated ?? 1), 0)).toBe(failures);
+      expect(lines.length).toBeLessThan(failures);
     } finally {
       await n.stop();
     }
