@@ -144,6 +144,16 @@ export function decodeBatch(data: Uint8Array): CommandEnvelope[] {
   return JSON.parse(decoder.decode(data)) as CommandEnvelope[];
 }
 
+/**
+ * The batch a stored `SB_COMMANDS` message holds (stream seq, body, headers), or null for a partition's
+ * tombstone (no batch). The one decoder of the log's messages: replay and the compatibility corpus
+ * (`test/compat`) both read through it.
+ */
+export function batchOfMessage(seq: number, data: Uint8Array, h: MsgHdrs | undefined): LogBatch | null {
+  if (h?.get(TOMBSTONE_HEADER) === '1') return null;
+  return withPrev({ seq, commands: decodeBatch(data) }, h);
+}
+
 /** Adds the chain header of a stored batch, if it has one (batches of earlier versions do not). */
 function withPrev(b: LogBatch, h: MsgHdrs | undefined): LogBatch {
   if (!h) return b;
@@ -529,8 +539,8 @@ export class JetStreamCommandLog implements CommandLog {
     try {
       for await (const m of msgs) {
         // A tombstone is no batch (its partition's deletion finishes before anything reads it as one).
-        if (m.headers?.get(TOMBSTONE_HEADER) !== '1')
-          yield withPrev({ seq: m.seq, commands: decodeBatch(m.data) }, m.headers);
+        const batch = batchOfMessage(m.seq, m.data, m.headers);
+        if (batch) yield batch;
         if (m.seq >= target) break;
       }
     } finally {

@@ -84,6 +84,22 @@ export interface EventBatch {
   events: { seq?: number; at: number; event: EngineEvent }[];
 }
 
+/**
+ * An `SB_EVENTS` message's body, or null when it is not an event batch (fields this build does not know
+ * are kept and ignored: a newer owner's messages must reach this build's watchers in a rolling upgrade).
+ * The one decoder of the event stream (live subscriptions, look-ups, `test/compat`).
+ */
+export function decodeEventBatch(data: Uint8Array): EventBatch | null {
+  let b: EventBatch;
+  try {
+    b = JSON.parse(dec.decode(data)) as EventBatch;
+  } catch {
+    return null;
+  }
+  if (typeof b !== 'object' || b === null || !Array.isArray(b.events)) return null;
+  return b;
+}
+
 /** Subject of a tenant's durable event messages: `<prefix>.<tenant>`. */
 export function eventBatchSubject(tenant: string, prefix = 'sb.evt'): string {
   return prefix === 'sb.evt' ? eventSubject(tenant) : `${prefix}.${idToken(tenant)}`;
@@ -553,13 +569,8 @@ export function subscribeClusterEvents(
   const sub: Subscription = nc.subscribe(eventBatchSubject(filter.tenant, subjectPrefix), {
     callback: (err, msg) => {
       if (err) return;
-      let b: EventBatch;
-      try {
-        b = JSON.parse(dec.decode(msg.data)) as EventBatch;
-      } catch {
-        return;
-      }
-      if (!Array.isArray(b?.events)) return;
+      const b = decodeEventBatch(msg.data);
+      if (!b) return;
       for (const e of unpackEventBatch(b)) if (matches(filter, e.event)) onEvent(e);
     },
   });

@@ -26,7 +26,7 @@ import {
 } from '../../api/validate/forwarded.js';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
-import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
+import { type ErrorCode, isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
 import { type BackfillTo, type EventPosition, positionGone } from '../../host/event-history.js';
 import type { DeleteTenantResult, EventFilter, PartitionRouter, PublishedEvent } from '../../host/router.js';
 import { type Clock, monotonicClock, type Ownership, systemClock } from '../ports.js';
@@ -82,16 +82,65 @@ export interface ClusterRouterOptions {
  * late (`ForwardDelays`). Absent from nodes that predate them: such calls are not judged.
  */
 type RpcCall = { hops: number; ms?: number; sent?: number; from?: string };
-type RpcRequest =
+export type RpcRequest =
   | ({ kind: 'submit'; tenant: string; env: CommandEnvelope } & RpcCall)
   | ({ kind: 'query'; tenant: string; q: Query } & RpcCall)
   | ({ kind: 'delete'; tenant: string; force: boolean } & RpcCall);
 
-type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
+export type RpcReply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
 
 /** Calls to one node gathered during one event-loop turn travel as one NATS request. */
-type RpcBatch = { kind: 'batch'; calls: RpcRequest[]; ms: number };
-type RpcBatchReply = { batch: RpcReply[] };
+export type RpcBatch = { kind: 'batch'; calls: RpcRequest[]; ms: number };
+export type RpcBatchReply = { batch: RpcReply[] };
+
+/**
+ * A forwarded request's body (`sb.rpc.<node>`) as the calls it holds, or the error answer for a body that
+ * is not one. Fields this build does not know are kept and ignored: in a rolling upgrade a newer node's
+ * calls carry them. The owner's decoder, also read by the compatibility corpus (`test/compat`).
+ */
+export function decodeForwarded(data: Uint8Array): { calls: RpcRequest[]; batch: boolean } | RpcReply {
+  let req: RpcRequest | RpcBatch;
+  try {
+    req = JSON.parse(dec.decode(data)) as RpcRequest | RpcBatch;
+  } catch {
+    return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded request' };
+  }
+  if (typeof req !== 'object' || req === null) {
+    return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded request' };
+  }
+  if (req.kind === 'batch') {
+    if (!Array.isArray(req.calls)) {
+      return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded batch' };
+    }
+    return { calls: req.calls, batch: true };
+  }
+  return { calls: [req], batch: false };
+}
+
+/**
+ * Why the owner refuses a forwarded call as one no node would have sent (`SB_ERR_INVALID_ARGUMENT`
+ * naming the field), or null: the checks the API makes of its own callers.
+ */
+export function checkForwardedCall(
+  req: RpcRequest,
+): { code: ErrorCode; message: string; field?: string } | null {
+  try {
+    if (req.kind === 'submit') checkForwardedSubmit(req.tenant, req.env);
+    else if (req.kind === 'query') checkForwardedQuery(req.tenant, req.q);
+    else if (req.kind === 'delete') checkForwardedDelete(req.tenant, req.force);
+    else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit, query or delete', 'kind');
+    return null;
+  } catch (e) {
+    return isSwitchboardError(e)
+      ? e
+      : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed forwarded call');
+  }
+}
+
+/** A forwarded answer's body (one reply, or one per call of a batch). */
+export function decodeForwardedReply(data: Uint8Array): RpcReply | RpcBatchReply {
+  return JSON.parse(dec.decode(data)) as RpcReply | RpcBatchReply;
+}
 
 interface Outgoing {
   req: RpcRequest;
@@ -520,7 +569,7 @@ export class ClusterPartitionRouter implements PartitionRouter {
           ? (calls[0] as Outgoing).req
           : { kind: 'batch', calls: calls.map((c) => c.req), ms: timeout };
       const m = await this.opts.nc.request(rpcSubject(node), enc.encode(JSON.stringify(body)), { timeout });
-      const reply = JSON.parse(dec.decode(m.data)) as RpcReply | RpcBatchReply;
+      const reply = decodeForwardedReply(m.data);
       if (calls.length === 1) {
         (calls[0] as Outgoing).resolve(reply as RpcReply);
         return;
@@ -537,20 +586,11 @@ export class ClusterPartitionRouter implements PartitionRouter {
 
   /** Answers forwarded calls: one, or a batch of them (in order: they are submitted in the order sent). */
   private async handle(data: Uint8Array): Promise<RpcReply | RpcBatchReply> {
-    let req: RpcRequest | RpcBatch;
-    try {
-      req = JSON.parse(dec.decode(data)) as RpcRequest | RpcBatch;
-    } catch {
-      return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded request' };
-    }
-    if (req.kind === 'batch') {
-      if (!Array.isArray(req.calls)) {
-        return { ok: false, code: 'SB_ERR_INVALID_ARGUMENT', message: 'malformed forwarded batch' };
-      }
-      const now = monotonicClock.now();
-      return { batch: await Promise.all(req.calls.map((c) => this.handleOne(c, now))) };
-    }
-    return this.handleOne(req, monotonicClock.now());
+    const req = decodeForwarded(data);
+    if ('ok' in req) return req;
+    const now = monotonicClock.now();
+    if (req.batch) return { batch: await Promise.all(req.calls.map((c) => this.handleOne(c, now))) };
+    return this.handleOne(req.calls[0] as RpcRequest, now);
   }
 
   /**
@@ -573,15 +613,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
       }
     }
     // As the API checks its callers: anyone with access to the cluster's NATS can publish here.
-    try {
-      if (req.kind === 'submit') checkForwardedSubmit(req.tenant, req.env);
-      else if (req.kind === 'query') checkForwardedQuery(req.tenant, req.q);
-      else if (req.kind === 'delete') checkForwardedDelete(req.tenant, req.force);
-      else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit, query or delete', 'kind');
-    } catch (e) {
-      const err = isSwitchboardError(e)
-        ? e
-        : new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'malformed forwarded call');
+    const err = checkForwardedCall(req);
+    if (err) {
       // Logged at 1, 2, 4, 8… refusals: a signal that something other than a node publishes here.
       if ((++this.forwardedRefused & (this.forwardedRefused - 1)) === 0) {
         this.opts.log?.('forwarded call refused: not one the API would have sent', {

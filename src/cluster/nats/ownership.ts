@@ -91,7 +91,7 @@ const VALID_FOR = 0.4;
 const TAKEOVER_AFTER = 0.5;
 
 /** A node's lease, the value of its key in `SB_NODES`. */
-interface NodeValue {
+export interface NodeValue {
   nodeId: string;
   /** Random per process: tells this process's writes from an earlier life of the same node id. */
   inc: string;
@@ -108,7 +108,7 @@ interface NodeValue {
 }
 
 /** A partition's owner, the value of its key in `SB_OWNERS`. */
-interface OwnerValue {
+export interface OwnerValue {
   owner: string;
   inc: string;
   at: number;
@@ -155,6 +155,16 @@ function parse<T>(e: { operation: string; value: Uint8Array }): T | null {
   } catch {
     return null;
   }
+}
+
+/** A `SB_NODES` value as this build reads it (null: not one); fields it does not know are ignored. */
+export function decodeNodeValue(value: Uint8Array): NodeValue | null {
+  return parse<NodeValue>({ operation: 'PUT', value });
+}
+
+/** A `SB_OWNERS` value as this build reads it (null: not one); fields it does not know are ignored. */
+export function decodeOwnerValue(value: Uint8Array): OwnerValue | null {
+  return parse<OwnerValue>({ operation: 'PUT', value });
 }
 
 function ownerObservation(v: OwnerValue | null, revision: number): Observed {

@@ -18,7 +18,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   byteChunks,
   loadedSnapshot,
@@ -41,7 +41,8 @@ export interface JetStreamSnapshotOptions {
   log?: StreamLog;
 }
 
-interface Head {
+/** A snapshot's head message: where its chunks are and what they add up to. */
+export interface Head {
   seq: number;
   takenAt: number;
   digest: string;
@@ -51,6 +52,46 @@ interface Head {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** A head message's body (`sb.snap.<p>.h`). */
+export function decodeSnapshotHead(data: Uint8Array): Head {
+  return JSON.parse(dec.decode(data)) as Head;
+}
+
+/** A chunk message's index (header `Sb-Chunk`), or null when it has none that fits the head. */
+export function chunkIndex(h: MsgHdrs | undefined, head: Head): number | null {
+  const i = Number(h?.get('Sb-Chunk'));
+  return Number.isInteger(i) && i >= 0 && i < head.chunks ? i : null;
+}
+
+/**
+ * The snapshot a head and its chunks (in index order, every one present) hold: the one decoder of
+ * `SB_SNAPSHOTS`, used by `load` and by the compatibility corpus (`test/compat`).
+ */
+export function snapshotOfChunks(
+  partition: string,
+  head: Head,
+  parts: readonly Uint8Array[],
+): StoredSnapshot {
+  const got = parts.filter((p) => p !== undefined).length;
+  if (got !== head.chunks) {
+    throw new Error(`snapshot of ${partition} at seq ${head.seq}: ${got} of ${head.chunks} chunks found`);
+  }
+  const bytes = new Uint8Array(head.bytes);
+  let off = 0;
+  for (const p of parts) {
+    if (off + p.length > head.bytes) {
+      throw new Error(`snapshot of ${partition}: more than the ${head.bytes} bytes its head says`);
+    }
+    bytes.set(p, off);
+    off += p.length;
+  }
+  if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
+  return loadedSnapshot(
+    { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
+    dec.decode(bytes),
+  );
+}
 
 function apiCode(e: unknown): number | undefined {
   return e instanceof JetStreamApiError ? e.code : undefined;
@@ -106,7 +147,7 @@ export class JetStreamSnapshotStore implements SnapshotStore {
     try {
       const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.headSubject(p) });
       if (!m) return null;
-      return { head: JSON.parse(dec.decode(m.data)) as Head, streamSeq: m.seq };
+      return { head: decodeSnapshotHead(m.data), streamSeq: m.seq };
     } catch (e) {
       if (apiCode(e) === 10037) return null;
       throw e;
@@ -174,8 +215,8 @@ export class JetStreamSnapshotStore implements SnapshotStore {
     const msgs = await consumer.consume({ max_messages: 16 });
     try {
       for await (const m of msgs) {
-        const i = Number(m.headers?.get('Sb-Chunk'));
-        if (Number.isInteger(i) && i < head.chunks && parts[i] === undefined) {
+        const i = chunkIndex(m.headers, head);
+        if (i !== null && parts[i] === undefined) {
           parts[i] = m.data.slice();
           got++;
         }
@@ -188,17 +229,7 @@ export class JetStreamSnapshotStore implements SnapshotStore {
     if (got !== head.chunks) {
       throw new Error(`snapshot of ${partition} at seq ${head.seq}: ${got} of ${head.chunks} chunks found`);
     }
-    const bytes = new Uint8Array(head.bytes);
-    let off = 0;
-    for (const p of parts) {
-      bytes.set(p, off);
-      off += p.length;
-    }
-    if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
-    return loadedSnapshot(
-      { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
-      dec.decode(bytes),
-    );
+    return snapshotOfChunks(partition, head, parts);
   }
 
   async close(): Promise<void> {}
