@@ -96,6 +96,16 @@ const PB_SERVICE_LEVEL_STATE = {
   breached: PbServiceLevelState.SERVICE_LEVEL_STATE_BREACHED,
 } as const;
 
+/**
+ * An engine enum value as its proto number, UNSPECIFIED (0) for a value this build does not know. Such
+ * values reach this node from newer ones in a rolling upgrade: a newer owner's events (`SB_EVENTS`) and
+ * its answers to forwarded calls. Indexing the map alone gave `undefined`, which the binary encoder
+ * refuses (`invalid int32: undefined`): the event or the call failed instead of saying "unknown".
+ */
+function pbEnum<K extends string, V extends number>(map: Readonly<Record<K, V>>, v: K): V {
+  return map[v] ?? (0 as V);
+}
+
 /** Epoch ms → int64. Engine times are integers; truncation only guards against a stray fraction. */
 export function ms64(n: number): bigint {
   return BigInt(Number.isInteger(n) ? n : Math.trunc(n));
@@ -134,9 +144,9 @@ export function queueToProto(q: QueueConfig): Queue {
   return {
     id: q.id,
     name: q.name,
-    channel: PB_CHANNEL[q.channel],
+    channel: pbEnum(PB_CHANNEL, q.channel),
     requiredSkills: q.requiredSkills.map((s) => ({ skill: s.skill, minLevel: s.minLevel })),
-    strategy: PB_STRATEGY[q.strategy],
+    strategy: pbEnum(PB_STRATEGY, q.strategy),
     onlineOnly: q.onlineOnly,
     broadcastWidth: q.broadcastWidth,
     priority: q.priority,
@@ -169,7 +179,7 @@ export function routingConfigToProto(c: RoutingConfig): PbRoutingConfig {
     agingPerMinute: c.agingPerMinute,
     slaDrivenPriority: c.slaDrivenPriority,
     queueRules: c.queueRules.map((r) => ({
-      channel: r.channel === undefined ? PbChannel.CHANNEL_UNSPECIFIED : PB_CHANNEL[r.channel],
+      channel: r.channel === undefined ? PbChannel.CHANNEL_UNSPECIFIED : pbEnum(PB_CHANNEL, r.channel),
       topic: r.topic,
       skills: r.skills ? r.skills.slice() : [],
       queueId: r.queueId,
@@ -181,7 +191,7 @@ export function routingConfigToProto(c: RoutingConfig): PbRoutingConfig {
 export function explanationToProto(e: Explanation): PbExplanation {
   return {
     rule: e.rule,
-    strategy: PB_STRATEGY[e.strategy],
+    strategy: pbEnum(PB_STRATEGY, e.strategy),
     queueId: e.queueId,
     candidates: e.candidates,
     candidatesTruncated: e.candidatesTruncated === true,
@@ -198,7 +208,7 @@ export function enqueueReplyToProto(r: Reply): EnqueueResponse {
   if (r.kind !== 'enqueued') throw new TypeError(`enqueue answered with a "${r.kind}" reply`);
   return {
     conversationId: r.conversationId,
-    status: PB_ENQUEUE_STATUS[r.status],
+    status: pbEnum(PB_ENQUEUE_STATUS, r.status),
     queueId: r.queueId,
     agentId: r.agentId,
     agentName: r.agentName,
@@ -211,16 +221,16 @@ export function enqueueReplyToProto(r: Reply): EnqueueResponse {
 export function conversationToProto(c: ConversationView): Conversation {
   return {
     id: c.id,
-    channel: PB_CHANNEL[c.channel],
+    channel: pbEnum(PB_CHANNEL, c.channel),
     customerId: c.customerId,
     queueId: c.queueId,
     priority: c.priority,
-    status: PB_CONVERSATION_STATUS[c.status],
+    status: pbEnum(PB_CONVERSATION_STATUS, c.status),
     createdAtMs: ms64(c.createdAt),
     agentId: c.agentId ?? undefined,
     participants: c.participants.slice(),
     offeredTo: c.offeredTo.slice(),
-    outcome: c.outcome === null ? PbOutcome.OUTCOME_UNSPECIFIED : PB_OUTCOME[c.outcome],
+    outcome: c.outcome === null ? PbOutcome.OUTCOME_UNSPECIFIED : pbEnum(PB_OUTCOME, c.outcome),
     explanation: c.explanation === null ? undefined : explanationToProto(c.explanation),
     position: c.position ?? undefined,
     estimatedWaitMs: c.estimatedWaitMs ?? undefined,
@@ -243,7 +253,7 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
     assigned: BigInt(s.assigned),
     abandoned: BigInt(s.abandoned),
     transferred: BigInt(s.transferred),
-    serviceLevelState: PB_SERVICE_LEVEL_STATE[s.serviceLevelState],
+    serviceLevelState: pbEnum(PB_SERVICE_LEVEL_STATE, s.serviceLevelState),
     overCapacity: s.overCapacity,
     open: s.open,
     serviceLevelTarget: s.serviceLevelTarget,
@@ -253,7 +263,7 @@ export function queueStatsToProto(s: QueueStats): PbQueueStats {
 export function agentStatsToProto(s: AgentStats): PbAgentStats {
   return {
     agentId: s.agentId,
-    presence: PB_PRESENCE[s.presence],
+    presence: pbEnum(PB_PRESENCE, s.presence),
     busy: s.busy,
     handled: BigInt(s.handled),
     open: s.open,
@@ -373,7 +383,7 @@ export function eventToProto(p: PublishedEvent): Event {
         conversationId: e.conversationId,
         agentId: e.agentId,
         queueId: e.queueId,
-        outcome: PB_OUTCOME[e.outcome],
+        outcome: pbEnum(PB_OUTCOME, e.outcome),
         handleMs: e.handleMs,
         participants: e.participants.slice(),
       };
@@ -385,7 +395,11 @@ export function eventToProto(p: PublishedEvent): Event {
       out.wrapUpEnded = { agentId: e.agentId };
       break;
     case 'presence_changed':
-      out.presenceChanged = { agentId: e.agentId, presence: PB_PRESENCE[e.presence], reason: e.reason };
+      out.presenceChanged = {
+        agentId: e.agentId,
+        presence: pbEnum(PB_PRESENCE, e.presence),
+        reason: e.reason,
+      };
       break;
     case 'alert':
       out.alert = { alert: e.alert, queueId: e.queueId, agentId: e.agentId, value: e.value };
