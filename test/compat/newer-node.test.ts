@@ -60,6 +60,26 @@ describe('a newer node’s messages, read by this build', () => {
     expect('calls' in body && body.calls).toHaveLength(5);
   });
 
+  it('a forwarded command, query or kind of call this build does not know is refused as UNIMPLEMENTED, saying why', () => {
+    const base = newerCalls().find((c) => c.kind === 'submit') as RpcRequest & { kind: 'submit' };
+    const unknownCommand = { ...base, env: { ...base.env, cmd: { type: 'pause_queue', queueId: 'q' } } };
+    const unknownQuery = { kind: 'query', tenant: base.tenant, q: { type: 'queue_forecast' }, hops: 1 };
+    const unknownKind = { kind: 'replay', tenant: base.tenant, hops: 1 };
+    for (const [call, field] of [
+      [unknownCommand, 'cmd.type'],
+      [unknownQuery, 'q.type'],
+      [unknownKind, 'kind'],
+    ] as const) {
+      const err = checkForwardedCall(call as never);
+      expect(err, field).toMatchObject({ code: 'SB_ERR_NOT_IMPLEMENTED', field });
+      expect(err?.message).toMatch(/not known to the build of the tenant's owner/);
+    }
+    // A malformed command is still the caller's error.
+    expect(checkForwardedCall({ ...base, env: { ...base.env, cmd: { type: 7 } } } as never)).toMatchObject({
+      code: 'SB_ERR_INVALID_ARGUMENT',
+    });
+  });
+
   it('event messages with fields this build does not know decode to the same events', () => {
     const [first] = messages(newest, 'jetstream/events.msgs');
     const b = decodeEventBatch((first as { data: Uint8Array }).data);

@@ -8,8 +8,10 @@
  * check costs the Enqueue path a few pattern tests. Configuration commands (rare) are checked by taking
  * them back to their API message and through the API's own validation.
  */
+
+import type { Query } from '../../engine/api.js';
 import type { AgentConfig, CustomerConfig, QueueConfig, RoutingConfig } from '../../engine/types.js';
-import { isSwitchboardError } from '../../errors/catalogue.js';
+import { isSwitchboardError, SwitchboardError } from '../../errors/catalogue.js';
 import { agentToProto, customerToProto, queueToProto, routingConfigToProto } from '../to-proto.js';
 import { toAgentConfig } from './agent.js';
 import {
@@ -25,6 +27,40 @@ import { toCustomerConfig } from './customer.js';
 import { MAX_PAGE_SIZE } from './page.js';
 import { toQueueConfig } from './queue.js';
 import { toRoutingConfig } from './routing.js';
+
+/**
+ * A forwarded call asks for something this build does not have (a command type, a query, a kind of
+ * call): in a rolling upgrade, a newer node's call reaching an owner still on the older build. Not the
+ * client's mistake, so not INVALID_ARGUMENT: UNIMPLEMENTED, saying why and what to do.
+ */
+export function unknownToThisBuild(field: string, value: unknown): never {
+  throw new SwitchboardError(
+    'SB_ERR_NOT_IMPLEMENTED',
+    `${field}: ${JSON.stringify(String(value)).slice(0, 80)} is not known to the build of the tenant's owner (an older node during a rolling upgrade?): retry once every node runs the new build`,
+    field,
+  );
+}
+
+/** Every query this build answers (a `Record` so that adding a query type without listing it fails to compile). */
+const QUERY_TYPES: Readonly<Record<Query['type'], true>> = {
+  conversation: true,
+  agent_conversations: true,
+  list_waiting: true,
+  queue_stats: true,
+  all_queue_stats: true,
+  agent_stats: true,
+  all_agent_stats: true,
+  agent: true,
+  queue: true,
+  customer: true,
+  list_agents: true,
+  list_queues: true,
+  ids: true,
+  routing_config: true,
+  lint: true,
+  digest: true,
+  open_conversations: true,
+};
 
 /** Envelope ids the service makes (`enqueue:<id>`, `r:<request id>`, `<type>:c:<id>`, `<type>:<boot>:<n>`). */
 const ENVELOPE_ID_RE = /^[\x21-\x7e]{1,300}$/;
@@ -60,6 +96,10 @@ export function checkForwardedQuery(tenant: unknown, q: unknown): void {
   if (typeof q !== 'object' || q === null || typeof (q as Fields).type !== 'string') {
     invalid('q', 'must be a query');
   }
+  // Before: an unknown type reached the engine, which answered nothing (`{ ok: true }` without a
+  // result), and the asking node failed the call as an internal error.
+  if (!Object.hasOwn(QUERY_TYPES, (q as Fields).type as string))
+    unknownToThisBuild('q.type', (q as Fields).type);
   const { after, limit } = q as Fields;
   if (after !== undefined) checkId(after, 'q.after');
   if (limit !== undefined) checkInt(limit, 'q.limit', 1, MAX_PAGE_SIZE);
@@ -122,7 +162,8 @@ function checkCommand(c: Fields): void {
       // Harmless: the owner stamps it with its own clock, so it only runs timers due by then.
       return;
     default:
-      invalid('cmd.type', 'is not a command the API sends');
+      if (typeof c.type !== 'string') invalid('cmd.type', 'is not a command the API sends');
+      unknownToThisBuild('cmd.type', c.type);
   }
 }
 

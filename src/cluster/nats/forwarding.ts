@@ -23,6 +23,7 @@ import {
   checkForwardedDelete,
   checkForwardedQuery,
   checkForwardedSubmit,
+  unknownToThisBuild,
 } from '../../api/validate/forwarded.js';
 import type { Query, QueryResult } from '../../engine/api.js';
 import type { ApplyResult, CommandEnvelope } from '../../engine/types.js';
@@ -118,8 +119,9 @@ export function decodeForwarded(data: Uint8Array): { calls: RpcRequest[]; batch:
 }
 
 /**
- * Why the owner refuses a forwarded call as one no node would have sent (`SB_ERR_INVALID_ARGUMENT`
- * naming the field), or null: the checks the API makes of its own callers.
+ * Why the owner refuses a forwarded call, or null: the checks the API makes of its own callers
+ * (`SB_ERR_INVALID_ARGUMENT` naming the field: no node would have sent it), and `SB_ERR_NOT_IMPLEMENTED`
+ * for a command, query or kind of call this build does not know (a newer node's, in a rolling upgrade).
  */
 export function checkForwardedCall(
   req: RpcRequest,
@@ -128,7 +130,7 @@ export function checkForwardedCall(
     if (req.kind === 'submit') checkForwardedSubmit(req.tenant, req.env);
     else if (req.kind === 'query') checkForwardedQuery(req.tenant, req.q);
     else if (req.kind === 'delete') checkForwardedDelete(req.tenant, req.force);
-    else throw new SwitchboardError('SB_ERR_INVALID_ARGUMENT', 'kind: not submit, query or delete', 'kind');
+    else unknownToThisBuild('kind', (req as { kind?: unknown }).kind);
     return null;
   } catch (e) {
     return isSwitchboardError(e)
