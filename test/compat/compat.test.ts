@@ -24,11 +24,13 @@ import type { CommandEnvelope } from '../../src/engine/types.js';
 import { startNode } from '../../src/node.js';
 import { COMPAT_ROOT, type CorpusManifest, corpusNames, readJson } from './corpus.js';
 import {
+  bsonDocuments,
   commandBatches,
   eventLine,
   jetStreamSnapshot,
   kvSummary,
   messages,
+  mongoSnapshot,
   rpcSummary,
   storedEvents,
 } from './read-corpus.js';
@@ -160,6 +162,22 @@ for (const name of corpusNames(readdirSync(COMPAT_ROOT))) {
       for (const b of batches) if (b.seq > snap.seq) for (const e of b.commands) engine.apply(e);
       expect(engine.digest()).toBe(expectedDigest(manifest));
     });
+
+    it.runIf(existsSync(join(dir, 'mongo')))(
+      'its MongoDB snapshot documents (chunked and inline) decode and restore to its digest',
+      () => {
+        const expected = readJson<{ snapshotSeq: number }>(join(dir, 'expected.json'));
+        for (const layout of ['chunked', 'inline']) {
+          const snap = mongoSnapshot(join(dir, 'mongo', layout), tenant);
+          expect(snap.seq, layout).toBe(expected.snapshotSeq);
+          expect(snap.digest, layout).toBe(manifest.snapshot.digest);
+          expect(restoreEngine(snap.snapshot).digest(), layout).toBe(manifest.snapshot.digest);
+        }
+        expect(bsonDocuments(join(dir, 'mongo', 'chunked', 'snapshot_chunks.bson')).length).toBeGreaterThan(
+          1,
+        );
+      },
+    );
 
     it('its event messages decode to the recorded events, each one a watcher can be sent', async () => {
       const { eventToProto } = await import('../../src/api/to-proto.js');

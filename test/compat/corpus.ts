@@ -14,6 +14,7 @@
  *   jetstream/events.msgs    SB_EVENTS: the event messages of the batches after the snapshot
  *   cluster/rpc.msgs         forwarded calls between two nodes (sb.rpc.<node>) and their answers
  *   cluster/kv.msgs          KV_SB_NODES and KV_SB_OWNERS values as the nodes wrote them
+ *   mongo/{chunked,inline}/  MongoDB's snapshots / snapshot_chunks documents (mongodump `.bson` form)
  *   expected.json          what the cluster payloads decode to (events, forwarded calls, KV values)
  * ```
  *

@@ -3,8 +3,10 @@
  * adapters read the servers' messages with — and sums up what they hold. The generator records these
  * summaries (`expected.json`); every later build must decode the bytes to the same ones.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BSON } from 'mongodb';
+import { type ChunkDoc, type HeadDoc, snapshotOfDocs } from '../../src/cluster/mongo/snapshot-store.js';
 import { batchOfMessage } from '../../src/cluster/nats/command-log.js';
 import { decodeEventBatch, unpackEventBatch } from '../../src/cluster/nats/events.js';
 import {
@@ -47,6 +49,29 @@ export function jetStreamSnapshot(msgs: readonly StoredMessage[], partition: str
     if (i !== null) parts[i] = m.data;
   }
   return snapshotOfChunks(partition, head, parts);
+}
+
+/** The documents of a mongodump-style `.bson` file (BSON documents one after another). */
+export function bsonDocuments<T>(path: string): T[] {
+  if (!existsSync(path)) return [];
+  const buf = readFileSync(path);
+  const out: T[] = [];
+  for (let off = 0; off < buf.length; ) {
+    const len = buf.readInt32LE(off);
+    out.push(BSON.deserialize(buf.subarray(off, off + len)) as T);
+    off += len;
+  }
+  return out;
+}
+
+/** The snapshot a MongoDB dump (`mongo/<layout>/snapshots.bson` + `snapshot_chunks.bson`) holds. */
+export function mongoSnapshot(dir: string, partition: string): StoredSnapshot {
+  const head = bsonDocuments<HeadDoc>(join(dir, 'snapshots.bson')).find((h) => h._id === partition);
+  if (!head) throw new Error(`no head document for ${partition} in ${dir}`);
+  const chunks = bsonDocuments<ChunkDoc>(join(dir, 'snapshot_chunks.bson'))
+    .filter((c) => c.partition === partition && c.seq === head.seq && c.saveId === head.saveId)
+    .sort((a, b) => a.i - b.i);
+  return snapshotOfDocs(partition, head, chunks);
 }
 
 /** The events the `SB_EVENTS` messages hold, in order. */

@@ -3,7 +3,8 @@
  * adapters: the embedded data directory through `FileCommandLog` / `FileSnapshotStore`, the cluster's
  * payloads through `JetStreamCommandLog`, `JetStreamSnapshotStore`, `JetStreamEventPublisher`,
  * `KvOwnership` and two `ClusterPartitionRouter`s forwarding to each other on a real `nats-server`, read
- * back from the server as stored. Run it only when a format changed on purpose (README.md here):
+ * back from the server as stored, and MongoDB's documents through `MongoSnapshotStore` (FerretDB, or
+ * `MONGO_URL`). Run it only when a format changed on purpose (README.md here):
  *
  *   SB_COMPAT_NEW=$(date -u +%F) npx vitest run test/compat
  *
@@ -14,8 +15,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { BSON, MongoClient } from 'mongodb';
 import { FileCommandLog } from '../../src/cluster/embedded/file-command-log.js';
 import { FileSnapshotStore } from '../../src/cluster/embedded/file-snapshot-store.js';
+import { MongoSnapshotStore } from '../../src/cluster/mongo/snapshot-store.js';
 import { JetStreamCommandLog } from '../../src/cluster/nats/command-log.js';
 import { JetStreamEventPublisher } from '../../src/cluster/nats/events.js';
 import { ClusterPartitionRouter } from '../../src/cluster/nats/forwarding.js';
@@ -31,6 +34,7 @@ import type {
   PartitionRouter,
   PublishedEvent,
 } from '../../src/host/router.js';
+import { mongoTarget, startMongo } from '../support/ferretdb.js';
 import { startNatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait-for.js';
 import {
@@ -185,6 +189,55 @@ class EngineRouter implements PartitionRouter {
   }
 }
 
+/**
+ * MongoDB's documents through `MongoSnapshotStore`, chunked (64 KiB) and inline, in mongodump's `.bson`
+ * form (the documents one after another): `<dir>/mongo/{chunked,inline}/{snapshots,snapshot_chunks}.bson`.
+ */
+export async function writeMongo(
+  dir: string,
+  plan: Pick<DayPlan, 'snapshotAt' | 'snapshotDigest' | 'snapshot'>,
+  snapshotJson: string,
+  /** The snapshot's seq: the `SB_COMMANDS` stream seq of its last batch, as in a cluster with MongoDB. */
+  seq: number,
+): Promise<void> {
+  const file = (p: string, data: Uint8Array) => {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), data);
+  };
+  const target = mongoTarget();
+  if (target.kind === 'none') throw new Error(`a new corpus needs a MongoDB-wire server: ${target.reason}`);
+  const mongo = await startMongo(target);
+  const client = new MongoClient(mongo.url);
+  try {
+    const db = `sbcompat${process.pid}`;
+    const stored = {
+      partition: CORPUS_TENANT,
+      seq,
+      takenAt: plan.snapshotAt,
+      digest: plan.snapshotDigest,
+      snapshot: plan.snapshot,
+      snapshotJson,
+    };
+    for (const [prefix, opts] of [
+      ['chunked', { inlineLimitBytes: 64 * 1024, chunkBytes: 64 * 1024 }],
+      ['inline', {}],
+    ] as const) {
+      const store = await MongoSnapshotStore.connect(mongo.url, { db, prefix: `${prefix}_`, ...opts });
+      await store.save(stored);
+      await store.close();
+      for (const coll of ['snapshots', 'snapshot_chunks']) {
+        const docs = await client.db(db).collection(`${prefix}_${coll}`).find({}).sort({ _id: 1 }).toArray();
+        if (docs.length > 0)
+          file(`mongo/${prefix}/${coll}.bson`, Buffer.concat(docs.map((d) => BSON.serialize(d))));
+      }
+    }
+    await client.db(db).dropDatabase();
+  } finally {
+    await client.close().catch(() => {});
+    await mongo.cleanup();
+  }
+}
+
 /** Writes `test/compat/<name>/`. */
 export async function writeCorpus(name: string): Promise<string> {
   const dir = join(COMPAT_ROOT, name);
@@ -323,6 +376,9 @@ export async function writeCorpus(name: string): Promise<string> {
     for (const c of conns) await c.close().catch(() => {});
     await server.cleanup();
   }
+
+  // 3. MongoDB's documents.
+  await writeMongo(dir, plan, snapshotJson, expected.snapshotSeq as number);
 
   const commit = (() => {
     try {

@@ -39,7 +39,8 @@ export interface MongoSnapshotOptions {
   chunkBytes?: number;
 }
 
-interface HeadDoc {
+/** A partition's head document in `snapshots`. */
+export interface HeadDoc {
   _id: string;
   seq: number;
   takenAt: number;
@@ -53,7 +54,8 @@ interface HeadDoc {
   saveId?: string;
 }
 
-interface ChunkDoc {
+/** One chunk of a large snapshot in `snapshot_chunks`. */
+export interface ChunkDoc {
   _id: string;
   partition: string;
   seq: number;
@@ -64,6 +66,33 @@ interface ChunkDoc {
 
 const MAJORITY = { writeConcern: { w: 'majority' as const } };
 const MB = 1024 * 1024;
+
+/**
+ * The snapshot a head document and its chunks hold (the head's chunks: its seq and save id, in index
+ * order). The one decoder of the MongoDB store: `load` and the compatibility corpus (`test/compat`).
+ */
+export function snapshotOfDocs(partition: string, head: HeadDoc, parts: readonly ChunkDoc[]): StoredSnapshot {
+  let payload: Uint8Array;
+  if (head.data) {
+    payload = head.data.buffer;
+  } else {
+    if (parts.length !== head.chunks || parts.some((p, i) => p.i !== i)) {
+      throw new Error(
+        `snapshot of ${partition} at seq ${head.seq}: expected ${head.chunks} chunks, found ${parts.length}`,
+      );
+    }
+    payload = Buffer.concat(parts.map((p) => p.data.buffer));
+  }
+  if (payload.length !== head.bytes) {
+    throw new Error(
+      `snapshot of ${partition} at seq ${head.seq}: ${payload.length} bytes, expected ${head.bytes}`,
+    );
+  }
+  return loadedSnapshot(
+    { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
+    Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
+  );
+}
 
 /** MongoDB snapshot store. Construct with {@link MongoSnapshotStore.connect}. */
 export class MongoSnapshotStore implements SnapshotStore {
@@ -172,30 +201,15 @@ export class MongoSnapshotStore implements SnapshotStore {
   async load(partition: string): Promise<StoredSnapshot | null> {
     const head = await this.heads.findOne({ _id: partition });
     if (!head) return null;
-    let payload: Uint8Array;
-    if (head.data) {
-      payload = head.data.buffer;
-    } else {
-      const parts = await this.chunks
-        .find(head.saveId ? { partition, seq: head.seq, saveId: head.saveId } : { partition, seq: head.seq })
-        .sort({ i: 1 })
-        .toArray();
-      if (parts.length !== head.chunks || parts.some((p, i) => p.i !== i)) {
-        throw new Error(
-          `snapshot of ${partition} at seq ${head.seq}: expected ${head.chunks} chunks, found ${parts.length}`,
-        );
-      }
-      payload = Buffer.concat(parts.map((p) => p.data.buffer));
-    }
-    if (payload.length !== head.bytes) {
-      throw new Error(
-        `snapshot of ${partition} at seq ${head.seq}: ${payload.length} bytes, expected ${head.bytes}`,
-      );
-    }
-    return loadedSnapshot(
-      { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
-      Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
-    );
+    const parts = head.data
+      ? []
+      : await this.chunks
+          .find(
+            head.saveId ? { partition, seq: head.seq, saveId: head.saveId } : { partition, seq: head.seq },
+          )
+          .sort({ i: 1 })
+          .toArray();
+    return snapshotOfDocs(partition, head, parts);
   }
 
   async close(): Promise<void> {
