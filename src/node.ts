@@ -211,6 +211,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       maxInflightPerTenant: config.maxInflightPerTenant,
       // Cluster mode resumes from SB_EVENTS (with --event-stream off, from the owner's history).
       eventHistory: ports.mode === 'embedded' || config.eventStream !== 'on' ? config.eventHistory : 0,
+      // Embedded: a graceful stop saves it there for the next start (its final snapshots trim the logs).
+      ...(ports.mode === 'embedded'
+        ? { eventHistoryFile: join(resolve(config.dataDir), 'event-history.jsonl') }
+        : {}),
       maxLoopLagMs: config.maxLoopLagMs,
       customerLimit: config.customerLimit,
       snapshotEveryCommands: config.snapshotEvery,

@@ -104,6 +104,7 @@ const EVENTS_QUERY = [
   'types',
   'resumeAfterSeq',
   'resumeAfterIndex',
+  'resumeAfterIncarnation',
 ] as const;
 const SHUTTING_DOWN = 'the node is shutting down: retry with the same request id (another node answers)';
 
@@ -420,16 +421,25 @@ export class HttpApiServer {
       const ctx = contextOf(req);
       // As for other routes: who is asking comes before what the request says.
       this.service.auth.authenticate(ctx.token);
-      const { resumeAfterSeq, resumeAfterIndex, ...params } = checkQuery(query, EVENTS_QUERY, ['types']);
+      const { resumeAfterSeq, resumeAfterIndex, resumeAfterIncarnation, ...params } = checkQuery(
+        query,
+        EVENTS_QUERY,
+        ['types'],
+      );
       const watch = WatchEventsRequest.fromJSON({ tenant, ...params });
       // The standard SSE resume: a reconnecting EventSource sends the id of the last event it got, which
       // wins over the query's position (the URL it reconnects to is the first one).
       const lastEventId = req.headers['last-event-id'];
       if (typeof lastEventId === 'string' && lastEventId.trim() !== '') {
-        const m = /^\s*(\d{1,16})(?::(\d{1,9}))?\s*$/.exec(lastEventId);
-        if (!m) invalid('Last-Event-ID', 'must be an event id as sent, <seq>:<index> (or <seq>)');
+        const m = /^\s*(\d{1,16})(?::(\d{1,9}))?(?:@(\d{1,16}))?\s*$/.exec(lastEventId);
+        if (!m)
+          invalid(
+            'Last-Event-ID',
+            'must be an event id as sent, <seq>:<index>@<incarnation> (or <seq>:<index>, <seq>)',
+          );
         watch.resumeAfterSeq = BigInt(m[1] as string);
         watch.resumeAfterIndex = m[2] === undefined ? undefined : Number(m[2]);
+        watch.resumeAfterIncarnation = m[3] === undefined ? undefined : BigInt(m[3]);
       } else {
         if (resumeAfterSeq !== undefined) {
           if (typeof resumeAfterSeq !== 'string' || !/^-?\d{1,16}$/.test(resumeAfterSeq))
@@ -440,6 +450,14 @@ export class HttpApiServer {
           if (typeof resumeAfterIndex !== 'string' || !/^-?\d{1,9}$/.test(resumeAfterIndex))
             invalid('resumeAfterIndex', 'must be an index within the batch (an integer from 0)');
           watch.resumeAfterIndex = Number(resumeAfterIndex);
+        }
+        if (resumeAfterIncarnation !== undefined) {
+          if (typeof resumeAfterIncarnation !== 'string' || !/^-?\d{1,16}$/.test(resumeAfterIncarnation))
+            invalid(
+              'resumeAfterIncarnation',
+              "must be the tenant's incarnation as the events carry it (an integer)",
+            );
+          watch.resumeAfterIncarnation = BigInt(resumeAfterIncarnation);
         }
       }
       const filter = this.service.eventFilter(watch, ctx);
@@ -460,7 +478,8 @@ export class HttpApiServer {
         (e: PublishedEvent) => {
           if (cut) return;
           // `id:` = the event's position: a reconnecting EventSource sends it back as Last-Event-ID.
-          const text = `id: ${e.seq}:${e.index}\nevent: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`;
+          const id = e.incarnation ? `${e.seq}:${e.index}@${e.incarnation}` : `${e.seq}:${e.index}`;
+          const text = `id: ${id}\nevent: ${e.event.type}\ndata: ${JSON.stringify(PbEvent.toJSON(eventToProto(e)))}\n\n`;
           const bytes = Buffer.byteLength(text);
           const slow = res.writableLength > this.watchBufferBytes;
           if (slow || !unsent.take(bytes)) {

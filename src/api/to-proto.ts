@@ -287,7 +287,13 @@ export function lintFindingToProto(f: LintFinding): PbLintFinding {
 
 /** One engine event as a proto `Event` (the oneof field is named after the event type, camelCased). */
 export function eventToProto(p: PublishedEvent): Event {
-  const out: Event = { tenant: p.tenant, seq: BigInt(p.seq), atMs: ms64(p.at), index: p.index ?? 0 };
+  const out: Event = {
+    tenant: p.tenant,
+    seq: BigInt(p.seq),
+    atMs: ms64(p.at),
+    index: p.index ?? 0,
+    incarnation: BigInt(p.incarnation ?? 0),
+  };
   const e: EngineEvent = p.event;
   switch (e.type) {
     case 'offered':

@@ -92,6 +92,18 @@ export interface StoredSnapshot {
   seq: number;
   takenAt: number;
   digest: string;
+  /**
+   * The tenant's incarnation (the time of its log's first command; see `checkIncarnation` in
+   * `host/event-history.ts`), carried from snapshot to snapshot since the log's first batch is trimmed.
+   * Absent: unknown (a snapshot written before incarnations were recorded).
+   */
+  incarnation?: number;
+  /**
+   * How many events batch `seq` published (the index after its last), when the node knew it (its event
+   * history held the batch): an embedded node refilling its history after a restart from the log tail
+   * after this snapshot then also resumes a watch whose last event was the batch's last. Absent: unknown.
+   */
+  lastBatchEvents?: number;
   snapshot: EngineSnapshot;
   /**
    * `JSON.stringify(snapshot)`, when the producer already has it (the host gets it from the worker):
@@ -163,7 +175,7 @@ export function* byteChunks(
  * a takeover, every other partition of the node included.
  */
 export function loadedSnapshot(
-  meta: Pick<StoredSnapshot, 'partition' | 'seq' | 'takenAt' | 'digest'>,
+  meta: Pick<StoredSnapshot, 'partition' | 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'>,
   json: string,
 ): StoredSnapshot {
   let parsed: EngineSnapshot | undefined;

@@ -61,8 +61,8 @@ export class EventBus {
   }
 
   /** The partition was loaded with its log at `seq` (see `EventHistory.loaded`). */
-  loaded(tenant: string, seq: number): void {
-    this.history.loaded(tenant, seq);
+  loaded(tenant: string, seq: number, incarnation = 0): void {
+    this.history.loaded(tenant, seq, incarnation);
   }
 
   /** The tenant's events after `after` from the history (see `EventHistory.backfill`). */
@@ -122,14 +122,18 @@ export class EventBus {
       this.history.add(tenant, seq, first + i, at, events[i] as EngineEvent);
     const set = this.byTenant.get(tenant);
     if (!set) return;
+    const incarnation = this.history.incarnationOf(tenant);
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as EngineEvent;
       const index = first + i;
       let published: PublishedEvent | null = null;
       for (const sub of set) {
         if (!matches(sub.filter, event)) continue;
-        published ??=
-          rederived > 0 ? { tenant, seq, index, at, event, rederived } : { tenant, seq, index, at, event };
+        if (!published) {
+          published = { tenant, seq, index, at, event };
+          if (incarnation !== 0) published.incarnation = incarnation;
+          if (rederived > 0) published.rederived = rederived;
+        }
         try {
           sub.fn(published);
         } catch {

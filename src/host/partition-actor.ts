@@ -250,8 +250,14 @@ export class PartitionActors {
         replayed = 0;
         recovered = [];
         left = [];
+        // The history refill: every event the batches published live, numbered as the bus numbers them.
+        const keep = item.tailEvents ?? 0;
+        const tail: { batch: number; index: number; at: number; events: EngineEvent[] }[] = [];
+        let tailEvents = 0;
+        let tailHead = 0;
         for (let b = 0; b < item.batches.length; b++) {
           const batch = item.batches[b] as CommandEnvelope[];
+          let index = 0;
           for (let c = 0; c < batch.length; c++) {
             const env = batch[c] as CommandEnvelope;
             pos++;
@@ -272,6 +278,21 @@ export class PartitionActors {
               };
             }
             replayed++;
+            if (keep > 0 && r.ok && !r.duplicate && r.events.length > 0) {
+              tail.push({ batch: b, index, at: env.at, events: r.events });
+              index += r.events.length;
+              tailEvents += r.events.length;
+              // Whole entries beyond the bound go as the replay passes them (the front one is cut below).
+              while (tailEvents - (tail[tailHead] as { events: EngineEvent[] }).events.length >= keep) {
+                tailEvents -= (tail[tailHead] as { events: EngineEvent[] }).events.length;
+                tail[tailHead] = undefined as unknown as (typeof tail)[number];
+                tailHead++;
+                if (tailHead > 4096 && tailHead * 2 > tail.length) {
+                  tail.splice(0, tailHead);
+                  tailHead = 0;
+                }
+              }
+            }
             if (wanted?.has(env.id) && r.ok && !r.duplicate && r.events.length > 0) {
               recovered.push({
                 batch: b,
@@ -285,8 +306,17 @@ export class PartitionActors {
         }
         this.progress.outside();
         this.engines.set(item.partition, engine);
+        const kept = keep > 0 ? tail.slice(tailHead) : undefined;
+        const front = kept?.[0];
+        if (front && tailEvents > keep) {
+          const cut = tailEvents - keep;
+          kept[0] = { ...front, index: front.index + cut, events: front.events.slice(cut) };
+        }
         return {
           kind: 'load',
+          ...(kept
+            ? { tail: kept, ...(tailHead > 0 || tailEvents > keep ? { tailCut: true as const } : {}) }
+            : {}),
           digest: engine.digest(),
           nextTimerAt: engine.nextTimerAt(),
           now: engine.now,

@@ -45,7 +45,8 @@ import type {
 import { SwitchboardError } from '../errors/catalogue.js';
 import type { NodeMetrics } from '../metrics/index.js';
 import { EventBus } from './event-bus.js';
-import type { BackfillTo, EventPosition } from './event-history.js';
+import type { BackfillTo, EventPosition, SavedTenantHistory } from './event-history.js';
+import { saveEventHistory, takeEventHistory } from './event-history-file.js';
 import { LoopLag } from './loop-lag.js';
 import { type Part, PartitionState, type Pending } from './partition-state.js';
 import type { HostEngineOptions, HostItem, HostResult, InjectedBug, LoggedCommand } from './protocol.js';
@@ -72,6 +73,12 @@ export interface PartitionHostOptions {
    * oldest evicted first; 0 (the default here) = none.
    */
   eventHistory?: number;
+  /**
+   * Embedded: where a graceful stop saves the event history (its final snapshots trim the logs it could
+   * be re-derived from) and the next start reads it back, once (`<data dir>/event-history.jsonl`).
+   * Absent: not saved; a start refills the history only from the log tails its loads replay.
+   */
+  eventHistoryFile?: string;
   /**
    * The same for one tenant (default a quarter of `maxInflight`): a tenant flooding the node is refused
    * at its own limit while the others still get in, instead of taking every slot of the node.
@@ -191,6 +198,9 @@ export class PartitionHost {
   /** Partitions with durable state (embedded: a log file exists); others answer queries from a blank engine. */
   private readonly known = new Set<string>();
   private readonly bus: EventBus;
+  /** What the last graceful stop saved of the event history, by tenant, until each tenant's first load. */
+  private savedHistory = new Map<string, SavedTenantHistory>();
+  private readonly historyFile: string | null;
   private readonly maxInflight: number;
   private readonly maxInflightPerTenant: number;
   /** Orphans (see `fail`) of partitions whose reload failed, for their next load. */
@@ -243,6 +253,7 @@ export class PartitionHost {
 
   constructor(opts: PartitionHostOptions) {
     this.bus = new EventBus(opts.eventHistory ?? 0);
+    this.historyFile = opts.eventHistoryFile ?? null;
     this.ports = opts.ports;
     this.pool = opts.pool;
     this.maxInflight = opts.maxInflight ?? 20_000;
@@ -295,12 +306,30 @@ export class PartitionHost {
     }
     const names = await this.ports.knownPartitions();
     for (const n of names) this.known.add(n);
+    const historyFile = this.historyFile;
+    if (historyFile && this.bus.history.limit > 0) {
+      const t0 = performance.now();
+      const { tenants, damaged } = await takeEventHistory(historyFile);
+      this.savedHistory = tenants;
+      if (damaged !== null)
+        this.logger?.warn(
+          { file: historyFile, damaged },
+          'saved event history partly unreadable: ignored from there',
+        );
+      if (tenants.size > 0)
+        this.logger?.info(
+          { file: historyFile, tenants: tenants.size, ms: Math.round(performance.now() - t0) },
+          'saved event history read',
+        );
+    }
     // Bounded parallelism: each load reads a snapshot and a log tail.
     const queue = [...names];
     const loaders = Array.from({ length: Math.min(8, queue.length) }, async () => {
       for (let n = queue.shift(); n !== undefined; n = queue.shift()) await this.ensureLoaded(n);
     });
     await Promise.all(loaders);
+    // Tenants saved but not loaded (none with every known partition loaded above): nothing to refill.
+    this.savedHistory.clear();
     this.snapshotTimer = setInterval(
       () => this.snapshotIdle(),
       Math.min(MAX_TIMER_MS, Math.max(1000, this.snapshotEveryMs / 4)),
@@ -820,6 +849,39 @@ export class PartitionHost {
     if (how !== 'exit_once') this.injectedBugs.push({ slot: part.slot, item });
   }
 
+  /**
+   * Graceful stop, after the final snapshots: saves the event history for the next start (see
+   * `eventHistoryFile`). Each tenant's history is complete up to its log's durable end once everything
+   * it appended was released. Failing to save costs only the history's reach (logged).
+   */
+  private async saveHistory(): Promise<void> {
+    if (!this.historyFile || this.bus.history.limit <= 0) return;
+    for (const p of this.parts.values()) {
+      const st = p.state;
+      if (st.status === 'ready' && st.unreleased.length === 0 && st.appendsInFlight === 0)
+        this.bus.history.loaded(p.name, st.lastSeq, st.incarnation ?? 0);
+    }
+    const t0 = performance.now();
+    try {
+      const tenants = this.bus.history.save();
+      const bytes = await saveEventHistory(this.historyFile, tenants);
+      this.logger?.info(
+        {
+          file: this.historyFile,
+          events: this.bus.history.size,
+          bytes,
+          ms: Math.round(performance.now() - t0),
+        },
+        'event history saved for the next start',
+      );
+    } catch (err) {
+      this.logger?.warn(
+        { err, file: this.historyFile },
+        'event history not saved: the next start refills it from the log tails only',
+      );
+    }
+  }
+
   /** Slot index hosting a tenant (tests and diagnostics). */
   slotOf(tenant: string): number | null {
     return this.parts.get(tenant)?.slot ?? null;
@@ -868,6 +930,7 @@ export class PartitionHost {
     for (const t of this.giveUps.values()) clearTimeout(t);
     this.giveUps.clear();
     this.loopLag?.stop();
+    await this.saveHistory();
     // What a flood held back is said before the node goes.
     this.repeated.close();
     await this.pool.close();
@@ -1057,6 +1120,11 @@ export class PartitionHost {
           return;
         }
         this.known.add(part.name);
+        // The first batch of the tenant's log: its first command's time names this incarnation.
+        if (expected === 0 && st.incarnation === null) {
+          st.incarnation = (envs[0] as CommandEnvelope).at;
+          this.bus.history.setIncarnation(part.name, st.incarnation);
+        }
         // A log whose seqs are not contiguous per partition (JetStream: one sequence for the whole
         // stream) runs one append at a time; the next one must name the seq the server gave this one.
         if (st.appendsInFlight === 0) st.issuedSeq = seq;
@@ -1350,6 +1418,9 @@ export class PartitionHost {
       const epoch = slot.epoch;
       let r: Extract<HostResult, { kind: 'load' }>;
       let rederive = false;
+      let refill = false;
+      /** With no snapshot: the time of the log's first command (the incarnation), null = empty log. */
+      let firstAt: number | null = null;
       let skip: LoggedCommand[] = [];
       // The previous owner may still be saving a snapshot it took before losing the lease, and then
       // trim the log below it; if that trim lands while this node reads the log after an older
@@ -1363,6 +1434,7 @@ export class PartitionHost {
         stopIfReleased();
         batches = [];
         seqs = [];
+        firstAt = null;
         last = stored?.seq ?? 0;
         const loadedSeq = last;
         // The chain: the first batch after the snapshot must name the snapshot's batch as its
@@ -1381,6 +1453,7 @@ export class PartitionHost {
             gap = { snapshotSeq: loadedSeq, resumesAfter: b.prev, firstSeq: b.seq };
             break;
           }
+          if (batches.length === 0 && !stored) firstAt = b.commands[0]?.at ?? null;
           batches.push(b.commands);
           seqs.push(b.seq);
           last = b.seq;
@@ -1433,6 +1506,10 @@ export class PartitionHost {
         // snapshot was saved only once its events were stored, so re-deriving the events of the replayed
         // tail and re-publishing them (same `Nats-Msg-Id`s, deduped by the stream) loses none.
         rederive = this.ports.mode === 'cluster' && batches.length > 0;
+        // A history that does not know the tenant yet (this node's first load of it since it started):
+        // refilled from what the last graceful stop saved and the replayed tail (cluster mode publishes
+        // the tail again instead, see above).
+        refill = !rederive && this.bus.history.limit > 0 && !this.bus.history.knows(part.name);
         skip = this.quarantine.skips(part.name, seqs);
         const answer = await this.call(slot, {
           kind: 'load',
@@ -1445,6 +1522,8 @@ export class PartitionHost {
           unreleased: rederive ? batches.flatMap((b) => b.map((c) => c.id)) : st.orphans,
           skip,
           engine: this.engineOptions,
+          // Embedded: the replay re-derives the events the tail published, for the history's refill.
+          ...(refill && batches.length > 0 ? { tailEvents: this.bus.history.limit } : {}),
         });
         if (answer.kind === 'error' && answer.replayHalted !== undefined && slot.epoch === epoch) {
           this.holdForOperator(part.name, answer.replayHalted, answer.message);
@@ -1474,8 +1553,25 @@ export class PartitionHost {
       }
       st.lastSeq = last;
       st.issuedSeq = last;
-      // The history of resumed watches is complete from here (before the orphans' events below).
-      this.bus.loaded(part.name, last);
+      // The incarnation: recorded with the snapshot; without one, the log's first batch names it (read
+      // from the start here); an empty log gets it with its first append.
+      st.incarnation = stored ? (stored.incarnation ?? 0) : firstAt !== null ? firstAt : null;
+      // The history of resumed watches is complete from here (before the orphans' events below), or,
+      // refilled, from the snapshot on.
+      if (refill) {
+        const saved = this.savedHistory.get(part.name);
+        this.savedHistory.delete(part.name);
+        this.bus.history.refill(
+          part.name,
+          stored?.seq ?? 0,
+          last,
+          st.incarnation ?? 0,
+          (r.tail ?? []).map((c) => ({ ...c, seq: seqs[c.batch] as number })),
+          r.tailCut === true,
+          saved,
+          stored?.lastBatchEvents,
+        );
+      } else this.bus.loaded(part.name, last, st.incarnation ?? 0);
       st.lastAt = r.now;
       st.sinceSnapshot = r.replayed;
       st.lastSnapshotAt = Date.now();
@@ -1625,7 +1721,17 @@ export class PartitionHost {
       if (released()) return; // the caller stops on it
       throw new Error('the worker did not capture the state to seal');
     }
-    await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.pieces));
+    await this.ports.snapshots.save(
+      storedSnapshot(
+        part.name,
+        seq,
+        c.now,
+        c.digest,
+        c.pieces,
+        part.state.incarnation,
+        this.bus.history.eventsOfBatch(part.name, seq),
+      ),
+    );
     this.logger?.warn(
       { tenant: part.name, seq, digest: c.digest },
       'partition sealed: a snapshot at the end of its log leaves the quarantined commands out of every later replay',
@@ -1983,7 +2089,17 @@ export class PartitionHost {
         },
         'snapshot serialised',
       );
-      await this.ports.snapshots.save(storedSnapshot(part.name, seq, c.now, c.digest, c.pieces));
+      await this.ports.snapshots.save(
+        storedSnapshot(
+          part.name,
+          seq,
+          c.now,
+          c.digest,
+          c.pieces,
+          st.incarnation,
+          this.bus.history.eventsOfBatch(part.name, seq),
+        ),
+      );
       st.lastSnapshotAt = Date.now();
       st.snapshotFailed = false;
       // Not after losing the partition during the save: the next owner may be reading the log after an
@@ -2117,6 +2233,8 @@ function storedSnapshot(
   takenAt: number,
   digest: string,
   pieces: readonly Uint8Array[],
+  incarnation: number | null,
+  lastBatchEvents: number | undefined,
 ): StoredSnapshot {
   let parsed: EngineSnapshot | undefined;
   return {
@@ -2124,6 +2242,8 @@ function storedSnapshot(
     seq,
     takenAt,
     digest,
+    ...(incarnation ? { incarnation } : {}),
+    ...(lastBatchEvents !== undefined ? { lastBatchEvents } : {}),
     snapshotChunks: pieces,
     get snapshot(): EngineSnapshot {
       parsed ??= JSON.parse(Buffer.concat(pieces).toString('utf8')) as EngineSnapshot;

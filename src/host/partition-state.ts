@@ -54,6 +54,12 @@ export class PartitionState {
   lastSeq = 0;
   /** Seq of the last append issued (durable or in flight). */
   issuedSeq = 0;
+  /**
+   * The tenant's incarnation (`checkIncarnation` in event-history.ts): set by the load (from the snapshot,
+   * or the log's first batch), or by the first append of an empty log; 0 = unknown (a snapshot from
+   * before incarnations), null = not yet (nothing logged).
+   */
+  incarnation: number | null = null;
   /** Latest command time handed to the worker. */
   lastAt = 0;
   /** Submitted while the partition was loading; handed over once it is ready. */

@@ -57,6 +57,12 @@ export type HostItem =
        */
       skip?: LoggedCommand[];
       /**
+       * Embedded event history (`--event-history`): also return the events of the replayed batches,
+       * the newest this many at most (`tail`), so the history of resumed watches is refilled from the
+       * log after a restart. Absent or 0: none.
+       */
+      tailEvents?: number;
+      /**
        * The node's engine options (`--customer-limit`, the process's hash seed); absent: the engine's
        * defaults. A snapshot saved under another customer limit is checked against its digest first,
        * then takes this one.
@@ -139,6 +145,15 @@ export type HostResult =
       }[];
       /** The logged commands the replay left out (found in `skip`), in log order. */
       left: LoggedCommand[];
+      /**
+       * With `tailEvents`: the events the replayed batches published when they were applied live, each
+       * command's as one entry, in log order, the newest `tailEvents` events at most (an entry may be cut
+       * at its front): `batch` (index in `batches`), `index` of its first event in that batch (numbered as
+       * the event bus numbers a batch's events: over its commands that changed state), `at`.
+       */
+      tail?: { batch: number; index: number; at: number; events: EngineEvent[] }[];
+      /** Events of the replayed batches before `tail`'s first one were left out (`tailEvents`). */
+      tailCut?: true;
     }
   /** The state is captured (`seconds` = how long the partition stood still for it). */
   | { kind: 'snapshot'; now: number; seconds: number }

@@ -17,6 +17,8 @@ export interface PublishedEvent {
   index: number;
   at: number;
   event: EngineEvent;
+  /** The tenant's incarnation (see `checkIncarnation` in event-history.ts); absent = unknown. */
+  incarnation?: number;
   /**
    * Set when re-derived from the log by a (re)load — to that load's number on this node, so a listener
    * can tell two loads apart: the command's events may already have been delivered once (by this node

@@ -289,3 +289,62 @@ it('a token revoked by a reload while the backfill runs ends the stream before t
   expect(w.got.map((e) => e.alert?.queueId)).toEqual(['r0', 'r1']);
   await until('the watcher to go', () => router.subscriberCount === 0);
 });
+
+it('positions name the tenant incarnation (Event.incarnation, SSE id <seq>:<index>@<incarnation>): another one, or none once the tenant has one, is refused', async () => {
+  const router = new InMemoryRouter();
+  router.bus = new EventBus(100);
+  h = await startHarness({ router });
+  // As the host does for a tenant whose incarnation is known (its log's first command at 1234).
+  router.bus.loaded('acme', 0, 1234);
+  router.emitBatch('acme', [alert('i1'), alert('i2')]);
+  router.emitBatch('acme', [alert('i3')]);
+  const all = watch({ resumeAfterSeq: 0n });
+  await until('the events', () => all.got.length === 3);
+  expect(all.got.map((e) => e.incarnation)).toEqual([1234n, 1234n, 1234n]);
+  all.stream.cancel();
+  const ok = watch({ resumeAfterSeq: 1n, resumeAfterIndex: 0, resumeAfterIncarnation: 1234n });
+  await until('the rest', () => ok.got.length === 2);
+  expect(ok.got.map((e) => e.alert?.queueId)).toEqual(['i2', 'i3']);
+  ok.stream.cancel();
+  for (const [req, why] of [
+    [{ resumeAfterSeq: 1n, resumeAfterIndex: 0, resumeAfterIncarnation: 999n }, 'another incarnation'],
+    [{ resumeAfterSeq: 1n, resumeAfterIndex: 0 }, 'does not name the tenant'],
+  ] as const) {
+    const err = await watch(req).error;
+    expect(err.code).toBe(grpc.status.OUT_OF_RANGE);
+    expect(err.details).toContain(why);
+  }
+  const invalid = await watch({ resumeAfterIncarnation: 1234n }).error;
+  expect(invalid.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(invalid.metadata.get('sb-field')).toEqual(['resumeAfterIncarnation']);
+
+  // SSE: the id carries it, and a Last-Event-ID as sent resumes; another incarnation or none is 410.
+  const sse = async (lastEventId: string) => {
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${h!.httpPort}/v1/tenants/acme/events`, {
+      headers: { authorization: `Bearer ${TOKENS.acme}`, 'last-event-id': lastEventId },
+      signal: ac.signal,
+    });
+    if (res.status !== 200) return { status: res.status, ids: [] as string[] };
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while ((text.match(/^id: /gm) ?? []).length < 2) {
+      const { value } = await reader.read();
+      text += Buffer.from(value as Uint8Array).toString();
+    }
+    ac.abort();
+    return { status: 200, ids: [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]).slice(0, 2) };
+  };
+  expect(await sse('0')).toEqual({ status: 200, ids: ['1:0@1234', '1:1@1234'] });
+  expect(await sse('1:0@1234')).toEqual({ status: 200, ids: ['1:1@1234', '2:0@1234'] });
+  expect((await sse('1:1@1233')).status).toBe(410);
+  expect((await sse('1:1')).status).toBe(410);
+  const q = await http(
+    h,
+    'GET',
+    '/v1/tenants/acme/events?resumeAfterSeq=1&resumeAfterIndex=1&resumeAfterIncarnation=7',
+    undefined,
+    TOKENS.acme,
+  );
+  expect(q.status).toBe(410);
+});

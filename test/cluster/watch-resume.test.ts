@@ -165,3 +165,39 @@ it('a position past the stored events, or before the oldest kept once the stream
   expect(ids(recent.got)).toEqual(['59:0', '60:0']);
   recent.stop();
 });
+
+it('a position of a deleted tenant is refused once the tenant is created again: SB_EVENTS messages carry the incarnation', async () => {
+  const { pub, service } = await node('d');
+  // Another tenant's message first: the purge below then leaves the stream's first_seq at 1, as in a
+  // stream that has dropped nothing (else the position is refused as older than what was dropped).
+  pub.publishBatch('globex', 1, batch(1, 1), 5);
+  await pub.flush('globex');
+  for (let seq = 1; seq <= 5; seq++) pub.publishBatch('acme', seq, batch(seq, 2), 111);
+  await pub.flush('acme');
+  const before = resumed(service, { seq: 2, index: 1, incarnation: 111 });
+  await until('the first life', () => before.got.length === 6);
+  expect(before.got.every((e) => e.incarnation === 111)).toBe(true);
+  before.stop();
+  // DeleteTenant purges the subject; the tenant created again logs at later stream seqs.
+  await pub.remove('acme');
+  for (let seq = 10; seq <= 12; seq++) pub.publishBatch('acme', seq, batch(seq, 1), 222);
+  await pub.flush('acme');
+  // The old position (its seq before the new ones): before incarnations, every event of the new life was
+  // served to it as what it missed. Now refused, with or without its incarnation.
+  for (const after of [
+    { seq: 2, index: 1, incarnation: 111 },
+    { seq: 2, index: 1 },
+  ]) {
+    const w = resumed(service, after);
+    await until('the refusal', () => w.gone() !== null);
+    expect(w.gone()?.code).toBe('SB_ERR_RESUME_POSITION_GONE');
+    expect(w.got).toEqual([]);
+  }
+  const now = resumed(service, { seq: 10, index: 0, incarnation: 222 });
+  await until('the new life', () => now.got.length === 2);
+  expect(ids(now.got)).toEqual(['11:0', '12:0']);
+  pub.publishBatch('acme', 13, batch(13, 1), 222);
+  await until('live', () => now.got.length === 3);
+  expect(now.got.map((e) => e.incarnation)).toEqual([222, 222, 222]);
+  now.stop();
+});

@@ -264,6 +264,35 @@ export function snapshotStoreContract(
       expect(asSaved(await store.load(p))).toEqual(whole);
     });
 
+    it("the tenant's incarnation and the events of the snapshot's batch round-trip (absent stays absent)", async () => {
+      const store = await factory();
+      const p = tenant();
+      const plain = storedSnapshot(p, 5);
+      await store.save(plain);
+      const loaded = asSaved(await store.load(p));
+      expect(loaded).toEqual(plain);
+      expect(loaded).not.toHaveProperty('incarnation');
+      // As the host hands them over: the text in pieces.
+      const whole = { ...storedSnapshot(p, 6), incarnation: 1_765_119_891_234, lastBatchEvents: 3 };
+      await store.save({
+        partition: p,
+        seq: 6,
+        takenAt: whole.takenAt,
+        digest: whole.digest,
+        incarnation: whole.incarnation,
+        lastBatchEvents: 3,
+        snapshotChunks: [Buffer.from(JSON.stringify(whole.snapshot), 'utf8')],
+        get snapshot(): never {
+          throw new Error('the store read the snapshot object instead of writing the pieces');
+        },
+      });
+      expect(asSaved(await store.load(p))).toEqual(whole);
+      // And as an object.
+      const obj = { ...storedSnapshot(p, 7), incarnation: 42, lastBatchEvents: 0 };
+      await store.save(obj);
+      expect(asSaved(await store.load(p))).toEqual(obj);
+    });
+
     it('a newer snapshot replaces an older one, an older or equal one never replaces it', async () => {
       const store = await factory();
       const p = tenant();

@@ -55,14 +55,20 @@ export function toEventFilter(tenant: string, r: WatchEventsRequest): EventFilte
 export function toResumePosition(r: WatchEventsRequest): EventPosition | undefined {
   const seq = r.resumeAfterSeq;
   const index = r.resumeAfterIndex;
+  const inc = r.resumeAfterIncarnation;
   if (seq === undefined) {
     if (index !== undefined)
       invalid('resumeAfterIndex', 'needs resumeAfterSeq (the batch it is an index in)');
+    if (inc !== undefined)
+      invalid('resumeAfterIncarnation', 'needs resumeAfterSeq (the position it is the incarnation of)');
     return undefined;
   }
+  if (inc !== undefined && (inc < 0n || inc > BigInt(Number.MAX_SAFE_INTEGER)))
+    invalid('resumeAfterIncarnation', "must be the tenant's incarnation as the events carry it, 0 or more");
   if (seq < 0n || seq > BigInt(Number.MAX_SAFE_INTEGER))
     invalid('resumeAfterSeq', 'must be a log position from 0 (the start) to 2^53 - 1');
   if (index !== undefined && (!Number.isInteger(index) || index < 0))
     invalid('resumeAfterIndex', 'must be an index within the batch, 0 or more');
-  return { seq: Number(seq), index: index ?? Number.POSITIVE_INFINITY };
+  const at = { seq: Number(seq), index: index ?? Number.POSITIVE_INFINITY };
+  return inc ? { ...at, incarnation: Number(inc) } : at;
 }

@@ -136,7 +136,7 @@ export class FileSnapshotStore implements SnapshotStore {
 }
 
 /**
- * Writes the record `{partition, seq, takenAt, digest, snapshot}` (one `record-file.ts` frame). With the
+ * Writes the record `{partition, seq, takenAt, digest, incarnation?, lastBatchEvents?, snapshot}` (one `record-file.ts` frame). With the
  * state's text given (`snapshotChunks` or `snapshotJson`) it is spliced in as is, the same bytes
  * `JSON.stringify` would produce, so the main thread never walks the state; and written a piece at a
  * time after the frame's header, the CRC and length computed along the way and the header written
@@ -144,11 +144,28 @@ export class FileSnapshotStore implements SnapshotStore {
  */
 async function writeSnapshot(fh: FileHandle, s: StoredSnapshot): Promise<void> {
   if (s.snapshotChunks === undefined && s.snapshotJson === undefined) {
-    const { partition, seq, takenAt, digest, snapshot } = s;
-    await fh.write(encodeRecord({ partition, seq, takenAt, digest, snapshot }));
+    const { partition, seq, takenAt, digest, incarnation, lastBatchEvents, snapshot } = s;
+    await fh.write(
+      encodeRecord({
+        partition,
+        seq,
+        takenAt,
+        digest,
+        ...(incarnation ? { incarnation } : {}),
+        ...(lastBatchEvents !== undefined ? { lastBatchEvents } : {}),
+        snapshot,
+      }),
+    );
     return;
   }
-  const head = JSON.stringify({ partition: s.partition, seq: s.seq, takenAt: s.takenAt, digest: s.digest });
+  const head = JSON.stringify({
+    partition: s.partition,
+    seq: s.seq,
+    takenAt: s.takenAt,
+    digest: s.digest,
+    ...(s.incarnation ? { incarnation: s.incarnation } : {}),
+    ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
+  });
   const texts = [Buffer.from(`${head.slice(0, -1)},"snapshot":`), ...snapshotPieces(s), Buffer.from('}')];
   let crc = 0;
   let pos = HEADER;

@@ -45,6 +45,10 @@ export interface HeadDoc {
   seq: number;
   takenAt: number;
   digest: string;
+  /** `StoredSnapshot.incarnation` (absent in heads written before it). */
+  incarnation?: number;
+  /** `StoredSnapshot.lastBatchEvents` (absent: unknown). */
+  lastBatchEvents?: number;
   bytes: number;
   /** Present when the payload is inline. */
   data?: Binary;
@@ -89,7 +93,14 @@ export function snapshotOfDocs(partition: string, head: HeadDoc, parts: readonly
     );
   }
   return loadedSnapshot(
-    { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
+    {
+      partition,
+      seq: head.seq,
+      takenAt: head.takenAt,
+      digest: head.digest,
+      ...(head.incarnation ? { incarnation: head.incarnation } : {}),
+      ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
+    },
     Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
   );
 }
@@ -139,6 +150,8 @@ export class MongoSnapshotStore implements SnapshotStore {
       seq: s.seq,
       takenAt: s.takenAt,
       digest: s.digest,
+      ...(s.incarnation ? { incarnation: s.incarnation } : {}),
+      ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
       bytes,
     };
     const saveId = randomUUID();

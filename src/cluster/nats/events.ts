@@ -36,7 +36,13 @@ import {
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EngineEvent } from '../../engine/types.js';
 import { matches } from '../../host/event-bus.js';
-import { type BackfillTo, type EventPosition, isAfter, positionGone } from '../../host/event-history.js';
+import {
+  type BackfillTo,
+  checkIncarnation,
+  type EventPosition,
+  isAfter,
+  positionGone,
+} from '../../host/event-history.js';
 import type { EventFilter, PublishedEvent } from '../../host/router.js';
 import type { EventStore } from '../ports.js';
 import { AckedPublisher, JsPublishError } from './js-publisher.js';
@@ -82,6 +88,12 @@ export interface EventBatch {
   seq: number;
   /** In log order; `seq` = the log batch of the event (absent in messages of one batch: then `seq` above). */
   events: { seq?: number; at: number; event: EngineEvent }[];
+  /**
+   * The tenant's incarnation (`checkIncarnation` in host/event-history.ts); absent = unknown (written
+   * before incarnations, or a tenant whose incarnation is not known). The stream holds only the current
+   * incarnation's messages (DeleteTenant purges the subject), so the last one names the tenant's.
+   */
+  inc?: number;
 }
 
 /**
@@ -138,7 +150,9 @@ export function unpackEventBatch(b: EventBatch): PublishedEvent[] {
     const s = seq ?? b.seq;
     index = s === prev ? index + 1 : 0;
     prev = s;
-    return { tenant: b.tenant, seq: s, index, at, event };
+    const e: PublishedEvent = { tenant: b.tenant, seq: s, index, at, event };
+    if (b.inc) e.incarnation = b.inc;
+    return e;
   });
 }
 
@@ -201,9 +215,15 @@ export class JetStreamEventPublisher implements EventStore {
    * order; they leave in the tenant's next message. A batch at or below one handed over before is a
    * re-derivation of it (a reload) and is dropped.
    */
-  publishBatch(tenant: string, seq: number, events: { at: number; event: EngineEvent }[]): void {
+  publishBatch(
+    tenant: string,
+    seq: number,
+    events: { at: number; event: EngineEvent }[],
+    incarnation = 0,
+  ): void {
     if (events.length === 0 || this.closed) return;
     const t = this.track(tenant);
+    if (incarnation !== 0) t.incarnation = incarnation;
     if (seq <= t.accepted) {
       this.skipped++;
       return;
@@ -285,6 +305,8 @@ export class JetStreamEventPublisher implements EventStore {
     const subject = eventBatchSubject(filter.tenant, this.prefix);
     await nc?.flush();
     let last = await lastMessageOn(this.jsm, this.stream, subject);
+    // The last message names the tenant's current incarnation (older ones were purged with it).
+    if (last) checkIncarnation(after, last.json<EventBatch>().inc ?? 0);
     for (let waited = 0; ; waited += 100) {
       const lastSeq = last ? last.json<EventBatch>().seq : 0;
       if (after.seq <= lastSeq) break;
@@ -376,6 +398,7 @@ export class JetStreamEventPublisher implements EventStore {
         waiters: [],
         running: null,
         gone: false,
+        incarnation: 0,
       };
       this.tenants.set(tenant, t);
     }
@@ -420,6 +443,7 @@ export class JetStreamEventPublisher implements EventStore {
     while (n < t.queue.length && (t.queue[n] as Queued).seq === lastSeq) n++;
     const events = t.queue.slice(0, n);
     const body: EventBatch = { tenant, seq: lastSeq, events };
+    if (t.incarnation !== 0) body.inc = t.incarnation;
     t.sending = n;
     t.lastSentAt = performance.now();
     try {
@@ -506,6 +530,8 @@ interface TenantTrack {
   running: Promise<void> | null;
   /** Forgotten (`forget`, the tenant was deleted): nothing more is sent. */
   gone: boolean;
+  /** The tenant's incarnation as the host last handed it over (0 = unknown): each message carries it. */
+  incarnation: number;
 }
 
 /** `Nats-Msg-Id` of an event message whose last log batch is `seq`: the same on every node. */
@@ -526,8 +552,14 @@ export class EventBatchGatherer {
 
   constructor(
     private readonly tenant: string,
-    private readonly emit: (tenant: string, seq: number, events: EventBatch['events']) => void,
+    private readonly emit: (
+      tenant: string,
+      seq: number,
+      events: EventBatch['events'],
+      incarnation: number,
+    ) => void,
   ) {}
+  private incarnation = 0;
 
   add(e: PublishedEvent): void {
     const rederived = e.rederived ?? 0;
@@ -536,6 +568,7 @@ export class EventBatchGatherer {
       this.seq = e.seq;
       this.rederived = rederived;
     }
+    this.incarnation = e.incarnation ?? 0;
     this.events.push({ at: e.at, event: e.event });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -552,7 +585,7 @@ export class EventBatchGatherer {
     if (this.events.length === 0) return;
     const events = this.events;
     this.events = [];
-    this.emit(this.tenant, this.seq, events);
+    this.emit(this.tenant, this.seq, events, this.incarnation);
   }
 }
 

@@ -247,8 +247,8 @@ export class ClusterPartitionRouter implements PartitionRouter {
         if (c.owned && !this.eventTaps.has(c.partition)) {
           // One event-stream message per log batch: the host releases a batch whole, the gatherer
           // closes it when the seq changes or the host's synchronous run ends.
-          const gather = new EventBatchGatherer(c.partition, (t, seq, evs) =>
-            events.publishBatch(t, seq, evs),
+          const gather = new EventBatchGatherer(c.partition, (t, seq, evs, inc) =>
+            events.publishBatch(t, seq, evs, inc),
           );
           const off = this.opts.local.subscribe({ tenant: c.partition }, (e) => gather.add(e));
           this.eventTaps.set(c.partition, off);

@@ -46,6 +46,10 @@ export interface Head {
   seq: number;
   takenAt: number;
   digest: string;
+  /** `StoredSnapshot.incarnation` (absent in heads written before it). */
+  incarnation?: number;
+  /** `StoredSnapshot.lastBatchEvents` (absent: unknown). */
+  lastBatchEvents?: number;
   bytes: number;
   chunks: number;
 }
@@ -88,7 +92,14 @@ export function snapshotOfChunks(
   }
   if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
   return loadedSnapshot(
-    { partition, seq: head.seq, takenAt: head.takenAt, digest: head.digest },
+    {
+      partition,
+      seq: head.seq,
+      takenAt: head.takenAt,
+      digest: head.digest,
+      ...(head.incarnation ? { incarnation: head.incarnation } : {}),
+      ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
+    },
     dec.decode(bytes),
   );
 }
@@ -171,7 +182,15 @@ export class JetStreamSnapshotStore implements SnapshotStore {
       });
       chunks++;
     }
-    const head: Head = { seq: s.seq, takenAt: s.takenAt, digest: s.digest, bytes, chunks };
+    const head: Head = {
+      seq: s.seq,
+      takenAt: s.takenAt,
+      digest: s.digest,
+      ...(s.incarnation ? { incarnation: s.incarnation } : {}),
+      ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
+      bytes,
+      chunks,
+    };
     for (;;) {
       try {
         await this.js.publish(this.headSubject(s.partition), enc.encode(JSON.stringify(head)), {

@@ -64,8 +64,8 @@ export interface WatchEventsRequest {
   /**
    * Resume after this position: the `seq` of the last event the client processed. Events of batches
    * after it are delivered first (from the node's history: embedded mode keeps the most recent events of
-   * each tenant, `--event-history`; cluster mode reads the `SB_EVENTS` stream), then live ones. 0 = from
-   * the start of the tenant's log. Negative: INVALID_ARGUMENT.
+   * each tenant, `--event-history`, across restarts too; cluster mode reads the `SB_EVENTS` stream), then
+   * live ones. 0 = from the start of the tenant's log. Negative: INVALID_ARGUMENT.
    */
   resumeAfterSeq?:
     | bigint
@@ -75,7 +75,19 @@ export interface WatchEventsRequest {
    * saw part of a batch gets the rest of it and nothing twice. Unset = the client has every event of
    * batch `resume_after_seq`. Negative, or set without `resume_after_seq`: INVALID_ARGUMENT.
    */
-  resumeAfterIndex?: number | undefined;
+  resumeAfterIndex?:
+    | number
+    | undefined;
+  /**
+   * With `resume_after_seq`: the `Event.incarnation` of the last event processed (SSE: the `@<incarnation>`
+   * of `Last-Event-ID`, or `resumeAfterIncarnation`). A position of another incarnation of the tenant
+   * (it was deleted and created again since) is refused with SB_ERR_RESUME_POSITION_GONE, as is one
+   * without an incarnation (unset or 0) once the tenant has one — it could name an event of a deleted
+   * incarnation — unless `resume_after_seq` is 0 (from the start). Tenants whose incarnation is unknown
+   * (`Event.incarnation` 0) resume without one. Negative, or set without `resume_after_seq`:
+   * INVALID_ARGUMENT.
+   */
+  resumeAfterIncarnation?: bigint | undefined;
 }
 
 /** An offer was made to an agent who must accept before it expires. */
@@ -331,9 +343,17 @@ export interface Event {
   /**
    * Position of the event within its batch (0-based, counted over all of the tenant's events of the
    * batch, whatever the filter): (`seq`, `index`) is the event's position, the resume position of
-   * WatchEventsRequest and the SSE event id `<seq>:<index>`.
+   * WatchEventsRequest and the SSE event id `<seq>:<index>` (`<seq>:<index>@<incarnation>`).
    */
   index: number;
+  /**
+   * The tenant's incarnation the position belongs to: the time (epoch ms) of the first command logged by
+   * this life of the tenant. A DeleteTenant and a re-creation start the tenant's log (and, embedded, its
+   * seqs) again, so a position alone could name an event of the deleted tenant; a resumed watch passes
+   * it back as `WatchEventsRequest.resume_after_incarnation`. 0 = unknown: a tenant whose stored state
+   * predates incarnations (its positions resume without one, as before).
+   */
+  incarnation: bigint;
   /** See OfferedEvent. */
   offered?:
     | OfferedEvent
@@ -408,6 +428,7 @@ function createBaseWatchEventsRequest(): WatchEventsRequest {
     types: [],
     resumeAfterSeq: undefined,
     resumeAfterIndex: undefined,
+    resumeAfterIncarnation: undefined,
   };
 }
 
@@ -439,6 +460,12 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     }
     if (message.resumeAfterIndex !== undefined) {
       writer.uint32(64).int32(message.resumeAfterIndex);
+    }
+    if (message.resumeAfterIncarnation !== undefined) {
+      if (BigInt.asIntN(64, message.resumeAfterIncarnation) !== message.resumeAfterIncarnation) {
+        throw new globalThis.Error("value provided for field message.resumeAfterIncarnation of type int64 too large");
+      }
+      writer.uint32(72).int64(message.resumeAfterIncarnation);
     }
     return writer;
   },
@@ -520,6 +547,14 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
             message.resumeAfterIndex = reader.int32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.resumeAfterIncarnation = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -568,6 +603,11 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
         : isSet(object.resume_after_index)
         ? globalThis.Number(object.resume_after_index)
         : undefined,
+      resumeAfterIncarnation: isSet(object.resumeAfterIncarnation)
+        ? BigInt(object.resumeAfterIncarnation)
+        : isSet(object.resume_after_incarnation)
+        ? BigInt(object.resume_after_incarnation)
+        : undefined,
     };
   },
 
@@ -597,6 +637,9 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     if (message.resumeAfterIndex !== undefined) {
       obj.resumeAfterIndex = Math.round(message.resumeAfterIndex);
     }
+    if (message.resumeAfterIncarnation !== undefined) {
+      obj.resumeAfterIncarnation = message.resumeAfterIncarnation.toString();
+    }
     return obj;
   },
 
@@ -615,6 +658,10 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
       ? BigInt(object.resumeAfterSeq)
       : undefined;
     message.resumeAfterIndex = object.resumeAfterIndex ?? undefined;
+    message.resumeAfterIncarnation =
+      (object.resumeAfterIncarnation !== undefined && object.resumeAfterIncarnation !== null)
+        ? BigInt(object.resumeAfterIncarnation)
+        : undefined;
     return message;
   },
 };
@@ -2747,6 +2794,7 @@ function createBaseEvent(): Event {
     seq: 0n,
     atMs: 0n,
     index: 0,
+    incarnation: 0n,
     offered: undefined,
     offerRescinded: undefined,
     offerMissed: undefined,
@@ -2785,6 +2833,12 @@ export const Event: MessageFns<Event> = {
     }
     if (message.index !== 0) {
       writer.uint32(32).int32(message.index);
+    }
+    if (message.incarnation !== 0n) {
+      if (BigInt.asIntN(64, message.incarnation) !== message.incarnation) {
+        throw new globalThis.Error("value provided for field message.incarnation of type int64 too large");
+      }
+      writer.uint32(40).int64(message.incarnation);
     }
     if (message.offered !== undefined) {
       OfferedEvent.encode(message.offered, writer.uint32(82).fork()).join();
@@ -2880,6 +2934,14 @@ export const Event: MessageFns<Event> = {
             }
 
             message.index = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.incarnation = reader.int64() as bigint;
             continue;
           }
           case 10: {
@@ -3028,6 +3090,7 @@ export const Event: MessageFns<Event> = {
       seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
       atMs: isSet(object.atMs) ? BigInt(object.atMs) : isSet(object.at_ms) ? BigInt(object.at_ms) : 0n,
       index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      incarnation: isSet(object.incarnation) ? BigInt(object.incarnation) : 0n,
       offered: isSet(object.offered) ? OfferedEvent.fromJSON(object.offered) : undefined,
       offerRescinded: isSet(object.offerRescinded)
         ? OfferRescindedEvent.fromJSON(object.offerRescinded)
@@ -3093,6 +3156,9 @@ export const Event: MessageFns<Event> = {
     if (message.index !== 0) {
       obj.index = Math.round(message.index);
     }
+    if (message.incarnation !== 0n) {
+      obj.incarnation = message.incarnation.toString();
+    }
     if (message.offered !== undefined) {
       obj.offered = OfferedEvent.toJSON(message.offered);
     }
@@ -3153,6 +3219,9 @@ export const Event: MessageFns<Event> = {
     message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
     message.atMs = (object.atMs !== undefined && object.atMs !== null) ? BigInt(object.atMs) : 0n;
     message.index = object.index ?? 0;
+    message.incarnation = (object.incarnation !== undefined && object.incarnation !== null)
+      ? BigInt(object.incarnation)
+      : 0n;
     message.offered = (object.offered !== undefined && object.offered !== null)
       ? OfferedEvent.fromPartial(object.offered)
       : undefined;
@@ -3215,8 +3284,9 @@ export const EventServiceService = {
    * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
    * most once per stream, in position order, and every position after the one given is delivered
    * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
-   * after the last event it processed). A position the node no longer has, or one past the tenant's
-   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * after the last event it processed). A position the node no longer has, one past the tenant's
+   * latest event, or one of another incarnation of the tenant (`resume_after_incarnation`), is refused
+   * with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
    * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
    * The response headers (initial metadata) are sent as soon as the subscription is registered and the
    * resume position checked, before any event: once a client has them it is subscribed, and every
@@ -3243,8 +3313,9 @@ export interface EventServiceServer extends UntypedServiceImplementation {
    * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
    * most once per stream, in position order, and every position after the one given is delivered
    * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
-   * after the last event it processed). A position the node no longer has, or one past the tenant's
-   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * after the last event it processed). A position the node no longer has, one past the tenant's
+   * latest event, or one of another incarnation of the tenant (`resume_after_incarnation`), is refused
+   * with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
    * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
    * The response headers (initial metadata) are sent as soon as the subscription is registered and the
    * resume position checked, before any event: once a client has them it is subscribed, and every
@@ -3263,8 +3334,9 @@ export interface EventServiceClient extends Client {
    * no gap and no repeat at the seam: each event position (`Event.seq`, `Event.index`) is delivered at
    * most once per stream, in position order, and every position after the one given is delivered
    * (exactly once per position within a stream; across reconnects, exactly once when the client resumes
-   * after the last event it processed). A position the node no longer has, or one past the tenant's
-   * latest event, is refused with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
+   * after the last event it processed). A position the node no longer has, one past the tenant's
+   * latest event, or one of another incarnation of the tenant (`resume_after_incarnation`), is refused
+   * with SB_ERR_RESUME_POSITION_GONE (OUT_OF_RANGE; SSE: 410): the client then
    * resyncs from the state (GetConversation, ListWaiting, ...) and watches again without a position.
    * The response headers (initial metadata) are sent as soon as the subscription is registered and the
    * resume position checked, before any event: once a client has them it is subscribed, and every
