@@ -30,6 +30,7 @@
  *   on retry. A partition whose work keeps ending threads is held (not loaded) for a while.
  */
 import { randomInt, randomUUID } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { NodePorts } from '../cluster/index.js';
 import { DamagedStorageError, type StoredSnapshot } from '../cluster/ports.js';
@@ -307,6 +308,8 @@ export class PartitionHost {
     const names = await this.ports.knownPartitions();
     for (const n of names) this.known.add(n);
     const historyFile = this.historyFile;
+    // Kept by a run with a history; this one keeps none: removed, so no later start reads it stale.
+    if (historyFile && this.bus.history.limit <= 0) await unlink(historyFile).catch(() => undefined);
     if (historyFile && this.bus.history.limit > 0) {
       const t0 = performance.now();
       const { tenants, damaged } = await takeEventHistory(historyFile);
