@@ -297,7 +297,7 @@ export const OPTIONS = {
     env: 'SB_EVENT_HISTORY',
     kind: 'string',
     default: '100000',
-    help: 'Embedded mode: recent events the node keeps, all tenants together (oldest evicted first), so a WatchEvents resumed after a reconnect (resume_after_seq, SSE Last-Event-ID) gets what it missed; an older position is refused (SB_ERR_RESUME_POSITION_GONE). 0 = none. Cluster mode reads SB_EVENTS instead',
+    help: 'Embedded mode: recent events the node keeps, all tenants together (oldest evicted first), so a WatchEvents resumed after a reconnect (resume_after_seq, SSE Last-Event-ID) gets what it missed, across a restart too (saved by a graceful stop to <data dir>/event-history.jsonl, re-derived from the log tail after a crash); an older position is refused (SB_ERR_RESUME_POSITION_GONE). 0 = none. Cluster mode reads SB_EVENTS instead',
   },
   maxLoopLagMs: {
     flag: 'max-loop-lag-ms',
