@@ -51,12 +51,16 @@ export function formatPosition(p: EventPosition): string {
  * batch when there is none. 0 = unknown: a tenant whose snapshot predates incarnations.
  *
  * Refuses (SB_ERR_RESUME_POSITION_GONE) a position of another incarnation than `current`, and one that
- * names none once the tenant has one (it may be from before a deletion: ambiguous). A position with
- * seq 0 (from the start) names no event and is always of the current incarnation.
+ * names none once the tenant has one (it may be from before a deletion: ambiguous), unless its seq is at
+ * or after `unambiguousFrom` (cluster: the seq of the current life's first stored event). A position
+ * with seq 0 (from the start) names no event and is always of the current incarnation.
  */
-export function checkIncarnation(after: EventPosition, current: number): void {
+export function checkIncarnation(after: EventPosition, current: number, unambiguousFrom?: number): void {
   const given = after.incarnation ?? 0;
   if (given === current || (after.seq === 0 && given === 0)) return;
+  // Cluster: log seqs only grow across a tenant's lives (one stream sequence), so a position at or after
+  // the current life's first stored event cannot be of an earlier one.
+  if (given === 0 && unambiguousFrom !== undefined && after.seq >= unambiguousFrom) return;
   if (given === 0)
     throw positionGone(
       after,

@@ -196,6 +196,13 @@ it('a position of a deleted tenant is refused once the tenant is created again: 
   const now = resumed(service, { seq: 10, index: 0, incarnation: 222 });
   await until('the new life', () => now.got.length === 2);
   expect(ids(now.got)).toEqual(['11:0', '12:0']);
+  // Without the incarnation but at or after the new life's first stored event: unambiguous (an earlier
+  // life's seqs are all below it), served as before incarnations.
+  const unnamed = resumed(service, { seq: 11, index: 0 });
+  await until('the rest', () => unnamed.got.length === 1);
+  expect(ids(unnamed.got)).toEqual(['12:0']);
+  expect(unnamed.gone()).toBeNull();
+  unnamed.stop();
   pub.publishBatch('acme', 13, batch(13, 1), 222);
   await until('live', () => now.got.length === 3);
   expect(now.got.map((e) => e.incarnation)).toEqual([222, 222, 222]);

@@ -305,8 +305,11 @@ export class JetStreamEventPublisher implements EventStore {
     const subject = eventBatchSubject(filter.tenant, this.prefix);
     await nc?.flush();
     let last = await lastMessageOn(this.jsm, this.stream, subject);
-    // The last message names the tenant's current incarnation (older ones were purged with it).
-    if (last) checkIncarnation(after, last.json<EventBatch>().inc ?? 0);
+    // The last message names the tenant's current incarnation (older ones were purged with it). A
+    // position without one is judged below, against the first stored event.
+    const current = last ? (last.json<EventBatch>().inc ?? 0) : 0;
+    const unnamed = !after.incarnation && after.seq > 0 && current !== 0;
+    if (last && !unnamed) checkIncarnation(after, current);
     for (let waited = 0; ; waited += 100) {
       const lastSeq = last ? last.json<EventBatch>().seq : 0;
       if (after.seq <= lastSeq) break;
@@ -332,6 +335,9 @@ export class JetStreamEventPublisher implements EventStore {
       return;
     }
     const firstEvent = unpackEventBatch(first.json<EventBatch>())[0];
+    // A position in the form before incarnations: unambiguous only at or after the current life's first
+    // stored event (an earlier life's seqs are all below it); before it, it could be of a deleted life.
+    if (unnamed) checkIncarnation(after, current, firstEvent?.seq ?? Number.POSITIVE_INFINITY);
     if (firstEvent && isAfter(firstEvent, after)) {
       const info = await this.jsm.streams.info(this.stream);
       if (info.state.first_seq > 1)

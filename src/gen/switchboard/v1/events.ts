@@ -83,7 +83,8 @@ export interface WatchEventsRequest {
    * of `Last-Event-ID`, or `resumeAfterIncarnation`). A position of another incarnation of the tenant
    * (it was deleted and created again since) is refused with SB_ERR_RESUME_POSITION_GONE, as is one
    * without an incarnation (unset or 0) once the tenant has one — it could name an event of a deleted
-   * incarnation — unless `resume_after_seq` is 0 (from the start). Tenants whose incarnation is unknown
+   * incarnation — unless `resume_after_seq` is 0 (from the start) or, in cluster mode (where seqs only
+   * grow across a tenant's lives), at or after the incarnation's first stored event. Tenants whose incarnation is unknown
    * (`Event.incarnation` 0) resume without one. Negative, or set without `resume_after_seq`:
    * INVALID_ARGUMENT.
    */
