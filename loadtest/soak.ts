@@ -681,7 +681,7 @@ class TenantLoad {
         unary(
           c.gateway,
           c.gateway.listWaiting,
-          { tenant, requestId: '', queueId: pick(Object.values(QUEUES)), pageSize: 50 },
+          { tenant, requestId: '', queueId: pick(Object.values(QUEUES)), pageSize: 50, pageToken: '' },
           CALL_MS,
         ),
       );

@@ -7,8 +7,7 @@
  * Every route also takes the headers `authorization: Bearer <token>`, `idempotency-key: <request id>`
  * and `x-timeout-ms: <deadline>`; a body `requestId` as well as the header must be the same id (else 400
  * naming `requestId`). Query strings are checked like bodies: a parameter the route does not
- * take (`pageSize` on ListWaiting, `pageSize` and `pageToken` on the other lists, the filters on
- * `/events`), or one given twice, is INVALID_ARGUMENT naming it; each may be spelled as its proto field
+ * take (`pageSize` and `pageToken` on the lists, the filters on `/events`), or one given twice, is INVALID_ARGUMENT naming it; each may be spelled as its proto field
  * too (`page_size`, `page_token`, `conversation_id`), both spellings at once being the same parameter
  * twice; `/events` takes `types` repeated, comma-separated, or both.
  *
@@ -354,10 +353,11 @@ export const ROUTES: readonly Route[] = [
     path: `${T}/queues/{queueId}/waiting`,
     rpc: 'listWaiting',
     body: null,
-    query: ['pageSize'],
+    query: PAGE,
     request: gw.ListWaitingRequest,
     response: gw.ListWaitingResponse,
-    summary: 'The conversations waiting in a queue, first in line first (100, or ?pageSize=).',
+    summary:
+      'The conversations waiting in a queue, first in line first, a page at a time (100, or ?pageSize= up to 1000; ?pageToken=).',
   },
   {
     method: 'GET',

@@ -63,7 +63,14 @@ import {
 import { toConversationRequest, toEscalateTarget, toTransferTarget } from './validate/conversation.js';
 import { toCustomerConfig } from './validate/customer.js';
 import { toEventFilter, toResumePosition } from './validate/events.js';
-import { AGENT_PAGE, checkPage, nextPageToken, QUEUE_PAGE } from './validate/page.js';
+import {
+  AGENT_PAGE,
+  checkPage,
+  nextPageToken,
+  nextWaitingPageToken,
+  QUEUE_PAGE,
+  readWaitingPageToken,
+} from './validate/page.js';
 import { toQueueConfig } from './validate/queue.js';
 import { toRoutingConfig } from './validate/routing.js';
 
@@ -927,10 +934,19 @@ export class SwitchboardService {
       const tenant = this.authorise(req, ctx);
       const queueId = checkId(req.queueId, 'queueId');
       const limit = req.pageSize === 0 ? DEFAULT_PAGE : checkInt(req.pageSize, 'pageSize', 1, MAX_PAGE);
-      const r = await this.query(tenant, { type: 'list_waiting', queueId, limit }, ctx);
+      const after = readWaitingPageToken(req.pageToken, tenant, queueId);
+      const r = await this.query(
+        tenant,
+        { type: 'list_waiting', queueId, limit, ...(after !== undefined ? { after } : {}) },
+        ctx,
+      );
       if (r.type !== 'list_waiting') return unexpected(r);
       if (r.conversations === null) throw notFound('SB_ERR_QUEUE_NOT_FOUND', 'queue', queueId, 'queueId');
-      return { conversations: r.conversations.map(out.conversationToProto), totalWaiting: r.total };
+      return {
+        conversations: r.conversations.map(out.conversationToProto),
+        totalWaiting: r.total,
+        nextPageToken: nextWaitingPageToken(r.next, tenant, queueId),
+      };
     } finally {
       this.timers.listWaiting.observe((performance.now() - t0) / 1000);
     }

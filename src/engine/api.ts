@@ -36,13 +36,32 @@ export interface PageResult {
   total?: number;
 }
 
+/**
+ * A place in a queue's waiting line, the cursor of `list_waiting` pages: the line order's key of a
+ * conversation — its priority level (higher first), then the time it joined the queue and its sequence
+ * number (earlier first). A waiting conversation's key does not change while it waits in its queue
+ * (other conversations leaving around it do not move it), so paging after the previous page's last key
+ * stays correct while the line moves: a conversation waiting throughout a walk, in the same place, is in
+ * exactly one page, whoever is served or leaves ahead of it or behind it. One that joins ahead of the
+ * cursor (a higher priority, or an older one back in line) is not in the pages still to come. The
+ * conversation named by the key need not still wait: the next page starts after its place all the same.
+ */
+export interface LinePlace {
+  priority: number;
+  at: number;
+  seq: number;
+}
+
 /** Read-only questions; never logged, never change state. `at` is the asker's clock for derived values. */
 export type Query =
   | { type: 'conversation'; conversationId: string }
   /** The conversations an agent holds now (assigned to them or escalated to them), oldest assignment first. */
   | { type: 'agent_conversations'; agentId: string }
-  /** The first `limit` conversations waiting in a queue, in position order, and how many wait in all. */
-  | { type: 'list_waiting'; queueId: string; limit: number }
+  /**
+   * The first `limit` conversations waiting in a queue in position order (those after `after`, when
+   * given), and how many wait in all.
+   */
+  | { type: 'list_waiting'; queueId: string; limit: number; after?: LinePlace }
   | { type: 'queue_stats'; queueId: string }
   /** Every queue's statistics (or a page of them), by queue id. */
   | ({ type: 'all_queue_stats' } & PageQuery)
@@ -67,7 +86,8 @@ export type Query =
 export type QueryResult =
   | { type: 'conversation'; conversation: ConversationView | null }
   /** null: no such queue. */
-  | { type: 'list_waiting'; conversations: ConversationView[] | null; total: number }
+  /** `next`: the place to page after for the next page (this page's last), only when more wait after it. */
+  | { type: 'list_waiting'; conversations: ConversationView[] | null; total: number; next?: LinePlace }
   /** null: no such agent. */
   | { type: 'agent_conversations'; conversations: ConversationView[] | null }
   | { type: 'queue_stats'; stats: QueueStats | null }

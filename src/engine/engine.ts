@@ -165,10 +165,16 @@ export class RoutingEngine implements Engine {
       case 'list_waiting': {
         const qu = p.queues.get(q.queueId);
         if (!qu) return { type: 'list_waiting', conversations: null, total: 0 };
+        // One more than the page: whether another page follows.
+        const line = p.waitingInOrder(qu, q.limit + 1, q.after);
+        const more = line.length > q.limit;
+        if (more) line.pop();
+        const last = line[line.length - 1];
         return {
           type: 'list_waiting',
-          conversations: p.waitingInOrder(qu, q.limit).map((c) => p.view(c, at)),
+          conversations: line.map((c) => p.view(c, at)),
           total: qu.waiting,
+          ...(more && last ? { next: { priority: last.priority, at: last.enqueuedAt, seq: last.seq } } : {}),
         };
       }
       case 'queue_stats': {

@@ -23,7 +23,7 @@ function given(e: Engine, ...cmds: Command[]): void {
 /** Ids of one page, and its `next` / `total`. */
 function page(e: Engine, q: Query): { ids: string[]; next?: string; total?: number } {
   const r: QueryResult = e.query(q, T + n);
-  const next = 'next' in r ? r.next : undefined;
+  const next = 'next' in r && typeof r.next === 'string' ? r.next : undefined;
   const total = 'total' in r ? r.total : undefined;
   const of = (): string[] => {
     switch (r.type) {

@@ -10,6 +10,7 @@
  * that in the pool; it is retried whenever agents change), and customer rules look at ≤ 3 agents.
  */
 
+import type { LinePlace } from './api.js';
 import { CustomerBook, DEFAULT_CUSTOMER_LIMIT } from './customers.js';
 import { IndexedHeap } from './heap.js';
 import { HoursCache } from './hours.js';
@@ -1575,15 +1576,22 @@ export class Partition implements RuleContext {
 
   /**
    * The first `limit` conversations waiting in queue `q`, in the order `position` counts them: higher
-   * priority level first, then arrival (a level's lanes merged). O(levels × lanes + limit), not O(waiting).
+   * priority level first, then arrival (a level's lanes merged). With `after` (a `LinePlace`: the place
+   * of the last conversation of the previous page), the first `limit` of those after that place: levels
+   * above it are skipped, its own level is searched from the place on. O(levels × lanes × log + limit),
+   * not O(waiting).
    */
-  waitingInOrder(q: Queue, limit: number): Conv[] {
+  waitingInOrder(q: Queue, limit: number, after?: LinePlace): Conv[] {
     const out: Conv[] = [];
-    for (let lvl = PRIORITY_LEVELS - 1; lvl >= 0 && out.length < limit; lvl--) {
+    const top = after === undefined ? PRIORITY_LEVELS - 1 : Math.min(PRIORITY_LEVELS - 1, after.priority);
+    for (let lvl = top; lvl >= 0 && out.length < limit; lvl--) {
       const runs: Conv[][] = [];
+      const from = after !== undefined && lvl === after.priority ? after : undefined;
       for (const lane of q.lanes) {
         if ((lane.levelMask & (1 << lvl)) === 0) continue;
-        runs.push(lane.levels[lvl]!.firstInOrder(limit - out.length));
+        const line = lane.levels[lvl]!;
+        const want = limit - out.length;
+        runs.push(from === undefined ? line.firstInOrder(want) : line.inOrderAfter(want, from.at, from.seq));
       }
       const merged = runs.length === 1 ? runs[0]! : runs.flat().sort(lineOrder);
       for (const c of merged) {

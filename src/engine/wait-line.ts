@@ -283,6 +283,40 @@ export class WaitLine {
     return out;
   }
 
+  /**
+   * The first `limit` conversations of the line that come after the key (`afterAt`, `afterSeq`) in line
+   * order (enqueuedAt, then seq): a binary search of the FIFO (its keys stay sorted, holes included) and
+   * the side heap's entries past the key. O(log FIFO + limit + side), for the pages after the first.
+   */
+  inOrderAfter(limit: number, afterAt: number, afterSeq: number): Conv[] {
+    const past = (at: number, seq: number) => at > afterAt || (at === afterAt && seq > afterSeq);
+    const side = this.side.items.filter((c) => past(c.enqueuedAt, c.seq)).sort(lineOrder);
+    const f = this.fifo;
+    let i = this.head;
+    let hi = f.length;
+    while (i < hi) {
+      const mid = (i + hi) >>> 1;
+      if (past(this.fifoAt[mid]!, this.fifoSeq[mid]!)) hi = mid;
+      else i = mid + 1;
+    }
+    const out: Conv[] = [];
+    let j = 0;
+    while (out.length < limit) {
+      while (i < f.length && f[i] === null) i++;
+      const a = i < f.length ? f[i]! : null;
+      const b = j < side.length ? side[j]! : null;
+      if (!a && !b) break;
+      if (a && (!b || before(a, b))) {
+        out.push(a);
+        i++;
+      } else {
+        out.push(b!);
+        j++;
+      }
+    }
+    return out;
+  }
+
   /** Every conversation in the line (unordered). */
   all(): Conv[] {
     const out: Conv[] = [];

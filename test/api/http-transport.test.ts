@@ -208,6 +208,7 @@ describe('HTTP/JSON mirror', () => {
       requestId: '',
       queueId: 'desk',
       pageSize: 2,
+      pageToken: '',
     });
     expect(viaGrpc.conversations.map((c) => c.id)).toEqual(['w2', 'w1']);
     expect(viaGrpc.totalWaiting).toBe(3);

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Command } from '../../src/engine/types.js';
-import { agent, queue } from '../support/engine-builders.js';
+import { agent, conversation, queue } from '../support/engine-builders.js';
 import { call, callError, type Harness, http, startHarness, TOKENS } from './support/harness.js';
 
 const ALL = Array.from({ length: 2500 }, (_, i) => `agent-${String(i).padStart(4, '0')}`);
@@ -232,7 +232,7 @@ describe('bad pages', () => {
 });
 
 it('pages stay consistent while agents are added and removed between them', async () => {
-  const t = 'initech';
+  const t = 'acme';
   const ids = Array.from({ length: 300 }, (_, i) => `a${String(i).padStart(3, '0')}`);
   for (const id of ids) given(t, { type: 'upsert_agent', agent: agent(id) });
   const removed = new Set<string>();
@@ -262,4 +262,71 @@ it('pages stay consistent while agents are added and removed between them', asyn
   } while (token !== '');
   expect(new Set(seen).size).toBe(seen.length);
   for (const id of ids) if (!removed.has(id)) expect(seen).toContain(id);
+});
+
+describe('paging through a waiting line', () => {
+  it('a waiting line of 2 500 pages through to its end while it moves (HTTP and gRPC)', async () => {
+    // A queue nobody staffs: its line only grows, but customers leave from anywhere in it.
+    given('acme', { type: 'upsert_queue', queue: queue('long') });
+    given('acme', { type: 'upsert_queue', queue: queue('other') });
+    const line: string[] = [];
+    for (let i = 0; i < 2500; i++) {
+      const id = `w${String(i).padStart(4, '0')}`;
+      line.push(id);
+      given('acme', { type: 'enqueue', conversation: conversation(id, 'long') });
+    }
+    const path = '/v1/tenants/acme/queues/long/waiting';
+    const convIds = (b: unknown) =>
+      (b as { conversations?: { id: string }[] }).conversations?.map((c) => c.id) ?? [];
+    // Before paging, a supervisor saw the first 1000 and no way on.
+    const first = await http(h, 'GET', `${path}?pageSize=1000`, undefined, TOKENS.acme);
+    expect(first.status, first.text).toBe(200);
+    expect(convIds(first.body)).toEqual(line.slice(0, 1000));
+    expect(first.body).toMatchObject({ totalWaiting: 2500, nextPageToken: expect.any(String) });
+    // The customers served or leaving ahead of the cursor do not shift the next page: it goes on after
+    // the last one seen, with live positions.
+    for (const id of ['w0000', 'w0500', 'w0999', 'w1000', 'w2499'])
+      given('acme', { type: 'cancel', conversationId: id });
+    const second = await http(
+      h,
+      'GET',
+      `${path}?pageSize=1000&pageToken=${(first.body as Page).nextPageToken}`,
+      undefined,
+      TOKENS.acme,
+    );
+    expect(second.status, second.text).toBe(200);
+    expect(convIds(second.body)).toEqual(line.slice(1001, 2001));
+    const b2 = second.body as { conversations: { position: number }[]; totalWaiting: number } & Page;
+    expect(b2.conversations[0]!.position).toBe(998); // 1002 less the four who left ahead of it
+    expect(b2.totalWaiting).toBe(2495);
+    // The last page over gRPC, the proto's spelling: no next_page_token.
+    const third = await call(
+      h.gateway,
+      h.gateway.listWaiting,
+      { tenant: 'acme', requestId: '', queueId: 'long', pageSize: 1000, pageToken: b2.nextPageToken },
+      TOKENS.acme,
+    );
+    expect(third.conversations.map((c) => c.id)).toEqual(line.slice(2001, 2499));
+    expect(third.nextPageToken).toBe('');
+    // A token is for its own queue and method.
+    const wrongQueue = await http(
+      h,
+      'GET',
+      `/v1/tenants/acme/queues/other/waiting?pageToken=${b2.nextPageToken}`,
+      undefined,
+      TOKENS.acme,
+    );
+    expect(wrongQueue.status).toBe(400);
+    expect(wrongQueue.body).toMatchObject({ error: { code: 'SB_ERR_INVALID_ARGUMENT', field: 'pageToken' } });
+    const agentsToken = (await http(h, 'GET', `${base}/agents?pageSize=1`)).body as Page;
+    const wrongList = await callError(h.gateway, h.gateway.listWaiting, {
+      tenant: 'acme',
+      requestId: '',
+      queueId: 'voice',
+      pageSize: 10,
+      pageToken: agentsToken.nextPageToken,
+    });
+    expect(wrongList.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(wrongList.details).toMatch(/pageToken/);
+  });
 });

@@ -126,5 +126,17 @@ describe('forwarded calls', () => {
     expect(() => checkForwardedQuery('acme', { type: 'list_agents', limit: 1e9 })).toThrow(/q\.limit/);
     expect(() => checkForwardedQuery('acme', { type: 'list_agents', limit: 0 })).toThrow(/q\.limit/);
     expect(() => checkForwardedQuery('acme', { type: 'list_agents', after: { x: 1 } })).toThrow(/q\.after/);
+    // ListWaiting pages after a place in line, not an id: a node forwards one to the queue's owner.
+    const place = { priority: 5, at: 1_767_600_000_000, seq: 42 };
+    expect(() =>
+      checkForwardedQuery('acme', { type: 'list_waiting', queueId: 'q', limit: 100, after: place }),
+    ).not.toThrow();
+    expect(() => checkForwardedQuery('acme', { type: 'list_waiting', after: 'a-1' })).toThrow(/q\.after/);
+    expect(() =>
+      checkForwardedQuery('acme', { type: 'list_waiting', after: { ...place, priority: 11 } }),
+    ).toThrow(/q\.after\.priority/);
+    expect(() => checkForwardedQuery('acme', { type: 'list_waiting', after: { ...place, x: 1 } })).toThrow(
+      /q\.after/,
+    );
   });
 });

@@ -100,9 +100,23 @@ export function checkForwardedQuery(tenant: unknown, q: unknown): void {
   // result), and the asking node failed the call as an internal error.
   if (!Object.hasOwn(QUERY_TYPES, (q as Fields).type as string))
     unknownToThisBuild('q.type', (q as Fields).type);
-  const { after, limit } = q as Fields;
-  if (after !== undefined) checkId(after, 'q.after');
+  const { type, after, limit } = q as Fields;
+  if (after !== undefined) {
+    // ListWaiting pages after a place in line (`LinePlace`), the other lists after an id.
+    if (type === 'list_waiting') checkLinePlace(after);
+    else checkId(after, 'q.after');
+  }
   if (limit !== undefined) checkInt(limit, 'q.limit', 1, MAX_PAGE_SIZE);
+}
+
+/** A place in a waiting line as `readWaitingPageToken` makes it: priority 0–10, whole times and numbers. */
+function checkLinePlace(p: unknown): void {
+  if (typeof p !== 'object' || p === null) invalid('q.after', 'must be a place in line');
+  const { priority, at, seq, ...rest } = p as Fields;
+  if (Object.keys(rest).length > 0) invalid('q.after', 'must be a place in line');
+  checkInt(priority, 'q.after.priority', 0, 10);
+  checkInt(at, 'q.after.at', 0, Number.MAX_SAFE_INTEGER);
+  checkInt(seq, 'q.after.seq', 0, Number.MAX_SAFE_INTEGER);
 }
 
 /** A forwarded DeleteTenant: the tenant id as the API checks it, and `force` a boolean when given. */

@@ -347,13 +347,24 @@ export interface ListWaitingRequest {
   queueId: string;
   /** At most this many, 1–1000; 0 = 100. */
   pageSize: number;
+  /**
+   * The previous answer's `next_page_token`; empty = the front of the line. Opaque: valid only for this
+   * method, tenant and queue (INVALID_ARGUMENT naming `pageToken` otherwise, or when it is not one the
+   * node made).
+   */
+  pageToken: string;
 }
 
 /** ListWaiting result. */
 export interface ListWaitingResponse {
   /**
-   * The first `page_size` in line order: higher priority first, then arrival; each with its position
-   * and estimated wait.
+   * A page of the line in line order: higher priority first, then arrival; each with its position and
+   * estimated wait now. The first page is the front of the line; a later one starts after the place in
+   * line of the previous page's last conversation (its priority and arrival, not its position), so the
+   * pages stay correct while the line moves: a customer waiting throughout a walk, in the same place, is
+   * in exactly one page, whoever is served or leaves ahead of them meanwhile (positions on the next page
+   * are then lower than the previous page's); one who joins ahead of the cursor (a higher priority, or
+   * an older conversation back in line after a rejected offer) is not in the pages still to come.
    */
   conversations: Conversation[];
   /**
@@ -361,6 +372,8 @@ export interface ListWaitingResponse {
    * are not in it; `QueueStats.waiting` counts them too).
    */
   totalWaiting: number;
+  /** For the next page; empty when no one waits after this page's last conversation. */
+  nextPageToken: string;
 }
 
 /** ListAgentConversations input. */
@@ -1878,7 +1891,7 @@ export const GetConversationRequest: MessageFns<GetConversationRequest> = {
 };
 
 function createBaseListWaitingRequest(): ListWaitingRequest {
-  return { tenant: "", requestId: "", queueId: "", pageSize: 0 };
+  return { tenant: "", requestId: "", queueId: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
@@ -1894,6 +1907,9 @@ export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
     }
     if (message.pageSize !== 0) {
       writer.uint32(32).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
     }
     return writer;
   },
@@ -1943,6 +1959,14 @@ export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
             message.pageSize = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1973,6 +1997,11 @@ export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
         : isSet(object.page_size)
         ? globalThis.Number(object.page_size)
         : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -1990,6 +2019,9 @@ export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
     if (message.pageSize !== 0) {
       obj.pageSize = Math.round(message.pageSize);
     }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -2002,12 +2034,13 @@ export const ListWaitingRequest: MessageFns<ListWaitingRequest> = {
     message.requestId = object.requestId ?? "";
     message.queueId = object.queueId ?? "";
     message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListWaitingResponse(): ListWaitingResponse {
-  return { conversations: [], totalWaiting: 0 };
+  return { conversations: [], totalWaiting: 0, nextPageToken: "" };
 }
 
 export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
@@ -2017,6 +2050,9 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
     }
     if (message.totalWaiting !== 0) {
       writer.uint32(16).int32(message.totalWaiting);
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(26).string(message.nextPageToken);
     }
     return writer;
   },
@@ -2050,6 +2086,14 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
             message.totalWaiting = reader.int32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2072,6 +2116,11 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
         : isSet(object.total_waiting)
         ? globalThis.Number(object.total_waiting)
         : 0,
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
     };
   },
 
@@ -2083,6 +2132,9 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
     if (message.totalWaiting !== 0) {
       obj.totalWaiting = Math.round(message.totalWaiting);
     }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
     return obj;
   },
 
@@ -2093,6 +2145,7 @@ export const ListWaitingResponse: MessageFns<ListWaitingResponse> = {
     const message = createBaseListWaitingResponse();
     message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
     message.totalWaiting = object.totalWaiting ?? 0;
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
