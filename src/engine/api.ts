@@ -37,14 +37,17 @@ export interface PageResult {
 }
 
 /**
- * A place in a queue's waiting line, the cursor of `list_waiting` pages: the line order's key of a
- * conversation — its priority level (higher first), then the time it joined the queue and its sequence
- * number (earlier first). A waiting conversation's key does not change while it waits in its queue
- * (other conversations leaving around it do not move it), so paging after the previous page's last key
- * stays correct while the line moves: a conversation waiting throughout a walk, in the same place, is in
- * exactly one page, whoever is served or leaves ahead of it or behind it. One that joins ahead of the
- * cursor (a higher priority, or an older one back in line) is not in the pages still to come. The
- * conversation named by the key need not still wait: the next page starts after its place all the same.
+ * A place in a queue's waiting line, the cursor of `list_waiting` pages: a conversation's priority
+ * level, the time it joined the queue and its sequence number, which place it in the serving order
+ * (effective priority from the level and the age, then arrival). A waiting conversation's key does not
+ * change while it waits in its queue (other conversations leaving around it do not move it), and with
+ * aging alone neither does its order against the others (all age alike), so paging after the previous
+ * page's last place stays correct while the line moves: a conversation waiting throughout a walk, in
+ * the same place, is in exactly one page, whoever is served or leaves ahead of it or behind it. One that
+ * joins ahead of the cursor (a higher priority, or an older one back in line) is not in the pages still
+ * to come. The conversation named by the key need not still wait: the next page starts after its place
+ * all the same. (SLA-driven priority reorders the line as conversations near the threshold: pages then
+ * follow the order of their own moment.)
  */
 export interface LinePlace {
   priority: number;

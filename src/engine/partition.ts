@@ -49,7 +49,6 @@ import type {
   RoutingConfig,
   SkillRequirement,
 } from './types.js';
-import { lineOrder } from './wait-line.js';
 import { BUCKETS, F } from './window.js';
 
 export { SEARCH_LIMIT };
@@ -986,13 +985,62 @@ export class Partition implements RuleContext {
 
   // ---------------------------------------------------------------- notices
 
+  /**
+   * 1 + the conversations of `c`'s queue's line served before it: those ahead at its own level (place
+   * numbers), and at each other level those of higher effective priority (`servedBefore`). Without
+   * aging or SLA-driven priority that is every conversation of a higher level and none of a lower one;
+   * with them, an old low-priority conversation overtakes newer high-priority ones (it is served first,
+   * `bestWaiting`), and its place says so. O(levels × lanes × log n); the levels that cannot hold an
+   * overtaking conversation (fast paths) cost O(1).
+   */
   position(c: Conv): number {
     if (c.reservedFor !== null) return 1;
     const q = c.queue;
     const p = c.priority;
     let ahead = 0;
-    for (let k = p + 1; k < PRIORITY_LEVELS; k++) ahead += q.levelCount[k]!;
+    if (this.config.agingPerMinute === 0 && !this.config.slaDrivenPriority) {
+      for (let k = p + 1; k < PRIORITY_LEVELS; k++) ahead += q.levelCount[k]!;
+    } else {
+      const cmp = this.cmp;
+      cmp.q = q;
+      cmp.at = c.enqueuedAt;
+      cmp.seq = c.seq;
+      cmp.e = this.effective(q, p, c.enqueuedAt);
+      for (let k = 0; k < PRIORITY_LEVELS; k++) {
+        if (k === p || q.levelCount[k] === 0) continue;
+        cmp.k = k;
+        ahead += this.countServedBefore(q, k, this.servedBefore);
+      }
+    }
     return 1 + ahead + q.levelRanks[p]!.below(c.qord);
+  }
+
+  /** The conversation `position` counts for (its queue, key and effective priority) and a level `k`. */
+  private readonly cmp = { q: null as unknown as Queue, k: 0, e: 0, at: 0, seq: 0 };
+  /**
+   * Whether a conversation of level `cmp.k` that joined at `at` (then `seq`) is served before the one in
+   * `cmp`: one function for every call (no closure per level on the notice path).
+   */
+  private readonly servedBefore = (at: number, seq: number): boolean => {
+    const c = this.cmp;
+    return outranks(this.effective(c.q, c.k, at), at, seq, c.e, c.at, c.seq);
+  };
+
+  /**
+   * How many conversations of level `k` of `q` are served before a given one: `before` (true on a prefix
+   * of each line's order, as effective priority falls with the age of a conversation of one level)
+   * marks them. The count is by place numbers (`qord`) below the first of each lane's FIFO that is not
+   * served before: exact while place numbers follow arrival order, which they do except for the rare
+   * conversation re-filed in the middle of its level (see `insertWaiting`), counted by its number.
+   */
+  private countServedBefore(q: Queue, k: number, before: (at: number, seq: number) => boolean): number {
+    let bound = Number.POSITIVE_INFINITY;
+    for (const lane of q.lanes) {
+      if ((lane.levelMask & (1 << k)) === 0) continue;
+      const b = lane.levels[k]!.firstNotAheadQord(before);
+      if (b < bound) bound = b;
+    }
+    return bound === Number.POSITIVE_INFINITY ? q.levelCount[k]! : q.levelRanks[k]!.below(bound);
   }
 
   averageHandleMs(q: Queue): number {
@@ -1575,28 +1623,50 @@ export class Partition implements RuleContext {
   }
 
   /**
-   * The first `limit` conversations waiting in queue `q`, in the order `position` counts them: higher
-   * priority level first, then arrival (a level's lanes merged). With `after` (a `LinePlace`: the place
-   * of the last conversation of the previous page), the first `limit` of those after that place: levels
-   * above it are skipped, its own level is searched from the place on. O(levels × lanes × log + limit),
-   * not O(waiting).
+   * The first `limit` conversations waiting in queue `q`, in the order they are served and `position`
+   * counts them: effective priority (`effective`: the conversation's priority, raised by aging and
+   * SLA-driven priority), then arrival — without aging, higher priority first, then arrival. With `after`
+   * (a `LinePlace`: the place of the last conversation of the previous page), the first `limit` of
+   * those served after that place now. Each level's lines are walked from their head, or from a binary
+   * search for the place: O(levels × lanes × (log n + limit)), not O(waiting).
    */
   waitingInOrder(q: Queue, limit: number, after?: LinePlace): Conv[] {
-    const out: Conv[] = [];
-    const top = after === undefined ? PRIORITY_LEVELS - 1 : Math.min(PRIORITY_LEVELS - 1, after.priority);
-    for (let lvl = top; lvl >= 0 && out.length < limit; lvl--) {
-      const runs: Conv[][] = [];
-      const from = after !== undefined && lvl === after.priority ? after : undefined;
+    // One run per level and lane, each in line order (= serving order within a level), merged.
+    const runs: { items: Conv[]; i: number; e: number }[] = [];
+    const e0 = after === undefined ? 0 : this.effective(q, after.priority, after.at);
+    for (let lvl = PRIORITY_LEVELS - 1; lvl >= 0; lvl--) {
+      const skip =
+        after === undefined
+          ? undefined
+          : (at: number, seq: number) =>
+              !outranks(e0, after.at, after.seq, this.effective(q, lvl, at), at, seq);
       for (const lane of q.lanes) {
         if ((lane.levelMask & (1 << lvl)) === 0) continue;
         const line = lane.levels[lvl]!;
-        const want = limit - out.length;
-        runs.push(from === undefined ? line.firstInOrder(want) : line.inOrderAfter(want, from.at, from.seq));
+        const items = skip === undefined ? line.firstInOrder(limit) : line.inOrderAfter(limit, skip);
+        if (items.length > 0) runs.push({ items, i: 0, e: this.effective(q, lvl, items[0]!.enqueuedAt) });
       }
-      const merged = runs.length === 1 ? runs[0]! : runs.flat().sort(lineOrder);
-      for (const c of merged) {
-        if (out.length >= limit) break;
-        out.push(c);
+    }
+    if (runs.length === 1) return runs[0]!.items;
+    const out: Conv[] = [];
+    while (out.length < limit) {
+      let best: (typeof runs)[number] | null = null;
+      for (const r of runs) {
+        if (r.i >= r.items.length) continue;
+        const c = r.items[r.i]!;
+        if (best === null) {
+          best = r;
+          continue;
+        }
+        const b = best.items[best.i]!;
+        if (outranks(r.e, c.enqueuedAt, c.seq, best.e, b.enqueuedAt, b.seq)) best = r;
+      }
+      if (best === null) break;
+      const c = best.items[best.i++]!;
+      out.push(c);
+      if (best.i < best.items.length) {
+        const n = best.items[best.i]!;
+        best.e = this.effective(q, n.priority, n.enqueuedAt);
       }
     }
     return out;

@@ -49,6 +49,11 @@ export class WaitLine {
   /** enqueuedAt / seq of the FIFO entries (plain number arrays: unboxed, contiguous). */
   private fifoAt: number[] = [];
   private fifoSeq: number[] = [];
+  /**
+   * Place numbers (`qord`) of the FIFO entries, so `firstNotAheadQord` reads no conversation record (at
+   * 10⁵ waiting each read is a cache miss, and a position asks one per priority level).
+   */
+  private fifoQord: number[] = [];
   /** Conversations in the line with ad-hoc skills or excluded agents (lazy search needed when > 0). */
   constrained = 0;
   /**
@@ -94,6 +99,7 @@ export class WaitLine {
       this.fifo.push(c);
       this.fifoAt.push(c.enqueuedAt);
       this.fifoSeq.push(c.seq);
+      this.fifoQord.push(c.qord);
       this.live++;
       this.tailAt = c.enqueuedAt;
       this.tailSeq = c.seq;
@@ -118,6 +124,7 @@ export class WaitLine {
         this.fifo = [];
         this.fifoAt = [];
         this.fifoSeq = [];
+        this.fifoQord = [];
         this.head = 0;
         this.tailAt = Number.NEGATIVE_INFINITY;
         this.tailSeq = 0;
@@ -140,6 +147,7 @@ export class WaitLine {
     const f = this.fifo;
     const at = this.fifoAt;
     const sq = this.fifoSeq;
+    const qo = this.fifoQord;
     const cur = this.cursor - this.base;
     let w = 0;
     let newCur = 0;
@@ -151,11 +159,13 @@ export class WaitLine {
       f[w] = c;
       at[w] = at[i]!;
       sq[w] = sq[i]!;
+      qo[w] = qo[i]!;
       w++;
     }
     f.length = w;
     at.length = w;
     sq.length = w;
+    qo.length = w;
     this.head = 0;
     this.cursor = this.base + newCur;
   }
@@ -168,6 +178,7 @@ export class WaitLine {
       this.fifo = f.slice(h);
       this.fifoAt = this.fifoAt.slice(h);
       this.fifoSeq = this.fifoSeq.slice(h);
+      this.fifoQord = this.fifoQord.slice(h);
       this.base += h;
       h = 0;
     }
@@ -284,21 +295,16 @@ export class WaitLine {
   }
 
   /**
-   * The first `limit` conversations of the line that come after the key (`afterAt`, `afterSeq`) in line
-   * order (enqueuedAt, then seq): a binary search of the FIFO (its keys stay sorted, holes included) and
-   * the side heap's entries past the key. O(log FIFO + limit + side), for the pages after the first.
+   * The first `limit` conversations of the line in line order after those `skip` accepts — `skip` takes an
+   * entry's (enqueuedAt, seq) and must accept a prefix of the line order (e.g. "served before the
+   * previous page's last conversation"): a binary search of the FIFO (its keys stay sorted, holes
+   * included) and the side heap's entries past it. O(log FIFO + limit + side), for the pages after the
+   * first.
    */
-  inOrderAfter(limit: number, afterAt: number, afterSeq: number): Conv[] {
-    const past = (at: number, seq: number) => at > afterAt || (at === afterAt && seq > afterSeq);
-    const side = this.side.items.filter((c) => past(c.enqueuedAt, c.seq)).sort(lineOrder);
+  inOrderAfter(limit: number, skip: (at: number, seq: number) => boolean): Conv[] {
+    const side = this.side.items.filter((c) => !skip(c.enqueuedAt, c.seq)).sort(lineOrder);
     const f = this.fifo;
-    let i = this.head;
-    let hi = f.length;
-    while (i < hi) {
-      const mid = (i + hi) >>> 1;
-      if (past(this.fifoAt[mid]!, this.fifoSeq[mid]!)) hi = mid;
-      else i = mid + 1;
-    }
+    let i = this.prefixEnd(skip);
     const out: Conv[] = [];
     let j = 0;
     while (out.length < limit) {
@@ -315,6 +321,58 @@ export class WaitLine {
       }
     }
     return out;
+  }
+
+  /**
+   * The place number (`qord`) of the first conversation in line order that `ahead` does not accept
+   * (`ahead` takes an entry's (enqueuedAt, seq) and accepts a prefix of the line order), or +∞ when it
+   * accepts every one. A property of the conversations in the line, not of how they are laid out (FIFO
+   * or side heap, holes or not: a restored line has none), so counts made from it replay alike.
+   * O(log FIFO + holes skipped + side heap).
+   */
+  firstNotAheadQord(ahead: (at: number, seq: number) => boolean): number {
+    const f = this.fifo;
+    const side = this.side.items;
+    if (side.length === 0) {
+      if (this.live === 0) return Number.POSITIVE_INFINITY;
+      // Fast paths from the key arrays: the newest is ahead (so all are), or the front is not.
+      if (ahead(this.tailAt, this.tailSeq)) return Number.POSITIVE_INFINITY;
+      this.fifoHead();
+      const h = this.head;
+      if (!ahead(this.fifoAt[h]!, this.fifoSeq[h]!)) return this.fifoQord[h]!;
+    }
+    let i = this.prefixEnd(ahead);
+    while (i < f.length && f[i] === null) i++;
+    let qord = Number.POSITIVE_INFINITY;
+    let at = 0;
+    let seq = 0;
+    if (i < f.length) {
+      qord = this.fifoQord[i]!;
+      at = this.fifoAt[i]!;
+      seq = this.fifoSeq[i]!;
+    }
+    for (const c of side) {
+      const cAt = c.enqueuedAt;
+      const first = qord === Number.POSITIVE_INFINITY || cAt < at || (cAt === at && c.seq < seq);
+      if (first && !ahead(cAt, c.seq)) {
+        qord = c.qord;
+        at = cAt;
+        seq = c.seq;
+      }
+    }
+    return qord;
+  }
+
+  /** Index of the first FIFO entry from the head that `pred` (true on a prefix) does not accept. */
+  private prefixEnd(pred: (at: number, seq: number) => boolean): number {
+    let i = this.head;
+    let hi = this.fifo.length;
+    while (i < hi) {
+      const mid = (i + hi) >>> 1;
+      if (pred(this.fifoAt[mid]!, this.fifoSeq[mid]!)) i = mid + 1;
+      else hi = mid;
+    }
+    return i;
   }
 
   /** Every conversation in the line (unordered). */

@@ -5,7 +5,7 @@
  * skip anyone, as an offset would.
  */
 import { describe, expect, it } from 'vitest';
-import { agent, conversation, queue } from '../../test/support/engine-builders.js';
+import { agent, conversation, queue, routingConfig } from '../../test/support/engine-builders.js';
 import type { LinePlace } from './api.js';
 import { createEngine, type Engine, restoreEngine } from './index.js';
 import type { Command } from './types.js';
@@ -87,61 +87,68 @@ describe('paging through a waiting line', () => {
     expect(s.page(2, two.next)).toMatchObject({ ids: ['c4'], positions: [4], next: undefined });
   });
 
-  it('pages stay correct while the line moves: served, cancelled, overflowed and new conversations', () => {
-    const s = new Line();
-    s.given({
-      type: 'upsert_queue',
-      queue: queue('q1', {
-        requiredSkills: [{ skill: 'x', minLevel: 5 }],
-        overflow: [{ afterSeconds: 150, action: { kind: 'relax_skills', by: 4 } }],
-      }),
-    });
-    for (let i = 0; i < 3000; i++) {
-      s.t += 100;
-      s.given({ type: 'enqueue', conversation: conversation(`w${i}`, 'q1', { priority: (i * 7) % 10 }) });
-    }
-    const start = s.all();
-    const gone = new Set<string>();
-    const seen: string[] = [];
-    let after: LinePlace | undefined;
-    for (let page = 0; page < 1000; page++) {
-      const p = s.page(150, after);
-      // In line order: positions rise within a page.
-      for (let i = 1; i < p.positions.length; i++)
-        expect(p.positions[i]!).toBeGreaterThan(p.positions[i - 1]!);
-      seen.push(...p.ids);
-      if (p.next === undefined) break;
-      after = p.next;
-      // (They start at priorities 0-9: 10 is ahead of every cursor.)
-      // The line moves: time passes (older conversations overflow to a lane junior agents serve), a
-      // junior agent comes online and takes three of them, customers leave ahead of the cursor and
-      // behind it, new ones arrive at the top priority (ahead of the cursor) and the lowest (behind it).
-      s.t += 15_000;
-      s.given({ type: 'tick' });
+  it.each([0, 1])(
+    'pages stay correct while the line moves: served, cancelled, overflowed and new conversations (aging %d/min)',
+    (aging) => {
+      const s = new Line();
+      s.given({ type: 'set_routing_config', config: routingConfig({ agingPerMinute: aging }) });
       s.given({
-        type: 'upsert_agent',
-        agent: agent(`jr${page}`, { skills: [{ skill: 'x', level: 1 }], capacity: { chat: 3 } }),
+        type: 'upsert_queue',
+        queue: queue('q1', {
+          requiredSkills: [{ skill: 'x', minLevel: 5 }],
+          overflow: [{ afterSeconds: 150, action: { kind: 'relax_skills', by: 4 } }],
+        }),
       });
-      s.given({ type: 'set_presence', agentId: `jr${page}`, presence: 'online' });
-      const now = s.all();
-      for (const id of start) if (!now.includes(id)) gone.add(id);
-      for (const id of [now[page % 5], now[now.length - 1 - page]]) {
-        if (id === undefined || !id.startsWith('w')) continue;
-        s.given({ type: 'cancel', conversationId: id });
-        gone.add(id);
+      for (let i = 0; i < 3000; i++) {
+        s.t += 100;
+        s.given({ type: 'enqueue', conversation: conversation(`w${i}`, 'q1', { priority: (i * 7) % 10 }) });
       }
-      s.given({ type: 'enqueue', conversation: conversation(`top${page}`, 'q1', { priority: 10 }) });
-      s.given({ type: 'enqueue', conversation: conversation(`low${page}`, 'q1', { priority: 0 }) });
-    }
-    expect(gone.size).toBeGreaterThan(50); // the line did move (served and cancelled)
-    // Nobody twice; everyone who waited throughout, exactly once and in the order they stood.
-    expect(new Set(seen).size).toBe(seen.length);
-    const stayed = start.filter((id) => !gone.has(id));
-    expect(seen.filter((id) => stayed.includes(id))).toEqual(stayed);
-    // New arrivals behind the cursor are seen; those ahead of it are not (documented).
-    expect(seen.some((id) => id.startsWith('low'))).toBe(true);
-    expect(seen.some((id) => id.startsWith('top'))).toBe(false);
-  });
+      const start = s.all();
+      const gone = new Set<string>();
+      const seen: string[] = [];
+      let after: LinePlace | undefined;
+      for (let page = 0; page < 1000; page++) {
+        const p = s.page(150, after);
+        // In line order: positions rise within a page.
+        for (let i = 1; i < p.positions.length; i++)
+          expect(p.positions[i]!).toBeGreaterThan(p.positions[i - 1]!);
+        seen.push(...p.ids);
+        if (p.next === undefined) break;
+        after = p.next;
+        // (They start at priorities 0-9: 10 is ahead of every cursor.)
+        // The line moves: time passes (older conversations overflow to a lane junior agents serve), a
+        // junior agent comes online and takes three of them, customers leave ahead of the cursor and
+        // behind it, new ones arrive at the top priority (ahead of the cursor) and the lowest (behind it).
+        s.t += 15_000;
+        s.given({ type: 'tick' });
+        s.given({
+          type: 'upsert_agent',
+          agent: agent(`jr${page}`, { skills: [{ skill: 'x', level: 1 }], capacity: { chat: 3 } }),
+        });
+        s.given({ type: 'set_presence', agentId: `jr${page}`, presence: 'online' });
+        const now = s.all();
+        for (const id of start) if (!now.includes(id)) gone.add(id);
+        for (const id of [now[page % 5], now[now.length - 1 - page]]) {
+          if (id === undefined || !id.startsWith('w')) continue;
+          s.given({ type: 'cancel', conversationId: id });
+          gone.add(id);
+        }
+        s.given({ type: 'enqueue', conversation: conversation(`top${page}`, 'q1', { priority: 10 }) });
+        s.given({ type: 'enqueue', conversation: conversation(`low${page}`, 'q1', { priority: 0 }) });
+      }
+      expect(gone.size).toBeGreaterThan(50); // the line did move (served and cancelled)
+      // Nobody twice; everyone who waited throughout, exactly once and in the order they stood.
+      expect(new Set(seen).size).toBe(seen.length);
+      const stayed = start.filter((id) => !gone.has(id));
+      expect(seen.filter((id) => stayed.includes(id))).toEqual(stayed);
+      // Without aging, new arrivals behind the cursor are seen, those ahead of it are not (documented);
+      // with it, old conversations overtake newer priorities, and the walk follows that order.
+      if (aging === 0) {
+        expect(seen.some((id) => id.startsWith('low'))).toBe(true);
+        expect(seen.some((id) => id.startsWith('top'))).toBe(false);
+      }
+    },
+  );
 
   it('a cursor reads the same on a restored engine (it names no internal slot)', () => {
     const s = new Line();

@@ -155,7 +155,11 @@ export interface QueuedEvent {
   conversationId: string;
   /** The queue. */
   queueId: string;
-  /** 1-based position in the queue. */
+  /**
+   * 1-based position in the queue: 1 + those served before it, by effective priority (the conversation's
+   * priority raised by aging, `RoutingConfig.aging_per_minute`, and SLA-driven priority), then arrival.
+   * With aging an old low-priority conversation overtakes newer higher-priority ones, and is told so.
+   */
   position: number;
   /**
    * Estimated wait, ms: position × the queue's recent average handle time (wrap-up included; 300 000

@@ -358,13 +358,17 @@ export interface ListWaitingRequest {
 /** ListWaiting result. */
 export interface ListWaitingResponse {
   /**
-   * A page of the line in line order: higher priority first, then arrival; each with its position and
-   * estimated wait now. The first page is the front of the line; a later one starts after the place in
-   * line of the previous page's last conversation (its priority and arrival, not its position), so the
-   * pages stay correct while the line moves: a customer waiting throughout a walk, in the same place, is
-   * in exactly one page, whoever is served or leaves ahead of them meanwhile (positions on the next page
-   * are then lower than the previous page's); one who joins ahead of the cursor (a higher priority, or
-   * an older conversation back in line after a rejected offer) is not in the pages still to come.
+   * A page of the line in the order it is served: higher effective priority first (the conversation's
+   * priority raised by aging and SLA-driven priority: without them, higher priority first), then
+   * arrival; each with its position and estimated wait now. The first page is the front of the line; a
+   * later one starts after the place in line of the previous page's last conversation (its priority and
+   * arrival, not its position), so the pages stay correct while the line moves: a customer waiting
+   * throughout a walk, in the same place, is in exactly one page, whoever is served or leaves ahead of
+   * them meanwhile (positions on the next page are then lower than the previous page's); one who joins
+   * ahead of the cursor (a higher priority, or an older conversation back in line after a rejected
+   * offer) is not in the pages still to come. With aging alone the order of those waiting never changes
+   * (all age alike); SLA-driven priority reorders them as they near the threshold, and a walk then
+   * follows the order of each page's moment.
    */
   conversations: Conversation[];
   /**
