@@ -66,8 +66,9 @@ function mustConv(p: Partition, id: string, field = 'conversationId'): Conv {
 
 /** Applies a validated command. Throws `Rejection` before any mutation when the command cannot apply. */
 export function execute(p: Partition, cmd: Command, at: number, limit?: number): Reply {
-  if (cmd.type === 'tick') return tick(p, Math.max(p.now, at));
-  p.now = Math.max(p.now, at);
+  p.clockAt = Math.max(p.now, at);
+  if (cmd.type === 'tick') return tick(p, p.clockAt);
+  p.now = p.clockAt;
   switch (cmd.type) {
     case 'upsert_agent':
       return upsertAgent(p, normAgent(cmd.agent), limit);

@@ -100,6 +100,13 @@ export type ConvRouteStatus = 'assigned' | 'offered' | 'queued' | 'over_capacity
 
 export class Partition implements RuleContext {
   now = 0;
+  /**
+   * The time of the command being applied (its envelope's `at`, or `now` if later). `now` lags it while a
+   * tick fires timers that fell due before it, each at its due time (so they keep their order); what
+   * happens at a desk because of them happens now, though: an offer made then rings from this time (see
+   * `offer`). Not state: set by every command before anything reads it.
+   */
+  clockAt = 0;
   agentSeq = 0;
   convSeq = 0;
   config: RoutingConfig = DEFAULT_ROUTING;
@@ -911,7 +918,9 @@ export class Partition implements RuleContext {
     q.offered.push(c);
     this.checkCapacity(q);
     c.offers = agents.map((a) => a.id);
-    c.offerExpiresAt = this.now + offerTimeoutMs(q);
+    // From when the desk rings: a tick late by more than the timeout (a restart, a stalled host) would
+    // otherwise make an offer that expired before anyone saw it, a miss, and an agent set away for it.
+    c.offerExpiresAt = Math.max(this.now, this.clockAt) + offerTimeoutMs(q);
     c.pending = expl;
     for (const a of agents) {
       a.accrue(this.now);
@@ -1334,7 +1343,7 @@ export class Partition implements RuleContext {
    */
   joinRing(c: Conv, agents: Agent[]): void {
     const q = c.queue;
-    const expiresAt = this.now + offerTimeoutMs(q);
+    const expiresAt = Math.max(this.now, this.clockAt) + offerTimeoutMs(q);
     if (expiresAt !== c.offerExpiresAt) {
       c.offerExpiresAt = expiresAt;
       for (const id of c.offers)
