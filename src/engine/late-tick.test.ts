@@ -47,4 +47,21 @@ describe('timers fired by a late tick', () => {
     expect(only(later, 'offer_missed')).toMatchObject([{ agentId: 'jr', reason: 'timeout' }]);
     expect(only(later, 'presence_changed')).toMatchObject([{ agentId: 'jr', presence: 'away' }]);
   });
+
+  it('a conversation a late tick assigns waited until the tick: its wait, explanation and service level say so', () => {
+    const s = new Scenario();
+    s.queue(
+      queueConfig('q1', {
+        serviceLevel: { target: 0.8, thresholdSeconds: 30, windowSeconds: 3600 },
+        requiredSkills: [{ skill: 'x', minLevel: 5 }],
+        overflow: [{ afterSeconds: 20, action: { kind: 'relax_skills', by: 4 } }],
+      }),
+    );
+    s.online(agentConfig('jr', { skills: [{ skill: 'x', level: 1 }] }));
+    s.enqueue(conversation('c1'));
+    const events = s.advance(60_000); // the step was due at 20 s (in time); it ran at 60 s (late)
+    expect(only(events, 'assigned')).toMatchObject([{ agentId: 'jr', explanation: { waitedMs: 60_000 } }]);
+    const st = s.engine.query({ type: 'queue_stats', queueId: 'q1' }, s.t);
+    expect(st.type === 'queue_stats' && st.stats).toMatchObject({ averageWaitMs: 60_000, serviceLevel: 0 });
+  });
 });

@@ -691,7 +691,7 @@ export class Partition implements RuleContext {
       candidates,
       relaxed: lane.relaxed.length === 0 ? NONE : lane.relaxed.slice(),
       // Kept with the conversation: a small integer, not a boxed number (see `small`).
-      waitedMs: small(this.now - c.enqueuedAt),
+      waitedMs: small(Math.max(this.now, this.clockAt) - c.enqueuedAt),
     };
     if (truncated) e.candidatesTruncated = true;
     if (m !== null && rule === 'strategy') c.queue.strategy.explainPick?.(m, c, e);
@@ -971,11 +971,14 @@ export class Partition implements RuleContext {
     this.customers.remember(c.customerId, a.id, c.customerEntry);
     if (!c.answered) {
       c.answered = true;
-      const wait = this.now - c.enqueuedAt;
+      // Until the command that answers it, which a late tick's timers run behind (`clockAt`): the
+      // customer waited that long, and the service level judges that wait.
+      const at = Math.max(this.now, this.clockAt);
+      const wait = at - c.enqueuedAt;
       q.assigned++;
       this.addSample(q, F.answered, 1);
       this.addSample(q, F.waitSumMs, wait);
-      if (this.serviceLevelWait(c) <= q.cfg.serviceLevel.thresholdSeconds * 1000)
+      if (this.serviceLevelWait(c, at) <= q.cfg.serviceLevel.thresholdSeconds * 1000)
         this.addSample(q, F.answeredInThreshold, 1);
       this.evaluateSla(q);
     }
@@ -1583,9 +1586,9 @@ export class Partition implements RuleContext {
    * at night is not late for the morning shift, nor does waiting overnight count (the average wait and
    * the events keep the customer's whole wait).
    */
-  serviceLevelWait(c: Conv): number {
-    const since = this.openSince(c.queue, this.now);
-    return since === null ? 0 : this.now - Math.max(c.enqueuedAt, since);
+  serviceLevelWait(c: Conv, at = this.now): number {
+    const since = this.openSince(c.queue, at);
+    return since === null ? 0 : at - Math.max(c.enqueuedAt, since);
   }
 
   nextOpenOf(c: Conv): number | null {
