@@ -3,6 +3,7 @@
  * MongoDB) and an embedded one (local files / in-process), and one shared contract test suite runs
  * against every adapter.
  */
+import { constants } from 'node:buffer';
 import type { EngineSnapshot } from '../engine/api.js';
 import type { CommandEnvelope } from '../engine/types.js';
 
@@ -122,10 +123,30 @@ export interface StoredSnapshot {
   snapshotChunks?: readonly Uint8Array[];
 }
 
-/** A snapshot's UTF-8 JSON text as pieces to write in order (one when it came whole or as an object). */
+/**
+ * The longest snapshot text, in UTF-8 bytes, a node can load back: a store gives it back as one string
+ * (V8's longest, 2²⁹ − 24 characters on 64-bit), which the worker parses. The host refuses to save a
+ * longer one (`snapshotPieces`: the save fails and the log is not trimmed) instead of storing a snapshot no node can
+ * read. ~100 MB at 1 000 000 waiting conversations (loadtest/README.md, `bench:bigpart`).
+ */
+export const MAX_SNAPSHOT_TEXT_BYTES = constants.MAX_STRING_LENGTH;
+
+/**
+ * A snapshot's UTF-8 JSON text as pieces to write in order (one when it came whole or as an object).
+ * Every store takes its text from here, so a text longer than a node can load back
+ * (`MAX_SNAPSHOT_TEXT_BYTES`) fails the save here: the host then keeps the log untrimmed.
+ */
 export function snapshotPieces(s: StoredSnapshot): readonly Uint8Array[] {
-  if (s.snapshotChunks !== undefined) return s.snapshotChunks;
-  return [Buffer.from(s.snapshotJson ?? JSON.stringify(s.snapshot), 'utf8')];
+  const pieces =
+    s.snapshotChunks !== undefined
+      ? s.snapshotChunks
+      : [Buffer.from(s.snapshotJson ?? JSON.stringify(s.snapshot), 'utf8')];
+  const bytes = piecesLength(pieces);
+  if (bytes > MAX_SNAPSHOT_TEXT_BYTES)
+    throw new Error(
+      `snapshot of ${s.partition} is ${bytes} bytes of text, more than a node can load back (${MAX_SNAPSHOT_TEXT_BYTES}): not saved, the log keeps everything since the last snapshot`,
+    );
+  return pieces;
 }
 
 /** Bytes in all the pieces. */

@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { acquireDataDirLock, FileCommandLog, FileSnapshotStore } from '../../src/cluster/embedded/index.js';
 import { encodeRecord } from '../../src/cluster/embedded/record-file.js';
 import { createEmbeddedPorts } from '../../src/cluster/index.js';
+import { MAX_SNAPSHOT_TEXT_BYTES } from '../../src/cluster/ports.js';
 import {
   collect,
   commandLogContract,
@@ -310,7 +311,91 @@ describe('FileSnapshotStore on disk', () => {
         throw new Error('the store must write the JSON text, not walk the state');
       },
     });
-    expect(await new FileSnapshotStore(dir).load('acme')).toEqual(s);
+    const loaded = await new FileSnapshotStore(dir).load('acme');
+    expect(loaded?.snapshotJson).toBe(JSON.stringify(snapshot));
+    expect({ ...loaded, snapshotJson: undefined }).toEqual({ ...s, snapshotJson: undefined });
+  });
+
+  it('a load gives the state back as its text for the worker to parse, not parsed on the main thread', async () => {
+    const dir = await tempDir();
+    const names = Array.from({ length: 50 }, (_, i) => `Zoë-李-😀-${i}`);
+    // Ids that look like the record's own keys must not cut the text short.
+    const s = storedSnapshot('acme,"snapshot":{', 11, { names, tricky: ',"snapshot":', quote: '"}' });
+    await new FileSnapshotStore(dir).save(s);
+    const parse = JSON.parse;
+    let parsedChars = 0;
+    JSON.parse = ((text: string, ...rest: []) => {
+      parsedChars += text.length;
+      return parse(text, ...rest);
+    }) as typeof JSON.parse;
+    let loaded: Awaited<ReturnType<FileSnapshotStore['load']>>;
+    try {
+      loaded = await new FileSnapshotStore(dir).load('acme,"snapshot":{');
+    } finally {
+      JSON.parse = parse;
+    }
+    const text = JSON.stringify(s.snapshot);
+    expect(loaded?.snapshotJson).toBe(text);
+    // Only the record's head (partition, seq, takenAt, digest) was parsed.
+    expect(parsedChars).toBeLessThan(200);
+    expect(loaded).toMatchObject({ partition: s.partition, seq: 11, takenAt: s.takenAt, digest: s.digest });
+    expect(loaded?.snapshot).toEqual(s.snapshot);
+  });
+
+  it('a file whose record is laid out otherwise (keys in another order) is still read, whole', async () => {
+    const dir = await tempDir();
+    const store = new FileSnapshotStore(dir);
+    const s = storedSnapshot('acme', 5);
+    await store.save(s);
+    const [file] = await readdir(dir);
+    const { snapshot, ...head } = s;
+    await writeFile(join(dir, file as string), encodeRecord({ snapshot, ...head }));
+    const loaded = await new FileSnapshotStore(dir).load('acme');
+    expect(loaded?.seq).toBe(5);
+    expect(loaded?.snapshot).toEqual(s.snapshot);
+  });
+
+  it('a snapshot of more than 256 MiB of text loads back (the bound of log records is not a snapshot’s)', async () => {
+    const dir = await tempDir();
+    // 257 MiB of text from one 1 MiB buffer repeated: little memory for the pieces themselves.
+    const mib = new Uint8Array(1024 * 1024).fill(0x78);
+    const pieces = [Buffer.from('{"version":2,"partition":"big","state":{"pad":"'), ...Array(257).fill(mib)];
+    pieces.push(Buffer.from('"}}'));
+    const bytes = pieces.reduce((n, p) => n + p.length, 0);
+    await new FileSnapshotStore(dir).save({
+      partition: 'big',
+      seq: 3,
+      takenAt: 1,
+      digest: 'd',
+      snapshotChunks: pieces,
+      get snapshot(): never {
+        throw new Error('not read');
+      },
+    });
+    const loaded = await new FileSnapshotStore(dir).load('big');
+    expect(loaded?.seq).toBe(3);
+    expect(loaded?.snapshotJson?.length).toBe(bytes);
+    expect(loaded?.snapshotJson?.endsWith('xx"}}')).toBe(true);
+  }, 60_000);
+
+  it('a snapshot longer than a node can load back is refused by the save, and the stored one stays', async () => {
+    const dir = await tempDir();
+    const store = new FileSnapshotStore(dir);
+    await store.save(storedSnapshot('big', 1));
+    const mib = new Uint8Array(1024 * 1024).fill(0x78);
+    const pieces = Array(Math.ceil(MAX_SNAPSHOT_TEXT_BYTES / mib.length) + 1).fill(mib);
+    await expect(
+      store.save({
+        partition: 'big',
+        seq: 2,
+        takenAt: 1,
+        digest: 'd',
+        snapshotChunks: pieces,
+        snapshot: null as never,
+      }),
+    ).rejects.toThrow(/more than a node can load back/);
+    expect((await new FileSnapshotStore(dir).load('big'))?.seq).toBe(1);
+    expect(await readdir(dir)).toEqual([expect.stringMatching(/\.snap$/)]);
   });
 });
 
