@@ -135,6 +135,13 @@ export interface Engine {
   /** Earliest time a `tick` has work to do (offer timeout, overflow step, wrap-up end, SLA window), or null. */
   nextTimerAt(): number | null;
   snapshot(): EngineSnapshot;
+  /**
+   * `snapshot()` a piece at a time (a few thousand records per step): the snapshot `snapshot()` would
+   * have returned at the first step, provided nothing is applied, queried or ticked on this engine
+   * until the generator is done. For a host that runs other partitions between the steps. `chunk`:
+   * records per step (tests use small ones).
+   */
+  snapshotSteps(chunk?: number): Generator<void, EngineSnapshot, void>;
   /** Hash of the full logical state; equal digests ⇔ equal states (for tests and recovery checks). */
   digest(): string;
   /** Time of the last applied command (the engine's notion of "now"). */

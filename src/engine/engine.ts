@@ -23,7 +23,15 @@ import { ReplyMemo } from './memo.js';
 import { type Agent, type Conv, compareText } from './model.js';
 import { Partition } from './partition.js';
 import { agentStats, idPage, pageResult, queueStats } from './queries.js';
-import { capture, fromV1, rebuild, SNAPSHOT_VERSION, type StateV1, type StateV2 } from './snapshot.js';
+import {
+  capture,
+  captureSteps,
+  fromV1,
+  rebuild,
+  SNAPSHOT_VERSION,
+  type StateV1,
+  type StateV2,
+} from './snapshot.js';
 import type { ApplyResult, CommandEnvelope, EngineError, EngineEvent, Reply } from './types.js';
 import { validateEnvelope } from './validate.js';
 
@@ -304,6 +312,12 @@ export class RoutingEngine implements Engine {
   snapshot(): EngineSnapshot {
     this.assertLive();
     return { version: SNAPSHOT_VERSION, partition: this.partition, state: capture(this.p, this.dedupe) };
+  }
+
+  *snapshotSteps(chunk?: number): Generator<void, EngineSnapshot, void> {
+    this.assertLive();
+    const state = yield* captureSteps(this.p, this.dedupe, chunk);
+    return { version: SNAPSHOT_VERSION, partition: this.partition, state };
   }
 
   /** Hashes the captured state as a structure (no JSON string is built). */

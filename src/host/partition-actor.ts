@@ -118,6 +118,13 @@ export class PartitionActors {
   }
 
   private handleItem(item: HostItem): HostResult {
+    if (item.kind === 'apply' || item.kind === 'query') {
+      // A capture in progress is exact only while its partition stands still: finished before the
+      // partition moves (or is read). The host holds such work back until the capture is done, so this
+      // is only the guarantee, not the usual path.
+      const job = this.snapshots.get(item.partition);
+      if (job !== undefined && !job.captured) job.finishCapture();
+    }
     switch (item.kind) {
       case 'apply': {
         const engine = this.engines.get(item.partition);
@@ -330,7 +337,8 @@ export class PartitionActors {
         const engine = this.engines.get(item.partition);
         if (!engine) return missing(item.partition);
         const t0 = performance.now();
-        this.snapshots.set(item.partition, new SlicedSnapshot(engine.snapshot()));
+        // Only started here: captured by the `snapshot_part` items, other partitions' work between them.
+        this.snapshots.set(item.partition, new SlicedSnapshot(engine.snapshotSteps()));
         return { kind: 'snapshot', now: engine.now, seconds: (performance.now() - t0) / 1000 };
       }
       case 'snapshot_part': {
@@ -343,6 +351,7 @@ export class PartitionActors {
           kind: 'snapshot_part',
           bytes: utf8.encode(json),
           done,
+          captured: job.captured,
           digest: job.digest,
           seconds: (performance.now() - t0) / 1000,
         };

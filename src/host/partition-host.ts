@@ -159,6 +159,11 @@ interface Slot {
   callNo: number;
   /** The items of each call in flight, by number: where a dead thread stood names one of them. */
   sent: Map<number, HostItem[]>;
+  /**
+   * Partitions whose snapshot capture was sent and is not finished: their applies and queries wait in
+   * `items` (the other partitions' work goes on between the capture's slices; see `capture`).
+   */
+  capturing: Set<string>;
 }
 
 /** A partition's time this far ahead of the node's clock is logged (once) as a clock problem. */
@@ -288,6 +293,7 @@ export class PartitionHost {
         epoch: 0,
         callNo: 0,
         sent: new Map(),
+        capturing: new Set(),
       });
     }
     this.quarantine = new Quarantine(opts.quarantine);
@@ -1036,12 +1042,31 @@ export class PartitionHost {
 
   private flushSlot(slot: Slot): void {
     if (slot.calls >= this.callsPerSlot || slot.items.length === 0) return;
-    const items = slot.items;
-    const handlers = slot.handlers;
+    const all = slot.items;
+    const allHandlers = slot.handlers;
     slot.items = [];
     slot.handlers = [];
-    // Batches handed over are closed: later commands of the partition start a new apply item.
-    for (const it of items) if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
+    const items: HostItem[] = [];
+    const handlers: Handler[] = [];
+    for (let i = 0; i < all.length; i++) {
+      const it = all[i] as HostItem;
+      if (
+        slot.capturing.size > 0 &&
+        (it.kind === 'apply' || it.kind === 'query') &&
+        slot.capturing.has(it.partition)
+      ) {
+        // Held until its capture is done (in order: what arrives meanwhile queues behind it).
+        slot.items.push(it);
+        slot.handlers.push(allHandlers[i] as Handler);
+        continue;
+      }
+      items.push(it);
+      handlers.push(allHandlers[i] as Handler);
+      // Batches handed over are closed: later commands of the partition start a new apply item.
+      if (it.kind === 'apply') this.parts.get(it.partition)?.state.closeBatch();
+      else if (it.kind === 'snapshot') slot.capturing.add(it.partition);
+    }
+    if (items.length === 0) return;
     slot.calls++;
     const call = slot.callNo >= 0x7fffffff ? 1 : slot.callNo + 1;
     slot.callNo = call;
@@ -2025,9 +2050,11 @@ export class PartitionHost {
   }
 
   /**
-   * Captures the partition's state on its worker and serialises it there a slice per round trip, so
-   * batches of this and every other partition on the thread are applied between the slices. Null when
-   * `live()` turns false meanwhile (or the worker had nothing to capture).
+   * Captures the partition's state on its worker and serialises it there, a slice per round trip, so
+   * batches of every other partition on the thread are applied between the slices: the capture's
+   * slices first (this partition's applies and queries are held back meanwhile: `Slot.capturing`), then
+   * the serialisation's (this partition's work too). Null when `live()` turns false meanwhile (or the
+   * worker had nothing to capture). `seconds`: from the request to the state captured.
    */
   private async capture(
     slot: Slot,
@@ -2041,26 +2068,46 @@ export class PartitionHost {
     slices: number;
     longest: number;
   } | null> {
-    const r = await this.call(slot, { kind: 'snapshot', partition });
-    if (!live() || r.kind !== 'snapshot') return null;
-    const pieces: Uint8Array[] = [];
-    let slices = 0;
-    let longest = 0;
-    for (;;) {
-      const p = await this.call(slot, { kind: 'snapshot_part', partition, budgetMs: SNAPSHOT_SLICE_MS });
-      if (!live()) return null;
-      if (p.kind !== 'snapshot_part') {
-        throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
+    const t0 = performance.now();
+    try {
+      const r = await this.call(slot, { kind: 'snapshot', partition });
+      if (!live() || r.kind !== 'snapshot') return null;
+      const pieces: Uint8Array[] = [];
+      let slices = 0;
+      let longest = 0;
+      let seconds = r.seconds;
+      for (;;) {
+        const p = await this.call(slot, { kind: 'snapshot_part', partition, budgetMs: SNAPSHOT_SLICE_MS });
+        if (p.kind === 'snapshot_part' && p.captured && slot.capturing.has(partition)) {
+          // The state is captured: the partition's held work goes now, between the serialising slices.
+          seconds = (performance.now() - t0) / 1000;
+          this.endCapture(slot, partition);
+        }
+        if (!live()) return null;
+        if (p.kind !== 'snapshot_part') {
+          throw new Error(p.kind === 'error' ? p.message : `unexpected ${p.kind} answer`);
+        }
+        pieces.push(p.bytes);
+        slices++;
+        longest = Math.max(longest, p.seconds);
+        if (p.done) {
+          if (p.digest === null) return null;
+          // The pieces go to the store as they are: joined into one string on this thread, the text was
+          // here twice (pieces and whole) on the heap while the store wrote it.
+          return { now: r.now, seconds, digest: p.digest, pieces, slices, longest };
+        }
       }
-      pieces.push(p.bytes);
-      slices++;
-      longest = Math.max(longest, p.seconds);
-      if (p.done) {
-        if (p.digest === null) return null;
-        // The pieces go to the store as they are: joined into one string on this thread, the text was
-        // here twice (pieces and whole) on the heap while the store wrote it.
-        return { now: r.now, seconds: r.seconds, digest: p.digest, pieces, slices, longest };
-      }
+    } finally {
+      this.endCapture(slot, partition);
+    }
+  }
+
+  /** The partition's capture is over (done, or given up): its held work may leave. */
+  private endCapture(slot: Slot, partition: string): void {
+    if (!slot.capturing.delete(partition)) return;
+    if (slot.items.length > 0) {
+      this.dirtySlots.add(slot);
+      this.scheduleFlush();
     }
   }
 

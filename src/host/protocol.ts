@@ -69,11 +69,16 @@ export type HostItem =
        */
       engine?: HostEngineOptions;
     }
-  /** Capture the partition's state now; it is then serialised by `snapshot_part` items. */
+  /**
+   * Start capturing the partition's state as it is now; it is captured, then serialised, by
+   * `snapshot_part` items. Until one answers `captured`, the partition's own work (apply, query) must
+   * wait: the worker would finish the capture first, in one piece.
+   */
   | { kind: 'snapshot'; partition: string }
   /**
-   * Serialise about `budgetMs` more of the captured snapshot. Batches of other items travel between
-   * these, so a big snapshot never stops the partition for longer than the capture plus one slice.
+   * Capture or serialise about `budgetMs` more of the snapshot. Batches of other items travel between
+   * these, so a big snapshot never stops the worker's other partitions for longer than one slice, nor
+   * its own partition for longer than the capture plus one slice.
    */
   | { kind: 'snapshot_part'; partition: string; budgetMs: number }
   | { kind: 'drop'; partition: string }
@@ -164,7 +169,15 @@ export type HostResult =
    * hands them to the store as they are (`StoredSnapshot.snapshotChunks`). `digest` comes with the last
    * piece.
    */
-  | { kind: 'snapshot_part'; bytes: Uint8Array; done: boolean; digest: string | null; seconds: number }
+  | {
+      kind: 'snapshot_part';
+      bytes: Uint8Array;
+      done: boolean;
+      /** The state is captured: the partition's work may go to the worker again (see `snapshot`). */
+      captured: boolean;
+      digest: string | null;
+      seconds: number;
+    }
   | { kind: 'drop' }
   | { kind: 'crash' }
   /** The item failed (unknown partition, digest mismatch, engine bug): the main thread decides. */

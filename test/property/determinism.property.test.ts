@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApplyResult, EngineSnapshot } from '../../src/engine/index.js';
 import { createEngine, restoreEngine } from '../../src/engine/index.js';
+import { SlicedSnapshot } from '../../src/host/sliced-snapshot.js';
 import { deepFreeze } from '../support/deep-freeze.js';
 import { FULL, replay, runScenario, runsFor, scenarioArb, timeoutFor } from '../support/engine-gen.js';
 
@@ -132,6 +133,67 @@ describe('determinism over random days', () => {
       );
     },
     timeoutFor(frozenRuns),
+  );
+
+  // The host's worker captures a big partition a few thousand records at a time (other partitions'
+  // work between the steps), then serialises and digests it in slices while this one moves on.
+  const slicedRuns = runsFor(0.05);
+  it(
+    'a snapshot captured in steps, then serialised in slices while the day goes on, is the snapshot at the capture: same text, digest and restore',
+    () => {
+      fc.assert(
+        fc.property(
+          scenarioArb(FULL),
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          fc.integer({ min: 1, max: 7 }),
+          (s, cutAt, chunk) => {
+            const planned = 1 + s.queues.length + 2 * s.agents.length + s.ops.length;
+            const cut = Math.max(1, Math.floor(cutAt * planned));
+            let job: SlicedSnapshot | null = null;
+            let made: SlicedSnapshot | null = null;
+            let text = '';
+            let expected = '';
+            let digestAtCut = '';
+            let steps = 0;
+            const straight = createEngine(P);
+            runScenario(straight, FULL, s, {
+              afterEach: (engine, _model, _step, i) => {
+                if (i === cut - 1) {
+                  expected = JSON.stringify(engine.snapshot());
+                  digestAtCut = engine.digest();
+                  job = new SlicedSnapshot(engine.snapshotSteps(chunk));
+                  made = job;
+                  // The capture in steps (nothing applied to this engine meanwhile).
+                  while (!job.captured) {
+                    text += job.step(0).json;
+                    steps++;
+                  }
+                } else if (job !== null) {
+                  // The serialisation goes on between this engine's commands.
+                  const r = (job as SlicedSnapshot).step(0.01);
+                  text += r.json;
+                  if (r.done) job = null;
+                }
+              },
+            });
+            if (expected === '') return;
+            const rest = job as SlicedSnapshot | null;
+            if (rest !== null) {
+              for (let r = rest.step(1000); ; r = rest.step(1000)) {
+                text += r.json;
+                if (r.done) break;
+              }
+            }
+            expect(steps).toBeGreaterThan(0);
+            expect(text).toBe(expected);
+            expect((made as SlicedSnapshot | null)?.digest).toBe(digestAtCut);
+            expect(restoreEngine(JSON.parse(text) as EngineSnapshot).digest()).toBe(digestAtCut);
+          },
+        ),
+        { numRuns: slicedRuns },
+      );
+    },
+    timeoutFor(slicedRuns),
   );
 
   it(
