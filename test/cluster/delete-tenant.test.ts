@@ -240,7 +240,15 @@ describe('DeleteTenant in a cluster', () => {
     const r = await del(nodes[0] as InProcessNode, t);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toEqual({});
-    expect(await traces(t)).toEqual([]);
+    // The two fresh nodes' rebalance may have claimed the tombstoned tenant's lease just before (seen in
+    // a full run: only `SB_OWNERS <t>` left); a lease of an absent tenant is given up after 1 s
+    // (docs/ARCHITECTURE.md, "Deletion"), so it must be gone within a few seconds, never kept.
+    await waitFor(async () => (await traces(t)).length === 0, {
+      what: `no trace of ${t} left`,
+      timeoutMs: 5000,
+    }).catch(async (e) => {
+      expect(await traces(t), (e as Error).message).toEqual([]);
+    });
     expect(await storedEvents(t)).toBe(0);
   }, 60_000);
 });
