@@ -10,7 +10,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CallTrace, createApi, TlsFiles } from './api/index.js';
 import { ReloadingFiles } from './api/reloading-files.js';
-import type { LogIo, LogWriteError, NodePorts } from './cluster/index.js';
+import type { DataDirLockOptions, LockLoss, LogIo, LogWriteError, NodePorts } from './cluster/index.js';
 import * as cluster from './cluster/index.js';
 import { type Clock, type SnapshotStore, systemClock } from './cluster/ports.js';
 import { agentSeriesPerTenant, ConfigError, type NodeConfig, parseTokenList } from './config/index.js';
@@ -51,6 +51,14 @@ export interface StartOptions {
   logIo?: Partial<LogIo>;
   /** The window of lines that come in floods (`RepeatedLines`; ms, default 10 000). Tests shorten it. */
   logSummaryMs?: number;
+  /** Test hook (embedded): the data directory lock's staleness limit and renewal period. */
+  dataDirLock?: Pick<DataDirLockOptions, 'staleMs' | 'renewMs'>;
+  /**
+   * Embedded: called once the node found its data directory's lock taken over by another node and
+   * fenced itself (it writes nothing more, refuses every call with `SB_ERR_UNAVAILABLE`, is not ready).
+   * The CLI exits then (code 3); in-process the node stays fenced until stopped.
+   */
+  onFenced?: (loss: LockLoss) => void;
 }
 
 async function openPorts(
@@ -61,6 +69,7 @@ async function openPorts(
   beforeRelease: (partition: string) => Promise<void>,
   onLogWriteError: (info: LogWriteError) => void,
   logIo?: Partial<LogIo>,
+  lock?: Pick<DataDirLockOptions, 'staleMs' | 'renewMs'>,
 ): Promise<NodePorts> {
   if (config.natsUrl !== '') {
     return cluster.createClusterPorts({
@@ -90,6 +99,7 @@ async function openPorts(
     onTornTail: (info) => logger.warn(info, 'command log had a torn tail (crash mid-write): truncated'),
     onLogWriteError,
     ...(logIo ? { logIo } : {}),
+    ...(lock ? { lock } : {}),
   });
 }
 
@@ -168,7 +178,22 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     },
     onLogWriteError,
     opts.logIo,
+    opts.dataDirLock,
   );
+  // Embedded: another node took the data directory's lock over (this one was stopped past the
+  // staleness limit, or the volume is shared by mistake). Its writes are refused from the moment the
+  // loss is known (the lock's gate); here the node stops serving and says who holds the lock now.
+  let fenced: string | null = null;
+  opened.onDataDirLockLost?.((loss) => {
+    const h = loss.holder;
+    fenced = `this node lost its data directory's lock to ${h ? `process ${h.pid} on ${h.host}` : 'another node'} (${loss.reason}); retry on the node that holds it`;
+    host?.fence(fenced);
+    logger.fatal(
+      { dataDir: loss.dir, holder: h, reason: loss.reason },
+      'data directory lock lost: another node holds it now; this node writes nothing more, refuses every call and exits',
+    );
+    opts.onFenced?.(loss);
+  });
   const ports: NodePorts = opts.wrapSnapshots
     ? Object.assign(Object.create(opened) as NodePorts, { snapshots: opts.wrapSnapshots(opened.snapshots) })
     : opened;
@@ -225,6 +250,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       onTenantDeleted: (t) => clusterRouter?.tenantDeleted(t),
       ...(opts.deleteFaults ? { deleteFaults: opts.deleteFaults } : {}),
     });
+    if (fenced !== null) host.fence(fenced);
     const t0 = performance.now();
     await host.start();
     logger.info(

@@ -3,7 +3,8 @@
  * `switchboard` / `npm start`: parses flags and env, starts a node, and stops it gracefully on
  * SIGTERM/SIGINT (stop accepting, finish in-flight work, snapshot every partition, close the log);
  * SIGHUP re-reads changed TLS and tokens files at once.
- * Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.
+ * Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration, 3 data directory lock lost
+ * (embedded: another node took the data directory over; this one fenced itself, see `onFenced`).
  */
 import pino from 'pino';
 import { ConfigError, helpText, type NodeConfig, parseConfig } from '../config/index.js';
@@ -14,6 +15,9 @@ import { demoInstructions, loadDemo } from './demo.js';
 // would cap the node at 4 tenants committing at once. libuv reads this on its first threadpool use, which
 // happens after this line (module evaluation does no async I/O).
 process.env.UV_THREADPOOL_SIZE ??= '16';
+
+/** How long a fenced node (its data directory's lock lost) keeps refusing calls before it exits. */
+const FENCED_EXIT_MS = 1000;
 
 async function main(): Promise<void> {
   let config: NodeConfig;
@@ -33,9 +37,25 @@ async function main(): Promise<void> {
   }
   const logger = nodeLogger(config);
   let demoLoaded = false;
+  const testHooks = process.env.SB_TEST_HOOKS === '1';
   const node = await startNode(config, {
     logger,
-    testHooks: process.env.SB_TEST_HOOKS === '1',
+    testHooks,
+    // Tests stop a node past the lock's staleness limit without waiting 10 s.
+    ...(testHooks && process.env.SB_TEST_LOCK_STALE_MS
+      ? {
+          dataDirLock: {
+            staleMs: Number(process.env.SB_TEST_LOCK_STALE_MS),
+            renewMs: Number(process.env.SB_TEST_LOCK_RENEW_MS ?? 2000),
+          },
+        }
+      : {}),
+    // Another node holds the data directory now: no graceful stop (its final snapshots and the log's
+    // close are writes), only a moment for calls under way to be answered UNAVAILABLE, then exit 3 so
+    // the supervisor restarts the node (it then waits for the lock like any second node).
+    onFenced: () => {
+      setTimeout(() => process.exit(3), FENCED_EXIT_MS);
+    },
     // Loaded before the API listens, so the very first request already finds the demo agents online.
     beforeListen: async (router) => {
       if (!config.demo) return;

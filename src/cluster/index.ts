@@ -3,7 +3,7 @@
  * adapters here and never names an adapter class itself.
  */
 import { join } from 'node:path';
-import { acquireDataDirLock } from './embedded/data-dir-lock.js';
+import { acquireDataDirLock, type DataDirLockOptions, type LockLoss } from './embedded/data-dir-lock.js';
 import {
   FileCommandLog,
   type FsyncPolicy,
@@ -32,6 +32,11 @@ export interface NodePorts {
   clock: Clock;
   /** Partitions with durable state this node should recover at start (embedded: every log file). */
   knownPartitions(): Promise<string[]>;
+  /**
+   * Embedded: calls `listener` once if the data directory's lock is found taken over by another node
+   * (or removed). From then on every write to the directory is refused; the node must fence itself.
+   */
+  onDataDirLockLost?(listener: (loss: LockLoss) => void): void;
   /** Closes the adapters (after the host has drained and snapshotted). */
   close(): Promise<void>;
 }
@@ -52,11 +57,13 @@ export interface EmbeddedPortsOptions {
   onLogWriteError?: (info: LogWriteError) => void;
   /** Test hook: the log's file writes (`FileCommandLogOptions.io`), e.g. a full disk. */
   logIo?: Partial<LogIo>;
+  /** Test hook: the lock's staleness limit and renewal period (defaults 10 s and 2 s). */
+  lock?: Pick<DataDirLockOptions, 'staleMs' | 'renewMs'>;
 }
 
 /** Local files under `dataDir` (`log/`, `snapshots/`, `LOCK`); this node owns every partition. */
 export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<NodePorts> {
-  const release = await acquireDataDirLock(opts.dataDir);
+  const lock = await acquireDataDirLock(opts.dataDir, opts.lock ?? {});
   const log = new FileCommandLog({
     dir: join(opts.dataDir, 'log'),
     fsync: opts.fsync ?? 'always',
@@ -66,8 +73,9 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     ...(opts.onTornTail ? { onTornTail: opts.onTornTail } : {}),
     ...(opts.onLogWriteError ? { onWriteError: opts.onLogWriteError } : {}),
     ...(opts.logIo ? { io: opts.logIo } : {}),
+    gate: lock,
   });
-  const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'));
+  const snapshots = new FileSnapshotStore(join(opts.dataDir, 'snapshots'), { gate: lock });
   const ownership = new LocalOwnership(opts.nodeId);
   return {
     mode: 'embedded',
@@ -75,6 +83,7 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
     snapshots,
     ownership,
     clock: opts.clock ?? systemClock,
+    onDataDirLockLost: (listener) => lock.onLost(listener),
     // Every log file, and every snapshot file without one (its log lost: the load goes on after the
     // snapshot, `CommandLog.rebase`), unless its deletion began.
     async knownPartitions() {
@@ -90,11 +99,12 @@ export async function createEmbeddedPorts(opts: EmbeddedPortsOptions): Promise<N
       await log.close();
       await snapshots.close();
       await ownership.stop();
-      await release();
+      await lock();
     },
   };
 }
 
+export type { DataDirLockOptions, LockLoss } from './embedded/data-dir-lock.js';
 export type { LogIo, LogWriteError } from './embedded/file-command-log.js';
 
 // Cluster mode (NATS_URL set): JetStream log, KV leases, Mongo/JetStream snapshots, forwarding router.

@@ -238,6 +238,8 @@ export class PartitionHost {
   private readonly dirtyAppends = new Set<Part>();
   private isReady = false;
   private closing = false;
+  /** Set by `fence`: why this node must not serve (its data directory's lock was taken over). */
+  private fenced: string | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private readonly unwatchOwnership: () => void;
   /** Commands that crashed the engine or its thread, and partitions held for it (poison containment). */
@@ -348,7 +350,33 @@ export class PartitionHost {
   }
 
   ready(): boolean {
-    return this.isReady && !this.closing;
+    return this.isReady && !this.closing && this.fenced === null;
+  }
+
+  /** Why calls are refused now (fenced, or stopping), or null. */
+  private refusal(): SwitchboardError | null {
+    if (this.fenced !== null) return unavailable(this.fenced);
+    if (this.closing) return unavailable('the node is shutting down');
+    return null;
+  }
+
+  /**
+   * Stops serving at once, for good: another node holds the data directory now (embedded: its lock was
+   * taken over). Every unanswered command and every later call is refused with `SB_ERR_UNAVAILABLE`
+   * (`reason`), no snapshot or reload is started, and the node is not ready. (The log and snapshot
+   * store refuse writes by themselves already; this keeps the host from trying.)
+   */
+  fence(reason: string): void {
+    if (this.fenced !== null) return;
+    this.fenced = reason;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    const err = unavailable(reason);
+    for (const part of this.parts.values()) {
+      if (part.state.status === 'ready') this.abandon(part, err, false);
+      for (const p of part.state.waiting.splice(0)) this.settleError(p, err);
+      for (const p of part.state.sealWaiters.splice(0)) this.settleError(p, err);
+      part.state.notifyFailed(err);
+    }
   }
 
   get inflightCount(): number {
@@ -427,7 +455,8 @@ export class PartitionHost {
   // ---- commands ----------------------------------------------------------------------------------
 
   submit(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
-    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const no = this.refusal();
+    if (no) return Promise.reject(no);
     const deleting = this.deletions.get(tenant);
     if (deleting) {
       const started = Date.now();
@@ -498,7 +527,8 @@ export class PartitionHost {
    * through `submit` on the tenant's owner. The cluster router asks before it claims a tenant's lease.
    */
   async submitIfAbsent(tenant: string, env: CommandEnvelope): Promise<ApplyResult | null> {
-    if (this.closing) throw unavailable('the node is shutting down');
+    const no = this.refusal();
+    if (no) throw no;
     await this.deletions.get(tenant)?.catch(() => undefined);
     if (await this.exists(tenant)) return null;
     const slot = this.slots[this.probes++ % this.slots.length] as Slot;
@@ -520,7 +550,8 @@ export class PartitionHost {
    * exists or is hosted here. The cluster router asks before it claims a tenant's lease.
    */
   async queryIfAbsent(tenant: string, q: Query): Promise<QueryResult | null> {
-    if (this.closing) throw unavailable('the node is shutting down');
+    const no = this.refusal();
+    if (no) throw no;
     await this.deletions.get(tenant)?.catch(() => undefined);
     if (await this.exists(tenant)) return null;
     return this.ask(this.slots[this.probes++ % this.slots.length] as Slot, {
@@ -576,7 +607,8 @@ export class PartitionHost {
   }
 
   private submitNow(tenant: string, env: CommandEnvelope, deadlineMs?: number): Promise<ApplyResult> {
-    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const no = this.refusal();
+    if (no) return Promise.reject(no);
     if (this.inflight >= this.maxInflight) {
       return Promise.reject(
         new SwitchboardError(
@@ -624,7 +656,8 @@ export class PartitionHost {
   }
 
   query(tenant: string, q: Query, deadlineMs?: number): Promise<QueryResult> {
-    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const no = this.refusal();
+    if (no) return Promise.reject(no);
     const run = async (): Promise<QueryResult> => {
       await this.deletions.get(tenant)?.catch(() => undefined);
       if (!this.parts.has(tenant) && !this.known.has(tenant)) {
@@ -686,7 +719,8 @@ export class PartitionHost {
    *    last; cluster: give the lease up.
    */
   deleteTenant(tenant: string, force: boolean, deadlineMs?: number): Promise<DeleteTenantResult> {
-    if (this.closing) return Promise.reject(unavailable('the node is shutting down'));
+    const no = this.refusal();
+    if (no) return Promise.reject(no);
     const before = this.deletions.get(tenant)?.catch(() => undefined) ?? Promise.resolve();
     const run = before.then(() => this.deleteNow(tenant, force));
     this.deletions.set(tenant, run);
@@ -700,7 +734,8 @@ export class PartitionHost {
 
   /** `existed: false` when the tenant has no state and no deletion to finish (nothing to do); else null. */
   async deleteIfAbsent(tenant: string): Promise<DeleteTenantResult | null> {
-    if (this.closing) throw unavailable('the node is shutting down');
+    const no = this.refusal();
+    if (no) throw no;
     await this.deletions.get(tenant)?.catch(() => undefined);
     if (await this.exists(tenant)) return null;
     const tombstoned = await Promise.resolve(this.ports.log.tombstoned?.(tenant)).catch((e: Error) => {
@@ -1339,7 +1374,7 @@ export class PartitionHost {
     const due = st.timerAt;
     st.timer = null;
     st.timerAt = null;
-    if (this.closing || st.status !== 'ready') return;
+    if (this.closing || this.fenced !== null || st.status !== 'ready') return;
     // Node measures timers on the event loop's cached time, which lags the clock the tick is stamped
     // with after a long turn, so a timer can fire a few ms before `due` by that clock. A tick then would
     // find nothing due: a logged no-op, and a second tick right after it. Wait out the rest instead.
@@ -1785,6 +1820,11 @@ export class PartitionHost {
   private fail(part: Part, reason: string, code: 'SB_ERR_UNAVAILABLE' | 'SB_ERR_NOT_OWNER'): void {
     const st = part.state;
     if (st.status !== 'ready') return;
+    if (this.fenced !== null) {
+      // No reload: another node serves it now.
+      this.abandon(part, unavailable(this.fenced), false);
+      return;
+    }
     // Any of them may already be in the log: the reload re-derives their events so they are not lost.
     for (const p of st.unreleased) st.orphans.push(p.env.id);
     this.abandon(
@@ -2118,7 +2158,7 @@ export class PartitionHost {
    */
   private async snapshot(part: Part): Promise<void> {
     const st = part.state;
-    if (st.snapshotting || st.status !== 'ready') return;
+    if (st.snapshotting || st.status !== 'ready' || this.fenced !== null) return;
     st.snapshotting = true;
     const gen = st.gen;
     try {

@@ -11,10 +11,12 @@ import type { LogIo } from '../../src/cluster/index.js';
 import type { Clock, SnapshotStore } from '../../src/cluster/ports.js';
 import { defaultConfig, type NodeConfig } from '../../src/config/index.js';
 import type { DeleteFaults } from '../../src/host/partition-host.js';
-import { type RunningNode, startNode } from '../../src/node.js';
+import { type RunningNode, type StartOptions, startNode } from '../../src/node.js';
 
 export interface InProcessNode {
   node: RunningNode;
+  /** Embedded: its data directory. */
+  dataDir: string;
   /** Every log line so far, parsed. */
   lines: Record<string, unknown>[];
   /** An HTTP call; `deadlineMs` becomes `x-timeout-ms`. */
@@ -39,6 +41,10 @@ export async function startInProcessNode(
     logIo?: Partial<LogIo>;
     /** The window of lines that come in floods (ms). */
     logSummaryMs?: number;
+    /** Embedded: the data directory lock's staleness limit and renewal period. */
+    dataDirLock?: { staleMs: number; renewMs: number };
+    /** Embedded: told when the node fenced itself (its data directory's lock taken over). */
+    onFenced?: StartOptions['onFenced'];
   } = {},
 ): Promise<InProcessNode> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sb-inproc-'));
@@ -72,10 +78,13 @@ export async function startInProcessNode(
     ...(opts.deleteFaults ? { deleteFaults: opts.deleteFaults } : {}),
     ...(opts.logIo ? { logIo: opts.logIo } : {}),
     ...(opts.logSummaryMs !== undefined ? { logSummaryMs: opts.logSummaryMs } : {}),
+    ...(opts.dataDirLock ? { dataDirLock: opts.dataDirLock } : {}),
+    ...(opts.onFenced ? { onFenced: opts.onFenced } : {}),
   });
   let stopped = false;
   return {
     node,
+    dataDir,
     lines,
     async http(method, path, body, deadlineMs) {
       const r = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {

@@ -22,6 +22,8 @@ export interface NodeProcessOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** A command the node runs under, e.g. `['unshare', '-p', '-f', '--kill-child']` (a new PID namespace). */
+  wrap?: string[];
 }
 
 export interface NodeProcess {
@@ -47,7 +49,8 @@ export async function startNodeProcess(opts: NodeProcessOptions = {}): Promise<N
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npm run build\` first`);
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-node-')));
   const args = [NODE_MAIN, ...localNodeArgs(dataDir)];
-  const child = spawn(process.execPath, [...args, ...(opts.args ?? [])], {
+  const [cmd, ...argv] = [...(opts.wrap ?? []), process.execPath, ...args, ...(opts.args ?? [])];
+  const child = spawn(cmd as string, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Load shedding off unless a test sets it: on a busy CI machine a freshly started node's loop runs

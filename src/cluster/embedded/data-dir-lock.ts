@@ -39,6 +39,7 @@ import { readlinkSync } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { SwitchboardError } from '../../errors/catalogue.js';
 
 function alive(pid: number): boolean {
   try {
@@ -90,11 +91,51 @@ export interface DataDirLockOptions {
   link?: (existing: string, name: string) => Promise<void>;
 }
 
-/** Takes the data directory's lock; resolves with its release function. Throws if a live process holds it. */
-export async function acquireDataDirLock(
-  dir: string,
-  opts: DataDirLockOptions = {},
-): Promise<() => Promise<void>> {
+/**
+ * What the files of a data directory are written through: every write of its command log and snapshots
+ * asks first, so nothing is written once its lock is known lost, nor before a lock not confirmed for a
+ * while (the process was stopped: `SIGSTOP`, a frozen container, a suspended VM) is confirmed again.
+ */
+export interface WriteGate {
+  /** True when a write may go ahead now: the lock is held and was confirmed within `staleMs / 2`. */
+  open(): boolean;
+  /**
+   * Resolves once the lock is confirmed this holder's (at once when `open()`); rejects with
+   * `SB_ERR_UNAVAILABLE` when it is lost or cannot be checked.
+   */
+  confirm(): Promise<void>;
+}
+
+/** The lock found lost: who holds `LOCK` now (null: nobody, or unreadable) and how it was found. */
+export interface LockLoss {
+  dir: string;
+  holder: { pid: number; host: string; pidns: string; nonce: string } | null;
+  reason: string;
+}
+
+/** A held lock: call it to release it; a `WriteGate` for the directory's writes; told when it is lost. */
+export type DataDirLock = (() => Promise<void>) &
+  WriteGate & {
+    /** Set once the lock was found taken over (or removed): this process must write nothing more. */
+    readonly lost: LockLoss | null;
+    /** Calls `listener` once when the lock is found lost (at once if it already was). */
+    onLost(listener: (loss: LockLoss) => void): void;
+  };
+
+/**
+ * Takes the data directory's lock; resolves with it (call it to release it). Throws if a live process
+ * holds it.
+ *
+ * While held, every `renewMs` the holder checks that `LOCK` still is its own file (same inode as the
+ * handle it keeps open on it) and only then touches it, through that handle: a lock taken over by
+ * another node is never touched. A `LOCK` that is another file, or gone, is lost: `lost` is set, the
+ * gate refuses every write and `onLost` listeners are told (the node fences itself and exits). A holder
+ * that went more than `staleMs / 2` without confirming (it was stopped, or its event loop held) writes
+ * nothing until a check confirms it again: after `SIGCONT` the I/O callbacks of requests run before an
+ * overdue timer, and their appends wait for that check. After such a gap the check looks twice, a
+ * moment apart, so a takeover that had judged the lock stale just before the touch is seen through.
+ */
+export async function acquireDataDirLock(dir: string, opts: DataDirLockOptions = {}): Promise<DataDirLock> {
   const staleMs = opts.staleMs ?? 10_000;
   const renewMs = opts.renewMs ?? 2_000;
   await mkdir(dir, { recursive: true });
@@ -113,17 +154,7 @@ export async function acquireDataDirLock(
         held = true;
         await unlink(tmp).catch(() => undefined);
         await sweep(dir, Math.max(60_000, 3 * staleMs));
-        const timer = setInterval(() => {
-          const now = new Date();
-          utimes(path, now, now).catch(() => undefined);
-        }, renewMs);
-        timer.unref();
-        return async () => {
-          clearInterval(timer);
-          // Only our own lock: one taken over meanwhile is its new holder's.
-          if ((await see(path))?.ident === me.nonce) await unlink(path).catch(() => undefined);
-          mine.delete(me.nonce);
-        };
+        return await holding(dir, path, me, staleMs, renewMs);
       }
       const seen = await see(path);
       if (seen === null) continue; // released meanwhile: try again
@@ -137,6 +168,118 @@ export async function acquireDataDirLock(
     if (!held) mine.delete(me.nonce);
   }
   throw new Error(`could not lock data directory ${dir}`);
+}
+
+/** The lock just taken: its handle kept open (its inode identifies it), renewed and checked (see above). */
+async function holding(
+  dir: string,
+  path: string,
+  me: Holder,
+  staleMs: number,
+  renewMs: number,
+): Promise<DataDirLock> {
+  const fh = await open(path, 'r');
+  const { ino, dev } = await fh.stat();
+  const suspectMs = Math.max(1, Math.floor(staleMs / 2));
+  // The second look after a gap: long enough for a takeover under way (claim, re-read, unlink, link: a
+  // few ms) to finish, short of the window a confirmation opens.
+  const settleMs = Math.max(1, Math.min(1000, renewMs, Math.floor(suspectMs / 2)));
+  let confirmedAt = Date.now();
+  let lost: LockLoss | null = null;
+  let checking: Promise<void> | null = null;
+  let released = false;
+  const listeners: ((loss: LockLoss) => void)[] = [];
+  const lostError = (l: LockLoss) =>
+    new SwitchboardError(
+      'SB_ERR_UNAVAILABLE',
+      `this node lost the lock of data directory ${dir} (${l.reason}${l.holder ? `: now held by process ${l.holder.pid} on ${l.holder.host}` : ''}); it writes nothing more: retry on the node that holds it`,
+    );
+  const lose = (holder: Holder | null, reason: string) => {
+    if (lost) return;
+    lost = { dir, holder, reason };
+    clearInterval(timer);
+    for (const l of listeners.splice(0)) {
+      try {
+        l(lost);
+      } catch {
+        // a listener's failure does not stop the others
+      }
+    }
+  };
+  /** Whether `LOCK` still is the file this process created (else: lost, with whoever holds it now). */
+  const stillMine = async (): Promise<boolean> => {
+    const s = await stat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (s !== null && s.ino === ino && s.dev === dev) return true;
+    const now = s === null ? null : await see(path).catch(() => null);
+    lose(now?.holder ?? null, s === null ? 'its LOCK file is gone' : 'its LOCK file was taken over');
+    return false;
+  };
+  const check = async (): Promise<void> => {
+    const gap = Date.now() - confirmedAt >= suspectMs;
+    if (!(await stillMine())) return;
+    const at = new Date();
+    // Through our own handle: our inode, never a lock another node put in its place meanwhile.
+    await fh.utimes(at, at);
+    if (gap) {
+      await new Promise((r) => setTimeout(r, settleMs));
+      if (!(await stillMine())) return;
+    }
+    if (!lost) confirmedAt = Math.max(confirmedAt, at.getTime());
+  };
+  const checkOnce = (): Promise<void> => {
+    checking ??= check().finally(() => {
+      checking = null;
+    });
+    return checking;
+  };
+  const timer = setInterval(() => {
+    if (!released) checkOnce().catch(() => undefined);
+  }, renewMs);
+  timer.unref();
+  const open_ = () => lost === null && !released && Date.now() - confirmedAt < suspectMs;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    clearInterval(timer);
+    await checking?.catch(() => undefined);
+    // Only our own lock: one taken over meanwhile is its new holder's.
+    if (lost === null && (await see(path).catch(() => null))?.ident === me.nonce)
+      await unlink(path).catch(() => undefined);
+    await fh.close().catch(() => undefined);
+    mine.delete(me.nonce);
+  };
+  // A getter, not a copied value (Object.assign would copy `lost` once, as null).
+  Object.defineProperty(release, 'lost', { get: () => lost, enumerable: true });
+  return Object.assign(release as typeof release & { readonly lost: LockLoss | null }, {
+    open: open_,
+    async confirm(): Promise<void> {
+      if (lost) throw lostError(lost);
+      if (open_()) return;
+      if (released) throw new SwitchboardError('SB_ERR_UNAVAILABLE', `data directory ${dir} is closed`);
+      try {
+        await checkOnce();
+      } catch (e) {
+        throw new SwitchboardError(
+          'SB_ERR_UNAVAILABLE',
+          `could not check the lock of data directory ${dir}: ${(e as Error).message}`,
+        );
+      }
+      if (lost) throw lostError(lost);
+      if (!open_())
+        throw new SwitchboardError(
+          'SB_ERR_UNAVAILABLE',
+          `the lock of data directory ${dir} is not confirmed`,
+        );
+    },
+    onLost(listener: (loss: LockLoss) => void): void {
+      const l = lost;
+      if (l) queueMicrotask(() => listener(l));
+      else listeners.push(listener);
+    },
+  });
 }
 
 /** The holder file, written whole and synced before any name links to it. */
@@ -273,8 +416,9 @@ async function takeOver(
   }
   try {
     const now = await see(path);
-    // Still the lock judged stale (only a claimant removes it): removed. Else it went on its own.
-    if (now !== null && now.ident === stale.ident) {
+    // Still the lock judged stale (only a claimant removes it), and not renewed since: removed. Else it
+    // went on its own, or its holder is back (resumed after a stop) and the next look judges it again.
+    if (now !== null && now.ident === stale.ident && (stale.notFile || now.mtimeMs === stale.mtimeMs)) {
       await unlink(path).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT')
           throw new Error(

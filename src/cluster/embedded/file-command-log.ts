@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import type { CommandEnvelope } from '../../engine/types.js';
 import { SwitchboardError } from '../../errors/catalogue.js';
 import { type CommandLog, DamagedStorageError, type LogBatch } from '../ports.js';
+import type { WriteGate } from './data-dir-lock.js';
 import {
   encodeRecord,
   laterBatchSeq,
@@ -78,6 +79,12 @@ export interface FileCommandLogOptions {
   onWriteError?: (info: LogWriteError) => void;
   /** The writes and flushes of partition files (tests inject failures here); default: node:fs. */
   io?: Partial<LogIo>;
+  /**
+   * The data directory's lock (`acquireDataDirLock`): asked before every write (a record, the zeros
+   * ahead, a trim, a rebase, a rewrite, a torn tail's cut, a tombstone, a removal) and before an append
+   * is acknowledged, so nothing is written or acknowledged once the lock is lost to another node.
+   */
+  gate?: WriteGate;
 }
 
 /**
@@ -191,6 +198,7 @@ export class FileCommandLog implements CommandLog {
   private readonly io: LogIo;
   /** Partitions whose file must be rewritten before its next use (a failed write or flush: `LogWriteError`). */
   private readonly untrusted = new Set<string>();
+  private readonly gate: WriteGate | null;
 
   constructor(private readonly opts: FileCommandLogOptions) {
     this.dir = opts.dir;
@@ -198,6 +206,7 @@ export class FileCommandLog implements CommandLog {
     this.writes = opts.writes ?? 'thread-pool';
     this.prealloc = Math.max(0, Math.floor(opts.preallocateBytes ?? 1 << 20));
     this.io = { ...fsIo, ...opts.io };
+    this.gate = opts.gate ?? null;
     if (this.fsync === 'interval') {
       this.timer = setInterval(() => void this.flushDirty(), opts.fsyncIntervalMs ?? 100);
       this.timer.unref();
@@ -222,6 +231,7 @@ export class FileCommandLog implements CommandLog {
    * directory synced) before it resolves. From then on the partition is not listed by `partitions`.
    */
   async tombstone(partition: string): Promise<void> {
+    await this.admitted();
     await mkdir(this.dir, { recursive: true });
     const fh = await open(this.tombPath(partition), 'w');
     try {
@@ -252,6 +262,7 @@ export class FileCommandLog implements CommandLog {
    * finishes. Idempotent.
    */
   async remove(partition: string): Promise<void> {
+    await this.admitted();
     const p = this.files.get(partition);
     this.files.delete(partition);
     this.opened.delete(partition);
@@ -263,6 +274,7 @@ export class FileCommandLog implements CommandLog {
       await f.fh.close().catch(() => undefined);
     }
     const path = join(this.dir, partitionFileName(partition) + EXT);
+    await this.admitted();
     await unlink(`${path}.trim`).catch(() => undefined);
     await unlinkIfThere(path);
     await this.syncDir();
@@ -282,14 +294,14 @@ export class FileCommandLog implements CommandLog {
     // The usual case (file open, nothing queued before it): placed and started now, without a trip
     // through the partition's chain — fewer promises per group commit on the event loop.
     const ready = this.idleFile(partition);
-    if (ready && ready.lastSeq === expectedLastSeq) {
+    if (ready && ready.lastSeq === expectedLastSeq && (this.gate === null || this.gate.open())) {
       const seq = ready.lastSeq + 1;
       const rec = encodeRecord({ seq, commands });
       if (ready.size + rec.length <= ready.allocated || !ready.extending) {
         const at = this.place(ready, seq, rec.length);
         const done = this.chainWrite(ready, this.writeAt(ready, rec, at));
         this.extendIfLow(ready);
-        return done.then(() => seq);
+        return done.then(() => this.acked(seq));
       }
     }
     return this.serial(partition, async (f) => {
@@ -304,12 +316,39 @@ export class FileCommandLog implements CommandLog {
       const rec = encodeRecord({ seq, commands });
       // Past the zeros: wait for the extension under way (it writes there), else grow the file.
       if (f.size + rec.length > f.allocated && f.extending) await f.extending;
+      // Nothing is placed or written until the lock is confirmed (the first append after a stop waits
+      // here for the check; every one after the lock was lost is refused).
+      await this.admitted();
+      if (f.broken) throw new SwitchboardError('SB_ERR_UNAVAILABLE', `log of ${partition} failed a write`);
       const at = this.place(f, seq, rec.length);
       const done = this.chainWrite(f, this.writeAt(f, rec, at));
       this.extendIfLow(f);
       // Wrapped: the chain must not wait for the write, only for its issue.
-      return { durable: done.then(() => seq) };
+      return { durable: done.then(() => this.acked(seq)) };
     }).then((r) => r.durable);
+  }
+
+  /**
+   * Null when the data directory's lock lets writes go ahead now (the usual case: no promise); else
+   * its check, which rejects `SB_ERR_UNAVAILABLE` once the lock is lost (`WriteGate`).
+   */
+  private admit(): Promise<void> | null {
+    return this.gate === null || this.gate.open() ? null : this.gate.confirm();
+  }
+
+  private async admitted(): Promise<void> {
+    const wait = this.admit();
+    if (wait) await wait;
+  }
+
+  /**
+   * An append's answer once its write is durable: not while the lock is unconfirmed or lost. A write
+   * handed to the thread pool before a stop may land after the lock was taken over, where the new
+   * holder, having read the file already, does not see it: acknowledged, it would be lost.
+   */
+  private acked(seq: number): number | Promise<number> {
+    const wait = this.admit();
+    return wait ? wait.then(() => seq) : seq;
   }
 
   /** The partition's open, healthy file when no operation waits on its chain (else null). */
@@ -430,7 +469,7 @@ export class FileCommandLog implements CommandLog {
 
   /** Keeps zeros ahead of the data: when less than half a chunk is left, writes the next one. */
   private extendIfLow(f: PartitionFile): void {
-    if (this.prealloc === 0 || f.extending || f.broken) return;
+    if (this.prealloc === 0 || f.extending || f.broken || (this.gate !== null && !this.gate.open())) return;
     const chunk = this.chunkFor(f.size);
     if (f.allocated - f.size >= chunk / 2) return;
     this.zeros ??= Buffer.alloc(this.prealloc);
@@ -509,6 +548,7 @@ export class FileCommandLog implements CommandLog {
     const { f, from, mark } = plan;
     const base = encodeRecord({ base: uptoSeq, lastSeq: plan.lastSeq });
     const tmp = `${f.path}.trim`;
+    await this.admitted();
     const out = await open(tmp, 'w');
     let done = false;
     try {
@@ -533,6 +573,7 @@ export class FileCommandLog implements CommandLog {
         }
         await out.close();
         done = true;
+        await this.admitted();
         const length = Math.max(dataEnd + chunk, dataEnd + tail.length);
         await this.swap(f, tmp, (e) => e.seq > uptoSeq, base.length - from, length);
       });
@@ -569,6 +610,7 @@ export class FileCommandLog implements CommandLog {
       if (f.extending) await f.extending;
       const base = encodeRecord({ base: seq, lastSeq: seq });
       const tmp = `${f.path}.trim`;
+      await this.admitted();
       const out = await open(tmp, 'w');
       try {
         await writeAll(this.io, out, base, 0);
@@ -578,6 +620,7 @@ export class FileCommandLog implements CommandLog {
         throw e;
       }
       await out.close();
+      await this.admitted();
       await this.swap(f, tmp, () => false, 0, base.length);
       f.size = base.length;
       f.lastSeq = seq;
@@ -590,6 +633,7 @@ export class FileCommandLog implements CommandLog {
     if (f.extending) await f.extending;
     const { records } = scanRecords<Record_>(await readFile(f.path));
     const tmp = `${f.path}.trim`;
+    await this.admitted();
     const out = await open(tmp, 'w');
     const ends: { seq: number; end: number }[] = [];
     let size = 0;
@@ -610,6 +654,7 @@ export class FileCommandLog implements CommandLog {
       throw e;
     }
     await out.close();
+    await this.admitted();
     await rename(tmp, f.path);
     await this.syncDir();
     await this.reopen(f);
@@ -639,12 +684,21 @@ export class FileCommandLog implements CommandLog {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    // A lock lost to another node: its files are the other node's now, not to be cut or flushed.
+    const writable = await this.admitted().then(
+      () => true,
+      () => false,
+    );
     for (const p of this.files.values()) {
       const f = await p.catch(() => null);
       if (!f) continue;
       await f.chain.catch(() => undefined);
       await f.written.catch(() => undefined);
       if (f.extending) await f.extending;
+      if (!writable) {
+        await f.fh.close().catch(() => undefined);
+        continue;
+      }
       if (!f.broken && f.allocated > f.size) {
         await f.fh.truncate(f.size).catch(() => undefined);
         f.dirty = true;
@@ -721,8 +775,9 @@ export class FileCommandLog implements CommandLog {
   private async openFile(partition: string, afterWriteError = false): Promise<PartitionFile> {
     await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, partitionFileName(partition) + EXT);
-    // A trim interrupted before its rename leaves a temp file: the original is still complete.
-    await unlink(`${path}.trim`).catch(() => undefined);
+    // A trim interrupted before its rename leaves a temp file: the original is still complete. (Not
+    // once the lock is lost: it may be the new holder's trim under way.)
+    if (this.admit() === null) await unlink(`${path}.trim`).catch(() => undefined);
     let buf: Buffer;
     let created = false;
     try {
@@ -757,6 +812,7 @@ export class FileCommandLog implements CommandLog {
       // again, to a new file, and made durable before anything is appended after it (a torn tail is
       // left out). On failure the open fails, and the next use tries again.
       const tmp = `${path}.trim`;
+      await this.admitted();
       const out = await open(tmp, 'w');
       try {
         await writeAll(this.io, out, buf.subarray(0, scan.validLength), 0);
@@ -766,11 +822,14 @@ export class FileCommandLog implements CommandLog {
         throw e;
       }
       await out.close();
+      await this.admitted();
       await rename(tmp, path);
       await this.syncDir();
       this.untrusted.delete(partition);
       allocated = scan.validLength;
     } else if (scan.torn !== null) {
+      // Not a tail the new holder is writing right now, once the lock is lost.
+      await this.admitted();
       const fix = await open(path, 'r+');
       try {
         await fix.truncate(scan.validLength);

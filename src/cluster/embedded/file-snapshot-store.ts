@@ -19,6 +19,7 @@ import {
   type StoredSnapshot,
   snapshotPieces,
 } from '../ports.js';
+import type { WriteGate } from './data-dir-lock.js';
 import { encodeRecord, partitionFileName, partitionFromFileName } from './record-file.js';
 
 /** Atomic file-per-partition snapshots; only a newer seq replaces a stored one. */
@@ -28,7 +29,19 @@ export class FileSnapshotStore implements SnapshotStore {
   /** Serialises saves of one partition. */
   private readonly chains = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly dir: string) {}
+  /**
+   * `gate`: the data directory's lock (`acquireDataDirLock`), asked before a save writes its temp file
+   * and again before it renames it in, and before a removal: nothing is written once it is lost.
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly opts: { gate?: WriteGate } = {},
+  ) {}
+
+  private async admitted(): Promise<void> {
+    const gate = this.opts.gate;
+    if (gate && !gate.open()) await gate.confirm();
+  }
 
   save(s: StoredSnapshot): Promise<void> {
     const prev = this.chains.get(s.partition) ?? Promise.resolve();
@@ -83,6 +96,7 @@ export class FileSnapshotStore implements SnapshotStore {
   async remove(partition: string): Promise<void> {
     await this.chains.get(partition)?.catch(() => undefined);
     this.chains.delete(partition);
+    await this.admitted();
     const path = this.path(partition);
     for (const f of [`${path}.tmp`, path]) {
       try {
@@ -122,6 +136,7 @@ export class FileSnapshotStore implements SnapshotStore {
     await mkdir(this.dir, { recursive: true });
     const path = this.path(s.partition);
     const tmp = `${path}.tmp`;
+    await this.admitted();
     const fh = await open(tmp, 'w');
     try {
       await writeSnapshot(fh, s);
@@ -133,6 +148,9 @@ export class FileSnapshotStore implements SnapshotStore {
       throw e;
     }
     await fh.close();
+    // The new holder's snapshot is not replaced once the lock is lost (the temp file is left: the next
+    // start of whichever node holds the lock overwrites it).
+    await this.admitted();
     await rename(tmp, path);
     const d = await open(this.dir, 'r');
     try {

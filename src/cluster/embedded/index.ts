@@ -1,6 +1,12 @@
 /** Embedded adapters: local files for the log and snapshots, this node owns everything. */
 
-export { acquireDataDirLock } from './data-dir-lock.js';
+export {
+  acquireDataDirLock,
+  type DataDirLock,
+  type DataDirLockOptions,
+  type LockLoss,
+  type WriteGate,
+} from './data-dir-lock.js';
 export {
   FileCommandLog,
   type FileCommandLogOptions,
