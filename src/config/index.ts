@@ -738,6 +738,9 @@ export function helpText(): string {
     );
   }
   lines.push(`  ${'-h, --help'.padEnd(fw + ew)}Show this help`);
-  lines.push('', 'Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.');
+  lines.push(
+    '',
+    'Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration, 3 data directory lock lost (embedded: another node took it over).',
+  );
   return lines.join('\n');
 }
