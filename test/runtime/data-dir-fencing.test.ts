@@ -144,8 +144,14 @@ describe('the holder of a data directory lock taken over', () => {
       });
     expect((await n.http('PUT', `${base}/queues/q1`, queue)).status).toBe(200);
     for (let i = 0; i < 5; i++) expect((await enqueue(`c${i}`)).status).toBe(200);
-    await sleep(200);
-    const before = await contents(n.dataDir);
+    // The snapshots (every 3 commands) and their trims settled: two looks 100 ms apart agree.
+    let before = await contents(n.dataDir);
+    for (let i = 0; i < 50; i++) {
+      await sleep(100);
+      const now = await contents(n.dataDir);
+      if (JSON.stringify(now) === JSON.stringify(before)) break;
+      before = now;
+    }
     takeOverSync(n.dataDir);
     for (let i = 0; i < 100 && fenced.length === 0; i++) await sleep(20);
     expect(fenced).toHaveLength(1);
