@@ -900,6 +900,9 @@ export class PartitionHost {
    */
   private async saveHistory(): Promise<void> {
     if (!this.historyFile || this.bus.history.limit <= 0) return;
+    // A node fenced off its data directory (its lock taken over) writes nothing more there: the file
+    // would land in the new holder's directory and be read back by its next start as its own history.
+    if (this.fenced !== null) return;
     for (const p of this.parts.values()) {
       const st = p.state;
       if (st.status === 'ready' && st.unreleased.length === 0 && st.appendsInFlight === 0)
