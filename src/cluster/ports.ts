@@ -195,6 +195,24 @@ export function* byteChunks(
  * graph across (~10 MB of JSON at 10 000 agents) held the new owner's event loop for hundreds of ms in
  * a takeover, every other partition of the node included.
  */
+/**
+ * The stored snapshot's fields from a store's head record (JetStream head message, MongoDB head
+ * document): the optional ones only where the head has them, since heads written before them lack them.
+ */
+export function snapshotMeta(
+  partition: string,
+  head: Pick<StoredSnapshot, 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'>,
+): Pick<StoredSnapshot, 'partition' | 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'> {
+  return {
+    partition,
+    seq: head.seq,
+    takenAt: head.takenAt,
+    digest: head.digest,
+    ...(head.incarnation ? { incarnation: head.incarnation } : {}),
+    ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
+  };
+}
+
 export function loadedSnapshot(
   meta: Pick<StoredSnapshot, 'partition' | 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'>,
   json: string,

@@ -273,25 +273,7 @@ export class WaitLine {
    * side heap (sorted here: it holds the few out-of-order re-joins). O(limit + side), for listings.
    */
   firstInOrder(limit: number): Conv[] {
-    const side = this.side.items.slice().sort(lineOrder);
-    const out: Conv[] = [];
-    const f = this.fifo;
-    let i = this.head;
-    let j = 0;
-    while (out.length < limit) {
-      while (i < f.length && f[i] === null) i++;
-      const a = i < f.length ? f[i]! : null;
-      const b = j < side.length ? side[j]! : null;
-      if (!a && !b) break;
-      if (a && (!b || before(a, b))) {
-        out.push(a);
-        i++;
-      } else {
-        out.push(b!);
-        j++;
-      }
-    }
-    return out;
+    return this.mergeFrom(this.head, this.side.items.slice().sort(lineOrder), limit);
   }
 
   /**
@@ -303,8 +285,12 @@ export class WaitLine {
    */
   inOrderAfter(limit: number, skip: (at: number, seq: number) => boolean): Conv[] {
     const side = this.side.items.filter((c) => !skip(c.enqueuedAt, c.seq)).sort(lineOrder);
+    return this.mergeFrom(this.prefixEnd(skip), side, limit);
+  }
+
+  /** Up to `limit` conversations in line order: the FIFO from index `i` (holes skipped) merged with `side` (sorted). */
+  private mergeFrom(i: number, side: readonly Conv[], limit: number): Conv[] {
     const f = this.fifo;
-    let i = this.prefixEnd(skip);
     const out: Conv[] = [];
     let j = 0;
     while (out.length < limit) {

@@ -25,6 +25,7 @@ import {
   piecesLength,
   type SnapshotStore,
   type StoredSnapshot,
+  snapshotMeta,
   snapshotPieces,
 } from '../ports.js';
 
@@ -93,14 +94,7 @@ export function snapshotOfDocs(partition: string, head: HeadDoc, parts: readonly
     );
   }
   return loadedSnapshot(
-    {
-      partition,
-      seq: head.seq,
-      takenAt: head.takenAt,
-      digest: head.digest,
-      ...(head.incarnation ? { incarnation: head.incarnation } : {}),
-      ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
-    },
+    snapshotMeta(partition, head),
     Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8'),
   );
 }

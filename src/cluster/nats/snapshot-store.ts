@@ -25,6 +25,7 @@ import {
   piecesLength,
   type SnapshotStore,
   type StoredSnapshot,
+  snapshotMeta,
   snapshotPieces,
 } from '../ports.js';
 import { ensureStream, type StreamLog } from './streams.js';
@@ -91,17 +92,7 @@ export function snapshotOfChunks(
     off += p.length;
   }
   if (off !== head.bytes) throw new Error(`snapshot of ${partition}: ${off} bytes, expected ${head.bytes}`);
-  return loadedSnapshot(
-    {
-      partition,
-      seq: head.seq,
-      takenAt: head.takenAt,
-      digest: head.digest,
-      ...(head.incarnation ? { incarnation: head.incarnation } : {}),
-      ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
-    },
-    dec.decode(bytes),
-  );
+  return loadedSnapshot(snapshotMeta(partition, head), dec.decode(bytes));
 }
 
 function apiCode(e: unknown): number | undefined {
