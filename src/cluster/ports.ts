@@ -195,22 +195,31 @@ export function* byteChunks(
  * graph across (~10 MB of JSON at 10 000 agents) held the new owner's event loop for hundreds of ms in
  * a takeover, every other partition of the node included.
  */
+type SnapshotHeadFields = Pick<
+  StoredSnapshot,
+  'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'
+>;
+
 /**
- * The stored snapshot's fields from a store's head record (JetStream head message, MongoDB head
- * document): the optional ones only where the head has them, since heads written before them lack them.
+ * What a store's head record (JetStream head message, MongoDB head document) keeps of a snapshot, in
+ * that order: the optional fields only where set, since heads written before them lack them.
  */
+export function snapshotHeadFields(s: SnapshotHeadFields): SnapshotHeadFields {
+  return {
+    seq: s.seq,
+    takenAt: s.takenAt,
+    digest: s.digest,
+    ...(s.incarnation ? { incarnation: s.incarnation } : {}),
+    ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
+  };
+}
+
+/** The stored snapshot's fields from a store's head record (see {@link snapshotHeadFields}). */
 export function snapshotMeta(
   partition: string,
-  head: Pick<StoredSnapshot, 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'>,
-): Pick<StoredSnapshot, 'partition' | 'seq' | 'takenAt' | 'digest' | 'incarnation' | 'lastBatchEvents'> {
-  return {
-    partition,
-    seq: head.seq,
-    takenAt: head.takenAt,
-    digest: head.digest,
-    ...(head.incarnation ? { incarnation: head.incarnation } : {}),
-    ...(head.lastBatchEvents !== undefined ? { lastBatchEvents: head.lastBatchEvents } : {}),
-  };
+  head: SnapshotHeadFields,
+): SnapshotHeadFields & Pick<StoredSnapshot, 'partition'> {
+  return { partition, ...snapshotHeadFields(head) };
 }
 
 export function loadedSnapshot(

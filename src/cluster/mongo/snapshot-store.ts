@@ -25,6 +25,7 @@ import {
   piecesLength,
   type SnapshotStore,
   type StoredSnapshot,
+  snapshotHeadFields,
   snapshotMeta,
   snapshotPieces,
 } from '../ports.js';
@@ -141,11 +142,7 @@ export class MongoSnapshotStore implements SnapshotStore {
     const pieces = snapshotPieces(s);
     const bytes = piecesLength(pieces);
     const head: Omit<HeadDoc, '_id'> = {
-      seq: s.seq,
-      takenAt: s.takenAt,
-      digest: s.digest,
-      ...(s.incarnation ? { incarnation: s.incarnation } : {}),
-      ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
+      ...snapshotHeadFields(s),
       bytes,
     };
     const saveId = randomUUID();

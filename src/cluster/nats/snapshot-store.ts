@@ -25,6 +25,7 @@ import {
   piecesLength,
   type SnapshotStore,
   type StoredSnapshot,
+  snapshotHeadFields,
   snapshotMeta,
   snapshotPieces,
 } from '../ports.js';
@@ -174,11 +175,7 @@ export class JetStreamSnapshotStore implements SnapshotStore {
       chunks++;
     }
     const head: Head = {
-      seq: s.seq,
-      takenAt: s.takenAt,
-      digest: s.digest,
-      ...(s.incarnation ? { incarnation: s.incarnation } : {}),
-      ...(s.lastBatchEvents !== undefined ? { lastBatchEvents: s.lastBatchEvents } : {}),
+      ...snapshotHeadFields(s),
       bytes,
       chunks,
     };
