@@ -28,6 +28,7 @@ import type { AgentConfig, ApplyResult, Command, CommandEnvelope, QueueConfig } 
 import { PartitionHost } from '../src/host/partition-host.js';
 import { createWorkerPool } from '../src/host/worker-pool.js';
 import { scriptArgs } from './lib/args.js';
+import { queueConfig } from './lib/engine-workload.js';
 import { LatencyHistogram } from './lib/hdr.js';
 
 const args = scriptArgs({
@@ -54,22 +55,7 @@ let idSeq = 0;
 const env = (cmd: Command): CommandEnvelope => ({ id: `k${process.pid}-${++idSeq}`, at: Date.now(), cmd });
 
 function queue(q: number): QueueConfig {
-  return {
-    id: `q${q}`,
-    name: `q${q}`,
-    channel: 'chat',
-    requiredSkills: [{ skill: `s${q}`, minLevel: 3 }],
-    strategy: 'least_busy',
-    onlineOnly: true,
-    broadcastWidth: 1,
-    priority: q % 5,
-    serviceLevel: { target: 0.9, thresholdSeconds: 20, windowSeconds: 3600 },
-    maxSize: 0,
-    offerTimeoutSeconds: 0,
-    overflow: [],
-    previousAgentWaitSeconds: 0,
-    newCustomersToNewAgents: false,
-  };
+  return queueConfig(`q${q}`, `s${q}`, 'least_busy', q % 5);
 }
 
 function agent(i: number, queues: number): AgentConfig {

@@ -1787,17 +1787,7 @@ export class PartitionHost {
       if (released()) return; // the caller stops on it
       throw new Error('the worker did not capture the state to seal');
     }
-    await this.ports.snapshots.save(
-      storedSnapshot(
-        part.name,
-        seq,
-        c.now,
-        c.digest,
-        c.pieces,
-        part.state.incarnation,
-        this.bus.history.eventsOfBatch(part.name, seq),
-      ),
-    );
+    await this.ports.snapshots.save(this.storedOf(part, seq, c));
     this.logger?.warn(
       { tenant: part.name, seq, digest: c.digest },
       'partition sealed: a snapshot at the end of its log leaves the quarantined commands out of every later replay',
@@ -2099,6 +2089,23 @@ export class PartitionHost {
    * the serialisation's (this partition's work too). Null when `live()` turns false meanwhile (or the
    * worker had nothing to capture). `seconds`: from the request to the state captured.
    */
+  /** What a save stores of a capture: with the tenant's incarnation and its batch's event count (resume). */
+  private storedOf(
+    part: Part,
+    seq: number,
+    c: { now: number; digest: string; pieces: Uint8Array[] },
+  ): StoredSnapshot {
+    return storedSnapshot(
+      part.name,
+      seq,
+      c.now,
+      c.digest,
+      c.pieces,
+      part.state.incarnation,
+      this.bus.history.eventsOfBatch(part.name, seq),
+    );
+  }
+
   private async capture(
     slot: Slot,
     partition: string,
@@ -2182,17 +2189,7 @@ export class PartitionHost {
         },
         'snapshot serialised',
       );
-      await this.ports.snapshots.save(
-        storedSnapshot(
-          part.name,
-          seq,
-          c.now,
-          c.digest,
-          c.pieces,
-          st.incarnation,
-          this.bus.history.eventsOfBatch(part.name, seq),
-        ),
-      );
+      await this.ports.snapshots.save(this.storedOf(part, seq, c));
       st.lastSnapshotAt = Date.now();
       st.snapshotFailed = false;
       // Not after losing the partition during the save: the next owner may be reading the log after an
